@@ -1,0 +1,1 @@
+//! Benchmark support code; see `benches/` and `src/bin/`.
