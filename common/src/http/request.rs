@@ -335,11 +335,11 @@ pub(crate) fn scan_fields<'b>(fields: &[httparse::Header<'b>]) -> FieldSummary<'
                 s.host_count += 1;
                 s.host = Some(field.value);
             }
-            6 if name.eq_ignore_ascii_case(b"expect") => {
-                // RFC 9110 section 10.1.1: the expectation is case-insensitive.
-                if field.value.eq_ignore_ascii_case(b"100-continue") {
-                    s.expect_continue = true;
-                }
+            // RFC 9110 section 10.1.1: the expectation is case-insensitive.
+            6 if name.eq_ignore_ascii_case(b"expect")
+                && field.value.eq_ignore_ascii_case(b"100-continue") =>
+            {
+                s.expect_continue = true;
             }
             10 if name.eq_ignore_ascii_case(b"connection") => {
                 for token in list_elements(field.value) {
