@@ -24,7 +24,8 @@ fuzz_target!(|data: &[u8]| {
             }
             // Never reads past the head: the same prefix gives the same head.
             let mut again = new_header_storage();
-            let Ok(Parsed::Complete(h2)) = parse_request(&data[..head.head_len], &mut again, &limits)
+            let Ok(Parsed::Complete(h2)) =
+                parse_request(&data[..head.head_len], &mut again, &limits)
             else {
                 panic!("head did not parse on its own")
             };
