@@ -8,8 +8,9 @@
 use std::net::{SocketAddr, TcpListener};
 
 /// The response every baseline sends per request (the body is `Hello, World!`).
-pub const HELLO_RESPONSE: &[u8] =
-    b"HTTP/1.1 200 OK\r\nContent-Length: 13\r\nContent-Type: text/plain\r\n\r\nHello, World!";
+/// `Connection: keep-alive` is there for ab, which sends HTTP/1.0 and waits for the
+/// server to close unless the response says keep-alive.
+pub const HELLO_RESPONSE: &[u8] = b"HTTP/1.1 200 OK\r\nContent-Length: 13\r\nConnection: keep-alive\r\nContent-Type: text/plain\r\n\r\nHello, World!";
 
 /// Counts `\r\n\r\n` across reads: a request that arrives split over two reads still
 /// counts once, which a per-read search would miss.
