@@ -223,7 +223,7 @@ fn run_cell(
             Ok(a) => a,
             Err(e) => return Cell::empty(s, t, wn, Status::Failed, e),
         };
-        match servers::start(server, addr, &opts.server_cpus, env) {
+        match servers::start(server, addr, &opts.server_cpus, opts.server_cpus.len(), env) {
             Ok(p) => *proc = Some((p, addr)),
             Err(e) => return Cell::empty(s, t, wn, Status::Failed, e),
         }

@@ -86,14 +86,17 @@ impl ServerEnv {
     }
 }
 
-/// Start `server` on `addr` pinned to `cpus` (one worker per CPU) and wait until it listens.
+/// Start `server` on `addr` with `workers` workers, pinned to `cpus` (none: unpinned),
+/// and wait until it listens.
 pub fn start(
     server: Server,
     addr: SocketAddr,
     cpus: &[usize],
+    workers: usize,
     env: &ServerEnv,
 ) -> Result<ServerProcess, String> {
-    let workers = cpus.len().max(1).to_string();
+    let nworkers = workers.max(1);
+    let workers = nworkers.to_string();
     let listen = addr.to_string();
     let log = env.scratch.join(format!("{}.log", server.name()));
     let mut cmd = match server {
@@ -105,7 +108,7 @@ pub fn start(
             c
         }
         Server::Nginx => {
-            let conf = write_nginx_conf(addr, cpus.len().max(1), env)?;
+            let conf = write_nginx_conf(addr, nworkers, env)?;
             let mut c = Command::new("nginx");
             c.arg("-p").arg(&env.scratch).arg("-c").arg(conf);
             c.arg("-e").arg(env.scratch.join("nginx-error.log"));
