@@ -5,11 +5,14 @@ pub mod date;
 pub mod request;
 pub mod response;
 pub mod serialize;
+#[doc(hidden)]
+pub mod testkit;
 
 pub use chunked::{ChunkEvent, ChunkedDecoder, ChunkedError};
 pub use date::DateCache;
 pub use request::{
-    parse_request, BodyFraming, HeaderStorage, Limits, RequestError, RequestHead, Version,
+    new_header_storage, parse_request, BodyFraming, HeaderStorage, Limits, RequestError,
+    RequestHead, Version, HEADER_CAPACITY,
 };
 pub use response::{parse_response, ResponseError, ResponseFraming, ResponseHead};
 
