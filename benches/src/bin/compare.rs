@@ -79,7 +79,12 @@ fn fail(msg: impl std::fmt::Display) -> ! {
     std::process::exit(2)
 }
 
-fn pick<T: Copy>(names: &[String], all: &[T], parse: impl Fn(&str) -> Option<T>, what: &str) -> Vec<T> {
+fn pick<T: Copy>(
+    names: &[String],
+    all: &[T],
+    parse: impl Fn(&str) -> Option<T>,
+    what: &str,
+) -> Vec<T> {
     if names.is_empty() {
         return all.to_vec();
     }
@@ -128,10 +133,21 @@ fn main() {
     let opts = Options {
         servers: pick(&a.servers, &Server::ALL, Server::parse_name, "server"),
         tools: pick(&a.tools, &Tool::ALL, Tool::parse_name, "tool"),
-        workloads: pick(&a.workloads, &Workload::ALL, Workload::parse_name, "workload"),
+        workloads: pick(
+            &a.workloads,
+            &Workload::ALL,
+            Workload::parse_name,
+            "workload",
+        ),
         runs: a.runs.unwrap_or(if a.quick { 1 } else { 3 }).max(1),
-        duration: secs(a.duration.unwrap_or(if a.quick { 1.0 } else { 5.0 }), "--duration"),
-        warmup: secs(a.warmup.unwrap_or(if a.quick { 0.0 } else { 1.0 }), "--warmup"),
+        duration: secs(
+            a.duration.unwrap_or(if a.quick { 1.0 } else { 5.0 }),
+            "--duration",
+        ),
+        warmup: secs(
+            a.warmup.unwrap_or(if a.quick { 0.0 } else { 1.0 }),
+            "--warmup",
+        ),
         rate: a.rate.max(1),
         out: a.out,
         server_cpus,

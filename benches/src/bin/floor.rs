@@ -40,7 +40,10 @@ fn main() {
         "multishot" => true,
         "basic" => false,
         "auto" => kernel_at_least(6, 0),
-        other => peer::die("--tier", format!("{other:?} is not auto, basic or multishot")),
+        other => peer::die(
+            "--tier",
+            format!("{other:?} is not auto, basic or multishot"),
+        ),
     };
     let cpus = args.peer.worker_cpus();
     // Bind every listener before starting workers so that a busy port fails at once.
@@ -129,7 +132,10 @@ impl BufRing {
             tail: 0,
         };
         // SAFETY: the mapping lives for the life of the worker (never unmapped).
-        unsafe { ring.submitter().register_buf_ring_with_flags(mem as u64, BUF_COUNT, BUF_GROUP, 0)? };
+        unsafe {
+            ring.submitter()
+                .register_buf_ring_with_flags(mem as u64, BUF_COUNT, BUF_GROUP, 0)?
+        };
         for bid in 0..BUF_COUNT {
             br.give_back(bid);
         }
@@ -151,7 +157,8 @@ impl BufRing {
             e.set_len(BUF_SIZE as u32);
             e.set_bid(bid);
             self.tail = self.tail.wrapping_add(1);
-            let tail = types::BufRingEntry::tail(self.entries) as *const std::sync::atomic::AtomicU16;
+            let tail =
+                types::BufRingEntry::tail(self.entries) as *const std::sync::atomic::AtomicU16;
             (*tail).store(self.tail, std::sync::atomic::Ordering::Release);
         }
     }

@@ -47,7 +47,8 @@ pub fn parse_cpu_list(s: &str) -> Result<Vec<usize>, String> {
     for part in s.split(',').filter(|p| !p.is_empty()) {
         let bad = || format!("bad CPU list {s:?}");
         if let Some((a, b)) = part.split_once('-') {
-            let (a, b): (usize, usize) = (a.parse().map_err(|_| bad())?, b.parse().map_err(|_| bad())?);
+            let (a, b): (usize, usize) =
+                (a.parse().map_err(|_| bad())?, b.parse().map_err(|_| bad())?);
             out.extend(a..=b);
         } else {
             out.push(part.parse().map_err(|_| bad())?);
@@ -155,9 +156,21 @@ pub fn run(opts: &Options) -> Result<Report, String> {
             for &tool in &opts.tools {
                 let label = format!("{} × {} × {}", server.name(), tool.name(), w.name());
                 progress.show(&label);
-                let cell = run_cell(opts, &env, server, tool, w, &mut proc, &mut progress, &label);
+                let cell = run_cell(
+                    opts,
+                    &env,
+                    server,
+                    tool,
+                    w,
+                    &mut proc,
+                    &mut progress,
+                    &label,
+                );
                 if let Some(r) = cell.rps {
-                    progress.show(&format!("{label}: {} req/s", super::report::thousands(r.median)));
+                    progress.show(&format!(
+                        "{label}: {} req/s",
+                        super::report::thousands(r.median)
+                    ));
                 } else if cell.status == Status::Failed {
                     progress.show(&format!("{label}: failed"));
                 }
@@ -282,8 +295,17 @@ fn run_cell(
             }
             Ok(_) => failures.push(format!("run {r}: no responses")),
             Err(e) => {
-                let tail: String = out.stderr.lines().rev().take(3).collect::<Vec<_>>().join(" | ");
-                failures.push(format!("run {r}: {e} (exit {:?}; stderr: {tail})", out.code));
+                let tail: String = out
+                    .stderr
+                    .lines()
+                    .rev()
+                    .take(3)
+                    .collect::<Vec<_>>()
+                    .join(" | ");
+                failures.push(format!(
+                    "run {r}: {e} (exit {:?}; stderr: {tail})",
+                    out.code
+                ));
             }
         }
     }
@@ -326,7 +348,12 @@ fn write_outputs(report: &Report, opts: &Options) -> Result<(), String> {
             })
             .collect();
         let path = opts.out.join(format!("compare-{}-rps.svg", w.name()));
-        bar_chart(&path, &format!("{}: {}", w.name(), w.describe()), "requests per second", &rps)?;
+        bar_chart(
+            &path,
+            &format!("{}: {}", w.name(), w.describe()),
+            "requests per second",
+            &rps,
+        )?;
         let mut cpu = Vec::new();
         for c in &cells {
             for (side, stat) in [("server", c.server_cpu_us), ("tool", c.tool_cpu_us)] {

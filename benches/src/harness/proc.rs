@@ -25,8 +25,7 @@ pub fn pin_and_isolate(cmd: &mut Command, cpus: &[usize]) {
                 for &c in &cpus {
                     libc::CPU_SET(c, &mut set);
                 }
-                if libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set) != 0
-                {
+                if libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set) != 0 {
                     return Err(std::io::Error::last_os_error());
                 }
             }
@@ -226,7 +225,10 @@ pub fn wait_listening(
         }
         std::thread::sleep(Duration::from_millis(20));
     }
-    Err(format!("{} not listening on {addr} after {timeout:?}", server.name))
+    Err(format!(
+        "{} not listening on {addr} after {timeout:?}",
+        server.name
+    ))
 }
 
 #[cfg(test)]
@@ -245,10 +247,14 @@ mod tests {
         assert!(r.timed_out);
         assert!(r.wall < Duration::from_secs(3));
         assert_eq!(r.stdout.trim(), "hi");
-        let busy: Vec<String> = ["sh", "-c", "i=0; while [ $i -lt 200000 ]; do i=$((i+1)); done"]
-            .iter()
-            .map(|s| s.to_string())
-            .collect();
+        let busy: Vec<String> = [
+            "sh",
+            "-c",
+            "i=0; while [ $i -lt 200000 ]; do i=$((i+1)); done",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
         let r = run_bounded(&busy, &[], Duration::from_secs(30), &dir).unwrap();
         assert_eq!(r.code, Some(0));
         assert!(r.cpu_seconds > 0.0);

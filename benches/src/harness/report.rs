@@ -243,7 +243,11 @@ impl Report {
         );
         let _ = writeln!(md, "Command: `{}`\n", self.command);
         for w in Workload::ALL {
-            let cells: Vec<&Cell> = self.cells.iter().filter(|c| c.workload == w.name()).collect();
+            let cells: Vec<&Cell> = self
+                .cells
+                .iter()
+                .filter(|c| c.workload == w.name())
+                .collect();
             if cells.is_empty() {
                 continue;
             }

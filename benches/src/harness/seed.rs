@@ -45,7 +45,11 @@ pub struct SeedArgs {
     #[arg(long, default_value_t = 2)]
     pub c100_workers: usize,
     /// Row groups to run: cpython, pypy, uring-server, nginx.
-    #[arg(long, value_delimiter = ',', default_value = "cpython,pypy,uring-server,nginx")]
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "cpython,pypy,uring-server,nginx"
+    )]
     pub columns: Vec<String>,
     /// Load tool: uring-load (weighttp's flags) or h2load (the same counts).
     #[arg(long, default_value = "uring-load")]
@@ -147,7 +151,9 @@ fn ensure_venv(cache: &Path, column: &str) -> Result<PathBuf, String> {
     };
     if !servers::on_path(python.rsplit('/').next().unwrap_or(python)) && !Path::new(python).exists()
     {
-        return Err(format!("{python} is not installed (scripts/bench-install.sh)"));
+        return Err(format!(
+            "{python} is not installed (scripts/bench-install.sh)"
+        ));
     }
     eprintln!("seed: creating {} with gunicorn", dir.display());
     std::fs::create_dir_all(cache).map_err(|e| format!("{}: {e}", cache.display()))?;
@@ -197,21 +203,32 @@ fn start_gunicorn(
     let f = std::fs::File::create(&log).map_err(|e| e.to_string())?;
     let mut cmd = Command::new(venv.join("bin/gunicorn"));
     // The default (sync) worker, as in the seed.
-    cmd.args(["-w", &workers.to_string(), "-b", &addr.to_string(), "--chdir"])
-        .arg(scratch)
-        .arg("seed_app:app")
-        .stdin(Stdio::null())
-        .stdout(Stdio::from(f.try_clone().map_err(|e| e.to_string())?))
-        .stderr(Stdio::from(f));
+    cmd.args([
+        "-w",
+        &workers.to_string(),
+        "-b",
+        &addr.to_string(),
+        "--chdir",
+    ])
+    .arg(scratch)
+    .arg("seed_app:app")
+    .stdin(Stdio::null())
+    .stdout(Stdio::from(f.try_clone().map_err(|e| e.to_string())?))
+    .stderr(Stdio::from(f));
     pin_and_isolate(&mut cmd, cpus);
-    let child = cmd.spawn().map_err(|e| format!("cannot start gunicorn: {e}"))?;
+    let child = cmd
+        .spawn()
+        .map_err(|e| format!("cannot start gunicorn: {e}"))?;
     let mut p = ServerProcess {
         child,
         name: "gunicorn".into(),
     };
     wait_listening(&mut p, addr, Duration::from_secs(30)).map_err(|e| {
         let t = std::fs::read_to_string(&log).unwrap_or_default();
-        format!("{e}: {}", t.lines().rev().take(3).collect::<Vec<_>>().join(" | "))
+        format!(
+            "{e}: {}",
+            t.lines().rev().take(3).collect::<Vec<_>>().join(" | ")
+        )
     })?;
     Ok(p)
 }
@@ -221,7 +238,11 @@ fn tool_argv(a: &SeedArgs, tool: Tool, bin: &Path, n: u64, c: u64, url: &str) ->
         Tool::UringLoad => vec![bin.join("uring-load").to_string_lossy().into_owned()],
         _ => vec!["h2load".into(), "--h1".into()],
     };
-    let (n, c, t) = (n.to_string(), c.to_string(), a.threads.min(c.max(1)).to_string());
+    let (n, c, t) = (
+        n.to_string(),
+        c.to_string(),
+        a.threads.min(c.max(1)).to_string(),
+    );
     v.extend(["-n", &n, "-c", &c, "-t", &t].map(String::from));
     if tool == Tool::UringLoad {
         v.extend(["-k", "--json", "--no-pin"].map(String::from));
@@ -239,7 +260,11 @@ pub fn run(a: &SeedArgs, bin_dir: &Path, command_line: &str) -> Result<PathBuf, 
     let n = a.requests.unwrap_or(if a.quick { 1000 } else { 10_000 });
     let runs = a.runs.unwrap_or(if a.quick { 1 } else { 3 }).max(1);
     let warmup = !a.quick;
-    let (server_cpus, load_cpus) = if a.pin { default_cpus() } else { (vec![], vec![]) };
+    let (server_cpus, load_cpus) = if a.pin {
+        default_cpus()
+    } else {
+        (vec![], vec![])
+    };
     std::fs::create_dir_all(&a.out).map_err(|e| format!("{}: {e}", a.out.display()))?;
     let scratch = std::env::temp_dir().join(format!("uring-seed-{}", std::process::id()));
     std::fs::create_dir_all(&scratch).map_err(|e| e.to_string())?;
@@ -249,7 +274,10 @@ pub fn run(a: &SeedArgs, bin_dir: &Path, command_line: &str) -> Result<PathBuf, 
         scratch: scratch.clone(),
     };
     if tool == Tool::UringLoad && !servers::is_executable(&bin_dir.join("uring-load")) {
-        return Err(format!("{} is not built", bin_dir.join("uring-load").display()));
+        return Err(format!(
+            "{} is not built",
+            bin_dir.join("uring-load").display()
+        ));
     }
 
     // (column, workers, connections) in table order.
@@ -285,7 +313,12 @@ pub fn run(a: &SeedArgs, bin_dir: &Path, command_line: &str) -> Result<PathBuf, 
         };
         let mut cell = SeedCell {
             column: col.clone(),
-            heading: heading(&col, venv.as_ref().and_then(|v| v.as_ref().ok()).map(|p| p.as_path())),
+            heading: heading(
+                &col,
+                venv.as_ref()
+                    .and_then(|v| v.as_ref().ok())
+                    .map(|p| p.as_path()),
+            ),
             workers,
             connections: conns,
             runs: vec![],
@@ -303,7 +336,11 @@ pub fn run(a: &SeedArgs, bin_dir: &Path, command_line: &str) -> Result<PathBuf, 
             Some(Err(e)) => Err(e.clone()),
             Some(Ok(v)) => start_gunicorn(v, &scratch, addr, workers, &server_cpus),
             None => {
-                let s = if col == "nginx" { Server::Nginx } else { Server::UringServer };
+                let s = if col == "nginx" {
+                    Server::Nginx
+                } else {
+                    Server::UringServer
+                };
                 servers::start(s, addr, &server_cpus, workers, &env)
             }
         };
@@ -311,7 +348,8 @@ pub fn run(a: &SeedArgs, bin_dir: &Path, command_line: &str) -> Result<PathBuf, 
             Err(e) => cell.failures.push(e),
             Ok(mut server) => {
                 let url = format!("http://{addr}{HELLO_PATH}");
-                let limit = Duration::try_from_secs_f64(a.run_timeout).unwrap_or(Duration::from_secs(60));
+                let limit =
+                    Duration::try_from_secs_f64(a.run_timeout).unwrap_or(Duration::from_secs(60));
                 let total = runs + usize::from(warmup);
                 for r in 0..total {
                     if !server.alive() {
@@ -328,7 +366,8 @@ pub fn run(a: &SeedArgs, bin_dir: &Path, command_line: &str) -> Result<PathBuf, 
                     let out = match run_bounded(&argv, &load_cpus, limit, &scratch) {
                         Ok(o) => o,
                         Err(e) => {
-                            cell.failures.push(format!("cannot run {}: {e}", tool.name()));
+                            cell.failures
+                                .push(format!("cannot run {}: {e}", tool.name()));
                             break;
                         }
                     };
@@ -336,7 +375,8 @@ pub fn run(a: &SeedArgs, bin_dir: &Path, command_line: &str) -> Result<PathBuf, 
                         continue;
                     }
                     if out.timed_out {
-                        cell.failures.push(format!("run {measured} overran {limit:?} and was killed"));
+                        cell.failures
+                            .push(format!("run {measured} overran {limit:?} and was killed"));
                         continue;
                     }
                     match tools::parse(tool, Workload::Ka64, &out.stdout) {
@@ -446,7 +486,10 @@ fn table(md: &mut String, r: &SeedReport, columns: &[&str], row_name: &dyn Fn(us
     rows.sort_unstable();
     rows.dedup();
     for w in rows {
-        let vals: Vec<String> = present.iter().map(|c| fmt_cell(find(c, w, main_c))).collect();
+        let vals: Vec<String> = present
+            .iter()
+            .map(|c| fmt_cell(find(c, w, main_c)))
+            .collect();
         let _ = writeln!(md, "| {} | {} |", row_name(w), vals.join(" | "));
     }
     let c100: Vec<&SeedCell> = r
@@ -486,19 +529,32 @@ impl SeedReport {
             m.cpus_online,
             m.kernel,
             if self.pinned {
-                format!("server pinned to CPU {:?}, tool to {:?}", m.server_cpus, m.load_cpus)
+                format!(
+                    "server pinned to CPU {:?}, tool to {:?}",
+                    m.server_cpus, m.load_cpus
+                )
             } else {
                 "server and load tool share all CPUs (not pinned), as in the seed".into()
             }
         );
         let _ = writeln!(md, "Command: `{}`\n", self.command);
-        table(&mut md, self, &["cpython", "pypy"], &|w| format!("gunicorn -w {w}"));
-        table(&mut md, self, &["uring-server", "nginx"], &|w| format!("-w {w}"));
+        table(&mut md, self, &["cpython", "pypy"], &|w| {
+            format!("gunicorn -w {w}")
+        });
+        table(&mut md, self, &["uring-server", "nginx"], &|w| {
+            format!("-w {w}")
+        });
         let _ = writeln!(md, "### Every cell\n");
-        let _ = writeln!(md, "| server | -w | -c | runs | mean req/s | min | max | failed | errored | notes |");
+        let _ = writeln!(
+            md,
+            "| server | -w | -c | runs | mean req/s | min | max | failed | errored | notes |"
+        );
         let _ = writeln!(md, "|---|--:|--:|--:|--:|--:|--:|--:|--:|---|");
         for c in &self.cells {
-            let f = |x: Option<f64>| x.map(super::report::thousands).unwrap_or_else(|| "–".into());
+            let f = |x: Option<f64>| {
+                x.map(super::report::thousands)
+                    .unwrap_or_else(|| "–".into())
+            };
             let _ = writeln!(
                 md,
                 "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
@@ -547,7 +603,10 @@ fn write_outputs(r: &SeedReport, a: &SeedArgs) -> Result<(), String> {
         .collect();
     bar_chart(
         &a.out.join("seed.svg"),
-        &format!("seed study: -n {} -t {} -k, mean of {} run(s)", r.requests, r.threads, r.runs),
+        &format!(
+            "seed study: -n {} -t {} -k, mean of {} run(s)",
+            r.requests, r.threads, r.runs
+        ),
         "requests per second",
         &bars,
     )

@@ -103,8 +103,14 @@ pub fn start(
         Server::UringServer => {
             let root = env.doc_root().map_err(|e| format!("document root: {e}"))?;
             let mut c = Command::new(env.bin_dir.join("uring-server"));
-            // It pins its own workers; the affinity mask keeps them on the server's CPUs.
-            c.args(["-w", &workers, "--listen", &listen, "--root"]).arg(root);
+            c.args(["-w", &workers, "--listen", &listen, "--root"])
+                .arg(root);
+            // It pins worker i to CPU i; where that is not within our CPUs, the affinity
+            // mask we give it does the pinning instead.
+            let own: Vec<usize> = (0..nworkers).collect();
+            if !cpus.is_empty() && cpus != own.as_slice() {
+                c.arg("--no-pin");
+            }
             c
         }
         Server::Nginx => {

@@ -80,7 +80,9 @@ impl Workload {
             Workload::Pipe16 => "keep-alive, 64 connections, 16-deep pipelining",
             Workload::Close => "a new connection per request, 64 concurrent",
             Workload::File64k => "64 KiB static file, keep-alive, 64 connections",
-            Workload::Rate => "fixed request rate, 64 connections (latency from intended send time)",
+            Workload::Rate => {
+                "fixed request rate, 64 connections (latency from intended send time)"
+            }
         }
     }
 
@@ -145,7 +147,15 @@ pub fn command(tool: Tool, w: Workload, spec: &RunSpec) -> Result<Vec<String>, S
     match tool {
         Tool::UringLoad => {
             let d = format!("{}ms", spec.duration.as_millis().max(1));
-            push(&[&spec.uring_load.to_string_lossy(), "-d", &d, "-c", &c, "-t", &t]);
+            push(&[
+                &spec.uring_load.to_string_lossy(),
+                "-d",
+                &d,
+                "-c",
+                &c,
+                "-t",
+                &t,
+            ]);
             push(&["--no-pin", "--json"]);
             if w.keep_alive() {
                 push(&["-k"]);
@@ -194,7 +204,19 @@ pub fn command(tool: Tool, w: Workload, spec: &RunSpec) -> Result<Vec<String>, S
                 return Err("ab has no fixed-rate mode".into());
             }
             // -t before -n: -t resets -n to 50000, and the large -n lets time end the run.
-            push(&["ab", "-q", "-r", "-s", "5", "-c", &c, "-t", &whole_secs, "-n", "100000000"]);
+            push(&[
+                "ab",
+                "-q",
+                "-r",
+                "-s",
+                "5",
+                "-c",
+                &c,
+                "-t",
+                &whole_secs,
+                "-n",
+                "100000000",
+            ]);
             if w.keep_alive() {
                 push(&["-k"]);
             }
@@ -391,7 +413,9 @@ fn parse_ab(out: &str) -> Result<ToolReport, String> {
 
 fn parse_uring_load(out: &str) -> Result<ToolReport, String> {
     // The JSON object is the last thing on stdout; progress lines, if any, go before it.
-    let start = out.find('{').ok_or("no JSON object in uring-load's output")?;
+    let start = out
+        .find('{')
+        .ok_or("no JSON object in uring-load's output")?;
     let v: serde_json::Value = serde_json::from_str(out[start..].trim())
         .map_err(|e| format!("uring-load's JSON does not parse: {e}"))?;
     let num = |path: &[&str]| -> Option<f64> {
