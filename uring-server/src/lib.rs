@@ -1,1 +1,34 @@
-//! uring-server library.
+//! uring-server: a thread-per-core HTTP/1.1 server on io_uring.
+//!
+//! ```no_run
+//! use uring_server::{Server, TierChoice};
+//! let server = Server::builder()
+//!     .listen("127.0.0.1:0".parse().unwrap())
+//!     .workers(1)
+//!     .pin(false)
+//!     .tier(TierChoice::Auto)
+//!     .start()
+//!     .expect("start");
+//! println!("listening on {:?}", server.local_addrs());
+//! server.shutdown();
+//! ```
+//!
+//! - [`server`]: the builder, the running server, start-up errors.
+//! - [`handler`]: the per-core handler API and the default endpoints.
+//! - [`conn`]: one connection's sans-IO HTTP/1.1 state machine.
+//! - [`worker`]: the ring loop of one worker thread.
+//! - [`static_files`]: `--root` file serving.
+
+pub mod access_log;
+pub mod conn;
+pub mod handler;
+pub mod server;
+pub mod static_files;
+pub mod worker;
+
+pub use handler::{DefaultHandler, FileBody, Handler, Request, ResponseWriter};
+pub use server::{
+    AccessLogTarget, RunningServer, Server, ServerBuilder, ServerConfig, ServerError, Timeouts,
+};
+pub use uring_common::http::Limits;
+pub use uring_common::ring::{Tier, TierChoice};

@@ -9,7 +9,8 @@ pub mod serialize;
 pub use chunked::{ChunkEvent, ChunkedDecoder, ChunkedError};
 pub use date::DateCache;
 pub use request::{
-    parse_request, BodyFraming, HeaderStorage, Limits, RequestError, RequestHead, Version,
+    new_header_storage, parse_request, BodyFraming, HeaderStorage, Limits, RequestError,
+    RequestHead, Version, HEADER_CAPACITY,
 };
 pub use response::{parse_response, ResponseError, ResponseFraming, ResponseHead};
 

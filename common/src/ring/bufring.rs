@@ -1,14 +1,59 @@
 //! A registered buffer ring (IORING_REGISTER_PBUF_RING, 5.19+): the kernel picks a buffer
 //! per completion; we hand it back with `recycle` once its bytes are consumed.
 //!
-//! CONTRACT (stub written by the lead; the implementer keeps these names and signatures).
+//! # The ENOBUFS path
+//!
+//! A multishot recv takes one buffer per completion. When the ring is empty the kernel ends
+//! the multishot with `-ENOBUFS` (no `IORING_CQE_F_MORE`); the bytes stay queued in the
+//! socket, nothing is lost. The caller then recycles the buffers it has consumed and arms
+//! the recv again. [`RecvCompletion::from_cqe`] sorts a recv CQE into the cases a loop must
+//! handle, and its `rearm` flag says when a new SQE is due:
+//!
+//! ```text
+//! match RecvCompletion::from_cqe(cqe.result(), cqe.flags()) {
+//!     RecvCompletion::Data { bid, len, rearm } => {
+//!         feed(bufs.get(bid, len)); bufs.recycle(bid);
+//!         if rearm { push(bufs.recv_multishot(fd)) }
+//!     }
+//!     RecvCompletion::NoBuffers => { recycle what you hold; push(bufs.recv_multishot(fd)) }
+//!     RecvCompletion::Eof => close,
+//!     RecvCompletion::Error(e) => close,
+//! }
+//! ```
+//!
+//! Re-arm only when at least one buffer is back in the ring, or the new recv ends with
+//! ENOBUFS at once. The test `enobufs_then_rearm_loses_no_bytes` runs this on a real ring.
 
-use io_uring::IoUring;
+use std::io;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::ptr::NonNull;
+use std::sync::atomic::{AtomicU16, Ordering};
+
+use io_uring::types::BufRingEntry;
+use io_uring::{cqueue, opcode, squeue, types, IoUring};
 
 use super::RingError;
 
+/// Provided buffers registered with one ring under one group id.
+///
+/// Dropping it without [`BufRing::unregister`] unregisters through a duplicate of the
+/// ring's fd (the kernel must stop writing before the memory goes); if even that fails,
+/// the memory is leaked rather than freed under the kernel's feet.
 pub struct BufRing {
-    _private: (),
+    /// `count` entries, page aligned (mmap), shared with the kernel; entry 0's reserved
+    /// field doubles as the tail.
+    entries: NonNull<BufRingEntry>,
+    entries_len: usize,
+    /// `count * size` bytes of buffers, also mmap'd.
+    buffers: NonNull<u8>,
+    buffers_len: usize,
+    count: u16,
+    size: u32,
+    bgid: u16,
+    /// Our copy of the tail; the kernel only reads it.
+    tail: u16,
+    /// Keeps the ring alive and addressable for the unregister in `Drop`.
+    ring_fd: Option<OwnedFd>,
 }
 
 impl BufRing {
@@ -19,35 +64,432 @@ impl BufRing {
         count: u16,
         size: u32,
     ) -> Result<BufRing, RingError> {
-        let _ = (ring, bgid, count, size);
-        todo!("implemented by the ring work")
+        if !count.is_power_of_two() || count > 32768 || size == 0 {
+            return Err(RingError::Other(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("buffer ring needs a power-of-two count <= 32768 and a size > 0, got {count} x {size}"),
+            )));
+        }
+        let entries_len = count as usize * std::mem::size_of::<BufRingEntry>();
+        let buffers_len = count as usize * size as usize;
+        let entries = map_anon(entries_len).map_err(RingError::from_setup)?;
+        let buffers = match map_anon(buffers_len) {
+            Ok(b) => b,
+            Err(e) => {
+                unmap(entries, entries_len);
+                return Err(RingError::from_setup(e));
+            }
+        };
+        // SAFETY: dup of a live fd; the result is ours.
+        let dup = unsafe { libc::fcntl(ring.as_raw_fd(), libc::F_DUPFD_CLOEXEC, 0) };
+        let ring_fd = (dup >= 0).then(|| unsafe { OwnedFd::from_raw_fd(dup) });
+        let mut this = BufRing {
+            entries: entries.cast(),
+            entries_len,
+            buffers,
+            buffers_len,
+            count,
+            size,
+            bgid,
+            tail: 0,
+            ring_fd,
+        };
+        // SAFETY: the entries stay mapped until unregistered (unregister or Drop).
+        let reg = unsafe {
+            ring.submitter().register_buf_ring_with_flags(
+                this.entries.as_ptr() as u64,
+                count,
+                bgid,
+                0,
+            )
+        };
+        if let Err(e) = reg {
+            // Not registered: nothing of ours is shared with the kernel, free it all.
+            this.ring_fd = None;
+            this.free();
+            std::mem::forget(this);
+            return Err(RingError::from_setup(e));
+        }
+        for bid in 0..count {
+            this.push(bid);
+        }
+        this.publish();
+        Ok(this)
     }
 
     pub fn bgid(&self) -> u16 {
-        todo!()
+        self.bgid
+    }
+
+    /// Number of buffers.
+    pub fn count(&self) -> u16 {
+        self.count
+    }
+
+    /// Size of each buffer in bytes.
+    pub fn buffer_size(&self) -> u32 {
+        self.size
     }
 
     /// Buffer id from a CQE's flags (`IORING_CQE_F_BUFFER`), if the CQE carries one.
     pub fn buffer_id(cqe_flags: u32) -> Option<u16> {
-        let _ = cqe_flags;
-        todo!()
+        cqueue::buffer_select(cqe_flags)
     }
 
     /// The first `len` bytes of buffer `bid`, valid until `recycle(bid)`.
     pub fn get(&self, bid: u16, len: usize) -> &[u8] {
-        let _ = (bid, len);
-        todo!()
+        assert!(bid < self.count, "buffer id {bid} out of range");
+        let len = len.min(self.size as usize);
+        // SAFETY: bid is in range, so the slice lies inside the mapping; the kernel does not
+        // write a buffer it handed out until it is recycled.
+        unsafe {
+            std::slice::from_raw_parts(
+                self.buffers.as_ptr().add(bid as usize * self.size as usize),
+                len,
+            )
+        }
     }
 
     /// Give buffer `bid` back to the kernel.
     pub fn recycle(&mut self, bid: u16) {
-        let _ = bid;
-        todo!()
+        self.push(bid);
+        self.publish();
+    }
+
+    /// Give several buffers back with one tail update.
+    pub fn recycle_all(&mut self, bids: impl IntoIterator<Item = u16>) {
+        for bid in bids {
+            self.push(bid);
+        }
+        self.publish();
+    }
+
+    /// A multishot recv SQE (6.0+) that takes its buffers from this ring.
+    pub fn recv_multishot(&self, fd: types::Fd) -> squeue::Entry {
+        opcode::RecvMulti::new(fd, self.bgid).build()
+    }
+
+    /// A single-shot recv SQE (5.19+) that takes one buffer from this ring.
+    pub fn recv_one(&self, fd: types::Fd) -> squeue::Entry {
+        opcode::Recv::new(fd, std::ptr::null_mut(), self.size)
+            .buf_group(self.bgid)
+            .build()
+            .flags(squeue::Flags::BUFFER_SELECT)
     }
 
     /// Unregister from the ring (also done on drop is not possible without the ring).
-    pub fn unregister(self, ring: &IoUring) -> Result<(), RingError> {
-        let _ = ring;
-        todo!()
+    pub fn unregister(mut self, ring: &IoUring) -> Result<(), RingError> {
+        let result = ring.submitter().unregister_buf_ring(self.bgid);
+        if result.is_ok() {
+            self.ring_fd = None;
+            self.free();
+        } else {
+            // Still registered: leave the memory to the kernel (leaked).
+            self.ring_fd = None;
+        }
+        std::mem::forget(self);
+        result.map_err(RingError::Other)
+    }
+
+    fn push(&mut self, bid: u16) {
+        assert!(bid < self.count, "buffer id {bid} out of range");
+        let slot = (self.tail & (self.count - 1)) as usize;
+        // SAFETY: slot < count; the kernel does not read slots past the published tail, and
+        // the setters leave the reserved field (entry 0's tail) untouched.
+        unsafe {
+            let entry = &mut *self.entries.as_ptr().add(slot);
+            entry.set_addr(self.buffers.as_ptr().add(bid as usize * self.size as usize) as u64);
+            entry.set_len(self.size);
+            entry.set_bid(bid);
+        }
+        self.tail = self.tail.wrapping_add(1);
+    }
+
+    fn publish(&self) {
+        // SAFETY: the tail field lies inside the mapping; Release orders the entry writes
+        // above before the kernel can see the new tail.
+        unsafe {
+            let tail = BufRingEntry::tail(self.entries.as_ptr()) as *const AtomicU16;
+            (*tail).store(self.tail, Ordering::Release);
+        }
+    }
+
+    fn free(&mut self) {
+        unmap(self.entries.cast(), self.entries_len);
+        unmap(self.buffers, self.buffers_len);
+    }
+}
+
+impl Drop for BufRing {
+    fn drop(&mut self) {
+        let Some(fd) = self.ring_fd.take() else {
+            return;
+        };
+        let reg = io_uring_buf_reg_unregister(self.bgid);
+        // SAFETY: a raw IORING_UNREGISTER_PBUF_RING on our duplicate of the ring fd; the
+        // argument is a valid io_uring_buf_reg.
+        let rc = unsafe {
+            libc::syscall(
+                libc::SYS_io_uring_register,
+                fd.as_raw_fd(),
+                IORING_UNREGISTER_PBUF_RING,
+                &reg as *const BufReg,
+                1,
+            )
+        };
+        if rc == 0 {
+            self.free();
+        }
+        // Otherwise the kernel may still write into it: leak.
+    }
+}
+
+const IORING_UNREGISTER_PBUF_RING: libc::c_long = 23;
+
+/// `struct io_uring_buf_reg` of the kernel's uapi (40 bytes).
+#[repr(C)]
+struct BufReg {
+    ring_addr: u64,
+    ring_entries: u32,
+    bgid: u16,
+    flags: u16,
+    resv: [u64; 3],
+}
+
+fn io_uring_buf_reg_unregister(bgid: u16) -> BufReg {
+    BufReg {
+        ring_addr: 0,
+        ring_entries: 0,
+        bgid,
+        flags: 0,
+        resv: [0; 3],
+    }
+}
+
+fn map_anon(len: usize) -> io::Result<NonNull<u8>> {
+    // SAFETY: an anonymous private mapping; no existing memory is touched.
+    let p = unsafe {
+        libc::mmap(
+            std::ptr::null_mut(),
+            len,
+            libc::PROT_READ | libc::PROT_WRITE,
+            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+            -1,
+            0,
+        )
+    };
+    if p == libc::MAP_FAILED {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(NonNull::new(p.cast()).expect("mmap returned null"))
+}
+
+fn unmap(p: NonNull<u8>, len: usize) {
+    // SAFETY: p/len came from map_anon and are unmapped once.
+    unsafe {
+        libc::munmap(p.as_ptr().cast(), len);
+    }
+}
+
+/// What a recv CQE on a buffer ring means for the loop.
+#[derive(Debug)]
+pub enum RecvCompletion {
+    /// `len` bytes landed in buffer `bid`; `rearm` when the multishot has ended (no
+    /// `IORING_CQE_F_MORE`) and a new recv must be submitted.
+    Data { bid: u16, len: usize, rearm: bool },
+    /// The buffer ring was empty (`-ENOBUFS`): the data waits in the socket. Recycle, then
+    /// submit a new recv.
+    NoBuffers,
+    /// The peer closed (result 0).
+    Eof,
+    /// Any other failure (reset, cancel, ...).
+    Error(io::Error),
+}
+
+impl RecvCompletion {
+    pub fn from_cqe(result: i32, flags: u32) -> RecvCompletion {
+        if result > 0 {
+            match cqueue::buffer_select(flags) {
+                Some(bid) => RecvCompletion::Data {
+                    bid,
+                    len: result as usize,
+                    rearm: !cqueue::more(flags),
+                },
+                None => RecvCompletion::Error(io::Error::other(
+                    "recv completed without a selected buffer",
+                )),
+            }
+        } else if result == 0 {
+            RecvCompletion::Eof
+        } else if result == -libc::ENOBUFS {
+            RecvCompletion::NoBuffers
+        } else {
+            RecvCompletion::Error(io::Error::from_raw_os_error(-result))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ring::{build_ring, RingConfig, Tier};
+
+    fn full_ring() -> IoUring {
+        build_ring(&RingConfig {
+            tier: Tier::Full,
+            entries: 32,
+            cq_entries: 256,
+        })
+        .unwrap()
+    }
+
+    #[test]
+    fn classify_recv_cqes() {
+        const F_BUFFER: u32 = 1;
+        const F_MORE: u32 = 2;
+        let flags = F_BUFFER | (5 << 16) | F_MORE;
+        assert!(matches!(
+            RecvCompletion::from_cqe(10, flags),
+            RecvCompletion::Data {
+                bid: 5,
+                len: 10,
+                rearm: false
+            }
+        ));
+        assert!(matches!(
+            RecvCompletion::from_cqe(10, F_BUFFER | (5 << 16)),
+            RecvCompletion::Data { rearm: true, .. }
+        ));
+        assert!(matches!(
+            RecvCompletion::from_cqe(-libc::ENOBUFS, 0),
+            RecvCompletion::NoBuffers
+        ));
+        assert!(matches!(
+            RecvCompletion::from_cqe(0, 0),
+            RecvCompletion::Eof
+        ));
+        assert!(matches!(
+            RecvCompletion::from_cqe(-libc::ECONNRESET, 0),
+            RecvCompletion::Error(e) if e.raw_os_error() == Some(libc::ECONNRESET)
+        ));
+        assert_eq!(BufRing::buffer_id(F_BUFFER | (7 << 16)), Some(7));
+        assert_eq!(BufRing::buffer_id(7 << 16), None);
+    }
+
+    #[test]
+    fn bad_shapes_are_refused() {
+        let ring = full_ring();
+        assert!(BufRing::register(&ring, 1, 3, 64).is_err());
+        assert!(BufRing::register(&ring, 1, 4, 0).is_err());
+    }
+
+    #[test]
+    fn register_unregister_and_reuse_group() {
+        let ring = full_ring();
+        let a = BufRing::register(&ring, 9, 8, 128).unwrap();
+        assert_eq!((a.bgid(), a.count(), a.buffer_size()), (9, 8, 128));
+        // The same group twice is refused by the kernel.
+        assert!(BufRing::register(&ring, 9, 8, 128).is_err());
+        a.unregister(&ring).unwrap();
+        let b = BufRing::register(&ring, 9, 8, 128).unwrap();
+        drop(b); // unregisters through Drop
+        let c = BufRing::register(&ring, 9, 8, 128).unwrap();
+        c.unregister(&ring).unwrap();
+    }
+
+    fn push(ring: &mut IoUring, e: squeue::Entry) {
+        // SAFETY: every recv SQE here uses the buffer ring, which outlives the ring's use.
+        unsafe { ring.submission().push(&e).unwrap() };
+    }
+
+    /// The ENOBUFS path on a real ring: 4 buffers of 64 bytes, 4000 bytes sent. The
+    /// multishot recv drains 256 bytes and ends with -ENOBUFS; we recycle and re-arm until
+    /// every byte has arrived, in order.
+    #[test]
+    fn enobufs_then_rearm_loses_no_bytes() {
+        let mut ring = full_ring();
+        let mut bufs = BufRing::register(&ring, 3, 4, 64).unwrap();
+        let (a, b) = crate::ring::tier::socketpair().unwrap();
+        let sent: Vec<u8> = (0..4000u32).map(|i| (i * 7 % 251) as u8).collect();
+        // SAFETY: writing from a live Vec to a socket we own.
+        let n = unsafe { libc::write(b.as_raw_fd(), sent.as_ptr().cast(), sent.len()) };
+        assert_eq!(n, sent.len() as isize);
+
+        let fd = types::Fd(a.as_raw_fd());
+        push(&mut ring, bufs.recv_multishot(fd).user_data(1));
+        let mut armed = true;
+        let mut got = Vec::new();
+        let mut held = Vec::new();
+        let mut enobufs = 0;
+        let mut rearms = 0;
+        for _ in 0..1000 {
+            if got.len() == sent.len() {
+                break;
+            }
+            ring.submit_and_wait(1).unwrap();
+            let cqes: Vec<_> = ring.completion().map(|c| (c.result(), c.flags())).collect();
+            for (res, flags) in cqes {
+                match RecvCompletion::from_cqe(res, flags) {
+                    RecvCompletion::Data { bid, len, rearm } => {
+                        got.extend_from_slice(bufs.get(bid, len));
+                        // Hold buffers back so the ring runs dry, as a slow consumer would.
+                        held.push(bid);
+                        if rearm {
+                            armed = false;
+                            if got.len() < sent.len() {
+                                bufs.recycle_all(held.drain(..));
+                                push(&mut ring, bufs.recv_multishot(fd).user_data(1));
+                                armed = true;
+                                rearms += 1;
+                            }
+                        }
+                    }
+                    RecvCompletion::NoBuffers => {
+                        enobufs += 1;
+                        bufs.recycle_all(held.drain(..));
+                        push(&mut ring, bufs.recv_multishot(fd).user_data(1));
+                        rearms += 1;
+                    }
+                    other => panic!("unexpected {other:?}"),
+                }
+            }
+        }
+        assert_eq!(got.len(), sent.len());
+        assert!(got == sent, "bytes reordered or corrupted");
+        assert!(enobufs >= 4000 / 256 - 1, "expected ENOBUFS, saw {enobufs}");
+        assert!(rearms >= enobufs);
+        // End a still-armed recv (EOF) before the buffers go.
+        drop(b);
+        if armed {
+            bufs.recycle_all(held.drain(..));
+            ring.submit_and_wait(1).unwrap();
+            ring.completion().for_each(drop);
+        }
+        bufs.unregister(&ring).unwrap();
+    }
+
+    /// Single-shot recv with buffer select (the multishot tier's path on 5.19).
+    #[test]
+    fn single_shot_recv_selects_a_buffer() {
+        let mut ring = full_ring();
+        let mut bufs = BufRing::register(&ring, 4, 2, 16).unwrap();
+        let (a, b) = crate::ring::tier::socketpair().unwrap();
+        // SAFETY: static bytes to our socket.
+        unsafe { libc::write(b.as_raw_fd(), b"hello".as_ptr().cast(), 5) };
+        push(
+            &mut ring,
+            bufs.recv_one(types::Fd(a.as_raw_fd())).user_data(5),
+        );
+        ring.submit_and_wait(1).unwrap();
+        let cqe = ring.completion().next().unwrap();
+        match RecvCompletion::from_cqe(cqe.result(), cqe.flags()) {
+            RecvCompletion::Data { bid, len, rearm } => {
+                assert_eq!(bufs.get(bid, len), b"hello");
+                assert!(rearm, "single-shot never carries F_MORE");
+                bufs.recycle(bid);
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+        bufs.unregister(&ring).unwrap();
     }
 }

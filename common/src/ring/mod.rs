@@ -7,8 +7,11 @@ pub mod error;
 pub mod tier;
 pub mod token;
 
-pub use bufring::BufRing;
-pub use builder::{build_ring, raise_memlock_limit, raise_nofile_limit, RingConfig};
+pub use bufring::{BufRing, RecvCompletion};
+pub use builder::{
+    build_ring, build_ring_with_flags, raise_memlock_limit, raise_nofile_limit, RingConfig,
+    SetupFlags,
+};
 pub use error::RingError;
 pub use tier::{probe, Features, Tier, TierChoice};
 pub use token::Token;

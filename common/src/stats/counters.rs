@@ -1,6 +1,7 @@
 //! Plain counters, one set per thread, added together at the end.
 //!
-//! CONTRACT (stub written by the lead).
+//! Every field is a plain sum, so merging is exact and order-free; the JSON form in
+//! `summary.rs` carries every field, so a report can be turned back into counters.
 
 /// Error classes the load tool counts (never fatal).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -69,25 +70,151 @@ impl Default for Counters {
 impl Counters {
     /// A response with `status` completed: done, and succeeded (2xx) or failed.
     pub fn record_status(&mut self, status: u16) {
-        let _ = status;
-        todo!("implemented by the stats work")
+        self.done += 1;
+        if (200..300).contains(&status) {
+            self.succeeded += 1;
+        } else {
+            self.failed += 1;
+        }
+        match status {
+            100..=599 => self.by_code[(status - 100) as usize] += 1,
+            _ => self.by_code_other += 1,
+        }
     }
 
-    /// An error of `kind` ended a request (or a connect attempt).
+    /// An error of `kind` ended a request (or a connect attempt): counted once in
+    /// `errored` and once under its kind. Call it once per request it ends.
     pub fn record_error(&mut self, kind: ErrorKind) {
-        let _ = kind;
-        todo!("implemented by the stats work")
+        self.errored += 1;
+        *match kind {
+            ErrorKind::Connect => &mut self.errors_connect,
+            ErrorKind::Read => &mut self.errors_read,
+            ErrorKind::Write => &mut self.errors_write,
+            ErrorKind::Timeout => &mut self.errors_timeout,
+            ErrorKind::Parse => &mut self.errors_parse,
+        } += 1;
     }
 
     /// Count of responses in a status class (1..=5 for 1xx..5xx).
     pub fn class(&self, class: u16) -> u64 {
-        let _ = class;
-        todo!("implemented by the stats work")
+        if !(1..=5).contains(&class) {
+            return 0;
+        }
+        let start = (class as usize - 1) * 100;
+        self.by_code[start..start + 100].iter().sum()
+    }
+
+    /// Count of responses with exactly `status` (codes outside 100..=599 are summed in
+    /// `by_code_other`).
+    pub fn code(&self, status: u16) -> u64 {
+        match status {
+            100..=599 => self.by_code[(status - 100) as usize],
+            _ => 0,
+        }
     }
 
     /// Add another thread's counters.
     pub fn merge(&mut self, other: &Counters) {
-        let _ = other;
-        todo!("implemented by the stats work")
+        self.started += other.started;
+        self.done += other.done;
+        self.succeeded += other.succeeded;
+        self.failed += other.failed;
+        self.errored += other.errored;
+        self.bytes_total += other.bytes_total;
+        self.bytes_headers += other.bytes_headers;
+        self.bytes_body += other.bytes_body;
+        for (mine, theirs) in self.by_code.iter_mut().zip(other.by_code.iter()) {
+            *mine += theirs;
+        }
+        self.by_code_other += other.by_code_other;
+        self.errors_connect += other.errors_connect;
+        self.errors_read += other.errors_read;
+        self.errors_write += other.errors_write;
+        self.errors_timeout += other.errors_timeout;
+        self.errors_parse += other.errors_parse;
+        self.connections_opened += other.connections_opened;
+        self.reconnects += other.reconnects;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn statuses_land_in_codes_and_classes() {
+        let mut c = Counters::default();
+        for s in [200, 200, 204, 301, 404, 500, 503, 101, 99, 600] {
+            c.record_status(s);
+        }
+        assert_eq!(c.done, 10);
+        assert_eq!(c.succeeded, 3);
+        assert_eq!(c.failed, 7);
+        assert_eq!(
+            [c.class(1), c.class(2), c.class(3), c.class(4), c.class(5)],
+            [1, 3, 1, 1, 2]
+        );
+        assert_eq!(c.class(0) + c.class(6), 0);
+        assert_eq!(c.code(200), 2);
+        assert_eq!(c.code(599), 0);
+        assert_eq!(c.by_code_other, 2);
+    }
+
+    #[test]
+    fn errors_by_kind() {
+        let mut c = Counters::default();
+        c.record_error(ErrorKind::Connect);
+        c.record_error(ErrorKind::Read);
+        c.record_error(ErrorKind::Read);
+        c.record_error(ErrorKind::Write);
+        c.record_error(ErrorKind::Timeout);
+        c.record_error(ErrorKind::Parse);
+        assert_eq!(c.errored, 6);
+        assert_eq!(
+            (
+                c.errors_connect,
+                c.errors_read,
+                c.errors_write,
+                c.errors_timeout,
+                c.errors_parse
+            ),
+            (1, 2, 1, 1, 1)
+        );
+    }
+
+    #[test]
+    fn merge_adds_every_field() {
+        let mut a = Counters::default();
+        let mut b = Counters::default();
+        let mut all = Counters::default();
+        for (i, s) in [200u16, 404, 500, 200, 302, 700].into_iter().enumerate() {
+            let target = if i % 2 == 0 { &mut a } else { &mut b };
+            target.record_status(s);
+            all.record_status(s);
+        }
+        for (i, k) in [ErrorKind::Connect, ErrorKind::Timeout, ErrorKind::Parse]
+            .into_iter()
+            .enumerate()
+        {
+            let target = if i % 2 == 0 { &mut a } else { &mut b };
+            target.record_error(k);
+            all.record_error(k);
+        }
+        for (t, n) in [(&mut a, 3u64), (&mut b, 5)] {
+            t.started += n;
+            t.bytes_total += n * 100;
+            t.bytes_headers += n * 60;
+            t.bytes_body += n * 40;
+            t.connections_opened += n;
+            t.reconnects += n - 1;
+        }
+        all.started = 8;
+        all.bytes_total = 800;
+        all.bytes_headers = 480;
+        all.bytes_body = 320;
+        all.connections_opened = 8;
+        all.reconnects = 6;
+        a.merge(&b);
+        assert_eq!(a, all);
     }
 }

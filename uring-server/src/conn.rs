@@ -1,0 +1,570 @@
+//! One connection's HTTP/1.1 state machine, sans-IO: bytes and the current time go in,
+//! what to do next comes out (bytes to send, a file range to read, keep reading or not,
+//! close now or after a lingering half-close, a deadline). The ring loop in `worker.rs`
+//! only moves bytes and completions; this file never touches a socket.
+//!
+//! Inputs: [`Conn::on_data`], [`Conn::on_eof`], [`Conn::on_sent`], [`Conn::on_file_read`],
+//! [`Conn::on_timeout`], [`Conn::on_error`], [`Conn::start_drain`].
+//! Outputs: [`Conn::poll_send`], [`Conn::poll_file_read`], [`Conn::wants_read`],
+//! [`Conn::poll_close`], [`Conn::deadline`].
+//!
+//! Requests are parsed in place in the buffer they arrived in; only an incomplete tail is
+//! copied into the connection's own buffer. Every complete request in a read is answered
+//! into one output buffer, so a pipelined burst leaves in one send. Two output buffers
+//! alternate: one owned by the kernel while a send is in flight, one being filled.
+
+use std::mem::MaybeUninit;
+use std::os::fd::{AsRawFd, RawFd};
+use std::time::{Duration, Instant};
+
+use uring_common::http::{
+    parse_request, BodyFraming, ChunkEvent, ChunkedDecoder, HeaderStorage, Limits, Parsed,
+    RequestHead, Version,
+};
+
+use crate::access_log::AccessLogWriter;
+use crate::handler::{FileBody, Handler, Request, ResponseWriter};
+use crate::server::Timeouts;
+
+/// Stop answering pipelined requests while this much output waits (back-pressure).
+const OUT_HIGH_WATER: usize = 256 * 1024;
+/// Largest file chunk read per operation (bounded memory per connection).
+pub const FILE_CHUNK: usize = 64 * 1024;
+/// How long a closing connection keeps reading (and discarding) after its half-close, so
+/// the client gets our last response rather than a reset.
+const LINGER: Duration = Duration::from_secs(2);
+
+/// What the worker must do to end the connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Close {
+    /// Cancel outstanding operations and close the socket.
+    Now,
+    /// Half-close (`shutdown(SHUT_WR)`) and keep reading until EOF or the linger deadline.
+    Linger,
+}
+
+/// Where the connection is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    /// Reading and answering requests.
+    Open,
+    /// Answer everything pending, then close (an error, `Connection: close`, draining).
+    CloseAfterFlush,
+    /// Half-closed after our last response; discarding input until EOF or deadline.
+    Lingering { until: Instant },
+    /// Done; the worker closes the socket.
+    Closed,
+}
+
+/// Everything a connection needs from its worker for one call.
+pub struct Ctx<'a, H> {
+    pub handler: &'a mut H,
+    pub date: &'a [u8; 29],
+    pub limits: &'a Limits,
+    pub timeouts: &'a Timeouts,
+    pub now: Instant,
+    /// The server is shutting down: answer with `Connection: close`.
+    pub draining: bool,
+    pub log: Option<&'a mut AccessLogWriter>,
+}
+
+struct FileStream {
+    body: FileBody,
+    read_in_flight: bool,
+}
+
+pub struct Conn {
+    /// Unconsumed input: an incomplete request (head, or head plus partial body).
+    rbuf: Vec<u8>,
+    /// Responses not yet handed to the kernel.
+    out: Vec<u8>,
+    /// Bytes the kernel is sending (or will be, after a partial send).
+    sending: Vec<u8>,
+    sent: usize,
+    send_in_flight: bool,
+    file: Option<FileStream>,
+    phase: Phase,
+    close_reported: bool,
+    peer_eof: bool,
+    draining: bool,
+    /// When the first byte of the current, incomplete head arrived (slowloris guard).
+    head_started: Option<Instant>,
+    last_activity: Instant,
+    /// `100 Continue` was sent for the request at the front of `rbuf`.
+    continue_sent: bool,
+    /// Chunked body of the request at the front of `rbuf`: decoder, raw bytes decoded so
+    /// far (after the head), and the decoded body.
+    chunked: ChunkedDecoder,
+    chunk_raw: usize,
+    chunk_body: Vec<u8>,
+    header_timeout: Duration,
+    idle_timeout: Duration,
+}
+
+impl Conn {
+    pub fn new(now: Instant, timeouts: &Timeouts) -> Conn {
+        Conn {
+            rbuf: Vec::new(),
+            out: Vec::with_capacity(4096),
+            sending: Vec::with_capacity(4096),
+            sent: 0,
+            send_in_flight: false,
+            file: None,
+            phase: Phase::Open,
+            close_reported: false,
+            peer_eof: false,
+            draining: false,
+            head_started: None,
+            last_activity: now,
+            continue_sent: false,
+            chunked: ChunkedDecoder::new(),
+            chunk_raw: 0,
+            chunk_body: Vec::new(),
+            header_timeout: timeouts.header_read,
+            idle_timeout: timeouts.keep_alive,
+        }
+    }
+
+    /// Reuse this slot for a new connection, keeping modest buffers to avoid allocating.
+    pub fn reset(&mut self, now: Instant) {
+        fn trim(v: &mut Vec<u8>, keep: usize) {
+            v.clear();
+            if v.capacity() > keep {
+                *v = Vec::with_capacity(keep.min(4096));
+            }
+        }
+        trim(&mut self.rbuf, 64 * 1024);
+        trim(&mut self.out, 128 * 1024);
+        trim(&mut self.sending, 128 * 1024);
+        trim(&mut self.chunk_body, 0);
+        self.sent = 0;
+        self.send_in_flight = false;
+        self.file = None;
+        self.phase = Phase::Open;
+        self.close_reported = false;
+        self.peer_eof = false;
+        self.draining = false;
+        self.head_started = None;
+        self.last_activity = now;
+        self.continue_sent = false;
+        self.chunk_raw = 0;
+    }
+
+    // ---- inputs ----
+
+    /// Bytes received from the peer. Borrowed only for the call: whatever must outlive it
+    /// (an incomplete request) is copied.
+    pub fn on_data<H: Handler>(&mut self, data: &[u8], ctx: &mut Ctx<'_, H>) {
+        self.last_activity = ctx.now;
+        match self.phase {
+            Phase::Open => {}
+            Phase::CloseAfterFlush | Phase::Lingering { .. } | Phase::Closed => return,
+        }
+        if self.rbuf.is_empty() && !self.blocked() {
+            let used = self.process(data, ctx);
+            if used < data.len() && self.phase == Phase::Open {
+                self.rbuf.extend_from_slice(&data[used..]);
+            }
+        } else {
+            self.rbuf.extend_from_slice(data);
+            self.pump(ctx);
+        }
+    }
+
+    /// The peer half-closed: answer what is complete, then close.
+    pub fn on_eof<H: Handler>(&mut self, ctx: &mut Ctx<'_, H>) {
+        self.peer_eof = true;
+        match self.phase {
+            Phase::Lingering { .. } => self.phase = Phase::Closed,
+            Phase::Open => {
+                self.pump(ctx);
+                if self.phase == Phase::Open {
+                    self.phase = Phase::CloseAfterFlush;
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// A send completed with `n` bytes.
+    pub fn on_sent<H: Handler>(&mut self, n: usize, ctx: &mut Ctx<'_, H>) {
+        self.send_in_flight = false;
+        self.last_activity = ctx.now;
+        self.sent += n;
+        if self.sent >= self.sending.len() {
+            self.sending.clear();
+            self.sent = 0;
+        }
+        if n == 0 {
+            self.phase = Phase::Closed;
+            return;
+        }
+        self.pump(ctx);
+    }
+
+    /// A file read into the output buffer completed (`res` bytes or an errno).
+    pub fn on_file_read<H: Handler>(&mut self, res: i32, ctx: &mut Ctx<'_, H>) {
+        let Some(f) = self.file.as_mut() else {
+            return;
+        };
+        f.read_in_flight = false;
+        if res <= 0 {
+            // The file shrank or failed: the promised length can no longer be kept.
+            self.file = None;
+            self.phase = Phase::Closed;
+            return;
+        }
+        let n = res as usize;
+        // SAFETY: the kernel wrote n bytes into the spare capacity reserved by
+        // poll_file_read, and `out` was not touched while the read was in flight.
+        unsafe { self.out.set_len(self.out.len() + n) };
+        f.body.offset += n as u64;
+        f.body.len -= (n as u64).min(f.body.len);
+        if f.body.len == 0 {
+            self.file = None;
+            self.pump(ctx);
+        }
+    }
+
+    /// The deadline passed (the worker checks `deadline()` against its clock).
+    pub fn on_timeout(&mut self, now: Instant) {
+        if self.deadline().is_some_and(|d| now >= d) {
+            self.phase = Phase::Closed;
+        }
+    }
+
+    /// The socket failed (reset, broken pipe): nothing more can be sent.
+    pub fn on_error(&mut self) {
+        self.phase = Phase::Closed;
+    }
+
+    /// Shutdown began: close when idle, otherwise after the response in progress.
+    pub fn start_drain(&mut self) {
+        self.draining = true;
+        if self.phase == Phase::Open && self.is_idle() {
+            self.phase = Phase::Closed;
+        }
+    }
+
+    // ---- outputs ----
+
+    /// Bytes to send now, if no send is in flight. The slice stays valid and unchanged
+    /// until `on_sent`.
+    pub fn poll_send(&mut self) -> Option<&[u8]> {
+        if self.send_in_flight || self.phase == Phase::Closed {
+            return None;
+        }
+        if self.sent < self.sending.len() {
+            self.send_in_flight = true;
+            return Some(&self.sending[self.sent..]);
+        }
+        if self.out.is_empty() || self.file.as_ref().is_some_and(|f| f.read_in_flight) {
+            return None;
+        }
+        std::mem::swap(&mut self.out, &mut self.sending);
+        self.sent = 0;
+        self.send_in_flight = true;
+        Some(&self.sending[..])
+    }
+
+    /// A file read to start: (fd, offset, destination, length). The destination is the
+    /// spare capacity of the output buffer, which stays untouched until `on_file_read`.
+    pub fn poll_file_read(&mut self) -> Option<(RawFd, u64, *mut u8, u32)> {
+        if self.phase == Phase::Closed {
+            return None;
+        }
+        let f = self.file.as_mut()?;
+        if f.read_in_flight || self.out.len() >= FILE_CHUNK {
+            return None;
+        }
+        self.out.reserve(FILE_CHUNK);
+        let room = (self.out.capacity() - self.out.len()).min(FILE_CHUNK);
+        let len = (f.body.len.min(room as u64)) as u32;
+        f.read_in_flight = true;
+        // SAFETY: pointer to the spare capacity, within the allocation.
+        let dst = unsafe { self.out.as_mut_ptr().add(self.out.len()) };
+        Some((f.body.file.as_raw_fd(), f.body.offset, dst, len))
+    }
+
+    /// Whether a receive should be outstanding.
+    pub fn wants_read(&self) -> bool {
+        match self.phase {
+            Phase::Open => !self.peer_eof && !self.blocked(),
+            Phase::Lingering { .. } => !self.peer_eof,
+            Phase::CloseAfterFlush | Phase::Closed => false,
+        }
+    }
+
+    /// How the connection should end, once. `Linger` moves to the lingering phase.
+    pub fn poll_close(&mut self, now: Instant) -> Option<Close> {
+        if self.close_reported {
+            return None;
+        }
+        match self.phase {
+            Phase::Closed => {
+                self.close_reported = true;
+                Some(Close::Now)
+            }
+            Phase::CloseAfterFlush if self.flushed() => {
+                if self.peer_eof {
+                    self.phase = Phase::Closed;
+                    self.close_reported = true;
+                    Some(Close::Now)
+                } else {
+                    self.phase = Phase::Lingering {
+                        until: now + LINGER,
+                    };
+                    Some(Close::Linger)
+                }
+            }
+            Phase::Open if self.draining && self.is_idle() => {
+                self.phase = Phase::Closed;
+                self.close_reported = true;
+                Some(Close::Now)
+            }
+            _ => None,
+        }
+    }
+
+    /// When `on_timeout` should be called.
+    pub fn deadline(&self) -> Option<Instant> {
+        match self.phase {
+            Phase::Closed => None,
+            Phase::Lingering { until } => Some(until),
+            _ => Some(match self.head_started {
+                Some(t) => t + self.header_timeout,
+                None => self.last_activity + self.idle_timeout,
+            }),
+        }
+    }
+
+    pub fn is_closed(&self) -> bool {
+        self.phase == Phase::Closed
+    }
+
+    // ---- internals ----
+
+    /// No partial request, nothing to send, no file: safe to close when draining.
+    fn is_idle(&self) -> bool {
+        self.rbuf.is_empty() && self.flushed()
+    }
+
+    fn flushed(&self) -> bool {
+        self.out.is_empty()
+            && self.sending.is_empty()
+            && !self.send_in_flight
+            && self.file.is_none()
+    }
+
+    /// Output back-pressure or a file in progress: do not answer more requests yet.
+    fn blocked(&self) -> bool {
+        self.file.is_some() || self.out.len() >= OUT_HIGH_WATER
+    }
+
+    /// Answer what is buffered in `rbuf`.
+    fn pump<H: Handler>(&mut self, ctx: &mut Ctx<'_, H>) {
+        if self.rbuf.is_empty() || self.phase != Phase::Open || self.blocked() {
+            return;
+        }
+        let buf = std::mem::take(&mut self.rbuf);
+        let used = self.process(&buf, ctx);
+        self.rbuf = buf;
+        if self.phase == Phase::Open {
+            self.rbuf.drain(..used);
+        } else {
+            self.rbuf.clear();
+        }
+        if self.rbuf.is_empty() {
+            self.head_started = None;
+        }
+    }
+
+    /// Answer every complete request at the front of `buf`; returns the bytes consumed.
+    fn process<H: Handler>(&mut self, buf: &[u8], ctx: &mut Ctx<'_, H>) -> usize {
+        let mut pos = 0;
+        while pos < buf.len() && self.phase == Phase::Open && !self.blocked() {
+            let mut storage: HeaderStorage<'_> = [const { MaybeUninit::uninit() }; 256];
+            let head = match parse_request(&buf[pos..], &mut storage, ctx.limits) {
+                Err(e) => {
+                    self.error_response(e.status(), ctx);
+                    return buf.len();
+                }
+                Ok(Parsed::Partial) => {
+                    self.head_started.get_or_insert(ctx.now);
+                    break;
+                }
+                Ok(Parsed::Complete(head)) => head,
+            };
+            self.head_started = None;
+            let body_start = pos + head.head_len;
+            match head.framing {
+                BodyFraming::None => {
+                    self.dispatch(&head, &[], ctx);
+                    pos = body_start;
+                }
+                BodyFraming::Length(n) => {
+                    if n > ctx.limits.max_body_bytes {
+                        self.error_response(413, ctx);
+                        return buf.len();
+                    }
+                    let n = n as usize;
+                    if buf.len() - body_start >= n {
+                        self.dispatch(&head, &buf[body_start..body_start + n], ctx);
+                        pos = body_start + n;
+                        self.continue_sent = false;
+                    } else {
+                        self.maybe_continue(&head);
+                        // Keep the whole request; it is parsed again when the body is in.
+                        let want = head.head_len + n;
+                        if self.rbuf.capacity() < want {
+                            self.rbuf.reserve(want - self.rbuf.len());
+                        }
+                        break;
+                    }
+                }
+                BodyFraming::Chunked => {
+                    let raw = &buf[body_start + self.chunk_raw..];
+                    match self.decode_chunked(raw, ctx.limits) {
+                        Err(status) => {
+                            self.error_response(status, ctx);
+                            return buf.len();
+                        }
+                        Ok(None) => {
+                            self.maybe_continue(&head);
+                            break;
+                        }
+                        Ok(Some(raw_used)) => {
+                            let body = std::mem::take(&mut self.chunk_body);
+                            self.dispatch(&head, &body, ctx);
+                            self.chunk_body = body;
+                            self.chunk_body.clear();
+                            pos = body_start + self.chunk_raw + raw_used;
+                            self.chunk_raw = 0;
+                            self.chunked.reset();
+                            self.continue_sent = false;
+                        }
+                    }
+                }
+            }
+        }
+        pos
+    }
+
+    /// Decode as much of a chunked body as `raw` holds. `Some(consumed)` when the body is
+    /// complete; `None` when more bytes are needed (what was decoded is remembered).
+    fn decode_chunked(&mut self, raw: &[u8], limits: &Limits) -> Result<Option<usize>, u16> {
+        let mut at = 0;
+        loop {
+            let (used, ev) = self.chunked.decode(&raw[at..]).map_err(|_| 400u16)?;
+            at += used;
+            match ev {
+                ChunkEvent::Data(d) => {
+                    if (self.chunk_body.len() + d.len()) as u64 > limits.max_body_bytes {
+                        return Err(413);
+                    }
+                    self.chunk_body.extend_from_slice(d);
+                }
+                ChunkEvent::Done => return Ok(Some(at)),
+                ChunkEvent::NeedMore => {
+                    self.chunk_raw += at;
+                    // Framing overhead is bounded too: tiny chunks must not grow rbuf forever.
+                    if self.chunk_raw as u64 > 2 * limits.max_body_bytes + 64 * 1024 {
+                        return Err(413);
+                    }
+                    return Ok(None);
+                }
+            }
+        }
+    }
+
+    /// RFC 9110 10.1.1: a server that will read the body should send 100 (Continue).
+    fn maybe_continue(&mut self, head: &RequestHead<'_, '_>) {
+        if head.expect_continue && !self.continue_sent && head.version == Version::Http11 {
+            self.out.extend_from_slice(b"HTTP/1.1 100 Continue\r\n\r\n");
+            self.continue_sent = true;
+        }
+    }
+
+    fn dispatch<H: Handler>(
+        &mut self,
+        head: &RequestHead<'_, '_>,
+        body: &[u8],
+        ctx: &mut Ctx<'_, H>,
+    ) {
+        let keep_alive = head.keep_alive && !ctx.draining && !self.draining;
+        let start = self.out.len();
+        let mut w = ResponseWriter {
+            out: &mut self.out,
+            date: ctx.date,
+            head_only: head.method == "HEAD",
+            keep_alive,
+            http10: head.version == Version::Http10,
+            file: None,
+            status: None,
+        };
+        // SAFETY of the lifetime juggling: Request borrows head for the call only.
+        let req = Request {
+            head: shorten(head),
+            body,
+        };
+        ctx.handler.handle(&req, &mut w);
+        if w.status.is_none() {
+            w.respond(
+                500,
+                &[("Content-Type", b"text/plain")],
+                b"Internal Server Error\n",
+            );
+        }
+        let status = w.status.unwrap_or(500);
+        let keep = w.keep_alive;
+        let file = w.file.take();
+        if let Some(log) = ctx.log.as_deref_mut() {
+            let len = self.out.len() - start;
+            log.record(
+                ctx.date,
+                head,
+                status,
+                len as u64 + file.as_ref().map_or(0, |f| f.len),
+            );
+        }
+        if let Some(body) = file {
+            self.file = Some(FileStream {
+                body,
+                read_in_flight: false,
+            });
+        }
+        if !keep {
+            self.phase = Phase::CloseAfterFlush;
+        }
+    }
+
+    /// Answer a request we refuse, then close (RFC 9112 leaves no way to resynchronise).
+    fn error_response<H: Handler>(&mut self, status: u16, ctx: &mut Ctx<'_, H>) {
+        let mut w = ResponseWriter {
+            out: &mut self.out,
+            date: ctx.date,
+            head_only: false,
+            keep_alive: false,
+            http10: false,
+            file: None,
+            status: None,
+        };
+        let body: &[u8] = match status {
+            400 => b"Bad Request\n",
+            413 => b"Content Too Large\n",
+            414 => b"URI Too Long\n",
+            431 => b"Request Header Fields Too Large\n",
+            501 => b"Not Implemented\n",
+            505 => b"HTTP Version Not Supported\n",
+            _ => b"Error\n",
+        };
+        w.respond(status, &[("Content-Type", b"text/plain")], body);
+        self.phase = Phase::CloseAfterFlush;
+        self.head_started = None;
+    }
+}
+
+/// Narrow `RequestHead<'b, 'h>` to a single lifetime for the handler's view.
+fn shorten<'a>(head: &'a RequestHead<'_, '_>) -> &'a RequestHead<'a, 'a> {
+    head
+}

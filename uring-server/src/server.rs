@@ -1,0 +1,463 @@
+//! The public entry point: [`Server::builder`] collects the configuration, binds every
+//! listener (so start-up errors surface before any thread runs), probes the kernel tier,
+//! starts one pinned worker per core and hands back a [`RunningServer`].
+
+use std::fmt;
+use std::io;
+use std::net::SocketAddr;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::path::PathBuf;
+use std::sync::mpsc;
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use socket2::{Domain, Protocol, Socket, Type};
+use uring_common::http::Limits;
+use uring_common::ring::{self, RingError, Tier, TierChoice};
+
+use crate::handler::{DefaultHandler, Handler};
+use crate::worker::{self, WorkerConfig};
+
+/// Connection timeouts (defaults: head 10 s, keep-alive idle 60 s, drain 10 s).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Timeouts {
+    /// Time allowed to receive a complete request head (slowloris guard).
+    pub header_read: Duration,
+    /// Time an idle keep-alive connection (or a stalled body or send) may stay open.
+    pub keep_alive: Duration,
+    /// How long a graceful shutdown waits for in-flight requests.
+    pub drain: Duration,
+}
+
+impl Default for Timeouts {
+    fn default() -> Self {
+        Timeouts {
+            header_read: Duration::from_secs(10),
+            keep_alive: Duration::from_secs(60),
+            drain: Duration::from_secs(10),
+        }
+    }
+}
+
+/// Everything a worker needs to know, cloned into each thread.
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    pub listen: Vec<SocketAddr>,
+    pub workers: usize,
+    pub pin: bool,
+    pub tier: TierChoice,
+    pub limits: Limits,
+    pub timeouts: Timeouts,
+    /// Open connections per worker; beyond it the worker stops accepting and new
+    /// connections wait in the kernel's backlog.
+    pub max_conns_per_worker: usize,
+    /// listen(2) backlog.
+    pub backlog: i32,
+    pub access_log: Option<AccessLogTarget>,
+}
+
+/// Where `--access-log` writes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AccessLogTarget {
+    Stdout,
+    File(PathBuf),
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            listen: Vec::new(),
+            workers: 1,
+            pin: true,
+            tier: TierChoice::Auto,
+            limits: Limits::default(),
+            timeouts: Timeouts::default(),
+            max_conns_per_worker: 16 * 1024,
+            backlog: 4096,
+            access_log: None,
+        }
+    }
+}
+
+/// Why the server could not start. `Display` is one line with the cause and the fix.
+#[derive(Debug)]
+pub enum ServerError {
+    /// The address is taken by another socket.
+    AddressInUse(SocketAddr),
+    /// Binding needs privileges (ports below 1024).
+    BindPermission(SocketAddr),
+    /// The address does not belong to this host.
+    AddressNotAvailable(SocketAddr),
+    /// Any other socket set-up failure.
+    Socket(SocketAddr, io::Error),
+    /// io_uring could not be set up (forbidden, memlock, unsupported, tier unavailable).
+    Ring(RingError),
+    /// The static file root is unusable.
+    Root(PathBuf, io::Error),
+    /// A configuration value makes no sense.
+    Config(String),
+    /// A worker thread could not be started.
+    Thread(io::Error),
+}
+
+impl fmt::Display for ServerError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ServerError::AddressInUse(a) => write!(
+                f,
+                "cannot listen on {a}: address already in use; stop the process holding it (see `ss -ltnp`) or pick another --listen address"
+            ),
+            ServerError::BindPermission(a) => write!(
+                f,
+                "cannot listen on {a}: permission denied; ports below 1024 need root or CAP_NET_BIND_SERVICE (`setcap cap_net_bind_service=+ep`), or use a port >= 1024"
+            ),
+            ServerError::AddressNotAvailable(a) => write!(
+                f,
+                "cannot listen on {a}: address not available on this host; use an address of a local interface or 0.0.0.0 / [::]"
+            ),
+            ServerError::Socket(a, e) => {
+                write!(f, "cannot listen on {a}: {e}; check the address and system limits")
+            }
+            ServerError::Ring(e) => write!(f, "{e}"),
+            ServerError::Root(p, e) => write!(
+                f,
+                "cannot serve files from {}: {e}; pass an existing readable directory to --root",
+                p.display()
+            ),
+            ServerError::Config(msg) => write!(f, "invalid configuration: {msg}"),
+            ServerError::Thread(e) => write!(
+                f,
+                "cannot start a worker thread: {e}; lower --workers or raise the thread limit (ulimit -u)"
+            ),
+        }
+    }
+}
+
+impl std::error::Error for ServerError {}
+
+impl From<RingError> for ServerError {
+    fn from(e: RingError) -> Self {
+        ServerError::Ring(e)
+    }
+}
+
+/// Entry point of the library API.
+pub struct Server;
+
+impl Server {
+    /// A builder with the defaults: no address yet (`0.0.0.0:8080` if none is given), one
+    /// worker, pinning on, automatic tier, the default handler.
+    pub fn builder() -> ServerBuilder<DefaultHandler> {
+        ServerBuilder {
+            config: ServerConfig::default(),
+            root: None,
+            handler: None,
+        }
+    }
+}
+
+/// Collects the configuration; [`ServerBuilder::start`] binds and starts the workers.
+pub struct ServerBuilder<H> {
+    config: ServerConfig,
+    root: Option<PathBuf>,
+    handler: Option<H>,
+}
+
+impl<H: Handler + Clone> ServerBuilder<H> {
+    /// Add a listen address (repeatable). Port 0 picks a free port shared by all workers.
+    pub fn listen(mut self, addr: SocketAddr) -> Self {
+        self.config.listen.push(addr);
+        self
+    }
+
+    /// Number of worker threads (at least 1).
+    pub fn workers(mut self, n: usize) -> Self {
+        self.config.workers = n;
+        self
+    }
+
+    /// Pin worker `i` to core `i` (default true).
+    pub fn pin(mut self, pin: bool) -> Self {
+        self.config.pin = pin;
+        self
+    }
+
+    pub fn tier(mut self, tier: TierChoice) -> Self {
+        self.config.tier = tier;
+        self
+    }
+
+    pub fn limits(mut self, limits: Limits) -> Self {
+        self.config.limits = limits;
+        self
+    }
+
+    pub fn timeouts(mut self, timeouts: Timeouts) -> Self {
+        self.config.timeouts = timeouts;
+        self
+    }
+
+    pub fn header_read_timeout(mut self, d: Duration) -> Self {
+        self.config.timeouts.header_read = d;
+        self
+    }
+
+    pub fn keep_alive_timeout(mut self, d: Duration) -> Self {
+        self.config.timeouts.keep_alive = d;
+        self
+    }
+
+    pub fn drain_timeout(mut self, d: Duration) -> Self {
+        self.config.timeouts.drain = d;
+        self
+    }
+
+    /// Cap on open connections per worker (default 16384).
+    pub fn max_connections_per_worker(mut self, n: usize) -> Self {
+        self.config.max_conns_per_worker = n;
+        self
+    }
+
+    pub fn backlog(mut self, n: i32) -> Self {
+        self.config.backlog = n;
+        self
+    }
+
+    pub fn access_log(mut self, target: Option<AccessLogTarget>) -> Self {
+        self.config.access_log = target;
+        self
+    }
+
+    /// Serve static files from `dir` (default handler only).
+    pub fn root(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.root = Some(dir.into());
+        self
+    }
+
+    /// Use `handler`; each worker gets its own clone.
+    pub fn handler<H2: Handler + Clone>(self, handler: H2) -> ServerBuilder<H2> {
+        ServerBuilder {
+            config: self.config,
+            root: self.root,
+            handler: Some(handler),
+        }
+    }
+
+    pub fn config(&self) -> &ServerConfig {
+        &self.config
+    }
+
+    /// Bind, probe, start the workers. Returns once every worker's ring is up.
+    pub fn start(self) -> Result<RunningServer, ServerError>
+    where
+        H: 'static,
+    {
+        let mut config = self.config;
+        if config.listen.is_empty() {
+            config.listen.push(SocketAddr::from(([0, 0, 0, 0], 8080)));
+        }
+        if config.workers == 0 {
+            return Err(ServerError::Config("--workers must be at least 1".into()));
+        }
+        if config.max_conns_per_worker == 0 {
+            return Err(ServerError::Config(
+                "the connection cap per worker must be at least 1".into(),
+            ));
+        }
+        let handler: Box<dyn Fn() -> Result<H, ServerError>> = match self.handler {
+            Some(h) => Box::new(move || Ok(h.clone())),
+            None => {
+                // The default handler; the type parameter is DefaultHandler here.
+                let root = self.root.clone();
+                let dh = DefaultHandler::new(root.clone())
+                    .map_err(|e| ServerError::Root(root.clone().unwrap_or_default(), e))?;
+                let any: Box<dyn std::any::Any> = Box::new(dh);
+                let h = *any.downcast::<H>().map_err(|_| {
+                    ServerError::Config("a handler is required for this handler type".into())
+                })?;
+                Box::new(move || Ok(h.clone()))
+            }
+        };
+
+        ring::raise_memlock_limit();
+        ring::raise_nofile_limit();
+        let features = ring::probe()?;
+        let tier = features.resolve(config.tier)?;
+
+        let listeners = bind_all(&config)?;
+        let local_addrs: Vec<SocketAddr> = listeners[0]
+            .iter()
+            .map(|s| {
+                s.local_addr()
+                    .ok()
+                    .and_then(|a| a.as_socket())
+                    .expect("bound socket has an address")
+            })
+            .collect();
+
+        let cores = if config.pin {
+            core_affinity::get_core_ids().unwrap_or_default()
+        } else {
+            Vec::new()
+        };
+
+        let access_log = worker::AccessLog::open(&config.access_log)
+            .map_err(|e| ServerError::Config(format!("cannot open the access log: {e}")))?;
+
+        let mut workers = Vec::with_capacity(config.workers);
+        let mut wakers = Vec::with_capacity(config.workers);
+        let (ready_tx, ready_rx) = mpsc::channel::<Result<(), RingError>>();
+        for (index, socks) in listeners.into_iter().enumerate() {
+            // SAFETY: eventfd returns a new fd or -1.
+            let efd = unsafe { libc::eventfd(0, libc::EFD_CLOEXEC) };
+            if efd < 0 {
+                return Err(ServerError::Thread(io::Error::last_os_error()));
+            }
+            // SAFETY: efd is a fresh fd we own.
+            let waker = unsafe { OwnedFd::from_raw_fd(efd) };
+            let wcfg = WorkerConfig {
+                index,
+                tier,
+                config: config.clone(),
+                listeners: socks.into_iter().map(OwnedFd::from).collect(),
+                wake_fd: waker.as_raw_fd(),
+                core: cores.get(index % cores.len().max(1)).copied(),
+                access_log: access_log.clone(),
+            };
+            let h = handler()?;
+            let tx = ready_tx.clone();
+            let join = std::thread::Builder::new()
+                .name(format!("uring-worker-{index}"))
+                .spawn(move || worker::run(wcfg, h, tx))
+                .map_err(ServerError::Thread)?;
+            workers.push(join);
+            wakers.push(waker);
+        }
+        drop(ready_tx);
+        let mut server = RunningServer {
+            workers,
+            wakers,
+            local_addrs,
+            tier,
+        };
+        for _ in 0..server.workers.len() {
+            match ready_rx.recv() {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => {
+                    server.begin_shutdown();
+                    server.join_inner();
+                    return Err(ServerError::Ring(e));
+                }
+                Err(_) => {
+                    server.begin_shutdown();
+                    server.join_inner();
+                    return Err(ServerError::Config("a worker thread died at start".into()));
+                }
+            }
+        }
+        Ok(server)
+    }
+}
+
+fn bind_all(config: &ServerConfig) -> Result<Vec<Vec<Socket>>, ServerError> {
+    let mut per_worker: Vec<Vec<Socket>> = (0..config.workers).map(|_| Vec::new()).collect();
+    for addr in &config.listen {
+        // Worker 0 binds first so that port 0 resolves once; the rest join its port.
+        let first = bind_one(*addr, config.backlog)?;
+        let resolved = first
+            .local_addr()
+            .ok()
+            .and_then(|a| a.as_socket())
+            .unwrap_or(*addr);
+        per_worker[0].push(first);
+        for socks in per_worker.iter_mut().skip(1) {
+            socks.push(bind_one(resolved, config.backlog)?);
+        }
+    }
+    Ok(per_worker)
+}
+
+fn bind_one(addr: SocketAddr, backlog: i32) -> Result<Socket, ServerError> {
+    let sock_err = |e: io::Error| ServerError::Socket(addr, e);
+    let socket = Socket::new(
+        Domain::for_address(addr),
+        Type::STREAM.cloexec(),
+        Some(Protocol::TCP),
+    )
+    .map_err(sock_err)?;
+    socket.set_reuse_address(true).map_err(sock_err)?;
+    socket.set_reuse_port(true).map_err(sock_err)?;
+    if addr.is_ipv6() {
+        socket.set_only_v6(true).map_err(sock_err)?;
+    }
+    // Accepted sockets inherit TCP_NODELAY, which saves a setsockopt per connection.
+    socket.set_tcp_nodelay(true).map_err(sock_err)?;
+    socket
+        .bind(&addr.into())
+        .map_err(|e| match e.raw_os_error() {
+            Some(libc::EADDRINUSE) => ServerError::AddressInUse(addr),
+            Some(libc::EACCES) | Some(libc::EPERM) => ServerError::BindPermission(addr),
+            Some(libc::EADDRNOTAVAIL) => ServerError::AddressNotAvailable(addr),
+            _ => ServerError::Socket(addr, e),
+        })?;
+    socket.listen(backlog).map_err(sock_err)?;
+    Ok(socket)
+}
+
+/// A started server. Dropping it shuts it down gracefully.
+pub struct RunningServer {
+    workers: Vec<JoinHandle<()>>,
+    wakers: Vec<OwnedFd>,
+    local_addrs: Vec<SocketAddr>,
+    tier: Tier,
+}
+
+impl RunningServer {
+    /// The bound addresses, in `listen` order, with port 0 resolved.
+    pub fn local_addrs(&self) -> Vec<SocketAddr> {
+        self.local_addrs.clone()
+    }
+
+    /// The kernel tier the workers run.
+    pub fn tier(&self) -> Tier {
+        self.tier
+    }
+
+    /// Ask every worker to drain: stop accepting, finish in-flight requests, close idle
+    /// connections, exit within the drain timeout. Returns at once.
+    pub fn begin_shutdown(&self) {
+        for w in &self.wakers {
+            let one: u64 = 1;
+            // SAFETY: writes 8 bytes from a valid u64 to an eventfd we own.
+            unsafe {
+                libc::write(w.as_raw_fd(), (&one as *const u64).cast(), 8);
+            }
+        }
+    }
+
+    /// Wait until every worker has exited.
+    pub fn join(mut self) {
+        self.join_inner();
+    }
+
+    /// Graceful shutdown: [`begin_shutdown`](Self::begin_shutdown) then [`join`](Self::join).
+    pub fn shutdown(self) {
+        self.begin_shutdown();
+        self.join();
+    }
+
+    fn join_inner(&mut self) {
+        for w in self.workers.drain(..) {
+            let _ = w.join();
+        }
+    }
+}
+
+impl Drop for RunningServer {
+    fn drop(&mut self) {
+        if !self.workers.is_empty() {
+            self.begin_shutdown();
+            self.join_inner();
+        }
+    }
+}
