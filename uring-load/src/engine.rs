@@ -379,6 +379,7 @@ impl<'a> Worker<'a> {
         }
         progress.store(self.done(), Ordering::Relaxed);
         self.shutdown_all();
+        self.rec.counters.started = self.disp.started();
     }
 
     fn done(&self) -> u64 {
