@@ -44,3 +44,4 @@ pub fn wait_for_listener(addr: SocketAddr, timeout: Duration) {
     }
     panic!("nothing listening on {addr} after {timeout:?}");
 }
+pub mod load;

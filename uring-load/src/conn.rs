@@ -359,7 +359,12 @@ impl Conn {
 
     /// Parse responses from `data`; returns how many bytes were used (the rest is an
     /// incomplete head), or the error class that ends the connection.
-    fn consume(&mut self, data: &[u8], now: Instant, rec: &mut Recorder) -> Result<usize, ErrorKind> {
+    fn consume(
+        &mut self,
+        data: &[u8],
+        now: Instant,
+        rec: &mut Recorder,
+    ) -> Result<usize, ErrorKind> {
         let mut off = 0;
         while off < data.len() && self.phase == Phase::Open {
             let rest = &data[off..];
@@ -599,7 +604,11 @@ mod tests {
         let mut c = open(spec(true, 2), 2, now);
         let mut rec = Recorder::new();
         assert_eq!(
-            c.on_data(b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nab", now, &mut rec),
+            c.on_data(
+                b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nab",
+                now,
+                &mut rec
+            ),
             Step::Continue
         );
         assert_eq!(c.on_eof(now, &mut rec), Step::Close);
@@ -679,7 +688,11 @@ mod tests {
         let mut c = Conn::new(spec(true, 1));
         c.start_connect();
         c.push_request(now, now);
-        assert_eq!(c.take_unsent(), 0, "nothing is sent before the connect completes");
+        assert_eq!(
+            c.take_unsent(),
+            0,
+            "nothing is sent before the connect completes"
+        );
         assert_eq!(c.on_connect_error(&mut rec_new()), Step::Close);
         c.closed();
         assert_eq!(c.phase(), Phase::Idle);

@@ -300,7 +300,11 @@ impl<'a> Worker<'a> {
                 in_idle: false,
             })
             .collect();
-        let depth = if spec.keep_alive { spec.depth.max(1) } else { 1 };
+        let depth = if spec.keep_alive {
+            spec.depth.max(1)
+        } else {
+            1
+        };
         let mut train = Vec::with_capacity(cfg.request.len() * depth);
         for _ in 0..depth {
             train.extend_from_slice(&cfg.request);
@@ -538,10 +542,14 @@ impl<'a> Worker<'a> {
         s.recv_armed = false;
         s.ops += 2;
         let gen = s.generation;
-        let connect = opcode::Connect::new(types::Fd(fd), self.addr.as_ptr() as *const _, self.addr.len())
-            .build()
-            .flags(squeue::Flags::IO_LINK)
-            .user_data(Token::new(i, gen, OP_CONNECT).0);
+        let connect = opcode::Connect::new(
+            types::Fd(fd),
+            self.addr.as_ptr() as *const _,
+            self.addr.len(),
+        )
+        .build()
+        .flags(squeue::Flags::IO_LINK)
+        .user_data(Token::new(i, gen, OP_CONNECT).0);
         let timeout = opcode::LinkTimeout::new(&*self.connect_ts as *const _)
             .build()
             .user_data(Token::new(i, gen, OP_LINK_TIMEOUT).0);

@@ -222,7 +222,9 @@ fn run(cli: Cli) -> Result<ExitCode, Failure> {
         return Err(u("pipelining (-K) needs keep-alive (-k)".into()));
     }
     if cli.pipeline > 1024 {
-        return Err(u("-K is limited to 1024 requests in flight per connection".into()));
+        return Err(u(
+            "-K is limited to 1024 requests in flight per connection".into()
+        ));
     }
     if cli.requests == Some(0) {
         return Err(u("-n must be at least 1 request".into()));
@@ -255,19 +257,28 @@ fn run(cli: Cli) -> Result<ExitCode, Failure> {
         }
         let value = value.trim();
         if value.bytes().any(|b| b == b'\r' || b == b'\n' || b == 0) {
-            return Err(u(format!("bad header '{h}': control characters in the value")));
+            return Err(u(format!(
+                "bad header '{h}': control characters in the value"
+            )));
         }
         headers.push((name.to_string(), value.to_string()));
     }
     let body = match &cli.body {
-        Some(p) => Some(std::fs::read(p).map_err(|e| u(format!("cannot read body file {}: {e}", p.display())))?),
+        Some(p) => Some(
+            std::fs::read(p)
+                .map_err(|e| u(format!("cannot read body file {}: {e}", p.display())))?,
+        ),
         None => None,
     };
     let method = cli
         .method
         .clone()
         .unwrap_or_else(|| if body.is_some() { "POST" } else { "GET" }.to_string());
-    if method.is_empty() || !method.bytes().all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)) {
+    if method.is_empty()
+        || !method
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
+    {
         return Err(u(format!("bad method '{method}'")));
     }
     let cores_all = core_affinity::get_core_ids().unwrap_or_default();
@@ -401,9 +412,8 @@ fn run(cli: Cli) -> Result<ExitCode, Failure> {
             break;
         }
         let progress = Arc::new(Progress::new(threads));
-        let printer = (!cli.quiet).then(|| {
-            ProgressPrinter::start(progress.clone(), cli.requests, duration)
-        });
+        let printer =
+            (!cli.quiet).then(|| ProgressPrinter::start(progress.clone(), cli.requests, duration));
         let out = engine::run(&cfg, &progress).map_err(Failure::Runtime)?;
         drop(printer);
         last_tier = Some(out.tier);
@@ -442,12 +452,15 @@ fn run(cli: Cli) -> Result<ExitCode, Failure> {
             if lines.len() > 1 {
                 let rps: Vec<f64> = lines.iter().map(|l| l.rps).collect();
                 let (m, sd) = report::mean_stdev(&rps);
-                obj.insert("runs".into(), serde_json::json!({
-                    "count": lines.len(),
-                    "rps": rps,
-                    "rps_mean": m,
-                    "rps_stdev": sd,
-                }));
+                obj.insert(
+                    "runs".into(),
+                    serde_json::json!({
+                        "count": lines.len(),
+                        "rps": rps,
+                        "rps_mean": m,
+                        "rps_stdev": sd,
+                    }),
+                );
             }
         }
         println!("{v}");

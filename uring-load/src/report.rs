@@ -241,7 +241,12 @@ pub fn runs_text(lines: &[RunLine]) -> String {
         format_us(sd50),
         format_us(sd99)
     );
-    let _ = writeln!(o, "Requests/sec (mean of {} runs): {m:.2} +/- {sd:.2} ({})", lines.len(), format_count(m));
+    let _ = writeln!(
+        o,
+        "Requests/sec (mean of {} runs): {m:.2} +/- {sd:.2} ({})",
+        lines.len(),
+        format_count(m)
+    );
     o
 }
 

@@ -93,7 +93,9 @@ pub fn parse_url(s: &str) -> Result<Url, String> {
         return Err(bad("no host"));
     }
     if host.contains(':') && !authority.starts_with('[') {
-        return Err(bad("an IPv6 address must be written in brackets, e.g. http://[::1]:8080/"));
+        return Err(bad(
+            "an IPv6 address must be written in brackets, e.g. http://[::1]:8080/",
+        ));
     }
     let port = match port_str {
         None => default_port,
