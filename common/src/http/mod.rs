@@ -5,6 +5,8 @@ pub mod date;
 pub mod request;
 pub mod response;
 pub mod serialize;
+#[doc(hidden)]
+pub mod testkit;
 
 pub use chunked::{ChunkEvent, ChunkedDecoder, ChunkedError};
 pub use date::DateCache;

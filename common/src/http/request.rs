@@ -164,22 +164,18 @@ pub fn parse_request<'b, 'h>(
     let head_len = match status {
         Ok(httparse::Status::Complete(n)) => n,
         Ok(httparse::Status::Partial) => {
-            let target_len = match (req.method, req.path) {
-                (_, Some(path)) => path.len(),
-                // Still inside the target: everything after the method's SP belongs to it.
-                (Some(method), None) => {
-                    let target_start = offset_in(buf, method.as_bytes()) + method.len() + 1;
-                    buf.len().saturating_sub(target_start)
-                }
-                (None, None) => 0,
-            };
-            if target_len > limits.max_target_bytes {
+            if target_so_far(window, req.method, req.path) > limits.max_target_bytes {
                 return Err(RequestError::TargetTooLong);
             }
             if buf.len() >= limits.max_head_bytes {
                 return Err(RequestError::HeadTooLarge);
             }
             return Ok(Parsed::Partial);
+        }
+        // A target already too long when the error struck would have been a 414 had the
+        // bytes arrived in pieces; answer the same however they arrived.
+        Err(_) if target_so_far(window, req.method, req.path) > limits.max_target_bytes => {
+            return Err(RequestError::TargetTooLong)
         }
         Err(httparse::Error::TooManyHeaders) => return Err(RequestError::HeadTooLarge),
         Err(httparse::Error::Version) => {
@@ -247,6 +243,25 @@ pub fn parse_request<'b, 'h>(
         expect_continue,
         host: summary.host,
     }))
+}
+
+/// Length of the request target as far as httparse got: the whole target once it is
+/// complete, else the run of target bytes after the method's SP.
+fn target_so_far(window: &[u8], method: Option<&str>, path: Option<&str>) -> usize {
+    match (method, path) {
+        (_, Some(path)) => path.len(),
+        (Some(method), None) => {
+            let start = offset_in(window, method.as_bytes()) + method.len() + 1;
+            window
+                .get(start..)
+                .unwrap_or_default()
+                .iter()
+                // httparse's URI bytes: visible ASCII and anything >= 0x80.
+                .take_while(|&&b| (b'!'..=0x7e).contains(&b) || b >= 0x80)
+                .count()
+        }
+        (None, None) => 0,
+    }
 }
 
 /// Byte offset of `part` (a sub-slice of `buf`) within `buf`.
