@@ -148,6 +148,7 @@ impl Conn {
         self.last_activity = now;
         self.continue_sent = false;
         self.chunk_raw = 0;
+        self.chunked.reset();
     }
 
     // ---- inputs ----
@@ -841,6 +842,43 @@ mod tests {
         h.feed(b"st: x\r\n\r\n");
         assert_eq!(h.wire, response("GET /a ", true));
         assert_eq!(h.closed, Some(Close::Linger));
+    }
+
+    #[test]
+    fn big_chunked_body_in_small_pieces() {
+        for piece in [4096, 1000, 7] {
+            let mut req =
+                b"POST /c HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n".to_vec();
+            for _ in 0..3 {
+                req.extend_from_slice(
+                    format!("{:x}\r\n{}\r\n", 30000, "c".repeat(30000)).as_bytes(),
+                );
+            }
+            req.extend_from_slice(b"0\r\n\r\n");
+            let mut h = Harness::new();
+            for p in req.chunks(piece) {
+                h.feed(p);
+            }
+            let text = String::from_utf8_lossy(&h.wire).to_string();
+            assert!(
+                text.starts_with("HTTP/1.1 200 "),
+                "piece {piece}: {}",
+                &text[..text.len().min(200)]
+            );
+            assert!(text.contains("Content-Length: 90008\r\n"), "piece {piece}");
+        }
+    }
+
+    #[test]
+    fn reset_slot_forgets_the_previous_connection() {
+        let mut h = Harness::new();
+        h.feed(b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nab");
+        h.conn.on_error();
+        h.conn.reset(h.now);
+        h.wire.clear();
+        h.closed = None;
+        h.feed(b"POST /c HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n");
+        assert_eq!(h.wire, response("POST /c abc", false));
     }
 
     #[test]
