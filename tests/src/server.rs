@@ -89,6 +89,27 @@ impl ServerProc {
             .count()
     }
 
+    /// The idle fd count, once connections from start-up probing are gone (stable for
+    /// 300 ms).
+    pub fn settled_fd_count(&self) -> usize {
+        let mut last = self.fd_count();
+        let mut stable = 0;
+        for _ in 0..100 {
+            std::thread::sleep(Duration::from_millis(50));
+            let n = self.fd_count();
+            if n == last {
+                stable += 1;
+                if stable >= 6 {
+                    break;
+                }
+            } else {
+                stable = 0;
+                last = n;
+            }
+        }
+        last
+    }
+
     /// Wait until the fd count returns to `want` (connections close asynchronously).
     pub fn wait_fd_count(&self, want: usize, timeout: Duration) -> usize {
         let deadline = Instant::now() + timeout;
