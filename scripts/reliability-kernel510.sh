@@ -243,25 +243,21 @@ else:
     if report is not None:
         print("  load json:", json.dumps(report)[:2000])
 
-        def count(*names):
-            # The counters may sit at the top level or under a "counters"/"requests" object.
-            for scope in (report, report.get("counters", {}), report.get("requests", {})):
-                if not isinstance(scope, dict):
-                    continue
-                for n in names:
-                    if n in scope and isinstance(scope[n], int):
-                        return scope[n]
-            return None
-
-        done = count("done", "completed", "requests", "total")
-        ok = count("succeeded", "success", "ok", "successful")
-        errors = count("errors", "failed", "error_count")
-        if done != requests:
-            fail.append(f"done = {done}, want {requests}")
-        if ok != requests:
-            fail.append(f"succeeded = {ok}, want {requests}")
-        if errors != 0:
-            fail.append(f"errors = {errors}, want 0")
+        # Schema: uring-load's docs/report-schema.md.
+        req = report.get("requests", {})
+        errs = report.get("errors", {})
+        by_code = report.get("status_codes", {}).get("by_code", {})
+        want = {
+            "requests.done": (req.get("done"), requests),
+            "requests.succeeded": (req.get("succeeded"), requests),
+            "requests.failed": (req.get("failed"), 0),
+            "requests.errored": (req.get("errored"), 0),
+            "sum of errors.*": (sum(errs.values()) if errs else None, 0),
+            "status_codes.by_code": (by_code, {"200": requests}),
+        }
+        for what, (got, exp) in want.items():
+            if got != exp:
+                fail.append(f"{what} = {got!r}, want {exp!r}")
 
 if fail:
     print("kernel510: console tail:")
