@@ -1,1 +1,6 @@
-//! Benchmark support code; see `benches/` and `src/bin/`.
+//! Benchmark support code: the baseline servers' shared pieces (`peer`) and the
+//! side-by-side comparison harness (`harness`) behind `src/bin/compare.rs`. The criterion
+//! micro-benchmarks are in `benches/`.
+
+pub mod harness;
+pub mod peer;

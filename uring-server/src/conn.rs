@@ -148,6 +148,7 @@ impl Conn {
         self.last_activity = now;
         self.continue_sent = false;
         self.chunk_raw = 0;
+        self.chunked.reset();
     }
 
     // ---- inputs ----
@@ -567,4 +568,326 @@ impl Conn {
 /// Narrow `RequestHead<'b, 'h>` to a single lifetime for the handler's view.
 fn shorten<'a>(head: &'a RequestHead<'_, '_>) -> &'a RequestHead<'a, 'a> {
     head
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Echoes method, path and body, so tests can see what the handler got.
+    #[derive(Clone)]
+    struct Echo;
+    impl Handler for Echo {
+        fn handle(&mut self, req: &Request<'_>, resp: &mut ResponseWriter<'_>) {
+            let mut body = Vec::new();
+            body.extend_from_slice(req.method().as_bytes());
+            body.push(b' ');
+            body.extend_from_slice(req.path().as_bytes());
+            body.push(b' ');
+            body.extend_from_slice(req.body());
+            resp.respond(200, &[("Content-Type", b"text/plain")], &body);
+        }
+    }
+
+    const DATE: &[u8; 29] = b"Thu, 01 Jan 1970 00:00:00 GMT";
+
+    struct Harness {
+        conn: Conn,
+        handler: Echo,
+        limits: Limits,
+        timeouts: Timeouts,
+        now: Instant,
+        wire: Vec<u8>,
+        closed: Option<Close>,
+    }
+
+    impl Harness {
+        fn new() -> Harness {
+            let now = Instant::now();
+            Harness {
+                conn: Conn::new(now, &Timeouts::default()),
+                handler: Echo,
+                limits: Limits::default(),
+                timeouts: Timeouts::default(),
+                now,
+                wire: Vec::new(),
+                closed: None,
+            }
+        }
+
+        fn with<R>(&mut self, f: impl FnOnce(&mut Conn, &mut Ctx<'_, Echo>) -> R) -> R {
+            let mut ctx = Ctx {
+                handler: &mut self.handler,
+                date: DATE,
+                limits: &self.limits,
+                timeouts: &self.timeouts,
+                now: self.now,
+                draining: false,
+                log: None,
+            };
+            f(&mut self.conn, &mut ctx)
+        }
+
+        /// Play the worker: complete every send in full until nothing is left.
+        fn settle(&mut self) {
+            loop {
+                if self.closed.is_none() {
+                    self.closed = self.conn.poll_close(self.now);
+                }
+                let Some(bytes) = self.conn.poll_send() else {
+                    break;
+                };
+                let n = bytes.len();
+                self.wire.extend_from_slice(bytes);
+                self.with(|c, ctx| c.on_sent(n, ctx));
+            }
+            if self.closed.is_none() {
+                self.closed = self.conn.poll_close(self.now);
+            }
+        }
+
+        fn feed(&mut self, data: &[u8]) {
+            self.with(|c, ctx| c.on_data(data, ctx));
+            self.settle();
+        }
+    }
+
+    fn response(body: &str, close: bool) -> Vec<u8> {
+        let mut out = format!(
+            "HTTP/1.1 200 OK\r\nDate: {}\r\nServer: uring-server\r\nContent-Type: text/plain\r\nContent-Length: {}\r\n",
+            std::str::from_utf8(DATE).unwrap(),
+            body.len()
+        );
+        if close {
+            out.push_str("Connection: close\r\n");
+        }
+        out.push_str("\r\n");
+        out.push_str(body);
+        out.into_bytes()
+    }
+
+    /// Feed `input` split at every position (two pieces) and in one piece; every split
+    /// must give the same wire output.
+    fn at_every_split(input: &[u8]) -> Vec<u8> {
+        let mut whole = Harness::new();
+        whole.feed(input);
+        for cut in 1..input.len() {
+            let mut h = Harness::new();
+            h.feed(&input[..cut]);
+            h.feed(&input[cut..]);
+            assert_eq!(
+                String::from_utf8_lossy(&h.wire),
+                String::from_utf8_lossy(&whole.wire),
+                "split at {cut}"
+            );
+            assert_eq!(h.closed, whole.closed, "split at {cut}");
+        }
+        // And one byte at a time.
+        let mut h = Harness::new();
+        for b in input {
+            h.feed(std::slice::from_ref(b));
+        }
+        assert_eq!(h.wire, whole.wire, "byte by byte");
+        whole.wire
+    }
+
+    #[test]
+    fn pipelined_requests_answered_in_order_in_one_send() {
+        let req = b"GET /a HTTP/1.1\r\nHost: x\r\n\r\nGET /b HTTP/1.1\r\nHost: x\r\n\r\nGET /c HTTP/1.1\r\nHost: x\r\n\r\n";
+        let mut h = Harness::new();
+        h.with(|c, ctx| c.on_data(req, ctx));
+        // One send carries all three responses.
+        let first = h.conn.poll_send().unwrap().to_vec();
+        let mut want = response("GET /a ", false);
+        want.extend(response("GET /b ", false));
+        want.extend(response("GET /c ", false));
+        assert_eq!(
+            String::from_utf8_lossy(&first),
+            String::from_utf8_lossy(&want)
+        );
+        assert_eq!(at_every_split(req), want);
+    }
+
+    #[test]
+    fn content_length_body_split_everywhere() {
+        let req = b"POST /up HTTP/1.1\r\nHost: x\r\nContent-Length: 11\r\n\r\nhello worldGET /n HTTP/1.1\r\nHost: x\r\n\r\n";
+        let mut want = response("POST /up hello world", false);
+        want.extend(response("GET /n ", false));
+        assert_eq!(at_every_split(req), want);
+    }
+
+    #[test]
+    fn chunked_body_split_everywhere() {
+        let req = b"POST /c HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n6;ext=1\r\n world\r\n0\r\n\r\nGET /n HTTP/1.1\r\nHost: x\r\n\r\n";
+        let mut want = response("POST /c hello world", false);
+        want.extend(response("GET /n ", false));
+        assert_eq!(at_every_split(req), want);
+    }
+
+    #[test]
+    fn expect_continue_gets_100_before_the_body() {
+        let mut h = Harness::new();
+        h.feed(b"PUT /e HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 3\r\n\r\n");
+        assert_eq!(h.wire, b"HTTP/1.1 100 Continue\r\n\r\n");
+        h.feed(b"abc");
+        let mut want = b"HTTP/1.1 100 Continue\r\n\r\n".to_vec();
+        want.extend(response("PUT /e abc", false));
+        assert_eq!(h.wire, want);
+    }
+
+    #[test]
+    fn errors_answer_then_close() {
+        for (req, status) in [
+            (&b"GET / HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\nTransfer-Encoding: chunked\r\n\r\n"[..], "400"),
+            (b"GET / HTTP/2.0\r\nHost: x\r\n\r\n", "505"),
+            (b"GET / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip, chunked\r\n\r\n", "501"),
+            (b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 2000000\r\n\r\n", "413"),
+            (b"GET / HTTP/1.1\r\n\r\n", "400"),
+        ] {
+            let mut h = Harness::new();
+            h.feed(req);
+            let text = String::from_utf8_lossy(&h.wire).to_string();
+            assert!(text.starts_with(&format!("HTTP/1.1 {status} ")), "{text}");
+            assert!(text.contains("Connection: close\r\n"), "{text}");
+            assert_eq!(h.closed, Some(Close::Linger));
+            assert!(h.conn.wants_read(), "lingering reads until EOF");
+            // Later bytes are ignored.
+            let before = h.wire.len();
+            h.feed(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n");
+            assert_eq!(h.wire.len(), before);
+        }
+    }
+
+    #[test]
+    fn oversized_head_is_431() {
+        let mut h = Harness::new();
+        let mut req = b"GET / HTTP/1.1\r\nHost: x\r\n".to_vec();
+        while req.len() < 20_000 {
+            req.extend_from_slice(b"X-Filler: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\r\n");
+        }
+        h.feed(&req);
+        assert!(
+            h.wire.starts_with(b"HTTP/1.1 431 "),
+            "{}",
+            String::from_utf8_lossy(&h.wire)
+        );
+    }
+
+    #[test]
+    fn connection_close_request_closes_after_response() {
+        let mut h = Harness::new();
+        h.feed(b"GET /a HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\nGET /b HTTP/1.1\r\nHost: x\r\n\r\n");
+        assert_eq!(h.wire, response("GET /a ", true));
+        assert_eq!(h.closed, Some(Close::Linger));
+    }
+
+    #[test]
+    fn half_close_answers_complete_requests_then_closes() {
+        let mut h = Harness::new();
+        h.with(|c, ctx| {
+            c.on_data(b"GET /a HTTP/1.1\r\nHost: x\r\n\r\nGET /b HT", ctx);
+            c.on_eof(ctx);
+        });
+        h.settle();
+        assert_eq!(h.wire, response("GET /a ", false));
+        assert_eq!(h.closed, Some(Close::Now));
+    }
+
+    #[test]
+    fn head_has_no_body() {
+        let mut h = Harness::new();
+        h.feed(b"HEAD /h HTTP/1.1\r\nHost: x\r\n\r\n");
+        let text = String::from_utf8_lossy(&h.wire).to_string();
+        assert!(text.contains("Content-Length: 8\r\n"));
+        assert!(text.ends_with("\r\n\r\n"));
+    }
+
+    #[test]
+    fn slowloris_head_times_out_from_its_first_byte() {
+        let mut h = Harness::new();
+        let start = h.now;
+        h.feed(b"GET / HTTP/1.1\r\n");
+        let deadline = h.conn.deadline().unwrap();
+        assert_eq!(deadline, start + Duration::from_secs(10));
+        // More bytes do not extend the head deadline.
+        h.now += Duration::from_secs(5);
+        h.feed(b"X-A: b\r\n");
+        assert_eq!(h.conn.deadline().unwrap(), deadline);
+        h.conn.on_timeout(deadline);
+        assert_eq!(h.conn.poll_close(deadline), Some(Close::Now));
+    }
+
+    #[test]
+    fn idle_keep_alive_times_out() {
+        let mut h = Harness::new();
+        h.feed(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n");
+        let d = h.conn.deadline().unwrap();
+        assert_eq!(d, h.now + Duration::from_secs(60));
+        h.conn.on_timeout(d - Duration::from_secs(1));
+        assert!(!h.conn.is_closed());
+        h.conn.on_timeout(d);
+        assert!(h.conn.is_closed());
+    }
+
+    #[test]
+    fn drain_closes_idle_and_waits_for_partial_requests() {
+        let mut h = Harness::new();
+        h.conn.start_drain();
+        assert_eq!(h.conn.poll_close(h.now), Some(Close::Now));
+
+        let mut h = Harness::new();
+        h.feed(b"GET /a HTTP/1.1\r\nHo");
+        h.conn.start_drain();
+        assert_eq!(h.conn.poll_close(h.now), None);
+        h.feed(b"st: x\r\n\r\n");
+        assert_eq!(h.wire, response("GET /a ", true));
+        assert_eq!(h.closed, Some(Close::Linger));
+    }
+
+    #[test]
+    fn big_chunked_body_in_small_pieces() {
+        for piece in [4096, 1000, 7] {
+            let mut req =
+                b"POST /c HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n".to_vec();
+            for _ in 0..3 {
+                req.extend_from_slice(
+                    format!("{:x}\r\n{}\r\n", 30000, "c".repeat(30000)).as_bytes(),
+                );
+            }
+            req.extend_from_slice(b"0\r\n\r\n");
+            let mut h = Harness::new();
+            for p in req.chunks(piece) {
+                h.feed(p);
+            }
+            let text = String::from_utf8_lossy(&h.wire).to_string();
+            assert!(
+                text.starts_with("HTTP/1.1 200 "),
+                "piece {piece}: {}",
+                &text[..text.len().min(200)]
+            );
+            assert!(text.contains("Content-Length: 90008\r\n"), "piece {piece}");
+        }
+    }
+
+    #[test]
+    fn reset_slot_forgets_the_previous_connection() {
+        let mut h = Harness::new();
+        h.feed(b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nab");
+        h.conn.on_error();
+        h.conn.reset(h.now);
+        h.wire.clear();
+        h.closed = None;
+        h.feed(b"POST /c HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n");
+        assert_eq!(h.wire, response("POST /c abc", false));
+    }
+
+    #[test]
+    fn partial_send_resends_the_rest() {
+        let mut h = Harness::new();
+        h.with(|c, ctx| c.on_data(b"GET /a HTTP/1.1\r\nHost: x\r\n\r\n", ctx));
+        let all = h.conn.poll_send().unwrap().to_vec();
+        assert!(h.conn.poll_send().is_none(), "one send at a time");
+        h.with(|c, ctx| c.on_sent(10, ctx));
+        assert_eq!(h.conn.poll_send().unwrap(), &all[10..]);
+    }
 }

@@ -58,7 +58,7 @@ impl StaticFiles {
             Ok(r) => r,
             Err(status) => return error(resp, status),
         };
-        let (file, meta) = match self.open(&rel) {
+        let (file, meta, rel) = match self.open(rel) {
             Ok(x) => x,
             Err(status) => return error(resp, status),
         };
@@ -132,11 +132,12 @@ impl StaticFiles {
     }
 
     /// Open `rel` beneath the root; directories answer with their `index.html`.
-    fn open(&self, rel: &[u8]) -> Result<(File, std::fs::Metadata), u16> {
-        let file = self.open_beneath(if rel.is_empty() { b"." } else { rel })?;
+    /// Returns the file, its metadata and the path actually opened (for its type).
+    fn open(&self, rel: Vec<u8>) -> Result<(File, std::fs::Metadata, Vec<u8>), u16> {
+        let file = self.open_beneath(if rel.is_empty() { b"." } else { &rel })?;
         let meta = file.metadata().map_err(|_| 404u16)?;
         if meta.is_dir() {
-            let mut index = rel.to_vec();
+            let mut index = rel;
             if !index.is_empty() {
                 index.push(b'/');
             }
@@ -146,12 +147,12 @@ impl StaticFiles {
             if !meta.is_file() {
                 return Err(404);
             }
-            return Ok((file, meta));
+            return Ok((file, meta, index));
         }
         if !meta.is_file() {
             return Err(404);
         }
-        Ok((file, meta))
+        Ok((file, meta, rel))
     }
 
     fn open_beneath(&self, rel: &[u8]) -> Result<File, u16> {

@@ -1,0 +1,613 @@
+//! The seed study: gunicorn's default sync worker with a hello-world WSGI app, on CPython
+//! and on PyPy, at `-w 1,2,3,4,6` under `-n 10000 -c 200 -t 3 -k` (weighttp's flags, which
+//! uring-load speaks), plus the `-c 100` row for `-w 2`; then the same rows for
+//! uring-server and nginx. Each cell is a warm-up and N runs; the mean is reported, as in
+//! the seed, with the failed and errored requests counted, since the seed saw the sync
+//! worker clog.
+//!
+//! Unlike `compare`, nothing is pinned by default: the seed ran server and load tool on
+//! the same machine without pinning, and pinning a `-w 2` server to one CPU would erase
+//! the very effect the table shows. `--pin` pins as `compare` does.
+
+use super::chart::{bar_chart, Bar};
+use super::compare::{default_cpus, Progress};
+use super::proc::{pin_and_isolate, run_bounded, wait_listening, ServerProcess};
+use super::servers::{self, Server, ServerEnv};
+use super::tools::{self, Tool, Workload, HELLO_PATH};
+use serde::{Deserialize, Serialize};
+use std::fmt::Write as _;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+#[derive(Debug, clap::Args)]
+pub struct SeedArgs {
+    /// One run per cell, no warm-up, -n 1000 unless given: a smoke test.
+    #[arg(long)]
+    pub quick: bool,
+    /// Requests per run (weighttp's -n) [default: 10000, or 1000 with --quick].
+    #[arg(short = 'n', long)]
+    pub requests: Option<u64>,
+    /// Concurrent connections (-c).
+    #[arg(short = 'c', long, default_value_t = 200)]
+    pub connections: u64,
+    /// Load tool threads (-t).
+    #[arg(short = 't', long, default_value_t = 3)]
+    pub threads: u64,
+    /// Measured runs per cell, averaged [default: 3, or 1 with --quick].
+    #[arg(long)]
+    pub runs: Option<usize>,
+    /// gunicorn worker counts, one row each.
+    #[arg(long, value_delimiter = ',', default_value = "1,2,3,4,6")]
+    pub workers: Vec<usize>,
+    /// Worker count of the extra `-c 100` row.
+    #[arg(long, default_value_t = 2)]
+    pub c100_workers: usize,
+    /// Row groups to run: cpython, pypy, uring-server, nginx.
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "cpython,pypy,uring-server,nginx"
+    )]
+    pub columns: Vec<String>,
+    /// Load tool: uring-load (weighttp's flags) or h2load (the same counts).
+    #[arg(long, default_value = "uring-load")]
+    pub tool: String,
+    /// Where the Python virtual environments with gunicorn are kept (made if missing).
+    #[arg(long, default_value = "bench-results/cache")]
+    pub cache: PathBuf,
+    /// Output directory.
+    #[arg(long, default_value = "bench-results")]
+    pub out: PathBuf,
+    /// Pin the server to the first CPU and the tool to the others, as `compare` does.
+    #[arg(long)]
+    pub pin: bool,
+    /// Seconds before a run is killed and counted as failed.
+    #[arg(long, default_value_t = 60.0)]
+    pub run_timeout: f64,
+    /// Where uring-server and uring-load are [default: beside this binary].
+    #[arg(long)]
+    pub bin_dir: Option<PathBuf>,
+}
+
+/// One measured run.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SeedRun {
+    pub rps: f64,
+    pub done: u64,
+    pub failed: u64,
+    pub errored: u64,
+}
+
+/// One cell of the seed table: a server configuration under one client setting.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SeedCell {
+    /// `cpython`, `pypy`, `uring-server` or `nginx`.
+    pub column: String,
+    /// Column heading with the version, e.g. `CPython 3.11.2`.
+    pub heading: String,
+    pub workers: usize,
+    pub connections: u64,
+    pub runs: Vec<SeedRun>,
+    pub failures: Vec<String>,
+    pub mean_rps: Option<f64>,
+    pub min_rps: Option<f64>,
+    pub max_rps: Option<f64>,
+    pub failed: u64,
+    pub errored: u64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SeedReport {
+    pub command: String,
+    pub tool_command: String,
+    pub requests: u64,
+    pub threads: u64,
+    pub runs: usize,
+    pub pinned: bool,
+    pub machine: super::report::Machine,
+    pub cells: Vec<SeedCell>,
+}
+
+const WSGI_APP: &str = "\
+# Hello-world WSGI app of the seed study.
+def app(environ, start_response):
+    body = b'Hello, World!'
+    start_response('200 OK', [('Content-Type', 'text/plain'),
+                              ('Content-Length', str(len(body)))])
+    return [body]
+";
+
+fn run_quiet(cmd: &mut Command, what: &str) -> Result<String, String> {
+    let out = cmd
+        .stdin(Stdio::null())
+        .output()
+        .map_err(|e| format!("{what}: {e}"))?;
+    if !out.status.success() {
+        let err = String::from_utf8_lossy(&out.stderr);
+        let tail: Vec<&str> = err.lines().rev().take(4).collect();
+        return Err(format!("{what} failed: {}", tail.join(" | ")));
+    }
+    Ok(format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    ))
+}
+
+/// A virtual environment with gunicorn for `interpreter`, made on first use.
+fn ensure_venv(cache: &Path, column: &str) -> Result<PathBuf, String> {
+    let dir = cache.join(format!("venv-{column}"));
+    let gunicorn = dir.join("bin/gunicorn");
+    if gunicorn.exists() {
+        return Ok(dir);
+    }
+    let python = match column {
+        // Debian's interpreter, not whatever python3 comes first on PATH.
+        "cpython" if Path::new("/usr/bin/python3").exists() => "/usr/bin/python3",
+        "cpython" => "python3",
+        _ => "pypy3",
+    };
+    if !servers::on_path(python.rsplit('/').next().unwrap_or(python)) && !Path::new(python).exists()
+    {
+        return Err(format!(
+            "{python} is not installed (scripts/bench-install.sh)"
+        ));
+    }
+    eprintln!("seed: creating {} with gunicorn", dir.display());
+    std::fs::create_dir_all(cache).map_err(|e| format!("{}: {e}", cache.display()))?;
+    let _ = std::fs::remove_dir_all(&dir);
+    run_quiet(
+        Command::new(python).args(["-m", "venv"]).arg(&dir),
+        &format!("{python} -m venv"),
+    )?;
+    run_quiet(
+        Command::new(dir.join("bin/python")).args([
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--disable-pip-version-check",
+            "gunicorn",
+        ]),
+        "pip install gunicorn",
+    )?;
+    Ok(dir)
+}
+
+fn heading(column: &str, venv: Option<&Path>) -> String {
+    let Some(venv) = venv else {
+        return column.to_string();
+    };
+    let code = "import sys, platform; print(platform.python_implementation(), \
+                '.'.join(map(str, (sys.pypy_version_info if hasattr(sys, 'pypy_version_info') \
+                else sys.version_info)[:3])))";
+    Command::new(venv.join("bin/python"))
+        .args(["-c", code])
+        .output()
+        .ok()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| column.to_string())
+}
+
+fn start_gunicorn(
+    venv: &Path,
+    scratch: &Path,
+    addr: SocketAddr,
+    workers: usize,
+    cpus: &[usize],
+) -> Result<ServerProcess, String> {
+    let log = scratch.join("gunicorn.log");
+    let f = std::fs::File::create(&log).map_err(|e| e.to_string())?;
+    let mut cmd = Command::new(venv.join("bin/gunicorn"));
+    // The default (sync) worker, as in the seed.
+    cmd.args([
+        "-w",
+        &workers.to_string(),
+        "-b",
+        &addr.to_string(),
+        "--chdir",
+    ])
+    .arg(scratch)
+    .arg("seed_app:app")
+    .stdin(Stdio::null())
+    .stdout(Stdio::from(f.try_clone().map_err(|e| e.to_string())?))
+    .stderr(Stdio::from(f));
+    pin_and_isolate(&mut cmd, cpus);
+    let child = cmd
+        .spawn()
+        .map_err(|e| format!("cannot start gunicorn: {e}"))?;
+    let mut p = ServerProcess {
+        child,
+        name: "gunicorn".into(),
+    };
+    wait_listening(&mut p, addr, Duration::from_secs(30)).map_err(|e| {
+        let t = std::fs::read_to_string(&log).unwrap_or_default();
+        format!(
+            "{e}: {}",
+            t.lines().rev().take(3).collect::<Vec<_>>().join(" | ")
+        )
+    })?;
+    Ok(p)
+}
+
+fn tool_argv(a: &SeedArgs, tool: Tool, bin: &Path, n: u64, c: u64, url: &str) -> Vec<String> {
+    let mut v: Vec<String> = match tool {
+        Tool::UringLoad => vec![bin.join("uring-load").to_string_lossy().into_owned()],
+        _ => vec!["h2load".into(), "--h1".into()],
+    };
+    let (n, c, t) = (
+        n.to_string(),
+        c.to_string(),
+        a.threads.min(c.max(1)).to_string(),
+    );
+    v.extend(["-n", &n, "-c", &c, "-t", &t].map(String::from));
+    if tool == Tool::UringLoad {
+        v.extend(["-k", "--json", "--no-pin"].map(String::from));
+    }
+    v.push(url.to_string());
+    v
+}
+
+pub fn run(a: &SeedArgs, bin_dir: &Path, command_line: &str) -> Result<PathBuf, String> {
+    let tool = match a.tool.as_str() {
+        "uring-load" => Tool::UringLoad,
+        "h2load" => Tool::H2load,
+        other => return Err(format!("--tool {other:?}: use uring-load or h2load")),
+    };
+    let n = a.requests.unwrap_or(if a.quick { 1000 } else { 10_000 });
+    let runs = a.runs.unwrap_or(if a.quick { 1 } else { 3 }).max(1);
+    let warmup = !a.quick;
+    let (server_cpus, load_cpus) = if a.pin {
+        default_cpus()
+    } else {
+        (vec![], vec![])
+    };
+    std::fs::create_dir_all(&a.out).map_err(|e| format!("{}: {e}", a.out.display()))?;
+    let scratch = std::env::temp_dir().join(format!("uring-seed-{}", std::process::id()));
+    std::fs::create_dir_all(&scratch).map_err(|e| e.to_string())?;
+    std::fs::write(scratch.join("seed_app.py"), WSGI_APP).map_err(|e| e.to_string())?;
+    let env = ServerEnv {
+        bin_dir: bin_dir.to_path_buf(),
+        scratch: scratch.clone(),
+    };
+    if tool == Tool::UringLoad && !servers::is_executable(&bin_dir.join("uring-load")) {
+        return Err(format!(
+            "{} is not built",
+            bin_dir.join("uring-load").display()
+        ));
+    }
+
+    // (column, workers, connections) in table order.
+    let mut plan: Vec<(String, usize, u64)> = Vec::new();
+    for col in &a.columns {
+        if !["cpython", "pypy", "uring-server", "nginx"].contains(&col.as_str()) {
+            return Err(format!("unknown column {col:?}"));
+        }
+        let ws: Vec<usize> = if col.starts_with("uring") || col == "nginx" {
+            vec![1, 2]
+        } else {
+            a.workers.clone()
+        };
+        for w in ws {
+            plan.push((col.clone(), w, a.connections));
+        }
+        plan.push((col.clone(), a.c100_workers, 100));
+    }
+    let mut progress = Progress::new(plan.len());
+    let mut venvs: std::collections::HashMap<String, Result<PathBuf, String>> = Default::default();
+    let mut cells = Vec::new();
+    for (col, workers, conns) in plan {
+        let label = format!("{col} -w {workers} -c {conns}");
+        progress.show(&label);
+        let venv = if col == "cpython" || col == "pypy" {
+            let v = venvs
+                .entry(col.clone())
+                .or_insert_with(|| ensure_venv(&a.cache, &col))
+                .clone();
+            Some(v)
+        } else {
+            None
+        };
+        let mut cell = SeedCell {
+            column: col.clone(),
+            heading: heading(
+                &col,
+                venv.as_ref()
+                    .and_then(|v| v.as_ref().ok())
+                    .map(|p| p.as_path()),
+            ),
+            workers,
+            connections: conns,
+            runs: vec![],
+            failures: vec![],
+            mean_rps: None,
+            min_rps: None,
+            max_rps: None,
+            failed: 0,
+            errored: 0,
+        };
+        let addr = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .map_err(|e| e.to_string())?;
+        let started = match &venv {
+            Some(Err(e)) => Err(e.clone()),
+            Some(Ok(v)) => start_gunicorn(v, &scratch, addr, workers, &server_cpus),
+            None => {
+                let s = if col == "nginx" {
+                    Server::Nginx
+                } else {
+                    Server::UringServer
+                };
+                servers::start(s, addr, &server_cpus, workers, &env)
+            }
+        };
+        match started {
+            Err(e) => cell.failures.push(e),
+            Ok(mut server) => {
+                let url = format!("http://{addr}{HELLO_PATH}");
+                let limit =
+                    Duration::try_from_secs_f64(a.run_timeout).unwrap_or(Duration::from_secs(60));
+                let total = runs + usize::from(warmup);
+                for r in 0..total {
+                    if !server.alive() {
+                        cell.failures.push("server exited".into());
+                        break;
+                    }
+                    let measured = r + 1 - usize::from(warmup);
+                    progress.show(&if warmup && r == 0 {
+                        format!("{label}: warm-up")
+                    } else {
+                        format!("{label}: run {measured}/{runs}")
+                    });
+                    let argv = tool_argv(a, tool, bin_dir, n, conns, &url);
+                    let out = match run_bounded(&argv, &load_cpus, limit, &scratch) {
+                        Ok(o) => o,
+                        Err(e) => {
+                            cell.failures
+                                .push(format!("cannot run {}: {e}", tool.name()));
+                            break;
+                        }
+                    };
+                    if warmup && r == 0 {
+                        continue;
+                    }
+                    if out.timed_out {
+                        cell.failures
+                            .push(format!("run {measured} overran {limit:?} and was killed"));
+                        continue;
+                    }
+                    match tools::parse(tool, Workload::Ka64, &out.stdout) {
+                        Ok(rep) => cell.runs.push(SeedRun {
+                            rps: rep.rps,
+                            done: rep.done,
+                            failed: rep.failed,
+                            errored: rep.errored,
+                        }),
+                        Err(e) => cell.failures.push(format!("run {measured}: {e}")),
+                    }
+                }
+                drop(server);
+            }
+        }
+        if !cell.runs.is_empty() {
+            let rps: Vec<f64> = cell.runs.iter().map(|r| r.rps).collect();
+            cell.mean_rps = Some(rps.iter().sum::<f64>() / rps.len() as f64);
+            cell.min_rps = rps.iter().copied().reduce(f64::min);
+            cell.max_rps = rps.iter().copied().reduce(f64::max);
+            cell.failed = cell.runs.iter().map(|r| r.failed).sum();
+            cell.errored = cell.runs.iter().map(|r| r.errored).sum();
+        }
+        if let Some(m) = cell.mean_rps {
+            progress.show(&format!("{label}: {} req/s", super::report::thousands(m)));
+        } else {
+            progress.show(&format!("{label}: failed"));
+        }
+        progress.step();
+        cells.push(cell);
+    }
+    progress.finish();
+    let url = "http://127.0.0.1:PORT/plaintext";
+    let report = SeedReport {
+        command: command_line.to_string(),
+        tool_command: tool_argv(a, tool, Path::new(""), n, a.connections, url)
+            .join(" ")
+            .trim_start_matches('/')
+            .to_string(),
+        requests: n,
+        threads: a.threads,
+        runs,
+        pinned: a.pin,
+        machine: super::report::Machine::probe(&server_cpus, &load_cpus),
+        cells,
+    };
+    write_outputs(&report, a)?;
+    let _ = std::fs::remove_dir_all(&scratch);
+    Ok(a.out.clone())
+}
+
+fn fmt_cell(c: Option<&SeedCell>) -> String {
+    match c {
+        None => String::new(),
+        Some(c) => {
+            let mut s = match c.mean_rps {
+                Some(m) => super::report::thousands(m),
+                None => "failed".into(),
+            };
+            if c.failed + c.errored > 0 {
+                let _ = write!(s, " ({} failed, {} errored)", c.failed, c.errored);
+            }
+            s
+        }
+    }
+}
+
+fn table(md: &mut String, r: &SeedReport, columns: &[&str], row_name: &dyn Fn(usize) -> String) {
+    let present: Vec<&str> = columns
+        .iter()
+        .copied()
+        .filter(|c| r.cells.iter().any(|x| x.column == *c))
+        .collect();
+    if present.is_empty() {
+        return;
+    }
+    let heads: Vec<String> = present
+        .iter()
+        .map(|c| {
+            r.cells
+                .iter()
+                .find(|x| x.column == *c)
+                .map(|x| x.heading.clone())
+                .unwrap_or_default()
+        })
+        .collect();
+    let _ = writeln!(md, "| X | {} |", heads.join(" | "));
+    let _ = writeln!(md, "|---|{}", "--:|".repeat(present.len()));
+    let find = |col: &str, w: usize, c: u64| {
+        r.cells
+            .iter()
+            .find(|x| x.column == col && x.workers == w && x.connections == c)
+    };
+    let main_c = r
+        .cells
+        .iter()
+        .map(|x| x.connections)
+        .filter(|&c| c != 100)
+        .max()
+        .unwrap_or(200);
+    let mut rows: Vec<usize> = r
+        .cells
+        .iter()
+        .filter(|x| present.contains(&x.column.as_str()) && x.connections == main_c)
+        .map(|x| x.workers)
+        .collect();
+    rows.sort_unstable();
+    rows.dedup();
+    for w in rows {
+        let vals: Vec<String> = present
+            .iter()
+            .map(|c| fmt_cell(find(c, w, main_c)))
+            .collect();
+        let _ = writeln!(md, "| {} | {} |", row_name(w), vals.join(" | "));
+    }
+    let c100: Vec<&SeedCell> = r
+        .cells
+        .iter()
+        .filter(|x| present.contains(&x.column.as_str()) && x.connections == 100)
+        .collect();
+    if let Some(first) = c100.first() {
+        let _ = writeln!(
+            md,
+            "| *tests -n {} -c 100* |{}",
+            r.requests,
+            " |".repeat(present.len())
+        );
+        let vals: Vec<String> = present
+            .iter()
+            .map(|c| fmt_cell(find(c, first.workers, 100)))
+            .collect();
+        let _ = writeln!(md, "| {} | {} |", row_name(first.workers), vals.join(" | "));
+    }
+    let _ = writeln!(md);
+}
+
+impl SeedReport {
+    pub fn markdown(&self) -> String {
+        let mut md = String::new();
+        let m = &self.machine;
+        let _ = writeln!(md, "# The seed study, rebuilt\n");
+        let _ = writeln!(
+            md,
+            "Requests per second (higher is better), the mean of {} run(s) after a warm-up, \
+             measured with `{}`. gunicorn runs its default sync worker \
+             with a hello-world WSGI app. Machine: {} ({} CPUs), Linux {}, loopback; {}.\n",
+            self.runs,
+            self.tool_command,
+            m.cpu_model,
+            m.cpus_online,
+            m.kernel,
+            if self.pinned {
+                format!(
+                    "server pinned to CPU {:?}, tool to {:?}",
+                    m.server_cpus, m.load_cpus
+                )
+            } else {
+                "server and load tool share all CPUs (not pinned), as in the seed".into()
+            }
+        );
+        let _ = writeln!(md, "Command: `{}`\n", self.command);
+        table(&mut md, self, &["cpython", "pypy"], &|w| {
+            format!("gunicorn -w {w}")
+        });
+        table(&mut md, self, &["uring-server", "nginx"], &|w| {
+            format!("-w {w}")
+        });
+        let _ = writeln!(md, "### Every cell\n");
+        let _ = writeln!(
+            md,
+            "| server | -w | -c | runs | mean req/s | min | max | failed | errored | notes |"
+        );
+        let _ = writeln!(md, "|---|--:|--:|--:|--:|--:|--:|--:|--:|---|");
+        for c in &self.cells {
+            let f = |x: Option<f64>| {
+                x.map(super::report::thousands)
+                    .unwrap_or_else(|| "–".into())
+            };
+            let _ = writeln!(
+                md,
+                "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+                c.heading,
+                c.workers,
+                c.connections,
+                c.runs.len(),
+                f(c.mean_rps),
+                f(c.min_rps),
+                f(c.max_rps),
+                c.failed,
+                c.errored,
+                c.failures.join("; ")
+            );
+        }
+        let _ = writeln!(
+            md,
+            "\n**failed**: responses that were not 2xx; **errored**: requests that got no \
+             response (connection refused or reset, timeout), summed over the runs. A run that \
+             overran its time limit was killed and is listed in notes."
+        );
+        md
+    }
+}
+
+fn write_outputs(r: &SeedReport, a: &SeedArgs) -> Result<(), String> {
+    let io = |p: &Path, e: std::io::Error| format!("{}: {e}", p.display());
+    let md = a.out.join("seed.md");
+    std::fs::write(&md, r.markdown()).map_err(|e| io(&md, e))?;
+    let json = a.out.join("seed.json");
+    let text = serde_json::to_string_pretty(r).map_err(|e| e.to_string())?;
+    std::fs::write(&json, text).map_err(|e| io(&json, e))?;
+    let groups = ["cpython", "pypy", "uring-server", "nginx"];
+    let bars: Vec<Bar> = r
+        .cells
+        .iter()
+        .filter_map(|c| {
+            Some(Bar {
+                label: format!("{} -w {} -c {}", c.heading, c.workers, c.connections),
+                value: c.mean_rps?,
+                min: c.min_rps?,
+                max: c.max_rps?,
+                group: groups.iter().position(|g| *g == c.column).unwrap_or(0),
+            })
+        })
+        .collect();
+    bar_chart(
+        &a.out.join("seed.svg"),
+        &format!(
+            "seed study: -n {} -t {} -k, mean of {} run(s)",
+            r.requests, r.threads, r.runs
+        ),
+        "requests per second",
+        &bars,
+    )
+}

@@ -1,0 +1,206 @@
+//! The servers under test: how to start each one pinned to its CPUs on a loopback port,
+//! serving `/plaintext` (the 13-byte hello) and, where it serves files,
+//! `/static/64k.bin`.
+
+use super::proc::{pin_and_isolate, wait_listening, ServerProcess};
+use super::tools::{Workload, STATIC_PATH, STATIC_SIZE};
+use serde::{Deserialize, Serialize};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Server {
+    UringServer,
+    Nginx,
+    HyperServer,
+    TokioUringServer,
+    Floor,
+}
+
+impl Server {
+    pub const ALL: [Server; 5] = [
+        Server::UringServer,
+        Server::Nginx,
+        Server::HyperServer,
+        Server::TokioUringServer,
+        Server::Floor,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Server::UringServer => "uring-server",
+            Server::Nginx => "nginx",
+            Server::HyperServer => "hyper-server",
+            Server::TokioUringServer => "tokio-uring-server",
+            Server::Floor => "floor",
+        }
+    }
+
+    pub fn parse_name(s: &str) -> Option<Server> {
+        Server::ALL.into_iter().find(|x| x.name() == s)
+    }
+
+    /// Why this server cannot take part in a workload, if it cannot.
+    pub fn not_applicable(self, w: Workload, tool: super::tools::Tool) -> Option<String> {
+        use super::tools::Tool;
+        let serves_files = matches!(self, Server::UringServer | Server::Nginx);
+        if w == Workload::File64k && !serves_files {
+            return Some(format!("{} does not serve files", self.name()));
+        }
+        let parses = !matches!(self, Server::Floor | Server::TokioUringServer);
+        // Without parsing, the server cannot see `Connection: close` or HTTP/1.0, so only
+        // a client that closes by itself gets a connection per request.
+        if w == Workload::Close && !parses && tool != Tool::UringLoad {
+            return Some(format!(
+                "{} does not parse requests, so it never closes; only uring-load closes by itself",
+                self.name()
+            ));
+        }
+        None
+    }
+}
+
+/// Where the servers' binaries and scratch files are.
+pub struct ServerEnv {
+    /// Directory holding uring-server, floor, hyper-server, tokio-uring-server.
+    pub bin_dir: PathBuf,
+    /// A private directory for configs, logs and the document root.
+    pub scratch: PathBuf,
+}
+
+impl ServerEnv {
+    /// The document root holding the static file; created once.
+    pub fn doc_root(&self) -> std::io::Result<PathBuf> {
+        let root = self.scratch.join("www");
+        let file = root.join(STATIC_PATH.trim_start_matches('/'));
+        if !file.exists() {
+            std::fs::create_dir_all(file.parent().expect("has a parent"))?;
+            // Bytes that do not compress to nothing, in case anything on the path tries.
+            let data: Vec<u8> = (0..STATIC_SIZE).map(|i| (i * 7 % 251) as u8).collect();
+            std::fs::write(&file, data)?;
+        }
+        Ok(root)
+    }
+}
+
+/// Start `server` on `addr` with `workers` workers, pinned to `cpus` (none: unpinned),
+/// and wait until it listens.
+pub fn start(
+    server: Server,
+    addr: SocketAddr,
+    cpus: &[usize],
+    workers: usize,
+    env: &ServerEnv,
+) -> Result<ServerProcess, String> {
+    let nworkers = workers.max(1);
+    let workers = nworkers.to_string();
+    let listen = addr.to_string();
+    let log = env.scratch.join(format!("{}.log", server.name()));
+    let mut cmd = match server {
+        Server::UringServer => {
+            let root = env.doc_root().map_err(|e| format!("document root: {e}"))?;
+            let mut c = Command::new(env.bin_dir.join("uring-server"));
+            c.args(["-w", &workers, "--listen", &listen, "--root"])
+                .arg(root);
+            // It pins worker i to CPU i; where that is not within our CPUs, the affinity
+            // mask we give it does the pinning instead.
+            let own: Vec<usize> = (0..nworkers).collect();
+            if !cpus.is_empty() && cpus != own.as_slice() {
+                c.arg("--no-pin");
+            }
+            c
+        }
+        Server::Nginx => {
+            let conf = write_nginx_conf(addr, nworkers, env)?;
+            let mut c = Command::new("nginx");
+            c.arg("-p").arg(&env.scratch).arg("-c").arg(conf);
+            c.arg("-e").arg(env.scratch.join("nginx-error.log"));
+            c
+        }
+        Server::HyperServer | Server::TokioUringServer | Server::Floor => {
+            let mut c = Command::new(env.bin_dir.join(server.name()));
+            c.args(["-w", &workers, "--listen", &listen]);
+            c
+        }
+    };
+    let log_file = std::fs::File::create(&log).map_err(|e| format!("{}: {e}", log.display()))?;
+    let log_err = log_file.try_clone().map_err(|e| e.to_string())?;
+    cmd.stdin(Stdio::null())
+        .stdout(Stdio::from(log_file))
+        .stderr(Stdio::from(log_err));
+    pin_and_isolate(&mut cmd, cpus);
+    let child = cmd
+        .spawn()
+        .map_err(|e| format!("cannot start {}: {e}", server.name()))?;
+    let mut proc = ServerProcess {
+        child,
+        name: server.name().to_string(),
+    };
+    if let Err(e) = wait_listening(&mut proc, addr, Duration::from_secs(10)) {
+        let tail = std::fs::read_to_string(&log).unwrap_or_default();
+        let tail: String = tail.lines().rev().take(5).collect::<Vec<_>>().join(" | ");
+        return Err(format!("{e}: {tail}"));
+    }
+    Ok(proc)
+}
+
+/// nginx tuned the way a benchmark deserves: one worker per server CPU, no access log,
+/// keep-alive without a request cap (1.22 closes after 1000 by default), sendfile on.
+fn write_nginx_conf(addr: SocketAddr, workers: usize, env: &ServerEnv) -> Result<PathBuf, String> {
+    let root = env.doc_root().map_err(|e| format!("document root: {e}"))?;
+    let temp = env.scratch.join("nginx-temp");
+    std::fs::create_dir_all(&temp).map_err(|e| e.to_string())?;
+    let conf = format!(
+        "worker_processes {workers};
+daemon off;
+master_process on;
+pid {scratch}/nginx.pid;
+error_log {scratch}/nginx-error.log warn;
+worker_rlimit_nofile 65536;
+events {{ worker_connections 16384; multi_accept on; }}
+http {{
+    access_log off;
+    keepalive_requests 100000000;
+    keepalive_timeout 65;
+    sendfile on;
+    tcp_nopush on;
+    tcp_nodelay on;
+    client_body_temp_path {temp}/body;
+    types {{ application/octet-stream bin; }}
+    server {{
+        listen {addr} reuseport backlog=4096;
+        location = /plaintext {{
+            default_type text/plain;
+            return 200 \"Hello, World!\";
+        }}
+        location /static/ {{
+            root {root};
+        }}
+    }}
+}}
+",
+        scratch = env.scratch.display(),
+        temp = temp.display(),
+        root = root.display(),
+    );
+    let path = env.scratch.join("nginx.conf");
+    std::fs::write(&path, conf).map_err(|e| format!("{}: {e}", path.display()))?;
+    Ok(path)
+}
+
+/// Whether a command is on PATH (for the peers from Debian packages).
+pub fn on_path(cmd: &str) -> bool {
+    std::env::var_os("PATH")
+        .map(|p| std::env::split_paths(&p).any(|d| is_executable(&d.join(cmd))))
+        .unwrap_or(false)
+}
+
+pub fn is_executable(p: &Path) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(p)
+        .map(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+        .unwrap_or(false)
+}

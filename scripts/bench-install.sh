@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Install the benchmarks' peers on a fresh Debian machine (idempotent; run as root):
+# nginx, wrk, h2load, ab, CPython and PyPy with venv support, then gunicorn into one
+# venv per interpreter under bench-results/cache (where `compare seed` looks; it also
+# makes them itself if they are missing), and the release binaries.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+cache=${BENCH_CACHE:-bench-results/cache}
+need=()
+# Any nginx package will do (the harness writes its own config).
+command -v nginx >/dev/null 2>&1 || need+=(nginx-light)
+for pkg in wrk nghttp2-client apache2-utils python3 python3-venv pypy3 pypy3-venv; do
+  dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")
+done
+if [ ${#need[@]} -gt 0 ]; then
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${need[@]}"
+fi
+mkdir -p "$cache"
+for pair in cpython:/usr/bin/python3 pypy:pypy3; do
+  name=${pair%%:*}; python=${pair#*:}
+  venv="$cache/venv-$name"
+  if [ ! -x "$venv/bin/gunicorn" ]; then
+    rm -rf "$venv"
+    "$python" -m venv "$venv"
+    "$venv/bin/python" -m pip install --quiet --disable-pip-version-check gunicorn
+  fi
+  "$venv/bin/gunicorn" --version
+done
+cargo build --release --workspace --bins
