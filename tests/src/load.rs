@@ -331,7 +331,11 @@ pub struct MisbehavingServer {
 
 impl MisbehavingServer {
     pub fn start(how: Misbehaviour) -> MisbehavingServer {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        Self::start_on("127.0.0.1:0".parse().unwrap(), how)
+    }
+
+    pub fn start_on(bind: SocketAddr, how: Misbehaviour) -> MisbehavingServer {
+        let listener = TcpListener::bind(bind).unwrap();
         listener.set_nonblocking(true).unwrap();
         let addr = listener.local_addr().unwrap();
         let stop = Arc::new(AtomicBool::new(false));
@@ -363,8 +367,17 @@ impl MisbehavingServer {
         }
     }
 
+    /// `http://127.0.0.1:port/` or `http://[::1]:port/`.
     pub fn url(&self) -> String {
         format!("http://{}/", self.addr)
+    }
+
+    /// A server that answers `200 ok` to everything, with keep-alive.
+    pub fn healthy() -> MisbehavingServer {
+        Self::start(Misbehaviour::StallEveryNth {
+            n: u64::MAX,
+            pause: Duration::ZERO,
+        })
     }
 }
 
