@@ -142,6 +142,11 @@ pub struct Nginx {
 impl Nginx {
     /// `return 200 "ok"` on `/`; with `tls`, HTTPS with a fresh self-signed certificate.
     pub fn start(tls: bool) -> Nginx {
+        Self::start_with(tls, 100_000)
+    }
+
+    /// As [`Nginx::start`], closing each keep-alive connection after `keepalive_requests`.
+    pub fn start_with(tls: bool, keepalive_requests: u64) -> Nginx {
         let dir = TempDir::new("nginx");
         let port = free_port();
         let d = dir.path().display().to_string();
@@ -189,7 +194,7 @@ http {{
     fastcgi_temp_path {d}/fastcgi;
     uwsgi_temp_path {d}/uwsgi;
     scgi_temp_path {d}/scgi;
-    keepalive_requests 100000;
+    keepalive_requests {keepalive_requests};
     server {{
         {listen}
         location / {{ return 200 \"ok\"; }}
