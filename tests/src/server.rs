@@ -17,7 +17,8 @@ pub struct ServerProc {
 }
 
 impl ServerProc {
-    /// Start `uring-server --listen 127.0.0.1:<free> --no-pin -w 1 <extra>`.
+    /// Start `uring-server --listen 127.0.0.1:<free> --no-pin -w 1 <extra>` (`-w` in
+    /// `extra` replaces the default).
     pub fn start(extra: &[&str]) -> ServerProc {
         Self::start_with(extra, |_| {})
     }
@@ -28,11 +29,11 @@ impl ServerProc {
             let port = free_port();
             let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
             let mut cmd = Command::new(bin("uring-server"));
-            cmd.arg("--listen")
-                .arg(addr.to_string())
-                .arg("--no-pin")
-                .args(["-w", "1"])
-                .args(extra)
+            cmd.arg("--listen").arg(addr.to_string()).arg("--no-pin");
+            if !extra.contains(&"-w") {
+                cmd.args(["-w", "1"]);
+            }
+            cmd.args(extra)
                 .stdin(Stdio::null())
                 .stdout(Stdio::null())
                 .stderr(Stdio::piped());
