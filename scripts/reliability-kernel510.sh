@@ -37,11 +37,16 @@ die() {
 }
 
 # --- host tools ---------------------------------------------------------------------
+# A program interpreter (ld.so) means dynamic linking; static-pie has none. (ldd exits 0
+# for static-pie too, so it cannot tell.)
+is_dynamic() { readelf -l "$1" 2>/dev/null | grep -q 'program interpreter'; }
+command -v readelf >/dev/null 2>&1 || need_binutils=1
 need=()
+[ "${need_binutils:-0}" = 1 ] && need+=(binutils)
 command -v qemu-system-x86_64 >/dev/null 2>&1 || need+=(qemu-system-x86)
 command -v cpio >/dev/null 2>&1 || need+=(cpio)
 # The initramfs needs a static busybox: the dynamic one would find no libc in the guest.
-if [ ! -x /bin/busybox ] || ldd /bin/busybox >/dev/null 2>&1; then need+=(busybox-static); fi
+if [ ! -x /bin/busybox ] || is_dynamic /bin/busybox; then need+=(busybox-static); fi
 command -v python3 >/dev/null 2>&1 || need+=(python3)
 if [ ${#need[@]} -gt 0 ]; then
   log "installing ${need[*]}"
@@ -50,7 +55,7 @@ if [ ${#need[@]} -gt 0 ]; then
   apt-get -o DPkg::Lock::Timeout=600 install -y -qq --no-install-recommends "${need[@]}" >/dev/null
 fi
 BUSYBOX=/bin/busybox
-ldd "$BUSYBOX" >/dev/null 2>&1 && die "$BUSYBOX is dynamically linked; install busybox-static"
+is_dynamic "$BUSYBOX" && die "$BUSYBOX is dynamically linked; install busybox-static"
 
 # --- the kernel, from Debian bullseye as a separate apt source ----------------------
 KDIR=$CACHE/kernel
@@ -104,7 +109,7 @@ if [ "$MODE" = full ]; then
   BINDIR=$STATIC_TARGET/x86_64-unknown-linux-gnu/release
   for b in uring-server uring-load; do
     [ -x "$BINDIR/$b" ] || die "$BINDIR/$b missing after the build"
-    ldd "$BINDIR/$b" >/dev/null 2>&1 && die "$BINDIR/$b is not static"
+    is_dynamic "$BINDIR/$b" && die "$BINDIR/$b is not static"
   done
 fi
 

@@ -44,5 +44,6 @@ pub fn wait_for_listener(addr: SocketAddr, timeout: Duration) {
     }
     panic!("nothing listening on {addr} after {timeout:?}");
 }
+pub mod load;
 pub mod reliability;
 pub mod server;

@@ -115,6 +115,21 @@ impl TestServer {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
 
+    /// Open fds of the server once it is warmed up: one request served first, because the
+    /// listener answers connects before the worker has made its ring.
+    pub fn idle_fds(&self) -> usize {
+        let mut c = RawConn::connect(self.addr).expect("connect");
+        c.send(b"GET /plaintext HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
+            .unwrap();
+        c.read_final(Duration::from_secs(10), false)
+            .expect("warm-up request");
+        assert!(matches!(c.ending(Duration::from_secs(5)), Ending::Closed));
+        drop(c);
+        // Give the worker a moment to close its side.
+        std::thread::sleep(Duration::from_millis(100));
+        open_fds(self.guard.pid())
+    }
+
     /// Whether the process is still alive.
     pub fn alive(&mut self) -> bool {
         self.guard.wait_timeout(Duration::ZERO).is_none()
@@ -479,6 +494,20 @@ pub fn open_fds(pid: u32) -> usize {
     std::fs::read_dir(format!("/proc/{pid}/fd"))
         .map(|d| d.count())
         .unwrap_or(0)
+}
+
+/// What each open fd of a process points at (sockets, files, anon inodes), for messages.
+pub fn fd_targets(pid: u32) -> Vec<String> {
+    let mut v: Vec<String> = std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .map(|d| {
+            d.filter_map(|e| e.ok())
+                .filter_map(|e| std::fs::read_link(e.path()).ok())
+                .map(|p| p.display().to_string())
+                .collect()
+        })
+        .unwrap_or_default();
+    v.sort();
+    v
 }
 
 /// Resident set size of a process in KiB (VmRSS from /proc).

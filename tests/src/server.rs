@@ -17,7 +17,8 @@ pub struct ServerProc {
 }
 
 impl ServerProc {
-    /// Start `uring-server --listen 127.0.0.1:<free> --no-pin -w 1 <extra>`.
+    /// Start `uring-server --listen 127.0.0.1:<free> --no-pin -w 1 <extra>` (`-w` in
+    /// `extra` replaces the default).
     pub fn start(extra: &[&str]) -> ServerProc {
         Self::start_with(extra, |_| {})
     }
@@ -28,11 +29,11 @@ impl ServerProc {
             let port = free_port();
             let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
             let mut cmd = Command::new(bin("uring-server"));
-            cmd.arg("--listen")
-                .arg(addr.to_string())
-                .arg("--no-pin")
-                .args(["-w", "1"])
-                .args(extra)
+            cmd.arg("--listen").arg(addr.to_string()).arg("--no-pin");
+            if !extra.contains(&"-w") {
+                cmd.args(["-w", "1"]);
+            }
+            cmd.args(extra)
                 .stdin(Stdio::null())
                 .stdout(Stdio::null())
                 .stderr(Stdio::piped());
@@ -87,6 +88,27 @@ impl ServerProc {
         std::fs::read_dir(format!("/proc/{}/fd", self.pid()))
             .expect("read /proc/PID/fd")
             .count()
+    }
+
+    /// The idle fd count, once connections from start-up probing are gone (stable for
+    /// 300 ms).
+    pub fn settled_fd_count(&self) -> usize {
+        let mut last = self.fd_count();
+        let mut stable = 0;
+        for _ in 0..100 {
+            std::thread::sleep(Duration::from_millis(50));
+            let n = self.fd_count();
+            if n == last {
+                stable += 1;
+                if stable >= 6 {
+                    break;
+                }
+            } else {
+                stable = 0;
+                last = n;
+            }
+        }
+        last
     }
 
     /// Wait until the fd count returns to `want` (connections close asynchronously).

@@ -302,3 +302,42 @@ fn no_way_out_of_the_root() {
         );
     }
 }
+
+#[test]
+fn ipv6_and_several_workers_share_a_port() {
+    let port = uring_tests::free_port();
+    let v6 = format!("[::1]:{port}");
+    let srv = ServerProc::start(&["-w", "2", "--listen", &v6]);
+    // Both listeners answer; with two workers each SO_REUSEPORT group has two sockets.
+    for _ in 0..20 {
+        let out = curl(&["-g", &format!("http://{v6}/plaintext")]);
+        assert_eq!(body(&out), "Hello, World!");
+        let out = curl(&[&srv.url("/json")]);
+        assert_eq!(status_line(&out), "HTTP/1.1 200 OK");
+    }
+}
+
+#[test]
+fn access_log_has_one_line_per_request() {
+    let dir = TempDir::new("log");
+    let log = dir.path().join("access.log");
+    let mut srv = ServerProc::start(&["--access-log", log.to_str().unwrap()]);
+    curl(&[&srv.url("/plaintext"), &srv.url("/nope?q=1")]);
+    srv.signal(libc::SIGTERM);
+    assert_eq!(
+        srv.wait_exit(Duration::from_secs(10)).unwrap().code(),
+        Some(0)
+    );
+    let text = std::fs::read_to_string(&log).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 2, "{text}");
+    assert!(
+        lines[0].ends_with("\"GET /plaintext HTTP/1.1\" 200 13")
+            || lines[0].contains("\"GET /plaintext HTTP/1.1\" 200 "),
+        "{text}"
+    );
+    assert!(
+        lines[1].contains("\"GET /nope?q=1 HTTP/1.1\" 404 "),
+        "{text}"
+    );
+}

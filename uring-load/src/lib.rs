@@ -1,1 +1,17 @@
-//! uring-load library.
+//! uring-load: an io_uring HTTP/1.1 load generator with weighttp's and wrk's flags.
+//!
+//! - [`units`] and [`target`]: the command line's numbers, durations and URLs.
+//! - [`conn`]: the sans-IO state machine of one client connection (framing, pipelining,
+//!   latency, error classes), tested without sockets.
+//! - [`schedule`]: how the request budget and the open-model rate are split and issued.
+//! - [`engine`]: the per-thread io_uring loops that drive the connections.
+//! - [`tls`]: rustls configuration (system roots or `--insecure`).
+//! - [`report`]: the text report (weighttp's lines, wrk's latency table) and progress.
+
+pub mod conn;
+pub mod engine;
+pub mod report;
+pub mod schedule;
+pub mod target;
+pub mod tls;
+pub mod units;

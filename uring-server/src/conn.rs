@@ -151,6 +151,13 @@ impl Conn {
         self.chunked.reset();
     }
 
+    /// The socket is closed: let go of what holds kernel resources (an open file) now
+    /// rather than when the slot is next used.
+    pub fn release(&mut self) {
+        self.file = None;
+        self.phase = Phase::Closed;
+    }
+
     // ---- inputs ----
 
     /// Bytes received from the peer. Borrowed only for the call: whatever must outlive it
@@ -879,6 +886,45 @@ mod tests {
         h.closed = None;
         h.feed(b"POST /c HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n");
         assert_eq!(h.wire, response("POST /c abc", false));
+    }
+
+    #[test]
+    fn many_handler_headers_and_http10_keep_alive() {
+        #[derive(Clone)]
+        struct Many;
+        impl Handler for Many {
+            fn handle(&mut self, _req: &Request<'_>, resp: &mut ResponseWriter<'_>) {
+                let names = ["A", "B", "C", "D", "E", "F", "G", "H", "I", "J"];
+                let hs: Vec<(&str, &[u8])> = names.iter().map(|n| (*n, &b"v"[..])).collect();
+                resp.respond(200, &hs, b"x");
+            }
+        }
+        let mut conn = Conn::new(Instant::now(), &Timeouts::default());
+        let mut handler = Many;
+        let limits = Limits::default();
+        let timeouts = Timeouts::default();
+        let mut ctx = Ctx {
+            handler: &mut handler,
+            date: DATE,
+            limits: &limits,
+            timeouts: &timeouts,
+            now: Instant::now(),
+            draining: false,
+            log: None,
+        };
+        conn.on_data(
+            b"GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n",
+            &mut ctx,
+        );
+        let text = String::from_utf8_lossy(conn.poll_send().unwrap()).to_string();
+        assert!(
+            text.contains("Server: uring-server\r\nConnection: keep-alive\r\nA: v\r\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("J: v\r\nContent-Length: 1\r\n\r\nx"),
+            "{text}"
+        );
     }
 
     #[test]

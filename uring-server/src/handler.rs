@@ -100,7 +100,7 @@ pub struct ResponseWriter<'a> {
 pub const SERVER_NAME: &[u8] = b"uring-server";
 
 impl<'a> ResponseWriter<'a> {
-    /// Answer with `status`, extra `headers` (at most 30) and an in-memory `body`. Only the
+    /// Answer with `status`, extra `headers` and an in-memory `body`. Only the
     /// first call per request counts; later calls are ignored.
     pub fn respond(&mut self, status: u16, headers: &[(&str, &[u8])], body: &[u8]) {
         if self.status.is_some() {
@@ -141,29 +141,33 @@ impl<'a> ResponseWriter<'a> {
 
     fn write_head(&mut self, status: u16, headers: &[(&str, &[u8])], len: u64) {
         self.status = Some(status);
-        // Small fixed array: the Server header first, then the handler's, without allocating.
-        let mut all: [(&str, &[u8]); 32] = [("", b""); 32];
-        all[0] = ("Server", SERVER_NAME);
-        let mut k = 1;
-        if self.http10 && self.keep_alive {
-            all[1] = ("Connection", b"keep-alive");
-            k = 2;
-        }
-        let n = headers.len().min(all.len() - k);
-        all[k..k + n].copy_from_slice(&headers[..n]);
         let cl = if no_body_status(status) {
             None
         } else {
             Some(len)
         };
-        serialize::write_response_head(
-            self.out,
-            status,
-            self.date,
-            &all[..k + n],
-            cl,
-            self.keep_alive,
-        );
+        // The Server (and HTTP/1.0 keep-alive) headers go first. A small stack array
+        // covers every realistic handler; more headers fall back to one allocation.
+        const STACK: usize = 8;
+        let extra = 1 + (self.http10 && self.keep_alive) as usize;
+        let lead: [(&str, &[u8]); 2] = [("Server", SERVER_NAME), ("Connection", b"keep-alive")];
+        if headers.len() + extra <= STACK {
+            let mut all: [(&str, &[u8]); STACK] = [("", b""); STACK];
+            all[..extra].copy_from_slice(&lead[..extra]);
+            all[extra..extra + headers.len()].copy_from_slice(headers);
+            serialize::write_response_head(
+                self.out,
+                status,
+                self.date,
+                &all[..extra + headers.len()],
+                cl,
+                self.keep_alive,
+            );
+        } else {
+            let mut all: Vec<(&str, &[u8])> = lead[..extra].to_vec();
+            all.extend_from_slice(headers);
+            serialize::write_response_head(self.out, status, self.date, &all, cl, self.keep_alive);
+        }
     }
 }
 

@@ -485,6 +485,7 @@ impl<H: Handler> Worker<H> {
             .build()
             .user_data(Token::new(idx as u32, slot.generation, OP_CLOSE).0);
         self.sqes.push_back(e);
+        slot.conn.release();
         slot.fd = -1;
         slot.in_use = false;
         slot.closing = false;

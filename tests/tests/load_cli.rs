@@ -1,0 +1,371 @@
+//! The uring-load command line: bad input gets one line and exit 2, the embedded server
+//! mode, `--runs`, `merge`, Unix sockets, progress lines, and Ctrl-C.
+
+use std::io::{Read, Write};
+use std::os::unix::net::UnixListener;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use uring_tests::bin;
+use uring_tests::load::{num, run_load, ChildGuard, MisbehavingServer, Misbehaviour, TempDir};
+
+const LIMIT: Duration = Duration::from_secs(60);
+
+#[test]
+fn load_bad_input_is_one_line_and_exit_2() {
+    for args in [
+        &["-c", "0", "http://127.0.0.1:1/"][..],
+        &["-c", "2", "-t", "3", "http://127.0.0.1:1/"],
+        &["-n", "0", "http://127.0.0.1:1/"],
+        &["-n", "ten", "http://127.0.0.1:1/"],
+        &["-d", "5parsecs", "http://127.0.0.1:1/"],
+        &["ftp://127.0.0.1/"],
+        &["http://[::1/"],
+        &["http://127.0.0.1:99999/"],
+        &["-K", "4", "http://127.0.0.1:1/"],
+        &["-H", "no colon", "http://127.0.0.1:1/"],
+        &["--tier", "fastest", "http://127.0.0.1:1/"],
+        &["--bogus-flag"],
+        &["merge"],
+    ] {
+        let r = run_load(args, LIMIT);
+        assert_eq!(r.code, 2, "{args:?}: {}", r.stderr);
+        assert_eq!(
+            r.stderr.trim_end().lines().count(),
+            1,
+            "{args:?}: {}",
+            r.stderr
+        );
+        assert!(
+            r.stderr.starts_with("uring-load: "),
+            "{args:?}: {}",
+            r.stderr
+        );
+        assert!(r.stdout.is_empty(), "{args:?}");
+    }
+}
+
+#[test]
+fn load_numbers_and_durations_accept_suffixes() {
+    let srv = MisbehavingServer::start(Misbehaviour::StallEveryNth {
+        n: u64::MAX,
+        pause: Duration::ZERO,
+    });
+    let r = run_load(
+        &[
+            "-n",
+            "2k",
+            "-c",
+            "4",
+            "-k",
+            "-T",
+            "2s",
+            "--json",
+            &srv.url(),
+        ],
+        LIMIT,
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(num(&r.json(), &["requests", "succeeded"]), 2000);
+}
+
+#[test]
+fn load_embedded_server_exact_counts() {
+    let r = run_load(&["-n", "5000", "-c", "16", "-k", "--json"], LIMIT);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let v = r.json();
+    assert_eq!(num(&v, &["requests", "succeeded"]), 5000, "{v}");
+    assert_eq!(num(&v, &["requests", "errored"]), 0, "{v}");
+    // "Hello, World!" from /plaintext.
+    assert_eq!(num(&v, &["bytes", "body"]), 5000 * 13, "{v}");
+
+    let r = run_load(&["-n", "1000", "-c", "8", "-t", "2", "--json"], LIMIT);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let v = r.json();
+    assert_eq!(num(&v, &["requests", "succeeded"]), 1000, "{v}");
+    assert_eq!(num(&v, &["connections", "opened"]), 1000, "{v}");
+}
+
+#[test]
+fn load_text_report_has_weighttp_and_wrk_lines() {
+    let r = run_load(&["-n", "2000", "-c", "8", "-k"], LIMIT);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let out = &r.stdout;
+    for needle in [
+        "finished in ",
+        "requests: 2000 total, 2000 started, 2000 done, 2000 succeeded, 0 failed, 0 errored",
+        "status codes: 2000 2xx, 0 3xx, 0 4xx, 0 5xx",
+        "traffic: ",
+        "errors: 0 connect, 0 read, 0 write, 0 timeout, 0 parse",
+        "Latency Distribution",
+        "99.99%",
+        "Requests/sec:",
+    ] {
+        assert!(out.contains(needle), "missing {needle:?} in:\n{out}");
+    }
+    // Not a terminal: plain progress lines on stderr, never on stdout.
+    assert!(!out.contains("progress:"));
+}
+
+#[test]
+fn load_runs_print_mean_and_stdev() {
+    let r = run_load(&["-n", "500", "-c", "4", "-k", "--runs", "3"], LIMIT);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(r.stdout.matches("run ").count() >= 3, "{}", r.stdout);
+    assert!(r.stdout.contains("mean"), "{}", r.stdout);
+    assert!(r.stdout.contains("stdev"), "{}", r.stdout);
+
+    let r = run_load(
+        &[
+            "-n", "500", "-c", "4", "-k", "--runs", "2", "--warmup", "200ms", "--json",
+        ],
+        LIMIT,
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let v = r.json();
+    assert_eq!(num(&v, &["requests", "succeeded"]), 1000, "{v}");
+    assert_eq!(v["runs"]["count"], 2, "{v}");
+}
+
+#[test]
+fn load_merge_is_exact() {
+    let dir = TempDir::new("merge");
+    let mut files = Vec::new();
+    let mut hist_total = 0;
+    for (k, n) in [(0, "700"), (1, "300")] {
+        let r = run_load(&["-n", n, "-c", "4", "-k", "--json"], LIMIT);
+        assert_eq!(r.code, 0, "{}", r.stderr);
+        hist_total += num(&r.json(), &["requests", "done"]);
+        let p = dir.path().join(format!("run{k}.json"));
+        std::fs::write(&p, &r.stdout).unwrap();
+        files.push(p.display().to_string());
+    }
+    let mut args = vec!["merge"];
+    args.extend(files.iter().map(String::as_str));
+    let r = run_load(&args, LIMIT);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let v = r.json();
+    assert_eq!(num(&v, &["requests", "succeeded"]), 1000, "{v}");
+    assert_eq!(hist_total, 1000);
+    // The merged histogram holds every sample.
+    let h = uring_common::stats::summary::histogram_from_base64(v["histogram"].as_str().unwrap())
+        .unwrap();
+    assert_eq!(h.len(), 1000);
+}
+
+#[test]
+fn load_unix_socket() {
+    let dir = TempDir::new("unix");
+    let path = dir.path().join("s.sock");
+    let listener = UnixListener::bind(&path).unwrap();
+    let server = std::thread::spawn(move || {
+        // Both client connections at once, each answered until EOF.
+        let handlers: Vec<_> = (0..2)
+            .map(|_| {
+                let (mut s, _) = listener.accept().unwrap();
+                std::thread::spawn(move || {
+                    let mut served = 0u64;
+                    let mut buf = Vec::new();
+                    let mut chunk = [0u8; 4096];
+                    loop {
+                        while let Some(p) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                            buf.drain(..p + 4);
+                            served += 1;
+                            if s.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+                                .is_err()
+                            {
+                                return served;
+                            }
+                        }
+                        match s.read(&mut chunk) {
+                            Ok(0) | Err(_) => return served,
+                            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                        }
+                    }
+                })
+            })
+            .collect();
+        handlers.into_iter().map(|h| h.join().unwrap()).sum::<u64>()
+    });
+    let sock = path.display().to_string();
+    let r = run_load(
+        &[
+            "-n",
+            "1000",
+            "-c",
+            "2",
+            "-k",
+            "--unix-socket",
+            &sock,
+            "--json",
+            "http://localhost/x",
+        ],
+        LIMIT,
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let v = r.json();
+    assert_eq!(num(&v, &["requests", "succeeded"]), 1000, "{v}");
+    assert_eq!(server.join().unwrap(), 1000);
+}
+
+#[test]
+fn load_ctrl_c_prints_the_partial_report() {
+    let srv = MisbehavingServer::start(Misbehaviour::StallEveryNth {
+        n: u64::MAX,
+        pause: Duration::ZERO,
+    });
+    let child = Command::new(bin("uring-load"))
+        .args(["-d", "60s", "-c", "2", "-k", &srv.url()])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut child = ChildGuard(child);
+    std::thread::sleep(Duration::from_millis(700));
+    // SAFETY: signalling our own child.
+    unsafe { libc::kill(child.0.id() as i32, libc::SIGINT) };
+    let start = Instant::now();
+    let status = loop {
+        if let Some(s) = child.0.try_wait().unwrap() {
+            break s;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "no exit after SIGINT"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    assert_eq!(status.code(), Some(130));
+    let mut out = String::new();
+    child
+        .0
+        .stdout
+        .take()
+        .unwrap()
+        .read_to_string(&mut out)
+        .unwrap();
+    assert!(out.contains("interrupted"), "{out}");
+    assert!(out.contains("Requests/sec:"), "{out}");
+}
+
+#[test]
+fn load_progress_lines_when_not_a_terminal() {
+    let srv = MisbehavingServer::start(Misbehaviour::StallEveryNth {
+        n: u64::MAX,
+        pause: Duration::ZERO,
+    });
+    let r = run_load(&["-d", "1500ms", "-c", "2", "-k", &srv.url()], LIMIT);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(r.stderr.contains("progress: "), "{}", r.stderr);
+    assert!(r.stderr.contains("% done"), "{}", r.stderr);
+}
+
+#[test]
+fn load_ipv6_literal_and_host_name() {
+    let v6 = MisbehavingServer::start_on(
+        "[::1]:0".parse().unwrap(),
+        Misbehaviour::StallEveryNth {
+            n: u64::MAX,
+            pause: Duration::ZERO,
+        },
+    );
+    let url = format!("http://[::1]:{}/a?b=c", v6.addr.port());
+    let r = run_load(&["-n", "300", "-c", "3", "-k", "--json", &url], LIMIT);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(num(&r.json(), &["requests", "succeeded"]), 300);
+
+    // `localhost` may resolve to ::1 and 127.0.0.1; the one that listens is used.
+    let v4 = MisbehavingServer::healthy();
+    let url = format!("http://localhost:{}/", v4.addr.port());
+    let r = run_load(&["-n", "300", "-c", "3", "-k", "--json", &url], LIMIT);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(num(&r.json(), &["requests", "succeeded"]), 300);
+}
+
+#[test]
+fn load_body_headers_and_method_reach_the_server() {
+    // A server that echoes nothing but checks: answers 200 only when the request carries
+    // the header, the method and the body we asked for, 400 otherwise.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        for s in listener.incoming() {
+            let Ok(mut s) = s else { return };
+            std::thread::spawn(move || {
+                let mut buf = Vec::new();
+                let mut chunk = [0u8; 4096];
+                loop {
+                    // Head plus the 11-byte body.
+                    while let Some(p) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                        if buf.len() < p + 4 + 11 {
+                            break;
+                        }
+                        let msg = String::from_utf8_lossy(&buf[..p + 4 + 11]).to_string();
+                        buf.drain(..p + 4 + 11);
+                        let ok = msg.starts_with("PUT /up HTTP/1.1\r\n")
+                            && msg.contains("\r\nX-Test: yes\r\n")
+                            && msg
+                                .to_ascii_lowercase()
+                                .contains("\r\ncontent-length: 11\r\n")
+                            && msg.ends_with("hello body!");
+                        let resp: &[u8] = if ok {
+                            b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"
+                        } else {
+                            b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n"
+                        };
+                        if s.write_all(resp).is_err() {
+                            return;
+                        }
+                    }
+                    match s.read(&mut chunk) {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                    }
+                }
+            });
+        }
+    });
+    let dir = TempDir::new("body");
+    let body = dir.path().join("body.txt");
+    std::fs::write(&body, "hello body!").unwrap();
+    let url = format!("http://{addr}/up");
+    let r = run_load(
+        &[
+            "-n",
+            "200",
+            "-c",
+            "2",
+            "-k",
+            "-K",
+            "4",
+            "-m",
+            "PUT",
+            "-H",
+            "X-Test: yes",
+            "-b",
+            body.to_str().unwrap(),
+            "--json",
+            &url,
+        ],
+        LIMIT,
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let v = r.json();
+    assert_eq!(num(&v, &["requests", "succeeded"]), 200, "{v}");
+}
+
+#[test]
+fn load_too_few_file_descriptors_says_how_to_fix() {
+    let out = Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            "ulimit -n 256 && exec {} -n 10 -c 1000 -k http://127.0.0.1:1/",
+            bin("uring-load").display()
+        ))
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("ulimit -n"), "{err}");
+    assert_eq!(err.trim_end().lines().count(), 1, "{err}");
+}

@@ -1,0 +1,124 @@
+//! uring-load against servers that misbehave on purpose: each failure lands in its own
+//! error class, the run ends on time, and nothing hangs. And the open model (-R) against
+//! a server that stalls every Nth request: the stall shows in the high percentiles.
+
+use std::time::Duration;
+
+use uring_tests::load::{num, run_load, MisbehavingServer, Misbehaviour};
+
+const LIMIT: Duration = Duration::from_secs(60);
+
+fn errors(v: &serde_json::Value) -> [u64; 5] {
+    ["connect", "read", "write", "timeout", "parse"].map(|k| num(v, &["errors", k]))
+}
+
+#[test]
+fn load_reset_connections_are_read_errors() {
+    let srv = MisbehavingServer::start(Misbehaviour::Reset);
+    let r = run_load(&["-n", "100", "-c", "4", "-k", "--json", &srv.url()], LIMIT);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let v = r.json();
+    assert_eq!(num(&v, &["requests", "errored"]), 100, "{v}");
+    assert_eq!(num(&v, &["requests", "done"]), 0, "{v}");
+    assert_eq!(errors(&v), [0, 100, 0, 0, 0], "{v}");
+}
+
+#[test]
+fn load_garbage_responses_are_parse_errors() {
+    let srv = MisbehavingServer::start(Misbehaviour::Garbage);
+    let r = run_load(&["-n", "100", "-c", "4", "-k", "--json", &srv.url()], LIMIT);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let v = r.json();
+    assert_eq!(num(&v, &["requests", "errored"]), 100, "{v}");
+    assert_eq!(errors(&v), [0, 0, 0, 0, 100], "{v}");
+}
+
+#[test]
+fn load_stalled_responses_are_timeouts_and_the_run_ends() {
+    let srv = MisbehavingServer::start(Misbehaviour::Stall);
+    let r = run_load(
+        &[
+            "-n",
+            "6",
+            "-c",
+            "3",
+            "-k",
+            "-T",
+            "300ms",
+            "--json",
+            &srv.url(),
+        ],
+        LIMIT,
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let v = r.json();
+    assert_eq!(num(&v, &["requests", "errored"]), 6, "{v}");
+    assert_eq!(errors(&v), [0, 0, 0, 6, 0], "{v}");
+    // Two rounds of 300 ms timeouts; generous bound for a loaded machine.
+    assert!(r.elapsed < Duration::from_secs(10), "{:?}", r.elapsed);
+
+    // With -d the run stops at the deadline even though nothing ever answers.
+    let r = run_load(
+        &[
+            "-d",
+            "1s",
+            "-c",
+            "3",
+            "-k",
+            "-T",
+            "10s",
+            "--json",
+            &srv.url(),
+        ],
+        LIMIT,
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let v = r.json();
+    assert_eq!(num(&v, &["requests", "done"]), 0, "{v}");
+    assert_eq!(num(&v, &["requests", "started"]), 3, "{v}");
+    assert!(r.elapsed < Duration::from_secs(8), "{:?}", r.elapsed);
+}
+
+#[test]
+fn load_refused_connections_are_connect_errors() {
+    // A port nothing listens on.
+    let port = uring_tests::free_port();
+    let url = format!("http://127.0.0.1:{port}/");
+    let r = run_load(&["-n", "50", "-c", "5", "-k", "--json", &url], LIMIT);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let v = r.json();
+    assert_eq!(errors(&v), [50, 0, 0, 0, 0], "{v}");
+}
+
+#[test]
+fn load_open_model_shows_the_stall_in_high_percentiles() {
+    // Every 500th request holds the whole server for 300 ms. At 1000 req/s the requests
+    // that came due during a stall wait for it, and their latency counts from their
+    // intended send time: roughly 60% of requests see between 0 and 300 ms.
+    let pause = Duration::from_millis(300);
+    let srv = MisbehavingServer::start(Misbehaviour::StallEveryNth { n: 500, pause });
+    let r = run_load(
+        &[
+            "-n",
+            "2000",
+            "-R",
+            "1000",
+            "-c",
+            "2",
+            "-k",
+            "--json",
+            &srv.url(),
+        ],
+        LIMIT,
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let v = r.json();
+    assert_eq!(num(&v, &["requests", "succeeded"]), 2000, "{v}");
+    let p90 = num(&v, &["latency_us", "p90"]);
+    let max = num(&v, &["latency_us", "max"]);
+    assert!(
+        p90 >= 150_000,
+        "p90 {p90} us should show the 300 ms stalls: {v}"
+    );
+    assert!(max >= 290_000, "max {max} us: {v}");
+}

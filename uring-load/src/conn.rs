@@ -1,0 +1,718 @@
+//! The state machine of one client connection, without any IO (the quinn-proto split).
+//!
+//! The engine tells it what happened (connected, bytes arrived, the peer closed, an IO
+//! error, the time) and it answers what to do (keep going or tear the socket down),
+//! while it frames responses (Content-Length, chunked, until-close, no body), skips 1xx
+//! interim responses, matches responses to pipelined requests in order, records latency
+//! and status, and classes every failure. Response bytes are parsed in place; only an
+//! incomplete head is copied aside until the rest arrives.
+
+use std::collections::VecDeque;
+use std::mem::MaybeUninit;
+use std::time::{Duration, Instant};
+
+use uring_common::http::request::HEADER_CAPACITY;
+use uring_common::http::{
+    parse_response, ChunkEvent, ChunkedDecoder, HeaderStorage, Parsed, ResponseFraming,
+};
+use uring_common::stats::{ErrorKind, Recorder};
+
+/// What every connection of a run does.
+#[derive(Debug, Clone, Copy)]
+pub struct ConnSpec {
+    /// Keep the connection for many requests (`-k`); without it each request gets its own.
+    pub keep_alive: bool,
+    /// Most requests in flight at once (`-K`); forced to 1 without keep-alive.
+    pub depth: usize,
+    /// The requests are HEAD: responses have no body whatever their headers say.
+    pub head_request: bool,
+    /// Largest response head accepted before counting a parse error.
+    pub max_head_bytes: usize,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Phase {
+    /// No socket.
+    Idle,
+    /// A connect is in flight (the engine bounds it with a linked timeout).
+    Connecting,
+    /// Requests may be sent and responses arrive.
+    Open,
+    /// The last response said the server closes; waiting for its EOF so that the
+    /// TIME_WAIT state lands on the server and not on our ports.
+    Draining,
+    /// The engine must tear the socket down, then call [`Conn::closed`].
+    Closed,
+}
+
+/// The engine's next move after an input.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Step {
+    Continue,
+    /// Tear the socket down. Requests still queued were never answered and the server
+    /// never processed them; take them with [`Conn::take_unanswered`] and issue them again.
+    Close,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Pending {
+    /// Latency is measured from here: the hand-over time (closed model) or the intended
+    /// send time (open model, which corrects coordinated omission).
+    latency_from: Instant,
+    /// The `-T` deadline runs from the moment the connection got the request.
+    handed_at: Instant,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Body {
+    /// Waiting for (the rest of) a response head.
+    Head,
+    Length(u64),
+    Chunked,
+    UntilClose,
+}
+
+pub struct Conn {
+    spec: ConnSpec,
+    phase: Phase,
+    /// Requests handed to this connection and not yet answered, oldest first.
+    queue: VecDeque<Pending>,
+    /// The newest `unsent` entries of `queue` have not been given to the writer yet.
+    unsent: usize,
+    body: Body,
+    status: u16,
+    /// The response being read lets the connection stay open.
+    response_keep_alive: bool,
+    chunked: ChunkedDecoder,
+    /// An incomplete response head (and what followed it in the same read).
+    partial: Vec<u8>,
+    /// Responses answered on the current socket.
+    answered: u64,
+    draining_since: Option<Instant>,
+}
+
+fn header_storage<'b>() -> HeaderStorage<'b> {
+    [const { MaybeUninit::uninit() }; HEADER_CAPACITY]
+}
+
+impl Conn {
+    pub fn new(spec: ConnSpec) -> Conn {
+        let depth = if spec.keep_alive {
+            spec.depth.max(1)
+        } else {
+            1
+        };
+        Conn {
+            spec: ConnSpec { depth, ..spec },
+            phase: Phase::Idle,
+            queue: VecDeque::with_capacity(depth),
+            unsent: 0,
+            body: Body::Head,
+            status: 0,
+            response_keep_alive: true,
+            chunked: ChunkedDecoder::new(),
+            partial: Vec::with_capacity(1024),
+            answered: 0,
+            draining_since: None,
+        }
+    }
+
+    // ---- getters ----
+
+    pub fn phase(&self) -> Phase {
+        self.phase
+    }
+
+    /// Requests handed to this connection and not answered yet.
+    pub fn in_flight(&self) -> usize {
+        self.queue.len()
+    }
+
+    /// Whether another request may be handed over now (or, when idle, before connecting).
+    pub fn has_room(&self) -> bool {
+        match self.phase {
+            Phase::Idle | Phase::Connecting => self.queue.is_empty(),
+            Phase::Open => {
+                self.queue.len() < self.spec.depth
+                    && (self.spec.keep_alive || (self.answered == 0 && self.queue.is_empty()))
+            }
+            Phase::Draining | Phase::Closed => false,
+        }
+    }
+
+    /// When `poll_timeout` must be called next, if anything is pending.
+    pub fn deadline(&self, timeout: Duration) -> Option<Instant> {
+        match self.phase {
+            Phase::Open => self.queue.front().map(|p| p.handed_at + timeout),
+            Phase::Draining => self.draining_since.map(|t| t + timeout),
+            _ => None,
+        }
+    }
+
+    // ---- inputs ----
+
+    /// A new socket is being connected.
+    pub fn start_connect(&mut self) {
+        debug_assert!(matches!(self.phase, Phase::Idle));
+        self.phase = Phase::Connecting;
+        self.body = Body::Head;
+        self.partial.clear();
+        self.answered = 0;
+        self.draining_since = None;
+    }
+
+    pub fn on_connected(&mut self) {
+        debug_assert!(matches!(self.phase, Phase::Connecting));
+        self.phase = Phase::Open;
+    }
+
+    /// Connect failed (refused, timed out, ...): every request waiting for this socket
+    /// counts as a connect error.
+    pub fn on_connect_error(&mut self, rec: &mut Recorder) -> Step {
+        self.fail_all(ErrorKind::Connect, rec);
+        Step::Close
+    }
+
+    /// Hand over one request. It is sent once the connection is open.
+    pub fn push_request(&mut self, latency_from: Instant, now: Instant) {
+        debug_assert!(self.has_room());
+        self.queue.push_back(Pending {
+            latency_from,
+            handed_at: now,
+        });
+        self.unsent += 1;
+    }
+
+    /// How many requests to write now (the engine writes that many copies of the
+    /// pre-serialized request in one send).
+    pub fn take_unsent(&mut self) -> usize {
+        if self.phase != Phase::Open {
+            return 0;
+        }
+        std::mem::take(&mut self.unsent)
+    }
+
+    /// Response bytes arrived.
+    pub fn on_data(&mut self, data: &[u8], now: Instant, rec: &mut Recorder) -> Step {
+        rec.counters.bytes_total += data.len() as u64;
+        if !matches!(self.phase, Phase::Open) {
+            // After the final response of a closing connection: nothing to parse.
+            return if self.phase == Phase::Draining {
+                Step::Continue
+            } else {
+                Step::Close
+            };
+        }
+        let result = if self.partial.is_empty() {
+            match self.consume(data, now, rec) {
+                Ok(used) => {
+                    if used < data.len() && self.phase == Phase::Open {
+                        self.partial.extend_from_slice(&data[used..]);
+                    }
+                    Ok(())
+                }
+                Err(kind) => Err(kind),
+            }
+        } else {
+            self.partial.extend_from_slice(data);
+            let buf = std::mem::take(&mut self.partial);
+            let r = self.consume(&buf, now, rec);
+            let mut buf = buf;
+            match r {
+                Ok(used) => {
+                    if self.phase == Phase::Open {
+                        buf.drain(..used);
+                    } else {
+                        buf.clear();
+                    }
+                    self.partial = buf;
+                    Ok(())
+                }
+                Err(kind) => {
+                    buf.clear();
+                    self.partial = buf;
+                    Err(kind)
+                }
+            }
+        };
+        if let Err(kind) = result {
+            self.fail_all(kind, rec);
+            return Step::Close;
+        }
+        if self.partial.len() > self.spec.max_head_bytes {
+            self.fail_all(ErrorKind::Parse, rec);
+            return Step::Close;
+        }
+        match self.phase {
+            Phase::Closed => Step::Close,
+            _ => Step::Continue,
+        }
+    }
+
+    /// The server closed its side (recv returned 0).
+    pub fn on_eof(&mut self, now: Instant, rec: &mut Recorder) -> Step {
+        match self.phase {
+            Phase::Open => {
+                if self.body == Body::UntilClose {
+                    self.finish(now, rec);
+                    // The close itself ended that response: anything after it was never read.
+                    self.phase = Phase::Closed;
+                    return Step::Close;
+                }
+                if !self.queue.is_empty() {
+                    // EOF before or in the middle of a response.
+                    self.fail_all(ErrorKind::Read, rec);
+                }
+                self.phase = Phase::Closed;
+                Step::Close
+            }
+            Phase::Connecting | Phase::Draining | Phase::Idle | Phase::Closed => {
+                self.phase = Phase::Closed;
+                Step::Close
+            }
+        }
+    }
+
+    /// A send or receive failed (reset, broken pipe, ...).
+    pub fn on_io_error(&mut self, kind: ErrorKind, rec: &mut Recorder) -> Step {
+        if self.phase == Phase::Draining {
+            // The answer we wanted is in; a reset while waiting for EOF costs nothing.
+            self.phase = Phase::Closed;
+            return Step::Close;
+        }
+        if self.body == Body::UntilClose && kind == ErrorKind::Read && self.phase == Phase::Open {
+            // A reset ends an until-close body too early to know it was complete.
+            self.fail_all(kind, rec);
+            return Step::Close;
+        }
+        self.fail_all(kind, rec);
+        Step::Close
+    }
+
+    /// Check the `-T` deadline of the oldest request (and of a drain).
+    pub fn poll_timeout(&mut self, now: Instant, timeout: Duration, rec: &mut Recorder) -> Step {
+        match self.deadline(timeout) {
+            Some(d) if d <= now => {
+                if self.phase == Phase::Draining {
+                    self.phase = Phase::Closed;
+                } else {
+                    self.fail_all(ErrorKind::Timeout, rec);
+                }
+                Step::Close
+            }
+            _ => Step::Continue,
+        }
+    }
+
+    /// Requests the server never processed (after a response that closed the
+    /// connection): the engine issues them again, keeping their latency origin.
+    pub fn take_unanswered(&mut self) -> impl Iterator<Item = Instant> + '_ {
+        self.unsent = 0;
+        self.queue.drain(..).map(|p| p.latency_from)
+    }
+
+    /// The run stopped: requests in flight are neither done nor errored.
+    pub fn abandon(&mut self) -> usize {
+        let n = self.queue.len();
+        self.queue.clear();
+        self.unsent = 0;
+        self.phase = Phase::Closed;
+        n
+    }
+
+    /// The engine finished tearing the socket down.
+    pub fn closed(&mut self) {
+        debug_assert!(self.queue.is_empty());
+        self.queue.clear();
+        self.unsent = 0;
+        self.phase = Phase::Idle;
+    }
+
+    // ---- internals ----
+
+    fn fail_all(&mut self, kind: ErrorKind, rec: &mut Recorder) {
+        for _ in self.queue.drain(..) {
+            rec.counters.record_error(kind);
+        }
+        self.unsent = 0;
+        self.phase = Phase::Closed;
+    }
+
+    /// A whole response was read: record it against the oldest request.
+    fn finish(&mut self, now: Instant, rec: &mut Recorder) {
+        self.body = Body::Head;
+        self.answered += 1;
+        if let Some(p) = self.queue.pop_front() {
+            let us = now.saturating_duration_since(p.latency_from).as_micros() as u64;
+            rec.record_latency_us(us);
+            rec.counters.record_status(self.status);
+        }
+        if !self.response_keep_alive {
+            // The server closes after this response; wait for its EOF.
+            self.phase = Phase::Draining;
+            self.draining_since = Some(now);
+        } else if !self.spec.keep_alive {
+            // We asked for `Connection: close` and the server kept the connection: we close.
+            self.phase = Phase::Closed;
+        }
+    }
+
+    /// Parse responses from `data`; returns how many bytes were used (the rest is an
+    /// incomplete head), or the error class that ends the connection.
+    fn consume(
+        &mut self,
+        data: &[u8],
+        now: Instant,
+        rec: &mut Recorder,
+    ) -> Result<usize, ErrorKind> {
+        let mut off = 0;
+        while off < data.len() && self.phase == Phase::Open {
+            let rest = &data[off..];
+            match self.body {
+                Body::Head => {
+                    if self.queue.len() == self.unsent {
+                        // Bytes no request asked for.
+                        return Err(ErrorKind::Parse);
+                    }
+                    let mut storage = header_storage();
+                    let parsed = parse_response(
+                        rest,
+                        &mut storage,
+                        self.spec.head_request,
+                        self.spec.max_head_bytes,
+                    )
+                    .map_err(|_| ErrorKind::Parse)?;
+                    let head = match parsed {
+                        Parsed::Partial => return Ok(off),
+                        Parsed::Complete(h) => h,
+                    };
+                    off += head.head_len;
+                    rec.counters.bytes_headers += head.head_len as u64;
+                    if head.is_interim() {
+                        continue;
+                    }
+                    self.status = head.status;
+                    self.response_keep_alive = head.keep_alive && head.status != 101;
+                    match head.framing {
+                        ResponseFraming::NoBody | ResponseFraming::Length(0) => {
+                            self.finish(now, rec)
+                        }
+                        ResponseFraming::Length(n) => self.body = Body::Length(n),
+                        ResponseFraming::Chunked => {
+                            self.chunked.reset();
+                            self.body = Body::Chunked;
+                        }
+                        ResponseFraming::UntilClose => {
+                            self.response_keep_alive = false;
+                            self.body = Body::UntilClose;
+                        }
+                    }
+                }
+                Body::Length(left) => {
+                    let take = (rest.len() as u64).min(left);
+                    off += take as usize;
+                    rec.counters.bytes_body += take;
+                    if take == left {
+                        self.finish(now, rec);
+                    } else {
+                        self.body = Body::Length(left - take);
+                    }
+                }
+                Body::Chunked => {
+                    let (used, event) = self.chunked.decode(rest).map_err(|_| ErrorKind::Parse)?;
+                    off += used;
+                    match event {
+                        ChunkEvent::Data(d) => rec.counters.bytes_body += d.len() as u64,
+                        ChunkEvent::NeedMore => {
+                            if used == 0 {
+                                // The decoder keeps its own partial state; it must use input.
+                                return Err(ErrorKind::Parse);
+                            }
+                        }
+                        ChunkEvent::Done => self.finish(now, rec),
+                    }
+                }
+                Body::UntilClose => {
+                    rec.counters.bytes_body += rest.len() as u64;
+                    off = data.len();
+                }
+            }
+        }
+        if self.phase != Phase::Open {
+            // Whatever follows a closing response is ignored.
+            return Ok(data.len());
+        }
+        Ok(off)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec(keep_alive: bool, depth: usize) -> ConnSpec {
+        ConnSpec {
+            keep_alive,
+            depth,
+            head_request: false,
+            max_head_bytes: 16 * 1024,
+        }
+    }
+
+    /// Open a connection and hand it `n` requests.
+    fn open(spec: ConnSpec, n: usize, now: Instant) -> Conn {
+        let mut c = Conn::new(spec);
+        c.start_connect();
+        c.push_request(now, now);
+        c.on_connected();
+        for _ in 1..n {
+            c.push_request(now, now);
+        }
+        assert_eq!(c.take_unsent(), n);
+        c
+    }
+
+    /// Feed `bytes` split at every position into two pieces; the outcome must not depend
+    /// on how the bytes arrive.
+    fn each_split(bytes: &[u8], f: impl Fn(&[&[u8]])) {
+        f(&[bytes]);
+        for i in 1..bytes.len() {
+            f(&[&bytes[..i], &bytes[i..]]);
+        }
+        let singles: Vec<&[u8]> = bytes.chunks(1).collect();
+        f(&singles);
+    }
+
+    const OK: &[u8] = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
+
+    #[test]
+    fn content_length_pipelined_any_split() {
+        let mut three = Vec::new();
+        for _ in 0..3 {
+            three.extend_from_slice(OK);
+        }
+        each_split(&three, |parts| {
+            let now = Instant::now();
+            let mut c = open(spec(true, 3), 3, now);
+            let mut rec = Recorder::new();
+            for p in parts {
+                assert_eq!(c.on_data(p, now, &mut rec), Step::Continue);
+            }
+            assert_eq!(c.in_flight(), 0);
+            assert_eq!(rec.counters.succeeded, 3);
+            assert_eq!(rec.counters.bytes_body, 6);
+            assert_eq!(rec.counters.bytes_total, three.len() as u64);
+            assert!(c.has_room());
+        });
+    }
+
+    #[test]
+    fn chunked_and_interim_any_split() {
+        let resp: &[u8] = b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 404 Not Found\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n";
+        each_split(resp, |parts| {
+            let now = Instant::now();
+            let mut c = open(spec(true, 1), 1, now);
+            let mut rec = Recorder::new();
+            for p in parts {
+                assert_eq!(c.on_data(p, now, &mut rec), Step::Continue);
+            }
+            assert_eq!(c.in_flight(), 0);
+            assert_eq!(rec.counters.failed, 1);
+            assert_eq!(rec.counters.class(4), 1);
+            assert_eq!(rec.counters.bytes_body, 5);
+        });
+    }
+
+    #[test]
+    fn head_request_has_no_body() {
+        let now = Instant::now();
+        let mut c = open(
+            ConnSpec {
+                head_request: true,
+                ..spec(true, 2)
+            },
+            2,
+            now,
+        );
+        let mut rec = Recorder::new();
+        let two = b"HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\n";
+        assert_eq!(c.on_data(two, now, &mut rec), Step::Continue);
+        assert_eq!(rec.counters.succeeded, 2);
+    }
+
+    #[test]
+    fn no_body_statuses() {
+        let now = Instant::now();
+        let mut c = open(spec(true, 2), 2, now);
+        let mut rec = Recorder::new();
+        let two = b"HTTP/1.1 204 No Content\r\n\r\nHTTP/1.1 304 Not Modified\r\nContent-Length: 50\r\n\r\n";
+        assert_eq!(c.on_data(two, now, &mut rec), Step::Continue);
+        assert_eq!(rec.counters.done, 2);
+        assert_eq!(rec.counters.class(2), 1);
+        assert_eq!(rec.counters.class(3), 1);
+    }
+
+    #[test]
+    fn until_close_ends_at_eof() {
+        let now = Instant::now();
+        let mut c = open(spec(true, 1), 1, now);
+        let mut rec = Recorder::new();
+        assert_eq!(
+            c.on_data(b"HTTP/1.0 200 OK\r\n\r\nsome body", now, &mut rec),
+            Step::Continue
+        );
+        assert_eq!(rec.counters.done, 0);
+        assert_eq!(c.on_eof(now, &mut rec), Step::Close);
+        assert_eq!(rec.counters.succeeded, 1);
+        assert_eq!(rec.counters.bytes_body, 9);
+        assert_eq!(rec.counters.errored, 0);
+    }
+
+    #[test]
+    fn connection_close_drains_and_returns_pipelined_requests() {
+        let now = Instant::now();
+        let mut c = open(spec(true, 3), 3, now);
+        let mut rec = Recorder::new();
+        let r = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok";
+        assert_eq!(c.on_data(r, now, &mut rec), Step::Continue);
+        assert_eq!(c.phase(), Phase::Draining);
+        assert!(!c.has_room());
+        assert_eq!(c.on_eof(now, &mut rec), Step::Close);
+        assert_eq!(c.take_unanswered().count(), 2);
+        c.closed();
+        assert_eq!(rec.counters.succeeded, 1);
+        assert_eq!(rec.counters.errored, 0);
+    }
+
+    #[test]
+    fn without_keep_alive_one_request_per_connection() {
+        let now = Instant::now();
+        let mut c = open(spec(false, 8), 1, now);
+        assert!(!c.has_room());
+        let mut rec = Recorder::new();
+        // The server ignores our `Connection: close` and keeps the connection: we close.
+        assert_eq!(c.on_data(OK, now, &mut rec), Step::Close);
+        assert_eq!(rec.counters.succeeded, 1);
+        assert_eq!(c.take_unanswered().count(), 0);
+        c.closed();
+        assert_eq!(c.phase(), Phase::Idle);
+    }
+
+    #[test]
+    fn eof_mid_response_is_a_read_error() {
+        let now = Instant::now();
+        let mut c = open(spec(true, 2), 2, now);
+        let mut rec = Recorder::new();
+        assert_eq!(
+            c.on_data(
+                b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nab",
+                now,
+                &mut rec
+            ),
+            Step::Continue
+        );
+        assert_eq!(c.on_eof(now, &mut rec), Step::Close);
+        assert_eq!(rec.counters.errored, 2);
+        assert_eq!(rec.counters.errors_read, 2);
+    }
+
+    #[test]
+    fn garbage_is_a_parse_error() {
+        let now = Instant::now();
+        let mut c = open(spec(true, 1), 1, now);
+        let mut rec = Recorder::new();
+        assert_eq!(
+            c.on_data(b"\x00\x01garbage garbage\r\n\r\n", now, &mut rec),
+            Step::Close
+        );
+        assert_eq!(rec.counters.errors_parse, 1);
+    }
+
+    #[test]
+    fn unsolicited_bytes_are_a_parse_error() {
+        let now = Instant::now();
+        let mut c = open(spec(true, 1), 1, now);
+        let mut rec = Recorder::new();
+        let mut two = OK.to_vec();
+        two.extend_from_slice(OK);
+        assert_eq!(c.on_data(&two, now, &mut rec), Step::Close);
+        assert_eq!(rec.counters.succeeded, 1);
+        assert_eq!(rec.counters.errors_parse, 0, "no request was left to fail");
+    }
+
+    #[test]
+    fn oversized_head_is_a_parse_error() {
+        let now = Instant::now();
+        let mut c = open(
+            ConnSpec {
+                max_head_bytes: 64,
+                ..spec(true, 1)
+            },
+            1,
+            now,
+        );
+        let mut rec = Recorder::new();
+        let mut step = Step::Continue;
+        let head = format!("HTTP/1.1 200 OK\r\nX-Long: {}", "a".repeat(200));
+        for b in head.as_bytes().chunks(10) {
+            step = c.on_data(b, now, &mut rec);
+            if step == Step::Close {
+                break;
+            }
+        }
+        assert_eq!(step, Step::Close);
+        assert_eq!(rec.counters.errors_parse, 1);
+    }
+
+    #[test]
+    fn timeout_fails_every_request_in_flight() {
+        let t0 = Instant::now();
+        let mut c = open(spec(true, 2), 2, t0);
+        let mut rec = Recorder::new();
+        let timeout = Duration::from_millis(100);
+        assert_eq!(c.deadline(timeout), Some(t0 + timeout));
+        assert_eq!(
+            c.poll_timeout(t0 + Duration::from_millis(50), timeout, &mut rec),
+            Step::Continue
+        );
+        assert_eq!(
+            c.poll_timeout(t0 + Duration::from_millis(100), timeout, &mut rec),
+            Step::Close
+        );
+        assert_eq!(rec.counters.errors_timeout, 2);
+    }
+
+    #[test]
+    fn connect_error_fails_the_waiting_request() {
+        let now = Instant::now();
+        let mut c = Conn::new(spec(true, 1));
+        c.start_connect();
+        c.push_request(now, now);
+        assert_eq!(
+            c.take_unsent(),
+            0,
+            "nothing is sent before the connect completes"
+        );
+        assert_eq!(c.on_connect_error(&mut rec_new()), Step::Close);
+        c.closed();
+        assert_eq!(c.phase(), Phase::Idle);
+    }
+
+    fn rec_new() -> Recorder {
+        Recorder::new()
+    }
+
+    #[test]
+    fn latency_is_measured_from_the_given_origin() {
+        let t0 = Instant::now();
+        let mut c = Conn::new(spec(true, 1));
+        c.start_connect();
+        c.push_request(t0, t0 + Duration::from_millis(5));
+        c.on_connected();
+        c.take_unsent();
+        let mut rec = Recorder::new();
+        c.on_data(OK, t0 + Duration::from_millis(30), &mut rec);
+        let max = rec.latency_us.max();
+        assert!((29_000..=31_000).contains(&max), "{max}");
+    }
+}

@@ -1,0 +1,335 @@
+//! The report: weighttp's summary lines, wrk's latency table and distribution, the error
+//! breakdown and `Requests/sec:`; the JSON form (schema in docs/report-schema.md) with
+//! a few run facts added; the mean and standard deviation over `--runs`; and the
+//! progress printer (a bar on a terminal, `progress: N% done` lines otherwise).
+
+use std::fmt::Write as _;
+use std::io::{IsTerminal, Write as _};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use uring_common::stats::summary::report_json;
+use uring_common::stats::{Recorder, Summary};
+
+use crate::engine::Progress;
+use crate::units::{format_bytes, format_count, format_us};
+
+/// Facts about a run that the recorder does not hold.
+#[derive(Debug, Clone)]
+pub struct RunFacts {
+    /// `-n` if given, else the requests started.
+    pub total: u64,
+    pub elapsed: Duration,
+    pub interrupted: bool,
+}
+
+fn rps(rec: &Recorder, elapsed: Duration) -> f64 {
+    let done = rec.counters.succeeded + rec.counters.failed + rec.counters.errored;
+    let s = elapsed.as_secs_f64();
+    if s > 0.0 {
+        done as f64 / s
+    } else {
+        0.0
+    }
+}
+
+/// Share of samples within one standard deviation of the mean (wrk's `+/- Stdev`).
+fn within_stdev(rec: &Recorder, s: &Summary) -> f64 {
+    let h = &rec.latency_us;
+    if h.is_empty() {
+        return 0.0;
+    }
+    let lo = (s.mean - s.stdev).max(0.0) as u64;
+    let hi = (s.mean + s.stdev).ceil() as u64;
+    let inside: u64 = h
+        .iter_recorded()
+        .filter(|v| {
+            let x = v.value_iterated_to();
+            x >= lo && x <= hi
+        })
+        .map(|v| v.count_at_value())
+        .sum();
+    inside as f64 * 100.0 / h.len() as f64
+}
+
+/// The text report.
+pub fn text(rec: &Recorder, facts: &RunFacts) -> String {
+    let c = &rec.counters;
+    let secs = facts.elapsed.as_secs_f64();
+    let rate = rps(rec, facts.elapsed);
+    let mut o = String::new();
+    if facts.interrupted {
+        let _ = writeln!(o, "interrupted: partial report");
+    }
+    let _ = writeln!(
+        o,
+        "finished in {:.3}s, {:.2} req/s, {}/s",
+        secs,
+        rate,
+        format_bytes(if secs > 0.0 {
+            c.bytes_total as f64 / secs
+        } else {
+            0.0
+        })
+    );
+    let _ = writeln!(
+        o,
+        "requests: {} total, {} started, {} done, {} succeeded, {} failed, {} errored",
+        facts.total,
+        c.started,
+        c.succeeded + c.failed + c.errored,
+        c.succeeded,
+        c.failed,
+        c.errored
+    );
+    let _ = write!(
+        o,
+        "status codes: {} 2xx, {} 3xx, {} 4xx, {} 5xx",
+        c.class(2),
+        c.class(3),
+        c.class(4),
+        c.class(5)
+    );
+    let exact: Vec<String> = c
+        .by_code
+        .iter()
+        .enumerate()
+        .filter(|(_, &n)| n > 0)
+        .map(|(i, n)| format!("{}: {n}", i + 100))
+        .collect();
+    if !exact.is_empty() {
+        let _ = write!(o, " ({})", exact.join(", "));
+    }
+    let _ = writeln!(o);
+    let _ = writeln!(
+        o,
+        "traffic: {} bytes total, {} bytes http, {} bytes data",
+        c.bytes_total, c.bytes_headers, c.bytes_body
+    );
+    let _ = writeln!(
+        o,
+        "connections: {} opened, {} reconnects",
+        c.connections_opened, c.reconnects
+    );
+    let _ = writeln!(
+        o,
+        "errors: {} connect, {} read, {} write, {} timeout, {} parse",
+        c.errors_connect, c.errors_read, c.errors_write, c.errors_timeout, c.errors_parse
+    );
+    let s = Summary::of(rec);
+    let _ = writeln!(o);
+    let _ = writeln!(
+        o,
+        "  {:<10}{:>10}{:>10}{:>10}{:>11}",
+        "", "Avg", "Stdev", "Max", "+/- Stdev"
+    );
+    let _ = writeln!(
+        o,
+        "  {:<10}{:>10}{:>10}{:>10}{:>10.2}%",
+        "Latency",
+        format_us(s.mean),
+        format_us(s.stdev),
+        format_us(s.max as f64),
+        within_stdev(rec, &s)
+    );
+    let _ = writeln!(o, "  Latency Distribution");
+    for (label, v) in [
+        ("50%", s.p50),
+        ("75%", s.p75),
+        ("90%", s.p90),
+        ("99%", s.p99),
+        ("99.9%", s.p99_9),
+        ("99.99%", s.p99_99),
+        ("100%", s.max),
+    ] {
+        let _ = writeln!(o, "  {label:>7}  {:>10}", format_us(v as f64));
+    }
+    let _ = writeln!(o);
+    let _ = writeln!(o, "Requests/sec: {rate:>10.2}");
+    let _ = writeln!(
+        o,
+        "Transfer/sec: {:>10}",
+        format_bytes(if secs > 0.0 {
+            c.bytes_total as f64 / secs
+        } else {
+            0.0
+        })
+    );
+    o
+}
+
+/// The JSON report: the common schema plus `total` and `interrupted`.
+pub fn json(rec: &Recorder, facts: &RunFacts) -> serde_json::Value {
+    let mut v = report_json(rec, facts.elapsed.as_secs_f64());
+    if let Some(obj) = v.as_object_mut() {
+        obj.insert("total".into(), facts.total.into());
+        obj.insert("interrupted".into(), facts.interrupted.into());
+    }
+    v
+}
+
+/// Mean and sample standard deviation.
+pub fn mean_stdev(xs: &[f64]) -> (f64, f64) {
+    if xs.is_empty() {
+        return (0.0, 0.0);
+    }
+    let n = xs.len() as f64;
+    let mean = xs.iter().sum::<f64>() / n;
+    if xs.len() < 2 {
+        return (mean, 0.0);
+    }
+    let var = xs.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (n - 1.0);
+    (mean, var.sqrt())
+}
+
+/// Per-run figures kept for the `--runs` table.
+#[derive(Debug, Clone, Copy)]
+pub struct RunLine {
+    pub rps: f64,
+    pub p50: u64,
+    pub p99: u64,
+    pub errored: u64,
+}
+
+impl RunLine {
+    pub fn of(rec: &Recorder, elapsed: Duration) -> RunLine {
+        let s = Summary::of(rec);
+        RunLine {
+            rps: rps(rec, elapsed),
+            p50: s.p50,
+            p99: s.p99,
+            errored: rec.counters.errored,
+        }
+    }
+}
+
+/// The `--runs` table: one line per run, then mean and standard deviation.
+pub fn runs_text(lines: &[RunLine]) -> String {
+    let mut o = String::new();
+    let _ = writeln!(o, "runs: {}", lines.len());
+    let _ = writeln!(
+        o,
+        "  {:>4}  {:>12}  {:>10}  {:>10}  {:>8}",
+        "run", "req/s", "p50", "p99", "errored"
+    );
+    for (k, l) in lines.iter().enumerate() {
+        let _ = writeln!(
+            o,
+            "  {:>4}  {:>12.2}  {:>10}  {:>10}  {:>8}",
+            k + 1,
+            l.rps,
+            format_us(l.p50 as f64),
+            format_us(l.p99 as f64),
+            l.errored
+        );
+    }
+    let (m, sd) = mean_stdev(&lines.iter().map(|l| l.rps).collect::<Vec<_>>());
+    let (m50, sd50) = mean_stdev(&lines.iter().map(|l| l.p50 as f64).collect::<Vec<_>>());
+    let (m99, sd99) = mean_stdev(&lines.iter().map(|l| l.p99 as f64).collect::<Vec<_>>());
+    let _ = writeln!(
+        o,
+        "  mean  {:>12.2}  {:>10}  {:>10}",
+        m,
+        format_us(m50),
+        format_us(m99)
+    );
+    let _ = writeln!(
+        o,
+        "  stdev {:>12.2}  {:>10}  {:>10}",
+        sd,
+        format_us(sd50),
+        format_us(sd99)
+    );
+    let _ = writeln!(
+        o,
+        "Requests/sec (mean of {} runs): {m:.2} +/- {sd:.2} ({})",
+        lines.len(),
+        format_count(m)
+    );
+    o
+}
+
+/// Prints progress to stderr until dropped.
+pub struct ProgressPrinter {
+    stop: Arc<AtomicBool>,
+    handle: Option<std::thread::JoinHandle<()>>,
+}
+
+impl ProgressPrinter {
+    /// `total`: the `-n` budget; `duration`: the `-d` limit; one of them gives the percentage.
+    pub fn start(
+        progress: Arc<Progress>,
+        total: Option<u64>,
+        duration: Option<Duration>,
+    ) -> ProgressPrinter {
+        let stop = Arc::new(AtomicBool::new(false));
+        let flag = stop.clone();
+        let tty = std::io::stderr().is_terminal();
+        let handle = std::thread::Builder::new()
+            .name("uring-load-progress".into())
+            .spawn(move || {
+                let start = Instant::now();
+                let mut last_step = 0u64;
+                let mut drawn = false;
+                while !flag.load(Ordering::Relaxed) {
+                    std::thread::sleep(Duration::from_millis(100));
+                    let done = progress.done();
+                    let by_count = total.map(|t| done as f64 / t.max(1) as f64);
+                    let by_time =
+                        duration.map(|d| start.elapsed().as_secs_f64() / d.as_secs_f64().max(1e-9));
+                    let frac = match (by_count, by_time) {
+                        (Some(a), Some(b)) => a.max(b),
+                        (Some(a), None) | (None, Some(a)) => a,
+                        (None, None) => 0.0,
+                    }
+                    .clamp(0.0, 1.0);
+                    let pct = (frac * 100.0) as u64;
+                    let mut err = std::io::stderr().lock();
+                    if tty {
+                        let width = 30;
+                        let filled = (frac * width as f64) as usize;
+                        let _ = write!(
+                            err,
+                            "\r[{}{}] {:>3}% {} done",
+                            "#".repeat(filled),
+                            ".".repeat(width - filled),
+                            pct,
+                            done
+                        );
+                        drawn = true;
+                    } else if pct / 10 > last_step && pct < 100 {
+                        last_step = pct / 10;
+                        let _ = writeln!(err, "progress: {}% done", last_step * 10);
+                    }
+                }
+                if drawn {
+                    let _ = write!(std::io::stderr(), "\r{}\r", " ".repeat(60));
+                }
+            })
+            .ok();
+        ProgressPrinter { stop, handle }
+    }
+}
+
+impl Drop for ProgressPrinter {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(h) = self.handle.take() {
+            let _ = h.join();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mean_and_stdev() {
+        let (m, sd) = mean_stdev(&[2.0, 4.0, 4.0, 4.0, 5.0, 5.0, 7.0, 9.0]);
+        assert_eq!(m, 5.0);
+        assert!((sd - 2.138).abs() < 0.001);
+        assert_eq!(mean_stdev(&[3.0]), (3.0, 0.0));
+    }
+}
