@@ -142,6 +142,11 @@ pub struct Nginx {
 impl Nginx {
     /// `return 200 "ok"` on `/`; with `tls`, HTTPS with a fresh self-signed certificate.
     pub fn start(tls: bool) -> Nginx {
+        Self::start_with(tls, 100_000)
+    }
+
+    /// As [`Nginx::start`], closing each keep-alive connection after `keepalive_requests`.
+    pub fn start_with(tls: bool, keepalive_requests: u64) -> Nginx {
         let dir = TempDir::new("nginx");
         let port = free_port();
         let d = dir.path().display().to_string();
@@ -189,7 +194,7 @@ http {{
     fastcgi_temp_path {d}/fastcgi;
     uwsgi_temp_path {d}/uwsgi;
     scgi_temp_path {d}/scgi;
-    keepalive_requests 100000;
+    keepalive_requests {keepalive_requests};
     server {{
         {listen}
         location / {{ return 200 \"ok\"; }}
@@ -331,7 +336,11 @@ pub struct MisbehavingServer {
 
 impl MisbehavingServer {
     pub fn start(how: Misbehaviour) -> MisbehavingServer {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        Self::start_on("127.0.0.1:0".parse().unwrap(), how)
+    }
+
+    pub fn start_on(bind: SocketAddr, how: Misbehaviour) -> MisbehavingServer {
+        let listener = TcpListener::bind(bind).unwrap();
         listener.set_nonblocking(true).unwrap();
         let addr = listener.local_addr().unwrap();
         let stop = Arc::new(AtomicBool::new(false));
@@ -363,8 +372,17 @@ impl MisbehavingServer {
         }
     }
 
+    /// `http://127.0.0.1:port/` or `http://[::1]:port/`.
     pub fn url(&self) -> String {
         format!("http://{}/", self.addr)
+    }
+
+    /// A server that answers `200 ok` to everything, with keep-alive.
+    pub fn healthy() -> MisbehavingServer {
+        Self::start(Misbehaviour::StallEveryNth {
+            n: u64::MAX,
+            pause: Duration::ZERO,
+        })
     }
 }
 

@@ -259,3 +259,113 @@ fn load_progress_lines_when_not_a_terminal() {
     assert!(r.stderr.contains("progress: "), "{}", r.stderr);
     assert!(r.stderr.contains("% done"), "{}", r.stderr);
 }
+
+#[test]
+fn load_ipv6_literal_and_host_name() {
+    let v6 = MisbehavingServer::start_on(
+        "[::1]:0".parse().unwrap(),
+        Misbehaviour::StallEveryNth {
+            n: u64::MAX,
+            pause: Duration::ZERO,
+        },
+    );
+    let url = format!("http://[::1]:{}/a?b=c", v6.addr.port());
+    let r = run_load(&["-n", "300", "-c", "3", "-k", "--json", &url], LIMIT);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(num(&r.json(), &["requests", "succeeded"]), 300);
+
+    // `localhost` may resolve to ::1 and 127.0.0.1; the one that listens is used.
+    let v4 = MisbehavingServer::healthy();
+    let url = format!("http://localhost:{}/", v4.addr.port());
+    let r = run_load(&["-n", "300", "-c", "3", "-k", "--json", &url], LIMIT);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(num(&r.json(), &["requests", "succeeded"]), 300);
+}
+
+#[test]
+fn load_body_headers_and_method_reach_the_server() {
+    // A server that echoes nothing but checks: answers 200 only when the request carries
+    // the header, the method and the body we asked for, 400 otherwise.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        for s in listener.incoming() {
+            let Ok(mut s) = s else { return };
+            std::thread::spawn(move || {
+                let mut buf = Vec::new();
+                let mut chunk = [0u8; 4096];
+                loop {
+                    // Head plus the 11-byte body.
+                    while let Some(p) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                        if buf.len() < p + 4 + 11 {
+                            break;
+                        }
+                        let msg = String::from_utf8_lossy(&buf[..p + 4 + 11]).to_string();
+                        buf.drain(..p + 4 + 11);
+                        let ok = msg.starts_with("PUT /up HTTP/1.1\r\n")
+                            && msg.contains("\r\nX-Test: yes\r\n")
+                            && msg
+                                .to_ascii_lowercase()
+                                .contains("\r\ncontent-length: 11\r\n")
+                            && msg.ends_with("hello body!");
+                        let resp: &[u8] = if ok {
+                            b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"
+                        } else {
+                            b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n"
+                        };
+                        if s.write_all(resp).is_err() {
+                            return;
+                        }
+                    }
+                    match s.read(&mut chunk) {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                    }
+                }
+            });
+        }
+    });
+    let dir = TempDir::new("body");
+    let body = dir.path().join("body.txt");
+    std::fs::write(&body, "hello body!").unwrap();
+    let url = format!("http://{addr}/up");
+    let r = run_load(
+        &[
+            "-n",
+            "200",
+            "-c",
+            "2",
+            "-k",
+            "-K",
+            "4",
+            "-m",
+            "PUT",
+            "-H",
+            "X-Test: yes",
+            "-b",
+            body.to_str().unwrap(),
+            "--json",
+            &url,
+        ],
+        LIMIT,
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let v = r.json();
+    assert_eq!(num(&v, &["requests", "succeeded"]), 200, "{v}");
+}
+
+#[test]
+fn load_too_few_file_descriptors_says_how_to_fix() {
+    let out = Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            "ulimit -n 256 && exec {} -n 10 -c 1000 -k http://127.0.0.1:1/",
+            bin("uring-load").display()
+        ))
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("ulimit -n"), "{err}");
+    assert_eq!(err.trim_end().lines().count(), 1, "{err}");
+}

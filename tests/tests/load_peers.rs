@@ -203,3 +203,21 @@ fn load_python_chunked_head_404_500() {
         assert_eq!(num(&v, &["status_codes", "by_code", code]), 200, "{v}");
     }
 }
+
+#[test]
+fn load_pipelined_requests_behind_a_closing_response_are_resent_once() {
+    // nginx answers the 50th request of a connection with `Connection: close` and drops
+    // the requests pipelined behind it; they are sent again on a new connection, and
+    // both the access log and the report count each request exactly once.
+    let nginx = Nginx::start_with(false, 50);
+    let url = format!("http://127.0.0.1:{}/", nginx.port);
+    let r = run_load(
+        &["-n", "3000", "-c", "4", "-k", "-K", "8", "--json", &url],
+        LIMIT,
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let v = r.json();
+    exact(&v, 3000);
+    assert!(num(&v, &["connections", "reconnects"]) >= 50, "{v}");
+    assert_eq!(nginx.access_log_lines(), 3000);
+}

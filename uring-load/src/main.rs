@@ -314,7 +314,7 @@ fn run(cli: Cli) -> Result<ExitCode, Failure> {
     };
     let address = match &cli.unix_socket {
         Some(p) => Address::Unix(p.clone()),
-        None => Address::Inet(resolve(&url).map_err(u)?),
+        None => Address::Inet(resolve(&url, cli.timeout.min(Duration::from_secs(1))).map_err(u)?),
     };
     let tls_target = match url.scheme {
         Scheme::Http => None,

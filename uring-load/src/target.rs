@@ -134,18 +134,28 @@ pub fn parse_url(s: &str) -> Result<Url, String> {
     })
 }
 
-/// Resolve the host once (the first address the resolver returns is used for every
-/// connection, as wrk does).
-pub fn resolve(url: &Url) -> Result<SocketAddr, String> {
+/// Resolve the host once. When a name has several addresses (`localhost` is often both
+/// `::1` and `127.0.0.1`), the first one that accepts a TCP connection within `probe`
+/// is used for every connection, as wrk does; if none does, the first one.
+pub fn resolve(url: &Url, probe: std::time::Duration) -> Result<SocketAddr, String> {
     if let Ok(ip) = url.host.parse::<IpAddr>() {
         return Ok(SocketAddr::new(ip, url.port));
     }
-    let mut addrs = (url.host.as_str(), url.port)
+    let addrs: Vec<SocketAddr> = (url.host.as_str(), url.port)
         .to_socket_addrs()
-        .map_err(|e| format!("cannot resolve host '{}': {e}", url.host))?;
-    addrs
-        .next()
-        .ok_or_else(|| format!("host '{}' has no address", url.host))
+        .map_err(|e| format!("cannot resolve host '{}': {e}", url.host))?
+        .collect();
+    let first = *addrs
+        .first()
+        .ok_or_else(|| format!("host '{}' has no address", url.host))?;
+    if addrs.len() == 1 {
+        return Ok(first);
+    }
+    Ok(addrs
+        .iter()
+        .copied()
+        .find(|a| std::net::TcpStream::connect_timeout(a, probe).is_ok())
+        .unwrap_or(first))
 }
 
 #[cfg(test)]
@@ -196,9 +206,10 @@ mod tests {
 
     #[test]
     fn resolves_literals_and_localhost() {
+        let probe = std::time::Duration::from_millis(100);
         let u = parse_url("http://[::1]:81/").unwrap();
-        assert_eq!(resolve(&u).unwrap(), "[::1]:81".parse().unwrap());
+        assert_eq!(resolve(&u, probe).unwrap(), "[::1]:81".parse().unwrap());
         let u = parse_url("http://localhost:82/").unwrap();
-        assert!(resolve(&u).unwrap().ip().is_loopback());
+        assert!(resolve(&u, probe).unwrap().ip().is_loopback());
     }
 }

@@ -344,6 +344,7 @@ fn write_outputs(report: &Report, opts: &Options) -> Result<(), String> {
                     min: r.min,
                     max: r.max,
                     group: group(c),
+                    pale: false,
                 })
             })
             .collect();
@@ -364,6 +365,7 @@ fn write_outputs(report: &Report, opts: &Options) -> Result<(), String> {
                         min: st.min,
                         max: st.max,
                         group: group(c),
+                        pale: side == "tool",
                     });
                 }
             }

@@ -12,9 +12,10 @@
 //! as slices of the caller's input. It is strict: no `0x`, sign or leading whitespace in
 //! a size, CRLF only (a bare LF or CR anywhere in the framing is an error, unlike
 //! httparse's `parse_chunk_size`), extensions and trailers bounded in length. Extensions
-//! and trailer fields are skipped, never interpreted. Any error is terminal: every later
-//! call returns the same error, because resynchronising after a framing error is how
-//! request smuggling works.
+//! are skipped after a byte check; trailer lines must have field-line syntax (RFC 9112
+//! section 7.1.2: trailers are parsed like header fields) but are not returned. Any
+//! error is terminal: every later call returns the same error, because resynchronising
+//! after a framing error is how request smuggling works.
 
 /// Longest chunk extension (everything between the size and the CRLF) on one chunk line.
 pub const MAX_CHUNK_EXT_BYTES: usize = 4 * 1024;
@@ -41,6 +42,11 @@ pub enum ChunkedError {
     ExtensionTooLong,
     TrailerTooLong,
     InvalidLineEnding,
+    /// A trailer line that is not `field-name ":" field-value` (empty name, obs-fold,
+    /// whitespace before the colon, control bytes): RFC 9112 section 7.1.2 says trailer
+    /// fields are parsed like header fields, so what a header would be rejected for, a
+    /// trailer is too.
+    InvalidTrailer,
 }
 
 impl std::fmt::Display for ChunkedError {
@@ -52,6 +58,7 @@ impl std::fmt::Display for ChunkedError {
             ChunkedError::ExtensionTooLong => "chunk extension too long",
             ChunkedError::TrailerTooLong => "trailer section too long",
             ChunkedError::InvalidLineEnding => "invalid line ending in chunked framing",
+            ChunkedError::InvalidTrailer => "invalid trailer field line",
         })
     }
 }
@@ -79,8 +86,10 @@ enum State {
     DataLf,
     /// At the start of a trailer line (or of the final CRLF).
     TrailerStart,
-    /// Inside a trailer field line.
-    Trailer,
+    /// Inside a trailer field name, before the colon.
+    TrailerName,
+    /// Inside a trailer field value.
+    TrailerValue,
     /// Saw the CR ending a trailer line.
     TrailerLf,
     /// Saw the CR of the final empty line.
@@ -114,6 +123,18 @@ impl ChunkedDecoder {
     /// The whole chunked body (with trailers) has been read.
     pub fn is_done(&self) -> bool {
         self.state == State::Done
+    }
+
+    /// Data bytes still owed by the current chunk: the declared size right after a size
+    /// line, counting down as data is yielded; 0 between chunks. Lets a server refuse a
+    /// chunk larger than its body limit (413) as soon as the size line is read, before
+    /// any of the data arrives.
+    pub fn chunk_remaining(&self) -> u64 {
+        if self.state == State::Data {
+            self.remaining
+        } else {
+            0
+        }
     }
 
     /// The error this decoder stopped at, if any.
@@ -226,15 +247,29 @@ impl ChunkedDecoder {
             State::TrailerStart => match b {
                 b'\r' => self.state = State::FinalLf,
                 b'\n' => return Err(ChunkedError::InvalidLineEnding),
-                _ => {
+                // A field name starts with a tchar: this rejects obs-fold (SP/HT), an
+                // empty name (`:`), and a request line hidden where a trailer would be
+                // only once it fails the field syntax below.
+                _ if is_tchar(b) => {
                     self.count_trailer()?;
-                    self.state = State::Trailer;
+                    self.state = State::TrailerName;
                 }
+                _ => return Err(ChunkedError::InvalidTrailer),
             },
-            State::Trailer => match b {
+            State::TrailerName => {
+                self.count_trailer()?;
+                match b {
+                    b':' => self.state = State::TrailerValue,
+                    _ if is_tchar(b) => {}
+                    // Includes whitespace before the colon (RFC 9112 section 5.1).
+                    _ => return Err(ChunkedError::InvalidTrailer),
+                }
+            }
+            State::TrailerValue => match b {
                 b'\r' => self.state = State::TrailerLf,
                 b'\n' => return Err(ChunkedError::InvalidLineEnding),
-                _ => self.count_trailer()?,
+                b'\t' | 0x20..=0x7e | 0x80..=0xff => self.count_trailer()?,
+                _ => return Err(ChunkedError::InvalidTrailer),
             },
             State::TrailerLf => {
                 if b != b'\n' {
@@ -292,6 +327,11 @@ impl ChunkedDecoder {
         }
         Ok(())
     }
+}
+
+#[inline]
+fn is_tchar(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
 }
 
 #[inline]
@@ -474,6 +514,56 @@ mod tests {
             decode_all(b"0\r\n\rx").err(),
             Some(ChunkedError::InvalidLineEnding)
         );
+    }
+
+    #[test]
+    fn trailer_lines_are_field_lines() {
+        use ChunkedError::*;
+        let cases: &[(&[u8], Option<ChunkedError>)] = &[
+            (b"0\r\nX-T: 1\r\n\r\n", None),
+            (b"0\r\nX-T:\r\n\r\n", None),
+            (b"0\r\nX-T: a\tb \r\n\r\n", None),
+            (b"0\r\n: x\r\n\r\n", Some(InvalidTrailer)),
+            (b"0\r\nX-T: a\r\n b\r\n\r\n", Some(InvalidTrailer)),
+            (b"0\r\nX-T: a\r\n\tb\r\n\r\n", Some(InvalidTrailer)),
+            (b"0\r\nX-T : a\r\n\r\n", Some(InvalidTrailer)),
+            (b"0\r\nX-T\r\n\r\n", Some(InvalidTrailer)),
+            (b"0\r\nX-T: a\x00\r\n\r\n", Some(InvalidTrailer)),
+            (
+                b"0\r\nGET / HTTP/1.1\r\nHost: a\r\n\r\n",
+                Some(InvalidTrailer),
+            ),
+        ];
+        for (input, want) in cases {
+            let got = decode_all(input);
+            match want {
+                None => assert_eq!(
+                    got.unwrap().1,
+                    Some(input.len()),
+                    "{:?}",
+                    String::from_utf8_lossy(input)
+                ),
+                Some(e) => {
+                    assert_eq!(got.err(), Some(*e), "{:?}", String::from_utf8_lossy(input));
+                    assert_eq!(decode_bytewise(input).err(), Some(*e));
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn chunk_remaining_is_known_before_the_data() {
+        let mut d = ChunkedDecoder::new();
+        assert_eq!(
+            d.decode(b"ffffffffffffffff\r\n"),
+            Ok((18, ChunkEvent::NeedMore))
+        );
+        assert_eq!(d.chunk_remaining(), u64::MAX);
+        assert_eq!(d.decode(b"ab"), Ok((2, ChunkEvent::Data(b"ab"))));
+        assert_eq!(d.chunk_remaining(), u64::MAX - 2);
+        let mut d = ChunkedDecoder::new();
+        assert_eq!(d.decode(b"2\r\nab"), Ok((5, ChunkEvent::Data(b"ab"))));
+        assert_eq!(d.chunk_remaining(), 0);
     }
 
     #[test]

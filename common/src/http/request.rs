@@ -203,13 +203,13 @@ pub fn parse_request<'b, 'h>(
         return Err(RequestError::TargetTooLong);
     }
     let fields: &'h [httparse::Header<'b>] = fields;
-    check_crlf(buf, method, target, fields, head_len)?;
+    check_line_ends(buf, method, target, head_len)?;
     let version = if minor == 1 {
         Version::Http11
     } else {
         Version::Http10
     };
-    let summary = scan_fields(fields);
+    let summary = scan_fields(buf, fields)?;
     let framing = request_framing(version, &summary)?;
 
     // RFC 9112 section 3.2: "A server MUST respond with a 400 (Bad Request) status code
@@ -220,7 +220,11 @@ pub fn parse_request<'b, 'h>(
         return Err(RequestError::InvalidHost);
     }
     if let Some(host) = summary.host {
-        if !host.iter().all(|&b| is_host_byte(b)) {
+        // Branch-free: hosts are short and almost always valid.
+        if !host
+            .iter()
+            .fold(true, |ok, &b| ok & HOST_BYTES[usize::from(b)])
+        {
             return Err(RequestError::InvalidHost);
         }
     }
@@ -270,14 +274,13 @@ fn offset_in(buf: &[u8], part: &[u8]) -> usize {
     part.as_ptr() as usize - buf.as_ptr() as usize
 }
 
-/// httparse accepts a bare LF wherever CRLF is expected; reject that here (see the module
-/// docs). Costs one byte test per line: each field value ends (after optional trailing
-/// whitespace, which httparse trims) at the line terminator.
-fn check_crlf(
+/// httparse accepts a bare LF wherever CRLF is expected; reject that here for the parts
+/// of the head outside the fields (see the module docs; [`scan_fields`] checks each field
+/// line's terminator in its own pass).
+fn check_line_ends(
     buf: &[u8],
     method: &str,
     target: &str,
-    fields: &[httparse::Header<'_>],
     head_len: usize,
 ) -> Result<(), RequestError> {
     let method_at = offset_in(buf, method.as_bytes());
@@ -292,20 +295,44 @@ fn check_crlf(
     if buf.get(line_end) != Some(&b'\r') {
         return Err(RequestError::Malformed);
     }
-    for field in fields {
-        let mut at = offset_in(buf, field.value) + field.value.len();
-        // httparse trims trailing SP/HT from values; skip them to find the terminator.
-        while matches!(buf.get(at), Some(b' ' | b'\t')) {
-            at += 1;
-        }
-        if buf.get(at) != Some(&b'\r') {
-            return Err(RequestError::Malformed);
-        }
-    }
     if head_len < 2 || &buf[head_len - 2..head_len] != b"\r\n" {
         return Err(RequestError::Malformed);
     }
     Ok(())
+}
+
+/// Whether the field line whose value is `value` ends in CRLF. httparse trims trailing
+/// SP/HT from values, so the terminator follows the value after optional whitespace.
+#[inline]
+fn field_ends_in_crlf(buf: &[u8], value: &[u8]) -> bool {
+    let mut at = offset_in(buf, value) + value.len();
+    loop {
+        match buf.get(at) {
+            Some(b'\r') => return true,
+            Some(b' ' | b'\t') => at += 1,
+            _ => return false,
+        }
+    }
+}
+
+/// `name` equals the lowercase `lower` ignoring ASCII case. Callers have matched the
+/// length already; the first-byte test rejects most other names of that length cheaply.
+#[inline(always)]
+fn name_is(name: &[u8], lower: &[u8]) -> bool {
+    (name[0] | 0x20) == lower[0] && eq_lower(name, lower)
+}
+
+/// Case-insensitive compare against a lowercase literal made of letters, digits and `-`,
+/// branch-free for short strings. Setting bit 0x20 lowercases letters; it could also map
+/// a control byte onto a digit or `-` (0x0d | 0x20 == b'-'), but httparse admits no such
+/// byte in names or values (only HTAB, which maps to `)`).
+#[inline(always)]
+pub(crate) fn eq_lower(s: &[u8], lower: &[u8]) -> bool {
+    s.len() == lower.len()
+        && s.iter()
+            .zip(lower)
+            .fold(0u8, |diff, (&a, &b)| diff | ((a | 0x20) ^ b))
+            == 0
 }
 
 /// What one pass over the header fields found.
@@ -339,43 +366,61 @@ pub(crate) struct TeCodings {
     pub(crate) invalid: bool,
 }
 
-/// One pass over the fields: every framing-relevant header is dispatched on its name
-/// length first, so most fields cost one length compare.
-pub(crate) fn scan_fields<'b>(fields: &[httparse::Header<'b>]) -> FieldSummary<'b> {
+/// One pass over the fields of a request: each line's terminator is checked, and every
+/// framing-relevant header is dispatched on its name length and first byte, so most
+/// fields cost two compares.
+fn scan_fields<'b>(
+    buf: &[u8],
+    fields: &[httparse::Header<'b>],
+) -> Result<FieldSummary<'b>, RequestError> {
     let mut s = FieldSummary::default();
     for field in fields {
+        if !field_ends_in_crlf(buf, field.value) {
+            return Err(RequestError::Malformed);
+        }
         let name = field.name.as_bytes();
         match name.len() {
-            4 if name.eq_ignore_ascii_case(b"host") => {
+            4 if name_is(name, b"host") => {
                 s.host_count += 1;
                 s.host = Some(field.value);
             }
             // RFC 9110 section 10.1.1: the expectation is case-insensitive.
-            6 if name.eq_ignore_ascii_case(b"expect")
-                && field.value.eq_ignore_ascii_case(b"100-continue") =>
-            {
+            6 if name_is(name, b"expect") && field.value.eq_ignore_ascii_case(b"100-continue") => {
                 s.expect_continue = true;
             }
-            10 if name.eq_ignore_ascii_case(b"connection") => {
-                for token in list_elements(field.value) {
-                    if token.eq_ignore_ascii_case(b"close") {
-                        s.conn_close = true;
-                    } else if token.eq_ignore_ascii_case(b"keep-alive") {
-                        s.conn_keep_alive = true;
-                    }
-                }
+            10 if name_is(name, b"connection") => {
+                read_connection(field.value, &mut s.conn_close, &mut s.conn_keep_alive)
             }
-            14 if name.eq_ignore_ascii_case(b"content-length") => {
+            14 if name_is(name, b"content-length") => {
                 s.content_length = Some(fold_content_length(s.content_length, field.value));
             }
-            17 if name.eq_ignore_ascii_case(b"transfer-encoding") => {
+            17 if name_is(name, b"transfer-encoding") => {
                 s.has_te = true;
                 read_codings(&mut s.te, field.value);
             }
             _ => {}
         }
     }
-    s
+    Ok(s)
+}
+
+/// The `close` and `keep-alive` options of a Connection field value (RFC 9112 section
+/// 9.3). The single-token values real clients send skip the list splitting.
+#[inline]
+pub(crate) fn read_connection(value: &[u8], close: &mut bool, keep_alive: &mut bool) {
+    if eq_lower(value, b"keep-alive") {
+        *keep_alive = true;
+    } else if eq_lower(value, b"close") {
+        *close = true;
+    } else {
+        for token in list_elements(value) {
+            if token.eq_ignore_ascii_case(b"close") {
+                *close = true;
+            } else if token.eq_ignore_ascii_case(b"keep-alive") {
+                *keep_alive = true;
+            }
+        }
+    }
 }
 
 /// Fold one more Content-Length field value into what earlier fields gave.
@@ -520,11 +565,23 @@ pub(crate) fn is_tchar(b: u8) -> bool {
 }
 
 /// Bytes that may appear in `Host = uri-host [ ":" port ]` (RFC 3986 reg-name, IP
-/// literal and port characters).
-#[inline]
-fn is_host_byte(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || b"-._~%!$&'()*+,;=:[]".contains(&b)
-}
+/// literal and port characters), as a table: Host is checked on every request.
+static HOST_BYTES: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut b = 0;
+    while b < 256 {
+        let c = b as u8;
+        t[b] = c.is_ascii_alphanumeric();
+        b += 1;
+    }
+    let extra = b"-._~%!$&'()*+,;=:[]";
+    let mut i = 0;
+    while i < extra.len() {
+        t[extra[i] as usize] = true;
+        i += 1;
+    }
+    t
+};
 
 enum VersionClass {
     /// A well-formed `HTTP/d.d` that is not 1.0 or 1.1 -> 505.
@@ -869,6 +926,27 @@ mod tests {
             => RequestError::Malformed;
         empty_name: b"GET / HTTP/1.1\r\nHost: a\r\n: b\r\n\r\n"
             => RequestError::Malformed;
+    }
+
+    #[test]
+    fn eq_lower_matches_eq_ignore_ascii_case_on_field_bytes() {
+        // Every byte httparse admits in a field name or value, against every byte of the
+        // literals we compare with.
+        let field_bytes =
+            (0u8..=255).filter(|&b| b == b'\t' || (0x20..=0x7e).contains(&b) || b >= 0x80);
+        let literal_bytes = b"abcdefghijklmnopqrstuvwxyz0123456789-";
+        for a in field_bytes {
+            for &l in literal_bytes {
+                assert_eq!(
+                    eq_lower(&[a], &[l]),
+                    [a].eq_ignore_ascii_case(&[l]),
+                    "{a:#x} vs {l:#x}"
+                );
+            }
+        }
+        assert!(eq_lower(b"Keep-Alive", b"keep-alive"));
+        assert!(!eq_lower(b"Keep-Alivf", b"keep-alive"));
+        assert!(!eq_lower(b"close", b"closed"));
     }
 
     #[test]

@@ -9,7 +9,7 @@
 
 use std::mem::MaybeUninit;
 
-use super::request::{fold_content_length, list_elements, read_codings, TeCodings};
+use super::request::{fold_content_length, read_codings, read_connection, TeCodings};
 use super::{HeaderStorage, Parsed, Version, HEADER_CAPACITY};
 
 /// How a response body is delimited (RFC 9112 section 6.3, client side).
@@ -134,13 +134,7 @@ pub fn parse_response<'b, 'h>(
         let name = field.name.as_bytes();
         match name.len() {
             10 if name.eq_ignore_ascii_case(b"connection") => {
-                for token in list_elements(field.value) {
-                    if token.eq_ignore_ascii_case(b"close") {
-                        conn_close = true;
-                    } else if token.eq_ignore_ascii_case(b"keep-alive") {
-                        conn_keep_alive = true;
-                    }
-                }
+                read_connection(field.value, &mut conn_close, &mut conn_keep_alive)
             }
             14 if name.eq_ignore_ascii_case(b"content-length") => {
                 content_length = Some(fold_content_length(content_length, field.value));
