@@ -689,7 +689,7 @@ impl<'a> Worker<'a> {
         self.push(&sqe);
     }
 
-    fn on_send(&mut self, i: u32, res: i32, now: Instant) {
+    fn on_send(&mut self, i: u32, res: i32) {
         let s = &mut self.slots[i as usize];
         s.send_inflight = false;
         if s.shut {
@@ -720,7 +720,6 @@ impl<'a> Worker<'a> {
             self.push(&sqe);
             return;
         }
-        let _ = now;
         self.flush(i);
     }
 
@@ -950,7 +949,7 @@ impl<'a> Worker<'a> {
         let final_cqe = !(op == OP_RECV && cqueue::more(flags));
         match op {
             OP_CONNECT => self.on_connect(i, res, now),
-            OP_SEND => self.on_send(i, res, now),
+            OP_SEND => self.on_send(i, res),
             OP_RECV => self.on_recv(i, res, flags, now),
             OP_LINK_TIMEOUT | OP_CANCEL => {}
             _ => {}
