@@ -252,11 +252,10 @@ impl<H: Handler> Worker<H> {
             if self.sqes.is_empty() {
                 break;
             }
-            if let Err(e) = ring.submit() {
-                if e.raw_os_error() == Some(libc::EBUSY) {
-                    // CQ overflow: completions must be reaped first; keep the rest queued.
-                    break;
-                }
+            if ring.submit().is_err() {
+                // EBUSY (CQ overflow): completions must be reaped first. Keep the rest
+                // queued for the next turn of the loop rather than spinning here.
+                break;
             }
         }
     }
