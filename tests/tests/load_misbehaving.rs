@@ -88,6 +88,15 @@ fn load_refused_connections_are_connect_errors() {
     assert_eq!(r.code, 0, "{}", r.stderr);
     let v = r.json();
     assert_eq!(errors(&v), [50, 0, 0, 0, 0], "{v}");
+
+    // The open model too: each failed connect uses up a due request, so -n still ends.
+    let r = run_load(
+        &["-n", "30", "-R", "300", "-c", "3", "-k", "--json", &url],
+        LIMIT,
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let v = r.json();
+    assert_eq!(errors(&v), [30, 0, 0, 0, 0], "{v}");
 }
 
 #[test]
