@@ -30,5 +30,6 @@ pub use handler::{DefaultHandler, FileBody, Handler, Request, ResponseWriter};
 pub use server::{
     AccessLogTarget, RunningServer, Server, ServerBuilder, ServerConfig, ServerError, Timeouts,
 };
+pub use static_files::StaticFiles;
 pub use uring_common::http::Limits;
 pub use uring_common::ring::{Tier, TierChoice};

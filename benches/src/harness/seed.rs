@@ -598,6 +598,7 @@ fn write_outputs(r: &SeedReport, a: &SeedArgs) -> Result<(), String> {
                 min: c.min_rps?,
                 max: c.max_rps?,
                 group: groups.iter().position(|g| *g == c.column).unwrap_or(0),
+                pale: false,
             })
         })
         .collect();
