@@ -183,6 +183,7 @@ pub fn run(opts: &Options) -> Result<Report, String> {
     progress.finish();
     let report = Report {
         command: opts.command.clone(),
+        versions: super::report::peer_versions(),
         started_unix,
         machine: Machine::probe(&opts.server_cpus, &opts.load_cpus),
         settings: Settings {
