@@ -465,13 +465,19 @@ impl Conn {
         loop {
             let (used, ev) = self.chunked.decode(&raw[at..]).map_err(|_| 400u16)?;
             at += used;
+            let data_len = match ev {
+                ChunkEvent::Data(d) => d.len(),
+                _ => 0,
+            };
+            // Refuse as soon as a size line promises more than the limit, before the
+            // data arrives (the decoder reports what the current chunk still owes).
+            let promised =
+                (self.chunk_body.len() + data_len) as u64 + self.chunked.chunk_remaining();
+            if promised > limits.max_body_bytes {
+                return Err(413);
+            }
             match ev {
-                ChunkEvent::Data(d) => {
-                    if (self.chunk_body.len() + d.len()) as u64 > limits.max_body_bytes {
-                        return Err(413);
-                    }
-                    self.chunk_body.extend_from_slice(d);
-                }
+                ChunkEvent::Data(d) => self.chunk_body.extend_from_slice(d),
                 ChunkEvent::Done => return Ok(Some(at)),
                 ChunkEvent::NeedMore => {
                     self.chunk_raw += at;
@@ -749,6 +755,7 @@ mod tests {
             (b"GET / HTTP/2.0\r\nHost: x\r\n\r\n", "505"),
             (b"GET / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip, chunked\r\n\r\n", "501"),
             (b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 2000000\r\n\r\n", "413"),
+            (b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n200000\r\n", "413"),
             (b"GET / HTTP/1.1\r\n\r\n", "400"),
         ] {
             let mut h = Harness::new();
