@@ -593,7 +593,11 @@ fn write_outputs(r: &SeedReport, a: &SeedArgs) -> Result<(), String> {
         .iter()
         .filter_map(|c| {
             Some(Bar {
-                label: format!("{} -w {} -c {}", c.heading, c.workers, c.connections),
+                label: if c.column == "cpython" || c.column == "pypy" {
+                    format!("gunicorn -w {} -c {} ({})", c.workers, c.connections, c.heading)
+                } else {
+                    format!("{} -w {} -c {}", c.heading, c.workers, c.connections)
+                },
                 value: c.mean_rps?,
                 min: c.min_rps?,
                 max: c.max_rps?,
