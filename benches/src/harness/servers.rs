@@ -81,6 +81,18 @@ impl ServerEnv {
             // Bytes that do not compress to nothing, in case anything on the path tries.
             let data: Vec<u8> = (0..STATIC_SIZE).map(|i| (i * 7 % 251) as u8).collect();
             std::fs::write(&file, data)?;
+            // nginx's workers drop root for an unprivileged user: whatever the umask,
+            // they must be able to reach and read the file.
+            use std::os::unix::fs::PermissionsExt;
+            let mut dir = file.parent();
+            while let Some(d) = dir {
+                std::fs::set_permissions(d, std::fs::Permissions::from_mode(0o755))?;
+                if d == self.scratch {
+                    break;
+                }
+                dir = d.parent();
+            }
+            std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o644))?;
         }
         Ok(root)
     }
