@@ -54,6 +54,10 @@ pub struct ServerConfig {
     /// listen(2) backlog.
     pub backlog: i32,
     pub access_log: Option<AccessLogTarget>,
+    /// Submission queue entries per ring.
+    pub sq_entries: u32,
+    /// Completion queue entries per ring (multishot operations post many CQEs).
+    pub cq_entries: u32,
 }
 
 /// Where `--access-log` writes.
@@ -75,6 +79,8 @@ impl Default for ServerConfig {
             max_conns_per_worker: 16 * 1024,
             backlog: 4096,
             access_log: None,
+            sq_entries: 2048,
+            cq_entries: 16384,
         }
     }
 }
@@ -228,6 +234,13 @@ impl<H: Handler + Clone> ServerBuilder<H> {
         self
     }
 
+    /// Ring sizes per worker (defaults 2048 SQ, 16384 CQ entries; powers of two).
+    pub fn ring_entries(mut self, sq: u32, cq: u32) -> Self {
+        self.config.sq_entries = sq;
+        self.config.cq_entries = cq;
+        self
+    }
+
     /// Serve static files from `dir` (default handler only).
     pub fn root(mut self, dir: impl Into<PathBuf>) -> Self {
         self.root = Some(dir.into());
@@ -258,6 +271,14 @@ impl<H: Handler + Clone> ServerBuilder<H> {
         }
         if config.workers == 0 {
             return Err(ServerError::Config("--workers must be at least 1".into()));
+        }
+        if !config.sq_entries.is_power_of_two()
+            || !config.cq_entries.is_power_of_two()
+            || config.cq_entries < config.sq_entries
+        {
+            return Err(ServerError::Config(
+                "ring sizes must be powers of two, with at least as many CQ as SQ entries".into(),
+            ));
         }
         if config.max_conns_per_worker == 0 {
             return Err(ServerError::Config(

@@ -98,8 +98,8 @@ pub fn run<H: Handler>(wcfg: WorkerConfig, handler: H, ready: Sender<Result<(), 
     }
     let ring_cfg = RingConfig {
         tier: wcfg.tier,
-        entries: 2048,
-        cq_entries: 16384,
+        entries: wcfg.config.sq_entries,
+        cq_entries: wcfg.config.cq_entries,
     };
     let ring = match build_ring(&ring_cfg) {
         Ok(r) => r,
