@@ -120,6 +120,7 @@ def app(environ, start_response):
 ";
 
 fn run_quiet(cmd: &mut Command, what: &str) -> Result<String, String> {
+    super::proc::as_child(cmd);
     let out = cmd
         .stdin(Stdio::null())
         .output()
@@ -183,8 +184,9 @@ fn heading(column: &str, venv: Option<&Path>) -> String {
     let code = "import sys, platform; print(platform.python_implementation(), \
                 '.'.join(map(str, (sys.pypy_version_info if hasattr(sys, 'pypy_version_info') \
                 else sys.version_info)[:3])))";
-    Command::new(venv.join("bin/python"))
-        .args(["-c", code])
+    let mut cmd = Command::new(venv.join("bin/python"));
+    super::proc::as_child(&mut cmd);
+    cmd.args(["-c", code])
         .output()
         .ok()
         .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
@@ -219,10 +221,7 @@ fn start_gunicorn(
     let child = cmd
         .spawn()
         .map_err(|e| format!("cannot start gunicorn: {e}"))?;
-    let mut p = ServerProcess {
-        child,
-        name: "gunicorn".into(),
-    };
+    let mut p = ServerProcess::new(child, "gunicorn");
     wait_listening(&mut p, addr, Duration::from_secs(30)).map_err(|e| {
         let t = std::fs::read_to_string(&log).unwrap_or_default();
         format!(
@@ -593,7 +592,14 @@ fn write_outputs(r: &SeedReport, a: &SeedArgs) -> Result<(), String> {
         .iter()
         .filter_map(|c| {
             Some(Bar {
-                label: format!("{} -w {} -c {}", c.heading, c.workers, c.connections),
+                label: if c.column == "cpython" || c.column == "pypy" {
+                    format!(
+                        "gunicorn -w {} -c {} ({})",
+                        c.workers, c.connections, c.heading
+                    )
+                } else {
+                    format!("{} -w {} -c {}", c.heading, c.workers, c.connections)
+                },
                 value: c.mean_rps?,
                 min: c.min_rps?,
                 max: c.max_rps?,

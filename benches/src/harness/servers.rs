@@ -147,10 +147,7 @@ pub fn start(
     let child = cmd
         .spawn()
         .map_err(|e| format!("cannot start {}: {e}", server.name()))?;
-    let mut proc = ServerProcess {
-        child,
-        name: server.name().to_string(),
-    };
+    let mut proc = ServerProcess::new(child, server.name());
     if let Err(e) = wait_listening(&mut proc, addr, Duration::from_secs(10)) {
         let tail = std::fs::read_to_string(&log).unwrap_or_default();
         let tail: String = tail.lines().rev().take(5).collect::<Vec<_>>().join(" | ");
