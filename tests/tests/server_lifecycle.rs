@@ -36,6 +36,15 @@ fn address_in_use_is_one_line_and_nonzero() {
     assert!(err.contains("address already in use"), "{err}");
     assert!(err.contains(&addr.to_string()), "{err}");
 
+    // Another uring-server (same user, SO_REUSEPORT) must not be joined silently either.
+    let first = ServerProc::start(&[]);
+    let out = Command::new(bin("uring-server"))
+        .args(["--listen", &first.addr.to_string(), "-w", "1", "--no-pin"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("address already in use"));
+
     let out = Command::new(bin("uring-server"))
         .args(["--listen", "127.0.0.1:1", "--tier", "bogus"])
         .output()

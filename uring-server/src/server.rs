@@ -383,6 +383,9 @@ impl<H: Handler + Clone> ServerBuilder<H> {
 fn bind_all(config: &ServerConfig) -> Result<Vec<Vec<Socket>>, ServerError> {
     let mut per_worker: Vec<Vec<Socket>> = (0..config.workers).map(|_| Vec::new()).collect();
     for addr in &config.listen {
+        if addr.port() != 0 {
+            probe_free(*addr)?;
+        }
         // Worker 0 binds first so that port 0 resolves once; the rest join its port.
         let first = bind_one(*addr, config.backlog)?;
         let resolved = first
@@ -396,6 +399,36 @@ fn bind_all(config: &ServerConfig) -> Result<Vec<Vec<Socket>>, ServerError> {
         }
     }
     Ok(per_worker)
+}
+
+/// SO_REUSEPORT would let us join another process's listener on the same port (same
+/// user) and silently split its traffic. A plain bind, without SO_REUSEPORT, fails if
+/// anything listens there; SO_REUSEADDR keeps TIME_WAIT leftovers from failing it.
+fn probe_free(addr: SocketAddr) -> Result<(), ServerError> {
+    let socket = Socket::new(
+        Domain::for_address(addr),
+        Type::STREAM.cloexec(),
+        Some(Protocol::TCP),
+    )
+    .map_err(|e| ServerError::Socket(addr, e))?;
+    socket
+        .set_reuse_address(true)
+        .map_err(|e| ServerError::Socket(addr, e))?;
+    if addr.is_ipv6() {
+        socket
+            .set_only_v6(true)
+            .map_err(|e| ServerError::Socket(addr, e))?;
+    }
+    socket.bind(&addr.into()).map_err(|e| bind_error(addr, e))
+}
+
+fn bind_error(addr: SocketAddr, e: io::Error) -> ServerError {
+    match e.raw_os_error() {
+        Some(libc::EADDRINUSE) => ServerError::AddressInUse(addr),
+        Some(libc::EACCES) | Some(libc::EPERM) => ServerError::BindPermission(addr),
+        Some(libc::EADDRNOTAVAIL) => ServerError::AddressNotAvailable(addr),
+        _ => ServerError::Socket(addr, e),
+    }
 }
 
 fn bind_one(addr: SocketAddr, backlog: i32) -> Result<Socket, ServerError> {
