@@ -230,6 +230,11 @@ impl<H: Handler> Worker<H> {
                     if self.now >= d {
                         self.force_close_all();
                     }
+                    // Cancellations complete at once; never hang the exit on one that
+                    // does not.
+                    if self.now >= d + Duration::from_secs(2) {
+                        break;
+                    }
                 }
             }
         }
