@@ -105,6 +105,7 @@ pub struct SeedReport {
     pub requests: u64,
     pub threads: u64,
     pub runs: usize,
+    pub warmup: bool,
     pub pinned: bool,
     pub machine: super::report::Machine,
     pub cells: Vec<SeedCell>,
@@ -418,6 +419,7 @@ pub fn run(a: &SeedArgs, bin_dir: &Path, command_line: &str) -> Result<PathBuf, 
         requests: n,
         threads: a.threads,
         runs,
+        warmup,
         pinned: a.pin,
         machine: super::report::Machine::probe(&server_cpus, &load_cpus),
         cells,
@@ -519,10 +521,15 @@ impl SeedReport {
         let _ = writeln!(md, "# The seed study, rebuilt\n");
         let _ = writeln!(
             md,
-            "Requests per second (higher is better), the mean of {} run(s) after a warm-up, \
+            "Requests per second (higher is better), the mean of {} run(s){}, \
              measured with `{}`. gunicorn runs its default sync worker \
              with a hello-world WSGI app. Machine: {} ({} CPUs), Linux {}, loopback; {}.\n",
             self.runs,
+            if self.warmup {
+                " after a warm-up run"
+            } else {
+                " without warm-up"
+            },
             self.tool_command,
             m.cpu_model,
             m.cpus_online,
