@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # One command for every table and chart: install the peers, build in release mode, run
 # the side-by-side comparison and the seed study into bench-results/ (or $1).
-# Takes about 40 minutes with the defaults; pass --quick through BENCH_ARGS for a smoke.
+# Takes about 30 minutes with the defaults; pass --quick through BENCH_ARGS for a smoke.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 out=${1:-bench-results}

@@ -88,6 +88,15 @@ fn load_refused_connections_are_connect_errors() {
     assert_eq!(r.code, 0, "{}", r.stderr);
     let v = r.json();
     assert_eq!(errors(&v), [50, 0, 0, 0, 0], "{v}");
+
+    // The open model too: each failed connect uses up a due request, so -n still ends.
+    let r = run_load(
+        &["-n", "30", "-R", "300", "-c", "3", "-k", "--json", &url],
+        LIMIT,
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let v = r.json();
+    assert_eq!(errors(&v), [30, 0, 0, 0, 0], "{v}");
 }
 
 #[test]
@@ -121,4 +130,48 @@ fn load_open_model_shows_the_stall_in_high_percentiles() {
         "p90 {p90} us should show the 300 ms stalls: {v}"
     );
     assert!(max >= 290_000, "max {max} us: {v}");
+}
+
+#[test]
+fn load_connect_timeouts_are_connect_errors() {
+    use std::os::fd::FromRawFd;
+    // A listener that never accepts, with a backlog of one that a first connection
+    // fills: the kernel drops further SYNs, so connects hang until -T.
+    // SAFETY: plain socket calls on a fresh fd that the OwnedFd below closes.
+    let fd = unsafe {
+        let fd = libc::socket(libc::AF_INET, libc::SOCK_STREAM | libc::SOCK_CLOEXEC, 0);
+        assert!(fd >= 0);
+        let addr = libc::sockaddr_in {
+            sin_family: libc::AF_INET as libc::sa_family_t,
+            sin_port: 0,
+            sin_addr: libc::in_addr {
+                s_addr: u32::from_ne_bytes([127, 0, 0, 1]),
+            },
+            sin_zero: [0; 8],
+        };
+        let len = std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t;
+        assert_eq!(
+            libc::bind(fd, &addr as *const _ as *const libc::sockaddr, len),
+            0
+        );
+        assert_eq!(libc::listen(fd, 0), 0);
+        std::os::fd::OwnedFd::from_raw_fd(fd)
+    };
+    let listener = std::net::TcpListener::from(fd);
+    let addr = listener.local_addr().unwrap();
+    // Fill the accept queue (a backlog of 0 still admits one).
+    let _fill: Vec<_> = (0..2)
+        .filter_map(|_| {
+            std::net::TcpStream::connect_timeout(&addr, Duration::from_millis(200)).ok()
+        })
+        .collect();
+    let url = format!("http://{addr}/");
+    let r = run_load(
+        &["-n", "4", "-c", "2", "-T", "300ms", "--json", &url],
+        LIMIT,
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let v = r.json();
+    assert_eq!(errors(&v), [4, 0, 0, 0, 0], "{v}");
+    assert!(r.elapsed < Duration::from_secs(10), "{:?}", r.elapsed);
 }

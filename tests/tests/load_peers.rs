@@ -117,6 +117,27 @@ fn load_https_self_signed_with_insecure() {
     assert_eq!(r.code, 0, "{}", r.stderr);
     exact(&r.json(), 200);
 
+    // Pipelined, on the basic (5.10) tier's own receive buffers.
+    let r = run_load(
+        &[
+            "-n",
+            "1000",
+            "-c",
+            "4",
+            "-k",
+            "-K",
+            "4",
+            "--tier",
+            "basic",
+            "--insecure",
+            "--json",
+            &url,
+        ],
+        LIMIT,
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    exact(&r.json(), 1000);
+
     // Without --insecure the self-signed certificate is refused: connect errors, no
     // response, and the run still ends.
     let r = run_load(&["-n", "20", "-c", "2", "-k", "--json", &url], LIMIT);
@@ -124,7 +145,7 @@ fn load_https_self_signed_with_insecure() {
     let v = r.json();
     assert_eq!(num(&v, &["requests", "done"]), 0, "{v}");
     assert_eq!(num(&v, &["errors", "connect"]), 20, "{v}");
-    assert_eq!(nginx.access_log_lines(), 2200);
+    assert_eq!(nginx.access_log_lines(), 3200);
 }
 
 #[test]

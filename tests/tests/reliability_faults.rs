@@ -284,12 +284,10 @@ fn clients_that_reset_mid_response() {
     let _ = idle;
 }
 
-/// After resets mid-download every fd goes back: today the file a closed connection was
-/// sending stays open until its slot is reused (worker.rs `release` closes the socket but
-/// leaves the connection's `FileStream`; `Conn::reset` drops it only on reuse), so a burst
-/// of aborted downloads holds that many file fds.
+/// After resets mid-download every fd goes back, files included: a closed connection must
+/// not keep the file it was sending until its slot is reused (found by this test, fixed in
+/// the server).
 #[test]
-#[ignore = "FINDING (uring-server): a closed connection keeps its file fd until slot reuse"]
 fn resets_mid_download_release_file_fds() {
     let root = Root::new("reset-fds", 8 << 20);
     let server = TestServer::start(&["--root", root.path()]);

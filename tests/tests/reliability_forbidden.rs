@@ -3,6 +3,7 @@
 //! profile does. Each must exit non-zero with one clear line that names the cause and the
 //! fix, not a panic or a backtrace.
 
+use std::net::TcpListener;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
@@ -112,4 +113,15 @@ fn server_explains_forbidden_io_uring() {
     cmd.args(["--listen", &format!("127.0.0.1:{port}"), "-w", "1"]);
     let (status, stderr) = run_denied(cmd);
     assert_one_clear_line("uring-server", status, &stderr);
+}
+
+#[test]
+fn load_explains_forbidden_io_uring() {
+    // A real listener, so that the only thing wrong is the ring.
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/", listener.local_addr().unwrap());
+    let mut cmd = Command::new(bin("uring-load"));
+    cmd.args(["-n", "10", "-c", "1", &url]);
+    let (status, stderr) = run_denied(cmd);
+    assert_one_clear_line("uring-load", status, &stderr);
 }

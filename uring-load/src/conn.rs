@@ -17,6 +17,10 @@ use uring_common::http::{
 };
 use uring_common::stats::{ErrorKind, Recorder};
 
+/// How long to wait for the server's EOF after a response that announced the close; a
+/// server that says `close` and keeps the connection open is closed by us after this.
+pub const DRAIN_LIMIT: Duration = Duration::from_millis(500);
+
 /// What every connection of a run does.
 #[derive(Debug, Clone, Copy)]
 pub struct ConnSpec {
@@ -144,7 +148,7 @@ impl Conn {
     pub fn deadline(&self, timeout: Duration) -> Option<Instant> {
         match self.phase {
             Phase::Open => self.queue.front().map(|p| p.handed_at + timeout),
-            Phase::Draining => self.draining_since.map(|t| t + timeout),
+            Phase::Draining => self.draining_since.map(|t| t + timeout.min(DRAIN_LIMIT)),
             _ => None,
         }
     }
@@ -714,5 +718,94 @@ mod tests {
         c.on_data(OK, t0 + Duration::from_millis(30), &mut rec);
         let max = rec.latency_us.max();
         assert!((29_000..=31_000).contains(&max), "{max}");
+    }
+
+    #[test]
+    fn a_server_that_announces_close_but_keeps_the_connection_is_closed_by_us() {
+        let t0 = Instant::now();
+        let mut c = open(spec(true, 1), 1, t0);
+        let mut rec = Recorder::new();
+        let r = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok";
+        assert_eq!(c.on_data(r, t0, &mut rec), Step::Continue);
+        let timeout = Duration::from_secs(10);
+        assert_eq!(c.deadline(timeout), Some(t0 + DRAIN_LIMIT));
+        assert_eq!(
+            c.poll_timeout(t0 + DRAIN_LIMIT, timeout, &mut rec),
+            Step::Close
+        );
+        assert_eq!(rec.counters.errored, 0);
+        assert_eq!(rec.counters.succeeded, 1);
+    }
+
+    mod prop {
+        use super::*;
+        use proptest::prelude::*;
+
+        /// (response bytes, body bytes, is 2xx)
+        fn response(kind: u8, len: usize) -> (Vec<u8>, u64, bool) {
+            let body = "x".repeat(len);
+            match kind % 5 {
+                0 => (
+                    format!("HTTP/1.1 200 OK\r\nContent-Length: {len}\r\n\r\n{body}").into_bytes(),
+                    len as u64,
+                    true,
+                ),
+                1 => {
+                    let mut r = b"HTTP/1.1 201 Created\r\nTransfer-Encoding: chunked\r\n\r\n".to_vec();
+                    if len > 0 {
+                        r.extend_from_slice(format!("{len:x};ext=1\r\n{body}\r\n").as_bytes());
+                    }
+                    r.extend_from_slice(b"0\r\nTrailer: t\r\n\r\n");
+                    (r, len as u64, true)
+                }
+                2 => (b"HTTP/1.1 204 No Content\r\nServer: s\r\n\r\n".to_vec(), 0, true),
+                3 => (
+                    format!("HTTP/1.1 103 Early Hints\r\nLink: </a>\r\n\r\nHTTP/1.1 503 Busy\r\ncontent-length: {len}\r\n\r\n{body}").into_bytes(),
+                    len as u64,
+                    false,
+                ),
+                _ => (
+                    format!("HTTP/1.1 404 Not Found\r\nContent-Length: {len}\r\nX: {}\r\n\r\n{body}", "h".repeat(len % 300)).into_bytes(),
+                    len as u64,
+                    false,
+                ),
+            }
+        }
+
+        proptest! {
+            #[test]
+            fn pipelined_mixes_at_random_splits(
+                kinds in proptest::collection::vec((any::<u8>(), 0usize..3000), 1..12),
+                cuts in proptest::collection::vec(1usize..4000, 0..20),
+            ) {
+                let now = Instant::now();
+                let n = kinds.len();
+                let mut c = open(spec(true, n), n, now);
+                let mut rec = Recorder::new();
+                let mut bytes = Vec::new();
+                let (mut body, mut ok) = (0u64, 0u64);
+                for (k, len) in &kinds {
+                    let (r, b, good) = response(*k, *len);
+                    bytes.extend_from_slice(&r);
+                    body += b;
+                    ok += u64::from(good);
+                }
+                let mut at: usize = 0;
+                for cut in cuts.iter().chain(std::iter::once(&usize::MAX)) {
+                    let end = at.saturating_add(*cut).min(bytes.len());
+                    prop_assert_eq!(c.on_data(&bytes[at..end], now, &mut rec), Step::Continue);
+                    at = end;
+                    if at == bytes.len() {
+                        break;
+                    }
+                }
+                prop_assert_eq!(c.in_flight(), 0);
+                prop_assert_eq!(rec.counters.done, n as u64);
+                prop_assert_eq!(rec.counters.succeeded, ok);
+                prop_assert_eq!(rec.counters.bytes_body, body);
+                prop_assert_eq!(rec.counters.bytes_total, bytes.len() as u64);
+                prop_assert_eq!(rec.counters.errored, 0);
+            }
+        }
     }
 }

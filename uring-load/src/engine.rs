@@ -163,8 +163,8 @@ pub fn run(cfg: &LoadConfig, progress: &Progress) -> Result<RunOutcome, String> 
                     go.wait();
                     match worker.as_mut() {
                         Some(w) if !abort.load(Ordering::SeqCst) => {
-                            w.run(&progress.done[i]);
-                            Some(std::mem::take(&mut w.rec))
+                            let ended = w.run(&progress.done[i]);
+                            Some((std::mem::take(&mut w.rec), ended))
                         }
                         _ => None,
                     }
@@ -180,14 +180,25 @@ pub fn run(cfg: &LoadConfig, progress: &Progress) -> Result<RunOutcome, String> 
         go.wait();
         let start = Instant::now();
         let mut merged = Recorder::new();
+        let mut crashed = false;
+        let mut end = start;
         for h in handles {
-            if let Ok(Some(rec)) = h.join() {
-                merged.merge(&rec);
+            match h.join() {
+                Ok(Some((rec, ended))) => {
+                    merged.merge(&rec);
+                    end = end.max(ended);
+                }
+                Ok(None) => {}
+                // A report missing a thread's share would be wrong: say so instead.
+                Err(_) => crashed = true,
             }
         }
-        let elapsed = start.elapsed();
+        // The measured phase ends when the last thread stops its loop; tearing the
+        // connections down afterwards is not part of it.
+        let elapsed = end.saturating_duration_since(start);
         outcome = match failed {
             Some(e) => Err(e),
+            None if crashed => Err("a load thread crashed; no report".to_string()),
             None => Ok((merged, elapsed)),
         };
     });
@@ -340,7 +351,8 @@ impl<'a> Worker<'a> {
         })
     }
 
-    fn run(&mut self, progress: &AtomicU64) {
+    /// Run the thread's share; returns when its measured phase ended.
+    fn run(&mut self, progress: &AtomicU64) -> Instant {
         let start = Instant::now();
         self.disp = match self.rate {
             Some(r) => Dispatcher::open(self.budget, r, start),
@@ -381,9 +393,11 @@ impl<'a> Worker<'a> {
             self.reap();
             progress.store(self.done(), Ordering::Relaxed);
         }
+        let ended = Instant::now();
         progress.store(self.done(), Ordering::Relaxed);
         self.shutdown_all();
         self.rec.counters.started = self.disp.started();
+        ended
     }
 
     fn done(&self) -> u64 {
@@ -689,7 +703,7 @@ impl<'a> Worker<'a> {
         self.push(&sqe);
     }
 
-    fn on_send(&mut self, i: u32, res: i32, now: Instant) {
+    fn on_send(&mut self, i: u32, res: i32) {
         let s = &mut self.slots[i as usize];
         s.send_inflight = false;
         if s.shut {
@@ -720,7 +734,6 @@ impl<'a> Worker<'a> {
             self.push(&sqe);
             return;
         }
-        let _ = now;
         self.flush(i);
     }
 
@@ -950,7 +963,7 @@ impl<'a> Worker<'a> {
         let final_cqe = !(op == OP_RECV && cqueue::more(flags));
         match op {
             OP_CONNECT => self.on_connect(i, res, now),
-            OP_SEND => self.on_send(i, res, now),
+            OP_SEND => self.on_send(i, res),
             OP_RECV => self.on_recv(i, res, flags, now),
             OP_LINK_TIMEOUT | OP_CANCEL => {}
             _ => {}

@@ -281,6 +281,22 @@ fn run(cli: Cli) -> Result<ExitCode, Failure> {
     {
         return Err(u(format!("bad method '{method}'")));
     }
+    // File descriptors: raise the soft limit; say how if -c still does not fit.
+    let limit = raise_nofile_limit();
+    // The embedded server holds the other end of every connection in this process.
+    let per_conn = if cli.url.is_none() && cli.unix_socket.is_none() {
+        2
+    } else {
+        1
+    };
+    let needed = cli.connections * per_conn + 64;
+    if limit > 0 && needed > limit {
+        return Err(u(format!(
+            "-c {} needs about {needed} file descriptors but the limit is {limit}: raise it with `ulimit -n {needed}` (or in limits.conf) and run again",
+            cli.connections
+        )));
+    }
+
     let cores_all = core_affinity::get_core_ids().unwrap_or_default();
 
     // The target: a URL, a Unix socket, or the embedded server.
@@ -351,16 +367,6 @@ fn run(cli: Cli) -> Result<ExitCode, Failure> {
     );
     if let Some(b) = &body {
         request.extend_from_slice(b);
-    }
-
-    // File descriptors: raise the soft limit; say how if -c still does not fit.
-    let limit = raise_nofile_limit();
-    let needed = cli.connections + 64;
-    if limit > 0 && needed > limit {
-        return Err(u(format!(
-            "-c {} needs about {needed} file descriptors but the limit is {limit}: raise it with `ulimit -n {needed}` (or in limits.conf) and run again",
-            cli.connections
-        )));
     }
 
     let threads = cli.threads as usize;

@@ -124,6 +124,29 @@ impl<'a> ResponseWriter<'a> {
         }
     }
 
+    /// Answer with a response serialized once in advance (see [`CachedResponse`]): one
+    /// copy and the current date patched in. Same result as `respond` with the same
+    /// arguments, at a fraction of the cost.
+    pub fn respond_cached(&mut self, cached: &CachedResponse) {
+        if self.status.is_some() {
+            return;
+        }
+        let v = match (self.keep_alive, self.http10) {
+            (false, _) => &cached.close,
+            (true, true) => &cached.http10,
+            (true, false) => &cached.keep_alive,
+        };
+        let start = self.out.len();
+        let len = if self.head_only {
+            v.head_len
+        } else {
+            v.bytes.len()
+        };
+        self.out.extend_from_slice(&v.bytes[..len]);
+        self.out[start + v.date_at..start + v.date_at + 29].copy_from_slice(self.date);
+        self.status = Some(cached.status);
+    }
+
     /// Close the connection after this response (call before `respond`).
     pub fn close_after(&mut self) {
         self.keep_alive = false;
@@ -171,6 +194,63 @@ impl<'a> ResponseWriter<'a> {
     }
 }
 
+/// A fixed response serialized once (by the same code as `respond`), for endpoints whose
+/// answer never changes but for the `Date`.
+#[derive(Clone, Debug)]
+pub struct CachedResponse {
+    status: u16,
+    keep_alive: CachedVariant,
+    close: CachedVariant,
+    http10: CachedVariant,
+}
+
+#[derive(Clone, Debug)]
+struct CachedVariant {
+    bytes: Vec<u8>,
+    date_at: usize,
+    head_len: usize,
+}
+
+impl CachedResponse {
+    pub fn new(status: u16, headers: &[(&str, &[u8])], body: &[u8]) -> CachedResponse {
+        // A date of NUL bytes cannot occur elsewhere in a valid head, so it marks the spot.
+        const MARK: [u8; 29] = [0; 29];
+        let variant = |keep_alive: bool, http10: bool| {
+            let mut out = Vec::new();
+            let mut w = ResponseWriter {
+                out: &mut out,
+                date: &MARK,
+                head_only: false,
+                keep_alive,
+                http10,
+                file: None,
+                status: None,
+            };
+            w.respond(status, headers, body);
+            let date_at = out
+                .windows(MARK.len())
+                .position(|w| w == MARK)
+                .expect("the date is in the head");
+            let head_len = out
+                .windows(4)
+                .position(|w| w == b"\r\n\r\n")
+                .expect("a complete head")
+                + 4;
+            CachedVariant {
+                bytes: out,
+                date_at,
+                head_len,
+            }
+        };
+        CachedResponse {
+            status,
+            keep_alive: variant(true, false),
+            close: variant(false, false),
+            http10: variant(true, true),
+        }
+    }
+}
+
 fn no_body_status(status: u16) -> bool {
     status < 200 || status == 204 || status == 304
 }
@@ -182,9 +262,21 @@ pub trait Handler: Send + 'static {
 
 /// The built-in endpoints: `/plaintext`, `/json` (TechEmpower rules) and, with a root,
 /// static files.
-#[derive(Clone, Default)]
+#[derive(Clone)]
 pub struct DefaultHandler {
     pub(crate) files: Option<StaticFiles>,
+    plaintext: CachedResponse,
+    json: CachedResponse,
+}
+
+impl Default for DefaultHandler {
+    fn default() -> Self {
+        DefaultHandler {
+            files: None,
+            plaintext: CachedResponse::new(200, &[("Content-Type", b"text/plain")], PLAIN),
+            json: CachedResponse::new(200, &[("Content-Type", b"application/json")], JSON),
+        }
+    }
 }
 
 const PLAIN: &[u8] = b"Hello, World!";
@@ -197,21 +289,21 @@ impl DefaultHandler {
                 Some(r) => Some(StaticFiles::new(&r)?),
                 None => None,
             },
+            ..DefaultHandler::default()
         })
     }
 }
 
 impl Handler for DefaultHandler {
     fn handle(&mut self, req: &Request<'_>, resp: &mut ResponseWriter<'_>) {
-        let path = req.path();
-        let fixed = match path {
-            "/plaintext" => Some((&b"text/plain"[..], PLAIN)),
-            "/json" => Some((&b"application/json"[..], JSON)),
+        let fixed = match req.path() {
+            "/plaintext" => Some(&self.plaintext),
+            "/json" => Some(&self.json),
             _ => None,
         };
-        if let Some((ctype, body)) = fixed {
+        if let Some(cached) = fixed {
             if matches!(req.method(), "GET" | "HEAD") {
-                resp.respond(200, &[("Content-Type", ctype)], body);
+                resp.respond_cached(cached);
             } else {
                 resp.respond(
                     405,
@@ -235,5 +327,43 @@ where
 {
     fn handle(&mut self, req: &Request<'_>, resp: &mut ResponseWriter<'_>) {
         self(req, resp)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cached_response_matches_respond_in_every_variant() {
+        let headers: [(&str, &[u8]); 2] = [("Content-Type", b"text/plain"), ("X-A", b"b")];
+        let cached = CachedResponse::new(200, &headers, b"Hello, World!");
+        let date = b"Sun, 06 Nov 1994 08:49:37 GMT";
+        for keep_alive in [true, false] {
+            for http10 in [true, false] {
+                for head_only in [true, false] {
+                    let (mut a, mut b) = (b"prefix".to_vec(), b"prefix".to_vec());
+                    let mk = |out| ResponseWriter {
+                        out,
+                        date,
+                        head_only,
+                        keep_alive,
+                        http10,
+                        file: None,
+                        status: None,
+                    };
+                    let mut w = mk(&mut a);
+                    w.respond(200, &headers, b"Hello, World!");
+                    let mut w = mk(&mut b);
+                    w.respond_cached(&cached);
+                    assert_eq!(w.status, Some(200));
+                    assert_eq!(
+                        String::from_utf8_lossy(&a),
+                        String::from_utf8_lossy(&b),
+                        "keep_alive {keep_alive} http10 {http10} head {head_only}"
+                    );
+                }
+            }
+        }
     }
 }

@@ -26,9 +26,10 @@ pub mod server;
 pub mod static_files;
 pub mod worker;
 
-pub use handler::{DefaultHandler, FileBody, Handler, Request, ResponseWriter};
+pub use handler::{CachedResponse, DefaultHandler, FileBody, Handler, Request, ResponseWriter};
 pub use server::{
     AccessLogTarget, RunningServer, Server, ServerBuilder, ServerConfig, ServerError, Timeouts,
 };
+pub use static_files::StaticFiles;
 pub use uring_common::http::Limits;
 pub use uring_common::ring::{Tier, TierChoice};

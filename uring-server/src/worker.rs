@@ -35,6 +35,7 @@ const OP_CLOSE: u8 = 5;
 const OP_CANCEL: u8 = 6;
 const OP_TICK: u8 = 7;
 const OP_WAKE: u8 = 8;
+const OP_BACKOFF: u8 = 9;
 
 /// Receive buffer per connection on the basic tier.
 const BASIC_RECV_BUF: usize = 16 * 1024;
@@ -97,8 +98,8 @@ pub fn run<H: Handler>(wcfg: WorkerConfig, handler: H, ready: Sender<Result<(), 
     }
     let ring_cfg = RingConfig {
         tier: wcfg.tier,
-        entries: 2048,
-        cq_entries: 16384,
+        entries: wcfg.config.sq_entries,
+        cq_entries: wcfg.config.cq_entries,
     };
     let ring = match build_ring(&ring_cfg) {
         Ok(r) => r,
@@ -153,6 +154,8 @@ pub fn run<H: Handler>(wcfg: WorkerConfig, handler: H, ready: Sender<Result<(), 
         tick,
         tick_ts: types::Timespec::new(),
         tick_armed: false,
+        backoff_ts: types::Timespec::new(),
+        backoff_armed: false,
         draining: false,
         drain_deadline: None,
         log: wcfg.access_log.map(|l| l.writer()),
@@ -181,6 +184,9 @@ struct Worker<H> {
     tick: Duration,
     tick_ts: types::Timespec,
     tick_armed: bool,
+    /// A one-shot timer that ends an accept back-off on time.
+    backoff_ts: types::Timespec,
+    backoff_armed: bool,
     draining: bool,
     drain_deadline: Option<Instant>,
     log: Option<AccessLogWriter>,
@@ -224,6 +230,11 @@ impl<H: Handler> Worker<H> {
                     if self.now >= d {
                         self.force_close_all();
                     }
+                    // Cancellations complete at once; never hang the exit on one that
+                    // does not.
+                    if self.now >= d + Duration::from_secs(2) {
+                        break;
+                    }
                 }
             }
         }
@@ -252,11 +263,10 @@ impl<H: Handler> Worker<H> {
             if self.sqes.is_empty() {
                 break;
             }
-            if let Err(e) = ring.submit() {
-                if e.raw_os_error() == Some(libc::EBUSY) {
-                    // CQ overflow: completions must be reaped first; keep the rest queued.
-                    break;
-                }
+            if ring.submit().is_err() {
+                // EBUSY (CQ overflow): completions must be reaped first. Keep the rest
+                // queued for the next turn of the loop rather than spinning here.
+                break;
             }
         }
     }
@@ -300,6 +310,8 @@ impl<H: Handler> Worker<H> {
                 self.arm_tick();
             }
             OP_WAKE => self.begin_drain(),
+            // drive_accept, after this batch, re-arms the accept whose back-off ended.
+            OP_BACKOFF => self.backoff_armed = false,
             // CLOSE and CANCEL results carry nothing we act on.
             _ => {}
         }
@@ -519,13 +531,24 @@ impl<H: Handler> Worker<H> {
             libc::EMFILE | libc::ENFILE | libc::ENOBUFS | libc::ENOMEM => {
                 // Out of descriptors: the connection stays in the backlog. Retry later
                 // instead of spinning on an accept that fails at once.
-                l.retry_at = Some(self.now + l.backoff);
+                let wait = l.backoff;
+                l.retry_at = Some(self.now + wait);
                 l.backoff = (l.backoff * 2).min(ACCEPT_BACKOFF_MAX);
                 if l.armed && !l.cancel_sent {
                     l.cancel_sent = true;
                     let e = opcode::AsyncCancel::new(Token::new(li as u32, 0, OP_ACCEPT).0)
                         .build()
                         .user_data(Token::new(li as u32, 0, OP_CANCEL).0);
+                    self.sqes.push_back(e);
+                }
+                if !self.backoff_armed {
+                    self.backoff_armed = true;
+                    self.backoff_ts = types::Timespec::new()
+                        .sec(wait.as_secs())
+                        .nsec(wait.subsec_nanos());
+                    let e = opcode::Timeout::new(&self.backoff_ts)
+                        .build()
+                        .user_data(Token::new(0, 0, OP_BACKOFF).0);
                     self.sqes.push_back(e);
                 }
             }
@@ -636,14 +659,7 @@ impl<H: Handler> Worker<H> {
         if self.tick_armed {
             return;
         }
-        // Wake sooner while an accept is backing off, so it resumes on time.
-        let mut wait = self.tick;
-        for l in &self.listeners {
-            if let Some(t) = l.retry_at {
-                wait = wait.min(t.saturating_duration_since(self.now));
-            }
-        }
-        let wait = wait.max(Duration::from_millis(5));
+        let wait = self.tick;
         self.tick_ts = types::Timespec::new()
             .sec(wait.as_secs())
             .nsec(wait.subsec_nanos());

@@ -349,8 +349,9 @@ impl Worker {
             if c.sent < c.out.len() {
                 return self.arm_send(fd);
             }
+            // Owed responses go out even after the peer half-closed: it still reads.
             let owed = std::mem::take(&mut c.owed);
-            if owed > 0 && !c.recv_ended {
+            if owed > 0 {
                 return self.respond(fd, owed);
             }
         }

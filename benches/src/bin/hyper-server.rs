@@ -78,8 +78,11 @@ async fn serve(std_listener: std::net::TcpListener) {
         tokio::spawn(async move {
             // pipeline_flush batches the responses to pipelined requests into one write,
             // as uring-server and nginx do; a tuned hyper deployment would turn it on.
+            // half_close answers a client that shut its write side after its requests
+            // (hyper's default drops them on EOF).
             let _ = http1::Builder::new()
                 .pipeline_flush(true)
+                .half_close(true)
                 .serve_connection(TokioIo::new(stream), service_fn(hello))
                 .await;
         });

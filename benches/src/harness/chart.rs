@@ -14,6 +14,8 @@ pub struct Bar {
     pub min: f64,
     pub max: f64,
     pub group: usize,
+    /// Drawn paler: the load tool's side where server and tool bars alternate.
+    pub pale: bool,
 }
 
 const COLOURS: [RGBColor; 8] = [
@@ -63,7 +65,7 @@ pub fn bar_chart(path: &Path, title: &str, unit: &str, bars: &[Bar]) -> Result<(
         chart
             .draw_series(std::iter::once(Rectangle::new(
                 [(0.0, y + 0.15), (b.value, y + 0.85)],
-                colour.mix(0.85).filled(),
+                colour.mix(if b.pale { 0.4 } else { 0.85 }).filled(),
             )))
             .map_err(|e| err(&e))?;
         if b.max > b.min {
@@ -119,6 +121,7 @@ mod tests {
                 min: 120_000.0,
                 max: 130_000.0,
                 group: 0,
+                pale: false,
             },
             Bar {
                 label: "floor / wrk".into(),
@@ -126,6 +129,7 @@ mod tests {
                 min: 185_000.0,
                 max: 185_000.0,
                 group: 1,
+                pale: true,
             },
         ];
         bar_chart(&path, "ka64", "requests per second", &bars).unwrap();

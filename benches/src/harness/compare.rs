@@ -183,6 +183,7 @@ pub fn run(opts: &Options) -> Result<Report, String> {
     progress.finish();
     let report = Report {
         command: opts.command.clone(),
+        versions: super::report::peer_versions(),
         started_unix,
         machine: Machine::probe(&opts.server_cpus, &opts.load_cpus),
         settings: Settings {
@@ -344,6 +345,7 @@ fn write_outputs(report: &Report, opts: &Options) -> Result<(), String> {
                     min: r.min,
                     max: r.max,
                     group: group(c),
+                    pale: false,
                 })
             })
             .collect();
@@ -364,6 +366,7 @@ fn write_outputs(report: &Report, opts: &Options) -> Result<(), String> {
                         min: st.min,
                         max: st.max,
                         group: group(c),
+                        pale: side == "tool",
                     });
                 }
             }

@@ -189,6 +189,9 @@ pub struct Settings {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Report {
     pub command: String,
+    /// First line of each peer's version output (`nginx -v`, `wrk -v`, ...).
+    #[serde(default)]
+    pub versions: Vec<(String, String)>,
     /// Seconds since the Unix epoch when the comparison started.
     pub started_unix: u64,
     pub machine: Machine,
@@ -242,6 +245,15 @@ impl Report {
             self.settings.runs, self.settings.duration_s, self.settings.warmup_s
         );
         let _ = writeln!(md, "Command: `{}`\n", self.command);
+        if !self.versions.is_empty() {
+            let v: Vec<String> = self
+                .versions
+                .iter()
+                .map(|(k, v)| format!("{k}: {v}"))
+                .collect();
+            let _ = writeln!(md, "Peers: {}.\n", v.join("; "));
+        }
+        md.push_str(&self.ratios_markdown());
         for w in Workload::ALL {
             let cells: Vec<&Cell> = self
                 .cells
@@ -311,6 +323,120 @@ impl Report {
         let _ = writeln!(md, "{}", COLUMNS);
         md
     }
+}
+
+impl Report {
+    fn cell(&self, server: &str, tool: &str, w: Workload) -> Option<&Cell> {
+        self.cells.iter().find(|c| {
+            c.server == server && c.tool == tool && c.workload == w.name() && c.status == Status::Ok
+        })
+    }
+
+    /// The ratios the issues' goals are stated in, where both cells ran: uring-server's
+    /// rate over nginx's, its CPU per request over the floor's, and the CPU per request
+    /// of each other tool over uring-load's against the same server.
+    pub fn ratios_markdown(&self) -> String {
+        let mut rows = Vec::new();
+        let tools: Vec<&str> = {
+            let mut t: Vec<&str> = self.cells.iter().map(|c| c.tool.as_str()).collect();
+            t.dedup();
+            t.sort_unstable();
+            t.dedup();
+            t
+        };
+        let servers: Vec<&str> = {
+            let mut s: Vec<&str> = self.cells.iter().map(|c| c.server.as_str()).collect();
+            s.sort_unstable();
+            s.dedup();
+            s
+        };
+        for w in Workload::ALL {
+            for &tool in &tools {
+                let us = self.cell("uring-server", tool, w);
+                if let (Some(a), Some(b)) = (us, self.cell("nginx", tool, w)) {
+                    if let (Some(x), Some(y)) = (a.rps, b.rps) {
+                        rows.push((
+                            w.name(),
+                            tool.to_string(),
+                            "uring-server ÷ nginx, req/s".to_string(),
+                            x.median / y.median,
+                        ));
+                    }
+                }
+                if let (Some(a), Some(b)) = (us, self.cell("floor", tool, w)) {
+                    if let (Some(x), Some(y)) = (a.server_cpu_us, b.server_cpu_us) {
+                        rows.push((
+                            w.name(),
+                            tool.to_string(),
+                            "uring-server ÷ floor, server µs/req".to_string(),
+                            x.median / y.median,
+                        ));
+                    }
+                }
+            }
+            for &server in &servers {
+                let Some(ours) = self
+                    .cell(server, "uring-load", w)
+                    .and_then(|c| c.tool_cpu_us)
+                else {
+                    continue;
+                };
+                for &tool in tools.iter().filter(|t| **t != "uring-load") {
+                    if let Some(theirs) = self.cell(server, tool, w).and_then(|c| c.tool_cpu_us) {
+                        rows.push((
+                            w.name(),
+                            format!("{tool} vs uring-load, against {server}"),
+                            format!("{tool} ÷ uring-load, tool µs/req"),
+                            theirs.median / ours.median,
+                        ));
+                    }
+                }
+            }
+        }
+        if rows.is_empty() {
+            return String::new();
+        }
+        let mut md =
+            String::from("## Ratios\n\n| workload | tool | ratio | value |\n|---|---|---|--:|\n");
+        for (w, tool, what, v) in rows {
+            let _ = writeln!(md, "| {w} | {tool} | {what} | {v:.2}× |");
+        }
+        md.push('\n');
+        md
+    }
+}
+
+/// First line of each installed peer's version output, for the report's header.
+pub fn peer_versions() -> Vec<(String, String)> {
+    let probes: [(&str, &[&str]); 4] = [
+        ("nginx", &["-v"]),
+        ("wrk", &["-v"]),
+        ("h2load", &["--version"]),
+        ("ab", &["-V"]),
+    ];
+    probes
+        .iter()
+        .filter_map(|(cmd, args)| {
+            let mut c = std::process::Command::new(cmd);
+            super::proc::as_child(&mut c);
+            let out = c
+                .args(*args)
+                .stdin(std::process::Stdio::null())
+                .output()
+                .ok()?;
+            let text = format!(
+                "{}{}",
+                String::from_utf8_lossy(&out.stderr),
+                String::from_utf8_lossy(&out.stdout)
+            );
+            let line = text
+                .lines()
+                .find(|l| !l.trim().is_empty())?
+                .trim()
+                .to_string();
+            Some((cmd.to_string(), line))
+        })
+        .collect()
 }
 
 const COLUMNS: &str = "Columns: **req/s** is the median over runs of the tool's own
