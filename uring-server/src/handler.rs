@@ -262,11 +262,20 @@ pub trait Handler: Send + 'static {
 
 /// The built-in endpoints: `/plaintext`, `/json` (TechEmpower rules) and, with a root,
 /// static files.
+///
+/// TechEmpower rules: `/json` instantiates a message object per request and serializes it
+/// with a JSON serializer (serde_json) into a reused per-worker buffer; `/plaintext` may
+/// reuse its body and is served from a head serialized once, with the date patched in.
 #[derive(Clone)]
 pub struct DefaultHandler {
     pub(crate) files: Option<StaticFiles>,
     plaintext: CachedResponse,
-    json: CachedResponse,
+    json_buf: Vec<u8>,
+}
+
+#[derive(serde::Serialize)]
+struct Message<'a> {
+    message: &'a str,
 }
 
 impl Default for DefaultHandler {
@@ -274,13 +283,12 @@ impl Default for DefaultHandler {
         DefaultHandler {
             files: None,
             plaintext: CachedResponse::new(200, &[("Content-Type", b"text/plain")], PLAIN),
-            json: CachedResponse::new(200, &[("Content-Type", b"application/json")], JSON),
+            json_buf: Vec::with_capacity(64),
         }
     }
 }
 
 const PLAIN: &[u8] = b"Hello, World!";
-const JSON: &[u8] = b"{\"message\":\"Hello, World!\"}";
 
 impl DefaultHandler {
     pub fn new(root: Option<std::path::PathBuf>) -> std::io::Result<Self> {
@@ -296,19 +304,28 @@ impl DefaultHandler {
 
 impl Handler for DefaultHandler {
     fn handle(&mut self, req: &Request<'_>, resp: &mut ResponseWriter<'_>) {
-        let fixed = match req.path() {
-            "/plaintext" => Some(&self.plaintext),
-            "/json" => Some(&self.json),
-            _ => None,
-        };
-        if let Some(cached) = fixed {
-            if matches!(req.method(), "GET" | "HEAD") {
-                resp.respond_cached(cached);
-            } else {
+        let path = req.path();
+        if path == "/plaintext" || path == "/json" {
+            if !matches!(req.method(), "GET" | "HEAD") {
                 resp.respond(
                     405,
                     &[("Allow", b"GET, HEAD"), ("Content-Type", b"text/plain")],
                     b"Method Not Allowed\n",
+                );
+            } else if path == "/plaintext" {
+                resp.respond_cached(&self.plaintext);
+            } else {
+                self.json_buf.clear();
+                let msg = Message {
+                    message: "Hello, World!",
+                };
+                if serde_json::to_writer(&mut self.json_buf, &msg).is_err() {
+                    return resp.respond(500, &[], b"");
+                }
+                resp.respond(
+                    200,
+                    &[("Content-Type", b"application/json")],
+                    &self.json_buf,
                 );
             }
             return;
