@@ -114,6 +114,8 @@ fn compare_quick_writes_a_row_per_cell() {
         assert_eq!(c["status"], "ok", "{server} × {tool} × {w}: {}", c["note"]);
         let rps = c["rps"]["median"].as_f64().unwrap();
         assert!(rps > 0.0, "{server} × {tool} × {w}: {rps}");
+        // A non-2xx answer means a misconfigured peer (a 404 is fast but meaningless).
+        assert_eq!(c["failed"], 0, "{server} × {tool} × {w}: non-2xx responses");
         assert!(c["server_cpu_us"]["median"].as_f64().is_some(), "{c}");
         assert!(c["tool_cpu_us"]["median"].as_f64().unwrap() > 0.0, "{c}");
         assert!(

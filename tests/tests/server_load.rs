@@ -185,3 +185,55 @@ fn fault_storm_leaves_no_fd_behind() {
         assert_eq!((r.status, &r.body[..]), (200, &b"Hello, World!"[..]));
     }
 }
+
+/// A tiny ring (8 SQ, 16 CQ entries) under 64 pipelining clients: completions overflow
+/// the CQ into the kernel's backlog and SQEs queue up in the worker. Every response must
+/// still arrive, in order, on every tier.
+#[test]
+fn tiny_ring_overflows_without_losing_a_response() {
+    for tier in ["basic", "multishot", "full"] {
+        let srv = ServerProc::start(&["--tier", tier, "--sq-entries", "8", "--cq-entries", "16"]);
+        let idle = srv.settled_fd_count();
+        let joins: Vec<_> = (0..64)
+            .map(|i| {
+                let addr = srv.addr;
+                std::thread::spawn(move || {
+                    let mut s = TcpStream::connect(addr).unwrap();
+                    s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+                    for _ in 0..5 {
+                        let mut burst = Vec::new();
+                        for k in 0..50 {
+                            let p = if (i + k) % 2 == 0 {
+                                "/plaintext"
+                            } else {
+                                "/json"
+                            };
+                            burst.extend_from_slice(
+                                format!("GET {p} HTTP/1.1\r\nHost: x\r\n\r\n").as_bytes(),
+                            );
+                        }
+                        s.write_all(&burst).unwrap();
+                        let rs = uring_tests::server::read_responses(&mut s, 50, &[]);
+                        for (k, r) in rs.iter().enumerate() {
+                            let want: &[u8] = if (i + k) % 2 == 0 {
+                                b"Hello, World!"
+                            } else {
+                                b"{\"message\":\"Hello, World!\"}"
+                            };
+                            assert_eq!(r.body, want);
+                        }
+                    }
+                })
+            })
+            .collect();
+        for j in joins {
+            j.join().expect("client failed");
+        }
+        assert_eq!(
+            srv.wait_fd_count(idle, Duration::from_secs(5)),
+            idle,
+            "{tier}"
+        );
+        wrk(&srv.url("/plaintext"), 64);
+    }
+}

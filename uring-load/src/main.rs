@@ -281,6 +281,22 @@ fn run(cli: Cli) -> Result<ExitCode, Failure> {
     {
         return Err(u(format!("bad method '{method}'")));
     }
+    // File descriptors: raise the soft limit; say how if -c still does not fit.
+    let limit = raise_nofile_limit();
+    // The embedded server holds the other end of every connection in this process.
+    let per_conn = if cli.url.is_none() && cli.unix_socket.is_none() {
+        2
+    } else {
+        1
+    };
+    let needed = cli.connections * per_conn + 64;
+    if limit > 0 && needed > limit {
+        return Err(u(format!(
+            "-c {} needs about {needed} file descriptors but the limit is {limit}: raise it with `ulimit -n {needed}` (or in limits.conf) and run again",
+            cli.connections
+        )));
+    }
+
     let cores_all = core_affinity::get_core_ids().unwrap_or_default();
 
     // The target: a URL, a Unix socket, or the embedded server.
@@ -353,16 +369,6 @@ fn run(cli: Cli) -> Result<ExitCode, Failure> {
         request.extend_from_slice(b);
     }
 
-    // File descriptors: raise the soft limit; say how if -c still does not fit.
-    let limit = raise_nofile_limit();
-    let needed = cli.connections + 64;
-    if limit > 0 && needed > limit {
-        return Err(u(format!(
-            "-c {} needs about {needed} file descriptors but the limit is {limit}: raise it with `ulimit -n {needed}` (or in limits.conf) and run again",
-            cli.connections
-        )));
-    }
-
     let threads = cli.threads as usize;
     let cores: Vec<Option<core_affinity::CoreId>> = if cli.no_pin || cores_all.is_empty() {
         vec![None; threads]
@@ -422,6 +428,7 @@ fn run(cli: Cli) -> Result<ExitCode, Failure> {
             total: cli.requests.unwrap_or(out.recorder.counters.started),
             elapsed: out.elapsed,
             interrupted: out.interrupted,
+            rate: cli.rate,
         };
         if cli.runs > 1 && !cli.json {
             println!("run {} of {}:", k + 1, cli.runs);
@@ -442,6 +449,7 @@ fn run(cli: Cli) -> Result<ExitCode, Failure> {
             .unwrap_or(merged.counters.started),
         elapsed: elapsed_total,
         interrupted,
+        rate: cli.rate,
     };
     if cli.json {
         let mut v = report::json(&merged, &facts);

@@ -202,6 +202,9 @@ impl Conn {
         if self.sent >= self.sending.len() {
             self.sending.clear();
             self.sent = 0;
+            if self.sending.capacity() > OUT_HIGH_WATER * 2 {
+                self.sending = Vec::with_capacity(4096);
+            }
         }
         if n == 0 {
             self.phase = Phase::Closed;
@@ -384,6 +387,13 @@ impl Conn {
         }
         if self.rbuf.is_empty() {
             self.head_started = None;
+            // A large body grew the buffer; idle keep-alive connections should not keep it.
+            if self.rbuf.capacity() > 64 * 1024 {
+                self.rbuf = Vec::new();
+            }
+            if self.chunk_body.capacity() > 64 * 1024 {
+                self.chunk_body = Vec::new();
+            }
         }
     }
 

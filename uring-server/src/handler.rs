@@ -124,6 +124,29 @@ impl<'a> ResponseWriter<'a> {
         }
     }
 
+    /// Answer with a response serialized once in advance (see [`CachedResponse`]): one
+    /// copy and the current date patched in. Same result as `respond` with the same
+    /// arguments, at a fraction of the cost.
+    pub fn respond_cached(&mut self, cached: &CachedResponse) {
+        if self.status.is_some() {
+            return;
+        }
+        let v = match (self.keep_alive, self.http10) {
+            (false, _) => &cached.close,
+            (true, true) => &cached.http10,
+            (true, false) => &cached.keep_alive,
+        };
+        let start = self.out.len();
+        let len = if self.head_only {
+            v.head_len
+        } else {
+            v.bytes.len()
+        };
+        self.out.extend_from_slice(&v.bytes[..len]);
+        self.out[start + v.date_at..start + v.date_at + 29].copy_from_slice(self.date);
+        self.status = Some(cached.status);
+    }
+
     /// Close the connection after this response (call before `respond`).
     pub fn close_after(&mut self) {
         self.keep_alive = false;
@@ -171,6 +194,63 @@ impl<'a> ResponseWriter<'a> {
     }
 }
 
+/// A fixed response serialized once (by the same code as `respond`), for endpoints whose
+/// answer never changes but for the `Date`.
+#[derive(Clone, Debug)]
+pub struct CachedResponse {
+    status: u16,
+    keep_alive: CachedVariant,
+    close: CachedVariant,
+    http10: CachedVariant,
+}
+
+#[derive(Clone, Debug)]
+struct CachedVariant {
+    bytes: Vec<u8>,
+    date_at: usize,
+    head_len: usize,
+}
+
+impl CachedResponse {
+    pub fn new(status: u16, headers: &[(&str, &[u8])], body: &[u8]) -> CachedResponse {
+        // A date of NUL bytes cannot occur elsewhere in a valid head, so it marks the spot.
+        const MARK: [u8; 29] = [0; 29];
+        let variant = |keep_alive: bool, http10: bool| {
+            let mut out = Vec::new();
+            let mut w = ResponseWriter {
+                out: &mut out,
+                date: &MARK,
+                head_only: false,
+                keep_alive,
+                http10,
+                file: None,
+                status: None,
+            };
+            w.respond(status, headers, body);
+            let date_at = out
+                .windows(MARK.len())
+                .position(|w| w == MARK)
+                .expect("the date is in the head");
+            let head_len = out
+                .windows(4)
+                .position(|w| w == b"\r\n\r\n")
+                .expect("a complete head")
+                + 4;
+            CachedVariant {
+                bytes: out,
+                date_at,
+                head_len,
+            }
+        };
+        CachedResponse {
+            status,
+            keep_alive: variant(true, false),
+            close: variant(false, false),
+            http10: variant(true, true),
+        }
+    }
+}
+
 fn no_body_status(status: u16) -> bool {
     status < 200 || status == 204 || status == 304
 }
@@ -182,13 +262,33 @@ pub trait Handler: Send + 'static {
 
 /// The built-in endpoints: `/plaintext`, `/json` (TechEmpower rules) and, with a root,
 /// static files.
-#[derive(Clone, Default)]
+///
+/// TechEmpower rules: `/json` instantiates a message object per request and serializes it
+/// with a JSON serializer (serde_json) into a reused per-worker buffer; `/plaintext` may
+/// reuse its body and is served from a head serialized once, with the date patched in.
+#[derive(Clone)]
 pub struct DefaultHandler {
     pub(crate) files: Option<StaticFiles>,
+    plaintext: CachedResponse,
+    json_buf: Vec<u8>,
+}
+
+#[derive(serde::Serialize)]
+struct Message<'a> {
+    message: &'a str,
+}
+
+impl Default for DefaultHandler {
+    fn default() -> Self {
+        DefaultHandler {
+            files: None,
+            plaintext: CachedResponse::new(200, &[("Content-Type", b"text/plain")], PLAIN),
+            json_buf: Vec::with_capacity(64),
+        }
+    }
 }
 
 const PLAIN: &[u8] = b"Hello, World!";
-const JSON: &[u8] = b"{\"message\":\"Hello, World!\"}";
 
 impl DefaultHandler {
     pub fn new(root: Option<std::path::PathBuf>) -> std::io::Result<Self> {
@@ -197,6 +297,7 @@ impl DefaultHandler {
                 Some(r) => Some(StaticFiles::new(&r)?),
                 None => None,
             },
+            ..DefaultHandler::default()
         })
     }
 }
@@ -204,19 +305,27 @@ impl DefaultHandler {
 impl Handler for DefaultHandler {
     fn handle(&mut self, req: &Request<'_>, resp: &mut ResponseWriter<'_>) {
         let path = req.path();
-        let fixed = match path {
-            "/plaintext" => Some((&b"text/plain"[..], PLAIN)),
-            "/json" => Some((&b"application/json"[..], JSON)),
-            _ => None,
-        };
-        if let Some((ctype, body)) = fixed {
-            if matches!(req.method(), "GET" | "HEAD") {
-                resp.respond(200, &[("Content-Type", ctype)], body);
-            } else {
+        if path == "/plaintext" || path == "/json" {
+            if !matches!(req.method(), "GET" | "HEAD") {
                 resp.respond(
                     405,
                     &[("Allow", b"GET, HEAD"), ("Content-Type", b"text/plain")],
                     b"Method Not Allowed\n",
+                );
+            } else if path == "/plaintext" {
+                resp.respond_cached(&self.plaintext);
+            } else {
+                self.json_buf.clear();
+                let msg = Message {
+                    message: "Hello, World!",
+                };
+                if serde_json::to_writer(&mut self.json_buf, &msg).is_err() {
+                    return resp.respond(500, &[], b"");
+                }
+                resp.respond(
+                    200,
+                    &[("Content-Type", b"application/json")],
+                    &self.json_buf,
                 );
             }
             return;
@@ -235,5 +344,43 @@ where
 {
     fn handle(&mut self, req: &Request<'_>, resp: &mut ResponseWriter<'_>) {
         self(req, resp)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cached_response_matches_respond_in_every_variant() {
+        let headers: [(&str, &[u8]); 2] = [("Content-Type", b"text/plain"), ("X-A", b"b")];
+        let cached = CachedResponse::new(200, &headers, b"Hello, World!");
+        let date = b"Sun, 06 Nov 1994 08:49:37 GMT";
+        for keep_alive in [true, false] {
+            for http10 in [true, false] {
+                for head_only in [true, false] {
+                    let (mut a, mut b) = (b"prefix".to_vec(), b"prefix".to_vec());
+                    let mk = |out| ResponseWriter {
+                        out,
+                        date,
+                        head_only,
+                        keep_alive,
+                        http10,
+                        file: None,
+                        status: None,
+                    };
+                    let mut w = mk(&mut a);
+                    w.respond(200, &headers, b"Hello, World!");
+                    let mut w = mk(&mut b);
+                    w.respond_cached(&cached);
+                    assert_eq!(w.status, Some(200));
+                    assert_eq!(
+                        String::from_utf8_lossy(&a),
+                        String::from_utf8_lossy(&b),
+                        "keep_alive {keep_alive} http10 {http10} head {head_only}"
+                    );
+                }
+            }
+        }
     }
 }

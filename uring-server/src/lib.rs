@@ -26,7 +26,7 @@ pub mod server;
 pub mod static_files;
 pub mod worker;
 
-pub use handler::{DefaultHandler, FileBody, Handler, Request, ResponseWriter};
+pub use handler::{CachedResponse, DefaultHandler, FileBody, Handler, Request, ResponseWriter};
 pub use server::{
     AccessLogTarget, RunningServer, Server, ServerBuilder, ServerConfig, ServerError, Timeouts,
 };

@@ -62,6 +62,15 @@ struct Cli {
     #[arg(long, value_name = "N", default_value_t = 4096)]
     backlog: i32,
 
+    /// Submission queue entries per worker ring (a power of two).
+    #[arg(long, value_name = "N", default_value_t = 2048)]
+    sq_entries: u32,
+
+    /// Completion queue entries per worker ring (a power of two, >= --sq-entries). Small
+    /// values only make sense to exercise CQ overflow handling.
+    #[arg(long, value_name = "N", default_value_t = 16384)]
+    cq_entries: u32,
+
     /// Time to receive a complete request head, e.g. 10s, 500ms (slowloris guard).
     #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = parse_duration)]
     header_timeout: Duration,
@@ -154,6 +163,7 @@ fn main() -> ExitCode {
         })
         .max_connections_per_worker(cli.max_conns)
         .backlog(cli.backlog)
+        .ring_entries(cli.sq_entries, cli.cq_entries)
         .access_log(access_log);
     for addr in &cli.listen {
         builder = builder.listen(*addr);

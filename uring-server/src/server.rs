@@ -54,6 +54,10 @@ pub struct ServerConfig {
     /// listen(2) backlog.
     pub backlog: i32,
     pub access_log: Option<AccessLogTarget>,
+    /// Submission queue entries per ring.
+    pub sq_entries: u32,
+    /// Completion queue entries per ring (multishot operations post many CQEs).
+    pub cq_entries: u32,
 }
 
 /// Where `--access-log` writes.
@@ -75,6 +79,8 @@ impl Default for ServerConfig {
             max_conns_per_worker: 16 * 1024,
             backlog: 4096,
             access_log: None,
+            sq_entries: 2048,
+            cq_entries: 16384,
         }
     }
 }
@@ -228,6 +234,13 @@ impl<H: Handler + Clone> ServerBuilder<H> {
         self
     }
 
+    /// Ring sizes per worker (defaults 2048 SQ, 16384 CQ entries; powers of two).
+    pub fn ring_entries(mut self, sq: u32, cq: u32) -> Self {
+        self.config.sq_entries = sq;
+        self.config.cq_entries = cq;
+        self
+    }
+
     /// Serve static files from `dir` (default handler only).
     pub fn root(mut self, dir: impl Into<PathBuf>) -> Self {
         self.root = Some(dir.into());
@@ -258,6 +271,14 @@ impl<H: Handler + Clone> ServerBuilder<H> {
         }
         if config.workers == 0 {
             return Err(ServerError::Config("--workers must be at least 1".into()));
+        }
+        if !config.sq_entries.is_power_of_two()
+            || !config.cq_entries.is_power_of_two()
+            || config.cq_entries < config.sq_entries
+        {
+            return Err(ServerError::Config(
+                "ring sizes must be powers of two, with at least as many CQ as SQ entries".into(),
+            ));
         }
         if config.max_conns_per_worker == 0 {
             return Err(ServerError::Config(
@@ -362,6 +383,9 @@ impl<H: Handler + Clone> ServerBuilder<H> {
 fn bind_all(config: &ServerConfig) -> Result<Vec<Vec<Socket>>, ServerError> {
     let mut per_worker: Vec<Vec<Socket>> = (0..config.workers).map(|_| Vec::new()).collect();
     for addr in &config.listen {
+        if addr.port() != 0 {
+            probe_free(*addr)?;
+        }
         // Worker 0 binds first so that port 0 resolves once; the rest join its port.
         let first = bind_one(*addr, config.backlog)?;
         let resolved = first
@@ -375,6 +399,36 @@ fn bind_all(config: &ServerConfig) -> Result<Vec<Vec<Socket>>, ServerError> {
         }
     }
     Ok(per_worker)
+}
+
+/// SO_REUSEPORT would let us join another process's listener on the same port (same
+/// user) and silently split its traffic. A plain bind, without SO_REUSEPORT, fails if
+/// anything listens there; SO_REUSEADDR keeps TIME_WAIT leftovers from failing it.
+fn probe_free(addr: SocketAddr) -> Result<(), ServerError> {
+    let socket = Socket::new(
+        Domain::for_address(addr),
+        Type::STREAM.cloexec(),
+        Some(Protocol::TCP),
+    )
+    .map_err(|e| ServerError::Socket(addr, e))?;
+    socket
+        .set_reuse_address(true)
+        .map_err(|e| ServerError::Socket(addr, e))?;
+    if addr.is_ipv6() {
+        socket
+            .set_only_v6(true)
+            .map_err(|e| ServerError::Socket(addr, e))?;
+    }
+    socket.bind(&addr.into()).map_err(|e| bind_error(addr, e))
+}
+
+fn bind_error(addr: SocketAddr, e: io::Error) -> ServerError {
+    match e.raw_os_error() {
+        Some(libc::EADDRINUSE) => ServerError::AddressInUse(addr),
+        Some(libc::EACCES) | Some(libc::EPERM) => ServerError::BindPermission(addr),
+        Some(libc::EADDRNOTAVAIL) => ServerError::AddressNotAvailable(addr),
+        _ => ServerError::Socket(addr, e),
+    }
 }
 
 fn bind_one(addr: SocketAddr, backlog: i32) -> Result<Socket, ServerError> {

@@ -98,8 +98,8 @@ pub fn run<H: Handler>(wcfg: WorkerConfig, handler: H, ready: Sender<Result<(), 
     }
     let ring_cfg = RingConfig {
         tier: wcfg.tier,
-        entries: 2048,
-        cq_entries: 16384,
+        entries: wcfg.config.sq_entries,
+        cq_entries: wcfg.config.cq_entries,
     };
     let ring = match build_ring(&ring_cfg) {
         Ok(r) => r,
@@ -229,6 +229,11 @@ impl<H: Handler> Worker<H> {
                 if let Some(d) = self.drain_deadline {
                     if self.now >= d {
                         self.force_close_all();
+                    }
+                    // Cancellations complete at once; never hang the exit on one that
+                    // does not.
+                    if self.now >= d + Duration::from_secs(2) {
+                        break;
                     }
                 }
             }

@@ -109,6 +109,7 @@ fn bin_dir(arg: Option<PathBuf>) -> PathBuf {
 
 fn main() {
     let cli = Cli::parse();
+    uring_benches::harness::proc::stop_children_on_signal();
     let command_line = std::env::args().collect::<Vec<_>>().join(" ");
     if let Some(Command::Seed(args)) = cli.command {
         let dir = bin_dir(args.bin_dir.clone());

@@ -9,11 +9,76 @@ use std::collections::HashMap;
 use std::os::unix::process::CommandExt;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
+
+/// Process groups started and not yet stopped, for the interrupt handler.
+static LIVE_GROUPS: Mutex<Vec<i32>> = Mutex::new(Vec::new());
+
+fn register_group(pgid: i32) {
+    LIVE_GROUPS
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .push(pgid);
+}
+
+fn forget_group(pgid: i32) {
+    LIVE_GROUPS
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .retain(|&g| g != pgid);
+}
+
+/// On SIGINT, SIGTERM or SIGHUP, kill every server and tool still running, then exit
+/// 130: they lead their own process groups, so the terminal's Ctrl-C would not reach
+/// them and they would outlive the harness. Call before any other thread starts: the
+/// signals are blocked in every thread and taken by one thread with sigwait.
+pub fn stop_children_on_signal() {
+    // SAFETY: sigset_t is plain data; these calls only read and write it and the mask.
+    unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        for sig in [libc::SIGINT, libc::SIGTERM, libc::SIGHUP] {
+            libc::sigaddset(&mut set, sig);
+        }
+        libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
+        let set_copy = set;
+        std::thread::spawn(move || {
+            let mut sig = 0;
+            libc::sigwait(&set_copy, &mut sig);
+            let groups = LIVE_GROUPS
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .clone();
+            for g in groups {
+                libc::kill(-g, libc::SIGKILL);
+            }
+            eprintln!("\ninterrupted: stopped every server and load tool");
+            std::process::exit(130);
+        });
+    }
+}
+
+/// Undo in the child what the harness set for itself: the blocked signals (a child
+/// inherits the mask across exec), and ask for SIGTERM if the harness dies first.
+pub fn as_child(cmd: &mut Command) {
+    // SAFETY: runs between fork and exec; sigemptyset, sigprocmask and prctl are
+    // async-signal-safe.
+    unsafe {
+        cmd.pre_exec(|| {
+            let mut empty: libc::sigset_t = std::mem::zeroed();
+            libc::sigemptyset(&mut empty);
+            libc::sigprocmask(libc::SIG_SETMASK, &empty, std::ptr::null_mut());
+            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM as libc::c_ulong);
+            Ok(())
+        });
+    }
+}
 
 /// Make `cmd` start on `cpus` only and lead its own process group, so that the whole
 /// tree can be signalled at once and its threads cannot wander onto the other side's CPUs.
 pub fn pin_and_isolate(cmd: &mut Command, cpus: &[usize]) {
+    as_child(cmd);
     let cpus = cpus.to_vec();
     // SAFETY: the closure runs between fork and exec and calls only async-signal-safe
     // functions (setpgid, sched_setaffinity) on memory prepared before the fork.
@@ -115,6 +180,15 @@ pub struct ServerProcess {
 }
 
 impl ServerProcess {
+    /// Take charge of a server started with `pin_and_isolate`.
+    pub fn new(child: Child, name: &str) -> ServerProcess {
+        register_group(child.id() as i32);
+        ServerProcess {
+            child,
+            name: name.to_string(),
+        }
+    }
+
     pub fn pid(&self) -> u32 {
         self.child.id()
     }
@@ -128,6 +202,7 @@ impl ServerProcess {
 impl Drop for ServerProcess {
     fn drop(&mut self) {
         stop_group(&mut self.child, Duration::from_secs(3));
+        forget_group(self.child.id() as i32);
     }
 }
 
@@ -164,6 +239,7 @@ pub fn run_bounded(
     let start = Instant::now();
     let child = cmd.spawn()?;
     let pid = child.id() as i32;
+    register_group(pid);
     let mut timed_out = false;
     let mut status = 0;
     // SAFETY: rusage is plain data filled by wait4.
@@ -192,6 +268,7 @@ pub fn run_bounded(
     std::mem::forget(child);
     // Anything the tool left behind in its group goes too.
     unsafe { libc::kill(-pid, libc::SIGKILL) };
+    forget_group(pid);
     let wall = start.elapsed();
     let tv = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
     let code = if libc::WIFEXITED(status) {

@@ -417,7 +417,9 @@ pub fn peer_versions() -> Vec<(String, String)> {
     probes
         .iter()
         .filter_map(|(cmd, args)| {
-            let out = std::process::Command::new(cmd)
+            let mut c = std::process::Command::new(cmd);
+            super::proc::as_child(&mut c);
+            let out = c
                 .args(*args)
                 .stdin(std::process::Stdio::null())
                 .output()

@@ -105,6 +105,7 @@ pub struct SeedReport {
     pub requests: u64,
     pub threads: u64,
     pub runs: usize,
+    pub warmup: bool,
     pub pinned: bool,
     pub machine: super::report::Machine,
     pub cells: Vec<SeedCell>,
@@ -120,6 +121,7 @@ def app(environ, start_response):
 ";
 
 fn run_quiet(cmd: &mut Command, what: &str) -> Result<String, String> {
+    super::proc::as_child(cmd);
     let out = cmd
         .stdin(Stdio::null())
         .output()
@@ -183,8 +185,9 @@ fn heading(column: &str, venv: Option<&Path>) -> String {
     let code = "import sys, platform; print(platform.python_implementation(), \
                 '.'.join(map(str, (sys.pypy_version_info if hasattr(sys, 'pypy_version_info') \
                 else sys.version_info)[:3])))";
-    Command::new(venv.join("bin/python"))
-        .args(["-c", code])
+    let mut cmd = Command::new(venv.join("bin/python"));
+    super::proc::as_child(&mut cmd);
+    cmd.args(["-c", code])
         .output()
         .ok()
         .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
@@ -219,10 +222,7 @@ fn start_gunicorn(
     let child = cmd
         .spawn()
         .map_err(|e| format!("cannot start gunicorn: {e}"))?;
-    let mut p = ServerProcess {
-        child,
-        name: "gunicorn".into(),
-    };
+    let mut p = ServerProcess::new(child, "gunicorn");
     wait_listening(&mut p, addr, Duration::from_secs(30)).map_err(|e| {
         let t = std::fs::read_to_string(&log).unwrap_or_default();
         format!(
@@ -419,6 +419,7 @@ pub fn run(a: &SeedArgs, bin_dir: &Path, command_line: &str) -> Result<PathBuf, 
         requests: n,
         threads: a.threads,
         runs,
+        warmup,
         pinned: a.pin,
         machine: super::report::Machine::probe(&server_cpus, &load_cpus),
         cells,
@@ -520,10 +521,15 @@ impl SeedReport {
         let _ = writeln!(md, "# The seed study, rebuilt\n");
         let _ = writeln!(
             md,
-            "Requests per second (higher is better), the mean of {} run(s) after a warm-up, \
+            "Requests per second (higher is better), the mean of {} run(s){}, \
              measured with `{}`. gunicorn runs its default sync worker \
              with a hello-world WSGI app. Machine: {} ({} CPUs), Linux {}, loopback; {}.\n",
             self.runs,
+            if self.warmup {
+                " after a warm-up run"
+            } else {
+                " without warm-up"
+            },
             self.tool_command,
             m.cpu_model,
             m.cpus_online,
@@ -593,7 +599,14 @@ fn write_outputs(r: &SeedReport, a: &SeedArgs) -> Result<(), String> {
         .iter()
         .filter_map(|c| {
             Some(Bar {
-                label: format!("{} -w {} -c {}", c.heading, c.workers, c.connections),
+                label: if c.column == "cpython" || c.column == "pypy" {
+                    format!(
+                        "gunicorn -w {} -c {} ({})",
+                        c.workers, c.connections, c.heading
+                    )
+                } else {
+                    format!("{} -w {} -c {}", c.heading, c.workers, c.connections)
+                },
                 value: c.mean_rps?,
                 min: c.min_rps?,
                 max: c.max_rps?,

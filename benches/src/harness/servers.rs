@@ -81,6 +81,18 @@ impl ServerEnv {
             // Bytes that do not compress to nothing, in case anything on the path tries.
             let data: Vec<u8> = (0..STATIC_SIZE).map(|i| (i * 7 % 251) as u8).collect();
             std::fs::write(&file, data)?;
+            // nginx's workers drop root for an unprivileged user: whatever the umask,
+            // they must be able to reach and read the file.
+            use std::os::unix::fs::PermissionsExt;
+            let mut dir = file.parent();
+            while let Some(d) = dir {
+                std::fs::set_permissions(d, std::fs::Permissions::from_mode(0o755))?;
+                if d == self.scratch {
+                    break;
+                }
+                dir = d.parent();
+            }
+            std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o644))?;
         }
         Ok(root)
     }
@@ -135,10 +147,7 @@ pub fn start(
     let child = cmd
         .spawn()
         .map_err(|e| format!("cannot start {}: {e}", server.name()))?;
-    let mut proc = ServerProcess {
-        child,
-        name: server.name().to_string(),
-    };
+    let mut proc = ServerProcess::new(child, server.name());
     if let Err(e) = wait_listening(&mut proc, addr, Duration::from_secs(10)) {
         let tail = std::fs::read_to_string(&log).unwrap_or_default();
         let tail: String = tail.lines().rev().take(5).collect::<Vec<_>>().join(" | ");

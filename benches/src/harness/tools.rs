@@ -190,11 +190,15 @@ pub fn command(tool: Tool, w: Workload, spec: &RunSpec) -> Result<Vec<String>, S
                 return Err("h2load's -r is a connection rate, not a request rate".into());
             }
             if !w.keep_alive() {
-                return Err("h2load cannot open a connection per request".into());
+                return Err(
+                    "h2load's timed mode (-D) stalls when the server closes after each response"
+                        .into(),
+                );
             }
             push(&["h2load", "--h1", "-t", &t, "-c", &c, "-D", &whole_secs]);
-            // With --h1, -m is the pipelining depth (h2load's manual).
-            push(&["-m", &w.depth().to_string(), "-T", "5", &url]);
+            // With --h1, -m is the pipelining depth (h2load's manual). -N bounds a silent
+            // connection; -T would close busy ones too, mid-run.
+            push(&["-m", &w.depth().to_string(), "-N", "5", &url]);
         }
         Tool::Ab => {
             if w.depth() > 1 {
