@@ -2,7 +2,7 @@
 # Install what the tests need on a fresh Debian machine (idempotent; run as root).
 set -euo pipefail
 need=()
-for pair in nginx:nginx-light wrk:wrk h2load:nghttp2-client ab:apache2-utils curl:curl python3:python3 openssl:openssl; do
+for pair in nginx:nginx-light wrk:wrk h2load:nghttp2-client ab:apache2-utils curl:curl python3:python3 openssl:openssl script:bsdutils; do
   cmd=${pair%%:*}; pkg=${pair#*:}
   command -v "$cmd" >/dev/null 2>&1 || need+=("$pkg")
 done

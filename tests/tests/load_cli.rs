@@ -369,3 +369,58 @@ fn load_too_few_file_descriptors_says_how_to_fix() {
     assert!(err.contains("ulimit -n"), "{err}");
     assert_eq!(err.trim_end().lines().count(), 1, "{err}");
 }
+
+#[test]
+fn load_progress_bar_on_a_terminal() {
+    // `script` gives the child a pseudo-terminal (util-linux, on every Debian).
+    let srv = MisbehavingServer::healthy();
+    let cmd = format!(
+        "{} -d 1s -c 2 -k {}",
+        bin("uring-load").display(),
+        srv.url()
+    );
+    let child = Command::new("script")
+        .args(["-qec", &cmd, "/dev/null"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("script (util-linux)");
+    let mut child = ChildGuard(child);
+    let mut out = String::new();
+    child
+        .0
+        .stdout
+        .take()
+        .unwrap()
+        .read_to_string(&mut out)
+        .unwrap();
+    let status = child.0.wait().unwrap();
+    assert!(status.success(), "{out}");
+    // A bar redrawn in place, not progress lines.
+    assert!(out.contains("\r["), "{out:?}");
+    assert!(out.contains("% "), "{out:?}");
+    assert!(!out.contains("progress: "), "{out:?}");
+    assert!(out.contains("Requests/sec:"), "{out:?}");
+}
+
+#[test]
+fn load_open_model_is_named_in_the_text_report() {
+    let srv = MisbehavingServer::healthy();
+    let r = run_load(
+        &["-n", "200", "-R", "2000", "-c", "2", "-k", &srv.url()],
+        LIMIT,
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(
+        r.stdout.contains("open model: 2000 req/s intended"),
+        "{}",
+        r.stdout
+    );
+    assert!(
+        r.stdout
+            .contains("requests: 200 total, 200 started, 200 done, 200 succeeded"),
+        "{}",
+        r.stdout
+    );
+}

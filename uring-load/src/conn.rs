@@ -284,11 +284,7 @@ impl Conn {
             self.phase = Phase::Closed;
             return Step::Close;
         }
-        if self.body == Body::UntilClose && kind == ErrorKind::Read && self.phase == Phase::Open {
-            // A reset ends an until-close body too early to know it was complete.
-            self.fail_all(kind, rec);
-            return Step::Close;
-        }
+        // A reset also fails an until-close body: only a clean EOF says it was complete.
         self.fail_all(kind, rec);
         Step::Close
     }

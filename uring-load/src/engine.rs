@@ -923,7 +923,14 @@ impl<'a> Worker<'a> {
         s.send_inflight = false;
         s.recv_armed = false;
         if s.conn.phase() != Phase::Idle {
-            s.conn.abandon();
+            if self.stopping {
+                s.conn.abandon();
+            } else {
+                // Normally empty already (teardown gave them back); never lose one.
+                for origin in s.conn.take_unanswered() {
+                    self.disp.give_back(origin);
+                }
+            }
             s.conn.closed();
         }
         if !self.stopping {

@@ -428,6 +428,7 @@ fn run(cli: Cli) -> Result<ExitCode, Failure> {
             total: cli.requests.unwrap_or(out.recorder.counters.started),
             elapsed: out.elapsed,
             interrupted: out.interrupted,
+            rate: cli.rate,
         };
         if cli.runs > 1 && !cli.json {
             println!("run {} of {}:", k + 1, cli.runs);
@@ -448,6 +449,7 @@ fn run(cli: Cli) -> Result<ExitCode, Failure> {
             .unwrap_or(merged.counters.started),
         elapsed: elapsed_total,
         interrupted,
+        rate: cli.rate,
     };
     if cli.json {
         let mut v = report::json(&merged, &facts);

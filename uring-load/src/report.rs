@@ -22,10 +22,13 @@ pub struct RunFacts {
     pub total: u64,
     pub elapsed: Duration,
     pub interrupted: bool,
+    /// `-R`: the intended rate of the open model.
+    pub rate: Option<f64>,
 }
 
+/// Complete responses per second (the JSON report's `rps`).
 fn rps(rec: &Recorder, elapsed: Duration) -> f64 {
-    let done = rec.counters.succeeded + rec.counters.failed + rec.counters.errored;
+    let done = rec.counters.done;
     let s = elapsed.as_secs_f64();
     if s > 0.0 {
         done as f64 / s
@@ -76,12 +79,7 @@ pub fn text(rec: &Recorder, facts: &RunFacts) -> String {
     let _ = writeln!(
         o,
         "requests: {} total, {} started, {} done, {} succeeded, {} failed, {} errored",
-        facts.total,
-        c.started,
-        c.succeeded + c.failed + c.errored,
-        c.succeeded,
-        c.failed,
-        c.errored
+        facts.total, c.started, c.done, c.succeeded, c.failed, c.errored
     );
     let _ = write!(
         o,
@@ -107,6 +105,12 @@ pub fn text(rec: &Recorder, facts: &RunFacts) -> String {
         "traffic: {} bytes total, {} bytes http, {} bytes data",
         c.bytes_total, c.bytes_headers, c.bytes_body
     );
+    if let Some(r) = facts.rate {
+        let _ = writeln!(
+            o,
+            "open model: {r:.0} req/s intended; latency counts from each request's intended send time"
+        );
+    }
     let _ = writeln!(
         o,
         "connections: {} opened, {} reconnects",

@@ -318,7 +318,7 @@ fn field_ends_in_crlf(buf: &[u8], value: &[u8]) -> bool {
 /// `name` equals the lowercase `lower` ignoring ASCII case. Callers have matched the
 /// length already; the first-byte test rejects most other names of that length cheaply.
 #[inline(always)]
-fn name_is(name: &[u8], lower: &[u8]) -> bool {
+pub(crate) fn name_is(name: &[u8], lower: &[u8]) -> bool {
     (name[0] | 0x20) == lower[0] && eq_lower(name, lower)
 }
 
@@ -436,6 +436,10 @@ pub(crate) fn fold_content_length(prev: Option<Result<u64, ()>>, value: &[u8]) -
         Some(Ok(n)) => Some(n),
         None => None,
     };
+    // The usual case: one field, one plain number.
+    if acc.is_none() && !value.contains(&b',') {
+        return parse_decimal(trim_ows(value));
+    }
     for element in value.split(|&b| b == b',') {
         let n = parse_decimal(trim_ows(element))?;
         match acc {

@@ -9,7 +9,7 @@
 
 use std::mem::MaybeUninit;
 
-use super::request::{fold_content_length, read_codings, read_connection, TeCodings};
+use super::request::{fold_content_length, name_is, read_codings, read_connection, TeCodings};
 use super::{HeaderStorage, Parsed, Version, HEADER_CAPACITY};
 
 /// How a response body is delimited (RFC 9112 section 6.3, client side).
@@ -133,13 +133,13 @@ pub fn parse_response<'b, 'h>(
     for field in fields {
         let name = field.name.as_bytes();
         match name.len() {
-            10 if name.eq_ignore_ascii_case(b"connection") => {
+            10 if name_is(name, b"connection") => {
                 read_connection(field.value, &mut conn_close, &mut conn_keep_alive)
             }
-            14 if name.eq_ignore_ascii_case(b"content-length") => {
+            14 if name_is(name, b"content-length") => {
                 content_length = Some(fold_content_length(content_length, field.value));
             }
-            17 if name.eq_ignore_ascii_case(b"transfer-encoding") => {
+            17 if name_is(name, b"transfer-encoding") => {
                 has_te = true;
                 read_codings(&mut te, field.value);
             }
