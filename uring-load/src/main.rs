@@ -429,6 +429,7 @@ fn run(cli: Cli) -> Result<ExitCode, Failure> {
             elapsed: out.elapsed,
             interrupted: out.interrupted,
             rate: cli.rate,
+            tier: Some(out.tier.to_string()),
         };
         if cli.runs > 1 && !cli.json {
             println!("run {} of {}:", k + 1, cli.runs);
@@ -450,6 +451,7 @@ fn run(cli: Cli) -> Result<ExitCode, Failure> {
         elapsed: elapsed_total,
         interrupted,
         rate: cli.rate,
+        tier: last_tier.map(|t| t.to_string()),
     };
     if cli.json {
         let mut v = report::json(&merged, &facts);
