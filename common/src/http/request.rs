@@ -362,7 +362,7 @@ pub(crate) struct TeCodings {
     pub(crate) chunked_not_last: bool,
     /// A coding other than `chunked` appeared.
     pub(crate) other: bool,
-    /// An empty element or a syntactically invalid coding.
+    /// A syntactically invalid coding (empty elements are ignored, not invalid).
     pub(crate) invalid: bool,
 }
 
@@ -470,9 +470,12 @@ pub(crate) fn parse_decimal(digits: &[u8]) -> Result<u64, ()> {
 }
 
 /// Add the codings of one Transfer-Encoding field value to the running list.
+///
+/// Empty list elements are skipped: RFC 9110 section 5.6.1.2 "a recipient MUST parse and
+/// ignore a reasonable number of empty list elements". A value with no coding at all
+/// leaves `count` at 0, which the callers treat as invalid.
 pub(crate) fn read_codings(te: &mut TeCodings, value: &[u8]) {
-    for element in value.split(|&b| b == b',') {
-        let element = trim_ows(element);
+    for element in list_elements(value) {
         // A coding may carry parameters (`name;param=value`); only the name matters here.
         let name = match element.iter().position(|&b| b == b';') {
             Some(i) => trim_ows(&element[..i]),
@@ -810,6 +813,17 @@ mod tests {
     }
 
     #[test]
+    fn te_empty_list_elements_are_ignored() {
+        // RFC 9110 section 5.6.1.2: a recipient MUST ignore empty list elements.
+        for te in [&b", chunked"[..], b"chunked ,", b" ,, chunked , "] {
+            let mut req = b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: ".to_vec();
+            req.extend_from_slice(te);
+            req.extend_from_slice(b"\r\n\r\n");
+            assert_eq!(complete(&req).framing, BodyFraming::Chunked, "{}", show(te));
+        }
+    }
+
+    #[test]
     fn chunked_framing() {
         let h = complete(b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n");
         assert_eq!(h.framing, BodyFraming::Chunked);
@@ -851,6 +865,10 @@ mod tests {
         te_chunked_then_other_field: b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: gzip\r\n\r\n"
             => RequestError::InvalidTransferEncoding;
         te_empty: b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: \r\n\r\n"
+            => RequestError::InvalidTransferEncoding;
+        te_only_empty_elements: b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: , ,\r\n\r\n"
+            => RequestError::InvalidTransferEncoding;
+        te_empty_parameterised: b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: ;x=1, chunked\r\n\r\n"
             => RequestError::InvalidTransferEncoding;
         te_bad_token: b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: \"chunked\"\r\n\r\n"
             => RequestError::InvalidTransferEncoding;

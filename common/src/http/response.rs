@@ -174,7 +174,7 @@ pub fn parse_response<'b, 'h>(
                 // error." We frame by Transfer-Encoding and close afterwards.
                 keep_alive = false;
             }
-            if te.invalid || te.chunked_not_last {
+            if te.invalid || te.chunked_not_last || te.count == 0 {
                 return Err(ResponseError::InvalidTransferEncoding);
             }
             if te.last_is_chunked && !te.other {
