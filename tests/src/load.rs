@@ -205,7 +205,7 @@ http {{
         );
         let conf_path = dir.path().join("nginx.conf");
         std::fs::write(&conf_path, conf).unwrap();
-        let child = Command::new("nginx")
+        let child = Command::new(nginx_binary())
             .args(["-p", &d, "-c"])
             .arg(&conf_path)
             .stdin(Stdio::null())
@@ -231,6 +231,18 @@ http {{
             .unwrap_or_default()
             .lines()
             .count()
+    }
+}
+
+/// `nginx` from PATH, else Debian's /usr/sbin/nginx (sbin is not on every PATH).
+fn nginx_binary() -> PathBuf {
+    let in_path = std::env::var_os("PATH")
+        .map(|p| std::env::split_paths(&p).any(|d| d.join("nginx").is_file()))
+        .unwrap_or(false);
+    if in_path {
+        PathBuf::from("nginx")
+    } else {
+        PathBuf::from("/usr/sbin/nginx")
     }
 }
 

@@ -152,6 +152,11 @@ fn static_files_with_curl() {
     );
     let out = curl(&[&srv.url("/sub/")]);
     assert_eq!(body(&out), "<p>sub</p>\n");
+    let out = curl(&[&srv.url("/sub?x=1")]);
+    assert_eq!(status_line(&out), "HTTP/1.1 301 Moved Permanently");
+    assert_eq!(header(&out, "Location"), Some("/sub/?x=1"));
+    let out = curl(&["-L", &srv.url("/sub")]);
+    assert!(out.ends_with("<p>sub</p>\n"), "{out}");
     let out = curl(&[&srv.url("/style.css")]);
     assert_eq!(
         header(&out, "Content-Type"),

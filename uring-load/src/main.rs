@@ -39,16 +39,16 @@ struct Cli {
     /// http:// or https:// URL: host name (resolved once), IPv4 or [IPv6], port, path and query.
     url: Option<String>,
 
-    /// Total requests (e.g. 10000, 10k, 1M); exactly this many complete.
-    #[arg(short = 'n', long = "requests", value_parser = units::parse_count)]
+    /// Total requests (e.g. 10000, 10k, 1M): exactly this many end, answered or errored; never more.
+    #[arg(short = 'n', long = "requests", value_name = "N", value_parser = units::parse_count)]
     requests: Option<u64>,
 
     /// Concurrent connections, split evenly across threads.
-    #[arg(short = 'c', long = "connections", default_value = "64", value_parser = units::parse_count)]
+    #[arg(short = 'c', long = "connections", value_name = "N", default_value = "64", value_parser = units::parse_count)]
     connections: u64,
 
     /// Threads, each pinned to a core and running its own ring.
-    #[arg(short = 't', long = "threads", default_value = "1", value_parser = units::parse_count)]
+    #[arg(short = 't', long = "threads", value_name = "N", default_value = "1", value_parser = units::parse_count)]
     threads: u64,
 
     /// Keep-alive: many requests per connection (without it, each request gets its own
@@ -57,40 +57,40 @@ struct Cli {
     keep_alive: bool,
 
     /// Pipelining depth: requests in flight per connection (needs -k).
-    #[arg(short = 'K', long = "pipeline", default_value = "1", value_parser = units::parse_count)]
+    #[arg(short = 'K', long = "pipeline", value_name = "N", default_value = "1", value_parser = units::parse_count)]
     pipeline: u64,
 
     /// Extra request header "Name: value" (repeatable).
-    #[arg(short = 'H', long = "header")]
+    #[arg(short = 'H', long = "header", value_name = "NAME: VALUE")]
     headers: Vec<String>,
 
     /// Request method (default GET, or POST with -b).
-    #[arg(short = 'm', long = "method")]
+    #[arg(short = 'm', long = "method", value_name = "METHOD")]
     method: Option<String>,
 
     /// Send the contents of FILE as the request body.
-    #[arg(short = 'b', long = "body")]
+    #[arg(short = 'b', long = "body", value_name = "FILE")]
     body: Option<PathBuf>,
 
     /// Run for this long (e.g. 500ms, 10s, 2m) instead of, or as well as, -n.
-    #[arg(short = 'd', long = "duration", value_parser = units::parse_duration)]
+    #[arg(short = 'd', long = "duration", value_name = "DURATION", value_parser = units::parse_duration)]
     duration: Option<Duration>,
 
     /// Connect and per-request timeout.
-    #[arg(short = 'T', long = "timeout", default_value = "5s", value_parser = units::parse_duration)]
+    #[arg(short = 'T', long = "timeout", value_name = "DURATION", default_value = "5s", value_parser = units::parse_duration)]
     timeout: Duration,
 
     /// Open model: this many requests per second in total; latency counts from each
     /// request's intended send time (coordinated omission corrected).
-    #[arg(short = 'R', long = "rate", value_parser = units::parse_rate)]
+    #[arg(short = 'R', long = "rate", value_name = "REQ_PER_S", value_parser = units::parse_rate)]
     rate: Option<f64>,
 
     /// Traffic before the measured run that is not counted.
-    #[arg(long = "warmup", value_parser = units::parse_duration)]
+    #[arg(long = "warmup", value_name = "DURATION", value_parser = units::parse_duration)]
     warmup: Option<Duration>,
 
     /// Repeat the run N times and print the mean and standard deviation.
-    #[arg(long = "runs", default_value = "1", value_parser = units::parse_count)]
+    #[arg(long = "runs", value_name = "N", default_value = "1", value_parser = units::parse_count)]
     runs: u64,
 
     /// Print one JSON object on stdout (schema: docs/report-schema.md).
@@ -107,11 +107,11 @@ struct Cli {
 
     /// Connect to this Unix socket instead of the URL's host (the URL still gives the
     /// path and Host header).
-    #[arg(long = "unix-socket")]
+    #[arg(long = "unix-socket", value_name = "PATH")]
     unix_socket: Option<PathBuf>,
 
     /// io_uring tier: auto, basic (5.10), multishot (5.19) or full (6.1).
-    #[arg(long = "tier", default_value = "auto")]
+    #[arg(long = "tier", value_name = "TIER", default_value = "auto")]
     tier: TierChoice,
 
     /// No progress output on stderr.
@@ -429,6 +429,7 @@ fn run(cli: Cli) -> Result<ExitCode, Failure> {
             elapsed: out.elapsed,
             interrupted: out.interrupted,
             rate: cli.rate,
+            tier: Some(out.tier.to_string()),
         };
         if cli.runs > 1 && !cli.json {
             println!("run {} of {}:", k + 1, cli.runs);
@@ -450,6 +451,7 @@ fn run(cli: Cli) -> Result<ExitCode, Failure> {
         elapsed: elapsed_total,
         interrupted,
         rate: cli.rate,
+        tier: last_tier.map(|t| t.to_string()),
     };
     if cli.json {
         let mut v = report::json(&merged, &facts);

@@ -24,6 +24,8 @@ pub struct RunFacts {
     pub interrupted: bool,
     /// `-R`: the intended rate of the open model.
     pub rate: Option<f64>,
+    /// The io_uring tier the run used, for the text report.
+    pub tier: Option<String>,
 }
 
 /// Complete responses per second (the JSON report's `rps`).
@@ -111,11 +113,19 @@ pub fn text(rec: &Recorder, facts: &RunFacts) -> String {
             "open model: {r:.0} req/s intended; latency counts from each request's intended send time"
         );
     }
-    let _ = writeln!(
+    let _ = write!(
         o,
         "connections: {} opened, {} reconnects",
         c.connections_opened, c.reconnects
     );
+    match &facts.tier {
+        Some(t) => {
+            let _ = writeln!(o, " (io_uring tier: {t})");
+        }
+        None => {
+            let _ = writeln!(o);
+        }
+    }
     let _ = writeln!(
         o,
         "errors: {} connect, {} read, {} write, {} timeout, {} parse",

@@ -1084,6 +1084,21 @@ mod tests {
     }
 
     #[test]
+    fn absolute_form_targets_route_by_path() {
+        let mut h = Harness::new();
+        h.feed(b"GET http://example.com/a?x HTTP/1.1\r\nHost: example.com\r\n\r\nGET HTTP://example.com HTTP/1.1\r\nHost: example.com\r\n\r\nGET /\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9 HTTP/1.1\r\nHost: x\r\n\r\n");
+        let mut want = response("GET /a ", false);
+        want.extend(response("GET / ", false));
+        let text = String::from_utf8_lossy(&h.wire).to_string();
+        assert!(text.starts_with(&*String::from_utf8_lossy(&want)), "{text}");
+        // A non-ASCII target (if the codec lets one through) must not panic the worker.
+        assert!(
+            text.ends_with("GET /éééé ") || text.contains("HTTP/1.1 400 "),
+            "{text}"
+        );
+    }
+
+    #[test]
     fn partial_send_resends_the_rest() {
         let mut h = Harness::new();
         h.with(|c, ctx| c.on_data(b"GET /a HTTP/1.1\r\nHost: x\r\n\r\n", ctx));

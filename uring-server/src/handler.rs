@@ -28,20 +28,38 @@ impl<'a> Request<'a> {
         self.head.target
     }
 
-    /// The target up to `?`.
+    /// The path: the target up to `?`, with the scheme and authority of an absolute-form
+    /// target (`GET http://host/x`, which RFC 9112 3.2.2 says a server must accept) removed.
     pub fn path(&self) -> &'a str {
-        match self.head.target.find('?') {
-            Some(i) => &self.head.target[..i],
-            None => self.head.target,
+        let t = self.origin_form();
+        match t.find('?') {
+            Some(i) => &t[..i],
+            None => t,
         }
     }
 
     /// The query string after `?`, if any.
     pub fn query(&self) -> Option<&'a str> {
-        self.head
-            .target
-            .find('?')
-            .map(|i| &self.head.target[i + 1..])
+        let t = self.head.target;
+        t.find('?').map(|i| &t[i + 1..])
+    }
+
+    fn origin_form(&self) -> &'a str {
+        let t = self.head.target;
+        // Byte comparisons first: slicing the str is safe only after an ASCII prefix.
+        let b = t.as_bytes();
+        let rest = if b.len() > 7 && b[..7].eq_ignore_ascii_case(b"http://") {
+            &t[7..]
+        } else if b.len() > 8 && b[..8].eq_ignore_ascii_case(b"https://") {
+            &t[8..]
+        } else {
+            return t;
+        };
+        match rest.find(['/', '?']) {
+            Some(i) if rest.as_bytes()[i] == b'/' => &rest[i..],
+            // `http://host?q` or `http://host`: the path is "/".
+            _ => "/",
+        }
     }
 
     pub fn version(&self) -> Version {

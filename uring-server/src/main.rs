@@ -131,6 +131,17 @@ fn wait_signal(set: &libc::sigset_t) -> i32 {
     sig
 }
 
+/// A signal from `set`, or None after `timeout`.
+fn wait_signal_for(set: &libc::sigset_t, timeout: Duration) -> Option<i32> {
+    let ts = libc::timespec {
+        tv_sec: timeout.as_secs() as libc::time_t,
+        tv_nsec: timeout.subsec_nanos() as libc::c_long,
+    };
+    // SAFETY: set and ts are initialised; a null siginfo pointer is allowed.
+    let sig = unsafe { libc::sigtimedwait(set, std::ptr::null_mut(), &ts) };
+    (sig > 0).then_some(sig)
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let workers = cli.workers.unwrap_or_else(|| {
@@ -186,7 +197,17 @@ fn main() -> ExitCode {
         if cli.no_pin { ", unpinned" } else { "" }
     );
 
-    let first = wait_signal(&sigset);
+    // Wait for a signal; meanwhile notice a worker whose ring failed.
+    let first = loop {
+        if let Some(sig) = wait_signal_for(&sigset, Duration::from_secs(1)) {
+            break sig;
+        }
+        if server.any_worker_exited() {
+            eprintln!("uring-server: a worker stopped unexpectedly (see above); exiting");
+            server.begin_shutdown();
+            return ExitCode::from(1);
+        }
+    };
     eprintln!(
         "uring-server: signal {first}, draining (up to {:?}; signal again to exit at once)",
         cli.drain_timeout

@@ -489,6 +489,12 @@ impl RunningServer {
         }
     }
 
+    /// Whether a worker has stopped (before a shutdown was asked for, that means its ring
+    /// failed and the server runs short-handed).
+    pub fn any_worker_exited(&self) -> bool {
+        self.workers.iter().any(|w| w.is_finished())
+    }
+
     /// Wait until every worker has exited.
     pub fn join(mut self) {
         self.join_inner();

@@ -58,8 +58,26 @@ impl StaticFiles {
             Ok(r) => r,
             Err(status) => return error(resp, status),
         };
-        let (file, meta, rel) = match self.open(rel) {
+        let (file, meta, rel) = match self.open(rel, req.path().ends_with('/')) {
             Ok(x) => x,
+            Err(301) => {
+                // A directory named without its slash: relative links in its index.html
+                // only resolve against the slashed URL, so send the client there.
+                let mut location = req.path().to_string();
+                location.push('/');
+                if let Some(q) = req.query() {
+                    location.push('?');
+                    location.push_str(q);
+                }
+                return resp.respond(
+                    301,
+                    &[
+                        ("Location", location.as_bytes()),
+                        ("Content-Type", b"text/plain"),
+                    ],
+                    b"Moved Permanently\n",
+                );
+            }
             Err(status) => return error(resp, status),
         };
         let size = meta.len();
@@ -132,11 +150,15 @@ impl StaticFiles {
     }
 
     /// Open `rel` beneath the root; directories answer with their `index.html`.
-    /// Returns the file, its metadata and the path actually opened (for its type).
-    fn open(&self, rel: Vec<u8>) -> Result<(File, std::fs::Metadata, Vec<u8>), u16> {
+    /// Returns the file, its metadata and the path actually opened (for its type);
+    /// `Err(301)` for a directory asked for without its trailing slash.
+    fn open(&self, rel: Vec<u8>, slash: bool) -> Result<(File, std::fs::Metadata, Vec<u8>), u16> {
         let file = self.open_beneath(if rel.is_empty() { b"." } else { &rel })?;
         let meta = file.metadata().map_err(|_| 404u16)?;
         if meta.is_dir() {
+            if !slash {
+                return Err(301);
+            }
             let mut index = rel;
             if !index.is_empty() {
                 index.push(b'/');
