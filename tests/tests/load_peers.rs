@@ -67,6 +67,20 @@ fn load_nginx_pipelined_and_every_tier() {
         assert_eq!(v["tier"], tier, "{v}");
         logged += 3000;
         assert_eq!(nginx.access_log_lines(), logged, "tier {tier}");
+
+        // And a connection per request.
+        let r = run_load(
+            &[
+                "-n", "1000", "-c", "10", "-t", "2", "--tier", tier, "--json", &url,
+            ],
+            LIMIT,
+        );
+        assert_eq!(r.code, 0, "tier {tier}: {}", r.stderr);
+        let v = r.json();
+        exact(&v, 1000);
+        assert_eq!(num(&v, &["connections", "opened"]), 1000, "{v}");
+        logged += 1000;
+        assert_eq!(nginx.access_log_lines(), logged, "tier {tier}");
     }
 }
 

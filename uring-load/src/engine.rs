@@ -899,7 +899,9 @@ impl<'a> Worker<'a> {
         }
         if !s.shut {
             s.shut = true;
-            if s.fd >= 0 {
+            if s.fd >= 0 && s.ops > 0 {
+                // Wake the receive (and send) still in flight; with none, close(2) in
+                // `maybe_release` is enough (a server that closed first needs no more).
                 // SAFETY: fd is our open socket.
                 unsafe { libc::shutdown(s.fd, libc::SHUT_RDWR) };
             }
@@ -967,17 +969,18 @@ impl<'a> Worker<'a> {
             return;
         }
         let i = token.slot();
+        // Count the operation as finished before handling it, so that a teardown decided
+        // by the handler sees whether anything else is still in flight on the socket.
         let final_cqe = !(op == OP_RECV && cqueue::more(flags));
+        if final_cqe && op != OP_CANCEL {
+            self.slots[i as usize].ops -= 1;
+        }
         match op {
             OP_CONNECT => self.on_connect(i, res, now),
             OP_SEND => self.on_send(i, res),
             OP_RECV => self.on_recv(i, res, flags, now),
             OP_LINK_TIMEOUT | OP_CANCEL => {}
             _ => {}
-        }
-        if final_cqe && op != OP_CANCEL {
-            let s = &mut self.slots[i as usize];
-            s.ops -= 1;
         }
         self.maybe_release(i);
     }

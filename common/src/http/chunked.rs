@@ -166,6 +166,26 @@ impl ChunkedDecoder {
                 }
                 State::Done => return Ok((i, ChunkEvent::Done)),
                 State::Failed(e) => return Err(e),
+                // Fast paths for the common shapes, `<hex>\r\n` and the CRLF after data;
+                // anything else (extensions, split input, errors) goes byte by byte.
+                State::SizeStart => {
+                    if let Some((size, len)) = plain_size_line(&input[i..]) {
+                        self.remaining = size;
+                        self.ext_len = 0;
+                        self.state = if size == 0 {
+                            State::TrailerStart
+                        } else {
+                            State::Data
+                        };
+                        i += len;
+                        continue;
+                    }
+                }
+                State::DataCr if input[i..].starts_with(b"\r\n") => {
+                    self.state = State::SizeStart;
+                    i += 2;
+                    continue;
+                }
                 _ => {}
             }
             if let Err(e) = self.step(b) {
@@ -327,6 +347,24 @@ impl ChunkedDecoder {
         }
         Ok(())
     }
+}
+
+/// A complete size line of 1 to 16 hex digits and CRLF at the start of `input`: the size
+/// and the line's length. Sixteen digits always fit in a u64, so no overflow check.
+#[inline]
+fn plain_size_line(input: &[u8]) -> Option<(u64, usize)> {
+    let mut size = 0u64;
+    for (n, &b) in input.iter().take(17).enumerate() {
+        match hex_value(b) {
+            Some(d) if n < 16 => size = (size << 4) | u64::from(d),
+            Some(_) => return None,
+            None if n > 0 && b == b'\r' && input.get(n + 1) == Some(&b'\n') => {
+                return Some((size, n + 2))
+            }
+            None => return None,
+        }
+    }
+    None
 }
 
 #[inline]

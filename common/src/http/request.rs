@@ -696,6 +696,23 @@ mod tests {
         }
     }
 
+    /// The error does not depend on how the bytes arrive (a partial head must not hide
+    /// it, nor report a different one).
+    fn same_error_at_every_split(req: &[u8], want: RequestError) {
+        use crate::http::testkit::{RequestStream, StreamError};
+        for cut in 0..=req.len() {
+            let mut s = RequestStream::new(Limits::default());
+            s.feed(&req[..cut]);
+            s.feed(&req[cut..]);
+            assert_eq!(
+                s.error,
+                Some(StreamError::Request(want)),
+                "{:?} cut at {cut}",
+                show(req)
+            );
+        }
+    }
+
     /// One-line cases: request text (headers after the Host line) -> expected status.
     macro_rules! rejects {
         ($($name:ident: $req:expr => $err:expr;)*) => {$(
@@ -703,6 +720,7 @@ mod tests {
             fn $name() {
                 let e = err($req);
                 assert_eq!(e, $err, "{:?}", show($req));
+                same_error_at_every_split($req, e);
             }
         )*};
     }
