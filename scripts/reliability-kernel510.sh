@@ -12,7 +12,9 @@
 #   --smoke   boot the kernel with busybox only and check the marker (no cargo build);
 #             proves the harness itself.
 # Env: KERNEL510_DIR (cache, default target/kernel510), KERNEL510_TIMEOUT (qemu seconds,
-#      default 600), KERNEL510_REQUESTS (default 10000), KERNEL510_CONNS (default 50).
+#      default 600), KERNEL510_REQUESTS (default 10000), KERNEL510_CONNS (default 50),
+#      KERNEL510_SHARED_CACHE (machine-wide kernel copy, default
+#      /var/cache/uring-toolkit/kernel510).
 #
 # The machine's own apt configuration (bookworm) is left untouched: bullseye is added as a
 # separate source with its own sources list, lists and cache directories under the cache.
@@ -59,6 +61,12 @@ is_dynamic "$BUSYBOX" && die "$BUSYBOX is dynamically linked; install busybox-st
 
 # --- the kernel, from Debian bullseye as a separate apt source ----------------------
 KDIR=$CACHE/kernel
+# A machine-wide copy outlives `cargo clean` and fresh clones (CI), and keeps working the
+# day bullseye leaves deb.debian.org.
+SHARED_KDIR=${KERNEL510_SHARED_CACHE:-/var/cache/uring-toolkit/kernel510}
+if [ ! -f "$KDIR/vmlinuz" ] && [ -f "$SHARED_KDIR/vmlinuz" ] && [ -f "$SHARED_KDIR/release" ]; then
+  mkdir -p "$KDIR" && cp "$SHARED_KDIR"/{vmlinuz,release,package} "$KDIR/"
+fi
 if [ ! -f "$KDIR/vmlinuz" ]; then
   APTDIR=$CACHE/apt
   mkdir -p "$APTDIR/lists/partial" "$APTDIR/cache/archives/partial" "$APTDIR/etc" "$APTDIR/deb"
@@ -72,7 +80,8 @@ if [ ! -f "$KDIR/vmlinuz" ]; then
     -o "APT::Sandbox::User=root"
   )
   log "fetching bullseye package lists (separate apt dirs in $APTDIR)"
-  apt-get "${APT_OPTS[@]}" update -qq >/dev/null
+  apt-get "${APT_OPTS[@]}" update -qq >/dev/null ||
+    die "cannot fetch bullseye's package lists from deb.debian.org (has bullseye moved to archive.debian.org?)"
   pkg=$WANT_PKG
   if ! apt-cache "${APT_OPTS[@]}" show "$pkg" >/dev/null 2>&1; then
     # The exact ABI may have been superseded: take the newest generic 5.10 amd64 image.
@@ -93,6 +102,7 @@ if [ ! -f "$KDIR/vmlinuz" ]; then
   basename "$deb" >"$KDIR.tmp/package"
   rm -rf "$KDIR.tmp/x" "$KDIR"
   mv "$KDIR.tmp" "$KDIR"
+  (mkdir -p "$SHARED_KDIR" && cp "$KDIR"/{vmlinuz,release,package} "$SHARED_KDIR/") 2>/dev/null || true
 fi
 KREL=$(cat "$KDIR/release")
 log "kernel $KREL ($(cat "$KDIR/package"))"
