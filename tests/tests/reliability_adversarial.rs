@@ -209,6 +209,21 @@ fn cases() -> Vec<Case> {
         OK,
     );
     c(
+        "HEAD: the head only, and the connection stays in sync",
+        b"HEAD /plaintext HTTP/1.1\r\nHost: t\r\n\r\n".to_vec(),
+        OK,
+    );
+    c(
+        "HEAD of an unknown path",
+        b"HEAD /nope HTTP/1.1\r\nHost: t\r\n\r\n".to_vec(),
+        &[(&[404], false)],
+    );
+    c(
+        "HEAD then GET pipelined",
+        format!("HEAD /plaintext HTTP/1.1\r\nHost: t\r\n\r\n{G}\r\n").into_bytes(),
+        &[(&[200, 200], false)],
+    );
+    c(
         "unknown path is a 404 on a kept connection",
         b"GET /nope HTTP/1.1\r\nHost: t\r\n\r\n".to_vec(),
         &[(&[404], false)],
@@ -960,9 +975,17 @@ fn run_case(server: &TestServer, case: &Case) -> Observed {
     let _ = conn.send(&case.bytes);
     let mut statuses = Vec::new();
     let mut trouble = None;
+    let mut last_says_close = false;
+    // A response to HEAD has no body whatever its headers say; only a leading HEAD is used.
+    let head_first = case.bytes.starts_with(b"HEAD ");
     while statuses.len() < max {
-        match conn.read_final(wait, false) {
-            Ok((_, r)) => statuses.push(r.status),
+        match conn.read_final(wait, head_first && statuses.is_empty()) {
+            Ok((_, r)) => {
+                statuses.push(r.status);
+                last_says_close = r
+                    .header("connection")
+                    .is_some_and(|v| v.to_ascii_lowercase().contains("close"));
+            }
             Err(e) => {
                 // Fewer responses than the longest outcome is fine if a shorter one fits;
                 // the probe then tells whether the connection is in sync.
@@ -993,6 +1016,16 @@ fn run_case(server: &TestServer, case: &Case) -> Observed {
                 }
             }
         }
+    }
+    // RFC 9112 9.6: a server that closes after a response should say so in it, so the
+    // client knows not to send more (HTTP/1.0 closes by default and need not).
+    if closed
+        && !statuses.is_empty()
+        && !last_says_close
+        && !case.bytes.windows(8).any(|w| w == b"HTTP/1.0")
+        && trouble.is_none()
+    {
+        trouble = Some("closed after a response without `Connection: close`".into());
     }
     Observed {
         statuses,
@@ -1101,6 +1134,11 @@ fn run_suite(cases: &[Case], tier: &str) -> String {
         .read_final(Duration::from_secs(5), false)
         .expect("a fresh request after the suite");
     assert_eq!(r.status, 200);
+    eprintln!(
+        "tier {tier}: {} of {} adversarial cases as expected",
+        cases.len() - failed,
+        cases.len()
+    );
     if failed == 0 {
         return String::new();
     }

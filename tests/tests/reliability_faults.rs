@@ -132,11 +132,32 @@ fn big_content(len: usize) -> Vec<u8> {
     (0..len).map(|i| (i * 31 % 251) as u8).collect()
 }
 
-#[test]
-fn emfile_storm_backs_off_and_recovers() {
+/// One `#[test]` per kernel tier, so accept, receive and timer paths of each are covered.
+macro_rules! per_tier {
+    ($name:ident, $body:ident) => {
+        mod $name {
+            #[test]
+            fn basic() {
+                super::$body("basic");
+            }
+            #[test]
+            fn multishot() {
+                super::$body("multishot");
+            }
+            #[test]
+            fn full() {
+                super::$body("full");
+            }
+        }
+    };
+}
+
+per_tier!(emfile_storm_backs_off_and_recovers, emfile_storm);
+
+fn emfile_storm(tier: &str) {
     raise_own_nofile();
     // 64 fds: a few for the server itself, the rest for about fifty connections.
-    let mut server = TestServer::start_with(&[], |cmd| nofile_limit(cmd, 64));
+    let mut server = TestServer::start_with(&["--tier", tier], |cmd| nofile_limit(cmd, 64));
     let pid = server.guard.pid();
     let idle = server.idle_fds();
 
@@ -302,9 +323,10 @@ fn resets_mid_download_release_file_fds() {
     );
 }
 
-#[test]
-fn half_closed_clients_get_their_answers() {
-    let mut server = TestServer::start(&[]);
+per_tier!(half_closed_clients_get_their_answers, half_closed);
+
+fn half_closed(tier: &str) {
+    let mut server = TestServer::start(&["--tier", tier]);
     let pid = server.guard.pid();
     let idle = server.idle_fds();
     for pipelined in [1usize, 3, 20] {
@@ -352,9 +374,13 @@ fn half_closed_clients_get_their_answers() {
     );
 }
 
-#[test]
-fn slowloris_is_cut_at_the_header_timeout_while_others_are_served() {
-    let server = TestServer::start(&["--header-timeout", "2s"]);
+per_tier!(
+    slowloris_is_cut_at_the_header_timeout_while_others_are_served,
+    slowloris
+);
+
+fn slowloris(tier: &str) {
+    let server = TestServer::start(&["--header-timeout", "2s", "--tier", tier]);
     let addr = server.addr;
     let stop = Arc::new(AtomicBool::new(false));
     // Ten slow clients, one byte per second of a head that never ends.
@@ -423,8 +449,16 @@ fn slowloris_is_cut_at_the_header_timeout_while_others_are_served() {
     );
 }
 
+/// Basic (a receive buffer per connection, the 5.10 path) and full (shared buffer ring),
+/// one after the other: two at once would need 20,000 fds in this process.
 #[test]
 fn ten_thousand_idle_connections() {
+    for tier in ["basic", "full"] {
+        idle_conns(tier);
+    }
+}
+
+fn idle_conns(tier: &str) {
     let own = raise_own_nofile();
     // This process holds one fd per connection plus the test harness's own.
     let n = 10_000usize.min(own.saturating_sub(200) as usize);
@@ -432,7 +466,9 @@ fn ten_thousand_idle_connections() {
         n >= 10_000,
         "RLIMIT_NOFILE hard limit {own} is too low for 10,000 connections"
     );
-    let mut server = TestServer::start_with(&[], |cmd| nofile_limit(cmd, (n as u64) + 1024));
+    let mut server = TestServer::start_with(&["--tier", tier], |cmd| {
+        nofile_limit(cmd, (n as u64) + 1024)
+    });
     let pid = server.guard.pid();
     let idle = server.idle_fds();
     let mut conns = Vec::with_capacity(n);
@@ -451,6 +487,10 @@ fn ten_thousand_idle_connections() {
         open_fds(pid) >= idle + n,
         "the server holds {} fds with {n} idle connections open (idle {idle})",
         open_fds(pid)
+    );
+    eprintln!(
+        "tier {tier}: server RSS with {n} idle connections: {} KiB",
+        uring_tests::reliability::rss_kib(pid)
     );
     // With all of them idle, a new client is served, and so is one of the idle ones.
     assert_serves(server.addr, "with 10,000 idle connections");
@@ -536,14 +576,25 @@ fn buffer_ring_exhaustion_from_large_bodies() {
     }
 }
 
-/// SIGTERM while requests are in flight: a request whose head arrived before the signal is
-/// answered in full (its body may still be arriving), a large response being sent is
-/// finished, nothing is half-written, and the server exits 0.
-#[test]
-fn sigterm_under_load_loses_nothing_accepted() {
+// SIGTERM while requests are in flight: a request whose head arrived before the signal is
+// answered in full (its body may still be arriving), a large response being sent is
+// finished, nothing is half-written, and the server exits 0.
+per_tier!(
+    sigterm_under_load_loses_nothing_accepted,
+    sigterm_under_load
+);
+
+fn sigterm_under_load(tier: &str) {
     let big = 16 << 20;
-    let root = Root::new("sigterm", big);
-    let mut server = TestServer::start(&["--root", root.path(), "--drain-timeout", "20s"]);
+    let root = Root::new(&format!("sigterm-{tier}"), big);
+    let mut server = TestServer::start(&[
+        "--root",
+        root.path(),
+        "--drain-timeout",
+        "20s",
+        "--tier",
+        tier,
+    ]);
     let addr = server.addr;
     let stop = Arc::new(AtomicBool::new(false));
 
