@@ -666,6 +666,16 @@ fn sigterm_under_load(tier: &str) {
     server.guard.signal(libc::SIGTERM);
     std::thread::sleep(Duration::from_millis(300));
 
+    // A connection attempt during the drain is refused or served, never taken into the
+    // backlog and dropped unanswered when the server exits.
+    let late = match RawConn::connect(addr) {
+        Err(_) => None,
+        Ok(mut c) => {
+            let _ = c.send(PROBE);
+            Some(c)
+        }
+    };
+
     // The upload finishes after the signal and must still be answered.
     uploading
         .send(&vec![b'x'; body_len - body_len / 2])
@@ -701,6 +711,15 @@ fn sigterm_under_load(tier: &str) {
         .guard
         .wait_timeout(Duration::from_secs(30))
         .expect("the server did not exit within 30s of SIGTERM");
+    if let Some(mut c) = late {
+        match c.read_final(Duration::from_secs(5), false) {
+            Ok((_, r)) => assert_eq!(r.status, 200, "late connection during the drain"),
+            Err(e) => panic!(
+                "a connection made during the drain was accepted (backlog) and then dropped \
+                 without an answer: {e}"
+            ),
+        }
+    }
     assert!(
         status.success(),
         "exit after SIGTERM: {status}; log: {}",
