@@ -32,7 +32,8 @@ fn nofile_limit(cmd: &mut std::process::Command, n: u64) {
     }
 }
 
-/// Raise this process's own soft fd limit to its hard limit; returns the new soft limit.
+/// Raise this process's own fd limit (to 65,536 where allowed, else to the hard limit);
+/// returns the new soft limit.
 fn raise_own_nofile() -> u64 {
     let mut lim = libc::rlimit {
         rlim_cur: 0,
@@ -41,8 +42,16 @@ fn raise_own_nofile() -> u64 {
     // SAFETY: plain getrlimit/setrlimit on a local struct.
     unsafe {
         libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim);
-        lim.rlim_cur = lim.rlim_max;
-        libc::setrlimit(libc::RLIMIT_NOFILE, &lim);
+        // Root (CI) may raise the hard limit too; others get their hard limit.
+        let want = lim.rlim_max.max(65_536);
+        let raised = libc::rlimit {
+            rlim_cur: want,
+            rlim_max: want,
+        };
+        if libc::setrlimit(libc::RLIMIT_NOFILE, &raised) != 0 {
+            lim.rlim_cur = lim.rlim_max;
+            libc::setrlimit(libc::RLIMIT_NOFILE, &lim);
+        }
         libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim);
     }
     lim.rlim_cur
