@@ -62,7 +62,7 @@ is_dynamic "$BUSYBOX" && die "$BUSYBOX is dynamically linked; install busybox-st
 # --- the kernel, from Debian bullseye as a separate apt source ----------------------
 KDIR=$CACHE/kernel
 # A machine-wide copy outlives `cargo clean` and fresh clones (CI), and keeps working the
-# day bullseye leaves deb.debian.org.
+# day bullseye leaves the machine's Debian mirror.
 SHARED_KDIR=${KERNEL510_SHARED_CACHE:-/var/cache/uring-toolkit/kernel510}
 if [ ! -f "$KDIR/vmlinuz" ] && [ -f "$SHARED_KDIR/vmlinuz" ] && [ -f "$SHARED_KDIR/release" ]; then
   mkdir -p "$KDIR" && cp "$SHARED_KDIR"/{vmlinuz,release,package} "$KDIR/"
@@ -70,7 +70,13 @@ fi
 if [ ! -f "$KDIR/vmlinuz" ]; then
   APTDIR=$CACHE/apt
   mkdir -p "$APTDIR/lists/partial" "$APTDIR/cache/archives/partial" "$APTDIR/etc" "$APTDIR/deb"
-  echo "deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] http://deb.debian.org/debian bullseye main" \
+  # Use the Debian mirror this machine's own apt configuration already names (the first
+  # URI that is not a security archive), so no host is written here.
+  MIRROR=$( { grep -hE '^URIs:' /etc/apt/sources.list.d/*.sources 2>/dev/null | awk '{print $2}';
+              grep -hE '^deb ' /etc/apt/sources.list /etc/apt/sources.list.d/*.list 2>/dev/null |
+                sed -E 's/\[[^]]*\] ?//' | awk '{print $2}'; } | grep -v -- '-security' | head -1)
+  [ -n "$MIRROR" ] || die "no Debian mirror found in this machine's apt sources"
+  echo "deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] $MIRROR bullseye main" \
     >"$APTDIR/etc/sources.list"
   APT_OPTS=(
     -o "Dir::Etc::sourcelist=$APTDIR/etc/sources.list"
@@ -81,7 +87,7 @@ if [ ! -f "$KDIR/vmlinuz" ]; then
   )
   log "fetching bullseye package lists (separate apt dirs in $APTDIR)"
   apt-get "${APT_OPTS[@]}" update -qq >/dev/null ||
-    die "cannot fetch bullseye's package lists from deb.debian.org (has bullseye moved to archive.debian.org?)"
+    die "cannot fetch bullseye's package lists from $MIRROR (has bullseye moved to Debian's archive?)"
   pkg=$WANT_PKG
   if ! apt-cache "${APT_OPTS[@]}" show "$pkg" >/dev/null 2>&1; then
     # The exact ABI may have been superseded: take the newest generic 5.10 amd64 image.
