@@ -47,3 +47,29 @@ pub fn wait_for_listener(addr: SocketAddr, timeout: Duration) {
 pub mod load;
 pub mod reliability;
 pub mod server;
+
+/// Make the next close of `sock` send a RST instead of a FIN (SO_LINGER with a zero
+/// timeout): how the tests play a client or server that resets mid-exchange.
+pub fn set_linger_zero(sock: &std::net::TcpStream) {
+    use std::os::fd::AsRawFd;
+    let l = libc::linger {
+        l_onoff: 1,
+        l_linger: 0,
+    };
+    // SAFETY: setsockopt on an open socket with a correctly sized linger struct.
+    let rc = unsafe {
+        libc::setsockopt(
+            sock.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_LINGER,
+            (&l as *const libc::linger).cast(),
+            std::mem::size_of::<libc::linger>() as libc::socklen_t,
+        )
+    };
+    assert_eq!(
+        rc,
+        0,
+        "setsockopt(SO_LINGER): {}",
+        std::io::Error::last_os_error()
+    );
+}

@@ -447,9 +447,8 @@ fn serve(
         let k = requests.fetch_add(1, Ordering::SeqCst) + 1;
         match how {
             Misbehaviour::Reset => {
-                let s = socket_linger_zero(&sock);
+                crate::set_linger_zero(&sock);
                 drop(sock);
-                drop(s);
                 return;
             }
             Misbehaviour::Garbage => {
@@ -487,24 +486,4 @@ fn serve(
             }
         }
     }
-}
-
-/// Make the next close send a RST (SO_LINGER with a zero timeout).
-fn socket_linger_zero(sock: &TcpStream) -> TcpStream {
-    use std::os::fd::AsRawFd;
-    let l = libc::linger {
-        l_onoff: 1,
-        l_linger: 0,
-    };
-    // SAFETY: setsockopt on our own socket with a valid linger struct.
-    unsafe {
-        libc::setsockopt(
-            sock.as_raw_fd(),
-            libc::SOL_SOCKET,
-            libc::SO_LINGER,
-            &l as *const _ as *const libc::c_void,
-            std::mem::size_of::<libc::linger>() as libc::socklen_t,
-        );
-    }
-    sock.try_clone().expect("clone socket")
 }

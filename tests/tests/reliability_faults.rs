@@ -5,7 +5,6 @@
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
-use std::os::fd::AsRawFd;
 use std::os::unix::process::CommandExt;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -94,23 +93,6 @@ fn assert_serves(addr: SocketAddr, what: &str) {
         .unwrap_or_else(|e| panic!("{what}: no answer to a fresh request: {e}"));
     assert_eq!(r.status, 200, "{what}");
     assert_eq!(r.body, b"Hello, World!", "{what}");
-}
-
-fn set_linger_zero(s: &TcpStream) {
-    let l = libc::linger {
-        l_onoff: 1,
-        l_linger: 0,
-    };
-    // SAFETY: setsockopt on an open socket with a correctly sized struct.
-    unsafe {
-        libc::setsockopt(
-            s.as_raw_fd(),
-            libc::SOL_SOCKET,
-            libc::SO_LINGER,
-            &l as *const libc::linger as *const libc::c_void,
-            std::mem::size_of::<libc::linger>() as libc::socklen_t,
-        );
-    }
 }
 
 /// A static root with one large file of known bytes.
@@ -264,7 +246,7 @@ fn reset_storm(addr: SocketAddr) {
                             Ok(n) => got += n,
                         }
                     }
-                    set_linger_zero(&s);
+                    uring_tests::set_linger_zero(&s);
                     drop(s); // RST
                 }
             })

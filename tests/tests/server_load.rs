@@ -5,7 +5,6 @@
 
 use std::io::Write;
 use std::net::TcpStream;
-use std::os::fd::AsRawFd;
 use std::process::Command;
 use std::time::Duration;
 
@@ -121,23 +120,6 @@ fn wrk_h2load_ab_with_zero_errors_and_no_fd_leak() {
     }
 }
 
-fn set_linger_zero(s: &TcpStream) {
-    let l = libc::linger {
-        l_onoff: 1,
-        l_linger: 0,
-    };
-    // SAFETY: setsockopt on our own socket with a correctly sized linger struct.
-    unsafe {
-        libc::setsockopt(
-            s.as_raw_fd(),
-            libc::SOL_SOCKET,
-            libc::SO_LINGER,
-            (&l as *const libc::linger).cast(),
-            std::mem::size_of::<libc::linger>() as u32,
-        );
-    }
-}
-
 #[test]
 fn fault_storm_leaves_no_fd_behind() {
     for tier in ["basic", "multishot", "full"] {
@@ -152,7 +134,7 @@ fn fault_storm_leaves_no_fd_behind() {
                 // Reset in the middle of a head.
                 1 => {
                     let _ = s.write_all(b"GET /plaintext HTTP/1.1\r\nHo");
-                    set_linger_zero(&s);
+                    uring_tests::set_linger_zero(&s);
                 }
                 // Garbage: 400 and close.
                 2 => {
@@ -161,14 +143,14 @@ fn fault_storm_leaves_no_fd_behind() {
                 // Pipeline a lot, never read, reset (the server's sends fail mid-response).
                 3 => {
                     let _ = s.write_all(&b"GET /json HTTP/1.1\r\nHost: x\r\n\r\n".repeat(3000));
-                    set_linger_zero(&s);
+                    uring_tests::set_linger_zero(&s);
                 }
                 // Half a body, then reset.
                 4 => {
                     let _ = s.write_all(
                         b"POST /x HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\n\r\nabc",
                     );
-                    set_linger_zero(&s);
+                    uring_tests::set_linger_zero(&s);
                 }
                 // Stay connected with a partial head for a while.
                 _ => {
