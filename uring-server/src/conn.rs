@@ -10,8 +10,9 @@
 //!
 //! Requests are parsed in place in the buffer they arrived in; only an incomplete tail is
 //! copied into the connection's own buffer. Every complete request in a read is answered
-//! into one output buffer, so a pipelined burst leaves in one send. Two output buffers
-//! alternate: one owned by the kernel while a send is in flight, one being filled.
+//! into one output buffer, so a pipelined burst leaves in one send. The output buffer is
+//! swapped with the driver's send buffer of the slot ([`Conn::poll_send`]): the bytes in
+//! flight belong to the slot, not to this machine, and no copy is made.
 
 use std::mem::MaybeUninit;
 use std::os::fd::{AsRawFd, RawFd};
@@ -78,9 +79,7 @@ pub struct Conn {
     rbuf: Vec<u8>,
     /// Responses not yet handed to the kernel.
     out: Vec<u8>,
-    /// Bytes the kernel is sending (or will be, after a partial send).
-    sending: Vec<u8>,
-    sent: usize,
+    /// The driver is sending what `poll_send` handed over.
     send_in_flight: bool,
     file: Option<FileStream>,
     phase: Phase,
@@ -106,8 +105,6 @@ impl Conn {
         Conn {
             rbuf: Vec::new(),
             out: Vec::with_capacity(4096),
-            sending: Vec::with_capacity(4096),
-            sent: 0,
             send_in_flight: false,
             file: None,
             phase: Phase::Open,
@@ -135,9 +132,7 @@ impl Conn {
         }
         trim(&mut self.rbuf, 64 * 1024);
         trim(&mut self.out, 128 * 1024);
-        trim(&mut self.sending, 128 * 1024);
         trim(&mut self.chunk_body, 0);
-        self.sent = 0;
         self.send_in_flight = false;
         self.file = None;
         self.phase = Phase::Open;
@@ -194,18 +189,11 @@ impl Conn {
         }
     }
 
-    /// A send completed with `n` bytes.
+    /// Everything handed over by `poll_send` went out (`n` bytes; the driver continues
+    /// short sends itself).
     pub fn on_sent<H: Handler>(&mut self, n: usize, ctx: &mut Ctx<'_, H>) {
         self.send_in_flight = false;
         self.last_activity = ctx.now;
-        self.sent += n;
-        if self.sent >= self.sending.len() {
-            self.sending.clear();
-            self.sent = 0;
-            if self.sending.capacity() > OUT_HIGH_WATER * 2 {
-                self.sending = Vec::with_capacity(4096);
-            }
-        }
         if n == 0 {
             self.phase = Phase::Closed;
             return;
@@ -213,24 +201,26 @@ impl Conn {
         self.pump(ctx);
     }
 
-    /// A file read into the output buffer completed (`res` bytes or an errno).
-    pub fn on_file_read<H: Handler>(&mut self, res: i32, ctx: &mut Ctx<'_, H>) {
+    /// A file read completed: its bytes (copied into the output), or `Err(res)` with the
+    /// read's result (0 at an unexpected end of file, or -errno).
+    pub fn on_file_read<H: Handler>(&mut self, read: Result<&[u8], i32>, ctx: &mut Ctx<'_, H>) {
         let Some(f) = self.file.as_mut() else {
             return;
         };
         f.read_in_flight = false;
-        if res <= 0 {
+        let data = match read {
+            Ok(data) if !data.is_empty() => data,
             // The file shrank or failed: the promised length can no longer be kept.
-            self.file = None;
-            self.phase = Phase::Closed;
-            return;
-        }
-        let n = res as usize;
-        // SAFETY: the kernel wrote n bytes into the spare capacity reserved by
-        // poll_file_read, and `out` was not touched while the read was in flight.
-        unsafe { self.out.set_len(self.out.len() + n) };
+            _ => {
+                self.file = None;
+                self.phase = Phase::Closed;
+                return;
+            }
+        };
+        let n = data.len().min(f.body.len as usize);
+        self.out.extend_from_slice(&data[..n]);
         f.body.offset += n as u64;
-        f.body.len -= (n as u64).min(f.body.len);
+        f.body.len -= n as u64;
         if f.body.len == 0 {
             self.file = None;
             self.pump(ctx);
@@ -259,42 +249,34 @@ impl Conn {
 
     // ---- outputs ----
 
-    /// Bytes to send now, if no send is in flight. The slice stays valid and unchanged
-    /// until `on_sent`.
-    pub fn poll_send(&mut self) -> Option<&[u8]> {
-        if self.send_in_flight || self.phase == Phase::Closed {
-            return None;
+    /// Hand the output to send now, if no send is in flight, by swapping it with `into`
+    /// (the driver's empty send buffer of the slot). True when there is something to send.
+    pub fn poll_send(&mut self, into: &mut Vec<u8>) -> bool {
+        if self.send_in_flight || self.phase == Phase::Closed || self.out.is_empty() {
+            return false;
         }
-        if self.sent < self.sending.len() {
-            self.send_in_flight = true;
-            return Some(&self.sending[self.sent..]);
+        debug_assert!(into.is_empty());
+        std::mem::swap(&mut self.out, into);
+        if self.out.capacity() > OUT_HIGH_WATER * 2 {
+            self.out = Vec::with_capacity(4096);
         }
-        if self.out.is_empty() || self.file.as_ref().is_some_and(|f| f.read_in_flight) {
-            return None;
-        }
-        std::mem::swap(&mut self.out, &mut self.sending);
-        self.sent = 0;
         self.send_in_flight = true;
-        Some(&self.sending[..])
+        true
     }
 
-    /// A file read to start: (fd, offset, destination, length). The destination is the
-    /// spare capacity of the output buffer, which stays untouched until `on_file_read`.
-    pub fn poll_file_read(&mut self) -> Option<(RawFd, u64, *mut u8, u32)> {
+    /// A file read to start: (fd, offset, length). The fd stays open until the read's
+    /// completion is handed to `on_file_read` or the connection is released.
+    pub fn poll_file_read(&mut self) -> Option<(RawFd, u64, u32)> {
         if self.phase == Phase::Closed {
             return None;
         }
         let f = self.file.as_mut()?;
-        if f.read_in_flight || self.out.len() >= FILE_CHUNK {
+        if f.read_in_flight || self.out.len() >= FILE_CHUNK || f.body.len == 0 {
             return None;
         }
-        self.out.reserve(FILE_CHUNK);
-        let room = (self.out.capacity() - self.out.len()).min(FILE_CHUNK);
-        let len = (f.body.len.min(room as u64)) as u32;
+        let len = f.body.len.min(FILE_CHUNK as u64) as u32;
         f.read_in_flight = true;
-        // SAFETY: pointer to the spare capacity, within the allocation.
-        let dst = unsafe { self.out.as_mut_ptr().add(self.out.len()) };
-        Some((f.body.file.as_raw_fd(), f.body.offset, dst, len))
+        Some((f.body.file.as_raw_fd(), f.body.offset, len))
     }
 
     /// Whether a receive should be outstanding.
@@ -362,7 +344,6 @@ impl Conn {
 
     fn flushed(&self) -> bool {
         self.out.is_empty()
-            && self.sending.is_empty()
             && !self.send_in_flight
             && self.file.is_none()
     }
@@ -657,11 +638,11 @@ mod tests {
                 if self.closed.is_none() {
                     self.closed = self.conn.poll_close(self.now);
                 }
-                let Some(bytes) = self.conn.poll_send() else {
+                let Some(bytes) = take_send(&mut self.conn) else {
                     break;
                 };
                 let n = bytes.len();
-                self.wire.extend_from_slice(bytes);
+                self.wire.extend_from_slice(&bytes);
                 self.with(|c, ctx| c.on_sent(n, ctx));
             }
             if self.closed.is_none() {
@@ -720,7 +701,7 @@ mod tests {
         let mut h = Harness::new();
         h.with(|c, ctx| c.on_data(req, ctx));
         // One send carries all three responses.
-        let first = h.conn.poll_send().unwrap().to_vec();
+        let first = take_send(&mut h.conn).unwrap();
         let mut want = response("GET /a ", false);
         want.extend(response("GET /b ", false));
         want.extend(response("GET /c ", false));
@@ -933,7 +914,7 @@ mod tests {
             b"GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n",
             &mut ctx,
         );
-        let text = String::from_utf8_lossy(conn.poll_send().unwrap()).to_string();
+        let text = String::from_utf8_lossy(&take_send(&mut conn).unwrap()).to_string();
         assert!(
             text.contains("Server: uring-server\r\nConnection: keep-alive\r\nA: v\r\n"),
             "{text}"
@@ -1060,17 +1041,19 @@ mod tests {
         );
         assert!(!conn.wants_read(), "no reading while a file streams");
         for _ in 0..100 {
-            if let Some((fd, off, dst, len)) = conn.poll_file_read() {
+            if let Some((fd, off, len)) = conn.poll_file_read() {
                 assert!(len as usize <= FILE_CHUNK);
-                // SAFETY: dst has room for len bytes (reserved by poll_file_read).
-                let n = unsafe { libc::pread(fd, dst.cast(), len as usize, off as i64) };
-                conn.on_file_read(n as i32, &mut ctx);
+                let mut buf = vec![0u8; len as usize];
+                // SAFETY: buf has room for len bytes.
+                let n = unsafe { libc::pread(fd, buf.as_mut_ptr().cast(), len as usize, off as i64) };
+                let read = if n > 0 { Ok(&buf[..n as usize]) } else { Err(n as i32) };
+                conn.on_file_read(read, &mut ctx);
                 continue;
             }
-            let Some(bytes) = conn.poll_send() else { break };
+            let Some(bytes) = take_send(&mut conn) else { break };
             largest_send = largest_send.max(bytes.len());
             let n = bytes.len();
-            wire.extend_from_slice(bytes);
+            wire.extend_from_slice(&bytes);
             conn.on_sent(n, &mut ctx);
         }
         std::fs::remove_file(&path).unwrap();
@@ -1099,12 +1082,22 @@ mod tests {
     }
 
     #[test]
-    fn partial_send_resends_the_rest() {
+    fn one_send_at_a_time_and_nothing_lost_meanwhile() {
         let mut h = Harness::new();
         h.with(|c, ctx| c.on_data(b"GET /a HTTP/1.1\r\nHost: x\r\n\r\n", ctx));
-        let all = h.conn.poll_send().unwrap().to_vec();
-        assert!(h.conn.poll_send().is_none(), "one send at a time");
-        h.with(|c, ctx| c.on_sent(10, ctx));
-        assert_eq!(h.conn.poll_send().unwrap(), &all[10..]);
+        let first = take_send(&mut h.conn).unwrap();
+        assert!(take_send(&mut h.conn).is_none(), "one send at a time");
+        h.with(|c, ctx| c.on_data(b"GET /b HTTP/1.1\r\nHost: x\r\n\r\n", ctx));
+        assert!(take_send(&mut h.conn).is_none(), "still one send at a time");
+        let n = first.len();
+        h.with(|c, ctx| c.on_sent(n, ctx));
+        let second = take_send(&mut h.conn).unwrap();
+        assert_eq!(second, response("GET /b ", false));
+    }
+
+    /// Play the driver's send buffer: what `poll_send` hands over.
+    fn take_send(conn: &mut Conn) -> Option<Vec<u8>> {
+        let mut buf = Vec::new();
+        conn.poll_send(&mut buf).then_some(buf)
     }
 }

@@ -21,6 +21,14 @@ impl Token {
     pub fn op(self) -> u8 {
         (self.0 >> 48) as u8
     }
+    /// A token for one of the driver's operations.
+    pub fn of(slot: u32, generation: u16, op: super::Op) -> Token {
+        Token::new(slot, generation, op as u8)
+    }
+    /// The operation, if the op byte names one.
+    pub fn kind(self) -> Option<super::Op> {
+        super::Op::from_u8(self.op())
+    }
 }
 
 #[cfg(test)]

@@ -1,0 +1,291 @@
+//! The ring driver: one io_uring, its buffer ring and a [`Core`], for one thread. Both
+//! programs run on it: the server's worker adds accept, back-off and drain, the load tool's
+//! engine adds dispatch and timers; neither touches the ring itself.
+//!
+//! One turn of a loop is [`Driver::turn`]: settle the slots (arm receives), move queued
+//! SQEs into the submission queue, enter the kernel once, then hand every completion to
+//! the program's callback as a classified [`Event`], with received bytes lent for the call.
+//! The callback gets `&mut Core` to ask for more operations.
+//!
+//! Submission policy, in one place: SQEs wait in the core's queue; a full submission queue
+//! is submitted to make room; when that fails with EBUSY (the completion queue overflowed
+//! into the kernel's backlog) the rest waits for the next turn, after reaping. Errors of
+//! `io_uring_enter` are classified once ([`EnterError`]).
+
+use std::io;
+use std::time::{Duration, Instant};
+
+use io_uring::{opcode, types, IoUring};
+
+use super::slab::Pending;
+use super::{
+    build_ring, BufRing, Core, CoreConfig, Event, Op, Payload, RecvMode, RingConfig, RingError,
+    Token,
+};
+
+/// Everything a driver needs.
+#[derive(Debug, Clone, Copy)]
+pub struct DriverConfig {
+    pub ring: RingConfig,
+    pub recv_mode: RecvMode,
+    /// Receive buffer per connection in [`RecvMode::Own`].
+    pub own_recv_size: usize,
+    /// Buffer ring geometry in the other modes (count is a power of two).
+    pub ring_buf_count: u16,
+    pub ring_buf_size: u32,
+    pub connect_timeout: Duration,
+}
+
+/// What an `io_uring_enter` error means for the loop.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EnterError {
+    /// Interrupted, or the completion queue must be reaped first (EBUSY): reap and go on.
+    Retry,
+    /// Anything else: the ring is unusable; stop the loop.
+    Fatal,
+}
+
+impl EnterError {
+    pub fn classify(errno: Option<i32>) -> EnterError {
+        match errno {
+            Some(libc::EINTR) | Some(libc::EAGAIN) | Some(libc::EBUSY) => EnterError::Retry,
+            _ => EnterError::Fatal,
+        }
+    }
+}
+
+const BGID: u16 = 0;
+
+pub struct Driver {
+    ring: IoUring,
+    core: Core,
+    bufs: Option<BufRing>,
+    cqes: Vec<(u64, i32, u32)>,
+    wait_ts: Box<types::Timespec>,
+}
+
+impl Driver {
+    pub fn new(cfg: &DriverConfig) -> Result<Driver, RingError> {
+        let ring = build_ring(&cfg.ring)?;
+        let bufs = match cfg.recv_mode {
+            RecvMode::Own => None,
+            _ => Some(BufRing::register(
+                &ring,
+                BGID,
+                cfg.ring_buf_count,
+                cfg.ring_buf_size,
+            )?),
+        };
+        let core = Core::new(CoreConfig {
+            recv_mode: cfg.recv_mode,
+            own_recv_size: cfg.own_recv_size,
+            bgid: BGID,
+            ring_buf_size: cfg.ring_buf_size,
+            connect_timeout: cfg.connect_timeout,
+        });
+        Ok(Driver {
+            ring,
+            core,
+            bufs,
+            cqes: Vec::with_capacity(4096),
+            wait_ts: Box::new(types::Timespec::new()),
+        })
+    }
+
+    pub fn core(&mut self) -> &mut Core {
+        &mut self.core
+    }
+
+    /// Submit what is queued and wait for at least one completion, then deliver every
+    /// completion. A fatal ring error is returned; the program stops its loop.
+    pub fn turn(&mut self, f: &mut impl FnMut(&mut Core, Event<&[u8]>)) -> io::Result<()> {
+        self.submit_and_wait(1)?;
+        self.dispatch(f);
+        Ok(())
+    }
+
+    /// Deliver the completions already in the queue (no syscall unless the queue must be
+    /// synced); returns how many there were.
+    pub fn dispatch(&mut self, f: &mut impl FnMut(&mut Core, Event<&[u8]>)) -> usize {
+        let mut total = 0;
+        let mut batch = std::mem::take(&mut self.cqes);
+        loop {
+            batch.clear();
+            {
+                let mut cq = self.ring.completion();
+                cq.sync();
+                batch.extend((&mut cq).map(|c| (c.user_data(), c.result(), c.flags())));
+            }
+            if batch.is_empty() {
+                break;
+            }
+            total += batch.len();
+            for &(ud, res, flags) in &batch {
+                self.deliver(ud, res, flags, f);
+            }
+        }
+        self.deliver_released(f);
+        self.cqes = batch;
+        total
+    }
+
+    fn deliver(
+        &mut self,
+        ud: u64,
+        res: i32,
+        flags: u32,
+        f: &mut impl FnMut(&mut Core, Event<&[u8]>),
+    ) {
+        use super::slab::Completion;
+        let ev = match self.core.complete(ud, res, flags) {
+            Completion::Quiet => return,
+            Completion::Stale { bid } => {
+                if let (Some(bufs), Some(bid)) = (self.bufs.as_mut(), bid) {
+                    bufs.recycle(bid);
+                }
+                return;
+            }
+            Completion::Event(ev) => ev,
+        };
+        match ev {
+            Event::Data {
+                slot,
+                data: Payload::Ring { bid, len },
+            } => {
+                let bufs = self.bufs.as_mut().expect("ring payload without a buffer ring");
+                f(
+                    &mut self.core,
+                    Event::Data {
+                        slot,
+                        data: bufs.get(bid, len),
+                    },
+                );
+                bufs.recycle(bid);
+            }
+            Event::Data {
+                slot,
+                data: Payload::Own { len },
+            } => {
+                let buf = self.core.take_recv_buf(slot);
+                f(
+                    &mut self.core,
+                    Event::Data {
+                        slot,
+                        data: &buf[..len.min(buf.len())],
+                    },
+                );
+                self.core.restore_recv_buf(slot, buf);
+            }
+            Event::FileRead {
+                slot,
+                data: Payload::File { len },
+            } => {
+                let buf = self.core.take_read_buf(slot, len);
+                f(&mut self.core, Event::FileRead { slot, data: &buf });
+                self.core.restore_read_buf(slot, buf);
+            }
+            other => f(&mut self.core, other.map(|_| &[][..])),
+        }
+        self.deliver_released(f);
+    }
+
+    fn deliver_released(&mut self, f: &mut impl FnMut(&mut Core, Event<&[u8]>)) {
+        while let Some(slot) = self.core.next_released() {
+            f(&mut self.core, Event::Closed { slot });
+        }
+    }
+
+    /// Settle the slots and move queued SQEs into the submission queue, submitting when it
+    /// is full. Stops early (leaving the rest queued) if the kernel wants a reap first.
+    pub fn flush(&mut self) -> io::Result<()> {
+        self.core.settle();
+        loop {
+            {
+                let pending = self.core.pending();
+                let mut sq = self.ring.submission();
+                while let Some(p) = pending.front() {
+                    let room = sq.capacity() - sq.len();
+                    let need = match p {
+                        Pending::One(_) => 1,
+                        Pending::Linked(..) => 2,
+                    };
+                    if room < need {
+                        break;
+                    }
+                    // SAFETY: every pointer in these entries (buffers, timespecs, addresses)
+                    // belongs to a slot or to the core and stays valid until the entry's last
+                    // completion; the Core's operations state why for each one. A linked
+                    // pair goes in whole (room checked), so its link is never split.
+                    unsafe {
+                        match pending.pop_front().expect("front exists") {
+                            Pending::One(e) => sq.push(&e).expect("room checked"),
+                            Pending::Linked(a, b) => {
+                                sq.push(&a).expect("room checked");
+                                sq.push(&b).expect("room checked");
+                            }
+                        }
+                    }
+                }
+            }
+            if self.core.pending().is_empty() {
+                return Ok(());
+            }
+            if let Err(e) = self.ring.submit() {
+                return match EnterError::classify(e.raw_os_error()) {
+                    EnterError::Retry => Ok(()),
+                    EnterError::Fatal => Err(e),
+                };
+            }
+        }
+    }
+
+    /// Flush, then enter the kernel once waiting for `want` completions.
+    pub fn submit_and_wait(&mut self, want: usize) -> io::Result<()> {
+        self.flush()?;
+        match self.ring.submit_and_wait(want) {
+            Ok(_) => Ok(()),
+            Err(e) => match EnterError::classify(e.raw_os_error()) {
+                EnterError::Retry => Ok(()),
+                EnterError::Fatal => Err(e),
+            },
+        }
+    }
+
+    /// Close every slot and wait (at most `give_up`) for every operation to complete, so no
+    /// buffer is freed under the kernel. Events still arrive at `f` (`Closed` among them).
+    pub fn shutdown(&mut self, give_up: Duration, f: &mut impl FnMut(&mut Core, Event<&[u8]>)) {
+        let end = Instant::now() + give_up;
+        while self.core.close_all() > 0 && Instant::now() < end {
+            *self.wait_ts = types::Timespec::from(Duration::from_millis(10));
+            let e = opcode::Timeout::new(&*self.wait_ts)
+                .build()
+                .user_data(Token::of(0, 0, Op::Wait).0);
+            self.core.pending().push_back(Pending::One(e));
+            if self.submit_and_wait(1).is_err() {
+                break;
+            }
+            self.dispatch(f);
+        }
+        let _ = self.flush();
+        let _ = self.ring.submit();
+        self.dispatch(f);
+    }
+
+    /// Slots the program may still hold (open, closing, or `Closed` not yet delivered).
+    pub fn live(&self) -> usize {
+        self.core.live()
+    }
+}
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        if self.core.in_flight() > 0 {
+            // The kernel may still write into slot buffers or ring buffers: leak them
+            // rather than free them under its feet.
+            self.core.leak_buffers();
+            std::mem::forget(self.bufs.take());
+        } else if let Some(b) = self.bufs.take() {
+            let _ = b.unregister(&self.ring);
+        }
+    }
+}
