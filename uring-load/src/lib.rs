@@ -6,10 +6,12 @@
 //! - [`schedule`]: how the request budget and the open-model rate are split and issued.
 //! - [`engine`]: the per-thread io_uring loops that drive the connections.
 //! - [`tls`]: rustls configuration (system roots or `--insecure`).
+//! - [`error`]: one error enum per layer (target, configuration, start-up, report, merge).
 //! - [`report`]: the text report (weighttp's lines, wrk's latency table) and progress.
 
 pub mod conn;
 pub mod engine;
+pub mod error;
 pub mod report;
 pub mod schedule;
 pub mod target;
