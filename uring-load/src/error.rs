@@ -47,6 +47,8 @@ pub enum ConfigError {
         needed: u64,
         limit: u64,
     },
+    /// `--latency-log` / `--interval` unusable (the latency log modules' own message).
+    LatencyLog(String),
 }
 
 impl fmt::Display for ConfigError {
@@ -70,6 +72,7 @@ impl fmt::Display for ConfigError {
                 write!(f, "cannot read body file {}: {err}", path.display())
             }
             ConfigError::BadMethod(m) => write!(f, "bad method '{m}'"),
+            ConfigError::LatencyLog(m) => f.write_str(m),
             ConfigError::TooFewFileDescriptors {
                 connections,
                 needed,
@@ -169,6 +172,8 @@ pub enum ReportError {
         path: String,
         why: String,
     },
+    /// Writing the latency log failed (the latency log modules' own message).
+    LatencyLog(String),
 }
 
 impl fmt::Display for ReportError {
@@ -180,6 +185,7 @@ impl fmt::Display for ReportError {
             ReportError::NotAReport { path, why } => {
                 write!(f, "{path} is not a uring-load report: {why}")
             }
+            ReportError::LatencyLog(m) => f.write_str(m),
         }
     }
 }
@@ -189,7 +195,7 @@ impl std::error::Error for ReportError {
         match self {
             ReportError::Write(err) | ReportError::Read { err, .. } => Some(err),
             ReportError::NotJson { err, .. } => Some(err),
-            ReportError::NotAReport { .. } => None,
+            ReportError::NotAReport { .. } | ReportError::LatencyLog(_) => None,
         }
     }
 }

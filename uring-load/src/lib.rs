@@ -7,13 +7,17 @@
 //! - [`engine`]: the per-thread io_uring loops that drive the connections.
 //! - [`tls`]: rustls configuration (system roots or `--insecure`).
 //! - [`error`]: one error enum per layer (target, configuration, start-up, report, merge).
+//! - [`intervals`] and [`latency_log`]: latency over time (`--latency-log`).
 //! - [`report`]: the text report (weighttp's lines, wrk's latency table) and progress.
 
 pub mod conn;
 pub mod engine;
 pub mod error;
+pub mod intervals;
+pub mod latency_log;
 pub mod report;
 pub mod schedule;
 pub mod target;
+pub mod timeline;
 pub mod tls;
 pub mod units;

@@ -23,6 +23,7 @@ use uring_load::engine::{self, LoadConfig, Progress, TlsTarget, INTERRUPTED};
 use uring_load::error::{ConfigError, MergeError, ReportError, StartError, TargetError};
 use uring_load::report::{self, ProgressPrinter, RunFacts, RunLine};
 use uring_load::target::{parse_url, resolve, Address, Scheme, Url};
+use uring_load::timeline::Timeline;
 use uring_load::{tls, units};
 
 #[derive(Parser, Debug)]
@@ -121,6 +122,16 @@ struct Cli {
     /// No progress output on stderr.
     #[arg(short = 'q', long = "quiet")]
     quiet: bool,
+
+    /// Write latency over time to FILE: one interval histogram per --interval in
+    /// HdrHistogram's histogram log format (HistogramLogProcessor and `uring-load report`
+    /// read it; values in microseconds).
+    #[arg(long = "latency-log", value_name = "FILE")]
+    latency_log: Option<PathBuf>,
+
+    /// Length of the latency log's intervals.
+    #[arg(long = "interval", value_name = "DURATION", default_value = "1s", value_parser = units::parse_duration)]
+    interval: Duration,
 }
 
 /// Why the command stopped short; each prints one line and picks the exit code.
@@ -271,6 +282,8 @@ fn install_sigint() {
 
 fn run(cli: Cli) -> Result<ExitCode, Failure> {
     validate(&cli)?;
+    let timeline =
+        Timeline::new(cli.latency_log.as_deref(), cli.interval).map_err(ConfigError::LatencyLog)?;
     let duration = match (cli.requests, cli.duration) {
         (None, None) => Some(Duration::from_secs(10)),
         (_, d) => d,
@@ -313,6 +326,7 @@ fn run(cli: Cli) -> Result<ExitCode, Failure> {
         rate: cli.rate,
         cores: thread_cores(&cli, &cores_all),
         tier: cli.tier,
+        intervals: None,
     };
 
     install_sigint();
@@ -324,7 +338,7 @@ fn run(cli: Cli) -> Result<ExitCode, Failure> {
         };
         engine::run(&warm, &Progress::new(threads))?;
     }
-    let measured = measure(&cli, &cfg, duration)?;
+    let measured = measure(&cli, &cfg, duration, &timeline)?;
     if let Some(server) = target.embedded {
         server.shutdown();
     }
@@ -573,7 +587,12 @@ struct Measured {
 }
 
 /// The `--runs` measured runs, each printed when there are several (text mode).
-fn measure(cli: &Cli, cfg: &LoadConfig, duration: Option<Duration>) -> Result<Measured, Failure> {
+fn measure(
+    cli: &Cli,
+    cfg: &LoadConfig,
+    duration: Option<Duration>,
+    timeline: &Timeline,
+) -> Result<Measured, Failure> {
     let mut m = Measured {
         merged: Recorder::new(),
         elapsed: Duration::ZERO,
@@ -588,9 +607,12 @@ fn measure(cli: &Cli, cfg: &LoadConfig, duration: Option<Duration>) -> Result<Me
         let progress = Arc::new(Progress::new(cfg.threads));
         let printer =
             (!cli.quiet).then(|| ProgressPrinter::start(progress.clone(), cli.requests, duration));
-        let run = engine::run(cfg, &progress);
+        let (run_cfg, over_time) = timeline.attach(cfg);
+        let run = engine::run(&run_cfg, &progress);
+        let logged = over_time.finish(run_cfg);
         drop(printer);
         let run = run?;
+        logged.map_err(ReportError::LatencyLog)?;
         m.tier = Some(run.tier);
         m.interrupted |= run.interrupted;
         if cli.runs > 1 && !cli.json {
