@@ -8,7 +8,9 @@ use std::io::{Read, Write};
 use std::net::Shutdown;
 use std::time::{Duration, Instant};
 
-use uring_tests::server::{closed_by_server, exchange_then_closed, read_responses, ServerProc};
+use uring_tests::server::{
+    closed_by_server, exchange_then_closed, read_responses, ServerProc, TempDir,
+};
 
 const TIERS: [&str; 3] = ["basic", "multishot", "full"];
 
@@ -148,6 +150,34 @@ fn half_closed_client_gets_its_responses() {
         s.shutdown(Shutdown::Write).unwrap();
         let rs = read_responses(&mut s, 3, &[]);
         assert!(rs.iter().all(|r| r.status == 200), "{tier}");
+        assert!(closed_by_server(&mut s, Duration::from_secs(5)), "{tier}");
+    }
+}
+
+/// Issue 9 (4a): the client's EOF arrives while the server is still streaming a file (the
+/// client reads nothing until it has half-closed, so the server is blocked on a full
+/// socket). The request pipelined behind the file was complete before the EOF: it must be
+/// answered, then the connection closed.
+#[test]
+fn eof_while_a_file_streams_still_answers_the_pipelined_request() {
+    let root = TempDir::new("eof-root");
+    let big = vec![b'z'; 8 * 1024 * 1024];
+    std::fs::write(root.path().join("big.bin"), &big).unwrap();
+    for tier in TIERS {
+        let srv = start(tier, &["--root", root.path().to_str().unwrap()]);
+        let mut s = srv.connect();
+        s.write_all(
+            b"GET /big.bin HTTP/1.1\r\nHost: x\r\n\r\nGET /plaintext HTTP/1.1\r\nHost: x\r\n\r\n",
+        )
+        .unwrap();
+        s.shutdown(Shutdown::Write).unwrap();
+        // Let the server fill the socket and see the EOF while the file is unsent.
+        std::thread::sleep(Duration::from_millis(200));
+        let rs = read_responses(&mut s, 2, &[]);
+        assert_eq!(rs[0].status, 200, "{tier}");
+        assert!(rs[0].body == big, "{tier}: file body differs");
+        assert_eq!(rs[1].status, 200, "{tier}");
+        assert_eq!(rs[1].body, b"Hello, World!", "{tier}");
         assert!(closed_by_server(&mut s, Duration::from_secs(5)), "{tier}");
     }
 }

@@ -184,12 +184,9 @@ impl Conn {
         self.peer_eof = true;
         match self.phase {
             Phase::Lingering { .. } => self.phase = Phase::Closed,
-            Phase::Open => {
-                self.pump(ctx);
-                if self.phase == Phase::Open {
-                    self.phase = Phase::CloseAfterFlush;
-                }
-            }
+            // pump closes once nothing blocks: a file streaming or a full output buffer
+            // may still hold back complete requests, which are answered first.
+            Phase::Open => self.pump(ctx),
             _ => {}
         }
     }
@@ -372,8 +369,16 @@ impl Conn {
         self.file.is_some() || self.out.len() >= OUT_HIGH_WATER
     }
 
-    /// Answer what is buffered in `rbuf`.
+    /// Answer what is buffered in `rbuf`; after the peer's EOF, close once every complete
+    /// request is answered (what is left then is an incomplete request, never answered).
     fn pump<H: Handler>(&mut self, ctx: &mut Ctx<'_, H>) {
+        self.answer_buffered(ctx);
+        if self.peer_eof && self.phase == Phase::Open && !self.blocked() {
+            self.phase = Phase::CloseAfterFlush;
+        }
+    }
+
+    fn answer_buffered<H: Handler>(&mut self, ctx: &mut Ctx<'_, H>) {
         if self.rbuf.is_empty() || self.phase != Phase::Open || self.blocked() {
             return;
         }
@@ -1081,6 +1086,134 @@ mod tests {
         assert!(wire[head_end + 300_000..].ends_with(b"after"));
         assert!(largest_send <= FILE_CHUNK + 4096, "{largest_send}");
         assert!(conn.wants_read());
+    }
+
+    /// Issue 9 (4a): the peer's EOF arrives while a file is streaming; the request
+    /// pipelined behind the file was complete before the EOF and must still be answered.
+    #[test]
+    fn eof_while_a_file_streams_still_answers_the_pipelined_request() {
+        #[derive(Clone)]
+        struct Files(std::path::PathBuf);
+        impl Handler for Files {
+            fn handle(&mut self, req: &Request<'_>, resp: &mut ResponseWriter<'_>) {
+                if req.path() == "/file" {
+                    let file = std::fs::File::open(&self.0).unwrap();
+                    let len = file.metadata().unwrap().len();
+                    resp.respond_file(
+                        200,
+                        &[],
+                        FileBody {
+                            file,
+                            offset: 0,
+                            len,
+                        },
+                    );
+                } else {
+                    resp.respond(200, &[], b"after");
+                }
+            }
+        }
+        let path = std::env::temp_dir().join(format!("conn-eof-test-{}", std::process::id()));
+        std::fs::write(&path, vec![b'f'; 3 * FILE_CHUNK + 7]).unwrap();
+        let mut handler = Files(path.clone());
+        let limits = Limits::default();
+        let timeouts = Timeouts::default();
+        let now = Instant::now();
+        let mut conn = Conn::new(now, &timeouts);
+        let mut ctx = Ctx {
+            handler: &mut handler,
+            date: DATE,
+            limits: &limits,
+            timeouts: &timeouts,
+            now,
+            draining: false,
+            log: None,
+        };
+        conn.on_data(
+            b"GET /file HTTP/1.1\r\nHost: x\r\n\r\nGET /b HTTP/1.1\r\nHost: x\r\n\r\nGET /partial HT",
+            &mut ctx,
+        );
+        conn.on_eof(&mut ctx);
+        let mut wire = Vec::new();
+        let mut close = None;
+        for _ in 0..100 {
+            if close.is_none() {
+                close = conn.poll_close(now);
+            }
+            if let Some((fd, off, dst, len)) = conn.poll_file_read() {
+                // SAFETY: dst has room for len bytes (reserved by poll_file_read).
+                let n = unsafe { libc::pread(fd, dst.cast(), len as usize, off as i64) };
+                conn.on_file_read(n as i32, &mut ctx);
+                continue;
+            }
+            let Some(bytes) = conn.poll_send() else { break };
+            let n = bytes.len();
+            wire.extend_from_slice(bytes);
+            conn.on_sent(n, &mut ctx);
+        }
+        if close.is_none() {
+            close = conn.poll_close(now);
+        }
+        std::fs::remove_file(&path).unwrap();
+        let text = String::from_utf8_lossy(&wire);
+        assert_eq!(text.matches("HTTP/1.1 200 ").count(), 2, "{}", &text[..200]);
+        assert!(
+            wire.ends_with(b"after"),
+            "the pipelined request was dropped"
+        );
+        assert_eq!(
+            close,
+            Some(Close::Now),
+            "the incomplete third request is not waited for"
+        );
+    }
+
+    /// Issue 9 (4a), the other blocked state: more than the high-water mark of output is
+    /// unsent when the EOF arrives; the requests behind it are answered once it drains.
+    #[test]
+    fn eof_with_output_backlog_still_answers_the_pipelined_requests() {
+        #[derive(Clone)]
+        struct Big;
+        impl Handler for Big {
+            fn handle(&mut self, req: &Request<'_>, resp: &mut ResponseWriter<'_>) {
+                if req.path() == "/big" {
+                    resp.respond(200, &[], &vec![b'b'; OUT_HIGH_WATER + 10]);
+                } else {
+                    resp.respond(200, &[], b"after");
+                }
+            }
+        }
+        let mut handler = Big;
+        let limits = Limits::default();
+        let timeouts = Timeouts::default();
+        let now = Instant::now();
+        let mut conn = Conn::new(now, &timeouts);
+        let mut ctx = Ctx {
+            handler: &mut handler,
+            date: DATE,
+            limits: &limits,
+            timeouts: &timeouts,
+            now,
+            draining: false,
+            log: None,
+        };
+        conn.on_data(
+            b"GET /big HTTP/1.1\r\nHost: x\r\n\r\nGET /b HTTP/1.1\r\nHost: x\r\n\r\nGET /c HTTP/1.1\r\nHost: x\r\n\r\n",
+            &mut ctx,
+        );
+        conn.on_eof(&mut ctx);
+        let mut wire = Vec::new();
+        for _ in 0..100 {
+            let Some(bytes) = conn.poll_send() else { break };
+            // The kernel takes the output in small pieces.
+            let n = bytes.len().min(50_000);
+            wire.extend_from_slice(&bytes[..n]);
+            conn.on_sent(n, &mut ctx);
+        }
+        let text = String::from_utf8_lossy(&wire);
+        assert_eq!(text.matches("HTTP/1.1 200 ").count(), 3);
+        assert!(text.ends_with("after"));
+        assert_eq!(conn.poll_close(now), Some(Close::Now));
     }
 
     #[test]
