@@ -216,6 +216,14 @@ fn strict_rules_answer_and_close() {
         ("too many headers", many_headers.into_bytes(), 431),
         ("head too large", big_head.into_bytes(), 431),
         ("body too large", b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 1048577\r\n\r\n".to_vec(), 413),
+        // Issue 9, item 6.
+        ("asterisk-form GET", b"GET * HTTP/1.1\r\nHost: x\r\n\r\n".to_vec(), 400),
+        ("CONNECT", b"CONNECT x:443 HTTP/1.1\r\nHost: x:443\r\n\r\n".to_vec(), 501),
+        ("nameless chunk extension", b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n5;\r\nhello\r\n0\r\n\r\n".to_vec(), 400),
+        ("non-token chunk extension", b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n5;bad[=x\r\nhello\r\n0\r\n\r\n".to_vec(), 400),
+        ("non-ASCII target", b"GET /caf\xc3\xa9 HTTP/1.1\r\nHost: x\r\n\r\n".to_vec(), 400),
+        ("100 KB method", [&b"M".repeat(100 * 1024)[..], b" / HTTP/1.1\r\nHost: x\r\n\r\n"].concat(), 501),
+        ("empty Host, origin-form", b"GET / HTTP/1.1\r\nHost:\r\n\r\n".to_vec(), 400),
     ];
     for tier in TIERS {
         let srv = start(tier, &[]);
