@@ -60,6 +60,8 @@ pub struct LoadConfig {
     /// Core for each thread, or none (`--no-pin`).
     pub cores: Vec<Option<core_affinity::CoreId>>,
     pub tier: TierChoice,
+    /// Latency over time: each thread sends a copy of its recorder once per interval.
+    pub intervals: Option<crate::intervals::IntervalFeed>,
 }
 
 /// Shared progress counters (requests done, per thread), read by the progress printer.
@@ -363,8 +365,11 @@ impl<'a> Worker<'a> {
             self.mark_idle(i);
         }
         let mut next_sweep = start + SWEEP;
+        let mut ticker =
+            crate::intervals::IntervalTicker::start(self.cfg.intervals.as_ref(), start);
         loop {
             let now = Instant::now();
+            ticker.tick(now, &self.rec);
             if INTERRUPTED.load(Ordering::Relaxed) || deadline.is_some_and(|d| now >= d) {
                 break;
             }
@@ -394,6 +399,7 @@ impl<'a> Worker<'a> {
             progress.store(self.done(), Ordering::Relaxed);
         }
         let ended = Instant::now();
+        ticker.finish(ended, &self.rec);
         progress.store(self.done(), Ordering::Relaxed);
         self.shutdown_all();
         self.rec.counters.started = self.disp.started();

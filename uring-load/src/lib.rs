@@ -6,12 +6,16 @@
 //! - [`schedule`]: how the request budget and the open-model rate are split and issued.
 //! - [`engine`]: the per-thread io_uring loops that drive the connections.
 //! - [`tls`]: rustls configuration (system roots or `--insecure`).
+//! - [`intervals`] and [`latency_log`]: latency over time (`--latency-log`).
 //! - [`report`]: the text report (weighttp's lines, wrk's latency table) and progress.
 
 pub mod conn;
 pub mod engine;
+pub mod intervals;
+pub mod latency_log;
 pub mod report;
 pub mod schedule;
 pub mod target;
+pub mod timeline;
 pub mod tls;
 pub mod units;

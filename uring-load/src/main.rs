@@ -19,6 +19,7 @@ use uring_load::conn::ConnSpec;
 use uring_load::engine::{self, LoadConfig, Progress, TlsTarget, INTERRUPTED};
 use uring_load::report::{self, ProgressPrinter, RunFacts, RunLine};
 use uring_load::target::{parse_url, resolve, Address, Scheme};
+use uring_load::timeline::Timeline;
 use uring_load::{tls, units};
 
 #[derive(Parser, Debug)]
@@ -117,6 +118,16 @@ struct Cli {
     /// No progress output on stderr.
     #[arg(short = 'q', long = "quiet")]
     quiet: bool,
+
+    /// Write latency over time to FILE: one interval histogram per --interval in
+    /// HdrHistogram's histogram log format (HistogramLogProcessor and `uring-load report`
+    /// read it; values in microseconds).
+    #[arg(long = "latency-log", value_name = "FILE")]
+    latency_log: Option<PathBuf>,
+
+    /// Length of the latency log's intervals.
+    #[arg(long = "interval", value_name = "DURATION", default_value = "1s", value_parser = units::parse_duration)]
+    interval: Duration,
 }
 
 /// A usage error: one line, exit 2.
@@ -238,6 +249,7 @@ fn run(cli: Cli) -> Result<ExitCode, Failure> {
     if cli.timeout.is_zero() {
         return Err(u("-T must be longer than 0".into()));
     }
+    let timeline = Timeline::new(cli.latency_log.as_deref(), cli.interval).map_err(u)?;
     let duration = match (cli.requests, cli.duration) {
         (None, None) => Some(Duration::from_secs(10)),
         (_, d) => d,
@@ -396,6 +408,7 @@ fn run(cli: Cli) -> Result<ExitCode, Failure> {
         rate: cli.rate,
         cores,
         tier: cli.tier,
+        intervals: None,
     };
 
     install_sigint();
@@ -420,7 +433,9 @@ fn run(cli: Cli) -> Result<ExitCode, Failure> {
         let progress = Arc::new(Progress::new(threads));
         let printer =
             (!cli.quiet).then(|| ProgressPrinter::start(progress.clone(), cli.requests, duration));
-        let out = engine::run(&cfg, &progress).map_err(Failure::Runtime)?;
+        let (run_cfg, over_time) = timeline.attach(&cfg);
+        let out = engine::run(&run_cfg, &progress).map_err(Failure::Runtime)?;
+        over_time.finish(run_cfg).map_err(Failure::Runtime)?;
         drop(printer);
         last_tier = Some(out.tier);
         interrupted |= out.interrupted;
