@@ -8,6 +8,8 @@
 //! - [`tls`]: rustls configuration (system roots or `--insecure`).
 //! - [`error`]: one error enum per layer (target, configuration, start-up, report, merge).
 //! - [`intervals`] and [`latency_log`]: latency over time (`--latency-log`).
+//! - [`shard`] and [`merge`]: one run across many machines (`--shard`, `--start-at`) and
+//!   the exact merge of their reports.
 //! - [`report`]: the text report (weighttp's lines, wrk's latency table) and progress.
 
 pub mod conn;
@@ -15,8 +17,10 @@ pub mod engine;
 pub mod error;
 pub mod intervals;
 pub mod latency_log;
+pub mod merge;
 pub mod report;
 pub mod schedule;
+pub mod shard;
 pub mod target;
 pub mod timeline;
 pub mod tls;
