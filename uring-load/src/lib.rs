@@ -6,6 +6,7 @@
 //! - [`schedule`]: how the request budget and the open-model rate are split and issued.
 //! - [`engine`]: the per-thread io_uring loops that drive the connections.
 //! - [`tls`]: rustls configuration (system roots or `--insecure`).
+//! - [`error`]: one error enum per layer (target, configuration, start-up, report, merge).
 //! - [`intervals`] and [`latency_log`]: latency over time (`--latency-log`).
 //! - [`report_cmd`], [`plot`] and [`html`]: `uring-load report`, the charts (SVG) and the
 //!   self-contained HTML page.
@@ -13,6 +14,7 @@
 
 pub mod conn;
 pub mod engine;
+pub mod error;
 pub mod html;
 pub mod intervals;
 pub mod latency_log;
