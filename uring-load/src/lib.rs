@@ -10,15 +10,20 @@
 //! - [`intervals`] and [`latency_log`]: latency over time (`--latency-log`).
 //! - [`shard`] and [`merge`]: one run across many machines (`--shard`, `--start-at`) and
 //!   the exact merge of their reports.
+//! - [`report_cmd`], [`plot`] and [`html`]: `uring-load report`, the charts (SVG) and the
+//!   self-contained HTML page.
 //! - [`report`]: the text report (weighttp's lines, wrk's latency table) and progress.
 
 pub mod conn;
 pub mod engine;
 pub mod error;
+pub mod html;
 pub mod intervals;
 pub mod latency_log;
 pub mod merge;
+pub mod plot;
 pub mod report;
+pub mod report_cmd;
 pub mod schedule;
 pub mod shard;
 pub mod target;

@@ -34,8 +34,11 @@ use uring_load::{merge, tls, units};
     long_about = "io_uring HTTP/1.1 load generator with weighttp's and wrk's flags.\n\n\
         Without a URL it starts the embedded uring-server on a loopback port (on other \
         cores than the generator when there are two or more) and benchmarks it.\n\n\
-        `uring-load merge A.json B.json ...` merges --json reports of runs made on several \
-        machines into one exact report.",
+        `uring-load merge [--text] A.json B.json ...` merges --json reports of runs made on several \
+        machines into one exact report.\n\n\
+        `uring-load report RUN.json|LOG ... [--svg OUT.svg] [--html OUT.html]` draws the \
+        latency percentile distribution and, from --latency-log files, requests/s and p99 \
+        over time.",
     after_help = "Examples:\n  uring-load -n 10000 -c 200 -t 3 -k http://127.0.0.1:8000/\n  \
         uring-load -d 10s -c 64 -k -R 50k http://127.0.0.1:8080/\n  \
         uring-load --json -n 1M -c 64 -k > run.json"
@@ -227,6 +230,9 @@ fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().collect();
     if args.get(1).map(String::as_str) == Some("merge") {
         return finish(merge(&args[2..]));
+    }
+    if args.get(1).map(String::as_str) == Some("report") {
+        return uring_load::report_cmd::main(&args[2..]);
     }
     let cli = match Cli::try_parse() {
         Ok(c) => c,
