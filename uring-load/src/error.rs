@@ -49,6 +49,8 @@ pub enum ConfigError {
     },
     /// `--latency-log` / `--interval` unusable (the latency log modules' own message).
     LatencyLog(String),
+    /// `--tui` without a terminal, or with `-q`.
+    LiveView(String),
 }
 
 impl fmt::Display for ConfigError {
@@ -72,7 +74,7 @@ impl fmt::Display for ConfigError {
                 write!(f, "cannot read body file {}: {err}", path.display())
             }
             ConfigError::BadMethod(m) => write!(f, "bad method '{m}'"),
-            ConfigError::LatencyLog(m) => f.write_str(m),
+            ConfigError::LatencyLog(m) | ConfigError::LiveView(m) => f.write_str(m),
             ConfigError::TooFewFileDescriptors {
                 connections,
                 needed,

@@ -21,7 +21,8 @@ use uring_common::stats::Recorder;
 use uring_load::conn::ConnSpec;
 use uring_load::engine::{self, LoadConfig, Progress, TlsTarget, INTERRUPTED};
 use uring_load::error::{ConfigError, MergeError, ReportError, StartError, TargetError};
-use uring_load::report::{self, ProgressPrinter, RunFacts, RunLine};
+use uring_load::live::LiveMode;
+use uring_load::report::{self, RunFacts, RunLine};
 use uring_load::target::{parse_url, resolve, Address, Scheme, Url};
 use uring_load::timeline::Timeline;
 use uring_load::{tls, units};
@@ -125,6 +126,11 @@ struct Cli {
     /// No progress output on stderr.
     #[arg(short = 'q', long = "quiet")]
     quiet: bool,
+
+    /// Live view on stderr (req/s, errors, p50 and p99 of the last interval, progress);
+    /// the default when stderr is a terminal, progress lines otherwise.
+    #[arg(long = "tui")]
+    tui: bool,
 
     /// Write latency over time to FILE: one interval histogram per --interval in
     /// HdrHistogram's histogram log format (HistogramLogProcessor and `uring-load report`
@@ -288,8 +294,9 @@ fn install_sigint() {
 
 fn run(cli: Cli) -> Result<ExitCode, Failure> {
     validate(&cli)?;
-    let timeline =
+    let mut timeline =
         Timeline::new(cli.latency_log.as_deref(), cli.interval).map_err(ConfigError::LatencyLog)?;
+    timeline.enable_live(LiveMode::choose(cli.quiet, cli.tui).map_err(ConfigError::LiveView)?);
     let duration = match (cli.requests, cli.duration) {
         (None, None) => Some(Duration::from_secs(10)),
         (_, d) => d,
@@ -611,8 +618,7 @@ fn measure(
             break;
         }
         let progress = Arc::new(Progress::new(cfg.threads));
-        let printer =
-            (!cli.quiet).then(|| ProgressPrinter::start(progress.clone(), cli.requests, duration));
+        let printer = timeline.live_view(progress.clone(), cli.requests, duration);
         let (run_cfg, over_time) = timeline.attach(cfg);
         let run = engine::run(&run_cfg, &progress);
         let logged = over_time.finish(run_cfg);
