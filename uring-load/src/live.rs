@@ -16,7 +16,8 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use crate::engine::Progress;
 use crate::intervals::Interval;
-use crate::units::{format_count, format_us};
+use crate::plot::latency_label;
+use crate::units::format_count;
 
 /// How progress is shown.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -85,15 +86,15 @@ impl LiveFigures {
         self.non_2xx += i.non_2xx;
     }
 
-    /// `41.77k req/s, p50 73.00us, p99 4.13ms, 0 errors` (or the errors alone before the
+    /// `41.77k req/s, p50 73us, p99 4.13ms, 0 errors` (or the errors alone before the
     /// first interval ended).
     pub fn describe(&self) -> String {
         let mut s = match self.last {
             Some(f) => format!(
                 "{} req/s, p50 {}, p99 {}, ",
                 format_count(f.rps),
-                format_us(f.p50_us as f64),
-                format_us(f.p99_us as f64)
+                latency_label(f.p50_us as f64),
+                latency_label(f.p99_us as f64)
             ),
             None => String::new(),
         };
@@ -164,7 +165,7 @@ impl LiveView {
                             ProgressDrawTarget::stderr_with_hz(10),
                         );
                         if let Ok(style) = ProgressStyle::with_template(
-                            "{spinner} {elapsed:>3} [{bar:24}] {percent:>3}% {wide_msg}",
+                            "{spinner} {elapsed:>3} [{bar:20}] {percent:>3}% {wide_msg}",
                         ) {
                             bar.set_style(style.progress_chars("=> "));
                         }
@@ -172,7 +173,8 @@ impl LiveView {
                             let done = progress.done();
                             let frac = fraction(done, total, start.elapsed(), duration);
                             bar.set_position((frac * 1000.0) as u64);
-                            bar.set_message(format!("{done} done, {}", read().describe()));
+                            // The figures first: on a narrow terminal the end is cut.
+                            bar.set_message(format!("{}, {done} done", read().describe()));
                             bar.tick();
                             std::thread::sleep(Duration::from_millis(100));
                         }
@@ -260,11 +262,11 @@ mod tests {
         f.update(&interval(2, 3));
         assert_eq!(
             f.describe(),
-            "200.00 req/s, p50 500.00us, p99 990.00us, 3 errors, 3 non-2xx"
+            "200.00 req/s, p50 500us, p99 990us, 3 errors, 3 non-2xx"
         );
         assert_eq!(
             progress_line(3, &f),
-            "progress: 30% done, 200.00 req/s, p50 500.00us, p99 990.00us, 3 errors, 3 non-2xx"
+            "progress: 30% done, 200.00 req/s, p50 500us, p99 990us, 3 errors, 3 non-2xx"
         );
     }
 
