@@ -116,6 +116,7 @@ fn latency_log_bad_path_or_interval_is_one_line_and_exit_2() {
             "--interval",
             "0s",
         ],
+        &["-n", "10", "--interval", "5ms"],
     ] {
         let r = run_load(args, LIMIT);
         assert_eq!(r.code, 2, "{args:?}: {}", r.stderr);

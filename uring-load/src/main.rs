@@ -138,7 +138,8 @@ struct Cli {
     #[arg(long = "latency-log", value_name = "FILE")]
     latency_log: Option<PathBuf>,
 
-    /// Length of the latency log's intervals.
+    /// Length of the intervals of the latency log and of the live view's figures (at
+    /// least 10ms).
     #[arg(long = "interval", value_name = "DURATION", default_value = "1s", value_parser = units::parse_duration)]
     interval: Duration,
 

@@ -36,8 +36,12 @@ pub struct RunTimeline {
 impl Timeline {
     /// `log`: the `--latency-log` path, created now (a bad path fails before any load).
     pub fn new(log: Option<&Path>, period: Duration) -> Result<Timeline, String> {
-        if period.is_zero() {
-            return Err("--interval must be longer than 0".into());
+        // The load loops wake every 10 ms at the least; shorter intervals would only
+        // copy recorders more often than they can differ.
+        if period < Duration::from_millis(10) {
+            return Err(format!(
+                "--interval {period:?} is too short: it must be at least 10ms"
+            ));
         }
         let log = match log {
             Some(p) => Some(Arc::new(Mutex::new(LatencyLogWriter::create(p)?))),
