@@ -375,7 +375,7 @@ fn load_progress_bar_on_a_terminal() {
     // `script` gives the child a pseudo-terminal (util-linux, on every Debian).
     let srv = MisbehavingServer::healthy();
     let cmd = format!(
-        "{} -d 1s -c 2 -k {}",
+        "{} -d 1s --interval 250ms -c 2 -k {}",
         bin("uring-load").display(),
         srv.url()
     );
@@ -397,9 +397,13 @@ fn load_progress_bar_on_a_terminal() {
         .unwrap();
     let status = child.0.wait().unwrap();
     assert!(status.success(), "{out}");
-    // A bar redrawn in place, not progress lines.
-    assert!(out.contains("\r["), "{out:?}");
+    // The live view: a bar redrawn in place (indicatif erases the line with ESC [2K)
+    // with the last interval's figures, not progress lines.
+    assert!(out.contains("\r\x1b[2K"), "{out:?}");
     assert!(out.contains("% "), "{out:?}");
+    for needle in [" req/s, p50 ", ", p99 ", " errors, ", " done"] {
+        assert!(out.contains(needle), "{needle} missing: {out:?}");
+    }
     assert!(!out.contains("progress: "), "{out:?}");
     assert!(out.contains("Requests/sec:"), "{out:?}");
 }

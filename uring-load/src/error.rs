@@ -51,6 +51,8 @@ pub enum ConfigError {
     },
     /// `--latency-log` / `--interval` unusable (the latency log modules' own message).
     LatencyLog(String),
+    /// `--tui` without a terminal, or with `-q`.
+    LiveView(String),
     /// `--shard`, `--shards`, `--start-at`, `--run-id`.
     Shard(ShardError),
 }
@@ -76,7 +78,7 @@ impl fmt::Display for ConfigError {
                 write!(f, "cannot read body file {}: {err}", path.display())
             }
             ConfigError::BadMethod(m) => write!(f, "bad method '{m}'"),
-            ConfigError::LatencyLog(m) => f.write_str(m),
+            ConfigError::LatencyLog(m) | ConfigError::LiveView(m) => f.write_str(m),
             ConfigError::Shard(e) => write!(f, "{e}"),
             ConfigError::TooFewFileDescriptors {
                 connections,

@@ -20,7 +20,8 @@ use uring_common::stats::Recorder;
 use uring_load::conn::ConnSpec;
 use uring_load::engine::{self, LoadConfig, Progress, TlsTarget, INTERRUPTED};
 use uring_load::error::{ConfigError, MergeError, ReportError, StartError, TargetError};
-use uring_load::report::{self, ProgressPrinter, RunFacts, RunLine};
+use uring_load::live::LiveMode;
+use uring_load::report::{self, RunFacts, RunLine};
 use uring_load::shard::{self, Shard};
 use uring_load::target::{parse_url, resolve, Address, Scheme, Url};
 use uring_load::timeline::Timeline;
@@ -126,13 +127,19 @@ struct Cli {
     #[arg(short = 'q', long = "quiet")]
     quiet: bool,
 
+    /// Live view on stderr (req/s, errors, p50 and p99 of the last interval, progress);
+    /// the default when stderr is a terminal, progress lines otherwise.
+    #[arg(long = "tui")]
+    tui: bool,
+
     /// Write latency over time to FILE: one interval histogram per --interval in
     /// HdrHistogram's histogram log format (HistogramLogProcessor and `uring-load report`
     /// read it; values in microseconds).
     #[arg(long = "latency-log", value_name = "FILE")]
     latency_log: Option<PathBuf>,
 
-    /// Length of the latency log's intervals.
+    /// Length of the intervals of the latency log and of the live view's figures (at
+    /// least 10ms).
     #[arg(long = "interval", value_name = "DURATION", default_value = "1s", value_parser = units::parse_duration)]
     interval: Duration,
 
@@ -316,8 +323,9 @@ fn run(mut cli: Cli) -> Result<ExitCode, Failure> {
         );
     }
     cli.rate = cli.rate.map(|r| sharding.shard.share_of_rate(r));
-    let timeline =
+    let mut timeline =
         Timeline::new(cli.latency_log.as_deref(), cli.interval).map_err(ConfigError::LatencyLog)?;
+    timeline.enable_live(LiveMode::choose(cli.quiet, cli.tui).map_err(ConfigError::LiveView)?);
     let duration = match (cli.requests, cli.duration) {
         (None, None) => Some(Duration::from_secs(10)),
         (_, d) => d,
@@ -652,8 +660,7 @@ fn measure(
             break;
         }
         let progress = Arc::new(Progress::new(cfg.threads));
-        let printer =
-            (!cli.quiet).then(|| ProgressPrinter::start(progress.clone(), cli.requests, duration));
+        let printer = timeline.live_view(progress.clone(), cli.requests, duration);
         let (run_cfg, over_time) = timeline.attach(cfg);
         let run = engine::run(&run_cfg, &progress);
         let logged = over_time.finish(run_cfg);
