@@ -6,8 +6,14 @@
 //! interim responses, matches responses to pipelined requests in order, records latency
 //! and status, and classes every failure. Response bytes are parsed in place; only an
 //! incomplete head is copied aside until the rest arrives.
+//!
+//! The wire side is here too: [`Conn::poll_transmit`] writes the pipelined request train
+//! (or its TLS records) into the driver's send buffer, and [`Conn::on_received`] opens TLS
+//! records (rustls' `ClientConnection` is sans-IO) before parsing, so HTTPS is tested at
+//! every byte split without a socket like plain HTTP.
 
 use std::collections::VecDeque;
+use std::io::{Read, Write};
 use std::mem::MaybeUninit;
 use std::time::{Duration, Instant};
 
@@ -15,6 +21,7 @@ use uring_common::http::request::HEADER_CAPACITY;
 use uring_common::http::{
     parse_response, ChunkEvent, ChunkedDecoder, HeaderStorage, Parsed, ResponseFraming,
 };
+use rustls::ClientConnection;
 use uring_common::stats::{ErrorKind, Recorder};
 
 /// How long to wait for the server's EOF after a response that announced the close; a
@@ -93,6 +100,18 @@ pub struct Conn {
     /// Responses answered on the current socket.
     answered: u64,
     draining_since: Option<Instant>,
+    /// The TLS session of an HTTPS connection.
+    tls: Option<Box<ClientConnection>>,
+    /// Decrypted response bytes (HTTPS only).
+    plain: Vec<u8>,
+}
+
+/// What [`Conn::on_received`] found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Received {
+    pub step: Step,
+    /// At least one request was answered: there may be room for more.
+    pub answered: bool,
 }
 
 fn header_storage<'b>() -> HeaderStorage<'b> {
@@ -118,6 +137,8 @@ impl Conn {
             partial: Vec::with_capacity(1024),
             answered: 0,
             draining_since: None,
+            tls: None,
+            plain: Vec::new(),
         }
     }
 
@@ -168,6 +189,103 @@ impl Conn {
     pub fn on_connected(&mut self) {
         debug_assert!(matches!(self.phase, Phase::Connecting));
         self.phase = Phase::Open;
+    }
+
+    /// Connected, with the TLS session of an HTTPS connection: the handshake starts with
+    /// the first transmit, and requests wait in rustls until it is done.
+    pub fn on_connected_tls(&mut self, tls: ClientConnection) {
+        self.on_connected();
+        if self.plain.len() < 16 * 1024 {
+            self.plain = vec![0; 16 * 1024];
+        }
+        self.tls = Some(Box::new(tls));
+    }
+
+    /// Whether [`Conn::poll_transmit`] has something to write.
+    pub fn wants_write(&self) -> bool {
+        (self.phase == Phase::Open && self.unsent > 0)
+            || self.tls.as_ref().is_some_and(|t| t.wants_write())
+    }
+
+    /// Append what goes on the wire now to `out`: the requests not yet written (copies of
+    /// `request`, so a pipelined train leaves in one send), sealed in TLS records for HTTPS,
+    /// and any handshake or alert records rustls has to say.
+    pub fn poll_transmit(&mut self, request: &[u8], out: &mut Vec<u8>) {
+        let n = self.take_unsent();
+        let Some(tls) = self.tls.as_deref_mut() else {
+            out.reserve(n * request.len());
+            for _ in 0..n {
+                out.extend_from_slice(request);
+            }
+            return;
+        };
+        for _ in 0..n {
+            // rustls buffers the plaintext until the handshake is done.
+            let _ = tls.writer().write_all(request);
+        }
+        while tls.wants_write() {
+            if tls.write_tls(out).is_err() {
+                break;
+            }
+        }
+    }
+
+    /// Bytes from the socket: through TLS for HTTPS, then parsed as responses.
+    pub fn on_received(&mut self, data: &[u8], now: Instant, rec: &mut Recorder) -> Received {
+        let before = self.queue.len();
+        let step = if self.tls.is_some() {
+            self.on_tls_records(data, now, rec)
+        } else {
+            self.on_data(data, now, rec)
+        };
+        Received {
+            step,
+            answered: self.queue.len() < before && step == Step::Continue,
+        }
+    }
+
+    fn on_tls_records(&mut self, data: &[u8], now: Instant, rec: &mut Recorder) -> Step {
+        let mut tls = self.tls.take().expect("an HTTPS connection");
+        let mut plain = std::mem::take(&mut self.plain);
+        let mut input = data;
+        let mut step = Step::Continue;
+        'feed: while !input.is_empty() {
+            if let Err(e) = tls.read_tls(&mut input) {
+                let cause = format!("TLS read: {e}");
+                step = self.on_error_because(ErrorKind::Read, &cause, rec);
+                break;
+            }
+            if let Err(e) = tls.process_new_packets() {
+                let kind = if tls.is_handshaking() {
+                    ErrorKind::Connect
+                } else {
+                    ErrorKind::Read
+                };
+                let cause = format!("TLS: {e}");
+                step = self.on_error_because(kind, &cause, rec);
+                break;
+            }
+            loop {
+                match tls.reader().read(&mut plain) {
+                    // close_notify: the server ended the session cleanly, like an EOF.
+                    Ok(0) => {
+                        step = self.on_eof(now, rec);
+                        break 'feed;
+                    }
+                    Ok(n) => {
+                        step = self.on_data(&plain[..n], now, rec);
+                        if step == Step::Close {
+                            break 'feed;
+                        }
+                    }
+                    // WouldBlock: no more plaintext until more records arrive.
+                    Err(_) => break,
+                }
+            }
+        }
+        self.plain = plain;
+        self.tls = Some(tls);
+        step
     }
 
     /// Connect failed (refused, timed out, ...): every request waiting for this socket
@@ -336,6 +454,7 @@ impl Conn {
         debug_assert!(self.queue.is_empty());
         self.queue.clear();
         self.unsent = 0;
+        self.tls = None;
         self.phase = Phase::Idle;
     }
 
