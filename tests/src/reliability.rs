@@ -189,16 +189,46 @@ static DENY_IO_URING: [libc::sock_filter; 8] = [
 /// Make `cmd`'s child run under a seccomp filter where io_uring_setup/enter/register
 /// fail with EPERM.
 pub fn deny_io_uring(cmd: &mut Command) {
+    install_filter(cmd, &DENY_IO_URING);
+}
+
+/// io_uring_enter fails with EBADFD (a fatal ring error, as if the ring were broken)
+/// whenever it submits `to_submit` >= 4 entries; everything else is allowed. A server whose
+/// start-up submits fewer runs normally until a busy turn makes its ring "fail".
+static FAIL_BUSY_IO_URING_ENTER: [libc::sock_filter; 8] = [
+    stmt(LD_W_ABS, SECCOMP_DATA_ARCH),
+    jump(JEQ_K, AUDIT_ARCH_X86_64, 0, 4),
+    stmt(LD_W_ABS, SECCOMP_DATA_NR),
+    jump(JEQ_K, SYS_IO_URING_ENTER, 0, 2),
+    // The low 32 bits of args[1] (to_submit), little-endian.
+    stmt(LD_W_ABS, SECCOMP_DATA_ARGS + 8),
+    jump(JGE_K, 4, 1, 0),
+    stmt(RET_K, libc::SECCOMP_RET_ALLOW),
+    stmt(
+        RET_K,
+        libc::SECCOMP_RET_ERRNO | (libc::EBADFD as u32 & libc::SECCOMP_RET_DATA),
+    ),
+];
+const SECCOMP_DATA_ARGS: u32 = 16;
+const JGE_K: u16 = (libc::BPF_JMP | libc::BPF_JGE | libc::BPF_K) as u16;
+
+/// Make `cmd`'s child run under a seccomp filter where a busy io_uring_enter (4 or more
+/// submissions at once) fails: a ring that breaks under load.
+pub fn break_ring_when_busy(cmd: &mut Command) {
+    install_filter(cmd, &FAIL_BUSY_IO_URING_ENTER);
+}
+
+fn install_filter(cmd: &mut Command, filter: &'static [libc::sock_filter]) {
     // SAFETY: the closure runs between fork and exec and only calls prctl(2), which is
     // async-signal-safe; the filter is a static, so nothing is allocated there.
     unsafe {
-        cmd.pre_exec(|| {
+        cmd.pre_exec(move || {
             if libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0 {
                 return Err(io::Error::last_os_error());
             }
             let prog = libc::sock_fprog {
-                len: DENY_IO_URING.len() as u16,
-                filter: DENY_IO_URING.as_ptr() as *mut libc::sock_filter,
+                len: filter.len() as u16,
+                filter: filter.as_ptr() as *mut libc::sock_filter,
             };
             if libc::prctl(
                 libc::PR_SET_SECCOMP,

@@ -101,14 +101,12 @@ impl Dispatcher {
         Some(origin)
     }
 
-    /// A claimed request was never processed by the server: issue it again later.
+    /// A claimed request was never processed by the server: issue it again later, with
+    /// its latency origin kept (in both models: the wait for a new connection is part of
+    /// what the user of that request would have seen).
     pub fn give_back(&mut self, origin: Instant) {
         self.started -= 1;
-        if self.rate.is_some() {
-            self.retry.push_back(origin);
-        } else if let Some(r) = &mut self.remaining {
-            *r += 1;
-        }
+        self.retry.push_back(origin);
     }
 
     /// Whether a request could be claimed now or later.
@@ -162,6 +160,25 @@ mod tests {
         assert!(d.claim(now).is_some());
         assert!(d.claim(now).is_none());
         assert_eq!(d.started(), 3);
+    }
+
+    #[test]
+    fn closed_model_keeps_the_latency_origin_of_a_request_given_back() {
+        let t0 = Instant::now();
+        let later = t0 + Duration::from_millis(30);
+        for budget in [Some(2), None] {
+            let mut d = Dispatcher::closed(budget);
+            let first = d.claim(t0).unwrap();
+            assert_eq!(first, t0);
+            d.give_back(first);
+            assert_eq!(d.started(), 0);
+            assert_eq!(d.claim(later), Some(t0), "budget {budget:?}: origin kept");
+            assert_eq!(d.claim(later), Some(later));
+            if budget.is_some() {
+                assert_eq!(d.claim(later), None, "the budget stays exact");
+                assert!(d.exhausted());
+            }
+        }
     }
 
     #[test]

@@ -400,14 +400,19 @@ impl<H: Handler> Worker<H> {
         }
     }
 
-    /// Close the listening sockets with a plain close(2), at once: used when the ring is
-    /// gone (an accept still in flight on them ends with the ring).
+    /// Stop listening at once, without the ring: used when the ring is gone. close(2)
+    /// alone is not enough while an accept is in flight (the operation holds the socket
+    /// open until the ring is torn down); shutdown(2) on a listening socket stops it now,
+    /// so new connections are refused instead of queueing where nobody accepts.
     fn close_listeners_now(&mut self) {
         for l in &mut self.listeners {
             if !l.closed {
                 l.closed = true;
                 // SAFETY: the listener's fd is ours and closed once (the flag).
-                unsafe { libc::close(l.fd) };
+                unsafe {
+                    libc::shutdown(l.fd, libc::SHUT_RDWR);
+                    libc::close(l.fd);
+                }
             }
         }
     }
