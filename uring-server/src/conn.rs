@@ -15,16 +15,18 @@
 
 use std::mem::MaybeUninit;
 use std::os::fd::{AsRawFd, RawFd};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use uring_common::http::{
-    parse_request, BodyFraming, ChunkEvent, ChunkedDecoder, ChunkedError, HeaderStorage, Limits,
-    Parsed, RequestHead, Version,
+    date::format_imf_fixdate, parse_request, BodyFraming, ChunkEvent, ChunkedDecoder, ChunkedError,
+    HeaderStorage, Limits, Parsed, RequestError, RequestHead, Version,
 };
 
 use crate::access_log::AccessLogWriter;
-use crate::handler::{FileBody, Handler, Request, ResponseWriter};
-use crate::server::Timeouts;
+use crate::config::Timeouts;
+use crate::handler::Handler;
+use crate::request::Request;
+use crate::response::{FileBody, ResponseWriter};
 
 /// Stop answering pipelined requests while this much output waits (back-pressure).
 const OUT_HIGH_WATER: usize = 256 * 1024;
@@ -41,6 +43,30 @@ pub enum Close {
     Now,
     /// Half-close (`shutdown(SHUT_WR)`) and keep reading until EOF or the linger deadline.
     Linger,
+}
+
+/// Why the connection answers a request itself, then closes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Refusal {
+    /// The head broke a rule of the codec (its status comes from there).
+    Request(RequestError),
+    /// The body is malformed or too large.
+    Body(BodyError),
+    /// CONNECT, which the handler does not tunnel: 501.
+    Connect,
+    /// The body did not arrive within the body timeout: 408.
+    BodyTimeout,
+}
+
+impl Refusal {
+    fn status(self) -> u16 {
+        match self {
+            Refusal::Request(e) => e.status(),
+            Refusal::Body(e) => e.status(),
+            Refusal::Connect => 501,
+            Refusal::BodyTimeout => 408,
+        }
+    }
 }
 
 /// Why a request body is refused (answered, then the connection closes).
@@ -89,6 +115,11 @@ pub struct Ctx<'a, H> {
 struct FileStream {
     body: FileBody,
     read_in_flight: bool,
+    /// Where in `out` the read in flight writes: `out[read_at..read_at + read_len]`,
+    /// zeroed by `poll_file_read`, so that `out` never holds uninitialised bytes whatever
+    /// `on_file_read` is told.
+    read_at: usize,
+    read_len: usize,
 }
 
 pub struct Conn {
@@ -105,8 +136,11 @@ pub struct Conn {
     close_reported: bool,
     peer_eof: bool,
     draining: bool,
-    /// When the first byte of the current, incomplete head arrived (slowloris guard).
+    /// When the wait for the current head began: accept for the first request, the
+    /// first byte for later ones (slowloris guard).
     head_started: Option<Instant>,
+    /// When the head of a request whose body is still arriving was complete.
+    body_started: Option<Instant>,
     last_activity: Instant,
     /// `100 Continue` was sent for the request at the front of `rbuf`.
     continue_sent: bool,
@@ -116,6 +150,7 @@ pub struct Conn {
     chunk_raw: usize,
     chunk_body: Vec<u8>,
     header_timeout: Duration,
+    body_timeout: Duration,
     idle_timeout: Duration,
 }
 
@@ -132,13 +167,17 @@ impl Conn {
             close_reported: false,
             peer_eof: false,
             draining: false,
-            head_started: None,
+            // The head timeout runs from accept, like nginx's client_header_timeout: a
+            // connection that sends nothing must not hold a slot for the idle timeout.
+            head_started: Some(now),
+            body_started: None,
             last_activity: now,
             continue_sent: false,
             chunked: ChunkedDecoder::new(),
             chunk_raw: 0,
             chunk_body: Vec::new(),
             header_timeout: timeouts.header_read,
+            body_timeout: timeouts.body_read,
             idle_timeout: timeouts.keep_alive,
         }
     }
@@ -162,7 +201,8 @@ impl Conn {
         self.close_reported = false;
         self.peer_eof = false;
         self.draining = false;
-        self.head_started = None;
+        self.head_started = Some(now);
+        self.body_started = None;
         self.last_activity = now;
         self.continue_sent = false;
         self.chunk_raw = 0;
@@ -233,17 +273,21 @@ impl Conn {
         let Some(f) = self.file.as_mut() else {
             return;
         };
+        if !f.read_in_flight {
+            return;
+        }
         f.read_in_flight = false;
         if res <= 0 {
             // The file shrank or failed: the promised length can no longer be kept.
+            self.out.truncate(f.read_at);
             self.file = None;
             self.phase = Phase::Closed;
             return;
         }
-        let n = res as usize;
-        // SAFETY: the kernel wrote n bytes into the spare capacity reserved by
-        // poll_file_read, and `out` was not touched while the read was in flight.
-        unsafe { self.out.set_len(self.out.len() + n) };
+        // Keep what the read filled; the rest of the zeroed room goes. A count larger
+        // than asked for is clamped: it cannot come from the kernel.
+        let n = (res as usize).min(f.read_len);
+        self.out.truncate(f.read_at + n);
         f.body.offset += n as u64;
         f.body.len -= (n as u64).min(f.body.len);
         if f.body.len == 0 {
@@ -252,11 +296,31 @@ impl Conn {
         }
     }
 
-    /// The deadline passed (the worker checks `deadline()` against its clock).
+    /// The deadline passed (the worker checks `deadline()` against its clock). A body
+    /// that did not arrive in time is answered 408 before the close; a head that did not,
+    /// or an idle or stalled connection, is closed at once.
     pub fn on_timeout(&mut self, now: Instant) {
-        if self.deadline().is_some_and(|d| now >= d) {
-            self.phase = Phase::Closed;
+        if !self.deadline().is_some_and(|d| now >= d) {
+            return;
         }
+        let body_late = self.phase == Phase::Open
+            && self.head_started.is_none()
+            && self.body_started.is_some()
+            // `out` must not move while a file read writes into it.
+            && self.file.is_none();
+        if !body_late {
+            self.phase = Phase::Closed;
+            return;
+        }
+        // No ctx on this path: the one clock read in this file, for the Date header.
+        let mut date = [0u8; 29];
+        let secs = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        format_imf_fixdate(secs, &mut date);
+        self.refuse(Refusal::BodyTimeout, &date);
+        // The answer gets the idle timeout to leave (a stalled reader is closed then).
+        self.last_activity = now;
     }
 
     /// The socket failed (reset, broken pipe): nothing more can be sent.
@@ -293,8 +357,14 @@ impl Conn {
         Some(&self.sending[..])
     }
 
-    /// A file read to start: (fd, offset, destination, length). The destination is the
-    /// spare capacity of the output buffer, which stays untouched until `on_file_read`.
+    /// A file read to start: (fd, offset, destination, length).
+    ///
+    /// The destination is `length` zeroed bytes at the end of the output buffer. The
+    /// connection does not touch, move or free that buffer until `on_file_read`, as
+    /// long as it is not reset or dropped: keeping it alive until the read's completion
+    /// is the caller's part (the slot lifecycle rule), which is where the SQE push's
+    /// SAFETY argument lives. Because the bytes are initialised and `on_file_read` clamps
+    /// the count, no call order of these safe functions exposes uninitialised memory.
     pub fn poll_file_read(&mut self) -> Option<(RawFd, u64, *mut u8, u32)> {
         if self.phase == Phase::Closed {
             return None;
@@ -303,13 +373,15 @@ impl Conn {
         if f.read_in_flight || self.out.len() >= FILE_CHUNK {
             return None;
         }
-        self.out.reserve(FILE_CHUNK);
-        let room = (self.out.capacity() - self.out.len()).min(FILE_CHUNK);
-        let len = (f.body.len.min(room as u64)) as u32;
+        let len = f.body.len.min(FILE_CHUNK as u64) as usize;
+        let at = self.out.len();
+        // One memset per 64 KiB read: the price of a sound safe API here.
+        self.out.resize(at + len, 0);
         f.read_in_flight = true;
-        // SAFETY: pointer to the spare capacity, within the allocation.
-        let dst = unsafe { self.out.as_mut_ptr().add(self.out.len()) };
-        Some((f.body.file.as_raw_fd(), f.body.offset, dst, len))
+        f.read_at = at;
+        f.read_len = len;
+        let dst = self.out[at..].as_mut_ptr();
+        Some((f.body.file.as_raw_fd(), f.body.offset, dst, len as u32))
     }
 
     /// Whether a receive should be outstanding.
@@ -357,9 +429,10 @@ impl Conn {
         match self.phase {
             Phase::Closed => None,
             Phase::Lingering { until } => Some(until),
-            _ => Some(match self.head_started {
-                Some(t) => t + self.header_timeout,
-                None => self.last_activity + self.idle_timeout,
+            _ => Some(match (self.head_started, self.body_started) {
+                (Some(t), _) => t + self.header_timeout,
+                (None, Some(t)) => t + self.body_timeout,
+                (None, None) => self.last_activity + self.idle_timeout,
             }),
         }
     }
@@ -427,7 +500,7 @@ impl Conn {
             let mut storage: HeaderStorage<'_> = [const { MaybeUninit::uninit() }; 256];
             let head = match parse_request(&buf[pos..], &mut storage, ctx.limits) {
                 Err(e) => {
-                    self.error_response(e.status(), ctx);
+                    self.refuse(Refusal::Request(e), ctx.date);
                     return buf.len();
                 }
                 Ok(Parsed::Partial) => {
@@ -441,7 +514,7 @@ impl Conn {
             // tunnels, we are no proxy: 501, and close (the client may already be
             // sending the tunnelled bytes).
             if head.method == "CONNECT" && !ctx.handler.accepts_connect() {
-                self.error_response(501, ctx);
+                self.refuse(Refusal::Connect, ctx.date);
                 return buf.len();
             }
             let body_start = pos + head.head_len;
@@ -452,7 +525,7 @@ impl Conn {
                 }
                 BodyFraming::Length(n) => {
                     if n > ctx.limits.max_body_bytes {
-                        self.error_response(BodyError::TooLarge.status(), ctx);
+                        self.refuse(Refusal::Body(BodyError::TooLarge), ctx.date);
                         return buf.len();
                     }
                     let n = n as usize;
@@ -462,6 +535,7 @@ impl Conn {
                         self.continue_sent = false;
                     } else {
                         self.maybe_continue(&head);
+                        self.body_started.get_or_insert(ctx.now);
                         // Keep the whole request; it is parsed again when the body is in.
                         let want = head.head_len + n;
                         if self.rbuf.capacity() < want {
@@ -474,11 +548,12 @@ impl Conn {
                     let raw = &buf[body_start + self.chunk_raw..];
                     match self.decode_chunked(raw, ctx.limits) {
                         Err(e) => {
-                            self.error_response(e.status(), ctx);
+                            self.refuse(Refusal::Body(e), ctx.date);
                             return buf.len();
                         }
                         Ok(None) => {
                             self.maybe_continue(&head);
+                            self.body_started.get_or_insert(ctx.now);
                             break;
                         }
                         Ok(Some(raw_used)) => {
@@ -553,6 +628,7 @@ impl Conn {
         body: &[u8],
         ctx: &mut Ctx<'_, H>,
     ) {
+        self.body_started = None;
         let keep_alive = head.keep_alive && !ctx.draining && !self.draining;
         let start = self.out.len();
         let mut w = ResponseWriter {
@@ -593,6 +669,8 @@ impl Conn {
             self.file = Some(FileStream {
                 body,
                 read_in_flight: false,
+                read_at: 0,
+                read_len: 0,
             });
         }
         if !keep {
@@ -601,18 +679,20 @@ impl Conn {
     }
 
     /// Answer a request we refuse, then close (RFC 9112 leaves no way to resynchronise).
-    fn error_response<H: Handler>(&mut self, status: u16, ctx: &mut Ctx<'_, H>) {
+    fn refuse(&mut self, why: Refusal, date: &[u8; 29]) {
         let mut w = ResponseWriter {
             out: &mut self.out,
-            date: ctx.date,
+            date,
             head_only: false,
             keep_alive: false,
             http10: false,
             file: None,
             status: None,
         };
+        let status = why.status();
         let body: &[u8] = match status {
             400 => b"Bad Request\n",
+            408 => b"Request Timeout\n",
             413 => b"Content Too Large\n",
             414 => b"URI Too Long\n",
             431 => b"Request Header Fields Too Large\n",
@@ -623,6 +703,8 @@ impl Conn {
         w.respond(status, &[("Content-Type", b"text/plain")], body);
         self.phase = Phase::CloseAfterFlush;
         self.head_started = None;
+        self.body_started = None;
+        self.rbuf.clear();
     }
 }
 
@@ -877,6 +959,79 @@ mod tests {
         assert_eq!(h.conn.deadline().unwrap(), deadline);
         h.conn.on_timeout(deadline);
         assert_eq!(h.conn.poll_close(deadline), Some(Close::Now));
+    }
+
+    /// Issue 9 (4g): the head timeout runs from accept, so a connection that sends
+    /// nothing is closed after it, not after the keep-alive timeout.
+    #[test]
+    fn silent_connection_times_out_after_the_head_timeout() {
+        let mut h = Harness::new();
+        let accepted = h.now;
+        assert_eq!(h.conn.deadline(), Some(accepted + Duration::from_secs(10)));
+        // Slot reuse starts the clock again.
+        h.now += Duration::from_secs(100);
+        h.conn.reset(h.now);
+        assert_eq!(h.conn.deadline(), Some(h.now + Duration::from_secs(10)));
+        let d = h.conn.deadline().unwrap();
+        h.conn.on_timeout(d - Duration::from_millis(1));
+        assert!(!h.conn.is_closed());
+        h.conn.on_timeout(d);
+        assert_eq!(h.conn.poll_close(d), Some(Close::Now));
+        assert!(
+            h.conn.poll_send().is_none(),
+            "no answer to a silent connection"
+        );
+    }
+
+    /// Issue 9 (4g): a body has `body_read` from the end of its head, however it
+    /// trickles in (each byte used to push the idle deadline on); then 408 and close.
+    #[test]
+    fn trickling_body_gets_408_after_the_body_timeout() {
+        for (head, piece) in [
+            (
+                &b"POST /u HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n"[..],
+                &b"a"[..],
+            ),
+            (
+                b"POST /u HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n",
+                b"1\r\na\r\n",
+            ),
+        ] {
+            let mut h = Harness::new();
+            h.now += Duration::from_secs(3);
+            let head_done = h.now;
+            h.feed(head);
+            assert_eq!(h.conn.deadline(), Some(head_done + Duration::from_secs(60)));
+            for _ in 0..59 {
+                h.now += Duration::from_secs(1);
+                h.feed(piece);
+                assert_eq!(h.conn.deadline(), Some(head_done + Duration::from_secs(60)));
+            }
+            assert!(h.wire.is_empty());
+            h.now += Duration::from_secs(1);
+            h.conn.on_timeout(h.now);
+            h.settle();
+            let text = String::from_utf8_lossy(&h.wire).to_string();
+            assert!(text.starts_with("HTTP/1.1 408 "), "{text}");
+            assert!(text.contains("Connection: close\r\n"), "{text}");
+            assert_eq!(h.closed, Some(Close::Linger));
+        }
+    }
+
+    /// The body timer is per request: a later body gets a fresh one, and a complete
+    /// request leaves the idle timeout in charge.
+    #[test]
+    fn body_timer_is_per_request() {
+        let mut h = Harness::new();
+        h.feed(b"POST /a HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\na");
+        h.now += Duration::from_secs(50);
+        h.feed(b"b");
+        assert_eq!(h.wire, response("POST /a ab", false));
+        assert_eq!(h.conn.deadline(), Some(h.now + Duration::from_secs(60)));
+        h.now += Duration::from_secs(5);
+        let second = h.now;
+        h.feed(b"POST /b HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\nc");
+        assert_eq!(h.conn.deadline(), Some(second + Duration::from_secs(60)));
     }
 
     #[test]

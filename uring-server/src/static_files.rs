@@ -18,7 +18,8 @@ use std::time::{Duration, UNIX_EPOCH};
 
 use uring_common::http::DateCache;
 
-use crate::handler::{FileBody, Request, ResponseWriter};
+use crate::request::Request;
+use crate::response::{FileBody, ResponseWriter};
 
 /// The root directory, held open so containment does not depend on its path.
 #[derive(Clone)]

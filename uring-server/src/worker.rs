@@ -23,9 +23,9 @@ use uring_common::http::DateCache;
 use uring_common::ring::{build_ring, BufRing, RingConfig, RingError, Tier, Token};
 
 use crate::access_log::AccessLogWriter;
+use crate::config::ServerConfig;
 use crate::conn::{Close, Conn, Ctx};
 use crate::handler::Handler;
-use crate::server::ServerConfig;
 
 const OP_ACCEPT: u8 = 1;
 const OP_RECV: u8 = 2;
