@@ -1214,15 +1214,7 @@ mod tests {
             fn handle(&mut self, req: &Request<'_>, resp: &mut ResponseWriter<'_>) {
                 if req.path() == "/file" {
                     let file = std::fs::File::open(&self.0).unwrap();
-                    resp.respond_file(
-                        200,
-                        &[],
-                        FileBody {
-                            file,
-                            offset: 10,
-                            len: 300_000,
-                        },
-                    );
+                    resp.respond_file(200, &[], FileBody::new(file, 10, 300_000));
                 } else {
                     resp.respond(200, &[], b"after");
                 }
@@ -1287,15 +1279,7 @@ mod tests {
                 if req.path() == "/file" {
                     let file = std::fs::File::open(&self.0).unwrap();
                     let len = file.metadata().unwrap().len();
-                    resp.respond_file(
-                        200,
-                        &[],
-                        FileBody {
-                            file,
-                            offset: 0,
-                            len,
-                        },
-                    );
+                    resp.respond_file(200, &[], FileBody::new(file, 0, len));
                 } else {
                     resp.respond(200, &[], b"after");
                 }

@@ -92,7 +92,7 @@ impl Handler for DefaultHandler {
                 &self.json_buf,
             );
         }
-        match &self.files {
+        match &mut self.files {
             Some(files) => files.serve(req, resp),
             None => resp.respond(404, &[("Content-Type", b"text/plain")], b"Not Found\n"),
         }

@@ -4,15 +4,28 @@
 //! files in the module graph.
 
 use std::fs::File;
+use std::sync::Arc;
 
 use uring_common::http::serialize;
 
-/// A file body the worker streams in bounded chunks after the head.
+/// A file body the worker streams in bounded chunks after the head. The file is shared
+/// (`Arc`) so that an open-file cache can hand the same descriptor to many responses.
 #[derive(Debug)]
 pub struct FileBody {
-    pub file: File,
+    pub file: Arc<File>,
     pub offset: u64,
     pub len: u64,
+}
+
+impl FileBody {
+    /// `len` bytes of `file` from `offset`; takes a `File` or an `Arc<File>`.
+    pub fn new(file: impl Into<Arc<File>>, offset: u64, len: u64) -> FileBody {
+        FileBody {
+            file: file.into(),
+            offset,
+            len,
+        }
+    }
 }
 
 /// Where a handler writes its answer. The head goes straight into the connection's send
