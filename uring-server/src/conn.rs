@@ -1450,6 +1450,47 @@ mod tests {
         );
     }
 
+    /// Item 5: `on_file_read` is safe, so no count it is given may expose memory the
+    /// kernel did not write: the destination is zeroed and the count clamped, and a
+    /// completion without a read in flight is ignored.
+    #[test]
+    fn file_read_counts_cannot_expose_uninitialised_memory() {
+        #[derive(Clone)]
+        struct OneFile(std::path::PathBuf);
+        impl Handler for OneFile {
+            fn handle(&mut self, _req: &Request<'_>, resp: &mut ResponseWriter<'_>) {
+                let file = std::fs::File::open(&self.0).unwrap();
+                resp.respond_file(200, &[], FileBody::new(file, 0, 100_000));
+            }
+        }
+        let path = std::env::temp_dir().join(format!("conn-sound-test-{}", std::process::id()));
+        std::fs::write(&path, vec![7u8; 100_000]).unwrap();
+        let mut handler = OneFile(path.clone());
+        let (limits, timeouts, now) = (Limits::default(), Timeouts::default(), Instant::now());
+        let mut conn = Conn::new(now, &timeouts);
+        let mut ctx = Ctx {
+            handler: &mut handler,
+            date: DATE,
+            limits: &limits,
+            timeouts: &timeouts,
+            now,
+            draining: false,
+            log: None,
+        };
+        conn.on_data(b"GET /f HTTP/1.1\r\nHost: x\r\n\r\n", &mut ctx);
+        let head_len = conn.out.len();
+        // Not asked for: ignored.
+        conn.on_file_read(4096, &mut ctx);
+        assert_eq!(conn.out.len(), head_len);
+        let (_, _, _, len) = conn.poll_file_read().unwrap();
+        assert_eq!(len as usize, FILE_CHUNK);
+        // A count beyond what was asked for (the read "wrote" nothing): zeros, bounded.
+        conn.on_file_read(i32::MAX, &mut ctx);
+        std::fs::remove_file(&path).unwrap();
+        assert_eq!(conn.out.len(), head_len + FILE_CHUNK);
+        assert!(conn.out[head_len..].iter().all(|&b| b == 0));
+    }
+
     #[test]
     fn absolute_form_targets_route_by_path() {
         let mut h = Harness::new();

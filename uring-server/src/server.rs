@@ -210,38 +210,10 @@ impl<H: Handler + Clone> ServerBuilder<H> {
         H: 'static,
     {
         let mut config = self.config;
-        if config.listen.is_empty() {
-            config.listen.push(SocketAddr::from(([0, 0, 0, 0], 8080)));
-        }
-        if config.workers == 0 {
-            return Err(ServerError::Config("--workers must be at least 1".into()));
-        }
-        if !config.sq_entries.is_power_of_two()
-            || !config.cq_entries.is_power_of_two()
-            || config.cq_entries < config.sq_entries
-        {
-            return Err(ServerError::Config(
-                "ring sizes must be powers of two, with at least as many CQ as SQ entries".into(),
-            ));
-        }
-        if config.max_conns_per_worker == 0 {
-            return Err(ServerError::Config(
-                "the connection cap per worker must be at least 1".into(),
-            ));
-        }
-        let handler: Box<dyn Fn() -> Result<H, ServerError>> = match self.handler {
-            Some(h) => Box::new(move || Ok(h.clone())),
-            None => {
-                // The default handler; the type parameter is DefaultHandler here.
-                let root = self.root.clone();
-                let dh = DefaultHandler::new(root.clone())
-                    .map_err(|e| ServerError::Root(root.clone().unwrap_or_default(), e))?;
-                let any: Box<dyn std::any::Any> = Box::new(dh);
-                let h = *any.downcast::<H>().map_err(|_| {
-                    ServerError::Config("a handler is required for this handler type".into())
-                })?;
-                Box::new(move || Ok(h.clone()))
-            }
+        check_config(&mut config)?;
+        let handler = match self.handler {
+            Some(h) => h,
+            None => default_handler::<H>(self.root)?,
         };
 
         ring::raise_memlock_limit();
@@ -289,7 +261,7 @@ impl<H: Handler + Clone> ServerBuilder<H> {
                 core: cores.get(index % cores.len().max(1)).copied(),
                 access_log: access_log.clone(),
             };
-            let h = handler()?;
+            let h = handler.clone();
             let tx = ready_tx.clone();
             let join = std::thread::Builder::new()
                 .name(format!("uring-worker-{index}"))
@@ -322,6 +294,41 @@ impl<H: Handler + Clone> ServerBuilder<H> {
         }
         Ok(server)
     }
+}
+
+/// Fill in the default address and refuse values that make no sense.
+fn check_config(config: &mut ServerConfig) -> Result<(), ServerError> {
+    if config.listen.is_empty() {
+        config.listen.push(SocketAddr::from(([0, 0, 0, 0], 8080)));
+    }
+    if config.workers == 0 {
+        return Err(ServerError::Config("--workers must be at least 1".into()));
+    }
+    if !config.sq_entries.is_power_of_two()
+        || !config.cq_entries.is_power_of_two()
+        || config.cq_entries < config.sq_entries
+    {
+        return Err(ServerError::Config(
+            "ring sizes must be powers of two, with at least as many CQ as SQ entries".into(),
+        ));
+    }
+    if config.max_conns_per_worker == 0 {
+        return Err(ServerError::Config(
+            "the connection cap per worker must be at least 1".into(),
+        ));
+    }
+    Ok(())
+}
+
+/// The default handler (with `root`), as the builder's handler type, which is
+/// `DefaultHandler` whenever no handler was given.
+fn default_handler<H: 'static>(root: Option<PathBuf>) -> Result<H, ServerError> {
+    let dh = DefaultHandler::new(root.clone())
+        .map_err(|e| ServerError::Root(root.unwrap_or_default(), e))?;
+    let any: Box<dyn std::any::Any> = Box::new(dh);
+    any.downcast::<H>()
+        .map(|h| *h)
+        .map_err(|_| ServerError::Config("a handler is required for this handler type".into()))
 }
 
 fn bind_all(config: &ServerConfig) -> Result<Vec<Vec<Socket>>, ServerError> {
