@@ -116,6 +116,7 @@ fn latency_log_bad_path_or_interval_is_one_line_and_exit_2() {
             "--interval",
             "0s",
         ],
+        &["-n", "10", "--interval", "5ms"],
     ] {
         let r = run_load(args, LIMIT);
         assert_eq!(r.code, 2, "{args:?}: {}", r.stderr);
@@ -126,4 +127,239 @@ fn latency_log_bad_path_or_interval_is_one_line_and_exit_2() {
         LIMIT,
     );
     assert!(r.stderr.contains("/nonexistent-dir/x.hlog"), "{}", r.stderr);
+}
+
+/// Headless Chromium (Debian's `chromium`, installed by scripts/install-test-deps.sh; the
+/// test fails rather than skips without it), run as root as the tests are.
+fn chromium(extra: &[&str], page: &std::path::Path, profile: &TempDir) -> (String, String) {
+    let out = Command::new("chromium")
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--no-first-run",
+            "--enable-logging=stderr",
+            "--v=0",
+        ])
+        .arg(format!("--user-data-dir={}", profile.path().display()))
+        .args(extra)
+        .arg(format!("file://{}", page.display()))
+        .output()
+        .expect("chromium (scripts/install-test-deps.sh installs it)");
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(out.status.success(), "chromium failed: {stderr}");
+    (stdout, stderr)
+}
+
+/// Script errors and console messages the page caused (Chromium's own chatter about
+/// D-Bus and the like is not the page's).
+fn page_errors(stderr: &str) -> Vec<&str> {
+    stderr
+        .lines()
+        .filter(|l| l.contains("Uncaught") || l.contains(":CONSOLE") || l.contains("Refused to"))
+        .collect()
+}
+
+/// Pixels of `rgb` (within a small tolerance for anti-aliasing) in rows `rows` of `png`.
+fn count_color(png: &std::path::Path, rgb: [u8; 3], rows: std::ops::Range<usize>) -> usize {
+    let decoder = png::Decoder::new(std::fs::File::open(png).unwrap());
+    let mut reader = decoder.read_info().unwrap();
+    let mut buf = vec![0; reader.output_buffer_size()];
+    let info = reader.next_frame(&mut buf).unwrap();
+    let channels = info.color_type.samples();
+    assert!(channels >= 3, "{:?}", info.color_type);
+    let mut n = 0;
+    for y in rows.start..rows.end.min(info.height as usize) {
+        let row = &buf[y * info.line_size..(y + 1) * info.line_size];
+        for px in row.chunks(channels) {
+            if px[..3].iter().zip(rgb).all(|(a, b)| a.abs_diff(b) <= 24) {
+                n += 1;
+            }
+        }
+    }
+    n
+}
+
+fn hex(c: &str) -> [u8; 3] {
+    let v = u32::from_str_radix(c.trim_start_matches('#'), 16).unwrap();
+    [(v >> 16) as u8, (v >> 8) as u8, v as u8]
+}
+
+#[test]
+fn report_html_renders_in_headless_chromium() {
+    let dir = TempDir::new("report");
+    let p = |name: &str| dir.path().join(name);
+    // Two runs to compare: a JSON report and a latency log.
+    let r = run_load(&["-d", "1200ms", "-c", "2", "-k", "--json", "-q"], LIMIT);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    std::fs::write(p("small.json"), &r.stdout).unwrap();
+    let log = p("wide.hlog");
+    let r = run_load(
+        &[
+            "-d",
+            "1500ms",
+            "-c",
+            "16",
+            "-k",
+            "-q",
+            "--interval",
+            "250ms",
+            "--latency-log",
+            log.to_str().unwrap(),
+        ],
+        LIMIT,
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let (html, svg) = (p("report.html"), p("report.svg"));
+    let r = run_load(
+        &[
+            "report",
+            p("small.json").to_str().unwrap(),
+            log.to_str().unwrap(),
+            "--html",
+            html.to_str().unwrap(),
+            "--svg",
+            svg.to_str().unwrap(),
+        ],
+        LIMIT,
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    // The summary table on stdout: a header and one row per input.
+    let rows: Vec<&str> = r.stdout.lines().collect();
+    assert_eq!(rows.len(), 3, "{}", r.stdout);
+    assert!(
+        rows[1].starts_with("small ") && rows[2].starts_with("wide "),
+        "{}",
+        r.stdout
+    );
+
+    // The page's script ran: it marks the body and the title.
+    let profile = TempDir::new("chromium");
+    let (dom, stderr) = chromium(&["--dump-dom"], &html, &profile);
+    assert!(dom.contains(r#"data-charts-ready="3""#), "{dom}");
+    assert!(dom.contains("(ready)</title>"), "{dom}");
+    assert!(page_errors(&stderr).is_empty(), "{stderr}");
+
+    // The charts rendered: the two runs' colours fill many pixels below the table
+    // (the table's colour marks are a few dozen pixels each).
+    let shot = p("report.png");
+    let (_, stderr) = chromium(
+        &[
+            &format!("--screenshot={}", shot.display()),
+            "--window-size=1000,1700",
+            "--hide-scrollbars",
+        ],
+        &html,
+        &profile,
+    );
+    assert!(page_errors(&stderr).is_empty(), "{stderr}");
+    let (blue, red) = (hex("#1f77b4"), hex("#d62728"));
+    let charts = 250..1700;
+    let (nb, nr) = (
+        count_color(&shot, blue, charts.clone()),
+        count_color(&shot, red, charts),
+    );
+    assert!(nb > 1000 && nr > 1000, "blue {nb}, red {nr} pixels");
+    // And the percentile chart itself (the first figure) is not blank.
+    let first = 250..700;
+    assert!(count_color(&shot, blue, first.clone()) > 500);
+    assert!(count_color(&shot, red, first) > 500);
+
+    // The standalone SVG renders too.
+    let shot = p("svg.png");
+    chromium(
+        &[
+            &format!("--screenshot={}", shot.display()),
+            "--window-size=920,1280",
+            "--hide-scrollbars",
+        ],
+        &svg,
+        &profile,
+    );
+    assert!(count_color(&shot, red, 0..1280) > 1000);
+}
+
+#[test]
+fn report_bad_inputs_are_one_line_and_exit_2() {
+    let dir = TempDir::new("report-bad");
+    let junk = dir.path().join("junk.json");
+    std::fs::write(&junk, "not a report").unwrap();
+    let junk_log = dir.path().join("junk.hlog");
+    std::fs::write(&junk_log, "#[BaseTime: 0.000 (seconds since epoch)]\n1,2\n").unwrap();
+    for (args, needle) in [
+        (vec!["report"], "required"),
+        (vec!["report", "/nonexistent.json"], "/nonexistent.json"),
+        (vec!["report", junk.to_str().unwrap()], "junk.json"),
+        (vec!["report", junk_log.to_str().unwrap()], "line 2"),
+    ] {
+        let r = run_load(&args, LIMIT);
+        assert_eq!(r.code, 2, "{args:?}: {}", r.stderr);
+        assert_eq!(r.stderr.trim_end().lines().count(), 1, "{}", r.stderr);
+        assert!(r.stderr.contains(needle), "{args:?}: {}", r.stderr);
+    }
+}
+
+#[test]
+fn live_view_is_plain_lines_when_not_a_terminal() {
+    let r = run_load(&["-d", "2s", "-c", "2", "-k", "--interval", "250ms"], LIMIT);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let lines: Vec<&str> = r
+        .stderr
+        .lines()
+        .filter(|l| l.starts_with("progress: "))
+        .collect();
+    // A line at every tenth of the run (the last tenths may fall after the end).
+    assert!(lines.len() >= 7, "{}", r.stderr);
+    // After the first interval, each carries its req/s, p50 and p99, and the errors.
+    let figures = lines
+        .iter()
+        .filter(|l| l.contains(" req/s, p50 ") && l.contains(", p99 ") && l.ends_with(" errors"))
+        .count();
+    assert!(figures >= 5, "{}", r.stderr);
+    // No terminal codes, and nothing of it on stdout.
+    assert!(
+        !r.stderr.contains('\x1b') && !r.stderr.contains('\r'),
+        "{:?}",
+        r.stderr
+    );
+    assert!(!r.stdout.contains("progress:"), "{}", r.stdout);
+    // Quiet is quiet.
+    let r = run_load(&["-n", "200", "-c", "2", "-k", "-q"], LIMIT);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(!r.stderr.contains("progress"), "{}", r.stderr);
+}
+
+#[test]
+fn live_view_forced_without_a_terminal_is_one_line_and_exit_2() {
+    for args in [&["-n", "10", "--tui"][..], &["-n", "10", "--tui", "-q"]] {
+        let r = run_load(args, LIMIT);
+        assert_eq!(r.code, 2, "{args:?}: {}", r.stderr);
+        assert_eq!(r.stderr.trim_end().lines().count(), 1, "{}", r.stderr);
+        assert!(r.stderr.contains("--tui"), "{}", r.stderr);
+    }
+}
+
+#[test]
+fn live_view_with_tui_on_a_terminal() {
+    // `script` gives the child a pseudo-terminal; `--tui` asks for the view explicitly.
+    let cmd = format!(
+        "{} -d 1500ms -c 2 -k --tui --interval 250ms",
+        uring_tests::bin("uring-load").display()
+    );
+    let out = Command::new("script")
+        .args(["-qec", &cmd, "/dev/null"])
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("script (util-linux)");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}");
+    let redraws = text.matches("\r\x1b[2K").count();
+    assert!(redraws >= 5, "{redraws} redraws: {text:?}");
+    assert!(text.contains(" req/s, p50 "), "{text:?}");
+    assert!(text.contains("Requests/sec:"), "{text:?}");
+    assert!(!text.contains("progress: "), "{text:?}");
 }

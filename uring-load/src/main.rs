@@ -1,26 +1,31 @@
 //! The `uring-load` command: weighttp's and wrk's flags over the io_uring engine.
 //!
-//! Exit codes: 0 the run finished (whatever the server answered), 1 the run could not
-//! start (ring denied, server failed), 2 bad input (one line on stderr says which), 130
-//! interrupted by Ctrl-C (the partial report is still printed).
+//! Exit codes: 0 the run finished with at least one response (whatever its status), 1
+//! the run could not start (ring denied, server failed) or every request failed (the
+//! first error of each class is printed on stderr), 2 bad input (one line on stderr says
+//! which), 130 interrupted by Ctrl-C (the partial report is still printed).
 
+use std::fmt;
+use std::io::Write as _;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use clap::Parser;
 use uring_common::http::serialize::write_request_head;
-use uring_common::ring::{raise_nofile_limit, TierChoice};
-use uring_common::stats::summary::{recorder_from_json, report_json};
+use uring_common::ring::{raise_nofile_limit, Tier, TierChoice};
 use uring_common::stats::Recorder;
 use uring_load::conn::ConnSpec;
 use uring_load::engine::{self, LoadConfig, Progress, TlsTarget, INTERRUPTED};
-use uring_load::report::{self, ProgressPrinter, RunFacts, RunLine};
-use uring_load::target::{parse_url, resolve, Address, Scheme};
+use uring_load::error::{ConfigError, MergeError, ReportError, StartError, TargetError};
+use uring_load::live::LiveMode;
+use uring_load::report::{self, RunFacts, RunLine};
+use uring_load::shard::{self, Shard};
+use uring_load::target::{parse_url, resolve, Address, Scheme, Url};
 use uring_load::timeline::Timeline;
-use uring_load::{tls, units};
+use uring_load::{merge, tls, units};
 
 #[derive(Parser, Debug)]
 #[command(
@@ -30,8 +35,11 @@ use uring_load::{tls, units};
     long_about = "io_uring HTTP/1.1 load generator with weighttp's and wrk's flags.\n\n\
         Without a URL it starts the embedded uring-server on a loopback port (on other \
         cores than the generator when there are two or more) and benchmarks it.\n\n\
-        `uring-load merge A.json B.json ...` merges --json reports of runs made on several \
-        machines into one exact report.",
+        `uring-load merge [--text] A.json B.json ...` merges --json reports of runs made on several \
+        machines into one exact report.\n\n\
+        `uring-load report RUN.json|LOG ... [--svg OUT.svg] [--html OUT.html]` draws the \
+        latency percentile distribution and, from --latency-log files, requests/s and p99 \
+        over time.",
     after_help = "Examples:\n  uring-load -n 10000 -c 200 -t 3 -k http://127.0.0.1:8000/\n  \
         uring-load -d 10s -c 64 -k -R 50k http://127.0.0.1:8080/\n  \
         uring-load --json -n 1M -c 64 -k > run.json"
@@ -119,27 +127,119 @@ struct Cli {
     #[arg(short = 'q', long = "quiet")]
     quiet: bool,
 
+    /// Live view on stderr (req/s, errors, p50 and p99 of the last interval, progress);
+    /// the default when stderr is a terminal, progress lines otherwise.
+    #[arg(long = "tui")]
+    tui: bool,
+
     /// Write latency over time to FILE: one interval histogram per --interval in
     /// HdrHistogram's histogram log format (HistogramLogProcessor and `uring-load report`
     /// read it; values in microseconds).
     #[arg(long = "latency-log", value_name = "FILE")]
     latency_log: Option<PathBuf>,
 
-    /// Length of the latency log's intervals.
+    /// Length of the intervals of the latency log and of the live view's figures (at
+    /// least 10ms).
     #[arg(long = "interval", value_name = "DURATION", default_value = "1s", value_parser = units::parse_duration)]
     interval: Duration,
+
+    /// Run shard I of N (0-based) of a run spread over N machines: its exact share of -n
+    /// (the shares sum to -n) and 1/N of -R; -c, -t and -d are per machine.
+    #[arg(long = "shard", value_name = "I/N")]
+    shard: Option<String>,
+
+    /// Run one of N shards, the index taken from JOB_COMPLETION_INDEX (a Kubernetes
+    /// Indexed Job sets it in every pod).
+    #[arg(long = "shards", value_name = "N")]
+    shards: Option<u32>,
+
+    /// Start sending at this wall-clock time: Unix seconds or RFC 3339
+    /// (2026-11-30T12:00:00Z); refused when it passed more than 1s ago.
+    #[arg(long = "start-at", value_name = "TIME", value_parser = shard::parse_time)]
+    start_at: Option<SystemTime>,
+
+    /// The run's id in the report (`merge` checks that shards share it); derived from
+    /// the flags every shard shares when absent.
+    #[arg(long = "run-id", value_name = "ID")]
+    run_id: Option<String>,
 }
 
-/// A usage error: one line, exit 2.
-fn usage(msg: impl std::fmt::Display) -> ExitCode {
-    eprintln!("uring-load: {msg}");
-    ExitCode::from(2)
+/// Why the command stopped short; each prints one line and picks the exit code.
+#[derive(Debug)]
+enum Failure {
+    Config(ConfigError),
+    Target(TargetError),
+    Start(StartError),
+    Report(ReportError),
+    Merge(MergeError),
+}
+
+impl Failure {
+    /// Bad input is 2; a run that could not start or report is 1.
+    fn exit_code(&self) -> u8 {
+        match self {
+            Failure::Config(_) | Failure::Target(_) | Failure::Merge(_) => 2,
+            Failure::Start(_) | Failure::Report(_) => 1,
+        }
+    }
+}
+
+impl fmt::Display for Failure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Failure::Config(e) => write!(f, "{e}"),
+            Failure::Target(e) => write!(f, "{e}"),
+            Failure::Start(e) => write!(f, "{e}"),
+            Failure::Report(e) => write!(f, "{e}"),
+            Failure::Merge(e) => write!(f, "{e}"),
+        }
+    }
+}
+
+impl From<ConfigError> for Failure {
+    fn from(e: ConfigError) -> Self {
+        Failure::Config(e)
+    }
+}
+impl From<TargetError> for Failure {
+    fn from(e: TargetError) -> Self {
+        Failure::Target(e)
+    }
+}
+impl From<StartError> for Failure {
+    fn from(e: StartError) -> Self {
+        Failure::Start(e)
+    }
+}
+impl From<ReportError> for Failure {
+    fn from(e: ReportError) -> Self {
+        Failure::Report(e)
+    }
+}
+impl From<MergeError> for Failure {
+    fn from(e: MergeError) -> Self {
+        Failure::Merge(e)
+    }
+}
+
+/// Print a failure as one line and turn it into the exit code.
+fn finish(result: Result<ExitCode, Failure>) -> ExitCode {
+    match result {
+        Ok(code) => code,
+        Err(f) => {
+            eprintln!("uring-load: {f}");
+            ExitCode::from(f.exit_code())
+        }
+    }
 }
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().collect();
     if args.get(1).map(String::as_str) == Some("merge") {
-        return merge(&args[2..]);
+        return finish(merge(&args[2..]));
+    }
+    if args.get(1).map(String::as_str) == Some("report") {
+        return uring_load::report_cmd::main(&args[2..]);
     }
     let cli = match Cli::try_parse() {
         Ok(c) => c,
@@ -152,50 +252,48 @@ fn main() -> ExitCode {
             // clap's message, first line only, without its "error: " prefix.
             let rendered = e.render().to_string();
             let line = rendered.lines().next().unwrap_or("bad arguments");
-            return usage(line.trim_start_matches("error: "));
+            let line = line.trim_start_matches("error: ").to_string();
+            return finish(Err(ConfigError::Cli(line).into()));
         }
     };
-    match run(cli) {
-        Ok(code) => code,
-        Err(Failure::Usage(m)) => usage(m),
-        Err(Failure::Runtime(m)) => {
-            eprintln!("uring-load: {m}");
-            ExitCode::from(1)
-        }
-    }
+    finish(run(cli))
 }
 
-enum Failure {
-    Usage(String),
-    Runtime(String),
+/// Write to stdout; a failed write (closed pipe, full disk) is a report error.
+fn out(text: fmt::Arguments<'_>) -> Result<(), ReportError> {
+    let mut o = std::io::stdout().lock();
+    o.write_fmt(text)
+        .and_then(|()| o.flush())
+        .map_err(ReportError::Write)
 }
 
-fn merge(files: &[String]) -> ExitCode {
-    if files.is_empty() {
-        return usage("merge needs at least one JSON report: uring-load merge A.json B.json ...");
-    }
-    let mut merged = Recorder::new();
-    let mut elapsed: f64 = 0.0;
-    for f in files {
-        let text = match std::fs::read_to_string(f) {
-            Ok(t) => t,
-            Err(e) => return usage(format!("cannot read {f}: {e}")),
-        };
-        let v: serde_json::Value = match serde_json::from_str(&text) {
-            Ok(v) => v,
-            Err(e) => return usage(format!("{f} is not JSON: {e}")),
-        };
-        match recorder_from_json(&v) {
-            Ok((rec, secs)) => {
-                merged.merge(&rec);
-                // Runs on several machines at once: the merged run lasted as long as the longest.
-                elapsed = elapsed.max(secs);
+/// `uring-load merge [--text] A.json B.json ...`: JSON by default, or the text report
+/// with one row per shard and the total.
+fn merge(args: &[String]) -> Result<ExitCode, Failure> {
+    let mut text = false;
+    let mut files = Vec::new();
+    for a in args {
+        match a.as_str() {
+            "--text" => text = true,
+            "--json" => text = false,
+            flag if flag.starts_with("--") => {
+                return Err(MergeError::UnknownFlag(flag.to_string()).into())
             }
-            Err(e) => return usage(format!("{f} is not a uring-load report: {e}")),
+            _ => files.push(a.as_str()),
         }
     }
-    println!("{}", report_json(&merged, elapsed));
-    ExitCode::SUCCESS
+    let reports = files
+        .iter()
+        .map(|f| merge::read_report(f))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(MergeError::from)?;
+    let merged = merge::merge(reports)?;
+    if text {
+        out(format_args!("{}", merged.text()))?;
+    } else {
+        out(format_args!("{}\n", merged.json()))?;
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 extern "C" fn on_sigint(_: libc::c_int) {
@@ -212,88 +310,190 @@ fn install_sigint() {
     }
 }
 
-fn run(cli: Cli) -> Result<ExitCode, Failure> {
-    let u = Failure::Usage;
-    if cli.connections == 0 {
-        return Err(u("-c must be at least 1 connection".into()));
+fn run(mut cli: Cli) -> Result<ExitCode, Failure> {
+    validate(&cli)?;
+    let sharding = Sharding::from_cli(&cli)?;
+    // From here on -n and -R are this shard's share.
+    if let Some(n) = cli.requests {
+        cli.requests = Some(
+            sharding
+                .shard
+                .share_of_requests(n)
+                .map_err(ConfigError::from)?,
+        );
     }
-    if cli.threads == 0 {
-        return Err(u("-t must be at least 1 thread".into()));
-    }
-    if cli.connections < cli.threads {
-        return Err(u(format!(
-            "fewer connections (-c {}) than threads (-t {}): every thread needs at least one connection",
-            cli.connections, cli.threads
-        )));
-    }
-    if cli.pipeline == 0 {
-        return Err(u("-K must be at least 1".into()));
-    }
-    if cli.pipeline > 1 && !cli.keep_alive {
-        return Err(u("pipelining (-K) needs keep-alive (-k)".into()));
-    }
-    if cli.pipeline > 1024 {
-        return Err(u(
-            "-K is limited to 1024 requests in flight per connection".into()
-        ));
-    }
-    if cli.requests == Some(0) {
-        return Err(u("-n must be at least 1 request".into()));
-    }
-    if cli.runs == 0 {
-        return Err(u("--runs must be at least 1".into()));
-    }
-    if cli.duration.is_some_and(|d| d.is_zero()) {
-        return Err(u("-d must be longer than 0".into()));
-    }
-    if cli.timeout.is_zero() {
-        return Err(u("-T must be longer than 0".into()));
-    }
-    let timeline = Timeline::new(cli.latency_log.as_deref(), cli.interval).map_err(u)?;
+    cli.rate = cli.rate.map(|r| sharding.shard.share_of_rate(r));
+    let mut timeline =
+        Timeline::new(cli.latency_log.as_deref(), cli.interval).map_err(ConfigError::LatencyLog)?;
+    timeline.enable_live(LiveMode::choose(cli.quiet, cli.tui).map_err(ConfigError::LiveView)?);
     let duration = match (cli.requests, cli.duration) {
         (None, None) => Some(Duration::from_secs(10)),
         (_, d) => d,
     };
-    let mut headers: Vec<(String, String)> = Vec::new();
-    for h in &cli.headers {
-        let Some((name, value)) = h.split_once(':') else {
-            return Err(u(format!("bad header '{h}': expected \"Name: value\"")));
-        };
-        let name = name.trim();
-        if name.is_empty()
-            || !name
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
-        {
-            return Err(u(format!("bad header '{h}': invalid header name")));
-        }
-        let value = value.trim();
-        if value.bytes().any(|b| b == b'\r' || b == b'\n' || b == 0) {
-            return Err(u(format!(
-                "bad header '{h}': control characters in the value"
-            )));
-        }
-        headers.push((name.to_string(), value.to_string()));
-    }
+    let headers = parse_headers(&cli.headers)?;
     let body = match &cli.body {
-        Some(p) => Some(
-            std::fs::read(p)
-                .map_err(|e| u(format!("cannot read body file {}: {e}", p.display())))?,
-        ),
+        Some(p) => Some(std::fs::read(p).map_err(|err| ConfigError::BodyFile {
+            path: p.clone(),
+            err,
+        })?),
         None => None,
     };
-    let method = cli
-        .method
-        .clone()
-        .unwrap_or_else(|| if body.is_some() { "POST" } else { "GET" }.to_string());
-    if method.is_empty()
-        || !method
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
-    {
-        return Err(u(format!("bad method '{method}'")));
+    let method = request_method(cli.method.as_deref(), body.is_some())?;
+    check_fd_limit(&cli)?;
+    let cores_all = core_affinity::get_core_ids().unwrap_or_default();
+    let target = open_target(&cli, &cores_all)?;
+    let request = build_request(
+        &method,
+        &target.url,
+        &headers,
+        body.as_deref(),
+        cli.keep_alive,
+    );
+    let threads = cli.threads as usize;
+    let cfg = LoadConfig {
+        address: target.address.clone(),
+        tls: target.tls.clone(),
+        request,
+        conn: ConnSpec {
+            keep_alive: cli.keep_alive,
+            depth: cli.pipeline as usize,
+            head_request: method.eq_ignore_ascii_case("HEAD"),
+            max_head_bytes: 64 * 1024,
+        },
+        connections: cli.connections as usize,
+        threads,
+        requests: cli.requests,
+        duration,
+        timeout: cli.timeout,
+        rate: cli.rate,
+        cores: thread_cores(&cli, &cores_all),
+        tier: cli.tier,
+        intervals: None,
+    };
+
+    install_sigint();
+    if let Some(at) = cli.start_at {
+        if !wait_until(at)? {
+            return Ok(ExitCode::from(130));
+        }
     }
-    // File descriptors: raise the soft limit; say how if -c still does not fit.
+    if let Some(w) = cli.warmup {
+        let warm = LoadConfig {
+            requests: None,
+            duration: Some(w),
+            ..cfg.clone()
+        };
+        engine::run(&warm, &Progress::new(threads))?;
+    }
+    let started_at = SystemTime::now();
+    let measured = measure(&cli, &cfg, duration, &timeline)?;
+    let ended_at = SystemTime::now();
+    if let Some(server) = target.embedded {
+        server.shutdown();
+    }
+    let identity = Identity {
+        sharding,
+        host: shard::host_name(),
+        started_at,
+        ended_at,
+    };
+    print_report(&cli, &measured, &identity)?;
+    Ok(if measured.interrupted {
+        ExitCode::from(130)
+    } else if report::every_request_failed(&measured.merged) {
+        eprintln!(
+            "uring-load: every request failed ({} errored, none answered); the first error of each class:",
+            measured.merged.counters.errored
+        );
+        for line in report::first_error_lines(&measured.merged) {
+            eprintln!("  {line}");
+        }
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+/// Flags that contradict each other or are zero where they must not be.
+fn validate(cli: &Cli) -> Result<(), ConfigError> {
+    if cli.connections == 0 {
+        return Err(ConfigError::Zero("-c (connections)"));
+    }
+    if cli.threads == 0 {
+        return Err(ConfigError::Zero("-t (threads)"));
+    }
+    if cli.connections < cli.threads {
+        return Err(ConfigError::FewerConnectionsThanThreads {
+            connections: cli.connections,
+            threads: cli.threads,
+        });
+    }
+    if cli.pipeline == 0 {
+        return Err(ConfigError::Zero("-K (pipelining depth)"));
+    }
+    if cli.pipeline > 1 && !cli.keep_alive {
+        return Err(ConfigError::PipelineWithoutKeepAlive);
+    }
+    if cli.pipeline > 1024 {
+        return Err(ConfigError::PipelineTooDeep);
+    }
+    if cli.requests == Some(0) {
+        return Err(ConfigError::Zero("-n (requests)"));
+    }
+    if cli.runs == 0 {
+        return Err(ConfigError::Zero("--runs"));
+    }
+    if cli.duration.is_some_and(|d| d.is_zero()) {
+        return Err(ConfigError::ZeroDuration("-d"));
+    }
+    if cli.timeout.is_zero() {
+        return Err(ConfigError::ZeroDuration("-T"));
+    }
+    Ok(())
+}
+
+/// A header name or method: an RFC 9110 token.
+fn is_token(s: &str) -> bool {
+    !s.is_empty()
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
+}
+
+fn parse_headers(raw: &[String]) -> Result<Vec<(String, String)>, ConfigError> {
+    raw.iter()
+        .map(|h| {
+            let bad = |why| ConfigError::BadHeader {
+                header: h.clone(),
+                why,
+            };
+            let (name, value) = h
+                .split_once(':')
+                .ok_or_else(|| bad("expected \"Name: value\""))?;
+            let name = name.trim();
+            if !is_token(name) {
+                return Err(bad("invalid header name"));
+            }
+            let value = value.trim();
+            if value.bytes().any(|b| b == b'\r' || b == b'\n' || b == 0) {
+                return Err(bad("control characters in the value"));
+            }
+            Ok((name.to_string(), value.to_string()))
+        })
+        .collect()
+}
+
+fn request_method(given: Option<&str>, has_body: bool) -> Result<String, ConfigError> {
+    let method = given
+        .map(str::to_string)
+        .unwrap_or_else(|| if has_body { "POST" } else { "GET" }.to_string());
+    if !is_token(&method) {
+        return Err(ConfigError::BadMethod(method));
+    }
+    Ok(method)
+}
+
+/// File descriptors: raise the soft limit; say how if -c still does not fit.
+fn check_fd_limit(cli: &Cli) -> Result<(), ConfigError> {
     let limit = raise_nofile_limit();
     // The embedded server holds the other end of every connection in this process.
     let per_conn = if cli.url.is_none() && cli.unix_socket.is_none() {
@@ -303,56 +503,90 @@ fn run(cli: Cli) -> Result<ExitCode, Failure> {
     };
     let needed = cli.connections * per_conn + 64;
     if limit > 0 && needed > limit {
-        return Err(u(format!(
-            "-c {} needs about {needed} file descriptors but the limit is {limit}: raise it with `ulimit -n {needed}` (or in limits.conf) and run again",
-            cli.connections
-        )));
+        return Err(ConfigError::TooFewFileDescriptors {
+            connections: cli.connections,
+            needed,
+            limit,
+        });
     }
+    Ok(())
+}
 
-    let cores_all = core_affinity::get_core_ids().unwrap_or_default();
+/// Where the connections go, and the embedded server when there is no URL.
+struct Target {
+    url: Url,
+    address: Address,
+    tls: Option<TlsTarget>,
+    embedded: Option<uring_server::RunningServer>,
+}
 
-    // The target: a URL, a Unix socket, or the embedded server.
+/// The target: a URL, a Unix socket, or the embedded server.
+fn open_target(cli: &Cli, cores_all: &[core_affinity::CoreId]) -> Result<Target, Failure> {
     let mut embedded = None;
     let url = match (&cli.url, &cli.unix_socket) {
-        (Some(s), _) => parse_url(s).map_err(u)?,
-        (None, Some(_)) => parse_url("http://localhost/").map_err(u)?,
+        (Some(s), _) => parse_url(s)?,
+        (None, Some(_)) => parse_url("http://localhost/")?,
         (None, None) => {
-            let workers = if cores_all.len() >= 2 {
-                (cores_all.len() - cli.threads as usize).max(1)
-            } else {
-                1
-            };
-            let server = uring_server::Server::builder()
-                .listen(SocketAddr::from((Ipv4Addr::LOCALHOST, 0)))
-                .workers(workers)
-                .pin(!cli.no_pin && cores_all.len() >= 2)
-                .tier(cli.tier)
-                .start()
-                .map_err(|e| Failure::Runtime(format!("embedded server: {e}")))?;
+            let server = start_embedded(cli, cores_all)?;
             let addr = server.local_addrs()[0];
-            if !cli.json {
-                eprintln!(
-                    "embedded uring-server on {addr} ({workers} worker{}), benchmarking /plaintext",
-                    if workers == 1 { "" } else { "s" }
-                );
-            }
             embedded = Some(server);
-            parse_url(&format!("http://{addr}/plaintext")).map_err(u)?
+            parse_url(&format!("http://{addr}/plaintext"))?
         }
     };
     let address = match &cli.unix_socket {
         Some(p) => Address::Unix(p.clone()),
-        None => Address::Inet(resolve(&url, cli.timeout.min(Duration::from_secs(1))).map_err(u)?),
+        None => Address::Inet(resolve(&url, cli.timeout.min(Duration::from_secs(1)))?),
     };
-    let tls_target = match url.scheme {
+    let tls = match url.scheme {
         Scheme::Http => None,
         Scheme::Https => Some(TlsTarget {
-            config: tls::client_config(cli.insecure).map_err(Failure::Runtime)?,
-            server_name: tls::server_name(&url.host).map_err(u)?,
+            config: tls::client_config(cli.insecure)?,
+            server_name: tls::server_name(&url.host)?,
         }),
     };
+    Ok(Target {
+        url,
+        address,
+        tls,
+        embedded,
+    })
+}
 
-    // One request, serialized once.
+/// The embedded uring-server on a loopback port, on other cores than the generator.
+fn start_embedded(
+    cli: &Cli,
+    cores_all: &[core_affinity::CoreId],
+) -> Result<uring_server::RunningServer, StartError> {
+    let workers = if cores_all.len() >= 2 {
+        (cores_all.len() - cli.threads as usize).max(1)
+    } else {
+        1
+    };
+    let server = uring_server::Server::builder()
+        .listen(SocketAddr::from((Ipv4Addr::LOCALHOST, 0)))
+        .workers(workers)
+        .pin(!cli.no_pin && cores_all.len() >= 2)
+        .tier(cli.tier)
+        .start()
+        .map_err(StartError::EmbeddedServer)?;
+    if !cli.json {
+        eprintln!(
+            "embedded uring-server on {} ({workers} worker{}), benchmarking /plaintext",
+            server.local_addrs()[0],
+            if workers == 1 { "" } else { "s" }
+        );
+    }
+    Ok(server)
+}
+
+/// One request, serialized once.
+fn build_request(
+    method: &str,
+    url: &Url,
+    headers: &[(String, String)],
+    body: Option<&[u8]>,
+    keep_alive: bool,
+) -> Vec<u8> {
     let host = headers
         .iter()
         .find(|(n, _)| n.eq_ignore_ascii_case("host"))
@@ -370,133 +604,245 @@ fn run(cli: Cli) -> Result<ExitCode, Failure> {
     let mut request = Vec::new();
     write_request_head(
         &mut request,
-        &method,
+        method,
         &url.target,
         &host,
         &extra,
-        body.as_ref().map(|b| b.len() as u64),
-        cli.keep_alive,
+        body.map(|b| b.len() as u64),
+        keep_alive,
     );
-    if let Some(b) = &body {
+    if let Some(b) = body {
         request.extend_from_slice(b);
     }
+    request
+}
 
+/// The core of each load thread: from the last core down (servers, and the embedded
+/// one, start at core 0), or none with `--no-pin`.
+fn thread_cores(
+    cli: &Cli,
+    cores_all: &[core_affinity::CoreId],
+) -> Vec<Option<core_affinity::CoreId>> {
     let threads = cli.threads as usize;
-    let cores: Vec<Option<core_affinity::CoreId>> = if cli.no_pin || cores_all.is_empty() {
-        vec![None; threads]
-    } else {
-        // From the last core down: servers (and the embedded one) start at core 0.
-        (0..threads)
-            .map(|i| Some(cores_all[cores_all.len() - 1 - (i % cores_all.len())]))
-            .collect()
-    };
-    let cfg = LoadConfig {
-        address,
-        tls: tls_target,
-        request,
-        conn: ConnSpec {
-            keep_alive: cli.keep_alive,
-            depth: cli.pipeline as usize,
-            head_request: method.eq_ignore_ascii_case("HEAD"),
-            max_head_bytes: 64 * 1024,
-        },
-        connections: cli.connections as usize,
-        threads,
-        requests: cli.requests,
-        duration,
-        timeout: cli.timeout,
-        rate: cli.rate,
-        cores,
-        tier: cli.tier,
-        intervals: None,
-    };
-
-    install_sigint();
-    if let Some(w) = cli.warmup {
-        let warm = LoadConfig {
-            requests: None,
-            duration: Some(w),
-            ..cfg.clone()
-        };
-        engine::run(&warm, &Progress::new(threads)).map_err(Failure::Runtime)?;
+    if cli.no_pin || cores_all.is_empty() {
+        return vec![None; threads];
     }
+    (0..threads)
+        .map(|i| Some(cores_all[cores_all.len() - 1 - (i % cores_all.len())]))
+        .collect()
+}
 
-    let mut merged = Recorder::new();
-    let mut elapsed_total = Duration::ZERO;
-    let mut lines = Vec::new();
-    let mut interrupted = false;
-    let mut last_tier = None;
+/// What the measured runs produced, merged.
+struct Measured {
+    merged: Recorder,
+    elapsed: Duration,
+    lines: Vec<RunLine>,
+    interrupted: bool,
+    tier: Option<Tier>,
+}
+
+/// The `--runs` measured runs, each printed when there are several (text mode).
+fn measure(
+    cli: &Cli,
+    cfg: &LoadConfig,
+    duration: Option<Duration>,
+    timeline: &Timeline,
+) -> Result<Measured, Failure> {
+    let mut m = Measured {
+        merged: Recorder::new(),
+        elapsed: Duration::ZERO,
+        lines: Vec::new(),
+        interrupted: false,
+        tier: None,
+    };
     for k in 0..cli.runs {
         if INTERRUPTED.load(std::sync::atomic::Ordering::SeqCst) {
             break;
         }
-        let progress = Arc::new(Progress::new(threads));
-        let printer =
-            (!cli.quiet).then(|| ProgressPrinter::start(progress.clone(), cli.requests, duration));
-        let (run_cfg, over_time) = timeline.attach(&cfg);
-        let out = engine::run(&run_cfg, &progress).map_err(Failure::Runtime)?;
-        over_time.finish(run_cfg).map_err(Failure::Runtime)?;
+        let progress = Arc::new(Progress::new(cfg.threads));
+        let printer = timeline.live_view(progress.clone(), cli.requests, duration);
+        let (run_cfg, over_time) = timeline.attach(cfg);
+        let run = engine::run(&run_cfg, &progress);
+        let logged = over_time.finish(run_cfg);
         drop(printer);
-        last_tier = Some(out.tier);
-        interrupted |= out.interrupted;
-        let facts = RunFacts {
-            total: cli.requests.unwrap_or(out.recorder.counters.started),
-            elapsed: out.elapsed,
-            interrupted: out.interrupted,
-            rate: cli.rate,
-            tier: Some(out.tier.to_string()),
-        };
+        let run = run?;
+        logged.map_err(ReportError::LatencyLog)?;
+        m.tier = Some(run.tier);
+        m.interrupted |= run.interrupted;
         if cli.runs > 1 && !cli.json {
-            println!("run {} of {}:", k + 1, cli.runs);
-            print!("{}", report::text(&out.recorder, &facts));
-            println!();
+            let facts = RunFacts {
+                total: cli.requests.unwrap_or(run.recorder.counters.started),
+                elapsed: run.elapsed,
+                interrupted: run.interrupted,
+                rate: cli.rate,
+                tier: Some(run.tier.to_string()),
+            };
+            out(format_args!(
+                "run {} of {}:\n{}\n",
+                k + 1,
+                cli.runs,
+                report::text(&run.recorder, &facts)
+            ))?;
         }
-        lines.push(RunLine::of(&out.recorder, out.elapsed));
-        merged.merge(&out.recorder);
-        elapsed_total += out.elapsed;
+        m.lines.push(RunLine::of(&run.recorder, run.elapsed));
+        m.merged.merge(&run.recorder);
+        m.elapsed += run.elapsed;
     }
-    if let Some(server) = embedded {
-        server.shutdown();
-    }
+    Ok(m)
+}
+
+/// The final report: JSON, the `--runs` table, or the text report.
+fn print_report(cli: &Cli, m: &Measured, id: &Identity) -> Result<(), ReportError> {
     let facts = RunFacts {
         total: cli
             .requests
-            .map(|n| n * lines.len() as u64)
-            .unwrap_or(merged.counters.started),
-        elapsed: elapsed_total,
-        interrupted,
+            .map(|n| n * m.lines.len() as u64)
+            .unwrap_or(m.merged.counters.started),
+        elapsed: m.elapsed,
+        interrupted: m.interrupted,
         rate: cli.rate,
-        tier: last_tier.map(|t| t.to_string()),
+        tier: m.tier.map(|t| t.to_string()),
     };
     if cli.json {
-        let mut v = report::json(&merged, &facts);
+        let mut v = report::json(&m.merged, &facts);
         if let Some(obj) = v.as_object_mut() {
-            if let Some(t) = last_tier {
+            id.add_to(obj);
+            if let Some(t) = m.tier {
                 obj.insert("tier".into(), t.to_string().into());
             }
-            if lines.len() > 1 {
-                let rps: Vec<f64> = lines.iter().map(|l| l.rps).collect();
-                let (m, sd) = report::mean_stdev(&rps);
+            if m.lines.len() > 1 {
+                let rps: Vec<f64> = m.lines.iter().map(|l| l.rps).collect();
+                let (mean, sd) = report::mean_stdev(&rps);
                 obj.insert(
                     "runs".into(),
                     serde_json::json!({
-                        "count": lines.len(),
+                        "count": m.lines.len(),
                         "rps": rps,
-                        "rps_mean": m,
+                        "rps_mean": mean,
                         "rps_stdev": sd,
                     }),
                 );
             }
         }
-        println!("{v}");
-    } else if lines.len() > 1 {
-        print!("{}", report::runs_text(&lines));
+        out(format_args!("{v}\n"))
+    } else if m.lines.len() > 1 {
+        out(format_args!(
+            "{}{}",
+            id.text_line(),
+            report::runs_text(&m.lines)
+        ))
     } else {
-        print!("{}", report::text(&merged, &facts));
+        out(format_args!(
+            "{}{}",
+            id.text_line(),
+            report::text(&m.merged, &facts)
+        ))
     }
-    Ok(if interrupted {
-        ExitCode::from(130)
-    } else {
-        ExitCode::SUCCESS
-    })
+}
+
+/// This process's place in a run across machines.
+struct Sharding {
+    shard: Shard,
+    run_id: String,
+}
+
+impl Sharding {
+    /// From `--shard`/`--shards` (+ JOB_COMPLETION_INDEX), `--run-id`, `--start-at`.
+    fn from_cli(cli: &Cli) -> Result<Sharding, ConfigError> {
+        let env = cli
+            .shards
+            .and_then(|_| std::env::var(shard::JOB_INDEX_ENV).ok());
+        let shard = Shard::from_flags(cli.shard.as_deref(), cli.shards, env.as_deref())?;
+        if let Some(at) = cli.start_at {
+            // Refuse at once rather than after the set-up.
+            shard::until_start(at, SystemTime::now())?;
+        }
+        let run_id = match &cli.run_id {
+            Some(id) => {
+                shard::check_run_id(id)?;
+                id.clone()
+            }
+            None => shard::derive_run_id(&[
+                ("url", cli.url.clone().unwrap_or_default()),
+                (
+                    "unix",
+                    cli.unix_socket
+                        .as_ref()
+                        .map(|p| p.display().to_string())
+                        .unwrap_or_default(),
+                ),
+                ("n", format!("{:?}", cli.requests)),
+                ("R", format!("{:?}", cli.rate)),
+                ("d", format!("{:?}", cli.duration)),
+                ("c", cli.connections.to_string()),
+                ("t", cli.threads.to_string()),
+                ("k", cli.keep_alive.to_string()),
+                ("K", cli.pipeline.to_string()),
+                ("m", format!("{:?}", cli.method)),
+                ("H", cli.headers.join("\n")),
+                ("shards", shard.count.to_string()),
+                (
+                    "start_at",
+                    cli.start_at.map(shard::unix_us).unwrap_or(0).to_string(),
+                ),
+            ]),
+        };
+        Ok(Sharding { shard, run_id })
+    }
+}
+
+/// Sleep until `at` (wall clock); false if Ctrl-C came first.
+fn wait_until(at: SystemTime) -> Result<bool, ConfigError> {
+    loop {
+        let left = shard::until_start(at, SystemTime::now())?;
+        if left.is_zero() {
+            return Ok(true);
+        }
+        if INTERRUPTED.load(std::sync::atomic::Ordering::SeqCst) {
+            return Ok(false);
+        }
+        std::thread::sleep(left.min(Duration::from_millis(50)));
+    }
+}
+
+/// Who made a report and when: the fields `merge` checks and shows.
+struct Identity {
+    sharding: Sharding,
+    host: String,
+    started_at: SystemTime,
+    ended_at: SystemTime,
+}
+
+impl Identity {
+    fn add_to(&self, obj: &mut serde_json::Map<String, serde_json::Value>) {
+        obj.insert("run_id".into(), self.sharding.run_id.clone().into());
+        obj.insert("host".into(), self.host.clone().into());
+        obj.insert(
+            "started_at".into(),
+            shard::format_time(self.started_at).into(),
+        );
+        obj.insert("ended_at".into(), shard::format_time(self.ended_at).into());
+        let s = self.sharding.shard;
+        if !s.is_whole() {
+            obj.insert(
+                "shard".into(),
+                serde_json::json!({ "index": s.index, "count": s.count }),
+            );
+        }
+    }
+
+    /// The text report's first line for a shard (nothing for a whole run).
+    fn text_line(&self) -> String {
+        let s = self.sharding.shard;
+        if s.is_whole() {
+            return String::new();
+        }
+        format!(
+            "shard {s} of run {} on {}, {} .. {}\n",
+            self.sharding.run_id,
+            self.host,
+            shard::format_time(self.started_at),
+            shard::format_time(self.ended_at)
+        )
+    }
 }

@@ -1,18 +1,14 @@
 //! The report: weighttp's summary lines, wrk's latency table and distribution, the error
 //! breakdown and `Requests/sec:`; the JSON form (schema in docs/report-schema.md) with
-//! a few run facts added; the mean and standard deviation over `--runs`; and the
-//! progress printer (a bar on a terminal, `progress: N% done` lines otherwise).
+//! a few run facts added; and the mean and standard deviation over `--runs`. (Progress
+//! during the run is the live view, in `live.rs`.)
 
 use std::fmt::Write as _;
-use std::io::{IsTerminal, Write as _};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use uring_common::stats::summary::report_json;
-use uring_common::stats::{Recorder, Summary};
+use uring_common::stats::{ErrorKind, Recorder, Summary};
 
-use crate::engine::Progress;
 use crate::units::{format_bytes, format_count, format_us};
 
 /// Facts about a run that the recorder does not hold.
@@ -131,6 +127,13 @@ pub fn text(rec: &Recorder, facts: &RunFacts) -> String {
         "errors: {} connect, {} read, {} write, {} timeout, {} parse",
         c.errors_connect, c.errors_read, c.errors_write, c.errors_timeout, c.errors_parse
     );
+    let first = first_error_lines(rec);
+    if !first.is_empty() {
+        let _ = writeln!(o, "first error of each class:");
+        for line in first {
+            let _ = writeln!(o, "  {line}");
+        }
+    }
     let s = Summary::of(rec);
     let _ = writeln!(o);
     let _ = writeln!(
@@ -171,6 +174,32 @@ pub fn text(rec: &Recorder, facts: &RunFacts) -> String {
         })
     );
     o
+}
+
+/// One line per error class that had errors: its count and its first cause,
+/// "connect: 10 × Connection refused (os error 111) to 127.0.0.1:1".
+pub fn first_error_lines(rec: &Recorder) -> Vec<String> {
+    ErrorKind::ALL
+        .into_iter()
+        .filter_map(|kind| {
+            let n = rec.counters.errors_of(kind);
+            if n == 0 {
+                return None;
+            }
+            let cause = rec
+                .first_errors
+                .get(kind)
+                .map(|e| e.message.as_str())
+                .unwrap_or_else(|| kind.generic_cause());
+            Some(format!("{}: {n} × {cause}", kind.name()))
+        })
+        .collect()
+}
+
+/// No request got a response and some ended in errors: the run measured nothing but
+/// the failure, and the binary exits 1.
+pub fn every_request_failed(rec: &Recorder) -> bool {
+    rec.counters.done == 0 && rec.counters.errored > 0
 }
 
 /// The JSON report: the common schema plus `total` and `interrupted`.
@@ -264,80 +293,34 @@ pub fn runs_text(lines: &[RunLine]) -> String {
     o
 }
 
-/// Prints progress to stderr until dropped.
-pub struct ProgressPrinter {
-    stop: Arc<AtomicBool>,
-    handle: Option<std::thread::JoinHandle<()>>,
-}
-
-impl ProgressPrinter {
-    /// `total`: the `-n` budget; `duration`: the `-d` limit; one of them gives the percentage.
-    pub fn start(
-        progress: Arc<Progress>,
-        total: Option<u64>,
-        duration: Option<Duration>,
-    ) -> ProgressPrinter {
-        let stop = Arc::new(AtomicBool::new(false));
-        let flag = stop.clone();
-        let tty = std::io::stderr().is_terminal();
-        let handle = std::thread::Builder::new()
-            .name("uring-load-progress".into())
-            .spawn(move || {
-                let start = Instant::now();
-                let mut last_step = 0u64;
-                let mut drawn = false;
-                while !flag.load(Ordering::Relaxed) {
-                    std::thread::sleep(Duration::from_millis(100));
-                    let done = progress.done();
-                    let by_count = total.map(|t| done as f64 / t.max(1) as f64);
-                    let by_time =
-                        duration.map(|d| start.elapsed().as_secs_f64() / d.as_secs_f64().max(1e-9));
-                    let frac = match (by_count, by_time) {
-                        (Some(a), Some(b)) => a.max(b),
-                        (Some(a), None) | (None, Some(a)) => a,
-                        (None, None) => 0.0,
-                    }
-                    .clamp(0.0, 1.0);
-                    let pct = (frac * 100.0) as u64;
-                    let mut err = std::io::stderr().lock();
-                    if tty {
-                        let width = 30;
-                        let filled = (frac * width as f64) as usize;
-                        let _ = write!(
-                            err,
-                            "\r[{}{}] {:>3}% {} done",
-                            "#".repeat(filled),
-                            ".".repeat(width - filled),
-                            pct,
-                            done
-                        );
-                        drawn = true;
-                    } else if pct / 10 > last_step && pct < 100 {
-                        last_step = pct / 10;
-                        let _ = writeln!(err, "progress: {}% done", last_step * 10);
-                    }
-                }
-                if drawn {
-                    let _ = write!(std::io::stderr(), "\r{}\r", " ".repeat(60));
-                }
-            })
-            .ok();
-        ProgressPrinter { stop, handle }
-    }
-}
-
-impl Drop for ProgressPrinter {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::Relaxed);
-        if let Some(h) = self.handle.take() {
-            let _ = h.join();
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn first_error_lines_count_and_cause() {
+        let mut rec = Recorder::new();
+        assert!(first_error_lines(&rec).is_empty());
+        assert!(!every_request_failed(&rec));
+        for _ in 0..10 {
+            rec.counters.record_error(ErrorKind::Connect);
+        }
+        rec.note_error(
+            ErrorKind::Connect,
+            &"Connection refused (os error 111) to 127.0.0.1:1",
+        );
+        rec.counters.record_error(ErrorKind::Timeout);
+        assert_eq!(
+            first_error_lines(&rec),
+            [
+                "connect: 10 × Connection refused (os error 111) to 127.0.0.1:1".to_string(),
+                format!("timeout: 1 × {}", ErrorKind::Timeout.generic_cause()),
+            ]
+        );
+        assert!(every_request_failed(&rec));
+        rec.counters.record_status(200);
+        assert!(!every_request_failed(&rec));
+    }
 
     #[test]
     fn mean_and_stdev() {

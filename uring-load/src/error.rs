@@ -1,0 +1,314 @@
+//! uring-load's errors, one enum per layer, each message one line that names the cause
+//! (and the fix, where there is one):
+//!
+//! - [`TargetError`] (in `target`): the URL or socket the user gave;
+//! - [`ConfigError`]: flags that contradict each other or the machine's limits;
+//! - [`StartError`]: the run could not start (the ring, TLS, the embedded server);
+//! - [`ReportError`]: reading or writing a report;
+//! - [`MergeError`]: `uring-load merge` refuses its inputs.
+//!
+//! The binary maps them to exit codes: bad input (target, configuration, merge) 2,
+//! anything else 1.
+
+use std::fmt;
+use std::io;
+use std::path::PathBuf;
+
+use uring_common::ring::RingError;
+
+use crate::shard::{Shard, ShardError};
+
+pub use crate::target::TargetError;
+
+/// Flags that cannot make a run.
+#[derive(Debug)]
+pub enum ConfigError {
+    /// clap's own message (unknown flag, bad number, ...), first line.
+    Cli(String),
+    /// A count flag given as 0 (`-c`, `-t`, `-K`, `-n`, `--runs`); the text names it.
+    Zero(&'static str),
+    /// `-d` or `-T` of zero length.
+    ZeroDuration(&'static str),
+    FewerConnectionsThanThreads {
+        connections: u64,
+        threads: u64,
+    },
+    PipelineWithoutKeepAlive,
+    PipelineTooDeep,
+    BadHeader {
+        header: String,
+        why: &'static str,
+    },
+    BodyFile {
+        path: PathBuf,
+        err: io::Error,
+    },
+    BadMethod(String),
+    TooFewFileDescriptors {
+        connections: u64,
+        needed: u64,
+        limit: u64,
+    },
+    /// `--latency-log` / `--interval` unusable (the latency log modules' own message).
+    LatencyLog(String),
+    /// `--tui` without a terminal, or with `-q`.
+    LiveView(String),
+    /// `--shard`, `--shards`, `--start-at`, `--run-id`.
+    Shard(ShardError),
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ConfigError::Cli(m) => f.write_str(m),
+            ConfigError::Zero(what) => write!(f, "{what} must be at least 1"),
+            ConfigError::ZeroDuration(flag) => write!(f, "{flag} must be longer than 0"),
+            ConfigError::FewerConnectionsThanThreads { connections, threads } => write!(
+                f,
+                "fewer connections (-c {connections}) than threads (-t {threads}): every thread needs at least one connection"
+            ),
+            ConfigError::PipelineWithoutKeepAlive => {
+                f.write_str("pipelining (-K) needs keep-alive (-k)")
+            }
+            ConfigError::PipelineTooDeep => {
+                f.write_str("-K is limited to 1024 requests in flight per connection")
+            }
+            ConfigError::BadHeader { header, why } => write!(f, "bad header '{header}': {why}"),
+            ConfigError::BodyFile { path, err } => {
+                write!(f, "cannot read body file {}: {err}", path.display())
+            }
+            ConfigError::BadMethod(m) => write!(f, "bad method '{m}'"),
+            ConfigError::LatencyLog(m) | ConfigError::LiveView(m) => f.write_str(m),
+            ConfigError::Shard(e) => write!(f, "{e}"),
+            ConfigError::TooFewFileDescriptors {
+                connections,
+                needed,
+                limit,
+            } => write!(
+                f,
+                "-c {connections} needs about {needed} file descriptors but the limit is {limit}: raise it with `ulimit -n {needed}` (or in limits.conf) and run again"
+            ),
+        }
+    }
+}
+
+impl std::error::Error for ConfigError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            ConfigError::BodyFile { err, .. } => Some(err),
+            ConfigError::Shard(e) => Some(e),
+            _ => None,
+        }
+    }
+}
+
+/// The run could not start.
+#[derive(Debug)]
+pub enum StartError {
+    /// io_uring refused (forbidden, memlock, unsupported kernel, tier unavailable).
+    Ring(RingError),
+    /// A thread's buffer ring could not be registered.
+    BufRing {
+        thread: usize,
+        err: RingError,
+    },
+    /// The target's socket address (a Unix socket path) is unusable.
+    Target(TargetError),
+    /// The embedded uring-server did not start.
+    EmbeddedServer(uring_server::ServerError),
+    TlsSetup(rustls::Error),
+    NoCaCertificates,
+    /// A load thread panicked: a report without its share would be wrong.
+    ThreadCrashed,
+}
+
+impl fmt::Display for StartError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            StartError::Ring(e) => write!(f, "{e}"),
+            StartError::BufRing { thread, err } => write!(f, "thread {thread}: {err}"),
+            StartError::Target(e) => write!(f, "{e}"),
+            StartError::EmbeddedServer(e) => write!(f, "embedded server: {e}"),
+            StartError::TlsSetup(e) => write!(f, "TLS setup failed: {e}"),
+            StartError::NoCaCertificates => f.write_str(
+                "no CA certificates found (set SSL_CERT_FILE, install ca-certificates, or use --insecure for a self-signed server)",
+            ),
+            StartError::ThreadCrashed => f.write_str("a load thread crashed; no report"),
+        }
+    }
+}
+
+impl std::error::Error for StartError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            StartError::Ring(e) | StartError::BufRing { err: e, .. } => Some(e),
+            StartError::Target(e) => Some(e),
+            StartError::EmbeddedServer(e) => Some(e),
+            StartError::TlsSetup(e) => Some(e),
+            StartError::NoCaCertificates | StartError::ThreadCrashed => None,
+        }
+    }
+}
+
+impl From<ShardError> for ConfigError {
+    fn from(e: ShardError) -> Self {
+        ConfigError::Shard(e)
+    }
+}
+
+impl From<RingError> for StartError {
+    fn from(e: RingError) -> Self {
+        StartError::Ring(e)
+    }
+}
+
+impl From<TargetError> for StartError {
+    fn from(e: TargetError) -> Self {
+        StartError::Target(e)
+    }
+}
+
+/// Reading or writing a report.
+#[derive(Debug)]
+pub enum ReportError {
+    /// Writing the report to stdout failed (a closed pipe, a full disk).
+    Write(io::Error),
+    Read {
+        path: String,
+        err: io::Error,
+    },
+    NotJson {
+        path: String,
+        err: serde_json::Error,
+    },
+    /// JSON, but not a uring-load report (a field missing or of the wrong type).
+    NotAReport {
+        path: String,
+        why: String,
+    },
+    /// Writing the latency log failed (the latency log modules' own message).
+    LatencyLog(String),
+}
+
+impl fmt::Display for ReportError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ReportError::Write(e) => write!(f, "cannot write the report: {e}"),
+            ReportError::Read { path, err } => write!(f, "cannot read {path}: {err}"),
+            ReportError::NotJson { path, err } => write!(f, "{path} is not JSON: {err}"),
+            ReportError::NotAReport { path, why } => {
+                write!(f, "{path} is not a uring-load report: {why}")
+            }
+            ReportError::LatencyLog(m) => f.write_str(m),
+        }
+    }
+}
+
+impl std::error::Error for ReportError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            ReportError::Write(err) | ReportError::Read { err, .. } => Some(err),
+            ReportError::NotJson { err, .. } => Some(err),
+            ReportError::NotAReport { .. } | ReportError::LatencyLog(_) => None,
+        }
+    }
+}
+
+/// `uring-load merge` refuses its inputs.
+#[derive(Debug)]
+pub enum MergeError {
+    NoReports,
+    /// A flag `merge` does not know.
+    UnknownFlag(String),
+    Report(ReportError),
+    /// Shards and plain reports together (paths of one of each).
+    MixedSharding {
+        sharded: String,
+        unsharded: String,
+    },
+    /// Reports of two runs: (path, run id) of each.
+    DifferentRuns {
+        first: (String, String),
+        other: (String, String),
+    },
+    /// Shards of runs split differently: (path, shard count) of each.
+    DifferentShardCounts {
+        first: (String, u32),
+        other: (String, u32),
+    },
+    DuplicateShard {
+        shard: Shard,
+        first: String,
+        second: String,
+    },
+    MissingShards {
+        run_id: String,
+        count: u32,
+        missing: Vec<u32>,
+    },
+}
+
+impl fmt::Display for MergeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            MergeError::NoReports => f.write_str(
+                "merge needs at least one JSON report: uring-load merge A.json B.json ...",
+            ),
+            MergeError::UnknownFlag(flag) => write!(
+                f,
+                "merge does not know {flag}: uring-load merge [--text] A.json B.json ..."
+            ),
+            MergeError::Report(e) => write!(f, "{e}"),
+            MergeError::MixedSharding { sharded, unsharded } => write!(
+                f,
+                "{sharded} is a shard of a run (--shard) but {unsharded} is not: merge the shards of one run, or plain reports, not both"
+            ),
+            MergeError::DifferentRuns { first, other } => write!(
+                f,
+                "{} is from run '{}' but {} from run '{}': merge only the shards of one run",
+                first.0, first.1, other.0, other.1
+            ),
+            MergeError::DifferentShardCounts { first, other } => write!(
+                f,
+                "{} is one of {} shards but {} one of {}: merge only the shards of one run",
+                first.0, first.1, other.0, other.1
+            ),
+            MergeError::DuplicateShard {
+                shard,
+                first,
+                second,
+            } => write!(
+                f,
+                "shard {shard} appears twice ({first} and {second}): each shard's report once"
+            ),
+            MergeError::MissingShards {
+                run_id,
+                count,
+                missing,
+            } => {
+                let names: Vec<String> = missing.iter().map(|i| format!("{i}/{count}")).collect();
+                write!(
+                    f,
+                    "run '{run_id}' is missing shards {} ({} of {count}): a merge without them would under-count; rerun or collect them",
+                    names.join(", "),
+                    missing.len()
+                )
+            }
+        }
+    }
+}
+
+impl std::error::Error for MergeError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            MergeError::Report(e) => Some(e),
+            _ => None,
+        }
+    }
+}
+
+impl From<ReportError> for MergeError {
+    fn from(e: ReportError) -> Self {
+        MergeError::Report(e)
+    }
+}
