@@ -7,7 +7,9 @@ for pair in nginx:nginx-light wrk:wrk h2load:nghttp2-client ab:apache2-utils cur
   command -v "$cmd" >/dev/null 2>&1 || need+=("$pkg")
 done
 # The seed study's smoke (tests/tests/bench_smoke.rs) makes CPython and PyPy venvs.
-for pkg in pypy3 pypy3-venv python3-venv; do
+# uring-load's reports: HdrHistogram's Java HistogramLogProcessor reads --latency-log files,
+# headless Chromium renders the HTML report (tests/tests/load_over_time.rs).
+for pkg in pypy3 pypy3-venv python3-venv default-jre-headless libhdrhistogram-java chromium fonts-dejavu-core; do
   dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")
 done
 if [ ${#need[@]} -gt 0 ]; then

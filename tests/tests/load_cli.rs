@@ -424,3 +424,103 @@ fn load_open_model_is_named_in_the_text_report() {
         r.stdout
     );
 }
+
+#[test]
+fn load_every_request_failed_exits_1_naming_the_cause() {
+    // A closed loopback port: every connect is refused.
+    let port = uring_tests::free_port();
+    let url = format!("http://127.0.0.1:{port}/");
+    let r = run_load(&["-n", "10", "-c", "2", "-k", &url], LIMIT);
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    let expected = format!("connect: 10 × Connection refused (os error 111) to 127.0.0.1:{port}");
+    let err: Vec<&str> = r
+        .stderr
+        .lines()
+        .filter(|l| !l.starts_with("progress: "))
+        .collect();
+    assert_eq!(
+        err,
+        [
+            "uring-load: every request failed (10 errored, none answered); the first error of each class:",
+            &format!("  {expected}"),
+        ],
+        "{}",
+        r.stderr
+    );
+    // The text report (stdout) has the same line under the error counts.
+    assert!(
+        r.stdout.contains("errors: 10 connect, 0 read"),
+        "{}",
+        r.stdout
+    );
+    assert!(
+        r.stdout
+            .contains(&format!("first error of each class:\n  {expected}\n")),
+        "{}",
+        r.stdout
+    );
+
+    // `merge` carries the first error of each class; the earlier report's wins.
+    let dir = TempDir::new("first-errors");
+    let mut files = Vec::new();
+    for k in 0..2 {
+        let r = run_load(&["-n", "3", "-c", "1", "--json", &url], LIMIT);
+        assert_eq!(r.code, 1, "{}", r.stderr);
+        let p = dir.path().join(format!("r{k}.json"));
+        std::fs::write(&p, &r.stdout).unwrap();
+        files.push(p.display().to_string());
+    }
+    let at = |f: &str| {
+        let v: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(f).unwrap()).unwrap();
+        v["first_errors"]["connect"]["at_unix_us"].as_u64().unwrap()
+    };
+    assert!(at(&files[0]) <= at(&files[1]));
+    // Given in the later-first order, the merge still keeps the earliest.
+    let r = run_load(&["merge", &files[1], &files[0]], LIMIT);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let v = r.json();
+    assert_eq!(num(&v, &["errors", "connect"]), 6, "{v}");
+    assert_eq!(
+        v["first_errors"]["connect"]["message"],
+        format!("Connection refused (os error 111) to 127.0.0.1:{port}")
+    );
+    assert_eq!(
+        v["first_errors"]["connect"]["at_unix_us"].as_u64(),
+        Some(at(&files[0]))
+    );
+}
+
+#[test]
+fn load_partial_failures_exit_0_with_the_first_errors_in_the_json() {
+    // Every other request held past -T: some answers, some timeouts.
+    let srv = MisbehavingServer::start(Misbehaviour::StallEveryNth {
+        n: 2,
+        pause: Duration::from_millis(400),
+    });
+    let r = run_load(
+        &[
+            "-n",
+            "4",
+            "-c",
+            "1",
+            "-k",
+            "-T",
+            "200ms",
+            "--json",
+            &srv.url(),
+        ],
+        LIMIT,
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let v = r.json();
+    assert!(num(&v, &["requests", "done"]) > 0, "{v}");
+    assert!(num(&v, &["errors", "timeout"]) > 0, "{v}");
+    assert!(
+        v["first_errors"]["timeout"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("-T")),
+        "{v}"
+    );
+    assert!(v["first_errors"].get("connect").is_none(), "{v}");
+}

@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use uring_tests::load::{num, run_load, MisbehavingServer, Misbehaviour};
+use uring_tests::load::{num, run_load, LoadRun, MisbehavingServer, Misbehaviour};
 
 const LIMIT: Duration = Duration::from_secs(60);
 
@@ -12,25 +12,57 @@ fn errors(v: &serde_json::Value) -> [u64; 5] {
     ["connect", "read", "write", "timeout", "parse"].map(|k| num(v, &["errors", k]))
 }
 
+/// A run where every request failed: exit 1, and stderr names the first error of each
+/// class after one summary line; the JSON report (stdout) carries the same first error.
+/// Returns the class's stderr line and the JSON message.
+fn every_request_failed(r: &LoadRun, class: &str, count: u64) -> (String, String) {
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    let mut lines = r.stderr.lines().filter(|l| !l.starts_with("progress: "));
+    let head = lines.next().unwrap_or_default();
+    assert!(
+        head.starts_with("uring-load: every request failed (") && head.contains("none answered"),
+        "{}",
+        r.stderr
+    );
+    let prefix = format!("  {class}: {count} × ");
+    let line = lines
+        .find(|l| l.starts_with(&prefix))
+        .unwrap_or_else(|| panic!("no line {prefix:?} in:\n{}", r.stderr))
+        .to_string();
+    let v = r.json();
+    let message = v["first_errors"][class]["message"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no first_errors.{class}.message in {v}"))
+        .to_string();
+    assert!(v["first_errors"][class]["at_unix_us"].as_u64().unwrap() > 0);
+    assert_eq!(line, format!("{prefix}{message}"));
+    (line, message)
+}
+
 #[test]
 fn load_reset_connections_are_read_errors() {
     let srv = MisbehavingServer::start(Misbehaviour::Reset);
     let r = run_load(&["-n", "100", "-c", "4", "-k", "--json", &srv.url()], LIMIT);
-    assert_eq!(r.code, 0, "{}", r.stderr);
     let v = r.json();
     assert_eq!(num(&v, &["requests", "errored"]), 100, "{v}");
     assert_eq!(num(&v, &["requests", "done"]), 0, "{v}");
     assert_eq!(errors(&v), [0, 100, 0, 0, 0], "{v}");
+    let (_, message) = every_request_failed(&r, "read", 100);
+    assert_eq!(
+        message,
+        format!("Connection reset by peer (os error 104) from {}", srv.addr)
+    );
 }
 
 #[test]
 fn load_garbage_responses_are_parse_errors() {
     let srv = MisbehavingServer::start(Misbehaviour::Garbage);
     let r = run_load(&["-n", "100", "-c", "4", "-k", "--json", &srv.url()], LIMIT);
-    assert_eq!(r.code, 0, "{}", r.stderr);
     let v = r.json();
     assert_eq!(num(&v, &["requests", "errored"]), 100, "{v}");
     assert_eq!(errors(&v), [0, 0, 0, 0, 100], "{v}");
+    let (_, message) = every_request_failed(&r, "parse", 100);
+    assert!(message.starts_with("malformed response"), "{message}");
 }
 
 #[test]
@@ -50,14 +82,16 @@ fn load_stalled_responses_are_timeouts_and_the_run_ends() {
         ],
         LIMIT,
     );
-    assert_eq!(r.code, 0, "{}", r.stderr);
     let v = r.json();
     assert_eq!(num(&v, &["requests", "errored"]), 6, "{v}");
     assert_eq!(errors(&v), [0, 0, 0, 6, 0], "{v}");
+    let (_, message) = every_request_failed(&r, "timeout", 6);
+    assert!(message.contains("-T"), "{message}");
     // Two rounds of 300 ms timeouts; generous bound for a loaded machine.
     assert!(r.elapsed < Duration::from_secs(10), "{:?}", r.elapsed);
 
-    // With -d the run stops at the deadline even though nothing ever answers.
+    // With -d the run stops at the deadline even though nothing ever answers; nothing
+    // errored either (the requests in flight are abandoned), so it is no failure.
     let r = run_load(
         &[
             "-d",
@@ -85,18 +119,22 @@ fn load_refused_connections_are_connect_errors() {
     let port = uring_tests::free_port();
     let url = format!("http://127.0.0.1:{port}/");
     let r = run_load(&["-n", "50", "-c", "5", "-k", "--json", &url], LIMIT);
-    assert_eq!(r.code, 0, "{}", r.stderr);
     let v = r.json();
     assert_eq!(errors(&v), [50, 0, 0, 0, 0], "{v}");
+    let (line, _) = every_request_failed(&r, "connect", 50);
+    assert_eq!(
+        line,
+        format!("  connect: 50 × Connection refused (os error 111) to 127.0.0.1:{port}")
+    );
 
     // The open model too: each failed connect uses up a due request, so -n still ends.
     let r = run_load(
         &["-n", "30", "-R", "300", "-c", "3", "-k", "--json", &url],
         LIMIT,
     );
-    assert_eq!(r.code, 0, "{}", r.stderr);
     let v = r.json();
     assert_eq!(errors(&v), [30, 0, 0, 0, 0], "{v}");
+    every_request_failed(&r, "connect", 30);
 }
 
 #[test]
@@ -170,8 +208,12 @@ fn load_connect_timeouts_are_connect_errors() {
         &["-n", "4", "-c", "2", "-T", "300ms", "--json", &url],
         LIMIT,
     );
-    assert_eq!(r.code, 0, "{}", r.stderr);
     let v = r.json();
     assert_eq!(errors(&v), [4, 0, 0, 0, 0], "{v}");
+    let (_, message) = every_request_failed(&r, "connect", 4);
+    assert_eq!(
+        message,
+        format!("Connection timed out (os error 110) to {addr}")
+    );
     assert!(r.elapsed < Duration::from_secs(10), "{:?}", r.elapsed);
 }

@@ -153,12 +153,24 @@ fn load_https_self_signed_with_insecure() {
     exact(&r.json(), 1000);
 
     // Without --insecure the self-signed certificate is refused: connect errors, no
-    // response, and the run still ends.
+    // response, and the run still ends; every request failed, so exit 1 with the cause.
     let r = run_load(&["-n", "20", "-c", "2", "-k", "--json", &url], LIMIT);
-    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(r.code, 1, "{}", r.stderr);
     let v = r.json();
     assert_eq!(num(&v, &["requests", "done"]), 0, "{v}");
     assert_eq!(num(&v, &["errors", "connect"]), 20, "{v}");
+    let cause = v["first_errors"]["connect"]["message"]
+        .as_str()
+        .unwrap_or_default();
+    assert!(
+        cause.starts_with("TLS: ") && cause.contains("certificate"),
+        "{v}"
+    );
+    assert!(
+        r.stderr.contains(&format!("  connect: 20 × {cause}")),
+        "{}",
+        r.stderr
+    );
     assert_eq!(nginx.access_log_lines(), 3200);
 }
 

@@ -193,10 +193,56 @@ fn cases() -> Vec<Case> {
         OK,
     );
     c("tab inside a field value", get("X-Tab: a\tb\r\n", ""), OK);
+    // Was "allowed when the target has no authority" (200 or 400): an origin-form target
+    // always has one (RFC 9110 4.2.1 forbids an http URI with an empty host), so issue 9
+    // settles on 400, as nginx and Apache answer; docs/codec.md gives the reasoning.
     c(
-        "empty Host (allowed when the target has no authority)",
+        "empty Host with an origin-form target",
         b"GET /plaintext HTTP/1.1\r\nHost:\r\n\r\n".to_vec(),
-        &[(&[200], false), (&[400], true)],
+        BAD,
+    );
+    c(
+        "empty Host with an absolute-form target (Host is ignored)",
+        b"GET http://t/plaintext HTTP/1.1\r\nHost:\r\n\r\n".to_vec(),
+        OK,
+    );
+    c(
+        "asterisk-form is for OPTIONS only",
+        b"GET * HTTP/1.1\r\nHost: t\r\n\r\n".to_vec(),
+        BAD,
+    );
+    c(
+        "OPTIONS * asks about the server",
+        b"OPTIONS * HTTP/1.1\r\nHost: t\r\n\r\n".to_vec(),
+        &[(&[204], false)],
+    );
+    c(
+        "OPTIONS on a built-in route",
+        b"OPTIONS /plaintext HTTP/1.1\r\nHost: t\r\n\r\n".to_vec(),
+        &[(&[204], false)],
+    );
+    c(
+        "CONNECT: we are no forward proxy",
+        b"CONNECT t:443 HTTP/1.1\r\nHost: t:443\r\n\r\n".to_vec(),
+        &[(&[501], true), (&[405], true)],
+    );
+    c(
+        "authority-form for a method other than CONNECT",
+        b"GET t:443 HTTP/1.1\r\nHost: t\r\n\r\n".to_vec(),
+        BAD,
+    );
+    c(
+        "bytes >= 0x80 in the target",
+        b"GET /caf\xc3\xa9 HTTP/1.1\r\nHost: t\r\n\r\n".to_vec(),
+        BAD,
+    );
+    c(
+        "a 100 KB method is no oversized head",
+        cat(&[
+            "M".repeat(100 * 1024).as_bytes(),
+            b" /plaintext HTTP/1.1\r\nHost: t\r\n\r\n",
+        ]),
+        &[(&[501], true), (&[400], true)],
     );
     c(
         "Host with a port",
@@ -654,6 +700,16 @@ fn cases() -> Vec<Case> {
         "a request where the final CRLF of the body belongs",
         chunked(&format!("0\r\n{SMUGGLED}")),
         &[(&[400], true), (&[200, 400], true)],
+    );
+    c(
+        "chunk extension without a name",
+        chunked("5;\r\nhello\r\n0\r\n\r\n"),
+        BAD,
+    );
+    c(
+        "chunk extension with a non-token name",
+        chunked("5;bad[=x\r\nhello\r\n0\r\n\r\n"),
+        BAD,
     );
     c(
         "NUL inside a chunk extension",

@@ -63,7 +63,11 @@ fn plaintext_and_json_with_curl() {
 
     let out = curl(&["-X", "POST", "-d", "x=1", &srv.url("/plaintext")]);
     assert_eq!(status_line(&out), "HTTP/1.1 405 Method Not Allowed");
-    assert_eq!(header(&out, "Allow"), Some("GET, HEAD"));
+    assert_eq!(header(&out, "Allow"), Some("GET, HEAD, OPTIONS"));
+    let out = curl(&["-X", "OPTIONS", &srv.url("/json")]);
+    assert_eq!(status_line(&out), "HTTP/1.1 204 No Content");
+    assert_eq!(header(&out, "Allow"), Some("GET, HEAD, OPTIONS"));
+    assert_eq!(body(&out), "");
 
     // Several requests on one keep-alive connection.
     let out = curl(&[
@@ -98,7 +102,7 @@ r = c.getresponse(); r.read()
 assert r.status == 404
 c.request("DELETE", "/json")
 r = c.getresponse(); r.read()
-assert r.status == 405 and r.getheader("Allow") == "GET, HEAD"
+assert r.status == 405 and r.getheader("Allow") == "GET, HEAD, OPTIONS"
 c.request("POST", "/plaintext", body=b"x" * 5000, headers={"Content-Type": "text/plain"})
 r = c.getresponse(); r.read()
 assert r.status == 405
@@ -210,7 +214,10 @@ fn static_files_with_curl() {
     // Method and missing files.
     let out = curl(&["-X", "PUT", &srv.url("/digits.txt")]);
     assert_eq!(status_line(&out), "HTTP/1.1 405 Method Not Allowed");
-    assert_eq!(header(&out, "Allow"), Some("GET, HEAD"));
+    assert_eq!(header(&out, "Allow"), Some("GET, HEAD, OPTIONS"));
+    let out = curl(&["-X", "OPTIONS", &srv.url("/digits.txt")]);
+    assert_eq!(status_line(&out), "HTTP/1.1 204 No Content");
+    assert_eq!(header(&out, "Allow"), Some("GET, HEAD, OPTIONS"));
     let out = curl(&[&srv.url("/nothing.txt")]);
     assert_eq!(status_line(&out), "HTTP/1.1 404 Not Found");
     let out = curl(&["-I", &srv.url("/big.bin")]);

@@ -8,7 +8,9 @@ use std::io::{Read, Write};
 use std::net::Shutdown;
 use std::time::{Duration, Instant};
 
-use uring_tests::server::{closed_by_server, exchange_then_closed, read_responses, ServerProc};
+use uring_tests::server::{
+    closed_by_server, exchange_then_closed, read_responses, ServerProc, TempDir,
+};
 
 const TIERS: [&str; 3] = ["basic", "multishot", "full"];
 
@@ -152,6 +154,34 @@ fn half_closed_client_gets_its_responses() {
     }
 }
 
+/// Issue 9 (4a): the client's EOF arrives while the server is still streaming a file (the
+/// client reads nothing until it has half-closed, so the server is blocked on a full
+/// socket). The request pipelined behind the file was complete before the EOF: it must be
+/// answered, then the connection closed.
+#[test]
+fn eof_while_a_file_streams_still_answers_the_pipelined_request() {
+    let root = TempDir::new("eof-root");
+    let big = vec![b'z'; 8 * 1024 * 1024];
+    std::fs::write(root.path().join("big.bin"), &big).unwrap();
+    for tier in TIERS {
+        let srv = start(tier, &["--root", root.path().to_str().unwrap()]);
+        let mut s = srv.connect();
+        s.write_all(
+            b"GET /big.bin HTTP/1.1\r\nHost: x\r\n\r\nGET /plaintext HTTP/1.1\r\nHost: x\r\n\r\n",
+        )
+        .unwrap();
+        s.shutdown(Shutdown::Write).unwrap();
+        // Let the server fill the socket and see the EOF while the file is unsent.
+        std::thread::sleep(Duration::from_millis(200));
+        let rs = read_responses(&mut s, 2, &[]);
+        assert_eq!(rs[0].status, 200, "{tier}");
+        assert!(rs[0].body == big, "{tier}: file body differs");
+        assert_eq!(rs[1].status, 200, "{tier}");
+        assert_eq!(rs[1].body, b"Hello, World!", "{tier}");
+        assert!(closed_by_server(&mut s, Duration::from_secs(5)), "{tier}");
+    }
+}
+
 #[test]
 fn strict_rules_answer_and_close() {
     let long_target = format!("GET /{} HTTP/1.1\r\nHost: x\r\n\r\n", "a".repeat(9000));
@@ -186,6 +216,14 @@ fn strict_rules_answer_and_close() {
         ("too many headers", many_headers.into_bytes(), 431),
         ("head too large", big_head.into_bytes(), 431),
         ("body too large", b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 1048577\r\n\r\n".to_vec(), 413),
+        // Issue 9, item 6.
+        ("asterisk-form GET", b"GET * HTTP/1.1\r\nHost: x\r\n\r\n".to_vec(), 400),
+        ("CONNECT", b"CONNECT x:443 HTTP/1.1\r\nHost: x:443\r\n\r\n".to_vec(), 501),
+        ("nameless chunk extension", b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n5;\r\nhello\r\n0\r\n\r\n".to_vec(), 400),
+        ("non-token chunk extension", b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n5;bad[=x\r\nhello\r\n0\r\n\r\n".to_vec(), 400),
+        ("non-ASCII target", b"GET /caf\xc3\xa9 HTTP/1.1\r\nHost: x\r\n\r\n".to_vec(), 400),
+        ("100 KB method", [&b"M".repeat(100 * 1024)[..], b" / HTTP/1.1\r\nHost: x\r\n\r\n"].concat(), 501),
+        ("empty Host, origin-form", b"GET / HTTP/1.1\r\nHost:\r\n\r\n".to_vec(), 400),
     ];
     for tier in TIERS {
         let srv = start(tier, &[]);

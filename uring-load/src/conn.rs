@@ -279,13 +279,24 @@ impl Conn {
 
     /// A send or receive failed (reset, broken pipe, ...).
     pub fn on_io_error(&mut self, kind: ErrorKind, rec: &mut Recorder) -> Step {
+        self.on_error_because(kind, &kind.generic_cause(), rec)
+    }
+
+    /// As [`Conn::on_io_error`], with the cause (an OS error and the peer, a TLS alert):
+    /// kept as the run's first error of `kind` if this error counts and is the first.
+    pub fn on_error_because(
+        &mut self,
+        kind: ErrorKind,
+        cause: &dyn std::fmt::Display,
+        rec: &mut Recorder,
+    ) -> Step {
         if self.phase == Phase::Draining {
             // The answer we wanted is in; a reset while waiting for EOF costs nothing.
             self.phase = Phase::Closed;
             return Step::Close;
         }
         // A reset also fails an until-close body: only a clean EOF says it was complete.
-        self.fail_all(kind, rec);
+        self.fail_all_because(kind, cause, rec);
         Step::Close
     }
 
@@ -331,6 +342,18 @@ impl Conn {
     // ---- internals ----
 
     fn fail_all(&mut self, kind: ErrorKind, rec: &mut Recorder) {
+        self.fail_all_because(kind, &kind.generic_cause(), rec);
+    }
+
+    fn fail_all_because(
+        &mut self,
+        kind: ErrorKind,
+        cause: &dyn std::fmt::Display,
+        rec: &mut Recorder,
+    ) {
+        if !self.queue.is_empty() {
+            rec.note_error(kind, cause);
+        }
         for _ in self.queue.drain(..) {
             rec.counters.record_error(kind);
         }
@@ -696,6 +719,48 @@ mod tests {
         assert_eq!(c.on_connect_error(&mut rec_new()), Step::Close);
         c.closed();
         assert_eq!(c.phase(), Phase::Idle);
+    }
+
+    #[test]
+    fn the_first_counted_error_keeps_its_cause() {
+        let now = Instant::now();
+        let mut rec = rec_new();
+        let mut c = Conn::new(spec(true, 1));
+        c.start_connect();
+        c.push_request(now, now);
+        let cause = uring_common::stats::OsCause {
+            kind: ErrorKind::Connect,
+            errno: libc::ECONNREFUSED,
+            peer: &"127.0.0.1:1",
+        };
+        assert_eq!(
+            c.on_error_because(ErrorKind::Connect, &cause, &mut rec),
+            Step::Close
+        );
+        c.closed();
+        let first = rec.first_errors.get(ErrorKind::Connect).unwrap();
+        assert_eq!(
+            first.message,
+            "Connection refused (os error 111) to 127.0.0.1:1"
+        );
+        // A reset while draining counts nothing, so it leaves no cause behind.
+        let mut c = open(spec(true, 1), 1, now);
+        c.on_data(
+            b"HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 0\r\n\r\n",
+            now,
+            &mut rec,
+        );
+        assert_eq!(c.phase(), Phase::Draining);
+        c.on_error_because(ErrorKind::Read, &"reset", &mut rec);
+        assert!(rec.first_errors.get(ErrorKind::Read).is_none());
+        // Without an OS cause, the class's generic one.
+        let mut c = open(spec(true, 1), 1, now);
+        c.on_eof(now, &mut rec);
+        assert_eq!(
+            rec.first_errors.get(ErrorKind::Read).unwrap().message,
+            ErrorKind::Read.generic_cause()
+        );
+        assert_eq!(rec.counters.errors_read, 1);
     }
 
     fn rec_new() -> Recorder {

@@ -23,9 +23,10 @@ use io_uring::{cqueue, opcode, squeue, types, IoUring};
 use rustls::pki_types::ServerName;
 use rustls::{ClientConfig, ClientConnection};
 use uring_common::ring::{self, BufRing, RingConfig, Tier, TierChoice, Token};
-use uring_common::stats::{ErrorKind, Recorder};
+use uring_common::stats::{ErrorKind, OsCause, Recorder};
 
 use crate::conn::{Conn, ConnSpec, Phase, Step};
+use crate::error::StartError;
 use crate::schedule::{split_even, Dispatcher};
 use crate::target::Address;
 
@@ -60,6 +61,8 @@ pub struct LoadConfig {
     /// Core for each thread, or none (`--no-pin`).
     pub cores: Vec<Option<core_affinity::CoreId>>,
     pub tier: TierChoice,
+    /// Latency over time: each thread sends a copy of its recorder once per interval.
+    pub intervals: Option<crate::intervals::IntervalFeed>,
 }
 
 /// Shared progress counters (requests done, per thread), read by the progress printer.
@@ -114,9 +117,9 @@ enum RecvMode {
 }
 
 /// Run the load: spawn the threads, wait for them, merge their recorders.
-pub fn run(cfg: &LoadConfig, progress: &Progress) -> Result<RunOutcome, String> {
-    let features = ring::probe().map_err(|e| e.to_string())?;
-    let tier = features.resolve(cfg.tier).map_err(|e| e.to_string())?;
+pub fn run(cfg: &LoadConfig, progress: &Progress) -> Result<RunOutcome, StartError> {
+    let features = ring::probe()?;
+    let tier = features.resolve(cfg.tier)?;
     let recv_mode = match tier {
         Tier::Full if features.multishot_recv => RecvMode::Multishot,
         Tier::Full | Tier::Multishot if features.buf_ring => RecvMode::Select,
@@ -135,9 +138,9 @@ pub fn run(cfg: &LoadConfig, progress: &Progress) -> Result<RunOutcome, String> 
     let setup = Arc::new(Barrier::new(threads + 1));
     let go = Arc::new(Barrier::new(threads + 1));
     let abort = Arc::new(AtomicBool::new(false));
-    let errors: Arc<Mutex<Vec<String>>> = Arc::default();
+    let errors: Arc<Mutex<Vec<StartError>>> = Arc::default();
 
-    let mut outcome: Result<(Recorder, Duration), String> = Err(String::new());
+    let mut outcome: Result<(Recorder, Duration), StartError> = Err(StartError::ThreadCrashed);
     std::thread::scope(|s| {
         let mut handles = Vec::new();
         for i in 0..threads {
@@ -173,7 +176,7 @@ pub fn run(cfg: &LoadConfig, progress: &Progress) -> Result<RunOutcome, String> 
             handles.push(h);
         }
         setup.wait();
-        let failed = errors.lock().unwrap().first().cloned();
+        let failed = errors.lock().unwrap().drain(..).next();
         if failed.is_some() {
             abort.store(true, Ordering::SeqCst);
         }
@@ -198,7 +201,7 @@ pub fn run(cfg: &LoadConfig, progress: &Progress) -> Result<RunOutcome, String> 
         let elapsed = end.saturating_duration_since(start);
         outcome = match failed {
             Some(e) => Err(e),
-            None if crashed => Err("a load thread crashed; no report".to_string()),
+            None if crashed => Err(StartError::ThreadCrashed),
             None => Ok((merged, elapsed)),
         };
     });
@@ -268,14 +271,13 @@ impl<'a> Worker<'a> {
         n_conns: usize,
         budget: Option<u64>,
         rate: Option<f64>,
-    ) -> Result<Worker<'a>, String> {
+    ) -> Result<Worker<'a>, StartError> {
         let entries = (n_conns * 2 + 64).next_power_of_two().clamp(256, 4096) as u32;
         let ring = ring::build_ring(&RingConfig {
             tier,
             entries,
             cq_entries: entries * 4,
-        })
-        .map_err(|e| e.to_string())?;
+        })?;
         let bufring = if recv_mode == RecvMode::Own {
             None
         } else {
@@ -283,7 +285,7 @@ impl<'a> Worker<'a> {
             let size = if count > 2048 { 8192 } else { 16384 };
             Some(
                 BufRing::register(&ring, BGID, count, size)
-                    .map_err(|e| format!("thread {index}: {e}"))?,
+                    .map_err(|err| StartError::BufRing { thread: index, err })?,
             )
         };
         let spec = cfg.conn;
@@ -363,8 +365,11 @@ impl<'a> Worker<'a> {
             self.mark_idle(i);
         }
         let mut next_sweep = start + SWEEP;
+        let mut ticker =
+            crate::intervals::IntervalTicker::start(self.cfg.intervals.as_ref(), start);
         loop {
             let now = Instant::now();
+            ticker.tick(now, &self.rec);
             if INTERRUPTED.load(Ordering::Relaxed) || deadline.is_some_and(|d| now >= d) {
                 break;
             }
@@ -394,6 +399,7 @@ impl<'a> Worker<'a> {
             progress.store(self.done(), Ordering::Relaxed);
         }
         let ended = Instant::now();
+        ticker.finish(ended, &self.rec);
         progress.store(self.done(), Ordering::Relaxed);
         self.shutdown_all();
         self.rec.counters.started = self.disp.started();
@@ -529,7 +535,15 @@ impl<'a> Worker<'a> {
         s.conn.start_connect();
         if fd < 0 {
             // EMFILE and friends: count, back off, retry.
-            s.conn.on_connect_error(&mut self.rec);
+            let errno = std::io::Error::last_os_error().raw_os_error().unwrap_or(0);
+            let peer = &self.cfg.address;
+            let cause = OsCause {
+                kind: ErrorKind::Connect,
+                errno,
+                peer,
+            };
+            s.conn
+                .on_error_because(ErrorKind::Connect, &cause, &mut self.rec);
             s.conn.closed();
             s.retry_at = Some(now + CONNECT_BACKOFF);
             self.mark_idle(i);
@@ -584,7 +598,20 @@ impl<'a> Worker<'a> {
                     s.conn.push_request(origin, now);
                 }
             }
-            s.conn.on_connect_error(&mut self.rec);
+            let peer = &self.cfg.address;
+            // The linked timeout cancels the connect: say that it timed out.
+            let errno = if -res == libc::ECANCELED {
+                libc::ETIMEDOUT
+            } else {
+                -res
+            };
+            let cause = OsCause {
+                kind: ErrorKind::Connect,
+                errno,
+                peer,
+            };
+            s.conn
+                .on_error_because(ErrorKind::Connect, &cause, &mut self.rec);
             s.retry_at = Some(now + CONNECT_BACKOFF);
             self.teardown(i);
             return;
@@ -598,8 +625,10 @@ impl<'a> Worker<'a> {
         if let Some(tls) = &self.cfg.tls {
             match ClientConnection::new(tls.config.clone(), tls.server_name.clone()) {
                 Ok(c) => s.tls = Some(Box::new(c)),
-                Err(_) => {
-                    s.conn.on_io_error(ErrorKind::Connect, &mut self.rec);
+                Err(e) => {
+                    let cause = format!("TLS setup: {e}");
+                    s.conn
+                        .on_error_because(ErrorKind::Connect, &cause, &mut self.rec);
                     self.teardown(i);
                     return;
                 }
@@ -710,7 +739,14 @@ impl<'a> Worker<'a> {
             return;
         }
         if res < 0 {
-            s.conn.on_io_error(ErrorKind::Write, &mut self.rec);
+            let peer = &self.cfg.address;
+            let cause = OsCause {
+                kind: ErrorKind::Write,
+                errno: -res,
+                peer,
+            };
+            s.conn
+                .on_error_because(ErrorKind::Write, &cause, &mut self.rec);
             self.teardown(i);
             return;
         }
@@ -798,7 +834,14 @@ impl<'a> Worker<'a> {
                 } else if res == -libc::ENOBUFS {
                     // The buffer ring ran dry; buffers are back now, no bytes were lost.
                 } else {
-                    s.conn.on_io_error(ErrorKind::Read, &mut self.rec);
+                    let peer = &self.cfg.address;
+                    let cause = OsCause {
+                        kind: ErrorKind::Read,
+                        errno: -res,
+                        peer,
+                    };
+                    s.conn
+                        .on_error_because(ErrorKind::Read, &cause, &mut self.rec);
                     self.teardown(i);
                 }
             }
@@ -823,17 +866,21 @@ impl<'a> Worker<'a> {
         let mut answered = false;
         let mut step = Step::Continue;
         'feed: while !input.is_empty() {
-            if tls.read_tls(&mut input).is_err() {
-                step = s.conn.on_io_error(ErrorKind::Read, &mut self.rec);
+            if let Err(e) = tls.read_tls(&mut input) {
+                let cause = format!("TLS read: {e}");
+                step = s
+                    .conn
+                    .on_error_because(ErrorKind::Read, &cause, &mut self.rec);
                 break;
             }
-            if tls.process_new_packets().is_err() {
+            if let Err(e) = tls.process_new_packets() {
                 let kind = if tls.is_handshaking() {
                     ErrorKind::Connect
                 } else {
                     ErrorKind::Read
                 };
-                step = s.conn.on_io_error(kind, &mut self.rec);
+                let cause = format!("TLS: {e} (peer {})", self.cfg.address);
+                step = s.conn.on_error_because(kind, &cause, &mut self.rec);
                 break;
             }
             loop {

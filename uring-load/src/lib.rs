@@ -6,12 +6,23 @@
 //! - [`schedule`]: how the request budget and the open-model rate are split and issued.
 //! - [`engine`]: the per-thread io_uring loops that drive the connections.
 //! - [`tls`]: rustls configuration (system roots or `--insecure`).
+//! - [`error`]: one error enum per layer (target, configuration, start-up, report, merge).
+//! - [`intervals`] and [`latency_log`]: latency over time (`--latency-log`).
+//! - [`report_cmd`], [`plot`] and [`html`]: `uring-load report`, the charts (SVG) and the
+//!   self-contained HTML page.
 //! - [`report`]: the text report (weighttp's lines, wrk's latency table) and progress.
 
 pub mod conn;
 pub mod engine;
+pub mod error;
+pub mod html;
+pub mod intervals;
+pub mod latency_log;
+pub mod plot;
 pub mod report;
+pub mod report_cmd;
 pub mod schedule;
 pub mod target;
+pub mod timeline;
 pub mod tls;
 pub mod units;

@@ -1,9 +1,12 @@
 //! The `uring-load` command: weighttp's and wrk's flags over the io_uring engine.
 //!
-//! Exit codes: 0 the run finished (whatever the server answered), 1 the run could not
-//! start (ring denied, server failed), 2 bad input (one line on stderr says which), 130
-//! interrupted by Ctrl-C (the partial report is still printed).
+//! Exit codes: 0 the run finished with at least one response (whatever its status), 1
+//! the run could not start (ring denied, server failed) or every request failed (the
+//! first error of each class is printed on stderr), 2 bad input (one line on stderr says
+//! which), 130 interrupted by Ctrl-C (the partial report is still printed).
 
+use std::fmt;
+use std::io::Write as _;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -12,13 +15,15 @@ use std::time::Duration;
 
 use clap::Parser;
 use uring_common::http::serialize::write_request_head;
-use uring_common::ring::{raise_nofile_limit, TierChoice};
+use uring_common::ring::{raise_nofile_limit, Tier, TierChoice};
 use uring_common::stats::summary::{recorder_from_json, report_json};
 use uring_common::stats::Recorder;
 use uring_load::conn::ConnSpec;
 use uring_load::engine::{self, LoadConfig, Progress, TlsTarget, INTERRUPTED};
+use uring_load::error::{ConfigError, MergeError, ReportError, StartError, TargetError};
 use uring_load::report::{self, ProgressPrinter, RunFacts, RunLine};
-use uring_load::target::{parse_url, resolve, Address, Scheme};
+use uring_load::target::{parse_url, resolve, Address, Scheme, Url};
+use uring_load::timeline::Timeline;
 use uring_load::{tls, units};
 
 #[derive(Parser, Debug)]
@@ -30,7 +35,10 @@ use uring_load::{tls, units};
         Without a URL it starts the embedded uring-server on a loopback port (on other \
         cores than the generator when there are two or more) and benchmarks it.\n\n\
         `uring-load merge A.json B.json ...` merges --json reports of runs made on several \
-        machines into one exact report.",
+        machines into one exact report.\n\n\
+        `uring-load report RUN.json|LOG ... [--svg OUT.svg] [--html OUT.html]` draws the \
+        latency percentile distribution and, from --latency-log files, requests/s and p99 \
+        over time.",
     after_help = "Examples:\n  uring-load -n 10000 -c 200 -t 3 -k http://127.0.0.1:8000/\n  \
         uring-load -d 10s -c 64 -k -R 50k http://127.0.0.1:8080/\n  \
         uring-load --json -n 1M -c 64 -k > run.json"
@@ -117,18 +125,94 @@ struct Cli {
     /// No progress output on stderr.
     #[arg(short = 'q', long = "quiet")]
     quiet: bool,
+
+    /// Write latency over time to FILE: one interval histogram per --interval in
+    /// HdrHistogram's histogram log format (HistogramLogProcessor and `uring-load report`
+    /// read it; values in microseconds).
+    #[arg(long = "latency-log", value_name = "FILE")]
+    latency_log: Option<PathBuf>,
+
+    /// Length of the latency log's intervals.
+    #[arg(long = "interval", value_name = "DURATION", default_value = "1s", value_parser = units::parse_duration)]
+    interval: Duration,
 }
 
-/// A usage error: one line, exit 2.
-fn usage(msg: impl std::fmt::Display) -> ExitCode {
-    eprintln!("uring-load: {msg}");
-    ExitCode::from(2)
+/// Why the command stopped short; each prints one line and picks the exit code.
+#[derive(Debug)]
+enum Failure {
+    Config(ConfigError),
+    Target(TargetError),
+    Start(StartError),
+    Report(ReportError),
+    Merge(MergeError),
+}
+
+impl Failure {
+    /// Bad input is 2; a run that could not start or report is 1.
+    fn exit_code(&self) -> u8 {
+        match self {
+            Failure::Config(_) | Failure::Target(_) | Failure::Merge(_) => 2,
+            Failure::Start(_) | Failure::Report(_) => 1,
+        }
+    }
+}
+
+impl fmt::Display for Failure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Failure::Config(e) => write!(f, "{e}"),
+            Failure::Target(e) => write!(f, "{e}"),
+            Failure::Start(e) => write!(f, "{e}"),
+            Failure::Report(e) => write!(f, "{e}"),
+            Failure::Merge(e) => write!(f, "{e}"),
+        }
+    }
+}
+
+impl From<ConfigError> for Failure {
+    fn from(e: ConfigError) -> Self {
+        Failure::Config(e)
+    }
+}
+impl From<TargetError> for Failure {
+    fn from(e: TargetError) -> Self {
+        Failure::Target(e)
+    }
+}
+impl From<StartError> for Failure {
+    fn from(e: StartError) -> Self {
+        Failure::Start(e)
+    }
+}
+impl From<ReportError> for Failure {
+    fn from(e: ReportError) -> Self {
+        Failure::Report(e)
+    }
+}
+impl From<MergeError> for Failure {
+    fn from(e: MergeError) -> Self {
+        Failure::Merge(e)
+    }
+}
+
+/// Print a failure as one line and turn it into the exit code.
+fn finish(result: Result<ExitCode, Failure>) -> ExitCode {
+    match result {
+        Ok(code) => code,
+        Err(f) => {
+            eprintln!("uring-load: {f}");
+            ExitCode::from(f.exit_code())
+        }
+    }
 }
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().collect();
     if args.get(1).map(String::as_str) == Some("merge") {
-        return merge(&args[2..]);
+        return finish(merge(&args[2..]));
+    }
+    if args.get(1).map(String::as_str) == Some("report") {
+        return uring_load::report_cmd::main(&args[2..]);
     }
     let cli = match Cli::try_parse() {
         Ok(c) => c,
@@ -141,50 +225,51 @@ fn main() -> ExitCode {
             // clap's message, first line only, without its "error: " prefix.
             let rendered = e.render().to_string();
             let line = rendered.lines().next().unwrap_or("bad arguments");
-            return usage(line.trim_start_matches("error: "));
+            let line = line.trim_start_matches("error: ").to_string();
+            return finish(Err(ConfigError::Cli(line).into()));
         }
     };
-    match run(cli) {
-        Ok(code) => code,
-        Err(Failure::Usage(m)) => usage(m),
-        Err(Failure::Runtime(m)) => {
-            eprintln!("uring-load: {m}");
-            ExitCode::from(1)
-        }
-    }
+    finish(run(cli))
 }
 
-enum Failure {
-    Usage(String),
-    Runtime(String),
+/// Write to stdout; a failed write (closed pipe, full disk) is a report error.
+fn out(text: fmt::Arguments<'_>) -> Result<(), ReportError> {
+    let mut o = std::io::stdout().lock();
+    o.write_fmt(text)
+        .and_then(|()| o.flush())
+        .map_err(ReportError::Write)
 }
 
-fn merge(files: &[String]) -> ExitCode {
+/// Read one `--json` report back.
+fn read_report(path: &str) -> Result<(Recorder, f64), ReportError> {
+    let text = std::fs::read_to_string(path).map_err(|err| ReportError::Read {
+        path: path.to_string(),
+        err,
+    })?;
+    let v: serde_json::Value = serde_json::from_str(&text).map_err(|err| ReportError::NotJson {
+        path: path.to_string(),
+        err,
+    })?;
+    recorder_from_json(&v).map_err(|why| ReportError::NotAReport {
+        path: path.to_string(),
+        why,
+    })
+}
+
+fn merge(files: &[String]) -> Result<ExitCode, Failure> {
     if files.is_empty() {
-        return usage("merge needs at least one JSON report: uring-load merge A.json B.json ...");
+        return Err(MergeError::NoReports.into());
     }
     let mut merged = Recorder::new();
     let mut elapsed: f64 = 0.0;
     for f in files {
-        let text = match std::fs::read_to_string(f) {
-            Ok(t) => t,
-            Err(e) => return usage(format!("cannot read {f}: {e}")),
-        };
-        let v: serde_json::Value = match serde_json::from_str(&text) {
-            Ok(v) => v,
-            Err(e) => return usage(format!("{f} is not JSON: {e}")),
-        };
-        match recorder_from_json(&v) {
-            Ok((rec, secs)) => {
-                merged.merge(&rec);
-                // Runs on several machines at once: the merged run lasted as long as the longest.
-                elapsed = elapsed.max(secs);
-            }
-            Err(e) => return usage(format!("{f} is not a uring-load report: {e}")),
-        }
+        let (rec, secs) = read_report(f).map_err(MergeError::from)?;
+        merged.merge(&rec);
+        // Runs on several machines at once: the merged run lasted as long as the longest.
+        elapsed = elapsed.max(secs);
     }
-    println!("{}", report_json(&merged, elapsed));
-    ExitCode::SUCCESS
+    out(format_args!("{}\n", report_json(&merged, elapsed)))?;
+    Ok(ExitCode::SUCCESS)
 }
 
 extern "C" fn on_sigint(_: libc::c_int) {
@@ -202,86 +287,164 @@ fn install_sigint() {
 }
 
 fn run(cli: Cli) -> Result<ExitCode, Failure> {
-    let u = Failure::Usage;
-    if cli.connections == 0 {
-        return Err(u("-c must be at least 1 connection".into()));
-    }
-    if cli.threads == 0 {
-        return Err(u("-t must be at least 1 thread".into()));
-    }
-    if cli.connections < cli.threads {
-        return Err(u(format!(
-            "fewer connections (-c {}) than threads (-t {}): every thread needs at least one connection",
-            cli.connections, cli.threads
-        )));
-    }
-    if cli.pipeline == 0 {
-        return Err(u("-K must be at least 1".into()));
-    }
-    if cli.pipeline > 1 && !cli.keep_alive {
-        return Err(u("pipelining (-K) needs keep-alive (-k)".into()));
-    }
-    if cli.pipeline > 1024 {
-        return Err(u(
-            "-K is limited to 1024 requests in flight per connection".into()
-        ));
-    }
-    if cli.requests == Some(0) {
-        return Err(u("-n must be at least 1 request".into()));
-    }
-    if cli.runs == 0 {
-        return Err(u("--runs must be at least 1".into()));
-    }
-    if cli.duration.is_some_and(|d| d.is_zero()) {
-        return Err(u("-d must be longer than 0".into()));
-    }
-    if cli.timeout.is_zero() {
-        return Err(u("-T must be longer than 0".into()));
-    }
+    validate(&cli)?;
+    let timeline =
+        Timeline::new(cli.latency_log.as_deref(), cli.interval).map_err(ConfigError::LatencyLog)?;
     let duration = match (cli.requests, cli.duration) {
         (None, None) => Some(Duration::from_secs(10)),
         (_, d) => d,
     };
-    let mut headers: Vec<(String, String)> = Vec::new();
-    for h in &cli.headers {
-        let Some((name, value)) = h.split_once(':') else {
-            return Err(u(format!("bad header '{h}': expected \"Name: value\"")));
-        };
-        let name = name.trim();
-        if name.is_empty()
-            || !name
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
-        {
-            return Err(u(format!("bad header '{h}': invalid header name")));
-        }
-        let value = value.trim();
-        if value.bytes().any(|b| b == b'\r' || b == b'\n' || b == 0) {
-            return Err(u(format!(
-                "bad header '{h}': control characters in the value"
-            )));
-        }
-        headers.push((name.to_string(), value.to_string()));
-    }
+    let headers = parse_headers(&cli.headers)?;
     let body = match &cli.body {
-        Some(p) => Some(
-            std::fs::read(p)
-                .map_err(|e| u(format!("cannot read body file {}: {e}", p.display())))?,
-        ),
+        Some(p) => Some(std::fs::read(p).map_err(|err| ConfigError::BodyFile {
+            path: p.clone(),
+            err,
+        })?),
         None => None,
     };
-    let method = cli
-        .method
-        .clone()
-        .unwrap_or_else(|| if body.is_some() { "POST" } else { "GET" }.to_string());
-    if method.is_empty()
-        || !method
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
-    {
-        return Err(u(format!("bad method '{method}'")));
+    let method = request_method(cli.method.as_deref(), body.is_some())?;
+    check_fd_limit(&cli)?;
+    let cores_all = core_affinity::get_core_ids().unwrap_or_default();
+    let target = open_target(&cli, &cores_all)?;
+    let request = build_request(
+        &method,
+        &target.url,
+        &headers,
+        body.as_deref(),
+        cli.keep_alive,
+    );
+    let threads = cli.threads as usize;
+    let cfg = LoadConfig {
+        address: target.address.clone(),
+        tls: target.tls.clone(),
+        request,
+        conn: ConnSpec {
+            keep_alive: cli.keep_alive,
+            depth: cli.pipeline as usize,
+            head_request: method.eq_ignore_ascii_case("HEAD"),
+            max_head_bytes: 64 * 1024,
+        },
+        connections: cli.connections as usize,
+        threads,
+        requests: cli.requests,
+        duration,
+        timeout: cli.timeout,
+        rate: cli.rate,
+        cores: thread_cores(&cli, &cores_all),
+        tier: cli.tier,
+        intervals: None,
+    };
+
+    install_sigint();
+    if let Some(w) = cli.warmup {
+        let warm = LoadConfig {
+            requests: None,
+            duration: Some(w),
+            ..cfg.clone()
+        };
+        engine::run(&warm, &Progress::new(threads))?;
     }
-    // File descriptors: raise the soft limit; say how if -c still does not fit.
+    let measured = measure(&cli, &cfg, duration, &timeline)?;
+    if let Some(server) = target.embedded {
+        server.shutdown();
+    }
+    print_report(&cli, &measured)?;
+    Ok(if measured.interrupted {
+        ExitCode::from(130)
+    } else if report::every_request_failed(&measured.merged) {
+        eprintln!(
+            "uring-load: every request failed ({} errored, none answered); the first error of each class:",
+            measured.merged.counters.errored
+        );
+        for line in report::first_error_lines(&measured.merged) {
+            eprintln!("  {line}");
+        }
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+/// Flags that contradict each other or are zero where they must not be.
+fn validate(cli: &Cli) -> Result<(), ConfigError> {
+    if cli.connections == 0 {
+        return Err(ConfigError::Zero("-c (connections)"));
+    }
+    if cli.threads == 0 {
+        return Err(ConfigError::Zero("-t (threads)"));
+    }
+    if cli.connections < cli.threads {
+        return Err(ConfigError::FewerConnectionsThanThreads {
+            connections: cli.connections,
+            threads: cli.threads,
+        });
+    }
+    if cli.pipeline == 0 {
+        return Err(ConfigError::Zero("-K (pipelining depth)"));
+    }
+    if cli.pipeline > 1 && !cli.keep_alive {
+        return Err(ConfigError::PipelineWithoutKeepAlive);
+    }
+    if cli.pipeline > 1024 {
+        return Err(ConfigError::PipelineTooDeep);
+    }
+    if cli.requests == Some(0) {
+        return Err(ConfigError::Zero("-n (requests)"));
+    }
+    if cli.runs == 0 {
+        return Err(ConfigError::Zero("--runs"));
+    }
+    if cli.duration.is_some_and(|d| d.is_zero()) {
+        return Err(ConfigError::ZeroDuration("-d"));
+    }
+    if cli.timeout.is_zero() {
+        return Err(ConfigError::ZeroDuration("-T"));
+    }
+    Ok(())
+}
+
+/// A header name or method: an RFC 9110 token.
+fn is_token(s: &str) -> bool {
+    !s.is_empty()
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
+}
+
+fn parse_headers(raw: &[String]) -> Result<Vec<(String, String)>, ConfigError> {
+    raw.iter()
+        .map(|h| {
+            let bad = |why| ConfigError::BadHeader {
+                header: h.clone(),
+                why,
+            };
+            let (name, value) = h
+                .split_once(':')
+                .ok_or_else(|| bad("expected \"Name: value\""))?;
+            let name = name.trim();
+            if !is_token(name) {
+                return Err(bad("invalid header name"));
+            }
+            let value = value.trim();
+            if value.bytes().any(|b| b == b'\r' || b == b'\n' || b == 0) {
+                return Err(bad("control characters in the value"));
+            }
+            Ok((name.to_string(), value.to_string()))
+        })
+        .collect()
+}
+
+fn request_method(given: Option<&str>, has_body: bool) -> Result<String, ConfigError> {
+    let method = given
+        .map(str::to_string)
+        .unwrap_or_else(|| if has_body { "POST" } else { "GET" }.to_string());
+    if !is_token(&method) {
+        return Err(ConfigError::BadMethod(method));
+    }
+    Ok(method)
+}
+
+/// File descriptors: raise the soft limit; say how if -c still does not fit.
+fn check_fd_limit(cli: &Cli) -> Result<(), ConfigError> {
     let limit = raise_nofile_limit();
     // The embedded server holds the other end of every connection in this process.
     let per_conn = if cli.url.is_none() && cli.unix_socket.is_none() {
@@ -291,56 +454,90 @@ fn run(cli: Cli) -> Result<ExitCode, Failure> {
     };
     let needed = cli.connections * per_conn + 64;
     if limit > 0 && needed > limit {
-        return Err(u(format!(
-            "-c {} needs about {needed} file descriptors but the limit is {limit}: raise it with `ulimit -n {needed}` (or in limits.conf) and run again",
-            cli.connections
-        )));
+        return Err(ConfigError::TooFewFileDescriptors {
+            connections: cli.connections,
+            needed,
+            limit,
+        });
     }
+    Ok(())
+}
 
-    let cores_all = core_affinity::get_core_ids().unwrap_or_default();
+/// Where the connections go, and the embedded server when there is no URL.
+struct Target {
+    url: Url,
+    address: Address,
+    tls: Option<TlsTarget>,
+    embedded: Option<uring_server::RunningServer>,
+}
 
-    // The target: a URL, a Unix socket, or the embedded server.
+/// The target: a URL, a Unix socket, or the embedded server.
+fn open_target(cli: &Cli, cores_all: &[core_affinity::CoreId]) -> Result<Target, Failure> {
     let mut embedded = None;
     let url = match (&cli.url, &cli.unix_socket) {
-        (Some(s), _) => parse_url(s).map_err(u)?,
-        (None, Some(_)) => parse_url("http://localhost/").map_err(u)?,
+        (Some(s), _) => parse_url(s)?,
+        (None, Some(_)) => parse_url("http://localhost/")?,
         (None, None) => {
-            let workers = if cores_all.len() >= 2 {
-                (cores_all.len() - cli.threads as usize).max(1)
-            } else {
-                1
-            };
-            let server = uring_server::Server::builder()
-                .listen(SocketAddr::from((Ipv4Addr::LOCALHOST, 0)))
-                .workers(workers)
-                .pin(!cli.no_pin && cores_all.len() >= 2)
-                .tier(cli.tier)
-                .start()
-                .map_err(|e| Failure::Runtime(format!("embedded server: {e}")))?;
+            let server = start_embedded(cli, cores_all)?;
             let addr = server.local_addrs()[0];
-            if !cli.json {
-                eprintln!(
-                    "embedded uring-server on {addr} ({workers} worker{}), benchmarking /plaintext",
-                    if workers == 1 { "" } else { "s" }
-                );
-            }
             embedded = Some(server);
-            parse_url(&format!("http://{addr}/plaintext")).map_err(u)?
+            parse_url(&format!("http://{addr}/plaintext"))?
         }
     };
     let address = match &cli.unix_socket {
         Some(p) => Address::Unix(p.clone()),
-        None => Address::Inet(resolve(&url, cli.timeout.min(Duration::from_secs(1))).map_err(u)?),
+        None => Address::Inet(resolve(&url, cli.timeout.min(Duration::from_secs(1)))?),
     };
-    let tls_target = match url.scheme {
+    let tls = match url.scheme {
         Scheme::Http => None,
         Scheme::Https => Some(TlsTarget {
-            config: tls::client_config(cli.insecure).map_err(Failure::Runtime)?,
-            server_name: tls::server_name(&url.host).map_err(u)?,
+            config: tls::client_config(cli.insecure)?,
+            server_name: tls::server_name(&url.host)?,
         }),
     };
+    Ok(Target {
+        url,
+        address,
+        tls,
+        embedded,
+    })
+}
 
-    // One request, serialized once.
+/// The embedded uring-server on a loopback port, on other cores than the generator.
+fn start_embedded(
+    cli: &Cli,
+    cores_all: &[core_affinity::CoreId],
+) -> Result<uring_server::RunningServer, StartError> {
+    let workers = if cores_all.len() >= 2 {
+        (cores_all.len() - cli.threads as usize).max(1)
+    } else {
+        1
+    };
+    let server = uring_server::Server::builder()
+        .listen(SocketAddr::from((Ipv4Addr::LOCALHOST, 0)))
+        .workers(workers)
+        .pin(!cli.no_pin && cores_all.len() >= 2)
+        .tier(cli.tier)
+        .start()
+        .map_err(StartError::EmbeddedServer)?;
+    if !cli.json {
+        eprintln!(
+            "embedded uring-server on {} ({workers} worker{}), benchmarking /plaintext",
+            server.local_addrs()[0],
+            if workers == 1 { "" } else { "s" }
+        );
+    }
+    Ok(server)
+}
+
+/// One request, serialized once.
+fn build_request(
+    method: &str,
+    url: &Url,
+    headers: &[(String, String)],
+    body: Option<&[u8]>,
+    keep_alive: bool,
+) -> Vec<u8> {
     let host = headers
         .iter()
         .find(|(n, _)| n.eq_ignore_ascii_case("host"))
@@ -358,130 +555,130 @@ fn run(cli: Cli) -> Result<ExitCode, Failure> {
     let mut request = Vec::new();
     write_request_head(
         &mut request,
-        &method,
+        method,
         &url.target,
         &host,
         &extra,
-        body.as_ref().map(|b| b.len() as u64),
-        cli.keep_alive,
+        body.map(|b| b.len() as u64),
+        keep_alive,
     );
-    if let Some(b) = &body {
+    if let Some(b) = body {
         request.extend_from_slice(b);
     }
+    request
+}
 
+/// The core of each load thread: from the last core down (servers, and the embedded
+/// one, start at core 0), or none with `--no-pin`.
+fn thread_cores(
+    cli: &Cli,
+    cores_all: &[core_affinity::CoreId],
+) -> Vec<Option<core_affinity::CoreId>> {
     let threads = cli.threads as usize;
-    let cores: Vec<Option<core_affinity::CoreId>> = if cli.no_pin || cores_all.is_empty() {
-        vec![None; threads]
-    } else {
-        // From the last core down: servers (and the embedded one) start at core 0.
-        (0..threads)
-            .map(|i| Some(cores_all[cores_all.len() - 1 - (i % cores_all.len())]))
-            .collect()
-    };
-    let cfg = LoadConfig {
-        address,
-        tls: tls_target,
-        request,
-        conn: ConnSpec {
-            keep_alive: cli.keep_alive,
-            depth: cli.pipeline as usize,
-            head_request: method.eq_ignore_ascii_case("HEAD"),
-            max_head_bytes: 64 * 1024,
-        },
-        connections: cli.connections as usize,
-        threads,
-        requests: cli.requests,
-        duration,
-        timeout: cli.timeout,
-        rate: cli.rate,
-        cores,
-        tier: cli.tier,
-    };
-
-    install_sigint();
-    if let Some(w) = cli.warmup {
-        let warm = LoadConfig {
-            requests: None,
-            duration: Some(w),
-            ..cfg.clone()
-        };
-        engine::run(&warm, &Progress::new(threads)).map_err(Failure::Runtime)?;
+    if cli.no_pin || cores_all.is_empty() {
+        return vec![None; threads];
     }
+    (0..threads)
+        .map(|i| Some(cores_all[cores_all.len() - 1 - (i % cores_all.len())]))
+        .collect()
+}
 
-    let mut merged = Recorder::new();
-    let mut elapsed_total = Duration::ZERO;
-    let mut lines = Vec::new();
-    let mut interrupted = false;
-    let mut last_tier = None;
+/// What the measured runs produced, merged.
+struct Measured {
+    merged: Recorder,
+    elapsed: Duration,
+    lines: Vec<RunLine>,
+    interrupted: bool,
+    tier: Option<Tier>,
+}
+
+/// The `--runs` measured runs, each printed when there are several (text mode).
+fn measure(
+    cli: &Cli,
+    cfg: &LoadConfig,
+    duration: Option<Duration>,
+    timeline: &Timeline,
+) -> Result<Measured, Failure> {
+    let mut m = Measured {
+        merged: Recorder::new(),
+        elapsed: Duration::ZERO,
+        lines: Vec::new(),
+        interrupted: false,
+        tier: None,
+    };
     for k in 0..cli.runs {
         if INTERRUPTED.load(std::sync::atomic::Ordering::SeqCst) {
             break;
         }
-        let progress = Arc::new(Progress::new(threads));
+        let progress = Arc::new(Progress::new(cfg.threads));
         let printer =
             (!cli.quiet).then(|| ProgressPrinter::start(progress.clone(), cli.requests, duration));
-        let out = engine::run(&cfg, &progress).map_err(Failure::Runtime)?;
+        let (run_cfg, over_time) = timeline.attach(cfg);
+        let run = engine::run(&run_cfg, &progress);
+        let logged = over_time.finish(run_cfg);
         drop(printer);
-        last_tier = Some(out.tier);
-        interrupted |= out.interrupted;
-        let facts = RunFacts {
-            total: cli.requests.unwrap_or(out.recorder.counters.started),
-            elapsed: out.elapsed,
-            interrupted: out.interrupted,
-            rate: cli.rate,
-            tier: Some(out.tier.to_string()),
-        };
+        let run = run?;
+        logged.map_err(ReportError::LatencyLog)?;
+        m.tier = Some(run.tier);
+        m.interrupted |= run.interrupted;
         if cli.runs > 1 && !cli.json {
-            println!("run {} of {}:", k + 1, cli.runs);
-            print!("{}", report::text(&out.recorder, &facts));
-            println!();
+            let facts = RunFacts {
+                total: cli.requests.unwrap_or(run.recorder.counters.started),
+                elapsed: run.elapsed,
+                interrupted: run.interrupted,
+                rate: cli.rate,
+                tier: Some(run.tier.to_string()),
+            };
+            out(format_args!(
+                "run {} of {}:\n{}\n",
+                k + 1,
+                cli.runs,
+                report::text(&run.recorder, &facts)
+            ))?;
         }
-        lines.push(RunLine::of(&out.recorder, out.elapsed));
-        merged.merge(&out.recorder);
-        elapsed_total += out.elapsed;
+        m.lines.push(RunLine::of(&run.recorder, run.elapsed));
+        m.merged.merge(&run.recorder);
+        m.elapsed += run.elapsed;
     }
-    if let Some(server) = embedded {
-        server.shutdown();
-    }
+    Ok(m)
+}
+
+/// The final report: JSON, the `--runs` table, or the text report.
+fn print_report(cli: &Cli, m: &Measured) -> Result<(), ReportError> {
     let facts = RunFacts {
         total: cli
             .requests
-            .map(|n| n * lines.len() as u64)
-            .unwrap_or(merged.counters.started),
-        elapsed: elapsed_total,
-        interrupted,
+            .map(|n| n * m.lines.len() as u64)
+            .unwrap_or(m.merged.counters.started),
+        elapsed: m.elapsed,
+        interrupted: m.interrupted,
         rate: cli.rate,
-        tier: last_tier.map(|t| t.to_string()),
+        tier: m.tier.map(|t| t.to_string()),
     };
     if cli.json {
-        let mut v = report::json(&merged, &facts);
+        let mut v = report::json(&m.merged, &facts);
         if let Some(obj) = v.as_object_mut() {
-            if let Some(t) = last_tier {
+            if let Some(t) = m.tier {
                 obj.insert("tier".into(), t.to_string().into());
             }
-            if lines.len() > 1 {
-                let rps: Vec<f64> = lines.iter().map(|l| l.rps).collect();
-                let (m, sd) = report::mean_stdev(&rps);
+            if m.lines.len() > 1 {
+                let rps: Vec<f64> = m.lines.iter().map(|l| l.rps).collect();
+                let (mean, sd) = report::mean_stdev(&rps);
                 obj.insert(
                     "runs".into(),
                     serde_json::json!({
-                        "count": lines.len(),
+                        "count": m.lines.len(),
                         "rps": rps,
-                        "rps_mean": m,
+                        "rps_mean": mean,
                         "rps_stdev": sd,
                     }),
                 );
             }
         }
-        println!("{v}");
-    } else if lines.len() > 1 {
-        print!("{}", report::runs_text(&lines));
+        out(format_args!("{v}\n"))
+    } else if m.lines.len() > 1 {
+        out(format_args!("{}", report::runs_text(&m.lines)))
     } else {
-        print!("{}", report::text(&merged, &facts));
+        out(format_args!("{}", report::text(&m.merged, &facts)))
     }
-    Ok(if interrupted {
-        ExitCode::from(130)
-    } else {
-        ExitCode::SUCCESS
-    })
 }

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use uring_common::stats::summary::report_json;
-use uring_common::stats::{Recorder, Summary};
+use uring_common::stats::{ErrorKind, Recorder, Summary};
 
 use crate::engine::Progress;
 use crate::units::{format_bytes, format_count, format_us};
@@ -131,6 +131,13 @@ pub fn text(rec: &Recorder, facts: &RunFacts) -> String {
         "errors: {} connect, {} read, {} write, {} timeout, {} parse",
         c.errors_connect, c.errors_read, c.errors_write, c.errors_timeout, c.errors_parse
     );
+    let first = first_error_lines(rec);
+    if !first.is_empty() {
+        let _ = writeln!(o, "first error of each class:");
+        for line in first {
+            let _ = writeln!(o, "  {line}");
+        }
+    }
     let s = Summary::of(rec);
     let _ = writeln!(o);
     let _ = writeln!(
@@ -171,6 +178,32 @@ pub fn text(rec: &Recorder, facts: &RunFacts) -> String {
         })
     );
     o
+}
+
+/// One line per error class that had errors: its count and its first cause,
+/// "connect: 10 × Connection refused (os error 111) to 127.0.0.1:1".
+pub fn first_error_lines(rec: &Recorder) -> Vec<String> {
+    ErrorKind::ALL
+        .into_iter()
+        .filter_map(|kind| {
+            let n = rec.counters.errors_of(kind);
+            if n == 0 {
+                return None;
+            }
+            let cause = rec
+                .first_errors
+                .get(kind)
+                .map(|e| e.message.as_str())
+                .unwrap_or_else(|| kind.generic_cause());
+            Some(format!("{}: {n} × {cause}", kind.name()))
+        })
+        .collect()
+}
+
+/// No request got a response and some ended in errors: the run measured nothing but
+/// the failure, and the binary exits 1.
+pub fn every_request_failed(rec: &Recorder) -> bool {
+    rec.counters.done == 0 && rec.counters.errored > 0
 }
 
 /// The JSON report: the common schema plus `total` and `interrupted`.
@@ -338,6 +371,31 @@ impl Drop for ProgressPrinter {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn first_error_lines_count_and_cause() {
+        let mut rec = Recorder::new();
+        assert!(first_error_lines(&rec).is_empty());
+        assert!(!every_request_failed(&rec));
+        for _ in 0..10 {
+            rec.counters.record_error(ErrorKind::Connect);
+        }
+        rec.note_error(
+            ErrorKind::Connect,
+            &"Connection refused (os error 111) to 127.0.0.1:1",
+        );
+        rec.counters.record_error(ErrorKind::Timeout);
+        assert_eq!(
+            first_error_lines(&rec),
+            [
+                "connect: 10 × Connection refused (os error 111) to 127.0.0.1:1".to_string(),
+                format!("timeout: 1 × {}", ErrorKind::Timeout.generic_cause()),
+            ]
+        );
+        assert!(every_request_failed(&rec));
+        rec.counters.record_status(200);
+        assert!(!every_request_failed(&rec));
+    }
 
     #[test]
     fn mean_and_stdev() {

@@ -1,8 +1,49 @@
 //! The target of a run: the URL the user typed (scheme, host, port, path and query),
 //! resolved once at start, or a Unix socket path.
 
+use std::fmt;
 use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
 use std::path::PathBuf;
+
+/// What is wrong with the target the user gave.
+#[derive(Debug)]
+pub enum TargetError {
+    /// The URL does not parse; `why` says which part.
+    BadUrl { url: String, why: &'static str },
+    /// The host name does not resolve.
+    Resolve { host: String, err: std::io::Error },
+    /// The host name resolves to nothing.
+    NoAddress { host: String },
+    /// `--unix-socket` names a path a socket address cannot hold.
+    UnixPath { path: PathBuf, err: std::io::Error },
+    /// An https:// host that cannot be a TLS server name.
+    TlsServerName { host: String },
+}
+
+impl fmt::Display for TargetError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            TargetError::BadUrl { url, why } => write!(f, "bad URL '{url}': {why}"),
+            TargetError::Resolve { host, err } => write!(f, "cannot resolve host '{host}': {err}"),
+            TargetError::NoAddress { host } => write!(f, "host '{host}' has no address"),
+            TargetError::UnixPath { path, err } => {
+                write!(f, "bad unix socket path {}: {err}", path.display())
+            }
+            TargetError::TlsServerName { host } => {
+                write!(f, "'{host}' is not a valid TLS server name")
+            }
+        }
+    }
+}
+
+impl std::error::Error for TargetError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            TargetError::Resolve { err, .. } | TargetError::UnixPath { err, .. } => Some(err),
+            _ => None,
+        }
+    }
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Scheme {
@@ -31,11 +72,13 @@ pub enum Address {
 }
 
 impl Address {
-    pub fn to_sockaddr(&self) -> Result<socket2::SockAddr, String> {
+    pub fn to_sockaddr(&self) -> Result<socket2::SockAddr, TargetError> {
         match self {
             Address::Inet(a) => Ok(socket2::SockAddr::from(*a)),
-            Address::Unix(p) => socket2::SockAddr::unix(p)
-                .map_err(|e| format!("bad unix socket path {}: {e}", p.display())),
+            Address::Unix(p) => socket2::SockAddr::unix(p).map_err(|err| TargetError::UnixPath {
+                path: p.clone(),
+                err,
+            }),
         }
     }
 }
@@ -49,17 +92,20 @@ impl std::fmt::Display for Address {
     }
 }
 
-pub fn parse_url(s: &str) -> Result<Url, String> {
+pub fn parse_url(s: &str) -> Result<Url, TargetError> {
+    let bad = |why: &'static str| TargetError::BadUrl {
+        url: s.to_string(),
+        why,
+    };
     let (scheme, rest) = if let Some(r) = s.strip_prefix("http://") {
         (Scheme::Http, r)
     } else if let Some(r) = s.strip_prefix("https://") {
         (Scheme::Https, r)
     } else {
-        return Err(format!(
-            "bad URL '{s}': it must start with http:// or https:// (example: http://127.0.0.1:8080/)"
+        return Err(bad(
+            "it must start with http:// or https:// (example: http://127.0.0.1:8080/)",
         ));
     };
-    let bad = |why: &str| format!("bad URL '{s}': {why}");
     let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
     let (authority, tail) = rest.split_at(end);
     if authority.contains('@') {
@@ -137,17 +183,20 @@ pub fn parse_url(s: &str) -> Result<Url, String> {
 /// Resolve the host once. When a name has several addresses (`localhost` is often both
 /// `::1` and `127.0.0.1`), the first one that accepts a TCP connection within `probe`
 /// is used for every connection, as wrk does; if none does, the first one.
-pub fn resolve(url: &Url, probe: std::time::Duration) -> Result<SocketAddr, String> {
+pub fn resolve(url: &Url, probe: std::time::Duration) -> Result<SocketAddr, TargetError> {
     if let Ok(ip) = url.host.parse::<IpAddr>() {
         return Ok(SocketAddr::new(ip, url.port));
     }
     let addrs: Vec<SocketAddr> = (url.host.as_str(), url.port)
         .to_socket_addrs()
-        .map_err(|e| format!("cannot resolve host '{}': {e}", url.host))?
+        .map_err(|err| TargetError::Resolve {
+            host: url.host.clone(),
+            err,
+        })?
         .collect();
-    let first = *addrs
-        .first()
-        .ok_or_else(|| format!("host '{}' has no address", url.host))?;
+    let first = *addrs.first().ok_or_else(|| TargetError::NoAddress {
+        host: url.host.clone(),
+    })?;
     if addrs.len() == 1 {
         return Ok(first);
     }

@@ -14,6 +14,9 @@ use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use rustls::{ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme};
 
+use crate::error::StartError;
+use crate::target::TargetError;
+
 const CA_BUNDLES: [&str; 3] = [
     "/etc/ssl/certs/ca-certificates.crt",
     "/etc/pki/tls/certs/ca-bundle.crt",
@@ -70,11 +73,11 @@ impl ServerCertVerifier for AcceptAnyCertificate {
 }
 
 /// The client configuration for a run; one line of error when it cannot be built.
-pub fn client_config(insecure: bool) -> Result<Arc<ClientConfig>, String> {
+pub fn client_config(insecure: bool) -> Result<Arc<ClientConfig>, StartError> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let builder = ClientConfig::builder_with_provider(provider.clone())
         .with_safe_default_protocol_versions()
-        .map_err(|e| format!("TLS setup failed: {e}"))?;
+        .map_err(StartError::TlsSetup)?;
     let config = if insecure {
         builder
             .dangerous()
@@ -88,7 +91,7 @@ pub fn client_config(insecure: bool) -> Result<Arc<ClientConfig>, String> {
     Ok(Arc::new(config))
 }
 
-fn system_roots() -> Result<RootCertStore, String> {
+fn system_roots() -> Result<RootCertStore, StartError> {
     let from_env = std::env::var("SSL_CERT_FILE").ok();
     let candidates = from_env
         .iter()
@@ -106,11 +109,12 @@ fn system_roots() -> Result<RootCertStore, String> {
             return Ok(roots);
         }
     }
-    Err("no CA certificates found (set SSL_CERT_FILE, install ca-certificates, or use --insecure for a self-signed server)".into())
+    Err(StartError::NoCaCertificates)
 }
 
 /// The name the server certificate must carry: the URL's host (an IP literal is allowed).
-pub fn server_name(host: &str) -> Result<ServerName<'static>, String> {
-    ServerName::try_from(host.to_string())
-        .map_err(|_| format!("'{host}' is not a valid TLS server name"))
+pub fn server_name(host: &str) -> Result<ServerName<'static>, TargetError> {
+    ServerName::try_from(host.to_string()).map_err(|_| TargetError::TlsServerName {
+        host: host.to_string(),
+    })
 }

@@ -1,11 +1,35 @@
 //! Parsing of the numbers (`10k`, `1M`) and durations (`500ms`, `10s`, `2m`) the command
 //! line accepts. Errors are one short sentence, printed as is by the binary.
 
+use std::fmt;
 use std::time::Duration;
+
+/// A command-line value that is not the number, rate or duration its flag wants.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UnitError {
+    pub input: String,
+    /// What was expected, with examples ("a count (examples: 100, 10k, 1M)").
+    pub expected: &'static str,
+}
+
+impl fmt::Display for UnitError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "'{}' is not {}", self.input, self.expected)
+    }
+}
+
+impl std::error::Error for UnitError {}
+
+fn unit_error(input: &str, expected: &'static str) -> UnitError {
+    UnitError {
+        input: input.to_string(),
+        expected,
+    }
+}
 
 /// A count with an optional decimal suffix: `k` (1e3), `M` (1e6), `G` (1e9).
 /// `1.5k` is accepted when the result is whole.
-pub fn parse_count(s: &str) -> Result<u64, String> {
+pub fn parse_count(s: &str) -> Result<u64, UnitError> {
     let t = s.trim();
     let (num, mult) = match t.as_bytes().last() {
         Some(b'k') | Some(b'K') => (&t[..t.len() - 1], 1_000u64),
@@ -13,7 +37,7 @@ pub fn parse_count(s: &str) -> Result<u64, String> {
         Some(b'g') | Some(b'G') => (&t[..t.len() - 1], 1_000_000_000),
         _ => (t, 1),
     };
-    let bad = || format!("'{s}' is not a count (examples: 100, 10k, 1M)");
+    let bad = || unit_error(s, "a count (examples: 100, 10k, 1M)");
     if num.is_empty() {
         return Err(bad());
     }
@@ -29,7 +53,7 @@ pub fn parse_count(s: &str) -> Result<u64, String> {
 }
 
 /// A rate (requests per second) with the same suffixes as [`parse_count`]; fractions allowed.
-pub fn parse_rate(s: &str) -> Result<f64, String> {
+pub fn parse_rate(s: &str) -> Result<f64, UnitError> {
     let t = s.trim();
     let (num, mult) = match t.as_bytes().last() {
         Some(b'k') | Some(b'K') => (&t[..t.len() - 1], 1e3),
@@ -38,16 +62,17 @@ pub fn parse_rate(s: &str) -> Result<f64, String> {
     };
     match num.parse::<f64>() {
         Ok(v) if v.is_finite() && v > 0.0 => Ok(v * mult),
-        _ => Err(format!(
-            "'{s}' is not a rate in requests per second (examples: 1000, 50k)"
+        _ => Err(unit_error(
+            s,
+            "a rate in requests per second (examples: 1000, 50k)",
         )),
     }
 }
 
 /// A duration: a number followed by `us`, `ms`, `s`, `m` or `h`; a bare number is seconds.
-pub fn parse_duration(s: &str) -> Result<Duration, String> {
+pub fn parse_duration(s: &str) -> Result<Duration, UnitError> {
     let t = s.trim();
-    let bad = || format!("'{s}' is not a duration (examples: 500ms, 10s, 2m)");
+    let bad = || unit_error(s, "a duration (examples: 500ms, 10s, 2m)");
     let split = t
         .find(|c: char| !(c.is_ascii_digit() || c == '.'))
         .unwrap_or(t.len());

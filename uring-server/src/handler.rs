@@ -117,6 +117,9 @@ pub struct ResponseWriter<'a> {
 /// Sent with every response (TechEmpower requires a `Server` header).
 pub const SERVER_NAME: &[u8] = b"uring-server";
 
+/// The methods of the built-in endpoints and static files.
+const ALLOW_GET_HEAD: &[u8] = b"GET, HEAD, OPTIONS";
+
 impl<'a> ResponseWriter<'a> {
     /// Answer with `status`, extra `headers` and an in-memory `body`. Only the
     /// first call per request counts; later calls are ignored.
@@ -168,6 +171,28 @@ impl<'a> ResponseWriter<'a> {
     /// Close the connection after this response (call before `respond`).
     pub fn close_after(&mut self) {
         self.keep_alive = false;
+    }
+
+    /// For a resource that serves GET and HEAD only: answer `OPTIONS` with 204 and any
+    /// other method with 405, both carrying `Allow` (RFC 9110 sections 9.3.7 and 15.5.6:
+    /// a 405 "MUST generate an Allow header field"). Returns whether it answered; if not,
+    /// the method is GET or HEAD and the caller serves the resource.
+    pub fn only_get_and_head(&mut self, method: &str) -> bool {
+        match method {
+            "GET" | "HEAD" => false,
+            "OPTIONS" => {
+                self.respond(204, &[("Allow", ALLOW_GET_HEAD)], b"");
+                true
+            }
+            _ => {
+                self.respond(
+                    405,
+                    &[("Allow", ALLOW_GET_HEAD), ("Content-Type", b"text/plain")],
+                    b"Method Not Allowed\n",
+                );
+                true
+            }
+        }
     }
 
     /// Whether a response was written.
@@ -276,6 +301,13 @@ fn no_body_status(status: u16) -> bool {
 /// A synchronous request handler; one instance per worker thread.
 pub trait Handler: Send + 'static {
     fn handle(&mut self, req: &Request<'_>, resp: &mut ResponseWriter<'_>);
+
+    /// Whether CONNECT requests reach [`Handler::handle`]. Off by default: this is no
+    /// forward proxy, so the connection answers CONNECT with 501 (Not Implemented) and
+    /// closes. A handler that tunnels overrides this.
+    fn accepts_connect(&self) -> bool {
+        false
+    }
 }
 
 /// The built-in endpoints: `/plaintext`, `/json` (TechEmpower rules) and, with a root,
@@ -323,30 +355,31 @@ impl DefaultHandler {
 impl Handler for DefaultHandler {
     fn handle(&mut self, req: &Request<'_>, resp: &mut ResponseWriter<'_>) {
         let path = req.path();
-        if path == "/plaintext" || path == "/json" {
-            if !matches!(req.method(), "GET" | "HEAD") {
-                resp.respond(
-                    405,
-                    &[("Allow", b"GET, HEAD"), ("Content-Type", b"text/plain")],
-                    b"Method Not Allowed\n",
-                );
-            } else if path == "/plaintext" {
-                resp.respond_cached(&self.plaintext);
-            } else {
-                self.json_buf.clear();
-                let msg = Message {
-                    message: "Hello, World!",
-                };
-                if serde_json::to_writer(&mut self.json_buf, &msg).is_err() {
-                    return resp.respond(500, &[], b"");
-                }
-                resp.respond(
-                    200,
-                    &[("Content-Type", b"application/json")],
-                    &self.json_buf,
-                );
-            }
+        // `OPTIONS *` asks about the server as a whole (the codec lets `*` through for
+        // OPTIONS only): everything here serves GET and HEAD.
+        if req.target() == "*" {
+            resp.only_get_and_head(req.method());
             return;
+        }
+        if path == "/plaintext" || path == "/json" {
+            if resp.only_get_and_head(req.method()) {
+                return;
+            }
+            if path == "/plaintext" {
+                return resp.respond_cached(&self.plaintext);
+            }
+            self.json_buf.clear();
+            let msg = Message {
+                message: "Hello, World!",
+            };
+            if serde_json::to_writer(&mut self.json_buf, &msg).is_err() {
+                return resp.respond(500, &[], b"");
+            }
+            return resp.respond(
+                200,
+                &[("Content-Type", b"application/json")],
+                &self.json_buf,
+            );
         }
         match &self.files {
             Some(files) => files.serve(req, resp),

@@ -47,12 +47,8 @@ impl StaticFiles {
     }
 
     pub fn serve(&self, req: &Request<'_>, resp: &mut ResponseWriter<'_>) {
-        if !matches!(req.method(), "GET" | "HEAD") {
-            return resp.respond(
-                405,
-                &[("Allow", b"GET, HEAD"), ("Content-Type", b"text/plain")],
-                b"Method Not Allowed\n",
-            );
+        if resp.only_get_and_head(req.method()) {
+            return;
         }
         let rel = match decode_path(req.path()) {
             Ok(r) => r,

@@ -12,7 +12,8 @@
 //! as slices of the caller's input. It is strict: no `0x`, sign or leading whitespace in
 //! a size, CRLF only (a bare LF or CR anywhere in the framing is an error, unlike
 //! httparse's `parse_chunk_size`), extensions and trailers bounded in length. Extensions
-//! are skipped after a byte check; trailer lines must have field-line syntax (RFC 9112
+//! are checked against their grammar (a name is a token; a value a token or a
+//! quoted-string) and skipped; trailer lines must have field-line syntax (RFC 9112
 //! section 7.1.2: trailers are parsed like header fields) but are not returned. Any
 //! error is terminal: every later call returns the same error, because resynchronising
 //! after a framing error is how request smuggling works.
@@ -74,8 +75,8 @@ enum State {
     Size,
     /// Whitespace after the digits: only `;` may follow (BWS belongs to chunk-ext).
     SizeWs,
-    /// Inside a chunk extension, up to the CR.
-    Ext,
+    /// Inside a chunk extension, up to the CR; see [`ExtState`].
+    Ext(ExtState),
     /// Saw the CR ending a size line.
     SizeLf,
     /// Inside chunk data.
@@ -96,6 +97,32 @@ enum State {
     FinalLf,
     Done,
     Failed(ChunkedError),
+}
+
+/// Where in `*( BWS ";" BWS chunk-ext-name [ BWS "=" BWS chunk-ext-val ] )` the decoder
+/// is. Names are tokens; values are tokens or quoted-strings (RFC 9112 section 7.1.1).
+/// Extensions are checked, not kept: a nameless `5;` or a name like `bad[` is a framing
+/// error, because a proxy in front of us may split such a line differently.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ExtState {
+    /// After `;` (and optional whitespace): a name must start.
+    NameStart,
+    /// Inside a name.
+    Name,
+    /// Whitespace after a name: `=` or another `;` must follow.
+    NameWs,
+    /// After `=` (and optional whitespace): a value must start.
+    ValueStart,
+    /// Inside a token value.
+    Token,
+    /// Inside a quoted-string value.
+    Quoted,
+    /// After a backslash inside a quoted-string.
+    QuotedPair,
+    /// Right after a complete value (or closing quote): `;`, whitespace or CR.
+    ValueEnd,
+    /// Whitespace after a value: only another `;` may follow.
+    ValueWs,
 }
 
 /// Decoder state machine; one per message, reusable after `reset`.
@@ -230,18 +257,11 @@ impl ChunkedDecoder {
                 b' ' | b'\t' => self.count_ext()?,
                 b';' => {
                     self.count_ext()?;
-                    self.state = State::Ext;
+                    self.state = State::Ext(ExtState::NameStart);
                 }
                 _ => return Err(ChunkedError::InvalidSize),
             },
-            State::Ext => match b {
-                b'\r' => self.state = State::SizeLf,
-                // httparse's chunk-size parser would take a bare LF here; we must not.
-                b'\n' => return Err(ChunkedError::InvalidLineEnding),
-                // chunk-ext-name/val are tokens or quoted-strings: no controls but HTAB.
-                b'\t' | 0x20..=0x7e | 0x80..=0xff => self.count_ext()?,
-                _ => return Err(ChunkedError::InvalidExtension),
-            },
+            State::Ext(ext) => self.step_ext(ext, b)?,
             State::SizeLf => {
                 if b != b'\n' {
                     return Err(ChunkedError::InvalidLineEnding);
@@ -319,7 +339,7 @@ impl ChunkedDecoder {
             b'\n' => return Err(ChunkedError::InvalidLineEnding),
             b';' => {
                 self.count_ext()?;
-                self.state = State::Ext;
+                self.state = State::Ext(ExtState::NameStart);
             }
             b' ' | b'\t' => {
                 self.count_ext()?;
@@ -327,6 +347,39 @@ impl ChunkedDecoder {
             }
             _ => return Err(ChunkedError::InvalidSize),
         }
+        Ok(())
+    }
+
+    /// One byte of a chunk extension.
+    fn step_ext(&mut self, ext: ExtState, b: u8) -> Result<(), ChunkedError> {
+        use ExtState::*;
+        let next = match (ext, b) {
+            // httparse's chunk-size parser would take a bare LF here; we must not.
+            (Quoted | QuotedPair, b'\n' | b'\r') | (_, b'\n') => {
+                return Err(ChunkedError::InvalidLineEnding)
+            }
+            // The line may end only after a complete name or value.
+            (Name | Token | ValueEnd, b'\r') => {
+                self.state = State::SizeLf;
+                return Ok(());
+            }
+            (NameStart | ValueStart, b' ' | b'\t') => ext,
+            (NameStart, _) if is_tchar(b) => Name,
+            (Name, _) if is_tchar(b) => Name,
+            (Name | NameWs, b' ' | b'\t') => NameWs,
+            (Name | NameWs, b'=') => ValueStart,
+            (ValueStart, b'"') => Quoted,
+            (ValueStart | Token, _) if is_tchar(b) => Token,
+            (Quoted, b'"') => ValueEnd,
+            (Quoted, b'\\') => QuotedPair,
+            // qdtext and quoted-pair: HTAB, SP, visible ASCII, obs-text.
+            (Quoted | QuotedPair, b'\t' | b' '..=b'~' | 0x80..=0xff) => Quoted,
+            (Token | ValueEnd | ValueWs, b' ' | b'\t') => ValueWs,
+            (Name | NameWs | Token | ValueEnd | ValueWs, b';') => NameStart,
+            _ => return Err(ChunkedError::InvalidExtension),
+        };
+        self.count_ext()?;
+        self.state = State::Ext(next);
         Ok(())
     }
 
@@ -438,6 +491,11 @@ mod tests {
             (b"1 ;ext\r\n", 1),
             (b"1\t; ext\r\n", 1),
             (b"ff\r\n", 255),
+            (b"1;a;b\r\n", 1),
+            (b"1; a = b ;c\r\n", 1),
+            (b"1;a=\"\"\r\n", 1),
+            (b"1;a=\"x\\\"y;z\"\r\n", 1),
+            (b"1;a=\"\xc3\xa9\"\r\n", 1),
         ];
         for (line, size) in ok {
             let mut input = line.to_vec();
@@ -471,6 +529,20 @@ mod tests {
             (b"1;e\nxt\r\n", InvalidLineEnding),
             (b"1;e\0xt\r\n", InvalidExtension),
             (b"1;e\x7fxt\r\n", InvalidExtension),
+            // Issue 9: an extension without a name, or with a name that is no token.
+            (b"1;\r\n", InvalidExtension),
+            (b"1; \r\n", InvalidExtension),
+            (b"1;;a\r\n", InvalidExtension),
+            (b"1;=x\r\n", InvalidExtension),
+            (b"1;bad[=x\r\n", InvalidExtension),
+            (b"1;a=\r\n", InvalidExtension),
+            (b"1;a=b c\r\n", InvalidExtension),
+            (b"1;a \r\n", InvalidExtension),
+            (b"1;a=b \r\n", InvalidExtension),
+            (b"1;a=\"open\r\n", InvalidLineEnding),
+            (b"1;a=\"x\"y\r\n", InvalidExtension),
+            (b"1;a=[\r\n", InvalidExtension),
+            (b"1;\xc3\xa9\r\n", InvalidExtension),
             (b"10000000000000000\r\n", SizeOverflow),
             (b"fffffffffffffffff\r\n", SizeOverflow),
         ];

@@ -19,10 +19,25 @@
 //!   only 1.0 and 1.1; RFC 9110 section 2.5 says SHOULD treat it as 1.1, we do not).
 //! - Content-Length list elements must all be non-empty and equal (`5, 5` folds to 5,
 //!   `5,,5` and `5, 6` are 400).
+//! - The request-target must have the form its method allows (RFC 9112 section 3.2):
+//!   origin-form (`/path`) or absolute-form (`http://host/path`) for every method,
+//!   asterisk-form (`*`) for OPTIONS only, authority-form (`host:port`) for CONNECT only;
+//!   anything else is 400. Bytes >= 0x80 in the target are 400 (RFC 3986 has no place for
+//!   them; httparse lets them through).
+//! - A method longer than [`MAX_METHOD_BYTES`] is 501 (RFC 9112 section 3: "A server
+//!   that receives a method longer than any that it implements SHOULD respond with a 501
+//!   (Not Implemented) status code"), whatever the head limit, and however the bytes
+//!   arrive.
+//! - An empty `Host` is 400 unless the target is in absolute-form (see
+//!   [`check_host`] for the RFC text).
 
 use std::mem::MaybeUninit;
 
 use super::Parsed;
+
+/// Longest method we accept; longer is 501. The longest registered methods
+/// (`UPDATEREDIRECTREF`, `BASELINE-CONTROL`) have 17 and 16 bytes.
+pub const MAX_METHOD_BYTES: usize = 64;
 
 /// Upper bound on `Limits::max_headers`: the size of the stack storage for header views.
 pub const HEADER_CAPACITY: usize = 256;
@@ -126,7 +141,36 @@ pub enum RequestError {
     HeadTooLarge,
     /// Request target longer than `max_target_bytes` -> 414.
     TargetTooLong,
+    /// A request-target whose form the method does not allow (asterisk-form but for
+    /// OPTIONS, authority-form but for CONNECT, no known form at all) or with bytes
+    /// >= 0x80 -> 400.
+    InvalidTarget,
+    /// A method longer than [`MAX_METHOD_BYTES`] -> 501.
+    MethodTooLong,
 }
+
+impl std::fmt::Display for RequestError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            RequestError::Malformed => "malformed request head",
+            RequestError::TransferEncodingWithContentLength => {
+                "Transfer-Encoding together with Content-Length"
+            }
+            RequestError::InvalidContentLength => "invalid Content-Length",
+            RequestError::InvalidTransferEncoding => "invalid Transfer-Encoding",
+            RequestError::UnsupportedTransferEncoding => "unsupported transfer coding",
+            RequestError::InvalidHost => "missing, duplicate or invalid Host",
+            RequestError::UnsupportedVersion => "unsupported HTTP version",
+            RequestError::HeadTooLarge => "request head too large",
+            RequestError::TargetTooLong => "request target too long",
+            RequestError::InvalidTarget => "request target not allowed for this method",
+            RequestError::MethodTooLong => "method too long",
+        })?;
+        write!(f, " ({})", self.status())
+    }
+}
+
+impl std::error::Error for RequestError {}
 
 impl RequestError {
     /// The one status code for this error.
@@ -136,10 +180,11 @@ impl RequestError {
             | RequestError::TransferEncodingWithContentLength
             | RequestError::InvalidContentLength
             | RequestError::InvalidTransferEncoding
-            | RequestError::InvalidHost => 400,
+            | RequestError::InvalidHost
+            | RequestError::InvalidTarget => 400,
             RequestError::TargetTooLong => 414,
             RequestError::HeadTooLarge => 431,
-            RequestError::UnsupportedTransferEncoding => 501,
+            RequestError::UnsupportedTransferEncoding | RequestError::MethodTooLong => 501,
             RequestError::UnsupportedVersion => 505,
         }
     }
@@ -161,6 +206,11 @@ pub fn parse_request<'b, 'h>(
     let storage: &'h mut [MaybeUninit<httparse::Header<'b>>] = &mut headers[..max_headers];
     let mut req = httparse::Request::new(&mut []);
     let status = req.parse_with_uninit_headers(window, storage);
+    // Checked before anything else, so that a long method is a 501 however the bytes
+    // arrive: before its end is seen, at a syntax error after it, or when complete.
+    if method_so_far(window, req.method) > MAX_METHOD_BYTES {
+        return Err(RequestError::MethodTooLong);
+    }
     let head_len = match status {
         Ok(httparse::Status::Complete(n)) => n,
         Ok(httparse::Status::Partial) => {
@@ -202,6 +252,7 @@ pub fn parse_request<'b, 'h>(
     if target.len() > limits.max_target_bytes {
         return Err(RequestError::TargetTooLong);
     }
+    let form = target_form(method, target)?;
     let fields: &'h [httparse::Header<'b>] = fields;
     check_line_ends(buf, method, target, head_len)?;
     let version = if minor == 1 {
@@ -220,13 +271,7 @@ pub fn parse_request<'b, 'h>(
         return Err(RequestError::InvalidHost);
     }
     if let Some(host) = summary.host {
-        // Branch-free: hosts are short and almost always valid.
-        if !host
-            .iter()
-            .fold(true, |ok, &b| ok & HOST_BYTES[usize::from(b)])
-        {
-            return Err(RequestError::InvalidHost);
-        }
+        check_host(host, form)?;
     }
 
     // RFC 9112 section 9.3: HTTP/1.1 defaults to persistence unless "close" is present;
@@ -247,6 +292,116 @@ pub fn parse_request<'b, 'h>(
         expect_continue,
         host: summary.host,
     }))
+}
+
+/// The four forms of request-target (RFC 9112 section 3.2).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum TargetForm {
+    Origin,
+    Absolute,
+    Authority,
+    Asterisk,
+}
+
+/// Which form `target` has, and whether `method` may use it (RFC 9112 sections 3.2.3 and
+/// 3.2.4: authority-form "is only used for CONNECT requests", asterisk-form "is only used
+/// for a server-wide OPTIONS request"). Bytes >= 0x80 are refused in every form: RFC 3986
+/// admits only ASCII, and a server that decodes them differently from a proxy in front of
+/// it routes the request somewhere else.
+fn target_form(method: &str, target: &str) -> Result<TargetForm, RequestError> {
+    let t = target.as_bytes();
+    if !t.is_ascii() {
+        return Err(RequestError::InvalidTarget);
+    }
+    let form = if t.first() == Some(&b'/') {
+        TargetForm::Origin
+    } else if t == b"*" {
+        TargetForm::Asterisk
+    } else if has_scheme(t) {
+        TargetForm::Absolute
+    } else if method == "CONNECT" && is_authority(t) {
+        TargetForm::Authority
+    } else {
+        return Err(RequestError::InvalidTarget);
+    };
+    let allowed = match form {
+        TargetForm::Asterisk => method == "OPTIONS",
+        // A CONNECT names a host and port, never a path (section 3.2.3).
+        TargetForm::Origin | TargetForm::Absolute => method != "CONNECT",
+        TargetForm::Authority => true,
+    };
+    if allowed {
+        Ok(form)
+    } else {
+        Err(RequestError::InvalidTarget)
+    }
+}
+
+/// `scheme "://"` at the start (RFC 3986 section 3.1: ALPHA *( ALPHA / DIGIT / "+" / "-" /
+/// "." )); absolute-form for the http(s) schemes always has an authority.
+fn has_scheme(t: &[u8]) -> bool {
+    let Some(colon) = t.iter().position(|&b| b == b':') else {
+        return false;
+    };
+    colon > 0
+        && t[0].is_ascii_alphabetic()
+        && t[..colon]
+            .iter()
+            .all(|&b| b.is_ascii_alphanumeric() || b"+-.".contains(&b))
+        && t[colon..].starts_with(b"://")
+}
+
+/// `uri-host ":" port` with a non-empty host and a decimal port (RFC 9112 section 3.2.3).
+fn is_authority(t: &[u8]) -> bool {
+    let Some(colon) = t.iter().rposition(|&b| b == b':') else {
+        return false;
+    };
+    let (host, port) = (&t[..colon], &t[colon + 1..]);
+    !host.is_empty()
+        && host.iter().all(|&b| HOST_BYTES[usize::from(b)])
+        && !port.is_empty()
+        && port.len() <= 5
+        && port.iter().all(u8::is_ascii_digit)
+}
+
+/// The Host field value's bytes, and whether it may be empty.
+///
+/// RFC 9112 section 3.2: "If the authority component is missing or undefined for the
+/// target URI, then a client MUST send a Host header field with an empty field value."
+/// For origin-form and asterisk-form requests to an http(s) server the authority is
+/// always defined (RFC 9110 section 4.2.1: "A sender MUST NOT generate an "http" URI with
+/// an empty host identifier. A recipient that processes such a URI reference MUST reject
+/// it as invalid."), so an empty Host there is an invalid field value: 400, as nginx and
+/// Apache answer. With an absolute-form target the Host field is ignored (section
+/// 3.2.2: the server "MUST ignore the received Host header field (if any) and instead use
+/// the host information of the request-target"), so an empty one is accepted.
+fn check_host(host: &[u8], form: TargetForm) -> Result<(), RequestError> {
+    if host.is_empty() && form != TargetForm::Absolute {
+        return Err(RequestError::InvalidHost);
+    }
+    // Branch-free: hosts are short and almost always valid.
+    if !host
+        .iter()
+        .fold(true, |ok, &b| ok & HOST_BYTES[usize::from(b)])
+    {
+        return Err(RequestError::InvalidHost);
+    }
+    Ok(())
+}
+
+/// Length of the method as far as httparse got: the whole method once httparse has it,
+/// else the run of token bytes at the start (after the empty lines it skips).
+fn method_so_far(window: &[u8], method: Option<&str>) -> usize {
+    match method {
+        Some(m) => m.len(),
+        None => {
+            let mut at = 0;
+            while window[at..].starts_with(b"\r\n") {
+                at += 2;
+            }
+            window[at..].iter().take_while(|&&b| is_tchar(b)).count()
+        }
+    }
 }
 
 /// Length of the request target as far as httparse got: the whole target once it is
@@ -966,6 +1121,28 @@ mod tests {
             => RequestError::Malformed;
         empty_name: b"GET / HTTP/1.1\r\nHost: a\r\n: b\r\n\r\n"
             => RequestError::Malformed;
+        asterisk_for_get: b"GET * HTTP/1.1\r\nHost: a\r\n\r\n"
+            => RequestError::InvalidTarget;
+        asterisk_with_more: b"OPTIONS *x HTTP/1.1\r\nHost: a\r\n\r\n"
+            => RequestError::InvalidTarget;
+        authority_for_get: b"GET a:443 HTTP/1.1\r\nHost: a\r\n\r\n"
+            => RequestError::InvalidTarget;
+        connect_with_path: b"CONNECT /x HTTP/1.1\r\nHost: a\r\n\r\n"
+            => RequestError::InvalidTarget;
+        connect_without_port: b"CONNECT a.example HTTP/1.1\r\nHost: a\r\n\r\n"
+            => RequestError::InvalidTarget;
+        relative_target: b"GET a/b HTTP/1.1\r\nHost: a\r\n\r\n"
+            => RequestError::InvalidTarget;
+        non_ascii_target: b"GET /\xc3\xa9 HTTP/1.1\r\nHost: a\r\n\r\n"
+            => RequestError::InvalidTarget;
+        high_byte_in_absolute_target: b"GET http://a/\xc2\xa0 HTTP/1.1\r\nHost: a\r\n\r\n"
+            => RequestError::InvalidTarget;
+        empty_host_origin_form: b"GET / HTTP/1.1\r\nHost:\r\n\r\n"
+            => RequestError::InvalidHost;
+        long_method: b"ABCDEFGHIJKLMNOPQRSTUVWXYZABCDEFGHIJKLMNOPQRSTUVWXYZABCDEFGHIJKLMNOPQRSTUVWXYZ / HTTP/1.1\r\nHost: a\r\n\r\n"
+            => RequestError::MethodTooLong;
+        long_method_then_bad_byte: b"ABCDEFGHIJKLMNOPQRSTUVWXYZABCDEFGHIJKLMNOPQRSTUVWXYZABCDEFGHIJKLMNOPQRSTUVWXYZ( / HTTP/1.1\r\n\r\n"
+            => RequestError::MethodTooLong;
     }
 
     #[test]
@@ -1002,6 +1179,8 @@ mod tests {
             (UnsupportedVersion, 505),
             (HeadTooLarge, 431),
             (TargetTooLong, 414),
+            (InvalidTarget, 400),
+            (MethodTooLong, 501),
         ];
         for (e, s) in cases {
             assert_eq!(e.status(), s, "{e:?}");
@@ -1022,11 +1201,71 @@ mod tests {
     }
 
     #[test]
-    fn empty_host_is_allowed() {
-        // RFC 9112 section 3.2: a client MUST send an empty Host when the authority is
-        // undefined.
-        let h = complete(b"GET / HTTP/1.1\r\nHost:\r\n\r\n");
+    fn empty_host_only_with_absolute_form() {
+        // RFC 9112 section 3.2: an empty Host is for a target without an authority; an
+        // origin-form target to us always has one (see check_host).
+        assert_eq!(
+            err(b"GET / HTTP/1.1\r\nHost:\r\n\r\n"),
+            RequestError::InvalidHost
+        );
+        assert_eq!(
+            err(b"GET / HTTP/1.0\r\nHost: \r\n\r\n"),
+            RequestError::InvalidHost
+        );
+        assert_eq!(
+            err(b"OPTIONS * HTTP/1.1\r\nHost:\r\n\r\n"),
+            RequestError::InvalidHost
+        );
+        // Absolute-form: the Host field is ignored, so its emptiness does not matter.
+        let h = complete(b"GET http://a/x HTTP/1.1\r\nHost:\r\n\r\n");
         assert_eq!(h.host.as_deref(), Some(&b""[..]));
+    }
+
+    #[test]
+    fn target_forms_by_method() {
+        let ok: &[&[u8]] = &[
+            b"GET / HTTP/1.1\r\nHost: a\r\n\r\n",
+            b"GET /a?b=c HTTP/1.1\r\nHost: a\r\n\r\n",
+            b"GET http://a/b HTTP/1.1\r\nHost: a\r\n\r\n",
+            b"GET HTTPS://a HTTP/1.1\r\nHost: a\r\n\r\n",
+            b"OPTIONS * HTTP/1.1\r\nHost: a\r\n\r\n",
+            b"OPTIONS /x HTTP/1.1\r\nHost: a\r\n\r\n",
+            b"CONNECT a.example:443 HTTP/1.1\r\nHost: a.example:443\r\n\r\n",
+            b"CONNECT [::1]:8080 HTTP/1.1\r\nHost: [::1]:8080\r\n\r\n",
+        ];
+        for req in ok {
+            let h = complete(req);
+            assert!(!h.target.is_empty(), "{:?}", show(req));
+        }
+    }
+
+    #[test]
+    fn long_method_is_501_at_any_length_of_input() {
+        let mut req = vec![b'M'; 100 * 1024];
+        req.extend_from_slice(b" / HTTP/1.1\r\nHost: a\r\n\r\n");
+        assert_eq!(err(&req), RequestError::MethodTooLong);
+        assert_eq!(
+            err(&req[..MAX_METHOD_BYTES + 1]),
+            RequestError::MethodTooLong
+        );
+        assert_eq!(parse(&req[..MAX_METHOD_BYTES]), Ok(Parsed::Partial));
+        let mut fits = vec![b'M'; MAX_METHOD_BYTES];
+        fits.extend_from_slice(b" / HTTP/1.1\r\nHost: a\r\n\r\n");
+        assert_eq!(complete(&fits).method.len(), MAX_METHOD_BYTES);
+        // Leading empty lines do not hide it either.
+        let mut crlf = b"\r\n".to_vec();
+        crlf.extend_from_slice(&req[..200]);
+        assert_eq!(err(&crlf), RequestError::MethodTooLong);
+    }
+
+    #[test]
+    fn errors_display_their_cause_and_status() {
+        let e: Box<dyn std::error::Error> = Box::new(RequestError::MethodTooLong);
+        assert_eq!(e.to_string(), "method too long (501)");
+        assert_eq!(
+            RequestError::InvalidHost.to_string(),
+            "missing, duplicate or invalid Host (400)"
+        );
     }
 
     #[test]

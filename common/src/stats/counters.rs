@@ -17,6 +17,46 @@ pub enum ErrorKind {
     Parse,
 }
 
+impl ErrorKind {
+    /// Every class, in report order.
+    pub const ALL: [ErrorKind; 5] = [
+        ErrorKind::Connect,
+        ErrorKind::Read,
+        ErrorKind::Write,
+        ErrorKind::Timeout,
+        ErrorKind::Parse,
+    ];
+
+    /// Position in [`ErrorKind::ALL`].
+    pub fn index(self) -> usize {
+        self as usize
+    }
+
+    /// The class's name in reports (`errors.<name>` in the JSON).
+    pub fn name(self) -> &'static str {
+        match self {
+            ErrorKind::Connect => "connect",
+            ErrorKind::Read => "read",
+            ErrorKind::Write => "write",
+            ErrorKind::Timeout => "timeout",
+            ErrorKind::Parse => "parse",
+        }
+    }
+
+    /// The cause when nothing more precise is known (no errno, no parser detail).
+    pub fn generic_cause(self) -> &'static str {
+        match self {
+            ErrorKind::Connect => "connect failed",
+            ErrorKind::Read => "the server closed the connection before a complete response",
+            ErrorKind::Write => "send failed",
+            ErrorKind::Timeout => "no complete response within the timeout (-T)",
+            ErrorKind::Parse => {
+                "malformed response (not HTTP/1.x, bad framing, or bytes no request asked for)"
+            }
+        }
+    }
+}
+
 /// Counters of one thread (or merged). No allocation when counting.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Counters {
@@ -93,6 +133,17 @@ impl Counters {
             ErrorKind::Timeout => &mut self.errors_timeout,
             ErrorKind::Parse => &mut self.errors_parse,
         } += 1;
+    }
+
+    /// Errors counted under `kind`.
+    pub fn errors_of(&self, kind: ErrorKind) -> u64 {
+        match kind {
+            ErrorKind::Connect => self.errors_connect,
+            ErrorKind::Read => self.errors_read,
+            ErrorKind::Write => self.errors_write,
+            ErrorKind::Timeout => self.errors_timeout,
+            ErrorKind::Parse => self.errors_parse,
+        }
     }
 
     /// Count of responses in a status class (1..=5 for 1xx..5xx).

@@ -5,9 +5,11 @@
 //! may add more).
 
 pub mod counters;
+pub mod first_error;
 pub mod recorder;
 pub mod summary;
 
 pub use counters::{Counters, ErrorKind};
+pub use first_error::{FirstError, FirstErrors, OsCause};
 pub use recorder::Recorder;
 pub use summary::Summary;

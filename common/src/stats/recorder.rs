@@ -6,7 +6,7 @@
 
 use hdrhistogram::Histogram;
 
-use super::Counters;
+use super::{Counters, ErrorKind, FirstErrors};
 
 /// Lowest latency tracked, in microseconds.
 pub const LATENCY_LOW_US: u64 = 1;
@@ -20,6 +20,8 @@ pub struct Recorder {
     /// Latency in microseconds, 1 us .. 1 hour, 3 significant digits.
     pub latency_us: Histogram<u64>,
     pub counters: Counters,
+    /// The first error of each class with its cause (merged: the earliest wins).
+    pub first_errors: FirstErrors,
 }
 
 impl Default for Recorder {
@@ -43,6 +45,7 @@ impl Recorder {
         Recorder {
             latency_us: new_latency_histogram(),
             counters: Counters::default(),
+            first_errors: FirstErrors::default(),
         }
     }
 
@@ -61,10 +64,17 @@ impl Recorder {
             .record_correct(clamp(us), expected_interval_us);
     }
 
-    /// Merge another recorder exactly.
+    /// Keep `cause` as the first error of `kind` if it is the first; call it when an
+    /// error of `kind` was counted. Formats the cause only the first time.
+    pub fn note_error(&mut self, kind: ErrorKind, cause: &dyn std::fmt::Display) {
+        self.first_errors.note(kind, cause);
+    }
+
+    /// Merge another recorder exactly (first errors: the earliest by time wins).
     pub fn merge(&mut self, other: &Recorder) {
         add_histogram(&mut self.latency_us, &other.latency_us);
         self.counters.merge(&other.counters);
+        self.first_errors.merge(&other.first_errors);
     }
 }
 

@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 
 use super::recorder::{add_histogram, new_latency_histogram};
-use super::{Counters, Recorder};
+use super::{Counters, ErrorKind, FirstError, FirstErrors, Recorder};
 
 /// Latency summary in microseconds.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, Default)]
@@ -76,7 +76,8 @@ pub fn histogram_from_base64(s: &str) -> Result<hdrhistogram::Histogram<u64>, St
 /// status_codes{2xx,3xx,4xx,5xx,by_code{}}, errors{connect,read,write,timeout,parse},
 /// latency_us{min,mean,stdev,max,p50,p75,p90,p99,p99_9,p99_99}, bytes{total,headers,body},
 /// connections{opened,reconnects}, histogram (base64).
-/// Also: status_codes.1xx and status_codes.other (codes outside 100..=599), latency_us.p100.
+/// Also: status_codes.1xx and status_codes.other (codes outside 100..=599), latency_us.p100,
+/// first_errors{<class>: {message, at_unix_us}} (only classes that had an error).
 pub fn report_json(recorder: &Recorder, elapsed_s: f64) -> Value {
     let c = &recorder.counters;
     let s = Summary::of(recorder);
@@ -137,8 +138,54 @@ pub fn report_json(recorder: &Recorder, elapsed_s: f64) -> Value {
             "opened": c.connections_opened,
             "reconnects": c.reconnects,
         },
+        "first_errors": first_errors_json(&recorder.first_errors),
         "histogram": histogram_to_base64(&recorder.latency_us),
     })
+}
+
+fn first_errors_json(f: &FirstErrors) -> Value {
+    let m: Map<String, Value> = f
+        .iter()
+        .map(|(kind, e)| {
+            (
+                kind.name().to_string(),
+                json!({ "message": e.message, "at_unix_us": e.at_unix_us }),
+            )
+        })
+        .collect();
+    Value::Object(m)
+}
+
+/// `first_errors` of a report; absent in reports written before it existed.
+fn first_errors_from_json(v: &Value) -> Result<FirstErrors, String> {
+    let mut out = FirstErrors::default();
+    let Some(obj) = v.get("first_errors") else {
+        return Ok(out);
+    };
+    let obj = obj
+        .as_object()
+        .ok_or("report field 'first_errors' is not an object")?;
+    for (name, e) in obj {
+        let kind = ErrorKind::ALL
+            .into_iter()
+            .find(|k| k.name() == name)
+            .ok_or_else(|| format!("first_errors has an unknown error class '{name}'"))?;
+        let message = e
+            .get("message")
+            .and_then(Value::as_str)
+            .ok_or_else(|| format!("report field 'first_errors.{name}.message' is not a string"))?;
+        let at_unix_us = e.get("at_unix_us").and_then(Value::as_u64).ok_or_else(|| {
+            format!("report field 'first_errors.{name}.at_unix_us' is not a non-negative integer")
+        })?;
+        out.offer(
+            kind,
+            FirstError {
+                message: message.to_string(),
+                at_unix_us,
+            },
+        );
+    }
+    Ok(out)
 }
 
 fn field<'a>(v: &'a Value, path: &[&str]) -> Result<&'a Value, String> {
@@ -216,6 +263,7 @@ pub fn recorder_from_json(v: &Value) -> Result<(Recorder, f64), String> {
         Recorder {
             latency_us,
             counters: c,
+            first_errors: first_errors_from_json(v)?,
         },
         elapsed_s,
     ))
@@ -236,7 +284,12 @@ mod tests {
         }
         r.record_latency_us(7_000_000);
         r.counters.record_error(ErrorKind::Timeout);
+        r.note_error(ErrorKind::Timeout, &"no answer");
         r.counters.record_error(ErrorKind::Read);
+        r.note_error(
+            ErrorKind::Read,
+            &"Connection reset by peer (os error 104) from [::1]:80",
+        );
         r.counters.record_error(ErrorKind::Connect);
         r.counters.record_error(ErrorKind::Parse);
         r.counters.record_error(ErrorKind::Write);
@@ -296,6 +349,9 @@ mod tests {
         assert!(v["latency_us"]["max"].as_u64().unwrap() >= 7_000_000);
         assert_eq!(v["bytes"]["body"], 1_000_000);
         assert_eq!(v["connections"]["reconnects"], 3);
+        assert_eq!(v["first_errors"]["timeout"]["message"], "no answer");
+        assert!(v["first_errors"]["timeout"]["at_unix_us"].as_u64().unwrap() > 0);
+        assert!(v["first_errors"].get("connect").is_none());
         assert!(v["histogram"].as_str().unwrap().len() > 20);
     }
 
@@ -308,6 +364,11 @@ mod tests {
         assert_eq!(e.to_bits(), elapsed.to_bits());
         assert_eq!(back.counters, r.counters);
         assert_eq!(back.latency_us, r.latency_us);
+        assert_eq!(back.first_errors, r.first_errors);
+        assert_eq!(
+            back.first_errors.get(ErrorKind::Read).unwrap().message,
+            "Connection reset by peer (os error 104) from [::1]:80"
+        );
         assert_eq!(Summary::of(&back), Summary::of(&r));
         // And the report of the rebuilt recorder is the same document.
         assert_eq!(report_json(&back, e), report_json(&r, elapsed));
@@ -361,5 +422,18 @@ mod tests {
         v["status_codes"]["by_code"]["42"] = json!(1);
         assert!(recorder_from_json(&v).unwrap_err().contains("'42'"));
         assert!(histogram_from_base64("AAAA").is_err());
+        let mut v = report_json(&busy_recorder(), 1.0);
+        v["first_errors"]["bogus"] = json!({"message": "x", "at_unix_us": 1});
+        assert!(recorder_from_json(&v).unwrap_err().contains("'bogus'"));
+        // Reports from before first_errors existed still read.
+        let mut v = report_json(&busy_recorder(), 1.0);
+        v.as_object_mut().unwrap().remove("first_errors");
+        assert!(recorder_from_json(&v)
+            .unwrap()
+            .0
+            .first_errors
+            .iter()
+            .next()
+            .is_none());
     }
 }

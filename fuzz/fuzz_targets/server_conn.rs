@@ -1,0 +1,57 @@
+//! The server's connection state machine (`uring_server::conn::Conn`): arbitrary request
+//! bytes, cut into pieces, never panic, and whatever is sent is a sequence of HTTP/1.1
+//! responses. Built with overflow checks on (fuzz/Cargo.toml's release profile), so an
+//! arithmetic overflow in the body limits (issue 9, 4c) is a crash here, not a wrap.
+#![no_main]
+
+use std::time::Instant;
+
+use libfuzzer_sys::fuzz_target;
+use uring_server::conn::{Conn, Ctx};
+use uring_server::{Limits, Request, ResponseWriter, Timeouts};
+
+fuzz_target!(|input: &[u8]| {
+    // Layout: [flags][cut][payload]. flags picks the body limit (tiny, default, u64::MAX:
+    // the extremes are where the arithmetic can break).
+    let [flags, cut, data @ ..] = input else {
+        return;
+    };
+    let limits = Limits {
+        max_head_bytes: 1024,
+        max_headers: 16,
+        max_target_bytes: 256,
+        max_body_bytes: match flags % 3 {
+            0 => 8,
+            1 => 1 << 20,
+            _ => u64::MAX,
+        },
+    };
+    let timeouts = Timeouts::default();
+    let now = Instant::now();
+    let mut handler =
+        |req: &Request<'_>, resp: &mut ResponseWriter<'_>| resp.respond(200, &[], req.body());
+    let mut conn = Conn::new(now, &timeouts);
+    let mut ctx = Ctx {
+        handler: &mut handler,
+        date: b"Thu, 01 Jan 1970 00:00:00 GMT",
+        limits: &limits,
+        timeouts: &timeouts,
+        now,
+        draining: false,
+        log: None,
+    };
+    let cut = usize::from(*cut) * data.len() / 255;
+    let mut wire = Vec::new();
+    for piece in [&data[..cut], &data[cut..]] {
+        conn.on_data(piece, &mut ctx);
+        // Bounded: each round either sends something or stops.
+        for _ in 0..64 {
+            let Some(bytes) = conn.poll_send() else { break };
+            let n = bytes.len();
+            wire.extend_from_slice(bytes);
+            conn.on_sent(n, &mut ctx);
+        }
+    }
+    conn.on_eof(&mut ctx);
+    assert!(wire.is_empty() || wire.starts_with(b"HTTP/1.1 "));
+});

@@ -1,0 +1,234 @@
+//! uring-load's errors, one enum per layer, each message one line that names the cause
+//! (and the fix, where there is one):
+//!
+//! - [`TargetError`] (in `target`): the URL or socket the user gave;
+//! - [`ConfigError`]: flags that contradict each other or the machine's limits;
+//! - [`StartError`]: the run could not start (the ring, TLS, the embedded server);
+//! - [`ReportError`]: reading or writing a report;
+//! - [`MergeError`]: `uring-load merge` refuses its inputs.
+//!
+//! The binary maps them to exit codes: bad input (target, configuration, merge) 2,
+//! anything else 1.
+
+use std::fmt;
+use std::io;
+use std::path::PathBuf;
+
+use uring_common::ring::RingError;
+
+pub use crate::target::TargetError;
+
+/// Flags that cannot make a run.
+#[derive(Debug)]
+pub enum ConfigError {
+    /// clap's own message (unknown flag, bad number, ...), first line.
+    Cli(String),
+    /// A count flag given as 0 (`-c`, `-t`, `-K`, `-n`, `--runs`); the text names it.
+    Zero(&'static str),
+    /// `-d` or `-T` of zero length.
+    ZeroDuration(&'static str),
+    FewerConnectionsThanThreads {
+        connections: u64,
+        threads: u64,
+    },
+    PipelineWithoutKeepAlive,
+    PipelineTooDeep,
+    BadHeader {
+        header: String,
+        why: &'static str,
+    },
+    BodyFile {
+        path: PathBuf,
+        err: io::Error,
+    },
+    BadMethod(String),
+    TooFewFileDescriptors {
+        connections: u64,
+        needed: u64,
+        limit: u64,
+    },
+    /// `--latency-log` / `--interval` unusable (the latency log modules' own message).
+    LatencyLog(String),
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ConfigError::Cli(m) => f.write_str(m),
+            ConfigError::Zero(what) => write!(f, "{what} must be at least 1"),
+            ConfigError::ZeroDuration(flag) => write!(f, "{flag} must be longer than 0"),
+            ConfigError::FewerConnectionsThanThreads { connections, threads } => write!(
+                f,
+                "fewer connections (-c {connections}) than threads (-t {threads}): every thread needs at least one connection"
+            ),
+            ConfigError::PipelineWithoutKeepAlive => {
+                f.write_str("pipelining (-K) needs keep-alive (-k)")
+            }
+            ConfigError::PipelineTooDeep => {
+                f.write_str("-K is limited to 1024 requests in flight per connection")
+            }
+            ConfigError::BadHeader { header, why } => write!(f, "bad header '{header}': {why}"),
+            ConfigError::BodyFile { path, err } => {
+                write!(f, "cannot read body file {}: {err}", path.display())
+            }
+            ConfigError::BadMethod(m) => write!(f, "bad method '{m}'"),
+            ConfigError::LatencyLog(m) => f.write_str(m),
+            ConfigError::TooFewFileDescriptors {
+                connections,
+                needed,
+                limit,
+            } => write!(
+                f,
+                "-c {connections} needs about {needed} file descriptors but the limit is {limit}: raise it with `ulimit -n {needed}` (or in limits.conf) and run again"
+            ),
+        }
+    }
+}
+
+impl std::error::Error for ConfigError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            ConfigError::BodyFile { err, .. } => Some(err),
+            _ => None,
+        }
+    }
+}
+
+/// The run could not start.
+#[derive(Debug)]
+pub enum StartError {
+    /// io_uring refused (forbidden, memlock, unsupported kernel, tier unavailable).
+    Ring(RingError),
+    /// A thread's buffer ring could not be registered.
+    BufRing {
+        thread: usize,
+        err: RingError,
+    },
+    /// The target's socket address (a Unix socket path) is unusable.
+    Target(TargetError),
+    /// The embedded uring-server did not start.
+    EmbeddedServer(uring_server::ServerError),
+    TlsSetup(rustls::Error),
+    NoCaCertificates,
+    /// A load thread panicked: a report without its share would be wrong.
+    ThreadCrashed,
+}
+
+impl fmt::Display for StartError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            StartError::Ring(e) => write!(f, "{e}"),
+            StartError::BufRing { thread, err } => write!(f, "thread {thread}: {err}"),
+            StartError::Target(e) => write!(f, "{e}"),
+            StartError::EmbeddedServer(e) => write!(f, "embedded server: {e}"),
+            StartError::TlsSetup(e) => write!(f, "TLS setup failed: {e}"),
+            StartError::NoCaCertificates => f.write_str(
+                "no CA certificates found (set SSL_CERT_FILE, install ca-certificates, or use --insecure for a self-signed server)",
+            ),
+            StartError::ThreadCrashed => f.write_str("a load thread crashed; no report"),
+        }
+    }
+}
+
+impl std::error::Error for StartError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            StartError::Ring(e) | StartError::BufRing { err: e, .. } => Some(e),
+            StartError::Target(e) => Some(e),
+            StartError::EmbeddedServer(e) => Some(e),
+            StartError::TlsSetup(e) => Some(e),
+            StartError::NoCaCertificates | StartError::ThreadCrashed => None,
+        }
+    }
+}
+
+impl From<RingError> for StartError {
+    fn from(e: RingError) -> Self {
+        StartError::Ring(e)
+    }
+}
+
+impl From<TargetError> for StartError {
+    fn from(e: TargetError) -> Self {
+        StartError::Target(e)
+    }
+}
+
+/// Reading or writing a report.
+#[derive(Debug)]
+pub enum ReportError {
+    /// Writing the report to stdout failed (a closed pipe, a full disk).
+    Write(io::Error),
+    Read {
+        path: String,
+        err: io::Error,
+    },
+    NotJson {
+        path: String,
+        err: serde_json::Error,
+    },
+    /// JSON, but not a uring-load report (a field missing or of the wrong type).
+    NotAReport {
+        path: String,
+        why: String,
+    },
+    /// Writing the latency log failed (the latency log modules' own message).
+    LatencyLog(String),
+}
+
+impl fmt::Display for ReportError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ReportError::Write(e) => write!(f, "cannot write the report: {e}"),
+            ReportError::Read { path, err } => write!(f, "cannot read {path}: {err}"),
+            ReportError::NotJson { path, err } => write!(f, "{path} is not JSON: {err}"),
+            ReportError::NotAReport { path, why } => {
+                write!(f, "{path} is not a uring-load report: {why}")
+            }
+            ReportError::LatencyLog(m) => f.write_str(m),
+        }
+    }
+}
+
+impl std::error::Error for ReportError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            ReportError::Write(err) | ReportError::Read { err, .. } => Some(err),
+            ReportError::NotJson { err, .. } => Some(err),
+            ReportError::NotAReport { .. } | ReportError::LatencyLog(_) => None,
+        }
+    }
+}
+
+/// `uring-load merge` refuses its inputs.
+#[derive(Debug)]
+pub enum MergeError {
+    NoReports,
+    Report(ReportError),
+}
+
+impl fmt::Display for MergeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            MergeError::NoReports => f.write_str(
+                "merge needs at least one JSON report: uring-load merge A.json B.json ...",
+            ),
+            MergeError::Report(e) => write!(f, "{e}"),
+        }
+    }
+}
+
+impl std::error::Error for MergeError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            MergeError::Report(e) => Some(e),
+            _ => None,
+        }
+    }
+}
+
+impl From<ReportError> for MergeError {
+    fn from(e: ReportError) -> Self {
+        MergeError::Report(e)
+    }
+}

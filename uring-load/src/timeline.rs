@@ -1,0 +1,115 @@
+//! Latency over time for the command line: wires a run's [`IntervalFeed`] to a reporting
+//! thread that merges the load threads' intervals and hands each one to the latency log
+//! (`--latency-log`) and to the live view.
+//!
+//! Usage per run: `let (cfg, run) = timeline.attach(&cfg)`, run the engine with that
+//! configuration, then `run.finish(cfg)` (which drops the configuration's sender, so the
+//! reporting thread ends even when the run never started).
+
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use crate::engine::LoadConfig;
+use crate::intervals::{Interval, IntervalFeed};
+use crate::latency_log::LatencyLogWriter;
+
+/// Something that wants every merged interval (the live view).
+pub type IntervalSink = Arc<dyn Fn(&Interval) + Send + Sync>;
+
+/// The run-spanning part: the log file (shared by every `--runs` run) and the sinks.
+pub struct Timeline {
+    period: Duration,
+    log: Option<Arc<Mutex<LatencyLogWriter>>>,
+    sinks: Vec<IntervalSink>,
+}
+
+/// The reporting thread of one run.
+pub struct RunTimeline {
+    handle: Option<JoinHandle<Result<(), String>>>,
+}
+
+impl Timeline {
+    /// `log`: the `--latency-log` path, created now (a bad path fails before any load).
+    pub fn new(log: Option<&Path>, period: Duration) -> Result<Timeline, String> {
+        if period.is_zero() {
+            return Err("--interval must be longer than 0".into());
+        }
+        let log = match log {
+            Some(p) => Some(Arc::new(Mutex::new(LatencyLogWriter::create(p)?))),
+            None => None,
+        };
+        Ok(Timeline {
+            period,
+            log,
+            sinks: Vec::new(),
+        })
+    }
+
+    /// Also hand every interval to `sink`.
+    pub fn add_sink(&mut self, sink: IntervalSink) {
+        self.sinks.push(sink);
+    }
+
+    /// Whether any interval is wanted at all (otherwise runs get no feed: no copies).
+    pub fn is_active(&self) -> bool {
+        self.log.is_some() || !self.sinks.is_empty()
+    }
+
+    /// The configuration for one run, with a feed when wanted, and its reporting thread.
+    pub fn attach(&self, cfg: &LoadConfig) -> (LoadConfig, RunTimeline) {
+        let mut cfg = cfg.clone();
+        if !self.is_active() {
+            cfg.intervals = None;
+            return (cfg, RunTimeline { handle: None });
+        }
+        let (feed, collector) = IntervalFeed::new(self.period, cfg.threads);
+        cfg.intervals = Some(feed);
+        let log = self.log.clone();
+        let sinks = self.sinks.clone();
+        let handle = std::thread::Builder::new()
+            .name("uring-load-intervals".into())
+            .spawn(move || {
+                let mut failed: Option<String> = None;
+                collector.run_to_end(&mut |interval| {
+                    if let Some(log) = &log {
+                        let mut w = log.lock().unwrap_or_else(|e| e.into_inner());
+                        if failed.is_none() {
+                            if let Err(e) = w.write(interval) {
+                                failed = Some(format!(
+                                    "cannot write latency log {}: {e}",
+                                    w.path().display()
+                                ));
+                            }
+                        }
+                    }
+                    for s in &sinks {
+                        s(interval);
+                    }
+                });
+                failed.map_or(Ok(()), Err)
+            })
+            .expect("spawn the interval reporting thread");
+        (
+            cfg,
+            RunTimeline {
+                handle: Some(handle),
+            },
+        )
+    }
+}
+
+impl RunTimeline {
+    /// After the run: drop its configuration (the feed's last sender) and wait until the
+    /// last interval went out.
+    pub fn finish(mut self, cfg: LoadConfig) -> Result<(), String> {
+        drop(cfg);
+        match self.handle.take() {
+            Some(h) => h
+                .join()
+                .unwrap_or_else(|_| Err("the interval reporting thread crashed".into())),
+            None => Ok(()),
+        }
+    }
+}
