@@ -375,7 +375,7 @@ fn load_progress_bar_on_a_terminal() {
     // `script` gives the child a pseudo-terminal (util-linux, on every Debian).
     let srv = MisbehavingServer::healthy();
     let cmd = format!(
-        "{} -d 1s -c 2 -k {}",
+        "{} -d 1s --interval 250ms -c 2 -k {}",
         bin("uring-load").display(),
         srv.url()
     );
@@ -397,9 +397,13 @@ fn load_progress_bar_on_a_terminal() {
         .unwrap();
     let status = child.0.wait().unwrap();
     assert!(status.success(), "{out}");
-    // A bar redrawn in place, not progress lines.
-    assert!(out.contains("\r["), "{out:?}");
+    // The live view: a bar redrawn in place (indicatif erases the line with ESC [2K)
+    // with the last interval's figures, not progress lines.
+    assert!(out.contains("\r\x1b[2K"), "{out:?}");
     assert!(out.contains("% "), "{out:?}");
+    for needle in [" req/s, p50 ", ", p99 ", " errors, ", " done"] {
+        assert!(out.contains(needle), "{needle} missing: {out:?}");
+    }
     assert!(!out.contains("progress: "), "{out:?}");
     assert!(out.contains("Requests/sec:"), "{out:?}");
 }
@@ -523,4 +527,205 @@ fn load_partial_failures_exit_0_with_the_first_errors_in_the_json() {
         "{v}"
     );
     assert!(v["first_errors"].get("connect").is_none(), "{v}");
+}
+
+/// Wall-clock seconds since the Unix epoch.
+fn unix_now() -> f64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs_f64()
+}
+
+#[test]
+fn load_shards_start_together_and_merge_exactly() {
+    let srv = MisbehavingServer::healthy();
+    let url = srv.url();
+    let dir = TempDir::new("shards");
+    let start_at = format!("{:.3}", unix_now() + 2.0);
+    // Three shards at once, as three machines would run them; shard 2 through
+    // JOB_COMPLETION_INDEX as a Kubernetes Indexed Job sets it.
+    let runs: Vec<_> = (0..3)
+        .map(|i| {
+            let (url, start_at) = (url.clone(), start_at.clone());
+            std::thread::spawn(move || {
+                let shard = format!("{i}/3");
+                let mut args = vec![
+                    "-n",
+                    "1000",
+                    "-c",
+                    "2",
+                    "-k",
+                    "--json",
+                    "-q",
+                    "--run-id",
+                    "t-1",
+                    "--start-at",
+                    &start_at,
+                ];
+                let env: Vec<(&str, &str)> = if i == 2 {
+                    args.extend(["--shards", "3"]);
+                    vec![("JOB_COMPLETION_INDEX", "2")]
+                } else {
+                    args.extend(["--shard", &shard]);
+                    vec![]
+                };
+                args.push(&url);
+                uring_tests::load::run_load_env(&args, &env, LIMIT)
+            })
+        })
+        .collect();
+    let mut files = Vec::new();
+    let mut starts = Vec::new();
+    for (i, h) in runs.into_iter().enumerate() {
+        let r = h.join().unwrap();
+        assert_eq!(r.code, 0, "{}", r.stderr);
+        let v = r.json();
+        assert_eq!(v["shard"]["index"], i, "{v}");
+        assert_eq!(v["shard"]["count"], 3, "{v}");
+        assert_eq!(v["run_id"], "t-1", "{v}");
+        assert!(!v["host"].as_str().unwrap_or_default().is_empty(), "{v}");
+        // Exact shares of -n 1000: 334, 333, 333.
+        let share = if i == 0 { 334 } else { 333 };
+        assert_eq!(num(&v, &["requests", "succeeded"]), share, "{v}");
+        starts.push(v["started_at"].as_str().unwrap().to_string());
+        let p = dir.path().join(format!("shard{i}.json"));
+        std::fs::write(&p, &r.stdout).unwrap();
+        files.push(p.display().to_string());
+    }
+    // Every shard waited for --start-at: none started before it, all within a second.
+    let secs = |rfc: &str| -> f64 {
+        // HH:MM:SS.ffffff of the same day (the test runs for seconds).
+        let t = &rfc[11..26];
+        let h: f64 = t[0..2].parse().unwrap();
+        let m: f64 = t[3..5].parse().unwrap();
+        let s: f64 = t[6..].parse().unwrap();
+        h * 3600.0 + m * 60.0 + s
+    };
+    let want = start_at.parse::<f64>().unwrap() % 86_400.0;
+    for s in &starts {
+        let d = secs(s) - want;
+        assert!(
+            (-0.001..1.0).contains(&d),
+            "started {s}, --start-at {start_at}"
+        );
+    }
+
+    let args: Vec<&str> = ["merge"]
+        .into_iter()
+        .chain(files.iter().map(String::as_str))
+        .collect();
+    let r = run_load(&args, LIMIT);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let v = r.json();
+    assert_eq!(num(&v, &["requests", "succeeded"]), 1000, "{v}");
+    // The server's own count agrees.
+    assert_eq!(srv.requests.load(std::sync::atomic::Ordering::SeqCst), 1000);
+    assert_eq!(v["run_id"], "t-1");
+    assert_eq!(v["shards"].as_array().map(Vec::len), Some(3), "{v}");
+    assert!(v["latency_merge"]
+        .as_str()
+        .unwrap()
+        .contains("never averaged"));
+    let h = uring_common::stats::summary::histogram_from_base64(v["histogram"].as_str().unwrap())
+        .unwrap();
+    assert_eq!(h.len(), 1000);
+
+    // The text form: a row per shard, then the total.
+    let mut text_args = args.clone();
+    text_args.insert(1, "--text");
+    let r = run_load(&text_args, LIMIT);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(
+        r.stdout.contains("merged 3 shards of run t-1"),
+        "{}",
+        r.stdout
+    );
+    assert!(r.stdout.contains("never averaged"), "{}", r.stdout);
+    for (label, done) in [("0/3", 334), ("1/3", 333), ("2/3", 333), ("total", 1000)] {
+        let row = r
+            .stdout
+            .lines()
+            .find(|l| l.trim_start().starts_with(label))
+            .unwrap_or_else(|| panic!("no row {label} in:\n{}", r.stdout));
+        let cols: Vec<&str> = row.split_whitespace().collect();
+        assert!(cols.contains(&done.to_string().as_str()), "{row}");
+    }
+
+    // A lost shard is named; a shard twice is refused; another run's shard is refused.
+    let r = run_load(&["merge", &files[0], &files[1]], LIMIT);
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(
+        r.stderr.contains("missing shards 2/3 (1 of 3)"),
+        "{}",
+        r.stderr
+    );
+    assert_eq!(r.stderr.trim_end().lines().count(), 1, "{}", r.stderr);
+    let r = run_load(&["merge", &files[0], &files[1], &files[1]], LIMIT);
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(r.stderr.contains("shard 1/3 appears twice"), "{}", r.stderr);
+    let other = dir.path().join("other.json");
+    let mut v: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&files[2]).unwrap()).unwrap();
+    v["run_id"] = "t-2".into();
+    std::fs::write(&other, v.to_string()).unwrap();
+    let r = run_load(
+        &["merge", &files[0], &files[1], other.to_str().unwrap()],
+        LIMIT,
+    );
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(r.stderr.contains("from run 't-2'"), "{}", r.stderr);
+}
+
+#[test]
+fn load_shard_flags_refuse_what_cannot_run() {
+    let url = "http://127.0.0.1:1/";
+    let past = format!("{:.3}", unix_now() - 5.0);
+    for (args, env, needle) in [
+        (
+            vec!["-n", "10", "--shard", "3/3", url],
+            vec![],
+            "bad --shard '3/3'",
+        ),
+        (
+            vec!["-n", "2", "--shard", "0/3", url],
+            vec![],
+            "fewer requests than the 3 shards",
+        ),
+        (
+            vec!["-n", "10", "--shards", "3", url],
+            vec![],
+            "JOB_COMPLETION_INDEX",
+        ),
+        (
+            vec!["-n", "10", "--shards", "3", url],
+            vec![("JOB_COMPLETION_INDEX", "7")],
+            "JOB_COMPLETION_INDEX='7'",
+        ),
+        (
+            vec!["-n", "10", "--shard", "0/2", "--shards", "2", url],
+            vec![],
+            "not both",
+        ),
+        (
+            vec!["-n", "10", "--start-at", &past, url],
+            vec![],
+            "passed 5.",
+        ),
+        (
+            vec!["-n", "10", "--start-at", "noon", url],
+            vec![],
+            "bad --start-at",
+        ),
+        (
+            vec!["-n", "10", "--run-id", "a b", url],
+            vec![],
+            "bad --run-id",
+        ),
+    ] {
+        let r = uring_tests::load::run_load_env(&args, &env, LIMIT);
+        assert_eq!(r.code, 2, "{args:?}: {}", r.stderr);
+        assert_eq!(r.stderr.trim_end().lines().count(), 1, "{}", r.stderr);
+        assert!(r.stderr.contains(needle), "{args:?}: {}", r.stderr);
+    }
 }

@@ -116,6 +116,7 @@ fn latency_log_bad_path_or_interval_is_one_line_and_exit_2() {
             "--interval",
             "0s",
         ],
+        &["-n", "10", "--interval", "5ms"],
     ] {
         let r = run_load(args, LIMIT);
         assert_eq!(r.code, 2, "{args:?}: {}", r.stderr);
@@ -300,4 +301,65 @@ fn report_bad_inputs_are_one_line_and_exit_2() {
         assert_eq!(r.stderr.trim_end().lines().count(), 1, "{}", r.stderr);
         assert!(r.stderr.contains(needle), "{args:?}: {}", r.stderr);
     }
+}
+
+#[test]
+fn live_view_is_plain_lines_when_not_a_terminal() {
+    let r = run_load(&["-d", "2s", "-c", "2", "-k", "--interval", "250ms"], LIMIT);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let lines: Vec<&str> = r
+        .stderr
+        .lines()
+        .filter(|l| l.starts_with("progress: "))
+        .collect();
+    // A line at every tenth of the run (the last tenths may fall after the end).
+    assert!(lines.len() >= 7, "{}", r.stderr);
+    // After the first interval, each carries its req/s, p50 and p99, and the errors.
+    let figures = lines
+        .iter()
+        .filter(|l| l.contains(" req/s, p50 ") && l.contains(", p99 ") && l.ends_with(" errors"))
+        .count();
+    assert!(figures >= 5, "{}", r.stderr);
+    // No terminal codes, and nothing of it on stdout.
+    assert!(
+        !r.stderr.contains('\x1b') && !r.stderr.contains('\r'),
+        "{:?}",
+        r.stderr
+    );
+    assert!(!r.stdout.contains("progress:"), "{}", r.stdout);
+    // Quiet is quiet.
+    let r = run_load(&["-n", "200", "-c", "2", "-k", "-q"], LIMIT);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(!r.stderr.contains("progress"), "{}", r.stderr);
+}
+
+#[test]
+fn live_view_forced_without_a_terminal_is_one_line_and_exit_2() {
+    for args in [&["-n", "10", "--tui"][..], &["-n", "10", "--tui", "-q"]] {
+        let r = run_load(args, LIMIT);
+        assert_eq!(r.code, 2, "{args:?}: {}", r.stderr);
+        assert_eq!(r.stderr.trim_end().lines().count(), 1, "{}", r.stderr);
+        assert!(r.stderr.contains("--tui"), "{}", r.stderr);
+    }
+}
+
+#[test]
+fn live_view_with_tui_on_a_terminal() {
+    // `script` gives the child a pseudo-terminal; `--tui` asks for the view explicitly.
+    let cmd = format!(
+        "{} -d 1500ms -c 2 -k --tui --interval 250ms",
+        uring_tests::bin("uring-load").display()
+    );
+    let out = Command::new("script")
+        .args(["-qec", &cmd, "/dev/null"])
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("script (util-linux)");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}");
+    let redraws = text.matches("\r\x1b[2K").count();
+    assert!(redraws >= 5, "{redraws} redraws: {text:?}");
+    assert!(text.contains(" req/s, p50 "), "{text:?}");
+    assert!(text.contains("Requests/sec:"), "{text:?}");
+    assert!(!text.contains("progress: "), "{text:?}");
 }

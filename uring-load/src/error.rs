@@ -16,6 +16,8 @@ use std::path::PathBuf;
 
 use uring_common::ring::RingError;
 
+use crate::shard::{Shard, ShardError};
+
 pub use crate::target::TargetError;
 
 /// Flags that cannot make a run.
@@ -49,6 +51,10 @@ pub enum ConfigError {
     },
     /// `--latency-log` / `--interval` unusable (the latency log modules' own message).
     LatencyLog(String),
+    /// `--tui` without a terminal, or with `-q`.
+    LiveView(String),
+    /// `--shard`, `--shards`, `--start-at`, `--run-id`.
+    Shard(ShardError),
 }
 
 impl fmt::Display for ConfigError {
@@ -72,7 +78,8 @@ impl fmt::Display for ConfigError {
                 write!(f, "cannot read body file {}: {err}", path.display())
             }
             ConfigError::BadMethod(m) => write!(f, "bad method '{m}'"),
-            ConfigError::LatencyLog(m) => f.write_str(m),
+            ConfigError::LatencyLog(m) | ConfigError::LiveView(m) => f.write_str(m),
+            ConfigError::Shard(e) => write!(f, "{e}"),
             ConfigError::TooFewFileDescriptors {
                 connections,
                 needed,
@@ -89,6 +96,7 @@ impl std::error::Error for ConfigError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
             ConfigError::BodyFile { err, .. } => Some(err),
+            ConfigError::Shard(e) => Some(e),
             _ => None,
         }
     }
@@ -139,6 +147,12 @@ impl std::error::Error for StartError {
             StartError::TlsSetup(e) => Some(e),
             StartError::NoCaCertificates | StartError::ThreadCrashed => None,
         }
+    }
+}
+
+impl From<ShardError> for ConfigError {
+    fn from(e: ShardError) -> Self {
+        ConfigError::Shard(e)
     }
 }
 
@@ -204,7 +218,34 @@ impl std::error::Error for ReportError {
 #[derive(Debug)]
 pub enum MergeError {
     NoReports,
+    /// A flag `merge` does not know.
+    UnknownFlag(String),
     Report(ReportError),
+    /// Shards and plain reports together (paths of one of each).
+    MixedSharding {
+        sharded: String,
+        unsharded: String,
+    },
+    /// Reports of two runs: (path, run id) of each.
+    DifferentRuns {
+        first: (String, String),
+        other: (String, String),
+    },
+    /// Shards of runs split differently: (path, shard count) of each.
+    DifferentShardCounts {
+        first: (String, u32),
+        other: (String, u32),
+    },
+    DuplicateShard {
+        shard: Shard,
+        first: String,
+        second: String,
+    },
+    MissingShards {
+        run_id: String,
+        count: u32,
+        missing: Vec<u32>,
+    },
 }
 
 impl fmt::Display for MergeError {
@@ -213,7 +254,46 @@ impl fmt::Display for MergeError {
             MergeError::NoReports => f.write_str(
                 "merge needs at least one JSON report: uring-load merge A.json B.json ...",
             ),
+            MergeError::UnknownFlag(flag) => write!(
+                f,
+                "merge does not know {flag}: uring-load merge [--text] A.json B.json ..."
+            ),
             MergeError::Report(e) => write!(f, "{e}"),
+            MergeError::MixedSharding { sharded, unsharded } => write!(
+                f,
+                "{sharded} is a shard of a run (--shard) but {unsharded} is not: merge the shards of one run, or plain reports, not both"
+            ),
+            MergeError::DifferentRuns { first, other } => write!(
+                f,
+                "{} is from run '{}' but {} from run '{}': merge only the shards of one run",
+                first.0, first.1, other.0, other.1
+            ),
+            MergeError::DifferentShardCounts { first, other } => write!(
+                f,
+                "{} is one of {} shards but {} one of {}: merge only the shards of one run",
+                first.0, first.1, other.0, other.1
+            ),
+            MergeError::DuplicateShard {
+                shard,
+                first,
+                second,
+            } => write!(
+                f,
+                "shard {shard} appears twice ({first} and {second}): each shard's report once"
+            ),
+            MergeError::MissingShards {
+                run_id,
+                count,
+                missing,
+            } => {
+                let names: Vec<String> = missing.iter().map(|i| format!("{i}/{count}")).collect();
+                write!(
+                    f,
+                    "run '{run_id}' is missing shards {} ({} of {count}): a merge without them would under-count; rerun or collect them",
+                    names.join(", "),
+                    missing.len()
+                )
+            }
         }
     }
 }

@@ -7,10 +7,13 @@
 //! - [`engine`]: the per-thread io_uring loops that drive the connections.
 //! - [`tls`]: rustls configuration (system roots or `--insecure`).
 //! - [`error`]: one error enum per layer (target, configuration, start-up, report, merge).
-//! - [`intervals`] and [`latency_log`]: latency over time (`--latency-log`).
+//! - [`intervals`] and [`latency_log`]: latency over time (`--latency-log`); [`timeline`]
+//!   wires them to the log and to [`live`], the live view.
+//! - [`shard`] and [`merge`]: one run across many machines (`--shard`, `--start-at`) and
+//!   the exact merge of their reports.
 //! - [`report_cmd`], [`plot`] and [`html`]: `uring-load report`, the charts (SVG) and the
 //!   self-contained HTML page.
-//! - [`report`]: the text report (weighttp's lines, wrk's latency table) and progress.
+//! - [`report`]: the text report (weighttp's lines, wrk's latency table).
 
 pub mod conn;
 pub mod engine;
@@ -18,10 +21,13 @@ pub mod error;
 pub mod html;
 pub mod intervals;
 pub mod latency_log;
+pub mod live;
+pub mod merge;
 pub mod plot;
 pub mod report;
 pub mod report_cmd;
 pub mod schedule;
+pub mod shard;
 pub mod target;
 pub mod timeline;
 pub mod tls;

@@ -11,20 +11,21 @@ use std::net::{Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use clap::Parser;
 use uring_common::http::serialize::write_request_head;
 use uring_common::ring::{raise_nofile_limit, Tier, TierChoice};
-use uring_common::stats::summary::{recorder_from_json, report_json};
 use uring_common::stats::Recorder;
 use uring_load::conn::ConnSpec;
 use uring_load::engine::{self, LoadConfig, Progress, TlsTarget, INTERRUPTED};
 use uring_load::error::{ConfigError, MergeError, ReportError, StartError, TargetError};
-use uring_load::report::{self, ProgressPrinter, RunFacts, RunLine};
+use uring_load::live::LiveMode;
+use uring_load::report::{self, RunFacts, RunLine};
+use uring_load::shard::{self, Shard};
 use uring_load::target::{parse_url, resolve, Address, Scheme, Url};
 use uring_load::timeline::Timeline;
-use uring_load::{tls, units};
+use uring_load::{merge, tls, units};
 
 #[derive(Parser, Debug)]
 #[command(
@@ -34,7 +35,7 @@ use uring_load::{tls, units};
     long_about = "io_uring HTTP/1.1 load generator with weighttp's and wrk's flags.\n\n\
         Without a URL it starts the embedded uring-server on a loopback port (on other \
         cores than the generator when there are two or more) and benchmarks it.\n\n\
-        `uring-load merge A.json B.json ...` merges --json reports of runs made on several \
+        `uring-load merge [--text] A.json B.json ...` merges --json reports of runs made on several \
         machines into one exact report.\n\n\
         `uring-load report RUN.json|LOG ... [--svg OUT.svg] [--html OUT.html]` draws the \
         latency percentile distribution and, from --latency-log files, requests/s and p99 \
@@ -126,15 +127,41 @@ struct Cli {
     #[arg(short = 'q', long = "quiet")]
     quiet: bool,
 
+    /// Live view on stderr (req/s, errors, p50 and p99 of the last interval, progress);
+    /// the default when stderr is a terminal, progress lines otherwise.
+    #[arg(long = "tui")]
+    tui: bool,
+
     /// Write latency over time to FILE: one interval histogram per --interval in
     /// HdrHistogram's histogram log format (HistogramLogProcessor and `uring-load report`
     /// read it; values in microseconds).
     #[arg(long = "latency-log", value_name = "FILE")]
     latency_log: Option<PathBuf>,
 
-    /// Length of the latency log's intervals.
+    /// Length of the intervals of the latency log and of the live view's figures (at
+    /// least 10ms).
     #[arg(long = "interval", value_name = "DURATION", default_value = "1s", value_parser = units::parse_duration)]
     interval: Duration,
+
+    /// Run shard I of N (0-based) of a run spread over N machines: its exact share of -n
+    /// (the shares sum to -n) and 1/N of -R; -c, -t and -d are per machine.
+    #[arg(long = "shard", value_name = "I/N")]
+    shard: Option<String>,
+
+    /// Run one of N shards, the index taken from JOB_COMPLETION_INDEX (a Kubernetes
+    /// Indexed Job sets it in every pod).
+    #[arg(long = "shards", value_name = "N")]
+    shards: Option<u32>,
+
+    /// Start sending at this wall-clock time: Unix seconds or RFC 3339
+    /// (2026-11-30T12:00:00Z); refused when it passed more than 1s ago.
+    #[arg(long = "start-at", value_name = "TIME", value_parser = shard::parse_time)]
+    start_at: Option<SystemTime>,
+
+    /// The run's id in the report (`merge` checks that shards share it); derived from
+    /// the flags every shard shares when absent.
+    #[arg(long = "run-id", value_name = "ID")]
+    run_id: Option<String>,
 }
 
 /// Why the command stopped short; each prints one line and picks the exit code.
@@ -240,35 +267,32 @@ fn out(text: fmt::Arguments<'_>) -> Result<(), ReportError> {
         .map_err(ReportError::Write)
 }
 
-/// Read one `--json` report back.
-fn read_report(path: &str) -> Result<(Recorder, f64), ReportError> {
-    let text = std::fs::read_to_string(path).map_err(|err| ReportError::Read {
-        path: path.to_string(),
-        err,
-    })?;
-    let v: serde_json::Value = serde_json::from_str(&text).map_err(|err| ReportError::NotJson {
-        path: path.to_string(),
-        err,
-    })?;
-    recorder_from_json(&v).map_err(|why| ReportError::NotAReport {
-        path: path.to_string(),
-        why,
-    })
-}
-
-fn merge(files: &[String]) -> Result<ExitCode, Failure> {
-    if files.is_empty() {
-        return Err(MergeError::NoReports.into());
+/// `uring-load merge [--text] A.json B.json ...`: JSON by default, or the text report
+/// with one row per shard and the total.
+fn merge(args: &[String]) -> Result<ExitCode, Failure> {
+    let mut text = false;
+    let mut files = Vec::new();
+    for a in args {
+        match a.as_str() {
+            "--text" => text = true,
+            "--json" => text = false,
+            flag if flag.starts_with("--") => {
+                return Err(MergeError::UnknownFlag(flag.to_string()).into())
+            }
+            _ => files.push(a.as_str()),
+        }
     }
-    let mut merged = Recorder::new();
-    let mut elapsed: f64 = 0.0;
-    for f in files {
-        let (rec, secs) = read_report(f).map_err(MergeError::from)?;
-        merged.merge(&rec);
-        // Runs on several machines at once: the merged run lasted as long as the longest.
-        elapsed = elapsed.max(secs);
+    let reports = files
+        .iter()
+        .map(|f| merge::read_report(f))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(MergeError::from)?;
+    let merged = merge::merge(reports)?;
+    if text {
+        out(format_args!("{}", merged.text()))?;
+    } else {
+        out(format_args!("{}\n", merged.json()))?;
     }
-    out(format_args!("{}\n", report_json(&merged, elapsed)))?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -286,10 +310,22 @@ fn install_sigint() {
     }
 }
 
-fn run(cli: Cli) -> Result<ExitCode, Failure> {
+fn run(mut cli: Cli) -> Result<ExitCode, Failure> {
     validate(&cli)?;
-    let timeline =
+    let sharding = Sharding::from_cli(&cli)?;
+    // From here on -n and -R are this shard's share.
+    if let Some(n) = cli.requests {
+        cli.requests = Some(
+            sharding
+                .shard
+                .share_of_requests(n)
+                .map_err(ConfigError::from)?,
+        );
+    }
+    cli.rate = cli.rate.map(|r| sharding.shard.share_of_rate(r));
+    let mut timeline =
         Timeline::new(cli.latency_log.as_deref(), cli.interval).map_err(ConfigError::LatencyLog)?;
+    timeline.enable_live(LiveMode::choose(cli.quiet, cli.tui).map_err(ConfigError::LiveView)?);
     let duration = match (cli.requests, cli.duration) {
         (None, None) => Some(Duration::from_secs(10)),
         (_, d) => d,
@@ -336,6 +372,11 @@ fn run(cli: Cli) -> Result<ExitCode, Failure> {
     };
 
     install_sigint();
+    if let Some(at) = cli.start_at {
+        if !wait_until(at)? {
+            return Ok(ExitCode::from(130));
+        }
+    }
     if let Some(w) = cli.warmup {
         let warm = LoadConfig {
             requests: None,
@@ -344,11 +385,19 @@ fn run(cli: Cli) -> Result<ExitCode, Failure> {
         };
         engine::run(&warm, &Progress::new(threads))?;
     }
+    let started_at = SystemTime::now();
     let measured = measure(&cli, &cfg, duration, &timeline)?;
+    let ended_at = SystemTime::now();
     if let Some(server) = target.embedded {
         server.shutdown();
     }
-    print_report(&cli, &measured)?;
+    let identity = Identity {
+        sharding,
+        host: shard::host_name(),
+        started_at,
+        ended_at,
+    };
+    print_report(&cli, &measured, &identity)?;
     Ok(if measured.interrupted {
         ExitCode::from(130)
     } else if report::every_request_failed(&measured.merged) {
@@ -611,8 +660,7 @@ fn measure(
             break;
         }
         let progress = Arc::new(Progress::new(cfg.threads));
-        let printer =
-            (!cli.quiet).then(|| ProgressPrinter::start(progress.clone(), cli.requests, duration));
+        let printer = timeline.live_view(progress.clone(), cli.requests, duration);
         let (run_cfg, over_time) = timeline.attach(cfg);
         let run = engine::run(&run_cfg, &progress);
         let logged = over_time.finish(run_cfg);
@@ -644,7 +692,7 @@ fn measure(
 }
 
 /// The final report: JSON, the `--runs` table, or the text report.
-fn print_report(cli: &Cli, m: &Measured) -> Result<(), ReportError> {
+fn print_report(cli: &Cli, m: &Measured, id: &Identity) -> Result<(), ReportError> {
     let facts = RunFacts {
         total: cli
             .requests
@@ -658,6 +706,7 @@ fn print_report(cli: &Cli, m: &Measured) -> Result<(), ReportError> {
     if cli.json {
         let mut v = report::json(&m.merged, &facts);
         if let Some(obj) = v.as_object_mut() {
+            id.add_to(obj);
             if let Some(t) = m.tier {
                 obj.insert("tier".into(), t.to_string().into());
             }
@@ -677,8 +726,123 @@ fn print_report(cli: &Cli, m: &Measured) -> Result<(), ReportError> {
         }
         out(format_args!("{v}\n"))
     } else if m.lines.len() > 1 {
-        out(format_args!("{}", report::runs_text(&m.lines)))
+        out(format_args!(
+            "{}{}",
+            id.text_line(),
+            report::runs_text(&m.lines)
+        ))
     } else {
-        out(format_args!("{}", report::text(&m.merged, &facts)))
+        out(format_args!(
+            "{}{}",
+            id.text_line(),
+            report::text(&m.merged, &facts)
+        ))
+    }
+}
+
+/// This process's place in a run across machines.
+struct Sharding {
+    shard: Shard,
+    run_id: String,
+}
+
+impl Sharding {
+    /// From `--shard`/`--shards` (+ JOB_COMPLETION_INDEX), `--run-id`, `--start-at`.
+    fn from_cli(cli: &Cli) -> Result<Sharding, ConfigError> {
+        let env = cli
+            .shards
+            .and_then(|_| std::env::var(shard::JOB_INDEX_ENV).ok());
+        let shard = Shard::from_flags(cli.shard.as_deref(), cli.shards, env.as_deref())?;
+        if let Some(at) = cli.start_at {
+            // Refuse at once rather than after the set-up.
+            shard::until_start(at, SystemTime::now())?;
+        }
+        let run_id = match &cli.run_id {
+            Some(id) => {
+                shard::check_run_id(id)?;
+                id.clone()
+            }
+            None => shard::derive_run_id(&[
+                ("url", cli.url.clone().unwrap_or_default()),
+                (
+                    "unix",
+                    cli.unix_socket
+                        .as_ref()
+                        .map(|p| p.display().to_string())
+                        .unwrap_or_default(),
+                ),
+                ("n", format!("{:?}", cli.requests)),
+                ("R", format!("{:?}", cli.rate)),
+                ("d", format!("{:?}", cli.duration)),
+                ("c", cli.connections.to_string()),
+                ("t", cli.threads.to_string()),
+                ("k", cli.keep_alive.to_string()),
+                ("K", cli.pipeline.to_string()),
+                ("m", format!("{:?}", cli.method)),
+                ("H", cli.headers.join("\n")),
+                ("shards", shard.count.to_string()),
+                (
+                    "start_at",
+                    cli.start_at.map(shard::unix_us).unwrap_or(0).to_string(),
+                ),
+            ]),
+        };
+        Ok(Sharding { shard, run_id })
+    }
+}
+
+/// Sleep until `at` (wall clock); false if Ctrl-C came first.
+fn wait_until(at: SystemTime) -> Result<bool, ConfigError> {
+    loop {
+        let left = shard::until_start(at, SystemTime::now())?;
+        if left.is_zero() {
+            return Ok(true);
+        }
+        if INTERRUPTED.load(std::sync::atomic::Ordering::SeqCst) {
+            return Ok(false);
+        }
+        std::thread::sleep(left.min(Duration::from_millis(50)));
+    }
+}
+
+/// Who made a report and when: the fields `merge` checks and shows.
+struct Identity {
+    sharding: Sharding,
+    host: String,
+    started_at: SystemTime,
+    ended_at: SystemTime,
+}
+
+impl Identity {
+    fn add_to(&self, obj: &mut serde_json::Map<String, serde_json::Value>) {
+        obj.insert("run_id".into(), self.sharding.run_id.clone().into());
+        obj.insert("host".into(), self.host.clone().into());
+        obj.insert(
+            "started_at".into(),
+            shard::format_time(self.started_at).into(),
+        );
+        obj.insert("ended_at".into(), shard::format_time(self.ended_at).into());
+        let s = self.sharding.shard;
+        if !s.is_whole() {
+            obj.insert(
+                "shard".into(),
+                serde_json::json!({ "index": s.index, "count": s.count }),
+            );
+        }
+    }
+
+    /// The text report's first line for a shard (nothing for a whole run).
+    fn text_line(&self) -> String {
+        let s = self.sharding.shard;
+        if s.is_whole() {
+            return String::new();
+        }
+        format!(
+            "shard {s} of run {} on {}, {} .. {}\n",
+            self.sharding.run_id,
+            self.host,
+            shard::format_time(self.started_at),
+            shard::format_time(self.ended_at)
+        )
     }
 }

@@ -1,18 +1,14 @@
 //! The report: weighttp's summary lines, wrk's latency table and distribution, the error
 //! breakdown and `Requests/sec:`; the JSON form (schema in docs/report-schema.md) with
-//! a few run facts added; the mean and standard deviation over `--runs`; and the
-//! progress printer (a bar on a terminal, `progress: N% done` lines otherwise).
+//! a few run facts added; and the mean and standard deviation over `--runs`. (Progress
+//! during the run is the live view, in `live.rs`.)
 
 use std::fmt::Write as _;
-use std::io::{IsTerminal, Write as _};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use uring_common::stats::summary::report_json;
 use uring_common::stats::{ErrorKind, Recorder, Summary};
 
-use crate::engine::Progress;
 use crate::units::{format_bytes, format_count, format_us};
 
 /// Facts about a run that the recorder does not hold.
@@ -295,77 +291,6 @@ pub fn runs_text(lines: &[RunLine]) -> String {
         format_count(m)
     );
     o
-}
-
-/// Prints progress to stderr until dropped.
-pub struct ProgressPrinter {
-    stop: Arc<AtomicBool>,
-    handle: Option<std::thread::JoinHandle<()>>,
-}
-
-impl ProgressPrinter {
-    /// `total`: the `-n` budget; `duration`: the `-d` limit; one of them gives the percentage.
-    pub fn start(
-        progress: Arc<Progress>,
-        total: Option<u64>,
-        duration: Option<Duration>,
-    ) -> ProgressPrinter {
-        let stop = Arc::new(AtomicBool::new(false));
-        let flag = stop.clone();
-        let tty = std::io::stderr().is_terminal();
-        let handle = std::thread::Builder::new()
-            .name("uring-load-progress".into())
-            .spawn(move || {
-                let start = Instant::now();
-                let mut last_step = 0u64;
-                let mut drawn = false;
-                while !flag.load(Ordering::Relaxed) {
-                    std::thread::sleep(Duration::from_millis(100));
-                    let done = progress.done();
-                    let by_count = total.map(|t| done as f64 / t.max(1) as f64);
-                    let by_time =
-                        duration.map(|d| start.elapsed().as_secs_f64() / d.as_secs_f64().max(1e-9));
-                    let frac = match (by_count, by_time) {
-                        (Some(a), Some(b)) => a.max(b),
-                        (Some(a), None) | (None, Some(a)) => a,
-                        (None, None) => 0.0,
-                    }
-                    .clamp(0.0, 1.0);
-                    let pct = (frac * 100.0) as u64;
-                    let mut err = std::io::stderr().lock();
-                    if tty {
-                        let width = 30;
-                        let filled = (frac * width as f64) as usize;
-                        let _ = write!(
-                            err,
-                            "\r[{}{}] {:>3}% {} done",
-                            "#".repeat(filled),
-                            ".".repeat(width - filled),
-                            pct,
-                            done
-                        );
-                        drawn = true;
-                    } else if pct / 10 > last_step && pct < 100 {
-                        last_step = pct / 10;
-                        let _ = writeln!(err, "progress: {}% done", last_step * 10);
-                    }
-                }
-                if drawn {
-                    let _ = write!(std::io::stderr(), "\r{}\r", " ".repeat(60));
-                }
-            })
-            .ok();
-        ProgressPrinter { stop, handle }
-    }
-}
-
-impl Drop for ProgressPrinter {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::Relaxed);
-        if let Some(h) = self.handle.take() {
-            let _ = h.join();
-        }
-    }
 }
 
 #[cfg(test)]

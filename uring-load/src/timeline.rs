@@ -14,6 +14,7 @@ use std::time::Duration;
 use crate::engine::LoadConfig;
 use crate::intervals::{Interval, IntervalFeed};
 use crate::latency_log::LatencyLogWriter;
+use crate::live::{LiveFigures, LiveMode, LiveView};
 
 /// Something that wants every merged interval (the live view).
 pub type IntervalSink = Arc<dyn Fn(&Interval) + Send + Sync>;
@@ -23,6 +24,8 @@ pub struct Timeline {
     period: Duration,
     log: Option<Arc<Mutex<LatencyLogWriter>>>,
     sinks: Vec<IntervalSink>,
+    live: LiveMode,
+    figures: Arc<Mutex<LiveFigures>>,
 }
 
 /// The reporting thread of one run.
@@ -33,8 +36,12 @@ pub struct RunTimeline {
 impl Timeline {
     /// `log`: the `--latency-log` path, created now (a bad path fails before any load).
     pub fn new(log: Option<&Path>, period: Duration) -> Result<Timeline, String> {
-        if period.is_zero() {
-            return Err("--interval must be longer than 0".into());
+        // The load loops wake every 10 ms at the least; shorter intervals would only
+        // copy recorders more often than they can differ.
+        if period < Duration::from_millis(10) {
+            return Err(format!(
+                "--interval {period:?} is too short: it must be at least 10ms"
+            ));
         }
         let log = match log {
             Some(p) => Some(Arc::new(Mutex::new(LatencyLogWriter::create(p)?))),
@@ -44,7 +51,30 @@ impl Timeline {
             period,
             log,
             sinks: Vec::new(),
+            live: LiveMode::Off,
+            figures: Arc::default(),
         })
+    }
+
+    /// Show the live view (`Off` for none); its figures come from the intervals.
+    pub fn enable_live(&mut self, mode: LiveMode) {
+        self.live = mode;
+        if mode != LiveMode::Off {
+            let figures = self.figures.clone();
+            self.add_sink(Arc::new(move |i: &Interval| {
+                figures.lock().unwrap_or_else(|e| e.into_inner()).update(i)
+            }));
+        }
+    }
+
+    /// Start the live view of one run (`None` with `-q`); it stops when dropped.
+    pub fn live_view(
+        &self,
+        progress: Arc<crate::engine::Progress>,
+        total: Option<u64>,
+        duration: Option<Duration>,
+    ) -> Option<LiveView> {
+        LiveView::start(self.live, self.figures.clone(), progress, total, duration)
     }
 
     /// Also hand every interval to `sink`.
