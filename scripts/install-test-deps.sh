@@ -9,7 +9,10 @@ done
 # The seed study's smoke (tests/tests/bench_smoke.rs) makes CPython and PyPy venvs.
 # uring-load's reports: HdrHistogram's Java HistogramLogProcessor reads --latency-log files,
 # headless Chromium renders the HTML report (tests/tests/load_over_time.rs).
-for pkg in pypy3 pypy3-venv python3-venv default-jre-headless libhdrhistogram-java chromium fonts-dejavu-core; do
+# uring-load across machines (tests/tests/load_distributed.rs): pdsh over ssh into network
+# namespaces, each with its own sshd; the Kubernetes manifest checked with the official
+# client's models (Debian's python3-kubernetes, run by /usr/bin/python3).
+for pkg in pypy3 pypy3-venv python3-venv default-jre-headless libhdrhistogram-java chromium fonts-dejavu-core pdsh openssh-server openssh-client iproute2 python3-kubernetes python3-yaml; do
   dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")
 done
 if [ ${#need[@]} -gt 0 ]; then
@@ -17,5 +20,7 @@ if [ ${#need[@]} -gt 0 ]; then
   apt-get update -qq
   apt-get install -y -qq --no-install-recommends "${need[@]}"
 fi
+# openssh-server may start a system sshd on port 22 where an init system runs; the test
+# starts its own, one per network namespace, with its own config and keys.
 # nginx from the package starts a system instance on port 80 on some images; the tests
 # start their own instances with their own configs and do not need it.
