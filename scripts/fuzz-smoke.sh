@@ -5,6 +5,11 @@
 # RUSTC_BOOTSTRAP=1 lets stable rustc accept them. New corpus entries go to a temporary
 # directory, never into fuzz/corpus/ (the committed seeds stay as they are).
 #
+# Overflow checks are on: an arithmetic overflow (a chunk size near u64::MAX added to a
+# body length) must crash a target, not wrap as release code does. cargo-fuzz builds
+# optimised without them unless asked, so `--debug-assertions` is passed here, and
+# fuzz/Cargo.toml's release profile sets overflow-checks and debug-assertions as well.
+#
 # Usage: scripts/fuzz-smoke.sh [seconds-per-target]   (default 20)
 #        FUZZ_TARGETS="chunked stream" scripts/fuzz-smoke.sh 5
 #        scripts/fuzz-smoke.sh --build-only              (CI: just build the targets)
@@ -30,7 +35,7 @@ fi
 export RUSTC_BOOTSTRAP=1
 targets="${FUZZ_TARGETS:-$(cargo fuzz list)}"
 
-cargo fuzz build
+cargo fuzz build --debug-assertions
 if [ "$build_only" = 1 ]; then
     echo "fuzz-smoke: built: $(echo $targets)"
     exit 0
@@ -43,7 +48,7 @@ for t in $targets; do
     mkdir -p "$work/$t" "corpus/$t"
     echo "fuzz-smoke: $t for ${secs}s" >&2
     # -rss_limit_mb and -timeout turn memory blow-ups and hangs into failures too.
-    if ! cargo fuzz run "$t" "$work/$t" "corpus/$t" -- \
+    if ! cargo fuzz run --debug-assertions "$t" "$work/$t" "corpus/$t" -- \
         -max_total_time="$secs" -rss_limit_mb=2048 -timeout=10 \
         -artifact_prefix="$work/" >"$work/$t.log" 2>&1; then
         echo "fuzz-smoke: $t FAILED; last lines of its log:" >&2

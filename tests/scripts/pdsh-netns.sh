@@ -123,7 +123,8 @@ ssh_cmd=(ssh -i "$work/id" -o StrictHostKeyChecking=no -o UserKnownHostsFile=/de
 run_shards() { # dir run-id hostlist
   local dir=$1 run_id=$2 list=$3
   mkdir -p "$dir"
-  local start_at=$(($(date +%s) + 4))
+  # Time for pdsh to log in everywhere (ssh is quick here, but CI runs tests in parallel).
+  local start_at=$(($(date +%s) + 6))
   local cmd=$args
   # The manifest's $(VAR) references, replaced as Kubernetes does (quoted: literal).
   cmd=${cmd//'$(REQUESTS)'/$requests}
@@ -136,7 +137,11 @@ run_shards() { # dir run-id hostlist
   ip netns exec "$ctl" timeout 120 pdsh -S -R exec -f 16 -u 90 -w "$list" \
     "${ssh_cmd[@]}" %h \
     "JOB_COMPLETION_INDEX=%n $load $cmd > $dir/shard-%n.json" \
-    >"$dir/pdsh.out" 2>"$dir/pdsh.err"
+    >"$dir/pdsh.out" 2>"$dir/pdsh.err" &
+  # In the background and waited for, so that a TERM runs the trap at once.
+  local p=$!
+  pids+=("$p")
+  wait "$p"
 }
 
 # Phase 1: every shard.

@@ -149,7 +149,10 @@ fn load_pdsh_over_ssh_across_network_namespaces() {
             // SIGTERM first so that the script's trap tears the namespaces down.
             // SAFETY: signalling our own child.
             unsafe { libc::kill(child.0.id() as i32, libc::SIGTERM) };
-            std::thread::sleep(Duration::from_secs(5));
+            let give_up = Instant::now() + Duration::from_secs(20);
+            while child.0.try_wait().unwrap().is_none() && Instant::now() < give_up {
+                std::thread::sleep(Duration::from_millis(50));
+            }
             panic!("pdsh-netns.sh did not finish within 240 s");
         }
         std::thread::sleep(Duration::from_millis(50));

@@ -298,7 +298,8 @@ fn clients_that_reset_mid_response() {
 
 /// After resets mid-download every fd goes back, files included: a closed connection must
 /// not keep the file it was sending until its slot is reused (found by this test, fixed in
-/// the server).
+/// the server). The worker's open-file cache keeps one fd of the file on purpose (issue
+/// 9, 4h), so the bound is idle + 1 and at most one fd may name the file.
 #[test]
 fn resets_mid_download_release_file_fds() {
     let root = Root::new("reset-fds", 8 << 20);
@@ -306,10 +307,14 @@ fn resets_mid_download_release_file_fds() {
     let pid = server.guard.pid();
     let idle = server.idle_fds();
     reset_storm(server.addr);
-    let n = fds_settle(pid, idle, Duration::from_secs(10));
+    let n = fds_settle(pid, idle + 1, Duration::from_secs(10));
+    let file_fds = fd_targets(pid)
+        .iter()
+        .filter(|t| t.ends_with("big.bin"))
+        .count();
     assert!(
-        n <= idle,
-        "server fds {n} after 160 resets, {idle} before; still open: {:?}",
+        n <= idle + 1 && file_fds <= 1,
+        "server fds {n} after 160 resets, {idle} before, {file_fds} on the file; still open: {:?}",
         fd_targets(pid)
     );
 }

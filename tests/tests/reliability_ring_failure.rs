@@ -41,7 +41,8 @@ fn a_worker_whose_ring_fails_closes_its_listener_at_once() {
         Err(e) => panic!("unexpected connect error {e}"),
         Ok(mut c) => {
             // Accepted into the dead worker's backlog: the request is never answered.
-            c.set_read_timeout(Some(Duration::from_millis(300))).unwrap();
+            c.set_read_timeout(Some(Duration::from_millis(300)))
+                .unwrap();
             let _ = c.write_all(b"GET /plaintext HTTP/1.1\r\nHost: t\r\n\r\n");
             let mut b = [0u8; 64];
             let got = c.read(&mut b);

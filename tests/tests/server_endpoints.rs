@@ -353,3 +353,34 @@ fn access_log_has_one_line_per_request() {
         "{text}"
     );
 }
+
+/// Issue 9 (4h): the worker keeps hot files open. Within the validity interval (1 s) a
+/// hit opens nothing, so a file unlinked after its first request is still served from
+/// the cached descriptor; after the interval the server notices and answers 404. A file
+/// renamed over is served new after the interval.
+#[test]
+fn open_file_cache_serves_hits_and_notices_changes() {
+    let root = TempDir::new("ofc");
+    std::fs::write(root.path().join("gone.txt"), b"still here").unwrap();
+    std::fs::write(root.path().join("swap.txt"), b"old").unwrap();
+    let srv = ServerProc::start(&["--root", root.path().to_str().unwrap()]);
+    let get = |path: &str| {
+        exchange(
+            srv.addr,
+            format!("GET {path} HTTP/1.1\r\nHost: x\r\n\r\n").as_bytes(),
+        )
+    };
+    assert_eq!(get("/gone.txt").body, b"still here");
+    assert_eq!(get("/swap.txt").body, b"old");
+    std::fs::remove_file(root.path().join("gone.txt")).unwrap();
+    let tmp = root.path().join("swap.tmp");
+    std::fs::write(&tmp, b"new and longer").unwrap();
+    std::fs::rename(&tmp, root.path().join("swap.txt")).unwrap();
+    // Milliseconds later, well inside the interval: the cached fd answers.
+    let r = get("/gone.txt");
+    assert_eq!((r.status, &r.body[..]), (200, &b"still here"[..]));
+    std::thread::sleep(Duration::from_millis(1300));
+    assert_eq!(get("/gone.txt").status, 404);
+    let r = get("/swap.txt");
+    assert_eq!((r.status, &r.body[..]), (200, &b"new and longer"[..]));
+}

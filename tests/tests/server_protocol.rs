@@ -304,3 +304,59 @@ fn slowloris_and_idle_connections_are_closed() {
     );
     assert_eq!(r.status, 200);
 }
+
+/// Issue 9 (4g): the head timeout runs from accept (a connection that sends nothing is
+/// closed after `--header-timeout`, not the keep-alive timeout), and a body that
+/// trickles in is cut off with 408 after `--body-timeout`, however steadily it trickles.
+#[test]
+fn silent_connections_and_trickling_bodies_time_out() {
+    let srv = ServerProc::start(&[
+        "--header-timeout",
+        "1s",
+        "--body-timeout",
+        "1s",
+        "--keepalive-timeout",
+        "30s",
+    ]);
+    let mut s = srv.connect();
+    let t0 = Instant::now();
+    assert!(
+        closed_by_server(&mut s, Duration::from_secs(8)),
+        "a silent connection stayed open"
+    );
+    let waited = t0.elapsed();
+    assert!(
+        waited >= Duration::from_millis(900) && waited < Duration::from_secs(5),
+        "closed after {waited:?}"
+    );
+
+    let mut s = srv.connect();
+    s.write_all(b"POST /plaintext HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n")
+        .unwrap();
+    let t0 = Instant::now();
+    let mut reader = s.try_clone().unwrap();
+    let got = std::thread::spawn(move || {
+        let mut got = Vec::new();
+        let mut buf = [0u8; 4096];
+        // Ends at EOF or a reset; the read timeout of connect() bounds it too.
+        while let Ok(n) = reader.read(&mut buf) {
+            if n == 0 {
+                break;
+            }
+            got.extend_from_slice(&buf[..n]);
+        }
+        (got, t0.elapsed())
+    });
+    // A byte every 100 ms: it never stalls, so only a body timeout can stop it.
+    for _ in 0..80 {
+        if got.is_finished() || s.write_all(b"a").is_err() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let (got, when) = got.join().unwrap();
+    let text = String::from_utf8_lossy(&got);
+    assert!(text.starts_with("HTTP/1.1 408 "), "{text:?} after {when:?}");
+    assert!(text.contains("Connection: close\r\n"), "{text}");
+    assert!(when < Duration::from_secs(7), "408 came after {when:?}");
+}

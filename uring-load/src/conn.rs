@@ -17,11 +17,11 @@ use std::io::{Read, Write};
 use std::mem::MaybeUninit;
 use std::time::{Duration, Instant};
 
+use rustls::ClientConnection;
 use uring_common::http::request::HEADER_CAPACITY;
 use uring_common::http::{
     parse_response, ChunkEvent, ChunkedDecoder, HeaderStorage, Parsed, ResponseFraming,
 };
-use rustls::ClientConnection;
 use uring_common::stats::{ErrorKind, Recorder};
 
 /// How long to wait for the server's EOF after a response that announced the close; a

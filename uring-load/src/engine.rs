@@ -371,9 +371,10 @@ impl<'a> Worker<'a> {
         for c in &mut st.clients {
             c.conn.abandon();
         }
-        self.driver.shutdown(Duration::from_secs(2), &mut |core, ev| {
-            st.on_event(core, ev, ended)
-        });
+        self.driver
+            .shutdown(Duration::from_secs(2), &mut |core, ev| {
+                st.on_event(core, ev, ended)
+            });
         st.rec.counters.started = st.disp.started();
         ended
     }

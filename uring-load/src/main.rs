@@ -315,12 +315,8 @@ fn run(mut cli: Cli) -> Result<ExitCode, Failure> {
     let sharding = Sharding::from_cli(&cli)?;
     // From here on -n and -R are this shard's share.
     if let Some(n) = cli.requests {
-        cli.requests = Some(
-            sharding
-                .shard
-                .share_of_requests(n)
-                .map_err(ConfigError::from)?,
-        );
+        let share = sharding.shard.share_of_requests(n);
+        cli.requests = Some(share.map_err(ConfigError::from)?);
     }
     cli.rate = cli.rate.map(|r| sharding.shard.share_of_rate(r));
     let mut timeline =
@@ -349,27 +345,8 @@ fn run(mut cli: Cli) -> Result<ExitCode, Failure> {
         body.as_deref(),
         cli.keep_alive,
     );
-    let threads = cli.threads as usize;
-    let cfg = LoadConfig {
-        address: target.address.clone(),
-        tls: target.tls.clone(),
-        request,
-        conn: ConnSpec {
-            keep_alive: cli.keep_alive,
-            depth: cli.pipeline as usize,
-            head_request: method.eq_ignore_ascii_case("HEAD"),
-            max_head_bytes: 64 * 1024,
-        },
-        connections: cli.connections as usize,
-        threads,
-        requests: cli.requests,
-        duration,
-        timeout: cli.timeout,
-        rate: cli.rate,
-        cores: thread_cores(&cli, &cores_all),
-        tier: cli.tier,
-        intervals: None,
-    };
+    let cfg = load_config(&cli, &target, request, &method, duration, &cores_all);
+    let threads = cfg.threads;
 
     install_sigint();
     if let Some(at) = cli.start_at {
@@ -398,20 +375,57 @@ fn run(mut cli: Cli) -> Result<ExitCode, Failure> {
         ended_at,
     };
     print_report(&cli, &measured, &identity)?;
-    Ok(if measured.interrupted {
-        ExitCode::from(130)
-    } else if report::every_request_failed(&measured.merged) {
-        eprintln!(
-            "uring-load: every request failed ({} errored, none answered); the first error of each class:",
-            measured.merged.counters.errored
-        );
-        for line in report::first_error_lines(&measured.merged) {
-            eprintln!("  {line}");
-        }
-        ExitCode::from(1)
-    } else {
-        ExitCode::SUCCESS
-    })
+    Ok(exit_status(&measured))
+}
+
+/// What one run needs, from the flags (with this shard's share of -n and -R).
+fn load_config(
+    cli: &Cli,
+    target: &Target,
+    request: Vec<u8>,
+    method: &str,
+    duration: Option<Duration>,
+    cores_all: &[core_affinity::CoreId],
+) -> LoadConfig {
+    LoadConfig {
+        address: target.address.clone(),
+        tls: target.tls.clone(),
+        request,
+        conn: ConnSpec {
+            keep_alive: cli.keep_alive,
+            depth: cli.pipeline as usize,
+            head_request: method.eq_ignore_ascii_case("HEAD"),
+            max_head_bytes: 64 * 1024,
+        },
+        connections: cli.connections as usize,
+        threads: cli.threads as usize,
+        requests: cli.requests,
+        duration,
+        timeout: cli.timeout,
+        rate: cli.rate,
+        cores: thread_cores(cli, cores_all),
+        tier: cli.tier,
+        intervals: None,
+    }
+}
+
+/// 130 after Ctrl-C; 1, with the first error of each class on stderr, when every
+/// request failed; else 0.
+fn exit_status(m: &Measured) -> ExitCode {
+    if m.interrupted {
+        return ExitCode::from(130);
+    }
+    if !report::every_request_failed(&m.merged) {
+        return ExitCode::SUCCESS;
+    }
+    eprintln!(
+        "uring-load: every request failed ({} errored, none answered); the first error of each class:",
+        m.merged.counters.errored
+    );
+    for line in report::first_error_lines(&m.merged) {
+        eprintln!("  {line}");
+    }
+    ExitCode::from(1)
 }
 
 /// Flags that contradict each other or are zero where they must not be.

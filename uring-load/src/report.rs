@@ -134,8 +134,25 @@ pub fn text(rec: &Recorder, facts: &RunFacts) -> String {
             let _ = writeln!(o, "  {line}");
         }
     }
-    let s = Summary::of(rec);
     let _ = writeln!(o);
+    latency_table(&mut o, rec);
+    let _ = writeln!(o);
+    let _ = writeln!(o, "Requests/sec: {rate:>10.2}");
+    let _ = writeln!(
+        o,
+        "Transfer/sec: {:>10}",
+        format_bytes(if secs > 0.0 {
+            c.bytes_total as f64 / secs
+        } else {
+            0.0
+        })
+    );
+    o
+}
+
+/// wrk's latency lines: average, deviation, maximum, then the distribution.
+fn latency_table(o: &mut String, rec: &Recorder) {
+    let s = Summary::of(rec);
     let _ = writeln!(
         o,
         "  {:<10}{:>10}{:>10}{:>10}{:>11}",
@@ -162,18 +179,6 @@ pub fn text(rec: &Recorder, facts: &RunFacts) -> String {
     ] {
         let _ = writeln!(o, "  {label:>7}  {:>10}", format_us(v as f64));
     }
-    let _ = writeln!(o);
-    let _ = writeln!(o, "Requests/sec: {rate:>10.2}");
-    let _ = writeln!(
-        o,
-        "Transfer/sec: {:>10}",
-        format_bytes(if secs > 0.0 {
-            c.bytes_total as f64 / secs
-        } else {
-            0.0
-        })
-    );
-    o
 }
 
 /// One line per error class that had errors: its count and its first cause,

@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use uring_common::http::{RequestHead, Version};
 
-use crate::server::AccessLogTarget;
+use crate::config::AccessLogTarget;
 
 /// The shared destination; each worker wraps it in its own [`AccessLogWriter`].
 #[derive(Clone, Debug)]

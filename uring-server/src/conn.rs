@@ -16,16 +16,18 @@
 
 use std::mem::MaybeUninit;
 use std::os::fd::{AsRawFd, RawFd};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use uring_common::http::{
-    parse_request, BodyFraming, ChunkEvent, ChunkedDecoder, ChunkedError, HeaderStorage, Limits,
-    Parsed, RequestHead, Version,
+    date::format_imf_fixdate, parse_request, BodyFraming, ChunkEvent, ChunkedDecoder, ChunkedError,
+    HeaderStorage, Limits, Parsed, RequestError, RequestHead, Version,
 };
 
 use crate::access_log::AccessLogWriter;
-use crate::handler::{FileBody, Handler, Request, ResponseWriter};
-use crate::server::Timeouts;
+use crate::config::Timeouts;
+use crate::handler::Handler;
+use crate::request::Request;
+use crate::response::{FileBody, ResponseWriter};
 
 /// Stop answering pipelined requests while this much output waits (back-pressure).
 const OUT_HIGH_WATER: usize = 256 * 1024;
@@ -42,6 +44,30 @@ pub enum Close {
     Now,
     /// Half-close (`shutdown(SHUT_WR)`) and keep reading until EOF or the linger deadline.
     Linger,
+}
+
+/// Why the connection answers a request itself, then closes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Refusal {
+    /// The head broke a rule of the codec (its status comes from there).
+    Request(RequestError),
+    /// The body is malformed or too large.
+    Body(BodyError),
+    /// CONNECT, which the handler does not tunnel: 501.
+    Connect,
+    /// The body did not arrive within the body timeout: 408.
+    BodyTimeout,
+}
+
+impl Refusal {
+    fn status(self) -> u16 {
+        match self {
+            Refusal::Request(e) => e.status(),
+            Refusal::Body(e) => e.status(),
+            Refusal::Connect => 501,
+            Refusal::BodyTimeout => 408,
+        }
+    }
 }
 
 /// Why a request body is refused (answered, then the connection closes).
@@ -104,8 +130,11 @@ pub struct Conn {
     close_reported: bool,
     peer_eof: bool,
     draining: bool,
-    /// When the first byte of the current, incomplete head arrived (slowloris guard).
+    /// When the wait for the current head began: accept for the first request, the
+    /// first byte for later ones (slowloris guard).
     head_started: Option<Instant>,
+    /// When the head of a request whose body is still arriving was complete.
+    body_started: Option<Instant>,
     last_activity: Instant,
     /// `100 Continue` was sent for the request at the front of `rbuf`.
     continue_sent: bool,
@@ -115,6 +144,7 @@ pub struct Conn {
     chunk_raw: usize,
     chunk_body: Vec<u8>,
     header_timeout: Duration,
+    body_timeout: Duration,
     idle_timeout: Duration,
 }
 
@@ -129,13 +159,17 @@ impl Conn {
             close_reported: false,
             peer_eof: false,
             draining: false,
-            head_started: None,
+            // The head timeout runs from accept, like nginx's client_header_timeout: a
+            // connection that sends nothing must not hold a slot for the idle timeout.
+            head_started: Some(now),
+            body_started: None,
             last_activity: now,
             continue_sent: false,
             chunked: ChunkedDecoder::new(),
             chunk_raw: 0,
             chunk_body: Vec::new(),
             header_timeout: timeouts.header_read,
+            body_timeout: timeouts.body_read,
             idle_timeout: timeouts.keep_alive,
         }
     }
@@ -157,7 +191,8 @@ impl Conn {
         self.close_reported = false;
         self.peer_eof = false;
         self.draining = false;
-        self.head_started = None;
+        self.head_started = Some(now);
+        self.body_started = None;
         self.last_activity = now;
         self.continue_sent = false;
         self.chunk_raw = 0;
@@ -222,6 +257,9 @@ impl Conn {
         let Some(f) = self.file.as_mut() else {
             return;
         };
+        if !f.read_in_flight {
+            return;
+        }
         f.read_in_flight = false;
         let data = match read {
             Ok(data) if !data.is_empty() => data,
@@ -242,11 +280,31 @@ impl Conn {
         }
     }
 
-    /// The deadline passed (the worker checks `deadline()` against its clock).
+    /// The deadline passed (the worker checks `deadline()` against its clock). A body
+    /// that did not arrive in time is answered 408 before the close; a head that did not,
+    /// or an idle or stalled connection, is closed at once.
     pub fn on_timeout(&mut self, now: Instant) {
-        if self.deadline().is_some_and(|d| now >= d) {
-            self.phase = Phase::Closed;
+        if !self.deadline().is_some_and(|d| now >= d) {
+            return;
         }
+        let body_late = self.phase == Phase::Open
+            && self.head_started.is_none()
+            && self.body_started.is_some()
+            // `out` must not move while a file read writes into it.
+            && self.file.is_none();
+        if !body_late {
+            self.phase = Phase::Closed;
+            return;
+        }
+        // No ctx on this path: the one clock read in this file, for the Date header.
+        let mut date = [0u8; 29];
+        let secs = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        format_imf_fixdate(secs, &mut date);
+        self.refuse(Refusal::BodyTimeout, &date);
+        // The answer gets the idle timeout to leave (a stalled reader is closed then).
+        self.last_activity = now;
     }
 
     /// The socket failed (reset, broken pipe): nothing more can be sent.
@@ -339,9 +397,10 @@ impl Conn {
         match self.phase {
             Phase::Closed => None,
             Phase::Lingering { until } => Some(until),
-            _ => Some(match self.head_started {
-                Some(t) => t + self.header_timeout,
-                None => self.last_activity + self.idle_timeout,
+            _ => Some(match (self.head_started, self.body_started) {
+                (Some(t), _) => t + self.header_timeout,
+                (None, Some(t)) => t + self.body_timeout,
+                (None, None) => self.last_activity + self.idle_timeout,
             }),
         }
     }
@@ -358,9 +417,7 @@ impl Conn {
     }
 
     fn flushed(&self) -> bool {
-        self.out.is_empty()
-            && !self.send_in_flight
-            && self.file.is_none()
+        self.out.is_empty() && !self.send_in_flight && self.file.is_none()
     }
 
     /// Output back-pressure or a file in progress: do not answer more requests yet.
@@ -408,7 +465,7 @@ impl Conn {
             let mut storage: HeaderStorage<'_> = [const { MaybeUninit::uninit() }; 256];
             let head = match parse_request(&buf[pos..], &mut storage, ctx.limits) {
                 Err(e) => {
-                    self.error_response(e.status(), ctx);
+                    self.refuse(Refusal::Request(e), ctx.date);
                     return buf.len();
                 }
                 Ok(Parsed::Partial) => {
@@ -422,7 +479,7 @@ impl Conn {
             // tunnels, we are no proxy: 501, and close (the client may already be
             // sending the tunnelled bytes).
             if head.method == "CONNECT" && !ctx.handler.accepts_connect() {
-                self.error_response(501, ctx);
+                self.refuse(Refusal::Connect, ctx.date);
                 return buf.len();
             }
             let body_start = pos + head.head_len;
@@ -433,7 +490,7 @@ impl Conn {
                 }
                 BodyFraming::Length(n) => {
                     if n > ctx.limits.max_body_bytes {
-                        self.error_response(BodyError::TooLarge.status(), ctx);
+                        self.refuse(Refusal::Body(BodyError::TooLarge), ctx.date);
                         return buf.len();
                     }
                     let n = n as usize;
@@ -443,6 +500,7 @@ impl Conn {
                         self.continue_sent = false;
                     } else {
                         self.maybe_continue(&head);
+                        self.body_started.get_or_insert(ctx.now);
                         // Keep the whole request; it is parsed again when the body is in.
                         let want = head.head_len + n;
                         if self.rbuf.capacity() < want {
@@ -455,11 +513,12 @@ impl Conn {
                     let raw = &buf[body_start + self.chunk_raw..];
                     match self.decode_chunked(raw, ctx.limits) {
                         Err(e) => {
-                            self.error_response(e.status(), ctx);
+                            self.refuse(Refusal::Body(e), ctx.date);
                             return buf.len();
                         }
                         Ok(None) => {
                             self.maybe_continue(&head);
+                            self.body_started.get_or_insert(ctx.now);
                             break;
                         }
                         Ok(Some(raw_used)) => {
@@ -534,6 +593,7 @@ impl Conn {
         body: &[u8],
         ctx: &mut Ctx<'_, H>,
     ) {
+        self.body_started = None;
         let keep_alive = head.keep_alive && !ctx.draining && !self.draining;
         let start = self.out.len();
         let mut w = ResponseWriter {
@@ -582,18 +642,20 @@ impl Conn {
     }
 
     /// Answer a request we refuse, then close (RFC 9112 leaves no way to resynchronise).
-    fn error_response<H: Handler>(&mut self, status: u16, ctx: &mut Ctx<'_, H>) {
+    fn refuse(&mut self, why: Refusal, date: &[u8; 29]) {
         let mut w = ResponseWriter {
             out: &mut self.out,
-            date: ctx.date,
+            date,
             head_only: false,
             keep_alive: false,
             http10: false,
             file: None,
             status: None,
         };
+        let status = why.status();
         let body: &[u8] = match status {
             400 => b"Bad Request\n",
+            408 => b"Request Timeout\n",
             413 => b"Content Too Large\n",
             414 => b"URI Too Long\n",
             431 => b"Request Header Fields Too Large\n",
@@ -604,6 +666,8 @@ impl Conn {
         w.respond(status, &[("Content-Type", b"text/plain")], body);
         self.phase = Phase::CloseAfterFlush;
         self.head_started = None;
+        self.body_started = None;
+        self.rbuf.clear();
     }
 }
 
@@ -860,6 +924,79 @@ mod tests {
         assert_eq!(h.conn.poll_close(deadline), Some(Close::Now));
     }
 
+    /// Issue 9 (4g): the head timeout runs from accept, so a connection that sends
+    /// nothing is closed after it, not after the keep-alive timeout.
+    #[test]
+    fn silent_connection_times_out_after_the_head_timeout() {
+        let mut h = Harness::new();
+        let accepted = h.now;
+        assert_eq!(h.conn.deadline(), Some(accepted + Duration::from_secs(10)));
+        // Slot reuse starts the clock again.
+        h.now += Duration::from_secs(100);
+        h.conn.reset(h.now);
+        assert_eq!(h.conn.deadline(), Some(h.now + Duration::from_secs(10)));
+        let d = h.conn.deadline().unwrap();
+        h.conn.on_timeout(d - Duration::from_millis(1));
+        assert!(!h.conn.is_closed());
+        h.conn.on_timeout(d);
+        assert_eq!(h.conn.poll_close(d), Some(Close::Now));
+        assert!(
+            take_send(&mut h.conn).is_none(),
+            "no answer to a silent connection"
+        );
+    }
+
+    /// Issue 9 (4g): a body has `body_read` from the end of its head, however it
+    /// trickles in (each byte used to push the idle deadline on); then 408 and close.
+    #[test]
+    fn trickling_body_gets_408_after_the_body_timeout() {
+        for (head, piece) in [
+            (
+                &b"POST /u HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n"[..],
+                &b"a"[..],
+            ),
+            (
+                b"POST /u HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n",
+                b"1\r\na\r\n",
+            ),
+        ] {
+            let mut h = Harness::new();
+            h.now += Duration::from_secs(3);
+            let head_done = h.now;
+            h.feed(head);
+            assert_eq!(h.conn.deadline(), Some(head_done + Duration::from_secs(60)));
+            for _ in 0..59 {
+                h.now += Duration::from_secs(1);
+                h.feed(piece);
+                assert_eq!(h.conn.deadline(), Some(head_done + Duration::from_secs(60)));
+            }
+            assert!(h.wire.is_empty());
+            h.now += Duration::from_secs(1);
+            h.conn.on_timeout(h.now);
+            h.settle();
+            let text = String::from_utf8_lossy(&h.wire).to_string();
+            assert!(text.starts_with("HTTP/1.1 408 "), "{text}");
+            assert!(text.contains("Connection: close\r\n"), "{text}");
+            assert_eq!(h.closed, Some(Close::Linger));
+        }
+    }
+
+    /// The body timer is per request: a later body gets a fresh one, and a complete
+    /// request leaves the idle timeout in charge.
+    #[test]
+    fn body_timer_is_per_request() {
+        let mut h = Harness::new();
+        h.feed(b"POST /a HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\na");
+        h.now += Duration::from_secs(50);
+        h.feed(b"b");
+        assert_eq!(h.wire, response("POST /a ab", false));
+        assert_eq!(h.conn.deadline(), Some(h.now + Duration::from_secs(60)));
+        h.now += Duration::from_secs(5);
+        let second = h.now;
+        h.feed(b"POST /b HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\nc");
+        assert_eq!(h.conn.deadline(), Some(second + Duration::from_secs(60)));
+    }
+
     #[test]
     fn idle_keep_alive_times_out() {
         let mut h = Harness::new();
@@ -1040,15 +1177,7 @@ mod tests {
             fn handle(&mut self, req: &Request<'_>, resp: &mut ResponseWriter<'_>) {
                 if req.path() == "/file" {
                     let file = std::fs::File::open(&self.0).unwrap();
-                    resp.respond_file(
-                        200,
-                        &[],
-                        FileBody {
-                            file,
-                            offset: 10,
-                            len: 300_000,
-                        },
-                    );
+                    resp.respond_file(200, &[], FileBody::new(file, 10, 300_000));
                 } else {
                     resp.respond(200, &[], b"after");
                 }
@@ -1083,12 +1212,19 @@ mod tests {
                 assert!(len as usize <= FILE_CHUNK);
                 let mut buf = vec![0u8; len as usize];
                 // SAFETY: buf has room for len bytes.
-                let n = unsafe { libc::pread(fd, buf.as_mut_ptr().cast(), len as usize, off as i64) };
-                let read = if n > 0 { Ok(&buf[..n as usize]) } else { Err(n as i32) };
+                let n =
+                    unsafe { libc::pread(fd, buf.as_mut_ptr().cast(), len as usize, off as i64) };
+                let read = if n > 0 {
+                    Ok(&buf[..n as usize])
+                } else {
+                    Err(n as i32)
+                };
                 conn.on_file_read(read, &mut ctx);
                 continue;
             }
-            let Some(bytes) = take_send(&mut conn) else { break };
+            let Some(bytes) = take_send(&mut conn) else {
+                break;
+            };
             largest_send = largest_send.max(bytes.len());
             let n = bytes.len();
             wire.extend_from_slice(&bytes);
@@ -1115,15 +1251,7 @@ mod tests {
                 if req.path() == "/file" {
                     let file = std::fs::File::open(&self.0).unwrap();
                     let len = file.metadata().unwrap().len();
-                    resp.respond_file(
-                        200,
-                        &[],
-                        FileBody {
-                            file,
-                            offset: 0,
-                            len,
-                        },
-                    );
+                    resp.respond_file(200, &[], FileBody::new(file, 0, len));
                 } else {
                     resp.respond(200, &[], b"after");
                 }
@@ -1156,15 +1284,24 @@ mod tests {
             if close.is_none() {
                 close = conn.poll_close(now);
             }
-            if let Some((fd, off, dst, len)) = conn.poll_file_read() {
-                // SAFETY: dst has room for len bytes (reserved by poll_file_read).
-                let n = unsafe { libc::pread(fd, dst.cast(), len as usize, off as i64) };
-                conn.on_file_read(n as i32, &mut ctx);
+            if let Some((fd, off, len)) = conn.poll_file_read() {
+                let mut buf = vec![0u8; len as usize];
+                // SAFETY: buf has room for len bytes.
+                let n =
+                    unsafe { libc::pread(fd, buf.as_mut_ptr().cast(), len as usize, off as i64) };
+                let read = if n > 0 {
+                    Ok(&buf[..n as usize])
+                } else {
+                    Err(n as i32)
+                };
+                conn.on_file_read(read, &mut ctx);
                 continue;
             }
-            let Some(bytes) = conn.poll_send() else { break };
+            let Some(bytes) = take_send(&mut conn) else {
+                break;
+            };
             let n = bytes.len();
-            wire.extend_from_slice(bytes);
+            wire.extend_from_slice(&bytes);
             conn.on_sent(n, &mut ctx);
         }
         if close.is_none() {
@@ -1220,10 +1357,12 @@ mod tests {
         conn.on_eof(&mut ctx);
         let mut wire = Vec::new();
         for _ in 0..100 {
-            let Some(bytes) = conn.poll_send() else { break };
-            // The kernel takes the output in small pieces.
-            let n = bytes.len().min(50_000);
-            wire.extend_from_slice(&bytes[..n]);
+            // (The driver continues short sends: the machine hears of whole sends only.)
+            let Some(bytes) = take_send(&mut conn) else {
+                break;
+            };
+            let n = bytes.len();
+            wire.extend_from_slice(&bytes);
             conn.on_sent(n, &mut ctx);
         }
         let text = String::from_utf8_lossy(&wire);
@@ -1287,11 +1426,61 @@ mod tests {
             b"CONNECT a.example:443 HTTP/1.1\r\nHost: a.example:443\r\n\r\n",
             &mut ctx,
         );
-        let text = String::from_utf8_lossy(conn.poll_send().unwrap()).to_string();
+        let text = String::from_utf8_lossy(&take_send(&mut conn).unwrap()).to_string();
         assert!(
             text.starts_with("HTTP/1.1 200 ") && text.ends_with("a.example:443"),
             "{text}"
         );
+    }
+
+    /// Item 5: the file read's bytes come in as a slice (the driver's read buffer), so
+    /// nothing here can expose memory the kernel did not write; a completion without a read
+    /// in flight is ignored and more bytes than the body promised are clamped.
+    #[test]
+    fn file_reads_not_asked_for_or_too_long_change_nothing_they_should_not() {
+        #[derive(Clone)]
+        struct OneFile(std::path::PathBuf);
+        impl Handler for OneFile {
+            fn handle(&mut self, _req: &Request<'_>, resp: &mut ResponseWriter<'_>) {
+                let file = std::fs::File::open(&self.0).unwrap();
+                resp.respond_file(200, &[], FileBody::new(file, 0, 100_000));
+            }
+        }
+        let path = std::env::temp_dir().join(format!("conn-sound-test-{}", std::process::id()));
+        std::fs::write(&path, vec![7u8; 100_000]).unwrap();
+        let mut handler = OneFile(path.clone());
+        let (limits, timeouts, now) = (Limits::default(), Timeouts::default(), Instant::now());
+        let mut conn = Conn::new(now, &timeouts);
+        let mut ctx = Ctx {
+            handler: &mut handler,
+            date: DATE,
+            limits: &limits,
+            timeouts: &timeouts,
+            now,
+            draining: false,
+            log: None,
+        };
+        conn.on_data(b"GET /f HTTP/1.1\r\nHost: x\r\n\r\n", &mut ctx);
+        let head_len = conn.out.len();
+        // Not asked for: ignored.
+        conn.on_file_read(Ok(&[1u8; 4096]), &mut ctx);
+        assert_eq!(conn.out.len(), head_len);
+        let (_, off, len) = conn.poll_file_read().unwrap();
+        assert_eq!((off, len as usize), (0, FILE_CHUNK));
+        conn.on_file_read(Ok(&[7u8; FILE_CHUNK]), &mut ctx);
+        assert_eq!(conn.out.len(), head_len + FILE_CHUNK);
+        // The rest of the body is 100_000 - 65536 bytes: a longer read is clamped to it.
+        let out = std::mem::take(&mut conn.out);
+        let (_, off, len) = conn.poll_file_read().unwrap();
+        assert_eq!(
+            (off, len as usize),
+            (FILE_CHUNK as u64, 100_000 - FILE_CHUNK)
+        );
+        conn.on_file_read(Ok(&[7u8; FILE_CHUNK]), &mut ctx);
+        std::fs::remove_file(&path).unwrap();
+        assert_eq!(conn.out.len(), 100_000 - FILE_CHUNK);
+        assert!(conn.poll_file_read().is_none(), "the body is complete");
+        drop(out);
     }
 
     #[test]

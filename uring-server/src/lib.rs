@@ -14,14 +14,19 @@
 //! ```
 //!
 //! - [`server`]: the builder, the running server, start-up errors.
-//! - [`handler`]: the per-core handler API and the default endpoints.
+//! - [`config`]: the configuration types (re-exported by `server`).
+//! - [`handler`]: the per-core handler API and the default endpoints; [`request`] and
+//!   [`response`] hold the types a handler reads and writes.
 //! - [`conn`]: one connection's sans-IO HTTP/1.1 state machine.
 //! - [`worker`]: the ring loop of one worker thread.
 //! - [`static_files`]: `--root` file serving.
 
 pub mod access_log;
+pub mod config;
 pub mod conn;
 pub mod handler;
+pub mod request;
+pub mod response;
 pub mod server;
 pub mod static_files;
 pub mod worker;

@@ -75,6 +75,11 @@ struct Cli {
     #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = parse_duration)]
     header_timeout: Duration,
 
+    /// Time to receive a whole request body, from the end of its head (a body that
+    /// trickles in slower is answered 408 and the connection closed).
+    #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = parse_duration)]
+    body_timeout: Duration,
+
     /// Idle time before a keep-alive connection is closed.
     #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = parse_duration)]
     keepalive_timeout: Duration,
@@ -169,6 +174,7 @@ fn main() -> ExitCode {
         })
         .timeouts(Timeouts {
             header_read: cli.header_timeout,
+            body_read: cli.body_timeout,
             keep_alive: cli.keepalive_timeout,
             drain: cli.drain_timeout,
         })

@@ -15,75 +15,12 @@ use socket2::{Domain, Protocol, Socket, Type};
 use uring_common::http::Limits;
 use uring_common::ring::{self, RingError, Tier, TierChoice};
 
+// The configuration lives in `config.rs` (at the bottom of the module graph, so the
+// worker, the connection and the access log need not import this file); these paths
+// stay as they were.
+pub use crate::config::{AccessLogTarget, ServerConfig, Timeouts};
 use crate::handler::{DefaultHandler, Handler};
 use crate::worker::{self, WorkerConfig};
-
-/// Connection timeouts (defaults: head 10 s, keep-alive idle 60 s, drain 10 s).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Timeouts {
-    /// Time allowed to receive a complete request head (slowloris guard).
-    pub header_read: Duration,
-    /// Time an idle keep-alive connection (or a stalled body or send) may stay open.
-    pub keep_alive: Duration,
-    /// How long a graceful shutdown waits for in-flight requests.
-    pub drain: Duration,
-}
-
-impl Default for Timeouts {
-    fn default() -> Self {
-        Timeouts {
-            header_read: Duration::from_secs(10),
-            keep_alive: Duration::from_secs(60),
-            drain: Duration::from_secs(10),
-        }
-    }
-}
-
-/// Everything a worker needs to know, cloned into each thread.
-#[derive(Debug, Clone)]
-pub struct ServerConfig {
-    pub listen: Vec<SocketAddr>,
-    pub workers: usize,
-    pub pin: bool,
-    pub tier: TierChoice,
-    pub limits: Limits,
-    pub timeouts: Timeouts,
-    /// Open connections per worker; beyond it the worker stops accepting and new
-    /// connections wait in the kernel's backlog.
-    pub max_conns_per_worker: usize,
-    /// listen(2) backlog.
-    pub backlog: i32,
-    pub access_log: Option<AccessLogTarget>,
-    /// Submission queue entries per ring.
-    pub sq_entries: u32,
-    /// Completion queue entries per ring (multishot operations post many CQEs).
-    pub cq_entries: u32,
-}
-
-/// Where `--access-log` writes.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum AccessLogTarget {
-    Stdout,
-    File(PathBuf),
-}
-
-impl Default for ServerConfig {
-    fn default() -> Self {
-        ServerConfig {
-            listen: Vec::new(),
-            workers: 1,
-            pin: true,
-            tier: TierChoice::Auto,
-            limits: Limits::default(),
-            timeouts: Timeouts::default(),
-            max_conns_per_worker: 16 * 1024,
-            backlog: 4096,
-            access_log: None,
-            sq_entries: 2048,
-            cq_entries: 16384,
-        }
-    }
-}
 
 /// Why the server could not start. `Display` is one line with the cause and the fix.
 #[derive(Debug)]
@@ -213,6 +150,13 @@ impl<H: Handler + Clone> ServerBuilder<H> {
         self
     }
 
+    /// Time allowed to receive a whole request body, from the end of its head (default
+    /// 60 s); beyond it the request is answered 408 and the connection closed.
+    pub fn body_read_timeout(mut self, d: Duration) -> Self {
+        self.config.timeouts.body_read = d;
+        self
+    }
+
     pub fn drain_timeout(mut self, d: Duration) -> Self {
         self.config.timeouts.drain = d;
         self
@@ -266,38 +210,10 @@ impl<H: Handler + Clone> ServerBuilder<H> {
         H: 'static,
     {
         let mut config = self.config;
-        if config.listen.is_empty() {
-            config.listen.push(SocketAddr::from(([0, 0, 0, 0], 8080)));
-        }
-        if config.workers == 0 {
-            return Err(ServerError::Config("--workers must be at least 1".into()));
-        }
-        if !config.sq_entries.is_power_of_two()
-            || !config.cq_entries.is_power_of_two()
-            || config.cq_entries < config.sq_entries
-        {
-            return Err(ServerError::Config(
-                "ring sizes must be powers of two, with at least as many CQ as SQ entries".into(),
-            ));
-        }
-        if config.max_conns_per_worker == 0 {
-            return Err(ServerError::Config(
-                "the connection cap per worker must be at least 1".into(),
-            ));
-        }
-        let handler: Box<dyn Fn() -> Result<H, ServerError>> = match self.handler {
-            Some(h) => Box::new(move || Ok(h.clone())),
-            None => {
-                // The default handler; the type parameter is DefaultHandler here.
-                let root = self.root.clone();
-                let dh = DefaultHandler::new(root.clone())
-                    .map_err(|e| ServerError::Root(root.clone().unwrap_or_default(), e))?;
-                let any: Box<dyn std::any::Any> = Box::new(dh);
-                let h = *any.downcast::<H>().map_err(|_| {
-                    ServerError::Config("a handler is required for this handler type".into())
-                })?;
-                Box::new(move || Ok(h.clone()))
-            }
+        check_config(&mut config)?;
+        let handler = match self.handler {
+            Some(h) => h,
+            None => default_handler::<H>(self.root)?,
         };
 
         ring::raise_memlock_limit();
@@ -345,7 +261,7 @@ impl<H: Handler + Clone> ServerBuilder<H> {
                 core: cores.get(index % cores.len().max(1)).copied(),
                 access_log: access_log.clone(),
             };
-            let h = handler()?;
+            let h = handler.clone();
             let tx = ready_tx.clone();
             let join = std::thread::Builder::new()
                 .name(format!("uring-worker-{index}"))
@@ -378,6 +294,41 @@ impl<H: Handler + Clone> ServerBuilder<H> {
         }
         Ok(server)
     }
+}
+
+/// Fill in the default address and refuse values that make no sense.
+fn check_config(config: &mut ServerConfig) -> Result<(), ServerError> {
+    if config.listen.is_empty() {
+        config.listen.push(SocketAddr::from(([0, 0, 0, 0], 8080)));
+    }
+    if config.workers == 0 {
+        return Err(ServerError::Config("--workers must be at least 1".into()));
+    }
+    if !config.sq_entries.is_power_of_two()
+        || !config.cq_entries.is_power_of_two()
+        || config.cq_entries < config.sq_entries
+    {
+        return Err(ServerError::Config(
+            "ring sizes must be powers of two, with at least as many CQ as SQ entries".into(),
+        ));
+    }
+    if config.max_conns_per_worker == 0 {
+        return Err(ServerError::Config(
+            "the connection cap per worker must be at least 1".into(),
+        ));
+    }
+    Ok(())
+}
+
+/// The default handler (with `root`), as the builder's handler type, which is
+/// `DefaultHandler` whenever no handler was given.
+fn default_handler<H: 'static>(root: Option<PathBuf>) -> Result<H, ServerError> {
+    let dh = DefaultHandler::new(root.clone())
+        .map_err(|e| ServerError::Root(root.unwrap_or_default(), e))?;
+    let any: Box<dyn std::any::Any> = Box::new(dh);
+    any.downcast::<H>()
+        .map(|h| *h)
+        .map_err(|_| ServerError::Config("a handler is required for this handler type".into()))
 }
 
 fn bind_all(config: &ServerConfig) -> Result<Vec<Vec<Socket>>, ServerError> {

@@ -6,28 +6,221 @@
 //! opened with `openat2(RESOLVE_BENEATH)` relative to the root's directory fd, so `..`
 //! (literal or percent-encoded) and symlinks that lead outside fail with EXDEV. The string
 //! checks in front of it only give clearer answers (400 for NUL, 404 for dot-dot).
+//!
+//! Each worker keeps a small open-file cache (like nginx's `open_file_cache`): path →
+//! open fd, size, mtime, ETag, Last-Modified, type. A hit costs no open and no stat; an
+//! entry older than the validity interval (1 s by default) is checked with one `fstatat`
+//! and reopened if the file changed (a rename over it, a new size or mtime). A miss still
+//! opens and stats on the worker thread: blocking on a slow disk there stalls the
+//! worker's other connections until ring-based open/statx replaces it.
 
+use std::collections::HashMap;
 use std::ffi::CString;
 use std::fs::File;
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 use std::sync::Arc;
-use std::time::{Duration, UNIX_EPOCH};
+use std::time::{Duration, Instant, UNIX_EPOCH};
 
 use uring_common::http::DateCache;
 
-use crate::handler::{FileBody, Request, ResponseWriter};
+use crate::request::Request;
+use crate::response::{FileBody, ResponseWriter};
 
-/// The root directory, held open so containment does not depend on its path.
-#[derive(Clone)]
+/// Open files kept per worker by default.
+pub const DEFAULT_CACHE_ENTRIES: usize = 512;
+/// How long a cached entry is trusted before one `fstatat` checks it again.
+pub const DEFAULT_CACHE_VALID: Duration = Duration::from_secs(1);
+/// An entry not used for this long is closed (so a deleted file's space comes back, as
+/// with nginx's `open_file_cache inactive=`), checked one entry per request.
+const CACHE_INACTIVE: Duration = Duration::from_secs(60);
+
+/// Why a path gives no file to serve.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum NoFile {
+    /// A malformed path (bad escape, NUL): 400.
+    BadPath,
+    /// Missing, not a regular file, or outside the root: 404.
+    NotFound,
+    /// The kernel refused access: 403.
+    Forbidden,
+    /// A directory named without its trailing slash: 301 to the slashed URL (relative
+    /// links in its index.html resolve only against that).
+    DirectoryWithoutSlash,
+}
+
+/// The root directory, held open so containment does not depend on its path, and this
+/// worker's open-file cache.
 pub struct StaticFiles {
     root: Arc<OwnedFd>,
+    cache: OpenFileCache,
+}
+
+/// Each worker gets its own clone of the handler: the root is shared, the cache starts
+/// empty (open fds are not worth sharing across threads, and no lock is wanted).
+impl Clone for StaticFiles {
+    fn clone(&self) -> Self {
+        StaticFiles {
+            root: self.root.clone(),
+            cache: OpenFileCache::new(self.cache.capacity, self.cache.valid_for),
+        }
+    }
+}
+
+/// What the cache knows about one served path.
+struct CachedFile {
+    /// The decoded relative path asked for, with a trailing `/` if the URL had one.
+    key: Vec<u8>,
+    file: Arc<File>,
+    /// The path actually opened (the index.html of a directory), for revalidation.
+    opened: CString,
+    dev: u64,
+    ino: u64,
+    size: u64,
+    mtime: i64,
+    mtime_nsec: i64,
+    etag: [u8; 40],
+    etag_len: usize,
+    last_modified: [u8; 29],
+    ctype: &'static [u8],
+    checked: Instant,
+    /// Used since the clock hand last passed (second chance).
+    referenced: bool,
+}
+
+impl CachedFile {
+    fn etag(&self) -> &[u8] {
+        &self.etag[..self.etag_len]
+    }
+
+    fn mtime_secs(&self) -> u64 {
+        self.mtime.max(0) as u64
+    }
+
+    /// Whether the path still names the same, unchanged file (one `fstatat`).
+    fn still_valid(&self, root: &OwnedFd) -> bool {
+        let mut st = std::mem::MaybeUninit::<libc::stat>::uninit();
+        // SAFETY: `opened` is a valid C string, `st` has room for a stat; fstatat
+        // writes it only on success (checked before reading).
+        let rc =
+            unsafe { libc::fstatat(root.as_raw_fd(), self.opened.as_ptr(), st.as_mut_ptr(), 0) };
+        if rc != 0 {
+            return false;
+        }
+        // SAFETY: fstatat succeeded, so it filled `st`.
+        let st = unsafe { st.assume_init() };
+        st.st_dev == self.dev
+            && st.st_ino == self.ino
+            && st.st_size as u64 == self.size
+            && st.st_mtime == self.mtime
+            && st.st_mtime_nsec == self.mtime_nsec
+    }
+}
+
+/// A bounded map from path to open file, evicting with the clock algorithm (an LRU
+/// approximation with no list to update on a hit).
+struct OpenFileCache {
+    entries: Vec<CachedFile>,
+    index: HashMap<Vec<u8>, usize>,
+    hand: usize,
+    /// Next entry `expire_one` looks at.
+    sweep: usize,
+    capacity: usize,
+    valid_for: Duration,
+    inactive: Duration,
+}
+
+impl OpenFileCache {
+    fn new(capacity: usize, valid_for: Duration) -> Self {
+        OpenFileCache {
+            entries: Vec::new(),
+            index: HashMap::new(),
+            hand: 0,
+            sweep: 0,
+            capacity: capacity.max(1),
+            valid_for,
+            inactive: CACHE_INACTIVE.max(valid_for),
+        }
+    }
+
+    /// The entry for `key`, if present and still valid at `now` (revalidated with one
+    /// stat when older than the interval; dropped if the file changed).
+    fn get(&mut self, key: &[u8], now: Instant, root: &OwnedFd) -> Option<usize> {
+        let &i = self.index.get(key)?;
+        let e = &mut self.entries[i];
+        if now.duration_since(e.checked) >= self.valid_for {
+            if !e.still_valid(root) {
+                self.remove(i);
+                return None;
+            }
+            e.checked = now;
+        }
+        e.referenced = true;
+        Some(i)
+    }
+
+    fn insert(&mut self, entry: CachedFile) -> usize {
+        if self.entries.len() < self.capacity {
+            self.index.insert(entry.key.clone(), self.entries.len());
+            self.entries.push(entry);
+            return self.entries.len() - 1;
+        }
+        // Bounded: at most two passes of the hand find an entry without a second chance.
+        loop {
+            let i = self.hand;
+            self.hand = (self.hand + 1) % self.entries.len();
+            if std::mem::take(&mut self.entries[i].referenced) {
+                continue;
+            }
+            self.index.remove(&self.entries[i].key);
+            self.index.insert(entry.key.clone(), i);
+            self.entries[i] = entry;
+            return i;
+        }
+    }
+
+    /// Close one entry unused for `inactive`, if the sweep finds one. `checked` moves on
+    /// at least every `valid_for` while an entry is used, so an old `checked` means idle.
+    fn expire_one(&mut self, now: Instant) {
+        if self.entries.is_empty() {
+            return;
+        }
+        self.sweep %= self.entries.len();
+        if now.duration_since(self.entries[self.sweep].checked) >= self.inactive {
+            self.remove(self.sweep);
+        } else {
+            self.sweep += 1;
+        }
+    }
+
+    /// Drop entry `i`, moving the last entry into its place.
+    fn remove(&mut self, i: usize) {
+        let gone = self.entries.swap_remove(i);
+        self.index.remove(&gone.key);
+        if let Some(moved) = self.entries.get(i) {
+            self.index.insert(moved.key.clone(), i);
+        }
+        if self.hand >= self.entries.len() {
+            self.hand = 0;
+        }
+    }
+
+    fn len(&self) -> usize {
+        self.entries.len()
+    }
 }
 
 impl StaticFiles {
     pub fn new(root: &Path) -> io::Result<Self> {
+        Self::with_cache(root, DEFAULT_CACHE_ENTRIES, DEFAULT_CACHE_VALID)
+    }
+
+    /// Like [`StaticFiles::new`], with `entries` open files kept per worker, each trusted
+    /// for `valid_for` before a stat checks it again.
+    pub fn with_cache(root: &Path, entries: usize, valid_for: Duration) -> io::Result<Self> {
         let c = CString::new(root.as_os_str().as_bytes())
             .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "NUL in path"))?;
         // SAFETY: c is a valid C string; open returns a new fd or -1.
@@ -40,141 +233,93 @@ impl StaticFiles {
         if fd < 0 {
             return Err(io::Error::last_os_error());
         }
-        // SAFETY: fd is a fresh descriptor we own.
         Ok(StaticFiles {
+            // SAFETY: fd is a fresh descriptor we own.
             root: Arc::new(unsafe { OwnedFd::from_raw_fd(fd) }),
+            cache: OpenFileCache::new(entries, valid_for),
         })
     }
 
-    pub fn serve(&self, req: &Request<'_>, resp: &mut ResponseWriter<'_>) {
+    pub fn serve(&mut self, req: &Request<'_>, resp: &mut ResponseWriter<'_>) {
         if resp.only_get_and_head(req.method()) {
             return;
         }
-        let rel = match decode_path(req.path()) {
+        let mut key = match decode_path(req.path()) {
             Ok(r) => r,
-            Err(status) => return error(resp, status),
+            Err(why) => return refuse(req, resp, why),
         };
-        let (file, meta, rel) = match self.open(rel, req.path().ends_with('/')) {
-            Ok(x) => x,
-            Err(301) => {
-                // A directory named without its slash: relative links in its index.html
-                // only resolve against the slashed URL, so send the client there.
-                let mut location = req.path().to_string();
-                location.push('/');
-                if let Some(q) = req.query() {
-                    location.push('?');
-                    location.push_str(q);
-                }
-                return resp.respond(
-                    301,
-                    &[
-                        ("Location", location.as_bytes()),
-                        ("Content-Type", b"text/plain"),
-                    ],
-                    b"Moved Permanently\n",
-                );
-            }
-            Err(status) => return error(resp, status),
-        };
-        let size = meta.len();
-        let mtime = meta.modified().unwrap_or(UNIX_EPOCH);
-        let secs = mtime
-            .duration_since(UNIX_EPOCH)
-            .unwrap_or(Duration::ZERO)
-            .as_secs();
-        let mut etag_buf = [0u8; 40];
-        let etag = format_etag(&mut etag_buf, secs, size);
-        let mut dates = DateCache::new();
-        let last_modified: [u8; 29] = *dates.get(UNIX_EPOCH + Duration::from_secs(secs));
-        let ctype = content_type(&rel);
-
-        if not_modified(req, etag, secs) {
-            return resp.respond(
-                304,
-                &[("ETag", etag), ("Last-Modified", &last_modified)],
-                b"",
-            );
+        let slash = req.path().ends_with('/');
+        if slash {
+            key.push(b'/');
         }
-
-        let range = match req.header("Range") {
-            Some(r) if if_range_ok(req, etag, &last_modified) => parse_range(r, size),
-            _ => RangeAnswer::Full,
+        let now = Instant::now();
+        let i = match self.cache.get(&key, now, &self.root) {
+            Some(i) => i,
+            None => match self.open(key, slash, now) {
+                Ok(entry) => self.cache.insert(entry),
+                Err(why) => return refuse(req, resp, why),
+            },
         };
-        let base: [(&str, &[u8]); 4] = [
-            ("Content-Type", ctype),
-            ("Last-Modified", &last_modified),
-            ("ETag", etag),
-            ("Accept-Ranges", b"bytes"),
-        ];
-        match range {
-            RangeAnswer::Full => resp.respond_file(
-                200,
-                &base,
-                FileBody {
-                    file,
-                    offset: 0,
-                    len: size,
-                },
-            ),
-            RangeAnswer::Partial(start, end) => {
-                let cr = format!("bytes {start}-{end}/{size}");
-                let mut h: [(&str, &[u8]); 5] = [("", b""); 5];
-                h[..4].copy_from_slice(&base);
-                h[4] = ("Content-Range", cr.as_bytes());
-                resp.respond_file(
-                    206,
-                    &h,
-                    FileBody {
-                        file,
-                        offset: start,
-                        len: end - start + 1,
-                    },
-                )
-            }
-            RangeAnswer::Unsatisfiable => {
-                let cr = format!("bytes */{size}");
-                resp.respond(
-                    416,
-                    &[
-                        ("Content-Range", cr.as_bytes()),
-                        ("Content-Type", b"text/plain"),
-                    ],
-                    b"Range Not Satisfiable\n",
-                )
-            }
-        }
+        answer(&self.cache.entries[i], req, resp);
+        self.cache.expire_one(now);
     }
 
-    /// Open `rel` beneath the root; directories answer with their `index.html`.
-    /// Returns the file, its metadata and the path actually opened (for its type);
-    /// `Err(301)` for a directory asked for without its trailing slash.
-    fn open(&self, rel: Vec<u8>, slash: bool) -> Result<(File, std::fs::Metadata, Vec<u8>), u16> {
-        let file = self.open_beneath(if rel.is_empty() { b"." } else { &rel })?;
-        let meta = file.metadata().map_err(|_| 404u16)?;
+    /// Open the file for `key` beneath the root (a directory answers with its
+    /// `index.html`) and describe it for the cache.
+    fn open(&self, key: Vec<u8>, slash: bool, now: Instant) -> Result<CachedFile, NoFile> {
+        let rel = if slash {
+            &key[..key.len() - 1]
+        } else {
+            &key[..]
+        };
+        let mut opened = if rel.is_empty() {
+            b".".to_vec()
+        } else {
+            rel.to_vec()
+        };
+        let mut file = self.open_beneath(&opened)?;
+        let mut meta = file.metadata().map_err(|_| NoFile::NotFound)?;
         if meta.is_dir() {
             if !slash {
-                return Err(301);
+                return Err(NoFile::DirectoryWithoutSlash);
             }
-            let mut index = rel;
-            if !index.is_empty() {
-                index.push(b'/');
+            if rel.is_empty() {
+                opened.clear();
+            } else {
+                opened.push(b'/');
             }
-            index.extend_from_slice(b"index.html");
-            let file = self.open_beneath(&index)?;
-            let meta = file.metadata().map_err(|_| 404u16)?;
-            if !meta.is_file() {
-                return Err(404);
-            }
-            return Ok((file, meta, index));
+            opened.extend_from_slice(b"index.html");
+            file = self.open_beneath(&opened)?;
+            meta = file.metadata().map_err(|_| NoFile::NotFound)?;
         }
         if !meta.is_file() {
-            return Err(404);
+            return Err(NoFile::NotFound);
         }
-        Ok((file, meta, rel))
+        let secs = meta.mtime().max(0) as u64;
+        let mut etag = [0u8; 40];
+        let etag_len = format_etag(&mut etag, secs, meta.size()).len();
+        let mut dates = DateCache::new();
+        let last_modified = *dates.get(UNIX_EPOCH + Duration::from_secs(secs));
+        Ok(CachedFile {
+            ctype: content_type(&opened),
+            opened: CString::new(opened).map_err(|_| NoFile::BadPath)?,
+            key,
+            file: Arc::new(file),
+            dev: meta.dev(),
+            ino: meta.ino(),
+            size: meta.size(),
+            mtime: meta.mtime(),
+            mtime_nsec: meta.mtime_nsec(),
+            etag,
+            etag_len,
+            last_modified,
+            checked: now,
+            referenced: true,
+        })
     }
 
-    fn open_beneath(&self, rel: &[u8]) -> Result<File, u16> {
-        let c = CString::new(rel).map_err(|_| 400u16)?;
+    fn open_beneath(&self, rel: &[u8]) -> Result<File, NoFile> {
+        let c = CString::new(rel).map_err(|_| NoFile::BadPath)?;
         #[repr(C)]
         struct OpenHow {
             flags: u64,
@@ -201,30 +346,95 @@ impl StaticFiles {
         if fd < 0 {
             let err = io::Error::last_os_error();
             return Err(match err.raw_os_error() {
-                Some(libc::EACCES) | Some(libc::EPERM) => 403,
-                _ => 404,
+                Some(libc::EACCES) | Some(libc::EPERM) => NoFile::Forbidden,
+                _ => NoFile::NotFound,
             });
         }
         // SAFETY: a fresh fd we own.
         Ok(unsafe { File::from_raw_fd(fd as i32) })
     }
+
+    /// Open files held now (for tests and metrics).
+    pub fn cached_files(&self) -> usize {
+        self.cache.len()
+    }
 }
 
-fn error(resp: &mut ResponseWriter<'_>, status: u16) {
-    let body: &[u8] = match status {
-        400 => b"Bad Request\n",
-        403 => b"Forbidden\n",
-        _ => b"Not Found\n",
+/// Answer a request for a file we have: 304, 206, 416 or 200.
+fn answer(f: &CachedFile, req: &Request<'_>, resp: &mut ResponseWriter<'_>) {
+    let (etag, size) = (f.etag(), f.size);
+    if not_modified(req, etag, f.mtime_secs()) {
+        return resp.respond(
+            304,
+            &[("ETag", etag), ("Last-Modified", &f.last_modified)],
+            b"",
+        );
+    }
+    let range = match req.header("Range") {
+        Some(r) if if_range_ok(req, etag, &f.last_modified) => parse_range(r, size),
+        _ => RangeAnswer::Full,
+    };
+    let base: [(&str, &[u8]); 4] = [
+        ("Content-Type", f.ctype),
+        ("Last-Modified", &f.last_modified),
+        ("ETag", etag),
+        ("Accept-Ranges", b"bytes"),
+    ];
+    match range {
+        RangeAnswer::Full => resp.respond_file(200, &base, FileBody::new(f.file.clone(), 0, size)),
+        RangeAnswer::Partial(start, end) => {
+            let cr = format!("bytes {start}-{end}/{size}");
+            let mut h: [(&str, &[u8]); 5] = [("", b""); 5];
+            h[..4].copy_from_slice(&base);
+            h[4] = ("Content-Range", cr.as_bytes());
+            let body = FileBody::new(f.file.clone(), start, end - start + 1);
+            resp.respond_file(206, &h, body)
+        }
+        RangeAnswer::Unsatisfiable => {
+            let cr = format!("bytes */{size}");
+            resp.respond(
+                416,
+                &[
+                    ("Content-Range", cr.as_bytes()),
+                    ("Content-Type", b"text/plain"),
+                ],
+                b"Range Not Satisfiable\n",
+            )
+        }
+    }
+}
+
+fn refuse(req: &Request<'_>, resp: &mut ResponseWriter<'_>, why: NoFile) {
+    let (status, body): (u16, &[u8]) = match why {
+        NoFile::BadPath => (400, b"Bad Request\n"),
+        NoFile::Forbidden => (403, b"Forbidden\n"),
+        NoFile::NotFound => (404, b"Not Found\n"),
+        NoFile::DirectoryWithoutSlash => {
+            let mut location = req.path().to_string();
+            location.push('/');
+            if let Some(q) = req.query() {
+                location.push('?');
+                location.push_str(q);
+            }
+            return resp.respond(
+                301,
+                &[
+                    ("Location", location.as_bytes()),
+                    ("Content-Type", b"text/plain"),
+                ],
+                b"Moved Permanently\n",
+            );
+        }
     };
     resp.respond(status, &[("Content-Type", b"text/plain")], body);
 }
 
 /// Percent-decode the path and reduce it to a relative path of plain segments. `..`
 /// anywhere (after decoding) is refused; NUL is a 400.
-fn decode_path(path: &str) -> Result<Vec<u8>, u16> {
+fn decode_path(path: &str) -> Result<Vec<u8>, NoFile> {
     let raw = path.as_bytes();
     if raw.first() != Some(&b'/') {
-        return Err(400);
+        return Err(NoFile::BadPath);
     }
     let mut decoded = Vec::with_capacity(raw.len());
     let mut i = 0;
@@ -237,7 +447,7 @@ fn decode_path(path: &str) -> Result<Vec<u8>, u16> {
                 raw.get(i + 2).and_then(|&c| hex(c)),
             ) {
                 (Some(h), Some(l)) => decoded.push((h * 16 + l) as u8),
-                _ => return Err(400),
+                _ => return Err(NoFile::BadPath),
             }
             i += 3;
         } else {
@@ -246,13 +456,13 @@ fn decode_path(path: &str) -> Result<Vec<u8>, u16> {
         }
     }
     if decoded.contains(&0) {
-        return Err(400);
+        return Err(NoFile::BadPath);
     }
     let mut out = Vec::with_capacity(decoded.len());
     for seg in decoded.split(|&c| c == b'/') {
         match seg {
             b"" | b"." => {}
-            b".." => return Err(404),
+            b".." => return Err(NoFile::NotFound),
             s => {
                 if !out.is_empty() {
                     out.push(b'/');
@@ -449,11 +659,11 @@ mod tests {
         assert_eq!(decode_path("/a/b.txt").unwrap(), b"a/b.txt");
         assert_eq!(decode_path("/").unwrap(), b"");
         assert_eq!(decode_path("/a%20b").unwrap(), b"a b");
-        assert_eq!(decode_path("/../etc/passwd"), Err(404));
-        assert_eq!(decode_path("/%2e%2e/etc/passwd"), Err(404));
-        assert_eq!(decode_path("/a/%2E%2E/%2e%2e/x"), Err(404));
-        assert_eq!(decode_path("/a%00b"), Err(400));
-        assert_eq!(decode_path("/a%zz"), Err(400));
+        assert_eq!(decode_path("/../etc/passwd"), Err(NoFile::NotFound));
+        assert_eq!(decode_path("/%2e%2e/etc/passwd"), Err(NoFile::NotFound));
+        assert_eq!(decode_path("/a/%2E%2E/%2e%2e/x"), Err(NoFile::NotFound));
+        assert_eq!(decode_path("/a%00b"), Err(NoFile::BadPath));
+        assert_eq!(decode_path("/a%zz"), Err(NoFile::BadPath));
         assert_eq!(decode_path("/./a//b").unwrap(), b"a/b");
     }
 
@@ -489,6 +699,144 @@ mod tests {
         assert!(etag_list_matches(b"\"a\", W/\"b\"", b"\"b\""));
         assert!(etag_list_matches(b"*", b"\"b\""));
         assert!(!etag_list_matches(b"\"a\"", b"\"b\""));
+    }
+
+    /// A throwaway directory under the system temp dir, removed on drop.
+    struct Dir(std::path::PathBuf);
+    impl Dir {
+        fn new(tag: &str) -> Dir {
+            let p = std::env::temp_dir().join(format!("static-{tag}-{}", std::process::id()));
+            let _ = std::fs::remove_dir_all(&p);
+            std::fs::create_dir_all(&p).unwrap();
+            Dir(p)
+        }
+    }
+    impl Drop for Dir {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+
+    /// GET `path` through `serve`: the status and the file bytes the response would stream.
+    fn get(files: &mut StaticFiles, path: &str) -> (u16, Vec<u8>) {
+        use std::os::unix::fs::FileExt;
+        use uring_common::http::{new_header_storage, parse_request, Limits, Parsed};
+        let raw = format!("GET {path} HTTP/1.1\r\nHost: t\r\n\r\n");
+        let mut storage = new_header_storage();
+        let Ok(Parsed::Complete(head)) =
+            parse_request(raw.as_bytes(), &mut storage, &Limits::default())
+        else {
+            panic!("request for {path} did not parse");
+        };
+        let req = Request {
+            head: &head,
+            body: b"",
+        };
+        let mut out = Vec::new();
+        let mut w = ResponseWriter {
+            out: &mut out,
+            date: b"Thu, 01 Jan 1970 00:00:00 GMT",
+            head_only: false,
+            keep_alive: true,
+            http10: false,
+            file: None,
+            status: None,
+        };
+        files.serve(&req, &mut w);
+        let status = w.status.expect("answered");
+        let body = match w.file.take() {
+            Some(f) => {
+                let mut b = vec![0u8; f.len as usize];
+                f.file.read_exact_at(&mut b, f.offset).unwrap();
+                b
+            }
+            None => Vec::new(),
+        };
+        (status, body)
+    }
+
+    /// Issue 9 (4h): within the validity interval a hit neither opens nor stats: the
+    /// file is served from the cached fd even after it was unlinked.
+    #[test]
+    fn hit_is_served_from_the_cached_fd() {
+        let dir = Dir::new("hit");
+        std::fs::write(dir.0.join("a.txt"), b"one").unwrap();
+        let mut files = StaticFiles::with_cache(&dir.0, 8, Duration::from_secs(3600)).unwrap();
+        assert_eq!(get(&mut files, "/a.txt"), (200, b"one".to_vec()));
+        std::fs::remove_file(dir.0.join("a.txt")).unwrap();
+        assert_eq!(get(&mut files, "/a.txt"), (200, b"one".to_vec()));
+        assert_eq!(files.cached_files(), 1);
+        // Each worker's clone starts with an empty cache of the same shape.
+        let mut other = files.clone();
+        assert_eq!(other.cached_files(), 0);
+        assert_eq!(get(&mut other, "/a.txt").0, 404);
+    }
+
+    /// Issue 9 (4h): a file replaced on disk (a rename over it) is served new once the
+    /// validity interval has passed; a missing file is not cached.
+    #[test]
+    fn replaced_file_is_served_new_after_the_interval() {
+        let dir = Dir::new("replace");
+        std::fs::write(dir.0.join("a.txt"), b"one").unwrap();
+        std::fs::write(dir.0.join("index.html"), b"<p>1</p>").unwrap();
+        let valid = Duration::from_millis(50);
+        let mut files = StaticFiles::with_cache(&dir.0, 8, valid).unwrap();
+        assert_eq!(get(&mut files, "/a.txt"), (200, b"one".to_vec()));
+        assert_eq!(get(&mut files, "/"), (200, b"<p>1</p>".to_vec()));
+        for (name, new) in [("a.txt", &b"two, longer"[..]), ("index.html", b"<p>2</p>")] {
+            let tmp = dir.0.join("tmp");
+            std::fs::write(&tmp, new).unwrap();
+            std::fs::rename(&tmp, dir.0.join(name)).unwrap();
+        }
+        std::thread::sleep(valid + Duration::from_millis(20));
+        assert_eq!(get(&mut files, "/a.txt"), (200, b"two, longer".to_vec()));
+        assert_eq!(get(&mut files, "/"), (200, b"<p>2</p>".to_vec()));
+        std::fs::remove_file(dir.0.join("a.txt")).unwrap();
+        std::thread::sleep(valid + Duration::from_millis(20));
+        assert_eq!(get(&mut files, "/a.txt").0, 404);
+        assert_eq!(files.cached_files(), 1, "only the index is left");
+    }
+
+    /// Entries nobody asks for are closed after the inactive time, one per request.
+    #[test]
+    fn idle_entries_are_closed() {
+        let dir = Dir::new("idle");
+        std::fs::write(dir.0.join("a.txt"), b"a").unwrap();
+        std::fs::write(dir.0.join("b.txt"), b"b").unwrap();
+        let mut files = StaticFiles::with_cache(&dir.0, 8, Duration::from_millis(1)).unwrap();
+        files.cache.inactive = Duration::from_millis(30);
+        get(&mut files, "/a.txt");
+        assert_eq!(files.cached_files(), 1);
+        std::thread::sleep(Duration::from_millis(40));
+        // Asking for b (a few times: the sweep looks at one entry per request) closes a.
+        for _ in 0..3 {
+            assert_eq!(get(&mut files, "/b.txt"), (200, b"b".to_vec()));
+        }
+        assert_eq!(files.cached_files(), 1);
+        assert_eq!(get(&mut files, "/a.txt"), (200, b"a".to_vec()));
+    }
+
+    /// Issue 9 (4h): the cache holds at most its capacity, and evicted files are served
+    /// correctly when asked for again.
+    #[test]
+    fn cache_is_bounded() {
+        let dir = Dir::new("bounded");
+        for i in 0..10 {
+            std::fs::write(dir.0.join(format!("{i}.txt")), format!("file {i}")).unwrap();
+        }
+        let mut files = StaticFiles::with_cache(&dir.0, 4, Duration::from_secs(3600)).unwrap();
+        for round in 0..3 {
+            for i in 0..10 {
+                let (status, body) = get(&mut files, &format!("/{i}.txt"));
+                assert_eq!(
+                    (status, body),
+                    (200, format!("file {i}").into_bytes()),
+                    "round {round}"
+                );
+                assert!(files.cached_files() <= 4);
+            }
+        }
+        assert_eq!(files.cached_files(), 4);
     }
 
     #[test]

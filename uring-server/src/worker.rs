@@ -20,9 +20,9 @@ use uring_common::ring::{
 };
 
 use crate::access_log::AccessLogWriter;
+use crate::config::ServerConfig;
 use crate::conn::{Close, Conn, Ctx};
 use crate::handler::Handler;
-use crate::server::ServerConfig;
 
 /// Receive buffer per connection on the basic tier.
 const BASIC_RECV_BUF: usize = 16 * 1024;

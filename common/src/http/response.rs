@@ -125,6 +125,27 @@ pub fn parse_response<'b, 'h>(
         Version::Http10
     };
 
+    let (framing, keep_alive) = response_framing(version, status, request_was_head, fields)?;
+
+    Ok(Parsed::Complete(ResponseHead {
+        version,
+        status,
+        reason: reason.unwrap_or(""),
+        headers: fields,
+        head_len,
+        framing,
+        keep_alive,
+    }))
+}
+
+/// The framing decision of RFC 9112 section 6.3 for a response, and whether the
+/// connection may stay open after it (one pass over the fields).
+fn response_framing(
+    version: Version,
+    status: u16,
+    request_was_head: bool,
+    fields: &[httparse::Header<'_>],
+) -> Result<(ResponseFraming, bool), ResponseError> {
     let mut content_length: Option<Result<u64, ()>> = None;
     let mut has_te = false;
     let mut te = TeCodings::default();
@@ -205,16 +226,7 @@ pub fn parse_response<'b, 'h>(
                 }
             }
         };
-
-    Ok(Parsed::Complete(ResponseHead {
-        version,
-        status,
-        reason: reason.unwrap_or(""),
-        headers: fields,
-        head_len,
-        framing,
-        keep_alive,
-    }))
+    Ok((framing, keep_alive))
 }
 
 #[cfg(test)]

@@ -152,7 +152,10 @@ impl Driver {
                 slot,
                 data: Payload::Ring { bid, len },
             } => {
-                let bufs = self.bufs.as_mut().expect("ring payload without a buffer ring");
+                let bufs = self
+                    .bufs
+                    .as_mut()
+                    .expect("ring payload without a buffer ring");
                 f(
                     &mut self.core,
                     Event::Data {

@@ -3,10 +3,10 @@
 
 pub mod bufring;
 pub mod builder;
-pub mod slab;
 pub mod driver;
 pub mod error;
 pub mod op;
+pub mod slab;
 pub mod tier;
 pub mod token;
 
@@ -15,9 +15,9 @@ pub use builder::{
     build_ring, build_ring_with_flags, raise_memlock_limit, raise_nofile_limit, RingConfig,
     SetupFlags,
 };
-pub use slab::{Completion, Core, CoreConfig, Event, Payload, RecvMode, SlotId, TIMERS};
 pub use driver::{Driver, DriverConfig, EnterError};
 pub use error::RingError;
 pub use op::Op;
+pub use slab::{Completion, Core, CoreConfig, Event, Payload, RecvMode, SlotId, TIMERS};
 pub use tier::{probe, Features, Tier, TierChoice};
 pub use token::Token;

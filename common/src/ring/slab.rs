@@ -69,31 +69,71 @@ pub enum Payload {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Event<D> {
     /// A listener accepted `fd`; `rearm` when the accept ended (no `F_MORE`).
-    Accepted { listener: u32, fd: RawFd, rearm: bool },
-    AcceptFailed { listener: u32, errno: i32, rearm: bool },
-    Connected { slot: SlotId },
+    Accepted {
+        listener: u32,
+        fd: RawFd,
+        rearm: bool,
+    },
+    AcceptFailed {
+        listener: u32,
+        errno: i32,
+        rearm: bool,
+    },
+    Connected {
+        slot: SlotId,
+    },
     /// Refused, unreachable, or `ETIMEDOUT` when the connect's LINK_TIMEOUT fired.
-    ConnectFailed { slot: SlotId, errno: i32 },
+    ConnectFailed {
+        slot: SlotId,
+        errno: i32,
+    },
     /// Bytes received; valid for the callback only.
-    Data { slot: SlotId, data: D },
+    Data {
+        slot: SlotId,
+        data: D,
+    },
     /// The peer closed its side.
-    Eof { slot: SlotId },
-    RecvFailed { slot: SlotId, errno: i32 },
+    Eof {
+        slot: SlotId,
+    },
+    RecvFailed {
+        slot: SlotId,
+        errno: i32,
+    },
     /// The whole send buffer went out (`len` bytes); it is empty again.
-    Sent { slot: SlotId, len: usize },
+    Sent {
+        slot: SlotId,
+        len: usize,
+    },
     /// The send failed; `errno` 0 when the kernel sent nothing and said nothing.
-    SendFailed { slot: SlotId, errno: i32 },
+    SendFailed {
+        slot: SlotId,
+        errno: i32,
+    },
     /// A file read returned these bytes.
-    FileRead { slot: SlotId, data: D },
+    FileRead {
+        slot: SlotId,
+        data: D,
+    },
     /// A file read returned `res` <= 0 (0: end of file; negative: -errno).
-    FileReadFailed { slot: SlotId, res: i32 },
+    FileReadFailed {
+        slot: SlotId,
+        res: i32,
+    },
     /// Timer `id` ended (fired, or cancelled with `cancelled` set).
-    Timer { id: u32, cancelled: bool },
+    Timer {
+        id: u32,
+        cancelled: bool,
+    },
     /// The fd watched under `id` became readable.
-    Ready { id: u32 },
+    Ready {
+        id: u32,
+    },
     /// The slot's last operation completed and its fd is closed: the program lets go of
     /// the connection; the slot may be handed out again.
-    Closed { slot: SlotId },
+    Closed {
+        slot: SlotId,
+    },
 }
 
 impl<D> Event<D> {
@@ -147,7 +187,9 @@ pub enum Completion {
     Quiet,
     /// A completion of a slot that has since been reused, holding a ring buffer: the
     /// driver recycles it (cannot happen while slots wait for their last completion).
-    Stale { bid: Option<u16> },
+    Stale {
+        bid: Option<u16>,
+    },
     Event(Event<Payload>),
 }
 
@@ -378,10 +420,14 @@ impl Core {
         s.connecting = 2;
         // SAFETY: the address is boxed in `peers`, which lives as long as the core and is
         // never shrunk; the timespec is boxed in the core and never changed after `new`.
-        let connect = opcode::Connect::new(types::Fd(fd), (&*p.addr as *const libc::sockaddr_storage).cast(), p.len)
-            .build()
-            .flags(squeue::Flags::IO_LINK)
-            .user_data(Token::of(id, s.generation, Op::Connect).0);
+        let connect = opcode::Connect::new(
+            types::Fd(fd),
+            (&*p.addr as *const libc::sockaddr_storage).cast(),
+            p.len,
+        )
+        .build()
+        .flags(squeue::Flags::IO_LINK)
+        .user_data(Token::of(id, s.generation, Op::Connect).0);
         let timeout = opcode::LinkTimeout::new(&*self.connect_ts)
             .build()
             .user_data(Token::of(id, s.generation, Op::LinkTimeout).0);
@@ -518,7 +564,11 @@ impl Core {
     /// Stop the accept of `listener` (its last completion comes back with `rearm`).
     pub fn cancel_accept(&mut self, listener: u32) {
         self.pending
-            .push_back(Pending::One(self.cancel_entry(Token::of(listener, 0, Op::Accept))));
+            .push_back(Pending::One(self.cancel_entry(Token::of(
+                listener,
+                0,
+                Op::Accept,
+            ))));
     }
 
     /// Arm timer `id` (< [`TIMERS`]) to fire after `after`. False when it is still armed.
@@ -773,14 +823,19 @@ impl Core {
                     RecvMode::Multishot => opcode::RecvMulti::new(fd, self.cfg.bgid).build(),
                     // The length is the buffer's size: a length of 0 means "the buffer's
                     // size" only from 6.0 on; on 5.19 it would read nothing.
-                    RecvMode::Select => opcode::Recv::new(fd, std::ptr::null_mut(), self.cfg.ring_buf_size)
-                        .buf_group(self.cfg.bgid)
-                        .build()
-                        .flags(squeue::Flags::BUFFER_SELECT),
+                    RecvMode::Select => {
+                        opcode::Recv::new(fd, std::ptr::null_mut(), self.cfg.ring_buf_size)
+                            .buf_group(self.cfg.bgid)
+                            .build()
+                            .flags(squeue::Flags::BUFFER_SELECT)
+                    }
                     // SAFETY: `recv_buf` belongs to the slot and stays in place while
                     // `recv_armed`: release waits for ops() == 0, and the driver lends it out
                     // only between a completion and the next settle().
-                    RecvMode::Own => opcode::Recv::new(fd, s.recv_buf.as_mut_ptr(), s.recv_buf.len() as u32).build(),
+                    RecvMode::Own => {
+                        opcode::Recv::new(fd, s.recv_buf.as_mut_ptr(), s.recv_buf.len() as u32)
+                            .build()
+                    }
                 };
                 s.recv_armed = true;
                 self.pending.push_back(Pending::One(e.user_data(token.0)));
@@ -790,7 +845,8 @@ impl Core {
                 && !s.recv_cancelled
             {
                 s.recv_cancelled = true;
-                self.pending.push_back(Pending::One(self.cancel_entry(token)));
+                self.pending
+                    .push_back(Pending::One(self.cancel_entry(token)));
             }
         }
     }
@@ -1009,7 +1065,10 @@ mod tests {
         let a = c.open(10);
         c.set_reading(a, true);
         drain(&mut c);
-        assert_eq!(ev(c.complete(ud(a, 0, Op::Recv), 0, 0)), Event::Eof { slot: a });
+        assert_eq!(
+            ev(c.complete(ud(a, 0, Op::Recv), 0, 0)),
+            Event::Eof { slot: a }
+        );
         assert!(drain(&mut c).is_empty(), "no receive after EOF");
         c.set_reading(a, true);
         drain(&mut c);
@@ -1125,7 +1184,11 @@ mod tests {
             }
         );
         c.close(a);
-        assert_eq!(c.next_released(), None, "the link timeout is still in flight");
+        assert_eq!(
+            c.next_released(),
+            None,
+            "the link timeout is still in flight"
+        );
         c.complete(ud(a, 0, Op::LinkTimeout), -libc::ETIME, 0);
         assert_eq!(c.next_released(), Some(a));
         // SAFETY: the test made this socket; the driver's CLOSE would have closed it.
@@ -1193,7 +1256,10 @@ mod tests {
     fn timers_and_accepts_are_classified() {
         let mut c = core(RecvMode::Own);
         assert!(c.timer(2, Duration::from_millis(5)));
-        assert!(!c.timer(2, Duration::from_millis(5)), "one at a time per id");
+        assert!(
+            !c.timer(2, Duration::from_millis(5)),
+            "one at a time per id"
+        );
         drain(&mut c);
         assert_eq!(
             ev(c.complete(ud(2, 0, Op::Timer), -libc::ETIME, 0)),
@@ -1220,7 +1286,10 @@ mod tests {
             }
         );
         assert_eq!(c.complete(ud(0, 0, Op::Cancel), 0, 0), Completion::Quiet);
-        assert_eq!(c.complete(0xff << 48, 0, 0), Completion::Stale { bid: None });
+        assert_eq!(
+            c.complete(0xff << 48, 0, 0),
+            Completion::Stale { bid: None }
+        );
     }
 
     #[test]

@@ -1,0 +1,265 @@
+//! How a handler answers: [`ResponseWriter`] writes the head and body straight into the
+//! connection's send buffer, [`FileBody`] names a file range the connection streams,
+//! [`CachedResponse`] is a response serialized once. Below the handler and the static
+//! files in the module graph.
+
+use std::fs::File;
+use std::sync::Arc;
+
+use uring_common::http::serialize;
+
+/// A file body the worker streams in bounded chunks after the head. The file is shared
+/// (`Arc`) so that an open-file cache can hand the same descriptor to many responses.
+#[derive(Debug)]
+pub struct FileBody {
+    pub file: Arc<File>,
+    pub offset: u64,
+    pub len: u64,
+}
+
+impl FileBody {
+    /// `len` bytes of `file` from `offset`; takes a `File` or an `Arc<File>`.
+    pub fn new(file: impl Into<Arc<File>>, offset: u64, len: u64) -> FileBody {
+        FileBody {
+            file: file.into(),
+            offset,
+            len,
+        }
+    }
+}
+
+/// Where a handler writes its answer. The head goes straight into the connection's send
+/// buffer (with `Date`, `Server`, `Content-Length` and, when closing, `Connection:
+/// close`); a HEAD request gets the head only.
+pub struct ResponseWriter<'a> {
+    pub(crate) out: &'a mut Vec<u8>,
+    pub(crate) date: &'a [u8],
+    pub(crate) head_only: bool,
+    pub(crate) keep_alive: bool,
+    /// HTTP/1.0 clients need an explicit `Connection: keep-alive` to stay open.
+    pub(crate) http10: bool,
+    pub(crate) file: Option<FileBody>,
+    pub(crate) status: Option<u16>,
+}
+
+/// Sent with every response (TechEmpower requires a `Server` header).
+pub const SERVER_NAME: &[u8] = b"uring-server";
+
+/// The methods of the built-in endpoints and static files.
+const ALLOW_GET_HEAD: &[u8] = b"GET, HEAD, OPTIONS";
+
+impl<'a> ResponseWriter<'a> {
+    /// Answer with `status`, extra `headers` and an in-memory `body`. Only the
+    /// first call per request counts; later calls are ignored.
+    pub fn respond(&mut self, status: u16, headers: &[(&str, &[u8])], body: &[u8]) {
+        if self.status.is_some() {
+            return;
+        }
+        self.write_head(status, headers, body.len() as u64);
+        if !self.head_only && !no_body_status(status) {
+            self.out.extend_from_slice(body);
+        }
+    }
+
+    /// Answer with a file body streamed from `file` (`len` bytes from `offset`), never
+    /// read whole into memory.
+    pub fn respond_file(&mut self, status: u16, headers: &[(&str, &[u8])], body: FileBody) {
+        if self.status.is_some() {
+            return;
+        }
+        self.write_head(status, headers, body.len);
+        if !self.head_only && body.len > 0 {
+            self.file = Some(body);
+        }
+    }
+
+    /// Answer with a response serialized once in advance (see [`CachedResponse`]): one
+    /// copy and the current date patched in. Same result as `respond` with the same
+    /// arguments, at a fraction of the cost.
+    pub fn respond_cached(&mut self, cached: &CachedResponse) {
+        if self.status.is_some() {
+            return;
+        }
+        let v = match (self.keep_alive, self.http10) {
+            (false, _) => &cached.close,
+            (true, true) => &cached.http10,
+            (true, false) => &cached.keep_alive,
+        };
+        let start = self.out.len();
+        let len = if self.head_only {
+            v.head_len
+        } else {
+            v.bytes.len()
+        };
+        self.out.extend_from_slice(&v.bytes[..len]);
+        self.out[start + v.date_at..start + v.date_at + 29].copy_from_slice(self.date);
+        self.status = Some(cached.status);
+    }
+
+    /// Close the connection after this response (call before `respond`).
+    pub fn close_after(&mut self) {
+        self.keep_alive = false;
+    }
+
+    /// For a resource that serves GET and HEAD only: answer `OPTIONS` with 204 and any
+    /// other method with 405, both carrying `Allow` (RFC 9110 sections 9.3.7 and 15.5.6:
+    /// a 405 "MUST generate an Allow header field"). Returns whether it answered; if not,
+    /// the method is GET or HEAD and the caller serves the resource.
+    pub fn only_get_and_head(&mut self, method: &str) -> bool {
+        match method {
+            "GET" | "HEAD" => false,
+            "OPTIONS" => {
+                self.respond(204, &[("Allow", ALLOW_GET_HEAD)], b"");
+                true
+            }
+            _ => {
+                self.respond(
+                    405,
+                    &[("Allow", ALLOW_GET_HEAD), ("Content-Type", b"text/plain")],
+                    b"Method Not Allowed\n",
+                );
+                true
+            }
+        }
+    }
+
+    /// Whether a response was written.
+    pub fn is_done(&self) -> bool {
+        self.status.is_some()
+    }
+
+    /// Whether the request was a HEAD (the body is left out automatically).
+    pub fn is_head(&self) -> bool {
+        self.head_only
+    }
+
+    fn write_head(&mut self, status: u16, headers: &[(&str, &[u8])], len: u64) {
+        self.status = Some(status);
+        let cl = if no_body_status(status) {
+            None
+        } else {
+            Some(len)
+        };
+        // The Server (and HTTP/1.0 keep-alive) headers go first. A small stack array
+        // covers every realistic handler; more headers fall back to one allocation.
+        const STACK: usize = 8;
+        let extra = 1 + (self.http10 && self.keep_alive) as usize;
+        let lead: [(&str, &[u8]); 2] = [("Server", SERVER_NAME), ("Connection", b"keep-alive")];
+        if headers.len() + extra <= STACK {
+            let mut all: [(&str, &[u8]); STACK] = [("", b""); STACK];
+            all[..extra].copy_from_slice(&lead[..extra]);
+            all[extra..extra + headers.len()].copy_from_slice(headers);
+            serialize::write_response_head(
+                self.out,
+                status,
+                self.date,
+                &all[..extra + headers.len()],
+                cl,
+                self.keep_alive,
+            );
+        } else {
+            let mut all: Vec<(&str, &[u8])> = lead[..extra].to_vec();
+            all.extend_from_slice(headers);
+            serialize::write_response_head(self.out, status, self.date, &all, cl, self.keep_alive);
+        }
+    }
+}
+
+/// A fixed response serialized once (by the same code as `respond`), for endpoints whose
+/// answer never changes but for the `Date`.
+#[derive(Clone, Debug)]
+pub struct CachedResponse {
+    status: u16,
+    keep_alive: CachedVariant,
+    close: CachedVariant,
+    http10: CachedVariant,
+}
+
+#[derive(Clone, Debug)]
+struct CachedVariant {
+    bytes: Vec<u8>,
+    date_at: usize,
+    head_len: usize,
+}
+
+impl CachedResponse {
+    pub fn new(status: u16, headers: &[(&str, &[u8])], body: &[u8]) -> CachedResponse {
+        // A date of NUL bytes cannot occur elsewhere in a valid head, so it marks the spot.
+        const MARK: [u8; 29] = [0; 29];
+        let variant = |keep_alive: bool, http10: bool| {
+            let mut out = Vec::new();
+            let mut w = ResponseWriter {
+                out: &mut out,
+                date: &MARK,
+                head_only: false,
+                keep_alive,
+                http10,
+                file: None,
+                status: None,
+            };
+            w.respond(status, headers, body);
+            let date_at = out
+                .windows(MARK.len())
+                .position(|w| w == MARK)
+                .expect("the date is in the head");
+            let head_len = out
+                .windows(4)
+                .position(|w| w == b"\r\n\r\n")
+                .expect("a complete head")
+                + 4;
+            CachedVariant {
+                bytes: out,
+                date_at,
+                head_len,
+            }
+        };
+        CachedResponse {
+            status,
+            keep_alive: variant(true, false),
+            close: variant(false, false),
+            http10: variant(true, true),
+        }
+    }
+}
+
+fn no_body_status(status: u16) -> bool {
+    status < 200 || status == 204 || status == 304
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cached_response_matches_respond_in_every_variant() {
+        let headers: [(&str, &[u8]); 2] = [("Content-Type", b"text/plain"), ("X-A", b"b")];
+        let cached = CachedResponse::new(200, &headers, b"Hello, World!");
+        let date = b"Sun, 06 Nov 1994 08:49:37 GMT";
+        for keep_alive in [true, false] {
+            for http10 in [true, false] {
+                for head_only in [true, false] {
+                    let (mut a, mut b) = (b"prefix".to_vec(), b"prefix".to_vec());
+                    let mk = |out| ResponseWriter {
+                        out,
+                        date,
+                        head_only,
+                        keep_alive,
+                        http10,
+                        file: None,
+                        status: None,
+                    };
+                    let mut w = mk(&mut a);
+                    w.respond(200, &headers, b"Hello, World!");
+                    let mut w = mk(&mut b);
+                    w.respond_cached(&cached);
+                    assert_eq!(w.status, Some(200));
+                    assert_eq!(
+                        String::from_utf8_lossy(&a),
+                        String::from_utf8_lossy(&b),
+                        "keep_alive {keep_alive} http10 {http10} head {head_only}"
+                    );
+                }
+            }
+        }
+    }
+}
