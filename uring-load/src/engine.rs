@@ -705,7 +705,7 @@ impl State<'_> {
         let timeout = self.cfg.timeout;
         for i in 0..self.clients.len() as u32 {
             let c = &mut self.clients[i as usize];
-            if c.slot.is_none_or(|s| !core.is_open(s)) {
+            if !c.slot.is_some_and(|s| core.is_open(s)) {
                 continue;
             }
             if c.conn.poll_timeout(now, timeout, &mut self.rec) == Step::Close {
