@@ -1,99 +1,30 @@
-//! The io_uring engine: one thread per `-t`, each pinned to a core and owning one ring,
-//! its share of the connections, its share of the `-n` budget and its own recorder.
-//! Threads share nothing on the hot path; their recorders merge exactly at the end.
+//! The io_uring engine of one load thread: its driver, its connections, its dispatcher.
 //!
 //! The loop only moves bytes and completions: every decision about a response is made by
-//! [`Conn`]. Requests are serialized once; a send of `k` pipelined requests is one SEND
-//! of `k` copies from a per-thread buffer. Receives use a multishot RECV with a buffer
-//! ring (full tier), a single-shot RECV that selects from the buffer ring (multishot
-//! tier) or a buffer per connection (basic tier, 5.10).
-//!
-//! The ring itself is the common [`Driver`]: it owns the sockets' slots and buffers,
-//! arms receives per tier, continues short sends and closes a socket only after its last
-//! completion. This file keeps the load tool's own policy: which connection gets the next
-//! request (the dispatcher, closed or open model), reconnecting, and the timers.
+//! [`Conn`], which also writes the pipelined request train (or its TLS records) into the
+//! driver's send buffer. The ring itself is the common [`Driver`]: it owns the sockets'
+//! slots and buffers, arms receives per tier, continues short sends and closes a socket
+//! only after its last completion. This file keeps the load tool's own policy: which
+//! connection gets the next request (the dispatcher, closed or open model), reconnecting,
+//! and the timers.
 //!
 //! Nothing waits forever: a connect carries a LINK_TIMEOUT, a ring timer wakes the loop
 //! at least every 10 ms to sweep the `-T` deadlines, and at the end every socket is
 //! closed and its last completion awaited (bounded) before the thread's report is final.
 
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Barrier, Mutex};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use rustls::pki_types::ServerName;
-use rustls::{ClientConfig, ClientConnection};
+use rustls::ClientConnection;
 use uring_common::ring::{
-    self, Core, Driver, DriverConfig, Event, RecvMode, RingConfig, RingError, SlotId, Tier,
-    TierChoice,
+    Core, Driver, DriverConfig, Event, RecvMode, RingConfig, RingError, SlotId, Tier,
 };
 use uring_common::stats::{ErrorKind, OsCause, Recorder};
 
-use crate::conn::{Conn, ConnSpec, Phase, Step};
+use crate::conn::{Conn, Phase, Step};
 use crate::error::StartError;
-use crate::schedule::{split_even, Dispatcher};
-use crate::target::Address;
-
-/// Set by the binary's SIGINT handler: every thread stops and the partial report prints.
-pub static INTERRUPTED: AtomicBool = AtomicBool::new(false);
-
-/// HTTPS parameters: the rustls configuration and the name the certificate must carry.
-#[derive(Clone)]
-pub struct TlsTarget {
-    pub config: Arc<ClientConfig>,
-    pub server_name: ServerName<'static>,
-}
-
-/// Everything one run needs.
-#[derive(Clone)]
-pub struct LoadConfig {
-    pub address: Address,
-    pub tls: Option<TlsTarget>,
-    /// One complete request (head and body), sent as is.
-    pub request: Vec<u8>,
-    pub conn: ConnSpec,
-    pub connections: usize,
-    pub threads: usize,
-    /// `-n`: exactly this many requests complete.
-    pub requests: Option<u64>,
-    /// `-d`: the run stops after this long.
-    pub duration: Option<Duration>,
-    /// `-T`: connect and per-request timeout.
-    pub timeout: Duration,
-    /// `-R`: open model at this many requests per second (all threads together).
-    pub rate: Option<f64>,
-    /// Core for each thread, or none (`--no-pin`).
-    pub cores: Vec<Option<core_affinity::CoreId>>,
-    pub tier: TierChoice,
-    /// Latency over time: each thread sends a copy of its recorder once per interval.
-    pub intervals: Option<crate::intervals::IntervalFeed>,
-}
-
-/// Shared progress counters (requests done, per thread), read by the progress printer.
-#[derive(Debug)]
-pub struct Progress {
-    pub done: Vec<AtomicU64>,
-}
-
-impl Progress {
-    pub fn new(threads: usize) -> Progress {
-        Progress {
-            done: (0..threads).map(|_| AtomicU64::new(0)).collect(),
-        }
-    }
-    pub fn done(&self) -> u64 {
-        self.done.iter().map(|d| d.load(Ordering::Relaxed)).sum()
-    }
-}
-
-/// What a run produced.
-pub struct RunOutcome {
-    pub recorder: Recorder,
-    pub elapsed: Duration,
-    /// Stopped by Ctrl-C.
-    pub interrupted: bool,
-    pub tier: Tier,
-}
+use crate::runner::{LoadConfig, INTERRUPTED};
+use crate::schedule::Dispatcher;
 
 const SWEEP: Duration = Duration::from_millis(10);
 /// Back-off before reconnecting after a failed connect (no spinning on a dead port).
@@ -103,102 +34,6 @@ const WAKE_TIMERS: usize = 4;
 /// Per-connection receive buffer of the basic tier.
 const BASIC_RECV: usize = 16 * 1024;
 const NO_CONN: u32 = u32::MAX;
-
-pub fn run(cfg: &LoadConfig, progress: &Progress) -> Result<RunOutcome, StartError> {
-    let features = ring::probe()?;
-    let tier = features.resolve(cfg.tier)?;
-    let recv_mode = match RecvMode::for_tier(tier, features.multishot_recv) {
-        RecvMode::Select if !features.buf_ring => RecvMode::Own,
-        mode => mode,
-    };
-    if tier == Tier::Basic {
-        ring::raise_memlock_limit();
-    }
-    let threads = cfg.threads.max(1);
-    let conns = split_even(cfg.connections as u64, threads);
-    let budgets: Vec<Option<u64>> = match cfg.requests {
-        Some(n) => split_even(n, threads).into_iter().map(Some).collect(),
-        None => vec![None; threads],
-    };
-    let rate = cfg.rate.map(|r| r / threads as f64);
-    let setup = Arc::new(Barrier::new(threads + 1));
-    let go = Arc::new(Barrier::new(threads + 1));
-    let abort = Arc::new(AtomicBool::new(false));
-    let errors: Arc<Mutex<Vec<StartError>>> = Arc::default();
-
-    let mut outcome: Result<(Recorder, Duration), StartError> = Err(StartError::ThreadCrashed);
-    std::thread::scope(|s| {
-        let mut handles = Vec::new();
-        for i in 0..threads {
-            let (setup, go, abort, errors) = (&setup, &go, &abort, &errors);
-            let n_conns = conns[i] as usize;
-            let budget = budgets[i];
-            let core = cfg.cores.get(i).copied().flatten();
-            let h = std::thread::Builder::new()
-                .name(format!("uring-load-{i}"))
-                .spawn_scoped(s, move || {
-                    if let Some(core) = core {
-                        core_affinity::set_for_current(core);
-                    }
-                    let worker = Worker::new(cfg, i, tier, recv_mode, n_conns, budget, rate);
-                    let mut worker = match worker {
-                        Ok(w) => Some(w),
-                        Err(e) => {
-                            errors.lock().unwrap().push(e);
-                            None
-                        }
-                    };
-                    setup.wait();
-                    go.wait();
-                    match worker.as_mut() {
-                        Some(w) if !abort.load(Ordering::SeqCst) => {
-                            let ended = w.run(&progress.done[i]);
-                            Some((std::mem::take(&mut w.st.rec), ended))
-                        }
-                        _ => None,
-                    }
-                })
-                .expect("spawn a load thread");
-            handles.push(h);
-        }
-        setup.wait();
-        let failed = errors.lock().unwrap().drain(..).next();
-        if failed.is_some() {
-            abort.store(true, Ordering::SeqCst);
-        }
-        go.wait();
-        let start = Instant::now();
-        let mut merged = Recorder::new();
-        let mut crashed = false;
-        let mut end = start;
-        for h in handles {
-            match h.join() {
-                Ok(Some((rec, ended))) => {
-                    merged.merge(&rec);
-                    end = end.max(ended);
-                }
-                Ok(None) => {}
-                // A report missing a thread's share would be wrong: say so instead.
-                Err(_) => crashed = true,
-            }
-        }
-        // The measured phase ends when the last thread stops its loop; tearing the
-        // connections down afterwards is not part of it.
-        let elapsed = end.saturating_duration_since(start);
-        outcome = match failed {
-            Some(e) => Err(e),
-            None if crashed => Err(StartError::ThreadCrashed),
-            None => Ok((merged, elapsed)),
-        };
-    });
-    let (recorder, elapsed) = outcome?;
-    Ok(RunOutcome {
-        recorder,
-        elapsed,
-        interrupted: INTERRUPTED.load(Ordering::SeqCst),
-        tier,
-    })
-}
 
 /// One connection of the thread: its machine and where its socket is.
 struct Client {
@@ -211,7 +46,7 @@ struct Client {
     in_idle: bool,
 }
 
-struct Worker<'a> {
+pub(crate) struct Worker<'a> {
     driver: Driver,
     st: State<'a>,
 }
@@ -235,7 +70,7 @@ struct State<'a> {
 }
 
 impl<'a> Worker<'a> {
-    fn new(
+    pub(crate) fn new(
         cfg: &'a LoadConfig,
         index: usize,
         tier: Tier,
@@ -262,18 +97,8 @@ impl<'a> Worker<'a> {
             RingError::Other(_) => StartError::BufRing { thread: index, err },
             other => StartError::from(other),
         })?;
-        let addr = cfg.address.to_sockaddr()?;
-        // SAFETY: all-zero is a valid sockaddr_storage; `addr` is at most its size.
-        let mut storage: libc::sockaddr_storage = unsafe { std::mem::zeroed() };
-        // SAFETY: copying `addr.len()` bytes of a valid socket address into the storage.
-        unsafe {
-            std::ptr::copy_nonoverlapping(
-                addr.as_ptr().cast::<u8>(),
-                (&mut storage as *mut libc::sockaddr_storage).cast::<u8>(),
-                addr.len() as usize,
-            );
-        }
-        let peer = driver.core().add_peer(&storage, addr.len());
+        let (storage, len) = cfg.address.to_storage()?;
+        let peer = driver.core().add_peer(&storage, len);
         let spec = cfg.conn;
         let clients = (0..n_conns)
             .map(|_| Client {
@@ -305,8 +130,12 @@ impl<'a> Worker<'a> {
         })
     }
 
+    pub(crate) fn take_recorder(&mut self) -> Recorder {
+        std::mem::take(&mut self.st.rec)
+    }
+
     /// Run the thread's share; returns when its measured phase ended.
-    fn run(&mut self, progress: &AtomicU64) -> Instant {
+    pub(crate) fn run(&mut self, progress: &AtomicU64) -> Instant {
         let st = &mut self.st;
         let start = Instant::now();
         st.disp = match st.rate {
@@ -468,11 +297,7 @@ impl State<'_> {
     }
 
     fn io_failed(&mut self, core: &mut Core, i: u32, kind: ErrorKind, errno: i32) {
-        let cause = OsCause {
-            kind,
-            errno,
-            peer: &self.cfg.address,
-        };
+        let cause = os_cause(self.cfg, kind, errno);
         self.clients[i as usize]
             .conn
             .on_error_because(kind, &cause, &mut self.rec);
@@ -488,11 +313,7 @@ impl State<'_> {
                 c.conn.push_request(origin, now);
             }
         }
-        let cause = OsCause {
-            kind: ErrorKind::Connect,
-            errno,
-            peer: &self.cfg.address,
-        };
+        let cause = os_cause(self.cfg, ErrorKind::Connect, errno);
         c.conn
             .on_error_because(ErrorKind::Connect, &cause, &mut self.rec);
         c.retry_at = Some(now + CONNECT_BACKOFF);
@@ -623,11 +444,8 @@ impl State<'_> {
             }
             Err(e) => {
                 // EMFILE and friends: count, back off, retry.
-                let cause = OsCause {
-                    kind: ErrorKind::Connect,
-                    errno: e.raw_os_error().unwrap_or(0),
-                    peer: &self.cfg.address,
-                };
+                let errno = e.raw_os_error().unwrap_or(0);
+                let cause = os_cause(self.cfg, ErrorKind::Connect, errno);
                 c.conn
                     .on_error_because(ErrorKind::Connect, &cause, &mut self.rec);
                 c.conn.closed();
@@ -712,5 +530,14 @@ impl State<'_> {
                 self.teardown(core, i);
             }
         }
+    }
+}
+
+/// The cause of an error, with its OS reason and the peer, for the report.
+fn os_cause(cfg: &LoadConfig, kind: ErrorKind, errno: i32) -> OsCause<'_> {
+    OsCause {
+        kind,
+        errno,
+        peer: &cfg.address,
     }
 }

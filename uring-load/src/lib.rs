@@ -26,6 +26,7 @@ pub mod merge;
 pub mod plot;
 pub mod report;
 pub mod report_cmd;
+pub mod runner;
 pub mod schedule;
 pub mod shard;
 pub mod target;

@@ -14,9 +14,9 @@ use std::time::{Duration, Instant};
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
-use crate::engine::Progress;
 use crate::intervals::Interval;
 use crate::plot::latency_label;
+use crate::runner::Progress;
 use crate::units::format_count;
 
 /// How progress is shown.

@@ -18,10 +18,10 @@ use uring_common::http::serialize::write_request_head;
 use uring_common::ring::{raise_nofile_limit, Tier, TierChoice};
 use uring_common::stats::Recorder;
 use uring_load::conn::ConnSpec;
-use uring_load::engine::{self, LoadConfig, Progress, TlsTarget, INTERRUPTED};
 use uring_load::error::{ConfigError, MergeError, ReportError, StartError, TargetError};
 use uring_load::live::LiveMode;
 use uring_load::report::{self, RunFacts, RunLine};
+use uring_load::runner::{self, LoadConfig, Progress, TlsTarget, INTERRUPTED};
 use uring_load::shard::{self, Shard};
 use uring_load::target::{parse_url, resolve, Address, Scheme, Url};
 use uring_load::timeline::Timeline;
@@ -360,7 +360,7 @@ fn run(mut cli: Cli) -> Result<ExitCode, Failure> {
             duration: Some(w),
             ..cfg.clone()
         };
-        engine::run(&warm, &Progress::new(threads))?;
+        runner::run(&warm, &Progress::new(threads))?;
     }
     let started_at = SystemTime::now();
     let measured = measure(&cli, &cfg, duration, &timeline)?;
@@ -676,7 +676,7 @@ fn measure(
         let progress = Arc::new(Progress::new(cfg.threads));
         let printer = timeline.live_view(progress.clone(), cli.requests, duration);
         let (run_cfg, over_time) = timeline.attach(cfg);
-        let run = engine::run(&run_cfg, &progress);
+        let run = runner::run(&run_cfg, &progress);
         let logged = over_time.finish(run_cfg);
         drop(printer);
         let run = run?;

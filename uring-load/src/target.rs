@@ -83,6 +83,24 @@ impl Address {
     }
 }
 
+impl Address {
+    /// The address as the kernel takes it (for the driver, which keeps it for CONNECT).
+    pub fn to_storage(&self) -> Result<(libc::sockaddr_storage, libc::socklen_t), TargetError> {
+        let addr = self.to_sockaddr()?;
+        // SAFETY: all-zero is a valid sockaddr_storage; a SockAddr is at most its size, and
+        // `addr.len()` bytes of it are a valid socket address.
+        unsafe {
+            let mut storage: libc::sockaddr_storage = std::mem::zeroed();
+            std::ptr::copy_nonoverlapping(
+                addr.as_ptr().cast::<u8>(),
+                (&mut storage as *mut libc::sockaddr_storage).cast::<u8>(),
+                addr.len() as usize,
+            );
+            Ok((storage, addr.len()))
+        }
+    }
+}
+
 impl std::fmt::Display for Address {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {

@@ -11,10 +11,10 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use crate::engine::LoadConfig;
 use crate::intervals::{Interval, IntervalFeed};
 use crate::latency_log::LatencyLogWriter;
 use crate::live::{LiveFigures, LiveMode, LiveView};
+use crate::runner::LoadConfig;
 
 /// Something that wants every merged interval (the live view).
 pub type IntervalSink = Arc<dyn Fn(&Interval) + Send + Sync>;
@@ -70,7 +70,7 @@ impl Timeline {
     /// Start the live view of one run (`None` with `-q`); it stops when dropped.
     pub fn live_view(
         &self,
-        progress: Arc<crate::engine::Progress>,
+        progress: Arc<crate::runner::Progress>,
         total: Option<u64>,
         duration: Option<Duration>,
     ) -> Option<LiveView> {

@@ -93,7 +93,7 @@ pub fn run<H: Handler>(wcfg: WorkerConfig, handler: H, ready: Sender<Result<(), 
         })
         .collect();
     let t = &wcfg.config.timeouts;
-    let shortest = t.header_read.min(t.keep_alive);
+    let shortest = t.header_read.min(t.keep_alive).min(t.body_read);
     let tick = (shortest / 4).clamp(Duration::from_millis(50), Duration::from_secs(1));
     let mut w = Worker {
         tier: wcfg.tier,
@@ -212,30 +212,14 @@ impl<H: Handler> Worker<H> {
                 self.conns[slot as usize].release();
                 return;
             }
-            Event::Data { slot, data } => {
-                let (conn, mut ctx) = self.ctx(slot);
-                conn.on_data(data, &mut ctx);
-                slot
-            }
-            Event::Eof { slot } => {
-                let (conn, mut ctx) = self.ctx(slot);
-                conn.on_eof(&mut ctx);
-                slot
-            }
-            Event::Sent { slot, len } => {
-                let (conn, mut ctx) = self.ctx(slot);
-                conn.on_sent(len, &mut ctx);
-                slot
-            }
+            Event::Data { slot, data } => self.with(slot, |c, ctx| c.on_data(data, ctx)),
+            Event::Eof { slot } => self.with(slot, |c, ctx| c.on_eof(ctx)),
+            Event::Sent { slot, len } => self.with(slot, |c, ctx| c.on_sent(len, ctx)),
             Event::FileRead { slot, data } => {
-                let (conn, mut ctx) = self.ctx(slot);
-                conn.on_file_read(Ok(data), &mut ctx);
-                slot
+                self.with(slot, |c, ctx| c.on_file_read(Ok(data), ctx))
             }
             Event::FileReadFailed { slot, res } => {
-                let (conn, mut ctx) = self.ctx(slot);
-                conn.on_file_read(Err(res), &mut ctx);
-                slot
+                self.with(slot, |c, ctx| c.on_file_read(Err(res), ctx))
             }
             Event::RecvFailed { slot, .. } | Event::SendFailed { slot, .. } => {
                 self.conns[slot as usize].on_error();
@@ -247,9 +231,9 @@ impl<H: Handler> Worker<H> {
         self.drive(core, slot);
     }
 
-    /// The connection of `slot` and the context it needs, borrowed side by side.
-    fn ctx(&mut self, slot: SlotId) -> (&mut Conn, Ctx<'_, H>) {
-        let ctx = Ctx {
+    /// Hand an input to the connection of `slot` with the context it needs.
+    fn with(&mut self, slot: SlotId, f: impl FnOnce(&mut Conn, &mut Ctx<'_, H>)) -> SlotId {
+        let mut ctx = Ctx {
             handler: &mut self.handler,
             date: &self.date,
             limits: &self.config.limits,
@@ -258,7 +242,8 @@ impl<H: Handler> Worker<H> {
             draining: self.draining,
             log: self.log.as_mut(),
         };
-        (&mut self.conns[slot as usize], ctx)
+        f(&mut self.conns[slot as usize], &mut ctx);
+        slot
     }
 
     /// Turn the connection's wishes into operations.
