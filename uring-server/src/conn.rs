@@ -33,6 +33,8 @@ use crate::response::{FileBody, ResponseWriter};
 const OUT_HIGH_WATER: usize = 256 * 1024;
 /// Largest file chunk read per operation (bounded memory per connection).
 pub const FILE_CHUNK: usize = 64 * 1024;
+/// Largest splice asked for at once; the driver trims it to what the slot's pipe holds.
+pub const SPLICE_CHUNK: u32 = 1 << 20;
 /// How long a closing connection keeps reading (and discarding) after its half-close, so
 /// the client gets our last response rather than a reset.
 const LINGER: Duration = Duration::from_secs(2);
@@ -115,6 +117,7 @@ pub struct Ctx<'a, H> {
 
 struct FileStream {
     body: FileBody,
+    /// A read (or, for a zero-copy body, a splice) of the next chunk is in flight.
     read_in_flight: bool,
 }
 
@@ -280,6 +283,35 @@ impl Conn {
         }
     }
 
+    /// A splice of the file body ended: `Ok(n)`, its bytes went to the socket, or
+    /// `Err(res)` (0: the file ended early; -errno): the promised length cannot be kept
+    /// and the connection closes, so the client never takes a short body for whole.
+    pub fn on_spliced<H: Handler>(&mut self, res: Result<usize, i32>, ctx: &mut Ctx<'_, H>) {
+        let Some(f) = self.file.as_mut() else {
+            return;
+        };
+        if !f.read_in_flight || !f.body.zero_copy {
+            return;
+        }
+        f.read_in_flight = false;
+        match res {
+            Ok(n) if n > 0 => {
+                self.last_activity = ctx.now;
+                let n = (n as u64).min(f.body.len);
+                f.body.offset += n;
+                f.body.len -= n;
+                if f.body.len == 0 {
+                    self.file = None;
+                    self.pump(ctx);
+                }
+            }
+            _ => {
+                self.file = None;
+                self.phase = Phase::Closed;
+            }
+        }
+    }
+
     /// The deadline passed (the worker checks `deadline()` against its clock). A body
     /// that did not arrive in time is answered 408 before the close; a head that did not,
     /// or an idle or stalled connection, is closed at once.
@@ -344,12 +376,33 @@ impl Conn {
             return None;
         }
         let f = self.file.as_mut()?;
-        if f.read_in_flight || self.out.len() >= FILE_CHUNK || f.body.len == 0 {
+        if f.body.zero_copy || f.read_in_flight || self.out.len() >= FILE_CHUNK || f.body.len == 0 {
             return None;
         }
         let len = f.body.len.min(FILE_CHUNK as u64) as u32;
         f.read_in_flight = true;
         Some((f.body.file.as_raw_fd(), f.body.offset, len))
+    }
+
+    /// A splice of the file body to start: (fd, offset, length, more bytes follow). Only
+    /// once everything before it (the head) has gone out; the fd stays open until
+    /// `on_spliced` or release.
+    pub fn poll_splice(&mut self) -> Option<(RawFd, u64, u32, bool)> {
+        if self.phase == Phase::Closed || self.send_in_flight || !self.out.is_empty() {
+            return None;
+        }
+        let f = self.file.as_mut()?;
+        if !f.body.zero_copy || f.read_in_flight || f.body.len == 0 {
+            return None;
+        }
+        let len = f.body.len.min(SPLICE_CHUNK as u64) as u32;
+        f.read_in_flight = true;
+        Some((
+            f.body.file.as_raw_fd(),
+            f.body.offset,
+            len,
+            f.body.len > len as u64,
+        ))
     }
 
     /// Whether a receive should be outstanding.

@@ -221,6 +221,10 @@ impl<H: Handler> Worker<H> {
             Event::FileReadFailed { slot, res } => {
                 self.with(slot, |c, ctx| c.on_file_read(Err(res), ctx))
             }
+            Event::Spliced { slot, len } => self.with(slot, |c, ctx| c.on_spliced(Ok(len), ctx)),
+            Event::SpliceFailed { slot, res } => {
+                self.with(slot, |c, ctx| c.on_spliced(Err(res), ctx))
+            }
             Event::RecvFailed { slot, .. } | Event::SendFailed { slot, .. } => {
                 self.conns[slot as usize].on_error();
                 slot
@@ -265,6 +269,11 @@ impl<H: Handler> Worker<H> {
         if !core.reading_file(slot) {
             if let Some((file, offset, len)) = conn.poll_file_read() {
                 core.read_file(slot, file, offset, len);
+            }
+        }
+        if let Some((file, offset, len, more)) = conn.poll_splice() {
+            if core.splice_file(slot, file, offset, len, more).is_err() {
+                return core.close(slot); // no pipe (EMFILE): the body cannot go out
             }
         }
         core.set_reading(slot, conn.wants_read());
