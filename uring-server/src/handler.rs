@@ -7,7 +7,7 @@
 
 pub use crate::request::Request;
 pub use crate::response::{CachedResponse, FileBody, ResponseWriter, SERVER_NAME};
-use crate::static_files::StaticFiles;
+use crate::static_files::{FileBodies, StaticFiles};
 
 /// A synchronous request handler; one instance per worker thread.
 pub trait Handler: Send + 'static {
@@ -53,9 +53,17 @@ const PLAIN: &[u8] = b"Hello, World!";
 
 impl DefaultHandler {
     pub fn new(root: Option<std::path::PathBuf>) -> std::io::Result<Self> {
+        Self::with_bodies(root, FileBodies::default())
+    }
+
+    /// Like [`DefaultHandler::new`], with file bodies sent as `bodies` says.
+    pub fn with_bodies(
+        root: Option<std::path::PathBuf>,
+        bodies: FileBodies,
+    ) -> std::io::Result<Self> {
         Ok(DefaultHandler {
             files: match root {
-                Some(r) => Some(StaticFiles::new(&r)?),
+                Some(r) => Some(StaticFiles::new(&r)?.bodies(bodies)),
                 None => None,
             },
             ..DefaultHandler::default()

@@ -35,6 +35,6 @@ pub use handler::{CachedResponse, DefaultHandler, FileBody, Handler, Request, Re
 pub use server::{
     AccessLogTarget, RunningServer, Server, ServerBuilder, ServerConfig, ServerError, Timeouts,
 };
-pub use static_files::StaticFiles;
+pub use static_files::{FileBodies, StaticFiles};
 pub use uring_common::http::Limits;
 pub use uring_common::ring::{Tier, TierChoice};

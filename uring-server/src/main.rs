@@ -8,7 +8,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::Parser;
-use uring_server::{AccessLogTarget, Limits, Server, TierChoice, Timeouts};
+use uring_server::{AccessLogTarget, FileBodies, Limits, Server, TierChoice, Timeouts};
 
 /// A thread-per-core io_uring HTTP/1.1 server: /plaintext, /json and static files.
 #[derive(Parser, Debug)]
@@ -29,6 +29,16 @@ struct Cli {
     /// Serve static files from this directory.
     #[arg(long, value_name = "DIR")]
     root: Option<PathBuf>,
+
+    /// Static files up to this size are kept in memory and sent with their head in one
+    /// send (0: never); larger ones stream (see --file-body).
+    #[arg(long, value_name = "BYTES", default_value_t = FileBodies::default().memory_max)]
+    file_memory_max: u64,
+
+    /// How larger file bodies stream: `splice` (file → pipe → socket, no copy through
+    /// user space) or `read` (read into memory, then send).
+    #[arg(long, value_name = "splice|read", default_value = "splice", value_parser = ["splice", "read"])]
+    file_body: String,
 
     /// Kernel tier: basic (5.10), multishot (5.19), full (6.1) or auto.
     #[arg(long, value_name = "TIER", default_value = "auto", value_parser = parse_tier)]
@@ -181,7 +191,11 @@ fn main() -> ExitCode {
         .max_connections_per_worker(cli.max_conns)
         .backlog(cli.backlog)
         .ring_entries(cli.sq_entries, cli.cq_entries)
-        .access_log(access_log);
+        .access_log(access_log)
+        .file_bodies(FileBodies {
+            memory_max: cli.file_memory_max,
+            splice: cli.file_body == "splice",
+        });
     for addr in &cli.listen {
         builder = builder.listen(*addr);
     }

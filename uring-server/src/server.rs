@@ -20,6 +20,7 @@ use uring_common::ring::{self, RingError, Tier, TierChoice};
 // stay as they were.
 pub use crate::config::{AccessLogTarget, ServerConfig, Timeouts};
 use crate::handler::{DefaultHandler, Handler};
+use crate::static_files::FileBodies;
 use crate::worker::{self, WorkerConfig};
 
 /// Why the server could not start. `Display` is one line with the cause and the fix.
@@ -94,6 +95,7 @@ impl Server {
         ServerBuilder {
             config: ServerConfig::default(),
             root: None,
+            bodies: FileBodies::default(),
             handler: None,
         }
     }
@@ -103,6 +105,7 @@ impl Server {
 pub struct ServerBuilder<H> {
     config: ServerConfig,
     root: Option<PathBuf>,
+    bodies: FileBodies,
     handler: Option<H>,
 }
 
@@ -191,11 +194,18 @@ impl<H: Handler + Clone> ServerBuilder<H> {
         self
     }
 
+    /// How static file bodies go out by size (default handler only).
+    pub fn file_bodies(mut self, bodies: FileBodies) -> Self {
+        self.bodies = bodies;
+        self
+    }
+
     /// Use `handler`; each worker gets its own clone.
     pub fn handler<H2: Handler + Clone>(self, handler: H2) -> ServerBuilder<H2> {
         ServerBuilder {
             config: self.config,
             root: self.root,
+            bodies: self.bodies,
             handler: Some(handler),
         }
     }
@@ -213,7 +223,7 @@ impl<H: Handler + Clone> ServerBuilder<H> {
         check_config(&mut config)?;
         let handler = match self.handler {
             Some(h) => h,
-            None => default_handler::<H>(self.root)?,
+            None => default_handler::<H>(self.root, self.bodies)?,
         };
 
         ring::raise_memlock_limit();
@@ -322,8 +332,11 @@ fn check_config(config: &mut ServerConfig) -> Result<(), ServerError> {
 
 /// The default handler (with `root`), as the builder's handler type, which is
 /// `DefaultHandler` whenever no handler was given.
-fn default_handler<H: 'static>(root: Option<PathBuf>) -> Result<H, ServerError> {
-    let dh = DefaultHandler::new(root.clone())
+fn default_handler<H: 'static>(
+    root: Option<PathBuf>,
+    bodies: FileBodies,
+) -> Result<H, ServerError> {
+    let dh = DefaultHandler::with_bodies(root.clone(), bodies)
         .map_err(|e| ServerError::Root(root.unwrap_or_default(), e))?;
     let any: Box<dyn std::any::Any> = Box::new(dh);
     any.downcast::<H>()
