@@ -22,6 +22,7 @@ use uring_common::http::{
     date::format_imf_fixdate, parse_request, BodyFraming, ChunkEvent, ChunkedDecoder, ChunkedError,
     HeaderStorage, Limits, Parsed, RequestError, RequestHead, Version,
 };
+use uring_common::ring::Event;
 
 use crate::access_log::AccessLogWriter;
 use crate::config::Timeouts;
@@ -46,6 +47,15 @@ pub enum Close {
     Now,
     /// Half-close (`shutdown(SHUT_WR)`) and keep reading until EOF or the linger deadline.
     Linger,
+}
+
+/// A file operation to start for the body being sent (see [`Conn::poll_file_op`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FileOp {
+    /// Read (fd, offset, length) into memory, then send.
+    Read(RawFd, u64, u32),
+    /// Splice (fd, offset, length, more bytes follow) to the socket.
+    Splice(RawFd, u64, u32, bool),
 }
 
 /// Why the connection answers a request itself, then closes.
@@ -283,6 +293,17 @@ impl Conn {
         }
     }
 
+    /// The end of a file operation: a read's bytes or failure, a splice's end.
+    pub fn on_file_event<H: Handler>(&mut self, ev: Event<&[u8]>, ctx: &mut Ctx<'_, H>) {
+        match ev {
+            Event::FileRead { data, .. } => self.on_file_read(Ok(data), ctx),
+            Event::FileReadFailed { res, .. } => self.on_file_read(Err(res), ctx),
+            Event::Spliced { len, .. } => self.on_spliced(Ok(len), ctx),
+            Event::SpliceFailed { res, .. } => self.on_spliced(Err(res), ctx),
+            _ => {}
+        }
+    }
+
     /// A splice of the file body ended: `Ok(n)`, its bytes went to the socket, or
     /// `Err(res)` (0: the file ended early; -errno): the promised length cannot be kept
     /// and the connection closes, so the client never takes a short body for whole.
@@ -367,6 +388,15 @@ impl Conn {
         }
         self.send_in_flight = true;
         true
+    }
+
+    /// The next file operation for the body being sent, if one should start now.
+    pub fn poll_file_op(&mut self) -> Option<FileOp> {
+        if let Some((fd, off, len)) = self.poll_file_read() {
+            return Some(FileOp::Read(fd, off, len));
+        }
+        let (fd, off, len, more) = self.poll_splice()?;
+        Some(FileOp::Splice(fd, off, len, more))
     }
 
     /// A file read to start: (fd, offset, length). The fd stays open until the read's

@@ -21,7 +21,7 @@ use uring_common::ring::{
 
 use crate::access_log::AccessLogWriter;
 use crate::config::ServerConfig;
-use crate::conn::{Close, Conn, Ctx};
+use crate::conn::{Close, Conn, Ctx, FileOp};
 use crate::handler::Handler;
 
 /// Receive buffer per connection on the basic tier.
@@ -215,15 +215,11 @@ impl<H: Handler> Worker<H> {
             Event::Data { slot, data } => self.with(slot, |c, ctx| c.on_data(data, ctx)),
             Event::Eof { slot } => self.with(slot, |c, ctx| c.on_eof(ctx)),
             Event::Sent { slot, len } => self.with(slot, |c, ctx| c.on_sent(len, ctx)),
-            Event::FileRead { slot, data } => {
-                self.with(slot, |c, ctx| c.on_file_read(Ok(data), ctx))
-            }
-            Event::FileReadFailed { slot, res } => {
-                self.with(slot, |c, ctx| c.on_file_read(Err(res), ctx))
-            }
-            Event::Spliced { slot, len } => self.with(slot, |c, ctx| c.on_spliced(Ok(len), ctx)),
-            Event::SpliceFailed { slot, res } => {
-                self.with(slot, |c, ctx| c.on_spliced(Err(res), ctx))
+            ev @ (Event::FileRead { slot, .. }
+            | Event::FileReadFailed { slot, .. }
+            | Event::Spliced { slot, .. }
+            | Event::SpliceFailed { slot, .. }) => {
+                self.with(slot, |c, ctx| c.on_file_event(ev, ctx))
             }
             Event::RecvFailed { slot, .. } | Event::SendFailed { slot, .. } => {
                 self.conns[slot as usize].on_error();
@@ -266,15 +262,14 @@ impl<H: Handler> Worker<H> {
                 core.send(slot);
             }
         }
-        if !core.reading_file(slot) {
-            if let Some((file, offset, len)) = conn.poll_file_read() {
-                core.read_file(slot, file, offset, len);
+        match conn.poll_file_op() {
+            Some(FileOp::Read(fd, off, len)) => core.read_file(slot, fd, off, len),
+            Some(FileOp::Splice(fd, off, len, more)) => {
+                if core.splice_file(slot, fd, off, len, more).is_err() {
+                    return core.close(slot); // no pipe (EMFILE): no way to send the body
+                }
             }
-        }
-        if let Some((file, offset, len, more)) = conn.poll_splice() {
-            if core.splice_file(slot, file, offset, len, more).is_err() {
-                return core.close(slot); // no pipe (EMFILE): the body cannot go out
-            }
+            None => {}
         }
         core.set_reading(slot, conn.wants_read());
     }

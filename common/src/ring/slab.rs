@@ -160,6 +160,8 @@ impl<D> Event<D> {
             | Event::SendFailed { slot, .. }
             | Event::FileRead { slot, .. }
             | Event::FileReadFailed { slot, .. }
+            | Event::Spliced { slot, .. }
+            | Event::SpliceFailed { slot, .. }
             | Event::Closed { slot } => Some(slot),
             Event::Accepted { .. }
             | Event::AcceptFailed { .. }
