@@ -1052,4 +1052,126 @@ mod tests {
             }
         }
     }
+
+    /// HTTPS without a socket: a rustls server in memory. Returns the client connection
+    /// after the handshake with one request answered by `response`, and the server's last
+    /// flight (the response's records) still to be fed.
+    fn tls_exchange(response: &[u8]) -> (Conn, Vec<u8>, Recorder, rustls::ServerConnection) {
+        use rustls::pki_types::{PrivateKeyDer, PrivatePkcs8KeyDer, ServerName};
+        use std::sync::Arc;
+        let key = rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).unwrap();
+        let cert = key.cert.der().clone();
+        let pkey = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key.key_pair.serialize_der()));
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let server_cfg = rustls::ServerConfig::builder_with_provider(provider.clone())
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_no_client_auth()
+            .with_single_cert(vec![cert.clone()], pkey)
+            .unwrap();
+        let mut roots = rustls::RootCertStore::empty();
+        roots.add(cert).unwrap();
+        let client_cfg = rustls::ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+        let mut server = rustls::ServerConnection::new(Arc::new(server_cfg)).unwrap();
+        let name = ServerName::try_from("localhost").unwrap();
+        let session = ClientConnection::new(Arc::new(client_cfg), name).unwrap();
+        let now = Instant::now();
+        let mut rec = rec_new();
+        let mut c = Conn::new(spec(true, 1));
+        c.start_connect();
+        c.push_request(now, now, Pick::default());
+        c.on_connected_tls(session);
+        let req = b"GET / HTTP/1.1\r\nHost: localhost\r\n\r\n";
+        let targets = [Target {
+            label: "GET /".into(),
+            host: 0,
+            weight: 1,
+            bytes: req.to_vec(),
+            head: false,
+        }];
+        let mut plain = Vec::new();
+        for _ in 0..10 {
+            let mut out = Vec::new();
+            if c.wants_write() {
+                c.poll_transmit(&targets, &mut out);
+            }
+            server.read_tls(&mut &out[..]).unwrap();
+            server.process_new_packets().unwrap();
+            let mut buf = [0u8; 256];
+            while let Ok(n) = server.reader().read(&mut buf) {
+                if n == 0 {
+                    break;
+                }
+                plain.extend_from_slice(&buf[..n]);
+            }
+            if plain.ends_with(b"\r\n\r\n") {
+                assert_eq!(plain, req, "the request arrives once, intact");
+                server.writer().write_all(response).unwrap();
+                let mut flight = Vec::new();
+                while server.wants_write() {
+                    server.write_tls(&mut flight).unwrap();
+                }
+                return (c, flight, rec, server);
+            }
+            let mut back = Vec::new();
+            while server.wants_write() {
+                server.write_tls(&mut back).unwrap();
+            }
+            assert_eq!(c.on_received(&back, now, &mut rec).step, Step::Continue);
+        }
+        panic!("the handshake did not complete");
+    }
+
+    #[test]
+    fn tls_records_at_every_split() {
+        let response = b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello";
+        let (_, flight, _, _) = tls_exchange(response);
+        for cut in 0..=flight.len() {
+            let (mut c, flight, mut rec, _) = tls_exchange(response);
+            let now = Instant::now();
+            let first = c.on_received(&flight[..cut], now, &mut rec);
+            assert_eq!(first.step, Step::Continue, "cut {cut}");
+            let second = c.on_received(&flight[cut..], now, &mut rec);
+            assert_eq!(second.step, Step::Continue, "cut {cut}");
+            assert!(first.answered || second.answered, "cut {cut}");
+            assert_eq!(rec.counters.succeeded, 1, "cut {cut}");
+            assert_eq!(rec.counters.errored, 0, "cut {cut}");
+            assert_eq!(c.in_flight(), 0, "cut {cut}");
+        }
+    }
+
+    #[test]
+    fn tls_garbage_and_close_notify_end_the_connection() {
+        let response = b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhel";
+        // A record that is not TLS: a read error with its cause, the request failed.
+        let (mut c, _, mut rec, _) = tls_exchange(response);
+        let got = c.on_received(b"\x17\x03\x03\x00\x05garbage", Instant::now(), &mut rec);
+        assert_eq!(got.step, Step::Close);
+        assert_eq!(rec.counters.errored, 1);
+        assert!(rec.first_errors.get(ErrorKind::Read).is_some());
+        // The server's response is cut short by close_notify: EOF mid-body, a read error.
+        let (mut c, flight, mut rec, mut server) = tls_exchange(response);
+        assert_eq!(
+            c.on_received(&flight, Instant::now(), &mut rec).step,
+            Step::Continue
+        );
+        server.send_close_notify();
+        let mut alert = Vec::new();
+        while server.wants_write() {
+            server.write_tls(&mut alert).unwrap();
+        }
+        assert_eq!(
+            c.on_received(&alert, Instant::now(), &mut rec).step,
+            Step::Close
+        );
+        assert_eq!((rec.counters.succeeded, rec.counters.errored), (0, 1));
+        assert_eq!(
+            rec.counters.errors_read, 1,
+            "a body cut short is a read error"
+        );
+    }
 }

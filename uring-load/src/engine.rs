@@ -183,14 +183,12 @@ impl<'a> Worker<'a> {
                 st.flush_dirty(core);
                 next_sweep = now + SWEEP;
             }
-            let mut wake = next_sweep;
-            if let Some(d) = deadline {
-                wake = wake.min(d);
-            }
-            if let Some(due) = st.next_due_with_room() {
-                wake = wake.min(due);
-            }
-            st.arm_timer(core, now, wake);
+            let due = st.next_due_with_room();
+            let wake = [Some(next_sweep), deadline, due]
+                .into_iter()
+                .flatten()
+                .min();
+            st.arm_timer(core, now, wake.unwrap_or(next_sweep));
             let mut now = None;
             let turn = self.driver.turn(&mut |core, ev| {
                 let t = *now.get_or_insert_with(Instant::now);
@@ -273,28 +271,15 @@ impl State<'_> {
     // ---- events ----
 
     fn on_event(&mut self, core: &mut Core, ev: Event<&[u8]>, now: Instant) {
-        let slot = match ev {
-            Event::Timer { id, .. } => {
-                if let Some(e) = self.timer_expiry.get_mut(id as usize) {
-                    *e = None;
-                }
-                return;
-            }
+        match ev {
+            Event::Timer { id, .. } => return self.timer_expiry[id as usize] = None,
             Event::Closed { slot } => return self.on_closed(slot),
-            Event::Connected { slot }
-            | Event::ConnectFailed { slot, .. }
-            | Event::Data { slot, .. }
-            | Event::Eof { slot }
-            | Event::RecvFailed { slot, .. }
-            | Event::Sent { slot, .. }
-            | Event::SendFailed { slot, .. } => slot,
-            // No listeners, polls or file reads here.
-            _ => return,
-        };
-        let i = self.owner[slot as usize];
-        if i == NO_CONN {
-            return;
+            _ => {}
         }
+        let owner = ev.slot().map(|s| self.owner[s as usize]);
+        let Some(i) = owner.filter(|&i| i != NO_CONN) else {
+            return;
+        };
         match ev {
             Event::Connected { .. } => self.on_connected(core, i, now),
             Event::ConnectFailed { errno, .. } => {

@@ -349,7 +349,7 @@ fn run(mut cli: Cli) -> Result<ExitCode, Failure> {
     cli.rate = cli.rate.map(|r| sharding.shard.share_of_rate(r));
     let mut timeline =
         Timeline::new(cli.latency_log.as_deref(), cli.interval).map_err(ConfigError::LatencyLog)?;
-    timeline.enable_live(LiveMode::choose(cli.quiet, cli.tui).map_err(ConfigError::LiveView)?);
+    timeline.enable_live(LiveMode::choose(cli.quiet, cli.tui).map_err(ConfigError::LatencyLog)?);
     let duration = match (cli.requests, cli.duration) {
         (None, None) => Some(Duration::from_secs(10)),
         (_, d) => d,
