@@ -264,12 +264,13 @@ impl<H: Handler> Worker<H> {
         }
         match conn.poll_file_op() {
             Some(FileOp::Read(fd, off, len)) => core.read_file(slot, fd, off, len),
-            Some(FileOp::Splice(fd, off, len, more)) => {
-                if core.splice_file(slot, fd, off, len, more).is_err() {
-                    return core.close(slot); // no pipe (EMFILE): no way to send the body
-                }
+            // No pipe (EMFILE): no way to send the body.
+            Some(FileOp::Splice(fd, off, len, more))
+                if core.splice_file(slot, fd, off, len, more).is_err() =>
+            {
+                return core.close(slot)
             }
-            None => {}
+            Some(FileOp::Splice(..)) | None => {}
         }
         core.set_reading(slot, conn.wants_read());
     }
