@@ -45,6 +45,7 @@ pub struct WorkerConfig {
     pub log: Option<RequestLog>,
 }
 
+#[derive(Default)]
 struct Listener {
     fd: RawFd,
     armed: bool,
@@ -52,6 +53,17 @@ struct Listener {
     closed: bool,
     retry_at: Option<Instant>,
     backoff: Duration,
+}
+
+impl Listener {
+    fn new(fd: OwnedFd) -> Listener {
+        let fd = fd.into_raw_fd();
+        Listener {
+            fd,
+            backoff: ACCEPT_BACKOFF,
+            ..Listener::default()
+        }
+    }
 }
 
 /// Run one worker until shutdown. Reports ring set-up success or failure on `ready`.
@@ -78,18 +90,6 @@ pub fn run<H: Handler>(wcfg: WorkerConfig, handler: H, ready: Sender<Result<(), 
             return;
         }
     };
-    let listeners = wcfg
-        .listeners
-        .into_iter()
-        .map(|fd| Listener {
-            fd: fd.into_raw_fd(),
-            armed: false,
-            cancel_sent: false,
-            closed: false,
-            retry_at: None,
-            backoff: ACCEPT_BACKOFF,
-        })
-        .collect();
     let t = &wcfg.config.timeouts;
     let shortest = t.header_read.min(t.keep_alive).min(t.body_read);
     let tick = (shortest / 4).clamp(Duration::from_millis(50), Duration::from_secs(1));
@@ -97,7 +97,7 @@ pub fn run<H: Handler>(wcfg: WorkerConfig, handler: H, ready: Sender<Result<(), 
         tier: wcfg.tier,
         config: wcfg.config,
         handler,
-        listeners,
+        listeners: wcfg.listeners.into_iter().map(Listener::new).collect(),
         conns: Vec::new(),
         date_cache: DateCache::new(),
         date: [b' '; 29],
@@ -366,19 +366,18 @@ impl<H: Handler> Worker<H> {
         }
         self.draining = true;
         self.drain_deadline = Some(self.now + self.config.timeouts.drain);
-        for slot in 0..self.conns.len() as SlotId {
-            if core.is_open(slot) {
-                self.conns[slot as usize].start_drain();
-                self.drive(core, slot);
-            }
-        }
+        self.for_each_open(core, Conn::start_drain);
         self.drive_accept(core);
     }
 
     fn force_close_all(&mut self, core: &mut Core) {
+        self.for_each_open(core, Conn::on_error);
+    }
+
+    fn for_each_open(&mut self, core: &mut Core, f: fn(&mut Conn)) {
         for slot in 0..self.conns.len() as SlotId {
             if core.is_open(slot) {
-                self.conns[slot as usize].on_error();
+                f(&mut self.conns[slot as usize]);
                 self.drive(core, slot);
             }
         }

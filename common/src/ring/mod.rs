@@ -10,7 +10,7 @@ pub mod slab;
 pub mod tier;
 pub mod token;
 
-pub use bufring::{BufRing, RecvCompletion};
+pub use bufring::BufRing;
 pub use builder::{
     build_ring, build_ring_with_flags, raise_memlock_limit, raise_nofile_limit, RingConfig,
     SetupFlags,

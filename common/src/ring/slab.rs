@@ -137,6 +137,26 @@ pub enum Event<D> {
 }
 
 impl<D> Event<D> {
+    /// The slot the event is about, if it is about one.
+    pub fn slot(&self) -> Option<SlotId> {
+        match *self {
+            Event::Connected { slot }
+            | Event::ConnectFailed { slot, .. }
+            | Event::Data { slot, .. }
+            | Event::Eof { slot }
+            | Event::RecvFailed { slot, .. }
+            | Event::Sent { slot, .. }
+            | Event::SendFailed { slot, .. }
+            | Event::FileRead { slot, .. }
+            | Event::FileReadFailed { slot, .. }
+            | Event::Closed { slot } => Some(slot),
+            Event::Accepted { .. }
+            | Event::AcceptFailed { .. }
+            | Event::Timer { .. }
+            | Event::Ready { .. } => None,
+        }
+    }
+
     /// The same event with its data converted (a payload looked up, for instance).
     pub fn map<E>(self, f: impl FnOnce(D) -> E) -> Event<E> {
         match self {
