@@ -14,6 +14,8 @@
 //! swapped with the driver's send buffer of the slot ([`Conn::poll_send`]): the bytes in
 //! flight belong to the slot, not to this machine, and no copy is made.
 
+mod tls;
+
 use std::mem::MaybeUninit;
 use std::os::fd::{AsRawFd, RawFd};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -167,6 +169,8 @@ pub struct Conn {
     header_timeout: Duration,
     body_timeout: Duration,
     idle_timeout: Duration,
+    /// The TLS layer of an HTTPS connection (`conn/tls.rs`).
+    tls: Option<Box<tls::TlsLayer>>,
 }
 
 impl Conn {
@@ -192,6 +196,7 @@ impl Conn {
             header_timeout: timeouts.header_read,
             body_timeout: timeouts.body_read,
             idle_timeout: timeouts.keep_alive,
+            tls: None,
         }
     }
 
@@ -218,12 +223,14 @@ impl Conn {
         self.continue_sent = false;
         self.chunk_raw = 0;
         self.chunked.reset();
+        self.tls = None;
     }
 
     /// The socket is closed: let go of what holds kernel resources (an open file) now
     /// rather than when the slot is next used.
     pub fn release(&mut self) {
         self.file = None;
+        self.tls = None;
         self.phase = Phase::Closed;
     }
 
@@ -240,6 +247,14 @@ impl Conn {
             Phase::Open => {}
             Phase::CloseAfterFlush | Phase::Lingering { .. } | Phase::Closed => return,
         }
+        if self.tls.is_some() {
+            return self.on_tls_records(data, ctx);
+        }
+        self.on_plain(data, ctx);
+    }
+
+    /// Plaintext bytes: parse and answer what is complete, keep the rest.
+    fn on_plain<H: Handler>(&mut self, data: &[u8], ctx: &mut Ctx<'_, H>) {
         if self.rbuf.is_empty() && !self.blocked() {
             let used = self.process(data, ctx);
             if used < data.len() && self.phase == Phase::Open {
@@ -399,7 +414,13 @@ impl Conn {
     /// Hand the output to send now, if no send is in flight, by swapping it with `into`
     /// (the driver's empty send buffer of the slot). True when there is something to send.
     pub fn poll_send(&mut self, into: &mut Vec<u8>) -> bool {
-        if self.send_in_flight || self.phase == Phase::Closed || self.out.is_empty() {
+        if self.send_in_flight || self.phase == Phase::Closed {
+            return false;
+        }
+        if self.tls.is_some() {
+            return self.poll_send_tls(into);
+        }
+        if self.out.is_empty() {
             return false;
         }
         debug_assert!(into.is_empty());
@@ -527,7 +548,10 @@ impl Conn {
     }
 
     fn flushed(&self) -> bool {
-        self.out.is_empty() && !self.send_in_flight && self.file.is_none()
+        self.out.is_empty()
+            && !self.send_in_flight
+            && self.file.is_none()
+            && !self.tls.as_ref().is_some_and(|t| t.wants_write())
     }
 
     /// Output back-pressure or a file in progress: do not answer more requests yet.
@@ -750,8 +774,10 @@ impl Conn {
             });
         }
         if let Some(body) = file {
+            // TLS encrypts in user space: its bodies are read, never spliced.
+            let zero_copy = body.zero_copy && self.tls.is_none();
             self.file = Some(FileStream {
-                body,
+                body: body.zero_copy(zero_copy),
                 read_in_flight: false,
             });
         }

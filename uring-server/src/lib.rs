@@ -37,13 +37,14 @@ pub mod response;
 pub mod server;
 pub mod static_files;
 pub mod systemd;
+pub mod tls;
 pub mod upgrade;
 pub mod worker;
 
 pub use handler::{CachedResponse, DefaultHandler, FileBody, Handler, Request, ResponseWriter};
 pub use server::{
     AccessLogFormat, AccessLogTarget, RunningServer, Server, ServerBuilder, ServerConfig,
-    ServerError, Timeouts,
+    ServerError, Timeouts, TlsSettings,
 };
 pub use static_files::{FileBodies, StaticFiles};
 pub use uring_common::http::Limits;

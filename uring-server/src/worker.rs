@@ -21,6 +21,7 @@ use crate::config::ServerConfig;
 use crate::conn::{Close, Conn, Ctx, FileOp};
 use crate::handler::Handler;
 use crate::observe::{Note, RequestLog};
+use crate::tls::ListenerTls;
 
 /// Receive buffer per connection on the basic tier.
 const BASIC_RECV_BUF: usize = 16 * 1024;
@@ -43,6 +44,7 @@ pub struct WorkerConfig {
     pub wake_fd: RawFd,
     pub core: Option<core_affinity::CoreId>,
     pub log: Option<RequestLog>,
+    pub tls: ListenerTls,
 }
 
 #[derive(Default)]
@@ -106,6 +108,7 @@ pub fn run<H: Handler>(wcfg: WorkerConfig, handler: H, ready: Sender<Result<(), 
         draining: false,
         drain_deadline: None,
         log: wcfg.log,
+        tls: wcfg.tls,
     };
     let _ = ready.send(Ok(()));
     w.refresh_clock();
@@ -130,6 +133,7 @@ struct Worker<H> {
     draining: bool,
     drain_deadline: Option<Instant>,
     log: Option<RequestLog>,
+    tls: ListenerTls,
 }
 
 impl<H: Handler> Worker<H> {
@@ -296,6 +300,7 @@ impl<H: Handler> Worker<H> {
                         self.conns.push(Conn::new(now, &self.config.timeouts));
                     }
                 }
+                self.conns[slot as usize].set_tls(self.tls.session_for(li));
                 self.drive(core, slot);
             }
             Err(libc::EMFILE | libc::ENFILE | libc::ENOBUFS | libc::ENOMEM) => {
