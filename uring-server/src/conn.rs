@@ -340,7 +340,7 @@ impl Conn {
         let Some(f) = self.file.as_mut() else {
             return;
         };
-        if !f.read_in_flight || !f.body.zero_copy {
+        if !f.read_in_flight {
             return;
         }
         f.read_in_flight = false;
@@ -447,8 +447,9 @@ impl Conn {
         if self.phase == Phase::Closed {
             return None;
         }
+        let splice = self.splices();
         let f = self.file.as_mut()?;
-        if f.body.zero_copy || f.read_in_flight || self.out.len() >= FILE_CHUNK || f.body.len == 0 {
+        if splice || f.read_in_flight || self.out.len() >= FILE_CHUNK || f.body.len == 0 {
             return None;
         }
         let len = f.body.len.min(FILE_CHUNK as u64) as u32;
@@ -463,8 +464,11 @@ impl Conn {
         if self.phase == Phase::Closed || self.send_in_flight || !self.out.is_empty() {
             return None;
         }
+        if !self.splices() {
+            return None;
+        }
         let f = self.file.as_mut()?;
-        if !f.body.zero_copy || f.read_in_flight || f.body.len == 0 {
+        if f.read_in_flight || f.body.len == 0 {
             return None;
         }
         let len = f.body.len.min(SPLICE_CHUNK as u64) as u32;
@@ -475,6 +479,12 @@ impl Conn {
             len,
             f.body.len > len as u64,
         ))
+    }
+
+    /// Whether the file body goes out by splice: asked for, and no TLS (which encrypts in
+    /// user space, so its bodies are read).
+    fn splices(&self) -> bool {
+        self.tls.is_none() && self.file.as_ref().is_some_and(|f| f.body.zero_copy)
     }
 
     /// Whether a receive should be outstanding.
@@ -774,10 +784,8 @@ impl Conn {
             });
         }
         if let Some(body) = file {
-            // TLS encrypts in user space: its bodies are read, never spliced.
-            let zero_copy = body.zero_copy && self.tls.is_none();
             self.file = Some(FileStream {
-                body: body.zero_copy(zero_copy),
+                body,
                 read_in_flight: false,
             });
         }
