@@ -19,9 +19,7 @@ use std::time::{Duration, Instant};
 
 use rustls::ClientConnection;
 use uring_common::http::request::HEADER_CAPACITY;
-use uring_common::http::{
-    parse_response, BodyReader, HeaderStorage, Parsed, ResponseFraming,
-};
+use uring_common::http::{parse_response, BodyReader, HeaderStorage, Parsed, ResponseFraming};
 use uring_common::stats::{ErrorKind, Recorder};
 
 /// How long to wait for the server's EOF after a response that announced the close; a

@@ -20,11 +20,13 @@
 //! - [`conn`]: one connection's sans-IO HTTP/1.1 state machine.
 //! - [`worker`]: the ring loop of one worker thread.
 //! - [`static_files`]: `--root` file serving.
+//! - [`proxy`]: `--proxy` reverse proxying to upstream app servers (docs/proxy.md).
 
 pub mod access_log;
 pub mod config;
 pub mod conn;
 pub mod handler;
+pub mod proxy;
 pub mod request;
 pub mod response;
 pub mod server;
@@ -33,7 +35,8 @@ pub mod worker;
 
 pub use handler::{CachedResponse, DefaultHandler, FileBody, Handler, Request, ResponseWriter};
 pub use server::{
-    AccessLogTarget, RunningServer, Server, ServerBuilder, ServerConfig, ServerError, Timeouts,
+    AccessLogTarget, ProxyConfig, RunningServer, Server, ServerBuilder, ServerConfig, ServerError,
+    Timeouts, UpstreamAddr,
 };
 pub use static_files::StaticFiles;
 pub use uring_common::http::Limits;
