@@ -304,7 +304,7 @@ impl Proxy {
         match ev {
             Event::Connected { .. } => {
                 let (Some(client), Some(fwd)) = (u.client, u.forward.take()) else {
-                    return self.to_pool(core, slot, now, conns);
+                    return self.release_to_pool(core, slot, now);
                 };
                 let retried = u.retried;
                 self.start(core, slot, client, fwd, now, false, retried);
@@ -374,7 +374,7 @@ impl Proxy {
                     },
                 ));
                 if upstream_reusable && !self.draining {
-                    self.to_pool(core, slot, now, conns);
+                    self.release_to_pool(core, slot, now);
                 } else {
                     self.close(core, slot, now, conns);
                 }
@@ -404,7 +404,7 @@ impl Proxy {
     }
 
     /// An upstream connection is free: the next waiting request, or the idle list.
-    fn to_pool(&mut self, core: &mut Core, slot: SlotId, now: Instant, conns: &mut Vec<Conn>) {
+    fn release_to_pool(&mut self, core: &mut Core, slot: SlotId, now: Instant) {
         let u = self.ups[slot as usize].as_mut().expect("upstream slot");
         let pool = &mut self.pools[u.upstream];
         if let Some(w) = pool.queue.pop_front() {
@@ -415,7 +415,6 @@ impl Proxy {
         // Reading while idle notices the upstream's close at once.
         core.set_reading(slot, true);
         pool.idle.push(slot);
-        let _ = conns;
     }
 
     /// Close an upstream connection and let a waiting request have its place.

@@ -268,7 +268,9 @@ mod tests {
         (out, last)
     }
 
-    fn body_of(out: &[u8]) -> (u16, Vec<u8>, Vec<(String, Vec<u8>)>) {
+    type Fields = Vec<(String, Vec<u8>)>;
+
+    fn body_of(out: &[u8]) -> (u16, Vec<u8>, Fields) {
         let mut s = ResponseStream::new(64 * 1024);
         s.feed(out);
         s.finish();
