@@ -22,6 +22,44 @@ use uring_common::http::request::HEADER_CAPACITY;
 use uring_common::http::{parse_response, BodyReader, HeaderStorage, Parsed, ResponseFraming};
 use uring_common::stats::{ErrorKind, Recorder};
 
+use crate::targets::Target;
+
+/// Where a connection records what happened to its requests: the run's recorder, and
+/// (with a mix) the statistics of each request's target.
+pub trait Sink {
+    /// The run's recorder (bytes, first errors, and everything when there is no mix).
+    fn all(&mut self) -> &mut Recorder;
+    /// A complete response to a request for `target`.
+    fn answered(&mut self, target: u32, status: u16, latency_us: u64);
+    /// A request for `target` ended without a complete response.
+    fn errored(&mut self, target: u32, kind: ErrorKind);
+}
+
+/// One recorder for everything (one target, and the tests).
+impl Sink for Recorder {
+    #[inline]
+    fn all(&mut self) -> &mut Recorder {
+        self
+    }
+    #[inline]
+    fn answered(&mut self, _target: u32, status: u16, latency_us: u64) {
+        self.record_latency_us(latency_us);
+        self.counters.record_status(status);
+    }
+    #[inline]
+    fn errored(&mut self, _target: u32, kind: ErrorKind) {
+        self.counters.record_error(kind);
+    }
+}
+
+/// Which request a connection is handed: its target, and whether it is a HEAD (whose
+/// response has no body).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Pick {
+    pub target: u32,
+    pub head: bool,
+}
+
 /// How long to wait for the server's EOF after a response that announced the close; a
 /// server that says `close` and keeps the connection open is closed by us after this.
 pub const DRAIN_LIMIT: Duration = Duration::from_millis(500);
@@ -33,8 +71,6 @@ pub struct ConnSpec {
     pub keep_alive: bool,
     /// Most requests in flight at once (`-K`); forced to 1 without keep-alive.
     pub depth: usize,
-    /// The requests are HEAD: responses have no body whatever their headers say.
-    pub head_request: bool,
     /// Largest response head accepted before counting a parse error.
     pub max_head_bytes: usize,
 }
@@ -70,6 +106,7 @@ struct Pending {
     latency_from: Instant,
     /// The `-T` deadline runs from the moment the connection got the request.
     handed_at: Instant,
+    pick: Pick,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -204,21 +241,23 @@ impl Conn {
             || self.tls.as_ref().is_some_and(|t| t.wants_write())
     }
 
-    /// Append what goes on the wire now to `out`: the requests not yet written (copies of
-    /// `request`, so a pipelined train leaves in one send), sealed in TLS records for HTTPS,
-    /// and any handshake or alert records rustls has to say.
-    pub fn poll_transmit(&mut self, request: &[u8], out: &mut Vec<u8>) {
+    /// Append what goes on the wire now to `out`: the requests not yet written (each its
+    /// target's prepared bytes, so a pipelined train leaves in one send), sealed in TLS
+    /// records for HTTPS, and any handshake or alert records rustls has to say.
+    pub fn poll_transmit(&mut self, targets: &[Target], out: &mut Vec<u8>) {
         let n = self.take_unsent();
+        let unsent = self.queue.range(self.queue.len() - n..);
         let Some(tls) = self.tls.as_deref_mut() else {
-            out.reserve(n * request.len());
-            for _ in 0..n {
-                out.extend_from_slice(request);
+            for p in unsent {
+                out.extend_from_slice(&targets[p.pick.target as usize].bytes);
             }
             return;
         };
-        for _ in 0..n {
+        for p in unsent {
             // rustls buffers the plaintext until the handshake is done.
-            let _ = tls.writer().write_all(request);
+            let _ = tls
+                .writer()
+                .write_all(&targets[p.pick.target as usize].bytes);
         }
         while tls.wants_write() {
             if tls.write_tls(out).is_err() {
@@ -228,7 +267,7 @@ impl Conn {
     }
 
     /// Bytes from the socket: through TLS for HTTPS, then parsed as responses.
-    pub fn on_received(&mut self, data: &[u8], now: Instant, rec: &mut Recorder) -> Received {
+    pub fn on_received<R: Sink>(&mut self, data: &[u8], now: Instant, rec: &mut R) -> Received {
         let before = self.queue.len();
         let step = if self.tls.is_some() {
             self.on_tls_records(data, now, rec)
@@ -241,7 +280,7 @@ impl Conn {
         }
     }
 
-    fn on_tls_records(&mut self, data: &[u8], now: Instant, rec: &mut Recorder) -> Step {
+    fn on_tls_records<R: Sink>(&mut self, data: &[u8], now: Instant, rec: &mut R) -> Step {
         let mut tls = self.tls.take().expect("an HTTPS connection");
         let mut plain = std::mem::take(&mut self.plain);
         let mut input = data;
@@ -287,23 +326,23 @@ impl Conn {
 
     /// Connect failed (refused, timed out, ...): every request waiting for this socket
     /// counts as a connect error.
-    pub fn on_connect_error(&mut self, rec: &mut Recorder) -> Step {
+    pub fn on_connect_error<R: Sink>(&mut self, rec: &mut R) -> Step {
         self.fail_all(ErrorKind::Connect, rec);
         Step::Close
     }
 
     /// Hand over one request. It is sent once the connection is open.
-    pub fn push_request(&mut self, latency_from: Instant, now: Instant) {
+    pub fn push_request(&mut self, latency_from: Instant, now: Instant, pick: Pick) {
         debug_assert!(self.has_room());
         self.queue.push_back(Pending {
             latency_from,
             handed_at: now,
+            pick,
         });
         self.unsent += 1;
     }
 
-    /// How many requests to write now (the engine writes that many copies of the
-    /// pre-serialized request in one send).
+    /// How many requests to write now (the newest that many of the queue, in one send).
     pub fn take_unsent(&mut self) -> usize {
         if self.phase != Phase::Open {
             return 0;
@@ -312,8 +351,8 @@ impl Conn {
     }
 
     /// Response bytes arrived.
-    pub fn on_data(&mut self, data: &[u8], now: Instant, rec: &mut Recorder) -> Step {
-        rec.counters.bytes_total += data.len() as u64;
+    pub fn on_data<R: Sink>(&mut self, data: &[u8], now: Instant, rec: &mut R) -> Step {
+        rec.all().counters.bytes_total += data.len() as u64;
         if !matches!(self.phase, Phase::Open) {
             // After the final response of a closing connection: nothing to parse.
             return if self.phase == Phase::Draining {
@@ -369,7 +408,7 @@ impl Conn {
     }
 
     /// The server closed its side (recv returned 0).
-    pub fn on_eof(&mut self, now: Instant, rec: &mut Recorder) -> Step {
+    pub fn on_eof<R: Sink>(&mut self, now: Instant, rec: &mut R) -> Step {
         match self.phase {
             Phase::Open => {
                 if self.body == Body::Reading && self.reader.until_close() {
@@ -393,17 +432,17 @@ impl Conn {
     }
 
     /// A send or receive failed (reset, broken pipe, ...).
-    pub fn on_io_error(&mut self, kind: ErrorKind, rec: &mut Recorder) -> Step {
+    pub fn on_io_error<R: Sink>(&mut self, kind: ErrorKind, rec: &mut R) -> Step {
         self.on_error_because(kind, &kind.generic_cause(), rec)
     }
 
     /// As [`Conn::on_io_error`], with the cause (an OS error and the peer, a TLS alert):
     /// kept as the run's first error of `kind` if this error counts and is the first.
-    pub fn on_error_because(
+    pub fn on_error_because<R: Sink>(
         &mut self,
         kind: ErrorKind,
         cause: &dyn std::fmt::Display,
-        rec: &mut Recorder,
+        rec: &mut R,
     ) -> Step {
         if self.phase == Phase::Draining {
             // The answer we wanted is in; a reset while waiting for EOF costs nothing.
@@ -416,7 +455,7 @@ impl Conn {
     }
 
     /// Check the `-T` deadline of the oldest request (and of a drain).
-    pub fn poll_timeout(&mut self, now: Instant, timeout: Duration, rec: &mut Recorder) -> Step {
+    pub fn poll_timeout<R: Sink>(&mut self, now: Instant, timeout: Duration, rec: &mut R) -> Step {
         match self.deadline(timeout) {
             Some(d) if d <= now => {
                 if self.phase == Phase::Draining {
@@ -432,9 +471,9 @@ impl Conn {
 
     /// Requests the server never processed (after a response that closed the
     /// connection): the engine issues them again, keeping their latency origin.
-    pub fn take_unanswered(&mut self) -> impl Iterator<Item = Instant> + '_ {
+    pub fn take_unanswered(&mut self) -> impl Iterator<Item = (Instant, Pick)> + '_ {
         self.unsent = 0;
-        self.queue.drain(..).map(|p| p.latency_from)
+        self.queue.drain(..).map(|p| (p.latency_from, p.pick))
     }
 
     /// The run stopped: requests in flight are neither done nor errored.
@@ -457,34 +496,33 @@ impl Conn {
 
     // ---- internals ----
 
-    fn fail_all(&mut self, kind: ErrorKind, rec: &mut Recorder) {
+    fn fail_all<R: Sink>(&mut self, kind: ErrorKind, rec: &mut R) {
         self.fail_all_because(kind, &kind.generic_cause(), rec);
     }
 
-    fn fail_all_because(
+    fn fail_all_because<R: Sink>(
         &mut self,
         kind: ErrorKind,
         cause: &dyn std::fmt::Display,
-        rec: &mut Recorder,
+        rec: &mut R,
     ) {
         if !self.queue.is_empty() {
-            rec.note_error(kind, cause);
+            rec.all().note_error(kind, cause);
         }
-        for _ in self.queue.drain(..) {
-            rec.counters.record_error(kind);
+        for p in self.queue.drain(..) {
+            rec.errored(p.pick.target, kind);
         }
         self.unsent = 0;
         self.phase = Phase::Closed;
     }
 
     /// A whole response was read: record it against the oldest request.
-    fn finish(&mut self, now: Instant, rec: &mut Recorder) {
+    fn finish<R: Sink>(&mut self, now: Instant, rec: &mut R) {
         self.body = Body::Head;
         self.answered += 1;
         if let Some(p) = self.queue.pop_front() {
             let us = now.saturating_duration_since(p.latency_from).as_micros() as u64;
-            rec.record_latency_us(us);
-            rec.counters.record_status(self.status);
+            rec.answered(p.pick.target, self.status, us);
         }
         if !self.response_keep_alive {
             // The server closes after this response; wait for its EOF.
@@ -498,11 +536,11 @@ impl Conn {
 
     /// Parse responses from `data`; returns how many bytes were used (the rest is an
     /// incomplete head), or the error class that ends the connection.
-    fn consume(
+    fn consume<R: Sink>(
         &mut self,
         data: &[u8],
         now: Instant,
-        rec: &mut Recorder,
+        rec: &mut R,
     ) -> Result<usize, ErrorKind> {
         let mut off = 0;
         while off < data.len() && self.phase == Phase::Open {
@@ -517,7 +555,7 @@ impl Conn {
                     let parsed = parse_response(
                         rest,
                         &mut storage,
-                        self.spec.head_request,
+                        self.queue.front().is_some_and(|p| p.pick.head),
                         self.spec.max_head_bytes,
                     )
                     .map_err(|_| ErrorKind::Parse)?;
@@ -526,7 +564,7 @@ impl Conn {
                         Parsed::Complete(h) => h,
                     };
                     off += head.head_len;
-                    rec.counters.bytes_headers += head.head_len as u64;
+                    rec.all().counters.bytes_headers += head.head_len as u64;
                     if head.is_interim() {
                         continue;
                     }
@@ -549,7 +587,7 @@ impl Conn {
                         return Err(ErrorKind::Parse);
                     }
                     off += used;
-                    rec.counters.bytes_body += data.len() as u64;
+                    rec.all().counters.bytes_body += data.len() as u64;
                     if self.reader.is_done() {
                         self.finish(now, rec);
                     }
@@ -572,7 +610,6 @@ mod tests {
         ConnSpec {
             keep_alive,
             depth,
-            head_request: false,
             max_head_bytes: 16 * 1024,
         }
     }
@@ -581,10 +618,10 @@ mod tests {
     fn open(spec: ConnSpec, n: usize, now: Instant) -> Conn {
         let mut c = Conn::new(spec);
         c.start_connect();
-        c.push_request(now, now);
+        c.push_request(now, now, Pick::default());
         c.on_connected();
         for _ in 1..n {
-            c.push_request(now, now);
+            c.push_request(now, now, Pick::default());
         }
         assert_eq!(c.take_unsent(), n);
         c
@@ -625,6 +662,39 @@ mod tests {
     }
 
     #[test]
+    fn a_mixed_train_leaves_in_one_transmit_and_each_answer_goes_to_its_target() {
+        let mix = crate::targets::tests_support::mix(3, crate::targets::Policy::RoundRobin);
+        let now = Instant::now();
+        let mut c = Conn::new(spec(true, 4));
+        c.start_connect();
+        c.on_connected();
+        for t in [2u32, 0, 2, 1] {
+            c.push_request(now, now, mix.pick(t));
+        }
+        let mut out = Vec::new();
+        c.poll_transmit(&mix.targets, &mut out);
+        let want: Vec<u8> = [2, 0, 2, 1]
+            .iter()
+            .flat_map(|&t| mix.targets[t].bytes.clone())
+            .collect();
+        assert_eq!(out, want, "one buffer, in order");
+        assert!(!c.wants_write());
+        let mut tally = crate::breakdown::Tally::new(3, 1);
+        let mut four = Vec::new();
+        for status in [200, 404, 200, 503] {
+            four.extend_from_slice(
+                format!("HTTP/1.1 {status} X\r\nContent-Length: 0\r\n\r\n").as_bytes(),
+            );
+        }
+        assert_eq!(c.on_data(&four, now, &mut tally), Step::Continue);
+        let done: Vec<u64> = tally.targets.iter().map(|r| r.counters.done).collect();
+        assert_eq!(done, [1, 1, 2]);
+        assert_eq!(tally.targets[0].counters.class(4), 1);
+        assert_eq!(tally.targets[1].counters.class(5), 1);
+        assert_eq!(tally.all.counters.done, 4);
+    }
+
+    #[test]
     fn chunked_and_interim_any_split() {
         let resp: &[u8] = b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 404 Not Found\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n";
         each_split(resp, |parts| {
@@ -644,14 +714,8 @@ mod tests {
     #[test]
     fn head_request_has_no_body() {
         let now = Instant::now();
-        let mut c = open(
-            ConnSpec {
-                head_request: true,
-                ..spec(true, 2)
-            },
-            2,
-            now,
-        );
+        let mut c = open(spec(true, 2), 2, now);
+        c.queue.iter_mut().for_each(|p| p.pick.head = true);
         let mut rec = Recorder::new();
         let two = b"HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\n";
         assert_eq!(c.on_data(two, now, &mut rec), Step::Continue);
@@ -805,7 +869,7 @@ mod tests {
         let now = Instant::now();
         let mut c = Conn::new(spec(true, 1));
         c.start_connect();
-        c.push_request(now, now);
+        c.push_request(now, now, Pick::default());
         assert_eq!(
             c.take_unsent(),
             0,
@@ -822,7 +886,7 @@ mod tests {
         let mut rec = rec_new();
         let mut c = Conn::new(spec(true, 1));
         c.start_connect();
-        c.push_request(now, now);
+        c.push_request(now, now, Pick::default());
         let cause = uring_common::stats::OsCause {
             kind: ErrorKind::Connect,
             errno: libc::ECONNREFUSED,
@@ -867,7 +931,7 @@ mod tests {
         let t0 = Instant::now();
         let mut c = Conn::new(spec(true, 1));
         c.start_connect();
-        c.push_request(t0, t0 + Duration::from_millis(5));
+        c.push_request(t0, t0 + Duration::from_millis(5), Pick::default());
         c.on_connected();
         c.take_unsent();
         let mut rec = Recorder::new();
@@ -995,14 +1059,21 @@ mod tests {
         let mut rec = rec_new();
         let mut c = Conn::new(spec(true, 1));
         c.start_connect();
-        c.push_request(now, now);
+        c.push_request(now, now, Pick::default());
         c.on_connected_tls(session);
         let req = b"GET / HTTP/1.1\r\nHost: localhost\r\n\r\n";
+        let targets = [Target {
+            label: "GET /".into(),
+            host: 0,
+            weight: 1,
+            bytes: req.to_vec(),
+            head: false,
+        }];
         let mut plain = Vec::new();
         for _ in 0..10 {
             let mut out = Vec::new();
             if c.wants_write() {
-                c.poll_transmit(req, &mut out);
+                c.poll_transmit(&targets, &mut out);
             }
             server.read_tls(&mut &out[..]).unwrap();
             server.process_new_packets().unwrap();

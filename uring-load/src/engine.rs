@@ -19,11 +19,12 @@ use rustls::ClientConnection;
 use uring_common::ring::{
     Core, Driver, DriverConfig, Event, RecvMode, RingConfig, RingError, SlotId, Tier,
 };
-use uring_common::stats::{ErrorKind, OsCause, Recorder};
+use uring_common::stats::{ErrorKind, OsCause};
 
+use crate::breakdown::Tally;
 use crate::conn::{Conn, Phase, Step};
 use crate::error::StartError;
-use crate::runner::{LoadConfig, INTERRUPTED};
+use crate::runner::{HostShare, LoadConfig, INTERRUPTED};
 use crate::schedule::Dispatcher;
 
 const SWEEP: Duration = Duration::from_millis(10);
@@ -38,6 +39,8 @@ const NO_CONN: u32 = u32::MAX;
 /// One connection of the thread: its machine and where its socket is.
 struct Client {
     conn: Conn,
+    /// The host (index into the run's hosts) this connection goes to.
+    host: usize,
     /// The driver slot of the current socket.
     slot: Option<SlotId>,
     ever_opened: bool,
@@ -57,15 +60,18 @@ struct State<'a> {
     clients: Vec<Client>,
     /// Client of each driver slot.
     owner: Vec<u32>,
-    peer: usize,
-    rec: Recorder,
-    disp: Dispatcher,
-    budget: Option<u64>,
-    rate: Option<f64>,
+    /// The driver's peer of each host.
+    peers: Vec<usize>,
+    rec: Tally,
+    /// Each host's dispatcher, and its share of the thread's work.
+    disp: Vec<Dispatcher>,
+    shares: Vec<HostShare>,
+    open_model: bool,
     timer_expiry: [Option<Instant>; WAKE_TIMERS],
     idle: Vec<u32>,
     dirty: Vec<u32>,
-    ready: Vec<u32>,
+    /// Open model: connections with room, per host.
+    ready: Vec<Vec<u32>>,
     stopping: bool,
 }
 
@@ -75,10 +81,9 @@ impl<'a> Worker<'a> {
         index: usize,
         tier: Tier,
         recv_mode: RecvMode,
-        n_conns: usize,
-        budget: Option<u64>,
-        rate: Option<f64>,
+        shares: Vec<HostShare>,
     ) -> Result<Worker<'a>, StartError> {
+        let n_conns: usize = shares.iter().map(|s| s.conns).sum();
         let entries = (n_conns * 2 + 64).next_power_of_two().clamp(256, 4096) as u32;
         let count = (n_conns * 2).next_power_of_two().clamp(64, 4096) as u16;
         let mut driver = Driver::new(&DriverConfig {
@@ -97,12 +102,17 @@ impl<'a> Worker<'a> {
             RingError::Other(_) => StartError::BufRing { thread: index, err },
             other => StartError::from(other),
         })?;
-        let (storage, len) = cfg.address.to_storage()?;
-        let peer = driver.core().add_peer(&storage, len);
+        let mut peers = Vec::with_capacity(cfg.hosts.len());
+        for h in &cfg.hosts {
+            let (storage, len) = h.address.to_storage()?;
+            peers.push(driver.core().add_peer(&storage, len));
+        }
         let spec = cfg.conn;
-        let clients = (0..n_conns)
-            .map(|_| Client {
+        let clients = (shares.iter().enumerate())
+            .flat_map(|(h, s)| std::iter::repeat(h).take(s.conns))
+            .map(|host| Client {
                 conn: Conn::new(spec),
+                host,
                 slot: None,
                 ever_opened: false,
                 retry_at: None,
@@ -116,21 +126,21 @@ impl<'a> Worker<'a> {
                 cfg,
                 clients,
                 owner: Vec::with_capacity(n_conns),
-                peer,
-                rec: Recorder::new(),
-                disp: Dispatcher::closed(budget),
-                budget,
-                rate,
+                peers,
+                rec: Tally::new(cfg.mix.targets.len(), cfg.hosts.len()),
+                disp: Vec::new(),
+                open_model: shares.iter().any(|s| s.rate.is_some()),
+                ready: vec![Vec::new(); shares.len()],
+                shares,
                 timer_expiry: [None; WAKE_TIMERS],
                 idle: Vec::with_capacity(n_conns),
                 dirty: Vec::with_capacity(n_conns),
-                ready: Vec::with_capacity(n_conns),
                 stopping: false,
             },
         })
     }
 
-    pub(crate) fn take_recorder(&mut self) -> Recorder {
+    pub(crate) fn take_tally(&mut self) -> Tally {
         std::mem::take(&mut self.st.rec)
     }
 
@@ -138,10 +148,16 @@ impl<'a> Worker<'a> {
     pub(crate) fn run(&mut self, progress: &AtomicU64) -> Instant {
         let st = &mut self.st;
         let start = Instant::now();
-        st.disp = match st.rate {
-            Some(r) => Dispatcher::open(st.budget, r, start),
-            None => Dispatcher::closed(st.budget),
-        };
+        let targets = st.cfg.mix.targets.len();
+        st.disp = (st.shares.iter())
+            .map(|s| {
+                let d = match s.rate {
+                    Some(r) => Dispatcher::open(s.budget, r, start),
+                    None => Dispatcher::closed(s.budget),
+                };
+                d.with_selector(s.selector.clone(), targets)
+            })
+            .collect();
         let deadline = st.cfg.duration.map(|d| start + d);
         for i in 0..st.clients.len() as u32 {
             st.mark_idle(i);
@@ -152,11 +168,11 @@ impl<'a> Worker<'a> {
             let st = &mut self.st;
             let core = self.driver.core();
             let now = Instant::now();
-            ticker.tick(now, &st.rec);
+            ticker.tick(now, &st.rec.all);
             if INTERRUPTED.load(Ordering::Relaxed) || deadline.is_some_and(|d| now >= d) {
                 break;
             }
-            if st.disp.exhausted() && st.all_answered() {
+            if st.exhausted() && st.all_answered() {
                 break;
             }
             st.restart_idle(core, now);
@@ -167,7 +183,7 @@ impl<'a> Worker<'a> {
                 st.flush_dirty(core);
                 next_sweep = now + SWEEP;
             }
-            let due = st.disp.next_due().filter(|_| !st.ready.is_empty());
+            let due = st.next_due_with_room();
             let wake = [Some(next_sweep), deadline, due]
                 .into_iter()
                 .flatten()
@@ -187,7 +203,7 @@ impl<'a> Worker<'a> {
         }
         let st = &mut self.st;
         let ended = Instant::now();
-        ticker.finish(ended, &st.rec);
+        ticker.finish(ended, &st.rec.all);
         progress.store(st.done(), Ordering::Relaxed);
         // End of the run: requests in flight are abandoned (neither done nor errored), and
         // every socket is closed with its last completion awaited, so that no operation
@@ -200,19 +216,36 @@ impl<'a> Worker<'a> {
             .shutdown(Duration::from_secs(2), &mut |core, ev| {
                 st.on_event(core, ev, ended)
             });
-        st.rec.counters.started = st.disp.started();
+        st.rec.all.counters.started = st.disp.iter().map(Dispatcher::started).sum();
+        for d in &st.disp {
+            for (t, &n) in st.rec.targets.iter_mut().zip(d.started_by_target()) {
+                t.counters.started += n;
+            }
+        }
         ended
     }
 }
 
 impl State<'_> {
     fn done(&self) -> u64 {
-        let c = &self.rec.counters;
+        let c = &self.rec.all.counters;
         c.succeeded + c.failed + c.errored
     }
 
     fn all_answered(&self) -> bool {
-        self.disp.started() == self.done()
+        self.disp.iter().map(Dispatcher::started).sum::<u64>() == self.done()
+    }
+
+    fn exhausted(&self) -> bool {
+        self.disp.iter().all(Dispatcher::exhausted)
+    }
+
+    /// Open model: the earliest due request of a host with a connection that has room.
+    fn next_due_with_room(&self) -> Option<Instant> {
+        (self.disp.iter().zip(&self.ready))
+            .filter(|(_, r)| !r.is_empty())
+            .filter_map(|(d, _)| d.next_due())
+            .min()
     }
 
     /// Keep a ring timer that fires by `wake` (at most one per distinct wake-up).
@@ -280,7 +313,8 @@ impl State<'_> {
     }
 
     fn io_failed(&mut self, core: &mut Core, i: u32, kind: ErrorKind, errno: i32) {
-        let cause = os_cause(self.cfg, kind, errno);
+        let host = self.clients[i as usize].host;
+        let cause = os_cause(self.cfg, host, kind, errno);
         self.clients[i as usize]
             .conn
             .on_error_because(kind, &cause, &mut self.rec);
@@ -289,14 +323,14 @@ impl State<'_> {
 
     fn fail_connect(&mut self, i: u32, errno: i32, now: Instant) {
         let c = &mut self.clients[i as usize];
-        if c.conn.in_flight() == 0 && self.disp.is_open_model() {
+        if c.conn.in_flight() == 0 && self.open_model {
             // Open model: the connection had no request yet; charge the failure to a due
             // one so that a dead server cannot stall a `-n` run.
-            if let Some(origin) = self.disp.claim(now) {
-                c.conn.push_request(origin, now);
+            if let Some((origin, pick)) = self.disp[c.host].claim(now) {
+                c.conn.push_request(origin, now, pick);
             }
         }
-        let cause = os_cause(self.cfg, ErrorKind::Connect, errno);
+        let cause = os_cause(self.cfg, c.host, ErrorKind::Connect, errno);
         c.conn
             .on_error_because(ErrorKind::Connect, &cause, &mut self.rec);
         c.retry_at = Some(now + CONNECT_BACKOFF);
@@ -305,7 +339,7 @@ impl State<'_> {
     fn on_connected(&mut self, core: &mut Core, i: u32, now: Instant) {
         let keep_alive = self.cfg.conn.keep_alive;
         let c = &mut self.clients[i as usize];
-        match &self.cfg.tls {
+        match &self.cfg.hosts[c.host].tls {
             None => c.conn.on_connected(),
             Some(tls) => match ClientConnection::new(tls.config.clone(), tls.server_name.clone()) {
                 Ok(session) => c.conn.on_connected_tls(session),
@@ -318,10 +352,7 @@ impl State<'_> {
                 }
             },
         }
-        self.rec.counters.connections_opened += 1;
-        if c.ever_opened && keep_alive {
-            self.rec.counters.reconnects += 1;
-        }
+        self.rec.connected(c.host, c.ever_opened && keep_alive);
         c.ever_opened = true;
         if let Some(slot) = c.slot {
             core.set_reading(slot, true);
@@ -344,8 +375,8 @@ impl State<'_> {
                 c.conn.abandon();
             } else {
                 // Normally empty already (teardown gave them back); never lose one.
-                for origin in c.conn.take_unanswered() {
-                    self.disp.give_back(origin);
+                for (origin, pick) in c.conn.take_unanswered() {
+                    self.disp[c.host].give_back(origin, pick);
                 }
             }
             c.conn.closed();
@@ -362,8 +393,8 @@ impl State<'_> {
         if self.stopping {
             c.conn.abandon();
         } else {
-            for origin in c.conn.take_unanswered() {
-                self.disp.give_back(origin);
+            for (origin, pick) in c.conn.take_unanswered() {
+                self.disp[c.host].give_back(origin, pick);
             }
         }
         if let Some(slot) = c.slot {
@@ -393,19 +424,24 @@ impl State<'_> {
                 k += 1;
                 continue;
             }
-            if !self.disp.is_open_model() {
+            let disp = &mut self.disp[c.host];
+            if !self.open_model {
                 // Closed model: a connection starts with a request in hand, so that a
                 // failed connect uses up budget and a dead server cannot stall `-n`.
                 if !c.conn.has_room() {
                     k += 1;
                     continue;
                 }
-                match self.disp.claim(now) {
-                    Some(origin) => c.conn.push_request(origin, now),
-                    None => break,
+                match disp.claim(now) {
+                    Some((origin, pick)) => c.conn.push_request(origin, now, pick),
+                    None => {
+                        k += 1;
+                        continue;
+                    }
                 }
-            } else if self.disp.exhausted() {
-                break;
+            } else if disp.exhausted() {
+                k += 1;
+                continue;
             }
             self.idle.swap_remove(k);
             self.clients[i as usize].in_idle = false;
@@ -416,7 +452,7 @@ impl State<'_> {
     fn connect(&mut self, core: &mut Core, i: u32, now: Instant) {
         let c = &mut self.clients[i as usize];
         c.conn.start_connect();
-        match core.connect(self.peer) {
+        match core.connect(self.peers[c.host]) {
             Ok(slot) => {
                 c.slot = Some(slot);
                 c.retry_at = None;
@@ -428,7 +464,7 @@ impl State<'_> {
             Err(e) => {
                 // EMFILE and friends: count, back off, retry.
                 let errno = e.raw_os_error().unwrap_or(0);
-                let cause = os_cause(self.cfg, ErrorKind::Connect, errno);
+                let cause = os_cause(self.cfg, c.host, ErrorKind::Connect, errno);
                 c.conn
                     .on_error_because(ErrorKind::Connect, &cause, &mut self.rec);
                 c.conn.closed();
@@ -448,10 +484,11 @@ impl State<'_> {
             return;
         }
         let mut added = false;
+        let disp = &mut self.disp[c.host];
         while c.conn.has_room() {
-            match self.disp.claim(now) {
-                Some(origin) => {
-                    c.conn.push_request(origin, now);
+            match disp.claim(now) {
+                Some((origin, pick)) => {
+                    c.conn.push_request(origin, now, pick);
                     added = true;
                 }
                 None => break,
@@ -460,23 +497,25 @@ impl State<'_> {
         if added {
             self.dirty.push(i);
         }
-        if c.conn.has_room() && self.disp.is_open_model() && !c.in_ready {
+        if c.conn.has_room() && self.open_model && !c.in_ready {
             c.in_ready = true;
-            self.ready.push(i);
+            self.ready[c.host].push(i);
         }
     }
 
     /// Open model: give requests that came due to connections with room.
     fn dispatch_due(&mut self, now: Instant) {
-        if !self.disp.is_open_model() {
+        if !self.open_model {
             return;
         }
-        while self.disp.next_due().is_some_and(|d| d <= now) {
-            let Some(i) = self.ready.pop() else {
-                break;
-            };
-            self.clients[i as usize].in_ready = false;
-            self.fill(i, now);
+        for h in 0..self.disp.len() {
+            while self.disp[h].next_due().is_some_and(|d| d <= now) {
+                let Some(i) = self.ready[h].pop() else {
+                    break;
+                };
+                self.clients[i as usize].in_ready = false;
+                self.fill(i, now);
+            }
         }
     }
 
@@ -496,7 +535,7 @@ impl State<'_> {
             return;
         }
         if let Some(buf) = core.send_buffer(slot) {
-            c.conn.poll_transmit(&self.cfg.request, buf);
+            c.conn.poll_transmit(&self.cfg.mix.targets, buf);
             core.send(slot);
         }
     }
@@ -517,10 +556,10 @@ impl State<'_> {
 }
 
 /// The cause of an error, with its OS reason and the peer, for the report.
-fn os_cause(cfg: &LoadConfig, kind: ErrorKind, errno: i32) -> OsCause<'_> {
+fn os_cause(cfg: &LoadConfig, host: usize, kind: ErrorKind, errno: i32) -> OsCause<'_> {
     OsCause {
         kind,
         errno,
-        peer: &cfg.address,
+        peer: &cfg.hosts[host].address,
     }
 }

@@ -54,6 +54,22 @@ pub enum ConfigError {
     LatencyLog(LogError),
     /// `--shard`, `--shards`, `--start-at`, `--run-id`.
     Shard(ShardError),
+    /// `--targets`, `--urls`, `--raw`: a file that cannot be read or is wrong.
+    Targets(crate::targets::TargetsError),
+    /// `--raw`'s list.
+    RawList(String),
+    /// Mix flags that do not go together.
+    Mix(&'static str),
+    FewerConnectionsThanHosts {
+        connections: u64,
+        hosts: usize,
+    },
+}
+
+impl From<crate::targets::TargetsError> for ConfigError {
+    fn from(e: crate::targets::TargetsError) -> Self {
+        ConfigError::Targets(e)
+    }
 }
 
 impl fmt::Display for ConfigError {
@@ -79,6 +95,13 @@ impl fmt::Display for ConfigError {
             ConfigError::BadMethod(m) => write!(f, "bad method '{m}'"),
             ConfigError::LatencyLog(e) => write!(f, "{e}"),
             ConfigError::Shard(e) => write!(f, "{e}"),
+            ConfigError::Targets(e) => write!(f, "{e}"),
+            ConfigError::RawList(m) => write!(f, "--raw: {m}"),
+            ConfigError::Mix(m) => f.write_str(m),
+            ConfigError::FewerConnectionsThanHosts { connections, hosts } => write!(
+                f,
+                "fewer connections (-c {connections}) than hosts ({hosts}): every host needs at least one connection"
+            ),
             ConfigError::TooFewFileDescriptors {
                 connections,
                 needed,
@@ -247,11 +270,21 @@ pub enum MergeError {
         count: u32,
         missing: Vec<u32>,
     },
+    /// Reports of different request mixes: the two paths and how the targets differ.
+    DifferentTargets {
+        first: String,
+        other: String,
+        how: String,
+    },
 }
 
 impl fmt::Display for MergeError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
+            MergeError::DifferentTargets { first, other, how } => write!(
+                f,
+                "{first} and {other} ran different targets ({how}): per-target statistics would not add up"
+            ),
             MergeError::NoReports => f.write_str(
                 "merge needs at least one JSON report: uring-load merge A.json B.json ...",
             ),

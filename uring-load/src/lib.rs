@@ -15,6 +15,7 @@
 //!   self-contained HTML page.
 //! - [`report`]: the text report (weighttp's lines, wrk's latency table).
 
+pub mod breakdown;
 pub mod conn;
 pub mod engine;
 pub mod error;
@@ -30,6 +31,7 @@ pub mod runner;
 pub mod schedule;
 pub mod shard;
 pub mod target;
+pub mod targets;
 pub mod timeline;
 pub mod tls;
 pub mod units;

@@ -51,6 +51,9 @@ pub struct ServerConfig {
     /// listen(2) backlog.
     pub backlog: i32,
     pub access_log: Option<AccessLogTarget>,
+    pub access_log_format: AccessLogFormat,
+    /// Serve Prometheus metrics on this address (`/metrics`).
+    pub metrics: Option<SocketAddr>,
     /// Submission queue entries per ring.
     pub sq_entries: u32,
     /// Completion queue entries per ring (multishot operations post many CQEs).
@@ -183,6 +186,30 @@ pub enum AccessLogTarget {
     File(PathBuf),
 }
 
+/// The access log's line format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum AccessLogFormat {
+    /// nginx's `combined`: `$remote_addr - $remote_user [$time_local] "$request" $status
+    /// $body_bytes_sent "$http_referer" "$http_user_agent"` (time in UTC, `+0000`).
+    #[default]
+    Combined,
+    /// One JSON object per line.
+    Json,
+}
+
+impl std::str::FromStr for AccessLogFormat {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "combined" => Ok(AccessLogFormat::Combined),
+            "json" => Ok(AccessLogFormat::Json),
+            _ => Err(format!(
+                "unknown access log format '{s}': use combined or json"
+            )),
+        }
+    }
+}
+
 impl Default for ServerConfig {
     fn default() -> Self {
         ServerConfig {
@@ -195,6 +222,8 @@ impl Default for ServerConfig {
             max_conns_per_worker: 16 * 1024,
             backlog: 4096,
             access_log: None,
+            access_log_format: AccessLogFormat::Combined,
+            metrics: None,
             sq_entries: 2048,
             cq_entries: 16384,
             proxy: ProxyConfig::default(),

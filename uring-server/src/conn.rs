@@ -24,9 +24,10 @@ use uring_common::http::{
     HeaderStorage, Limits, Parsed, RequestError, RequestHead, Version,
 };
 
-use crate::access_log::AccessLogWriter;
 use crate::config::Timeouts;
 use crate::handler::Handler;
+use crate::metrics::{Route, TimeoutKind};
+use crate::observe::{Answered, RequestLog};
 use crate::request::Request;
 use crate::response::{FileBody, ResponseWriter};
 
@@ -37,6 +38,12 @@ pub const FILE_CHUNK: usize = 64 * 1024;
 /// How long a closing connection keeps reading (and discarding) after its half-close, so
 /// the client gets our last response rather than a reset.
 const LINGER: Duration = Duration::from_secs(2);
+/// While draining, how long a connection with nothing pending stays open for a request
+/// that may already be on its way: closing it at once would race with that request (the
+/// client sees its connection die under a request it sent, an error no client retries
+/// safely). Such a request is answered with `Connection: close`. This is what lets an
+/// upgrade under full load finish without a read error.
+pub const DRAIN_GRACE: Duration = Duration::from_millis(500);
 
 /// What the worker must do to end the connection.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -111,7 +118,8 @@ pub struct Ctx<'a, H> {
     pub now: Instant,
     /// The server is shutting down: answer with `Connection: close`.
     pub draining: bool,
-    pub log: Option<&'a mut AccessLogWriter>,
+    /// Access log and metrics (present when either is on).
+    pub log: Option<&'a mut RequestLog>,
 }
 
 /// A complete request (head and whole body, de-chunked) for an upstream, already in the
@@ -256,6 +264,9 @@ impl Conn {
     /// (an incomplete request) is copied.
     pub fn on_data<H: Handler>(&mut self, data: &[u8], ctx: &mut Ctx<'_, H>) {
         self.last_activity = ctx.now;
+        if let Some(log) = ctx.log.as_deref_mut() {
+            log.received(data.len());
+        }
         match self.phase {
             Phase::Open => {}
             Phase::CloseAfterFlush | Phase::Lingering { .. } | Phase::Closed => return,
@@ -288,6 +299,9 @@ impl Conn {
     pub fn on_sent<H: Handler>(&mut self, n: usize, ctx: &mut Ctx<'_, H>) {
         self.send_in_flight = false;
         self.last_activity = ctx.now;
+        if let Some(log) = ctx.log.as_deref_mut() {
+            log.sent(n);
+        }
         if n == 0 {
             self.phase = Phase::Closed;
             return;
@@ -327,10 +341,18 @@ impl Conn {
     /// The deadline passed (the worker checks `deadline()` against its clock). A body
     /// that did not arrive in time is answered 408 before the close; a head that did not,
     /// or an idle or stalled connection, is closed at once.
-    pub fn on_timeout(&mut self, now: Instant) {
+    /// Returns which deadline fired, if one did.
+    pub fn on_timeout(&mut self, now: Instant) -> Option<TimeoutKind> {
         if !self.deadline().is_some_and(|d| now >= d) {
-            return;
+            return None;
         }
+        let kind = match (self.phase, self.head_started, self.body_started) {
+            (Phase::Lingering { .. }, _, _) => TimeoutKind::Linger,
+            _ if self.draining && self.is_idle() => TimeoutKind::Idle,
+            (_, Some(_), _) => TimeoutKind::Header,
+            (_, None, Some(_)) => TimeoutKind::Body,
+            _ => TimeoutKind::Idle,
+        };
         let body_late = self.phase == Phase::Open
             && self.head_started.is_none()
             && self.body_started.is_some()
@@ -338,7 +360,7 @@ impl Conn {
             && self.file.is_none();
         if !body_late {
             self.phase = Phase::Closed;
-            return;
+            return Some(kind);
         }
         // No ctx on this path: the one clock read in this file, for the Date header.
         let mut date = [0u8; 29];
@@ -349,6 +371,7 @@ impl Conn {
         self.refuse(Refusal::BodyTimeout, &date);
         // The answer gets the idle timeout to leave (a stalled reader is closed then).
         self.last_activity = now;
+        Some(kind)
     }
 
     /// The proxy's word on the forwarded request (its response bytes, if any, are already
@@ -407,12 +430,10 @@ impl Conn {
         self.phase = Phase::Closed;
     }
 
-    /// Shutdown began: close when idle, otherwise after the response in progress.
+    /// Shutdown began: close after the response in progress; with nothing pending, once
+    /// [`DRAIN_GRACE`] has passed since the last activity (at once if it already has).
     pub fn start_drain(&mut self) {
         self.draining = true;
-        if self.phase == Phase::Open && self.is_idle() {
-            self.phase = Phase::Closed;
-        }
     }
 
     // ---- outputs ----
@@ -486,6 +507,13 @@ impl Conn {
                 self.close_reported = true;
                 Some(Close::Now)
             }
+            Phase::Open
+                if self.draining && self.is_idle() && now >= self.last_activity + DRAIN_GRACE =>
+            {
+                self.phase = Phase::Closed;
+                self.close_reported = true;
+                Some(Close::Now)
+            }
             Phase::CloseAfterFlush if self.flushed() => {
                 if self.peer_eof {
                     self.phase = Phase::Closed;
@@ -497,11 +525,6 @@ impl Conn {
                     };
                     Some(Close::Linger)
                 }
-            }
-            Phase::Open if self.draining && self.is_idle() => {
-                self.phase = Phase::Closed;
-                self.close_reported = true;
-                Some(Close::Now)
             }
             _ => None,
         }
@@ -520,6 +543,10 @@ impl Conn {
                 (Some(t), _) => t + self.header_timeout,
                 (None, Some(t)) => t + self.body_timeout,
                 (None, None) => self.last_activity + self.idle_timeout,
+            })
+            .map(|d| match self.draining && self.is_idle() {
+                true => d.min(self.last_activity + DRAIN_GRACE),
+                false => d,
             }),
         }
     }
@@ -584,7 +611,7 @@ impl Conn {
             let mut storage: HeaderStorage<'_> = [const { MaybeUninit::uninit() }; 256];
             let head = match parse_request(&buf[pos..], &mut storage, ctx.limits) {
                 Err(e) => {
-                    self.refuse(Refusal::Request(e), ctx.date);
+                    self.refuse_counted(Refusal::Request(e), ctx);
                     return buf.len();
                 }
                 Ok(Parsed::Partial) => {
@@ -598,7 +625,7 @@ impl Conn {
             // tunnels, we are no proxy: 501, and close (the client may already be
             // sending the tunnelled bytes).
             if head.method == "CONNECT" && !ctx.handler.accepts_connect() {
-                self.refuse(Refusal::Connect, ctx.date);
+                self.refuse_counted(Refusal::Connect, ctx);
                 return buf.len();
             }
             let body_start = pos + head.head_len;
@@ -609,7 +636,7 @@ impl Conn {
                 }
                 BodyFraming::Length(n) => {
                     if n > ctx.limits.max_body_bytes {
-                        self.refuse(Refusal::Body(BodyError::TooLarge), ctx.date);
+                        self.refuse_counted(Refusal::Body(BodyError::TooLarge), ctx);
                         return buf.len();
                     }
                     let n = n as usize;
@@ -632,7 +659,7 @@ impl Conn {
                     let raw = &buf[body_start + self.chunk_raw..];
                     match self.decode_chunked(raw, ctx.limits) {
                         Err(e) => {
-                            self.refuse(Refusal::Body(e), ctx.date);
+                            self.refuse_counted(Refusal::Body(e), ctx);
                             return buf.len();
                         }
                         Ok(None) => {
@@ -768,13 +795,22 @@ impl Conn {
         let keep = w.keep_alive;
         let file = w.file.take();
         if let Some(log) = ctx.log.as_deref_mut() {
-            let len = self.out.len() - start;
-            log.record(
-                ctx.date,
+            let written = &self.out[start..];
+            let head_len = written
+                .windows(4)
+                .position(|w| w == b"\r\n\r\n")
+                .map_or(written.len(), |i| i + 4);
+            log.answered(&Answered {
                 head,
                 status,
-                len as u64 + file.as_ref().map_or(0, |f| f.len),
-            );
+                route: if file.is_some() {
+                    Route::File
+                } else {
+                    Route::Builtin
+                },
+                body_bytes: (written.len() - head_len) as u64 + file.as_ref().map_or(0, |f| f.len),
+                arrived: ctx.now,
+            });
         }
         if let Some(body) = file {
             self.file = Some(FileStream {
@@ -785,6 +821,14 @@ impl Conn {
         if !keep {
             self.phase = Phase::CloseAfterFlush;
         }
+    }
+
+    /// [`refuse`](Self::refuse), counted in the metrics.
+    fn refuse_counted<H: Handler>(&mut self, why: Refusal, ctx: &mut Ctx<'_, H>) {
+        if let Some(log) = ctx.log.as_deref_mut() {
+            log.refused(why.status());
+        }
+        self.refuse(why, ctx.date);
     }
 
     /// Answer a request we refuse, then close (RFC 9112 leaves no way to resynchronise).
@@ -1157,9 +1201,12 @@ mod tests {
 
     #[test]
     fn drain_closes_idle_and_waits_for_partial_requests() {
+        // Nothing pending: closed once the grace for a request already on its way ends.
         let mut h = Harness::new();
         h.conn.start_drain();
-        assert_eq!(h.conn.poll_close(h.now), Some(Close::Now));
+        assert_eq!(h.conn.poll_close(h.now), None);
+        assert_eq!(h.conn.deadline(), Some(h.now + DRAIN_GRACE));
+        assert_eq!(h.conn.poll_close(h.now + DRAIN_GRACE), Some(Close::Now));
 
         let mut h = Harness::new();
         h.feed(b"GET /a HTTP/1.1\r\nHo");

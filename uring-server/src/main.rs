@@ -1,6 +1,9 @@
-//! `uring-server`: the command line over the library's builder. Parses flags, starts the
-//! workers, logs the tier, then waits for SIGTERM/SIGINT: the first drains gracefully
-//! (exit 0), a second exits at once.
+//! `uring-server`: the command line over the library's builder. Parses flags, takes
+//! inherited sockets (systemd, an upgrade), starts the workers, logs the tier, tells the
+//! service manager, then waits for signals: SIGTERM/SIGINT drain gracefully (exit 0; a
+//! second one exits at once), SIGUSR1 reopens the access log, SIGHUP reloads (reopens
+//! the access log), SIGUSR2 upgrades (starts the binary at our path on our sockets,
+//! then drains once it is ready).
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -9,14 +12,18 @@ use std::time::Duration;
 
 use clap::Parser;
 use uring_server::config::parse_upstream;
-use uring_server::{AccessLogTarget, Limits, Server, TierChoice, Timeouts, UpstreamAddr};
+use uring_server::{
+    inherit, systemd, upgrade, AccessLogFormat, AccessLogTarget, Limits, RunningServer, Server,
+    TierChoice, Timeouts, UpstreamAddr,
+};
 
 /// A thread-per-core io_uring HTTP/1.1 server: /plaintext, /json, static files and a
 /// buffering reverse proxy.
 #[derive(Parser, Debug)]
 #[command(name = "uring-server", version, about)]
 struct Cli {
-    /// Address to listen on (repeatable; IPv4 or IPv6, e.g. [::]:8080).
+    /// Address to listen on (repeatable; IPv4 or IPv6, e.g. [::]:8080). Ignored when
+    /// sockets are inherited (systemd socket activation, an upgrade).
     #[arg(long = "listen", value_name = "ADDR", default_value = "0.0.0.0:8080")]
     listen: Vec<SocketAddr>,
 
@@ -39,6 +46,18 @@ struct Cli {
     /// Write one line per request to PATH, or `-` for stdout.
     #[arg(long, value_name = "PATH|-")]
     access_log: Option<String>,
+
+    /// Access log line format: combined (nginx's) or json.
+    #[arg(long, value_name = "FORMAT", default_value = "combined")]
+    access_log_format: AccessLogFormat,
+
+    /// Serve Prometheus metrics on ADDR at /metrics (e.g. 127.0.0.1:9100).
+    #[arg(long, value_name = "ADDR")]
+    metrics: Option<SocketAddr>,
+
+    /// How long SIGUSR2 waits for the new binary to be ready before giving up on it.
+    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = parse_duration)]
+    upgrade_timeout: Duration,
 
     /// Largest request head in bytes (431 beyond).
     #[arg(long, value_name = "BYTES", default_value_t = 16 * 1024)]
@@ -159,6 +178,9 @@ fn block_signals() -> libc::sigset_t {
         libc::sigemptyset(&mut set);
         libc::sigaddset(&mut set, libc::SIGINT);
         libc::sigaddset(&mut set, libc::SIGTERM);
+        libc::sigaddset(&mut set, libc::SIGHUP);
+        libc::sigaddset(&mut set, libc::SIGUSR1);
+        libc::sigaddset(&mut set, libc::SIGUSR2);
         libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
         libc::signal(libc::SIGPIPE, libc::SIG_IGN);
         set
@@ -185,6 +207,16 @@ fn wait_signal_for(set: &libc::sigset_t, timeout: Duration) -> Option<i32> {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    // Before any thread starts: these read and remove environment variables.
+    let (inherited, inherited_from) = match inherit::from_env() {
+        Ok(x) => x,
+        Err(e) => {
+            eprintln!("uring-server: {e}; start without LISTEN_FDS or pass listening TCP sockets");
+            return ExitCode::from(1);
+        }
+    };
+    let ready_pipe = upgrade::take_ready_fd();
+    let program = upgrade::Program::current();
     let workers = cli.workers.unwrap_or_else(|| {
         std::thread::available_parallelism()
             .map(|n| n.get())
@@ -218,6 +250,9 @@ fn main() -> ExitCode {
         .backlog(cli.backlog)
         .ring_entries(cli.sq_entries, cli.cq_entries)
         .access_log(access_log)
+        .access_log_format(cli.access_log_format)
+        .metrics(cli.metrics)
+        .inherit_listeners(inherited)
         .upstream_conns(cli.upstream_conns)
         .upstream_timeouts(cli.upstream_connect_timeout, cli.upstream_timeout)
         .trust_forwarded(cli.trust_forwarded);
@@ -239,25 +274,35 @@ fn main() -> ExitCode {
     };
     let addrs: Vec<String> = server.local_addrs().iter().map(|a| a.to_string()).collect();
     eprintln!(
-        "uring-server: listening on {} with {workers} worker(s), tier {}{}",
+        "uring-server: listening on {}{} with {workers} worker(s), tier {}{}{}",
         addrs.join(", "),
+        if inherited_from.is_empty() {
+            String::new()
+        } else {
+            format!(" (inherited from {inherited_from})")
+        },
         server.tier(),
-        if cli.no_pin { ", unpinned" } else { "" }
+        if cli.no_pin { ", unpinned" } else { "" },
+        server.metrics_addr().map_or(String::new(), |a| format!(
+            ", metrics on http://{a}/metrics"
+        ))
     );
-
-    // Wait for a signal; meanwhile notice a worker whose ring failed.
-    let first = loop {
-        if let Some(sig) = wait_signal_for(&sigset, Duration::from_secs(1)) {
-            break sig;
+    // Every worker listens: say so to whoever waits (the predecessor hands the service
+    // over with MAINPID=; systemd otherwise).
+    match ready_pipe {
+        Some(fd) => {
+            if let Err(e) = upgrade::report_ready(fd) {
+                eprintln!("uring-server: cannot tell the previous server we are ready: {e}");
+            }
         }
-        if server.any_worker_exited() {
-            eprintln!("uring-server: a worker stopped unexpectedly (see above); exiting");
-            server.begin_shutdown();
-            return ExitCode::from(1);
-        }
+        None => systemd::tell("READY=1"),
+    }
+    let first = match wait_for_stop(&server, &sigset, &cli, program) {
+        Ok(sig) => sig,
+        Err(code) => return code,
     };
     eprintln!(
-        "uring-server: signal {first}, draining (up to {:?}; signal again to exit at once)",
+        "uring-server: {first}, draining (up to {:?}; signal again to exit at once)",
         cli.drain_timeout
     );
     server.begin_shutdown();
@@ -269,6 +314,63 @@ fn main() -> ExitCode {
     wait_signal(&sigset);
     eprintln!("uring-server: second signal, exiting now");
     ExitCode::from(130)
+}
+
+/// Serve until a stop: a signal (described), or an upgrade handed over. A worker that
+/// stopped on its own ends the process (exit 1).
+fn wait_for_stop(
+    server: &RunningServer,
+    sigset: &libc::sigset_t,
+    cli: &Cli,
+    program: std::io::Result<upgrade::Program>,
+) -> Result<String, ExitCode> {
+    let watchdog = systemd::watchdog_interval();
+    let wait = watchdog.map_or(Duration::from_secs(1), |w| w.min(Duration::from_secs(1)));
+    loop {
+        match wait_signal_for(sigset, wait) {
+            None => {
+                if server.any_worker_exited() {
+                    eprintln!("uring-server: a worker stopped unexpectedly (see above); exiting");
+                    server.begin_shutdown();
+                    return Err(ExitCode::from(1));
+                }
+                if watchdog.is_some() {
+                    systemd::tell("WATCHDOG=1");
+                }
+            }
+            Some(libc::SIGUSR1) => server.reopen_access_log(),
+            Some(libc::SIGHUP) => {
+                systemd::tell(&systemd::reloading());
+                server.reopen_access_log();
+                systemd::tell("READY=1");
+            }
+            Some(libc::SIGUSR2) => {
+                systemd::tell(&systemd::reloading());
+                let started = program.as_ref().map_err(|e| e.to_string()).and_then(|p| {
+                    upgrade::spawn(p, &server.listener_fds()).map_err(|e| e.to_string())
+                });
+                let mut ping = || {
+                    if watchdog.is_some() {
+                        systemd::tell("WATCHDOG=1");
+                    }
+                };
+                match started.and_then(|s| s.wait_ready(cli.upgrade_timeout, &mut ping)) {
+                    Ok(pid) => {
+                        systemd::tell(&format!("MAINPID={pid}\nREADY=1"));
+                        return Ok(format!("upgraded: process {pid} serves now"));
+                    }
+                    Err(e) => {
+                        eprintln!("uring-server: upgrade failed: {e}; still serving");
+                        systemd::tell("READY=1");
+                    }
+                }
+            }
+            Some(sig) => {
+                systemd::tell("STOPPING=1");
+                return Ok(format!("signal {sig}"));
+            }
+        }
+    }
 }
 
 #[cfg(test)]
