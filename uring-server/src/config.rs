@@ -54,6 +54,8 @@ pub struct ServerConfig {
     pub access_log_format: AccessLogFormat,
     /// Serve Prometheus metrics on this address (`/metrics`).
     pub metrics: Option<SocketAddr>,
+    /// HTTPS listeners and their certificate.
+    pub tls: Option<TlsSettings>,
     /// Submission queue entries per ring.
     pub sq_entries: u32,
     /// Completion queue entries per ring (multishot operations post many CQEs).
@@ -186,6 +188,17 @@ pub enum AccessLogTarget {
     File(PathBuf),
 }
 
+/// `--tls-listen`, `--tls-cert`, `--tls-key`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TlsSettings {
+    /// Addresses that speak TLS (an inherited socket with one of these addresses too).
+    pub listen: Vec<SocketAddr>,
+    /// PEM certificate chain, leaf first.
+    pub cert: PathBuf,
+    /// PEM private key of the leaf.
+    pub key: PathBuf,
+}
+
 /// The access log's line format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum AccessLogFormat {
@@ -224,6 +237,7 @@ impl Default for ServerConfig {
             access_log: None,
             access_log_format: AccessLogFormat::Combined,
             metrics: None,
+            tls: None,
             sq_entries: 2048,
             cq_entries: 16384,
             proxy: ProxyConfig::default(),

@@ -14,6 +14,8 @@
 //! swapped with the driver's send buffer of the slot ([`Conn::poll_send`]): the bytes in
 //! flight belong to the slot, not to this machine, and no copy is made.
 
+mod tls;
+
 use std::mem::MaybeUninit;
 use std::net::IpAddr;
 use std::os::fd::{AsRawFd, RawFd};
@@ -190,6 +192,8 @@ pub struct Conn {
     forwarding: bool,
     /// The client's address (for `X-Forwarded-For`), set by the worker when proxying.
     pub peer: Option<IpAddr>,
+    /// The TLS layer of an HTTPS connection (`conn/tls.rs`).
+    tls: Option<Box<tls::TlsLayer>>,
 }
 
 impl Conn {
@@ -218,6 +222,7 @@ impl Conn {
             forward: None,
             forwarding: false,
             peer: None,
+            tls: None,
         }
     }
 
@@ -247,6 +252,7 @@ impl Conn {
         self.forward = None;
         self.forwarding = false;
         self.peer = None;
+        self.tls = None;
     }
 
     /// The socket is closed: let go of what holds kernel resources (an open file) now
@@ -255,6 +261,7 @@ impl Conn {
         self.file = None;
         self.forward = None;
         self.forwarding = false;
+        self.tls = None;
         self.phase = Phase::Closed;
     }
 
@@ -271,6 +278,14 @@ impl Conn {
             Phase::Open => {}
             Phase::CloseAfterFlush | Phase::Lingering { .. } | Phase::Closed => return,
         }
+        if self.tls.is_some() {
+            return self.on_tls_records(data, ctx);
+        }
+        self.on_plain(data, ctx);
+    }
+
+    /// Plaintext bytes: parse and answer what is complete, keep the rest.
+    fn on_plain<H: Handler>(&mut self, data: &[u8], ctx: &mut Ctx<'_, H>) {
         if self.rbuf.is_empty() && !self.blocked() {
             let used = self.process(data, ctx);
             if used < data.len() && self.phase == Phase::Open {
@@ -441,7 +456,13 @@ impl Conn {
     /// Hand the output to send now, if no send is in flight, by swapping it with `into`
     /// (the driver's empty send buffer of the slot). True when there is something to send.
     pub fn poll_send(&mut self, into: &mut Vec<u8>) -> bool {
-        if self.send_in_flight || self.phase == Phase::Closed || self.out.is_empty() {
+        if self.send_in_flight || self.phase == Phase::Closed {
+            return false;
+        }
+        if self.tls.is_some() {
+            return self.poll_send_tls(into);
+        }
+        if self.out.is_empty() {
             return false;
         }
         debug_assert!(into.is_empty());
@@ -563,7 +584,11 @@ impl Conn {
     }
 
     fn flushed(&self) -> bool {
-        self.out.is_empty() && !self.send_in_flight && self.file.is_none() && !self.forwarding
+        self.out.is_empty()
+            && !self.send_in_flight
+            && self.file.is_none()
+            && !self.forwarding
+            && !self.tls.as_ref().is_some_and(|t| t.wants_write())
     }
 
     /// Output back-pressure or a file in progress: do not answer more requests yet.

@@ -39,13 +39,14 @@ pub mod response;
 pub mod server;
 pub mod static_files;
 pub mod systemd;
+pub mod tls;
 pub mod upgrade;
 pub mod worker;
 
 pub use handler::{CachedResponse, DefaultHandler, FileBody, Handler, Request, ResponseWriter};
 pub use server::{
     AccessLogFormat, AccessLogTarget, ProxyConfig, RunningServer, Server, ServerBuilder,
-    ServerConfig, ServerError, Timeouts, UpstreamAddr,
+    ServerConfig, ServerError, Timeouts, TlsSettings, UpstreamAddr,
 };
 pub use static_files::StaticFiles;
 pub use uring_common::http::Limits;

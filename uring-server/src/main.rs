@@ -14,7 +14,7 @@ use clap::Parser;
 use uring_server::config::parse_upstream;
 use uring_server::{
     inherit, systemd, upgrade, AccessLogFormat, AccessLogTarget, Limits, RunningServer, Server,
-    TierChoice, Timeouts, UpstreamAddr,
+    TierChoice, Timeouts, TlsSettings, UpstreamAddr,
 };
 
 /// A thread-per-core io_uring HTTP/1.1 server: /plaintext, /json, static files and a
@@ -24,8 +24,26 @@ use uring_server::{
 struct Cli {
     /// Address to listen on (repeatable; IPv4 or IPv6, e.g. [::]:8080). Ignored when
     /// sockets are inherited (systemd socket activation, an upgrade).
-    #[arg(long = "listen", value_name = "ADDR", default_value = "0.0.0.0:8080")]
+    /// (Default 0.0.0.0:8080 when neither --listen nor --tls-listen is given.)
+    #[arg(long = "listen", value_name = "ADDR")]
     listen: Vec<SocketAddr>,
+
+    /// Address to serve HTTPS on (repeatable; mixes with --listen). Needs --tls-cert and
+    /// --tls-key. TLS 1.3 and 1.2, ALPN http/1.1, session resumption.
+    #[arg(long = "tls-listen", value_name = "ADDR", requires_all = ["tls_cert", "tls_key"])]
+    tls_listen: Vec<SocketAddr>,
+
+    /// PEM certificate chain for --tls-listen, leaf first.
+    #[arg(long, value_name = "FILE", requires = "tls_listen")]
+    tls_cert: Option<PathBuf>,
+
+    /// PEM private key (PKCS#8, PKCS#1 or SEC1) of the certificate.
+    #[arg(long, value_name = "FILE", requires = "tls_listen")]
+    tls_key: Option<PathBuf>,
+
+    /// Read --tls-cert and --tls-key again on SIGHUP (new connections get the new ones).
+    #[arg(long, requires = "tls_listen")]
+    tls_reload: bool,
 
     /// Worker threads, one ring each (default: the online CPUs).
     #[arg(short = 'w', long, value_name = "N")]
@@ -253,13 +271,26 @@ fn main() -> ExitCode {
         .access_log_format(cli.access_log_format)
         .metrics(cli.metrics)
         .inherit_listeners(inherited)
+        .tls(match (&cli.tls_cert, &cli.tls_key) {
+            (Some(cert), Some(key)) => Some(TlsSettings {
+                listen: cli.tls_listen.clone(),
+                cert: cert.clone(),
+                key: key.clone(),
+            }),
+            _ => None,
+        })
         .upstream_conns(cli.upstream_conns)
         .upstream_timeouts(cli.upstream_connect_timeout, cli.upstream_timeout)
         .trust_forwarded(cli.trust_forwarded);
     for (prefix, upstream) in &cli.proxy {
         builder = builder.proxy(prefix, upstream.clone());
     }
-    for addr in &cli.listen {
+    let default_listen = [SocketAddr::from(([0, 0, 0, 0], 8080))];
+    let listen = match cli.listen.is_empty() && cli.tls_listen.is_empty() {
+        true => &default_listen[..],
+        false => &cli.listen[..],
+    };
+    for addr in listen {
         builder = builder.listen(*addr);
     }
     if let Some(root) = &cli.root {
@@ -342,6 +373,14 @@ fn wait_for_stop(
             Some(libc::SIGHUP) => {
                 systemd::tell(&systemd::reloading());
                 server.reopen_access_log();
+                if cli.tls_reload {
+                    match server.reload_tls() {
+                        Ok(_) => eprintln!("uring-server: TLS certificate and key reloaded"),
+                        Err(e) => eprintln!(
+                            "uring-server: TLS reload failed, keeping the old certificate: {e}"
+                        ),
+                    }
+                }
                 systemd::tell("READY=1");
             }
             Some(libc::SIGUSR2) => {

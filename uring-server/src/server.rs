@@ -20,12 +20,13 @@ use uring_common::ring::{self, RingError, Tier, TierChoice};
 // stay as they were.
 use crate::access_log::AccessLog;
 pub use crate::config::{
-    AccessLogFormat, AccessLogTarget, ProxyConfig, ServerConfig, Timeouts, UpstreamAddr,
-    UpstreamRoute,
+    AccessLogFormat, AccessLogTarget, ProxyConfig, ServerConfig, Timeouts, TlsSettings,
+    UpstreamAddr, UpstreamRoute,
 };
 use crate::handler::{DefaultHandler, Handler};
 use crate::metrics::{MetricsServer, Registry};
 use crate::observe::RequestLog;
+use crate::tls::{ListenerTls, TlsError, TlsSource};
 use crate::worker::{self, WorkerConfig};
 
 /// Why the server could not start. `Display` is one line with the cause and the fix.
@@ -47,6 +48,8 @@ pub enum ServerError {
     Config(String),
     /// A worker thread could not be started.
     Thread(io::Error),
+    /// The TLS certificate or key is unusable.
+    Tls(TlsError),
 }
 
 impl fmt::Display for ServerError {
@@ -74,6 +77,7 @@ impl fmt::Display for ServerError {
                 p.display()
             ),
             ServerError::Config(msg) => write!(f, "invalid configuration: {msg}"),
+            ServerError::Tls(e) => write!(f, "{e}"),
             ServerError::Thread(e) => write!(
                 f,
                 "cannot start a worker thread: {e}; lower --workers or raise the thread limit (ulimit -u)"
@@ -191,6 +195,12 @@ impl<H: Handler + Clone> ServerBuilder<H> {
         self
     }
 
+    /// Serve HTTPS on `settings.listen` with its certificate and key.
+    pub fn tls(mut self, settings: Option<TlsSettings>) -> Self {
+        self.config.tls = settings;
+        self
+    }
+
     /// Serve Prometheus metrics on `addr` (`/metrics`), from a thread of its own.
     pub fn metrics(mut self, addr: Option<SocketAddr>) -> Self {
         self.config.metrics = addr;
@@ -276,11 +286,17 @@ impl<H: Handler + Clone> ServerBuilder<H> {
         let features = ring::probe()?;
         let tier = features.resolve(config.tier)?;
 
+        let tls = match &config.tls {
+            Some(t) => Some(TlsSource::load(&t.cert, &t.key).map_err(ServerError::Tls)?),
+            None => None,
+        };
+        let inherited = !self.inherited.is_empty();
         let listeners = listeners(&config, self.inherited)?;
         let local_addrs: Vec<SocketAddr> = listeners[0]
             .iter()
             .map(|s| crate::inherit::local_addr(s.as_fd()).expect("bound socket has an address"))
             .collect();
+        let tls_addrs = tls_addresses(&config, inherited, &local_addrs);
         let held: Vec<RawFd> = listeners
             .iter()
             .flatten()
@@ -308,7 +324,14 @@ impl<H: Handler + Clone> ServerBuilder<H> {
             }
             // SAFETY: efd is a fresh fd we own.
             let waker = unsafe { OwnedFd::from_raw_fd(efd) };
+            let is_tls = socks
+                .iter()
+                .map(|fd| {
+                    crate::inherit::local_addr(fd.as_fd()).is_ok_and(|a| tls_addrs.contains(&a))
+                })
+                .collect();
             let wcfg = WorkerConfig {
+                tls: ListenerTls::new(is_tls, tls.as_ref().map(TlsSource::worker)),
                 index,
                 tier,
                 config: config.clone(),
@@ -338,6 +361,7 @@ impl<H: Handler + Clone> ServerBuilder<H> {
             access_log,
             metrics,
             held: Mutex::new(held),
+            tls,
         };
         for _ in 0..server.workers.len() {
             match ready_rx.recv() {
@@ -358,9 +382,24 @@ impl<H: Handler + Clone> ServerBuilder<H> {
     }
 }
 
+/// The addresses that speak TLS: the bound `--tls-listen` ones (port 0 resolved; they
+/// follow the plain ones), or, for inherited sockets, the configured addresses.
+fn tls_addresses(config: &ServerConfig, inherited: bool, local: &[SocketAddr]) -> Vec<SocketAddr> {
+    match &config.tls {
+        None => Vec::new(),
+        Some(t) if inherited => t.listen.clone(),
+        Some(_) => local[config.listen.len().min(local.len())..].to_vec(),
+    }
+}
+
 /// Fill in the default address and refuse values that make no sense.
 fn check_config(config: &mut ServerConfig) -> Result<(), ServerError> {
-    if config.listen.is_empty() {
+    if config.tls.as_ref().is_some_and(|t| t.listen.is_empty()) {
+        return Err(ServerError::Config(
+            "--tls-cert/--tls-key need a --tls-listen address".into(),
+        ));
+    }
+    if config.listen.is_empty() && config.tls.is_none() {
         config.listen.push(SocketAddr::from(([0, 0, 0, 0], 8080)));
     }
     if config.workers == 0 {
@@ -438,7 +477,8 @@ fn start_metrics(
 
 fn bind_all(config: &ServerConfig) -> Result<Vec<Vec<Socket>>, ServerError> {
     let mut per_worker: Vec<Vec<Socket>> = (0..config.workers).map(|_| Vec::new()).collect();
-    for addr in &config.listen {
+    let tls = config.tls.iter().flat_map(|t| t.listen.iter());
+    for addr in config.listen.iter().chain(tls) {
         if addr.port() != 0 {
             probe_free(*addr)?;
         }
@@ -527,6 +567,7 @@ pub struct RunningServer {
     /// the drain begins; a number that went stale otherwise (a worker whose ring failed)
     /// is refused by the successor, which checks every fd is a listening TCP socket.
     held: Mutex<Vec<RawFd>>,
+    tls: Option<Arc<TlsSource>>,
 }
 
 impl RunningServer {
@@ -543,6 +584,15 @@ impl RunningServer {
     /// Where `/metrics` is served (port 0 resolved).
     pub fn metrics_addr(&self) -> Option<SocketAddr> {
         self.metrics.as_ref().map(MetricsServer::local_addr)
+    }
+
+    /// Read the TLS certificate and key again: new connections get the new ones, open
+    /// ones keep theirs. Ok(false) without TLS.
+    pub fn reload_tls(&self) -> Result<bool, TlsError> {
+        match &self.tls {
+            Some(t) => t.reload().map(|()| true),
+            None => Ok(false),
+        }
     }
 
     /// Open the access log file again (after logrotate moved it away).

@@ -22,6 +22,7 @@ use crate::conn::{Close, Conn, Ctx};
 use crate::handler::Handler;
 use crate::observe::{Note, RequestLog};
 use crate::proxy::Proxy;
+use crate::tls::ListenerTls;
 
 /// Receive buffer per connection on the basic tier.
 const BASIC_RECV_BUF: usize = 16 * 1024;
@@ -44,6 +45,7 @@ pub struct WorkerConfig {
     pub wake_fd: RawFd,
     pub core: Option<core_affinity::CoreId>,
     pub log: Option<RequestLog>,
+    pub tls: ListenerTls,
 }
 
 #[derive(Default)]
@@ -112,6 +114,7 @@ pub fn run<H: Handler>(wcfg: WorkerConfig, handler: H, ready: Sender<Result<(), 
         drain_deadline: None,
         log: wcfg.log,
         proxy,
+        tls: wcfg.tls,
     };
     let _ = ready.send(Ok(()));
     w.refresh_clock();
@@ -138,6 +141,7 @@ struct Worker<H> {
     log: Option<RequestLog>,
     /// Upstream connections (slots it owns) and their pools; see `proxy/mod.rs`.
     proxy: Proxy,
+    tls: ListenerTls,
 }
 
 impl<H: Handler> Worker<H> {
@@ -319,6 +323,7 @@ impl<H: Handler> Worker<H> {
                 if self.proxy.enabled() {
                     self.conns[slot as usize].peer = crate::proxy::peer_ip(fd);
                 }
+                self.conns[slot as usize].set_tls(self.tls.session_for(li));
                 self.drive(core, slot);
             }
             Err(libc::EMFILE | libc::ENFILE | libc::ENOBUFS | libc::ENOMEM) => {
