@@ -51,6 +51,11 @@ pub struct ServerConfig {
     /// listen(2) backlog.
     pub backlog: i32,
     pub access_log: Option<AccessLogTarget>,
+    pub access_log_format: AccessLogFormat,
+    /// Serve Prometheus metrics on this address (`/metrics`).
+    pub metrics: Option<SocketAddr>,
+    /// HTTPS listeners and their certificate.
+    pub tls: Option<TlsSettings>,
     /// Submission queue entries per ring.
     pub sq_entries: u32,
     /// Completion queue entries per ring (multishot operations post many CQEs).
@@ -62,6 +67,41 @@ pub struct ServerConfig {
 pub enum AccessLogTarget {
     Stdout,
     File(PathBuf),
+}
+
+/// `--tls-listen`, `--tls-cert`, `--tls-key`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TlsSettings {
+    /// Addresses that speak TLS (an inherited socket with one of these addresses too).
+    pub listen: Vec<SocketAddr>,
+    /// PEM certificate chain, leaf first.
+    pub cert: PathBuf,
+    /// PEM private key of the leaf.
+    pub key: PathBuf,
+}
+
+/// The access log's line format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum AccessLogFormat {
+    /// nginx's `combined`: `$remote_addr - $remote_user [$time_local] "$request" $status
+    /// $body_bytes_sent "$http_referer" "$http_user_agent"` (time in UTC, `+0000`).
+    #[default]
+    Combined,
+    /// One JSON object per line.
+    Json,
+}
+
+impl std::str::FromStr for AccessLogFormat {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "combined" => Ok(AccessLogFormat::Combined),
+            "json" => Ok(AccessLogFormat::Json),
+            _ => Err(format!(
+                "unknown access log format '{s}': use combined or json"
+            )),
+        }
+    }
 }
 
 impl Default for ServerConfig {
@@ -76,6 +116,9 @@ impl Default for ServerConfig {
             max_conns_per_worker: 16 * 1024,
             backlog: 4096,
             access_log: None,
+            access_log_format: AccessLogFormat::Combined,
+            metrics: None,
+            tls: None,
             sq_entries: 2048,
             cq_entries: 16384,
         }

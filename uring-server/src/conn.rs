@@ -14,6 +14,8 @@
 //! swapped with the driver's send buffer of the slot ([`Conn::poll_send`]): the bytes in
 //! flight belong to the slot, not to this machine, and no copy is made.
 
+mod tls;
+
 use std::mem::MaybeUninit;
 use std::os::fd::{AsRawFd, RawFd};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -23,9 +25,10 @@ use uring_common::http::{
     HeaderStorage, Limits, Parsed, RequestError, RequestHead, Version,
 };
 
-use crate::access_log::AccessLogWriter;
 use crate::config::Timeouts;
 use crate::handler::Handler;
+use crate::metrics::{Route, TimeoutKind};
+use crate::observe::{Answered, RequestLog};
 use crate::request::Request;
 use crate::response::{FileBody, ResponseWriter};
 
@@ -36,6 +39,12 @@ pub const FILE_CHUNK: usize = 64 * 1024;
 /// How long a closing connection keeps reading (and discarding) after its half-close, so
 /// the client gets our last response rather than a reset.
 const LINGER: Duration = Duration::from_secs(2);
+/// While draining, how long a connection with nothing pending stays open for a request
+/// that may already be on its way: closing it at once would race with that request (the
+/// client sees its connection die under a request it sent, an error no client retries
+/// safely). Such a request is answered with `Connection: close`. This is what lets an
+/// upgrade under full load finish without a read error.
+pub const DRAIN_GRACE: Duration = Duration::from_millis(500);
 
 /// What the worker must do to end the connection.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -110,7 +119,8 @@ pub struct Ctx<'a, H> {
     pub now: Instant,
     /// The server is shutting down: answer with `Connection: close`.
     pub draining: bool,
-    pub log: Option<&'a mut AccessLogWriter>,
+    /// Access log and metrics (present when either is on).
+    pub log: Option<&'a mut RequestLog>,
 }
 
 struct FileStream {
@@ -146,6 +156,8 @@ pub struct Conn {
     header_timeout: Duration,
     body_timeout: Duration,
     idle_timeout: Duration,
+    /// The TLS layer of an HTTPS connection (`conn/tls.rs`).
+    tls: Option<Box<tls::TlsLayer>>,
 }
 
 impl Conn {
@@ -171,6 +183,7 @@ impl Conn {
             header_timeout: timeouts.header_read,
             body_timeout: timeouts.body_read,
             idle_timeout: timeouts.keep_alive,
+            tls: None,
         }
     }
 
@@ -197,12 +210,14 @@ impl Conn {
         self.continue_sent = false;
         self.chunk_raw = 0;
         self.chunked.reset();
+        self.tls = None;
     }
 
     /// The socket is closed: let go of what holds kernel resources (an open file) now
     /// rather than when the slot is next used.
     pub fn release(&mut self) {
         self.file = None;
+        self.tls = None;
         self.phase = Phase::Closed;
     }
 
@@ -212,10 +227,21 @@ impl Conn {
     /// (an incomplete request) is copied.
     pub fn on_data<H: Handler>(&mut self, data: &[u8], ctx: &mut Ctx<'_, H>) {
         self.last_activity = ctx.now;
+        if let Some(log) = ctx.log.as_deref_mut() {
+            log.received(data.len());
+        }
         match self.phase {
             Phase::Open => {}
             Phase::CloseAfterFlush | Phase::Lingering { .. } | Phase::Closed => return,
         }
+        if self.tls.is_some() {
+            return self.on_tls_records(data, ctx);
+        }
+        self.on_plain(data, ctx);
+    }
+
+    /// Plaintext bytes: parse and answer what is complete, keep the rest.
+    fn on_plain<H: Handler>(&mut self, data: &[u8], ctx: &mut Ctx<'_, H>) {
         if self.rbuf.is_empty() && !self.blocked() {
             let used = self.process(data, ctx);
             if used < data.len() && self.phase == Phase::Open {
@@ -244,6 +270,9 @@ impl Conn {
     pub fn on_sent<H: Handler>(&mut self, n: usize, ctx: &mut Ctx<'_, H>) {
         self.send_in_flight = false;
         self.last_activity = ctx.now;
+        if let Some(log) = ctx.log.as_deref_mut() {
+            log.sent(n);
+        }
         if n == 0 {
             self.phase = Phase::Closed;
             return;
@@ -283,10 +312,18 @@ impl Conn {
     /// The deadline passed (the worker checks `deadline()` against its clock). A body
     /// that did not arrive in time is answered 408 before the close; a head that did not,
     /// or an idle or stalled connection, is closed at once.
-    pub fn on_timeout(&mut self, now: Instant) {
+    /// Returns which deadline fired, if one did.
+    pub fn on_timeout(&mut self, now: Instant) -> Option<TimeoutKind> {
         if !self.deadline().is_some_and(|d| now >= d) {
-            return;
+            return None;
         }
+        let kind = match (self.phase, self.head_started, self.body_started) {
+            (Phase::Lingering { .. }, _, _) => TimeoutKind::Linger,
+            _ if self.draining && self.is_idle() => TimeoutKind::Idle,
+            (_, Some(_), _) => TimeoutKind::Header,
+            (_, None, Some(_)) => TimeoutKind::Body,
+            _ => TimeoutKind::Idle,
+        };
         let body_late = self.phase == Phase::Open
             && self.head_started.is_none()
             && self.body_started.is_some()
@@ -294,7 +331,7 @@ impl Conn {
             && self.file.is_none();
         if !body_late {
             self.phase = Phase::Closed;
-            return;
+            return Some(kind);
         }
         // No ctx on this path: the one clock read in this file, for the Date header.
         let mut date = [0u8; 29];
@@ -305,6 +342,7 @@ impl Conn {
         self.refuse(Refusal::BodyTimeout, &date);
         // The answer gets the idle timeout to leave (a stalled reader is closed then).
         self.last_activity = now;
+        Some(kind)
     }
 
     /// The socket failed (reset, broken pipe): nothing more can be sent.
@@ -312,12 +350,10 @@ impl Conn {
         self.phase = Phase::Closed;
     }
 
-    /// Shutdown began: close when idle, otherwise after the response in progress.
+    /// Shutdown began: close after the response in progress; with nothing pending, once
+    /// [`DRAIN_GRACE`] has passed since the last activity (at once if it already has).
     pub fn start_drain(&mut self) {
         self.draining = true;
-        if self.phase == Phase::Open && self.is_idle() {
-            self.phase = Phase::Closed;
-        }
     }
 
     // ---- outputs ----
@@ -325,7 +361,13 @@ impl Conn {
     /// Hand the output to send now, if no send is in flight, by swapping it with `into`
     /// (the driver's empty send buffer of the slot). True when there is something to send.
     pub fn poll_send(&mut self, into: &mut Vec<u8>) -> bool {
-        if self.send_in_flight || self.phase == Phase::Closed || self.out.is_empty() {
+        if self.send_in_flight || self.phase == Phase::Closed {
+            return false;
+        }
+        if self.tls.is_some() {
+            return self.poll_send_tls(into);
+        }
+        if self.out.is_empty() {
             return false;
         }
         debug_assert!(into.is_empty());
@@ -371,6 +413,13 @@ impl Conn {
                 self.close_reported = true;
                 Some(Close::Now)
             }
+            Phase::Open
+                if self.draining && self.is_idle() && now >= self.last_activity + DRAIN_GRACE =>
+            {
+                self.phase = Phase::Closed;
+                self.close_reported = true;
+                Some(Close::Now)
+            }
             Phase::CloseAfterFlush if self.flushed() => {
                 if self.peer_eof {
                     self.phase = Phase::Closed;
@@ -382,11 +431,6 @@ impl Conn {
                     };
                     Some(Close::Linger)
                 }
-            }
-            Phase::Open if self.draining && self.is_idle() => {
-                self.phase = Phase::Closed;
-                self.close_reported = true;
-                Some(Close::Now)
             }
             _ => None,
         }
@@ -401,6 +445,10 @@ impl Conn {
                 (Some(t), _) => t + self.header_timeout,
                 (None, Some(t)) => t + self.body_timeout,
                 (None, None) => self.last_activity + self.idle_timeout,
+            })
+            .map(|d| match self.draining && self.is_idle() {
+                true => d.min(self.last_activity + DRAIN_GRACE),
+                false => d,
             }),
         }
     }
@@ -417,7 +465,10 @@ impl Conn {
     }
 
     fn flushed(&self) -> bool {
-        self.out.is_empty() && !self.send_in_flight && self.file.is_none()
+        self.out.is_empty()
+            && !self.send_in_flight
+            && self.file.is_none()
+            && !self.tls.as_ref().is_some_and(|t| t.wants_write())
     }
 
     /// Output back-pressure or a file in progress: do not answer more requests yet.
@@ -465,7 +516,7 @@ impl Conn {
             let mut storage: HeaderStorage<'_> = [const { MaybeUninit::uninit() }; 256];
             let head = match parse_request(&buf[pos..], &mut storage, ctx.limits) {
                 Err(e) => {
-                    self.refuse(Refusal::Request(e), ctx.date);
+                    self.refuse_counted(Refusal::Request(e), ctx);
                     return buf.len();
                 }
                 Ok(Parsed::Partial) => {
@@ -479,7 +530,7 @@ impl Conn {
             // tunnels, we are no proxy: 501, and close (the client may already be
             // sending the tunnelled bytes).
             if head.method == "CONNECT" && !ctx.handler.accepts_connect() {
-                self.refuse(Refusal::Connect, ctx.date);
+                self.refuse_counted(Refusal::Connect, ctx);
                 return buf.len();
             }
             let body_start = pos + head.head_len;
@@ -490,7 +541,7 @@ impl Conn {
                 }
                 BodyFraming::Length(n) => {
                     if n > ctx.limits.max_body_bytes {
-                        self.refuse(Refusal::Body(BodyError::TooLarge), ctx.date);
+                        self.refuse_counted(Refusal::Body(BodyError::TooLarge), ctx);
                         return buf.len();
                     }
                     let n = n as usize;
@@ -513,7 +564,7 @@ impl Conn {
                     let raw = &buf[body_start + self.chunk_raw..];
                     match self.decode_chunked(raw, ctx.limits) {
                         Err(e) => {
-                            self.refuse(Refusal::Body(e), ctx.date);
+                            self.refuse_counted(Refusal::Body(e), ctx);
                             return buf.len();
                         }
                         Ok(None) => {
@@ -622,13 +673,22 @@ impl Conn {
         let keep = w.keep_alive;
         let file = w.file.take();
         if let Some(log) = ctx.log.as_deref_mut() {
-            let len = self.out.len() - start;
-            log.record(
-                ctx.date,
+            let written = &self.out[start..];
+            let head_len = written
+                .windows(4)
+                .position(|w| w == b"\r\n\r\n")
+                .map_or(written.len(), |i| i + 4);
+            log.answered(&Answered {
                 head,
                 status,
-                len as u64 + file.as_ref().map_or(0, |f| f.len),
-            );
+                route: if file.is_some() {
+                    Route::File
+                } else {
+                    Route::Builtin
+                },
+                body_bytes: (written.len() - head_len) as u64 + file.as_ref().map_or(0, |f| f.len),
+                arrived: ctx.now,
+            });
         }
         if let Some(body) = file {
             self.file = Some(FileStream {
@@ -639,6 +699,14 @@ impl Conn {
         if !keep {
             self.phase = Phase::CloseAfterFlush;
         }
+    }
+
+    /// [`refuse`](Self::refuse), counted in the metrics.
+    fn refuse_counted<H: Handler>(&mut self, why: Refusal, ctx: &mut Ctx<'_, H>) {
+        if let Some(log) = ctx.log.as_deref_mut() {
+            log.refused(why.status());
+        }
+        self.refuse(why, ctx.date);
     }
 
     /// Answer a request we refuse, then close (RFC 9112 leaves no way to resynchronise).
@@ -1011,9 +1079,12 @@ mod tests {
 
     #[test]
     fn drain_closes_idle_and_waits_for_partial_requests() {
+        // Nothing pending: closed once the grace for a request already on its way ends.
         let mut h = Harness::new();
         h.conn.start_drain();
-        assert_eq!(h.conn.poll_close(h.now), Some(Close::Now));
+        assert_eq!(h.conn.poll_close(h.now), None);
+        assert_eq!(h.conn.deadline(), Some(h.now + DRAIN_GRACE));
+        assert_eq!(h.conn.poll_close(h.now + DRAIN_GRACE), Some(Close::Now));
 
         let mut h = Harness::new();
         h.feed(b"GET /a HTTP/1.1\r\nHo");

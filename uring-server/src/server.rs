@@ -5,9 +5,9 @@
 use std::fmt;
 use std::io;
 use std::net::SocketAddr;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::path::PathBuf;
-use std::sync::mpsc;
+use std::sync::{mpsc, Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
@@ -18,8 +18,12 @@ use uring_common::ring::{self, RingError, Tier, TierChoice};
 // The configuration lives in `config.rs` (at the bottom of the module graph, so the
 // worker, the connection and the access log need not import this file); these paths
 // stay as they were.
-pub use crate::config::{AccessLogTarget, ServerConfig, Timeouts};
+use crate::access_log::AccessLog;
+pub use crate::config::{AccessLogFormat, AccessLogTarget, ServerConfig, Timeouts, TlsSettings};
 use crate::handler::{DefaultHandler, Handler};
+use crate::metrics::{MetricsServer, Registry};
+use crate::observe::RequestLog;
+use crate::tls::{ListenerTls, TlsError, TlsSource};
 use crate::worker::{self, WorkerConfig};
 
 /// Why the server could not start. `Display` is one line with the cause and the fix.
@@ -41,6 +45,8 @@ pub enum ServerError {
     Config(String),
     /// A worker thread could not be started.
     Thread(io::Error),
+    /// The TLS certificate or key is unusable.
+    Tls(TlsError),
 }
 
 impl fmt::Display for ServerError {
@@ -68,6 +74,7 @@ impl fmt::Display for ServerError {
                 p.display()
             ),
             ServerError::Config(msg) => write!(f, "invalid configuration: {msg}"),
+            ServerError::Tls(e) => write!(f, "{e}"),
             ServerError::Thread(e) => write!(
                 f,
                 "cannot start a worker thread: {e}; lower --workers or raise the thread limit (ulimit -u)"
@@ -95,6 +102,7 @@ impl Server {
             config: ServerConfig::default(),
             root: None,
             handler: None,
+            inherited: Vec::new(),
         }
     }
 }
@@ -104,6 +112,7 @@ pub struct ServerBuilder<H> {
     config: ServerConfig,
     root: Option<PathBuf>,
     handler: Option<H>,
+    inherited: Vec<OwnedFd>,
 }
 
 impl<H: Handler + Clone> ServerBuilder<H> {
@@ -178,6 +187,31 @@ impl<H: Handler + Clone> ServerBuilder<H> {
         self
     }
 
+    pub fn access_log_format(mut self, format: AccessLogFormat) -> Self {
+        self.config.access_log_format = format;
+        self
+    }
+
+    /// Serve HTTPS on `settings.listen` with its certificate and key.
+    pub fn tls(mut self, settings: Option<TlsSettings>) -> Self {
+        self.config.tls = settings;
+        self
+    }
+
+    /// Serve Prometheus metrics on `addr` (`/metrics`), from a thread of its own.
+    pub fn metrics(mut self, addr: Option<SocketAddr>) -> Self {
+        self.config.metrics = addr;
+        self
+    }
+
+    /// Listen on these already-listening sockets (systemd socket activation, an upgrade's
+    /// predecessor) instead of binding the `listen` addresses; see `inherit.rs` for how
+    /// they are shared among the workers.
+    pub fn inherit_listeners(mut self, fds: Vec<OwnedFd>) -> Self {
+        self.inherited = fds;
+        self
+    }
+
     /// Ring sizes per worker (defaults 2048 SQ, 16384 CQ entries; powers of two).
     pub fn ring_entries(mut self, sq: u32, cq: u32) -> Self {
         self.config.sq_entries = sq;
@@ -197,6 +231,7 @@ impl<H: Handler + Clone> ServerBuilder<H> {
             config: self.config,
             root: self.root,
             handler: Some(handler),
+            inherited: self.inherited,
         }
     }
 
@@ -221,15 +256,21 @@ impl<H: Handler + Clone> ServerBuilder<H> {
         let features = ring::probe()?;
         let tier = features.resolve(config.tier)?;
 
-        let listeners = bind_all(&config)?;
+        let tls = match &config.tls {
+            Some(t) => Some(TlsSource::load(&t.cert, &t.key).map_err(ServerError::Tls)?),
+            None => None,
+        };
+        let inherited = !self.inherited.is_empty();
+        let listeners = listeners(&config, self.inherited)?;
         let local_addrs: Vec<SocketAddr> = listeners[0]
             .iter()
-            .map(|s| {
-                s.local_addr()
-                    .ok()
-                    .and_then(|a| a.as_socket())
-                    .expect("bound socket has an address")
-            })
+            .map(|s| crate::inherit::local_addr(s.as_fd()).expect("bound socket has an address"))
+            .collect();
+        let tls_addrs = tls_addresses(&config, inherited, &local_addrs);
+        let held: Vec<RawFd> = listeners
+            .iter()
+            .flatten()
+            .map(|fd| fd.as_raw_fd())
             .collect();
 
         let cores = if config.pin {
@@ -238,8 +279,9 @@ impl<H: Handler + Clone> ServerBuilder<H> {
             Vec::new()
         };
 
-        let access_log = worker::AccessLog::open(&config.access_log)
+        let access_log = AccessLog::open(&config.access_log, config.access_log_format)
             .map_err(|e| ServerError::Config(format!("cannot open the access log: {e}")))?;
+        let (registry, metrics) = start_metrics(&config, tier, access_log.as_ref())?;
 
         let mut workers = Vec::with_capacity(config.workers);
         let mut wakers = Vec::with_capacity(config.workers);
@@ -252,14 +294,24 @@ impl<H: Handler + Clone> ServerBuilder<H> {
             }
             // SAFETY: efd is a fresh fd we own.
             let waker = unsafe { OwnedFd::from_raw_fd(efd) };
+            let is_tls = socks
+                .iter()
+                .map(|fd| {
+                    crate::inherit::local_addr(fd.as_fd()).is_ok_and(|a| tls_addrs.contains(&a))
+                })
+                .collect();
             let wcfg = WorkerConfig {
+                tls: ListenerTls::new(is_tls, tls.as_ref().map(TlsSource::worker)),
                 index,
                 tier,
                 config: config.clone(),
-                listeners: socks.into_iter().map(OwnedFd::from).collect(),
+                listeners: socks,
                 wake_fd: waker.as_raw_fd(),
                 core: cores.get(index % cores.len().max(1)).copied(),
-                access_log: access_log.clone(),
+                log: RequestLog::new(
+                    access_log.as_ref().map(AccessLog::sink),
+                    registry.as_ref().map(|r| r.slot(index)),
+                ),
             };
             let h = handler.clone();
             let tx = ready_tx.clone();
@@ -276,6 +328,10 @@ impl<H: Handler + Clone> ServerBuilder<H> {
             wakers,
             local_addrs,
             tier,
+            access_log,
+            metrics,
+            held: Mutex::new(held),
+            tls,
         };
         for _ in 0..server.workers.len() {
             match ready_rx.recv() {
@@ -296,9 +352,24 @@ impl<H: Handler + Clone> ServerBuilder<H> {
     }
 }
 
+/// The addresses that speak TLS: the bound `--tls-listen` ones (port 0 resolved; they
+/// follow the plain ones), or, for inherited sockets, the configured addresses.
+fn tls_addresses(config: &ServerConfig, inherited: bool, local: &[SocketAddr]) -> Vec<SocketAddr> {
+    match &config.tls {
+        None => Vec::new(),
+        Some(t) if inherited => t.listen.clone(),
+        Some(_) => local[config.listen.len().min(local.len())..].to_vec(),
+    }
+}
+
 /// Fill in the default address and refuse values that make no sense.
 fn check_config(config: &mut ServerConfig) -> Result<(), ServerError> {
-    if config.listen.is_empty() {
+    if config.tls.as_ref().is_some_and(|t| t.listen.is_empty()) {
+        return Err(ServerError::Config(
+            "--tls-cert/--tls-key need a --tls-listen address".into(),
+        ));
+    }
+    if config.listen.is_empty() && config.tls.is_none() {
         config.listen.push(SocketAddr::from(([0, 0, 0, 0], 8080)));
     }
     if config.workers == 0 {
@@ -331,9 +402,42 @@ fn default_handler<H: 'static>(root: Option<PathBuf>) -> Result<H, ServerError> 
         .map_err(|_| ServerError::Config("a handler is required for this handler type".into()))
 }
 
+/// The listening sockets of each worker: inherited ones, or bound now.
+fn listeners(
+    config: &ServerConfig,
+    inherited: Vec<OwnedFd>,
+) -> Result<Vec<Vec<OwnedFd>>, ServerError> {
+    if !inherited.is_empty() {
+        return crate::inherit::per_worker(inherited, config.workers)
+            .map_err(|e| ServerError::Config(format!("cannot use the inherited sockets: {e}")));
+    }
+    Ok(bind_all(config)?
+        .into_iter()
+        .map(|socks| socks.into_iter().map(OwnedFd::from).collect())
+        .collect())
+}
+
+/// The metrics registry (one slot per worker) and its scrape listener, with `--metrics`.
+fn start_metrics(
+    config: &ServerConfig,
+    tier: Tier,
+    access_log: Option<&AccessLog>,
+) -> Result<(Option<Arc<Registry>>, Option<MetricsServer>), ServerError> {
+    let Some(addr) = config.metrics else {
+        return Ok((None, None));
+    };
+    let registry = Arc::new(Registry::new(
+        &vec![tier; config.workers],
+        access_log.map(AccessLog::dropped_lines),
+    ));
+    let server = MetricsServer::start(addr, registry.clone()).map_err(|e| bind_error(addr, e))?;
+    Ok((Some(registry), Some(server)))
+}
+
 fn bind_all(config: &ServerConfig) -> Result<Vec<Vec<Socket>>, ServerError> {
     let mut per_worker: Vec<Vec<Socket>> = (0..config.workers).map(|_| Vec::new()).collect();
-    for addr in &config.listen {
+    let tls = config.tls.iter().flat_map(|t| t.listen.iter());
+    for addr in config.listen.iter().chain(tls) {
         if addr.port() != 0 {
             probe_free(*addr)?;
         }
@@ -415,6 +519,14 @@ pub struct RunningServer {
     wakers: Vec<OwnedFd>,
     local_addrs: Vec<SocketAddr>,
     tier: Tier,
+    access_log: Option<AccessLog>,
+    metrics: Option<MetricsServer>,
+    /// The workers' listening sockets (their fd numbers), for an upgrade's successor.
+    /// The workers own them and close them when they drain, so the list is emptied when
+    /// the drain begins; a number that went stale otherwise (a worker whose ring failed)
+    /// is refused by the successor, which checks every fd is a listening TCP socket.
+    held: Mutex<Vec<RawFd>>,
+    tls: Option<Arc<TlsSource>>,
 }
 
 impl RunningServer {
@@ -428,9 +540,37 @@ impl RunningServer {
         self.tier
     }
 
+    /// Where `/metrics` is served (port 0 resolved).
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics.as_ref().map(MetricsServer::local_addr)
+    }
+
+    /// Read the TLS certificate and key again: new connections get the new ones, open
+    /// ones keep theirs. Ok(false) without TLS.
+    pub fn reload_tls(&self) -> Result<bool, TlsError> {
+        match &self.tls {
+            Some(t) => t.reload().map(|()| true),
+            None => Ok(false),
+        }
+    }
+
+    /// Open the access log file again (after logrotate moved it away).
+    pub fn reopen_access_log(&self) {
+        if let Some(l) = &self.access_log {
+            l.reopen();
+        }
+    }
+
+    /// The listening sockets, for a successor to inherit (empty once shutdown began).
+    pub fn listener_fds(&self) -> Vec<RawFd> {
+        let held = self.held.lock().unwrap_or_else(|e| e.into_inner());
+        held.clone()
+    }
+
     /// Ask every worker to drain: stop accepting, finish in-flight requests, close idle
     /// connections, exit within the drain timeout. Returns at once.
     pub fn begin_shutdown(&self) {
+        self.held.lock().unwrap_or_else(|e| e.into_inner()).clear();
         for w in &self.wakers {
             let one: u64 = 1;
             // SAFETY: writes 8 bytes from a valid u64 to an eventfd we own.
@@ -460,6 +600,10 @@ impl RunningServer {
     fn join_inner(&mut self) {
         for w in self.workers.drain(..) {
             let _ = w.join();
+        }
+        // The workers handed over their last lines; write them before returning.
+        if let Some(l) = self.access_log.as_mut() {
+            l.close();
         }
     }
 }

@@ -8,8 +8,6 @@
 //! Timers are one TIMEOUT per worker that sweeps connection deadlines, which costs nothing
 //! per request; a second one ends an accept back-off on time.
 
-pub use crate::access_log::AccessLog;
-
 use std::os::fd::{IntoRawFd, OwnedFd, RawFd};
 use std::sync::mpsc::Sender;
 use std::time::{Duration, Instant, SystemTime};
@@ -19,10 +17,11 @@ use uring_common::ring::{
     Core, Driver, DriverConfig, Event, RecvMode, RingConfig, RingError, SlotId, Tier,
 };
 
-use crate::access_log::AccessLogWriter;
 use crate::config::ServerConfig;
 use crate::conn::{Close, Conn, Ctx};
 use crate::handler::Handler;
+use crate::observe::{Note, RequestLog};
+use crate::tls::ListenerTls;
 
 /// Receive buffer per connection on the basic tier.
 const BASIC_RECV_BUF: usize = 16 * 1024;
@@ -44,7 +43,8 @@ pub struct WorkerConfig {
     pub listeners: Vec<OwnedFd>,
     pub wake_fd: RawFd,
     pub core: Option<core_affinity::CoreId>,
-    pub access_log: Option<AccessLog>,
+    pub log: Option<RequestLog>,
+    pub tls: ListenerTls,
 }
 
 #[derive(Default)]
@@ -107,7 +107,8 @@ pub fn run<H: Handler>(wcfg: WorkerConfig, handler: H, ready: Sender<Result<(), 
         tick,
         draining: false,
         drain_deadline: None,
-        log: wcfg.access_log.map(|l| l.writer()),
+        log: wcfg.log,
+        tls: wcfg.tls,
     };
     let _ = ready.send(Ok(()));
     w.refresh_clock();
@@ -131,7 +132,8 @@ struct Worker<H> {
     tick: Duration,
     draining: bool,
     drain_deadline: Option<Instant>,
-    log: Option<AccessLogWriter>,
+    log: Option<RequestLog>,
+    tls: ListenerTls,
 }
 
 impl<H: Handler> Worker<H> {
@@ -240,7 +242,7 @@ impl<H: Handler> Worker<H> {
             timeouts: &self.config.timeouts,
             now: self.now,
             draining: self.draining,
-            log: self.log.as_mut(),
+            log: self.log.as_mut().map(|l| l.at(slot)),
         };
         f(&mut self.conns[slot as usize], &mut ctx);
         slot
@@ -281,11 +283,10 @@ impl<H: Handler> Worker<H> {
         match res {
             Ok(fd) => {
                 l.backoff = ACCEPT_BACKOFF;
-                if self.draining {
-                    core.close_fd(fd);
-                    return;
-                }
+                // Accepted while draining (an upgrade's successor takes the listener over):
+                // served, with `Connection: close`, never dropped.
                 let slot = core.open(fd);
+                self.log.note(|l| l.opened(slot, fd));
                 let now = self.now;
                 match self.conns.get_mut(slot as usize) {
                     Some(c) => c.reset(now),
@@ -294,6 +295,7 @@ impl<H: Handler> Worker<H> {
                         self.conns.push(Conn::new(now, &self.config.timeouts));
                     }
                 }
+                self.conns[slot as usize].set_tls(self.tls.session_for(li));
                 self.drive(core, slot);
             }
             Err(libc::EMFILE | libc::ENFILE | libc::ENOBUFS | libc::ENOMEM) => {
@@ -302,6 +304,7 @@ impl<H: Handler> Worker<H> {
                 let wait = l.backoff;
                 l.retry_at = Some(self.now + wait);
                 l.backoff = (l.backoff * 2).min(ACCEPT_BACKOFF_MAX);
+                self.log.note(|l| l.accept_backoff());
                 if l.armed && !l.cancel_sent {
                     l.cancel_sent = true;
                     core.cancel_accept(li);
@@ -352,12 +355,13 @@ impl<H: Handler> Worker<H> {
             }
             let conn = &mut self.conns[slot as usize];
             if conn.deadline().is_some_and(|d| now >= d) {
-                conn.on_timeout(now);
+                let kind = conn.on_timeout(now);
+                self.log.note(|l| l.timed_out(kind));
                 self.drive(core, slot);
             }
         }
         if let Some(log) = self.log.as_mut() {
-            log.flush();
+            log.tick(core.live());
         }
     }
 
@@ -387,14 +391,17 @@ impl<H: Handler> Worker<H> {
     /// Stop listening at once, without the ring: used when the ring is gone. close(2)
     /// alone is not enough while an accept is in flight (the operation holds the socket
     /// open until the ring is torn down); shutdown(2) on a listening socket stops it now,
-    /// so new connections are refused instead of queueing where nobody accepts.
+    /// so new connections are refused instead of queueing where nobody accepts. Not when
+    /// draining: the socket may live on in an upgrade's successor, which shares it.
     fn close_listeners_now(&mut self) {
         for l in &mut self.listeners {
             if !l.closed {
                 l.closed = true;
                 // SAFETY: the listener's fd is ours and closed once (the flag).
                 unsafe {
-                    libc::shutdown(l.fd, libc::SHUT_RDWR);
+                    if !self.draining {
+                        libc::shutdown(l.fd, libc::SHUT_RDWR);
+                    }
                     libc::close(l.fd);
                 }
             }
