@@ -17,6 +17,7 @@
 mod tls;
 
 use std::mem::MaybeUninit;
+use std::net::IpAddr;
 use std::os::fd::{AsRawFd, RawFd};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -123,6 +124,35 @@ pub struct Ctx<'a, H> {
     pub log: Option<&'a mut RequestLog>,
 }
 
+/// A complete request (head and whole body, de-chunked) for an upstream, already in the
+/// form the upstream gets it (`proxy/headers.rs`).
+#[derive(Debug)]
+pub struct Forward {
+    pub upstream: usize,
+    pub request: Vec<u8>,
+    pub idempotent: bool,
+    pub head_only: bool,
+    pub http10: bool,
+    pub keep_alive: bool,
+}
+
+/// What the proxy reports about the request a connection forwarded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ForwardOutcome {
+    /// Response bytes were added to the output.
+    Progress,
+    /// The response is complete in the output.
+    Done { keep_alive: bool },
+    /// No response: answer `status` ourselves.
+    Failed {
+        status: u16,
+        keep_alive: bool,
+        head_only: bool,
+    },
+    /// The response broke off after its head went out: close without completing it.
+    Abort,
+}
+
 struct FileStream {
     body: FileBody,
     read_in_flight: bool,
@@ -156,6 +186,12 @@ pub struct Conn {
     header_timeout: Duration,
     body_timeout: Duration,
     idle_timeout: Duration,
+    /// A request handed to the proxy and not yet taken ([`Conn::take_forward`]).
+    forward: Option<Forward>,
+    /// A forwarded request is unanswered: later requests wait (responses stay in order).
+    forwarding: bool,
+    /// The client's address (for `X-Forwarded-For`), set by the worker when proxying.
+    pub peer: Option<IpAddr>,
     /// The TLS layer of an HTTPS connection (`conn/tls.rs`).
     tls: Option<Box<tls::TlsLayer>>,
 }
@@ -183,6 +219,9 @@ impl Conn {
             header_timeout: timeouts.header_read,
             body_timeout: timeouts.body_read,
             idle_timeout: timeouts.keep_alive,
+            forward: None,
+            forwarding: false,
+            peer: None,
             tls: None,
         }
     }
@@ -210,6 +249,9 @@ impl Conn {
         self.continue_sent = false;
         self.chunk_raw = 0;
         self.chunked.reset();
+        self.forward = None;
+        self.forwarding = false;
+        self.peer = None;
         self.tls = None;
     }
 
@@ -217,6 +259,8 @@ impl Conn {
     /// rather than when the slot is next used.
     pub fn release(&mut self) {
         self.file = None;
+        self.forward = None;
+        self.forwarding = false;
         self.tls = None;
         self.phase = Phase::Closed;
     }
@@ -345,6 +389,57 @@ impl Conn {
         Some(kind)
     }
 
+    /// The proxy's word on the forwarded request (its response bytes, if any, are already
+    /// in the output through [`Conn::forward_out`]).
+    pub fn on_forward<H: Handler>(&mut self, outcome: ForwardOutcome, ctx: &mut Ctx<'_, H>) {
+        if !self.forwarding {
+            return;
+        }
+        self.last_activity = ctx.now;
+        match outcome {
+            ForwardOutcome::Progress => return,
+            ForwardOutcome::Done { keep_alive } => {
+                if !keep_alive {
+                    self.phase = Phase::CloseAfterFlush;
+                }
+            }
+            ForwardOutcome::Failed {
+                status,
+                keep_alive,
+                head_only,
+            } => {
+                let mut w = ResponseWriter {
+                    out: &mut self.out,
+                    date: ctx.date,
+                    head_only,
+                    keep_alive: keep_alive && !self.draining,
+                    http10: false,
+                    file: None,
+                    status: None,
+                };
+                let body: &[u8] = match status {
+                    502 => b"Bad Gateway\n",
+                    503 => b"Service Unavailable\n",
+                    _ => b"Gateway Timeout\n",
+                };
+                w.respond(status, &[("Content-Type", b"text/plain")], body);
+                if !w.keep_alive {
+                    self.phase = Phase::CloseAfterFlush;
+                }
+            }
+            ForwardOutcome::Abort => {
+                // Never let a truncated body look complete: no more bytes, close now.
+                self.forwarding = false;
+                self.phase = Phase::Closed;
+                return;
+            }
+        }
+        self.forwarding = false;
+        if self.phase == Phase::Open {
+            self.pump(ctx);
+        }
+    }
+
     /// The socket failed (reset, broken pipe): nothing more can be sent.
     pub fn on_error(&mut self) {
         self.phase = Phase::Closed;
@@ -394,6 +489,26 @@ impl Conn {
         Some((f.body.file.as_raw_fd(), f.body.offset, len))
     }
 
+    /// A complete request for the proxy, once.
+    pub fn take_forward(&mut self) -> Option<Forward> {
+        self.forward.take()
+    }
+
+    /// Waiting for (or receiving) a forwarded request's response.
+    pub fn is_forwarding(&self) -> bool {
+        self.forwarding
+    }
+
+    /// Where the proxy writes the client's response.
+    pub fn forward_out(&mut self) -> &mut Vec<u8> {
+        &mut self.out
+    }
+
+    /// Output not yet handed to the kernel.
+    pub fn pending_out(&self) -> usize {
+        self.out.len()
+    }
+
     /// Whether a receive should be outstanding.
     pub fn wants_read(&self) -> bool {
         match self.phase {
@@ -438,6 +553,10 @@ impl Conn {
 
     /// When `on_timeout` should be called.
     pub fn deadline(&self) -> Option<Instant> {
+        if self.forwarding && self.out.is_empty() && !self.send_in_flight {
+            // The upstream's timeouts run (the proxy's tick); the client waits for them.
+            return None;
+        }
         match self.phase {
             Phase::Closed => None,
             Phase::Lingering { until } => Some(until),
@@ -468,12 +587,13 @@ impl Conn {
         self.out.is_empty()
             && !self.send_in_flight
             && self.file.is_none()
+            && !self.forwarding
             && !self.tls.as_ref().is_some_and(|t| t.wants_write())
     }
 
     /// Output back-pressure or a file in progress: do not answer more requests yet.
     fn blocked(&self) -> bool {
-        self.file.is_some() || self.out.len() >= OUT_HIGH_WATER
+        self.file.is_some() || self.forwarding || self.out.len() >= OUT_HIGH_WATER
     }
 
     /// Answer what is buffered in `rbuf`; after the peer's EOF, close once every complete
@@ -646,6 +766,33 @@ impl Conn {
     ) {
         self.body_started = None;
         let keep_alive = head.keep_alive && !ctx.draining && !self.draining;
+        let route = ctx.handler.upstream_for(
+            Request {
+                head: shorten(head),
+                body,
+            }
+            .path(),
+        );
+        if let Some(route) = route {
+            let mut request = Vec::new();
+            crate::proxy::headers::write_upstream_request(
+                head,
+                body,
+                self.peer,
+                route.trust_forwarded,
+                &mut request,
+            );
+            self.forward = Some(Forward {
+                upstream: route.upstream,
+                request,
+                idempotent: crate::proxy::headers::is_idempotent(head.method),
+                head_only: head.method == "HEAD",
+                http10: head.version == Version::Http10,
+                keep_alive,
+            });
+            self.forwarding = true;
+            return;
+        }
         let start = self.out.len();
         let mut w = ResponseWriter {
             out: &mut self.out,

@@ -7,6 +7,9 @@
 
 pub use crate::request::Request;
 pub use crate::response::{CachedResponse, FileBody, ResponseWriter, SERVER_NAME};
+use std::sync::Arc;
+
+use crate::config::{ProxyConfig, UpstreamRoute};
 use crate::static_files::StaticFiles;
 
 /// A synchronous request handler; one instance per worker thread.
@@ -19,6 +22,12 @@ pub trait Handler: Send + 'static {
     fn accepts_connect(&self) -> bool {
         false
     }
+
+    /// The upstream a request for `path` is proxied to (see `docs/proxy.md`); `None`
+    /// (the default) answers it here through [`Handler::handle`].
+    fn upstream_for(&self, _path: &str) -> Option<UpstreamRoute> {
+        None
+    }
 }
 
 /// The built-in endpoints: `/plaintext`, `/json` (TechEmpower rules) and, with a root,
@@ -30,6 +39,8 @@ pub trait Handler: Send + 'static {
 #[derive(Clone)]
 pub struct DefaultHandler {
     pub(crate) files: Option<StaticFiles>,
+    /// `--proxy` routes: matching paths other than the built-in ones go upstream.
+    pub(crate) proxy: Option<Arc<ProxyConfig>>,
     plaintext: CachedResponse,
     json_buf: Vec<u8>,
 }
@@ -43,6 +54,7 @@ impl Default for DefaultHandler {
     fn default() -> Self {
         DefaultHandler {
             files: None,
+            proxy: None,
             plaintext: CachedResponse::new(200, &[("Content-Type", b"text/plain")], PLAIN),
             json_buf: Vec::with_capacity(64),
         }
@@ -64,6 +76,13 @@ impl DefaultHandler {
 }
 
 impl Handler for DefaultHandler {
+    fn upstream_for(&self, path: &str) -> Option<UpstreamRoute> {
+        if path == "/plaintext" || path == "/json" {
+            return None;
+        }
+        self.proxy.as_ref()?.upstream_for(path)
+    }
+
     fn handle(&mut self, req: &Request<'_>, resp: &mut ResponseWriter<'_>) {
         let path = req.path();
         // `OPTIONS *` asks about the server as a whole (the codec lets `*` through for
