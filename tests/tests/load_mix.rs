@@ -535,6 +535,7 @@ fn load_mix_several_hosts_split_connections_and_keep_stats_apart() {
     // -c split across the hosts: three connections each.
     assert_eq!(a.connections.load(Ordering::SeqCst), 3);
     assert_eq!(b.connections.load(Ordering::SeqCst), 3);
+    assert!(r.stdout.contains("\"hosts\""));
     let hosts = v["hosts"].as_array().unwrap();
     assert_eq!(hosts.len(), 2, "{v}");
     assert_eq!(hosts[0]["label"], format!("http://{}", a.addr));
@@ -542,6 +543,30 @@ fn load_mix_several_hosts_split_connections_and_keep_stats_apart() {
     assert_eq!(num(&hosts[1], &["requests", "done"]), 600);
     assert_eq!(num(&hosts[1], &["connections", "opened"]), 3);
     assert_eq!(v["targets"][2]["host"], 1);
+    // The open model across hosts: each host's share comes due on its own schedule.
+    let r2 = run_load(
+        &[
+            "-n",
+            "300",
+            "-R",
+            "3000",
+            "-c",
+            "4",
+            "-t",
+            "2",
+            "-k",
+            "--json",
+            "--targets",
+            file.to_str().unwrap(),
+        ],
+        LIMIT,
+    );
+    assert_eq!(r2.code, 0, "{}", r2.stderr);
+    let v2 = r2.json();
+    assert_eq!(num(&v2, &["requests", "done"]), 300, "{v2}");
+    assert_eq!(a.counts()["GET /one"], 400);
+    assert_eq!(b.counts()["GET /two"], 400);
+    assert_eq!(b.counts()["POST /three"], 400);
     // Two runs' reports merge target by target.
     let one = dir.path().join("one.json");
     std::fs::write(&one, &r.stdout).unwrap();

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use rustls::pki_types::ServerName;
 use rustls::ClientConfig;
 use uring_common::ring::{self, RecvMode, Tier, TierChoice};
-use uring_common::stats::Recorder;
+use uring_common::stats::{ErrorKind, OsCause, Recorder};
 
 use crate::breakdown::{Breakdown, Tally};
 use crate::conn::ConnSpec;
@@ -60,6 +60,17 @@ pub struct LoadConfig {
     pub tier: TierChoice,
     /// Latency over time: each thread sends a copy of its recorder once per interval.
     pub intervals: Option<crate::intervals::IntervalFeed>,
+}
+
+impl LoadConfig {
+    /// The cause of an error, with its OS reason and the host's address, for the report.
+    pub fn os_cause(&self, host: usize, kind: ErrorKind, errno: i32) -> OsCause<'_> {
+        OsCause {
+            kind,
+            errno,
+            peer: &self.hosts[host].address,
+        }
+    }
 }
 
 /// Shared progress counters (requests done, per thread), read by the progress printer.
