@@ -687,3 +687,48 @@ fn load_raw_requests_go_as_written_and_invalid_ones_are_refused_at_start() {
     let r = run_load(&["--targets", t.to_str().unwrap()], LIMIT);
     assert!(r.stderr.contains("t.txt line 2:"), "{}", r.stderr);
 }
+
+#[test]
+fn load_mix_round_robin_holds_across_shards_and_their_merge() {
+    let srv = LogServer::start(None);
+    let dir = TempDir::new("mix-shards");
+    let urls: String = (0..10).map(|i| srv.url(&format!("/{i}")) + "\n").collect();
+    let file = write(dir.path(), "urls.txt", urls.as_bytes());
+    let mut reports = Vec::new();
+    for i in 0..3 {
+        let shard = format!("{i}/3");
+        let r = run_load(
+            &[
+                "-n",
+                "1003",
+                "-c",
+                "4",
+                "-t",
+                "2",
+                "-k",
+                "--json",
+                "--shard",
+                &shard,
+                "--urls",
+                file.to_str().unwrap(),
+            ],
+            LIMIT,
+        );
+        assert_eq!(r.code, 0, "{}", r.stderr);
+        let p = dir.path().join(format!("s{i}.json"));
+        std::fs::write(&p, &r.stdout).unwrap();
+        reports.push(p.to_str().unwrap().to_string());
+    }
+    let c = srv.counts();
+    assert_eq!(c.values().sum::<u64>(), 1003);
+    assert!(c.values().all(|&n| n == 100 || n == 101), "{c:?}");
+    let mut args = vec!["merge"];
+    args.extend(reports.iter().map(String::as_str));
+    let m = run_load(&args, LIMIT);
+    assert_eq!(m.code, 0, "{}", m.stderr);
+    let merged = done_by_label(&m.json());
+    for (label, done) in merged {
+        let path = &label[label.rfind('/').unwrap()..];
+        assert_eq!(c[&format!("GET {path}")], done, "{label}");
+    }
+}
