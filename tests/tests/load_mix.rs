@@ -732,3 +732,52 @@ fn load_mix_round_robin_holds_across_shards_and_their_merge() {
         assert_eq!(c[&format!("GET {path}")], done, "{label}");
     }
 }
+
+#[test]
+fn load_mix_https_and_http_hosts_in_one_run() {
+    let nginx = uring_tests::load::Nginx::start(true);
+    let srv = LogServer::start(None);
+    let dir = TempDir::new("mix-tls");
+    let body = write(dir.path(), "b", b"payload");
+    let file = write(
+        dir.path(),
+        "targets.txt",
+        format!(
+            "GET https://127.0.0.1:{p}/\n\nGET https://127.0.0.1:{p}/missing\n\nPOST {}\n@{}\n",
+            srv.url("/plain"),
+            body.display(),
+            p = nginx.port
+        )
+        .as_bytes(),
+    );
+    let r = run_load(
+        &[
+            "-n",
+            "600",
+            "-c",
+            "4",
+            "-t",
+            "2",
+            "-k",
+            "-K",
+            "2",
+            "--insecure",
+            "--json",
+            "--targets",
+            file.to_str().unwrap(),
+        ],
+        LIMIT,
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let v = r.json();
+    assert_eq!(num(&v, &["requests", "done"]), 600, "{v}");
+    assert_eq!(nginx.access_log_lines(), 400);
+    assert_eq!(srv.counts()["POST /plain"], 200);
+    assert!(srv.logged().iter().all(|l| l.body == b"payload"));
+    assert_eq!(num(&v["targets"][0], &["status_codes", "2xx"]), 200, "{v}");
+    assert_eq!(num(&v["targets"][1], &["status_codes", "4xx"]), 200, "{v}");
+    assert_eq!(
+        v["hosts"][0]["label"],
+        format!("https://127.0.0.1:{}", nginx.port)
+    );
+}
