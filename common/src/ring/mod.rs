@@ -18,6 +18,8 @@ pub use builder::{
 pub use driver::{Driver, DriverConfig, EnterError};
 pub use error::RingError;
 pub use op::Op;
-pub use slab::{Completion, Core, CoreConfig, Event, Payload, RecvMode, SlotId, TIMERS};
+pub use slab::{
+    Completion, Core, CoreConfig, Event, Payload, RecvMode, SlotId, SPLICE_HEAD_MAX, TIMERS,
+};
 pub use tier::{probe, Features, Tier, TierChoice};
 pub use token::Token;
