@@ -30,7 +30,8 @@ struct Cli {
     #[arg(long, value_name = "DIR")]
     root: Option<PathBuf>,
 
-    /// Kernel tier: basic (5.10), multishot (5.19), full (6.1) or auto.
+    /// Kernel interface: io_uring tier basic (5.10), multishot (5.19), full (6.1), or epoll;
+    /// auto takes the best io_uring tier, or epoll when io_uring is forbidden or missing.
     #[arg(long, value_name = "TIER", default_value = "auto", value_parser = parse_tier)]
     tier: TierChoice,
 
@@ -197,9 +198,13 @@ fn main() -> ExitCode {
     };
     let addrs: Vec<String> = server.local_addrs().iter().map(|a| a.to_string()).collect();
     eprintln!(
-        "uring-server: listening on {} with {workers} worker(s), tier {}{}",
+        "uring-server: listening on {} with {workers} worker(s), tier {}{}{}",
         addrs.join(", "),
         server.tier(),
+        server
+            .tier_fallback()
+            .map(|why| format!(" ({why})"))
+            .unwrap_or_default(),
         if cli.no_pin { ", unpinned" } else { "" }
     );
 

@@ -218,8 +218,8 @@ impl<H: Handler + Clone> ServerBuilder<H> {
 
         ring::raise_memlock_limit();
         ring::raise_nofile_limit();
-        let features = ring::probe()?;
-        let tier = features.resolve(config.tier)?;
+        let selection = ring::select(config.tier)?;
+        let tier = selection.tier;
 
         let listeners = bind_all(&config)?;
         let local_addrs: Vec<SocketAddr> = listeners[0]
@@ -276,6 +276,7 @@ impl<H: Handler + Clone> ServerBuilder<H> {
             wakers,
             local_addrs,
             tier,
+            fallback: selection.fallback,
         };
         for _ in 0..server.workers.len() {
             match ready_rx.recv() {
@@ -415,6 +416,7 @@ pub struct RunningServer {
     wakers: Vec<OwnedFd>,
     local_addrs: Vec<SocketAddr>,
     tier: Tier,
+    fallback: Option<String>,
 }
 
 impl RunningServer {
@@ -426,6 +428,11 @@ impl RunningServer {
     /// The kernel tier the workers run.
     pub fn tier(&self) -> Tier {
         self.tier
+    }
+
+    /// Why `auto` chose epoll, when it fell back ("io_uring unavailable (...); using epoll").
+    pub fn tier_fallback(&self) -> Option<&str> {
+        self.fallback.as_deref()
     }
 
     /// Ask every worker to drain: stop accepting, finish in-flight requests, close idle

@@ -48,7 +48,8 @@ impl RecvMode {
         match tier {
             Tier::Full if multishot_recv => RecvMode::Multishot,
             Tier::Full | Tier::Multishot => RecvMode::Select,
-            Tier::Basic => RecvMode::Own,
+            // Epoll receives into the thread's buffer; the mode is not used there.
+            Tier::Basic | Tier::Epoll => RecvMode::Own,
         }
     }
 }
@@ -264,7 +265,7 @@ struct Peer {
     domain: libc::c_int,
 }
 
-pub struct Core {
+pub struct UringCore {
     cfg: CoreConfig,
     slots: Vec<Slot>,
     free: Vec<SlotId>,
@@ -280,9 +281,9 @@ pub struct Core {
     open: usize,
 }
 
-impl Core {
-    pub fn new(cfg: CoreConfig) -> Core {
-        Core {
+impl UringCore {
+    pub fn new(cfg: CoreConfig) -> UringCore {
+        UringCore {
             cfg,
             slots: Vec::new(),
             free: Vec::new(),
@@ -916,8 +917,8 @@ mod tests {
     const MORE: u32 = 1 << 1; // IORING_CQE_F_MORE
     const BUFFER: u32 = 1; // IORING_CQE_F_BUFFER
 
-    fn core(mode: RecvMode) -> Core {
-        Core::new(CoreConfig {
+    fn core(mode: RecvMode) -> UringCore {
+        UringCore::new(CoreConfig {
             recv_mode: mode,
             own_recv_size: 4096,
             bgid: 0,
@@ -927,7 +928,7 @@ mod tests {
     }
 
     /// The queued SQEs as (op byte of the token, opcode, len field), and clear the queue.
-    fn drain(c: &mut Core) -> Vec<(Option<Op>, u8, u32, u64)> {
+    fn drain(c: &mut UringCore) -> Vec<(Option<Op>, u8, u32, u64)> {
         c.settle();
         let mut out = Vec::new();
         for p in c.pending.drain(..) {
