@@ -141,7 +141,13 @@ fn both_fall_back_to_epoll_and_count_exactly_when_forbidden() {
     let server = TestServer::start_with(&["--access-log", log.to_str().unwrap()], |cmd| {
         deny_io_uring(cmd)
     });
-    let start_line = server.log_text();
+    // The line is printed just after the listeners are up: wait for it.
+    let end = std::time::Instant::now() + Duration::from_secs(10);
+    let mut start_line = server.log_text();
+    while !start_line.contains("listening on") && std::time::Instant::now() < end {
+        std::thread::sleep(Duration::from_millis(20));
+        start_line = server.log_text();
+    }
     assert!(
         start_line.contains(&format!("tier epoll ({FALLBACK})")),
         "the start-up line does not say why epoll: {start_line}"

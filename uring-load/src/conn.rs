@@ -19,10 +19,46 @@ use std::time::{Duration, Instant};
 
 use rustls::ClientConnection;
 use uring_common::http::request::HEADER_CAPACITY;
-use uring_common::http::{
-    parse_response, ChunkEvent, ChunkedDecoder, HeaderStorage, Parsed, ResponseFraming,
-};
+use uring_common::http::{parse_response, BodyReader, HeaderStorage, Parsed, ResponseFraming};
 use uring_common::stats::{ErrorKind, Recorder};
+
+use crate::targets::Target;
+
+/// Where a connection records what happened to its requests: the run's recorder, and
+/// (with a mix) the statistics of each request's target.
+pub trait Sink {
+    /// The run's recorder (bytes, first errors, and everything when there is no mix).
+    fn all(&mut self) -> &mut Recorder;
+    /// A complete response to a request for `target`.
+    fn answered(&mut self, target: u32, status: u16, latency_us: u64);
+    /// A request for `target` ended without a complete response.
+    fn errored(&mut self, target: u32, kind: ErrorKind);
+}
+
+/// One recorder for everything (one target, and the tests).
+impl Sink for Recorder {
+    #[inline]
+    fn all(&mut self) -> &mut Recorder {
+        self
+    }
+    #[inline]
+    fn answered(&mut self, _target: u32, status: u16, latency_us: u64) {
+        self.record_latency_us(latency_us);
+        self.counters.record_status(status);
+    }
+    #[inline]
+    fn errored(&mut self, _target: u32, kind: ErrorKind) {
+        self.counters.record_error(kind);
+    }
+}
+
+/// Which request a connection is handed: its target, and whether it is a HEAD (whose
+/// response has no body).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Pick {
+    pub target: u32,
+    pub head: bool,
+}
 
 /// How long to wait for the server's EOF after a response that announced the close; a
 /// server that says `close` and keeps the connection open is closed by us after this.
@@ -35,8 +71,6 @@ pub struct ConnSpec {
     pub keep_alive: bool,
     /// Most requests in flight at once (`-K`); forced to 1 without keep-alive.
     pub depth: usize,
-    /// The requests are HEAD: responses have no body whatever their headers say.
-    pub head_request: bool,
     /// Largest response head accepted before counting a parse error.
     pub max_head_bytes: usize,
 }
@@ -72,15 +106,15 @@ struct Pending {
     latency_from: Instant,
     /// The `-T` deadline runs from the moment the connection got the request.
     handed_at: Instant,
+    pick: Pick,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Body {
     /// Waiting for (the rest of) a response head.
     Head,
-    Length(u64),
-    Chunked,
-    UntilClose,
+    /// In a body, framed by `Conn::reader`.
+    Reading,
 }
 
 pub struct Conn {
@@ -94,7 +128,7 @@ pub struct Conn {
     status: u16,
     /// The response being read lets the connection stay open.
     response_keep_alive: bool,
-    chunked: ChunkedDecoder,
+    reader: BodyReader,
     /// An incomplete response head (and what followed it in the same read).
     partial: Vec<u8>,
     /// Responses answered on the current socket.
@@ -133,7 +167,7 @@ impl Conn {
             body: Body::Head,
             status: 0,
             response_keep_alive: true,
-            chunked: ChunkedDecoder::new(),
+            reader: BodyReader::new(),
             partial: Vec::with_capacity(1024),
             answered: 0,
             draining_since: None,
@@ -207,21 +241,23 @@ impl Conn {
             || self.tls.as_ref().is_some_and(|t| t.wants_write())
     }
 
-    /// Append what goes on the wire now to `out`: the requests not yet written (copies of
-    /// `request`, so a pipelined train leaves in one send), sealed in TLS records for HTTPS,
-    /// and any handshake or alert records rustls has to say.
-    pub fn poll_transmit(&mut self, request: &[u8], out: &mut Vec<u8>) {
+    /// Append what goes on the wire now to `out`: the requests not yet written (each its
+    /// target's prepared bytes, so a pipelined train leaves in one send), sealed in TLS
+    /// records for HTTPS, and any handshake or alert records rustls has to say.
+    pub fn poll_transmit(&mut self, targets: &[Target], out: &mut Vec<u8>) {
         let n = self.take_unsent();
+        let unsent = self.queue.range(self.queue.len() - n..);
         let Some(tls) = self.tls.as_deref_mut() else {
-            out.reserve(n * request.len());
-            for _ in 0..n {
-                out.extend_from_slice(request);
+            for p in unsent {
+                out.extend_from_slice(&targets[p.pick.target as usize].bytes);
             }
             return;
         };
-        for _ in 0..n {
+        for p in unsent {
             // rustls buffers the plaintext until the handshake is done.
-            let _ = tls.writer().write_all(request);
+            let _ = tls
+                .writer()
+                .write_all(&targets[p.pick.target as usize].bytes);
         }
         while tls.wants_write() {
             if tls.write_tls(out).is_err() {
@@ -231,7 +267,7 @@ impl Conn {
     }
 
     /// Bytes from the socket: through TLS for HTTPS, then parsed as responses.
-    pub fn on_received(&mut self, data: &[u8], now: Instant, rec: &mut Recorder) -> Received {
+    pub fn on_received<R: Sink>(&mut self, data: &[u8], now: Instant, rec: &mut R) -> Received {
         let before = self.queue.len();
         let step = if self.tls.is_some() {
             self.on_tls_records(data, now, rec)
@@ -244,7 +280,7 @@ impl Conn {
         }
     }
 
-    fn on_tls_records(&mut self, data: &[u8], now: Instant, rec: &mut Recorder) -> Step {
+    fn on_tls_records<R: Sink>(&mut self, data: &[u8], now: Instant, rec: &mut R) -> Step {
         let mut tls = self.tls.take().expect("an HTTPS connection");
         let mut plain = std::mem::take(&mut self.plain);
         let mut input = data;
@@ -290,23 +326,23 @@ impl Conn {
 
     /// Connect failed (refused, timed out, ...): every request waiting for this socket
     /// counts as a connect error.
-    pub fn on_connect_error(&mut self, rec: &mut Recorder) -> Step {
+    pub fn on_connect_error<R: Sink>(&mut self, rec: &mut R) -> Step {
         self.fail_all(ErrorKind::Connect, rec);
         Step::Close
     }
 
     /// Hand over one request. It is sent once the connection is open.
-    pub fn push_request(&mut self, latency_from: Instant, now: Instant) {
+    pub fn push_request(&mut self, latency_from: Instant, now: Instant, pick: Pick) {
         debug_assert!(self.has_room());
         self.queue.push_back(Pending {
             latency_from,
             handed_at: now,
+            pick,
         });
         self.unsent += 1;
     }
 
-    /// How many requests to write now (the engine writes that many copies of the
-    /// pre-serialized request in one send).
+    /// How many requests to write now (the newest that many of the queue, in one send).
     pub fn take_unsent(&mut self) -> usize {
         if self.phase != Phase::Open {
             return 0;
@@ -315,8 +351,8 @@ impl Conn {
     }
 
     /// Response bytes arrived.
-    pub fn on_data(&mut self, data: &[u8], now: Instant, rec: &mut Recorder) -> Step {
-        rec.counters.bytes_total += data.len() as u64;
+    pub fn on_data<R: Sink>(&mut self, data: &[u8], now: Instant, rec: &mut R) -> Step {
+        rec.all().counters.bytes_total += data.len() as u64;
         if !matches!(self.phase, Phase::Open) {
             // After the final response of a closing connection: nothing to parse.
             return if self.phase == Phase::Draining {
@@ -372,10 +408,10 @@ impl Conn {
     }
 
     /// The server closed its side (recv returned 0).
-    pub fn on_eof(&mut self, now: Instant, rec: &mut Recorder) -> Step {
+    pub fn on_eof<R: Sink>(&mut self, now: Instant, rec: &mut R) -> Step {
         match self.phase {
             Phase::Open => {
-                if self.body == Body::UntilClose {
+                if self.body == Body::Reading && self.reader.until_close() {
                     self.finish(now, rec);
                     // The close itself ended that response: anything after it was never read.
                     self.phase = Phase::Closed;
@@ -396,17 +432,17 @@ impl Conn {
     }
 
     /// A send or receive failed (reset, broken pipe, ...).
-    pub fn on_io_error(&mut self, kind: ErrorKind, rec: &mut Recorder) -> Step {
+    pub fn on_io_error<R: Sink>(&mut self, kind: ErrorKind, rec: &mut R) -> Step {
         self.on_error_because(kind, &kind.generic_cause(), rec)
     }
 
     /// As [`Conn::on_io_error`], with the cause (an OS error and the peer, a TLS alert):
     /// kept as the run's first error of `kind` if this error counts and is the first.
-    pub fn on_error_because(
+    pub fn on_error_because<R: Sink>(
         &mut self,
         kind: ErrorKind,
         cause: &dyn std::fmt::Display,
-        rec: &mut Recorder,
+        rec: &mut R,
     ) -> Step {
         if self.phase == Phase::Draining {
             // The answer we wanted is in; a reset while waiting for EOF costs nothing.
@@ -419,7 +455,7 @@ impl Conn {
     }
 
     /// Check the `-T` deadline of the oldest request (and of a drain).
-    pub fn poll_timeout(&mut self, now: Instant, timeout: Duration, rec: &mut Recorder) -> Step {
+    pub fn poll_timeout<R: Sink>(&mut self, now: Instant, timeout: Duration, rec: &mut R) -> Step {
         match self.deadline(timeout) {
             Some(d) if d <= now => {
                 if self.phase == Phase::Draining {
@@ -435,9 +471,9 @@ impl Conn {
 
     /// Requests the server never processed (after a response that closed the
     /// connection): the engine issues them again, keeping their latency origin.
-    pub fn take_unanswered(&mut self) -> impl Iterator<Item = Instant> + '_ {
+    pub fn take_unanswered(&mut self) -> impl Iterator<Item = (Instant, Pick)> + '_ {
         self.unsent = 0;
-        self.queue.drain(..).map(|p| p.latency_from)
+        self.queue.drain(..).map(|p| (p.latency_from, p.pick))
     }
 
     /// The run stopped: requests in flight are neither done nor errored.
@@ -460,34 +496,33 @@ impl Conn {
 
     // ---- internals ----
 
-    fn fail_all(&mut self, kind: ErrorKind, rec: &mut Recorder) {
+    fn fail_all<R: Sink>(&mut self, kind: ErrorKind, rec: &mut R) {
         self.fail_all_because(kind, &kind.generic_cause(), rec);
     }
 
-    fn fail_all_because(
+    fn fail_all_because<R: Sink>(
         &mut self,
         kind: ErrorKind,
         cause: &dyn std::fmt::Display,
-        rec: &mut Recorder,
+        rec: &mut R,
     ) {
         if !self.queue.is_empty() {
-            rec.note_error(kind, cause);
+            rec.all().note_error(kind, cause);
         }
-        for _ in self.queue.drain(..) {
-            rec.counters.record_error(kind);
+        for p in self.queue.drain(..) {
+            rec.errored(p.pick.target, kind);
         }
         self.unsent = 0;
         self.phase = Phase::Closed;
     }
 
     /// A whole response was read: record it against the oldest request.
-    fn finish(&mut self, now: Instant, rec: &mut Recorder) {
+    fn finish<R: Sink>(&mut self, now: Instant, rec: &mut R) {
         self.body = Body::Head;
         self.answered += 1;
         if let Some(p) = self.queue.pop_front() {
             let us = now.saturating_duration_since(p.latency_from).as_micros() as u64;
-            rec.record_latency_us(us);
-            rec.counters.record_status(self.status);
+            rec.answered(p.pick.target, self.status, us);
         }
         if !self.response_keep_alive {
             // The server closes after this response; wait for its EOF.
@@ -501,11 +536,11 @@ impl Conn {
 
     /// Parse responses from `data`; returns how many bytes were used (the rest is an
     /// incomplete head), or the error class that ends the connection.
-    fn consume(
+    fn consume<R: Sink>(
         &mut self,
         data: &[u8],
         now: Instant,
-        rec: &mut Recorder,
+        rec: &mut R,
     ) -> Result<usize, ErrorKind> {
         let mut off = 0;
         while off < data.len() && self.phase == Phase::Open {
@@ -520,7 +555,7 @@ impl Conn {
                     let parsed = parse_response(
                         rest,
                         &mut storage,
-                        self.spec.head_request,
+                        self.queue.front().is_some_and(|p| p.pick.head),
                         self.spec.max_head_bytes,
                     )
                     .map_err(|_| ErrorKind::Parse)?;
@@ -529,54 +564,33 @@ impl Conn {
                         Parsed::Complete(h) => h,
                     };
                     off += head.head_len;
-                    rec.counters.bytes_headers += head.head_len as u64;
+                    rec.all().counters.bytes_headers += head.head_len as u64;
                     if head.is_interim() {
                         continue;
                     }
                     self.status = head.status;
                     self.response_keep_alive = head.keep_alive && head.status != 101;
-                    match head.framing {
-                        ResponseFraming::NoBody | ResponseFraming::Length(0) => {
-                            self.finish(now, rec)
-                        }
-                        ResponseFraming::Length(n) => self.body = Body::Length(n),
-                        ResponseFraming::Chunked => {
-                            self.chunked.reset();
-                            self.body = Body::Chunked;
-                        }
-                        ResponseFraming::UntilClose => {
-                            self.response_keep_alive = false;
-                            self.body = Body::UntilClose;
-                        }
+                    if head.framing == ResponseFraming::UntilClose {
+                        self.response_keep_alive = false;
                     }
-                }
-                Body::Length(left) => {
-                    let take = (rest.len() as u64).min(left);
-                    off += take as usize;
-                    rec.counters.bytes_body += take;
-                    if take == left {
+                    self.reader.start(head.framing);
+                    if self.reader.is_done() {
                         self.finish(now, rec);
                     } else {
-                        self.body = Body::Length(left - take);
+                        self.body = Body::Reading;
                     }
                 }
-                Body::Chunked => {
-                    let (used, event) = self.chunked.decode(rest).map_err(|_| ErrorKind::Parse)?;
+                Body::Reading => {
+                    let (used, data) = self.reader.read(rest).map_err(|_| ErrorKind::Parse)?;
+                    if used == 0 && !self.reader.is_done() {
+                        // The reader keeps its own partial state; it must use input.
+                        return Err(ErrorKind::Parse);
+                    }
                     off += used;
-                    match event {
-                        ChunkEvent::Data(d) => rec.counters.bytes_body += d.len() as u64,
-                        ChunkEvent::NeedMore => {
-                            if used == 0 {
-                                // The decoder keeps its own partial state; it must use input.
-                                return Err(ErrorKind::Parse);
-                            }
-                        }
-                        ChunkEvent::Done => self.finish(now, rec),
+                    rec.all().counters.bytes_body += data.len() as u64;
+                    if self.reader.is_done() {
+                        self.finish(now, rec);
                     }
-                }
-                Body::UntilClose => {
-                    rec.counters.bytes_body += rest.len() as u64;
-                    off = data.len();
                 }
             }
         }
@@ -596,7 +610,6 @@ mod tests {
         ConnSpec {
             keep_alive,
             depth,
-            head_request: false,
             max_head_bytes: 16 * 1024,
         }
     }
@@ -605,10 +618,10 @@ mod tests {
     fn open(spec: ConnSpec, n: usize, now: Instant) -> Conn {
         let mut c = Conn::new(spec);
         c.start_connect();
-        c.push_request(now, now);
+        c.push_request(now, now, Pick::default());
         c.on_connected();
         for _ in 1..n {
-            c.push_request(now, now);
+            c.push_request(now, now, Pick::default());
         }
         assert_eq!(c.take_unsent(), n);
         c
@@ -649,6 +662,39 @@ mod tests {
     }
 
     #[test]
+    fn a_mixed_train_leaves_in_one_transmit_and_each_answer_goes_to_its_target() {
+        let mix = crate::targets::tests_support::mix(3, crate::targets::Policy::RoundRobin);
+        let now = Instant::now();
+        let mut c = Conn::new(spec(true, 4));
+        c.start_connect();
+        c.on_connected();
+        for t in [2u32, 0, 2, 1] {
+            c.push_request(now, now, mix.pick(t));
+        }
+        let mut out = Vec::new();
+        c.poll_transmit(&mix.targets, &mut out);
+        let want: Vec<u8> = [2, 0, 2, 1]
+            .iter()
+            .flat_map(|&t| mix.targets[t].bytes.clone())
+            .collect();
+        assert_eq!(out, want, "one buffer, in order");
+        assert!(!c.wants_write());
+        let mut tally = crate::breakdown::Tally::new(3, 1);
+        let mut four = Vec::new();
+        for status in [200, 404, 200, 503] {
+            four.extend_from_slice(
+                format!("HTTP/1.1 {status} X\r\nContent-Length: 0\r\n\r\n").as_bytes(),
+            );
+        }
+        assert_eq!(c.on_data(&four, now, &mut tally), Step::Continue);
+        let done: Vec<u64> = tally.targets.iter().map(|r| r.counters.done).collect();
+        assert_eq!(done, [1, 1, 2]);
+        assert_eq!(tally.targets[0].counters.class(4), 1);
+        assert_eq!(tally.targets[1].counters.class(5), 1);
+        assert_eq!(tally.all.counters.done, 4);
+    }
+
+    #[test]
     fn chunked_and_interim_any_split() {
         let resp: &[u8] = b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 404 Not Found\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n";
         each_split(resp, |parts| {
@@ -668,14 +714,8 @@ mod tests {
     #[test]
     fn head_request_has_no_body() {
         let now = Instant::now();
-        let mut c = open(
-            ConnSpec {
-                head_request: true,
-                ..spec(true, 2)
-            },
-            2,
-            now,
-        );
+        let mut c = open(spec(true, 2), 2, now);
+        c.queue.iter_mut().for_each(|p| p.pick.head = true);
         let mut rec = Recorder::new();
         let two = b"HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\n";
         assert_eq!(c.on_data(two, now, &mut rec), Step::Continue);
@@ -829,7 +869,7 @@ mod tests {
         let now = Instant::now();
         let mut c = Conn::new(spec(true, 1));
         c.start_connect();
-        c.push_request(now, now);
+        c.push_request(now, now, Pick::default());
         assert_eq!(
             c.take_unsent(),
             0,
@@ -846,7 +886,7 @@ mod tests {
         let mut rec = rec_new();
         let mut c = Conn::new(spec(true, 1));
         c.start_connect();
-        c.push_request(now, now);
+        c.push_request(now, now, Pick::default());
         let cause = uring_common::stats::OsCause {
             kind: ErrorKind::Connect,
             errno: libc::ECONNREFUSED,
@@ -891,7 +931,7 @@ mod tests {
         let t0 = Instant::now();
         let mut c = Conn::new(spec(true, 1));
         c.start_connect();
-        c.push_request(t0, t0 + Duration::from_millis(5));
+        c.push_request(t0, t0 + Duration::from_millis(5), Pick::default());
         c.on_connected();
         c.take_unsent();
         let mut rec = Recorder::new();
@@ -987,5 +1027,127 @@ mod tests {
                 prop_assert_eq!(rec.counters.errored, 0);
             }
         }
+    }
+
+    /// HTTPS without a socket: a rustls server in memory. Returns the client connection
+    /// after the handshake with one request answered by `response`, and the server's last
+    /// flight (the response's records) still to be fed.
+    fn tls_exchange(response: &[u8]) -> (Conn, Vec<u8>, Recorder, rustls::ServerConnection) {
+        use rustls::pki_types::{PrivateKeyDer, PrivatePkcs8KeyDer, ServerName};
+        use std::sync::Arc;
+        let key = rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).unwrap();
+        let cert = key.cert.der().clone();
+        let pkey = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key.key_pair.serialize_der()));
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let server_cfg = rustls::ServerConfig::builder_with_provider(provider.clone())
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_no_client_auth()
+            .with_single_cert(vec![cert.clone()], pkey)
+            .unwrap();
+        let mut roots = rustls::RootCertStore::empty();
+        roots.add(cert).unwrap();
+        let client_cfg = rustls::ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+        let mut server = rustls::ServerConnection::new(Arc::new(server_cfg)).unwrap();
+        let name = ServerName::try_from("localhost").unwrap();
+        let session = ClientConnection::new(Arc::new(client_cfg), name).unwrap();
+        let now = Instant::now();
+        let mut rec = rec_new();
+        let mut c = Conn::new(spec(true, 1));
+        c.start_connect();
+        c.push_request(now, now, Pick::default());
+        c.on_connected_tls(session);
+        let req = b"GET / HTTP/1.1\r\nHost: localhost\r\n\r\n";
+        let targets = [Target {
+            label: "GET /".into(),
+            host: 0,
+            weight: 1,
+            bytes: req.to_vec(),
+            head: false,
+        }];
+        let mut plain = Vec::new();
+        for _ in 0..10 {
+            let mut out = Vec::new();
+            if c.wants_write() {
+                c.poll_transmit(&targets, &mut out);
+            }
+            server.read_tls(&mut &out[..]).unwrap();
+            server.process_new_packets().unwrap();
+            let mut buf = [0u8; 256];
+            while let Ok(n) = server.reader().read(&mut buf) {
+                if n == 0 {
+                    break;
+                }
+                plain.extend_from_slice(&buf[..n]);
+            }
+            if plain.ends_with(b"\r\n\r\n") {
+                assert_eq!(plain, req, "the request arrives once, intact");
+                server.writer().write_all(response).unwrap();
+                let mut flight = Vec::new();
+                while server.wants_write() {
+                    server.write_tls(&mut flight).unwrap();
+                }
+                return (c, flight, rec, server);
+            }
+            let mut back = Vec::new();
+            while server.wants_write() {
+                server.write_tls(&mut back).unwrap();
+            }
+            assert_eq!(c.on_received(&back, now, &mut rec).step, Step::Continue);
+        }
+        panic!("the handshake did not complete");
+    }
+
+    #[test]
+    fn tls_records_at_every_split() {
+        let response = b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello";
+        let (_, flight, _, _) = tls_exchange(response);
+        for cut in 0..=flight.len() {
+            let (mut c, flight, mut rec, _) = tls_exchange(response);
+            let now = Instant::now();
+            let first = c.on_received(&flight[..cut], now, &mut rec);
+            assert_eq!(first.step, Step::Continue, "cut {cut}");
+            let second = c.on_received(&flight[cut..], now, &mut rec);
+            assert_eq!(second.step, Step::Continue, "cut {cut}");
+            assert!(first.answered || second.answered, "cut {cut}");
+            assert_eq!(rec.counters.succeeded, 1, "cut {cut}");
+            assert_eq!(rec.counters.errored, 0, "cut {cut}");
+            assert_eq!(c.in_flight(), 0, "cut {cut}");
+        }
+    }
+
+    #[test]
+    fn tls_garbage_and_close_notify_end_the_connection() {
+        let response = b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhel";
+        // A record that is not TLS: a read error with its cause, the request failed.
+        let (mut c, _, mut rec, _) = tls_exchange(response);
+        let got = c.on_received(b"\x17\x03\x03\x00\x05garbage", Instant::now(), &mut rec);
+        assert_eq!(got.step, Step::Close);
+        assert_eq!(rec.counters.errored, 1);
+        assert!(rec.first_errors.get(ErrorKind::Read).is_some());
+        // The server's response is cut short by close_notify: EOF mid-body, a read error.
+        let (mut c, flight, mut rec, mut server) = tls_exchange(response);
+        assert_eq!(
+            c.on_received(&flight, Instant::now(), &mut rec).step,
+            Step::Continue
+        );
+        server.send_close_notify();
+        let mut alert = Vec::new();
+        while server.wants_write() {
+            server.write_tls(&mut alert).unwrap();
+        }
+        assert_eq!(
+            c.on_received(&alert, Instant::now(), &mut rec).step,
+            Step::Close
+        );
+        assert_eq!((rec.counters.succeeded, rec.counters.errored), (0, 1));
+        assert_eq!(
+            rec.counters.errors_read, 1,
+            "a body cut short is a read error"
+        );
     }
 }

@@ -19,18 +19,17 @@ use rustls::ClientConnection;
 use uring_common::ring::{
     Core, Driver, DriverConfig, Event, RecvMode, RingConfig, RingError, SlotId, Tier,
 };
-use uring_common::stats::{ErrorKind, OsCause, Recorder};
+use uring_common::stats::ErrorKind;
 
+use crate::breakdown::Tally;
 use crate::conn::{Conn, Phase, Step};
 use crate::error::StartError;
-use crate::runner::{LoadConfig, INTERRUPTED};
-use crate::schedule::Dispatcher;
+use crate::hosts::{HostDispatch, WakeTimers};
+use crate::runner::{HostShare, LoadConfig, INTERRUPTED};
 
 const SWEEP: Duration = Duration::from_millis(10);
 /// Back-off before reconnecting after a failed connect (no spinning on a dead port).
 const CONNECT_BACKOFF: Duration = Duration::from_millis(10);
-/// Ring timers kept at once to wake the loop (driver timer ids `0..WAKE_TIMERS`).
-const WAKE_TIMERS: usize = 4;
 /// Per-connection receive buffer of the basic tier.
 const BASIC_RECV: usize = 16 * 1024;
 const NO_CONN: u32 = u32::MAX;
@@ -38,6 +37,8 @@ const NO_CONN: u32 = u32::MAX;
 /// One connection of the thread: its machine and where its socket is.
 struct Client {
     conn: Conn,
+    /// The host (index into the run's hosts) this connection goes to.
+    host: usize,
     /// The driver slot of the current socket.
     slot: Option<SlotId>,
     ever_opened: bool,
@@ -57,15 +58,14 @@ struct State<'a> {
     clients: Vec<Client>,
     /// Client of each driver slot.
     owner: Vec<u32>,
-    peer: usize,
-    rec: Recorder,
-    disp: Dispatcher,
-    budget: Option<u64>,
-    rate: Option<f64>,
-    timer_expiry: [Option<Instant>; WAKE_TIMERS],
+    /// The driver's peer of each host.
+    peers: Vec<usize>,
+    rec: Tally,
+    /// Each host's dispatcher and share of the thread's work.
+    disp: HostDispatch,
+    timers: WakeTimers,
     idle: Vec<u32>,
     dirty: Vec<u32>,
-    ready: Vec<u32>,
     stopping: bool,
 }
 
@@ -75,10 +75,9 @@ impl<'a> Worker<'a> {
         index: usize,
         tier: Tier,
         recv_mode: RecvMode,
-        n_conns: usize,
-        budget: Option<u64>,
-        rate: Option<f64>,
+        shares: Vec<HostShare>,
     ) -> Result<Worker<'a>, StartError> {
+        let n_conns: usize = shares.iter().map(|s| s.conns).sum();
         let entries = (n_conns * 2 + 64).next_power_of_two().clamp(256, 4096) as u32;
         let count = (n_conns * 2).next_power_of_two().clamp(64, 4096) as u16;
         let mut driver = Driver::new(&DriverConfig {
@@ -97,12 +96,18 @@ impl<'a> Worker<'a> {
             RingError::Other(_) => StartError::BufRing { thread: index, err },
             other => StartError::from(other),
         })?;
-        let (storage, len) = cfg.address.to_storage()?;
-        let peer = driver.core().add_peer(&storage, len);
+        let mut peers = Vec::with_capacity(cfg.hosts.len());
+        for h in &cfg.hosts {
+            let (storage, len) = h.address.to_storage()?;
+            peers.push(driver.core().add_peer(&storage, len));
+        }
         let spec = cfg.conn;
-        let clients = (0..n_conns)
-            .map(|_| Client {
+        let disp = HostDispatch::new(shares);
+        let clients = (disp.conns().enumerate())
+            .flat_map(|(h, n)| std::iter::repeat(h).take(n))
+            .map(|host| Client {
                 conn: Conn::new(spec),
+                host,
                 slot: None,
                 ever_opened: false,
                 retry_at: None,
@@ -116,21 +121,18 @@ impl<'a> Worker<'a> {
                 cfg,
                 clients,
                 owner: Vec::with_capacity(n_conns),
-                peer,
-                rec: Recorder::new(),
-                disp: Dispatcher::closed(budget),
-                budget,
-                rate,
-                timer_expiry: [None; WAKE_TIMERS],
+                peers,
+                rec: Tally::new(cfg.mix.targets.len(), cfg.hosts.len()),
+                disp,
+                timers: WakeTimers::default(),
                 idle: Vec::with_capacity(n_conns),
                 dirty: Vec::with_capacity(n_conns),
-                ready: Vec::with_capacity(n_conns),
                 stopping: false,
             },
         })
     }
 
-    pub(crate) fn take_recorder(&mut self) -> Recorder {
+    pub(crate) fn take_tally(&mut self) -> Tally {
         std::mem::take(&mut self.st.rec)
     }
 
@@ -138,10 +140,7 @@ impl<'a> Worker<'a> {
     pub(crate) fn run(&mut self, progress: &AtomicU64) -> Instant {
         let st = &mut self.st;
         let start = Instant::now();
-        st.disp = match st.rate {
-            Some(r) => Dispatcher::open(st.budget, r, start),
-            None => Dispatcher::closed(st.budget),
-        };
+        st.disp.start(start, st.cfg.mix.targets.len());
         let deadline = st.cfg.duration.map(|d| start + d);
         for i in 0..st.clients.len() as u32 {
             st.mark_idle(i);
@@ -152,7 +151,7 @@ impl<'a> Worker<'a> {
             let st = &mut self.st;
             let core = self.driver.core();
             let now = Instant::now();
-            ticker.tick(now, &st.rec);
+            ticker.tick(now, &st.rec.all);
             if INTERRUPTED.load(Ordering::Relaxed) || deadline.is_some_and(|d| now >= d) {
                 break;
             }
@@ -167,16 +166,12 @@ impl<'a> Worker<'a> {
                 st.flush_dirty(core);
                 next_sweep = now + SWEEP;
             }
-            let mut wake = next_sweep;
-            if let Some(d) = deadline {
-                wake = wake.min(d);
-            }
-            if let Some(due) = st.disp.next_due() {
-                if !st.ready.is_empty() {
-                    wake = wake.min(due);
-                }
-            }
-            st.arm_timer(core, now, wake);
+            let due = st.disp.next_due_with_room();
+            let wake = [Some(next_sweep), deadline, due]
+                .into_iter()
+                .flatten()
+                .min();
+            st.timers.arm(core, now, wake.unwrap_or(next_sweep));
             let mut now = None;
             let turn = self.driver.turn(&mut |core, ev| {
                 let t = *now.get_or_insert_with(Instant::now);
@@ -191,7 +186,7 @@ impl<'a> Worker<'a> {
         }
         let st = &mut self.st;
         let ended = Instant::now();
-        ticker.finish(ended, &st.rec);
+        ticker.finish(ended, &st.rec.all);
         progress.store(st.done(), Ordering::Relaxed);
         // End of the run: requests in flight are abandoned (neither done nor errored), and
         // every socket is closed with its last completion awaited, so that no operation
@@ -204,14 +199,15 @@ impl<'a> Worker<'a> {
             .shutdown(Duration::from_secs(2), &mut |core, ev| {
                 st.on_event(core, ev, ended)
             });
-        st.rec.counters.started = st.disp.started();
+        st.rec.all.counters.started = st.disp.started();
+        st.disp.count_started(&mut st.rec.targets);
         ended
     }
 }
 
 impl State<'_> {
     fn done(&self) -> u64 {
-        let c = &self.rec.counters;
+        let c = &self.rec.all.counters;
         c.succeeded + c.failed + c.errored
     }
 
@@ -219,51 +215,18 @@ impl State<'_> {
         self.disp.started() == self.done()
     }
 
-    /// Keep a ring timer that fires by `wake` (at most one per distinct wake-up).
-    fn arm_timer(&mut self, core: &mut Core, now: Instant, wake: Instant) {
-        let slack = Duration::from_micros(50);
-        if self
-            .timer_expiry
-            .iter()
-            .flatten()
-            .any(|&e| e <= wake + slack)
-        {
-            return;
-        }
-        let Some(i) = self.timer_expiry.iter().position(Option::is_none) else {
-            return;
-        };
-        let after = wake.saturating_duration_since(now);
-        if core.timer(i as u32, after) {
-            self.timer_expiry[i] = Some(now + after);
-        }
-    }
-
     // ---- events ----
 
     fn on_event(&mut self, core: &mut Core, ev: Event<&[u8]>, now: Instant) {
-        let slot = match ev {
-            Event::Timer { id, .. } => {
-                if let Some(e) = self.timer_expiry.get_mut(id as usize) {
-                    *e = None;
-                }
-                return;
-            }
+        match ev {
+            Event::Timer { id, .. } => return self.timers.fired(id),
             Event::Closed { slot } => return self.on_closed(slot),
-            Event::Connected { slot }
-            | Event::ConnectFailed { slot, .. }
-            | Event::Data { slot, .. }
-            | Event::Eof { slot }
-            | Event::RecvFailed { slot, .. }
-            | Event::Sent { slot, .. }
-            | Event::SendFailed { slot, .. } => slot,
-            // No listeners, polls or file reads here.
-            _ => return,
-        };
-        let i = self.owner[slot as usize];
-        if i == NO_CONN {
-            return;
+            _ => {}
         }
+        let owner = ev.slot().map(|s| self.owner[s as usize]);
+        let Some(i) = owner.filter(|&i| i != NO_CONN) else {
+            return;
+        };
         match ev {
             Event::Connected { .. } => self.on_connected(core, i, now),
             Event::ConnectFailed { errno, .. } => {
@@ -297,7 +260,8 @@ impl State<'_> {
     }
 
     fn io_failed(&mut self, core: &mut Core, i: u32, kind: ErrorKind, errno: i32) {
-        let cause = os_cause(self.cfg, kind, errno);
+        let host = self.clients[i as usize].host;
+        let cause = self.cfg.os_cause(host, kind, errno);
         self.clients[i as usize]
             .conn
             .on_error_because(kind, &cause, &mut self.rec);
@@ -309,11 +273,11 @@ impl State<'_> {
         if c.conn.in_flight() == 0 && self.disp.is_open_model() {
             // Open model: the connection had no request yet; charge the failure to a due
             // one so that a dead server cannot stall a `-n` run.
-            if let Some(origin) = self.disp.claim(now) {
-                c.conn.push_request(origin, now);
+            if let Some((origin, pick)) = self.disp.host(c.host).claim(now) {
+                c.conn.push_request(origin, now, pick);
             }
         }
-        let cause = os_cause(self.cfg, ErrorKind::Connect, errno);
+        let cause = self.cfg.os_cause(c.host, ErrorKind::Connect, errno);
         c.conn
             .on_error_because(ErrorKind::Connect, &cause, &mut self.rec);
         c.retry_at = Some(now + CONNECT_BACKOFF);
@@ -322,7 +286,7 @@ impl State<'_> {
     fn on_connected(&mut self, core: &mut Core, i: u32, now: Instant) {
         let keep_alive = self.cfg.conn.keep_alive;
         let c = &mut self.clients[i as usize];
-        match &self.cfg.tls {
+        match &self.cfg.hosts[c.host].tls {
             None => c.conn.on_connected(),
             Some(tls) => match ClientConnection::new(tls.config.clone(), tls.server_name.clone()) {
                 Ok(session) => c.conn.on_connected_tls(session),
@@ -335,10 +299,7 @@ impl State<'_> {
                 }
             },
         }
-        self.rec.counters.connections_opened += 1;
-        if c.ever_opened && keep_alive {
-            self.rec.counters.reconnects += 1;
-        }
+        self.rec.connected(c.host, c.ever_opened && keep_alive);
         c.ever_opened = true;
         if let Some(slot) = c.slot {
             core.set_reading(slot, true);
@@ -361,8 +322,8 @@ impl State<'_> {
                 c.conn.abandon();
             } else {
                 // Normally empty already (teardown gave them back); never lose one.
-                for origin in c.conn.take_unanswered() {
-                    self.disp.give_back(origin);
+                for (origin, pick) in c.conn.take_unanswered() {
+                    self.disp.host(c.host).give_back(origin, pick);
                 }
             }
             c.conn.closed();
@@ -379,8 +340,8 @@ impl State<'_> {
         if self.stopping {
             c.conn.abandon();
         } else {
-            for origin in c.conn.take_unanswered() {
-                self.disp.give_back(origin);
+            for (origin, pick) in c.conn.take_unanswered() {
+                self.disp.host(c.host).give_back(origin, pick);
             }
         }
         if let Some(slot) = c.slot {
@@ -406,23 +367,23 @@ impl State<'_> {
         while k < self.idle.len() {
             let i = self.idle[k];
             let c = &mut self.clients[i as usize];
-            if c.retry_at.is_some_and(|t| t > now) {
+            let open_model = self.disp.is_open_model();
+            let disp = self.disp.host(c.host);
+            let go = !c.retry_at.is_some_and(|t| t > now)
+                && if open_model {
+                    !disp.exhausted()
+                } else {
+                    // Closed model: a connection starts with a request in hand, so that a
+                    // failed connect uses up budget and a dead server cannot stall `-n`.
+                    c.conn.has_room()
+                        && (disp.claim(now)).is_some_and(|(o, p)| {
+                            c.conn.push_request(o, now, p);
+                            true
+                        })
+                };
+            if !go {
                 k += 1;
                 continue;
-            }
-            if !self.disp.is_open_model() {
-                // Closed model: a connection starts with a request in hand, so that a
-                // failed connect uses up budget and a dead server cannot stall `-n`.
-                if !c.conn.has_room() {
-                    k += 1;
-                    continue;
-                }
-                match self.disp.claim(now) {
-                    Some(origin) => c.conn.push_request(origin, now),
-                    None => break,
-                }
-            } else if self.disp.exhausted() {
-                break;
             }
             self.idle.swap_remove(k);
             self.clients[i as usize].in_idle = false;
@@ -433,7 +394,7 @@ impl State<'_> {
     fn connect(&mut self, core: &mut Core, i: u32, now: Instant) {
         let c = &mut self.clients[i as usize];
         c.conn.start_connect();
-        match core.connect(self.peer) {
+        match core.connect(self.peers[c.host]) {
             Ok(slot) => {
                 c.slot = Some(slot);
                 c.retry_at = None;
@@ -445,7 +406,7 @@ impl State<'_> {
             Err(e) => {
                 // EMFILE and friends: count, back off, retry.
                 let errno = e.raw_os_error().unwrap_or(0);
-                let cause = os_cause(self.cfg, ErrorKind::Connect, errno);
+                let cause = self.cfg.os_cause(c.host, ErrorKind::Connect, errno);
                 c.conn
                     .on_error_because(ErrorKind::Connect, &cause, &mut self.rec);
                 c.conn.closed();
@@ -465,10 +426,11 @@ impl State<'_> {
             return;
         }
         let mut added = false;
+        let disp = self.disp.host(c.host);
         while c.conn.has_room() {
-            match self.disp.claim(now) {
-                Some(origin) => {
-                    c.conn.push_request(origin, now);
+            match disp.claim(now) {
+                Some((origin, pick)) => {
+                    c.conn.push_request(origin, now, pick);
                     added = true;
                 }
                 None => break,
@@ -479,7 +441,7 @@ impl State<'_> {
         }
         if c.conn.has_room() && self.disp.is_open_model() && !c.in_ready {
             c.in_ready = true;
-            self.ready.push(i);
+            self.disp.add_ready(c.host, i);
         }
     }
 
@@ -488,10 +450,7 @@ impl State<'_> {
         if !self.disp.is_open_model() {
             return;
         }
-        while self.disp.next_due().is_some_and(|d| d <= now) {
-            let Some(i) = self.ready.pop() else {
-                break;
-            };
+        while let Some(i) = self.disp.pop_due(now) {
             self.clients[i as usize].in_ready = false;
             self.fill(i, now);
         }
@@ -513,7 +472,7 @@ impl State<'_> {
             return;
         }
         if let Some(buf) = core.send_buffer(slot) {
-            c.conn.poll_transmit(&self.cfg.request, buf);
+            c.conn.poll_transmit(&self.cfg.mix.targets, buf);
             core.send(slot);
         }
     }
@@ -530,14 +489,5 @@ impl State<'_> {
                 self.teardown(core, i);
             }
         }
-    }
-}
-
-/// The cause of an error, with its OS reason and the peer, for the report.
-fn os_cause(cfg: &LoadConfig, kind: ErrorKind, errno: i32) -> OsCause<'_> {
-    OsCause {
-        kind,
-        errno,
-        peer: &cfg.address,
     }
 }

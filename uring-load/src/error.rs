@@ -5,6 +5,7 @@
 //! - [`ConfigError`]: flags that contradict each other or the machine's limits;
 //! - [`StartError`]: the run could not start (the ring, TLS, the embedded server);
 //! - [`ReportError`]: reading or writing a report;
+//! - [`LogError`]: the latency log, `--interval`, the live view and `uring-load report`'s inputs;
 //! - [`MergeError`]: `uring-load merge` refuses its inputs.
 //!
 //! The binary maps them to exit codes: bad input (target, configuration, merge) 2,
@@ -49,12 +50,26 @@ pub enum ConfigError {
         needed: u64,
         limit: u64,
     },
-    /// `--latency-log` / `--interval` unusable (the latency log modules' own message).
-    LatencyLog(String),
-    /// `--tui` without a terminal, or with `-q`.
-    LiveView(String),
+    /// `--latency-log` / `--interval` unusable, or `--tui` without a terminal or with `-q`.
+    LatencyLog(LogError),
     /// `--shard`, `--shards`, `--start-at`, `--run-id`.
     Shard(ShardError),
+    /// `--targets`, `--urls`, `--raw`: a file that cannot be read or is wrong.
+    Targets(crate::targets::TargetsError),
+    /// `--raw`'s list.
+    RawList(String),
+    /// Mix flags that do not go together.
+    Mix(&'static str),
+    FewerConnectionsThanHosts {
+        connections: u64,
+        hosts: usize,
+    },
+}
+
+impl From<crate::targets::TargetsError> for ConfigError {
+    fn from(e: crate::targets::TargetsError) -> Self {
+        ConfigError::Targets(e)
+    }
 }
 
 impl fmt::Display for ConfigError {
@@ -78,8 +93,15 @@ impl fmt::Display for ConfigError {
                 write!(f, "cannot read body file {}: {err}", path.display())
             }
             ConfigError::BadMethod(m) => write!(f, "bad method '{m}'"),
-            ConfigError::LatencyLog(m) | ConfigError::LiveView(m) => f.write_str(m),
+            ConfigError::LatencyLog(e) => write!(f, "{e}"),
             ConfigError::Shard(e) => write!(f, "{e}"),
+            ConfigError::Targets(e) => write!(f, "{e}"),
+            ConfigError::RawList(m) => write!(f, "--raw: {m}"),
+            ConfigError::Mix(m) => f.write_str(m),
+            ConfigError::FewerConnectionsThanHosts { connections, hosts } => write!(
+                f,
+                "fewer connections (-c {connections}) than hosts ({hosts}): every host needs at least one connection"
+            ),
             ConfigError::TooFewFileDescriptors {
                 connections,
                 needed,
@@ -97,6 +119,7 @@ impl std::error::Error for ConfigError {
         match self {
             ConfigError::BodyFile { err, .. } => Some(err),
             ConfigError::Shard(e) => Some(e),
+            ConfigError::LatencyLog(e) => Some(e),
             _ => None,
         }
     }
@@ -187,7 +210,7 @@ pub enum ReportError {
         why: String,
     },
     /// Writing the latency log failed (the latency log modules' own message).
-    LatencyLog(String),
+    LatencyLog(LogError),
 }
 
 impl fmt::Display for ReportError {
@@ -199,7 +222,7 @@ impl fmt::Display for ReportError {
             ReportError::NotAReport { path, why } => {
                 write!(f, "{path} is not a uring-load report: {why}")
             }
-            ReportError::LatencyLog(m) => f.write_str(m),
+            ReportError::LatencyLog(e) => write!(f, "{e}"),
         }
     }
 }
@@ -209,7 +232,8 @@ impl std::error::Error for ReportError {
         match self {
             ReportError::Write(err) | ReportError::Read { err, .. } => Some(err),
             ReportError::NotJson { err, .. } => Some(err),
-            ReportError::NotAReport { .. } | ReportError::LatencyLog(_) => None,
+            ReportError::LatencyLog(e) => Some(e),
+            ReportError::NotAReport { .. } => None,
         }
     }
 }
@@ -246,11 +270,21 @@ pub enum MergeError {
         count: u32,
         missing: Vec<u32>,
     },
+    /// Reports of different request mixes: the two paths and how the targets differ.
+    DifferentTargets {
+        first: String,
+        other: String,
+        how: String,
+    },
 }
 
 impl fmt::Display for MergeError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
+            MergeError::DifferentTargets { first, other, how } => write!(
+                f,
+                "{first} and {other} ran different targets ({how}): per-target statistics would not add up"
+            ),
             MergeError::NoReports => f.write_str(
                 "merge needs at least one JSON report: uring-load merge A.json B.json ...",
             ),
@@ -310,5 +344,94 @@ impl std::error::Error for MergeError {
 impl From<ReportError> for MergeError {
     fn from(e: ReportError) -> Self {
         MergeError::Report(e)
+    }
+}
+
+/// The latency log, the interval length, the live view, and the inputs of
+/// `uring-load report`.
+#[derive(Debug)]
+pub enum LogError {
+    /// `--interval` below what the load loops can resolve.
+    IntervalTooShort(std::time::Duration),
+    Create {
+        path: PathBuf,
+        err: io::Error,
+    },
+    Write {
+        path: PathBuf,
+        err: io::Error,
+    },
+    Read {
+        path: PathBuf,
+        err: io::Error,
+    },
+    /// A line of a histogram log that is not one (1-based).
+    NotALogLine {
+        line: usize,
+    },
+    /// An interval whose histogram does not decode (the decoder's reason).
+    BadInterval {
+        at_s: f64,
+        why: String,
+    },
+    NoIntervals,
+    /// A `report` input that is neither a histogram log nor a uring-load JSON report.
+    NotAReport {
+        path: PathBuf,
+        why: String,
+    },
+    /// The same, for an input file: the path and what was wrong inside it.
+    InFile {
+        path: PathBuf,
+        err: Box<LogError>,
+    },
+    /// `--tui` and `-q` together.
+    QuietLiveView,
+    /// `--tui` without a terminal on stderr.
+    NoTerminal,
+    /// The thread that writes the intervals panicked.
+    ReporterCrashed,
+}
+
+impl fmt::Display for LogError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            LogError::IntervalTooShort(p) => {
+                write!(f, "--interval {p:?} is too short: it must be at least 10ms")
+            }
+            LogError::Create { path, err } => {
+                write!(f, "cannot create latency log {}: {err}", path.display())
+            }
+            LogError::Write { path, err } => write!(f, "cannot write {}: {err}", path.display()),
+            LogError::Read { path, err } => write!(f, "cannot read {}: {err}", path.display()),
+            LogError::NotALogLine { line } => {
+                write!(f, "line {line} is not a histogram log line")
+            }
+            LogError::BadInterval { at_s, why } => write!(f, "interval at {at_s:.3}s: {why}"),
+            LogError::NoIntervals => f.write_str("no interval histograms in the log"),
+            LogError::NotAReport { path, why } => write!(
+                f,
+                "{} is neither a uring-load JSON report nor a histogram log: {why}",
+                path.display()
+            ),
+            LogError::InFile { path, err } => write!(f, "{}: {err}", path.display()),
+            LogError::QuietLiveView => f.write_str("--tui and -q contradict each other: choose one"),
+            LogError::NoTerminal => f.write_str(
+                "--tui needs a terminal on stderr (the live view draws there); without --tui, progress lines are printed instead",
+            ),
+            LogError::ReporterCrashed => f.write_str("the interval reporting thread crashed"),
+        }
+    }
+}
+
+impl std::error::Error for LogError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            LogError::Create { err, .. }
+            | LogError::Write { err, .. }
+            | LogError::Read { err, .. } => Some(err),
+            LogError::InFile { err, .. } => Some(err.as_ref()),
+            _ => None,
+        }
     }
 }

@@ -19,6 +19,7 @@
 //! Values are microseconds, so Java's tools want `-outputValueUnitRatio 1000` for
 //! milliseconds (their default assumes nanoseconds).
 
+use crate::error::LogError;
 use std::fs::File;
 use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};
@@ -44,9 +45,11 @@ pub struct LatencyLogWriter {
 
 impl LatencyLogWriter {
     /// Create (or truncate) `path` now, so a bad path fails before the load starts.
-    pub fn create(path: &Path) -> Result<LatencyLogWriter, String> {
-        let file = File::create(path)
-            .map_err(|e| format!("cannot create latency log {}: {e}", path.display()))?;
+    pub fn create(path: &Path) -> Result<LatencyLogWriter, LogError> {
+        let file = File::create(path).map_err(|err| LogError::Create {
+            path: path.to_path_buf(),
+            err,
+        })?;
         Ok(LatencyLogWriter {
             path: path.to_path_buf(),
             out: BufWriter::new(file),
@@ -207,7 +210,7 @@ pub fn looks_like_log(text: &str) -> bool {
 }
 
 /// Parse a histogram log; the error names the line.
-pub fn parse_log(text: &str) -> Result<LatencyLog, String> {
+pub fn parse_log(text: &str) -> Result<LatencyLog, LogError> {
     let mut log = LatencyLog::default();
     for entry in IntervalLogIterator::new(text.as_bytes()) {
         match entry {
@@ -215,7 +218,10 @@ pub fn parse_log(text: &str) -> Result<LatencyLog, String> {
             Ok(LogEntry::BaseTime(_)) => {}
             Ok(LogEntry::Interval(i)) => {
                 let latency_us = histogram_from_base64(i.encoded_histogram()).map_err(|e| {
-                    format!("interval at {:.3}s: {e}", i.start_timestamp().as_secs_f64())
+                    LogError::BadInterval {
+                        at_s: i.start_timestamp().as_secs_f64(),
+                        why: e.to_string(),
+                    }
                 })?;
                 log.intervals.push(LoggedInterval {
                     tag: i.tag().map(|t| t.as_str().to_string()),
@@ -230,12 +236,12 @@ pub fn parse_log(text: &str) -> Result<LatencyLog, String> {
                         offset,
                     } => text[..offset.min(text.len())].matches('\n').count() + 1,
                 };
-                return Err(format!("line {line} is not a histogram log line"));
+                return Err(LogError::NotALogLine { line });
             }
         }
     }
     if log.intervals.is_empty() {
-        return Err("no interval histograms in the log".into());
+        return Err(LogError::NoIntervals);
     }
     Ok(log)
 }
@@ -331,12 +337,12 @@ mod tests {
     #[test]
     fn bad_logs_are_errors_naming_the_line() {
         let err = parse_log("#[BaseTime: 0.000 (seconds since epoch)]\n0.0,1.0,2.0\n").unwrap_err();
-        assert!(err.contains("line 2"), "{err}");
-        assert!(parse_log("#only a comment\n")
-            .unwrap_err()
-            .contains("no interval"));
+        assert!(matches!(err, LogError::NotALogLine { line: 2 }), "{err}");
+        assert!(err.to_string().contains("line 2"), "{err}");
+        let err = parse_log("#only a comment\n").unwrap_err();
+        assert!(matches!(err, LogError::NoIntervals), "{err}");
         let err = parse_log("0.000,1.000,2.000,AAAA\n").unwrap_err();
-        assert!(err.contains("interval at 0.000s"), "{err}");
+        assert!(err.to_string().contains("interval at 0.000s"), "{err}");
         assert!(!looks_like_log("{\"rps\": 1}"));
     }
 

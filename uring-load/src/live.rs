@@ -7,6 +7,7 @@
 //! intervals (one per `--interval`, 1 s by default); progress comes from the engine's
 //! shared counters, read ten times a second.
 
+use crate::error::LogError;
 use std::io::{IsTerminal, Write as _};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -33,18 +34,15 @@ pub enum LiveMode {
 impl LiveMode {
     /// `-q` and `--tui` from the command line; otherwise a terminal on stderr (where the
     /// view is drawn) decides.
-    pub fn choose(quiet: bool, tui: bool) -> Result<LiveMode, String> {
+    pub fn choose(quiet: bool, tui: bool) -> Result<LiveMode, LogError> {
         Self::decide(quiet, tui, std::io::stderr().is_terminal())
     }
 
-    fn decide(quiet: bool, tui: bool, terminal: bool) -> Result<LiveMode, String> {
+    fn decide(quiet: bool, tui: bool, terminal: bool) -> Result<LiveMode, LogError> {
         match (quiet, tui, terminal) {
-            (true, true, _) => Err("--tui and -q contradict each other: choose one".into()),
+            (true, true, _) => Err(LogError::QuietLiveView),
             (true, false, _) => Ok(LiveMode::Off),
-            (false, true, false) => Err(
-                "--tui needs a terminal on stderr (the live view draws there); without --tui, progress lines are printed instead"
-                    .into(),
-            ),
+            (false, true, false) => Err(LogError::NoTerminal),
             (false, _, true) => Ok(LiveMode::Terminal),
             (false, false, false) => Ok(LiveMode::Lines),
         }
@@ -236,6 +234,7 @@ mod tests {
         assert_eq!(LiveMode::decide(true, false, true).unwrap(), LiveMode::Off);
         assert!(LiveMode::decide(false, true, false)
             .unwrap_err()
+            .to_string()
             .contains("terminal"));
         assert!(LiveMode::decide(true, true, true).is_err());
     }

@@ -14,16 +14,17 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use clap::Parser;
-use uring_common::http::serialize::write_request_head;
 use uring_common::ring::{raise_nofile_limit, Tier, TierChoice};
 use uring_common::stats::Recorder;
+use uring_load::breakdown::{Breakdown, SCHEMA_VERSION};
 use uring_load::conn::ConnSpec;
 use uring_load::error::{ConfigError, MergeError, ReportError, StartError, TargetError};
 use uring_load::live::LiveMode;
 use uring_load::report::{self, RunFacts, RunLine};
-use uring_load::runner::{self, LoadConfig, Progress, TlsTarget, INTERRUPTED};
+use uring_load::runner::{self, HostTarget, LoadConfig, Progress, TlsTarget, INTERRUPTED};
 use uring_load::shard::{self, Shard};
 use uring_load::target::{parse_url, resolve, Address, Scheme, Url};
+use uring_load::targets::{self, Mix, Policy};
 use uring_load::timeline::Timeline;
 use uring_load::{merge, tls, units};
 
@@ -42,7 +43,9 @@ use uring_load::{merge, tls, units};
         over time.",
     after_help = "Examples:\n  uring-load -n 10000 -c 200 -t 3 -k http://127.0.0.1:8000/\n  \
         uring-load -d 10s -c 64 -k -R 50k http://127.0.0.1:8080/\n  \
-        uring-load --json -n 1M -c 64 -k > run.json"
+        uring-load --json -n 1M -c 64 -k > run.json\n  \
+        uring-load -n 100k -c 64 -k --targets api.txt --mix weighted\n  \
+        uring-load -d 10s -c 64 -k --raw get.req,post.req http://127.0.0.1:8080/"
 )]
 struct Cli {
     /// http:// or https:// URL: host name (resolved once), IPv4 or [IPv6], port, path and query.
@@ -163,6 +166,31 @@ struct Cli {
     /// the flags every shard shares when absent.
     #[arg(long = "run-id", value_name = "ID")]
     run_id: Option<String>,
+
+    /// Requests from FILE in vegeta's format: `METHOD URL [weight=N]`, then `Name: value`
+    /// header lines, then an optional `@body-file` line; a blank line between targets.
+    /// The URLs name the hosts (no URL argument).
+    #[arg(long = "targets", value_name = "FILE", conflicts_with_all = ["urls", "raw"])]
+    targets: Option<PathBuf>,
+
+    /// URLs from FILE, one per line (h2load's -i), each with an optional ` weight=N`;
+    /// -m, -b and -H apply to every one (no URL argument).
+    #[arg(long = "urls", value_name = "FILE", conflicts_with = "raw")]
+    urls: Option<PathBuf>,
+
+    /// Whole raw HTTP/1.1 requests, one per file, sent as written to the URL argument's
+    /// host (`FILE:weight=N` for a weight); checked at start (CRLF, Host, framing).
+    #[arg(long = "raw", value_name = "FILE[,FILE...]")]
+    raw: Option<String>,
+
+    /// How each request's target is picked: round-robin (every target in turn),
+    /// weighted (by weight=N, spread evenly) or random (by weight, from --seed).
+    #[arg(long = "mix", value_name = "POLICY", default_value = "round-robin", value_parser = ["round-robin", "weighted", "random"])]
+    mix: String,
+
+    /// Seed of --mix random: the same seed draws the same targets.
+    #[arg(long = "seed", value_name = "N", default_value = "1")]
+    seed: u64,
 }
 
 /// Why the command stopped short; each prints one line and picks the exit code.
@@ -315,38 +343,32 @@ fn run(mut cli: Cli) -> Result<ExitCode, Failure> {
     validate(&cli)?;
     let sharding = Sharding::from_cli(&cli)?;
     // From here on -n and -R are this shard's share.
+    let mut earlier_shares = Vec::new();
     if let Some(n) = cli.requests {
         let share = sharding.shard.share_of_requests(n);
         cli.requests = Some(share.map_err(ConfigError::from)?);
+        let s = sharding.shard;
+        earlier_shares = (0..s.index)
+            .map(|index| Shard { index, ..s }.share_of_requests(n).unwrap_or(0))
+            .collect();
     }
+    // Shards draw a random mix from their own streams.
+    cli.seed ^= u64::from(sharding.shard.index).wrapping_mul(0x9e37_79b9_7f4a_7c15);
     cli.rate = cli.rate.map(|r| sharding.shard.share_of_rate(r));
     let mut timeline =
         Timeline::new(cli.latency_log.as_deref(), cli.interval).map_err(ConfigError::LatencyLog)?;
-    timeline.enable_live(LiveMode::choose(cli.quiet, cli.tui).map_err(ConfigError::LiveView)?);
+    timeline.enable_live(LiveMode::choose(cli.quiet, cli.tui).map_err(ConfigError::LatencyLog)?);
     let duration = match (cli.requests, cli.duration) {
         (None, None) => Some(Duration::from_secs(10)),
         (_, d) => d,
     };
-    let headers = parse_headers(&cli.headers)?;
-    let body = match &cli.body {
-        Some(p) => Some(std::fs::read(p).map_err(|err| ConfigError::BodyFile {
-            path: p.clone(),
-            err,
-        })?),
-        None => None,
-    };
-    let method = request_method(cli.method.as_deref(), body.is_some())?;
     check_fd_limit(&cli)?;
     let cores_all = core_affinity::get_core_ids().unwrap_or_default();
     let target = open_target(&cli, &cores_all)?;
-    let request = build_request(
-        &method,
-        &target.url,
-        &headers,
-        body.as_deref(),
-        cli.keep_alive,
-    );
-    let cfg = load_config(&cli, &target, request, &method, duration, &cores_all);
+    let cfg = LoadConfig {
+        earlier_shares,
+        ..load_config(&cli, &target, duration, &cores_all)
+    };
     let threads = cfg.threads;
 
     install_sigint();
@@ -383,24 +405,21 @@ fn run(mut cli: Cli) -> Result<ExitCode, Failure> {
 fn load_config(
     cli: &Cli,
     target: &Target,
-    request: Vec<u8>,
-    method: &str,
     duration: Option<Duration>,
     cores_all: &[core_affinity::CoreId],
 ) -> LoadConfig {
     LoadConfig {
-        address: target.address.clone(),
-        tls: target.tls.clone(),
-        request,
+        hosts: target.hosts.clone(),
+        mix: Arc::new(target.mix.clone()),
         conn: ConnSpec {
             keep_alive: cli.keep_alive,
             depth: cli.pipeline as usize,
-            head_request: method.eq_ignore_ascii_case("HEAD"),
             max_head_bytes: 64 * 1024,
         },
         connections: cli.connections as usize,
         threads: cli.threads as usize,
         requests: cli.requests,
+        earlier_shares: Vec::new(),
         duration,
         timeout: cli.timeout,
         rate: cli.rate,
@@ -467,32 +486,13 @@ fn validate(cli: &Cli) -> Result<(), ConfigError> {
     Ok(())
 }
 
-/// A header name or method: an RFC 9110 token.
-fn is_token(s: &str) -> bool {
-    !s.is_empty()
-        && s.bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
-}
-
 fn parse_headers(raw: &[String]) -> Result<Vec<(String, String)>, ConfigError> {
     raw.iter()
         .map(|h| {
-            let bad = |why| ConfigError::BadHeader {
+            targets::parse_header(h).map_err(|why| ConfigError::BadHeader {
                 header: h.clone(),
                 why,
-            };
-            let (name, value) = h
-                .split_once(':')
-                .ok_or_else(|| bad("expected \"Name: value\""))?;
-            let name = name.trim();
-            if !is_token(name) {
-                return Err(bad("invalid header name"));
-            }
-            let value = value.trim();
-            if value.bytes().any(|b| b == b'\r' || b == b'\n' || b == 0) {
-                return Err(bad("control characters in the value"));
-            }
-            Ok((name.to_string(), value.to_string()))
+            })
         })
         .collect()
 }
@@ -501,10 +501,111 @@ fn request_method(given: Option<&str>, has_body: bool) -> Result<String, ConfigE
     let method = given
         .map(str::to_string)
         .unwrap_or_else(|| if has_body { "POST" } else { "GET" }.to_string());
-    if !is_token(&method) {
+    if !targets::is_token(&method) {
         return Err(ConfigError::BadMethod(method));
     }
     Ok(method)
+}
+
+/// The mix flags that cannot go together, checked before anything starts.
+fn validate_mix(cli: &Cli) -> Result<(), ConfigError> {
+    let from_file = cli.targets.is_some() || cli.urls.is_some();
+    if from_file && (cli.url.is_some() || cli.unix_socket.is_some()) {
+        return Err(ConfigError::Mix(
+            "--targets and --urls name their hosts in the file: give no URL (nor --unix-socket)",
+        ));
+    }
+    if cli.raw.is_some() && cli.url.is_none() && cli.unix_socket.is_none() {
+        return Err(ConfigError::Mix(
+            "--raw needs the URL (or --unix-socket) of the host its requests go to",
+        ));
+    }
+    if (cli.targets.is_some() || cli.raw.is_some()) && (cli.method.is_some() || cli.body.is_some())
+    {
+        return Err(ConfigError::Mix(
+            "-m and -b do not apply to --targets or --raw: each target carries its own method and body",
+        ));
+    }
+    Ok(())
+}
+
+/// The requests of the run: from --targets, --urls or --raw, or the one of the URL and
+/// -m, -H, -b; `url` is the URL argument (or the embedded server's).
+fn build_mix(cli: &Cli, url: Option<&Url>) -> Result<Mix, Failure> {
+    let headers = parse_headers(&cli.headers)?;
+    let body = match &cli.body {
+        Some(p) => Some(std::fs::read(p).map_err(|err| ConfigError::BodyFile {
+            path: p.clone(),
+            err,
+        })?),
+        None => None,
+    };
+    let method = request_method(cli.method.as_deref(), body.is_some())?;
+    let policy = match cli.mix.as_str() {
+        "weighted" => Policy::Weighted,
+        "random" => Policy::Random { seed: cli.seed },
+        _ => Policy::RoundRobin,
+    };
+    let written = match (&cli.targets, &cli.urls) {
+        (Some(f), _) => Some(targets::parse_targets(f).map_err(ConfigError::from)?),
+        (None, Some(f)) => Some(targets::parse_urls(f, &method).map_err(ConfigError::from)?),
+        _ => None,
+    };
+    let items = if let Some(written) = written {
+        let mut cache = std::collections::HashMap::new();
+        let mut items = targets::build_mix(&written, &headers, cli.keep_alive, &mut cache)
+            .map_err(ConfigError::from)?;
+        if let Some(b) = &body {
+            // --urls with -b: the one body for every URL.
+            for (w, item) in written.iter().zip(items.iter_mut()) {
+                item.bytes =
+                    targets::build_request(&w.method, &w.url, &headers, Some(b), cli.keep_alive);
+            }
+        }
+        items
+    } else {
+        let url = url.expect("a URL without --targets or --urls");
+        match &cli.raw {
+            Some(list) => {
+                let sources = targets::parse_raw_list(list).map_err(ConfigError::RawList)?;
+                targets::load_raw(&sources, url).map_err(ConfigError::from)?
+            }
+            None => {
+                let bytes =
+                    targets::build_request(&method, url, &headers, body.as_deref(), cli.keep_alive);
+                let label = format!("{method} {}{}", HostLabel(url), url.target);
+                vec![targets::Item {
+                    label,
+                    url: url.clone(),
+                    bytes,
+                    head: method.eq_ignore_ascii_case("HEAD"),
+                    weight: 1,
+                }]
+            }
+        }
+    };
+    let mix = Mix::new(items, policy).map_err(ConfigError::from)?;
+    if (cli.connections as usize) < mix.hosts.len() {
+        return Err(ConfigError::FewerConnectionsThanHosts {
+            connections: cli.connections,
+            hosts: mix.hosts.len(),
+        }
+        .into());
+    }
+    Ok(mix)
+}
+
+/// `http://host:port` of a URL.
+struct HostLabel<'a>(&'a Url);
+
+impl fmt::Display for HostLabel<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let scheme = match self.0.scheme {
+            Scheme::Http => "http",
+            Scheme::Https => "https",
+        };
+        write!(f, "{scheme}://{}", self.0.authority)
+    }
 }
 
 /// File descriptors: raise the soft limit; say how if -c still does not fit.
@@ -527,42 +628,50 @@ fn check_fd_limit(cli: &Cli) -> Result<(), ConfigError> {
     Ok(())
 }
 
-/// Where the connections go, and the embedded server when there is no URL.
+/// Where the connections go, what they send, and the embedded server when there is no
+/// URL.
 struct Target {
-    url: Url,
-    address: Address,
-    tls: Option<TlsTarget>,
+    mix: Mix,
+    hosts: Vec<HostTarget>,
     embedded: Option<uring_server::RunningServer>,
 }
 
-/// The target: a URL, a Unix socket, or the embedded server.
+/// The targets: from a file, a URL, a Unix socket, or the embedded server; each host
+/// resolved once.
 fn open_target(cli: &Cli, cores_all: &[core_affinity::CoreId]) -> Result<Target, Failure> {
+    validate_mix(cli)?;
     let mut embedded = None;
     let url = match (&cli.url, &cli.unix_socket) {
-        (Some(s), _) => parse_url(s)?,
-        (None, Some(_)) => parse_url("http://localhost/")?,
+        _ if cli.targets.is_some() || cli.urls.is_some() => None,
+        (Some(s), _) => Some(parse_url(s)?),
+        (None, Some(_)) => Some(parse_url("http://localhost/")?),
         (None, None) => {
             let server = start_embedded(cli, cores_all)?;
             let addr = server.local_addrs()[0];
             embedded = Some(server);
-            parse_url(&format!("http://{addr}/plaintext"))?
+            Some(parse_url(&format!("http://{addr}/plaintext"))?)
         }
     };
-    let address = match &cli.unix_socket {
-        Some(p) => Address::Unix(p.clone()),
-        None => Address::Inet(resolve(&url, cli.timeout.min(Duration::from_secs(1)))?),
-    };
-    let tls = match url.scheme {
-        Scheme::Http => None,
-        Scheme::Https => Some(TlsTarget {
-            config: tls::client_config(cli.insecure)?,
-            server_name: tls::server_name(&url.host)?,
-        }),
-    };
+    let mix = build_mix(cli, url.as_ref())?;
+    let mut hosts = Vec::with_capacity(mix.hosts.len());
+    for h in &mix.hosts {
+        let url = &h.url;
+        let address = match &cli.unix_socket {
+            Some(p) => Address::Unix(p.clone()),
+            None => Address::Inet(resolve(url, cli.timeout.min(Duration::from_secs(1)))?),
+        };
+        let tls = match url.scheme {
+            Scheme::Http => None,
+            Scheme::Https => Some(TlsTarget {
+                config: tls::client_config(cli.insecure)?,
+                server_name: tls::server_name(&url.host)?,
+            }),
+        };
+        hosts.push(HostTarget { address, tls });
+    }
     Ok(Target {
-        url,
-        address,
-        tls,
+        mix,
+        hosts,
         embedded,
     })
 }
@@ -594,44 +703,6 @@ fn start_embedded(
     Ok(server)
 }
 
-/// One request, serialized once.
-fn build_request(
-    method: &str,
-    url: &Url,
-    headers: &[(String, String)],
-    body: Option<&[u8]>,
-    keep_alive: bool,
-) -> Vec<u8> {
-    let host = headers
-        .iter()
-        .find(|(n, _)| n.eq_ignore_ascii_case("host"))
-        .map(|(_, v)| v.clone())
-        .unwrap_or_else(|| url.authority.clone());
-    let extra: Vec<(&str, &[u8])> = headers
-        .iter()
-        .filter(|(n, _)| {
-            !n.eq_ignore_ascii_case("host")
-                && !n.eq_ignore_ascii_case("content-length")
-                && !n.eq_ignore_ascii_case("connection")
-        })
-        .map(|(n, v)| (n.as_str(), v.as_bytes()))
-        .collect();
-    let mut request = Vec::new();
-    write_request_head(
-        &mut request,
-        method,
-        &url.target,
-        &host,
-        &extra,
-        body.map(|b| b.len() as u64),
-        keep_alive,
-    );
-    if let Some(b) = body {
-        request.extend_from_slice(b);
-    }
-    request
-}
-
 /// The core of each load thread: from the last core down (servers, and the embedded
 /// one, start at core 0), or none with `--no-pin`.
 fn thread_cores(
@@ -650,6 +721,8 @@ fn thread_cores(
 /// What the measured runs produced, merged.
 struct Measured {
     merged: Recorder,
+    /// Per target and host, merged over the runs.
+    breakdown: Breakdown,
     elapsed: Duration,
     lines: Vec<RunLine>,
     interrupted: bool,
@@ -665,6 +738,7 @@ fn measure(
 ) -> Result<Measured, Failure> {
     let mut m = Measured {
         merged: Recorder::new(),
+        breakdown: Breakdown::default(),
         elapsed: Duration::ZERO,
         lines: Vec::new(),
         interrupted: false,
@@ -693,11 +767,18 @@ fn measure(
                 tier: Some(run.tier.to_string()),
             };
             out(format_args!(
-                "run {} of {}:\n{}\n",
+                "run {} of {}:\n{}{}\n",
                 k + 1,
                 cli.runs,
-                report::text(&run.recorder, &facts)
+                report::text(&run.recorder, &facts),
+                run.breakdown.text()
             ))?;
+        }
+        if k == 0 {
+            m.breakdown = run.breakdown.clone();
+        } else {
+            // The same targets every run: they cannot differ.
+            let _ = m.breakdown.merge(&run.breakdown);
         }
         m.lines.push(RunLine::of(&run.recorder, run.elapsed));
         m.merged.merge(&run.recorder);
@@ -721,6 +802,8 @@ fn print_report(cli: &Cli, m: &Measured, id: &Identity) -> Result<(), ReportErro
     if cli.json {
         let mut v = report::json(&m.merged, &facts);
         if let Some(obj) = v.as_object_mut() {
+            obj.insert("schema_version".into(), SCHEMA_VERSION.into());
+            m.breakdown.add_to(obj);
             id.add_to(obj);
             if let Some(t) = m.tier {
                 obj.insert("tier".into(), t.to_string().into());
@@ -742,15 +825,17 @@ fn print_report(cli: &Cli, m: &Measured, id: &Identity) -> Result<(), ReportErro
         out(format_args!("{v}\n"))
     } else if m.lines.len() > 1 {
         out(format_args!(
-            "{}{}",
+            "{}{}{}",
             id.text_line(),
-            report::runs_text(&m.lines)
+            report::runs_text(&m.lines),
+            m.breakdown.text()
         ))
     } else {
         out(format_args!(
-            "{}{}",
+            "{}{}{}",
             id.text_line(),
-            report::text(&m.merged, &facts)
+            report::text(&m.merged, &facts),
+            m.breakdown.text()
         ))
     }
 }
@@ -795,6 +880,11 @@ impl Sharding {
                 ("K", cli.pipeline.to_string()),
                 ("m", format!("{:?}", cli.method)),
                 ("H", cli.headers.join("\n")),
+                (
+                    "targets",
+                    format!("{:?} {:?} {:?}", cli.targets, cli.urls, cli.raw),
+                ),
+                ("mix", format!("{} {}", cli.mix, cli.seed)),
                 ("shards", shard.count.to_string()),
                 (
                     "start_at",

@@ -13,6 +13,7 @@ use serde_json::{json, Value};
 use uring_common::stats::summary::{recorder_from_json, report_json};
 use uring_common::stats::{Recorder, Summary};
 
+use crate::breakdown::{Breakdown, SCHEMA_VERSION};
 use crate::error::{MergeError, ReportError};
 use crate::report::{self, RunFacts};
 use crate::shard::Shard;
@@ -33,6 +34,8 @@ pub struct ShardReport {
     pub host: Option<String>,
     pub started_at: Option<String>,
     pub ended_at: Option<String>,
+    /// Per target and host (empty for a single target).
+    pub breakdown: Breakdown,
 }
 
 /// Read one `--json` report.
@@ -54,7 +57,18 @@ pub fn from_json(path: &str, v: &Value) -> Result<ShardReport, ReportError> {
         path: path.to_string(),
         why,
     };
+    let version = v.get("schema_version").map_or(Some(1), Value::as_u64);
+    match version {
+        Some(n) if n <= SCHEMA_VERSION => {}
+        _ => {
+            return Err(not_a_report(format!(
+                "schema_version {} is newer than this uring-load reads ({SCHEMA_VERSION}): merge with a newer uring-load",
+                v["schema_version"]
+            )))
+        }
+    }
     let (recorder, elapsed_s) = recorder_from_json(v).map_err(not_a_report)?;
+    let breakdown = Breakdown::from_json(v).map_err(not_a_report)?;
     let text = |k: &str| v.get(k).and_then(Value::as_str).map(str::to_string);
     let shard = match v.get("shard") {
         None | Some(Value::Null) => None,
@@ -83,6 +97,7 @@ pub fn from_json(path: &str, v: &Value) -> Result<ShardReport, ReportError> {
         host: text("host"),
         started_at: text("started_at"),
         ended_at: text("ended_at"),
+        breakdown,
     })
 }
 
@@ -148,6 +163,8 @@ pub struct Merged {
     pub run: Option<(String, u32)>,
     /// The inputs, by shard index when sharded, else in the order given.
     pub reports: Vec<ShardReport>,
+    /// Per target and host, merged.
+    pub breakdown: Breakdown,
 }
 
 pub fn merge(mut reports: Vec<ShardReport>) -> Result<Merged, MergeError> {
@@ -160,15 +177,26 @@ pub fn merge(mut reports: Vec<ShardReport>) -> Result<Merged, MergeError> {
     }
     let mut recorder = Recorder::new();
     let mut elapsed_s: f64 = 0.0;
-    for r in &reports {
+    let mut breakdown = reports[0].breakdown.clone();
+    for (k, r) in reports.iter().enumerate() {
         recorder.merge(&r.recorder);
         elapsed_s = elapsed_s.max(r.elapsed_s);
+        if k > 0 {
+            breakdown
+                .merge(&r.breakdown)
+                .map_err(|how| MergeError::DifferentTargets {
+                    first: reports[0].path.clone(),
+                    other: r.path.clone(),
+                    how,
+                })?;
+        }
     }
     Ok(Merged {
         recorder,
         elapsed_s,
         run,
         reports,
+        breakdown,
     })
 }
 
@@ -188,6 +216,8 @@ impl Merged {
         let Some(obj) = v.as_object_mut() else {
             return v;
         };
+        obj.insert("schema_version".into(), SCHEMA_VERSION.into());
+        self.breakdown.add_to(obj);
         obj.insert("merged_reports".into(), self.reports.len().into());
         obj.insert("latency_merge".into(), LATENCY_MERGED.into());
         if let Some((id, count)) = &self.run {
@@ -279,6 +309,7 @@ impl Merged {
             tier: None,
         };
         o.push_str(&report::text(&self.recorder, &facts));
+        o.push_str(&self.breakdown.text());
         o
     }
 }
@@ -362,6 +393,58 @@ mod tests {
         plain.shard = None;
         let e = merge(vec![shard_report("a", "r1", 0, 2, 1), plain]).unwrap_err();
         assert!(matches!(e, MergeError::MixedSharding { .. }), "{e}");
+    }
+
+    /// A report with a breakdown of `done` answers per target.
+    fn mix_report(path: &str, labels: &[&str], done: u64) -> ShardReport {
+        let mix =
+            crate::targets::tests_support::mix(labels.len(), crate::targets::Policy::RoundRobin);
+        let mut tally = crate::breakdown::Tally::new(labels.len(), 1);
+        for t in 0..labels.len() as u32 {
+            for k in 0..done {
+                crate::conn::Sink::answered(&mut tally, t, 200 + 100 * (t as u16 % 4), 10 + k);
+            }
+        }
+        let mut b = Breakdown::of(&mix, &mut tally);
+        for (t, l) in b.targets.iter_mut().zip(labels) {
+            t.label = l.to_string();
+        }
+        let mut v = report_json(&tally.all, 1.0);
+        v["schema_version"] = SCHEMA_VERSION.into();
+        b.add_to(v.as_object_mut().unwrap());
+        from_json(path, &v).unwrap()
+    }
+
+    #[test]
+    fn per_target_statistics_merge_exactly_and_only_alike() {
+        let m = merge(vec![
+            mix_report("a", &["GET /a", "GET /b"], 10),
+            mix_report("b", &["GET /a", "GET /b"], 5),
+        ])
+        .unwrap();
+        let v = m.json();
+        assert_eq!(v["schema_version"], SCHEMA_VERSION);
+        assert_eq!(v["targets"][0]["requests"]["done"], 15);
+        assert_eq!(v["targets"][1]["status_codes"]["3xx"], 15);
+        // Read back, the merge is the same merge.
+        let again = from_json("m", &v).unwrap();
+        assert_eq!(
+            again.breakdown.targets[1].rec.latency_us,
+            m.breakdown.targets[1].rec.latency_us
+        );
+        assert!(m.text().contains("GET /b"), "{}", m.text());
+        let e = merge(vec![
+            mix_report("a", &["GET /a", "GET /b"], 1),
+            mix_report("c", &["GET /a", "GET /c"], 1),
+        ])
+        .unwrap_err();
+        assert!(matches!(e, MergeError::DifferentTargets { .. }), "{e}");
+        let plain = from_json("p", &report_json(&Recorder::new(), 1.0)).unwrap();
+        assert!(merge(vec![mix_report("a", &["x", "y"], 1), plain]).is_err());
+        let mut future = report_json(&Recorder::new(), 1.0);
+        future["schema_version"] = (SCHEMA_VERSION + 1).into();
+        let e = from_json("f", &future).unwrap_err().to_string();
+        assert!(e.contains("newer"), "{e}");
     }
 
     #[test]

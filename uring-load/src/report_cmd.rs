@@ -7,6 +7,7 @@
 //! (it always does); `--svg` writes the charts stacked in one SVG file, `--html` a
 //! self-contained page (inline SVG, CSS and script; nothing fetched) with the table.
 
+use crate::error::LogError;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -84,11 +85,16 @@ impl RunInput {
 }
 
 /// Read one input file: a JSON report or a latency log, told apart by content.
-pub fn load_input(path: &Path, name: String) -> Result<RunInput, String> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+pub fn load_input(path: &Path, name: String) -> Result<RunInput, LogError> {
+    let text = std::fs::read_to_string(path).map_err(|err| LogError::Read {
+        path: path.to_path_buf(),
+        err,
+    })?;
     if looks_like_log(&text) {
-        let log = parse_log(&text).map_err(|e| format!("{}: {e}", path.display()))?;
+        let log = parse_log(&text).map_err(|err| LogError::InFile {
+            path: path.to_path_buf(),
+            err: Box::new(err),
+        })?;
         let latency_us = log.total();
         let first = log.intervals.first().map(|i| i.start_s).unwrap_or(0.0);
         // A run that ends just after an interval boundary leaves a last interval of a
@@ -125,14 +131,14 @@ pub fn load_input(path: &Path, name: String) -> Result<RunInput, String> {
             timeline: Some(timeline),
         })
     } else {
-        let v: serde_json::Value = serde_json::from_str(&text).map_err(|e| {
-            format!(
-                "{} is neither a uring-load JSON report nor a histogram log: {e}",
-                path.display()
-            )
-        })?;
+        let not_a_report = |why: String| LogError::NotAReport {
+            path: path.to_path_buf(),
+            why,
+        };
+        let v: serde_json::Value =
+            serde_json::from_str(&text).map_err(|e| not_a_report(e.to_string()))?;
         let (rec, elapsed_s) = recorder_from_json(&v)
-            .map_err(|e| format!("{} is not a uring-load report: {e}", path.display()))?;
+            .map_err(|e| not_a_report(format!("not a uring-load report: {e}")))?;
         let c = &rec.counters;
         Ok(RunInput {
             name,
@@ -348,7 +354,7 @@ pub fn main(args: &[String]) -> ExitCode {
     }
 }
 
-fn run(cli: &ReportCli) -> Result<String, String> {
+fn run(cli: &ReportCli) -> Result<String, LogError> {
     let names = names(&cli.inputs);
     let runs = cli
         .inputs
@@ -358,13 +364,18 @@ fn run(cli: &ReportCli) -> Result<String, String> {
         .collect::<Result<Vec<_>, _>>()?;
     let charts = charts(&runs, &cli.title);
     if let Some(p) = &cli.svg {
-        std::fs::write(p, plot::svg_document(&charts))
-            .map_err(|e| format!("cannot write {}: {e}", p.display()))?;
+        std::fs::write(p, plot::svg_document(&charts)).map_err(|err| LogError::Write {
+            path: p.clone(),
+            err,
+        })?;
     }
     if let Some(p) = &cli.html {
         let (header, rows) = summary_rows(&runs);
         let page = crate::html::page(&cli.title, &header, &rows, &charts);
-        std::fs::write(p, page).map_err(|e| format!("cannot write {}: {e}", p.display()))?;
+        std::fs::write(p, page).map_err(|err| LogError::Write {
+            path: p.clone(),
+            err,
+        })?;
     }
     Ok(summary_text(&runs))
 }

@@ -8,6 +8,9 @@
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
+use crate::conn::Pick;
+use crate::targets::Selector;
+
 /// Split `total` into `parts` shares that differ by at most one, larger shares first.
 pub fn split_even(total: u64, parts: usize) -> Vec<u64> {
     let parts = parts.max(1) as u64;
@@ -22,9 +25,14 @@ pub struct Dispatcher {
     /// Requests left to start (`None`: no `-n`, the run ends by time).
     remaining: Option<u64>,
     rate: Option<Rate>,
-    /// Requests a server closed before processing, issued again first (open model).
-    retry: VecDeque<Instant>,
+    /// Requests a server closed before processing, issued again first, to the same
+    /// target.
+    retry: VecDeque<(Instant, Pick)>,
     started: u64,
+    /// The target of each new request.
+    selector: Selector,
+    /// Requests started per target (of the whole mix; this host's entries move).
+    started_by_target: Vec<u64>,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -48,21 +56,34 @@ impl Dispatcher {
             rate: None,
             retry: VecDeque::new(),
             started: 0,
+            selector: Selector::single(),
+            started_by_target: vec![0],
         }
     }
 
     /// Open model: request `k` is due at `start + k / per_second`.
     pub fn open(budget: Option<u64>, per_second: f64, start: Instant) -> Dispatcher {
         Dispatcher {
-            remaining: budget,
             rate: Some(Rate {
                 start,
                 interval_ns: 1e9 / per_second,
                 issued: 0,
             }),
             retry: VecDeque::with_capacity(1024),
-            started: 0,
+            ..Dispatcher::closed(budget)
         }
+    }
+
+    /// New requests go to the targets `selector` picks, of a mix of `targets`.
+    pub fn with_selector(mut self, selector: Selector, targets: usize) -> Dispatcher {
+        self.selector = selector;
+        self.started_by_target = vec![0; targets.max(1)];
+        self
+    }
+
+    /// Requests started per target.
+    pub fn started_by_target(&self) -> &[u64] {
+        &self.started_by_target
     }
 
     pub fn is_open_model(&self) -> bool {
@@ -74,11 +95,12 @@ impl Dispatcher {
         self.started
     }
 
-    /// Claim a request that may start at `now`; returns its latency origin.
-    pub fn claim(&mut self, now: Instant) -> Option<Instant> {
-        if let Some(origin) = self.retry.pop_front() {
+    /// Claim a request that may start at `now`; returns its latency origin and target.
+    pub fn claim(&mut self, now: Instant) -> Option<(Instant, Pick)> {
+        if let Some((origin, pick)) = self.retry.pop_front() {
             self.started += 1;
-            return Some(origin);
+            self.started_by_target[pick.target as usize] += 1;
+            return Some((origin, pick));
         }
         if self.remaining == Some(0) {
             return None;
@@ -98,15 +120,18 @@ impl Dispatcher {
             *r -= 1;
         }
         self.started += 1;
-        Some(origin)
+        let pick = self.selector.choose();
+        self.started_by_target[pick.target as usize] += 1;
+        Some((origin, pick))
     }
 
     /// A claimed request was never processed by the server: issue it again later, with
     /// its latency origin kept (in both models: the wait for a new connection is part of
     /// what the user of that request would have seen).
-    pub fn give_back(&mut self, origin: Instant) {
+    pub fn give_back(&mut self, origin: Instant, pick: Pick) {
         self.started -= 1;
-        self.retry.push_back(origin);
+        self.started_by_target[pick.target as usize] -= 1;
+        self.retry.push_back((origin, pick));
     }
 
     /// Whether a request could be claimed now or later.
@@ -120,7 +145,7 @@ impl Dispatcher {
             return None;
         }
         let rate = self.rate.as_ref()?;
-        if let Some(&r) = self.retry.front() {
+        if let Some(&(r, _)) = self.retry.front() {
             return Some(r);
         }
         Some(rate.due(rate.issued))
@@ -154,7 +179,7 @@ mod tests {
         let third = d.claim(now).unwrap();
         assert!(d.claim(now).is_none());
         assert!(d.exhausted());
-        d.give_back(third);
+        d.give_back(third.0, third.1);
         assert!(!d.exhausted());
         assert_eq!(d.started(), 2);
         assert!(d.claim(now).is_some());
@@ -168,17 +193,44 @@ mod tests {
         let later = t0 + Duration::from_millis(30);
         for budget in [Some(2), None] {
             let mut d = Dispatcher::closed(budget);
-            let first = d.claim(t0).unwrap();
+            let (first, pick) = d.claim(t0).unwrap();
             assert_eq!(first, t0);
-            d.give_back(first);
+            d.give_back(first, pick);
             assert_eq!(d.started(), 0);
-            assert_eq!(d.claim(later), Some(t0), "budget {budget:?}: origin kept");
-            assert_eq!(d.claim(later), Some(later));
+            assert_eq!(
+                d.claim(later).map(|c| c.0),
+                Some(t0),
+                "budget {budget:?}: origin kept"
+            );
+            assert_eq!(d.claim(later).map(|c| c.0), Some(later));
             if budget.is_some() {
                 assert_eq!(d.claim(later), None, "the budget stays exact");
                 assert!(d.exhausted());
             }
         }
+    }
+
+    #[test]
+    fn a_request_given_back_keeps_its_target_and_counts_stay_exact() {
+        let mix = crate::targets::tests_support::mix(3, crate::targets::Policy::RoundRobin);
+        let now = Instant::now();
+        let mut d = Dispatcher::closed(Some(7)).with_selector(mix.selector(0, 0, 1), 3);
+        let mut got = Vec::new();
+        while let Some((o, p)) = d.claim(now) {
+            got.push((o, p));
+        }
+        let targets: Vec<u32> = got.iter().map(|c| c.1.target).collect();
+        assert_eq!(targets, [1, 2, 0, 1, 2, 0, 1], "entered at the given start");
+        assert_eq!(d.started_by_target(), [2, 3, 2]);
+        d.give_back(got[1].0, got[1].1);
+        assert_eq!(d.started_by_target(), [2, 3, 1]);
+        assert_eq!(
+            d.claim(now).map(|c| c.1.target),
+            Some(2),
+            "the same target again"
+        );
+        assert_eq!(d.started_by_target(), [2, 3, 2]);
+        assert!(d.claim(now).is_none());
     }
 
     #[test]
@@ -198,7 +250,7 @@ mod tests {
         // At t0 + 10.5 ms, requests 0..=10 are due, each with its own intended time.
         let now = t0 + Duration::from_micros(10_500);
         let mut origins = Vec::new();
-        while let Some(o) = d.claim(now) {
+        while let Some((o, _)) = d.claim(now) {
             origins.push(o);
         }
         assert_eq!(origins.len(), 11);
@@ -206,8 +258,8 @@ mod tests {
         assert_eq!(origins[10], t0 + Duration::from_millis(10));
         assert_eq!(d.next_due(), Some(t0 + Duration::from_millis(11)));
         // A request given back keeps its intended time and goes first.
-        d.give_back(origins[3]);
+        d.give_back(origins[3], Pick::default());
         assert_eq!(d.next_due(), Some(origins[3]));
-        assert_eq!(d.claim(now), Some(origins[3]));
+        assert_eq!(d.claim(now).map(|c| c.0), Some(origins[3]));
     }
 }

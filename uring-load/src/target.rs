@@ -156,6 +156,11 @@ pub fn parse_url(s: &str) -> Result<Url, TargetError> {
     if host.is_empty() {
         return Err(bad("no host"));
     }
+    if host.bytes().any(|b| b <= b' ' || b == 0x7f) {
+        return Err(bad(
+            "spaces and control characters are not allowed in the host",
+        ));
+    }
     if host.contains(':') && !authority.starts_with('[') {
         return Err(bad(
             "an IPv6 address must be written in brackets, e.g. http://[::1]:8080/",
@@ -265,6 +270,8 @@ mod tests {
             "http://::1/",
             "http://[zz]/",
             "http://h/a b",
+            "http://c d/",
+            "http://tab\there/",
             "http://u@h/",
         ] {
             assert!(parse_url(s).is_err(), "{s}");

@@ -6,6 +6,7 @@
 //! configuration, then `run.finish(cfg)` (which drops the configuration's sender, so the
 //! reporting thread ends even when the run never started).
 
+use crate::error::LogError;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
@@ -30,18 +31,16 @@ pub struct Timeline {
 
 /// The reporting thread of one run.
 pub struct RunTimeline {
-    handle: Option<JoinHandle<Result<(), String>>>,
+    handle: Option<JoinHandle<Result<(), LogError>>>,
 }
 
 impl Timeline {
     /// `log`: the `--latency-log` path, created now (a bad path fails before any load).
-    pub fn new(log: Option<&Path>, period: Duration) -> Result<Timeline, String> {
+    pub fn new(log: Option<&Path>, period: Duration) -> Result<Timeline, LogError> {
         // The load loops wake every 10 ms at the least; shorter intervals would only
         // copy recorders more often than they can differ.
         if period < Duration::from_millis(10) {
-            return Err(format!(
-                "--interval {period:?} is too short: it must be at least 10ms"
-            ));
+            return Err(LogError::IntervalTooShort(period));
         }
         let log = match log {
             Some(p) => Some(Arc::new(Mutex::new(LatencyLogWriter::create(p)?))),
@@ -101,16 +100,16 @@ impl Timeline {
         let handle = std::thread::Builder::new()
             .name("uring-load-intervals".into())
             .spawn(move || {
-                let mut failed: Option<String> = None;
+                let mut failed: Option<LogError> = None;
                 collector.run_to_end(&mut |interval| {
                     if let Some(log) = &log {
                         let mut w = log.lock().unwrap_or_else(|e| e.into_inner());
                         if failed.is_none() {
-                            if let Err(e) = w.write(interval) {
-                                failed = Some(format!(
-                                    "cannot write latency log {}: {e}",
-                                    w.path().display()
-                                ));
+                            if let Err(err) = w.write(interval) {
+                                failed = Some(LogError::Write {
+                                    path: w.path().to_path_buf(),
+                                    err,
+                                });
                             }
                         }
                     }
@@ -133,12 +132,10 @@ impl Timeline {
 impl RunTimeline {
     /// After the run: drop its configuration (the feed's last sender) and wait until the
     /// last interval went out.
-    pub fn finish(mut self, cfg: LoadConfig) -> Result<(), String> {
+    pub fn finish(mut self, cfg: LoadConfig) -> Result<(), LogError> {
         drop(cfg);
         match self.handle.take() {
-            Some(h) => h
-                .join()
-                .unwrap_or_else(|_| Err("the interval reporting thread crashed".into())),
+            Some(h) => h.join().unwrap_or(Err(LogError::ReporterCrashed)),
             None => Ok(()),
         }
     }

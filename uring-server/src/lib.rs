@@ -20,21 +20,34 @@
 //! - [`conn`]: one connection's sans-IO HTTP/1.1 state machine.
 //! - [`worker`]: the ring loop of one worker thread.
 //! - [`static_files`]: `--root` file serving.
+//! - [`access_log`], [`metrics`], [`observe`]: the access log, Prometheus metrics, and the
+//!   per-worker recorder that feeds both.
+//! - [`inherit`], [`systemd`], [`upgrade`]: socket activation, sd_notify, and the
+//!   zero-downtime upgrade (SIGUSR2).
+//! - [`proxy`]: `--proxy` reverse proxying to upstream app servers (docs/proxy.md).
 
 pub mod access_log;
 pub mod config;
 pub mod conn;
 pub mod handler;
+pub mod inherit;
+pub mod metrics;
+pub mod observe;
+pub mod proxy;
 pub mod request;
 pub mod response;
 pub mod server;
 pub mod static_files;
+pub mod systemd;
+pub mod tls;
+pub mod upgrade;
 pub mod worker;
 
 pub use handler::{CachedResponse, DefaultHandler, FileBody, Handler, Request, ResponseWriter};
 pub use server::{
-    AccessLogTarget, RunningServer, Server, ServerBuilder, ServerConfig, ServerError, Timeouts,
+    AccessLogFormat, AccessLogTarget, ProxyConfig, RunningServer, Server, ServerBuilder,
+    ServerConfig, ServerError, Timeouts, TlsSettings, UpstreamAddr,
 };
-pub use static_files::StaticFiles;
+pub use static_files::{FileBodies, StaticFiles};
 pub use uring_common::http::Limits;
 pub use uring_common::ring::{Tier, TierChoice};

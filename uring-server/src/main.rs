@@ -1,6 +1,9 @@
-//! `uring-server`: the command line over the library's builder. Parses flags, starts the
-//! workers, logs the tier, then waits for SIGTERM/SIGINT: the first drains gracefully
-//! (exit 0), a second exits at once.
+//! `uring-server`: the command line over the library's builder. Parses flags, takes
+//! inherited sockets (systemd, an upgrade), starts the workers, logs the tier, tells the
+//! service manager, then waits for signals: SIGTERM/SIGINT drain gracefully (exit 0; a
+//! second one exits at once), SIGUSR1 reopens the access log, SIGHUP reloads (reopens
+//! the access log), SIGUSR2 upgrades (starts the binary at our path on our sockets,
+//! then drains once it is ready).
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -8,15 +11,39 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::Parser;
-use uring_server::{AccessLogTarget, Limits, Server, TierChoice, Timeouts};
+use uring_server::config::parse_upstream;
+use uring_server::{
+    inherit, systemd, upgrade, AccessLogFormat, AccessLogTarget, FileBodies, Limits, RunningServer,
+    Server, TierChoice, Timeouts, TlsSettings, UpstreamAddr,
+};
 
-/// A thread-per-core io_uring HTTP/1.1 server: /plaintext, /json and static files.
+/// A thread-per-core io_uring HTTP/1.1 server: /plaintext, /json, static files and a
+/// buffering reverse proxy.
 #[derive(Parser, Debug)]
 #[command(name = "uring-server", version, about)]
 struct Cli {
-    /// Address to listen on (repeatable; IPv4 or IPv6, e.g. [::]:8080).
-    #[arg(long = "listen", value_name = "ADDR", default_value = "0.0.0.0:8080")]
+    /// Address to listen on (repeatable; IPv4 or IPv6, e.g. [::]:8080). Ignored when
+    /// sockets are inherited (systemd socket activation, an upgrade).
+    /// (Default 0.0.0.0:8080 when neither --listen nor --tls-listen is given.)
+    #[arg(long = "listen", value_name = "ADDR")]
     listen: Vec<SocketAddr>,
+
+    /// Address to serve HTTPS on (repeatable; mixes with --listen). Needs --tls-cert and
+    /// --tls-key. TLS 1.3 and 1.2, ALPN http/1.1, session resumption.
+    #[arg(long = "tls-listen", value_name = "ADDR", requires_all = ["tls_cert", "tls_key"])]
+    tls_listen: Vec<SocketAddr>,
+
+    /// PEM certificate chain for --tls-listen, leaf first.
+    #[arg(long, value_name = "FILE", requires = "tls_listen")]
+    tls_cert: Option<PathBuf>,
+
+    /// PEM private key (PKCS#8, PKCS#1 or SEC1) of the certificate.
+    #[arg(long, value_name = "FILE", requires = "tls_listen")]
+    tls_key: Option<PathBuf>,
+
+    /// Read --tls-cert and --tls-key again on SIGHUP (new connections get the new ones).
+    #[arg(long, requires = "tls_listen")]
+    tls_reload: bool,
 
     /// Worker threads, one ring each (default: the online CPUs).
     #[arg(short = 'w', long, value_name = "N")]
@@ -30,6 +57,16 @@ struct Cli {
     #[arg(long, value_name = "DIR")]
     root: Option<PathBuf>,
 
+    /// Static files up to this size are kept in memory and sent with their head in one
+    /// send (0: never); larger ones stream (see --file-body).
+    #[arg(long, value_name = "BYTES", default_value_t = FileBodies::default().memory_max)]
+    file_memory_max: u64,
+
+    /// How larger file bodies stream: `splice` (file → pipe → socket, no copy through
+    /// user space) or `read` (read into memory, then send).
+    #[arg(long, value_name = "splice|read", default_value = "splice", value_parser = ["splice", "read"])]
+    file_body: String,
+
     /// Kernel interface: io_uring tier basic (5.10), multishot (5.19), full (6.1), or epoll;
     /// auto takes the best io_uring tier, or epoll when io_uring is forbidden or missing.
     #[arg(long, value_name = "TIER", default_value = "auto", value_parser = parse_tier)]
@@ -38,6 +75,18 @@ struct Cli {
     /// Write one line per request to PATH, or `-` for stdout.
     #[arg(long, value_name = "PATH|-")]
     access_log: Option<String>,
+
+    /// Access log line format: combined (nginx's) or json.
+    #[arg(long, value_name = "FORMAT", default_value = "combined")]
+    access_log_format: AccessLogFormat,
+
+    /// Serve Prometheus metrics on ADDR at /metrics (e.g. 127.0.0.1:9100).
+    #[arg(long, value_name = "ADDR")]
+    metrics: Option<SocketAddr>,
+
+    /// How long SIGUSR2 waits for the new binary to be ready before giving up on it.
+    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = parse_duration)]
+    upgrade_timeout: Duration,
 
     /// Largest request head in bytes (431 beyond).
     #[arg(long, value_name = "BYTES", default_value_t = 16 * 1024)]
@@ -88,6 +137,40 @@ struct Cli {
     /// How long a graceful shutdown waits for in-flight requests.
     #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = parse_duration)]
     drain_timeout: Duration,
+
+    /// Reverse-proxy requests whose path starts with PREFIX to URL (repeatable; the
+    /// longest prefix wins; /plaintext and /json stay built in). URL is http://IP:PORT or
+    /// unix:/path/to.sock, e.g. --proxy /=http://127.0.0.1:8000 --proxy /api/=unix:/run/app.sock.
+    /// Requests and responses are buffered (see docs/proxy.md).
+    #[arg(long = "proxy", value_name = "PREFIX=URL", value_parser = parse_proxy)]
+    proxy: Vec<(String, UpstreamAddr)>,
+
+    /// Connections per worker and upstream: a cap, so a small app server is not flooded.
+    #[arg(long, value_name = "N", default_value_t = 32)]
+    upstream_conns: usize,
+
+    /// Time to connect to an upstream (504 beyond).
+    #[arg(long, value_name = "DURATION", default_value = "5s", value_parser = parse_duration)]
+    upstream_connect_timeout: Duration,
+
+    /// Time to the upstream's response head, and between its reads (504 beyond).
+    #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = parse_duration)]
+    upstream_timeout: Duration,
+
+    /// Keep the client's X-Forwarded-For/-Proto/-Host (append to the chain): only behind
+    /// a front you trust.
+    #[arg(long)]
+    trust_forwarded: bool,
+}
+
+fn parse_proxy(s: &str) -> Result<(String, UpstreamAddr), String> {
+    let (prefix, url) = s
+        .split_once('=')
+        .ok_or_else(|| format!("'{s}': expected PREFIX=URL, e.g. /=http://127.0.0.1:8000"))?;
+    if !prefix.starts_with('/') {
+        return Err(format!("'{s}': the prefix must start with /"));
+    }
+    Ok((prefix.to_string(), parse_upstream(url)?))
 }
 
 fn parse_tier(s: &str) -> Result<TierChoice, String> {
@@ -124,6 +207,9 @@ fn block_signals() -> libc::sigset_t {
         libc::sigemptyset(&mut set);
         libc::sigaddset(&mut set, libc::SIGINT);
         libc::sigaddset(&mut set, libc::SIGTERM);
+        libc::sigaddset(&mut set, libc::SIGHUP);
+        libc::sigaddset(&mut set, libc::SIGUSR1);
+        libc::sigaddset(&mut set, libc::SIGUSR2);
         libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
         libc::signal(libc::SIGPIPE, libc::SIG_IGN);
         set
@@ -150,6 +236,16 @@ fn wait_signal_for(set: &libc::sigset_t, timeout: Duration) -> Option<i32> {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    // Before any thread starts: these read and remove environment variables.
+    let (inherited, inherited_from) = match inherit::from_env() {
+        Ok(x) => x,
+        Err(e) => {
+            eprintln!("uring-server: {e}; start without LISTEN_FDS or pass listening TCP sockets");
+            return ExitCode::from(1);
+        }
+    };
+    let ready_pipe = upgrade::take_ready_fd();
+    let program = upgrade::Program::current();
     let workers = cli.workers.unwrap_or_else(|| {
         std::thread::available_parallelism()
             .map(|n| n.get())
@@ -182,8 +278,34 @@ fn main() -> ExitCode {
         .max_connections_per_worker(cli.max_conns)
         .backlog(cli.backlog)
         .ring_entries(cli.sq_entries, cli.cq_entries)
-        .access_log(access_log);
-    for addr in &cli.listen {
+        .access_log(access_log)
+        .access_log_format(cli.access_log_format)
+        .metrics(cli.metrics)
+        .inherit_listeners(inherited)
+        .file_bodies(FileBodies {
+            memory_max: cli.file_memory_max,
+            splice: cli.file_body == "splice",
+        })
+        .tls(match (&cli.tls_cert, &cli.tls_key) {
+            (Some(cert), Some(key)) => Some(TlsSettings {
+                listen: cli.tls_listen.clone(),
+                cert: cert.clone(),
+                key: key.clone(),
+            }),
+            _ => None,
+        })
+        .upstream_conns(cli.upstream_conns)
+        .upstream_timeouts(cli.upstream_connect_timeout, cli.upstream_timeout)
+        .trust_forwarded(cli.trust_forwarded);
+    for (prefix, upstream) in &cli.proxy {
+        builder = builder.proxy(prefix, upstream.clone());
+    }
+    let default_listen = [SocketAddr::from(([0, 0, 0, 0], 8080))];
+    let listen = match cli.listen.is_empty() && cli.tls_listen.is_empty() {
+        true => &default_listen[..],
+        false => &cli.listen[..],
+    };
+    for addr in listen {
         builder = builder.listen(*addr);
     }
     if let Some(root) = &cli.root {
@@ -198,29 +320,39 @@ fn main() -> ExitCode {
     };
     let addrs: Vec<String> = server.local_addrs().iter().map(|a| a.to_string()).collect();
     eprintln!(
-        "uring-server: listening on {} with {workers} worker(s), tier {}{}{}",
+        "uring-server: listening on {}{} with {workers} worker(s), tier {}{}{}{}",
         addrs.join(", "),
+        if inherited_from.is_empty() {
+            String::new()
+        } else {
+            format!(" (inherited from {inherited_from})")
+        },
         server.tier(),
         server
             .tier_fallback()
             .map(|why| format!(" ({why})"))
             .unwrap_or_default(),
-        if cli.no_pin { ", unpinned" } else { "" }
+        if cli.no_pin { ", unpinned" } else { "" },
+        server.metrics_addr().map_or(String::new(), |a| format!(
+            ", metrics on http://{a}/metrics"
+        ))
     );
-
-    // Wait for a signal; meanwhile notice a worker whose ring failed.
-    let first = loop {
-        if let Some(sig) = wait_signal_for(&sigset, Duration::from_secs(1)) {
-            break sig;
+    // Every worker listens: say so to whoever waits (the predecessor hands the service
+    // over with MAINPID=; systemd otherwise).
+    match ready_pipe {
+        Some(fd) => {
+            if let Err(e) = upgrade::report_ready(fd) {
+                eprintln!("uring-server: cannot tell the previous server we are ready: {e}");
+            }
         }
-        if server.any_worker_exited() {
-            eprintln!("uring-server: a worker stopped unexpectedly (see above); exiting");
-            server.begin_shutdown();
-            return ExitCode::from(1);
-        }
+        None => systemd::tell("READY=1"),
+    }
+    let first = match wait_for_stop(&server, &sigset, &cli, program) {
+        Ok(sig) => sig,
+        Err(code) => return code,
     };
     eprintln!(
-        "uring-server: signal {first}, draining (up to {:?}; signal again to exit at once)",
+        "uring-server: {first}, draining (up to {:?}; signal again to exit at once)",
         cli.drain_timeout
     );
     server.begin_shutdown();
@@ -232,6 +364,71 @@ fn main() -> ExitCode {
     wait_signal(&sigset);
     eprintln!("uring-server: second signal, exiting now");
     ExitCode::from(130)
+}
+
+/// Serve until a stop: a signal (described), or an upgrade handed over. A worker that
+/// stopped on its own ends the process (exit 1).
+fn wait_for_stop(
+    server: &RunningServer,
+    sigset: &libc::sigset_t,
+    cli: &Cli,
+    program: std::io::Result<upgrade::Program>,
+) -> Result<String, ExitCode> {
+    let watchdog = systemd::watchdog_interval();
+    let wait = watchdog.map_or(Duration::from_secs(1), |w| w.min(Duration::from_secs(1)));
+    loop {
+        match wait_signal_for(sigset, wait) {
+            None => {
+                if server.any_worker_exited() {
+                    eprintln!("uring-server: a worker stopped unexpectedly (see above); exiting");
+                    server.begin_shutdown();
+                    return Err(ExitCode::from(1));
+                }
+                if watchdog.is_some() {
+                    systemd::tell("WATCHDOG=1");
+                }
+            }
+            Some(libc::SIGUSR1) => server.reopen_access_log(),
+            Some(libc::SIGHUP) => {
+                systemd::tell(&systemd::reloading());
+                server.reopen_access_log();
+                if cli.tls_reload {
+                    match server.reload_tls() {
+                        Ok(_) => eprintln!("uring-server: TLS certificate and key reloaded"),
+                        Err(e) => eprintln!(
+                            "uring-server: TLS reload failed, keeping the old certificate: {e}"
+                        ),
+                    }
+                }
+                systemd::tell("READY=1");
+            }
+            Some(libc::SIGUSR2) => {
+                systemd::tell(&systemd::reloading());
+                let started = program.as_ref().map_err(|e| e.to_string()).and_then(|p| {
+                    upgrade::spawn(p, &server.listener_fds()).map_err(|e| e.to_string())
+                });
+                let mut ping = || {
+                    if watchdog.is_some() {
+                        systemd::tell("WATCHDOG=1");
+                    }
+                };
+                match started.and_then(|s| s.wait_ready(cli.upgrade_timeout, &mut ping)) {
+                    Ok(pid) => {
+                        systemd::tell(&format!("MAINPID={pid}\nREADY=1"));
+                        return Ok(format!("upgraded: process {pid} serves now"));
+                    }
+                    Err(e) => {
+                        eprintln!("uring-server: upgrade failed: {e}; still serving");
+                        systemd::tell("READY=1");
+                    }
+                }
+            }
+            Some(sig) => {
+                systemd::tell("STOPPING=1");
+                return Ok(format!("signal {sig}"));
+            }
+        }
+    }
 }
 
 #[cfg(test)]

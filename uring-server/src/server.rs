@@ -5,9 +5,9 @@
 use std::fmt;
 use std::io;
 use std::net::SocketAddr;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::path::PathBuf;
-use std::sync::mpsc;
+use std::sync::{mpsc, Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
@@ -18,8 +18,16 @@ use uring_common::ring::{self, RingError, Tier, TierChoice};
 // The configuration lives in `config.rs` (at the bottom of the module graph, so the
 // worker, the connection and the access log need not import this file); these paths
 // stay as they were.
-pub use crate::config::{AccessLogTarget, ServerConfig, Timeouts};
+use crate::access_log::AccessLog;
+pub use crate::config::{
+    AccessLogFormat, AccessLogTarget, ProxyConfig, ServerConfig, Timeouts, TlsSettings,
+    UpstreamAddr, UpstreamRoute,
+};
 use crate::handler::{DefaultHandler, Handler};
+use crate::metrics::{MetricsServer, Registry};
+use crate::observe::RequestLog;
+use crate::static_files::FileBodies;
+use crate::tls::{ListenerTls, TlsError, TlsSource};
 use crate::worker::{self, WorkerConfig};
 
 /// Why the server could not start. `Display` is one line with the cause and the fix.
@@ -41,6 +49,8 @@ pub enum ServerError {
     Config(String),
     /// A worker thread could not be started.
     Thread(io::Error),
+    /// The TLS certificate or key is unusable.
+    Tls(TlsError),
 }
 
 impl fmt::Display for ServerError {
@@ -68,6 +78,7 @@ impl fmt::Display for ServerError {
                 p.display()
             ),
             ServerError::Config(msg) => write!(f, "invalid configuration: {msg}"),
+            ServerError::Tls(e) => write!(f, "{e}"),
             ServerError::Thread(e) => write!(
                 f,
                 "cannot start a worker thread: {e}; lower --workers or raise the thread limit (ulimit -u)"
@@ -94,7 +105,9 @@ impl Server {
         ServerBuilder {
             config: ServerConfig::default(),
             root: None,
+            bodies: FileBodies::default(),
             handler: None,
+            inherited: Vec::new(),
         }
     }
 }
@@ -103,7 +116,9 @@ impl Server {
 pub struct ServerBuilder<H> {
     config: ServerConfig,
     root: Option<PathBuf>,
+    bodies: FileBodies,
     handler: Option<H>,
+    inherited: Vec<OwnedFd>,
 }
 
 impl<H: Handler + Clone> ServerBuilder<H> {
@@ -178,10 +193,62 @@ impl<H: Handler + Clone> ServerBuilder<H> {
         self
     }
 
+    pub fn access_log_format(mut self, format: AccessLogFormat) -> Self {
+        self.config.access_log_format = format;
+        self
+    }
+
+    /// Serve HTTPS on `settings.listen` with its certificate and key.
+    pub fn tls(mut self, settings: Option<TlsSettings>) -> Self {
+        self.config.tls = settings;
+        self
+    }
+
+    /// Serve Prometheus metrics on `addr` (`/metrics`), from a thread of its own.
+    pub fn metrics(mut self, addr: Option<SocketAddr>) -> Self {
+        self.config.metrics = addr;
+        self
+    }
+
+    /// Listen on these already-listening sockets (systemd socket activation, an upgrade's
+    /// predecessor) instead of binding the `listen` addresses; see `inherit.rs` for how
+    /// they are shared among the workers.
+    pub fn inherit_listeners(mut self, fds: Vec<OwnedFd>) -> Self {
+        self.inherited = fds;
+        self
+    }
+
     /// Ring sizes per worker (defaults 2048 SQ, 16384 CQ entries; powers of two).
     pub fn ring_entries(mut self, sq: u32, cq: u32) -> Self {
         self.config.sq_entries = sq;
         self.config.cq_entries = cq;
+        self
+    }
+
+    /// Proxy requests whose path starts with `prefix` to `upstream` (repeatable; the
+    /// longest prefix wins; default handler only: `/plaintext` and `/json` stay built in).
+    pub fn proxy(mut self, prefix: &str, upstream: UpstreamAddr) -> Self {
+        self.config.proxy.add_route(prefix, upstream);
+        self
+    }
+
+    /// Connections per worker and upstream (default 32).
+    pub fn upstream_conns(mut self, n: usize) -> Self {
+        self.config.proxy.conns_per_upstream = n;
+        self
+    }
+
+    /// Upstream connect timeout (default 5 s) and time to the response head and between
+    /// reads (default 60 s).
+    pub fn upstream_timeouts(mut self, connect: Duration, response: Duration) -> Self {
+        self.config.proxy.connect_timeout = connect;
+        self.config.proxy.timeout = response;
+        self
+    }
+
+    /// Append to a client's `X-Forwarded-*` chain (a trusted front) instead of replacing it.
+    pub fn trust_forwarded(mut self, on: bool) -> Self {
+        self.config.proxy.trust_forwarded = on;
         self
     }
 
@@ -191,12 +258,20 @@ impl<H: Handler + Clone> ServerBuilder<H> {
         self
     }
 
+    /// How static file bodies go out by size (default handler only).
+    pub fn file_bodies(mut self, bodies: FileBodies) -> Self {
+        self.bodies = bodies;
+        self
+    }
+
     /// Use `handler`; each worker gets its own clone.
     pub fn handler<H2: Handler + Clone>(self, handler: H2) -> ServerBuilder<H2> {
         ServerBuilder {
             config: self.config,
             root: self.root,
+            bodies: self.bodies,
             handler: Some(handler),
+            inherited: self.inherited,
         }
     }
 
@@ -213,7 +288,7 @@ impl<H: Handler + Clone> ServerBuilder<H> {
         check_config(&mut config)?;
         let handler = match self.handler {
             Some(h) => h,
-            None => default_handler::<H>(self.root)?,
+            None => default_handler::<H>(self.root, self.bodies, &config.proxy)?,
         };
 
         ring::raise_memlock_limit();
@@ -221,15 +296,21 @@ impl<H: Handler + Clone> ServerBuilder<H> {
         let selection = ring::select(config.tier)?;
         let tier = selection.tier;
 
-        let listeners = bind_all(&config)?;
+        let tls = match &config.tls {
+            Some(t) => Some(TlsSource::load(&t.cert, &t.key).map_err(ServerError::Tls)?),
+            None => None,
+        };
+        let inherited = !self.inherited.is_empty();
+        let listeners = listeners(&config, self.inherited)?;
         let local_addrs: Vec<SocketAddr> = listeners[0]
             .iter()
-            .map(|s| {
-                s.local_addr()
-                    .ok()
-                    .and_then(|a| a.as_socket())
-                    .expect("bound socket has an address")
-            })
+            .map(|s| crate::inherit::local_addr(s.as_fd()).expect("bound socket has an address"))
+            .collect();
+        let tls_addrs = tls_addresses(&config, inherited, &local_addrs);
+        let held: Vec<RawFd> = listeners
+            .iter()
+            .flatten()
+            .map(|fd| fd.as_raw_fd())
             .collect();
 
         let cores = if config.pin {
@@ -238,8 +319,9 @@ impl<H: Handler + Clone> ServerBuilder<H> {
             Vec::new()
         };
 
-        let access_log = worker::AccessLog::open(&config.access_log)
+        let access_log = AccessLog::open(&config.access_log, config.access_log_format)
             .map_err(|e| ServerError::Config(format!("cannot open the access log: {e}")))?;
+        let (registry, metrics) = start_metrics(&config, tier, access_log.as_ref())?;
 
         let mut workers = Vec::with_capacity(config.workers);
         let mut wakers = Vec::with_capacity(config.workers);
@@ -252,14 +334,24 @@ impl<H: Handler + Clone> ServerBuilder<H> {
             }
             // SAFETY: efd is a fresh fd we own.
             let waker = unsafe { OwnedFd::from_raw_fd(efd) };
+            let is_tls = socks
+                .iter()
+                .map(|fd| {
+                    crate::inherit::local_addr(fd.as_fd()).is_ok_and(|a| tls_addrs.contains(&a))
+                })
+                .collect();
             let wcfg = WorkerConfig {
+                tls: ListenerTls::new(is_tls, tls.as_ref().map(TlsSource::worker)),
                 index,
                 tier,
                 config: config.clone(),
-                listeners: socks.into_iter().map(OwnedFd::from).collect(),
+                listeners: socks,
                 wake_fd: waker.as_raw_fd(),
                 core: cores.get(index % cores.len().max(1)).copied(),
-                access_log: access_log.clone(),
+                log: RequestLog::new(
+                    access_log.as_ref().map(AccessLog::sink),
+                    registry.as_ref().map(|r| r.slot(index)),
+                ),
             };
             let h = handler.clone();
             let tx = ready_tx.clone();
@@ -277,6 +369,10 @@ impl<H: Handler + Clone> ServerBuilder<H> {
             local_addrs,
             tier,
             fallback: selection.fallback,
+            access_log,
+            metrics,
+            held: Mutex::new(held),
+            tls,
         };
         for _ in 0..server.workers.len() {
             match ready_rx.recv() {
@@ -297,9 +393,24 @@ impl<H: Handler + Clone> ServerBuilder<H> {
     }
 }
 
+/// The addresses that speak TLS: the bound `--tls-listen` ones (port 0 resolved; they
+/// follow the plain ones), or, for inherited sockets, the configured addresses.
+fn tls_addresses(config: &ServerConfig, inherited: bool, local: &[SocketAddr]) -> Vec<SocketAddr> {
+    match &config.tls {
+        None => Vec::new(),
+        Some(t) if inherited => t.listen.clone(),
+        Some(_) => local[config.listen.len().min(local.len())..].to_vec(),
+    }
+}
+
 /// Fill in the default address and refuse values that make no sense.
 fn check_config(config: &mut ServerConfig) -> Result<(), ServerError> {
-    if config.listen.is_empty() {
+    if config.tls.as_ref().is_some_and(|t| t.listen.is_empty()) {
+        return Err(ServerError::Config(
+            "--tls-cert/--tls-key need a --tls-listen address".into(),
+        ));
+    }
+    if config.listen.is_empty() && config.tls.is_none() {
         config.listen.push(SocketAddr::from(([0, 0, 0, 0], 8080)));
     }
     if config.workers == 0 {
@@ -318,23 +429,68 @@ fn check_config(config: &mut ServerConfig) -> Result<(), ServerError> {
             "the connection cap per worker must be at least 1".into(),
         ));
     }
+    if config.proxy.is_enabled() && config.proxy.conns_per_upstream == 0 {
+        return Err(ServerError::Config(
+            "--upstream-conns must be at least 1".into(),
+        ));
+    }
     Ok(())
 }
 
 /// The default handler (with `root`), as the builder's handler type, which is
 /// `DefaultHandler` whenever no handler was given.
-fn default_handler<H: 'static>(root: Option<PathBuf>) -> Result<H, ServerError> {
-    let dh = DefaultHandler::new(root.clone())
+fn default_handler<H: 'static>(
+    root: Option<PathBuf>,
+    bodies: FileBodies,
+    proxy: &ProxyConfig,
+) -> Result<H, ServerError> {
+    let mut dh = DefaultHandler::with_bodies(root.clone(), bodies)
         .map_err(|e| ServerError::Root(root.unwrap_or_default(), e))?;
+    if proxy.is_enabled() {
+        dh.proxy = Some(std::sync::Arc::new(proxy.clone()));
+    }
     let any: Box<dyn std::any::Any> = Box::new(dh);
     any.downcast::<H>()
         .map(|h| *h)
         .map_err(|_| ServerError::Config("a handler is required for this handler type".into()))
 }
 
+/// The listening sockets of each worker: inherited ones, or bound now.
+fn listeners(
+    config: &ServerConfig,
+    inherited: Vec<OwnedFd>,
+) -> Result<Vec<Vec<OwnedFd>>, ServerError> {
+    if !inherited.is_empty() {
+        return crate::inherit::per_worker(inherited, config.workers)
+            .map_err(|e| ServerError::Config(format!("cannot use the inherited sockets: {e}")));
+    }
+    Ok(bind_all(config)?
+        .into_iter()
+        .map(|socks| socks.into_iter().map(OwnedFd::from).collect())
+        .collect())
+}
+
+/// The metrics registry (one slot per worker) and its scrape listener, with `--metrics`.
+fn start_metrics(
+    config: &ServerConfig,
+    tier: Tier,
+    access_log: Option<&AccessLog>,
+) -> Result<(Option<Arc<Registry>>, Option<MetricsServer>), ServerError> {
+    let Some(addr) = config.metrics else {
+        return Ok((None, None));
+    };
+    let registry = Arc::new(Registry::new(
+        &vec![tier; config.workers],
+        access_log.map(AccessLog::dropped_lines),
+    ));
+    let server = MetricsServer::start(addr, registry.clone()).map_err(|e| bind_error(addr, e))?;
+    Ok((Some(registry), Some(server)))
+}
+
 fn bind_all(config: &ServerConfig) -> Result<Vec<Vec<Socket>>, ServerError> {
     let mut per_worker: Vec<Vec<Socket>> = (0..config.workers).map(|_| Vec::new()).collect();
-    for addr in &config.listen {
+    let tls = config.tls.iter().flat_map(|t| t.listen.iter());
+    for addr in config.listen.iter().chain(tls) {
         if addr.port() != 0 {
             probe_free(*addr)?;
         }
@@ -417,6 +573,14 @@ pub struct RunningServer {
     local_addrs: Vec<SocketAddr>,
     tier: Tier,
     fallback: Option<String>,
+    access_log: Option<AccessLog>,
+    metrics: Option<MetricsServer>,
+    /// The workers' listening sockets (their fd numbers), for an upgrade's successor.
+    /// The workers own them and close them when they drain, so the list is emptied when
+    /// the drain begins; a number that went stale otherwise (a worker whose ring failed)
+    /// is refused by the successor, which checks every fd is a listening TCP socket.
+    held: Mutex<Vec<RawFd>>,
+    tls: Option<Arc<TlsSource>>,
 }
 
 impl RunningServer {
@@ -435,9 +599,37 @@ impl RunningServer {
         self.fallback.as_deref()
     }
 
+    /// Where `/metrics` is served (port 0 resolved).
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics.as_ref().map(MetricsServer::local_addr)
+    }
+
+    /// Read the TLS certificate and key again: new connections get the new ones, open
+    /// ones keep theirs. Ok(false) without TLS.
+    pub fn reload_tls(&self) -> Result<bool, TlsError> {
+        match &self.tls {
+            Some(t) => t.reload().map(|()| true),
+            None => Ok(false),
+        }
+    }
+
+    /// Open the access log file again (after logrotate moved it away).
+    pub fn reopen_access_log(&self) {
+        if let Some(l) = &self.access_log {
+            l.reopen();
+        }
+    }
+
+    /// The listening sockets, for a successor to inherit (empty once shutdown began).
+    pub fn listener_fds(&self) -> Vec<RawFd> {
+        let held = self.held.lock().unwrap_or_else(|e| e.into_inner());
+        held.clone()
+    }
+
     /// Ask every worker to drain: stop accepting, finish in-flight requests, close idle
     /// connections, exit within the drain timeout. Returns at once.
     pub fn begin_shutdown(&self) {
+        self.held.lock().unwrap_or_else(|e| e.into_inner()).clear();
         for w in &self.wakers {
             let one: u64 = 1;
             // SAFETY: writes 8 bytes from a valid u64 to an eventfd we own.
@@ -467,6 +659,10 @@ impl RunningServer {
     fn join_inner(&mut self) {
         for w in self.workers.drain(..) {
             let _ = w.join();
+        }
+        // The workers handed over their last lines; write them before returning.
+        if let Some(l) = self.access_log.as_mut() {
+            l.close();
         }
     }
 }

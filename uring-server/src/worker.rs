@@ -8,8 +8,6 @@
 //! Timers are one TIMEOUT per worker that sweeps connection deadlines, which costs nothing
 //! per request; a second one ends an accept back-off on time.
 
-pub use crate::access_log::AccessLog;
-
 use std::os::fd::{IntoRawFd, OwnedFd, RawFd};
 use std::sync::mpsc::Sender;
 use std::time::{Duration, Instant, SystemTime};
@@ -19,10 +17,12 @@ use uring_common::ring::{
     Core, Driver, DriverConfig, Event, RecvMode, RingConfig, RingError, SlotId, Tier,
 };
 
-use crate::access_log::AccessLogWriter;
 use crate::config::ServerConfig;
-use crate::conn::{Close, Conn, Ctx};
+use crate::conn::{Close, Conn, Ctx, FileOp};
 use crate::handler::Handler;
+use crate::observe::{Note, RequestLog};
+use crate::proxy::Proxy;
+use crate::tls::ListenerTls;
 
 /// Receive buffer per connection on the basic tier.
 const BASIC_RECV_BUF: usize = 16 * 1024;
@@ -44,9 +44,11 @@ pub struct WorkerConfig {
     pub listeners: Vec<OwnedFd>,
     pub wake_fd: RawFd,
     pub core: Option<core_affinity::CoreId>,
-    pub access_log: Option<AccessLog>,
+    pub log: Option<RequestLog>,
+    pub tls: ListenerTls,
 }
 
+#[derive(Default)]
 struct Listener {
     fd: RawFd,
     armed: bool,
@@ -54,6 +56,17 @@ struct Listener {
     closed: bool,
     retry_at: Option<Instant>,
     backoff: Duration,
+}
+
+impl Listener {
+    fn new(fd: OwnedFd) -> Listener {
+        let fd = fd.into_raw_fd();
+        Listener {
+            fd,
+            backoff: ACCEPT_BACKOFF,
+            ..Listener::default()
+        }
+    }
 }
 
 /// Run one worker until shutdown. Reports ring set-up success or failure on `ready`.
@@ -71,7 +84,7 @@ pub fn run<H: Handler>(wcfg: WorkerConfig, handler: H, ready: Sender<Result<(), 
         own_recv_size: BASIC_RECV_BUF,
         ring_buf_count: BUF_COUNT,
         ring_buf_size: BUF_SIZE,
-        connect_timeout: Duration::from_secs(1),
+        connect_timeout: wcfg.config.proxy.connect_timeout,
     });
     let mut driver = match driver {
         Ok(d) => d,
@@ -80,26 +93,18 @@ pub fn run<H: Handler>(wcfg: WorkerConfig, handler: H, ready: Sender<Result<(), 
             return;
         }
     };
-    let listeners = wcfg
-        .listeners
-        .into_iter()
-        .map(|fd| Listener {
-            fd: fd.into_raw_fd(),
-            armed: false,
-            cancel_sent: false,
-            closed: false,
-            retry_at: None,
-            backoff: ACCEPT_BACKOFF,
-        })
-        .collect();
     let t = &wcfg.config.timeouts;
-    let shortest = t.header_read.min(t.keep_alive).min(t.body_read);
+    let mut shortest = t.header_read.min(t.keep_alive).min(t.body_read);
+    if wcfg.config.proxy.is_enabled() {
+        shortest = shortest.min(wcfg.config.proxy.timeout);
+    }
+    let proxy = Proxy::new(&wcfg.config.proxy, t, driver.core());
     let tick = (shortest / 4).clamp(Duration::from_millis(50), Duration::from_secs(1));
     let mut w = Worker {
         tier: wcfg.tier,
         config: wcfg.config,
         handler,
-        listeners,
+        listeners: wcfg.listeners.into_iter().map(Listener::new).collect(),
         conns: Vec::new(),
         date_cache: DateCache::new(),
         date: [b' '; 29],
@@ -107,7 +112,9 @@ pub fn run<H: Handler>(wcfg: WorkerConfig, handler: H, ready: Sender<Result<(), 
         tick,
         draining: false,
         drain_deadline: None,
-        log: wcfg.access_log.map(|l| l.writer()),
+        log: wcfg.log,
+        proxy,
+        tls: wcfg.tls,
     };
     let _ = ready.send(Ok(()));
     w.refresh_clock();
@@ -131,7 +138,10 @@ struct Worker<H> {
     tick: Duration,
     draining: bool,
     drain_deadline: Option<Instant>,
-    log: Option<AccessLogWriter>,
+    log: Option<RequestLog>,
+    /// Upstream connections (slots it owns) and their pools; see `proxy/mod.rs`.
+    proxy: Proxy,
+    tls: ListenerTls,
 }
 
 impl<H: Handler> Worker<H> {
@@ -189,6 +199,17 @@ impl<H: Handler> Worker<H> {
     }
 
     fn on_event(&mut self, core: &mut Core, ev: Event<&[u8]>) {
+        self.on_event_inner(core, ev);
+        while let Some((client, outcome)) = self.proxy.take_outcome() {
+            self.with(client, |c, ctx| c.on_forward(outcome, ctx));
+            self.drive(core, client);
+        }
+    }
+
+    fn on_event_inner(&mut self, core: &mut Core, ev: Event<&[u8]>) {
+        if ev.slot().is_some_and(|s| self.proxy.owns(s)) {
+            return (self.proxy).on_event(core, ev, &self.date, self.now, &mut self.conns);
+        }
         let slot = match ev {
             Event::Accepted {
                 listener,
@@ -210,16 +231,16 @@ impl<H: Handler> Worker<H> {
             Event::Ready { .. } => return self.begin_drain(core),
             Event::Closed { slot } => {
                 self.conns[slot as usize].release();
-                return;
+                return (self.proxy).on_client_closed(core, slot, self.now, &mut self.conns);
             }
             Event::Data { slot, data } => self.with(slot, |c, ctx| c.on_data(data, ctx)),
             Event::Eof { slot } => self.with(slot, |c, ctx| c.on_eof(ctx)),
             Event::Sent { slot, len } => self.with(slot, |c, ctx| c.on_sent(len, ctx)),
-            Event::FileRead { slot, data } => {
-                self.with(slot, |c, ctx| c.on_file_read(Ok(data), ctx))
-            }
-            Event::FileReadFailed { slot, res } => {
-                self.with(slot, |c, ctx| c.on_file_read(Err(res), ctx))
+            ev @ (Event::FileRead { slot, .. }
+            | Event::FileReadFailed { slot, .. }
+            | Event::Spliced { slot, .. }
+            | Event::SpliceFailed { slot, .. }) => {
+                self.with(slot, |c, ctx| c.on_file_event(ev, ctx))
             }
             Event::RecvFailed { slot, .. } | Event::SendFailed { slot, .. } => {
                 self.conns[slot as usize].on_error();
@@ -240,7 +261,7 @@ impl<H: Handler> Worker<H> {
             timeouts: &self.config.timeouts,
             now: self.now,
             draining: self.draining,
-            log: self.log.as_mut(),
+            log: self.log.as_mut().map(|l| l.at(slot)),
         };
         f(&mut self.conns[slot as usize], &mut ctx);
         slot
@@ -248,7 +269,7 @@ impl<H: Handler> Worker<H> {
 
     /// Turn the connection's wishes into operations.
     fn drive(&mut self, core: &mut Core, slot: SlotId) {
-        if !core.is_open(slot) {
+        if !core.is_open(slot) || self.proxy.owns(slot) {
             return;
         }
         let conn = &mut self.conns[slot as usize];
@@ -262,12 +283,23 @@ impl<H: Handler> Worker<H> {
                 core.send(slot);
             }
         }
-        if !core.reading_file(slot) {
-            if let Some((file, offset, len)) = conn.poll_file_read() {
-                core.read_file(slot, file, offset, len);
+        match conn.poll_file_op() {
+            Some(FileOp::Read(fd, off, len)) => core.read_file(slot, fd, off, len),
+            // No pipe (EMFILE): no way to send the body.
+            Some(FileOp::Splice(fd, off, len, more))
+                if core.splice_file(slot, fd, off, len, more).is_err() =>
+            {
+                return core.close(slot)
             }
+            Some(FileOp::Splice(..)) | None => {}
         }
         core.set_reading(slot, conn.wants_read());
+        if let Some(fwd) = conn.take_forward() {
+            (self.proxy).submit(core, slot, fwd, self.now, &mut self.conns);
+        } else if conn.is_forwarding() {
+            let pending = conn.pending_out();
+            self.proxy.on_client_progress(core, slot, pending);
+        }
     }
 
     fn on_accept(&mut self, core: &mut Core, li: u32, res: Result<RawFd, i32>, rearm: bool) {
@@ -281,11 +313,10 @@ impl<H: Handler> Worker<H> {
         match res {
             Ok(fd) => {
                 l.backoff = ACCEPT_BACKOFF;
-                if self.draining {
-                    core.close_fd(fd);
-                    return;
-                }
+                // Accepted while draining (an upgrade's successor takes the listener over):
+                // served, with `Connection: close`, never dropped.
                 let slot = core.open(fd);
+                self.log.note(|l| l.opened(slot, fd));
                 let now = self.now;
                 match self.conns.get_mut(slot as usize) {
                     Some(c) => c.reset(now),
@@ -294,6 +325,10 @@ impl<H: Handler> Worker<H> {
                         self.conns.push(Conn::new(now, &self.config.timeouts));
                     }
                 }
+                if self.proxy.enabled() {
+                    self.conns[slot as usize].peer = crate::proxy::peer_ip(fd);
+                }
+                self.conns[slot as usize].set_tls(self.tls.session_for(li));
                 self.drive(core, slot);
             }
             Err(libc::EMFILE | libc::ENFILE | libc::ENOBUFS | libc::ENOMEM) => {
@@ -302,6 +337,7 @@ impl<H: Handler> Worker<H> {
                 let wait = l.backoff;
                 l.retry_at = Some(self.now + wait);
                 l.backoff = (l.backoff * 2).min(ACCEPT_BACKOFF_MAX);
+                self.log.note(|l| l.accept_backoff());
                 if l.armed && !l.cancel_sent {
                     l.cancel_sent = true;
                     core.cancel_accept(li);
@@ -352,13 +388,15 @@ impl<H: Handler> Worker<H> {
             }
             let conn = &mut self.conns[slot as usize];
             if conn.deadline().is_some_and(|d| now >= d) {
-                conn.on_timeout(now);
+                let kind = conn.on_timeout(now);
+                self.log.note(|l| l.timed_out(kind));
                 self.drive(core, slot);
             }
         }
         if let Some(log) = self.log.as_mut() {
-            log.flush();
+            log.tick(core.live());
         }
+        self.proxy.on_tick(core, now, &mut self.conns);
     }
 
     fn begin_drain(&mut self, core: &mut Core) {
@@ -367,19 +405,19 @@ impl<H: Handler> Worker<H> {
         }
         self.draining = true;
         self.drain_deadline = Some(self.now + self.config.timeouts.drain);
-        for slot in 0..self.conns.len() as SlotId {
-            if core.is_open(slot) {
-                self.conns[slot as usize].start_drain();
-                self.drive(core, slot);
-            }
-        }
+        self.proxy.start_drain(core, self.now, &mut self.conns);
+        self.for_each_open(core, Conn::start_drain);
         self.drive_accept(core);
     }
 
     fn force_close_all(&mut self, core: &mut Core) {
+        self.for_each_open(core, Conn::on_error);
+    }
+
+    fn for_each_open(&mut self, core: &mut Core, f: fn(&mut Conn)) {
         for slot in 0..self.conns.len() as SlotId {
             if core.is_open(slot) {
-                self.conns[slot as usize].on_error();
+                f(&mut self.conns[slot as usize]);
                 self.drive(core, slot);
             }
         }
@@ -388,14 +426,17 @@ impl<H: Handler> Worker<H> {
     /// Stop listening at once, without the ring: used when the ring is gone. close(2)
     /// alone is not enough while an accept is in flight (the operation holds the socket
     /// open until the ring is torn down); shutdown(2) on a listening socket stops it now,
-    /// so new connections are refused instead of queueing where nobody accepts.
+    /// so new connections are refused instead of queueing where nobody accepts. Not when
+    /// draining: the socket may live on in an upgrade's successor, which shares it.
     fn close_listeners_now(&mut self) {
         for l in &mut self.listeners {
             if !l.closed {
                 l.closed = true;
                 // SAFETY: the listener's fd is ours and closed once (the flag).
                 unsafe {
-                    libc::shutdown(l.fd, libc::SHUT_RDWR);
+                    if !self.draining {
+                        libc::shutdown(l.fd, libc::SHUT_RDWR);
+                    }
                     libc::close(l.fd);
                 }
             }

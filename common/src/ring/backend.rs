@@ -57,6 +57,9 @@ impl Core {
     pub fn sending(&self, slot: SlotId) -> bool {
         either!(self, c => c.sending(slot))
     }
+    pub fn splicing(&self, slot: SlotId) -> bool {
+        either!(self, c => c.splicing(slot))
+    }
     #[inline]
     pub fn reading_file(&self, slot: SlotId) -> bool {
         either!(self, c => c.reading_file(slot))
@@ -93,6 +96,17 @@ impl Core {
     }
     pub fn read_file(&mut self, slot: SlotId, file: RawFd, offset: u64, len: u32) {
         either!(self, c => c.read_file(slot, file, offset, len))
+    }
+    /// io_uring: SPLICE through the slot's pipe; epoll: `sendfile(2)`.
+    pub fn splice_file(
+        &mut self,
+        slot: SlotId,
+        file: RawFd,
+        offset: u64,
+        len: u32,
+        more: bool,
+    ) -> io::Result<u32> {
+        either!(self, c => c.splice_file(slot, file, offset, len, more))
     }
     pub fn shutdown_write(&mut self, slot: SlotId) {
         either!(self, c => c.shutdown_write(slot))

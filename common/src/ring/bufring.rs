@@ -5,24 +5,8 @@
 //!
 //! A multishot recv takes one buffer per completion. When the ring is empty the kernel ends
 //! the multishot with `-ENOBUFS` (no `IORING_CQE_F_MORE`); the bytes stay queued in the
-//! socket, nothing is lost. The caller then recycles the buffers it has consumed and arms
-//! the recv again. [`RecvCompletion::from_cqe`] sorts a recv CQE into the cases a loop must
-//! handle, and its `rearm` flag says when a new SQE is due:
-//!
-//! ```text
-//! match RecvCompletion::from_cqe(cqe.result(), cqe.flags()) {
-//!     RecvCompletion::Data { bid, len, rearm } => {
-//!         feed(bufs.get(bid, len)); bufs.recycle(bid);
-//!         if rearm { push(bufs.recv_multishot(fd)) }
-//!     }
-//!     RecvCompletion::NoBuffers => { recycle what you hold; push(bufs.recv_multishot(fd)) }
-//!     RecvCompletion::Eof => close,
-//!     RecvCompletion::Error(e) => close,
-//! }
-//! ```
-//!
-//! Re-arm only when at least one buffer is back in the ring, or the new recv ends with
-//! ENOBUFS at once. The test `enobufs_then_rearm_loses_no_bytes` runs this on a real ring.
+//! socket, nothing is lost. The driver (`slab.rs`) classifies that completion and arms the
+//! recv again once buffers are back; `driver.rs` has the test that runs it on a real ring.
 
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
@@ -30,7 +14,7 @@ use std::ptr::NonNull;
 use std::sync::atomic::{AtomicU16, Ordering};
 
 use io_uring::types::BufRingEntry;
-use io_uring::{cqueue, opcode, squeue, types, IoUring};
+use io_uring::{cqueue, IoUring};
 
 use super::RingError;
 
@@ -156,27 +140,6 @@ impl BufRing {
         self.publish();
     }
 
-    /// Give several buffers back with one tail update.
-    pub fn recycle_all(&mut self, bids: impl IntoIterator<Item = u16>) {
-        for bid in bids {
-            self.push(bid);
-        }
-        self.publish();
-    }
-
-    /// A multishot recv SQE (6.0+) that takes its buffers from this ring.
-    pub fn recv_multishot(&self, fd: types::Fd) -> squeue::Entry {
-        opcode::RecvMulti::new(fd, self.bgid).build()
-    }
-
-    /// A single-shot recv SQE (5.19+) that takes one buffer from this ring.
-    pub fn recv_one(&self, fd: types::Fd) -> squeue::Entry {
-        opcode::Recv::new(fd, std::ptr::null_mut(), self.size)
-            .buf_group(self.bgid)
-            .build()
-            .flags(squeue::Flags::BUFFER_SELECT)
-    }
-
     /// Unregister from the ring (also done on drop is not possible without the ring).
     pub fn unregister(mut self, ring: &IoUring) -> Result<(), RingError> {
         let result = ring.submitter().unregister_buf_ring(self.bgid);
@@ -291,44 +254,6 @@ fn unmap(p: NonNull<u8>, len: usize) {
     }
 }
 
-/// What a recv CQE on a buffer ring means for the loop.
-#[derive(Debug)]
-pub enum RecvCompletion {
-    /// `len` bytes landed in buffer `bid`; `rearm` when the multishot has ended (no
-    /// `IORING_CQE_F_MORE`) and a new recv must be submitted.
-    Data { bid: u16, len: usize, rearm: bool },
-    /// The buffer ring was empty (`-ENOBUFS`): the data waits in the socket. Recycle, then
-    /// submit a new recv.
-    NoBuffers,
-    /// The peer closed (result 0).
-    Eof,
-    /// Any other failure (reset, cancel, ...).
-    Error(io::Error),
-}
-
-impl RecvCompletion {
-    pub fn from_cqe(result: i32, flags: u32) -> RecvCompletion {
-        if result > 0 {
-            match cqueue::buffer_select(flags) {
-                Some(bid) => RecvCompletion::Data {
-                    bid,
-                    len: result as usize,
-                    rearm: !cqueue::more(flags),
-                },
-                None => RecvCompletion::Error(io::Error::other(
-                    "recv completed without a selected buffer",
-                )),
-            }
-        } else if result == 0 {
-            RecvCompletion::Eof
-        } else if result == -libc::ENOBUFS {
-            RecvCompletion::NoBuffers
-        } else {
-            RecvCompletion::Error(io::Error::from_raw_os_error(-result))
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -344,34 +269,8 @@ mod tests {
     }
 
     #[test]
-    fn classify_recv_cqes() {
+    fn buffer_ids_come_from_the_flags() {
         const F_BUFFER: u32 = 1;
-        const F_MORE: u32 = 2;
-        let flags = F_BUFFER | (5 << 16) | F_MORE;
-        assert!(matches!(
-            RecvCompletion::from_cqe(10, flags),
-            RecvCompletion::Data {
-                bid: 5,
-                len: 10,
-                rearm: false
-            }
-        ));
-        assert!(matches!(
-            RecvCompletion::from_cqe(10, F_BUFFER | (5 << 16)),
-            RecvCompletion::Data { rearm: true, .. }
-        ));
-        assert!(matches!(
-            RecvCompletion::from_cqe(-libc::ENOBUFS, 0),
-            RecvCompletion::NoBuffers
-        ));
-        assert!(matches!(
-            RecvCompletion::from_cqe(0, 0),
-            RecvCompletion::Eof
-        ));
-        assert!(matches!(
-            RecvCompletion::from_cqe(-libc::ECONNRESET, 0),
-            RecvCompletion::Error(e) if e.raw_os_error() == Some(libc::ECONNRESET)
-        ));
         assert_eq!(BufRing::buffer_id(F_BUFFER | (7 << 16)), Some(7));
         assert_eq!(BufRing::buffer_id(7 << 16), None);
     }
@@ -395,101 +294,5 @@ mod tests {
         drop(b); // unregisters through Drop
         let c = BufRing::register(&ring, 9, 8, 128).unwrap();
         c.unregister(&ring).unwrap();
-    }
-
-    fn push(ring: &mut IoUring, e: squeue::Entry) {
-        // SAFETY: every recv SQE here uses the buffer ring, which outlives the ring's use.
-        unsafe { ring.submission().push(&e).unwrap() };
-    }
-
-    /// The ENOBUFS path on a real ring: 4 buffers of 64 bytes, 4000 bytes sent. The
-    /// multishot recv drains 256 bytes and ends with -ENOBUFS; we recycle and re-arm until
-    /// every byte has arrived, in order.
-    #[test]
-    fn enobufs_then_rearm_loses_no_bytes() {
-        let mut ring = full_ring();
-        let mut bufs = BufRing::register(&ring, 3, 4, 64).unwrap();
-        let (a, b) = crate::ring::tier::socketpair().unwrap();
-        let sent: Vec<u8> = (0..4000u32).map(|i| (i * 7 % 251) as u8).collect();
-        // SAFETY: writing from a live Vec to a socket we own.
-        let n = unsafe { libc::write(b.as_raw_fd(), sent.as_ptr().cast(), sent.len()) };
-        assert_eq!(n, sent.len() as isize);
-
-        let fd = types::Fd(a.as_raw_fd());
-        push(&mut ring, bufs.recv_multishot(fd).user_data(1));
-        let mut armed = true;
-        let mut got = Vec::new();
-        let mut held = Vec::new();
-        let mut enobufs = 0;
-        let mut rearms = 0;
-        for _ in 0..1000 {
-            if got.len() == sent.len() {
-                break;
-            }
-            ring.submit_and_wait(1).unwrap();
-            let cqes: Vec<_> = ring.completion().map(|c| (c.result(), c.flags())).collect();
-            for (res, flags) in cqes {
-                match RecvCompletion::from_cqe(res, flags) {
-                    RecvCompletion::Data { bid, len, rearm } => {
-                        got.extend_from_slice(bufs.get(bid, len));
-                        // Hold buffers back so the ring runs dry, as a slow consumer would.
-                        held.push(bid);
-                        if rearm {
-                            armed = false;
-                            if got.len() < sent.len() {
-                                bufs.recycle_all(held.drain(..));
-                                push(&mut ring, bufs.recv_multishot(fd).user_data(1));
-                                armed = true;
-                                rearms += 1;
-                            }
-                        }
-                    }
-                    RecvCompletion::NoBuffers => {
-                        enobufs += 1;
-                        bufs.recycle_all(held.drain(..));
-                        push(&mut ring, bufs.recv_multishot(fd).user_data(1));
-                        rearms += 1;
-                    }
-                    other => panic!("unexpected {other:?}"),
-                }
-            }
-        }
-        assert_eq!(got.len(), sent.len());
-        assert!(got == sent, "bytes reordered or corrupted");
-        assert!(enobufs >= 4000 / 256 - 1, "expected ENOBUFS, saw {enobufs}");
-        assert!(rearms >= enobufs);
-        // End a still-armed recv (EOF) before the buffers go.
-        drop(b);
-        if armed {
-            bufs.recycle_all(held.drain(..));
-            ring.submit_and_wait(1).unwrap();
-            ring.completion().for_each(drop);
-        }
-        bufs.unregister(&ring).unwrap();
-    }
-
-    /// Single-shot recv with buffer select (the multishot tier's path on 5.19).
-    #[test]
-    fn single_shot_recv_selects_a_buffer() {
-        let mut ring = full_ring();
-        let mut bufs = BufRing::register(&ring, 4, 2, 16).unwrap();
-        let (a, b) = crate::ring::tier::socketpair().unwrap();
-        // SAFETY: static bytes to our socket.
-        unsafe { libc::write(b.as_raw_fd(), b"hello".as_ptr().cast(), 5) };
-        push(
-            &mut ring,
-            bufs.recv_one(types::Fd(a.as_raw_fd())).user_data(5),
-        );
-        ring.submit_and_wait(1).unwrap();
-        let cqe = ring.completion().next().unwrap();
-        match RecvCompletion::from_cqe(cqe.result(), cqe.flags()) {
-            RecvCompletion::Data { bid, len, rearm } => {
-                assert_eq!(bufs.get(bid, len), b"hello");
-                assert!(rearm, "single-shot never carries F_MORE");
-                bufs.recycle(bid);
-            }
-            other => panic!("unexpected {other:?}"),
-        }
-        bufs.unregister(&ring).unwrap();
     }
 }

@@ -55,6 +55,8 @@ struct Slot {
     send_buf: Vec<u8>,
     /// A connect in progress ends by this instant.
     connect_deadline: Option<Instant>,
+    /// A `sendfile` in progress: file, next offset, bytes left, bytes in all.
+    file_send: Option<(RawFd, u64, u32, u32)>,
     /// A file read is done and its `FileRead` not yet delivered.
     read_inflight: bool,
     read_buf: Vec<u8>,
@@ -161,6 +163,9 @@ impl EpollCore {
     pub fn reading_file(&self, slot: SlotId) -> bool {
         self.slots[slot as usize].read_inflight
     }
+    pub fn splicing(&self, slot: SlotId) -> bool {
+        self.slots[slot as usize].file_send.is_some()
+    }
     pub fn capacity(&self) -> usize {
         self.slots.len()
     }
@@ -187,6 +192,7 @@ impl EpollCore {
                     send_at: 0,
                     send_buf: Vec::new(),
                     connect_deadline: None,
+                    file_send: None,
                     read_inflight: false,
                     read_buf: Vec::new(),
                     spare_read_buf: Vec::new(),
@@ -207,6 +213,7 @@ impl EpollCore {
         s.send_at = 0;
         s.send_buf.clear();
         s.read_inflight = false;
+        s.file_send = None;
         let gen = s.generation;
         self.open += 1;
         let token = Token::of(id, gen, Op::Recv);
@@ -335,6 +342,31 @@ impl EpollCore {
         self.events.push_back((ev, s.generation));
     }
 
+    /// Send `len` bytes of `file` at `offset` with `sendfile(2)` (no copy through user
+    /// space, no pipe); `Spliced` when all went, `SpliceFailed` otherwise (`res` 0: the
+    /// file ended early). As on io_uring, nothing else may be in flight on the slot; the
+    /// program keeps `file` open until the event. `more` needs nothing here: the socket has
+    /// no cork to release, and the bytes go out as fast as the peer takes them.
+    pub fn splice_file(
+        &mut self,
+        slot: SlotId,
+        file: RawFd,
+        offset: u64,
+        len: u32,
+        _more: bool,
+    ) -> io::Result<u32> {
+        let s = &mut self.slots[slot as usize];
+        if !s.open || s.file_send.is_some() || s.send_inflight || len == 0 {
+            return Err(io::Error::from_raw_os_error(libc::EBUSY));
+        }
+        s.file_send = Some((file, offset, len, len));
+        if !s.queued {
+            s.queued = true;
+            self.work.push(slot);
+        }
+        Ok(len)
+    }
+
     pub fn shutdown_write(&mut self, slot: SlotId) {
         let s = &self.slots[slot as usize];
         if s.open {
@@ -360,6 +392,7 @@ impl EpollCore {
         s.readable = false;
         s.send_inflight = false;
         s.read_inflight = false;
+        s.file_send = None;
         s.send_buf.clear();
         s.read_buf.clear();
         s.generation = s.generation.wrapping_add(1);
@@ -604,6 +637,45 @@ impl EpollCore {
         None
     }
 
+    /// Continue the slot's sendfile; the event when it ended.
+    fn push_sendfile(&mut self, slot: SlotId) -> Option<Event<Payload>> {
+        let s = &mut self.slots[slot as usize];
+        while let Some((file, offset, left, total)) = s.file_send {
+            if !s.writable {
+                return None;
+            }
+            let mut off = offset as libc::off_t;
+            // SAFETY: sendfile(2) between two fds we hold; `off` is a valid off_t.
+            let n = unsafe { libc::sendfile(s.fd, file, &mut off, left as usize) };
+            if n < 0 {
+                match errno() {
+                    libc::EINTR => continue,
+                    libc::EAGAIN => s.writable = false,
+                    errno => {
+                        s.file_send = None;
+                        return Some(Event::SpliceFailed { slot, res: -errno });
+                    }
+                }
+                return None;
+            }
+            if n == 0 {
+                // The file is shorter than it was: it shrank under us.
+                s.file_send = None;
+                return Some(Event::SpliceFailed { slot, res: 0 });
+            }
+            let left = left - n as u32;
+            if left == 0 {
+                s.file_send = None;
+                return Some(Event::Spliced {
+                    slot,
+                    len: total as usize,
+                });
+            }
+            s.file_send = Some((file, offset + n as u64, left, total));
+        }
+        None
+    }
+
     /// One receive into `buf`: `Some(n > 0)` bytes, `Some(0)` end of stream, or the event
     /// when it failed; `None` when the socket is empty (or not wanted).
     fn recv_into(&mut self, slot: SlotId, buf: &mut [u8]) -> Option<Result<usize, i32>> {
@@ -815,6 +887,12 @@ impl EpollDriver {
                     self.deliver_released(f);
                     continue;
                 }
+            } else if s.file_send.is_some() && s.writable {
+                if let Some(ev) = c.push_sendfile(slot) {
+                    f(&mut self.core, ev.map(|_| &[][..]));
+                    self.deliver_released(f);
+                    continue;
+                }
             }
             if recvs == RECV_BATCH {
                 c.requeue(slot);
@@ -890,17 +968,7 @@ impl EpollDriver {
             let Some((ev, gen)) = c.events.pop_front() else {
                 return;
             };
-            let slot = match ev {
-                Event::Connected { slot }
-                | Event::ConnectFailed { slot, .. }
-                | Event::Sent { slot, .. }
-                | Event::SendFailed { slot, .. }
-                | Event::RecvFailed { slot, .. }
-                | Event::FileRead { slot, .. }
-                | Event::FileReadFailed { slot, .. } => Some(slot),
-                _ => None,
-            };
-            if let Some(slot) = slot {
+            if let Some(slot) = ev.slot() {
                 let s = &c.slots[slot as usize];
                 if !s.open || s.generation != gen {
                     continue;
@@ -1243,6 +1311,56 @@ mod tests {
         seen.clear();
         run(&mut d, &mut seen, |_, _| {}, |s| !s.is_empty());
         assert_eq!(seen, [Event::FileReadFailed { slot: a, res: 0 }]);
+        std::fs::remove_file(path).unwrap();
+    }
+
+    #[test]
+    fn a_file_larger_than_the_socket_buffer_goes_by_sendfile() {
+        let mut d = driver();
+        let path = std::env::temp_dir().join(format!("epoll-sendfile-{}", std::process::id()));
+        let body: Vec<u8> = (0..3 << 20).map(|i| (i % 253) as u8).collect();
+        std::fs::write(&path, &body).unwrap();
+        let file = std::fs::File::open(&path).unwrap();
+        // TCP, as served: on AF_UNIX, pages spliced into the peer's queue are not charged
+        // to the sender, so no EPOLLOUT edge follows their reading.
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let mut peer = std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        let (ours, _) = listener.accept().unwrap();
+        ours.set_nonblocking(true).unwrap();
+        let a = d.core().open(ours.into_raw_fd());
+        assert_eq!(
+            d.core()
+                .splice_file(a, file.as_raw_fd(), 1, (3 << 20) - 1, false)
+                .unwrap(),
+            (3 << 20) - 1
+        );
+        assert!(d.core().splicing(a));
+        let busy = d.core().splice_file(a, file.as_raw_fd(), 0, 1, false);
+        assert_eq!(busy.unwrap_err().raw_os_error(), Some(libc::EBUSY));
+        let want = body[1..].to_vec();
+        let reader = std::thread::spawn(move || {
+            let mut got = vec![0; want.len()];
+            peer.read_exact(&mut got).unwrap();
+            assert!(got == want);
+            peer
+        });
+        let mut seen = Seen::new();
+        run(&mut d, &mut seen, |_, _| {}, |s| !s.is_empty());
+        let _peer = reader.join().unwrap();
+        assert_eq!(
+            seen,
+            [Event::Spliced {
+                slot: a,
+                len: (3 << 20) - 1
+            }]
+        );
+        // Past the end: the file "shrank".
+        d.core()
+            .splice_file(a, file.as_raw_fd(), 3 << 20, 10, false)
+            .unwrap();
+        seen.clear();
+        run(&mut d, &mut seen, |_, _| {}, |s| !s.is_empty());
+        assert_eq!(seen, [Event::SpliceFailed { slot: a, res: 0 }]);
         std::fs::remove_file(path).unwrap();
     }
 

@@ -14,7 +14,7 @@ pub mod tier;
 pub mod token;
 
 pub use backend::{Core, Driver};
-pub use bufring::{BufRing, RecvCompletion};
+pub use bufring::BufRing;
 pub use builder::{
     build_ring, build_ring_with_flags, raise_memlock_limit, raise_nofile_limit, RingConfig,
     SetupFlags,

@@ -1,0 +1,423 @@
+//! TLS termination (issue 11): curl, openssl s_client (versions, ALPN, resumption) and
+//! uring-load `https://` against `--tls-listen`, static files and Range over TLS, a client
+//! that stops mid-handshake, garbage instead of a ClientHello, bad certificate files, and
+//! `--tls-reload` on SIGHUP. The certificates are made here with openssl (ECDSA P-256: a
+//! test CA and a leaf for 127.0.0.1); curl and openssl come from
+//! scripts/install-test-deps.sh.
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use uring_tests::load::{num, run_load, run_load_env, ChildGuard, TempDir};
+use uring_tests::reliability::open_fds;
+use uring_tests::{bin, free_port, wait_for_listener};
+
+fn openssl(dir: &Path, args: &[&str]) {
+    let out = Command::new("openssl")
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .expect("openssl (scripts/install-test-deps.sh installs it)");
+    assert!(
+        out.status.success(),
+        "openssl {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// A test CA (`ca.pem`) and a leaf for 127.0.0.1 named `cn`: `<cn>.chain.pem`, `<cn>.key`.
+fn make_leaf(dir: &Path, cn: &str) {
+    if !dir.join("ca.pem").exists() {
+        openssl(
+            dir,
+            &[
+                "req",
+                "-x509",
+                "-newkey",
+                "ec",
+                "-pkeyopt",
+                "ec_paramgen_curve:P-256",
+                "-nodes",
+                "-keyout",
+                "ca.key",
+                "-out",
+                "ca.pem",
+                "-days",
+                "2",
+                "-subj",
+                "/CN=uring test CA",
+            ],
+        );
+    }
+    let key = format!("{cn}.key");
+    let csr = format!("{cn}.csr");
+    let pem = format!("{cn}.pem");
+    openssl(
+        dir,
+        &[
+            "req",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-nodes",
+            "-keyout",
+            &key,
+            "-out",
+            &csr,
+            "-subj",
+            &format!("/CN={cn}"),
+        ],
+    );
+    std::fs::write(
+        dir.join("ext"),
+        "subjectAltName=DNS:localhost,IP:127.0.0.1\n",
+    )
+    .unwrap();
+    openssl(
+        dir,
+        &[
+            "x509",
+            "-req",
+            "-in",
+            &csr,
+            "-CA",
+            "ca.pem",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-out",
+            &pem,
+            "-days",
+            "2",
+            "-extfile",
+            "ext",
+        ],
+    );
+    let chain = [
+        std::fs::read(dir.join(&pem)).unwrap(),
+        std::fs::read(dir.join("ca.pem")).unwrap(),
+    ]
+    .concat();
+    std::fs::write(dir.join(format!("{cn}.chain.pem")), chain).unwrap();
+}
+
+struct TlsServer {
+    guard: ChildGuard,
+    plain: SocketAddr,
+    tls: SocketAddr,
+    dir: TempDir,
+}
+
+impl TlsServer {
+    fn start(extra: &[&str]) -> TlsServer {
+        let dir = TempDir::new("tls");
+        make_leaf(dir.path(), "leaf");
+        std::fs::create_dir(dir.path().join("www")).unwrap();
+        let body: Vec<u8> = (0..200_000u32).map(|i| (i % 251) as u8).collect();
+        std::fs::write(dir.path().join("www/data.bin"), body).unwrap();
+        let plain: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
+        let tls: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
+        let p = |f: &str| dir.path().join(f).to_str().unwrap().to_string();
+        let guard = ChildGuard(
+            Command::new(bin("uring-server"))
+                .args([
+                    "--listen",
+                    &plain.to_string(),
+                    "--tls-listen",
+                    &tls.to_string(),
+                ])
+                .args([
+                    "--tls-cert",
+                    &p("leaf.chain.pem"),
+                    "--tls-key",
+                    &p("leaf.key"),
+                ])
+                .args(["--root", &p("www"), "-w", "1", "--no-pin"])
+                .args(extra)
+                .stdin(Stdio::null())
+                .stderr(std::fs::File::create(dir.path().join("stderr")).unwrap())
+                .spawn()
+                .unwrap(),
+        );
+        wait_for_listener(tls, Duration::from_secs(10));
+        TlsServer {
+            guard,
+            plain,
+            tls,
+            dir,
+        }
+    }
+
+    fn ca(&self) -> PathBuf {
+        self.dir.path().join("ca.pem")
+    }
+}
+
+fn curl(args: &[&str]) -> (bool, String, String) {
+    let out = Command::new("curl")
+        .args(["-sS", "-m", "10"])
+        .args(args)
+        .output()
+        .expect("curl");
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).to_string(),
+        String::from_utf8_lossy(&out.stderr).to_string(),
+    )
+}
+
+/// `openssl s_client` with one request; its whole output.
+fn s_client(addr: SocketAddr, ca: &Path, args: &[&str]) -> String {
+    let mut child = Command::new("openssl")
+        .args([
+            "s_client",
+            "-connect",
+            &addr.to_string(),
+            "-CAfile",
+            ca.to_str().unwrap(),
+        ])
+        .args(["-ign_eof", "-servername", "localhost"])
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"GET /plaintext HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+#[test]
+fn curl_over_both_versions_with_alpn_beside_a_plain_listener() {
+    let srv = TlsServer::start(&[]);
+    let ca = srv.ca();
+    let url = format!("https://{}/plaintext", srv.tls);
+    for (flags, version) in [
+        (&["--tlsv1.3"][..], "TLSv1.3"),
+        (&["--tlsv1.2", "--tls-max", "1.2"][..], "TLSv1.2"),
+    ] {
+        let mut args = vec!["-v", "--cacert", ca.to_str().unwrap()];
+        args.extend_from_slice(flags);
+        args.push(&url);
+        let (ok, body, err) = curl(&args);
+        assert!(ok, "{err}");
+        assert_eq!(body, "Hello, World!");
+        assert!(
+            err.contains(&format!("SSL connection using {version}")),
+            "{err}"
+        );
+        assert!(err.contains("ALPN: server accepted http/1.1"), "{err}");
+    }
+    // Without the CA, curl refuses the certificate: it is verified, not just encrypted.
+    let (ok, _, _) = curl(&[&url]);
+    assert!(!ok);
+    let (ok, body, _) = curl(&[&format!("http://{}/plaintext", srv.plain)]);
+    assert!(ok && body == "Hello, World!");
+}
+
+#[test]
+fn openssl_versions_alpn_and_resumption() {
+    let srv = TlsServer::start(&[]);
+    let ca = srv.ca();
+    for v in ["-tls1_2", "-tls1_3"] {
+        let sess = srv.dir.path().join(format!("sess{v}.pem"));
+        let sess = sess.to_str().unwrap();
+        let first = s_client(srv.tls, &ca, &[v, "-alpn", "http/1.1", "-sess_out", sess]);
+        let name = if v == "-tls1_2" { "TLSv1.2" } else { "TLSv1.3" };
+        assert!(first.contains(&format!("New, {name}")), "{first}");
+        assert!(first.contains("ALPN protocol: http/1.1"), "{first}");
+        assert!(first.contains("Verify return code: 0 (ok)"), "{first}");
+        assert!(first.contains("Hello, World!"), "{first}");
+        let again = s_client(srv.tls, &ca, &[v, "-sess_in", sess]);
+        assert!(
+            again.contains(&format!("Reused, {name}")),
+            "no resumption:\n{again}"
+        );
+        assert!(again.contains("Hello, World!"), "{again}");
+    }
+}
+
+#[test]
+fn uring_load_https_with_the_test_ca_and_with_insecure() {
+    let srv = TlsServer::start(&[]);
+    let url = format!("https://{}/plaintext", srv.tls);
+    let ca = srv.ca();
+    let ca = ca.to_str().unwrap();
+    let run = run_load_env(
+        &["-n", "3000", "-c", "8", "-k", "--json", &url],
+        &[("SSL_CERT_FILE", ca)],
+        Duration::from_secs(60),
+    );
+    let v = run.json();
+    assert_eq!(num(&v, &["requests", "succeeded"]), 3000, "{}", run.stderr);
+    let run = run_load(
+        &["-n", "500", "-c", "4", "--insecure", "--json", &url],
+        Duration::from_secs(60),
+    );
+    let v = run.json();
+    assert_eq!(num(&v, &["requests", "succeeded"]), 500, "{}", run.stderr);
+}
+
+#[test]
+fn static_files_and_ranges_over_tls() {
+    let srv = TlsServer::start(&[]);
+    let ca = srv.ca();
+    let ca = ca.to_str().unwrap();
+    let want: Vec<u8> = (0..200_000u32).map(|i| (i % 251) as u8).collect();
+    let out = srv.dir.path().join("got.bin");
+    let url = format!("https://{}/data.bin", srv.tls);
+    let (ok, _, err) = curl(&["--cacert", ca, "-o", out.to_str().unwrap(), &url]);
+    assert!(ok, "{err}");
+    assert_eq!(std::fs::read(&out).unwrap(), want);
+    let (ok, _, err) = curl(&[
+        "--cacert",
+        ca,
+        "-r",
+        "100000-100099",
+        "-o",
+        out.to_str().unwrap(),
+        "-w",
+        "%{http_code}",
+        &url,
+    ]);
+    assert!(ok, "{err}");
+    assert_eq!(std::fs::read(&out).unwrap(), &want[100_000..100_100]);
+}
+
+#[test]
+fn stalled_handshakes_and_garbage_leave_no_fd_behind() {
+    let srv = TlsServer::start(&["--header-timeout", "1s"]);
+    let pid = srv.guard.0.id();
+    // Warm up (the ring and the file cache), then count.
+    let (ok, _, err) = curl(&[
+        "--cacert",
+        srv.ca().to_str().unwrap(),
+        &format!("https://{}/plaintext", srv.tls),
+    ]);
+    assert!(ok, "{err}");
+    std::thread::sleep(Duration::from_millis(200));
+    let idle = open_fds(pid);
+
+    // Half a ClientHello, then silence.
+    let mut stalled = TcpStream::connect(srv.tls).unwrap();
+    stalled
+        .write_all(&[0x16, 0x03, 0x01, 0x02, 0x00, 0x01, 0x00])
+        .unwrap();
+    // Plain HTTP on the TLS port: rustls answers with an alert and the server closes.
+    let mut garbage = TcpStream::connect(srv.tls).unwrap();
+    garbage
+        .write_all(b"GET /plaintext HTTP/1.1\r\nHost: x\r\n\r\n")
+        .unwrap();
+    garbage
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    let mut got = Vec::new();
+    let _ = garbage.read_to_end(&mut got);
+    assert!(
+        got.is_empty() || got[0] == 0x15,
+        "an alert record or nothing, never plain HTTP: {got:?}"
+    );
+    assert!(!String::from_utf8_lossy(&got).contains("HTTP/1.1"));
+
+    // The stalled client is closed by the head timeout.
+    stalled
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    let started = Instant::now();
+    let mut buf = [0u8; 64];
+    let n = stalled.read(&mut buf).unwrap_or(0);
+    assert!(n == 0 || buf[0] == 0x15, "closed, at most with an alert");
+    assert!(started.elapsed() < Duration::from_secs(4));
+    drop((stalled, garbage));
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while open_fds(pid) > idle && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(
+        open_fds(pid),
+        idle,
+        "fds left after stalled and garbage handshakes"
+    );
+    let (ok, body, _) = curl(&[
+        "--cacert",
+        srv.ca().to_str().unwrap(),
+        &format!("https://{}/plaintext", srv.tls),
+    ]);
+    assert!(ok && body == "Hello, World!", "still serving");
+}
+
+#[test]
+fn bad_certificate_files_are_one_line_and_exit_1() {
+    let dir = TempDir::new("tls-bad");
+    make_leaf(dir.path(), "leaf");
+    std::fs::write(dir.path().join("empty.pem"), "not a certificate\n").unwrap();
+    let p = |f: &str| dir.path().join(f).to_str().unwrap().to_string();
+    let addr = format!("127.0.0.1:{}", free_port());
+    for (cert, key, says) in [
+        (p("missing.pem"), p("leaf.key"), "cannot read"),
+        (p("empty.pem"), p("leaf.key"), "no PEM certificate"),
+        (p("leaf.chain.pem"), p("empty.pem"), "no usable private key"),
+        (p("leaf.chain.pem"), p("ca.key"), "do not go together"),
+    ] {
+        let out = Command::new(bin("uring-server"))
+            .args([
+                "--tls-listen",
+                &addr,
+                "--tls-cert",
+                &cert,
+                "--tls-key",
+                &key,
+                "--no-pin",
+            ])
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{err}");
+        assert_eq!(err.lines().count(), 1, "{err}");
+        assert!(err.contains(says), "{says}: {err}");
+    }
+}
+
+#[test]
+fn tls_reload_on_sighup_serves_the_new_certificate() {
+    let srv = TlsServer::start(&["--tls-reload"]);
+    let subject = |srv: &TlsServer| {
+        let out = s_client(srv.tls, &srv.ca(), &[]);
+        out.lines()
+            .find(|l| l.starts_with("subject="))
+            .unwrap_or_else(|| panic!("no subject in {out}"))
+            .to_string()
+    };
+    assert!(subject(&srv).contains("CN = leaf"), "{}", subject(&srv));
+    make_leaf(srv.dir.path(), "renewed");
+    for (from, to) in [
+        ("renewed.chain.pem", "leaf.chain.pem"),
+        ("renewed.key", "leaf.key"),
+    ] {
+        std::fs::rename(srv.dir.path().join(from), srv.dir.path().join(to)).unwrap();
+    }
+    // SAFETY: kill(2) on our child.
+    unsafe { libc::kill(srv.guard.0.id() as i32, libc::SIGHUP) };
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !subject(&srv).contains("CN = renewed") {
+        assert!(
+            Instant::now() < deadline,
+            "still the old certificate after SIGHUP"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}

@@ -1,0 +1,415 @@
+//! `--metrics ADDR`: Prometheus text format on `/metrics`, served by a small thread of its
+//! own on a separate listener (plain blocking sockets: a scrape every few seconds needs
+//! no ring).
+//!
+//! Nothing is shared on the hot path. Each worker counts into its own [`WorkerMetrics`]
+//! (plain integers and a histogram from `uring_common::stats`) and publishes a copy into
+//! its own slot, behind a mutex only it and the scraper take, once per tick (at most 1 s,
+//! see `worker.rs`) and when it exits. A scrape sums the slots, so it may lag a worker's
+//! latest requests by one tick.
+
+use std::fmt::Write as _;
+use std::io::{self, Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use hdrhistogram::Histogram;
+use uring_common::ring::Tier;
+use uring_common::stats::recorder::new_latency_histogram;
+
+/// What produced a response.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Route {
+    /// A body streamed from a file (static files).
+    File = 0,
+    /// Answered from memory: the built-in endpoints, errors, redirects, small answers.
+    Builtin = 1,
+    /// Forwarded to an upstream (no proxy yet: always 0, present so dashboards exist).
+    Proxy = 2,
+}
+
+const ROUTES: [&str; 3] = ["file", "builtin", "proxy"];
+const CLASSES: [&str; 5] = ["1xx", "2xx", "3xx", "4xx", "5xx"];
+
+/// Which deadline closed a connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TimeoutKind {
+    /// The request head did not arrive in time (slowloris).
+    Header = 0,
+    /// The body did not arrive in time (answered 408).
+    Body = 1,
+    /// An idle keep-alive connection (or a stalled reader).
+    Idle = 2,
+    /// A lingering close ended by its deadline.
+    Linger = 3,
+}
+
+const TIMEOUTS: [&str; 4] = ["header", "body", "idle", "linger"];
+
+/// Upper bounds of the duration buckets, in microseconds.
+const BUCKETS_US: [u64; 12] = [
+    50, 100, 250, 500, 1_000, 2_500, 5_000, 10_000, 25_000, 100_000, 1_000_000, 10_000_000,
+];
+
+/// One worker's counters: owned and written by its worker only.
+#[derive(Clone)]
+pub struct WorkerMetrics {
+    pub requests: [[u64; 5]; 3],
+    pub bytes_in: u64,
+    pub bytes_out: u64,
+    pub accept_backoffs: u64,
+    pub timeouts: [u64; 4],
+    pub open_connections: u64,
+    pub duration_us: Histogram<u64>,
+    pub duration_sum_us: u64,
+}
+
+impl Default for WorkerMetrics {
+    fn default() -> Self {
+        WorkerMetrics {
+            requests: [[0; 5]; 3],
+            bytes_in: 0,
+            bytes_out: 0,
+            accept_backoffs: 0,
+            timeouts: [0; 4],
+            open_connections: 0,
+            duration_us: new_latency_histogram(),
+            duration_sum_us: 0,
+        }
+    }
+}
+
+impl WorkerMetrics {
+    pub fn request(&mut self, route: Route, status: u16, duration_us: u64) {
+        let class = (status / 100).clamp(1, 5) as usize - 1;
+        self.requests[route as usize][class] += 1;
+        self.duration_us.saturating_record(duration_us.max(1));
+        self.duration_sum_us += duration_us;
+    }
+
+    fn add(&mut self, o: &WorkerMetrics) {
+        for (a, b) in self.requests.iter_mut().zip(&o.requests) {
+            for (x, y) in a.iter_mut().zip(b) {
+                *x += y;
+            }
+        }
+        for (x, y) in self.timeouts.iter_mut().zip(&o.timeouts) {
+            *x += y;
+        }
+        self.bytes_in += o.bytes_in;
+        self.bytes_out += o.bytes_out;
+        self.accept_backoffs += o.accept_backoffs;
+        self.open_connections += o.open_connections;
+        let _ = self.duration_us.add(&o.duration_us);
+        self.duration_sum_us += o.duration_sum_us;
+    }
+
+    fn total_requests(&self) -> u64 {
+        self.requests.iter().flatten().sum()
+    }
+}
+
+/// A worker's published copy.
+pub struct WorkerSlot {
+    tier: Tier,
+    published: Mutex<WorkerMetrics>,
+}
+
+impl WorkerSlot {
+    /// Copy the worker's counters over the published ones (once per tick).
+    pub fn publish(&self, m: &WorkerMetrics) {
+        if let Ok(mut p) = self.published.lock() {
+            p.clone_from(m);
+        }
+    }
+}
+
+/// Every worker's slot, and what the scrape adds from elsewhere.
+pub struct Registry {
+    workers: Vec<Arc<WorkerSlot>>,
+    access_log_dropped: Option<Arc<AtomicU64>>,
+}
+
+impl Registry {
+    pub fn new(tiers: &[Tier], access_log_dropped: Option<Arc<AtomicU64>>) -> Registry {
+        Registry {
+            workers: tiers
+                .iter()
+                .map(|&tier| {
+                    Arc::new(WorkerSlot {
+                        tier,
+                        published: Mutex::new(WorkerMetrics::default()),
+                    })
+                })
+                .collect(),
+            access_log_dropped,
+        }
+    }
+
+    pub fn slot(&self, worker: usize) -> Arc<WorkerSlot> {
+        self.workers[worker].clone()
+    }
+
+    /// The Prometheus text exposition (format 0.0.4) of the sum over workers.
+    pub fn render(&self) -> String {
+        let mut sum = WorkerMetrics::default();
+        let mut per_worker = Vec::with_capacity(self.workers.len());
+        for w in &self.workers {
+            let p = w.published.lock().map(|p| p.clone()).unwrap_or_default();
+            per_worker.push((w.tier, p.total_requests()));
+            sum.add(&p);
+        }
+        let mut o = String::with_capacity(4096);
+        header(
+            &mut o,
+            "requests_total",
+            "counter",
+            "Requests answered, by status class and route kind.",
+        );
+        for (r, route) in ROUTES.iter().enumerate() {
+            for (c, class) in CLASSES.iter().enumerate() {
+                let v = sum.requests[r][c];
+                let _ = writeln!(
+                    o,
+                    "uring_server_requests_total{{route=\"{route}\",status_class=\"{class}\"}} {v}"
+                );
+            }
+        }
+        let scalars = [
+            ("received_bytes_total", "counter", "Bytes received from clients.", sum.bytes_in),
+            ("sent_bytes_total", "counter", "Bytes sent to clients (heads and bodies).", sum.bytes_out),
+            ("open_connections", "gauge", "Client connections open now.", sum.open_connections),
+            ("accept_backoffs_total", "counter", "Accept pauses after the fd table or memory ran out (EMFILE, ENFILE, ENOBUFS, ENOMEM).", sum.accept_backoffs),
+        ];
+        for (name, kind, help, v) in scalars {
+            header(&mut o, name, kind, help);
+            let _ = writeln!(o, "uring_server_{name} {v}");
+        }
+        header(
+            &mut o,
+            "timeouts_total",
+            "counter",
+            "Connections ended by a deadline, by kind.",
+        );
+        for (k, kind) in TIMEOUTS.iter().enumerate() {
+            let _ = writeln!(
+                o,
+                "uring_server_timeouts_total{{kind=\"{kind}\"}} {}",
+                sum.timeouts[k]
+            );
+        }
+        if let Some(d) = &self.access_log_dropped {
+            header(
+                &mut o,
+                "access_log_dropped_lines_total",
+                "counter",
+                "Access log lines dropped because the writer fell behind.",
+            );
+            let _ = writeln!(
+                o,
+                "uring_server_access_log_dropped_lines_total {}",
+                d.load(Ordering::Relaxed)
+            );
+        }
+        header(
+            &mut o,
+            "worker_tier",
+            "gauge",
+            "The kernel tier each worker's ring runs (1 for its tier).",
+        );
+        for (i, (tier, _)) in per_worker.iter().enumerate() {
+            let _ = writeln!(
+                o,
+                "uring_server_worker_tier{{worker=\"{i}\",tier=\"{tier}\"}} 1"
+            );
+        }
+        header(
+            &mut o,
+            "worker_requests_total",
+            "counter",
+            "Requests answered by each worker.",
+        );
+        for (i, (_, n)) in per_worker.iter().enumerate() {
+            let _ = writeln!(
+                o,
+                "uring_server_worker_requests_total{{worker=\"{i}\"}} {n}"
+            );
+        }
+        header(
+            &mut o,
+            "request_duration_seconds",
+            "histogram",
+            "Time from the worker reading a request's last bytes to its response queued.",
+        );
+        let h = &sum.duration_us;
+        for le in BUCKETS_US {
+            let n = if h.is_empty() {
+                0
+            } else {
+                h.count_between(0, le)
+            };
+            let _ = writeln!(
+                o,
+                "uring_server_request_duration_seconds_bucket{{le=\"{}\"}} {n}",
+                le as f64 / 1e6
+            );
+        }
+        let _ = writeln!(
+            o,
+            "uring_server_request_duration_seconds_bucket{{le=\"+Inf\"}} {}",
+            h.len()
+        );
+        let _ = writeln!(
+            o,
+            "uring_server_request_duration_seconds_sum {}",
+            sum.duration_sum_us as f64 / 1e6
+        );
+        let _ = writeln!(o, "uring_server_request_duration_seconds_count {}", h.len());
+        o
+    }
+}
+
+fn header(o: &mut String, name: &str, kind: &str, help: &str) {
+    let _ = writeln!(o, "# HELP uring_server_{name} {help}");
+    let _ = writeln!(o, "# TYPE uring_server_{name} {kind}");
+}
+
+/// The scrape listener and its thread; dropping it stops the thread.
+pub struct MetricsServer {
+    addr: SocketAddr,
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl MetricsServer {
+    /// Bind `addr` now (so a busy port fails start-up) and serve scrapes from a thread.
+    pub fn start(addr: SocketAddr, registry: Arc<Registry>) -> io::Result<MetricsServer> {
+        // SO_REUSEPORT: an upgrade's successor binds the same address while we still
+        // serve (both answer scrapes until we exit).
+        let sock = socket2::Socket::new(
+            socket2::Domain::for_address(addr),
+            socket2::Type::STREAM.cloexec(),
+            None,
+        )?;
+        sock.set_reuse_address(true)?;
+        sock.set_reuse_port(true)?;
+        sock.bind(&addr.into())?;
+        sock.listen(64)?;
+        let listener = TcpListener::from(sock);
+        listener.set_nonblocking(true)?;
+        let addr = listener.local_addr()?;
+        let stop = Arc::new(AtomicBool::new(false));
+        let flag = stop.clone();
+        let thread = std::thread::Builder::new()
+            .name("uring-metrics".into())
+            .spawn(move || {
+                while !flag.load(Ordering::Relaxed) {
+                    match listener.accept() {
+                        Ok((s, _)) => {
+                            let _ = serve_one(s, &registry);
+                        }
+                        // WouldBlock, or a transient accept error: look again shortly.
+                        Err(_) => std::thread::sleep(Duration::from_millis(20)),
+                    }
+                }
+            })?;
+        Ok(MetricsServer {
+            addr,
+            stop,
+            thread: Some(thread),
+        })
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.addr
+    }
+}
+
+impl Drop for MetricsServer {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// One scrape: read the head (bounded in size and time), answer, close.
+fn serve_one(mut s: TcpStream, registry: &Registry) -> io::Result<()> {
+    s.set_nonblocking(false)?;
+    s.set_read_timeout(Some(Duration::from_secs(2)))?;
+    s.set_write_timeout(Some(Duration::from_secs(2)))?;
+    let mut head = Vec::with_capacity(1024);
+    let mut buf = [0u8; 1024];
+    while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+        let n = s.read(&mut buf)?;
+        if n == 0 || head.len() > 16 * 1024 {
+            return Ok(());
+        }
+        head.extend_from_slice(&buf[..n]);
+    }
+    let line = head.split(|&b| b == b'\r').next().unwrap_or(b"");
+    let mut parts = line.split(|&b| b == b' ');
+    let (method, target) = (parts.next().unwrap_or(b""), parts.next().unwrap_or(b""));
+    let path = target.split(|&b| b == b'?').next().unwrap_or(b"");
+    let (status, ctype, body) = match (method, path) {
+        (b"GET" | b"HEAD", b"/metrics") => (
+            "200 OK",
+            "text/plain; version=0.0.4; charset=utf-8",
+            registry.render(),
+        ),
+        (b"GET" | b"HEAD", _) => (
+            "404 Not Found",
+            "text/plain",
+            "Not Found: try /metrics\n".into(),
+        ),
+        _ => (
+            "405 Method Not Allowed",
+            "text/plain",
+            "Method Not Allowed\n".into(),
+        ),
+    };
+    let mut out = format!(
+        "HTTP/1.1 {status}\r\nContent-Type: {ctype}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    );
+    if method != b"HEAD" {
+        out.push_str(&body);
+    }
+    s.write_all(out.as_bytes())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sums_workers_and_buckets_cumulatively() {
+        let reg = Registry::new(&[Tier::Basic, Tier::Full], None);
+        let mut a = WorkerMetrics::default();
+        a.request(Route::Builtin, 200, 40);
+        a.request(Route::File, 404, 3_000);
+        a.bytes_in = 10;
+        let mut b = WorkerMetrics::default();
+        b.request(Route::Builtin, 204, 200);
+        b.bytes_in = 5;
+        b.timeouts[TimeoutKind::Header as usize] = 2;
+        reg.slot(0).publish(&a);
+        reg.slot(1).publish(&b);
+        let t = reg.render();
+        let has = |l: &str| assert!(t.lines().any(|x| x == l), "missing {l} in\n{t}");
+        has("uring_server_requests_total{route=\"builtin\",status_class=\"2xx\"} 2");
+        has("uring_server_requests_total{route=\"file\",status_class=\"4xx\"} 1");
+        has("uring_server_received_bytes_total 15");
+        has("uring_server_timeouts_total{kind=\"header\"} 2");
+        has("uring_server_worker_tier{worker=\"1\",tier=\"full\"} 1");
+        has("uring_server_worker_requests_total{worker=\"0\"} 2");
+        has("uring_server_request_duration_seconds_bucket{le=\"0.00005\"} 1");
+        has("uring_server_request_duration_seconds_bucket{le=\"0.00025\"} 2");
+        has("uring_server_request_duration_seconds_bucket{le=\"+Inf\"} 3");
+        has("uring_server_request_duration_seconds_count 3");
+    }
+}

@@ -1,0 +1,183 @@
+//! What a worker records about its traffic: access log lines and metrics counters, in
+//! one per-worker [`RequestLog`] that the worker owns and lends to a connection for each
+//! call (`Ctx::log`). It exists only when `--access-log` or `--metrics` is on, so a server
+//! without either pays one `None` check per request.
+
+use std::net::IpAddr;
+use std::os::fd::RawFd;
+use std::sync::Arc;
+use std::time::Instant;
+
+use uring_common::http::RequestHead;
+use uring_common::ring::SlotId;
+
+use crate::access_log::{AccessLogSink, AccessLogWriter, LogEntry};
+use crate::metrics::{Route, TimeoutKind, WorkerMetrics, WorkerSlot};
+
+pub struct RequestLog {
+    access: Option<AccessLogWriter>,
+    metrics: Option<(WorkerMetrics, Arc<WorkerSlot>)>,
+    /// The peer address of each slot's connection (only with an access log).
+    peers: Vec<Option<IpAddr>>,
+    /// The slot of the connection this is lent to.
+    slot: SlotId,
+}
+
+/// One answered request, as the connection reports it.
+pub struct Answered<'a, 'h> {
+    pub head: &'a RequestHead<'a, 'h>,
+    pub status: u16,
+    pub route: Route,
+    /// Response body bytes (a file body's length included; 0 for HEAD).
+    pub body_bytes: u64,
+    /// The worker's clock for the batch the request's last bytes arrived in.
+    pub arrived: Instant,
+}
+
+impl RequestLog {
+    /// `None` when neither an access log nor metrics are on.
+    pub fn new(access: Option<AccessLogSink>, metrics: Option<Arc<WorkerSlot>>) -> Option<Self> {
+        if access.is_none() && metrics.is_none() {
+            return None;
+        }
+        Some(RequestLog {
+            access: access.map(AccessLogWriter::new),
+            metrics: metrics.map(|s| (WorkerMetrics::default(), s)),
+            peers: Vec::new(),
+            slot: 0,
+        })
+    }
+
+    /// Lend this to the connection of `slot`.
+    pub fn at(&mut self, slot: SlotId) -> &mut RequestLog {
+        self.slot = slot;
+        self
+    }
+
+    /// A connection was accepted into `slot`: remember its peer for the log lines (one
+    /// getpeername per connection, only with an access log).
+    pub fn opened(&mut self, slot: SlotId, fd: RawFd) {
+        if self.access.is_none() {
+            return;
+        }
+        let i = slot as usize;
+        if self.peers.len() <= i {
+            self.peers.resize(i + 1, None);
+        }
+        self.peers[i] = peer_of(fd);
+    }
+
+    pub fn answered(&mut self, a: &Answered<'_, '_>) {
+        let duration_us = if self.metrics.is_some() || self.access.is_some() {
+            a.arrived.elapsed().as_micros() as u64
+        } else {
+            0
+        };
+        if let Some((m, _)) = self.metrics.as_mut() {
+            m.request(a.route, a.status, duration_us);
+        }
+        if let Some(w) = self.access.as_mut() {
+            w.record(&LogEntry {
+                peer: self.peers.get(self.slot as usize).copied().flatten(),
+                head: a.head,
+                status: a.status,
+                body_bytes: a.body_bytes,
+                duration_us,
+            });
+        }
+    }
+
+    /// A request refused by the connection itself (malformed, too large): counted, and
+    /// not logged (there is no head to log).
+    pub fn refused(&mut self, status: u16) {
+        if let Some((m, _)) = self.metrics.as_mut() {
+            m.request(Route::Builtin, status, 0);
+        }
+    }
+
+    pub fn received(&mut self, n: usize) {
+        if let Some((m, _)) = self.metrics.as_mut() {
+            m.bytes_in += n as u64;
+        }
+    }
+
+    pub fn sent(&mut self, n: usize) {
+        if let Some((m, _)) = self.metrics.as_mut() {
+            m.bytes_out += n as u64;
+        }
+    }
+
+    pub fn timed_out(&mut self, kind: Option<TimeoutKind>) {
+        if let (Some((m, _)), Some(k)) = (self.metrics.as_mut(), kind) {
+            m.timeouts[k as usize] += 1;
+        }
+    }
+
+    pub fn accept_backoff(&mut self) {
+        if let Some((m, _)) = self.metrics.as_mut() {
+            m.accept_backoffs += 1;
+        }
+    }
+
+    /// The worker's tick: hand the log buffer over, publish the counters.
+    pub fn tick(&mut self, open_connections: usize) {
+        if let Some(w) = self.access.as_mut() {
+            w.flush();
+        }
+        if let Some((m, slot)) = self.metrics.as_mut() {
+            m.open_connections = open_connections as u64;
+            slot.publish(m);
+        }
+    }
+
+    /// The worker is exiting: publish, and hand over the last lines (waiting for room).
+    pub fn flush(&mut self) {
+        self.tick(0);
+        if let Some(w) = self.access.as_mut() {
+            w.finish();
+        }
+    }
+}
+
+fn peer_of(fd: RawFd) -> Option<IpAddr> {
+    let mut ss: libc::sockaddr_storage = unsafe { std::mem::zeroed() };
+    let mut len = std::mem::size_of::<libc::sockaddr_storage>() as libc::socklen_t;
+    // SAFETY: ss is large enough for any address and len says so.
+    let r = unsafe {
+        libc::getpeername(
+            fd,
+            (&mut ss as *mut libc::sockaddr_storage).cast(),
+            &mut len,
+        )
+    };
+    if r != 0 {
+        return None;
+    }
+    match ss.ss_family as i32 {
+        libc::AF_INET => {
+            // SAFETY: the family says this is a sockaddr_in.
+            let a: &libc::sockaddr_in = unsafe { &*(&ss as *const libc::sockaddr_storage).cast() };
+            Some(IpAddr::from(u32::from_be(a.sin_addr.s_addr).to_be_bytes()))
+        }
+        libc::AF_INET6 => {
+            // SAFETY: the family says this is a sockaddr_in6.
+            let a: &libc::sockaddr_in6 = unsafe { &*(&ss as *const libc::sockaddr_storage).cast() };
+            let v6 = std::net::Ipv6Addr::from(a.sin6_addr.s6_addr);
+            Some(v6.to_ipv4_mapped().map_or(IpAddr::V6(v6), IpAddr::V4))
+        }
+        _ => None,
+    }
+}
+
+/// `worker.log.note(|l| l.accept_backoff())`: record when there is a log, in one line.
+pub trait Note {
+    fn note(&mut self, f: impl FnOnce(&mut RequestLog));
+}
+
+impl Note for Option<RequestLog> {
+    fn note(&mut self, f: impl FnOnce(&mut RequestLog)) {
+        if let Some(l) = self.as_mut() {
+            f(l)
+        }
+    }
+}
