@@ -19,9 +19,7 @@ use std::time::{Duration, Instant};
 
 use rustls::ClientConnection;
 use uring_common::http::request::HEADER_CAPACITY;
-use uring_common::http::{
-    parse_response, ChunkEvent, ChunkedDecoder, HeaderStorage, Parsed, ResponseFraming,
-};
+use uring_common::http::{parse_response, BodyReader, HeaderStorage, Parsed, ResponseFraming};
 use uring_common::stats::{ErrorKind, Recorder};
 
 use crate::targets::Target;
@@ -115,9 +113,8 @@ struct Pending {
 enum Body {
     /// Waiting for (the rest of) a response head.
     Head,
-    Length(u64),
-    Chunked,
-    UntilClose,
+    /// In a body, framed by `Conn::reader`.
+    Reading,
 }
 
 pub struct Conn {
@@ -131,7 +128,7 @@ pub struct Conn {
     status: u16,
     /// The response being read lets the connection stay open.
     response_keep_alive: bool,
-    chunked: ChunkedDecoder,
+    reader: BodyReader,
     /// An incomplete response head (and what followed it in the same read).
     partial: Vec<u8>,
     /// Responses answered on the current socket.
@@ -170,7 +167,7 @@ impl Conn {
             body: Body::Head,
             status: 0,
             response_keep_alive: true,
-            chunked: ChunkedDecoder::new(),
+            reader: BodyReader::new(),
             partial: Vec::with_capacity(1024),
             answered: 0,
             draining_since: None,
@@ -414,7 +411,7 @@ impl Conn {
     pub fn on_eof<R: Sink>(&mut self, now: Instant, rec: &mut R) -> Step {
         match self.phase {
             Phase::Open => {
-                if self.body == Body::UntilClose {
+                if self.body == Body::Reading && self.reader.until_close() {
                     self.finish(now, rec);
                     // The close itself ended that response: anything after it was never read.
                     self.phase = Phase::Closed;
@@ -573,48 +570,27 @@ impl Conn {
                     }
                     self.status = head.status;
                     self.response_keep_alive = head.keep_alive && head.status != 101;
-                    match head.framing {
-                        ResponseFraming::NoBody | ResponseFraming::Length(0) => {
-                            self.finish(now, rec)
-                        }
-                        ResponseFraming::Length(n) => self.body = Body::Length(n),
-                        ResponseFraming::Chunked => {
-                            self.chunked.reset();
-                            self.body = Body::Chunked;
-                        }
-                        ResponseFraming::UntilClose => {
-                            self.response_keep_alive = false;
-                            self.body = Body::UntilClose;
-                        }
+                    if head.framing == ResponseFraming::UntilClose {
+                        self.response_keep_alive = false;
                     }
-                }
-                Body::Length(left) => {
-                    let take = (rest.len() as u64).min(left);
-                    off += take as usize;
-                    rec.all().counters.bytes_body += take;
-                    if take == left {
+                    self.reader.start(head.framing);
+                    if self.reader.is_done() {
                         self.finish(now, rec);
                     } else {
-                        self.body = Body::Length(left - take);
+                        self.body = Body::Reading;
                     }
                 }
-                Body::Chunked => {
-                    let (used, event) = self.chunked.decode(rest).map_err(|_| ErrorKind::Parse)?;
+                Body::Reading => {
+                    let (used, data) = self.reader.read(rest).map_err(|_| ErrorKind::Parse)?;
+                    if used == 0 && !self.reader.is_done() {
+                        // The reader keeps its own partial state; it must use input.
+                        return Err(ErrorKind::Parse);
+                    }
                     off += used;
-                    match event {
-                        ChunkEvent::Data(d) => rec.all().counters.bytes_body += d.len() as u64,
-                        ChunkEvent::NeedMore => {
-                            if used == 0 {
-                                // The decoder keeps its own partial state; it must use input.
-                                return Err(ErrorKind::Parse);
-                            }
-                        }
-                        ChunkEvent::Done => self.finish(now, rec),
+                    rec.all().counters.bytes_body += data.len() as u64;
+                    if self.reader.is_done() {
+                        self.finish(now, rec);
                     }
-                }
-                Body::UntilClose => {
-                    rec.all().counters.bytes_body += rest.len() as u64;
-                    off = data.len();
                 }
             }
         }

@@ -60,6 +60,125 @@ pub struct ServerConfig {
     pub sq_entries: u32,
     /// Completion queue entries per ring (multishot operations post many CQEs).
     pub cq_entries: u32,
+    /// Reverse-proxy routes (`--proxy`); empty when the server proxies nothing.
+    pub proxy: ProxyConfig,
+}
+
+/// Where an upstream listens.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum UpstreamAddr {
+    Tcp(SocketAddr),
+    Unix(PathBuf),
+}
+
+/// One `--proxy PREFIX=URL`: requests whose path starts with `prefix` go to upstream
+/// `upstream` (an index into [`ProxyConfig::upstreams`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProxyRoute {
+    pub prefix: String,
+    pub upstream: usize,
+}
+
+/// The reverse proxy's settings (defaults: 32 connections per worker and upstream,
+/// connect timeout 5 s, upstream timeout 60 s).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProxyConfig {
+    pub routes: Vec<ProxyRoute>,
+    pub upstreams: Vec<UpstreamAddr>,
+    /// Connections per worker and upstream: a cap, so a small app server is not flooded.
+    pub conns_per_upstream: usize,
+    pub connect_timeout: Duration,
+    /// Time to the response head, and between reads of the response.
+    pub timeout: Duration,
+    /// Append to the client's `X-Forwarded-*` chain instead of replacing it.
+    pub trust_forwarded: bool,
+}
+
+impl Default for ProxyConfig {
+    fn default() -> Self {
+        ProxyConfig {
+            routes: Vec::new(),
+            upstreams: Vec::new(),
+            conns_per_upstream: 32,
+            connect_timeout: Duration::from_secs(5),
+            timeout: Duration::from_secs(60),
+            trust_forwarded: false,
+        }
+    }
+}
+
+impl ProxyConfig {
+    /// Add a route; the same upstream named twice is one upstream (one pool).
+    pub fn add_route(&mut self, prefix: &str, upstream: UpstreamAddr) {
+        let idx = match self.upstreams.iter().position(|u| *u == upstream) {
+            Some(i) => i,
+            None => {
+                self.upstreams.push(upstream);
+                self.upstreams.len() - 1
+            }
+        };
+        self.routes.retain(|r| r.prefix != prefix);
+        self.routes.push(ProxyRoute {
+            prefix: prefix.to_string(),
+            upstream: idx,
+        });
+    }
+
+    /// The upstream of the longest prefix that `path` starts with.
+    pub fn route(&self, path: &str) -> Option<usize> {
+        self.routes
+            .iter()
+            .filter(|r| path.starts_with(r.prefix.as_str()))
+            .max_by_key(|r| r.prefix.len())
+            .map(|r| r.upstream)
+    }
+
+    /// The route for `path`, as handlers answer it.
+    pub fn upstream_for(&self, path: &str) -> Option<UpstreamRoute> {
+        self.route(path).map(|upstream| UpstreamRoute {
+            upstream,
+            trust_forwarded: self.trust_forwarded,
+        })
+    }
+
+    pub fn is_enabled(&self) -> bool {
+        !self.routes.is_empty()
+    }
+}
+
+/// What a handler answers for a request it wants proxied ([`crate::Handler::upstream_for`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct UpstreamRoute {
+    pub upstream: usize,
+    pub trust_forwarded: bool,
+}
+
+/// Parse an upstream URL: `http://HOST:PORT` (a literal address; `[::1]` for IPv6,
+/// `localhost` allowed) or `unix:/path/to.sock`.
+pub fn parse_upstream(url: &str) -> Result<UpstreamAddr, String> {
+    if let Some(path) = url.strip_prefix("unix:") {
+        if path.is_empty() {
+            return Err(format!("'{url}': unix: needs a socket path"));
+        }
+        return Ok(UpstreamAddr::Unix(PathBuf::from(path)));
+    }
+    let Some(rest) = url.strip_prefix("http://") else {
+        return Err(format!(
+            "'{url}': upstream must be http://HOST:PORT or unix:/path (https is not supported)"
+        ));
+    };
+    let authority = rest.trim_end_matches('/');
+    if authority.contains('/') {
+        return Err(format!("'{url}': upstream URL must not have a path"));
+    }
+    let authority = match authority.strip_prefix("localhost:") {
+        Some(port) => format!("127.0.0.1:{port}"),
+        None => authority.to_string(),
+    };
+    authority
+        .parse::<SocketAddr>()
+        .map(UpstreamAddr::Tcp)
+        .map_err(|_| format!("'{url}': expected http://IP:PORT (e.g. http://127.0.0.1:8000 or http://[::1]:9000)"))
 }
 
 /// Where `--access-log` writes.
@@ -121,6 +240,7 @@ impl Default for ServerConfig {
             tls: None,
             sq_entries: 2048,
             cq_entries: 16384,
+            proxy: ProxyConfig::default(),
         }
     }
 }

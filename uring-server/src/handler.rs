@@ -7,7 +7,10 @@
 
 pub use crate::request::Request;
 pub use crate::response::{CachedResponse, FileBody, ResponseWriter, SERVER_NAME};
-use crate::static_files::StaticFiles;
+use std::sync::Arc;
+
+use crate::config::{ProxyConfig, UpstreamRoute};
+use crate::static_files::{FileBodies, StaticFiles};
 
 /// A synchronous request handler; one instance per worker thread.
 pub trait Handler: Send + 'static {
@@ -18,6 +21,12 @@ pub trait Handler: Send + 'static {
     /// closes. A handler that tunnels overrides this.
     fn accepts_connect(&self) -> bool {
         false
+    }
+
+    /// The upstream a request for `path` is proxied to (see `docs/proxy.md`); `None`
+    /// (the default) answers it here through [`Handler::handle`].
+    fn upstream_for(&self, _path: &str) -> Option<UpstreamRoute> {
+        None
     }
 }
 
@@ -30,6 +39,8 @@ pub trait Handler: Send + 'static {
 #[derive(Clone)]
 pub struct DefaultHandler {
     pub(crate) files: Option<StaticFiles>,
+    /// `--proxy` routes: matching paths other than the built-in ones go upstream.
+    pub(crate) proxy: Option<Arc<ProxyConfig>>,
     plaintext: CachedResponse,
     json_buf: Vec<u8>,
 }
@@ -43,6 +54,7 @@ impl Default for DefaultHandler {
     fn default() -> Self {
         DefaultHandler {
             files: None,
+            proxy: None,
             plaintext: CachedResponse::new(200, &[("Content-Type", b"text/plain")], PLAIN),
             json_buf: Vec::with_capacity(64),
         }
@@ -53,9 +65,17 @@ const PLAIN: &[u8] = b"Hello, World!";
 
 impl DefaultHandler {
     pub fn new(root: Option<std::path::PathBuf>) -> std::io::Result<Self> {
+        Self::with_bodies(root, FileBodies::default())
+    }
+
+    /// Like [`DefaultHandler::new`], with file bodies sent as `bodies` says.
+    pub fn with_bodies(
+        root: Option<std::path::PathBuf>,
+        bodies: FileBodies,
+    ) -> std::io::Result<Self> {
         Ok(DefaultHandler {
             files: match root {
-                Some(r) => Some(StaticFiles::new(&r)?),
+                Some(r) => Some(StaticFiles::new(&r)?.bodies(bodies)),
                 None => None,
             },
             ..DefaultHandler::default()
@@ -64,6 +84,13 @@ impl DefaultHandler {
 }
 
 impl Handler for DefaultHandler {
+    fn upstream_for(&self, path: &str) -> Option<UpstreamRoute> {
+        if path == "/plaintext" || path == "/json" {
+            return None;
+        }
+        self.proxy.as_ref()?.upstream_for(path)
+    }
+
     fn handle(&mut self, req: &Request<'_>, resp: &mut ResponseWriter<'_>) {
         let path = req.path();
         // `OPTIONS *` asks about the server as a whole (the codec lets `*` through for

@@ -24,6 +24,7 @@
 //!   per-worker recorder that feeds both.
 //! - [`inherit`], [`systemd`], [`upgrade`]: socket activation, sd_notify, and the
 //!   zero-downtime upgrade (SIGUSR2).
+//! - [`proxy`]: `--proxy` reverse proxying to upstream app servers (docs/proxy.md).
 
 pub mod access_log;
 pub mod config;
@@ -32,6 +33,7 @@ pub mod handler;
 pub mod inherit;
 pub mod metrics;
 pub mod observe;
+pub mod proxy;
 pub mod request;
 pub mod response;
 pub mod server;
@@ -43,9 +45,9 @@ pub mod worker;
 
 pub use handler::{CachedResponse, DefaultHandler, FileBody, Handler, Request, ResponseWriter};
 pub use server::{
-    AccessLogFormat, AccessLogTarget, RunningServer, Server, ServerBuilder, ServerConfig,
-    ServerError, Timeouts, TlsSettings,
+    AccessLogFormat, AccessLogTarget, ProxyConfig, RunningServer, Server, ServerBuilder,
+    ServerConfig, ServerError, Timeouts, TlsSettings, UpstreamAddr,
 };
-pub use static_files::StaticFiles;
+pub use static_files::{FileBodies, StaticFiles};
 pub use uring_common::http::Limits;
 pub use uring_common::ring::{Tier, TierChoice};

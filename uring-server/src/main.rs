@@ -11,12 +11,14 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::Parser;
+use uring_server::config::parse_upstream;
 use uring_server::{
-    inherit, systemd, upgrade, AccessLogFormat, AccessLogTarget, Limits, RunningServer, Server,
-    TierChoice, Timeouts, TlsSettings,
+    inherit, systemd, upgrade, AccessLogFormat, AccessLogTarget, FileBodies, Limits, RunningServer,
+    Server, TierChoice, Timeouts, TlsSettings, UpstreamAddr,
 };
 
-/// A thread-per-core io_uring HTTP/1.1 server: /plaintext, /json and static files.
+/// A thread-per-core io_uring HTTP/1.1 server: /plaintext, /json, static files and a
+/// buffering reverse proxy.
 #[derive(Parser, Debug)]
 #[command(name = "uring-server", version, about)]
 struct Cli {
@@ -54,6 +56,16 @@ struct Cli {
     /// Serve static files from this directory.
     #[arg(long, value_name = "DIR")]
     root: Option<PathBuf>,
+
+    /// Static files up to this size are kept in memory and sent with their head in one
+    /// send (0: never); larger ones stream (see --file-body).
+    #[arg(long, value_name = "BYTES", default_value_t = FileBodies::default().memory_max)]
+    file_memory_max: u64,
+
+    /// How larger file bodies stream: `splice` (file → pipe → socket, no copy through
+    /// user space) or `read` (read into memory, then send).
+    #[arg(long, value_name = "splice|read", default_value = "splice", value_parser = ["splice", "read"])]
+    file_body: String,
 
     /// Kernel tier: basic (5.10), multishot (5.19), full (6.1) or auto.
     #[arg(long, value_name = "TIER", default_value = "auto", value_parser = parse_tier)]
@@ -124,6 +136,40 @@ struct Cli {
     /// How long a graceful shutdown waits for in-flight requests.
     #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = parse_duration)]
     drain_timeout: Duration,
+
+    /// Reverse-proxy requests whose path starts with PREFIX to URL (repeatable; the
+    /// longest prefix wins; /plaintext and /json stay built in). URL is http://IP:PORT or
+    /// unix:/path/to.sock, e.g. --proxy /=http://127.0.0.1:8000 --proxy /api/=unix:/run/app.sock.
+    /// Requests and responses are buffered (see docs/proxy.md).
+    #[arg(long = "proxy", value_name = "PREFIX=URL", value_parser = parse_proxy)]
+    proxy: Vec<(String, UpstreamAddr)>,
+
+    /// Connections per worker and upstream: a cap, so a small app server is not flooded.
+    #[arg(long, value_name = "N", default_value_t = 32)]
+    upstream_conns: usize,
+
+    /// Time to connect to an upstream (504 beyond).
+    #[arg(long, value_name = "DURATION", default_value = "5s", value_parser = parse_duration)]
+    upstream_connect_timeout: Duration,
+
+    /// Time to the upstream's response head, and between its reads (504 beyond).
+    #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = parse_duration)]
+    upstream_timeout: Duration,
+
+    /// Keep the client's X-Forwarded-For/-Proto/-Host (append to the chain): only behind
+    /// a front you trust.
+    #[arg(long)]
+    trust_forwarded: bool,
+}
+
+fn parse_proxy(s: &str) -> Result<(String, UpstreamAddr), String> {
+    let (prefix, url) = s
+        .split_once('=')
+        .ok_or_else(|| format!("'{s}': expected PREFIX=URL, e.g. /=http://127.0.0.1:8000"))?;
+    if !prefix.starts_with('/') {
+        return Err(format!("'{s}': the prefix must start with /"));
+    }
+    Ok((prefix.to_string(), parse_upstream(url)?))
 }
 
 fn parse_tier(s: &str) -> Result<TierChoice, String> {
@@ -235,6 +281,10 @@ fn main() -> ExitCode {
         .access_log_format(cli.access_log_format)
         .metrics(cli.metrics)
         .inherit_listeners(inherited)
+        .file_bodies(FileBodies {
+            memory_max: cli.file_memory_max,
+            splice: cli.file_body == "splice",
+        })
         .tls(match (&cli.tls_cert, &cli.tls_key) {
             (Some(cert), Some(key)) => Some(TlsSettings {
                 listen: cli.tls_listen.clone(),
@@ -242,7 +292,13 @@ fn main() -> ExitCode {
                 key: key.clone(),
             }),
             _ => None,
-        });
+        })
+        .upstream_conns(cli.upstream_conns)
+        .upstream_timeouts(cli.upstream_connect_timeout, cli.upstream_timeout)
+        .trust_forwarded(cli.trust_forwarded);
+    for (prefix, upstream) in &cli.proxy {
+        builder = builder.proxy(prefix, upstream.clone());
+    }
     let default_listen = [SocketAddr::from(([0, 0, 0, 0], 8080))];
     let listen = match cli.listen.is_empty() && cli.tls_listen.is_empty() {
         true => &default_listen[..],

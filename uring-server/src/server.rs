@@ -19,10 +19,14 @@ use uring_common::ring::{self, RingError, Tier, TierChoice};
 // worker, the connection and the access log need not import this file); these paths
 // stay as they were.
 use crate::access_log::AccessLog;
-pub use crate::config::{AccessLogFormat, AccessLogTarget, ServerConfig, Timeouts, TlsSettings};
+pub use crate::config::{
+    AccessLogFormat, AccessLogTarget, ProxyConfig, ServerConfig, Timeouts, TlsSettings,
+    UpstreamAddr, UpstreamRoute,
+};
 use crate::handler::{DefaultHandler, Handler};
 use crate::metrics::{MetricsServer, Registry};
 use crate::observe::RequestLog;
+use crate::static_files::FileBodies;
 use crate::tls::{ListenerTls, TlsError, TlsSource};
 use crate::worker::{self, WorkerConfig};
 
@@ -101,6 +105,7 @@ impl Server {
         ServerBuilder {
             config: ServerConfig::default(),
             root: None,
+            bodies: FileBodies::default(),
             handler: None,
             inherited: Vec::new(),
         }
@@ -111,6 +116,7 @@ impl Server {
 pub struct ServerBuilder<H> {
     config: ServerConfig,
     root: Option<PathBuf>,
+    bodies: FileBodies,
     handler: Option<H>,
     inherited: Vec<OwnedFd>,
 }
@@ -219,9 +225,42 @@ impl<H: Handler + Clone> ServerBuilder<H> {
         self
     }
 
+    /// Proxy requests whose path starts with `prefix` to `upstream` (repeatable; the
+    /// longest prefix wins; default handler only: `/plaintext` and `/json` stay built in).
+    pub fn proxy(mut self, prefix: &str, upstream: UpstreamAddr) -> Self {
+        self.config.proxy.add_route(prefix, upstream);
+        self
+    }
+
+    /// Connections per worker and upstream (default 32).
+    pub fn upstream_conns(mut self, n: usize) -> Self {
+        self.config.proxy.conns_per_upstream = n;
+        self
+    }
+
+    /// Upstream connect timeout (default 5 s) and time to the response head and between
+    /// reads (default 60 s).
+    pub fn upstream_timeouts(mut self, connect: Duration, response: Duration) -> Self {
+        self.config.proxy.connect_timeout = connect;
+        self.config.proxy.timeout = response;
+        self
+    }
+
+    /// Append to a client's `X-Forwarded-*` chain (a trusted front) instead of replacing it.
+    pub fn trust_forwarded(mut self, on: bool) -> Self {
+        self.config.proxy.trust_forwarded = on;
+        self
+    }
+
     /// Serve static files from `dir` (default handler only).
     pub fn root(mut self, dir: impl Into<PathBuf>) -> Self {
         self.root = Some(dir.into());
+        self
+    }
+
+    /// How static file bodies go out by size (default handler only).
+    pub fn file_bodies(mut self, bodies: FileBodies) -> Self {
+        self.bodies = bodies;
         self
     }
 
@@ -230,6 +269,7 @@ impl<H: Handler + Clone> ServerBuilder<H> {
         ServerBuilder {
             config: self.config,
             root: self.root,
+            bodies: self.bodies,
             handler: Some(handler),
             inherited: self.inherited,
         }
@@ -248,7 +288,7 @@ impl<H: Handler + Clone> ServerBuilder<H> {
         check_config(&mut config)?;
         let handler = match self.handler {
             Some(h) => h,
-            None => default_handler::<H>(self.root)?,
+            None => default_handler::<H>(self.root, self.bodies, &config.proxy)?,
         };
 
         ring::raise_memlock_limit();
@@ -388,14 +428,26 @@ fn check_config(config: &mut ServerConfig) -> Result<(), ServerError> {
             "the connection cap per worker must be at least 1".into(),
         ));
     }
+    if config.proxy.is_enabled() && config.proxy.conns_per_upstream == 0 {
+        return Err(ServerError::Config(
+            "--upstream-conns must be at least 1".into(),
+        ));
+    }
     Ok(())
 }
 
 /// The default handler (with `root`), as the builder's handler type, which is
 /// `DefaultHandler` whenever no handler was given.
-fn default_handler<H: 'static>(root: Option<PathBuf>) -> Result<H, ServerError> {
-    let dh = DefaultHandler::new(root.clone())
+fn default_handler<H: 'static>(
+    root: Option<PathBuf>,
+    bodies: FileBodies,
+    proxy: &ProxyConfig,
+) -> Result<H, ServerError> {
+    let mut dh = DefaultHandler::with_bodies(root.clone(), bodies)
         .map_err(|e| ServerError::Root(root.unwrap_or_default(), e))?;
+    if proxy.is_enabled() {
+        dh.proxy = Some(std::sync::Arc::new(proxy.clone()));
+    }
     let any: Box<dyn std::any::Any> = Box::new(dh);
     any.downcast::<H>()
         .map(|h| *h)

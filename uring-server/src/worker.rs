@@ -18,9 +18,10 @@ use uring_common::ring::{
 };
 
 use crate::config::ServerConfig;
-use crate::conn::{Close, Conn, Ctx};
+use crate::conn::{Close, Conn, Ctx, FileOp};
 use crate::handler::Handler;
 use crate::observe::{Note, RequestLog};
+use crate::proxy::Proxy;
 use crate::tls::ListenerTls;
 
 /// Receive buffer per connection on the basic tier.
@@ -83,7 +84,7 @@ pub fn run<H: Handler>(wcfg: WorkerConfig, handler: H, ready: Sender<Result<(), 
         own_recv_size: BASIC_RECV_BUF,
         ring_buf_count: BUF_COUNT,
         ring_buf_size: BUF_SIZE,
-        connect_timeout: Duration::from_secs(1),
+        connect_timeout: wcfg.config.proxy.connect_timeout,
     });
     let mut driver = match driver {
         Ok(d) => d,
@@ -93,7 +94,11 @@ pub fn run<H: Handler>(wcfg: WorkerConfig, handler: H, ready: Sender<Result<(), 
         }
     };
     let t = &wcfg.config.timeouts;
-    let shortest = t.header_read.min(t.keep_alive).min(t.body_read);
+    let mut shortest = t.header_read.min(t.keep_alive).min(t.body_read);
+    if wcfg.config.proxy.is_enabled() {
+        shortest = shortest.min(wcfg.config.proxy.timeout);
+    }
+    let proxy = Proxy::new(&wcfg.config.proxy, t, driver.core());
     let tick = (shortest / 4).clamp(Duration::from_millis(50), Duration::from_secs(1));
     let mut w = Worker {
         tier: wcfg.tier,
@@ -108,6 +113,7 @@ pub fn run<H: Handler>(wcfg: WorkerConfig, handler: H, ready: Sender<Result<(), 
         draining: false,
         drain_deadline: None,
         log: wcfg.log,
+        proxy,
         tls: wcfg.tls,
     };
     let _ = ready.send(Ok(()));
@@ -133,6 +139,8 @@ struct Worker<H> {
     draining: bool,
     drain_deadline: Option<Instant>,
     log: Option<RequestLog>,
+    /// Upstream connections (slots it owns) and their pools; see `proxy/mod.rs`.
+    proxy: Proxy,
     tls: ListenerTls,
 }
 
@@ -191,6 +199,17 @@ impl<H: Handler> Worker<H> {
     }
 
     fn on_event(&mut self, core: &mut Core, ev: Event<&[u8]>) {
+        self.on_event_inner(core, ev);
+        while let Some((client, outcome)) = self.proxy.take_outcome() {
+            self.with(client, |c, ctx| c.on_forward(outcome, ctx));
+            self.drive(core, client);
+        }
+    }
+
+    fn on_event_inner(&mut self, core: &mut Core, ev: Event<&[u8]>) {
+        if ev.slot().is_some_and(|s| self.proxy.owns(s)) {
+            return (self.proxy).on_event(core, ev, &self.date, self.now, &mut self.conns);
+        }
         let slot = match ev {
             Event::Accepted {
                 listener,
@@ -212,16 +231,16 @@ impl<H: Handler> Worker<H> {
             Event::Ready { .. } => return self.begin_drain(core),
             Event::Closed { slot } => {
                 self.conns[slot as usize].release();
-                return;
+                return (self.proxy).on_client_closed(core, slot, self.now, &mut self.conns);
             }
             Event::Data { slot, data } => self.with(slot, |c, ctx| c.on_data(data, ctx)),
             Event::Eof { slot } => self.with(slot, |c, ctx| c.on_eof(ctx)),
             Event::Sent { slot, len } => self.with(slot, |c, ctx| c.on_sent(len, ctx)),
-            Event::FileRead { slot, data } => {
-                self.with(slot, |c, ctx| c.on_file_read(Ok(data), ctx))
-            }
-            Event::FileReadFailed { slot, res } => {
-                self.with(slot, |c, ctx| c.on_file_read(Err(res), ctx))
+            ev @ (Event::FileRead { slot, .. }
+            | Event::FileReadFailed { slot, .. }
+            | Event::Spliced { slot, .. }
+            | Event::SpliceFailed { slot, .. }) => {
+                self.with(slot, |c, ctx| c.on_file_event(ev, ctx))
             }
             Event::RecvFailed { slot, .. } | Event::SendFailed { slot, .. } => {
                 self.conns[slot as usize].on_error();
@@ -250,7 +269,7 @@ impl<H: Handler> Worker<H> {
 
     /// Turn the connection's wishes into operations.
     fn drive(&mut self, core: &mut Core, slot: SlotId) {
-        if !core.is_open(slot) {
+        if !core.is_open(slot) || self.proxy.owns(slot) {
             return;
         }
         let conn = &mut self.conns[slot as usize];
@@ -264,12 +283,23 @@ impl<H: Handler> Worker<H> {
                 core.send(slot);
             }
         }
-        if !core.reading_file(slot) {
-            if let Some((file, offset, len)) = conn.poll_file_read() {
-                core.read_file(slot, file, offset, len);
+        match conn.poll_file_op() {
+            Some(FileOp::Read(fd, off, len)) => core.read_file(slot, fd, off, len),
+            // No pipe (EMFILE): no way to send the body.
+            Some(FileOp::Splice(fd, off, len, more))
+                if core.splice_file(slot, fd, off, len, more).is_err() =>
+            {
+                return core.close(slot)
             }
+            Some(FileOp::Splice(..)) | None => {}
         }
         core.set_reading(slot, conn.wants_read());
+        if let Some(fwd) = conn.take_forward() {
+            (self.proxy).submit(core, slot, fwd, self.now, &mut self.conns);
+        } else if conn.is_forwarding() {
+            let pending = conn.pending_out();
+            self.proxy.on_client_progress(core, slot, pending);
+        }
     }
 
     fn on_accept(&mut self, core: &mut Core, li: u32, res: Result<RawFd, i32>, rearm: bool) {
@@ -294,6 +324,9 @@ impl<H: Handler> Worker<H> {
                         debug_assert_eq!(slot as usize, self.conns.len());
                         self.conns.push(Conn::new(now, &self.config.timeouts));
                     }
+                }
+                if self.proxy.enabled() {
+                    self.conns[slot as usize].peer = crate::proxy::peer_ip(fd);
                 }
                 self.conns[slot as usize].set_tls(self.tls.session_for(li));
                 self.drive(core, slot);
@@ -363,6 +396,7 @@ impl<H: Handler> Worker<H> {
         if let Some(log) = self.log.as_mut() {
             log.tick(core.live());
         }
+        self.proxy.on_tick(core, now, &mut self.conns);
     }
 
     fn begin_drain(&mut self, core: &mut Core) {
@@ -371,6 +405,7 @@ impl<H: Handler> Worker<H> {
         }
         self.draining = true;
         self.drain_deadline = Some(self.now + self.config.timeouts.drain);
+        self.proxy.start_drain(core, self.now, &mut self.conns);
         self.for_each_open(core, Conn::start_drain);
         self.drive_accept(core);
     }

@@ -3,7 +3,7 @@
 //! `/static/64k.bin`.
 
 use super::proc::{pin_and_isolate, wait_listening, ServerProcess};
-use super::tools::{Workload, STATIC_PATH, STATIC_SIZE};
+use super::tools::{Workload, STATIC_FILES};
 use serde::{Deserialize, Serialize};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -14,6 +14,12 @@ use std::time::Duration;
 #[serde(rename_all = "kebab-case")]
 pub enum Server {
     UringServer,
+    /// uring-server with every file body read and copied (no memory class, no splice).
+    UringServerRead,
+    /// uring-server with every file body spliced (no memory class).
+    UringServerSplice,
+    /// uring-server with every file up to 1 MiB served from memory.
+    UringServerMemory,
     Nginx,
     HyperServer,
     TokioUringServer,
@@ -27,15 +33,12 @@ pub enum Server {
 }
 
 impl Server {
-    pub const ALL: [Server; 8] = [
+    pub const ALL: [Server; 5] = [
         Server::UringServer,
         Server::Nginx,
         Server::HyperServer,
         Server::TokioUringServer,
         Server::Floor,
-        Server::UringServerObs,
-        Server::UringServerTls,
-        Server::NginxTls,
     ];
 
     /// Whether this server speaks HTTPS (the tools get an `https://` URL).
@@ -43,9 +46,24 @@ impl Server {
         matches!(self, Server::UringServerTls | Server::NginxTls)
     }
 
+    /// The uring-server variants that isolate one file body path (named, never run by
+    /// default): how the per-size choice was measured.
+    /// The deployment variants (issue 11): access log + metrics on, and TLS beside nginx's.
+    pub const VARIANTS: [Server; 6] = [
+        Server::UringServerRead,
+        Server::UringServerSplice,
+        Server::UringServerMemory,
+        Server::UringServerObs,
+        Server::UringServerTls,
+        Server::NginxTls,
+    ];
+
     pub fn name(self) -> &'static str {
         match self {
             Server::UringServer => "uring-server",
+            Server::UringServerRead => "uring-server-read",
+            Server::UringServerSplice => "uring-server-splice",
+            Server::UringServerMemory => "uring-server-memory",
             Server::Nginx => "nginx",
             Server::HyperServer => "hyper-server",
             Server::TokioUringServer => "tokio-uring-server",
@@ -57,7 +75,10 @@ impl Server {
     }
 
     pub fn parse_name(s: &str) -> Option<Server> {
-        Server::ALL.into_iter().find(|x| x.name() == s)
+        Server::ALL
+            .into_iter()
+            .chain(Server::VARIANTS)
+            .find(|x| x.name() == s)
     }
 
     /// Why this server cannot take part in a workload, if it cannot.
@@ -70,7 +91,7 @@ impl Server {
             self,
             Server::HyperServer | Server::TokioUringServer | Server::Floor
         );
-        if w == Workload::File64k && !serves_files {
+        if w.file().is_some() && !serves_files {
             return Some(format!("{} does not serve files", self.name()));
         }
         let parses = !matches!(self, Server::Floor | Server::TokioUringServer);
@@ -98,12 +119,18 @@ impl ServerEnv {
     /// The document root holding the static file; created once.
     pub fn doc_root(&self) -> std::io::Result<PathBuf> {
         let root = self.scratch.join("www");
-        let file = root.join(STATIC_PATH.trim_start_matches('/'));
+        for (path, size) in STATIC_FILES {
+            self.static_file(&root.join(path.trim_start_matches('/')), size)?;
+        }
+        Ok(root)
+    }
+
+    fn static_file(&self, file: &Path, size: usize) -> std::io::Result<()> {
         if !file.exists() {
             std::fs::create_dir_all(file.parent().expect("has a parent"))?;
             // Bytes that do not compress to nothing, in case anything on the path tries.
-            let data: Vec<u8> = (0..STATIC_SIZE).map(|i| (i * 7 % 251) as u8).collect();
-            std::fs::write(&file, data)?;
+            let data: Vec<u8> = (0..size).map(|i| (i * 7 % 251) as u8).collect();
+            std::fs::write(file, data)?;
             // nginx's workers drop root for an unprivileged user: whatever the umask,
             // they must be able to reach and read the file.
             use std::os::unix::fs::PermissionsExt;
@@ -115,9 +142,9 @@ impl ServerEnv {
                 }
                 dir = d.parent();
             }
-            std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o644))?;
+            std::fs::set_permissions(file, std::fs::Permissions::from_mode(0o644))?;
         }
-        Ok(root)
+        Ok(())
     }
 }
 
@@ -135,7 +162,12 @@ pub fn start(
     let listen = addr.to_string();
     let log = env.scratch.join(format!("{}.log", server.name()));
     let mut cmd = match server {
-        Server::UringServer | Server::UringServerObs | Server::UringServerTls => {
+        Server::UringServer
+        | Server::UringServerRead
+        | Server::UringServerSplice
+        | Server::UringServerMemory
+        | Server::UringServerObs
+        | Server::UringServerTls => {
             let root = env.doc_root().map_err(|e| format!("document root: {e}"))?;
             let mut c = Command::new(env.bin_dir.join("uring-server"));
             c.args(["-w", &workers, "--root"]).arg(root);
@@ -153,6 +185,12 @@ pub fn start(
                     .arg(env.scratch.join("uring-access.log"))
                     .args(["--metrics", "127.0.0.1:0"]);
             }
+            c.args(match server {
+                Server::UringServerRead => &["--file-body", "read", "--file-memory-max", "0"][..],
+                Server::UringServerSplice => &["--file-memory-max", "0"],
+                Server::UringServerMemory => &["--file-memory-max", "1048576"],
+                _ => &[],
+            });
             // It pins worker i to CPU i; where that is not within our CPUs, the affinity
             // mask we give it does the pinning instead.
             let own: Vec<usize> = (0..nworkers).collect();
@@ -240,6 +278,8 @@ http {{
     keepalive_timeout 65;
     sendfile on;
     tcp_nopush on;
+    open_file_cache max=1000 inactive=20s;
+    open_file_cache_valid 1s;
     tcp_nodelay on;
     client_body_temp_path {temp}/body;
     types {{ application/octet-stream bin; }}

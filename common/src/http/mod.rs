@@ -1,5 +1,6 @@
 //! Sans-IO HTTP/1.1 codec. Every parser takes bytes and returns views that borrow them.
 
+pub mod body;
 pub mod chunked;
 pub mod date;
 pub mod request;
@@ -8,6 +9,7 @@ pub mod serialize;
 #[doc(hidden)]
 pub mod testkit;
 
+pub use body::BodyReader;
 pub use chunked::{ChunkEvent, ChunkedDecoder, ChunkedError};
 pub use date::DateCache;
 pub use request::{

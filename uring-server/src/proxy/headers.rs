@@ -1,0 +1,259 @@
+//! What crosses the proxy and what does not (RFC 9110 section 7.6.1): hop-by-hop fields
+//! are dropped both ways, the framing is always ours (the request is re-framed with a
+//! Content-Length after buffering, the response with its own length or chunked), and the
+//! `X-Forwarded-*` and `Via` fields are set here.
+
+use std::io::Write;
+use std::net::IpAddr;
+
+use uring_common::http::serialize::reason_phrase;
+use uring_common::http::{RequestHead, ResponseFraming, ResponseHead};
+
+use crate::response::SERVER_NAME;
+
+/// `Via` value we add, both ways.
+const VIA: &[u8] = b"1.1 uring-server";
+
+/// Fields that describe one hop, never forwarded (plus any named by `Connection`).
+/// Content-Length and Transfer-Encoding are the framing we redo; Expect is answered by us
+/// (the body is buffered before the upstream sees the request).
+fn is_hop_by_hop(name: &str) -> bool {
+    const HOP: &[&str] = &[
+        "connection",
+        "keep-alive",
+        "te",
+        "trailer",
+        "transfer-encoding",
+        "upgrade",
+        "content-length",
+    ];
+    HOP.iter().any(|h| name.eq_ignore_ascii_case(h))
+        || (name.len() >= 6 && name[..6].eq_ignore_ascii_case("proxy-"))
+}
+
+/// Whether `name` is listed in one of the `Connection` fields of `headers`.
+fn named_by_connection(headers: &[httparse::Header<'_>], name: &str) -> bool {
+    headers
+        .iter()
+        .filter(|h| h.name.eq_ignore_ascii_case("connection"))
+        .flat_map(|h| h.value.split(|&b| b == b','))
+        .any(|token| token.trim_ascii().eq_ignore_ascii_case(name.as_bytes()))
+}
+
+fn drop_field(headers: &[httparse::Header<'_>], name: &str) -> bool {
+    is_hop_by_hop(name) || named_by_connection(headers, name)
+}
+
+fn field(out: &mut Vec<u8>, name: &str, value: &[u8]) {
+    out.extend_from_slice(name.as_bytes());
+    out.extend_from_slice(b": ");
+    out.extend_from_slice(value);
+    out.extend_from_slice(b"\r\n");
+}
+
+/// Whether a request may be sent again after a failure that left no answer (RFC 9110
+/// section 9.2.2).
+pub fn is_idempotent(method: &str) -> bool {
+    matches!(
+        method,
+        "GET" | "HEAD" | "OPTIONS" | "TRACE" | "PUT" | "DELETE"
+    )
+}
+
+/// The request as the upstream gets it: HTTP/1.1, the client's end-to-end fields, the
+/// forwarding fields, and the buffered `body` framed by a Content-Length.
+pub fn write_upstream_request(
+    head: &RequestHead<'_, '_>,
+    body: &[u8],
+    peer: Option<IpAddr>,
+    trust_forwarded: bool,
+    out: &mut Vec<u8>,
+) {
+    out.reserve(head.head_len + body.len() + 160);
+    out.extend_from_slice(head.method.as_bytes());
+    out.push(b' ');
+    out.extend_from_slice(head.target.as_bytes());
+    out.extend_from_slice(b" HTTP/1.1\r\n");
+    let mut prior_for: Vec<&[u8]> = Vec::new();
+    let (mut has_proto, mut has_host) = (false, false);
+    for h in head.headers {
+        let name = h.name;
+        if drop_field(head.headers, name) || name.eq_ignore_ascii_case("expect") {
+            continue;
+        }
+        if name.len() > 12 && name[..12].eq_ignore_ascii_case("x-forwarded-") {
+            // An untrusted client does not get to write the chain the app reads.
+            if !trust_forwarded {
+                continue;
+            }
+            if name.eq_ignore_ascii_case("x-forwarded-for") {
+                prior_for.push(h.value);
+                continue;
+            }
+            has_proto |= name.eq_ignore_ascii_case("x-forwarded-proto");
+            has_host |= name.eq_ignore_ascii_case("x-forwarded-host");
+        }
+        field(out, name, h.value);
+    }
+    if head.host.is_none() {
+        // HTTP/1.1 requires Host; an HTTP/1.0 client may not have sent one (RFC 9112
+        // section 3.2 allows an empty value).
+        out.extend_from_slice(b"Host: \r\n");
+    }
+    out.extend_from_slice(b"X-Forwarded-For: ");
+    for p in &prior_for {
+        out.extend_from_slice(p);
+        out.extend_from_slice(b", ");
+    }
+    match peer {
+        Some(ip) => {
+            let _ = write!(out, "{ip}");
+        }
+        None => out.extend_from_slice(b"unknown"),
+    }
+    out.extend_from_slice(b"\r\n");
+    if !has_proto {
+        field(out, "X-Forwarded-Proto", b"http");
+    }
+    if let (false, Some(host)) = (has_host, head.host) {
+        field(out, "X-Forwarded-Host", host);
+    }
+    field(out, "Via", VIA);
+    let carries_body = !body.is_empty()
+        || !matches!(head.framing, uring_common::http::BodyFraming::None)
+        || matches!(head.method, "POST" | "PUT" | "PATCH");
+    if carries_body {
+        out.extend_from_slice(b"Content-Length: ");
+        let _ = write!(out, "{}", body.len());
+        out.extend_from_slice(b"\r\n");
+    }
+    out.extend_from_slice(b"\r\n");
+    out.extend_from_slice(body);
+}
+
+/// How the response body goes to the client.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClientFraming {
+    /// No body, or exactly the upstream's Content-Length.
+    AsIs,
+    /// Re-chunked (the upstream's length was unknown; HTTP/1.1 client).
+    Chunked,
+    /// Until we close (the upstream's length was unknown; HTTP/1.0 client).
+    Close,
+}
+
+/// The head the client gets for `resp`: the upstream's status and end-to-end fields, our
+/// `Date` and `Server` (nginx's policy: the front speaks for the site), `Via`, and the
+/// framing we choose. Returns that framing and whether the client connection stays open.
+pub fn write_client_head(
+    resp: &ResponseHead<'_, '_>,
+    date: &[u8; 29],
+    client_http10: bool,
+    client_keep_alive: bool,
+    out: &mut Vec<u8>,
+) -> (ClientFraming, bool) {
+    let _ = write!(out, "HTTP/1.1 {} ", resp.status);
+    if resp.reason.is_empty() {
+        out.extend_from_slice(reason_phrase(resp.status).as_bytes());
+    } else {
+        out.extend_from_slice(resp.reason.as_bytes());
+    }
+    out.extend_from_slice(b"\r\n");
+    field(out, "Date", date);
+    field(out, "Server", SERVER_NAME);
+    for h in resp.headers {
+        let name = h.name;
+        if drop_field(resp.headers, name)
+            || name.eq_ignore_ascii_case("date")
+            || name.eq_ignore_ascii_case("server")
+        {
+            continue;
+        }
+        field(out, name, h.value);
+    }
+    field(out, "Via", VIA);
+    let (framing, keep) = match resp.framing {
+        ResponseFraming::NoBody => {
+            // HEAD and 304 carry the length the body would have had.
+            if let Some(cl) = resp.header("content-length") {
+                field(out, "Content-Length", cl);
+            }
+            (ClientFraming::AsIs, client_keep_alive)
+        }
+        ResponseFraming::Length(n) => {
+            let _ = write!(out, "Content-Length: {n}\r\n");
+            (ClientFraming::AsIs, client_keep_alive)
+        }
+        ResponseFraming::Chunked | ResponseFraming::UntilClose if !client_http10 => {
+            out.extend_from_slice(b"Transfer-Encoding: chunked\r\n");
+            (ClientFraming::Chunked, client_keep_alive)
+        }
+        ResponseFraming::Chunked | ResponseFraming::UntilClose => (ClientFraming::Close, false),
+    };
+    if !keep {
+        out.extend_from_slice(b"Connection: close\r\n");
+    } else if client_http10 {
+        out.extend_from_slice(b"Connection: keep-alive\r\n");
+    }
+    out.extend_from_slice(b"\r\n");
+    (framing, keep)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use uring_common::http::{new_header_storage, parse_request, Limits, Parsed};
+
+    fn forward(raw: &[u8], body: &[u8], trust: bool) -> String {
+        let mut storage = new_header_storage();
+        let Ok(Parsed::Complete(head)) = parse_request(raw, &mut storage, &Limits::default())
+        else {
+            panic!("parse");
+        };
+        let mut out = Vec::new();
+        write_upstream_request(&head, body, "10.0.0.7".parse().ok(), trust, &mut out);
+        String::from_utf8(out).unwrap()
+    }
+
+    #[test]
+    fn hop_by_hop_fields_are_dropped_and_framing_redone() {
+        let raw = b"POST /a?b=1 HTTP/1.1\r\nHost: h\r\nConnection: keep-alive, X-Secret\r\nX-Secret: 1\r\nKeep-Alive: 5\r\nTE: trailers\r\nProxy-Authorization: x\r\nUpgrade: h2c\r\nTransfer-Encoding: chunked\r\nExpect: 100-continue\r\nX-App: yes\r\n\r\n";
+        let out = forward(raw, b"hello", false);
+        let lower = out.to_ascii_lowercase();
+        for gone in [
+            "connection:",
+            "x-secret",
+            "keep-alive",
+            "te:",
+            "proxy-",
+            "upgrade",
+            "transfer-encoding",
+            "expect",
+        ] {
+            assert!(!lower.contains(gone), "{gone} in {out}");
+        }
+        assert!(
+            out.starts_with("POST /a?b=1 HTTP/1.1\r\nHost: h\r\nX-App: yes\r\n"),
+            "{out}"
+        );
+        assert!(out.contains("X-Forwarded-For: 10.0.0.7\r\n"));
+        assert!(out.contains("X-Forwarded-Proto: http\r\n"));
+        assert!(out.contains("X-Forwarded-Host: h\r\n"));
+        assert!(out.contains("Via: 1.1 uring-server\r\n"));
+        assert!(out.ends_with("Content-Length: 5\r\n\r\nhello"), "{out}");
+    }
+
+    #[test]
+    fn forwarded_chain_only_when_trusted() {
+        let raw = b"GET / HTTP/1.1\r\nHost: h\r\nX-Forwarded-For: 1.2.3.4\r\nX-Forwarded-Proto: https\r\n\r\n";
+        let untrusted = forward(raw, b"", false);
+        assert!(!untrusted.contains("1.2.3.4"));
+        assert!(untrusted.contains("X-Forwarded-For: 10.0.0.7\r\n"));
+        assert!(untrusted.contains("X-Forwarded-Proto: http\r\n"));
+        assert!(!untrusted.contains("Content-Length"));
+        let trusted = forward(raw, b"", true);
+        assert!(trusted.contains("X-Forwarded-For: 1.2.3.4, 10.0.0.7\r\n"));
+        assert!(trusted.contains("X-Forwarded-Proto: https\r\n"));
+        assert!(!trusted.contains("X-Forwarded-Proto: http\r\n"));
+    }
+}
