@@ -96,6 +96,14 @@ impl RequestLog {
         }
     }
 
+    /// A request forwarded to an upstream, answered with `status` after `took` (from the
+    /// forward to the response's head, at the worker's batch clock).
+    pub fn proxied(&mut self, status: u16, took: std::time::Duration) {
+        if let Some((m, _)) = self.metrics.as_mut() {
+            m.request(Route::Proxy, status, took.as_micros() as u64);
+        }
+    }
+
     /// A request refused by the connection itself (malformed, too large): counted, and
     /// not logged (there is no head to log).
     pub fn refused(&mut self, status: u16) {
