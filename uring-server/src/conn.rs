@@ -933,6 +933,7 @@ impl Conn {
             head: shorten(head),
             body,
         };
+        let file_route = ctx.log.is_some() && ctx.handler.is_file_route(&req);
         ctx.handler.handle(&req, &mut w);
         if w.status.is_none() {
             w.respond(
@@ -953,7 +954,7 @@ impl Conn {
             log.answered(&Answered {
                 head,
                 status,
-                route: if file.is_some() {
+                route: if file.is_some() || file_route {
                     Route::File
                 } else {
                     Route::Builtin
