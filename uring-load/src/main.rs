@@ -122,7 +122,8 @@ struct Cli {
     #[arg(long = "unix-socket", value_name = "PATH")]
     unix_socket: Option<PathBuf>,
 
-    /// io_uring tier: auto, basic (5.10), multishot (5.19) or full (6.1).
+    /// Kernel interface: io_uring tier basic (5.10), multishot (5.19), full (6.1), or epoll;
+    /// auto takes the best io_uring tier, or epoll when io_uring is forbidden or missing.
     #[arg(long = "tier", value_name = "TIER", default_value = "auto")]
     tier: TierChoice,
 

@@ -106,8 +106,14 @@ pub struct RunOutcome {
 
 /// Run the load: spawn the threads, wait for them, merge their recorders.
 pub fn run(cfg: &LoadConfig, progress: &Progress) -> Result<RunOutcome, StartError> {
-    let features = ring::probe()?;
-    let tier = features.resolve(cfg.tier)?;
+    let selection = ring::select(cfg.tier)?;
+    let tier = selection.tier;
+    if let Some(why) = &selection.fallback {
+        // Once per process, however many `--runs`.
+        static SAID: std::sync::Once = std::sync::Once::new();
+        SAID.call_once(|| eprintln!("uring-load: {why}"));
+    }
+    let features = selection.features.unwrap_or_default();
     let recv_mode = match RecvMode::for_tier(tier, features.multishot_recv) {
         RecvMode::Select if !features.buf_ring => RecvMode::Own,
         mode => mode,

@@ -203,6 +203,9 @@ pub struct Conn {
     forward: Option<Forward>,
     /// A forwarded request is unanswered: later requests wait (responses stay in order).
     forwarding: bool,
+    /// Where the forwarded request's response starts in `out`, and when it was
+    /// forwarded, until its status is counted in the metrics.
+    forward_from: Option<(usize, Instant)>,
     /// The client's address (for `X-Forwarded-For`), set by the worker when proxying.
     pub peer: Option<IpAddr>,
     /// The TLS layer of an HTTPS connection (`conn/tls.rs`).
@@ -234,6 +237,7 @@ impl Conn {
             idle_timeout: timeouts.keep_alive,
             forward: None,
             forwarding: false,
+            forward_from: None,
             peer: None,
             tls: None,
         }
@@ -264,6 +268,7 @@ impl Conn {
         self.chunked.reset();
         self.forward = None;
         self.forwarding = false;
+        self.forward_from = None;
         self.peer = None;
         self.tls = None;
     }
@@ -449,6 +454,7 @@ impl Conn {
             return;
         }
         self.last_activity = ctx.now;
+        self.count_proxied(outcome, ctx);
         match outcome {
             ForwardOutcome::Progress => return,
             ForwardOutcome::Done { keep_alive } => {
@@ -598,6 +604,31 @@ impl Conn {
     /// user space, so its bodies are read).
     fn splices(&self) -> bool {
         self.tls.is_none() && self.file.as_ref().is_some_and(|f| f.body.zero_copy)
+    }
+
+    /// Count a proxied request in the metrics once its status is known: from the head the
+    /// proxy wrote into `out` (it is there at the first outcome that follows it), or the
+    /// status we answer ourselves. (Proxied requests are not in the access log.)
+    fn count_proxied<H: Handler>(&mut self, outcome: ForwardOutcome, ctx: &mut Ctx<'_, H>) {
+        let Some((at, since)) = self.forward_from else {
+            return;
+        };
+        let head = self.out.get(at..).unwrap_or(&[]);
+        let parsed = head
+            .strip_prefix(b"HTTP/1.")
+            .and_then(|r| r.get(2..5))
+            .and_then(|d| std::str::from_utf8(d).ok()?.parse::<u16>().ok());
+        let status = match (parsed, outcome) {
+            (Some(s), _) => s,
+            (None, ForwardOutcome::Failed { status, .. }) => status,
+            (None, ForwardOutcome::Progress) => return,
+            // Completed or broken off without a head we saw: a gateway failure.
+            (None, _) => 502,
+        };
+        self.forward_from = None;
+        if let Some(log) = ctx.log.as_deref_mut() {
+            log.proxied(status, ctx.now.saturating_duration_since(since));
+        }
     }
 
     /// A complete request for the proxy, once.
@@ -902,6 +933,7 @@ impl Conn {
                 keep_alive,
             });
             self.forwarding = true;
+            self.forward_from = Some((self.out.len(), ctx.now));
             return;
         }
         let start = self.out.len();
@@ -919,6 +951,7 @@ impl Conn {
             head: shorten(head),
             body,
         };
+        let file_route = ctx.log.is_some() && ctx.handler.is_file_route(&req);
         ctx.handler.handle(&req, &mut w);
         if w.status.is_none() {
             w.respond(
@@ -939,7 +972,7 @@ impl Conn {
             log.answered(&Answered {
                 head,
                 status,
-                route: if file.is_some() {
+                route: if file.is_some() || file_route {
                     Route::File
                 } else {
                     Route::Builtin

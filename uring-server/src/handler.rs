@@ -23,6 +23,13 @@ pub trait Handler: Send + 'static {
         false
     }
 
+    /// Whether `req` is answered by static files (the metrics' `route="file"`, whatever
+    /// the file's body path: streamed, spliced or from memory). Asked only when metrics
+    /// or the access log are on.
+    fn is_file_route(&self, _req: &Request<'_>) -> bool {
+        false
+    }
+
     /// The upstream a request for `path` is proxied to (see `docs/proxy.md`); `None`
     /// (the default) answers it here through [`Handler::handle`].
     fn upstream_for(&self, _path: &str) -> Option<UpstreamRoute> {
@@ -89,6 +96,10 @@ impl Handler for DefaultHandler {
             return None;
         }
         self.proxy.as_ref()?.upstream_for(path)
+    }
+
+    fn is_file_route(&self, req: &Request<'_>) -> bool {
+        self.files.is_some() && req.target() != "*" && !matches!(req.path(), "/plaintext" | "/json")
     }
 
     fn handle(&mut self, req: &Request<'_>, resp: &mut ResponseWriter<'_>) {

@@ -67,7 +67,8 @@ struct Cli {
     #[arg(long, value_name = "splice|read", default_value = "splice", value_parser = ["splice", "read"])]
     file_body: String,
 
-    /// Kernel tier: basic (5.10), multishot (5.19), full (6.1) or auto.
+    /// Kernel interface: io_uring tier basic (5.10), multishot (5.19), full (6.1), or epoll;
+    /// auto takes the best io_uring tier, or epoll when io_uring is forbidden or missing.
     #[arg(long, value_name = "TIER", default_value = "auto", value_parser = parse_tier)]
     tier: TierChoice,
 
@@ -319,7 +320,7 @@ fn main() -> ExitCode {
     };
     let addrs: Vec<String> = server.local_addrs().iter().map(|a| a.to_string()).collect();
     eprintln!(
-        "uring-server: listening on {}{} with {workers} worker(s), tier {}{}{}",
+        "uring-server: listening on {}{} with {workers} worker(s), tier {}{}{}{}",
         addrs.join(", "),
         if inherited_from.is_empty() {
             String::new()
@@ -327,6 +328,10 @@ fn main() -> ExitCode {
             format!(" (inherited from {inherited_from})")
         },
         server.tier(),
+        server
+            .tier_fallback()
+            .map(|why| format!(" ({why})"))
+            .unwrap_or_default(),
         if cli.no_pin { ", unpinned" } else { "" },
         server.metrics_addr().map_or(String::new(), |a| format!(
             ", metrics on http://{a}/metrics"
@@ -356,7 +361,9 @@ fn main() -> ExitCode {
         eprintln!("uring-server: drained, exiting");
         std::process::exit(0);
     });
-    wait_signal(&sigset);
+    // Only SIGTERM/SIGINT cut the drain short: a logrotate SIGUSR1 or a reload's SIGHUP
+    // must not end requests in flight.
+    while !matches!(wait_signal(&sigset), libc::SIGTERM | libc::SIGINT) {}
     eprintln!("uring-server: second signal, exiting now");
     ExitCode::from(130)
 }

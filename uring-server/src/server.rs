@@ -293,8 +293,8 @@ impl<H: Handler + Clone> ServerBuilder<H> {
 
         ring::raise_memlock_limit();
         ring::raise_nofile_limit();
-        let features = ring::probe()?;
-        let tier = features.resolve(config.tier)?;
+        let selection = ring::select(config.tier)?;
+        let tier = selection.tier;
 
         let tls = match &config.tls {
             Some(t) => Some(TlsSource::load(&t.cert, &t.key).map_err(ServerError::Tls)?),
@@ -368,6 +368,7 @@ impl<H: Handler + Clone> ServerBuilder<H> {
             wakers,
             local_addrs,
             tier,
+            fallback: selection.fallback,
             access_log,
             metrics,
             held: Mutex::new(held),
@@ -571,6 +572,7 @@ pub struct RunningServer {
     wakers: Vec<OwnedFd>,
     local_addrs: Vec<SocketAddr>,
     tier: Tier,
+    fallback: Option<String>,
     access_log: Option<AccessLog>,
     metrics: Option<MetricsServer>,
     /// The workers' listening sockets (their fd numbers), for an upgrade's successor.
@@ -590,6 +592,11 @@ impl RunningServer {
     /// The kernel tier the workers run.
     pub fn tier(&self) -> Tier {
         self.tier
+    }
+
+    /// Why `auto` chose epoll, when it fell back ("io_uring unavailable (...); using epoll").
+    pub fn tier_fallback(&self) -> Option<&str> {
+        self.fallback.as_deref()
     }
 
     /// Where `/metrics` is served (port 0 resolved).

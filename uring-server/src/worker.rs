@@ -351,7 +351,7 @@ impl<H: Handler> Worker<H> {
     /// Arm accepts that should run; stop them at the connection cap or when draining.
     fn drive_accept(&mut self, core: &mut Core) {
         let at_cap = core.live() >= self.config.max_conns_per_worker;
-        let multishot = self.tier >= Tier::Multishot;
+        let multishot = self.tier.multishot_accept();
         for (li, l) in self.listeners.iter_mut().enumerate() {
             let li = li as u32;
             if l.closed {

@@ -24,6 +24,12 @@ pub enum Server {
     HyperServer,
     TokioUringServer,
     Floor,
+    /// uring-server with an access log (combined, to a file) and `--metrics` on.
+    UringServerObs,
+    /// uring-server on `--tls-listen` (ECDSA P-256, AES-128-GCM).
+    UringServerTls,
+    /// nginx with `listen ... ssl`, the same certificate and cipher suite.
+    NginxTls,
 }
 
 impl Server {
@@ -35,12 +41,21 @@ impl Server {
         Server::Floor,
     ];
 
+    /// Whether this server speaks HTTPS (the tools get an `https://` URL).
+    pub fn tls(self) -> bool {
+        matches!(self, Server::UringServerTls | Server::NginxTls)
+    }
+
     /// The uring-server variants that isolate one file body path (named, never run by
     /// default): how the per-size choice was measured.
-    pub const VARIANTS: [Server; 3] = [
+    /// The deployment variants (issue 11): access log + metrics on, and TLS beside nginx's.
+    pub const VARIANTS: [Server; 6] = [
         Server::UringServerRead,
         Server::UringServerSplice,
         Server::UringServerMemory,
+        Server::UringServerObs,
+        Server::UringServerTls,
+        Server::NginxTls,
     ];
 
     pub fn name(self) -> &'static str {
@@ -53,6 +68,9 @@ impl Server {
             Server::HyperServer => "hyper-server",
             Server::TokioUringServer => "tokio-uring-server",
             Server::Floor => "floor",
+            Server::UringServerObs => "uring-server-obs",
+            Server::UringServerTls => "uring-server-tls",
+            Server::NginxTls => "nginx-tls",
         }
     }
 
@@ -66,6 +84,9 @@ impl Server {
     /// Why this server cannot take part in a workload, if it cannot.
     pub fn not_applicable(self, w: Workload, tool: super::tools::Tool) -> Option<String> {
         use super::tools::Tool;
+        if self.tls() && tool != Tool::UringLoad {
+            return Some(format!("{} is measured with uring-load only", self.name()));
+        }
         let serves_files = !matches!(
             self,
             Server::HyperServer | Server::TokioUringServer | Server::Floor
@@ -144,11 +165,26 @@ pub fn start(
         Server::UringServer
         | Server::UringServerRead
         | Server::UringServerSplice
-        | Server::UringServerMemory => {
+        | Server::UringServerMemory
+        | Server::UringServerObs
+        | Server::UringServerTls => {
             let root = env.doc_root().map_err(|e| format!("document root: {e}"))?;
             let mut c = Command::new(env.bin_dir.join("uring-server"));
-            c.args(["-w", &workers, "--listen", &listen, "--root"])
-                .arg(root);
+            c.args(["-w", &workers, "--root"]).arg(root);
+            if server == Server::UringServerTls {
+                let (cert, key) = tls_files(env)?;
+                c.args(["--tls-listen", &listen, "--tls-cert"])
+                    .arg(cert)
+                    .arg("--tls-key")
+                    .arg(key);
+            } else {
+                c.args(["--listen", &listen]);
+            }
+            if server == Server::UringServerObs {
+                c.arg("--access-log")
+                    .arg(env.scratch.join("uring-access.log"))
+                    .args(["--metrics", "127.0.0.1:0"]);
+            }
             c.args(match server {
                 Server::UringServerRead => &["--file-body", "read", "--file-memory-max", "0"][..],
                 Server::UringServerSplice => &["--file-memory-max", "0"],
@@ -163,8 +199,12 @@ pub fn start(
             }
             c
         }
-        Server::Nginx => {
-            let conf = write_nginx_conf(addr, nworkers, env)?;
+        Server::Nginx | Server::NginxTls => {
+            let tls = match server == Server::NginxTls {
+                true => Some(tls_files(env)?),
+                false => None,
+            };
+            let conf = write_nginx_conf(addr, nworkers, env, tls)?;
             let mut c = Command::new("nginx");
             c.arg("-p").arg(&env.scratch).arg("-c").arg(conf);
             c.arg("-e").arg(env.scratch.join("nginx-error.log"));
@@ -196,8 +236,32 @@ pub fn start(
 
 /// nginx tuned the way a benchmark deserves: one worker per server CPU, no access log,
 /// keep-alive without a request cap (1.22 closes after 1000 by default), sendfile on.
-fn write_nginx_conf(addr: SocketAddr, workers: usize, env: &ServerEnv) -> Result<PathBuf, String> {
+fn write_nginx_conf(
+    addr: SocketAddr,
+    workers: usize,
+    env: &ServerEnv,
+    tls: Option<(PathBuf, PathBuf)>,
+) -> Result<PathBuf, String> {
     let root = env.doc_root().map_err(|e| format!("document root: {e}"))?;
+    // TLS: the certificate uring-server-tls uses, TLS 1.2 and 1.3, AES-128-GCM only (what
+    // uring-server prefers), a session cache and tickets like uring-server's.
+    let (ssl, ssl_conf) = match &tls {
+        None => ("", String::new()),
+        Some((cert, key)) => (
+            " ssl",
+            format!(
+                "ssl_certificate {};
+        ssl_certificate_key {};
+        ssl_protocols TLSv1.2 TLSv1.3;
+        ssl_ciphers ECDHE-ECDSA-AES128-GCM-SHA256;
+        ssl_conf_command Ciphersuites TLS_AES_128_GCM_SHA256;
+        ssl_session_cache shared:tls:10m;
+        ssl_session_tickets on;",
+                cert.display(),
+                key.display()
+            ),
+        ),
+    };
     let temp = env.scratch.join("nginx-temp");
     std::fs::create_dir_all(&temp).map_err(|e| e.to_string())?;
     let conf = format!(
@@ -220,7 +284,8 @@ http {{
     client_body_temp_path {temp}/body;
     types {{ application/octet-stream bin; }}
     server {{
-        listen {addr} reuseport backlog=4096;
+        listen {addr}{ssl} reuseport backlog=4096;
+        {ssl_conf}
         location = /plaintext {{
             default_type text/plain;
             return 200 \"Hello, World!\";
@@ -238,6 +303,42 @@ http {{
     let path = env.scratch.join("nginx.conf");
     std::fs::write(&path, conf).map_err(|e| format!("{}: {e}", path.display()))?;
     Ok(path)
+}
+
+/// A self-signed ECDSA P-256 certificate for 127.0.0.1 in the scratch directory (made
+/// once with openssl): (certificate, key).
+fn tls_files(env: &ServerEnv) -> Result<(PathBuf, PathBuf), String> {
+    let (cert, key) = (
+        env.scratch.join("tls-cert.pem"),
+        env.scratch.join("tls-key.pem"),
+    );
+    if cert.exists() && key.exists() {
+        return Ok((cert, key));
+    }
+    let out = Command::new("openssl")
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+        ])
+        .args(["-nodes", "-days", "2", "-subj", "/CN=127.0.0.1"])
+        .args(["-addext", "subjectAltName=IP:127.0.0.1"])
+        .arg("-keyout")
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .output()
+        .map_err(|e| format!("openssl: {e}"))?;
+    if !out.status.success() {
+        return Err(format!(
+            "openssl could not make the test certificate: {}",
+            String::from_utf8_lossy(&out.stderr)
+        ));
+    }
+    Ok((cert, key))
 }
 
 /// Whether a command is on PATH (for the peers from Debian packages).

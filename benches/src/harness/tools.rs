@@ -184,6 +184,10 @@ pub fn command(tool: Tool, w: Workload, spec: &RunSpec) -> Result<Vec<String>, S
                 &t,
             ]);
             push(&["--no-pin", "--json"]);
+            if spec.base_url.starts_with("https://") {
+                // The TLS servers' certificate is self-signed (made by the harness).
+                push(&["--insecure"]);
+            }
             if w.keep_alive() {
                 push(&["-k"]);
             }

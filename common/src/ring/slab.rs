@@ -48,7 +48,8 @@ impl RecvMode {
         match tier {
             Tier::Full if multishot_recv => RecvMode::Multishot,
             Tier::Full | Tier::Multishot => RecvMode::Select,
-            Tier::Basic => RecvMode::Own,
+            // Epoll receives into the thread's buffer; the mode is not used there.
+            Tier::Basic | Tier::Epoll => RecvMode::Own,
         }
     }
 }
@@ -345,7 +346,7 @@ struct Peer {
     domain: libc::c_int,
 }
 
-pub struct Core {
+pub struct UringCore {
     cfg: CoreConfig,
     slots: Vec<Slot>,
     free: Vec<SlotId>,
@@ -361,9 +362,9 @@ pub struct Core {
     open: usize,
 }
 
-impl Core {
-    pub fn new(cfg: CoreConfig) -> Core {
-        Core {
+impl UringCore {
+    pub fn new(cfg: CoreConfig) -> UringCore {
+        UringCore {
             cfg,
             slots: Vec::new(),
             free: Vec::new(),
@@ -1156,7 +1157,7 @@ fn new_pipe() -> io::Result<(RawFd, RawFd, u32)> {
     Ok((fds[0], fds[1], cap.max(4096) as u32))
 }
 
-impl Drop for Core {
+impl Drop for UringCore {
     fn drop(&mut self) {
         for s in &mut self.slots {
             if let Some((r, w, _)) = s.pipe.take() {
@@ -1180,8 +1181,8 @@ mod tests {
     const MORE: u32 = 1 << 1; // IORING_CQE_F_MORE
     const BUFFER: u32 = 1; // IORING_CQE_F_BUFFER
 
-    fn core(mode: RecvMode) -> Core {
-        Core::new(CoreConfig {
+    fn core(mode: RecvMode) -> UringCore {
+        UringCore::new(CoreConfig {
             recv_mode: mode,
             own_recv_size: 4096,
             bgid: 0,
@@ -1191,7 +1192,7 @@ mod tests {
     }
 
     /// The queued SQEs as (op byte of the token, opcode, len field), and clear the queue.
-    fn drain(c: &mut Core) -> Vec<(Option<Op>, u8, u32, u64)> {
+    fn drain(c: &mut UringCore) -> Vec<(Option<Op>, u8, u32, u64)> {
         c.settle();
         let mut out = Vec::new();
         for p in c.pending.drain(..) {
@@ -1498,7 +1499,7 @@ mod tests {
     }
 
     /// The pipe's capacity for slot `a` (the kernel decides it).
-    fn pipe_cap(c: &Core, a: SlotId) -> u32 {
+    fn pipe_cap(c: &UringCore, a: SlotId) -> u32 {
         c.slots[a as usize].pipe.expect("a pipe").2
     }
 
