@@ -192,9 +192,13 @@ fn routes_longest_prefix_unix_upstreams_and_built_ins() {
         "{}",
         text(&rs[0])
     );
-    // Built-ins stay.
+    // Built-ins stay, unless a prefix longer than / names them.
     let r = get(px.addr, "/plaintext");
     assert_eq!(text(&r), "Hello, World!");
+    let json_route = format!("/json={}", api.url);
+    let px = ServerProc::start(&["--proxy", &root, "--proxy", &json_route]);
+    assert!(text(&get(px.addr, "/json")).starts_with("GET /json\n"));
+    assert_eq!(text(&get(px.addr, "/plaintext")), "Hello, World!");
 }
 
 #[test]
