@@ -178,7 +178,10 @@ fn seed_study_quick_fills_the_seed_table() {
         assert!(md.contains(row), "seed.md lacks {row}:\n{md}");
     }
     assert!(md.contains("CPython") && md.contains("PyPy"), "{md}");
-    assert!(md.contains("behind uring-server") && md.contains("behind nginx"), "{md}");
+    assert!(
+        md.contains("behind uring-server") && md.contains("behind nginx"),
+        "{md}"
+    );
     let svg = std::fs::read_to_string(out.join("seed.svg")).unwrap();
     assert!(
         svg.contains("<svg") && svg.contains("-w 1 -c 200"),
