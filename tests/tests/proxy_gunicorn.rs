@@ -278,7 +278,7 @@ fn clog(addr: SocketAddr) -> (u64, u64) {
     let url = format!("http://{addr}/");
     let run = run_load(
         &[
-            "-d", "10s", "-c", "4", "-t", "1", "-k", "-T", "2s", "--json", &url,
+            "-d", "10s", "-c", "4", "-t", "1", "-k", "-T", "5s", "--json", &url,
         ],
         Duration::from_secs(40),
     );
@@ -311,7 +311,7 @@ fn the_clog_test() {
         let nx = NginxProxy::start(g.addr);
         clog(nx.addr)
     };
-    println!("clog test: gunicorn -w 2 sync, 50 clients at 1 byte/s both ways, uring-load -c 4 for 10 s (-T 2s)");
+    println!("clog test: gunicorn -w 2 sync, 50 clients at 1 byte/s both ways, uring-load -c 4 for 10 s (-T 5s)");
     println!(
         "  direct:               {:>6} succeeded, {:>4} failed or timed out",
         direct.0, direct.1
