@@ -535,6 +535,7 @@ fn load_mix_several_hosts_split_connections_and_keep_stats_apart() {
     // -c split across the hosts: three connections each.
     assert_eq!(a.connections.load(Ordering::SeqCst), 3);
     assert_eq!(b.connections.load(Ordering::SeqCst), 3);
+    assert!(r.stdout.contains("\"hosts\""));
     let hosts = v["hosts"].as_array().unwrap();
     assert_eq!(hosts.len(), 2, "{v}");
     assert_eq!(hosts[0]["label"], format!("http://{}", a.addr));
@@ -542,6 +543,30 @@ fn load_mix_several_hosts_split_connections_and_keep_stats_apart() {
     assert_eq!(num(&hosts[1], &["requests", "done"]), 600);
     assert_eq!(num(&hosts[1], &["connections", "opened"]), 3);
     assert_eq!(v["targets"][2]["host"], 1);
+    // The open model across hosts: each host's share comes due on its own schedule.
+    let r2 = run_load(
+        &[
+            "-n",
+            "300",
+            "-R",
+            "3000",
+            "-c",
+            "4",
+            "-t",
+            "2",
+            "-k",
+            "--json",
+            "--targets",
+            file.to_str().unwrap(),
+        ],
+        LIMIT,
+    );
+    assert_eq!(r2.code, 0, "{}", r2.stderr);
+    let v2 = r2.json();
+    assert_eq!(num(&v2, &["requests", "done"]), 300, "{v2}");
+    assert_eq!(a.counts()["GET /one"], 400);
+    assert_eq!(b.counts()["GET /two"], 400);
+    assert_eq!(b.counts()["POST /three"], 400);
     // Two runs' reports merge target by target.
     let one = dir.path().join("one.json");
     std::fs::write(&one, &r.stdout).unwrap();
@@ -661,4 +686,98 @@ fn load_raw_requests_go_as_written_and_invalid_ones_are_refused_at_start() {
     }
     let r = run_load(&["--targets", t.to_str().unwrap()], LIMIT);
     assert!(r.stderr.contains("t.txt line 2:"), "{}", r.stderr);
+}
+
+#[test]
+fn load_mix_round_robin_holds_across_shards_and_their_merge() {
+    let srv = LogServer::start(None);
+    let dir = TempDir::new("mix-shards");
+    let urls: String = (0..10).map(|i| srv.url(&format!("/{i}")) + "\n").collect();
+    let file = write(dir.path(), "urls.txt", urls.as_bytes());
+    let mut reports = Vec::new();
+    for i in 0..3 {
+        let shard = format!("{i}/3");
+        let r = run_load(
+            &[
+                "-n",
+                "1003",
+                "-c",
+                "4",
+                "-t",
+                "2",
+                "-k",
+                "--json",
+                "--shard",
+                &shard,
+                "--urls",
+                file.to_str().unwrap(),
+            ],
+            LIMIT,
+        );
+        assert_eq!(r.code, 0, "{}", r.stderr);
+        let p = dir.path().join(format!("s{i}.json"));
+        std::fs::write(&p, &r.stdout).unwrap();
+        reports.push(p.to_str().unwrap().to_string());
+    }
+    let c = srv.counts();
+    assert_eq!(c.values().sum::<u64>(), 1003);
+    assert!(c.values().all(|&n| n == 100 || n == 101), "{c:?}");
+    let mut args = vec!["merge"];
+    args.extend(reports.iter().map(String::as_str));
+    let m = run_load(&args, LIMIT);
+    assert_eq!(m.code, 0, "{}", m.stderr);
+    let merged = done_by_label(&m.json());
+    for (label, done) in merged {
+        let path = &label[label.rfind('/').unwrap()..];
+        assert_eq!(c[&format!("GET {path}")], done, "{label}");
+    }
+}
+
+#[test]
+fn load_mix_https_and_http_hosts_in_one_run() {
+    let nginx = uring_tests::load::Nginx::start(true);
+    let srv = LogServer::start(None);
+    let dir = TempDir::new("mix-tls");
+    let body = write(dir.path(), "b", b"payload");
+    let file = write(
+        dir.path(),
+        "targets.txt",
+        format!(
+            "GET https://127.0.0.1:{p}/\n\nGET https://127.0.0.1:{p}/missing\n\nPOST {}\n@{}\n",
+            srv.url("/plain"),
+            body.display(),
+            p = nginx.port
+        )
+        .as_bytes(),
+    );
+    let r = run_load(
+        &[
+            "-n",
+            "600",
+            "-c",
+            "4",
+            "-t",
+            "2",
+            "-k",
+            "-K",
+            "2",
+            "--insecure",
+            "--json",
+            "--targets",
+            file.to_str().unwrap(),
+        ],
+        LIMIT,
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let v = r.json();
+    assert_eq!(num(&v, &["requests", "done"]), 600, "{v}");
+    assert_eq!(nginx.access_log_lines(), 400);
+    assert_eq!(srv.counts()["POST /plain"], 200);
+    assert!(srv.logged().iter().all(|l| l.body == b"payload"));
+    assert_eq!(num(&v["targets"][0], &["status_codes", "2xx"]), 200, "{v}");
+    assert_eq!(num(&v["targets"][1], &["status_codes", "4xx"]), 200, "{v}");
+    assert_eq!(
+        v["hosts"][0]["label"],
+        format!("https://127.0.0.1:{}", nginx.port)
+    );
 }

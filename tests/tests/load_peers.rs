@@ -53,7 +53,7 @@ fn load_nginx_pipelined_and_every_tier() {
     let nginx = Nginx::start(false);
     let url = format!("http://127.0.0.1:{}/", nginx.port);
     let mut logged = 0;
-    for tier in ["basic", "multishot", "full"] {
+    for tier in ["basic", "multishot", "full", "epoll"] {
         let r = run_load(
             &[
                 "-n", "3000", "-c", "10", "-t", "2", "-k", "-K", "8", "--tier", tier, "--json",

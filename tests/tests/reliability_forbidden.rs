@@ -1,14 +1,19 @@
 //! io_uring forbidden: both binaries run under a seccomp filter (installed by the test in
 //! the child before exec) that makes io_uring_setup fail with EPERM, as Docker's default
-//! profile does. Each must exit non-zero with one clear line that names the cause and the
-//! fix, not a panic or a backtrace.
+//! profile does. With `--tier auto` both fall back to epoll, say so once in their start-up
+//! line, and serve and count exactly; a forced io_uring tier still exits non-zero with one
+//! clear line that names the cause and the fix, not a panic or a backtrace.
 
 use std::net::TcpListener;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use uring_tests::bin;
-use uring_tests::reliability::{deny_io_uring, ChildGuard};
+use uring_tests::load::num;
+use uring_tests::reliability::{deny_io_uring, ChildGuard, TestServer};
+
+const FALLBACK: &str =
+    "io_uring unavailable (EPERM: forbidden by seccomp or kernel.io_uring_disabled); using epoll";
 
 fn run_denied(mut cmd: Command) -> (std::process::ExitStatus, String) {
     deny_io_uring(&mut cmd);
@@ -107,21 +112,90 @@ fn seccomp_filter_really_denies_io_uring() {
 }
 
 #[test]
-fn server_explains_forbidden_io_uring() {
+fn server_explains_a_forced_io_uring_tier_when_forbidden() {
     let port = uring_tests::free_port();
     let mut cmd = Command::new(bin("uring-server"));
     cmd.args(["--listen", &format!("127.0.0.1:{port}"), "-w", "1"]);
+    cmd.args(["--tier", "basic"]);
     let (status, stderr) = run_denied(cmd);
     assert_one_clear_line("uring-server", status, &stderr);
 }
 
 #[test]
-fn load_explains_forbidden_io_uring() {
+fn load_explains_a_forced_io_uring_tier_when_forbidden() {
     // A real listener, so that the only thing wrong is the ring.
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let url = format!("http://{}/", listener.local_addr().unwrap());
     let mut cmd = Command::new(bin("uring-load"));
-    cmd.args(["-n", "10", "-c", "1", &url]);
+    cmd.args(["-n", "10", "-c", "1", "--tier", "full", &url]);
     let (status, stderr) = run_denied(cmd);
     assert_one_clear_line("uring-load", status, &stderr);
+}
+
+/// Both programs under the filter, tier auto: the server falls back to epoll and says so
+/// in its start-up line; the load tool too, once, and its JSON says epoll; every request
+/// is answered, and the server's access log has exactly one line per request.
+#[test]
+fn both_fall_back_to_epoll_and_count_exactly_when_forbidden() {
+    let log = tempfile_path("access-log");
+    let server = TestServer::start_with(&["--access-log", log.to_str().unwrap()], |cmd| {
+        deny_io_uring(cmd)
+    });
+    // The line is printed just after the listeners are up: wait for it.
+    let end = std::time::Instant::now() + Duration::from_secs(10);
+    let mut start_line = server.log_text();
+    while !start_line.contains("listening on") && std::time::Instant::now() < end {
+        std::thread::sleep(Duration::from_millis(20));
+        start_line = server.log_text();
+    }
+    assert!(
+        start_line.contains(&format!("tier epoll ({FALLBACK})")),
+        "the start-up line does not say why epoll: {start_line}"
+    );
+    assert_eq!(start_line.matches("io_uring unavailable").count(), 1);
+    let url = format!("http://{}/plaintext", server.addr);
+    let mut total = 0;
+    for (n, extra) in [(3000u64, &["-k", "-K", "4"][..]), (500, &[][..])] {
+        let mut cmd = Command::new(bin("uring-load"));
+        cmd.args(["-n", &n.to_string(), "-c", "8", "-t", "2", "--json"])
+            .args(extra)
+            .arg(&url);
+        let (status, stdout, stderr) = run_denied_output(cmd);
+        assert!(status.success(), "uring-load under the filter: {stderr}");
+        assert_eq!(stderr.matches(FALLBACK).count(), 1, "{stderr}");
+        let v: serde_json::Value = serde_json::from_str(stdout.trim())
+            .unwrap_or_else(|e| panic!("not JSON ({e}): {stdout}\n{stderr}"));
+        assert_eq!(v["tier"], "epoll", "{v}");
+        assert_eq!(num(&v, &["requests", "succeeded"]), n, "{v}");
+        assert_eq!(num(&v, &["requests", "errored"]), 0, "{v}");
+        total += n;
+    }
+    let mut server = server;
+    server.guard.signal(libc::SIGTERM); // drain: the access log is flushed.
+    let status = server.guard.wait_timeout(Duration::from_secs(15));
+    assert!(status.is_some_and(|s| s.success()), "{status:?}");
+    let lines = std::fs::read_to_string(&log)
+        .unwrap_or_default()
+        .lines()
+        .count();
+    let _ = std::fs::remove_file(&log);
+    assert_eq!(lines as u64, total, "the server's access log");
+}
+
+fn run_denied_output(mut cmd: Command) -> (std::process::ExitStatus, String, String) {
+    deny_io_uring(&mut cmd);
+    let (outf, errf) = (tempfile_path("stdout"), tempfile_path("stderr"));
+    cmd.stdin(Stdio::null())
+        .stdout(std::fs::File::create(&outf).unwrap())
+        .stderr(std::fs::File::create(&errf).unwrap());
+    let mut guard = ChildGuard::new(cmd.spawn().expect("spawn under seccomp"));
+    let status = guard
+        .wait_timeout(Duration::from_secs(30))
+        .expect("uring-load did not finish within 30 s under the filter");
+    let read = |p: &std::path::Path| {
+        let s = std::fs::read_to_string(p).unwrap_or_default();
+        let _ = std::fs::remove_file(p);
+        s
+    };
+    (status, read(&outf), read(&errf))
 }

@@ -279,6 +279,7 @@ fn promtool_check(text: &str) {
 #[test]
 fn metrics_count_what_uring_load_sent() {
     let dir = TempDir::new("metrics");
+    // Small enough for the files' memory class: still route="file".
     std::fs::write(dir.path().join("f.bin"), vec![7u8; 10_000]).unwrap();
     let maddr: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
     // Two workers: the scrape sums them.
@@ -315,7 +316,8 @@ fn metrics_count_what_uring_load_sent() {
         m = parse_metrics(&text);
         m["uring_server_requests_total{route=\"builtin\",status_class=\"2xx\"}"] == 3000.0
             && m["uring_server_requests_total{route=\"file\",status_class=\"2xx\"}"] == 200.0
-            && m["uring_server_requests_total{route=\"builtin\",status_class=\"4xx\"}"] == 1.0
+            // The static files' 404 is theirs.
+            && m["uring_server_requests_total{route=\"file\",status_class=\"4xx\"}"] == 1.0
             && m["uring_server_open_connections"] == 0.0
             && m["uring_server_sent_bytes_total"] == sent as f64
     });
@@ -638,4 +640,50 @@ fn the_systemd_units_verify() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(out.status.success() && said.trim().is_empty(), "{said}");
+}
+
+#[test]
+fn proxied_requests_are_counted_by_the_upstreams_status() {
+    // The upstream: another uring-server, serving /app/x from its root.
+    let root = TempDir::new("proxy-root");
+    std::fs::create_dir(root.path().join("app")).unwrap();
+    std::fs::write(root.path().join("app/x"), b"from upstream").unwrap();
+    let up: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
+    let _upstream = ChildGuard(
+        Command::new(bin("uring-server"))
+            .args(["--listen", &up.to_string(), "-w", "1", "--no-pin"])
+            .args(["--root", root.path().to_str().unwrap()])
+            .stdin(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    wait_for_listener(up, Duration::from_secs(10));
+    let addr: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
+    let maddr: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
+    let _proxy = ChildGuard(
+        Command::new(bin("uring-server"))
+            .args(["--listen", &addr.to_string(), "-w", "1", "--no-pin"])
+            .args(["--proxy", &format!("/app/=http://{up}")])
+            .args(["--metrics", &maddr.to_string()])
+            .stdin(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    wait_for_listener(addr, Duration::from_secs(10));
+    load_ok(&format!("http://{addr}/app/x"), 300, 4);
+    load_ok(&format!("http://{addr}/plaintext"), 100, 2);
+    // One the upstream answers 404: counted by the upstream's status, not ours.
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.write_all(b"GET /app/missing HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .unwrap();
+    let mut resp = String::new();
+    s.read_to_string(&mut resp).unwrap();
+    assert!(resp.starts_with("HTTP/1.1 404"), "{resp}");
+    wait_until("the proxied counts", Duration::from_secs(5), || {
+        let m = parse_metrics(&scrape(maddr));
+        m["uring_server_requests_total{route=\"proxy\",status_class=\"2xx\"}"] == 300.0
+            && m["uring_server_requests_total{route=\"proxy\",status_class=\"4xx\"}"] == 1.0
+            && m["uring_server_requests_total{route=\"builtin\",status_class=\"2xx\"}"] == 100.0
+            && m["uring_server_request_duration_seconds_count"] == 401.0
+    });
 }

@@ -19,19 +19,17 @@ use rustls::ClientConnection;
 use uring_common::ring::{
     Core, Driver, DriverConfig, Event, RecvMode, RingConfig, RingError, SlotId, Tier,
 };
-use uring_common::stats::{ErrorKind, OsCause};
+use uring_common::stats::ErrorKind;
 
 use crate::breakdown::Tally;
 use crate::conn::{Conn, Phase, Step};
 use crate::error::StartError;
+use crate::hosts::{HostDispatch, WakeTimers};
 use crate::runner::{HostShare, LoadConfig, INTERRUPTED};
-use crate::schedule::Dispatcher;
 
 const SWEEP: Duration = Duration::from_millis(10);
 /// Back-off before reconnecting after a failed connect (no spinning on a dead port).
 const CONNECT_BACKOFF: Duration = Duration::from_millis(10);
-/// Ring timers kept at once to wake the loop (driver timer ids `0..WAKE_TIMERS`).
-const WAKE_TIMERS: usize = 4;
 /// Per-connection receive buffer of the basic tier.
 const BASIC_RECV: usize = 16 * 1024;
 const NO_CONN: u32 = u32::MAX;
@@ -63,15 +61,11 @@ struct State<'a> {
     /// The driver's peer of each host.
     peers: Vec<usize>,
     rec: Tally,
-    /// Each host's dispatcher, and its share of the thread's work.
-    disp: Vec<Dispatcher>,
-    shares: Vec<HostShare>,
-    open_model: bool,
-    timer_expiry: [Option<Instant>; WAKE_TIMERS],
+    /// Each host's dispatcher and share of the thread's work.
+    disp: HostDispatch,
+    timers: WakeTimers,
     idle: Vec<u32>,
     dirty: Vec<u32>,
-    /// Open model: connections with room, per host.
-    ready: Vec<Vec<u32>>,
     stopping: bool,
 }
 
@@ -108,8 +102,9 @@ impl<'a> Worker<'a> {
             peers.push(driver.core().add_peer(&storage, len));
         }
         let spec = cfg.conn;
-        let clients = (shares.iter().enumerate())
-            .flat_map(|(h, s)| std::iter::repeat(h).take(s.conns))
+        let disp = HostDispatch::new(shares);
+        let clients = (disp.conns().enumerate())
+            .flat_map(|(h, n)| std::iter::repeat(h).take(n))
             .map(|host| Client {
                 conn: Conn::new(spec),
                 host,
@@ -128,11 +123,8 @@ impl<'a> Worker<'a> {
                 owner: Vec::with_capacity(n_conns),
                 peers,
                 rec: Tally::new(cfg.mix.targets.len(), cfg.hosts.len()),
-                disp: Vec::new(),
-                open_model: shares.iter().any(|s| s.rate.is_some()),
-                ready: vec![Vec::new(); shares.len()],
-                shares,
-                timer_expiry: [None; WAKE_TIMERS],
+                disp,
+                timers: WakeTimers::default(),
                 idle: Vec::with_capacity(n_conns),
                 dirty: Vec::with_capacity(n_conns),
                 stopping: false,
@@ -148,16 +140,7 @@ impl<'a> Worker<'a> {
     pub(crate) fn run(&mut self, progress: &AtomicU64) -> Instant {
         let st = &mut self.st;
         let start = Instant::now();
-        let targets = st.cfg.mix.targets.len();
-        st.disp = (st.shares.iter())
-            .map(|s| {
-                let d = match s.rate {
-                    Some(r) => Dispatcher::open(s.budget, r, start),
-                    None => Dispatcher::closed(s.budget),
-                };
-                d.with_selector(s.selector.clone(), targets)
-            })
-            .collect();
+        st.disp.start(start, st.cfg.mix.targets.len());
         let deadline = st.cfg.duration.map(|d| start + d);
         for i in 0..st.clients.len() as u32 {
             st.mark_idle(i);
@@ -172,7 +155,7 @@ impl<'a> Worker<'a> {
             if INTERRUPTED.load(Ordering::Relaxed) || deadline.is_some_and(|d| now >= d) {
                 break;
             }
-            if st.exhausted() && st.all_answered() {
+            if st.disp.exhausted() && st.all_answered() {
                 break;
             }
             st.restart_idle(core, now);
@@ -183,12 +166,12 @@ impl<'a> Worker<'a> {
                 st.flush_dirty(core);
                 next_sweep = now + SWEEP;
             }
-            let due = st.next_due_with_room();
+            let due = st.disp.next_due_with_room();
             let wake = [Some(next_sweep), deadline, due]
                 .into_iter()
                 .flatten()
                 .min();
-            st.arm_timer(core, now, wake.unwrap_or(next_sweep));
+            st.timers.arm(core, now, wake.unwrap_or(next_sweep));
             let mut now = None;
             let turn = self.driver.turn(&mut |core, ev| {
                 let t = *now.get_or_insert_with(Instant::now);
@@ -216,12 +199,8 @@ impl<'a> Worker<'a> {
             .shutdown(Duration::from_secs(2), &mut |core, ev| {
                 st.on_event(core, ev, ended)
             });
-        st.rec.all.counters.started = st.disp.iter().map(Dispatcher::started).sum();
-        for d in &st.disp {
-            for (t, &n) in st.rec.targets.iter_mut().zip(d.started_by_target()) {
-                t.counters.started += n;
-            }
-        }
+        st.rec.all.counters.started = st.disp.started();
+        st.disp.count_started(&mut st.rec.targets);
         ended
     }
 }
@@ -233,46 +212,14 @@ impl State<'_> {
     }
 
     fn all_answered(&self) -> bool {
-        self.disp.iter().map(Dispatcher::started).sum::<u64>() == self.done()
-    }
-
-    fn exhausted(&self) -> bool {
-        self.disp.iter().all(Dispatcher::exhausted)
-    }
-
-    /// Open model: the earliest due request of a host with a connection that has room.
-    fn next_due_with_room(&self) -> Option<Instant> {
-        (self.disp.iter().zip(&self.ready))
-            .filter(|(_, r)| !r.is_empty())
-            .filter_map(|(d, _)| d.next_due())
-            .min()
-    }
-
-    /// Keep a ring timer that fires by `wake` (at most one per distinct wake-up).
-    fn arm_timer(&mut self, core: &mut Core, now: Instant, wake: Instant) {
-        let slack = Duration::from_micros(50);
-        if self
-            .timer_expiry
-            .iter()
-            .flatten()
-            .any(|&e| e <= wake + slack)
-        {
-            return;
-        }
-        let Some(i) = self.timer_expiry.iter().position(Option::is_none) else {
-            return;
-        };
-        let after = wake.saturating_duration_since(now);
-        if core.timer(i as u32, after) {
-            self.timer_expiry[i] = Some(now + after);
-        }
+        self.disp.started() == self.done()
     }
 
     // ---- events ----
 
     fn on_event(&mut self, core: &mut Core, ev: Event<&[u8]>, now: Instant) {
         match ev {
-            Event::Timer { id, .. } => return self.timer_expiry[id as usize] = None,
+            Event::Timer { id, .. } => return self.timers.fired(id),
             Event::Closed { slot } => return self.on_closed(slot),
             _ => {}
         }
@@ -314,7 +261,7 @@ impl State<'_> {
 
     fn io_failed(&mut self, core: &mut Core, i: u32, kind: ErrorKind, errno: i32) {
         let host = self.clients[i as usize].host;
-        let cause = os_cause(self.cfg, host, kind, errno);
+        let cause = self.cfg.os_cause(host, kind, errno);
         self.clients[i as usize]
             .conn
             .on_error_because(kind, &cause, &mut self.rec);
@@ -323,14 +270,14 @@ impl State<'_> {
 
     fn fail_connect(&mut self, i: u32, errno: i32, now: Instant) {
         let c = &mut self.clients[i as usize];
-        if c.conn.in_flight() == 0 && self.open_model {
+        if c.conn.in_flight() == 0 && self.disp.is_open_model() {
             // Open model: the connection had no request yet; charge the failure to a due
             // one so that a dead server cannot stall a `-n` run.
-            if let Some((origin, pick)) = self.disp[c.host].claim(now) {
+            if let Some((origin, pick)) = self.disp.host(c.host).claim(now) {
                 c.conn.push_request(origin, now, pick);
             }
         }
-        let cause = os_cause(self.cfg, c.host, ErrorKind::Connect, errno);
+        let cause = self.cfg.os_cause(c.host, ErrorKind::Connect, errno);
         c.conn
             .on_error_because(ErrorKind::Connect, &cause, &mut self.rec);
         c.retry_at = Some(now + CONNECT_BACKOFF);
@@ -376,7 +323,7 @@ impl State<'_> {
             } else {
                 // Normally empty already (teardown gave them back); never lose one.
                 for (origin, pick) in c.conn.take_unanswered() {
-                    self.disp[c.host].give_back(origin, pick);
+                    self.disp.host(c.host).give_back(origin, pick);
                 }
             }
             c.conn.closed();
@@ -394,7 +341,7 @@ impl State<'_> {
             c.conn.abandon();
         } else {
             for (origin, pick) in c.conn.take_unanswered() {
-                self.disp[c.host].give_back(origin, pick);
+                self.disp.host(c.host).give_back(origin, pick);
             }
         }
         if let Some(slot) = c.slot {
@@ -420,26 +367,21 @@ impl State<'_> {
         while k < self.idle.len() {
             let i = self.idle[k];
             let c = &mut self.clients[i as usize];
-            if c.retry_at.is_some_and(|t| t > now) {
-                k += 1;
-                continue;
-            }
-            let disp = &mut self.disp[c.host];
-            if !self.open_model {
-                // Closed model: a connection starts with a request in hand, so that a
-                // failed connect uses up budget and a dead server cannot stall `-n`.
-                if !c.conn.has_room() {
-                    k += 1;
-                    continue;
-                }
-                match disp.claim(now) {
-                    Some((origin, pick)) => c.conn.push_request(origin, now, pick),
-                    None => {
-                        k += 1;
-                        continue;
-                    }
-                }
-            } else if disp.exhausted() {
+            let open_model = self.disp.is_open_model();
+            let disp = self.disp.host(c.host);
+            let go = !c.retry_at.is_some_and(|t| t > now)
+                && if open_model {
+                    !disp.exhausted()
+                } else {
+                    // Closed model: a connection starts with a request in hand, so that a
+                    // failed connect uses up budget and a dead server cannot stall `-n`.
+                    c.conn.has_room()
+                        && (disp.claim(now)).is_some_and(|(o, p)| {
+                            c.conn.push_request(o, now, p);
+                            true
+                        })
+                };
+            if !go {
                 k += 1;
                 continue;
             }
@@ -464,7 +406,7 @@ impl State<'_> {
             Err(e) => {
                 // EMFILE and friends: count, back off, retry.
                 let errno = e.raw_os_error().unwrap_or(0);
-                let cause = os_cause(self.cfg, c.host, ErrorKind::Connect, errno);
+                let cause = self.cfg.os_cause(c.host, ErrorKind::Connect, errno);
                 c.conn
                     .on_error_because(ErrorKind::Connect, &cause, &mut self.rec);
                 c.conn.closed();
@@ -484,7 +426,7 @@ impl State<'_> {
             return;
         }
         let mut added = false;
-        let disp = &mut self.disp[c.host];
+        let disp = self.disp.host(c.host);
         while c.conn.has_room() {
             match disp.claim(now) {
                 Some((origin, pick)) => {
@@ -497,25 +439,20 @@ impl State<'_> {
         if added {
             self.dirty.push(i);
         }
-        if c.conn.has_room() && self.open_model && !c.in_ready {
+        if c.conn.has_room() && self.disp.is_open_model() && !c.in_ready {
             c.in_ready = true;
-            self.ready[c.host].push(i);
+            self.disp.add_ready(c.host, i);
         }
     }
 
     /// Open model: give requests that came due to connections with room.
     fn dispatch_due(&mut self, now: Instant) {
-        if !self.open_model {
+        if !self.disp.is_open_model() {
             return;
         }
-        for h in 0..self.disp.len() {
-            while self.disp[h].next_due().is_some_and(|d| d <= now) {
-                let Some(i) = self.ready[h].pop() else {
-                    break;
-                };
-                self.clients[i as usize].in_ready = false;
-                self.fill(i, now);
-            }
+        while let Some(i) = self.disp.pop_due(now) {
+            self.clients[i as usize].in_ready = false;
+            self.fill(i, now);
         }
     }
 
@@ -552,14 +489,5 @@ impl State<'_> {
                 self.teardown(core, i);
             }
         }
-    }
-}
-
-/// The cause of an error, with its OS reason and the peer, for the report.
-fn os_cause(cfg: &LoadConfig, host: usize, kind: ErrorKind, errno: i32) -> OsCause<'_> {
-    OsCause {
-        kind,
-        errno,
-        peer: &cfg.hosts[host].address,
     }
 }

@@ -4,7 +4,11 @@
 //! - [`conn`]: the sans-IO state machine of one client connection (framing, pipelining,
 //!   latency, error classes), tested without sockets.
 //! - [`schedule`]: how the request budget and the open-model rate are split and issued.
-//! - [`engine`]: the per-thread io_uring loops that drive the connections.
+//! - [`targets`]: request mixes (`--targets`, `--urls`, `--raw`, `--mix`), checked and
+//!   serialized once, and the selection of each request's target; [`breakdown`]: the
+//!   statistics per target and per host.
+//! - [`runner`]: a run's threads and what each does; [`engine`]: one thread's io_uring
+//!   loop; [`hosts`]: its dispatch across hosts and its wake-up timers.
 //! - [`tls`]: rustls configuration (system roots or `--insecure`).
 //! - [`error`]: one error enum per layer (target, configuration, start-up, report, merge).
 //! - [`intervals`] and [`latency_log`]: latency over time (`--latency-log`); [`timeline`]
@@ -19,6 +23,7 @@ pub mod breakdown;
 pub mod conn;
 pub mod engine;
 pub mod error;
+pub mod hosts;
 pub mod html;
 pub mod intervals;
 pub mod latency_log;

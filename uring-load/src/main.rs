@@ -122,7 +122,8 @@ struct Cli {
     #[arg(long = "unix-socket", value_name = "PATH")]
     unix_socket: Option<PathBuf>,
 
-    /// io_uring tier: auto, basic (5.10), multishot (5.19) or full (6.1).
+    /// Kernel interface: io_uring tier basic (5.10), multishot (5.19), full (6.1), or epoll;
+    /// auto takes the best io_uring tier, or epoll when io_uring is forbidden or missing.
     #[arg(long = "tier", value_name = "TIER", default_value = "auto")]
     tier: TierChoice,
 
@@ -342,10 +343,17 @@ fn run(mut cli: Cli) -> Result<ExitCode, Failure> {
     validate(&cli)?;
     let sharding = Sharding::from_cli(&cli)?;
     // From here on -n and -R are this shard's share.
+    let mut earlier_shares = Vec::new();
     if let Some(n) = cli.requests {
         let share = sharding.shard.share_of_requests(n);
         cli.requests = Some(share.map_err(ConfigError::from)?);
+        let s = sharding.shard;
+        earlier_shares = (0..s.index)
+            .map(|index| Shard { index, ..s }.share_of_requests(n).unwrap_or(0))
+            .collect();
     }
+    // Shards draw a random mix from their own streams.
+    cli.seed ^= u64::from(sharding.shard.index).wrapping_mul(0x9e37_79b9_7f4a_7c15);
     cli.rate = cli.rate.map(|r| sharding.shard.share_of_rate(r));
     let mut timeline =
         Timeline::new(cli.latency_log.as_deref(), cli.interval).map_err(ConfigError::LatencyLog)?;
@@ -357,7 +365,10 @@ fn run(mut cli: Cli) -> Result<ExitCode, Failure> {
     check_fd_limit(&cli)?;
     let cores_all = core_affinity::get_core_ids().unwrap_or_default();
     let target = open_target(&cli, &cores_all)?;
-    let cfg = load_config(&cli, &target, duration, &cores_all);
+    let cfg = LoadConfig {
+        earlier_shares,
+        ..load_config(&cli, &target, duration, &cores_all)
+    };
     let threads = cfg.threads;
 
     install_sigint();
@@ -408,6 +419,7 @@ fn load_config(
         connections: cli.connections as usize,
         threads: cli.threads as usize,
         requests: cli.requests,
+        earlier_shares: Vec::new(),
         duration,
         timeout: cli.timeout,
         rate: cli.rate,

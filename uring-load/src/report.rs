@@ -20,7 +20,7 @@ pub struct RunFacts {
     pub interrupted: bool,
     /// `-R`: the intended rate of the open model.
     pub rate: Option<f64>,
-    /// The io_uring tier the run used, for the text report.
+    /// The tier the run used (an io_uring tier or epoll), for the text report.
     pub tier: Option<String>,
 }
 
@@ -116,7 +116,7 @@ pub fn text(rec: &Recorder, facts: &RunFacts) -> String {
     );
     match &facts.tier {
         Some(t) => {
-            let _ = writeln!(o, " (io_uring tier: {t})");
+            let _ = writeln!(o, " (tier: {t})");
         }
         None => {
             let _ = writeln!(o);

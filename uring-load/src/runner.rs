@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use rustls::pki_types::ServerName;
 use rustls::ClientConfig;
 use uring_common::ring::{self, RecvMode, Tier, TierChoice};
-use uring_common::stats::Recorder;
+use uring_common::stats::{ErrorKind, OsCause, Recorder};
 
 use crate::breakdown::{Breakdown, Tally};
 use crate::conn::ConnSpec;
@@ -49,6 +49,9 @@ pub struct LoadConfig {
     pub threads: usize,
     /// `-n`: exactly this many requests complete.
     pub requests: Option<u64>,
+    /// The `-n` shares of the shards before this one (`--shard`): where this shard's
+    /// requests start in every host's cycle, so that round-robin holds across shards.
+    pub earlier_shares: Vec<u64>,
     /// `-d`: the run stops after this long.
     pub duration: Option<Duration>,
     /// `-T`: connect and per-request timeout.
@@ -60,6 +63,17 @@ pub struct LoadConfig {
     pub tier: TierChoice,
     /// Latency over time: each thread sends a copy of its recorder once per interval.
     pub intervals: Option<crate::intervals::IntervalFeed>,
+}
+
+impl LoadConfig {
+    /// The cause of an error, with its OS reason and the host's address, for the report.
+    pub fn os_cause(&self, host: usize, kind: ErrorKind, errno: i32) -> OsCause<'_> {
+        OsCause {
+            kind,
+            errno,
+            peer: &self.hosts[host].address,
+        }
+    }
 }
 
 /// Shared progress counters (requests done, per thread), read by the progress printer.
@@ -92,8 +106,14 @@ pub struct RunOutcome {
 
 /// Run the load: spawn the threads, wait for them, merge their recorders.
 pub fn run(cfg: &LoadConfig, progress: &Progress) -> Result<RunOutcome, StartError> {
-    let features = ring::probe()?;
-    let tier = features.resolve(cfg.tier)?;
+    let selection = ring::select(cfg.tier)?;
+    let tier = selection.tier;
+    if let Some(why) = &selection.fallback {
+        // Once per process, however many `--runs`.
+        static SAID: std::sync::Once = std::sync::Once::new();
+        SAID.call_once(|| eprintln!("uring-load: {why}"));
+    }
+    let features = selection.features.unwrap_or_default();
     let recv_mode = match RecvMode::for_tier(tier, features.multishot_recv) {
         RecvMode::Select if !features.buf_ring => RecvMode::Own,
         mode => mode,
@@ -227,6 +247,9 @@ pub fn plan(cfg: &LoadConfig, threads: usize) -> Vec<Vec<HostShare>> {
     let wsum: u64 = weights.iter().sum();
     let host_budget = cfg.requests.map(|n| split_weighted(n, &weights));
     let mut out = vec![Vec::with_capacity(hosts); threads];
+    let earlier: Vec<Vec<u64>> = (cfg.earlier_shares.iter())
+        .map(|&n| split_weighted(n, &weights))
+        .collect();
     for h in 0..hosts {
         // Thread i's connections to host h: the hosts' connections dealt out in turn, so
         // that every thread gets some when there are enough.
@@ -243,7 +266,7 @@ pub fn plan(cfg: &LoadConfig, threads: usize) -> Vec<Vec<HostShare>> {
             .rate
             .map(|r| r * weights[h] as f64 / wsum.max(1) as f64 / busy.len().max(1) as f64);
         let cycle = mix.cycle(h).len().max(1) as u64;
-        let mut start = 0u64;
+        let mut start: u64 = earlier.iter().map(|e| e[h]).sum();
         for i in 0..threads {
             let k = busy.iter().position(|&b| b == i);
             let budget = match (&budgets, k) {
@@ -274,6 +297,56 @@ pub fn plan(cfg: &LoadConfig, threads: usize) -> Vec<Vec<HostShare>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::targets::{tests_support, Policy};
+
+    fn config(targets: usize, connections: usize, threads: usize, n: u64) -> LoadConfig {
+        LoadConfig {
+            hosts: vec![HostTarget {
+                address: Address::Inet("127.0.0.1:1".parse().unwrap()),
+                tls: None,
+            }],
+            mix: Arc::new(tests_support::mix(targets, Policy::RoundRobin)),
+            conn: ConnSpec {
+                keep_alive: true,
+                depth: 1,
+                max_head_bytes: 1024,
+            },
+            connections,
+            threads,
+            requests: Some(n),
+            earlier_shares: Vec::new(),
+            duration: None,
+            timeout: Duration::from_secs(1),
+            rate: None,
+            cores: vec![None; threads],
+            tier: TierChoice::Auto,
+            intervals: None,
+        }
+    }
+
+    #[test]
+    fn round_robin_holds_across_threads_and_shards() {
+        let n = 1003u64;
+        let shards = [335u64, 334, 334];
+        for threads in [1, 2, 3] {
+            let mut counts = [0u64; 10];
+            for k in 0..shards.len() {
+                let mut cfg = config(10, 6, threads, shards[k]);
+                cfg.earlier_shares = shards[..k].to_vec();
+                for share in plan(&cfg, threads).into_iter().flatten() {
+                    let mut sel = share.selector;
+                    for _ in 0..share.budget.unwrap() {
+                        counts[sel.choose().target as usize] += 1;
+                    }
+                }
+            }
+            assert_eq!(counts.iter().sum::<u64>(), n);
+            assert!(
+                counts.iter().all(|&c| c == 100 || c == 101),
+                "{threads}: {counts:?}"
+            );
+        }
+    }
 
     #[test]
     fn weighted_splits_are_exact_and_close() {

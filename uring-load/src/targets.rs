@@ -439,7 +439,11 @@ pub fn check_raw(bytes: &[u8]) -> Result<bool, (usize, String)> {
             }
         } else if let Err(why) = parse_header(text) {
             return Err((n, format!("bad header '{text}': {why}")));
-        } else if text.starts_with([' ', '\t']) || text.contains(" :") {
+        } else if text
+            .split(':')
+            .next()
+            .is_some_and(|name| name.trim() != name)
+        {
             return Err((
                 n,
                 format!("bad header '{text}': whitespace around the name"),
@@ -916,6 +920,15 @@ mod tests {
             assert_eq!(check_raw(r), Ok(false), "{}", String::from_utf8_lossy(r));
         }
         assert_eq!(check_raw(b"HEAD / HTTP/1.1\r\nHost: a\r\n\r\n"), Ok(true));
+        // A colon after a space in the value is fine; before the name's colon it is not.
+        assert_eq!(
+            check_raw(b"GET / HTTP/1.1\r\nHost: a\r\nUser-Agent: x :y\r\n\r\n"),
+            Ok(false)
+        );
+        assert_eq!(
+            check_raw(b"GET / HTTP/1.1\r\nHost: a\r\nX-A : y\r\n\r\n").map_err(|e| e.0),
+            Err(3)
+        );
         let bad: &[(&[u8], usize, &str)] = &[
             (b"GET / HTTP/1.1\nHost: a\n\n", 1, "bare LF"),
             (b"GET / HTTP/1.1\r\nHost: a\nX: y\r\n\r\n", 2, "bare LF"),

@@ -11,7 +11,6 @@
 use std::fmt::Write as _;
 use std::fs::{File, OpenOptions};
 use std::io::{self, Write};
-use std::net::IpAddr;
 use std::os::fd::{FromRawFd, OwnedFd};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -150,7 +149,8 @@ fn write_loop(target: AccessLogTarget, mut file: File, rx: Receiver<Msg>) {
 
 /// One request as the access log sees it.
 pub struct LogEntry<'a, 'h> {
-    pub peer: Option<IpAddr>,
+    /// The client's address, formatted (empty when unknown).
+    pub peer: &'a [u8],
     pub head: &'a RequestHead<'a, 'h>,
     pub status: u16,
     pub body_bytes: u64,
@@ -189,7 +189,7 @@ impl AccessLogWriter {
             self.time.clear();
             format_time(secs, self.sink.format, &mut self.time);
         }
-        let peer = e.peer.map_or_else(|| "-".to_string(), |p| p.to_string());
+        let peer = or_dash(e.peer);
         let version = match e.head.version {
             Version::Http10 => "HTTP/1.0",
             Version::Http11 => "HTTP/1.1",
@@ -198,26 +198,31 @@ impl AccessLogWriter {
         let agent = e.head.header("user-agent").unwrap_or(b"");
         match self.sink.format {
             AccessLogFormat::Combined => {
-                let _ = write!(
-                    self.buf,
-                    "{peer} - - [{}] \"{} {} {version}\" {} {} \"",
-                    self.time,
-                    Escaped(e.head.method.as_bytes()),
-                    Escaped(e.head.target.as_bytes()),
-                    e.status,
-                    e.body_bytes
-                );
-                let _ = writeln!(
-                    self.buf,
-                    "{}\" \"{}\"",
-                    Escaped(or_dash(referer)),
-                    Escaped(or_dash(agent))
-                );
+                // Piece by piece rather than through `fmt`: this runs once per request.
+                let b = &mut self.buf;
+                b.extend_from_slice(peer);
+                b.extend_from_slice(b" - - [");
+                b.extend_from_slice(self.time.as_bytes());
+                b.extend_from_slice(b"] \"");
+                escape_into(b, e.head.method.as_bytes());
+                b.push(b' ');
+                escape_into(b, e.head.target.as_bytes());
+                b.push(b' ');
+                b.extend_from_slice(version.as_bytes());
+                b.extend_from_slice(b"\" ");
+                push_decimal(b, e.status.into());
+                b.push(b' ');
+                push_decimal(b, e.body_bytes);
+                b.extend_from_slice(b" \"");
+                escape_into(b, or_dash(referer));
+                b.extend_from_slice(b"\" \"");
+                escape_into(b, or_dash(agent));
+                b.extend_from_slice(b"\"\n");
             }
             AccessLogFormat::Json => {
                 let line = serde_json::json!({
                     "time": self.time,
-                    "remote_addr": peer,
+                    "remote_addr": String::from_utf8_lossy(peer),
                     "method": e.head.method,
                     "uri": e.head.target,
                     "protocol": version,
@@ -279,19 +284,32 @@ fn or_dash(v: &[u8]) -> &[u8] {
 
 /// nginx's escaping of logged variables: `"`, `\` and bytes outside printable ASCII as
 /// `\xHH`, so a line can neither be split nor have a field forged.
-struct Escaped<'a>(&'a [u8]);
-
-impl std::fmt::Display for Escaped<'_> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        for &b in self.0 {
-            if b == b'"' || b == b'\\' || !(0x20..0x7f).contains(&b) {
-                write!(f, "\\x{b:02X}")?;
-            } else {
-                f.write_char(b as char)?;
-            }
-        }
-        Ok(())
+fn escape_into(out: &mut Vec<u8>, v: &[u8]) {
+    let plain = |b: u8| b != b'"' && b != b'\\' && (0x20..0x7f).contains(&b);
+    if v.iter().all(|&b| plain(b)) {
+        return out.extend_from_slice(v);
     }
+    for &b in v {
+        if plain(b) {
+            out.push(b);
+        } else {
+            let _ = write!(out, "\\x{b:02X}");
+        }
+    }
+}
+
+fn push_decimal(out: &mut Vec<u8>, mut n: u64) {
+    let mut digits = [0u8; 20];
+    let mut i = digits.len();
+    loop {
+        i -= 1;
+        digits[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    out.extend_from_slice(&digits[i..]);
 }
 
 const MONTHS: [&str; 12] = [
@@ -346,7 +364,7 @@ mod tests {
             panic!("request does not parse");
         };
         w.record(&LogEntry {
-            peer: Some("127.0.0.1".parse().unwrap()),
+            peer: b"127.0.0.1",
             head: &head,
             status: 200,
             body_bytes: 13,

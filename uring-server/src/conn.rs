@@ -25,6 +25,7 @@ use uring_common::http::{
     date::format_imf_fixdate, parse_request, BodyFraming, ChunkEvent, ChunkedDecoder, ChunkedError,
     HeaderStorage, Limits, Parsed, RequestError, RequestHead, Version,
 };
+use uring_common::ring::Event;
 
 use crate::config::Timeouts;
 use crate::handler::Handler;
@@ -37,6 +38,8 @@ use crate::response::{FileBody, ResponseWriter};
 const OUT_HIGH_WATER: usize = 256 * 1024;
 /// Largest file chunk read per operation (bounded memory per connection).
 pub const FILE_CHUNK: usize = 64 * 1024;
+/// Largest splice asked for at once; the driver trims it to what the slot's pipe holds.
+pub const SPLICE_CHUNK: u32 = 1 << 20;
 /// How long a closing connection keeps reading (and discarding) after its half-close, so
 /// the client gets our last response rather than a reset.
 const LINGER: Duration = Duration::from_secs(2);
@@ -54,6 +57,15 @@ pub enum Close {
     Now,
     /// Half-close (`shutdown(SHUT_WR)`) and keep reading until EOF or the linger deadline.
     Linger,
+}
+
+/// A file operation to start for the body being sent (see [`Conn::poll_file_op`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FileOp {
+    /// Read (fd, offset, length) into memory, then send.
+    Read(RawFd, u64, u32),
+    /// Splice (fd, offset, length, more bytes follow) to the socket.
+    Splice(RawFd, u64, u32, bool),
 }
 
 /// Why the connection answers a request itself, then closes.
@@ -156,6 +168,7 @@ pub enum ForwardOutcome {
 
 struct FileStream {
     body: FileBody,
+    /// A read (or, for a zero-copy body, a splice) of the next chunk is in flight.
     read_in_flight: bool,
 }
 
@@ -191,6 +204,9 @@ pub struct Conn {
     forward: Option<Forward>,
     /// A forwarded request is unanswered: later requests wait (responses stay in order).
     forwarding: bool,
+    /// Where the forwarded request's response starts in `out`, and when it was
+    /// forwarded, until its status is counted in the metrics.
+    forward_from: Option<(usize, Instant)>,
     /// The client's address (for `X-Forwarded-For`), set by the worker when proxying.
     pub peer: Option<IpAddr>,
     /// The TLS layer of an HTTPS connection (`conn/tls.rs`).
@@ -222,6 +238,7 @@ impl Conn {
             idle_timeout: timeouts.keep_alive,
             forward: None,
             forwarding: false,
+            forward_from: None,
             peer: None,
             tls: None,
         }
@@ -252,6 +269,7 @@ impl Conn {
         self.chunked.reset();
         self.forward = None;
         self.forwarding = false;
+        self.forward_from = None;
         self.peer = None;
         self.tls = None;
     }
@@ -354,6 +372,46 @@ impl Conn {
         }
     }
 
+    /// The end of a file operation: a read's bytes or failure, a splice's end.
+    pub fn on_file_event<H: Handler>(&mut self, ev: Event<&[u8]>, ctx: &mut Ctx<'_, H>) {
+        match ev {
+            Event::FileRead { data, .. } => self.on_file_read(Ok(data), ctx),
+            Event::FileReadFailed { res, .. } => self.on_file_read(Err(res), ctx),
+            Event::Spliced { len, .. } => self.on_spliced(Ok(len), ctx),
+            Event::SpliceFailed { res, .. } => self.on_spliced(Err(res), ctx),
+            _ => {}
+        }
+    }
+
+    /// A splice of the file body ended: `Ok(n)`, its bytes went to the socket, or
+    /// `Err(res)` (0: the file ended early; -errno): the promised length cannot be kept
+    /// and the connection closes, so the client never takes a short body for whole.
+    pub fn on_spliced<H: Handler>(&mut self, res: Result<usize, i32>, ctx: &mut Ctx<'_, H>) {
+        let Some(f) = self.file.as_mut() else {
+            return;
+        };
+        if !f.read_in_flight {
+            return;
+        }
+        f.read_in_flight = false;
+        match res {
+            Ok(n) if n > 0 => {
+                self.last_activity = ctx.now;
+                let n = (n as u64).min(f.body.len);
+                f.body.offset += n;
+                f.body.len -= n;
+                if f.body.len == 0 {
+                    self.file = None;
+                    self.pump(ctx);
+                }
+            }
+            _ => {
+                self.file = None;
+                self.phase = Phase::Closed;
+            }
+        }
+    }
+
     /// The deadline passed (the worker checks `deadline()` against its clock). A body
     /// that did not arrive in time is answered 408 before the close; a head that did not,
     /// or an idle or stalled connection, is closed at once.
@@ -397,6 +455,7 @@ impl Conn {
             return;
         }
         self.last_activity = ctx.now;
+        self.count_proxied(outcome, ctx);
         match outcome {
             ForwardOutcome::Progress => return,
             ForwardOutcome::Done { keep_alive } => {
@@ -476,19 +535,84 @@ impl Conn {
         true
     }
 
+    /// The next file operation for the body being sent, if one should start now.
+    pub fn poll_file_op(&mut self) -> Option<FileOp> {
+        if let Some((fd, off, len)) = self.poll_file_read() {
+            return Some(FileOp::Read(fd, off, len));
+        }
+        let (fd, off, len, more) = self.poll_splice()?;
+        Some(FileOp::Splice(fd, off, len, more))
+    }
+
     /// A file read to start: (fd, offset, length). The fd stays open until the read's
     /// completion is handed to `on_file_read` or the connection is released.
     pub fn poll_file_read(&mut self) -> Option<(RawFd, u64, u32)> {
         if self.phase == Phase::Closed {
             return None;
         }
+        let splice = self.splices();
         let f = self.file.as_mut()?;
-        if f.read_in_flight || self.out.len() >= FILE_CHUNK || f.body.len == 0 {
+        if splice || f.read_in_flight || self.out.len() >= FILE_CHUNK || f.body.len == 0 {
             return None;
         }
         let len = f.body.len.min(FILE_CHUNK as u64) as u32;
         f.read_in_flight = true;
         Some((f.body.file.as_raw_fd(), f.body.offset, len))
+    }
+
+    /// A splice of the file body to start: (fd, offset, length, more bytes follow). Only
+    /// once everything before it (the head) has gone out; the fd stays open until
+    /// `on_spliced` or release.
+    pub fn poll_splice(&mut self) -> Option<(RawFd, u64, u32, bool)> {
+        if self.phase == Phase::Closed || self.send_in_flight || !self.out.is_empty() {
+            return None;
+        }
+        if !self.splices() {
+            return None;
+        }
+        let f = self.file.as_mut()?;
+        if f.read_in_flight || f.body.len == 0 {
+            return None;
+        }
+        let len = f.body.len.min(SPLICE_CHUNK as u64) as u32;
+        f.read_in_flight = true;
+        Some((
+            f.body.file.as_raw_fd(),
+            f.body.offset,
+            len,
+            f.body.len > len as u64,
+        ))
+    }
+
+    /// Whether the file body goes out by splice: asked for, and no TLS (which encrypts in
+    /// user space, so its bodies are read).
+    fn splices(&self) -> bool {
+        self.tls.is_none() && self.file.as_ref().is_some_and(|f| f.body.zero_copy)
+    }
+
+    /// Count a proxied request in the metrics once its status is known: from the head the
+    /// proxy wrote into `out` (it is there at the first outcome that follows it), or the
+    /// status we answer ourselves. (Proxied requests are not in the access log.)
+    fn count_proxied<H: Handler>(&mut self, outcome: ForwardOutcome, ctx: &mut Ctx<'_, H>) {
+        let Some((at, since)) = self.forward_from else {
+            return;
+        };
+        let head = self.out.get(at..).unwrap_or(&[]);
+        let parsed = head
+            .strip_prefix(b"HTTP/1.")
+            .and_then(|r| r.get(2..5))
+            .and_then(|d| std::str::from_utf8(d).ok()?.parse::<u16>().ok());
+        let status = match (parsed, outcome) {
+            (Some(s), _) => s,
+            (None, ForwardOutcome::Failed { status, .. }) => status,
+            (None, ForwardOutcome::Progress) => return,
+            // Completed or broken off without a head we saw: a gateway failure.
+            (None, _) => 502,
+        };
+        self.forward_from = None;
+        if let Some(log) = ctx.log.as_deref_mut() {
+            log.proxied(status, ctx.now.saturating_duration_since(since));
+        }
     }
 
     /// A complete request for the proxy, once.
@@ -793,6 +917,7 @@ impl Conn {
                 keep_alive,
             });
             self.forwarding = true;
+            self.forward_from = Some((self.out.len(), ctx.now));
             return;
         }
         let start = self.out.len();
@@ -810,6 +935,7 @@ impl Conn {
             head: shorten(head),
             body,
         };
+        let file_route = ctx.log.is_some() && ctx.handler.is_file_route(&req);
         ctx.handler.handle(&req, &mut w);
         if w.status.is_none() {
             w.respond(
@@ -830,7 +956,7 @@ impl Conn {
             log.answered(&Answered {
                 head,
                 status,
-                route: if file.is_some() {
+                route: if file.is_some() || file_route {
                     Route::File
                 } else {
                     Route::Builtin
@@ -1387,32 +1513,38 @@ mod tests {
         }
     }
 
-    /// A file body streams in bounded chunks after its head, and the pipelined request
-    /// behind it is answered only after the file is done.
-    #[test]
-    fn file_bodies_stream_in_bounded_chunks_then_the_pipeline_resumes() {
+    /// A file body streams in bounded chunks after its head (read and copied, or spliced
+    /// once the head is out), and the pipelined request behind it is answered only after
+    /// the file is done. With `truncate_after`, the file ends early at that chunk: the
+    /// connection closes and nothing after the short body is sent.
+    fn stream_a_file(zero_copy: bool, truncate_after: Option<usize>) -> (Vec<u8>, Conn) {
         #[derive(Clone)]
-        struct Files(std::path::PathBuf);
+        struct Files(std::path::PathBuf, bool);
         impl Handler for Files {
             fn handle(&mut self, req: &Request<'_>, resp: &mut ResponseWriter<'_>) {
                 if req.path() == "/file" {
                     let file = std::fs::File::open(&self.0).unwrap();
-                    resp.respond_file(200, &[], FileBody::new(file, 10, 300_000));
+                    let body = FileBody::new(file, 10, 300_000).zero_copy(self.1);
+                    resp.respond_file(200, &[], body);
                 } else {
                     resp.respond(200, &[], b"after");
                 }
             }
         }
-        let path = std::env::temp_dir().join(format!("conn-file-test-{}", std::process::id()));
+        let path = std::env::temp_dir().join(format!(
+            "conn-file-test-{}-{zero_copy}-{truncate_after:?}",
+            std::process::id()
+        ));
         let content: Vec<u8> = (0..400_000u32).map(|i| (i % 251) as u8).collect();
         std::fs::write(&path, &content).unwrap();
-        let mut handler = Files(path.clone());
+        let mut handler = Files(path.clone(), zero_copy);
         let limits = Limits::default();
         let timeouts = Timeouts::default();
         let now = Instant::now();
         let mut conn = Conn::new(now, &timeouts);
         let mut wire = Vec::new();
         let mut largest_send = 0;
+        let mut chunks = 0;
         let mut ctx = Ctx {
             handler: &mut handler,
             date: DATE,
@@ -1427,19 +1559,42 @@ mod tests {
             &mut ctx,
         );
         assert!(!conn.wants_read(), "no reading while a file streams");
+        let pread = |fd, off, len: u32| {
+            let mut buf = vec![0u8; len as usize];
+            // SAFETY: buf has room for len bytes.
+            let n = unsafe { libc::pread(fd, buf.as_mut_ptr().cast(), len as usize, off as i64) };
+            buf.truncate(n.max(0) as usize);
+            (buf, n as i32)
+        };
         for _ in 0..100 {
+            if Some(chunks) == truncate_after {
+                std::fs::OpenOptions::new()
+                    .write(true)
+                    .open(&path)
+                    .unwrap()
+                    .set_len(20_000)
+                    .unwrap();
+            }
             if let Some((fd, off, len)) = conn.poll_file_read() {
+                assert!(!zero_copy);
                 assert!(len as usize <= FILE_CHUNK);
-                let mut buf = vec![0u8; len as usize];
-                // SAFETY: buf has room for len bytes.
-                let n =
-                    unsafe { libc::pread(fd, buf.as_mut_ptr().cast(), len as usize, off as i64) };
-                let read = if n > 0 {
-                    Ok(&buf[..n as usize])
-                } else {
-                    Err(n as i32)
-                };
-                conn.on_file_read(read, &mut ctx);
+                let (buf, n) = pread(fd, off, len);
+                chunks += 1;
+                conn.on_file_read(if n > 0 { Ok(&buf) } else { Err(n) }, &mut ctx);
+                continue;
+            }
+            if let Some((fd, off, len, more)) = conn.poll_splice() {
+                assert!(zero_copy);
+                if chunks == 0 {
+                    assert!(wire.ends_with(b"\r\n\r\n"), "the head went out first");
+                }
+                assert_eq!(more, off + (len as u64) < 300_010);
+                // As the driver would: a pipe of 128 KiB takes part of what was asked.
+                let (buf, n) = pread(fd, off, len.min(128 * 1024));
+                chunks += 1;
+                let whole = n == len.min(128 * 1024) as i32;
+                wire.extend_from_slice(&buf);
+                conn.on_spliced(if whole { Ok(n as usize) } else { Err(0) }, &mut ctx);
                 continue;
             }
             let Some(bytes) = take_send(&mut conn) else {
@@ -1454,10 +1609,38 @@ mod tests {
         let head_end = wire.windows(4).position(|w| w == b"\r\n\r\n").unwrap() + 4;
         let text = String::from_utf8_lossy(&wire[..head_end]).to_string();
         assert!(text.contains("Content-Length: 300000\r\n"), "{text}");
-        assert!(wire[head_end..head_end + 300_000] == content[10..300_010]);
-        assert!(wire[head_end + 300_000..].ends_with(b"after"));
+        let body = &wire[head_end..];
+        let sent = body.len().min(300_000);
+        assert!(body[..sent] == content[10..10 + sent], "never wrong bytes");
         assert!(largest_send <= FILE_CHUNK + 4096, "{largest_send}");
-        assert!(conn.wants_read());
+        (body.to_vec(), conn)
+    }
+
+    #[test]
+    fn file_bodies_stream_in_bounded_chunks_then_the_pipeline_resumes() {
+        for zero_copy in [false, true] {
+            let (body, conn) = stream_a_file(zero_copy, None);
+            assert!(body.len() > 300_000, "zero_copy {zero_copy}");
+            assert!(body.ends_with(b"after"));
+            assert!(conn.wants_read());
+        }
+    }
+
+    /// Issue 12: a file truncated while it is sent closes the connection; the short body
+    /// is never followed by the next response (the client cannot take it for whole).
+    #[test]
+    fn a_file_truncated_while_it_streams_closes_the_connection() {
+        for zero_copy in [false, true] {
+            let (body, mut conn) = stream_a_file(zero_copy, Some(1));
+            assert!(
+                body.len() < 300_000,
+                "zero_copy {zero_copy}: {}",
+                body.len()
+            );
+            assert!(!body.ends_with(b"after"));
+            assert!(conn.is_closed());
+            assert_eq!(conn.poll_close(Instant::now()), Some(Close::Now));
+        }
     }
 
     /// Issue 9 (4a): the peer's EOF arrives while a file is streaming; the request
@@ -1471,7 +1654,7 @@ mod tests {
                 if req.path() == "/file" {
                     let file = std::fs::File::open(&self.0).unwrap();
                     let len = file.metadata().unwrap().len();
-                    resp.respond_file(200, &[], FileBody::new(file, 0, len));
+                    resp.respond_file(200, &[], FileBody::new(file, 0, len).zero_copy(false));
                 } else {
                     resp.respond(200, &[], b"after");
                 }
@@ -1663,7 +1846,7 @@ mod tests {
         impl Handler for OneFile {
             fn handle(&mut self, _req: &Request<'_>, resp: &mut ResponseWriter<'_>) {
                 let file = std::fs::File::open(&self.0).unwrap();
-                resp.respond_file(200, &[], FileBody::new(file, 0, 100_000));
+                resp.respond_file(200, &[], FileBody::new(file, 0, 100_000).zero_copy(false));
             }
         }
         let path = std::env::temp_dir().join(format!("conn-sound-test-{}", std::process::id()));

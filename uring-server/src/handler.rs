@@ -10,7 +10,7 @@ pub use crate::response::{CachedResponse, FileBody, ResponseWriter, SERVER_NAME}
 use std::sync::Arc;
 
 use crate::config::{ProxyConfig, UpstreamRoute};
-use crate::static_files::StaticFiles;
+use crate::static_files::{FileBodies, StaticFiles};
 
 /// A synchronous request handler; one instance per worker thread.
 pub trait Handler: Send + 'static {
@@ -20,6 +20,13 @@ pub trait Handler: Send + 'static {
     /// forward proxy, so the connection answers CONNECT with 501 (Not Implemented) and
     /// closes. A handler that tunnels overrides this.
     fn accepts_connect(&self) -> bool {
+        false
+    }
+
+    /// Whether `req` is answered by static files (the metrics' `route="file"`, whatever
+    /// the file's body path: streamed, spliced or from memory). Asked only when metrics
+    /// or the access log are on.
+    fn is_file_route(&self, _req: &Request<'_>) -> bool {
         false
     }
 
@@ -65,9 +72,17 @@ const PLAIN: &[u8] = b"Hello, World!";
 
 impl DefaultHandler {
     pub fn new(root: Option<std::path::PathBuf>) -> std::io::Result<Self> {
+        Self::with_bodies(root, FileBodies::default())
+    }
+
+    /// Like [`DefaultHandler::new`], with file bodies sent as `bodies` says.
+    pub fn with_bodies(
+        root: Option<std::path::PathBuf>,
+        bodies: FileBodies,
+    ) -> std::io::Result<Self> {
         Ok(DefaultHandler {
             files: match root {
-                Some(r) => Some(StaticFiles::new(&r)?),
+                Some(r) => Some(StaticFiles::new(&r)?.bodies(bodies)),
                 None => None,
             },
             ..DefaultHandler::default()
@@ -89,6 +104,10 @@ impl Handler for DefaultHandler {
             return None;
         }
         proxy.upstream_for(path)
+    }
+
+    fn is_file_route(&self, req: &Request<'_>) -> bool {
+        self.files.is_some() && req.target() != "*" && !matches!(req.path(), "/plaintext" | "/json")
     }
 
     fn handle(&mut self, req: &Request<'_>, resp: &mut ResponseWriter<'_>) {

@@ -48,6 +48,6 @@ pub use server::{
     AccessLogFormat, AccessLogTarget, ProxyConfig, RunningServer, Server, ServerBuilder,
     ServerConfig, ServerError, Timeouts, TlsSettings, UpstreamAddr,
 };
-pub use static_files::StaticFiles;
+pub use static_files::{FileBodies, StaticFiles};
 pub use uring_common::http::Limits;
 pub use uring_common::ring::{Tier, TierChoice};

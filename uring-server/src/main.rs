@@ -13,8 +13,8 @@ use std::time::Duration;
 use clap::Parser;
 use uring_server::config::parse_upstream;
 use uring_server::{
-    inherit, systemd, upgrade, AccessLogFormat, AccessLogTarget, Limits, RunningServer, Server,
-    TierChoice, Timeouts, TlsSettings, UpstreamAddr,
+    inherit, systemd, upgrade, AccessLogFormat, AccessLogTarget, FileBodies, Limits, RunningServer,
+    Server, TierChoice, Timeouts, TlsSettings, UpstreamAddr,
 };
 
 /// A thread-per-core io_uring HTTP/1.1 server: /plaintext, /json, static files and a
@@ -57,7 +57,18 @@ struct Cli {
     #[arg(long, value_name = "DIR")]
     root: Option<PathBuf>,
 
-    /// Kernel tier: basic (5.10), multishot (5.19), full (6.1) or auto.
+    /// Static files up to this size are kept in memory and sent with their head in one
+    /// send (0: never); larger ones stream (see --file-body).
+    #[arg(long, value_name = "BYTES", default_value_t = FileBodies::default().memory_max)]
+    file_memory_max: u64,
+
+    /// How larger file bodies stream: `splice` (file → pipe → socket, no copy through
+    /// user space) or `read` (read into memory, then send).
+    #[arg(long, value_name = "splice|read", default_value = "splice", value_parser = ["splice", "read"])]
+    file_body: String,
+
+    /// Kernel interface: io_uring tier basic (5.10), multishot (5.19), full (6.1), or epoll;
+    /// auto takes the best io_uring tier, or epoll when io_uring is forbidden or missing.
     #[arg(long, value_name = "TIER", default_value = "auto", value_parser = parse_tier)]
     tier: TierChoice,
 
@@ -271,6 +282,10 @@ fn main() -> ExitCode {
         .access_log_format(cli.access_log_format)
         .metrics(cli.metrics)
         .inherit_listeners(inherited)
+        .file_bodies(FileBodies {
+            memory_max: cli.file_memory_max,
+            splice: cli.file_body == "splice",
+        })
         .tls(match (&cli.tls_cert, &cli.tls_key) {
             (Some(cert), Some(key)) => Some(TlsSettings {
                 listen: cli.tls_listen.clone(),
@@ -305,7 +320,7 @@ fn main() -> ExitCode {
     };
     let addrs: Vec<String> = server.local_addrs().iter().map(|a| a.to_string()).collect();
     eprintln!(
-        "uring-server: listening on {}{} with {workers} worker(s), tier {}{}{}",
+        "uring-server: listening on {}{} with {workers} worker(s), tier {}{}{}{}",
         addrs.join(", "),
         if inherited_from.is_empty() {
             String::new()
@@ -313,6 +328,10 @@ fn main() -> ExitCode {
             format!(" (inherited from {inherited_from})")
         },
         server.tier(),
+        server
+            .tier_fallback()
+            .map(|why| format!(" ({why})"))
+            .unwrap_or_default(),
         if cli.no_pin { ", unpinned" } else { "" },
         server.metrics_addr().map_or(String::new(), |a| format!(
             ", metrics on http://{a}/metrics"

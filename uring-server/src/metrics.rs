@@ -27,7 +27,7 @@ pub enum Route {
     File = 0,
     /// Answered from memory: the built-in endpoints, errors, redirects, small answers.
     Builtin = 1,
-    /// Forwarded to an upstream (no proxy yet: always 0, present so dashboards exist).
+    /// Forwarded to an upstream (`proxy/`).
     Proxy = 2,
 }
 

@@ -3,6 +3,7 @@
 //! call (`Ctx::log`). It exists only when `--access-log` or `--metrics` is on, so a server
 //! without either pays one `None` check per request.
 
+use std::fmt::Write as _;
 use std::net::IpAddr;
 use std::os::fd::RawFd;
 use std::sync::Arc;
@@ -17,8 +18,9 @@ use crate::metrics::{Route, TimeoutKind, WorkerMetrics, WorkerSlot};
 pub struct RequestLog {
     access: Option<AccessLogWriter>,
     metrics: Option<(WorkerMetrics, Arc<WorkerSlot>)>,
-    /// The peer address of each slot's connection (only with an access log).
-    peers: Vec<Option<IpAddr>>,
+    /// The peer address of each slot's connection, formatted once at accept (only with an
+    /// access log; empty when unknown).
+    peers: Vec<String>,
     /// The slot of the connection this is lent to.
     slot: SlotId,
 }
@@ -62,9 +64,13 @@ impl RequestLog {
         }
         let i = slot as usize;
         if self.peers.len() <= i {
-            self.peers.resize(i + 1, None);
+            self.peers.resize(i + 1, String::new());
         }
-        self.peers[i] = peer_of(fd);
+        let p = &mut self.peers[i];
+        p.clear();
+        if let Some(ip) = peer_of(fd) {
+            let _ = write!(p, "{ip}");
+        }
     }
 
     pub fn answered(&mut self, a: &Answered<'_, '_>) {
@@ -78,12 +84,23 @@ impl RequestLog {
         }
         if let Some(w) = self.access.as_mut() {
             w.record(&LogEntry {
-                peer: self.peers.get(self.slot as usize).copied().flatten(),
+                peer: self
+                    .peers
+                    .get(self.slot as usize)
+                    .map_or(&b""[..], |p| p.as_bytes()),
                 head: a.head,
                 status: a.status,
                 body_bytes: a.body_bytes,
                 duration_us,
             });
+        }
+    }
+
+    /// A request forwarded to an upstream, answered with `status` after `took` (from the
+    /// forward to the response's head, at the worker's batch clock).
+    pub fn proxied(&mut self, status: u16, took: std::time::Duration) {
+        if let Some((m, _)) = self.metrics.as_mut() {
+            m.request(Route::Proxy, status, took.as_micros() as u64);
         }
     }
 

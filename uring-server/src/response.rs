@@ -15,6 +15,9 @@ pub struct FileBody {
     pub file: Arc<File>,
     pub offset: u64,
     pub len: u64,
+    /// Move the bytes file → pipe → socket with SPLICE (no copy through user space;
+    /// the default) rather than reading them into memory and sending them.
+    pub zero_copy: bool,
 }
 
 impl FileBody {
@@ -24,7 +27,14 @@ impl FileBody {
             file: file.into(),
             offset,
             len,
+            zero_copy: true,
         }
+    }
+
+    /// The same body, read and copied instead of spliced when `zero_copy` is false.
+    pub fn zero_copy(mut self, zero_copy: bool) -> FileBody {
+        self.zero_copy = zero_copy;
+        self
     }
 }
 

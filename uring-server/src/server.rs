@@ -26,6 +26,7 @@ pub use crate::config::{
 use crate::handler::{DefaultHandler, Handler};
 use crate::metrics::{MetricsServer, Registry};
 use crate::observe::RequestLog;
+use crate::static_files::FileBodies;
 use crate::tls::{ListenerTls, TlsError, TlsSource};
 use crate::worker::{self, WorkerConfig};
 
@@ -104,6 +105,7 @@ impl Server {
         ServerBuilder {
             config: ServerConfig::default(),
             root: None,
+            bodies: FileBodies::default(),
             handler: None,
             inherited: Vec::new(),
         }
@@ -114,6 +116,7 @@ impl Server {
 pub struct ServerBuilder<H> {
     config: ServerConfig,
     root: Option<PathBuf>,
+    bodies: FileBodies,
     handler: Option<H>,
     inherited: Vec<OwnedFd>,
 }
@@ -255,11 +258,18 @@ impl<H: Handler + Clone> ServerBuilder<H> {
         self
     }
 
+    /// How static file bodies go out by size (default handler only).
+    pub fn file_bodies(mut self, bodies: FileBodies) -> Self {
+        self.bodies = bodies;
+        self
+    }
+
     /// Use `handler`; each worker gets its own clone.
     pub fn handler<H2: Handler + Clone>(self, handler: H2) -> ServerBuilder<H2> {
         ServerBuilder {
             config: self.config,
             root: self.root,
+            bodies: self.bodies,
             handler: Some(handler),
             inherited: self.inherited,
         }
@@ -278,13 +288,13 @@ impl<H: Handler + Clone> ServerBuilder<H> {
         check_config(&mut config)?;
         let handler = match self.handler {
             Some(h) => h,
-            None => default_handler::<H>(self.root, &config.proxy)?,
+            None => default_handler::<H>(self.root, self.bodies, &config.proxy)?,
         };
 
         ring::raise_memlock_limit();
         ring::raise_nofile_limit();
-        let features = ring::probe()?;
-        let tier = features.resolve(config.tier)?;
+        let selection = ring::select(config.tier)?;
+        let tier = selection.tier;
 
         let tls = match &config.tls {
             Some(t) => Some(TlsSource::load(&t.cert, &t.key).map_err(ServerError::Tls)?),
@@ -358,6 +368,7 @@ impl<H: Handler + Clone> ServerBuilder<H> {
             wakers,
             local_addrs,
             tier,
+            fallback: selection.fallback,
             access_log,
             metrics,
             held: Mutex::new(held),
@@ -430,9 +441,10 @@ fn check_config(config: &mut ServerConfig) -> Result<(), ServerError> {
 /// `DefaultHandler` whenever no handler was given.
 fn default_handler<H: 'static>(
     root: Option<PathBuf>,
+    bodies: FileBodies,
     proxy: &ProxyConfig,
 ) -> Result<H, ServerError> {
-    let mut dh = DefaultHandler::new(root.clone())
+    let mut dh = DefaultHandler::with_bodies(root.clone(), bodies)
         .map_err(|e| ServerError::Root(root.unwrap_or_default(), e))?;
     if proxy.is_enabled() {
         dh.proxy = Some(std::sync::Arc::new(proxy.clone()));
@@ -560,6 +572,7 @@ pub struct RunningServer {
     wakers: Vec<OwnedFd>,
     local_addrs: Vec<SocketAddr>,
     tier: Tier,
+    fallback: Option<String>,
     access_log: Option<AccessLog>,
     metrics: Option<MetricsServer>,
     /// The workers' listening sockets (their fd numbers), for an upgrade's successor.
@@ -579,6 +592,11 @@ impl RunningServer {
     /// The kernel tier the workers run.
     pub fn tier(&self) -> Tier {
         self.tier
+    }
+
+    /// Why `auto` chose epoll, when it fell back ("io_uring unavailable (...); using epoll").
+    pub fn tier_fallback(&self) -> Option<&str> {
+        self.fallback.as_deref()
     }
 
     /// Where `/metrics` is served (port 0 resolved).

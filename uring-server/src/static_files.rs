@@ -38,6 +38,26 @@ pub const DEFAULT_CACHE_VALID: Duration = Duration::from_secs(1);
 /// with nginx's `open_file_cache inactive=`), checked one entry per request.
 const CACHE_INACTIVE: Duration = Duration::from_secs(60);
 
+/// How file bodies leave, by size class (the defaults are the winners of the
+/// measurements in BENCHMARKS.md, "Static files: body paths").
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FileBodies {
+    /// Files up to this size keep their bytes in the cache entry and go out with the head
+    /// in one send (0: never). Bounds memory at `entries × memory_max` per worker.
+    pub memory_max: u64,
+    /// Larger files: SPLICE file → pipe → socket (true), or read into memory and sent.
+    pub splice: bool,
+}
+
+impl Default for FileBodies {
+    fn default() -> Self {
+        FileBodies {
+            memory_max: 16 * 1024,
+            splice: true,
+        }
+    }
+}
+
 /// Why a path gives no file to serve.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum NoFile {
@@ -57,6 +77,7 @@ enum NoFile {
 pub struct StaticFiles {
     root: Arc<OwnedFd>,
     cache: OpenFileCache,
+    bodies: FileBodies,
 }
 
 /// Each worker gets its own clone of the handler: the root is shared, the cache starts
@@ -66,6 +87,7 @@ impl Clone for StaticFiles {
         StaticFiles {
             root: self.root.clone(),
             cache: OpenFileCache::new(self.cache.capacity, self.cache.valid_for),
+            bodies: self.bodies,
         }
     }
 }
@@ -84,6 +106,8 @@ struct CachedFile {
     mtime_nsec: i64,
     etag: [u8; 40],
     etag_len: usize,
+    /// The whole file, for small files (see [`FileBodies::memory_max`]).
+    bytes: Option<Box<[u8]>>,
     last_modified: [u8; 29],
     ctype: &'static [u8],
     checked: Instant,
@@ -237,7 +261,14 @@ impl StaticFiles {
             // SAFETY: fd is a fresh descriptor we own.
             root: Arc::new(unsafe { OwnedFd::from_raw_fd(fd) }),
             cache: OpenFileCache::new(entries, valid_for),
+            bodies: FileBodies::default(),
         })
+    }
+
+    /// How bodies go out (see [`FileBodies`]).
+    pub fn bodies(mut self, bodies: FileBodies) -> Self {
+        self.bodies = bodies;
+        self
     }
 
     pub fn serve(&mut self, req: &Request<'_>, resp: &mut ResponseWriter<'_>) {
@@ -260,7 +291,7 @@ impl StaticFiles {
                 Err(why) => return refuse(req, resp, why),
             },
         };
-        answer(&self.cache.entries[i], req, resp);
+        answer(&self.cache.entries[i], self.bodies.splice, req, resp);
         self.cache.expire_one(now);
     }
 
@@ -300,7 +331,13 @@ impl StaticFiles {
         let etag_len = format_etag(&mut etag, secs, meta.size()).len();
         let mut dates = DateCache::new();
         let last_modified = *dates.get(UNIX_EPOCH + Duration::from_secs(secs));
+        let bytes = if meta.size() <= self.bodies.memory_max {
+            snapshot(&file, &meta)
+        } else {
+            None
+        };
         Ok(CachedFile {
+            bytes,
             ctype: content_type(&opened),
             opened: CString::new(opened).map_err(|_| NoFile::BadPath)?,
             key,
@@ -360,8 +397,22 @@ impl StaticFiles {
     }
 }
 
-/// Answer a request for a file we have: 304, 206, 416 or 200.
-fn answer(f: &CachedFile, req: &Request<'_>, resp: &mut ResponseWriter<'_>) {
+/// The whole file in memory, if it reads back as the size and mtime `meta` describe
+/// (a file written meanwhile is streamed instead, never cached half old, half new).
+fn snapshot(file: &File, meta: &std::fs::Metadata) -> Option<Box<[u8]>> {
+    use std::os::unix::fs::FileExt;
+    let mut b = vec![0u8; meta.size() as usize];
+    file.read_exact_at(&mut b, 0).ok()?;
+    let now = file.metadata().ok()?;
+    let same = now.size() == meta.size()
+        && now.mtime() == meta.mtime()
+        && now.mtime_nsec() == meta.mtime_nsec();
+    same.then(|| b.into_boxed_slice())
+}
+
+/// Answer a request for a file we have: 304, 206, 416 or 200. A small file's bytes come
+/// from memory, in the same send as the head; a larger one streams (spliced if `splice`).
+fn answer(f: &CachedFile, splice: bool, req: &Request<'_>, resp: &mut ResponseWriter<'_>) {
     let (etag, size) = (f.etag(), f.size);
     if not_modified(req, etag, f.mtime_secs()) {
         return resp.respond(
@@ -381,14 +432,25 @@ fn answer(f: &CachedFile, req: &Request<'_>, resp: &mut ResponseWriter<'_>) {
         ("Accept-Ranges", b"bytes"),
     ];
     match range {
-        RangeAnswer::Full => resp.respond_file(200, &base, FileBody::new(f.file.clone(), 0, size)),
+        RangeAnswer::Full => match &f.bytes {
+            Some(b) => resp.respond(200, &base, b),
+            None => {
+                let body = FileBody::new(f.file.clone(), 0, size).zero_copy(splice);
+                resp.respond_file(200, &base, body)
+            }
+        },
         RangeAnswer::Partial(start, end) => {
             let cr = format!("bytes {start}-{end}/{size}");
             let mut h: [(&str, &[u8]); 5] = [("", b""); 5];
             h[..4].copy_from_slice(&base);
             h[4] = ("Content-Range", cr.as_bytes());
-            let body = FileBody::new(f.file.clone(), start, end - start + 1);
-            resp.respond_file(206, &h, body)
+            match &f.bytes {
+                Some(b) => resp.respond(206, &h, &b[start as usize..=end as usize]),
+                None => {
+                    let body = FileBody::new(f.file.clone(), start, end - start + 1);
+                    resp.respond_file(206, &h, body.zero_copy(splice))
+                }
+            }
         }
         RangeAnswer::Unsatisfiable => {
             let cr = format!("bytes */{size}");
@@ -717,11 +779,19 @@ mod tests {
         }
     }
 
-    /// GET `path` through `serve`: the status and the file bytes the response would stream.
-    fn get(files: &mut StaticFiles, path: &str) -> (u16, Vec<u8>) {
-        use std::os::unix::fs::FileExt;
+    /// GET `path` (with `extra` header lines) through `serve`: the output (head and any
+    /// in-memory body) and the file body to stream, if any.
+    fn serve_raw(files: &mut StaticFiles, path: &str, extra: &str) -> (Vec<u8>, Option<FileBody>) {
+        serve_status(files, path, extra).1
+    }
+
+    fn serve_status(
+        files: &mut StaticFiles,
+        path: &str,
+        extra: &str,
+    ) -> (u16, (Vec<u8>, Option<FileBody>)) {
         use uring_common::http::{new_header_storage, parse_request, Limits, Parsed};
-        let raw = format!("GET {path} HTTP/1.1\r\nHost: t\r\n\r\n");
+        let raw = format!("GET {path} HTTP/1.1\r\nHost: t\r\n{extra}\r\n");
         let mut storage = new_header_storage();
         let Ok(Parsed::Complete(head)) =
             parse_request(raw.as_bytes(), &mut storage, &Limits::default())
@@ -744,13 +814,25 @@ mod tests {
         };
         files.serve(&req, &mut w);
         let status = w.status.expect("answered");
-        let body = match w.file.take() {
+        let file = w.file.take();
+        (status, (out, file))
+    }
+
+    /// GET `path` through `serve`: the status and the body bytes, whichever way they go.
+    fn get(files: &mut StaticFiles, path: &str) -> (u16, Vec<u8>) {
+        use std::os::unix::fs::FileExt;
+        let (status, (out, file)) = serve_status(files, path, "");
+        let body = match file {
             Some(f) => {
                 let mut b = vec![0u8; f.len as usize];
                 f.file.read_exact_at(&mut b, f.offset).unwrap();
                 b
             }
-            None => Vec::new(),
+            // A small file's bytes follow the head in the output.
+            None => match out.windows(4).position(|w| w == b"\r\n\r\n") {
+                Some(i) => out[i + 4..].to_vec(),
+                None => Vec::new(),
+            },
         };
         (status, body)
     }
@@ -772,29 +854,75 @@ mod tests {
         assert_eq!(get(&mut other, "/a.txt").0, 404);
     }
 
-    /// Issue 9 (4h): a file replaced on disk (a rename over it) is served new once the
-    /// validity interval has passed; a missing file is not cached.
+    /// Issue 9 (4h), issue 12: a file replaced on disk (a rename over it, or rewritten in
+    /// place with the same size) is served new once the validity interval has passed,
+    /// from memory or streamed; a missing file is not cached.
     #[test]
     fn replaced_file_is_served_new_after_the_interval() {
-        let dir = Dir::new("replace");
-        std::fs::write(dir.0.join("a.txt"), b"one").unwrap();
-        std::fs::write(dir.0.join("index.html"), b"<p>1</p>").unwrap();
-        let valid = Duration::from_millis(50);
-        let mut files = StaticFiles::with_cache(&dir.0, 8, valid).unwrap();
-        assert_eq!(get(&mut files, "/a.txt"), (200, b"one".to_vec()));
-        assert_eq!(get(&mut files, "/"), (200, b"<p>1</p>".to_vec()));
-        for (name, new) in [("a.txt", &b"two, longer"[..]), ("index.html", b"<p>2</p>")] {
-            let tmp = dir.0.join("tmp");
-            std::fs::write(&tmp, new).unwrap();
-            std::fs::rename(&tmp, dir.0.join(name)).unwrap();
+        for (tag, memory_max) in [("replace-mem", 1 << 20), ("replace-stream", 0)] {
+            let dir = Dir::new(tag);
+            std::fs::write(dir.0.join("a.txt"), b"one").unwrap();
+            std::fs::write(dir.0.join("b.txt"), b"bee").unwrap();
+            std::fs::write(dir.0.join("index.html"), b"<p>1</p>").unwrap();
+            let valid = Duration::from_millis(50);
+            let mut files = StaticFiles::with_cache(&dir.0, 8, valid)
+                .unwrap()
+                .bodies(FileBodies {
+                    memory_max,
+                    splice: true,
+                });
+            assert_eq!(get(&mut files, "/a.txt"), (200, b"one".to_vec()));
+            assert_eq!(get(&mut files, "/b.txt"), (200, b"bee".to_vec()));
+            assert_eq!(get(&mut files, "/"), (200, b"<p>1</p>".to_vec()));
+            for (name, new) in [("a.txt", &b"two, longer"[..]), ("index.html", b"<p>2</p>")] {
+                let tmp = dir.0.join("tmp");
+                std::fs::write(&tmp, new).unwrap();
+                std::fs::rename(&tmp, dir.0.join(name)).unwrap();
+            }
+            // Same inode, same size: only the mtime tells.
+            std::thread::sleep(Duration::from_millis(10));
+            std::fs::write(dir.0.join("b.txt"), b"BEE").unwrap();
+            std::thread::sleep(valid + Duration::from_millis(20));
+            assert_eq!(get(&mut files, "/a.txt"), (200, b"two, longer".to_vec()));
+            assert_eq!(get(&mut files, "/b.txt"), (200, b"BEE".to_vec()), "{tag}");
+            assert_eq!(get(&mut files, "/"), (200, b"<p>2</p>".to_vec()));
+            std::fs::remove_file(dir.0.join("a.txt")).unwrap();
+            std::thread::sleep(valid + Duration::from_millis(20));
+            assert_eq!(get(&mut files, "/a.txt").0, 404);
+            assert_eq!(files.cached_files(), 2, "{tag}: the index and b are left");
         }
-        std::thread::sleep(valid + Duration::from_millis(20));
-        assert_eq!(get(&mut files, "/a.txt"), (200, b"two, longer".to_vec()));
-        assert_eq!(get(&mut files, "/"), (200, b"<p>2</p>".to_vec()));
-        std::fs::remove_file(dir.0.join("a.txt")).unwrap();
-        std::thread::sleep(valid + Duration::from_millis(20));
-        assert_eq!(get(&mut files, "/a.txt").0, 404);
-        assert_eq!(files.cached_files(), 1, "only the index is left");
+    }
+
+    /// Issue 12: small files come from memory with the head (no file body to stream),
+    /// ranges of them too; larger ones stream, spliced unless told otherwise.
+    #[test]
+    fn small_files_from_memory_larger_ones_streamed() {
+        let dir = Dir::new("classes");
+        std::fs::write(dir.0.join("s.txt"), b"0123456789").unwrap();
+        std::fs::write(dir.0.join("l.txt"), vec![b'x'; 100]).unwrap();
+        let bodies = FileBodies {
+            memory_max: 50,
+            splice: false,
+        };
+        let mut files = StaticFiles::new(&dir.0).unwrap().bodies(bodies);
+        assert_eq!(get(&mut files, "/s.txt"), (200, b"0123456789".to_vec()));
+        assert_eq!(get(&mut files, "/l.txt"), (200, vec![b'x'; 100]));
+        let (mut out, file) = serve_raw(&mut files, "/s.txt", "Range: bytes=2-4\r\n");
+        assert!(file.is_none());
+        assert!(
+            out.ends_with(b"\r\n\r\n234"),
+            "{}",
+            String::from_utf8_lossy(&out)
+        );
+        out.clear();
+        let (_, file) = serve_raw(&mut files, "/l.txt", "");
+        let file = file.expect("streamed");
+        assert!(!file.zero_copy, "splice off");
+        let mut files = files.bodies(FileBodies::default());
+        let (_, file) = serve_raw(&mut files, "/l.txt", "Range: bytes=10-\r\n");
+        let file = file.expect("streamed");
+        assert!(file.zero_copy);
+        assert_eq!((file.offset, file.len), (10, 90));
     }
 
     /// Entries nobody asks for are closed after the inactive time, one per request.

@@ -18,7 +18,7 @@ use uring_common::ring::{
 };
 
 use crate::config::ServerConfig;
-use crate::conn::{Close, Conn, Ctx};
+use crate::conn::{Close, Conn, Ctx, FileOp};
 use crate::handler::Handler;
 use crate::observe::{Note, RequestLog};
 use crate::proxy::Proxy;
@@ -236,11 +236,11 @@ impl<H: Handler> Worker<H> {
             Event::Data { slot, data } => self.with(slot, |c, ctx| c.on_data(data, ctx)),
             Event::Eof { slot } => self.with(slot, |c, ctx| c.on_eof(ctx)),
             Event::Sent { slot, len } => self.with(slot, |c, ctx| c.on_sent(len, ctx)),
-            Event::FileRead { slot, data } => {
-                self.with(slot, |c, ctx| c.on_file_read(Ok(data), ctx))
-            }
-            Event::FileReadFailed { slot, res } => {
-                self.with(slot, |c, ctx| c.on_file_read(Err(res), ctx))
+            ev @ (Event::FileRead { slot, .. }
+            | Event::FileReadFailed { slot, .. }
+            | Event::Spliced { slot, .. }
+            | Event::SpliceFailed { slot, .. }) => {
+                self.with(slot, |c, ctx| c.on_file_event(ev, ctx))
             }
             Event::RecvFailed { slot, .. } | Event::SendFailed { slot, .. } => {
                 self.conns[slot as usize].on_error();
@@ -283,10 +283,15 @@ impl<H: Handler> Worker<H> {
                 core.send(slot);
             }
         }
-        if !core.reading_file(slot) {
-            if let Some((file, offset, len)) = conn.poll_file_read() {
-                core.read_file(slot, file, offset, len);
+        match conn.poll_file_op() {
+            Some(FileOp::Read(fd, off, len)) => core.read_file(slot, fd, off, len),
+            // No pipe (EMFILE): no way to send the body.
+            Some(FileOp::Splice(fd, off, len, more))
+                if core.splice_file(slot, fd, off, len, more).is_err() =>
+            {
+                return core.close(slot)
             }
+            Some(FileOp::Splice(..)) | None => {}
         }
         core.set_reading(slot, conn.wants_read());
         if let Some(fwd) = conn.take_forward() {
@@ -346,7 +351,7 @@ impl<H: Handler> Worker<H> {
     /// Arm accepts that should run; stop them at the connection cap or when draining.
     fn drive_accept(&mut self, core: &mut Core) {
         let at_cap = core.live() >= self.config.max_conns_per_worker;
-        let multishot = self.tier >= Tier::Multishot;
+        let multishot = self.tier.multishot_accept();
         for (li, l) in self.listeners.iter_mut().enumerate() {
             let li = li as u32;
             if l.closed {

@@ -244,7 +244,7 @@ fn run_cell(
     }
     let (server_proc, addr) = proc.as_mut().expect("started above");
     let spec = |duration| RunSpec {
-        base_url: format!("http://{addr}"),
+        base_url: format!("{}://{addr}", if server.tls() { "https" } else { "http" }),
         duration,
         threads: opts.load_cpus.len(),
         rate: opts.rate,

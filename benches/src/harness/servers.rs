@@ -3,7 +3,7 @@
 //! `/static/64k.bin`.
 
 use super::proc::{pin_and_isolate, wait_listening, ServerProcess};
-use super::tools::{Workload, STATIC_PATH, STATIC_SIZE};
+use super::tools::{Workload, STATIC_FILES};
 use serde::{Deserialize, Serialize};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -14,10 +14,22 @@ use std::time::Duration;
 #[serde(rename_all = "kebab-case")]
 pub enum Server {
     UringServer,
+    /// uring-server with every file body read and copied (no memory class, no splice).
+    UringServerRead,
+    /// uring-server with every file body spliced (no memory class).
+    UringServerSplice,
+    /// uring-server with every file up to 1 MiB served from memory.
+    UringServerMemory,
     Nginx,
     HyperServer,
     TokioUringServer,
     Floor,
+    /// uring-server with an access log (combined, to a file) and `--metrics` on.
+    UringServerObs,
+    /// uring-server on `--tls-listen` (ECDSA P-256, AES-128-GCM).
+    UringServerTls,
+    /// nginx with `listen ... ssl`, the same certificate and cipher suite.
+    NginxTls,
     /// uring-server `--proxy /plaintext=` in front of a uring-server upstream.
     UringProxy,
     /// nginx `proxy_pass` (upstream `keepalive 32`) in front of the same upstream.
@@ -25,12 +37,30 @@ pub enum Server {
 }
 
 impl Server {
-    pub const ALL: [Server; 7] = [
+    pub const ALL: [Server; 5] = [
         Server::UringServer,
         Server::Nginx,
         Server::HyperServer,
         Server::TokioUringServer,
         Server::Floor,
+    ];
+
+    /// Whether this server speaks HTTPS (the tools get an `https://` URL).
+    pub fn tls(self) -> bool {
+        matches!(self, Server::UringServerTls | Server::NginxTls)
+    }
+
+    /// The uring-server variants that isolate one file body path (named, never run by
+    /// default): how the per-size choice was measured.
+    /// The deployment variants (issue 11): access log + metrics on, and TLS beside nginx's.
+    /// The proxies (issue 10): `scripts/bench-proxy.sh`.
+    pub const VARIANTS: [Server; 8] = [
+        Server::UringServerRead,
+        Server::UringServerSplice,
+        Server::UringServerMemory,
+        Server::UringServerObs,
+        Server::UringServerTls,
+        Server::NginxTls,
         Server::UringProxy,
         Server::NginxProxy,
     ];
@@ -38,17 +68,26 @@ impl Server {
     pub fn name(self) -> &'static str {
         match self {
             Server::UringServer => "uring-server",
+            Server::UringServerRead => "uring-server-read",
+            Server::UringServerSplice => "uring-server-splice",
+            Server::UringServerMemory => "uring-server-memory",
             Server::Nginx => "nginx",
             Server::HyperServer => "hyper-server",
             Server::TokioUringServer => "tokio-uring-server",
             Server::Floor => "floor",
+            Server::UringServerObs => "uring-server-obs",
+            Server::UringServerTls => "uring-server-tls",
+            Server::NginxTls => "nginx-tls",
             Server::UringProxy => "uring-proxy",
             Server::NginxProxy => "nginx-proxy",
         }
     }
 
     pub fn parse_name(s: &str) -> Option<Server> {
-        Server::ALL.into_iter().find(|x| x.name() == s)
+        Server::ALL
+            .into_iter()
+            .chain(Server::VARIANTS)
+            .find(|x| x.name() == s)
     }
 
     /// Why this server cannot take part in a workload, if it cannot.
@@ -57,8 +96,14 @@ impl Server {
         if matches!(self, Server::UringProxy | Server::NginxProxy) && w != Workload::Ka64 {
             return Some(format!("{} is measured on ka64 only", self.name()));
         }
-        let serves_files = matches!(self, Server::UringServer | Server::Nginx);
-        if w == Workload::File64k && !serves_files {
+        if self.tls() && tool != Tool::UringLoad {
+            return Some(format!("{} is measured with uring-load only", self.name()));
+        }
+        let serves_files = !matches!(
+            self,
+            Server::HyperServer | Server::TokioUringServer | Server::Floor
+        );
+        if w.file().is_some() && !serves_files {
             return Some(format!("{} does not serve files", self.name()));
         }
         let parses = !matches!(self, Server::Floor | Server::TokioUringServer);
@@ -86,12 +131,18 @@ impl ServerEnv {
     /// The document root holding the static file; created once.
     pub fn doc_root(&self) -> std::io::Result<PathBuf> {
         let root = self.scratch.join("www");
-        let file = root.join(STATIC_PATH.trim_start_matches('/'));
+        for (path, size) in STATIC_FILES {
+            self.static_file(&root.join(path.trim_start_matches('/')), size)?;
+        }
+        Ok(root)
+    }
+
+    fn static_file(&self, file: &Path, size: usize) -> std::io::Result<()> {
         if !file.exists() {
             std::fs::create_dir_all(file.parent().expect("has a parent"))?;
             // Bytes that do not compress to nothing, in case anything on the path tries.
-            let data: Vec<u8> = (0..STATIC_SIZE).map(|i| (i * 7 % 251) as u8).collect();
-            std::fs::write(&file, data)?;
+            let data: Vec<u8> = (0..size).map(|i| (i * 7 % 251) as u8).collect();
+            std::fs::write(file, data)?;
             // nginx's workers drop root for an unprivileged user: whatever the umask,
             // they must be able to reach and read the file.
             use std::os::unix::fs::PermissionsExt;
@@ -103,9 +154,9 @@ impl ServerEnv {
                 }
                 dir = d.parent();
             }
-            std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o644))?;
+            std::fs::set_permissions(file, std::fs::Permissions::from_mode(0o644))?;
         }
-        Ok(root)
+        Ok(())
     }
 }
 
@@ -137,17 +188,41 @@ pub fn start_with_upstream(
             None => start_upstream(cpus, env).map(|(a, p)| (a, Some(p))),
         }
     };
+    let mut upstream: Option<(SocketAddr, Option<ServerProcess>)> = None;
     let nworkers = workers.max(1);
     let workers = nworkers.to_string();
     let listen = addr.to_string();
     let log = env.scratch.join(format!("{}.log", server.name()));
-    let mut upstream: Option<(SocketAddr, Option<ServerProcess>)> = None;
     let mut cmd = match server {
-        Server::UringServer => {
+        Server::UringServer
+        | Server::UringServerRead
+        | Server::UringServerSplice
+        | Server::UringServerMemory
+        | Server::UringServerObs
+        | Server::UringServerTls => {
             let root = env.doc_root().map_err(|e| format!("document root: {e}"))?;
             let mut c = Command::new(env.bin_dir.join("uring-server"));
-            c.args(["-w", &workers, "--listen", &listen, "--root"])
-                .arg(root);
+            c.args(["-w", &workers, "--root"]).arg(root);
+            if server == Server::UringServerTls {
+                let (cert, key) = tls_files(env)?;
+                c.args(["--tls-listen", &listen, "--tls-cert"])
+                    .arg(cert)
+                    .arg("--tls-key")
+                    .arg(key);
+            } else {
+                c.args(["--listen", &listen]);
+            }
+            if server == Server::UringServerObs {
+                c.arg("--access-log")
+                    .arg(env.scratch.join("uring-access.log"))
+                    .args(["--metrics", "127.0.0.1:0"]);
+            }
+            c.args(match server {
+                Server::UringServerRead => &["--file-body", "read", "--file-memory-max", "0"][..],
+                Server::UringServerSplice => &["--file-memory-max", "0"],
+                Server::UringServerMemory => &["--file-memory-max", "1048576"],
+                _ => &[],
+            });
             // It pins worker i to CPU i; where that is not within our CPUs, the affinity
             // mask we give it does the pinning instead.
             let own: Vec<usize> = (0..nworkers).collect();
@@ -156,8 +231,12 @@ pub fn start_with_upstream(
             }
             c
         }
-        Server::Nginx => {
-            let conf = write_nginx_conf(addr, nworkers, env)?;
+        Server::Nginx | Server::NginxTls => {
+            let tls = match server == Server::NginxTls {
+                true => Some(tls_files(env)?),
+                false => None,
+            };
+            let conf = write_nginx_conf(addr, nworkers, env, tls, None)?;
             let mut c = Command::new("nginx");
             c.arg("-p").arg(&env.scratch).arg("-c").arg(conf);
             c.arg("-e").arg(env.scratch.join("nginx-error.log"));
@@ -177,7 +256,7 @@ pub fn start_with_upstream(
         }
         Server::NginxProxy => {
             let up = upstream_of()?;
-            let conf = write_nginx_conf_with(addr, nworkers, env, Some(up.0))?;
+            let conf = write_nginx_conf(addr, nworkers, env, None, Some(up.0))?;
             let mut c = Command::new("nginx");
             c.arg("-p").arg(&env.scratch).arg("-c").arg(conf);
             c.arg("-e").arg(env.scratch.join("nginx-error.log"));
@@ -209,12 +288,6 @@ pub fn start_with_upstream(
     Ok(proc)
 }
 
-/// nginx tuned the way a benchmark deserves: one worker per server CPU, no access log,
-/// keep-alive without a request cap (1.22 closes after 1000 by default), sendfile on.
-fn write_nginx_conf(addr: SocketAddr, workers: usize, env: &ServerEnv) -> Result<PathBuf, String> {
-    write_nginx_conf_with(addr, workers, env, None)
-}
-
 /// The upstream of the proxy rows: uring-server `/plaintext`, one worker on the CPUs the
 /// proxy does not use (the load tool's), so the proxy's CPU time is its own.
 fn start_upstream(
@@ -242,12 +315,15 @@ fn start_upstream(
     Ok((addr, proc))
 }
 
-/// nginx's config; with `upstream`, `/plaintext` is `proxy_pass` to it over HTTP/1.1
-/// keep-alive (`keepalive 32`, nginx's documented set-up for upstream keep-alive).
-fn write_nginx_conf_with(
+/// nginx tuned the way a benchmark deserves: one worker per server CPU, no access log,
+/// keep-alive without a request cap (1.22 closes after 1000 by default), sendfile on.
+/// With `upstream`, `/plaintext` is `proxy_pass` to it over HTTP/1.1 keep-alive
+/// (`keepalive 32`, nginx's documented set-up for upstream keep-alive).
+fn write_nginx_conf(
     addr: SocketAddr,
     workers: usize,
     env: &ServerEnv,
+    tls: Option<(PathBuf, PathBuf)>,
     upstream: Option<SocketAddr>,
 ) -> Result<PathBuf, String> {
     let (upstream_block, plaintext) = match upstream {
@@ -262,6 +338,25 @@ fn write_nginx_conf_with(
         ),
     };
     let root = env.doc_root().map_err(|e| format!("document root: {e}"))?;
+    // TLS: the certificate uring-server-tls uses, TLS 1.2 and 1.3, AES-128-GCM only (what
+    // uring-server prefers), a session cache and tickets like uring-server's.
+    let (ssl, ssl_conf) = match &tls {
+        None => ("", String::new()),
+        Some((cert, key)) => (
+            " ssl",
+            format!(
+                "ssl_certificate {};
+        ssl_certificate_key {};
+        ssl_protocols TLSv1.2 TLSv1.3;
+        ssl_ciphers ECDHE-ECDSA-AES128-GCM-SHA256;
+        ssl_conf_command Ciphersuites TLS_AES_128_GCM_SHA256;
+        ssl_session_cache shared:tls:10m;
+        ssl_session_tickets on;",
+                cert.display(),
+                key.display()
+            ),
+        ),
+    };
     let temp = env.scratch.join("nginx-temp");
     std::fs::create_dir_all(&temp).map_err(|e| e.to_string())?;
     let conf = format!(
@@ -278,13 +373,16 @@ http {{
     keepalive_timeout 65;
     sendfile on;
     tcp_nopush on;
+    open_file_cache max=1000 inactive=20s;
+    open_file_cache_valid 1s;
     tcp_nodelay on;
     client_body_temp_path {temp}/body;
     proxy_temp_path {temp}/proxy;
     {upstream_block}
     types {{ application/octet-stream bin; }}
     server {{
-        listen {addr} reuseport backlog=4096;
+        listen {addr}{ssl} reuseport backlog=4096;
+        {ssl_conf}
         location = /plaintext {{
             {plaintext}
         }}
@@ -301,6 +399,42 @@ http {{
     let path = env.scratch.join("nginx.conf");
     std::fs::write(&path, conf).map_err(|e| format!("{}: {e}", path.display()))?;
     Ok(path)
+}
+
+/// A self-signed ECDSA P-256 certificate for 127.0.0.1 in the scratch directory (made
+/// once with openssl): (certificate, key).
+fn tls_files(env: &ServerEnv) -> Result<(PathBuf, PathBuf), String> {
+    let (cert, key) = (
+        env.scratch.join("tls-cert.pem"),
+        env.scratch.join("tls-key.pem"),
+    );
+    if cert.exists() && key.exists() {
+        return Ok((cert, key));
+    }
+    let out = Command::new("openssl")
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+        ])
+        .args(["-nodes", "-days", "2", "-subj", "/CN=127.0.0.1"])
+        .args(["-addext", "subjectAltName=IP:127.0.0.1"])
+        .arg("-keyout")
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .output()
+        .map_err(|e| format!("openssl: {e}"))?;
+    if !out.status.success() {
+        return Err(format!(
+            "openssl could not make the test certificate: {}",
+            String::from_utf8_lossy(&out.stderr)
+        ));
+    }
+    Ok((cert, key))
 }
 
 /// Whether a command is on PATH (for the peers from Debian packages).

@@ -48,17 +48,26 @@ pub enum Workload {
     Close,
     /// 64 keep-alive connections fetching a 64 KiB static file.
     File64k,
+    /// The same with a 1 KiB file.
+    File1k,
+    /// The same with a 1 MiB file.
+    File1m,
+    /// The 64 KiB file, a new connection per request, 64 concurrent.
+    File64kClose,
     /// A fixed request rate (open model) on 64 connections; latency is the figure.
     Rate,
 }
 
 impl Workload {
-    pub const ALL: [Workload; 6] = [
+    pub const ALL: [Workload; 9] = [
         Workload::Ka64,
         Workload::Ka256,
         Workload::Pipe16,
         Workload::Close,
         Workload::File64k,
+        Workload::File1k,
+        Workload::File1m,
+        Workload::File64kClose,
         Workload::Rate,
     ];
 
@@ -69,6 +78,9 @@ impl Workload {
             Workload::Pipe16 => "pipe16",
             Workload::Close => "close",
             Workload::File64k => "file64k",
+            Workload::File1k => "file1k",
+            Workload::File1m => "file1m",
+            Workload::File64kClose => "file64k-close",
             Workload::Rate => "rate",
         }
     }
@@ -80,6 +92,11 @@ impl Workload {
             Workload::Pipe16 => "keep-alive, 64 connections, 16-deep pipelining",
             Workload::Close => "a new connection per request, 64 concurrent",
             Workload::File64k => "64 KiB static file, keep-alive, 64 connections",
+            Workload::File1k => "1 KiB static file, keep-alive, 64 connections",
+            Workload::File1m => "1 MiB static file, keep-alive, 64 connections",
+            Workload::File64kClose => {
+                "64 KiB static file, a new connection per request, 64 concurrent"
+            }
             Workload::Rate => {
                 "fixed request rate, 64 connections (latency from intended send time)"
             }
@@ -98,7 +115,7 @@ impl Workload {
     }
 
     pub fn keep_alive(self) -> bool {
-        self != Workload::Close
+        !matches!(self, Workload::Close | Workload::File64kClose)
     }
 
     pub fn depth(self) -> usize {
@@ -109,19 +126,29 @@ impl Workload {
         }
     }
 
+    /// The static file fetched (path, size), if any.
+    pub fn file(self) -> Option<(&'static str, usize)> {
+        match self {
+            Workload::File64k | Workload::File64kClose => Some(STATIC_FILES[1]),
+            Workload::File1k => Some(STATIC_FILES[0]),
+            Workload::File1m => Some(STATIC_FILES[2]),
+            _ => None,
+        }
+    }
+
     /// Path requested: the 13-byte hello or the static file.
     pub fn path(self) -> &'static str {
-        if self == Workload::File64k {
-            STATIC_PATH
-        } else {
-            HELLO_PATH
-        }
+        self.file().map_or(HELLO_PATH, |(p, _)| p)
     }
 }
 
 pub const HELLO_PATH: &str = "/plaintext";
-pub const STATIC_PATH: &str = "/static/64k.bin";
-pub const STATIC_SIZE: usize = 64 * 1024;
+/// The static files every file-serving server has under its root: (path, size).
+pub const STATIC_FILES: [(&str, usize); 3] = [
+    ("/static/1k.bin", 1024),
+    ("/static/64k.bin", 64 * 1024),
+    ("/static/1m.bin", 1024 * 1024),
+];
 
 /// Everything a tool's command line depends on besides the tool and the workload.
 pub struct RunSpec<'a> {
@@ -157,6 +184,10 @@ pub fn command(tool: Tool, w: Workload, spec: &RunSpec) -> Result<Vec<String>, S
                 &t,
             ]);
             push(&["--no-pin", "--json"]);
+            if spec.base_url.starts_with("https://") {
+                // The TLS servers' certificate is self-signed (made by the harness).
+                push(&["--insecure"]);
+            }
             if w.keep_alive() {
                 push(&["-k"]);
             }

@@ -67,7 +67,7 @@ impl SetupFlags {
         match tier {
             Tier::Full => &[Self::FULL, Self::SINGLE_COOP, Self::COOP, Self::NONE],
             Tier::Multishot => &[Self::COOP, Self::NONE],
-            Tier::Basic => &[Self::NONE],
+            Tier::Basic | Tier::Epoll => &[Self::NONE],
         }
     }
 

@@ -17,10 +17,10 @@ use std::time::{Duration, Instant};
 
 use io_uring::{opcode, types, IoUring};
 
-use super::slab::Pending;
+use super::backend::Core;
+use super::slab::{Pending, UringCore};
 use super::{
-    build_ring, BufRing, Core, CoreConfig, Event, Op, Payload, RecvMode, RingConfig, RingError,
-    Token,
+    build_ring, BufRing, CoreConfig, Event, Op, Payload, RecvMode, RingConfig, RingError, Token,
 };
 
 /// Everything a driver needs.
@@ -56,7 +56,16 @@ impl EnterError {
 
 const BGID: u16 = 0;
 
-pub struct Driver {
+/// The io_uring core inside the backend-neutral [`Core`]: this driver only ever holds one.
+#[inline(always)]
+fn uc(core: &mut Core) -> &mut UringCore {
+    match core {
+        Core::Uring(c) => c,
+        Core::Epoll(_) => unreachable!("an io_uring driver holds an io_uring core"),
+    }
+}
+
+pub struct UringDriver {
     ring: IoUring,
     core: Core,
     bufs: Option<BufRing>,
@@ -64,8 +73,8 @@ pub struct Driver {
     wait_ts: Box<types::Timespec>,
 }
 
-impl Driver {
-    pub fn new(cfg: &DriverConfig) -> Result<Driver, RingError> {
+impl UringDriver {
+    pub fn new(cfg: &DriverConfig) -> Result<UringDriver, RingError> {
         let ring = build_ring(&cfg.ring)?;
         let bufs = match cfg.recv_mode {
             RecvMode::Own => None,
@@ -76,14 +85,14 @@ impl Driver {
                 cfg.ring_buf_size,
             )?),
         };
-        let core = Core::new(CoreConfig {
+        let core = Core::Uring(UringCore::new(CoreConfig {
             recv_mode: cfg.recv_mode,
             own_recv_size: cfg.own_recv_size,
             bgid: BGID,
             ring_buf_size: cfg.ring_buf_size,
             connect_timeout: cfg.connect_timeout,
-        });
-        Ok(Driver {
+        }));
+        Ok(UringDriver {
             ring,
             core,
             bufs,
@@ -137,7 +146,7 @@ impl Driver {
         f: &mut impl FnMut(&mut Core, Event<&[u8]>),
     ) {
         use super::slab::Completion;
-        let ev = match self.core.complete(ud, res, flags) {
+        let ev = match uc(&mut self.core).complete(ud, res, flags) {
             Completion::Quiet => return,
             Completion::Stale { bid } => {
                 if let (Some(bufs), Some(bid)) = (self.bufs.as_mut(), bid) {
@@ -169,7 +178,7 @@ impl Driver {
                 slot,
                 data: Payload::Own { len },
             } => {
-                let buf = self.core.take_recv_buf(slot);
+                let buf = uc(&mut self.core).take_recv_buf(slot);
                 f(
                     &mut self.core,
                     Event::Data {
@@ -177,15 +186,15 @@ impl Driver {
                         data: &buf[..len.min(buf.len())],
                     },
                 );
-                self.core.restore_recv_buf(slot, buf);
+                uc(&mut self.core).restore_recv_buf(slot, buf);
             }
             Event::FileRead {
                 slot,
                 data: Payload::File { len },
             } => {
-                let buf = self.core.take_read_buf(slot, len);
+                let buf = uc(&mut self.core).take_read_buf(slot, len);
                 f(&mut self.core, Event::FileRead { slot, data: &buf });
-                self.core.restore_read_buf(slot, buf);
+                uc(&mut self.core).restore_read_buf(slot, buf);
             }
             other => f(&mut self.core, other.map(|_| &[][..])),
         }
@@ -193,7 +202,7 @@ impl Driver {
     }
 
     fn deliver_released(&mut self, f: &mut impl FnMut(&mut Core, Event<&[u8]>)) {
-        while let Some(slot) = self.core.next_released() {
+        while let Some(slot) = uc(&mut self.core).next_released() {
             f(&mut self.core, Event::Closed { slot });
         }
     }
@@ -201,10 +210,10 @@ impl Driver {
     /// Settle the slots and move queued SQEs into the submission queue, submitting when it
     /// is full. Stops early (leaving the rest queued) if the kernel wants a reap first.
     pub fn flush(&mut self) -> io::Result<()> {
-        self.core.settle();
+        uc(&mut self.core).settle();
         loop {
             {
-                let pending = self.core.pending();
+                let pending = uc(&mut self.core).pending();
                 let mut sq = self.ring.submission();
                 while let Some(p) = pending.front() {
                     let room = sq.capacity() - sq.len();
@@ -230,7 +239,7 @@ impl Driver {
                     }
                 }
             }
-            if self.core.pending().is_empty() {
+            if uc(&mut self.core).pending().is_empty() {
                 return Ok(());
             }
             if let Err(e) = self.ring.submit() {
@@ -258,12 +267,12 @@ impl Driver {
     /// buffer is freed under the kernel. Events still arrive at `f` (`Closed` among them).
     pub fn shutdown(&mut self, give_up: Duration, f: &mut impl FnMut(&mut Core, Event<&[u8]>)) {
         let end = Instant::now() + give_up;
-        while self.core.close_all() > 0 && Instant::now() < end {
+        while uc(&mut self.core).close_all() > 0 && Instant::now() < end {
             *self.wait_ts = types::Timespec::from(Duration::from_millis(10));
             let e = opcode::Timeout::new(&*self.wait_ts)
                 .build()
                 .user_data(Token::of(0, 0, Op::Wait).0);
-            self.core.pending().push_back(Pending::One(e));
+            uc(&mut self.core).pending().push_back(Pending::One(e));
             if self.submit_and_wait(1).is_err() {
                 break;
             }
@@ -280,12 +289,12 @@ impl Driver {
     }
 }
 
-impl Drop for Driver {
+impl Drop for UringDriver {
     fn drop(&mut self) {
-        if self.core.in_flight() > 0 {
+        if uc(&mut self.core).in_flight() > 0 {
             // The kernel may still write into slot buffers or ring buffers: leak them
             // rather than free them under its feet.
-            self.core.leak_buffers();
+            uc(&mut self.core).leak_buffers();
             std::mem::forget(self.bufs.take());
         } else if let Some(b) = self.bufs.take() {
             let _ = b.unregister(&self.ring);
@@ -302,8 +311,8 @@ mod tests {
     use crate::ring::{probe, Tier};
     use std::os::fd::{AsRawFd, IntoRawFd};
 
-    fn driver(mode: RecvMode, tier: Tier) -> Driver {
-        Driver::new(&DriverConfig {
+    fn driver(mode: RecvMode, tier: Tier) -> UringDriver {
+        UringDriver::new(&DriverConfig {
             ring: RingConfig {
                 tier,
                 entries: 64,

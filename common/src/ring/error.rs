@@ -20,6 +20,8 @@ pub enum RingError {
         best: super::Tier,
     },
     Other(io::Error),
+    /// The epoll backend could not be set up (epoll_create1 failed).
+    Epoll(io::Error),
 }
 
 impl RingError {
@@ -34,13 +36,33 @@ impl RingError {
         }
     }
 
+    /// Why io_uring cannot be used at all, when that is so (the cases `--tier auto` answers
+    /// with epoll): "EPERM: forbidden by seccomp or kernel.io_uring_disabled" and the like.
+    pub fn unavailable_cause(&self) -> Option<String> {
+        let errno = self.io_error().and_then(io::Error::raw_os_error);
+        match (self, errno) {
+            (RingError::Forbidden(_), Some(libc::EPERM)) => {
+                Some("EPERM: forbidden by seccomp or kernel.io_uring_disabled".into())
+            }
+            (RingError::Forbidden(_), _) => {
+                Some("EACCES: forbidden by a security policy (seccomp, SELinux)".into())
+            }
+            (RingError::Unsupported(_), Some(libc::ENOSYS)) => {
+                Some("ENOSYS: this kernel has no io_uring".into())
+            }
+            (RingError::Unsupported(e), _) => Some(e.to_string()),
+            _ => None,
+        }
+    }
+
     /// The underlying OS error, if any.
     pub fn io_error(&self) -> Option<&io::Error> {
         match self {
             RingError::Forbidden(e)
             | RingError::MemLock(e)
             | RingError::Unsupported(e)
-            | RingError::Other(e) => Some(e),
+            | RingError::Other(e)
+            | RingError::Epoll(e) => Some(e),
             RingError::TierUnavailable { .. } => None,
         }
     }
@@ -79,6 +101,11 @@ impl fmt::Display for RingError {
                 f,
                 "cannot set up io_uring: {e}; check the kernel log (dmesg) and the ring sizes \
                  asked for"
+            ),
+            RingError::Epoll(e) => write!(
+                f,
+                "cannot set up epoll ({e}): raise the open-file limit (ulimit -n) or \
+                 fs.epoll.max_user_watches"
             ),
         }
     }

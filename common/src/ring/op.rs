@@ -27,10 +27,14 @@ pub enum Op {
     Poll = 10,
     /// The driver's own timer while it waits for the last completions at shutdown.
     Wait = 11,
+    /// SPLICE of file bytes into the slot's pipe, linked to the `SpliceOut` that follows.
+    SpliceIn = 12,
+    /// SPLICE from the slot's pipe into its socket.
+    SpliceOut = 13,
 }
 
 impl Op {
-    pub const ALL: [Op; 11] = [
+    pub const ALL: [Op; 13] = [
         Op::Accept,
         Op::Connect,
         Op::LinkTimeout,
@@ -42,6 +46,8 @@ impl Op {
         Op::Timer,
         Op::Poll,
         Op::Wait,
+        Op::SpliceIn,
+        Op::SpliceOut,
     ];
 
     pub fn from_u8(v: u8) -> Option<Op> {

@@ -48,7 +48,8 @@ impl RecvMode {
         match tier {
             Tier::Full if multishot_recv => RecvMode::Multishot,
             Tier::Full | Tier::Multishot => RecvMode::Select,
-            Tier::Basic => RecvMode::Own,
+            // Epoll receives into the thread's buffer; the mode is not used there.
+            Tier::Basic | Tier::Epoll => RecvMode::Own,
         }
     }
 }
@@ -120,6 +121,17 @@ pub enum Event<D> {
         slot: SlotId,
         res: i32,
     },
+    /// A [`Core::splice_file`] moved all its `len` bytes from the file to the socket.
+    Spliced {
+        slot: SlotId,
+        len: usize,
+    },
+    /// A splice did not move all its bytes: `res` 0 when the file ended early (it shrank),
+    /// -errno otherwise. Some bytes may have reached the socket: the stream is broken.
+    SpliceFailed {
+        slot: SlotId,
+        res: i32,
+    },
     /// Timer `id` ended (fired, or cancelled with `cancelled` set).
     Timer {
         id: u32,
@@ -149,6 +161,8 @@ impl<D> Event<D> {
             | Event::SendFailed { slot, .. }
             | Event::FileRead { slot, .. }
             | Event::FileReadFailed { slot, .. }
+            | Event::Spliced { slot, .. }
+            | Event::SpliceFailed { slot, .. }
             | Event::Closed { slot } => Some(slot),
             Event::Accepted { .. }
             | Event::AcceptFailed { .. }
@@ -193,6 +207,8 @@ impl<D> Event<D> {
             Event::Sent { slot, len } => Event::Sent { slot, len },
             Event::SendFailed { slot, errno } => Event::SendFailed { slot, errno },
             Event::FileReadFailed { slot, res } => Event::FileReadFailed { slot, res },
+            Event::Spliced { slot, len } => Event::Spliced { slot, len },
+            Event::SpliceFailed { slot, res } => Event::SpliceFailed { slot, res },
             Event::Timer { id, cancelled } => Event::Timer { id, cancelled },
             Event::Ready { id } => Event::Ready { id },
             Event::Closed { slot } => Event::Closed { slot },
@@ -223,6 +239,25 @@ enum Life {
     Closing,
 }
 
+/// One [`Core::splice_file`] in progress: SPLICE in (file → pipe) linked to SPLICE out
+/// (pipe → socket), and SPLICE outs that continue a short one.
+#[derive(Debug, Default, Clone, Copy)]
+struct Splicing {
+    /// SPLICE SQEs of the slot not yet completed (0, 1 or 2).
+    inflight: u8,
+    want: u32,
+    more: bool,
+    /// The SPLICE in's result, once it completed.
+    filled: Option<i32>,
+    /// Bytes the SPLICE outs moved so far.
+    drained: u32,
+    /// The last SPLICE out's errno (ECANCELED when a short SPLICE in broke the link).
+    out_errno: i32,
+}
+
+/// Pipe size asked for with F_SETPIPE_SZ (the kernel may give less; 64 KiB by default).
+const PIPE_SIZE: i32 = 256 * 1024;
+
 struct Slot {
     generation: u16,
     fd: RawFd,
@@ -246,6 +281,12 @@ struct Slot {
     /// The other read buffer: while the program looks at one read's bytes, the next read
     /// may already go into `read_buf`.
     spare_read_buf: Vec<u8>,
+    /// The slot's pipe for splicing (read end, write end, capacity in bytes): made on first
+    /// use, kept for the next connection while it is known empty, closed otherwise.
+    pipe: Option<(RawFd, RawFd, u32)>,
+    /// The pipe may hold bytes (a splice failed or was cancelled): close it when idle.
+    pipe_dirty: bool,
+    splice: Splicing,
 }
 
 impl Slot {
@@ -254,6 +295,22 @@ impl Slot {
             + self.send_inflight as u32
             + self.read_inflight as u32
             + self.connecting as u32
+            + self.splice.inflight as u32
+    }
+
+    /// Close the pipe if it may hold bytes (nothing of the slot's is in flight then).
+    fn drop_dirty_pipe(&mut self) {
+        if self.pipe_dirty && self.splice.inflight == 0 {
+            self.pipe_dirty = false;
+            if let Some((r, w, _)) = self.pipe.take() {
+                // SAFETY: both ends are ours; no operation refers to them any more (an
+                // operation in flight would hold its own reference anyway).
+                unsafe {
+                    libc::close(r);
+                    libc::close(w);
+                }
+            }
+        }
     }
 }
 
@@ -284,7 +341,7 @@ struct Peer {
     domain: libc::c_int,
 }
 
-pub struct Core {
+pub struct UringCore {
     cfg: CoreConfig,
     slots: Vec<Slot>,
     free: Vec<SlotId>,
@@ -300,9 +357,9 @@ pub struct Core {
     open: usize,
 }
 
-impl Core {
-    pub fn new(cfg: CoreConfig) -> Core {
-        Core {
+impl UringCore {
+    pub fn new(cfg: CoreConfig) -> UringCore {
+        UringCore {
             cfg,
             slots: Vec::new(),
             free: Vec::new(),
@@ -348,6 +405,11 @@ impl Core {
         self.slots[slot as usize].send_inflight
     }
 
+    /// Whether a splice is in flight on the slot.
+    pub fn splicing(&self, slot: SlotId) -> bool {
+        self.slots[slot as usize].splice.inflight > 0
+    }
+
     /// Whether a file read is in flight on the slot.
     pub fn reading_file(&self, slot: SlotId) -> bool {
         self.slots[slot as usize].read_inflight
@@ -384,6 +446,9 @@ impl Core {
                     send_buf: Vec::new(),
                     read_buf: Vec::new(),
                     spare_read_buf: Vec::new(),
+                    pipe: None,
+                    pipe_dirty: false,
+                    splice: Splicing::default(),
                 });
                 (self.slots.len() - 1) as SlotId
             }
@@ -517,6 +582,53 @@ impl Core {
         self.pending.push_back(Pending::One(e));
     }
 
+    /// Move up to `len` bytes of `file` at `offset` to the socket without copying them
+    /// through user space: SPLICE file → the slot's pipe, linked to SPLICE pipe → socket
+    /// (`more`: more bytes follow, like MSG_MORE). Returns how many bytes this splice
+    /// moves (at most what the pipe holds); `Spliced` or `SpliceFailed` follows. Fails
+    /// only when no pipe could be made. The program keeps `file` open until then, and
+    /// sends nothing else on the slot meanwhile.
+    pub fn splice_file(
+        &mut self,
+        slot: SlotId,
+        file: RawFd,
+        offset: u64,
+        len: u32,
+        more: bool,
+    ) -> io::Result<u32> {
+        let s = &mut self.slots[slot as usize];
+        if s.life != Life::Open || s.splice.inflight > 0 || s.send_inflight || len == 0 {
+            return Err(io::Error::from_raw_os_error(libc::EBUSY));
+        }
+        s.drop_dirty_pipe();
+        let (r, w, cap) = match s.pipe {
+            Some(p) => p,
+            None => {
+                let p = new_pipe()?;
+                s.pipe = Some(p);
+                p
+            }
+        };
+        // A pipe holds whole pages: bytes that start inside a page take one slot more.
+        let room = cap.saturating_sub((offset % 4096) as u32).max(4096);
+        let more = more || len > room;
+        let len = len.min(room);
+        let gen = s.generation;
+        let fill = opcode::Splice::new(types::Fd(file), offset as i64, types::Fd(w), -1, len)
+            .build()
+            .flags(squeue::Flags::IO_LINK)
+            .user_data(Token::of(slot, gen, Op::SpliceIn).0);
+        s.splice = Splicing {
+            inflight: 2,
+            want: len,
+            more,
+            ..Splicing::default()
+        };
+        let drain = splice_out(s.fd, r, len, more).user_data(Token::of(slot, gen, Op::SpliceOut).0);
+        self.pending.push_back(Pending::Linked(fill, drain));
+        Ok(len)
+    }
+
     /// Half-close the socket (`shutdown(SHUT_WR)`), for a lingering close.
     pub fn shutdown_write(&mut self, slot: SlotId) {
         let s = &self.slots[slot as usize];
@@ -552,6 +664,13 @@ impl Core {
         }
         if s.connecting > 0 {
             cancels.push(cancel(Op::Connect));
+        }
+        if s.splice.inflight > 0 {
+            // A SPLICE out into a full socket waits in an io-wq worker: cancel it. What
+            // stays in the pipe is thrown away with the pipe.
+            s.pipe_dirty = true;
+            cancels.push(cancel(Op::SpliceIn));
+            cancels.push(cancel(Op::SpliceOut));
         }
         self.pending.extend(cancels);
         self.after_op(slot);
@@ -669,9 +788,13 @@ impl Core {
             }
             Op::Poll => Event::Ready { id: token.slot() },
             Op::Cancel | Op::Close | Op::Wait => return Completion::Quiet,
-            Op::Connect | Op::LinkTimeout | Op::Recv | Op::Send | Op::Read => {
-                return self.complete_slot(token, op, res, flags, bid)
-            }
+            Op::Connect
+            | Op::LinkTimeout
+            | Op::Recv
+            | Op::Send
+            | Op::Read
+            | Op::SpliceIn
+            | Op::SpliceOut => return self.complete_slot(token, op, res, flags, bid),
         };
         Completion::Event(ev)
     }
@@ -707,6 +830,20 @@ impl Core {
                 s.read_inflight = false;
                 true
             }
+            Op::SpliceIn => {
+                s.splice.inflight = s.splice.inflight.saturating_sub(1);
+                s.splice.filled = Some(res);
+                true
+            }
+            Op::SpliceOut => {
+                s.splice.inflight = s.splice.inflight.saturating_sub(1);
+                if res > 0 {
+                    s.splice.drained += res as u32;
+                } else {
+                    s.splice.out_errno = if res == 0 { libc::EPIPE } else { -res };
+                }
+                true
+            }
             _ => {
                 s.connecting = s.connecting.saturating_sub(1);
                 true
@@ -724,6 +861,7 @@ impl Core {
         let ev = match op {
             Op::Recv => return self.complete_recv(slot, res, bid),
             Op::Send => return self.complete_send(slot, res),
+            Op::SpliceIn | Op::SpliceOut => return self.complete_splice(slot),
             Op::Read if res > 0 => Event::FileRead {
                 slot,
                 data: Payload::File { len: res as usize },
@@ -810,6 +948,42 @@ impl Core {
         }
     }
 
+    /// Both halves of a splice are in: report it, or continue a short SPLICE out.
+    fn complete_splice(&mut self, slot: SlotId) -> Completion {
+        let s = &mut self.slots[slot as usize];
+        let sp = s.splice;
+        if sp.inflight > 0 {
+            return Completion::Quiet;
+        }
+        let filled = sp.filled.unwrap_or(-libc::ECANCELED);
+        if filled == sp.want as i32 && sp.drained == sp.want {
+            return Completion::Event(Event::Spliced {
+                slot,
+                len: sp.want as usize,
+            });
+        }
+        let retry = matches!(sp.out_errno, 0 | libc::EINTR | libc::EAGAIN);
+        if filled == sp.want as i32 && sp.drained < sp.want && retry {
+            // A short (or interrupted) SPLICE out: the rest is still in the pipe.
+            let (r, _, _) = s.pipe.expect("a splice has a pipe");
+            let e = splice_out(s.fd, r, sp.want - sp.drained, sp.more)
+                .user_data(Token::of(slot, s.generation, Op::SpliceOut).0);
+            s.splice.inflight = 1;
+            s.splice.out_errno = 0;
+            self.pending.push_back(Pending::One(e));
+            return Completion::Quiet;
+        }
+        s.pipe_dirty = true;
+        s.drop_dirty_pipe();
+        let res = match filled {
+            n if n < 0 && n != -libc::ECANCELED => n,
+            // The file ended before the bytes asked for: it shrank.
+            n if (0..sp.want as i32).contains(&n) => 0,
+            _ => -sp.out_errno.max(1),
+        };
+        Completion::Event(Event::SpliceFailed { slot, res })
+    }
+
     /// After an operation of a closing slot ended: release it when it was the last.
     fn after_op(&mut self, slot: SlotId) {
         let s = &mut self.slots[slot as usize];
@@ -825,6 +999,7 @@ impl Core {
         s.generation = s.generation.wrapping_add(1);
         s.send_buf.clear();
         s.read_buf.clear();
+        s.drop_dirty_pipe();
         self.released.push_back(slot);
     }
 
@@ -927,6 +1102,44 @@ impl Core {
     }
 }
 
+/// SPLICE from the pipe's read end `r` into the socket `sock`.
+fn splice_out(sock: RawFd, r: RawFd, len: u32, more: bool) -> squeue::Entry {
+    const SPLICE_F_MORE: u32 = 4;
+    opcode::Splice::new(types::Fd(r), -1, types::Fd(sock), -1, len)
+        .flags(if more { SPLICE_F_MORE } else { 0 })
+        .build()
+}
+
+/// A pipe for splicing, enlarged when the kernel allows: (read end, write end, capacity).
+fn new_pipe() -> io::Result<(RawFd, RawFd, u32)> {
+    let mut fds = [0 as RawFd; 2];
+    // SAFETY: pipe2 writes two fds into the array on success.
+    if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: fcntl on our own pipe; failure (a lower pipe-max-size) keeps the default.
+    let cap = unsafe {
+        libc::fcntl(fds[1], libc::F_SETPIPE_SZ, PIPE_SIZE);
+        libc::fcntl(fds[1], libc::F_GETPIPE_SZ)
+    };
+    Ok((fds[0], fds[1], cap.max(4096) as u32))
+}
+
+impl Drop for UringCore {
+    fn drop(&mut self) {
+        for s in &mut self.slots {
+            if let Some((r, w, _)) = s.pipe.take() {
+                // SAFETY: the slot's own pipe; an operation still in flight holds its own
+                // reference to the file, so closing the descriptors is safe.
+                unsafe {
+                    libc::close(r);
+                    libc::close(w);
+                }
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     //! The lifecycle and classification rules, fed synthetic completions: no kernel.
@@ -936,8 +1149,8 @@ mod tests {
     const MORE: u32 = 1 << 1; // IORING_CQE_F_MORE
     const BUFFER: u32 = 1; // IORING_CQE_F_BUFFER
 
-    fn core(mode: RecvMode) -> Core {
-        Core::new(CoreConfig {
+    fn core(mode: RecvMode) -> UringCore {
+        UringCore::new(CoreConfig {
             recv_mode: mode,
             own_recv_size: 4096,
             bgid: 0,
@@ -947,7 +1160,7 @@ mod tests {
     }
 
     /// The queued SQEs as (op byte of the token, opcode, len field), and clear the queue.
-    fn drain(c: &mut Core) -> Vec<(Option<Op>, u8, u32, u64)> {
+    fn drain(c: &mut UringCore) -> Vec<(Option<Op>, u8, u32, u64)> {
         c.settle();
         let mut out = Vec::new();
         for p in c.pending.drain(..) {
@@ -1251,6 +1464,158 @@ mod tests {
         // The buffer the kernel writes is still the slot's, in place.
         assert_eq!(addr, c.slots[a as usize].read_buf.as_ptr() as u64);
         assert!(c.slots[a as usize].read_buf.capacity() >= 4096);
+    }
+
+    /// The pipe's capacity for slot `a` (the kernel decides it).
+    fn pipe_cap(c: &UringCore, a: SlotId) -> u32 {
+        c.slots[a as usize].pipe.expect("a pipe").2
+    }
+
+    #[test]
+    fn splice_is_a_linked_pair_and_reports_once_both_halves_are_in() {
+        let mut c = core(RecvMode::Own);
+        let a = c.open(10);
+        let n = c.splice_file(a, 99, 0, 8192, true).expect("a pipe");
+        assert_eq!(n, 8192);
+        let sqes = drain(&mut c);
+        assert_eq!(sqes.len(), 2);
+        assert_eq!(sqes[0].0, Some(Op::SpliceIn));
+        assert_eq!(sqes[1].0, Some(Op::SpliceOut));
+        assert!(sqes
+            .iter()
+            .all(|s| s.1 == opcode::Splice::CODE && s.2 == 8192));
+        assert!(c.splicing(a));
+        assert!(
+            c.splice_file(a, 99, 0, 8192, false).is_err(),
+            "one at a time"
+        );
+        assert_eq!(
+            c.complete(ud(a, 0, Op::SpliceIn), 8192, 0),
+            Completion::Quiet
+        );
+        assert_eq!(
+            ev(c.complete(ud(a, 0, Op::SpliceOut), 8192, 0)),
+            Event::Spliced { slot: a, len: 8192 }
+        );
+        assert!(!c.splicing(a));
+        // The pipe is empty again and kept for the next splice.
+        assert!(c.slots[a as usize].pipe.is_some());
+        c.close(a);
+        assert_eq!(c.next_released(), Some(a));
+        assert!(
+            c.slots[a as usize].pipe.is_some(),
+            "kept for the next connection"
+        );
+    }
+
+    #[test]
+    fn splice_len_fits_the_pipe_even_from_inside_a_page() {
+        let mut c = core(RecvMode::Own);
+        let a = c.open(10);
+        let n = c.splice_file(a, 99, 100, u32::MAX, false).unwrap();
+        let cap = pipe_cap(&c, a);
+        assert_eq!(
+            n,
+            cap - 100,
+            "one page slot is shared with the bytes before"
+        );
+    }
+
+    #[test]
+    fn a_short_splice_out_continues_with_the_rest_from_the_pipe() {
+        let mut c = core(RecvMode::Own);
+        let a = c.open(10);
+        c.splice_file(a, 99, 0, 8192, false).unwrap();
+        drain(&mut c);
+        c.complete(ud(a, 0, Op::SpliceIn), 8192, 0);
+        assert_eq!(
+            c.complete(ud(a, 0, Op::SpliceOut), 3000, 0),
+            Completion::Quiet
+        );
+        let sqes = drain(&mut c);
+        assert_eq!(sqes.len(), 1);
+        assert_eq!((sqes[0].0, sqes[0].2), (Some(Op::SpliceOut), 5192));
+        assert_eq!(
+            c.complete(ud(a, 0, Op::SpliceOut), -libc::EINTR, 0),
+            Completion::Quiet
+        );
+        assert_eq!(drain(&mut c)[0].2, 5192, "interrupted: the same rest again");
+        assert_eq!(
+            ev(c.complete(ud(a, 0, Op::SpliceOut), 5192, 0)),
+            Event::Spliced { slot: a, len: 8192 }
+        );
+    }
+
+    #[test]
+    fn a_file_that_shrank_fails_the_splice_and_drops_the_pipe() {
+        let mut c = core(RecvMode::Own);
+        let a = c.open(10);
+        c.splice_file(a, 99, 0, 8192, false).unwrap();
+        drain(&mut c);
+        // The file ended after 100 bytes: the short SPLICE in breaks the link.
+        assert_eq!(
+            c.complete(ud(a, 0, Op::SpliceIn), 100, 0),
+            Completion::Quiet
+        );
+        assert_eq!(
+            ev(c.complete(ud(a, 0, Op::SpliceOut), -libc::ECANCELED, 0)),
+            Event::SpliceFailed { slot: a, res: 0 }
+        );
+        assert!(c.slots[a as usize].pipe.is_none(), "100 bytes left in it");
+        // Nothing at all (the file is empty now), and a read error, fail the same way.
+        for (res, want) in [(0, 0), (-libc::EIO, -libc::EIO)] {
+            c.splice_file(a, 99, 0, 8192, false).unwrap();
+            drain(&mut c);
+            c.complete(ud(a, 0, Op::SpliceIn), res, 0);
+            assert_eq!(
+                ev(c.complete(ud(a, 0, Op::SpliceOut), -libc::ECANCELED, 0)),
+                Event::SpliceFailed { slot: a, res: want }
+            );
+        }
+        // The socket failing is reported with its errno.
+        c.splice_file(a, 99, 0, 8192, false).unwrap();
+        drain(&mut c);
+        c.complete(ud(a, 0, Op::SpliceIn), 8192, 0);
+        assert_eq!(
+            ev(c.complete(ud(a, 0, Op::SpliceOut), -libc::EPIPE, 0)),
+            Event::SpliceFailed {
+                slot: a,
+                res: -libc::EPIPE
+            }
+        );
+    }
+
+    #[test]
+    fn close_cancels_a_splice_and_waits_for_both_halves() {
+        let mut c = core(RecvMode::Own);
+        let a = c.open(10);
+        c.splice_file(a, 99, 0, 8192, false).unwrap();
+        drain(&mut c);
+        c.close(a);
+        let sqes = drain(&mut c);
+        assert_eq!(
+            sqes.iter().filter(|s| s.0 == Some(Op::Cancel)).count(),
+            2,
+            "{sqes:?}"
+        );
+        assert_eq!(
+            c.complete(ud(a, 0, Op::SpliceIn), 8192, 0),
+            Completion::Stale { bid: None }
+        );
+        assert_eq!(c.next_released(), None, "the SPLICE out is still in flight");
+        c.complete(ud(a, 0, Op::SpliceOut), -libc::ECANCELED, 0);
+        assert_eq!(drain(&mut c)[0].1, opcode::Close::CODE);
+        assert_eq!(c.next_released(), Some(a));
+        assert!(
+            c.slots[a as usize].pipe.is_none(),
+            "it may hold bytes: not for the next connection"
+        );
+        // A late completion of the old connection's splice is stale.
+        let b = c.open(11);
+        assert_eq!(
+            c.complete(ud(b, 0, Op::SpliceOut), 10, 0),
+            Completion::Stale { bid: None }
+        );
     }
 
     #[test]

@@ -23,8 +23,12 @@ use io_uring::{cqueue, opcode, types, IoUring, Probe};
 use super::bufring::BufRing;
 use super::RingError;
 
+/// How a thread talks to the kernel. The io_uring tiers are ordered by what they need;
+/// `Epoll` sorts below them all: it needs nothing of io_uring, and `auto` falls back to it
+/// only when no ring can be made (see [`select`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Tier {
+    Epoll,
     Basic,
     Multishot,
     Full,
@@ -50,6 +54,14 @@ pub struct Features {
     pub single_issuer: bool,
     pub defer_taskrun: bool,
     pub recv_bundle: bool,
+}
+
+impl Tier {
+    /// Whether one armed accept keeps accepting until cancelled (multishot ACCEPT, or
+    /// epoll's accept-until-EAGAIN), rather than once per arm.
+    pub fn multishot_accept(self) -> bool {
+        self != Tier::Basic
+    }
 }
 
 impl Features {
@@ -102,6 +114,7 @@ impl fmt::Display for Features {
 impl fmt::Display for Tier {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
+            Tier::Epoll => "epoll",
             Tier::Basic => "basic",
             Tier::Multishot => "multishot",
             Tier::Full => "full",
@@ -117,10 +130,57 @@ impl FromStr for TierChoice {
             "basic" => Ok(TierChoice::Force(Tier::Basic)),
             "multishot" => Ok(TierChoice::Force(Tier::Multishot)),
             "full" => Ok(TierChoice::Force(Tier::Full)),
+            "epoll" => Ok(TierChoice::Force(Tier::Epoll)),
             other => Err(format!(
-                "unknown tier '{other}': expected auto, basic, multishot or full"
+                "unknown tier '{other}': expected auto, basic, multishot, full or epoll"
             )),
         }
+    }
+}
+
+/// What start-up chose: the tier, what the kernel offers (nothing probed on epoll), and,
+/// when `auto` fell back to epoll, the one line that says why.
+#[derive(Debug, Clone)]
+pub struct Selection {
+    pub tier: Tier,
+    pub features: Option<Features>,
+    pub fallback: Option<String>,
+}
+
+/// Choose the tier for `choice`. `--tier epoll` never touches io_uring; `auto` probes and
+/// falls back to epoll when io_uring cannot be used at all (io_uring_setup fails with EPERM,
+/// EACCES or ENOSYS, or the kernel lacks the basic opcodes); a forced io_uring tier keeps
+/// the error, which names the fix.
+pub fn select(choice: TierChoice) -> Result<Selection, RingError> {
+    select_with(choice, probe)
+}
+
+fn select_with(
+    choice: TierChoice,
+    probe: impl FnOnce() -> Result<Features, RingError>,
+) -> Result<Selection, RingError> {
+    if choice == TierChoice::Force(Tier::Epoll) {
+        return Ok(Selection {
+            tier: Tier::Epoll,
+            features: None,
+            fallback: None,
+        });
+    }
+    match probe() {
+        Ok(features) => Ok(Selection {
+            tier: features.resolve(choice)?,
+            features: Some(features),
+            fallback: None,
+        }),
+        Err(e) if choice == TierChoice::Auto => match e.unavailable_cause() {
+            Some(cause) => Ok(Selection {
+                tier: Tier::Epoll,
+                features: None,
+                fallback: Some(format!("io_uring unavailable ({cause}); using epoll")),
+            }),
+            None => Err(e),
+        },
+        Err(e) => Err(e),
     }
 }
 
@@ -406,7 +466,51 @@ mod tests {
     }
 
     #[test]
+    fn auto_falls_back_to_epoll_only_when_io_uring_is_unusable() {
+        let os = |code| Err(RingError::from_setup(io::Error::from_raw_os_error(code)));
+        for (code, name) in [
+            (libc::EPERM, "EPERM"),
+            (libc::EACCES, "EACCES"),
+            (libc::ENOSYS, "ENOSYS"),
+        ] {
+            let s = select_with(TierChoice::Auto, || os(code)).unwrap();
+            assert_eq!(s.tier, Tier::Epoll);
+            let line = s.fallback.unwrap();
+            assert!(line.starts_with("io_uring unavailable ("), "{line}");
+            assert!(
+                line.contains(name) && line.ends_with("; using epoll"),
+                "{line}"
+            );
+        }
+        let eperm = select_with(TierChoice::Auto, || os(libc::EPERM)).unwrap();
+        assert_eq!(
+            eperm.fallback.unwrap(),
+            "io_uring unavailable (EPERM: forbidden by seccomp or kernel.io_uring_disabled); \
+             using epoll"
+        );
+        // A small memlock limit has a fix that keeps io_uring: no fallback.
+        assert!(matches!(
+            select_with(TierChoice::Auto, || os(libc::ENOMEM)),
+            Err(RingError::MemLock(_))
+        ));
+        // A forced io_uring tier keeps the error that names the fix.
+        assert!(matches!(
+            select_with(TierChoice::Force(Tier::Basic), || os(libc::EPERM)),
+            Err(RingError::Forbidden(_))
+        ));
+        // Forced epoll never probes; auto on a good kernel keeps io_uring.
+        let forced = select_with(TierChoice::Force(Tier::Epoll), || panic!("probed")).unwrap();
+        assert_eq!((forced.tier, forced.fallback), (Tier::Epoll, None));
+        let good = select_with(TierChoice::Auto, || Ok(all())).unwrap();
+        assert_eq!((good.tier, good.fallback), (Tier::Full, None));
+    }
+
+    #[test]
     fn tier_choice_parses() {
+        assert_eq!(
+            "epoll".parse::<TierChoice>().unwrap(),
+            TierChoice::Force(Tier::Epoll)
+        );
         assert_eq!("auto".parse::<TierChoice>().unwrap(), TierChoice::Auto);
         assert_eq!(
             "full".parse::<TierChoice>().unwrap(),

@@ -122,3 +122,164 @@ impl Conn {
         true
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use std::time::Instant;
+
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
+    use rustls::{ClientConfig, ClientConnection, RootCertStore, ServerConfig};
+    use uring_common::http::Limits;
+
+    use super::*;
+    use crate::config::Timeouts;
+    use crate::conn::Close;
+    use crate::request::Request;
+    use crate::response::ResponseWriter;
+
+    /// A self-signed ECDSA P-256 leaf (not a CA) for `localhost`, valid until 2126.
+    const CERT: &str = "-----BEGIN CERTIFICATE-----
+MIIBtjCCAVygAwIBAgIUDEEH7BlXBj2CPecsRpwnjYaTa5swCgYIKoZIzj0EAwIw
+FDESMBAGA1UEAwwJbG9jYWxob3N0MCAXDTI2MTEzMDEyMTkzMloYDzIxMjYxMTA2
+MTIxOTMyWjAUMRIwEAYDVQQDDAlsb2NhbGhvc3QwWTATBgcqhkjOPQIBBggqhkjO
+PQMBBwNCAARDilyjNHuRd2uQx8GTuJqHEowMyU85ejsVs/eQg6I0+K+cDGE4pDTf
+Yczz3MUjXqyrd74B51X3RLjxPBj89YwOo4GJMIGGMB0GA1UdDgQWBBQsbnEebI6q
+CyYPBLE8CAt410NvVzAfBgNVHSMEGDAWgBQsbnEebI6qCyYPBLE8CAt410NvVzAU
+BgNVHREEDTALgglsb2NhbGhvc3QwDAYDVR0TAQH/BAIwADALBgNVHQ8EBAMCB4Aw
+EwYDVR0lBAwwCgYIKwYBBQUHAwEwCgYIKoZIzj0EAwIDSAAwRQIhAOQOebl1gMVA
+xQyiQUEHsY8nLlackh1vEGX0l9A2WgZnAiAy8sY4XB0Ynandp4Jq2094vY11I8D/
+GqANBPAYwJ0Z6Q==
+-----END CERTIFICATE-----
+";
+    const KEY: &str = "-----BEGIN PRIVATE KEY-----
+MIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQgS0CM5qIkeXsNQXgb
+YilWZ/HiidmcUz+ci2y2jJigEBqhRANCAARDilyjNHuRd2uQx8GTuJqHEowMyU85
+ejsVs/eQg6I0+K+cDGE4pDTfYczz3MUjXqyrd74B51X3RLjxPBj89YwO
+-----END PRIVATE KEY-----
+";
+    const DATE: &[u8; 29] = b"Thu, 01 Jan 1970 00:00:00 GMT";
+
+    fn configs() -> (Arc<ServerConfig>, Arc<ClientConfig>) {
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let cert = CertificateDer::from_pem_slice(CERT.as_bytes()).unwrap();
+        let key = PrivateKeyDer::from_pem_slice(KEY.as_bytes()).unwrap();
+        let server = ServerConfig::builder_with_provider(provider.clone())
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_no_client_auth()
+            .with_single_cert(vec![cert.clone()], key)
+            .unwrap();
+        let mut roots = RootCertStore::empty();
+        roots.add(cert).unwrap();
+        let client = ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+        (Arc::new(server), Arc::new(client))
+    }
+
+    fn echo_path(req: &Request<'_>, resp: &mut ResponseWriter<'_>) {
+        resp.respond(200, &[], req.path().as_bytes());
+    }
+
+    /// A handshake and two pipelined requests, the client's bytes delivered to the
+    /// connection in pieces of `piece`; what the client decrypts, and how it ended.
+    fn exchange(piece: usize, client_bytes: Option<&[u8]>) -> (Vec<u8>, Vec<u8>, Option<Close>) {
+        let (server_cfg, client_cfg) = configs();
+        let now = Instant::now();
+        let timeouts = Timeouts::default();
+        let limits = Limits::default();
+        let mut handler = echo_path as fn(&Request<'_>, &mut ResponseWriter<'_>);
+        let mut conn = Conn::new(now, &timeouts);
+        conn.set_tls(Some(ServerConnection::new(server_cfg)));
+        let name = ServerName::try_from("localhost").unwrap();
+        let mut client = ClientConnection::new(client_cfg, name).unwrap();
+        client
+            .writer()
+            .write_all(b"GET /a HTTP/1.1\r\nHost: x\r\n\r\nGET /b HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            .unwrap();
+        let (mut plain, mut wire, mut closed) = (Vec::new(), Vec::new(), None);
+        for _ in 0..16 {
+            let mut c2s = Vec::new();
+            while client.wants_write() {
+                client.write_tls(&mut c2s).unwrap();
+            }
+            if let Some(b) = client_bytes {
+                c2s = b.to_vec();
+            }
+            for chunk in c2s.chunks(piece) {
+                let mut ctx = Ctx {
+                    handler: &mut handler,
+                    date: DATE,
+                    limits: &limits,
+                    timeouts: &timeouts,
+                    now,
+                    draining: false,
+                    log: None,
+                };
+                conn.on_data(chunk, &mut ctx);
+            }
+            let mut out = Vec::new();
+            while conn.poll_send(&mut out) {
+                let n = out.len();
+                wire.extend_from_slice(&out);
+                let mut rd = &out[..];
+                while !rd.is_empty() && client_bytes.is_none() {
+                    client.read_tls(&mut rd).unwrap();
+                    client.process_new_packets().unwrap();
+                }
+                out.clear();
+                let mut ctx = Ctx {
+                    handler: &mut handler,
+                    date: DATE,
+                    limits: &limits,
+                    timeouts: &timeouts,
+                    now,
+                    draining: false,
+                    log: None,
+                };
+                conn.on_sent(n, &mut ctx);
+            }
+            let mut buf = [0u8; 4096];
+            while let Ok(n @ 1..) = client.reader().read(&mut buf) {
+                plain.extend_from_slice(&buf[..n]);
+            }
+            closed = closed.or(conn.poll_close(now));
+            if closed.is_some() {
+                break;
+            }
+        }
+        (plain, wire, closed)
+    }
+
+    #[test]
+    fn handshake_and_pipelined_requests_at_every_piece_size() {
+        let (whole, _, closed) = exchange(usize::MAX, None);
+        let text = String::from_utf8_lossy(&whole);
+        assert!(text.starts_with("HTTP/1.1 200 OK\r\n"), "{text}");
+        assert!(text.ends_with("Connection: close\r\n\r\n/b"), "{text}");
+        assert_eq!(text.matches("HTTP/1.1 200 OK").count(), 2, "{text}");
+        assert!(
+            closed.is_some(),
+            "Connection: close ends it after the answer"
+        );
+        for piece in (1..=40).chain([97, 512, 1500]) {
+            let (plain, _, closed) = exchange(piece, None);
+            assert_eq!(plain, whole, "pieces of {piece}");
+            assert!(closed.is_some(), "pieces of {piece}");
+        }
+    }
+
+    #[test]
+    fn plain_http_on_a_tls_connection_gets_an_alert_and_a_close() {
+        for piece in [1, 5, usize::MAX] {
+            let (_, wire, closed) = exchange(piece, Some(b"GET /a HTTP/1.1\r\nHost: x\r\n\r\n"));
+            assert_eq!(wire.first(), Some(&0x15), "an alert record: {wire:?}");
+            assert!(!String::from_utf8_lossy(&wire).contains("HTTP/1.1"));
+            assert!(closed.is_some(), "closed after the alert");
+        }
+    }
+}
