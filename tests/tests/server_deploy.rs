@@ -687,3 +687,36 @@ fn proxied_requests_are_counted_by_the_upstreams_status() {
             && m["uring_server_request_duration_seconds_count"] == 401.0
     });
 }
+
+/// Only a second SIGTERM/SIGINT cuts a drain short: logrotate's SIGUSR1, a reload's
+/// SIGHUP or an upgrade's SIGUSR2 arriving meanwhile must not end in-flight requests.
+#[test]
+fn other_signals_during_a_drain_do_not_cut_it_short() {
+    let dir = TempDir::new("drain-signals");
+    let log = dir.path().join("access.log");
+    let mut srv = TestServer::start(&["--no-pin", "--access-log", log.to_str().unwrap()]);
+    // A request in flight: its head is incomplete, so the drain waits for it.
+    let mut slow = TcpStream::connect(srv.addr).unwrap();
+    slow.write_all(b"GET /plaintext HTTP/1.1\r\nHost: x\r\n")
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(200));
+    signal(srv.guard.pid(), libc::SIGTERM);
+    std::thread::sleep(Duration::from_millis(200));
+    for sig in [libc::SIGUSR1, libc::SIGHUP, libc::SIGUSR2] {
+        signal(srv.guard.pid(), sig);
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(
+        srv.alive(),
+        "a signal other than TERM/INT ended the drain: {}",
+        srv.log_text()
+    );
+    slow.write_all(b"\r\n").unwrap();
+    let mut resp = String::new();
+    slow.read_to_string(&mut resp).unwrap();
+    assert!(
+        resp.starts_with("HTTP/1.1 200") && resp.contains("Connection: close"),
+        "{resp}"
+    );
+    assert!(srv.guard.wait_timeout(Duration::from_secs(10)).is_some());
+}

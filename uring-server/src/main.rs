@@ -361,7 +361,9 @@ fn main() -> ExitCode {
         eprintln!("uring-server: drained, exiting");
         std::process::exit(0);
     });
-    wait_signal(&sigset);
+    // Only SIGTERM/SIGINT cut the drain short: a logrotate SIGUSR1 or a reload's SIGHUP
+    // must not end requests in flight.
+    while !matches!(wait_signal(&sigset), libc::SIGTERM | libc::SIGINT) {}
     eprintln!("uring-server: second signal, exiting now");
     ExitCode::from(130)
 }
