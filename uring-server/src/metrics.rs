@@ -299,21 +299,24 @@ impl MetricsServer {
         sock.bind(&addr.into())?;
         sock.listen(64)?;
         let listener = TcpListener::from(sock);
-        listener.set_nonblocking(true)?;
         let addr = listener.local_addr()?;
         let stop = Arc::new(AtomicBool::new(false));
         let flag = stop.clone();
+        // A blocking accept: the thread sleeps until a scrape (no polling on the workers'
+        // cores); `Drop` wakes it with a connection of its own.
         let thread = std::thread::Builder::new()
             .name("uring-metrics".into())
-            .spawn(move || {
-                while !flag.load(Ordering::Relaxed) {
-                    match listener.accept() {
-                        Ok((s, _)) => {
-                            let _ = serve_one(s, &registry);
-                        }
-                        // WouldBlock, or a transient accept error: look again shortly.
-                        Err(_) => std::thread::sleep(Duration::from_millis(20)),
+            .spawn(move || loop {
+                let accepted = listener.accept();
+                if flag.load(Ordering::Relaxed) {
+                    break;
+                }
+                match accepted {
+                    Ok((s, _)) => {
+                        let _ = serve_one(s, &registry);
                     }
+                    // EMFILE and the like: do not spin on it.
+                    Err(_) => std::thread::sleep(Duration::from_millis(100)),
                 }
             })?;
         Ok(MetricsServer {
@@ -331,8 +334,18 @@ impl MetricsServer {
 impl Drop for MetricsServer {
     fn drop(&mut self) {
         self.stop.store(true, Ordering::Relaxed);
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
+        let mut wake = self.addr;
+        if wake.ip().is_unspecified() {
+            wake.set_ip(match wake {
+                SocketAddr::V4(_) => std::net::Ipv4Addr::LOCALHOST.into(),
+                SocketAddr::V6(_) => std::net::Ipv6Addr::LOCALHOST.into(),
+            });
+        }
+        // If the wake-up cannot connect, leave the thread rather than hang the exit.
+        if TcpStream::connect_timeout(&wake, Duration::from_secs(1)).is_ok() {
+            if let Some(t) = self.thread.take() {
+                let _ = t.join();
+            }
         }
     }
 }
