@@ -44,6 +44,11 @@ pub fn wait_for_listener(addr: SocketAddr, timeout: Duration) {
     }
     panic!("nothing listening on {addr} after {timeout:?}");
 }
+/// Every tier the black-box suites run the binaries on: the three io_uring tiers and
+/// epoll (the same suites, so the epoll backend is held to the same protocol, adversarial,
+/// fault and exactness checks).
+pub const TIERS: [&str; 4] = ["basic", "multishot", "full", "epoll"];
+
 pub mod load;
 pub mod reliability;
 pub mod server;

@@ -1129,7 +1129,7 @@ fn adversarial_requests() {
         .collect();
     // Parsing is the codec's, but how bytes reach it differs per tier (one buffer per
     // connection, provided buffers, multishot receive): run every case on each.
-    let report: String = ["basic", "multishot", "full"]
+    let report: String = uring_tests::TIERS
         .iter()
         .map(|tier| run_suite(&cases, tier))
         .collect();

@@ -139,6 +139,10 @@ macro_rules! per_tier {
             fn full() {
                 super::$body("full");
             }
+            #[test]
+            fn epoll() {
+                super::$body("epoll");
+            }
         }
     };
 }
@@ -449,7 +453,7 @@ fn slowloris(tier: &str) {
 /// one after the other: two at once would need 20,000 fds in this process.
 #[test]
 fn ten_thousand_idle_connections() {
-    for tier in ["basic", "full"] {
+    for tier in ["basic", "full", "epoll"] {
         idle_conns(tier);
     }
 }
@@ -511,7 +515,7 @@ fn idle_conns(tier: &str) {
 /// a pipelined probe must be answered, which only happens if the body was framed exactly.
 #[test]
 fn buffer_ring_exhaustion_from_large_bodies() {
-    for tier in ["basic", "multishot", "full"] {
+    for tier in uring_tests::TIERS {
         let mut server = TestServer::start(&["--tier", tier]);
         let pid = server.guard.pid();
         let idle = server.idle_fds();

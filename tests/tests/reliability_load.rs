@@ -291,9 +291,14 @@ fn load_survives_misbehaving_servers() {
     for (how, class, extra) in table {
         let server = FakeServer::start(*how);
         let url = format!("http://{}/", server.addr);
-        for keep_alive in [true, false] {
+        for (keep_alive, tier) in [
+            (true, "full"),
+            (false, "full"),
+            (true, "epoll"),
+            (false, "epoll"),
+        ] {
             let total = 40u64;
-            let mut args: Vec<&str> = vec!["-n", "40", "-c", "4", "--no-pin"];
+            let mut args: Vec<&str> = vec!["-n", "40", "-c", "4", "--no-pin", "--tier", tier];
             if keep_alive {
                 args.push("-k");
             }
@@ -330,7 +335,9 @@ fn load_survives_misbehaving_servers() {
                     .cloned()
                     .or_else(|| e.downcast_ref::<&str>().map(|s| s.to_string()))
                     .unwrap_or_default();
-                failures.push(format!("{how:?} keep-alive={keep_alive}: {msg}"));
+                failures.push(format!(
+                    "{how:?} keep-alive={keep_alive} tier {tier}: {msg}"
+                ));
             }
         }
     }

@@ -167,7 +167,7 @@ fn drain_timeout_bounds_shutdown_and_second_signal_exits_at_once() {
 
 #[test]
 fn connection_cap_makes_clients_wait_in_the_backlog() {
-    for tier in ["basic", "multishot", "full"] {
+    for tier in uring_tests::TIERS {
         let srv = ServerProc::start(&["--max-conns", "4", "--tier", tier]);
         let mut first: Vec<TcpStream> = (0..4).map(|_| srv.connect()).collect();
         for s in first.iter_mut() {
@@ -217,7 +217,7 @@ fn connection_cap_makes_clients_wait_in_the_backlog() {
 
 #[test]
 fn emfile_backs_off_without_spinning_and_recovers() {
-    for tier in ["basic", "full"] {
+    for tier in ["basic", "full", "epoll"] {
         let port = free_port();
         let addr = format!("127.0.0.1:{port}");
         let mut cmd = Command::new(bin("uring-server"));

@@ -105,7 +105,7 @@ fn ab(url: &str, n: u32, c: u32, keep_alive: bool) {
 
 #[test]
 fn wrk_h2load_ab_with_zero_errors_and_no_fd_leak() {
-    for tier in ["basic", "multishot", "full"] {
+    for tier in uring_tests::TIERS {
         let srv = ServerProc::start(&["--tier", tier]);
         let idle = srv.settled_fd_count();
         wrk(&srv.url("/plaintext"), 32);
@@ -122,7 +122,7 @@ fn wrk_h2load_ab_with_zero_errors_and_no_fd_leak() {
 
 #[test]
 fn fault_storm_leaves_no_fd_behind() {
-    for tier in ["basic", "multishot", "full"] {
+    for tier in uring_tests::TIERS {
         let srv = ServerProc::start(&["--tier", tier]);
         let idle = srv.settled_fd_count();
         let mut kept = Vec::new();
@@ -173,7 +173,7 @@ fn fault_storm_leaves_no_fd_behind() {
 /// still arrive, in order, on every tier.
 #[test]
 fn tiny_ring_overflows_without_losing_a_response() {
-    for tier in ["basic", "multishot", "full"] {
+    for tier in uring_tests::TIERS {
         let srv = ServerProc::start(&["--tier", tier, "--sq-entries", "8", "--cq-entries", "16"]);
         let idle = srv.settled_fd_count();
         let joins: Vec<_> = (0..64)

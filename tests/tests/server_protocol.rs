@@ -12,7 +12,7 @@ use uring_tests::server::{
     closed_by_server, exchange_then_closed, read_responses, ServerProc, TempDir,
 };
 
-const TIERS: [&str; 3] = ["basic", "multishot", "full"];
+use uring_tests::TIERS;
 
 fn start(tier: &str, extra: &[&str]) -> ServerProc {
     let mut args = vec!["--tier", tier];

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use uring_tests::server::{exchange, read_responses, ServerProc, TempDir};
 
-const TIERS: [&str; 3] = ["basic", "multishot", "full"];
+use uring_tests::TIERS;
 
 /// The byte at `i` of every test file: a pattern that shows a shifted or stale byte.
 fn pattern(i: usize) -> u8 {

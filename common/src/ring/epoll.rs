@@ -67,7 +67,8 @@ struct Slot {
 
 impl Slot {
     fn has_work(&self) -> bool {
-        self.open && ((self.reading && self.readable) || (self.send_inflight && self.writable))
+        let sending = self.send_inflight || self.file_send.is_some();
+        self.open && ((self.reading && self.readable) || (sending && self.writable))
     }
 }
 
