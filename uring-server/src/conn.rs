@@ -160,6 +160,7 @@ pub enum ForwardOutcome {
         status: u16,
         keep_alive: bool,
         head_only: bool,
+        http10: bool,
     },
     /// The response broke off after its head went out: close without completing it.
     Abort,
@@ -466,13 +467,14 @@ impl Conn {
                 status,
                 keep_alive,
                 head_only,
+                http10,
             } => {
                 let mut w = ResponseWriter {
                     out: &mut self.out,
                     date: ctx.date,
                     head_only,
                     keep_alive: keep_alive && !self.draining,
-                    http10: false,
+                    http10,
                     file: None,
                     status: None,
                 };
