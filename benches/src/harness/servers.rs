@@ -26,6 +26,8 @@ pub enum Server {
     Floor,
     /// uring-server with an access log (combined, to a file) and `--metrics` on.
     UringServerObs,
+    /// uring-server on the epoll backend (`--tier epoll`).
+    UringServerEpoll,
     /// uring-server on `--tls-listen` (ECDSA P-256, AES-128-GCM).
     UringServerTls,
     /// nginx with `listen ... ssl`, the same certificate and cipher suite.
@@ -49,7 +51,9 @@ impl Server {
     /// The uring-server variants that isolate one file body path (named, never run by
     /// default): how the per-size choice was measured.
     /// The deployment variants (issue 11): access log + metrics on, and TLS beside nginx's.
-    pub const VARIANTS: [Server; 6] = [
+    /// The epoll backend (issue 14).
+    pub const VARIANTS: [Server; 7] = [
+        Server::UringServerEpoll,
         Server::UringServerRead,
         Server::UringServerSplice,
         Server::UringServerMemory,
@@ -69,6 +73,7 @@ impl Server {
             Server::TokioUringServer => "tokio-uring-server",
             Server::Floor => "floor",
             Server::UringServerObs => "uring-server-obs",
+            Server::UringServerEpoll => "uring-server-epoll",
             Server::UringServerTls => "uring-server-tls",
             Server::NginxTls => "nginx-tls",
         }
@@ -84,7 +89,7 @@ impl Server {
     /// Why this server cannot take part in a workload, if it cannot.
     pub fn not_applicable(self, w: Workload, tool: super::tools::Tool) -> Option<String> {
         use super::tools::Tool;
-        if self.tls() && tool != Tool::UringLoad {
+        if self.tls() && !matches!(tool, Tool::UringLoad | Tool::UringLoadEpoll) {
             return Some(format!("{} is measured with uring-load only", self.name()));
         }
         let serves_files = !matches!(
@@ -167,6 +172,7 @@ pub fn start(
         | Server::UringServerSplice
         | Server::UringServerMemory
         | Server::UringServerObs
+        | Server::UringServerEpoll
         | Server::UringServerTls => {
             let root = env.doc_root().map_err(|e| format!("document root: {e}"))?;
             let mut c = Command::new(env.bin_dir.join("uring-server"));
@@ -189,6 +195,7 @@ pub fn start(
                 Server::UringServerRead => &["--file-body", "read", "--file-memory-max", "0"][..],
                 Server::UringServerSplice => &["--file-memory-max", "0"],
                 Server::UringServerMemory => &["--file-memory-max", "1048576"],
+                Server::UringServerEpoll => &["--tier", "epoll"],
                 _ => &[],
             });
             // It pins worker i to CPU i; where that is not within our CPUs, the affinity
