@@ -2,10 +2,12 @@
 # Install what the tests need on a fresh Debian machine (idempotent; run as root).
 set -euo pipefail
 need=()
-for pair in nginx:nginx-light wrk:wrk h2load:nghttp2-client ab:apache2-utils curl:curl python3:python3 openssl:openssl script:bsdutils; do
+for pair in nginx:nginx-light gunicorn:gunicorn wrk:wrk h2load:nghttp2-client ab:apache2-utils curl:curl python3:python3 openssl:openssl script:bsdutils; do
   cmd=${pair%%:*}; pkg=${pair#*:}
   command -v "$cmd" >/dev/null 2>&1 || need+=("$pkg")
 done
+# gunicorn (Debian's, run by /usr/bin/python3): the proxy tests put uring-server in front
+# of the seed's app (tests/tests/proxy_gunicorn.rs).
 # The seed study's smoke (tests/tests/bench_smoke.rs) makes CPython and PyPy venvs.
 # uring-load's reports: HdrHistogram's Java HistogramLogProcessor reads --latency-log files,
 # headless Chromium renders the HTML report (tests/tests/load_over_time.rs).

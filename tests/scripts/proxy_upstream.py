@@ -1,6 +1,6 @@
 # An HTTP/1.1 keep-alive upstream for the proxy tests (tests/tests/proxy.rs).
 # argv[1]: a TCP port on 127.0.0.1, or unix:/path.
-#   /echo        200, body: "METHOD TARGET\n" + the header lines received + "\n" + body
+#   /echo, /json, /api/*: 200, body: "METHOD TARGET\n" + the header lines received + "\n" + body
 #   /conn        200, body: the number of this connection (1, 2, ...)
 #   /count       200, body: requests seen so far (this one excluded)
 #   /chunked     chunked "hello world"
@@ -47,7 +47,7 @@ class H(http.server.BaseHTTPRequestHandler):
             state["requests"] += 1
         path, _, query = self.path.partition("?")
         body = self.body()
-        if path == "/echo" or path.startswith("/api/"):
+        if path in ("/echo", "/json") or path.startswith("/api/"):
             text = ("%s %s\n" % (self.command, self.path)).encode() + bytes(self.headers) + body
             self.reply(200, text, [("Connection", "keep-alive, X-Hop"), ("X-Hop", "1"), ("Keep-Alive", "timeout=5")])
         elif path == "/conn":

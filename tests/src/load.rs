@@ -235,7 +235,7 @@ http {{
 }
 
 /// `nginx` from PATH, else Debian's /usr/sbin/nginx (sbin is not on every PATH).
-fn nginx_binary() -> PathBuf {
+pub fn nginx_binary() -> PathBuf {
     let in_path = std::env::var_os("PATH")
         .map(|p| std::env::split_paths(&p).any(|d| d.join("nginx").is_file()))
         .unwrap_or(false);

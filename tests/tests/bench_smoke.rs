@@ -75,6 +75,8 @@ fn compare_quick_writes_a_row_per_cell() {
         "hyper-server",
         "tokio-uring-server",
         "floor",
+        "uring-proxy",
+        "nginx-proxy",
     ];
     let tools = ["uring-load", "wrk", "h2load", "ab"];
     let workloads = ["ka64", "pipe16", "file64k"];
@@ -104,10 +106,11 @@ fn compare_quick_writes_a_row_per_cell() {
             c["tool"].as_str().unwrap(),
             c["workload"].as_str().unwrap(),
         );
-        let file_cell_without_files =
-            w == "file64k" && !["uring-server", "nginx"].contains(&server);
+        let file_cell_without_files = w == "file64k"
+            && !["uring-server", "nginx", "uring-proxy", "nginx-proxy"].contains(&server);
         let ab_pipelining = tool == "ab" && w == "pipe16";
-        if file_cell_without_files || ab_pipelining {
+        let proxy_beyond_ka64 = server.ends_with("-proxy") && w != "ka64";
+        if file_cell_without_files || ab_pipelining || proxy_beyond_ka64 {
             assert_eq!(c["status"], "not-applicable", "{c}");
             continue;
         }
@@ -157,8 +160,9 @@ fn seed_study_quick_fills_the_seed_table() {
     );
     let report = read_json(&out.join("seed.json"));
     let cells = report["cells"].as_array().expect("cells");
-    // cpython and pypy: -w 1, -w 2 and the -c 100 row; uring-server and nginx likewise.
-    assert_eq!(cells.len(), 4 * 3, "{report}");
+    // cpython, pypy, CPython behind uring-server and behind nginx: -w 1, -w 2 and the
+    // -c 100 row; uring-server and nginx likewise.
+    assert_eq!(cells.len(), 6 * 3, "{report}");
     for c in cells {
         let rps = c["mean_rps"].as_f64();
         assert!(rps.is_some_and(|r| r > 0.0), "cell without a rate: {c}");
@@ -174,6 +178,10 @@ fn seed_study_quick_fills_the_seed_table() {
         assert!(md.contains(row), "seed.md lacks {row}:\n{md}");
     }
     assert!(md.contains("CPython") && md.contains("PyPy"), "{md}");
+    assert!(
+        md.contains("behind uring-server") && md.contains("behind nginx"),
+        "{md}"
+    );
     let svg = std::fs::read_to_string(out.join("seed.svg")).unwrap();
     assert!(
         svg.contains("<svg") && svg.contains("-w 1 -c 200"),

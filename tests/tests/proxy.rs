@@ -192,9 +192,13 @@ fn routes_longest_prefix_unix_upstreams_and_built_ins() {
         "{}",
         text(&rs[0])
     );
-    // Built-ins stay.
+    // Built-ins stay, unless a prefix longer than / names them.
     let r = get(px.addr, "/plaintext");
     assert_eq!(text(&r), "Hello, World!");
+    let json_route = format!("/json={}", api.url);
+    let px = ServerProc::start(&["--proxy", &root, "--proxy", &json_route]);
+    assert!(text(&get(px.addr, "/json")).starts_with("GET /json\n"));
+    assert_eq!(text(&get(px.addr, "/plaintext")), "Hello, World!");
 }
 
 #[test]
@@ -427,4 +431,27 @@ fn smuggling_attempts_never_reach_the_upstream() {
     let after: u64 = text(&get(px.addr, "/count")).parse().unwrap();
     // Exactly the /count request before this one reached it.
     assert_eq!(after, before + 1);
+}
+
+/// An HTTP/1.0 keep-alive client must be told the connection stays open after our own
+/// error answer too (without `Connection: keep-alive` it waits for a close that never
+/// comes).
+#[test]
+fn error_answers_keep_an_http10_keep_alive_client() {
+    let dead = format!("http://127.0.0.1:{}", free_port());
+    let px = proxy(&dead, &[]);
+    let mut s = TcpStream::connect(px.addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let req = b"GET /x HTTP/1.0\r\nConnection: keep-alive\r\n\r\n";
+    s.write_all(req).unwrap();
+    let r = read_responses(&mut s, 1, &[]).remove(0);
+    assert_eq!(r.status, 502);
+    assert_eq!(
+        r.header("Connection").as_deref(),
+        Some("keep-alive"),
+        "{}",
+        r.head
+    );
+    s.write_all(req).unwrap();
+    assert_eq!(read_responses(&mut s, 1, &[]).remove(0).status, 502);
 }

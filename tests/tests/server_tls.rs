@@ -1,9 +1,9 @@
-//! TLS termination (issue 11): curl, openssl s_client (versions, ALPN, resumption) and
-//! uring-load `https://` against `--tls-listen`, static files and Range over TLS, a client
-//! that stops mid-handshake, garbage instead of a ClientHello, bad certificate files, and
-//! `--tls-reload` on SIGHUP. The certificates are made here with openssl (ECDSA P-256: a
-//! test CA and a leaf for 127.0.0.1); curl and openssl come from
-//! scripts/install-test-deps.sh.
+//! TLS termination (issue 11): curl, openssl s_client and python's ssl (versions, ALPN,
+//! resumption) and uring-load `https://` against `--tls-listen`, static files and Range
+//! over TLS, a client that stops mid-handshake, garbage instead of a ClientHello, bad
+//! certificate files, and `--tls-reload` on SIGHUP. The certificates are made here with
+//! openssl (ECDSA P-256: a test CA and a leaf for 127.0.0.1); curl, openssl and python3
+//! come from scripts/install-test-deps.sh.
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -427,4 +427,54 @@ fn tls_reload_on_sighup_serves_the_new_certificate() {
         );
         std::thread::sleep(Duration::from_millis(100));
     }
+}
+
+#[test]
+fn pythons_ssl_verifies_negotiates_alpn_and_resumes() {
+    let srv = TlsServer::start(&[]);
+    let script = r#"
+import socket, ssl, sys
+host, port, ca = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+ctx = ssl.create_default_context(cafile=ca)
+ctx.set_alpn_protocols(["http/1.1"])
+ctx.maximum_version = ssl.TLSVersion.TLSv1_2   # session reuse is visible in 1.2 at once
+session = None
+for i in range(2):
+    with socket.create_connection((host, port)) as raw:
+        with ctx.wrap_socket(raw, server_hostname=host, session=session) as s:
+            version = s.version()
+            s.sendall(b"GET /json HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            data = b""
+            while True:
+                chunk = s.recv(4096)
+                if not chunk:
+                    break
+                data += chunk
+            print(i, version, s.selected_alpn_protocol(), s.session_reused, data.split(b"\r\n")[0].decode(), data.endswith(b'{"message":"Hello, World!"}'))
+            session = s.session
+"#;
+    let out = Command::new("python3")
+        .arg("-c")
+        .arg(script)
+        .args([
+            "127.0.0.1",
+            &srv.tls.port().to_string(),
+            srv.ca().to_str().unwrap(),
+        ])
+        .output()
+        .expect("python3");
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(
+        out.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(
+        lines,
+        [
+            "0 TLSv1.2 http/1.1 False HTTP/1.1 200 OK True",
+            "1 TLSv1.2 http/1.1 True HTTP/1.1 200 OK True"
+        ]
+    );
 }

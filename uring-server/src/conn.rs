@@ -25,7 +25,7 @@ use uring_common::http::{
     date::format_imf_fixdate, parse_request, BodyFraming, ChunkEvent, ChunkedDecoder, ChunkedError,
     HeaderStorage, Limits, Parsed, RequestError, RequestHead, Version,
 };
-use uring_common::ring::Event;
+use uring_common::ring::{Event, SPLICE_HEAD_MAX};
 
 use crate::config::Timeouts;
 use crate::handler::Handler;
@@ -160,6 +160,7 @@ pub enum ForwardOutcome {
         status: u16,
         keep_alive: bool,
         head_only: bool,
+        http10: bool,
     },
     /// The response broke off after its head went out: close without completing it.
     Abort,
@@ -466,13 +467,14 @@ impl Conn {
                 status,
                 keep_alive,
                 head_only,
+                http10,
             } => {
                 let mut w = ResponseWriter {
                     out: &mut self.out,
                     date: ctx.date,
                     head_only,
                     keep_alive: keep_alive && !self.draining,
-                    http10: false,
+                    http10,
                     file: None,
                     status: None,
                 };
@@ -513,7 +515,9 @@ impl Conn {
     // ---- outputs ----
 
     /// Hand the output to send now, if no send is in flight, by swapping it with `into`
-    /// (the driver's empty send buffer of the slot). True when there is something to send.
+    /// (the driver's empty send buffer of the slot). True when there is something to send;
+    /// false with bytes in `into` when they are the head of a body to splice, which
+    /// [`Conn::poll_file_op`] asks for next (the driver sends them with it).
     pub fn poll_send(&mut self, into: &mut Vec<u8>) -> bool {
         if self.send_in_flight || self.phase == Phase::Closed {
             return false;
@@ -528,6 +532,11 @@ impl Conn {
         std::mem::swap(&mut self.out, into);
         if self.out.capacity() > OUT_HIGH_WATER * 2 {
             self.out = Vec::with_capacity(4096);
+        }
+        if self.head_rides_the_splice(into.len()) {
+            // Left unsent in the driver's send buffer: `Core::splice_file` puts it in
+            // the pipe ahead of the file, one segment, no SEND of its own.
+            return false;
         }
         self.send_in_flight = true;
         true
@@ -580,6 +589,17 @@ impl Conn {
             len,
             f.body.len > len as u64,
         ))
+    }
+
+    /// Whether `len` bytes about to be sent (the head of a file body) should instead go
+    /// out with the body's first splice.
+    fn head_rides_the_splice(&self, len: usize) -> bool {
+        len <= SPLICE_HEAD_MAX
+            && self.splices()
+            && self
+                .file
+                .as_ref()
+                .is_some_and(|f| !f.read_in_flight && f.body.len > 0)
     }
 
     /// Whether the file body goes out by splice: asked for, and no TLS (which encrypts in
@@ -1543,6 +1563,7 @@ mod tests {
         let mut wire = Vec::new();
         let mut largest_send = 0;
         let mut chunks = 0;
+        let mut staged = Vec::new();
         let mut ctx = Ctx {
             handler: &mut handler,
             date: DATE,
@@ -1584,8 +1605,10 @@ mod tests {
             if let Some((fd, off, len, more)) = conn.poll_splice() {
                 assert!(zero_copy);
                 if chunks == 0 {
-                    assert!(wire.ends_with(b"\r\n\r\n"), "the head went out first");
+                    assert!(staged.ends_with(b"\r\n\r\n"), "the head rides the splice");
                 }
+                // As the driver would: bytes left in the send buffer go first.
+                wire.append(&mut staged);
                 assert_eq!(more, off + (len as u64) < 300_010);
                 // As the driver would: a pipe of 128 KiB takes part of what was asked.
                 let (buf, n) = pread(fd, off, len.min(128 * 1024));
@@ -1595,9 +1618,15 @@ mod tests {
                 conn.on_spliced(if whole { Ok(n as usize) } else { Err(0) }, &mut ctx);
                 continue;
             }
-            let Some(bytes) = take_send(&mut conn) else {
-                break;
-            };
+            assert!(staged.is_empty(), "a staged head is spliced at once");
+            let mut bytes = Vec::new();
+            if !conn.poll_send(&mut bytes) {
+                if bytes.is_empty() {
+                    break;
+                }
+                staged = bytes;
+                continue;
+            }
             largest_send = largest_send.max(bytes.len());
             let n = bytes.len();
             wire.extend_from_slice(&bytes);

@@ -92,10 +92,18 @@ impl DefaultHandler {
 
 impl Handler for DefaultHandler {
     fn upstream_for(&self, path: &str) -> Option<UpstreamRoute> {
-        if path == "/plaintext" || path == "/json" {
+        let proxy = self.proxy.as_ref()?;
+        // The built-in endpoints stay here unless a prefix longer than `/` claims them.
+        let builtin = path == "/plaintext" || path == "/json";
+        if builtin
+            && !proxy
+                .routes
+                .iter()
+                .any(|r| r.prefix.len() > 1 && path.starts_with(&r.prefix))
+        {
             return None;
         }
-        self.proxy.as_ref()?.upstream_for(path)
+        proxy.upstream_for(path)
     }
 
     fn is_file_route(&self, req: &Request<'_>) -> bool {

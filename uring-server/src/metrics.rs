@@ -11,6 +11,7 @@
 use std::fmt::Write as _;
 use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::os::fd::{AsRawFd, RawFd};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
@@ -280,6 +281,8 @@ fn header(o: &mut String, name: &str, kind: &str, help: &str) {
 /// The scrape listener and its thread; dropping it stops the thread.
 pub struct MetricsServer {
     addr: SocketAddr,
+    /// The listener's fd (owned by the thread), to wake its accept at drop.
+    fd: RawFd,
     stop: Arc<AtomicBool>,
     thread: Option<JoinHandle<()>>,
 }
@@ -299,25 +302,30 @@ impl MetricsServer {
         sock.bind(&addr.into())?;
         sock.listen(64)?;
         let listener = TcpListener::from(sock);
-        listener.set_nonblocking(true)?;
         let addr = listener.local_addr()?;
+        let fd = listener.as_raw_fd();
         let stop = Arc::new(AtomicBool::new(false));
         let flag = stop.clone();
+        // A blocking accept: the thread sleeps until a scrape (no polling on the workers'
+        // cores); `Drop` wakes it with a connection of its own.
         let thread = std::thread::Builder::new()
             .name("uring-metrics".into())
-            .spawn(move || {
-                while !flag.load(Ordering::Relaxed) {
-                    match listener.accept() {
-                        Ok((s, _)) => {
-                            let _ = serve_one(s, &registry);
-                        }
-                        // WouldBlock, or a transient accept error: look again shortly.
-                        Err(_) => std::thread::sleep(Duration::from_millis(20)),
+            .spawn(move || loop {
+                let accepted = listener.accept();
+                if flag.load(Ordering::Relaxed) {
+                    break;
+                }
+                match accepted {
+                    Ok((s, _)) => {
+                        let _ = serve_one(s, &registry);
                     }
+                    // EMFILE and the like: do not spin on it.
+                    Err(_) => std::thread::sleep(Duration::from_millis(100)),
                 }
             })?;
         Ok(MetricsServer {
             addr,
+            fd,
             stop,
             thread: Some(thread),
         })
@@ -331,6 +339,11 @@ impl MetricsServer {
 impl Drop for MetricsServer {
     fn drop(&mut self) {
         self.stop.store(true, Ordering::Relaxed);
+        // shutdown(2) wakes the blocked accept (EINVAL). Not a connection to ourselves:
+        // during an upgrade the successor listens on the same address (SO_REUSEPORT), and
+        // the kernel may hand that connection to it instead.
+        // SAFETY: the listener is open until the thread, joined below, ends.
+        unsafe { libc::shutdown(self.fd, libc::SHUT_RDWR) };
         if let Some(t) = self.thread.take() {
             let _ = t.join();
         }
@@ -411,5 +424,25 @@ mod tests {
         has("uring_server_request_duration_seconds_bucket{le=\"0.00025\"} 2");
         has("uring_server_request_duration_seconds_bucket{le=\"+Inf\"} 3");
         has("uring_server_request_duration_seconds_count 3");
+    }
+
+    /// An upgrade's successor binds the same address; dropping ours must neither hang
+    /// (a wake-up connection may go to the other listener) nor close the other one.
+    #[test]
+    fn drop_returns_while_another_listener_shares_the_address() {
+        let reg = Arc::new(Registry::new(&[Tier::Basic], None));
+        let first = MetricsServer::start("127.0.0.1:0".parse().unwrap(), reg.clone()).unwrap();
+        let addr = first.local_addr();
+        let second = MetricsServer::start(addr, reg).unwrap();
+        let t = std::time::Instant::now();
+        drop(first);
+        assert!(t.elapsed() < Duration::from_secs(2));
+        let mut s = TcpStream::connect(addr).unwrap();
+        s.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n")
+            .unwrap();
+        let mut resp = String::new();
+        s.read_to_string(&mut resp).unwrap();
+        assert!(resp.starts_with("HTTP/1.1 200 OK"), "{resp}");
+        drop(second);
     }
 }

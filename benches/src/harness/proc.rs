@@ -177,6 +177,9 @@ pub fn stop_group(child: &mut Child, grace: Duration) {
 pub struct ServerProcess {
     pub child: Child,
     pub name: String,
+    /// A process the server needs and that is not part of its measured tree (a proxy's
+    /// upstream); stopped after it.
+    pub companion: Option<Box<ServerProcess>>,
 }
 
 impl ServerProcess {
@@ -186,6 +189,7 @@ impl ServerProcess {
         ServerProcess {
             child,
             name: name.to_string(),
+            companion: None,
         }
     }
 

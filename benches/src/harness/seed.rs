@@ -44,11 +44,12 @@ pub struct SeedArgs {
     /// Worker count of the extra `-c 100` row.
     #[arg(long, default_value_t = 2)]
     pub c100_workers: usize,
-    /// Row groups to run: cpython, pypy, uring-server, nginx.
+    /// Row groups to run: cpython, pypy, behind-uring-server and behind-nginx (CPython's
+    /// gunicorn behind that proxy, the proxy with one worker), uring-server, nginx.
     #[arg(
         long,
         value_delimiter = ',',
-        default_value = "cpython,pypy,uring-server,nginx"
+        default_value = "cpython,pypy,behind-uring-server,behind-nginx,uring-server,nginx"
     )]
     pub columns: Vec<String>,
     /// Load tool: uring-load (weighttp's flags) or h2load (the same counts).
@@ -182,6 +183,9 @@ fn heading(column: &str, venv: Option<&Path>) -> String {
     let Some(venv) = venv else {
         return column.to_string();
     };
+    if let Some(proxy) = column.strip_prefix("behind-") {
+        return format!("{} behind {proxy}", heading("cpython", Some(venv)));
+    }
     let code = "import sys, platform; print(platform.python_implementation(), \
                 '.'.join(map(str, (sys.pypy_version_info if hasattr(sys, 'pypy_version_info') \
                 else sys.version_info)[:3])))";
@@ -193,6 +197,41 @@ fn heading(column: &str, venv: Option<&Path>) -> String {
         .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
         .filter(|s| !s.is_empty())
         .unwrap_or_else(|| column.to_string())
+}
+
+/// Every row group, in table order.
+const COLUMNS: [&str; 6] = [
+    "cpython",
+    "pypy",
+    "behind-uring-server",
+    "behind-nginx",
+    "uring-server",
+    "nginx",
+];
+
+/// gunicorn (CPython) on a port of its own, and the proxy of `column` on `addr` in front
+/// of it (one proxy worker; `/plaintext` forwarded). The proxy owns gunicorn's process.
+fn start_behind(
+    column: &str,
+    venv: &Path,
+    scratch: &Path,
+    addr: SocketAddr,
+    workers: usize,
+    cpus: &[usize],
+    env: &ServerEnv,
+) -> Result<ServerProcess, String> {
+    let app_addr = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map_err(|e| e.to_string())?;
+    let app = start_gunicorn(venv, scratch, app_addr, workers, cpus)?;
+    let proxy = if column == "behind-nginx" {
+        Server::NginxProxy
+    } else {
+        Server::UringProxy
+    };
+    let mut p = servers::start_with_upstream(proxy, addr, cpus, 1, env, Some(app_addr))?;
+    p.companion = Some(Box::new(app));
+    Ok(p)
 }
 
 fn start_gunicorn(
@@ -283,7 +322,7 @@ pub fn run(a: &SeedArgs, bin_dir: &Path, command_line: &str) -> Result<PathBuf, 
     // (column, workers, connections) in table order.
     let mut plan: Vec<(String, usize, u64)> = Vec::new();
     for col in &a.columns {
-        if !["cpython", "pypy", "uring-server", "nginx"].contains(&col.as_str()) {
+        if !COLUMNS.contains(&col.as_str()) {
             return Err(format!("unknown column {col:?}"));
         }
         let ws: Vec<usize> = if col.starts_with("uring") || col == "nginx" {
@@ -302,10 +341,12 @@ pub fn run(a: &SeedArgs, bin_dir: &Path, command_line: &str) -> Result<PathBuf, 
     for (col, workers, conns) in plan {
         let label = format!("{col} -w {workers} -c {conns}");
         progress.show(&label);
-        let venv = if col == "cpython" || col == "pypy" {
+        let behind = col.starts_with("behind-");
+        let venv = if col == "cpython" || col == "pypy" || behind {
+            let python = if col == "pypy" { "pypy" } else { "cpython" };
             let v = venvs
-                .entry(col.clone())
-                .or_insert_with(|| ensure_venv(&a.cache, &col))
+                .entry(python.to_string())
+                .or_insert_with(|| ensure_venv(&a.cache, python))
                 .clone();
             Some(v)
         } else {
@@ -334,6 +375,9 @@ pub fn run(a: &SeedArgs, bin_dir: &Path, command_line: &str) -> Result<PathBuf, 
             .map_err(|e| e.to_string())?;
         let started = match &venv {
             Some(Err(e)) => Err(e.clone()),
+            Some(Ok(v)) if behind => {
+                start_behind(&col, v, &scratch, addr, workers, &server_cpus, &env)
+            }
             Some(Ok(v)) => start_gunicorn(v, &scratch, addr, workers, &server_cpus),
             None => {
                 let s = if col == "nginx" {
@@ -544,9 +588,12 @@ impl SeedReport {
             }
         );
         let _ = writeln!(md, "Command: `{}`\n", self.command);
-        table(&mut md, self, &["cpython", "pypy"], &|w| {
-            format!("gunicorn -w {w}")
-        });
+        table(
+            &mut md,
+            self,
+            &["cpython", "pypy", "behind-uring-server", "behind-nginx"],
+            &|w| format!("gunicorn -w {w}"),
+        );
         table(&mut md, self, &["uring-server", "nginx"], &|w| {
             format!("-w {w}")
         });
@@ -593,13 +640,16 @@ fn write_outputs(r: &SeedReport, a: &SeedArgs) -> Result<(), String> {
     let json = a.out.join("seed.json");
     let text = serde_json::to_string_pretty(r).map_err(|e| e.to_string())?;
     std::fs::write(&json, text).map_err(|e| io(&json, e))?;
-    let groups = ["cpython", "pypy", "uring-server", "nginx"];
+    let groups = COLUMNS;
     let bars: Vec<Bar> = r
         .cells
         .iter()
         .filter_map(|c| {
             Some(Bar {
-                label: if c.column == "cpython" || c.column == "pypy" {
+                label: if c.column == "cpython"
+                    || c.column == "pypy"
+                    || c.column.starts_with("behind-")
+                {
                     format!(
                         "gunicorn -w {} -c {} ({})",
                         c.workers, c.connections, c.heading

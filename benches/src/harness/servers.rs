@@ -32,6 +32,10 @@ pub enum Server {
     UringServerTls,
     /// nginx with `listen ... ssl`, the same certificate and cipher suite.
     NginxTls,
+    /// uring-server `--proxy /plaintext=` in front of a uring-server upstream.
+    UringProxy,
+    /// nginx `proxy_pass` (upstream `keepalive 32`) in front of the same upstream.
+    NginxProxy,
 }
 
 impl Server {
@@ -51,8 +55,9 @@ impl Server {
     /// The uring-server variants that isolate one file body path (named, never run by
     /// default): how the per-size choice was measured.
     /// The deployment variants (issue 11): access log + metrics on, and TLS beside nginx's.
+    /// The proxies (issue 10): `scripts/bench-proxy.sh`.
     /// The epoll backend (issue 14).
-    pub const VARIANTS: [Server; 7] = [
+    pub const VARIANTS: [Server; 9] = [
         Server::UringServerEpoll,
         Server::UringServerRead,
         Server::UringServerSplice,
@@ -60,6 +65,8 @@ impl Server {
         Server::UringServerObs,
         Server::UringServerTls,
         Server::NginxTls,
+        Server::UringProxy,
+        Server::NginxProxy,
     ];
 
     pub fn name(self) -> &'static str {
@@ -76,6 +83,8 @@ impl Server {
             Server::UringServerEpoll => "uring-server-epoll",
             Server::UringServerTls => "uring-server-tls",
             Server::NginxTls => "nginx-tls",
+            Server::UringProxy => "uring-proxy",
+            Server::NginxProxy => "nginx-proxy",
         }
     }
 
@@ -89,6 +98,9 @@ impl Server {
     /// Why this server cannot take part in a workload, if it cannot.
     pub fn not_applicable(self, w: Workload, tool: super::tools::Tool) -> Option<String> {
         use super::tools::Tool;
+        if matches!(self, Server::UringProxy | Server::NginxProxy) && w != Workload::Ka64 {
+            return Some(format!("{} is measured on ka64 only", self.name()));
+        }
         if self.tls() && !matches!(tool, Tool::UringLoad | Tool::UringLoadEpoll) {
             return Some(format!("{} is measured with uring-load only", self.name()));
         }
@@ -162,6 +174,26 @@ pub fn start(
     workers: usize,
     env: &ServerEnv,
 ) -> Result<ServerProcess, String> {
+    start_with_upstream(server, addr, cpus, workers, env, None)
+}
+
+/// As [`start`]; a proxy (`uring-proxy`, `nginx-proxy`) forwards `/plaintext` to
+/// `upstream` when given (the seed table's gunicorn), else to a uring-server it starts.
+pub fn start_with_upstream(
+    server: Server,
+    addr: SocketAddr,
+    cpus: &[usize],
+    workers: usize,
+    env: &ServerEnv,
+    given_upstream: Option<SocketAddr>,
+) -> Result<ServerProcess, String> {
+    let upstream_of = || -> Result<(SocketAddr, Option<ServerProcess>), String> {
+        match given_upstream {
+            Some(a) => Ok((a, None)),
+            None => start_upstream(cpus, env).map(|(a, p)| (a, Some(p))),
+        }
+    };
+    let mut upstream: Option<(SocketAddr, Option<ServerProcess>)> = None;
     let nworkers = workers.max(1);
     let workers = nworkers.to_string();
     let listen = addr.to_string();
@@ -211,10 +243,31 @@ pub fn start(
                 true => Some(tls_files(env)?),
                 false => None,
             };
-            let conf = write_nginx_conf(addr, nworkers, env, tls)?;
+            let conf = write_nginx_conf(addr, nworkers, env, tls, None)?;
             let mut c = Command::new("nginx");
             c.arg("-p").arg(&env.scratch).arg("-c").arg(conf);
             c.arg("-e").arg(env.scratch.join("nginx-error.log"));
+            c
+        }
+        Server::UringProxy => {
+            let up = upstream_of()?;
+            let mut c = Command::new(env.bin_dir.join("uring-server"));
+            c.args(["-w", &workers, "--listen", &listen, "--proxy"])
+                .arg(format!("/plaintext=http://{}", up.0));
+            let own: Vec<usize> = (0..nworkers).collect();
+            if !cpus.is_empty() && cpus != own.as_slice() {
+                c.arg("--no-pin");
+            }
+            upstream = Some(up);
+            c
+        }
+        Server::NginxProxy => {
+            let up = upstream_of()?;
+            let conf = write_nginx_conf(addr, nworkers, env, None, Some(up.0))?;
+            let mut c = Command::new("nginx");
+            c.arg("-p").arg(&env.scratch).arg("-c").arg(conf);
+            c.arg("-e").arg(env.scratch.join("nginx-error.log"));
+            upstream = Some(up);
             c
         }
         Server::HyperServer | Server::TokioUringServer | Server::Floor => {
@@ -233,6 +286,7 @@ pub fn start(
         .spawn()
         .map_err(|e| format!("cannot start {}: {e}", server.name()))?;
     let mut proc = ServerProcess::new(child, server.name());
+    proc.companion = upstream.and_then(|(_, p)| p).map(Box::new);
     if let Err(e) = wait_listening(&mut proc, addr, Duration::from_secs(10)) {
         let tail = std::fs::read_to_string(&log).unwrap_or_default();
         let tail: String = tail.lines().rev().take(5).collect::<Vec<_>>().join(" | ");
@@ -241,14 +295,55 @@ pub fn start(
     Ok(proc)
 }
 
+/// The upstream of the proxy rows: uring-server `/plaintext`, one worker on the CPUs the
+/// proxy does not use (the load tool's), so the proxy's CPU time is its own.
+fn start_upstream(
+    proxy_cpus: &[usize],
+    env: &ServerEnv,
+) -> Result<(SocketAddr, ServerProcess), String> {
+    let online = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let others: Vec<usize> = (0..online).filter(|c| !proxy_cpus.contains(c)).collect();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map_err(|e| format!("no free port for the upstream: {e}"))?
+        .port();
+    let addr = SocketAddr::from(([127, 0, 0, 1], port));
+    let mut c = Command::new(env.bin_dir.join("uring-server"));
+    c.args(["-w", "1", "--no-pin", "--listen", &addr.to_string()])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    pin_and_isolate(&mut c, &others);
+    let child = c
+        .spawn()
+        .map_err(|e| format!("cannot start the upstream uring-server: {e}"))?;
+    let mut proc = ServerProcess::new(child, "upstream");
+    wait_listening(&mut proc, addr, Duration::from_secs(10))?;
+    Ok((addr, proc))
+}
+
 /// nginx tuned the way a benchmark deserves: one worker per server CPU, no access log,
 /// keep-alive without a request cap (1.22 closes after 1000 by default), sendfile on.
+/// With `upstream`, `/plaintext` is `proxy_pass` to it over HTTP/1.1 keep-alive
+/// (`keepalive 32`, nginx's documented set-up for upstream keep-alive).
 fn write_nginx_conf(
     addr: SocketAddr,
     workers: usize,
     env: &ServerEnv,
     tls: Option<(PathBuf, PathBuf)>,
+    upstream: Option<SocketAddr>,
 ) -> Result<PathBuf, String> {
+    let (upstream_block, plaintext) = match upstream {
+        Some(up) => (
+            format!("upstream app {{ server {up}; keepalive 32; }}"),
+            "proxy_pass http://app; proxy_http_version 1.1; proxy_set_header Connection \"\";"
+                .to_string(),
+        ),
+        None => (
+            String::new(),
+            "default_type text/plain; return 200 \"Hello, World!\";".to_string(),
+        ),
+    };
     let root = env.doc_root().map_err(|e| format!("document root: {e}"))?;
     // TLS: the certificate uring-server-tls uses, TLS 1.2 and 1.3, AES-128-GCM only (what
     // uring-server prefers), a session cache and tickets like uring-server's.
@@ -289,13 +384,14 @@ http {{
     open_file_cache_valid 1s;
     tcp_nodelay on;
     client_body_temp_path {temp}/body;
+    proxy_temp_path {temp}/proxy;
+    {upstream_block}
     types {{ application/octet-stream bin; }}
     server {{
         listen {addr}{ssl} reuseport backlog=4096;
         {ssl_conf}
         location = /plaintext {{
-            default_type text/plain;
-            return 200 \"Hello, World!\";
+            {plaintext}
         }}
         location /static/ {{
             root {root};

@@ -245,7 +245,10 @@ enum Life {
 struct Splicing {
     /// SPLICE SQEs of the slot not yet completed (0, 1 or 2).
     inflight: u8,
+    /// File bytes asked of the SPLICE in.
     want: u32,
+    /// Bytes of the send buffer written into the pipe ahead of the file's.
+    head: u32,
     more: bool,
     /// The SPLICE in's result, once it completed.
     filled: Option<i32>,
@@ -257,6 +260,8 @@ struct Splicing {
 
 /// Pipe size asked for with F_SETPIPE_SZ (the kernel may give less; 64 KiB by default).
 const PIPE_SIZE: i32 = 256 * 1024;
+/// Most unsent send-buffer bytes [`Core::splice_file`] puts ahead of the file's.
+pub const SPLICE_HEAD_MAX: usize = 16 * 1024;
 
 struct Slot {
     generation: u16,
@@ -584,10 +589,13 @@ impl UringCore {
 
     /// Move up to `len` bytes of `file` at `offset` to the socket without copying them
     /// through user space: SPLICE file → the slot's pipe, linked to SPLICE pipe → socket
-    /// (`more`: more bytes follow, like MSG_MORE). Returns how many bytes this splice
-    /// moves (at most what the pipe holds); `Spliced` or `SpliceFailed` follows. Fails
-    /// only when no pipe could be made. The program keeps `file` open until then, and
-    /// sends nothing else on the slot meanwhile.
+    /// (`more`: more bytes follow, like MSG_MORE). Bytes the program left in the send
+    /// buffer without sending them (a response head, at most [`SPLICE_HEAD_MAX`]) are
+    /// written into the pipe first and leave in the same SPLICE out, in one segment with
+    /// the file's first bytes. Returns how many file bytes this splice moves (at most
+    /// what the pipe holds); `Spliced { len }` or `SpliceFailed` follows. Fails only when
+    /// no pipe could be made. The program keeps `file` open until then, and sends nothing
+    /// else on the slot meanwhile.
     pub fn splice_file(
         &mut self,
         slot: SlotId,
@@ -597,7 +605,13 @@ impl UringCore {
         more: bool,
     ) -> io::Result<u32> {
         let s = &mut self.slots[slot as usize];
-        if s.life != Life::Open || s.splice.inflight > 0 || s.send_inflight || len == 0 {
+        let head = s.send_buf.len();
+        if s.life != Life::Open
+            || s.splice.inflight > 0
+            || s.send_inflight
+            || len == 0
+            || head > SPLICE_HEAD_MAX
+        {
             return Err(io::Error::from_raw_os_error(libc::EBUSY));
         }
         s.drop_dirty_pipe();
@@ -609,8 +623,23 @@ impl UringCore {
                 p
             }
         };
-        // A pipe holds whole pages: bytes that start inside a page take one slot more.
-        let room = cap.saturating_sub((offset % 4096) as u32).max(4096);
+        if head > 0 {
+            // The pipe is empty (a clean pipe, or a new one) and holds far more than a
+            // head: this write neither blocks nor comes back short.
+            // SAFETY: writes `head` bytes of the send buffer into our pipe.
+            let n = unsafe { libc::write(w, s.send_buf.as_ptr().cast(), head) };
+            if n != head as isize {
+                s.pipe_dirty = n > 0;
+                return Err(io::Error::last_os_error());
+            }
+            s.send_buf.clear();
+        }
+        // A pipe holds whole pages: the head takes its own, and file bytes that start
+        // inside a page take one slot more.
+        let head_pages = head.div_ceil(4096) as u32 * 4096;
+        let room = cap
+            .saturating_sub(head_pages + (offset % 4096) as u32)
+            .max(4096);
         let more = more || len > room;
         let len = len.min(room);
         let gen = s.generation;
@@ -621,10 +650,12 @@ impl UringCore {
         s.splice = Splicing {
             inflight: 2,
             want: len,
+            head: head as u32,
             more,
             ..Splicing::default()
         };
-        let drain = splice_out(s.fd, r, len, more).user_data(Token::of(slot, gen, Op::SpliceOut).0);
+        let drain = splice_out(s.fd, r, head as u32 + len, more)
+            .user_data(Token::of(slot, gen, Op::SpliceOut).0);
         self.pending.push_back(Pending::Linked(fill, drain));
         Ok(len)
     }
@@ -956,17 +987,18 @@ impl UringCore {
             return Completion::Quiet;
         }
         let filled = sp.filled.unwrap_or(-libc::ECANCELED);
-        if filled == sp.want as i32 && sp.drained == sp.want {
+        let total = sp.head + sp.want;
+        if filled == sp.want as i32 && sp.drained == total {
             return Completion::Event(Event::Spliced {
                 slot,
                 len: sp.want as usize,
             });
         }
         let retry = matches!(sp.out_errno, 0 | libc::EINTR | libc::EAGAIN);
-        if filled == sp.want as i32 && sp.drained < sp.want && retry {
+        if filled == sp.want as i32 && sp.drained < total && retry {
             // A short (or interrupted) SPLICE out: the rest is still in the pipe.
             let (r, _, _) = s.pipe.expect("a splice has a pipe");
-            let e = splice_out(s.fd, r, sp.want - sp.drained, sp.more)
+            let e = splice_out(s.fd, r, total - sp.drained, sp.more)
                 .user_data(Token::of(slot, s.generation, Op::SpliceOut).0);
             s.splice.inflight = 1;
             s.splice.out_errno = 0;
@@ -1506,6 +1538,55 @@ mod tests {
             c.slots[a as usize].pipe.is_some(),
             "kept for the next connection"
         );
+    }
+
+    #[test]
+    fn bytes_left_in_the_send_buffer_lead_the_same_splice_out() {
+        let mut c = core(RecvMode::Own);
+        let a = c.open(10);
+        c.send_buffer(a)
+            .unwrap()
+            .extend_from_slice(b"HTTP/1.1 200 OK\r\n\r\n");
+        let n = c.splice_file(a, 99, 0, 8192, false).unwrap();
+        assert_eq!(n, 8192);
+        let sqes = drain(&mut c);
+        assert_eq!((sqes[0].0, sqes[0].2), (Some(Op::SpliceIn), 8192));
+        assert_eq!((sqes[1].0, sqes[1].2), (Some(Op::SpliceOut), 19 + 8192));
+        assert_eq!(
+            c.send_buffer(a).map(|b| b.len()),
+            Some(0),
+            "moved to the pipe"
+        );
+        let (r, _, cap) = c.slots[a as usize].pipe.unwrap();
+        let mut got = [0u8; 64];
+        // SAFETY: reading our own pipe into a local buffer.
+        let k = unsafe { libc::read(r, got.as_mut_ptr().cast(), got.len()) };
+        assert_eq!(&got[..k as usize], b"HTTP/1.1 200 OK\r\n\r\n");
+        c.complete(ud(a, 0, Op::SpliceIn), 8192, 0);
+        assert_eq!(
+            c.complete(ud(a, 0, Op::SpliceOut), 19 + 100, 0),
+            Completion::Quiet,
+            "short: the rest follows"
+        );
+        assert_eq!(drain(&mut c)[0].2, 8192 - 100);
+        assert_eq!(
+            ev(c.complete(ud(a, 0, Op::SpliceOut), 8192 - 100, 0)),
+            Event::Spliced { slot: a, len: 8192 },
+            "the file's bytes, not the head's"
+        );
+        // The head's page is not the file's: a full pipe's worth is trimmed by one page.
+        c.send_buffer(a).unwrap().extend_from_slice(b"head");
+        let n = c.splice_file(a, 99, 0, u32::MAX, false).unwrap();
+        assert_eq!(n, cap - 4096);
+        drain(&mut c);
+        c.complete(ud(a, 0, Op::SpliceIn), n as i32, 0);
+        c.complete(ud(a, 0, Op::SpliceOut), n as i32 + 4, 0);
+        // Too much to put ahead of the file: refused, nothing queued.
+        c.send_buffer(a)
+            .unwrap()
+            .extend_from_slice(&vec![0; SPLICE_HEAD_MAX + 1]);
+        assert!(c.splice_file(a, 99, 0, 8192, false).is_err());
+        assert!(drain(&mut c).is_empty());
     }
 
     #[test]

@@ -277,6 +277,7 @@ impl Proxy {
                 status,
                 keep_alive: forward.keep_alive,
                 head_only: forward.head_only,
+                http10: forward.http10,
             },
         ));
     }
@@ -490,6 +491,7 @@ impl Proxy {
                     status: 504,
                     keep_alive: f.keep_alive,
                     head_only: f.head_only,
+                    http10: f.http10,
                 },
                 _ => ForwardOutcome::Abort,
             };

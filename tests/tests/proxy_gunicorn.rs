@@ -1,0 +1,337 @@
+//! uring-server in front of gunicorn's sync worker (the seed's app), as gunicorn's own
+//! deployment advice asks of a buffering proxy: requests through it, smuggling attempts
+//! counted in gunicorn's access log, and the clog test (slow clients at 1 byte/s against
+//! `gunicorn -w 2`, directly, through uring-server and through nginx, with the numbers
+//! printed).
+//!
+//! gunicorn is Debian's package (`scripts/install-test-deps.sh` installs it).
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use uring_tests::load::{nginx_binary, num, run_load, ChildGuard, TempDir};
+use uring_tests::server::ServerProc;
+use uring_tests::{free_port, wait_for_listener};
+
+/// The seed's hello-world WSGI app, plus `/big` (512 KiB) for clients that read slowly.
+const APP: &str = "\
+def app(environ, start_response):
+    if environ.get('PATH_INFO') == '/big':
+        body = b'x' * (512 * 1024)
+    else:
+        body = b'Hello, World!'
+    start_response('200 OK', [('Content-Type', 'text/plain'),
+                              ('Content-Length', str(len(body)))])
+    return [body]
+";
+
+struct Gunicorn {
+    addr: SocketAddr,
+    dir: TempDir,
+    _child: ChildGuard,
+}
+
+impl Gunicorn {
+    fn start(workers: usize) -> Gunicorn {
+        let dir = TempDir::new("gunicorn");
+        std::fs::write(dir.path().join("seed_app.py"), APP).unwrap();
+        let port = free_port();
+        let addr = SocketAddr::from(([127, 0, 0, 1], port));
+        // Debian's gunicorn; a python version manager's shims earlier in PATH may not have it.
+        let exe = if std::path::Path::new("/usr/bin/gunicorn").exists() {
+            "/usr/bin/gunicorn"
+        } else {
+            "gunicorn"
+        };
+        let child = Command::new(exe)
+            .args([
+                "-w",
+                &workers.to_string(),
+                "-b",
+                &addr.to_string(),
+                "--chdir",
+            ])
+            .arg(dir.path())
+            .arg("--access-logfile")
+            .arg(dir.path().join("access.log"))
+            .arg("seed_app:app")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("gunicorn (install it: scripts/install-test-deps.sh)");
+        let child = ChildGuard(child);
+        wait_for_listener(addr, Duration::from_secs(30));
+        Gunicorn {
+            addr,
+            dir,
+            _child: child,
+        }
+    }
+
+    /// Requests gunicorn logged (it writes each line as the request ends).
+    fn logged(&self) -> usize {
+        std::fs::read_to_string(self.dir.path().join("access.log"))
+            .map(|t| t.lines().count())
+            .unwrap_or(0)
+    }
+
+    fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+}
+
+/// nginx as the buffering proxy in front of `upstream`, `keepalive 32` to it.
+struct NginxProxy {
+    addr: SocketAddr,
+    _dir: TempDir,
+    _child: ChildGuard,
+}
+
+impl NginxProxy {
+    fn start(upstream: SocketAddr) -> NginxProxy {
+        let dir = TempDir::new("nginx-proxy");
+        let port = free_port();
+        let d = dir.path().display().to_string();
+        let conf = format!(
+            "daemon off;
+master_process off;
+worker_processes 1;
+error_log {d}/error.log warn;
+pid {d}/nginx.pid;
+events {{ worker_connections 4096; }}
+http {{
+    access_log off;
+    client_body_temp_path {d}/body;
+    proxy_temp_path {d}/proxy;
+    fastcgi_temp_path {d}/fastcgi;
+    uwsgi_temp_path {d}/uwsgi;
+    scgi_temp_path {d}/scgi;
+    upstream app {{ server {upstream}; keepalive 32; }}
+    server {{
+        listen 127.0.0.1:{port};
+        location / {{
+            proxy_pass http://app;
+            proxy_http_version 1.1;
+            proxy_set_header Connection \"\";
+        }}
+    }}
+}}
+"
+        );
+        let conf_path = dir.path().join("nginx.conf");
+        std::fs::write(&conf_path, conf).unwrap();
+        let child = Command::new(nginx_binary())
+            .args(["-p", &d, "-c"])
+            .arg(&conf_path)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("nginx (install it: scripts/install-test-deps.sh)");
+        let child = ChildGuard(child);
+        let addr = SocketAddr::from(([127, 0, 0, 1], port));
+        wait_for_listener(addr, Duration::from_secs(10));
+        NginxProxy {
+            addr,
+            _dir: dir,
+            _child: child,
+        }
+    }
+}
+
+fn proxy_to(upstream: &str) -> ServerProc {
+    ServerProc::start(&["--proxy", &format!("/={upstream}")])
+}
+
+/// Wait until gunicorn's log has `n` lines (it may lag the response by a moment).
+fn wait_logged(g: &Gunicorn, n: usize) -> usize {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while g.logged() < n && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    g.logged()
+}
+
+#[test]
+fn seed_app_through_the_proxy() {
+    let g = Gunicorn::start(2);
+    let px = proxy_to(&g.url());
+    let url = format!("http://{}/", px.addr);
+    let run = run_load(
+        &["-n", "300", "-c", "8", "-t", "1", "-k", "--json", &url],
+        Duration::from_secs(60),
+    );
+    let v = run.json();
+    assert_eq!(num(&v, &["requests", "succeeded"]), 300, "{v}");
+    // gunicorn's sync worker closes after every response: no reuse, and no request lost.
+    assert_eq!(wait_logged(&g, 300), 300);
+}
+
+#[test]
+fn smuggling_attempts_never_desynchronise_gunicorn() {
+    let g = Gunicorn::start(1);
+    let px = proxy_to(&g.url());
+    let attacks: [&[u8]; 3] = [
+        // CL.TE: a front that trusted CL would forward the smuggled GET inside the body.
+        b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 35\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\nGET /smuggled HTTP/1.1\r\nX: y\r\n\r\n",
+        // TE.CL
+        b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n1f\r\nGET /smuggled HTTP/1.1\r\nX: y\r\n\r\n\r\n0\r\n\r\n",
+        // two Content-Lengths
+        b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 0\r\nContent-Length: 33\r\n\r\nGET /smuggled HTTP/1.1\r\nX: y\r\n\r\n",
+    ];
+    let mut legit = 0;
+    for a in attacks {
+        let mut s = TcpStream::connect(px.addr).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        s.write_all(a).unwrap();
+        // A well-formed request after the attack on the same connection.
+        let _ = s.write_all(b"GET / HTTP/1.1\r\nHost: a\r\n\r\n");
+        let mut all = Vec::new();
+        let _ = s.read_to_end(&mut all);
+        let all = String::from_utf8_lossy(&all);
+        assert!(all.starts_with("HTTP/1.1 400"), "{all}");
+        assert_eq!(
+            all.matches("HTTP/1.1 ").count(),
+            1,
+            "answered past the attack: {all}"
+        );
+        // And a clean request on a new connection reaches gunicorn once.
+        let mut s = TcpStream::connect(px.addr).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        s.write_all(b"GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n")
+            .unwrap();
+        let mut all = Vec::new();
+        let _ = s.read_to_end(&mut all);
+        assert!(String::from_utf8_lossy(&all).ends_with("Hello, World!"));
+        legit += 1;
+    }
+    let logged = wait_logged(&g, legit);
+    let log = std::fs::read_to_string(g.dir.path().join("access.log")).unwrap();
+    assert_eq!(
+        logged, legit,
+        "gunicorn saw requests nobody sent legitimately:\n{log}"
+    );
+    assert!(!log.contains("smuggled"), "{log}");
+}
+
+/// One slow client: sends its request at 1 byte/s (`head_start` bytes at once, so that
+/// clients are at every stage during the run) and reads the response at 1 byte/s.
+fn slow_client(addr: SocketAddr, head_start: usize, stop: Arc<AtomicBool>) {
+    let Ok(s) = TcpStream::connect(addr) else {
+        return;
+    };
+    // A tiny receive window, so the sender really waits for us.
+    let fd = std::os::fd::AsRawFd::as_raw_fd(&s);
+    let small: libc::c_int = 4096;
+    // SAFETY: setsockopt with a valid int option on an open socket.
+    unsafe {
+        libc::setsockopt(
+            fd,
+            libc::SOL_SOCKET,
+            libc::SO_RCVBUF,
+            (&small as *const libc::c_int).cast(),
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        );
+    }
+    let mut s = s;
+    let req = b"GET /big HTTP/1.1\r\nHost: slow\r\n\r\n";
+    let first = head_start.min(req.len() - 1);
+    if s.write_all(&req[..first]).is_err() {
+        return;
+    }
+    for b in &req[first..] {
+        if stop.load(Ordering::Relaxed) || s.write_all(&[*b]).is_err() {
+            return;
+        }
+        std::thread::sleep(Duration::from_secs(1));
+    }
+    s.set_read_timeout(Some(Duration::from_millis(1100)))
+        .unwrap();
+    let mut one = [0u8; 1];
+    while !stop.load(Ordering::Relaxed) {
+        match s.read(&mut one) {
+            Ok(0) => return,
+            Ok(_) => std::thread::sleep(Duration::from_secs(1)),
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+            Err(_) => return,
+        }
+    }
+}
+
+/// 50 slow clients against `addr` while uring-load sends normal requests for 10 s.
+/// Returns (succeeded, failed or errored).
+fn clog(addr: SocketAddr) -> (u64, u64) {
+    let stop = Arc::new(AtomicBool::new(false));
+    let clients: Vec<_> = (0..50)
+        .map(|i| {
+            let stop = stop.clone();
+            std::thread::spawn(move || slow_client(addr, i % 33, stop))
+        })
+        .collect();
+    std::thread::sleep(Duration::from_secs(2));
+    let url = format!("http://{addr}/");
+    let run = run_load(
+        &[
+            "-d", "10s", "-c", "4", "-t", "1", "-k", "-T", "5s", "--json", &url,
+        ],
+        Duration::from_secs(40),
+    );
+    stop.store(true, Ordering::Relaxed);
+    for c in clients {
+        let _ = c.join();
+    }
+    let v = run.json();
+    let ok = num(&v, &["requests", "succeeded"]);
+    let bad = num(&v, &["requests", "failed"]) + num(&v, &["requests", "errored"]);
+    (ok, bad)
+}
+
+/// The seed's clog, and the fix: gunicorn's sync worker waits on a slow client as long
+/// as it takes; behind a buffering proxy it only ever sees complete requests and hands
+/// its response to a fast reader.
+#[test]
+fn the_clog_test() {
+    let direct = {
+        let g = Gunicorn::start(2);
+        clog(g.addr)
+    };
+    let through_uring = {
+        let g = Gunicorn::start(2);
+        let px = proxy_to(&g.url());
+        clog(px.addr)
+    };
+    let through_nginx = {
+        let g = Gunicorn::start(2);
+        let nx = NginxProxy::start(g.addr);
+        clog(nx.addr)
+    };
+    println!("clog test: gunicorn -w 2 sync, 50 clients at 1 byte/s both ways, uring-load -c 4 for 10 s (-T 5s)");
+    println!(
+        "  direct:               {:>6} succeeded, {:>4} failed or timed out",
+        direct.0, direct.1
+    );
+    println!(
+        "  through uring-server: {:>6} succeeded, {:>4} failed or timed out",
+        through_uring.0, through_uring.1
+    );
+    println!(
+        "  through nginx:        {:>6} succeeded, {:>4} failed or timed out",
+        through_nginx.0, through_nginx.1
+    );
+    assert!(direct.1 > 0, "directly, gunicorn should clog: {direct:?}");
+    assert_eq!(
+        through_uring.1, 0,
+        "through uring-server nothing may fail: {through_uring:?}"
+    );
+    assert!(through_uring.0 >= 100, "{through_uring:?}");
+    assert!(
+        through_uring.0 > 10 * direct.0.max(1),
+        "{direct:?} vs {through_uring:?}"
+    );
+}
