@@ -141,6 +141,15 @@ impl ProxyConfig {
         })
     }
 
+    /// The longest a worker's timer sweep may wait for the proxy's sake.
+    pub fn tick_bound(&self) -> Duration {
+        if self.is_enabled() {
+            self.timeout
+        } else {
+            Duration::MAX
+        }
+    }
+
     pub fn is_enabled(&self) -> bool {
         !self.routes.is_empty()
     }

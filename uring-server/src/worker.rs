@@ -94,10 +94,8 @@ pub fn run<H: Handler>(wcfg: WorkerConfig, handler: H, ready: Sender<Result<(), 
         }
     };
     let t = &wcfg.config.timeouts;
-    let mut shortest = t.header_read.min(t.keep_alive).min(t.body_read);
-    if wcfg.config.proxy.is_enabled() {
-        shortest = shortest.min(wcfg.config.proxy.timeout);
-    }
+    let shortest = t.header_read.min(t.keep_alive).min(t.body_read);
+    let shortest = shortest.min(wcfg.config.proxy.tick_bound());
     let proxy = Proxy::new(&wcfg.config.proxy, t, driver.core());
     let tick = (shortest / 4).clamp(Duration::from_millis(50), Duration::from_secs(1));
     let mut w = Worker {
@@ -294,12 +292,7 @@ impl<H: Handler> Worker<H> {
             Some(FileOp::Splice(..)) | None => {}
         }
         core.set_reading(slot, conn.wants_read());
-        if let Some(fwd) = conn.take_forward() {
-            (self.proxy).submit(core, slot, fwd, self.now, &mut self.conns);
-        } else if conn.is_forwarding() {
-            let pending = conn.pending_out();
-            self.proxy.on_client_progress(core, slot, pending);
-        }
+        (self.proxy).poll_client(core, slot, self.now, &mut self.conns);
     }
 
     fn on_accept(&mut self, core: &mut Core, li: u32, res: Result<RawFd, i32>, rearm: bool) {

@@ -440,6 +440,24 @@ impl Proxy {
         }
     }
 
+    /// After the worker drove client connection `client`: take its complete request, or
+    /// resume its paused upstream read once its output drained.
+    pub fn poll_client(
+        &mut self,
+        core: &mut Core,
+        client: SlotId,
+        now: Instant,
+        conns: &mut Vec<Conn>,
+    ) {
+        let conn = &mut conns[client as usize];
+        if let Some(fwd) = conn.take_forward() {
+            self.submit(core, client, fwd, now, conns);
+        } else if conn.is_forwarding() {
+            let pending = conn.pending_out();
+            self.on_client_progress(core, client, pending);
+        }
+    }
+
     /// The client connection's output drained: resume a paused upstream read.
     pub fn on_client_progress(&mut self, core: &mut Core, client: SlotId, pending_out: usize) {
         let Some(up) = self.links.get(client as usize).copied().flatten() else {
