@@ -108,7 +108,7 @@ impl Progress {
 
 fn tool_path(tool: Tool, opts: &Options) -> Result<PathBuf, String> {
     match tool {
-        Tool::UringLoad => {
+        Tool::UringLoad | Tool::UringLoadEpoll => {
             let p = opts.bin_dir.join("uring-load");
             if servers::is_executable(&p) {
                 Ok(p)

@@ -26,6 +26,8 @@ pub enum Server {
     Floor,
     /// uring-server with an access log (combined, to a file) and `--metrics` on.
     UringServerObs,
+    /// uring-server on the epoll backend (`--tier epoll`).
+    UringServerEpoll,
     /// uring-server on `--tls-listen` (ECDSA P-256, AES-128-GCM).
     UringServerTls,
     /// nginx with `listen ... ssl`, the same certificate and cipher suite.
@@ -54,7 +56,9 @@ impl Server {
     /// default): how the per-size choice was measured.
     /// The deployment variants (issue 11): access log + metrics on, and TLS beside nginx's.
     /// The proxies (issue 10): `scripts/bench-proxy.sh`.
-    pub const VARIANTS: [Server; 8] = [
+    /// The epoll backend (issue 14).
+    pub const VARIANTS: [Server; 9] = [
+        Server::UringServerEpoll,
         Server::UringServerRead,
         Server::UringServerSplice,
         Server::UringServerMemory,
@@ -76,6 +80,7 @@ impl Server {
             Server::TokioUringServer => "tokio-uring-server",
             Server::Floor => "floor",
             Server::UringServerObs => "uring-server-obs",
+            Server::UringServerEpoll => "uring-server-epoll",
             Server::UringServerTls => "uring-server-tls",
             Server::NginxTls => "nginx-tls",
             Server::UringProxy => "uring-proxy",
@@ -96,7 +101,7 @@ impl Server {
         if matches!(self, Server::UringProxy | Server::NginxProxy) && w != Workload::Ka64 {
             return Some(format!("{} is measured on ka64 only", self.name()));
         }
-        if self.tls() && tool != Tool::UringLoad {
+        if self.tls() && !matches!(tool, Tool::UringLoad | Tool::UringLoadEpoll) {
             return Some(format!("{} is measured with uring-load only", self.name()));
         }
         let serves_files = !matches!(
@@ -199,6 +204,7 @@ pub fn start_with_upstream(
         | Server::UringServerSplice
         | Server::UringServerMemory
         | Server::UringServerObs
+        | Server::UringServerEpoll
         | Server::UringServerTls => {
             let root = env.doc_root().map_err(|e| format!("document root: {e}"))?;
             let mut c = Command::new(env.bin_dir.join("uring-server"));
@@ -221,6 +227,7 @@ pub fn start_with_upstream(
                 Server::UringServerRead => &["--file-body", "read", "--file-memory-max", "0"][..],
                 Server::UringServerSplice => &["--file-memory-max", "0"],
                 Server::UringServerMemory => &["--file-memory-max", "1048576"],
+                Server::UringServerEpoll => &["--tier", "epoll"],
                 _ => &[],
             });
             // It pins worker i to CPU i; where that is not within our CPUs, the affinity

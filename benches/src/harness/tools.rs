@@ -13,6 +13,8 @@ use std::time::Duration;
 #[serde(rename_all = "kebab-case")]
 pub enum Tool {
     UringLoad,
+    /// uring-load with `--tier epoll` (named, never run by default).
+    UringLoadEpoll,
     Wrk,
     H2load,
     Ab,
@@ -24,6 +26,7 @@ impl Tool {
     pub fn name(self) -> &'static str {
         match self {
             Tool::UringLoad => "uring-load",
+            Tool::UringLoadEpoll => "uring-load-epoll",
             Tool::Wrk => "wrk",
             Tool::H2load => "h2load",
             Tool::Ab => "ab",
@@ -31,7 +34,10 @@ impl Tool {
     }
 
     pub fn parse_name(s: &str) -> Option<Tool> {
-        Tool::ALL.into_iter().find(|t| t.name() == s)
+        Tool::ALL
+            .into_iter()
+            .chain([Tool::UringLoadEpoll])
+            .find(|t| t.name() == s)
     }
 }
 
@@ -172,7 +178,7 @@ pub fn command(tool: Tool, w: Workload, spec: &RunSpec) -> Result<Vec<String>, S
     let mut a: Vec<String> = Vec::new();
     let mut push = |xs: &[&str]| a.extend(xs.iter().map(|s| s.to_string()));
     match tool {
-        Tool::UringLoad => {
+        Tool::UringLoad | Tool::UringLoadEpoll => {
             let d = format!("{}ms", spec.duration.as_millis().max(1));
             push(&[
                 &spec.uring_load.to_string_lossy(),
@@ -184,6 +190,9 @@ pub fn command(tool: Tool, w: Workload, spec: &RunSpec) -> Result<Vec<String>, S
                 &t,
             ]);
             push(&["--no-pin", "--json"]);
+            if tool == Tool::UringLoadEpoll {
+                push(&["--tier", "epoll"]);
+            }
             if spec.base_url.starts_with("https://") {
                 // The TLS servers' certificate is self-signed (made by the harness).
                 push(&["--insecure"]);
@@ -298,7 +307,7 @@ pub struct ToolReport {
 
 pub fn parse(tool: Tool, w: Workload, stdout: &str) -> Result<ToolReport, String> {
     match tool {
-        Tool::UringLoad => parse_uring_load(stdout),
+        Tool::UringLoad | Tool::UringLoadEpoll => parse_uring_load(stdout),
         Tool::Wrk => parse_wrk(stdout, w.depth() > 1),
         Tool::H2load => parse_h2load(stdout),
         Tool::Ab => parse_ab(stdout),
