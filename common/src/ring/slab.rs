@@ -1031,7 +1031,17 @@ impl UringCore {
         s.generation = s.generation.wrapping_add(1);
         s.send_buf.clear();
         s.read_buf.clear();
-        s.drop_dirty_pipe();
+        // The pipe goes with the connection: kept on a free slot it would hold two fds per
+        // slot ever used for a file, up to twice the connection cap, for as long as the
+        // worker lives. Nothing of the slot's is in flight now.
+        s.pipe_dirty = false;
+        if let Some((r, w, _)) = s.pipe.take() {
+            // SAFETY: the slot's own pipe, closed once (taken); no operation uses it.
+            unsafe {
+                libc::close(r);
+                libc::close(w);
+            }
+        }
         self.released.push_back(slot);
     }
 
@@ -1530,14 +1540,12 @@ mod tests {
             Event::Spliced { slot: a, len: 8192 }
         );
         assert!(!c.splicing(a));
-        // The pipe is empty again and kept for the next splice.
-        assert!(c.slots[a as usize].pipe.is_some());
+        // The pipe is empty again and kept for the next splice of this connection.
+        assert!(c.slots[a as usize].pipe.is_some(), "kept while open");
         c.close(a);
         assert_eq!(c.next_released(), Some(a));
-        assert!(
-            c.slots[a as usize].pipe.is_some(),
-            "kept for the next connection"
-        );
+        // It goes with the connection: a free slot holds no fds (the soak's fd count).
+        assert!(c.slots[a as usize].pipe.is_none());
     }
 
     #[test]
