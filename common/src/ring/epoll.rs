@@ -239,25 +239,7 @@ impl EpollCore {
     pub fn connect(&mut self, peer: usize) -> io::Result<SlotId> {
         let (addr, len) = self.peers[peer];
         let domain = addr.ss_family as libc::c_int;
-        let kind = libc::SOCK_STREAM | libc::SOCK_CLOEXEC | libc::SOCK_NONBLOCK;
-        // SAFETY: plain socket(2).
-        let fd = unsafe { libc::socket(domain, kind, 0) };
-        if fd < 0 {
-            return Err(io::Error::last_os_error());
-        }
-        if domain != libc::AF_UNIX {
-            let one: libc::c_int = 1;
-            // SAFETY: setsockopt with a valid int option value.
-            unsafe {
-                libc::setsockopt(
-                    fd,
-                    libc::IPPROTO_TCP,
-                    libc::TCP_NODELAY,
-                    (&one as *const libc::c_int).cast(),
-                    std::mem::size_of::<libc::c_int>() as libc::socklen_t,
-                );
-            }
-        }
+        let fd = super::backend::stream_socket(domain, libc::SOCK_CLOEXEC | libc::SOCK_NONBLOCK)?;
         let id = self.open(fd);
         // SAFETY: the address is a sockaddr_storage of `len` valid bytes.
         let rc = unsafe { libc::connect(fd, (&addr as *const libc::sockaddr_storage).cast(), len) };

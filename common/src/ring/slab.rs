@@ -486,24 +486,7 @@ impl UringCore {
     pub fn connect(&mut self, peer: usize) -> io::Result<SlotId> {
         let p = &self.peers[peer];
         let domain = p.domain;
-        // SAFETY: plain socket(2).
-        let fd = unsafe { libc::socket(domain, libc::SOCK_STREAM | libc::SOCK_CLOEXEC, 0) };
-        if fd < 0 {
-            return Err(io::Error::last_os_error());
-        }
-        if domain != libc::AF_UNIX {
-            let one: libc::c_int = 1;
-            // SAFETY: setsockopt with a valid int option value.
-            unsafe {
-                libc::setsockopt(
-                    fd,
-                    libc::IPPROTO_TCP,
-                    libc::TCP_NODELAY,
-                    (&one as *const libc::c_int).cast(),
-                    std::mem::size_of::<libc::c_int>() as libc::socklen_t,
-                );
-            }
-        }
+        let fd = super::backend::stream_socket(domain, libc::SOCK_CLOEXEC)?;
         let id = self.open(fd);
         let s = &mut self.slots[id as usize];
         let p = &self.peers[peer];
