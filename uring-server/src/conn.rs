@@ -914,13 +914,10 @@ impl Conn {
     ) {
         self.body_started = None;
         let keep_alive = head.keep_alive && !ctx.draining && !self.draining;
-        let route = ctx.handler.upstream_for(
-            Request {
-                head: shorten(head),
-                body,
-            }
-            .path(),
-        );
+        let route = ctx.handler.upstream_for(&Request {
+            head: shorten(head),
+            body,
+        });
         if let Some(route) = route {
             let mut request = Vec::new();
             crate::proxy::headers::write_upstream_request(

@@ -32,6 +32,7 @@ pub mod conn;
 pub mod handler;
 pub mod inherit;
 pub mod ktls;
+mod listener;
 pub mod metrics;
 pub mod observe;
 pub mod proxy;
