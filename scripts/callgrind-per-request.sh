@@ -10,7 +10,7 @@
 set -euo pipefail
 bin=${1:?BIN_DIR}; n=${2:-50000}
 out=$(mktemp -d)
-trap 'rm -rf "$out"' EXIT
+trap '[ -n "${KEEP_CG:-}" ] && cp "$out"/cg.out* "$KEEP_CG" ; rm -rf "$out"' EXIT
 port=$((20000 + RANDOM % 20000))
 valgrind --tool=callgrind --callgrind-out-file="$out/cg.out" \
   "$bin/uring-server" --listen "127.0.0.1:$port" -w 1 --no-pin >"$out/server.log" 2>&1 &
