@@ -50,6 +50,8 @@ pub struct ResponseWriter<'a> {
     pub(crate) http10: bool,
     pub(crate) file: Option<FileBody>,
     pub(crate) status: Option<u16>,
+    /// The handler answers later ([`ResponseWriter::defer`]).
+    pub(crate) deferred: bool,
 }
 
 /// Sent with every response (TechEmpower requires a `Server` header).
@@ -104,6 +106,16 @@ impl<'a> ResponseWriter<'a> {
         self.out.extend_from_slice(&v.bytes[..len]);
         self.out[start + v.date_at..start + v.date_at + 29].copy_from_slice(self.date);
         self.status = Some(cached.status);
+    }
+
+    /// Answer later: the connection keeps the request and hands it to the handler again
+    /// after the handler's next wake-up ([`Handler::on_wake`](crate::handler::Handler)),
+    /// meanwhile answering nothing behind it. For work that must not block the worker
+    /// (a file opened on another thread).
+    pub fn defer(&mut self) {
+        if self.status.is_none() {
+            self.deferred = true;
+        }
     }
 
     /// Close the connection after this response (call before `respond`).
@@ -206,6 +218,7 @@ impl CachedResponse {
                 http10,
                 file: None,
                 status: None,
+                deferred: false,
             };
             w.respond(status, headers, body);
             let date_at = out
@@ -257,6 +270,7 @@ mod tests {
                         http10,
                         file: None,
                         status: None,
+                        deferred: false,
                     };
                     let mut w = mk(&mut a);
                     w.respond(200, &headers, b"Hello, World!");
