@@ -7,18 +7,14 @@
 # Usage: scripts/callgrind-per-request.sh BIN_DIR [N] [SERVER_ARG...]   (BIN_DIR holds
 #        release builds of uring-server and uring-load; N defaults to 50000; the rest goes to
 #        the server, e.g. `--tier epoll`, or `--access-log FILE --metrics 127.0.0.1:0`)
-#        KEEP=DIR keeps the callgrind output in DIR (for callgrind_annotate); CLOSE=1 sends
+#        KEEP_CG=DIR copies the callgrind output to DIR; CLOSE=1 sends
 #        every request on its own connection instead of keep-alive.
 # Prints: instructions in the server per request. Kernel work is not counted.
 set -euo pipefail
 bin=${1:?BIN_DIR}; n=${2:-50000}
 shift $(($# < 2 ? $# : 2))
-if [ -n "${KEEP:-}" ]; then
-  out=$KEEP; mkdir -p "$out"
-else
-  out=$(mktemp -d)
-  trap 'rm -rf "$out"' EXIT
-fi
+out=$(mktemp -d)
+trap '[ -n "${KEEP_CG:-}" ] && cp "$out"/cg.out* "$KEEP_CG" ; rm -rf "$out"' EXIT
 ka=-k; [ -n "${CLOSE:-}" ] && ka=
 port=$((20000 + RANDOM % 20000))
 valgrind --tool=callgrind --callgrind-out-file="$out/cg.out" \

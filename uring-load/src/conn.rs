@@ -22,6 +22,7 @@ use uring_common::http::request::HEADER_CAPACITY;
 use uring_common::http::{parse_response, BodyReader, HeaderStorage, Parsed, ResponseFraming};
 use uring_common::stats::{ErrorKind, Recorder};
 
+use crate::head_memo::{HeadFacts, HeadMemo};
 use crate::targets::Target;
 
 /// Where a connection records what happened to its requests: the run's recorder, and
@@ -138,6 +139,8 @@ pub struct Conn {
     tls: Option<Box<ClientConnection>>,
     /// Decrypted response bytes (HTTPS only).
     plain: Vec<u8>,
+    /// The last head parsed, to recognise the same head again without parsing it.
+    memo: HeadMemo,
 }
 
 /// What [`Conn::on_received`] found.
@@ -173,6 +176,7 @@ impl Conn {
             draining_since: None,
             tls: None,
             plain: Vec::new(),
+            memo: HeadMemo::default(),
         }
     }
 
@@ -551,21 +555,25 @@ impl Conn {
                         // Bytes no request asked for.
                         return Err(ErrorKind::Parse);
                     }
-                    let mut storage = header_storage();
-                    let parsed = parse_response(
-                        rest,
-                        &mut storage,
-                        self.queue.front().is_some_and(|p| p.pick.head),
-                        self.spec.max_head_bytes,
-                    )
-                    .map_err(|_| ErrorKind::Parse)?;
-                    let head = match parsed {
-                        Parsed::Partial => return Ok(off),
-                        Parsed::Complete(h) => h,
+                    let was_head = self.queue.front().is_some_and(|p| p.pick.head);
+                    let head = match self.memo.recall(rest, was_head) {
+                        Some(facts) => facts,
+                        None => {
+                            let mut storage = header_storage();
+                            let max = self.spec.max_head_bytes;
+                            let parsed = parse_response(rest, &mut storage, was_head, max)
+                                .map_err(|_| ErrorKind::Parse)?;
+                            let facts = match parsed {
+                                Parsed::Partial => return Ok(off),
+                                Parsed::Complete(h) => HeadFacts::of(&h),
+                            };
+                            self.memo.remember(rest, was_head, facts);
+                            facts
+                        }
                     };
                     off += head.head_len;
                     rec.all().counters.bytes_headers += head.head_len as u64;
-                    if head.is_interim() {
+                    if head.interim {
                         continue;
                     }
                     self.status = head.status;
@@ -720,6 +728,33 @@ mod tests {
         let two = b"HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\n";
         assert_eq!(c.on_data(two, now, &mut rec), Step::Continue);
         assert_eq!(rec.counters.succeeded, 2);
+    }
+
+    /// The remembered head is keyed on the request kind too: the same head bytes frame no
+    /// body after HEAD and a 3-byte body after GET, in any order and at any split.
+    #[test]
+    fn the_same_head_after_head_and_get_frames_each_by_its_request() {
+        let head = b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\n";
+        let mut train = Vec::new();
+        for body in [&b""[..], b"abc", b"", b"abc"] {
+            train.extend_from_slice(head);
+            train.extend_from_slice(body);
+        }
+        each_split(&train, |parts| {
+            let now = Instant::now();
+            let mut c = open(spec(true, 4), 4, now);
+            for (k, p) in c.queue.iter_mut().enumerate() {
+                p.pick.head = k % 2 == 0;
+            }
+            let mut rec = Recorder::new();
+            for p in parts {
+                assert_eq!(c.on_data(p, now, &mut rec), Step::Continue);
+            }
+            assert_eq!(rec.counters.succeeded, 4);
+            assert_eq!(rec.counters.bytes_body, 6);
+            assert_eq!(rec.counters.bytes_headers, 4 * head.len() as u64);
+            assert_eq!(c.in_flight(), 0);
+        });
     }
 
     #[test]

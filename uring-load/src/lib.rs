@@ -2,7 +2,8 @@
 //!
 //! - [`units`] and [`target`]: the command line's numbers, durations and URLs.
 //! - [`conn`]: the sans-IO state machine of one client connection (framing, pipelining,
-//!   latency, error classes), tested without sockets.
+//!   latency, error classes), tested without sockets; [`head_memo`]: its last response head,
+//!   recognised again without a parse.
 //! - [`schedule`]: how the request budget and the open-model rate are split and issued.
 //! - [`targets`]: request mixes (`--targets`, `--urls`, `--raw`, `--mix`), checked and
 //!   serialized once, and the selection of each request's target; [`breakdown`]: the
@@ -23,6 +24,7 @@ pub mod breakdown;
 pub mod conn;
 pub mod engine;
 pub mod error;
+pub mod head_memo;
 pub mod hosts;
 pub mod html;
 pub mod intervals;

@@ -209,8 +209,10 @@ pub struct Conn {
     forward_from: Option<(usize, Instant)>,
     /// The client's address (for `X-Forwarded-For`), set by the worker when proxying.
     pub peer: Option<IpAddr>,
-    /// The TLS layer of an HTTPS connection (`conn/tls.rs`).
+    /// The TLS layer of an HTTPS connection (`conn/tls.rs`), while rustls keeps it.
     tls: Option<Box<tls::TlsLayer>>,
+    /// The session moved into the kernel (`--ktls`): the socket is plain to us.
+    kernel_tls: bool,
 }
 
 impl Conn {
@@ -241,6 +243,7 @@ impl Conn {
             forward_from: None,
             peer: None,
             tls: None,
+            kernel_tls: false,
         }
     }
 
@@ -272,6 +275,7 @@ impl Conn {
         self.forward_from = None;
         self.peer = None;
         self.tls = None;
+        self.kernel_tls = false;
     }
 
     /// The socket is closed: let go of what holds kernel resources (an open file) now
@@ -603,8 +607,8 @@ impl Conn {
                 .is_some_and(|f| !f.read_in_flight && f.body.len > 0)
     }
 
-    /// Whether the file body goes out by splice: asked for, and no TLS (which encrypts in
-    /// user space, so its bodies are read).
+    /// Whether the file body goes out by splice: asked for, and no TLS in user space
+    /// (rustls encrypts in memory, so its bodies are read; kTLS seals what is spliced).
     fn splices(&self) -> bool {
         self.tls.is_none() && self.file.as_ref().is_some_and(|f| f.body.zero_copy)
     }
@@ -657,7 +661,7 @@ impl Conn {
     /// Whether a receive should be outstanding.
     pub fn wants_read(&self) -> bool {
         match self.phase {
-            Phase::Open => !self.peer_eof && !self.blocked(),
+            Phase::Open => !self.peer_eof && !self.blocked() && !self.kernel_tls_holds_reading(),
             Phase::Lingering { .. } => !self.peer_eof,
             Phase::CloseAfterFlush | Phase::Closed => false,
         }
@@ -911,13 +915,10 @@ impl Conn {
     ) {
         self.body_started = None;
         let keep_alive = head.keep_alive && !ctx.draining && !self.draining;
-        let route = ctx.handler.upstream_for(
-            Request {
-                head: shorten(head),
-                body,
-            }
-            .path(),
-        );
+        let route = ctx.handler.upstream_for(&Request {
+            head: shorten(head),
+            body,
+        });
         if let Some(route) = route {
             let mut request = Vec::new();
             crate::proxy::headers::write_upstream_request(

@@ -30,9 +30,9 @@ pub trait Handler: Send + 'static {
         false
     }
 
-    /// The upstream a request for `path` is proxied to (see `docs/proxy.md`); `None`
+    /// The upstream `req` is proxied to (see `docs/proxy.md`); `None`
     /// (the default) answers it here through [`Handler::handle`].
-    fn upstream_for(&self, _path: &str) -> Option<UpstreamRoute> {
+    fn upstream_for(&self, _req: &Request<'_>) -> Option<UpstreamRoute> {
         None
     }
 }
@@ -91,8 +91,9 @@ impl DefaultHandler {
 }
 
 impl Handler for DefaultHandler {
-    fn upstream_for(&self, path: &str) -> Option<UpstreamRoute> {
+    fn upstream_for(&self, req: &Request<'_>) -> Option<UpstreamRoute> {
         let proxy = self.proxy.as_ref()?;
+        let path = req.path();
         // The built-in endpoints stay here unless a prefix longer than `/` claims them.
         let builtin = path == "/plaintext" || path == "/json";
         if builtin

@@ -45,6 +45,12 @@ struct Cli {
     #[arg(long, requires = "tls_listen")]
     tls_reload: bool,
 
+    /// After each TLS handshake, hand the session's keys to the kernel (kTLS: `tls`
+    /// module) so records are sealed and opened there and static files go out by splice.
+    /// Falls back to rustls in user space, with one log line, where the kernel cannot.
+    #[arg(long, requires = "tls_listen")]
+    ktls: bool,
+
     /// Worker threads, one ring each (default: the online CPUs).
     #[arg(short = 'w', long, value_name = "N")]
     workers: Option<usize>,
@@ -291,6 +297,7 @@ fn main() -> ExitCode {
                 listen: cli.tls_listen.clone(),
                 cert: cert.clone(),
                 key: key.clone(),
+                ktls: cli.ktls,
             }),
             _ => None,
         })

@@ -41,6 +41,9 @@ impl<'a> Request<'a> {
         let t = self.head.target;
         // Byte comparisons first: slicing the str is safe only after an ASCII prefix.
         let b = t.as_bytes();
+        if b.first() == Some(&b'/') {
+            return t; // origin-form, the common case
+        }
         let rest = if b.len() > 7 && b[..7].eq_ignore_ascii_case(b"http://") {
             &t[7..]
         } else if b.len() > 8 && b[..8].eq_ignore_ascii_case(b"https://") {

@@ -8,7 +8,7 @@
 //! Timers are one TIMEOUT per worker that sweeps connection deadlines, which costs nothing
 //! per request; a second one ends an accept back-off on time.
 
-use std::os::fd::{IntoRawFd, OwnedFd, RawFd};
+use std::os::fd::{OwnedFd, RawFd};
 use std::sync::mpsc::Sender;
 use std::time::{Duration, Instant, SystemTime};
 
@@ -20,6 +20,7 @@ use uring_common::ring::{
 use crate::config::ServerConfig;
 use crate::conn::{Close, Conn, Ctx, FileOp};
 use crate::handler::Handler;
+use crate::listener::{is_exhaustion, Arming, Listener};
 use crate::observe::{Note, RequestLog};
 use crate::proxy::Proxy;
 use crate::tls::ListenerTls;
@@ -29,9 +30,6 @@ const BASIC_RECV_BUF: usize = 16 * 1024;
 /// Buffer ring geometry for the multishot and full tiers.
 const BUF_COUNT: u16 = 1024;
 const BUF_SIZE: u32 = 4096;
-/// First back-off after EMFILE/ENFILE on accept; doubles up to `ACCEPT_BACKOFF_MAX`.
-const ACCEPT_BACKOFF: Duration = Duration::from_millis(50);
-const ACCEPT_BACKOFF_MAX: Duration = Duration::from_millis(800);
 
 const TIMER_TICK: u32 = 0;
 const TIMER_BACKOFF: u32 = 1;
@@ -46,27 +44,6 @@ pub struct WorkerConfig {
     pub core: Option<core_affinity::CoreId>,
     pub log: Option<RequestLog>,
     pub tls: ListenerTls,
-}
-
-#[derive(Default)]
-struct Listener {
-    fd: RawFd,
-    armed: bool,
-    cancel_sent: bool,
-    closed: bool,
-    retry_at: Option<Instant>,
-    backoff: Duration,
-}
-
-impl Listener {
-    fn new(fd: OwnedFd) -> Listener {
-        let fd = fd.into_raw_fd();
-        Listener {
-            fd,
-            backoff: ACCEPT_BACKOFF,
-            ..Listener::default()
-        }
-    }
 }
 
 /// Run one worker until shutdown. Reports ring set-up success or failure on `ready`.
@@ -240,12 +217,12 @@ impl<H: Handler> Worker<H> {
             | Event::SpliceFailed { slot, .. }) => {
                 self.with(slot, |c, ctx| c.on_file_event(ev, ctx))
             }
-            Event::RecvFailed { slot, .. } | Event::SendFailed { slot, .. } => {
-                self.conns[slot as usize].on_error();
-                slot
+            Event::RecvFailed { slot, errno } | Event::SendFailed { slot, errno } => {
+                self.with(slot, |c, _| c.on_failed(errno))
             }
-            // The server makes no outgoing connections.
+            // Only driven: no outgoing connections here; kTLS waits for a stopped receive.
             Event::Connected { slot } | Event::ConnectFailed { slot, .. } => slot,
+            Event::RecvStopped { slot } => slot,
         };
         self.drive(core, slot);
     }
@@ -291,6 +268,7 @@ impl<H: Handler> Worker<H> {
             }
             Some(FileOp::Splice(..)) | None => {}
         }
+        conn.poll_kernel_tls(core.fd(slot), core.receiving(slot));
         core.set_reading(slot, conn.wants_read());
         (self.proxy).poll_client(core, slot, self.now, &mut self.conns);
     }
@@ -299,23 +277,18 @@ impl<H: Handler> Worker<H> {
         let Some(l) = self.listeners.get_mut(li as usize) else {
             return;
         };
-        if rearm {
-            l.armed = false;
-            l.cancel_sent = false;
-        }
+        l.on_completion(rearm, res.is_ok());
         match res {
             Ok(fd) => {
-                l.backoff = ACCEPT_BACKOFF;
                 // Accepted while draining (an upgrade's successor takes the listener over):
                 // served, with `Connection: close`, never dropped.
                 let slot = core.open(fd);
                 self.log.note(|l| l.opened(slot, fd));
-                let now = self.now;
                 match self.conns.get_mut(slot as usize) {
-                    Some(c) => c.reset(now),
+                    Some(c) => c.reset(self.now),
                     None => {
                         debug_assert_eq!(slot as usize, self.conns.len());
-                        self.conns.push(Conn::new(now, &self.config.timeouts));
+                        self.conns.push(Conn::new(self.now, &self.config.timeouts));
                     }
                 }
                 if self.proxy.enabled() {
@@ -324,17 +297,9 @@ impl<H: Handler> Worker<H> {
                 self.conns[slot as usize].set_tls(self.tls.session_for(li));
                 self.drive(core, slot);
             }
-            Err(libc::EMFILE | libc::ENFILE | libc::ENOBUFS | libc::ENOMEM) => {
-                // Out of descriptors: the connection stays in the backlog. Retry later
-                // instead of spinning on an accept that fails at once.
-                let wait = l.backoff;
-                l.retry_at = Some(self.now + wait);
-                l.backoff = (l.backoff * 2).min(ACCEPT_BACKOFF_MAX);
+            Err(errno) if is_exhaustion(errno) => {
+                let wait = l.back_off(core, li, self.now);
                 self.log.note(|l| l.accept_backoff());
-                if l.armed && !l.cancel_sent {
-                    l.cancel_sent = true;
-                    core.cancel_accept(li);
-                }
                 core.timer(TIMER_BACKOFF, wait);
             }
             Err(_) => {}
@@ -345,30 +310,15 @@ impl<H: Handler> Worker<H> {
     fn drive_accept(&mut self, core: &mut Core) {
         let at_cap = core.live() >= self.config.max_conns_per_worker;
         let multishot = self.tier.multishot_accept();
+        let f = Arming {
+            now: self.now,
+            stop: self.draining || (at_cap && multishot),
+            draining: self.draining,
+            hold: at_cap,
+            multishot,
+        };
         for (li, l) in self.listeners.iter_mut().enumerate() {
-            let li = li as u32;
-            if l.closed {
-                continue;
-            }
-            let stop = self.draining || (at_cap && multishot);
-            if l.armed {
-                if stop && !l.cancel_sent {
-                    l.cancel_sent = true;
-                    core.cancel_accept(li);
-                }
-                continue;
-            }
-            if self.draining {
-                l.closed = true;
-                core.close_fd(l.fd);
-                continue;
-            }
-            if at_cap || l.retry_at.is_some_and(|t| self.now < t) {
-                continue;
-            }
-            l.retry_at = None;
-            l.armed = true;
-            core.accept(li, l.fd, multishot);
+            l.drive(core, li as u32, f);
         }
     }
 
@@ -416,23 +366,10 @@ impl<H: Handler> Worker<H> {
         }
     }
 
-    /// Stop listening at once, without the ring: used when the ring is gone. close(2)
-    /// alone is not enough while an accept is in flight (the operation holds the socket
-    /// open until the ring is torn down); shutdown(2) on a listening socket stops it now,
-    /// so new connections are refused instead of queueing where nobody accepts. Not when
-    /// draining: the socket may live on in an upgrade's successor, which shares it.
+    /// Stop listening at once, without the ring (see [`Listener::close_now`]).
     fn close_listeners_now(&mut self) {
         for l in &mut self.listeners {
-            if !l.closed {
-                l.closed = true;
-                // SAFETY: the listener's fd is ours and closed once (the flag).
-                unsafe {
-                    if !self.draining {
-                        libc::shutdown(l.fd, libc::SHUT_RDWR);
-                    }
-                    libc::close(l.fd);
-                }
-            }
+            l.close_now(self.draining);
         }
     }
 }

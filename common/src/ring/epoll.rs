@@ -207,6 +207,9 @@ impl EpollCore {
     pub fn sending(&self, slot: SlotId) -> bool {
         self.slots[slot as usize].send_inflight
     }
+    pub fn receiving(&self, _slot: SlotId) -> bool {
+        false
+    }
     pub fn reading_file(&self, slot: SlotId) -> bool {
         self.slots[slot as usize].read_inflight
     }

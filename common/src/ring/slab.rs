@@ -101,6 +101,11 @@ pub enum Event<D> {
         slot: SlotId,
         errno: i32,
     },
+    /// A receive the program stopped wanting (`set_reading(slot, false)`) has ended:
+    /// nothing more arrives on the slot until it reads again.
+    RecvStopped {
+        slot: SlotId,
+    },
     /// The whole send buffer went out (`len` bytes); it is empty again.
     Sent {
         slot: SlotId,
@@ -157,6 +162,7 @@ impl<D> Event<D> {
             | Event::Data { slot, .. }
             | Event::Eof { slot }
             | Event::RecvFailed { slot, .. }
+            | Event::RecvStopped { slot }
             | Event::Sent { slot, .. }
             | Event::SendFailed { slot, .. }
             | Event::FileRead { slot, .. }
@@ -204,6 +210,7 @@ impl<D> Event<D> {
             Event::ConnectFailed { slot, errno } => Event::ConnectFailed { slot, errno },
             Event::Eof { slot } => Event::Eof { slot },
             Event::RecvFailed { slot, errno } => Event::RecvFailed { slot, errno },
+            Event::RecvStopped { slot } => Event::RecvStopped { slot },
             Event::Sent { slot, len } => Event::Sent { slot, len },
             Event::SendFailed { slot, errno } => Event::SendFailed { slot, errno },
             Event::FileReadFailed { slot, res } => Event::FileReadFailed { slot, res },
@@ -408,6 +415,11 @@ impl UringCore {
     /// Whether a send is in flight on the slot.
     pub fn sending(&self, slot: SlotId) -> bool {
         self.slots[slot as usize].send_inflight
+    }
+
+    /// Whether a receive is outstanding on the slot (armed, or cancelled and not yet ended).
+    pub fn receiving(&self, slot: SlotId) -> bool {
+        self.slots[slot as usize].recv_armed
     }
 
     /// Whether a splice is in flight on the slot.
@@ -929,7 +941,10 @@ impl UringCore {
             // back-pressure cancel: arm again if still wanted.
             libc::ENOBUFS | libc::EINTR | libc::EAGAIN | libc::ECANCELED => {
                 self.dirty.push(slot);
-                Completion::Quiet
+                match s.reading || s.recv_armed {
+                    true => Completion::Quiet,
+                    false => Completion::Event(Event::RecvStopped { slot }),
+                }
             }
             errno => {
                 s.reading = false;
@@ -1700,10 +1715,13 @@ mod tests {
         let sqes = drain(&mut c);
         assert_eq!(sqes.len(), 1);
         assert_eq!(sqes[0].0, Some(Op::Cancel));
+        assert!(c.receiving(a), "cancelled, not yet ended");
+        // The end is an event: a program waiting for the receive to stop (kTLS) is told.
         assert_eq!(
-            c.complete(ud(a, 0, Op::Recv), -libc::ECANCELED, 0),
-            Completion::Quiet
+            ev(c.complete(ud(a, 0, Op::Recv), -libc::ECANCELED, 0)),
+            Event::RecvStopped { slot: a }
         );
+        assert!(!c.receiving(a));
         assert!(drain(&mut c).is_empty(), "not wanted: not armed");
         c.set_reading(a, true);
         assert_eq!(drain(&mut c).len(), 1);
