@@ -488,6 +488,7 @@ impl Conn {
                     file: None,
                     status: None,
                     deferred: false,
+                    body_len: 0,
                 };
                 let body: &[u8] = match status {
                     502 => b"Bad Gateway\n",
@@ -979,7 +980,6 @@ impl Conn {
             self.forward_from = Some((self.out.len(), ctx.now));
             return;
         }
-        let start = self.out.len();
         let mut w = ResponseWriter {
             out: &mut self.out,
             date: ctx.date,
@@ -989,6 +989,7 @@ impl Conn {
             file: None,
             status: None,
             deferred: false,
+            body_len: 0,
         };
         // SAFETY of the lifetime juggling: Request borrows head for the call only.
         let req = Request {
@@ -1013,11 +1014,6 @@ impl Conn {
         let keep = w.keep_alive;
         let file = w.file.take();
         if let Some(log) = ctx.log.as_deref_mut() {
-            let written = &self.out[start..];
-            let head_len = written
-                .windows(4)
-                .position(|w| w == b"\r\n\r\n")
-                .map_or(written.len(), |i| i + 4);
             log.answered(&Answered {
                 head,
                 status,
@@ -1026,8 +1022,9 @@ impl Conn {
                 } else {
                     Route::Builtin
                 },
-                body_bytes: (written.len() - head_len) as u64 + file.as_ref().map_or(0, |f| f.len),
+                body_bytes: w.body_len,
                 arrived: ctx.now,
+                date: ctx.date,
             });
         }
         if let Some(body) = file {
@@ -1060,6 +1057,7 @@ impl Conn {
             file: None,
             status: None,
             deferred: false,
+            body_len: 0,
         };
         let status = why.status();
         let body: &[u8] = match status {

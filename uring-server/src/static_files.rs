@@ -933,6 +933,7 @@ mod tests {
             file: None,
             status: None,
             deferred: false,
+            body_len: 0,
         };
         files.serve(&req, &mut w);
         // A miss is deferred: wait for the opener as the worker does, then ask again.
@@ -988,6 +989,7 @@ mod tests {
             file: None,
             status: None,
             deferred: false,
+            body_len: 0,
         };
         files.serve(&req, &mut w);
         assert!(w.deferred && w.status.is_none() && w.out.is_empty());
