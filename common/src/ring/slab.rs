@@ -25,6 +25,9 @@ use io_uring::{cqueue, opcode, squeue, types};
 
 use super::{Op, Tier, Token};
 
+mod inline_send;
+pub use inline_send::set_inline_sendfile;
+
 /// Index of a slot in the slab.
 pub type SlotId = u32;
 
@@ -263,6 +266,8 @@ struct Splicing {
     drained: u32,
     /// The last SPLICE out's errno (ECANCELED when a short SPLICE in broke the link).
     out_errno: i32,
+    /// Sent inline instead (`slab/inline_send.rs`): its NOP or POLLOUT wait is in flight.
+    inline: Option<inline_send::InlineSend>,
 }
 
 /// Pipe size asked for with F_SETPIPE_SZ (the kernel may give less; 64 KiB by default).
@@ -299,6 +304,8 @@ struct Slot {
     /// The pipe may hold bytes (a splice failed or was cancelled): close it when idle.
     pipe_dirty: bool,
     splice: Splicing,
+    /// The socket was made `O_NONBLOCK` for inline sends: SPLICE out waits for POLLOUT.
+    nonblocking: bool,
 }
 
 impl Slot {
@@ -466,6 +473,7 @@ impl UringCore {
                     pipe: None,
                     pipe_dirty: false,
                     splice: Splicing::default(),
+                    nonblocking: false,
                 });
                 (self.slots.len() - 1) as SlotId
             }
@@ -478,6 +486,7 @@ impl UringCore {
         s.recv_cancelled = false;
         s.send_at = 0;
         s.send_buf.clear();
+        s.nonblocking = false;
         self.open += 1;
         id
     }
@@ -588,9 +597,12 @@ impl UringCore {
     /// buffer without sending them (a response head, at most [`SPLICE_HEAD_MAX`]) are
     /// written into the pipe first and leave in the same SPLICE out, in one segment with
     /// the file's first bytes. Returns how many file bytes this splice moves (at most
-    /// what the pipe holds); `Spliced { len }` or `SpliceFailed` follows. Fails only when
-    /// no pipe could be made. The program keeps `file` open until then, and sends nothing
-    /// else on the slot meanwhile.
+    /// what the pipe holds); `Spliced { len }` or `SpliceFailed` follows. A range whose
+    /// pages are all cached goes out with `sendfile` on this thread instead, without the
+    /// io-wq hop (`slab/inline_send.rs`); `Spliced` may then report fewer bytes than
+    /// asked (the socket filled up). Fails only when no pipe could be made or the socket
+    /// is broken. The program keeps `file` open until then, and sends nothing else on the
+    /// slot meanwhile.
     pub fn splice_file(
         &mut self,
         slot: SlotId,
@@ -609,6 +621,11 @@ impl UringCore {
         {
             return Err(io::Error::from_raw_os_error(libc::EBUSY));
         }
+        if self.splice_inline(slot, file, offset, len, more)? {
+            return Ok(len);
+        }
+        let s = &mut self.slots[slot as usize];
+        let head = s.send_buf.len();
         s.drop_dirty_pipe();
         let (r, w, cap) = match s.pipe {
             Some(p) => p,
@@ -691,12 +708,21 @@ impl UringCore {
         if s.connecting > 0 {
             cancels.push(cancel(Op::Connect));
         }
-        if s.splice.inflight > 0 {
-            // A SPLICE out into a full socket waits in an io-wq worker: cancel it. What
-            // stays in the pipe is thrown away with the pipe.
-            s.pipe_dirty = true;
-            cancels.push(cancel(Op::SpliceIn));
-            cancels.push(cancel(Op::SpliceOut));
+        match s.splice.inline {
+            // An inline send's NOP completes by itself; its POLLOUT wait does not.
+            Some(i) if i.waiting() => cancels.push(cancel(Op::SpliceWait)),
+            Some(_) => {}
+            None if s.splice.inflight > 0 => {
+                // A SPLICE out into a full socket waits in an io-wq worker (or behind a
+                // POLLOUT wait): cancel it. What stays in the pipe goes with the pipe.
+                s.pipe_dirty = true;
+                cancels.push(cancel(Op::SpliceIn));
+                cancels.push(cancel(Op::SpliceOut));
+                if s.nonblocking {
+                    cancels.push(cancel(Op::SpliceWait));
+                }
+            }
+            None => {}
         }
         self.pending.extend(cancels);
         self.after_op(slot);
@@ -820,7 +846,8 @@ impl UringCore {
             | Op::Send
             | Op::Read
             | Op::SpliceIn
-            | Op::SpliceOut => return self.complete_slot(token, op, res, flags, bid),
+            | Op::SpliceOut
+            | Op::SpliceWait => return self.complete_slot(token, op, res, flags, bid),
         };
         Completion::Event(ev)
     }
@@ -856,6 +883,14 @@ impl UringCore {
                 s.read_inflight = false;
                 true
             }
+            Op::SpliceOut | Op::SpliceWait if s.splice.inline.is_some() => {
+                s.splice.inflight = s.splice.inflight.saturating_sub(1);
+                true
+            }
+            Op::SpliceWait => {
+                s.splice.inflight = s.splice.inflight.saturating_sub(1);
+                true
+            }
             Op::SpliceIn => {
                 s.splice.inflight = s.splice.inflight.saturating_sub(1);
                 s.splice.filled = Some(res);
@@ -887,7 +922,13 @@ impl UringCore {
         let ev = match op {
             Op::Recv => return self.complete_recv(slot, res, bid),
             Op::Send => return self.complete_send(slot, res),
-            Op::SpliceIn | Op::SpliceOut => return self.complete_splice(slot),
+            Op::SpliceOut | Op::SpliceWait if s.splice.inline.is_some() => {
+                return match self.complete_inline(slot, res) {
+                    Some(ev) => Completion::Event(ev),
+                    None => Completion::Quiet,
+                };
+            }
+            Op::SpliceIn | Op::SpliceOut | Op::SpliceWait => return self.complete_splice(slot),
             Op::Read if res > 0 => Event::FileRead {
                 slot,
                 data: Payload::File { len: res as usize },
@@ -1000,7 +1041,16 @@ impl UringCore {
                 .user_data(Token::of(slot, s.generation, Op::SpliceOut).0);
             s.splice.inflight = 1;
             s.splice.out_errno = 0;
-            self.pending.push_back(Pending::One(e));
+            if s.nonblocking && sp.out_errno != libc::EINTR {
+                // A non-blocking socket is full: wait for room, do not spin in io-wq.
+                let wait = inline_send::pollout(s.fd)
+                    .flags(squeue::Flags::IO_LINK)
+                    .user_data(Token::of(slot, s.generation, Op::SpliceWait).0);
+                s.splice.inflight = 2;
+                self.pending.push_back(Pending::Linked(wait, e));
+            } else {
+                self.pending.push_back(Pending::One(e));
+            }
             return Completion::Quiet;
         }
         s.pipe_dirty = true;
@@ -1029,6 +1079,7 @@ impl UringCore {
         s.generation = s.generation.wrapping_add(1);
         s.send_buf.clear();
         s.read_buf.clear();
+        s.splice = Splicing::default();
         // The pipe goes with the connection: kept on a free slot it would hold two fds per
         // slot ever used for a file, up to twice the connection cap, for as long as the
         // worker lives. Nothing of the slot's is in flight now.
