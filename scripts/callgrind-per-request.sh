@@ -4,23 +4,28 @@
 # The server runs under valgrind with one worker; uring-load sends N keep-alive requests
 # (64 connections) to /plaintext; the counters are zeroed before and dumped after the load.
 #
-# Usage: scripts/callgrind-per-request.sh BIN_DIR [N]   (BIN_DIR holds release builds of
-#        uring-server and uring-load; N defaults to 50000)
+# Usage: scripts/callgrind-per-request.sh BIN_DIR [N] [SERVER_ARG...]   (BIN_DIR holds
+#        release builds of uring-server and uring-load; N defaults to 50000; the rest goes to
+#        the server, e.g. `--tier epoll`, or `--access-log FILE --metrics 127.0.0.1:0`)
+#        KEEP_CG=DIR copies the callgrind output to DIR; CLOSE=1 sends
+#        every request on its own connection instead of keep-alive.
 # Prints: instructions in the server per request. Kernel work is not counted.
 set -euo pipefail
 bin=${1:?BIN_DIR}; n=${2:-50000}
+shift $(($# < 2 ? $# : 2))
 out=$(mktemp -d)
 trap '[ -n "${KEEP_CG:-}" ] && cp "$out"/cg.out* "$KEEP_CG" ; rm -rf "$out"' EXIT
+ka=-k; [ -n "${CLOSE:-}" ] && ka=
 port=$((20000 + RANDOM % 20000))
 valgrind --tool=callgrind --callgrind-out-file="$out/cg.out" \
-  "$bin/uring-server" --listen "127.0.0.1:$port" -w 1 --no-pin >"$out/server.log" 2>&1 &
+  "$bin/uring-server" --listen "127.0.0.1:$port" -w 1 --no-pin "$@" >"$out/server.log" 2>&1 &
 vp=$!
 for _ in $(seq 1 100); do
   curl -s -o /dev/null "http://127.0.0.1:$port/plaintext" && break
   sleep 0.2
 done
 callgrind_control -z "$vp" >/dev/null
-"$bin/uring-load" -n "$n" -c 64 -k --no-pin -q "http://127.0.0.1:$port/plaintext" >"$out/load.txt"
+"$bin/uring-load" -n "$n" -c 64 $ka --no-pin -q "http://127.0.0.1:$port/plaintext" >"$out/load.txt"
 callgrind_control -d "$vp" >/dev/null
 sleep 1
 # Under valgrind the server does not always see its SIGTERM; the dump above is what counts.

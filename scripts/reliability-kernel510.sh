@@ -6,7 +6,9 @@
 # uring-load. Inside, the server picks its tier by probing the kernel, and
 # `uring-load -n 10000 -c 50 -k` runs against it over loopback. The console must show:
 # the kernel is 5.10, the server logged the basic tier (not forced), and the load run
-# counted exactly 10000 done, 10000 succeeded, 0 errors. See scripts/reliability-kernel.sh.
+# counted exactly 10000 done, 10000 succeeded, 0 errors. Debian's 5.10 has no kTLS
+# (CONFIG_TLS unset): `uring-server --ktls` must say so once and serve everything through
+# rustls. See scripts/reliability-kernel.sh.
 #
 # Usage: scripts/reliability-kernel510.sh [--smoke]
 # Env: KERNEL510_DIR, KERNEL510_TIMEOUT, KERNEL510_REQUESTS, KERNEL510_CONNS,

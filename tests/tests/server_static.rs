@@ -168,3 +168,95 @@ fn a_file_rewritten_in_place_is_served_new_after_the_interval() {
     std::thread::sleep(Duration::from_millis(1300));
     assert_eq!(get(), b"version 2");
 }
+
+/// GET `name` (`len` bytes) taking the head and 256 KiB, then pausing so the server finds
+/// the socket full, then the rest; the body must be the file's bytes.
+fn fetch_with_a_pause(srv: &ServerProc, name: &str, len: usize, what: &str) {
+    let mut s = srv.connect();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    s.write_all(format!("GET /{name} HTTP/1.1\r\nHost: x\r\n\r\n").as_bytes())
+        .unwrap();
+    let mut got = Vec::new();
+    let mut tmp = vec![0u8; 64 * 1024];
+    let mut paused = false;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let head_end = got.windows(4).position(|w| w == b"\r\n\r\n");
+        if head_end.is_some_and(|h| got.len() >= h + 4 + len) {
+            break;
+        }
+        if !paused && got.len() >= 256 * 1024 {
+            paused = true;
+            std::thread::sleep(Duration::from_millis(150));
+        }
+        let n = s.read(&mut tmp).unwrap();
+        assert!(n > 0, "{what}: closed after {} bytes", got.len());
+        got.extend_from_slice(&tmp[..n]);
+        assert!(Instant::now() < deadline, "{what}: too slow");
+    }
+    let head_end = got.windows(4).position(|w| w == b"\r\n\r\n").unwrap() + 4;
+    let body = &got[head_end..];
+    assert_eq!(body.len(), len, "{what}");
+    let bad = body.iter().enumerate().position(|(i, &b)| b != pattern(i));
+    assert_eq!(bad, None, "{what}: wrong bytes");
+}
+
+/// The server's io-wq worker threads (`iou-wrk-*`), which run its SPLICEs.
+fn io_wq_threads(pid: u32) -> usize {
+    std::fs::read_dir(format!("/proc/{pid}/task"))
+        .unwrap()
+        .filter_map(|t| std::fs::read_to_string(t.ok()?.path().join("comm")).ok())
+        .filter(|c| c.starts_with("iou-wrk"))
+        .count()
+}
+
+/// Drop the file's clean pages from the page cache; whether it worked (not on a tmpfs).
+fn evict(path: &std::path::Path) -> bool {
+    use std::os::fd::AsRawFd;
+    let f = std::fs::File::open(path).unwrap();
+    f.sync_all().unwrap();
+    // SAFETY: fadvise on a file we hold open.
+    unsafe { libc::posix_fadvise(f.as_raw_fd(), 0, 0, libc::POSIX_FADV_DONTNEED) };
+    let range = [0u64, 4096];
+    let mut stat = [0u64; 5];
+    // SAFETY: cachestat(2) (451 everywhere) reads the range and writes five u64s.
+    let rc = unsafe { libc::syscall(451, f.as_raw_fd(), range.as_ptr(), stat.as_mut_ptr(), 0) };
+    rc == 0 && stat[0] == 0
+}
+
+/// Issue 12: a file whose pages are cached leaves with sendfile on the worker thread, so
+/// the server never starts an io-wq worker; an evicted one goes through the ring's SPLICE
+/// (an io-wq worker reads it from disk). Both byte for byte, with a client that pauses so
+/// the socket fills (the inline send waits for POLLOUT; the ring's SPLICE out, on a
+/// socket made non-blocking, too). On every io_uring tier.
+#[test]
+fn cached_files_skip_io_wq_and_evicted_ones_take_the_ring() {
+    const LEN: usize = 8 * 1024 * 1024 + 4097;
+    let root = TempDir::new("static-inline");
+    let file = root.path().join("big.bin");
+    write_pattern(&file, LEN);
+    let r = root.path().to_str().unwrap();
+    for tier in ["basic", "multishot", "full"] {
+        let srv = ServerProc::start(&["--root", r, "--tier", tier]);
+        let what = format!("tier {tier}, cached");
+        fetch_with_a_pause(&srv, "big.bin", LEN, &what);
+        assert_eq!(io_wq_threads(srv.pid()), 0, "{what}: an io-wq worker ran");
+        if !evict(&file) {
+            eprintln!(
+                "{tier}: the test files' filesystem keeps pages (tmpfs?); cold path not checked"
+            );
+            continue;
+        }
+        let what = format!("tier {tier}, evicted");
+        fetch_with_a_pause(&srv, "big.bin", LEN, &what);
+        assert!(
+            io_wq_threads(srv.pid()) > 0,
+            "{what}: no io-wq worker read it"
+        );
+        // And the ring path alone, as `--file-body splice-ring` forces it.
+        let srv = ServerProc::start(&["--root", r, "--tier", tier, "--file-body", "splice-ring"]);
+        let what = format!("tier {tier}, splice-ring");
+        fetch_with_a_pause(&srv, "big.bin", LEN, &what);
+        assert!(io_wq_threads(srv.pid()) > 0, "{what}: no io-wq worker");
+    }
+}

@@ -478,3 +478,74 @@ for i in range(2):
         ]
     );
 }
+
+/// `--ktls`: where the kernel has no `tls` ULP (this machine: tcp_available_ulp lists no
+/// tls, and there is no module to load), one line says so with the cause, once, not per
+/// connection, and TLS goes on in rustls. Where the kernel has it, the line says kTLS is
+/// on and the metrics count the sessions handed over (scripts/reliability-kernel61.sh
+/// checks that for real under QEMU, with /proc/net/tls_stat).
+#[test]
+fn ktls_says_once_what_it_does_and_serves_exactly_either_way() {
+    let metrics = format!("127.0.0.1:{}", free_port());
+    let srv = TlsServer::start(&["--ktls", "--metrics", &metrics]);
+    let ca = srv.ca();
+    let ca = ca.to_str().unwrap();
+    let url = format!("https://{}/plaintext", srv.tls);
+    for keep_alive in [true, false] {
+        let mut args = vec!["-n", "400", "-c", "4", "--insecure", "--json", &url];
+        if keep_alive {
+            args.insert(0, "-k");
+        }
+        let run = run_load(&args, Duration::from_secs(60));
+        let v = run.json();
+        assert_eq!(num(&v, &["requests", "succeeded"]), 400, "{}", run.stderr);
+    }
+    let want: Vec<u8> = (0..200_000u32).map(|i| (i % 251) as u8).collect();
+    let out = srv.dir.path().join("got.bin");
+    let file = format!("https://{}/data.bin", srv.tls);
+    for v in ["--tlsv1.3", "--tls-max"] {
+        let mut args = vec!["--cacert", ca, "-o", out.to_str().unwrap(), &file, v];
+        if v == "--tls-max" {
+            args.push("1.2");
+        }
+        let (ok, _, err) = curl(&args);
+        assert!(ok, "{err}");
+        assert_eq!(std::fs::read(&out).unwrap(), want, "{v}");
+    }
+    let (ok, scrape, err) = curl(&[&format!("http://{metrics}/metrics")]);
+    assert!(ok, "{err}");
+    let entered: u64 = scrape
+        .lines()
+        .find_map(|l| l.strip_prefix("uring_server_ktls_connections_total "))
+        .and_then(|n| n.parse().ok())
+        .expect("the kTLS counter is scraped");
+    let log = std::fs::read_to_string(srv.dir.path().join("stderr")).unwrap();
+    let lines: Vec<&str> = log.lines().filter(|l| l.contains("--ktls")).collect();
+    assert_eq!(lines.len(), 1, "one line, not one per connection:\n{log}");
+    let ulp = std::fs::read_to_string("/proc/sys/net/ipv4/tcp_available_ulp").unwrap_or_default();
+    if ulp.split_whitespace().any(|u| u == "tls") {
+        assert!(lines[0].contains("kernel TLS after the handshake"), "{log}");
+        assert!(
+            entered >= 802,
+            "sessions handed to the kernel: {entered}\n{scrape}"
+        );
+    } else {
+        assert!(lines[0].contains("unavailable"), "{log}");
+        assert!(
+            lines[0].contains("modprobe tls"),
+            "the cause and the fix: {log}"
+        );
+        assert_eq!(entered, 0);
+    }
+}
+
+#[test]
+fn ktls_without_a_tls_listener_is_a_config_error() {
+    let out = Command::new(bin("uring-server"))
+        .args(["--ktls", "--listen", &format!("127.0.0.1:{}", free_port())])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("--tls-listen"), "{err}");
+}

@@ -206,6 +206,8 @@ pub struct TlsSettings {
     pub cert: PathBuf,
     /// PEM private key of the leaf.
     pub key: PathBuf,
+    /// `--ktls`: hand sessions to the kernel after the handshake where it can take them.
+    pub ktls: bool,
 }
 
 /// The access log's line format.

@@ -36,6 +36,8 @@ use crate::response::{FileBody, ResponseWriter};
 
 /// Stop answering pipelined requests while this much output waits (back-pressure).
 const OUT_HIGH_WATER: usize = 256 * 1024;
+/// Input kept while a file body streams before the receive stops (see `wants_read`).
+const READ_WHILE_STREAMING: usize = 16 * 1024;
 /// Largest file chunk read per operation (bounded memory per connection).
 pub const FILE_CHUNK: usize = 64 * 1024;
 /// Largest splice asked for at once; the driver trims it to what the slot's pipe holds.
@@ -209,8 +211,10 @@ pub struct Conn {
     forward_from: Option<(usize, Instant)>,
     /// The client's address (for `X-Forwarded-For`), set by the worker when proxying.
     pub peer: Option<IpAddr>,
-    /// The TLS layer of an HTTPS connection (`conn/tls.rs`).
+    /// The TLS layer of an HTTPS connection (`conn/tls.rs`), while rustls keeps it.
     tls: Option<Box<tls::TlsLayer>>,
+    /// The session moved into the kernel (`--ktls`): the socket is plain to us.
+    kernel_tls: bool,
 }
 
 impl Conn {
@@ -241,6 +245,7 @@ impl Conn {
             forward_from: None,
             peer: None,
             tls: None,
+            kernel_tls: false,
         }
     }
 
@@ -272,6 +277,7 @@ impl Conn {
         self.forward_from = None;
         self.peer = None;
         self.tls = None;
+        self.kernel_tls = false;
     }
 
     /// The socket is closed: let go of what holds kernel resources (an open file) now
@@ -477,6 +483,7 @@ impl Conn {
                     http10,
                     file: None,
                     status: None,
+                    body_len: 0,
                 };
                 let body: &[u8] = match status {
                     502 => b"Bad Gateway\n",
@@ -602,8 +609,8 @@ impl Conn {
                 .is_some_and(|f| !f.read_in_flight && f.body.len > 0)
     }
 
-    /// Whether the file body goes out by splice: asked for, and no TLS (which encrypts in
-    /// user space, so its bodies are read).
+    /// Whether the file body goes out by splice: asked for, and no TLS in user space
+    /// (rustls encrypts in memory, so its bodies are read; kTLS seals what is spliced).
     fn splices(&self) -> bool {
         self.tls.is_none() && self.file.as_ref().is_some_and(|f| f.body.zero_copy)
     }
@@ -653,10 +660,19 @@ impl Conn {
         self.out.len()
     }
 
-    /// Whether a receive should be outstanding.
+    /// Whether a receive should be outstanding. While a file body streams, a little input
+    /// is still taken (the next request, kept for later): stopping the receive and
+    /// starting it again cost a cancel and a new receive per response.
     pub fn wants_read(&self) -> bool {
+        let streaming = self.file.is_some()
+            && self.tls.is_none()
+            && !self.forwarding
+            && self.rbuf.len() < READ_WHILE_STREAMING
+            && self.out.len() < OUT_HIGH_WATER;
         match self.phase {
-            Phase::Open => !self.peer_eof && !self.blocked(),
+            Phase::Open => {
+                !self.peer_eof && (!self.blocked() || streaming) && !self.kernel_tls_holds_reading()
+            }
             Phase::Lingering { .. } => !self.peer_eof,
             Phase::CloseAfterFlush | Phase::Closed => false,
         }
@@ -935,7 +951,6 @@ impl Conn {
             self.forward_from = Some((self.out.len(), ctx.now));
             return;
         }
-        let start = self.out.len();
         let mut w = ResponseWriter {
             out: &mut self.out,
             date: ctx.date,
@@ -944,6 +959,7 @@ impl Conn {
             http10: head.version == Version::Http10,
             file: None,
             status: None,
+            body_len: 0,
         };
         // SAFETY of the lifetime juggling: Request borrows head for the call only.
         let req = Request {
@@ -963,11 +979,6 @@ impl Conn {
         let keep = w.keep_alive;
         let file = w.file.take();
         if let Some(log) = ctx.log.as_deref_mut() {
-            let written = &self.out[start..];
-            let head_len = written
-                .windows(4)
-                .position(|w| w == b"\r\n\r\n")
-                .map_or(written.len(), |i| i + 4);
             log.answered(&Answered {
                 head,
                 status,
@@ -976,8 +987,9 @@ impl Conn {
                 } else {
                     Route::Builtin
                 },
-                body_bytes: (written.len() - head_len) as u64 + file.as_ref().map_or(0, |f| f.len),
+                body_bytes: w.body_len,
                 arrived: ctx.now,
+                date: ctx.date,
             });
         }
         if let Some(body) = file {
@@ -1009,6 +1021,7 @@ impl Conn {
             http10: false,
             file: None,
             status: None,
+            body_len: 0,
         };
         let status = why.status();
         let body: &[u8] = match status {
@@ -1574,7 +1587,10 @@ mod tests {
             b"GET /file HTTP/1.1\r\nHost: x\r\n\r\nGET /next HTTP/1.1\r\nHost: x\r\n\r\n",
             &mut ctx,
         );
-        assert!(!conn.wants_read(), "no reading while a file streams");
+        assert!(
+            conn.wants_read(),
+            "a little input is taken while a file streams"
+        );
         let pread = |fd, off, len: u32| {
             let mut buf = vec![0u8; len as usize];
             // SAFETY: buf has room for len bytes.
@@ -1863,6 +1879,41 @@ mod tests {
     /// Item 5: the file read's bytes come in as a slice (the driver's read buffer), so
     /// nothing here can expose memory the kernel did not write; a completion without a read
     /// in flight is ignored and more bytes than the body promised are clamped.
+    /// Issue 12: the receive stays on while a file streams (no cancel and new receive per
+    /// response), and stops once input piles up behind the file.
+    #[test]
+    fn reading_goes_on_while_a_file_streams_until_input_piles_up() {
+        #[derive(Clone)]
+        struct OneFile(std::path::PathBuf);
+        impl Handler for OneFile {
+            fn handle(&mut self, _req: &Request<'_>, resp: &mut ResponseWriter<'_>) {
+                let file = std::fs::File::open(&self.0).unwrap();
+                resp.respond_file(200, &[], FileBody::new(file, 0, 100_000));
+            }
+        }
+        let path = std::env::temp_dir().join(format!("conn-readon-test-{}", std::process::id()));
+        std::fs::write(&path, vec![7u8; 100_000]).unwrap();
+        let mut handler = OneFile(path.clone());
+        let (limits, timeouts, now) = (Limits::default(), Timeouts::default(), Instant::now());
+        let mut conn = Conn::new(now, &timeouts);
+        let mut ctx = Ctx {
+            handler: &mut handler,
+            date: DATE,
+            limits: &limits,
+            timeouts: &timeouts,
+            now,
+            draining: false,
+            log: None,
+        };
+        conn.on_data(b"GET /f HTTP/1.1\r\nHost: x\r\n\r\n", &mut ctx);
+        assert!(conn.file.is_some());
+        assert!(conn.wants_read());
+        let partial = format!("GET /g HTTP/1.1\r\nX: {}", "a".repeat(READ_WHILE_STREAMING));
+        conn.on_data(partial.as_bytes(), &mut ctx);
+        assert!(!conn.wants_read(), "input piled up behind the file");
+        std::fs::remove_file(&path).unwrap();
+    }
+
     #[test]
     fn file_reads_not_asked_for_or_too_long_change_nothing_they_should_not() {
         #[derive(Clone)]

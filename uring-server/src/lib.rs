@@ -31,6 +31,7 @@ pub mod config;
 pub mod conn;
 pub mod handler;
 pub mod inherit;
+pub mod ktls;
 mod listener;
 pub mod metrics;
 pub mod observe;

@@ -45,6 +45,12 @@ struct Cli {
     #[arg(long, requires = "tls_listen")]
     tls_reload: bool,
 
+    /// After each TLS handshake, hand the session's keys to the kernel (kTLS: `tls`
+    /// module) so records are sealed and opened there and static files go out by splice.
+    /// Falls back to rustls in user space, with one log line, where the kernel cannot.
+    #[arg(long, requires = "tls_listen")]
+    ktls: bool,
+
     /// Worker threads, one ring each (default: the online CPUs).
     #[arg(short = 'w', long, value_name = "N")]
     workers: Option<usize>,
@@ -62,9 +68,11 @@ struct Cli {
     #[arg(long, value_name = "BYTES", default_value_t = FileBodies::default().memory_max)]
     file_memory_max: u64,
 
-    /// How larger file bodies stream: `splice` (file → pipe → socket, no copy through
-    /// user space) or `read` (read into memory, then send).
-    #[arg(long, value_name = "splice|read", default_value = "splice", value_parser = ["splice", "read"])]
+    /// How larger file bodies stream: `splice` (no copy through user space: cached pages
+    /// with sendfile on the worker thread, others file → pipe → socket through the ring),
+    /// `splice-ring` (always through the ring, for comparison) or `read` (read into
+    /// memory, then send).
+    #[arg(long, value_name = "splice|splice-ring|read", default_value = "splice", value_parser = ["splice", "splice-ring", "read"])]
     file_body: String,
 
     /// Kernel interface: io_uring tier basic (5.10), multishot (5.19), full (6.1), or epoll;
@@ -236,6 +244,7 @@ fn wait_signal_for(set: &libc::sigset_t, timeout: Duration) -> Option<i32> {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    uring_common::ring::set_inline_sendfile(cli.file_body != "splice-ring");
     // Before any thread starts: these read and remove environment variables.
     let (inherited, inherited_from) = match inherit::from_env() {
         Ok(x) => x,
@@ -284,13 +293,14 @@ fn main() -> ExitCode {
         .inherit_listeners(inherited)
         .file_bodies(FileBodies {
             memory_max: cli.file_memory_max,
-            splice: cli.file_body == "splice",
+            splice: cli.file_body != "read",
         })
         .tls(match (&cli.tls_cert, &cli.tls_key) {
             (Some(cert), Some(key)) => Some(TlsSettings {
                 listen: cli.tls_listen.clone(),
                 cert: cert.clone(),
                 key: key.clone(),
+                ktls: cli.ktls,
             }),
             _ => None,
         })

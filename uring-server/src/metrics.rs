@@ -179,11 +179,15 @@ impl Registry {
                 );
             }
         }
+        let ktls = crate::ktls::counters();
         let scalars = [
             ("received_bytes_total", "counter", "Bytes received from clients.", sum.bytes_in),
             ("sent_bytes_total", "counter", "Bytes sent to clients (heads and bodies).", sum.bytes_out),
             ("open_connections", "gauge", "Client connections open now.", sum.open_connections),
             ("accept_backoffs_total", "counter", "Accept pauses after the fd table or memory ran out (EMFILE, ENFILE, ENOBUFS, ENOMEM).", sum.accept_backoffs),
+            ("ktls_connections_total", "counter", "TLS sessions handed to the kernel after the handshake (--ktls).", ktls.0),
+            ("ktls_control_record_closes_total", "counter", "kTLS connections closed on a record that is not application data (alert, KeyUpdate: EIO).", ktls.1),
+            ("ktls_failures_total", "counter", "kTLS connections closed because the kernel refused the session's keys.", ktls.2),
         ];
         for (name, kind, help, v) in scalars {
             header(&mut o, name, kind, help);

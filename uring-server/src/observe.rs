@@ -3,7 +3,7 @@
 //! call (`Ctx::log`). It exists only when `--access-log` or `--metrics` is on, so a server
 //! without either pays one `None` check per request.
 
-use std::fmt::Write as _;
+use std::io::Write as _;
 use std::net::IpAddr;
 use std::os::fd::RawFd;
 use std::sync::Arc;
@@ -12,7 +12,7 @@ use std::time::Instant;
 use uring_common::http::RequestHead;
 use uring_common::ring::SlotId;
 
-use crate::access_log::{AccessLogSink, AccessLogWriter, LogEntry};
+use crate::access_log::{push_decimal, AccessLogSink, AccessLogWriter, LogEntry};
 use crate::metrics::{Route, TimeoutKind, WorkerMetrics, WorkerSlot};
 
 pub struct RequestLog {
@@ -20,7 +20,7 @@ pub struct RequestLog {
     metrics: Option<(WorkerMetrics, Arc<WorkerSlot>)>,
     /// The peer address of each slot's connection, formatted once at accept (only with an
     /// access log; empty when unknown).
-    peers: Vec<String>,
+    peers: Vec<Vec<u8>>,
     /// The slot of the connection this is lent to.
     slot: SlotId,
 }
@@ -34,6 +34,8 @@ pub struct Answered<'a, 'h> {
     pub body_bytes: u64,
     /// The worker's clock for the batch the request's last bytes arrived in.
     pub arrived: Instant,
+    /// The worker's `Date` for that batch: the access log line's time.
+    pub date: &'a [u8; 29],
 }
 
 impl RequestLog {
@@ -64,12 +66,24 @@ impl RequestLog {
         }
         let i = slot as usize;
         if self.peers.len() <= i {
-            self.peers.resize(i + 1, String::new());
+            self.peers.resize(i + 1, Vec::new());
         }
         let p = &mut self.peers[i];
         p.clear();
-        if let Some(ip) = peer_of(fd) {
-            let _ = write!(p, "{ip}");
+        match peer_of(fd) {
+            // By hand: `fmt` spends ~900 instructions on four octets, once per connection.
+            Some(IpAddr::V4(v4)) => {
+                for (k, octet) in v4.octets().into_iter().enumerate() {
+                    if k > 0 {
+                        p.push(b'.');
+                    }
+                    push_decimal(p, octet.into());
+                }
+            }
+            Some(ip) => {
+                let _ = write!(p, "{ip}");
+            }
+            None => {}
         }
     }
 
@@ -87,11 +101,12 @@ impl RequestLog {
                 peer: self
                     .peers
                     .get(self.slot as usize)
-                    .map_or(&b""[..], |p| p.as_bytes()),
+                    .map_or(&b""[..], |p| &p[..]),
                 head: a.head,
                 status: a.status,
                 body_bytes: a.body_bytes,
                 duration_us,
+                date: a.date,
             });
         }
     }

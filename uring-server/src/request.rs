@@ -25,8 +25,7 @@ impl<'a> Request<'a> {
     /// target (`GET http://host/x`, which RFC 9112 3.2.2 says a server must accept) removed.
     pub fn path(&self) -> &'a str {
         let t = self.origin_form();
-        // A byte scan: `str::find(char)` costs ~100 instructions on a short target.
-        match t.bytes().position(|b| b == b'?') {
+        match question_mark(t) {
             Some(i) => &t[..i],
             None => t,
         }
@@ -35,7 +34,7 @@ impl<'a> Request<'a> {
     /// The query string after `?`, if any.
     pub fn query(&self) -> Option<&'a str> {
         let t = self.head.target;
-        (t.bytes().position(|b| b == b'?')).map(|i| &t[i + 1..])
+        question_mark(t).map(|i| &t[i + 1..])
     }
 
     fn origin_form(&self) -> &'a str {
@@ -86,5 +85,50 @@ impl<'a> Request<'a> {
     /// Whether the client allows keeping the connection open.
     pub fn keep_alive(&self) -> bool {
         self.head.keep_alive
+    }
+}
+
+/// Where the first `?` is, eight bytes at a time (`str::find(char)` costs ~100
+/// instructions even on `/plaintext`, and `path` runs on every request). `?` is ASCII, so
+/// the index is a char boundary.
+fn question_mark(t: &str) -> Option<usize> {
+    const ONES: u64 = u64::from_ne_bytes([0x01; 8]);
+    const HIGH: u64 = u64::from_ne_bytes([0x80; 8]);
+    const MARK: u64 = u64::from_ne_bytes([b'?'; 8]);
+    let b = t.as_bytes();
+    let mut at = 0;
+    while at + 8 <= b.len() {
+        let w = u64::from_le_bytes(b[at..at + 8].try_into().expect("8 bytes")) ^ MARK;
+        // A zero byte (a `?`) sets its high bit here; the lowest such bit is the first.
+        let hit = w.wrapping_sub(ONES) & !w & HIGH;
+        if hit != 0 {
+            return Some(at + (hit.trailing_zeros() / 8) as usize);
+        }
+        at += 8;
+    }
+    b[at..].iter().position(|&c| c == b'?').map(|i| at + i)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::question_mark;
+
+    #[test]
+    fn the_first_question_mark_wherever_it_is() {
+        for len in 0..40 {
+            let plain = "a".repeat(len);
+            assert_eq!(question_mark(&plain), None);
+            for at in 0..len {
+                let mut t = plain.clone().into_bytes();
+                t[at] = b'?';
+                if at + 3 < len {
+                    t[at + 3] = b'?';
+                }
+                // Bytes above 0x7f around it must not read as a `?`.
+                let t = String::from_utf8(t).unwrap().replace('a', "é");
+                let want = t.find('?');
+                assert_eq!(question_mark(&t), want, "{t:?}");
+            }
+        }
     }
 }

@@ -50,6 +50,9 @@ pub struct ResponseWriter<'a> {
     pub(crate) http10: bool,
     pub(crate) file: Option<FileBody>,
     pub(crate) status: Option<u16>,
+    /// Body bytes of the answer (a file body's length included; 0 for HEAD): what the
+    /// access log reports, known here without searching the head's end.
+    pub(crate) body_len: u64,
 }
 
 /// Sent with every response (TechEmpower requires a `Server` header).
@@ -68,6 +71,7 @@ impl<'a> ResponseWriter<'a> {
         self.write_head(status, headers, body.len() as u64);
         if !self.head_only && !no_body_status(status) {
             self.out.extend_from_slice(body);
+            self.body_len = body.len() as u64;
         }
     }
 
@@ -79,6 +83,7 @@ impl<'a> ResponseWriter<'a> {
         }
         self.write_head(status, headers, body.len);
         if !self.head_only && body.len > 0 {
+            self.body_len = body.len;
             self.file = Some(body);
         }
     }
@@ -103,6 +108,7 @@ impl<'a> ResponseWriter<'a> {
         };
         self.out.extend_from_slice(&v.bytes[..len]);
         self.out[start + v.date_at..start + v.date_at + 29].copy_from_slice(self.date);
+        self.body_len = (len - v.head_len) as u64;
         self.status = Some(cached.status);
     }
 
@@ -206,6 +212,7 @@ impl CachedResponse {
                 http10,
                 file: None,
                 status: None,
+                body_len: 0,
             };
             w.respond(status, headers, body);
             let date_at = out
@@ -257,12 +264,16 @@ mod tests {
                         http10,
                         file: None,
                         status: None,
+                        body_len: 0,
                     };
                     let mut w = mk(&mut a);
                     w.respond(200, &headers, b"Hello, World!");
+                    let body_len = if head_only { 0 } else { 13 };
+                    assert_eq!(w.body_len, body_len, "what the access log reports");
                     let mut w = mk(&mut b);
                     w.respond_cached(&cached);
                     assert_eq!(w.status, Some(200));
+                    assert_eq!(w.body_len, body_len);
                     assert_eq!(
                         String::from_utf8_lossy(&a),
                         String::from_utf8_lossy(&b),

@@ -297,7 +297,10 @@ impl<H: Handler + Clone> ServerBuilder<H> {
         let tier = selection.tier;
 
         let tls = match &config.tls {
-            Some(t) => Some(TlsSource::load(&t.cert, &t.key).map_err(ServerError::Tls)?),
+            Some(t) => {
+                let kernel = t.ktls.then(crate::ktls::probe_and_log).flatten();
+                Some(TlsSource::load(&t.cert, &t.key, kernel).map_err(ServerError::Tls)?)
+            }
             None => None,
         };
         let inherited = !self.inherited.is_empty();

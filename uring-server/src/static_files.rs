@@ -811,6 +811,7 @@ mod tests {
             http10: false,
             file: None,
             status: None,
+            body_len: 0,
         };
         files.serve(&req, &mut w);
         let status = w.status.expect("answered");

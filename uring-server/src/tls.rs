@@ -9,6 +9,9 @@
 //! A reload (`--tls-reload`, SIGHUP) builds a new configuration from the files and bumps
 //! a generation number; each worker notices it at its next TLS accept and switches, so
 //! new connections get the new certificate and open ones keep theirs.
+//!
+//! With `--ktls` (and a kernel that passed `ktls::probe`), secret extraction is on and
+//! every session carries what the kernel accepts, so `conn/tls.rs` can hand it over.
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -19,6 +22,8 @@ use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use rustls::server::{ProducesTickets, ServerSessionMemoryCache};
 use rustls::{CipherSuite, ServerConfig, ServerConnection};
+
+use crate::ktls::KernelTls;
 
 /// Sessions remembered per worker for session-id resumption (TLS 1.2 without tickets).
 const SESSION_CACHE: usize = 4096;
@@ -63,6 +68,7 @@ pub struct TlsSource {
     tickets: Arc<dyn ProducesTickets>,
     current: Mutex<Arc<ServerConfig>>,
     generation: AtomicU64,
+    kernel: Option<KernelTls>,
 }
 
 impl fmt::Debug for TlsSource {
@@ -75,22 +81,28 @@ impl fmt::Debug for TlsSource {
 }
 
 impl TlsSource {
-    pub fn load(cert: &Path, key: &Path) -> Result<Arc<TlsSource>, TlsError> {
+    /// `kernel`: what `--ktls` may hand to the kernel (None: everything stays in rustls).
+    pub fn load(
+        cert: &Path,
+        key: &Path,
+        kernel: Option<KernelTls>,
+    ) -> Result<Arc<TlsSource>, TlsError> {
         let tickets = rustls::crypto::ring::Ticketer::new()
             .map_err(|e| TlsError::Rejected(format!("session tickets: {e}")))?;
-        let config = build(cert, key, &tickets)?;
+        let config = build(cert, key, &tickets, kernel.is_some())?;
         Ok(Arc::new(TlsSource {
             cert: cert.to_path_buf(),
             key: key.to_path_buf(),
             tickets,
             current: Mutex::new(Arc::new(config)),
             generation: AtomicU64::new(0),
+            kernel,
         }))
     }
 
     /// Read the files again; on success new connections get the new certificate.
     pub fn reload(&self) -> Result<(), TlsError> {
-        let config = build(&self.cert, &self.key, &self.tickets)?;
+        let config = build(&self.cert, &self.key, &self.tickets, self.kernel.is_some())?;
         *self.current.lock().unwrap_or_else(|e| e.into_inner()) = Arc::new(config);
         self.generation.fetch_add(1, Ordering::Release);
         Ok(())
@@ -116,6 +128,7 @@ fn build(
     cert: &Path,
     key: &Path,
     tickets: &Arc<dyn ProducesTickets>,
+    extract: bool,
 ) -> Result<ServerConfig, TlsError> {
     let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(cert)
         .map_err(|e| TlsError::Read(cert.to_path_buf(), e.to_string()))?
@@ -148,6 +161,7 @@ fn build(
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
     config.ignore_client_order = true;
     config.ticketer = tickets.clone();
+    config.enable_secret_extraction = extract;
     Ok(config)
 }
 
@@ -178,10 +192,19 @@ impl WorkerTls {
     }
 
     /// A server session for a new connection.
-    pub fn session(&mut self) -> Result<ServerConnection, rustls::Error> {
+    pub fn session(&mut self) -> Result<TlsSession, rustls::Error> {
         self.refresh();
-        ServerConnection::new(self.config.clone())
+        Ok(TlsSession {
+            conn: ServerConnection::new(self.config.clone())?,
+            kernel: self.source.kernel,
+        })
     }
+}
+
+/// A new connection's TLS: its rustls session, and what kTLS may take over (`--ktls`).
+pub struct TlsSession {
+    pub conn: ServerConnection,
+    pub kernel: Option<KernelTls>,
 }
 
 /// Which of a worker's listeners speak TLS, and the worker's TLS state.
@@ -198,7 +221,7 @@ impl ListenerTls {
     /// For a connection accepted on listener `li`: None when the listener is plain, else
     /// a new server session (an error only if rustls refuses to make one: the connection
     /// is closed then, never served in plain text).
-    pub fn session_for(&mut self, li: u32) -> Option<Result<ServerConnection, rustls::Error>> {
+    pub fn session_for(&mut self, li: u32) -> Option<Result<TlsSession, rustls::Error>> {
         if !self.is_tls.get(li as usize).copied().unwrap_or(false) {
             return None;
         }

@@ -217,12 +217,12 @@ impl<H: Handler> Worker<H> {
             | Event::SpliceFailed { slot, .. }) => {
                 self.with(slot, |c, ctx| c.on_file_event(ev, ctx))
             }
-            Event::RecvFailed { slot, .. } | Event::SendFailed { slot, .. } => {
-                self.conns[slot as usize].on_error();
-                slot
+            Event::RecvFailed { slot, errno } | Event::SendFailed { slot, errno } => {
+                self.with(slot, |c, _| c.on_failed(errno))
             }
-            // The server makes no outgoing connections.
+            // Only driven: no outgoing connections here; kTLS waits for a stopped receive.
             Event::Connected { slot } | Event::ConnectFailed { slot, .. } => slot,
+            Event::RecvStopped { slot } => slot,
         };
         self.drive(core, slot);
     }
@@ -268,6 +268,7 @@ impl<H: Handler> Worker<H> {
             }
             Some(FileOp::Splice(..)) | None => {}
         }
+        conn.poll_kernel_tls(core.fd(slot), core.receiving(slot));
         core.set_reading(slot, conn.wants_read());
         (self.proxy).poll_client(core, slot, self.now, &mut self.conns);
     }
@@ -283,12 +284,11 @@ impl<H: Handler> Worker<H> {
                 // served, with `Connection: close`, never dropped.
                 let slot = core.open(fd);
                 self.log.note(|l| l.opened(slot, fd));
-                let now = self.now;
                 match self.conns.get_mut(slot as usize) {
-                    Some(c) => c.reset(now),
+                    Some(c) => c.reset(self.now),
                     None => {
                         debug_assert_eq!(slot as usize, self.conns.len());
-                        self.conns.push(Conn::new(now, &self.config.timeouts));
+                        self.conns.push(Conn::new(self.now, &self.config.timeouts));
                     }
                 }
                 if self.proxy.enabled() {

@@ -57,6 +57,10 @@ impl Core {
     pub fn sending(&self, slot: SlotId) -> bool {
         either!(self, c => c.sending(slot))
     }
+    /// A receive is outstanding (always false on epoll: its reads return at once).
+    pub fn receiving(&self, slot: SlotId) -> bool {
+        either!(self, c => c.receiving(slot))
+    }
     pub fn splicing(&self, slot: SlotId) -> bool {
         either!(self, c => c.splicing(slot))
     }

@@ -25,7 +25,8 @@ pub use epoll::{EpollCore, EpollDriver};
 pub use error::RingError;
 pub use op::Op;
 pub use slab::{
-    Completion, CoreConfig, Event, Payload, RecvMode, SlotId, UringCore, SPLICE_HEAD_MAX, TIMERS,
+    set_inline_sendfile, Completion, CoreConfig, Event, Payload, RecvMode, SlotId, UringCore,
+    SPLICE_HEAD_MAX, TIMERS,
 };
 pub use tier::{probe, select, Features, Selection, Tier, TierChoice};
 pub use token::Token;

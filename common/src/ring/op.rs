@@ -31,10 +31,13 @@ pub enum Op {
     SpliceIn = 12,
     /// SPLICE from the slot's pipe into its socket.
     SpliceOut = 13,
+    /// POLL_ADD for room in a non-blocking socket before a splice or an inline send goes
+    /// on (`slab/inline_send.rs`).
+    SpliceWait = 14,
 }
 
 impl Op {
-    pub const ALL: [Op; 13] = [
+    pub const ALL: [Op; 14] = [
         Op::Accept,
         Op::Connect,
         Op::LinkTimeout,
@@ -48,6 +51,7 @@ impl Op {
         Op::Wait,
         Op::SpliceIn,
         Op::SpliceOut,
+        Op::SpliceWait,
     ];
 
     pub fn from_u8(v: u8) -> Option<Op> {

@@ -26,6 +26,9 @@ use io_uring::{cqueue, opcode, squeue, types};
 use super::fixed::FixedSends;
 use super::{Op, Tier, Token};
 
+mod inline_send;
+pub use inline_send::set_inline_sendfile;
+
 /// Index of a slot in the slab.
 pub type SlotId = u32;
 
@@ -102,6 +105,11 @@ pub enum Event<D> {
         slot: SlotId,
         errno: i32,
     },
+    /// A receive the program stopped wanting (`set_reading(slot, false)`) has ended:
+    /// nothing more arrives on the slot until it reads again.
+    RecvStopped {
+        slot: SlotId,
+    },
     /// The whole send buffer went out (`len` bytes); it is empty again.
     Sent {
         slot: SlotId,
@@ -158,6 +166,7 @@ impl<D> Event<D> {
             | Event::Data { slot, .. }
             | Event::Eof { slot }
             | Event::RecvFailed { slot, .. }
+            | Event::RecvStopped { slot }
             | Event::Sent { slot, .. }
             | Event::SendFailed { slot, .. }
             | Event::FileRead { slot, .. }
@@ -205,6 +214,7 @@ impl<D> Event<D> {
             Event::ConnectFailed { slot, errno } => Event::ConnectFailed { slot, errno },
             Event::Eof { slot } => Event::Eof { slot },
             Event::RecvFailed { slot, errno } => Event::RecvFailed { slot, errno },
+            Event::RecvStopped { slot } => Event::RecvStopped { slot },
             Event::Sent { slot, len } => Event::Sent { slot, len },
             Event::SendFailed { slot, errno } => Event::SendFailed { slot, errno },
             Event::FileReadFailed { slot, res } => Event::FileReadFailed { slot, res },
@@ -257,6 +267,8 @@ struct Splicing {
     drained: u32,
     /// The last SPLICE out's errno (ECANCELED when a short SPLICE in broke the link).
     out_errno: i32,
+    /// Sent inline instead (`slab/inline_send.rs`): its NOP or POLLOUT wait is in flight.
+    inline: Option<inline_send::InlineSend>,
 }
 
 /// Pipe size asked for with F_SETPIPE_SZ (the kernel may give less; 64 KiB by default).
@@ -293,6 +305,8 @@ struct Slot {
     /// The pipe may hold bytes (a splice failed or was cancelled): close it when idle.
     pipe_dirty: bool,
     splice: Splicing,
+    /// The socket was made `O_NONBLOCK` for inline sends: SPLICE out waits for POLLOUT.
+    nonblocking: bool,
 }
 
 impl Slot {
@@ -413,6 +427,11 @@ impl UringCore {
         self.slots[slot as usize].send_inflight
     }
 
+    /// Whether a receive is outstanding on the slot (armed, or cancelled and not yet ended).
+    pub fn receiving(&self, slot: SlotId) -> bool {
+        self.slots[slot as usize].recv_armed
+    }
+
     /// Whether a splice is in flight on the slot.
     pub fn splicing(&self, slot: SlotId) -> bool {
         self.slots[slot as usize].splice.inflight > 0
@@ -457,6 +476,7 @@ impl UringCore {
                     pipe: None,
                     pipe_dirty: false,
                     splice: Splicing::default(),
+                    nonblocking: false,
                 });
                 (self.slots.len() - 1) as SlotId
             }
@@ -469,6 +489,7 @@ impl UringCore {
         s.recv_cancelled = false;
         s.send_at = 0;
         s.send_buf.clear();
+        s.nonblocking = false;
         self.open += 1;
         self.fixed.opened(id, false);
         id
@@ -580,9 +601,12 @@ impl UringCore {
     /// buffer without sending them (a response head, at most [`SPLICE_HEAD_MAX`]) are
     /// written into the pipe first and leave in the same SPLICE out, in one segment with
     /// the file's first bytes. Returns how many file bytes this splice moves (at most
-    /// what the pipe holds); `Spliced { len }` or `SpliceFailed` follows. Fails only when
-    /// no pipe could be made. The program keeps `file` open until then, and sends nothing
-    /// else on the slot meanwhile.
+    /// what the pipe holds); `Spliced { len }` or `SpliceFailed` follows. A range whose
+    /// pages are all cached goes out with `sendfile` on this thread instead, without the
+    /// io-wq hop (`slab/inline_send.rs`); `Spliced` may then report fewer bytes than
+    /// asked (the socket filled up). Fails only when no pipe could be made or the socket
+    /// is broken. The program keeps `file` open until then, and sends nothing else on the
+    /// slot meanwhile.
     pub fn splice_file(
         &mut self,
         slot: SlotId,
@@ -601,6 +625,11 @@ impl UringCore {
         {
             return Err(io::Error::from_raw_os_error(libc::EBUSY));
         }
+        if self.splice_inline(slot, file, offset, len, more)? {
+            return Ok(len);
+        }
+        let s = &mut self.slots[slot as usize];
+        let head = s.send_buf.len();
         s.drop_dirty_pipe();
         let (r, w, cap) = match s.pipe {
             Some(p) => p,
@@ -683,12 +712,21 @@ impl UringCore {
         if s.connecting > 0 {
             cancels.push(cancel(Op::Connect));
         }
-        if s.splice.inflight > 0 {
-            // A SPLICE out into a full socket waits in an io-wq worker: cancel it. What
-            // stays in the pipe is thrown away with the pipe.
-            s.pipe_dirty = true;
-            cancels.push(cancel(Op::SpliceIn));
-            cancels.push(cancel(Op::SpliceOut));
+        match s.splice.inline {
+            // An inline send's NOP completes by itself; its POLLOUT wait does not.
+            Some(i) if i.waiting() => cancels.push(cancel(Op::SpliceWait)),
+            Some(_) => {}
+            None if s.splice.inflight > 0 => {
+                // A SPLICE out into a full socket waits in an io-wq worker (or behind a
+                // POLLOUT wait): cancel it. What stays in the pipe goes with the pipe.
+                s.pipe_dirty = true;
+                cancels.push(cancel(Op::SpliceIn));
+                cancels.push(cancel(Op::SpliceOut));
+                if s.nonblocking {
+                    cancels.push(cancel(Op::SpliceWait));
+                }
+            }
+            None => {}
         }
         self.pending.extend(cancels);
         self.after_op(slot);
@@ -812,7 +850,8 @@ impl UringCore {
             | Op::Send
             | Op::Read
             | Op::SpliceIn
-            | Op::SpliceOut => return self.complete_slot(token, op, res, flags, bid),
+            | Op::SpliceOut
+            | Op::SpliceWait => return self.complete_slot(token, op, res, flags, bid),
         };
         Completion::Event(ev)
     }
@@ -848,6 +887,14 @@ impl UringCore {
                 s.read_inflight = false;
                 true
             }
+            Op::SpliceOut | Op::SpliceWait if s.splice.inline.is_some() => {
+                s.splice.inflight = s.splice.inflight.saturating_sub(1);
+                true
+            }
+            Op::SpliceWait => {
+                s.splice.inflight = s.splice.inflight.saturating_sub(1);
+                true
+            }
             Op::SpliceIn => {
                 s.splice.inflight = s.splice.inflight.saturating_sub(1);
                 s.splice.filled = Some(res);
@@ -879,7 +926,13 @@ impl UringCore {
         let ev = match op {
             Op::Recv => return self.complete_recv(slot, res, bid),
             Op::Send => return self.complete_send(slot, res),
-            Op::SpliceIn | Op::SpliceOut => return self.complete_splice(slot),
+            Op::SpliceOut | Op::SpliceWait if s.splice.inline.is_some() => {
+                return match self.complete_inline(slot, res) {
+                    Some(ev) => Completion::Event(ev),
+                    None => Completion::Quiet,
+                };
+            }
+            Op::SpliceIn | Op::SpliceOut | Op::SpliceWait => return self.complete_splice(slot),
             Op::Read if res > 0 => Event::FileRead {
                 slot,
                 data: Payload::File { len: res as usize },
@@ -933,7 +986,10 @@ impl UringCore {
             // back-pressure cancel: arm again if still wanted.
             libc::ENOBUFS | libc::EINTR | libc::EAGAIN | libc::ECANCELED => {
                 self.dirty.push(slot);
-                Completion::Quiet
+                match s.reading || s.recv_armed {
+                    true => Completion::Quiet,
+                    false => Completion::Event(Event::RecvStopped { slot }),
+                }
             }
             errno => {
                 s.reading = false;
@@ -989,7 +1045,16 @@ impl UringCore {
                 .user_data(Token::of(slot, s.generation, Op::SpliceOut).0);
             s.splice.inflight = 1;
             s.splice.out_errno = 0;
-            self.pending.push_back(Pending::One(e));
+            if s.nonblocking && sp.out_errno != libc::EINTR {
+                // A non-blocking socket is full: wait for room, do not spin in io-wq.
+                let wait = inline_send::pollout(s.fd)
+                    .flags(squeue::Flags::IO_LINK)
+                    .user_data(Token::of(slot, s.generation, Op::SpliceWait).0);
+                s.splice.inflight = 2;
+                self.pending.push_back(Pending::Linked(wait, e));
+            } else {
+                self.pending.push_back(Pending::One(e));
+            }
             return Completion::Quiet;
         }
         s.pipe_dirty = true;
@@ -1019,6 +1084,7 @@ impl UringCore {
         s.generation = s.generation.wrapping_add(1);
         s.send_buf.clear();
         s.read_buf.clear();
+        s.splice = Splicing::default();
         // The pipe goes with the connection: kept on a free slot it would hold two fds per
         // slot ever used for a file, up to twice the connection cap, for as long as the
         // worker lives. Nothing of the slot's is in flight now.
@@ -1705,10 +1771,13 @@ mod tests {
         let sqes = drain(&mut c);
         assert_eq!(sqes.len(), 1);
         assert_eq!(sqes[0].0, Some(Op::Cancel));
+        assert!(c.receiving(a), "cancelled, not yet ended");
+        // The end is an event: a program waiting for the receive to stop (kTLS) is told.
         assert_eq!(
-            c.complete(ud(a, 0, Op::Recv), -libc::ECANCELED, 0),
-            Completion::Quiet
+            ev(c.complete(ud(a, 0, Op::Recv), -libc::ECANCELED, 0)),
+            Event::RecvStopped { slot: a }
         );
+        assert!(!c.receiving(a));
         assert!(drain(&mut c).is_empty(), "not wanted: not armed");
         c.set_reading(a, true);
         assert_eq!(drain(&mut c).len(), 1);

@@ -4,13 +4,25 @@
 //! driver's send buffer (`Conn::poll_send`). The handshake needs nothing of its own: its
 //! records leave through the same send, and the head timeout, which runs from accept,
 //! closes a client that stops mid-handshake.
+//!
+//! With `--ktls` the session moves into the kernel (`ktls.rs`) once the handshake is done
+//! and the switch loses nothing: everything rustls sealed has been sent (its records
+//! precede the kernel's), the ciphertext it took in ended on a record boundary (the
+//! kernel starts at the next record in the socket), no receive is outstanding (one
+//! that completed after the switch would hand us ciphertext as plaintext), and every
+//! byte of plaintext rustls opened went to the HTTP machine. Until then reading stops
+//! (at a record boundary; before one it goes on) and rustls keeps the connection.
+//! From then on the connection is plain for the worker, and file bodies splice.
 
-use std::io::{ErrorKind, Read, Write};
+use std::io::{self, ErrorKind, Read, Write};
+use std::os::fd::RawFd;
 
 use rustls::ServerConnection;
 
 use super::{Conn, Ctx, Phase};
 use crate::handler::Handler;
+use crate::ktls::{self, KernelTls};
+use crate::tls::TlsSession;
 
 /// Plaintext read out of rustls per call (its records are at most 16 KiB).
 const PLAIN_CHUNK: usize = 16 * 1024;
@@ -20,20 +32,75 @@ pub(super) struct TlsLayer {
     plain: Vec<u8>,
     /// The peer broke the protocol: only the alert rustls queued goes out, then close.
     failed: bool,
+    /// What the kernel can take over (`--ktls`), if anything.
+    kernel: Option<KernelTls>,
+    edge: RecordEdge,
 }
 
 impl TlsLayer {
     pub(super) fn wants_write(&self) -> bool {
         self.session.wants_write()
     }
+
+    /// The handshake is done and the kernel takes this version and suite.
+    fn kernel_wanted(&self) -> bool {
+        let s = &self.session;
+        !self.failed
+            && !s.is_handshaking()
+            && self.kernel.is_some_and(|k| {
+                k.supports(
+                    s.protocol_version(),
+                    s.negotiated_cipher_suite().and_then(ktls::suite_of),
+                )
+            })
+    }
+}
+
+/// Where the received ciphertext stands in the record framing (5-byte header: type,
+/// version, length), so the switch to the kernel happens only between records.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+struct RecordEdge {
+    header: [u8; 5],
+    /// Header bytes of the next record seen so far.
+    have: usize,
+    /// Body bytes of the current record still to come.
+    body_left: usize,
+}
+
+impl RecordEdge {
+    fn feed(&mut self, mut data: &[u8]) {
+        while !data.is_empty() {
+            if self.body_left > 0 {
+                let n = self.body_left.min(data.len());
+                self.body_left -= n;
+                data = &data[n..];
+                continue;
+            }
+            let n = (5 - self.have).min(data.len());
+            self.header[self.have..self.have + n].copy_from_slice(&data[..n]);
+            self.have += n;
+            data = &data[n..];
+            if self.have == 5 {
+                self.have = 0;
+                self.body_left = u16::from_be_bytes([self.header[3], self.header[4]]) as usize;
+            }
+        }
+    }
+
+    fn at_boundary(&self) -> bool {
+        self.have == 0 && self.body_left == 0
+    }
 }
 
 impl Conn {
     /// Speak TLS on this connection (None: plain HTTP; an error: close it at once).
-    pub fn set_tls(&mut self, session: Option<Result<ServerConnection, rustls::Error>>) {
+    pub fn set_tls(&mut self, session: Option<Result<TlsSession, rustls::Error>>) {
         self.tls = match session {
             None => None,
-            Some(Ok(mut session)) => {
+            Some(Ok(TlsSession {
+                conn: mut session,
+                kernel,
+            })) => {
                 // Our own back-pressure (OUT_HIGH_WATER, one send in flight) bounds what
                 // is handed to rustls; its limit would refuse part of a file chunk.
                 session.set_buffer_limit(None);
@@ -41,6 +108,8 @@ impl Conn {
                     session,
                     plain: vec![0; PLAIN_CHUNK],
                     failed: false,
+                    kernel,
+                    edge: RecordEdge::default(),
                 }))
             }
             Some(Err(_)) => {
@@ -50,9 +119,65 @@ impl Conn {
         };
     }
 
-    /// Whether this connection speaks TLS.
+    /// Whether this connection speaks TLS (in rustls or in the kernel).
     pub fn is_tls(&self) -> bool {
-        self.tls.is_some()
+        self.tls.is_some() || self.kernel_tls
+    }
+
+    /// Whether the session's records are the kernel's now (`--ktls`).
+    pub fn is_kernel_tls(&self) -> bool {
+        self.kernel_tls
+    }
+
+    /// Waiting to hand the session to the kernel, between two records: read no more.
+    pub(super) fn kernel_tls_holds_reading(&self) -> bool {
+        self.tls
+            .as_ref()
+            .is_some_and(|t| t.kernel_wanted() && t.edge.at_boundary())
+    }
+
+    /// The worker's hook, before it decides on reading: move the session into the
+    /// kernel on `fd` once nothing is in flight that the switch would break (`receiving`:
+    /// a receive is still outstanding on the socket). A failure after rustls gave its
+    /// keys away closes the connection.
+    pub fn poll_kernel_tls(&mut self, fd: RawFd, receiving: bool) {
+        if receiving
+            || self.send_in_flight
+            || self.phase != Phase::Open
+            || !self.kernel_tls_holds_reading()
+            || self.tls.as_ref().is_some_and(|t| t.wants_write())
+        {
+            return;
+        }
+        let Some(t) = self.tls.take() else {
+            return;
+        };
+        let version = t.session.protocol_version();
+        let entered = match (version, t.session.dangerous_extract_secrets()) {
+            (Some(v), Ok(secrets)) => ktls::enter(fd, v, secrets),
+            (_, Err(e)) => Err(io::Error::other(e)),
+            (None, Ok(_)) => Err(io::Error::other("no protocol version")),
+        };
+        match entered {
+            Ok(()) => {
+                self.kernel_tls = true;
+                ktls::note_entered();
+            }
+            Err(e) => {
+                ktls::note_failed(&e);
+                self.phase = Phase::Closed;
+            }
+        }
+    }
+
+    /// A receive or send failed with `errno`. On a kTLS socket EIO is a record that is
+    /// not application data (an alert such as close_notify, a KeyUpdate): the kernel
+    /// hands those only to recvmsg with a control buffer, so the connection ends here.
+    pub fn on_failed(&mut self, errno: i32) {
+        if self.kernel_tls && errno == libc::EIO {
+            ktls::note_control_record();
+        }
+        self.on_error();
     }
 
     /// Records from the socket: decrypt, and hand the plaintext to the HTTP machine.
@@ -60,6 +185,7 @@ impl Conn {
         let Some(mut t) = self.tls.take() else {
             return;
         };
+        t.edge.feed(data);
         let mut input = data;
         'feed: while !input.is_empty() && !t.failed {
             if t.session.read_tls(&mut input).is_err() {
@@ -194,7 +320,10 @@ ejsVs/eQg6I0+K+cDGE4pDTfYczz3MUjXqyrd74B51X3RLjxPBj89YwO
         let limits = Limits::default();
         let mut handler = echo_path as fn(&Request<'_>, &mut ResponseWriter<'_>);
         let mut conn = Conn::new(now, &timeouts);
-        conn.set_tls(Some(ServerConnection::new(server_cfg)));
+        conn.set_tls(Some(Ok(TlsSession {
+            conn: ServerConnection::new(server_cfg).unwrap(),
+            kernel: None,
+        })));
         let name = ServerName::try_from("localhost").unwrap();
         let mut client = ClientConnection::new(client_cfg, name).unwrap();
         client
@@ -281,5 +410,151 @@ ejsVs/eQg6I0+K+cDGE4pDTfYczz3MUjXqyrd74B51X3RLjxPBj89YwO
             assert!(!String::from_utf8_lossy(&wire).contains("HTTP/1.1"));
             assert!(closed.is_some(), "closed after the alert");
         }
+    }
+
+    #[test]
+    fn record_edges_are_found_at_every_split() {
+        // Three records: 3-byte body, empty body, 300-byte body.
+        let mut wire = vec![
+            0x17, 3, 3, 0, 3, 1, 2, 3, 0x17, 3, 3, 0, 0, 0x17, 3, 3, 1, 44,
+        ];
+        wire.extend(std::iter::repeat_n(9, 300));
+        let boundaries = [0, 8, 13, wire.len()];
+        for cut in 0..=wire.len() {
+            let mut e = RecordEdge::default();
+            e.feed(&wire[..cut]);
+            assert_eq!(
+                e.at_boundary(),
+                boundaries.contains(&cut),
+                "after {cut} bytes"
+            );
+            e.feed(&wire[cut..]);
+            assert!(e.at_boundary(), "whole, cut at {cut}");
+        }
+    }
+
+    /// A connection with kTLS wanted, its handshake done by a client (TLS 1.3 or 1.2),
+    /// one request answered by rustls; returns it with `out` holding what it sent.
+    fn handshaken(tls12: bool) -> (Conn, ClientConnection) {
+        let (server_cfg, _) = configs();
+        let mut server_cfg = (*server_cfg).clone();
+        server_cfg.enable_secret_extraction = true;
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let versions: &[&rustls::SupportedProtocolVersion] = match tls12 {
+            true => &[&rustls::version::TLS12],
+            false => &[&rustls::version::TLS13],
+        };
+        let cert = CertificateDer::from_pem_slice(CERT.as_bytes()).unwrap();
+        let mut roots = RootCertStore::empty();
+        roots.add(cert).unwrap();
+        let client_cfg = ClientConfig::builder_with_provider(provider)
+            .with_protocol_versions(versions)
+            .unwrap()
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+        let now = Instant::now();
+        let timeouts = Timeouts::default();
+        let limits = Limits::default();
+        let mut handler = echo_path as fn(&Request<'_>, &mut ResponseWriter<'_>);
+        let mut conn = Conn::new(now, &timeouts);
+        conn.set_tls(Some(Ok(TlsSession {
+            conn: ServerConnection::new(Arc::new(server_cfg)).unwrap(),
+            kernel: Some(KernelTls::everything()),
+        })));
+        let name = ServerName::try_from("localhost").unwrap();
+        let mut client = ClientConnection::new(Arc::new(client_cfg), name).unwrap();
+        client
+            .writer()
+            .write_all(b"GET /a HTTP/1.1\r\nHost: x\r\n\r\n")
+            .unwrap();
+        for _ in 0..8 {
+            assert!(!conn.kernel_tls_holds_reading() || !client.is_handshaking());
+            let mut c2s = Vec::new();
+            while client.wants_write() {
+                client.write_tls(&mut c2s).unwrap();
+            }
+            let mut ctx = Ctx {
+                handler: &mut handler,
+                date: DATE,
+                limits: &limits,
+                timeouts: &timeouts,
+                now,
+                draining: false,
+                log: None,
+            };
+            conn.on_data(&c2s, &mut ctx);
+            let mut out = Vec::new();
+            while conn.poll_send(&mut out) {
+                let mut rd = &out[..];
+                while !rd.is_empty() {
+                    client.read_tls(&mut rd).unwrap();
+                    client.process_new_packets().unwrap();
+                }
+                let n = out.len();
+                out.clear();
+                let mut ctx = Ctx {
+                    handler: &mut handler,
+                    date: DATE,
+                    limits: &limits,
+                    timeouts: &timeouts,
+                    now,
+                    draining: false,
+                    log: None,
+                };
+                conn.on_sent(n, &mut ctx);
+            }
+            let mut buf = [0u8; 4096];
+            if let Ok(n @ 1..) = client.reader().read(&mut buf) {
+                assert!(buf[..n].starts_with(b"HTTP/1.1 200 OK"));
+                return (conn, client);
+            }
+        }
+        panic!("no answer through rustls");
+    }
+
+    #[test]
+    fn the_switch_waits_for_the_receive_then_fails_cleanly_on_a_non_socket() {
+        for tls12 in [false, true] {
+            let (mut conn, _client) = handshaken(tls12);
+            assert!(
+                conn.kernel_tls_holds_reading(),
+                "handshake done: reading stops"
+            );
+            assert!(!conn.wants_read());
+            // A receive still outstanding: nothing happens.
+            conn.poll_kernel_tls(-1, true);
+            assert!(conn.tls.is_some() && !conn.is_closed());
+            // A pipe is no TCP socket: TCP_ULP fails after rustls gave its keys away, so
+            // the connection closes (and is counted) rather than go on half-switched.
+            let (_, _, failed) = ktls::counters();
+            let mut fds = [0; 2];
+            // SAFETY: pipe writes two fds into the array.
+            assert_eq!(unsafe { libc::pipe(fds.as_mut_ptr()) }, 0);
+            conn.poll_kernel_tls(fds[1], false);
+            // SAFETY: the two fds are ours.
+            unsafe {
+                libc::close(fds[0]);
+                libc::close(fds[1]);
+            }
+            assert!(conn.is_closed(), "tls12 {tls12}");
+            assert!(!conn.is_kernel_tls());
+            assert!(ktls::counters().2 > failed);
+        }
+    }
+
+    #[test]
+    fn without_kernel_support_nothing_changes() {
+        let (whole, _, closed) = exchange(usize::MAX, None);
+        assert!(closed.is_some() && !whole.is_empty());
+        let (server_cfg, _) = configs();
+        let now = Instant::now();
+        let mut conn = Conn::new(now, &Timeouts::default());
+        conn.set_tls(Some(Ok(TlsSession {
+            conn: ServerConnection::new(server_cfg).unwrap(),
+            kernel: None,
+        })));
+        assert!(conn.wants_read());
+        conn.poll_kernel_tls(-1, false);
+        assert!(conn.tls.is_some() && !conn.is_closed());
     }
 }

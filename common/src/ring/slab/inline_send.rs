@@ -1,0 +1,385 @@
+//! File bodies whose pages are in the page cache leave with `sendfile(2)` on the ring
+//! thread itself, as nginx sends them: IORING_OP_SPLICE is always punted to an io-wq
+//! worker, and that hop (a wakeup and two context switches per response) cost more than
+//! the copy-free send saves at 64 KiB (BENCHMARKS.md, "Static files").
+//!
+//! The attempt never blocks the worker: `cachestat(2)` (Linux 6.5+) first says whether
+//! every page of the range is cached, and the socket is switched to `O_NONBLOCK` before
+//! the first attempt, so a full socket answers EAGAIN. Then:
+//! - cached: the head (the unsent send buffer) with `MSG_MORE`, then `sendfile`; the
+//!   result is reported through a NOP's completion (the program hears `Spliced` or
+//!   `SpliceFailed` as from the ring path); a full socket arms a POLL_ADD for POLLOUT and
+//!   the attempt is made again when it fires;
+//! - not cached (or no `cachestat`, or part of the head did not fit): the ring path (SPLICE
+//!   file → pipe → socket through io-wq), whose SPLICE out, on a socket made non-blocking
+//!   here, waits for POLLOUT through a linked POLL_ADD instead of spinning on EAGAIN.
+//!
+//! `set_inline_sendfile(false)` (the server's `--file-body splice-ring`) keeps every body
+//! on the ring path, for measuring one against the other.
+
+use std::io;
+use std::os::fd::RawFd;
+use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
+
+use io_uring::{opcode, types};
+
+use super::{Payload, Pending, SlotId, Splicing, UringCore};
+use crate::ring::{Event, Op, Token};
+
+/// Most file bytes one inline `sendfile` moves: the ring thread's other connections wait
+/// meanwhile, so a huge file goes in turns.
+const INLINE_MAX: u32 = 1 << 20;
+
+static INLINE: AtomicBool = AtomicBool::new(true);
+/// Whether the kernel has `cachestat`: 0 not known yet, 1 yes, 2 no.
+static CACHESTAT: AtomicU8 = AtomicU8::new(0);
+
+/// Turn inline sends on (the default) or off for every core of the process.
+pub fn set_inline_sendfile(on: bool) {
+    INLINE.store(on, Ordering::Relaxed);
+}
+
+/// What an inline attempt left behind, while its completion is awaited.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct InlineSend {
+    file: RawFd,
+    offset: u64,
+    len: u32,
+    more: bool,
+    /// The attempt's result, reported when its NOP completes: bytes sent (0: the file
+    /// ended), or -errno. `None`: a POLLOUT wait is armed and the attempt is still to make.
+    done: Option<i32>,
+}
+
+impl InlineSend {
+    /// Waiting for room in the socket (a POLL_ADD in flight), not for a NOP.
+    pub(super) fn waiting(&self) -> bool {
+        self.done.is_none()
+    }
+}
+
+impl UringCore {
+    /// Send `len` bytes of `file` at `offset` (after the head in the send buffer) inline if
+    /// its pages are cached. `Ok(false)`: not attempted, the caller takes the ring path (the
+    /// send buffer then holds what is left of the head). `Ok(true)`: a NOP or a POLL_ADD is
+    /// queued and the event follows.
+    pub(super) fn splice_inline(
+        &mut self,
+        slot: SlotId,
+        file: RawFd,
+        offset: u64,
+        len: u32,
+        more: bool,
+    ) -> io::Result<bool> {
+        let len = len.min(INLINE_MAX);
+        if !INLINE.load(Ordering::Relaxed) || !cached(file, offset, len) {
+            return Ok(false);
+        }
+        let s = &mut self.slots[slot as usize];
+        if !s.nonblocking {
+            // SAFETY: fcntl on the slot's own open socket.
+            if unsafe { libc::fcntl(s.fd, libc::F_SETFL, libc::O_NONBLOCK) } != 0 {
+                return Err(io::Error::last_os_error());
+            }
+            s.nonblocking = true;
+        }
+        if !s.send_buf.is_empty() {
+            let flags = libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL | libc::MSG_MORE;
+            // SAFETY: sends from the slot's own buffer; no operation is in flight on it.
+            let n =
+                unsafe { libc::send(s.fd, s.send_buf.as_ptr().cast(), s.send_buf.len(), flags) };
+            if n < 0 {
+                let e = io::Error::last_os_error();
+                return match e.raw_os_error() {
+                    Some(libc::EAGAIN) | Some(libc::EINTR) => Ok(false),
+                    _ => Err(e),
+                };
+            }
+            s.send_buf.drain(..n as usize);
+            if !s.send_buf.is_empty() {
+                // The socket is full: the rest of the head rides the ring path's pipe.
+                return Ok(false);
+            }
+        }
+        let mut off = offset as libc::off_t;
+        // SAFETY: both fds are open (the program keeps `file` open until the event).
+        let n = unsafe { libc::sendfile(s.fd, file, &mut off, len as usize) };
+        let done = match n {
+            n if n >= 0 => Some(n as i32),
+            _ => match io::Error::last_os_error().raw_os_error() {
+                Some(libc::EAGAIN) | Some(libc::EINTR) => None,
+                Some(e) => Some(-e),
+                None => Some(-libc::EIO),
+            },
+        };
+        let gen = s.generation;
+        s.splice = Splicing {
+            inflight: 1,
+            inline: Some(InlineSend {
+                file,
+                offset,
+                len,
+                more,
+                done,
+            }),
+            ..Splicing::default()
+        };
+        let e = match done {
+            Some(_) => opcode::Nop::new()
+                .build()
+                .user_data(Token::of(slot, gen, Op::SpliceOut).0),
+            None => pollout(s.fd).user_data(Token::of(slot, gen, Op::SpliceWait).0),
+        };
+        self.pending.push_back(Pending::One(e));
+        Ok(true)
+    }
+
+    /// The NOP or the POLLOUT wait of an inline send completed (`res` its result).
+    pub(super) fn complete_inline(&mut self, slot: SlotId, res: i32) -> Option<Event<Payload>> {
+        let s = &mut self.slots[slot as usize];
+        let inl = s.splice.inline.take()?;
+        let done = match inl.done {
+            Some(done) => done,
+            // The wait failed: the socket is gone.
+            None if res < 0 => res,
+            // Room in the socket: try again (the pages may have gone meanwhile).
+            None => {
+                return match self.splice_file(slot, inl.file, inl.offset, inl.len, inl.more) {
+                    Ok(_) => None,
+                    Err(e) => Some(Event::SpliceFailed {
+                        slot,
+                        res: -e.raw_os_error().unwrap_or(libc::EIO),
+                    }),
+                };
+            }
+        };
+        Some(match done {
+            n if n > 0 => Event::Spliced {
+                slot,
+                len: n as usize,
+            },
+            res => Event::SpliceFailed { slot, res },
+        })
+    }
+}
+
+/// A POLL_ADD for room in socket `fd`.
+pub(super) fn pollout(fd: RawFd) -> io_uring::squeue::Entry {
+    opcode::PollAdd::new(types::Fd(fd), libc::POLLOUT as u32).build()
+}
+
+#[repr(C)]
+struct CachestatRange {
+    off: u64,
+    len: u64,
+}
+
+#[repr(C)]
+#[derive(Default)]
+struct Cachestat {
+    nr_cache: u64,
+    nr_dirty: u64,
+    nr_writeback: u64,
+    nr_evicted: u64,
+    nr_recently_evicted: u64,
+}
+
+/// `cachestat(2)`: the same number on every architecture (a syscall added after 5.x).
+const SYS_CACHESTAT: libc::c_long = 451;
+
+/// Whether every page of `len` bytes of `file` at `offset` is in the page cache, so that
+/// `sendfile` will not wait for the disk. False when the kernel cannot tell (before 6.5).
+pub(super) fn cached(file: RawFd, offset: u64, len: u32) -> bool {
+    if len == 0 || CACHESTAT.load(Ordering::Relaxed) == 2 {
+        return false;
+    }
+    let range = CachestatRange {
+        off: offset,
+        len: len as u64,
+    };
+    let mut cs = Cachestat::default();
+    // SAFETY: cachestat reads `range` and writes `cs`, both live and of the kernel's layout.
+    let rc = unsafe {
+        libc::syscall(
+            SYS_CACHESTAT,
+            file,
+            &range as *const CachestatRange,
+            &mut cs as *mut Cachestat,
+            0,
+        )
+    };
+    if rc != 0 {
+        if io::Error::last_os_error().raw_os_error() == Some(libc::ENOSYS) {
+            CACHESTAT.store(2, Ordering::Relaxed);
+        }
+        return false;
+    }
+    CACHESTAT.store(1, Ordering::Relaxed);
+    let page = page_size();
+    let first = offset / page;
+    let last = (offset + len as u64 - 1) / page;
+    cs.nr_cache > last - first
+}
+
+fn page_size() -> u64 {
+    static PAGE: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
+    // SAFETY: sysconf has no preconditions.
+    *PAGE.get_or_init(|| unsafe { libc::sysconf(libc::_SC_PAGESIZE) }.max(4096) as u64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ring::{Completion, CoreConfig, RecvMode};
+    use std::io::Read;
+    use std::os::fd::{AsRawFd, IntoRawFd};
+    use std::time::Duration;
+
+    fn core() -> UringCore {
+        UringCore::new(CoreConfig {
+            recv_mode: RecvMode::Own,
+            own_recv_size: 4096,
+            bgid: 0,
+            ring_buf_size: 2048,
+            connect_timeout: Duration::from_secs(1),
+        })
+    }
+
+    /// The queued SQEs as (the token's op, opcode), and clear the queue.
+    fn queued(c: &mut UringCore) -> Vec<(Option<Op>, u8)> {
+        let mut out = Vec::new();
+        for p in c.pending.drain(..) {
+            let es = match p {
+                Pending::One(e) => vec![e],
+                Pending::Linked(a, b) => vec![a, b],
+            };
+            for e in es {
+                let e: io_uring::squeue::Entry = e;
+                let ud = e.get_user_data();
+                // The opcode is the SQE's first byte.
+                // SAFETY: an squeue::Entry is the kernel's 64-byte SQE.
+                let op = unsafe { *(&e as *const io_uring::squeue::Entry as *const u8) };
+                out.push((Token(ud).kind(), op));
+            }
+        }
+        out
+    }
+
+    fn tcp_pair() -> (std::net::TcpStream, RawFd) {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let peer = std::net::TcpStream::connect(l.local_addr().unwrap()).unwrap();
+        (peer, l.accept().unwrap().0.into_raw_fd())
+    }
+
+    /// A cached file goes out inline, head first, and the NOP's completion reports it; a
+    /// full socket arms a POLLOUT wait (cancelled by a close), and the wait's completion
+    /// sends on; a non-blocking socket's ring SPLICE out that finds it full waits for
+    /// POLLOUT through a linked POLL_ADD instead of spinning in io-wq.
+    #[test]
+    fn inline_send_reports_through_a_nop_and_waits_for_room() {
+        let dir = std::path::Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../target"));
+        let path = dir.join(format!("inline-send-{}", std::process::id()));
+        let data: Vec<u8> = (0..8 << 20).map(|i| (i % 251) as u8).collect();
+        std::fs::write(&path, &data).unwrap();
+        let file = std::fs::File::open(&path).unwrap();
+        let fd = file.as_raw_fd();
+        let mut c = core();
+        let (mut peer, ours) = tcp_pair();
+        let a = c.open(ours);
+        c.send_buffer(a).unwrap().extend_from_slice(b"HEAD");
+        assert_eq!(c.splice_file(a, fd, 10, 1000, false).unwrap(), 1000);
+        assert!(c.slots[a as usize].nonblocking);
+        assert_eq!(queued(&mut c), [(Some(Op::SpliceOut), opcode::Nop::CODE)]);
+        let mut got = vec![0u8; 1004];
+        peer.read_exact(&mut got).unwrap();
+        assert_eq!(&got[..4], b"HEAD");
+        assert!(got[4..] == data[10..1010]);
+        assert!(c.splicing(a), "the NOP is in flight");
+        assert_eq!(
+            c.complete(Token::of(a, 0, Op::SpliceOut).0, 0, 0),
+            Completion::Event(Event::Spliced { slot: a, len: 1000 })
+        );
+        // Nobody reads: the socket fills, then the attempt waits for room.
+        let mut off = 0u64;
+        let waiting = loop {
+            c.splice_file(a, fd, off, 1 << 20, true).unwrap();
+            let q = queued(&mut c);
+            if q == [(Some(Op::SpliceWait), opcode::PollAdd::CODE)] {
+                break true;
+            }
+            assert_eq!(q, [(Some(Op::SpliceOut), opcode::Nop::CODE)]);
+            match c.complete(Token::of(a, 0, Op::SpliceOut).0, 0, 0) {
+                Completion::Event(Event::Spliced { len, .. }) => off += len as u64,
+                other => panic!("{other:?}"),
+            }
+            assert!(off < 8 << 20, "8 MiB went into a socket nobody reads");
+        };
+        assert!(waiting);
+        // Room (as the poll would say): the attempt is made again, here still full.
+        let pollout = libc::POLLOUT as i32;
+        assert_eq!(
+            c.complete(Token::of(a, 0, Op::SpliceWait).0, pollout, 0),
+            Completion::Quiet
+        );
+        assert_eq!(
+            queued(&mut c),
+            [(Some(Op::SpliceWait), opcode::PollAdd::CODE)]
+        );
+        c.close(a);
+        let q = queued(&mut c);
+        assert!(
+            q.contains(&(Some(Op::Cancel), opcode::AsyncCancel::CODE)),
+            "{q:?}"
+        );
+        assert_eq!(
+            c.complete(Token::of(a, 0, Op::SpliceWait).0, -libc::ECANCELED, 0),
+            Completion::Stale { bid: None }
+        );
+        assert_eq!(c.next_released(), Some(a));
+
+        // The ring path on a non-blocking socket: a SPLICE out that finds no room.
+        let (_peer, ours) = tcp_pair();
+        let b = c.open(ours);
+        c.slots[b as usize].nonblocking = true;
+        c.splice_file(b, 99, 0, 8192, false).unwrap();
+        queued(&mut c);
+        let gen = c.slots[b as usize].generation;
+        c.complete(Token::of(b, gen, Op::SpliceIn).0, 8192, 0);
+        assert_eq!(
+            c.complete(Token::of(b, gen, Op::SpliceOut).0, -libc::EAGAIN, 0),
+            Completion::Quiet
+        );
+        assert_eq!(
+            queued(&mut c),
+            [
+                (Some(Op::SpliceWait), opcode::PollAdd::CODE),
+                (Some(Op::SpliceOut), opcode::Splice::CODE)
+            ]
+        );
+        c.complete(Token::of(b, gen, Op::SpliceWait).0, pollout, 0);
+        assert_eq!(
+            c.complete(Token::of(b, gen, Op::SpliceOut).0, 8192, 0),
+            Completion::Event(Event::Spliced { slot: b, len: 8192 })
+        );
+        std::fs::remove_file(&path).unwrap();
+    }
+
+    /// A file just written is cached; after POSIX_FADV_DONTNEED (clean pages, a real
+    /// filesystem) it is not; a range past the end never is.
+    #[test]
+    fn cachestat_tells_cached_from_cold() {
+        // Under target/, on the build's filesystem (a tmpfs would not evict).
+        let dir = std::path::Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../target"));
+        let path = dir.join(format!("cachestat-{}", std::process::id()));
+        std::fs::write(&path, vec![7u8; 256 * 1024]).unwrap();
+        let f = std::fs::File::open(&path).unwrap();
+        assert!(cached(f.as_raw_fd(), 0, 256 * 1024), "a file just written");
+        assert!(cached(f.as_raw_fd(), 4095, 2), "across a page boundary");
+        assert!(!cached(f.as_raw_fd(), 256 * 1024, 10), "past the end");
+        f.sync_all().unwrap();
+        // SAFETY: fadvise on our own open file.
+        unsafe { libc::posix_fadvise(f.as_raw_fd(), 0, 0, libc::POSIX_FADV_DONTNEED) };
+        assert!(!cached(f.as_raw_fd(), 0, 256 * 1024), "evicted");
+        std::fs::remove_file(&path).unwrap();
+    }
+}
