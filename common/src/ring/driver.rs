@@ -211,6 +211,7 @@ impl UringDriver {
     /// is full. Stops early (leaving the rest queued) if the kernel wants a reap first.
     pub fn flush(&mut self) -> io::Result<()> {
         uc(&mut self.core).settle();
+        uc(&mut self.core).fixed.apply(&self.ring.submitter());
         loop {
             {
                 let pending = uc(&mut self.core).pending();

@@ -1080,7 +1080,7 @@ impl EpollDriver {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     //! The epoll driver against real sockets of this process (socketpairs, loopback): the
     //! same events, in the same order rules, as the io_uring core's synthetic tests.
     use super::*;
@@ -1452,7 +1452,9 @@ mod tests {
         );
     }
 
-    fn sockaddr(addr: std::net::SocketAddr) -> (libc::sockaddr_storage, libc::socklen_t) {
+    pub(crate) fn sockaddr(
+        addr: std::net::SocketAddr,
+    ) -> (libc::sockaddr_storage, libc::socklen_t) {
         let std::net::SocketAddr::V4(v4) = addr else {
             panic!("v4 only here")
         };

@@ -8,6 +8,7 @@ pub mod builder;
 pub mod driver;
 pub mod epoll;
 pub mod error;
+pub mod fixed;
 pub mod op;
 pub mod slab;
 pub mod tier;

@@ -23,6 +23,7 @@ use std::time::Duration;
 
 use io_uring::{cqueue, opcode, squeue, types};
 
+use super::fixed::FixedSends;
 use super::{Op, Tier, Token};
 
 mod inline_send;
@@ -374,6 +375,7 @@ pub struct UringCore {
     timer_ts: Box<[types::Timespec; TIMERS]>,
     timer_armed: [bool; TIMERS],
     open: usize,
+    pub(super) fixed: FixedSends,
 }
 
 impl UringCore {
@@ -390,6 +392,7 @@ impl UringCore {
             timer_ts: Box::new([types::Timespec::new(); TIMERS]),
             timer_armed: [false; TIMERS],
             open: 0,
+            fixed: FixedSends::default(),
         }
     }
 
@@ -488,6 +491,7 @@ impl UringCore {
         s.send_buf.clear();
         s.nonblocking = false;
         self.open += 1;
+        self.fixed.opened(id, false);
         id
     }
 
@@ -509,6 +513,7 @@ impl UringCore {
         let domain = p.domain;
         let fd = super::backend::stream_socket(domain, libc::SOCK_CLOEXEC)?;
         let id = self.open(fd);
+        self.fixed.opened(id, true);
         let s = &mut self.slots[id as usize];
         let p = &self.peers[peer];
         s.connecting = 2;
@@ -564,9 +569,8 @@ impl UringCore {
         let rest = &s.send_buf[s.send_at..];
         // SAFETY: `send_buf` belongs to the slot and is neither touched nor freed while
         // `send_inflight` (send_buffer() refuses, release waits for ops() == 0).
-        let e = opcode::Send::new(types::Fd(s.fd), rest.as_ptr(), rest.len() as u32)
-            .flags(libc::MSG_NOSIGNAL)
-            .build()
+        let e = (self.fixed.send_target(slot, s.fd))
+            .send(rest.as_ptr(), rest.len() as u32)
             .user_data(Token::of(slot, s.generation, Op::Send).0);
         s.send_inflight = true;
         self.pending.push_back(Pending::One(e));
@@ -1074,6 +1078,7 @@ impl UringCore {
             .build()
             .user_data(Token::of(slot, s.generation, Op::Close).0);
         self.pending.push_back(Pending::One(e));
+        self.fixed.released(slot);
         s.fd = -1;
         s.life = Life::Free;
         s.generation = s.generation.wrapping_add(1);
