@@ -215,6 +215,8 @@ pub struct Conn {
     tls: Option<Box<tls::TlsLayer>>,
     /// The session moved into the kernel (`--ktls`): the socket is plain to us.
     kernel_tls: bool,
+    /// The handler deferred the request at the front of the input ([`Conn::resume`]).
+    deferred: bool,
 }
 
 impl Conn {
@@ -246,6 +248,7 @@ impl Conn {
             peer: None,
             tls: None,
             kernel_tls: false,
+            deferred: false,
         }
     }
 
@@ -278,6 +281,7 @@ impl Conn {
         self.peer = None;
         self.tls = None;
         self.kernel_tls = false;
+        self.deferred = false;
     }
 
     /// The socket is closed: let go of what holds kernel resources (an open file) now
@@ -483,6 +487,7 @@ impl Conn {
                     http10,
                     file: None,
                     status: None,
+                    deferred: false,
                     body_len: 0,
                 };
                 let body: &[u8] = match status {
@@ -506,6 +511,18 @@ impl Conn {
         if self.phase == Phase::Open {
             self.pump(ctx);
         }
+    }
+
+    /// The handler woke up: hand it the request it deferred, if this connection has one.
+    pub fn resume<H: Handler>(&mut self, ctx: &mut Ctx<'_, H>) {
+        if std::mem::take(&mut self.deferred) {
+            self.pump(ctx);
+        }
+    }
+
+    /// Whether the handler deferred this connection's request.
+    pub fn is_deferred(&self) -> bool {
+        self.deferred
     }
 
     /// The socket failed (reset, broken pipe): nothing more can be sent.
@@ -751,9 +768,10 @@ impl Conn {
             && !self.tls.as_ref().is_some_and(|t| t.wants_write())
     }
 
-    /// Output back-pressure or a file in progress: do not answer more requests yet.
+    /// Output back-pressure, a file in progress or a deferred answer: do not answer more
+    /// requests yet.
     fn blocked(&self) -> bool {
-        self.file.is_some() || self.forwarding || self.out.len() >= OUT_HIGH_WATER
+        self.file.is_some() || self.forwarding || self.deferred || self.out.len() >= OUT_HIGH_WATER
     }
 
     /// Answer what is buffered in `rbuf`; after the peer's EOF, close once every complete
@@ -817,6 +835,9 @@ impl Conn {
             match head.framing {
                 BodyFraming::None => {
                     self.dispatch(&head, &[], ctx);
+                    if self.deferred {
+                        break;
+                    }
                     pos = body_start;
                 }
                 BodyFraming::Length(n) => {
@@ -827,6 +848,9 @@ impl Conn {
                     let n = n as usize;
                     if buf.len() - body_start >= n {
                         self.dispatch(&head, &buf[body_start..body_start + n], ctx);
+                        if self.deferred {
+                            break;
+                        }
                         pos = body_start + n;
                         self.continue_sent = false;
                     } else {
@@ -857,9 +881,14 @@ impl Conn {
                             self.dispatch(&head, &body, ctx);
                             self.chunk_body = body;
                             self.chunk_body.clear();
-                            pos = body_start + self.chunk_raw + raw_used;
+                            let raw_end = body_start + self.chunk_raw + raw_used;
                             self.chunk_raw = 0;
                             self.chunked.reset();
+                            if self.deferred {
+                                // Decoded again when the request is handed over again.
+                                break;
+                            }
+                            pos = raw_end;
                             self.continue_sent = false;
                         }
                     }
@@ -959,6 +988,7 @@ impl Conn {
             http10: head.version == Version::Http10,
             file: None,
             status: None,
+            deferred: false,
             body_len: 0,
         };
         // SAFETY of the lifetime juggling: Request borrows head for the call only.
@@ -968,6 +998,11 @@ impl Conn {
         };
         let file_route = ctx.log.is_some() && ctx.handler.is_file_route(&req);
         ctx.handler.handle(&req, &mut w);
+        if w.deferred {
+            // The request stays unconsumed; `resume` hands it over again.
+            self.deferred = true;
+            return;
+        }
         if w.status.is_none() {
             w.respond(
                 500,
@@ -1021,6 +1056,7 @@ impl Conn {
             http10: false,
             file: None,
             status: None,
+            deferred: false,
             body_len: 0,
         };
         let status = why.status();

@@ -30,6 +30,16 @@ pub trait Handler: Send + 'static {
         false
     }
 
+    /// An fd the worker polls for this handler: when it is readable the worker calls
+    /// [`Handler::on_wake`], then hands every request the handler deferred
+    /// ([`ResponseWriter::defer`]) to it again.
+    fn wake_fd(&self) -> Option<std::os::fd::RawFd> {
+        None
+    }
+
+    /// The fd of [`Handler::wake_fd`] was readable.
+    fn on_wake(&mut self) {}
+
     /// The upstream `req` is proxied to (see `docs/proxy.md`); `None`
     /// (the default) answers it here through [`Handler::handle`].
     fn upstream_for(&self, _req: &Request<'_>) -> Option<UpstreamRoute> {
@@ -105,6 +115,16 @@ impl Handler for DefaultHandler {
             return None;
         }
         proxy.upstream_for(path)
+    }
+
+    fn wake_fd(&self) -> Option<std::os::fd::RawFd> {
+        self.files.as_ref().map(StaticFiles::wake_fd)
+    }
+
+    fn on_wake(&mut self) {
+        if let Some(files) = &mut self.files {
+            files.on_wake();
+        }
     }
 
     fn is_file_route(&self, req: &Request<'_>) -> bool {

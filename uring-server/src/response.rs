@@ -50,6 +50,8 @@ pub struct ResponseWriter<'a> {
     pub(crate) http10: bool,
     pub(crate) file: Option<FileBody>,
     pub(crate) status: Option<u16>,
+    /// The handler answers later ([`ResponseWriter::defer`]).
+    pub(crate) deferred: bool,
     /// Body bytes of the answer (a file body's length included; 0 for HEAD): what the
     /// access log reports, known here without searching the head's end.
     pub(crate) body_len: u64,
@@ -110,6 +112,16 @@ impl<'a> ResponseWriter<'a> {
         self.out[start + v.date_at..start + v.date_at + 29].copy_from_slice(self.date);
         self.body_len = (len - v.head_len) as u64;
         self.status = Some(cached.status);
+    }
+
+    /// Answer later: the connection keeps the request and hands it to the handler again
+    /// after the handler's next wake-up ([`Handler::on_wake`](crate::handler::Handler)),
+    /// meanwhile answering nothing behind it. For work that must not block the worker
+    /// (a file opened on another thread).
+    pub fn defer(&mut self) {
+        if self.status.is_none() {
+            self.deferred = true;
+        }
     }
 
     /// Close the connection after this response (call before `respond`).
@@ -212,6 +224,7 @@ impl CachedResponse {
                 http10,
                 file: None,
                 status: None,
+                deferred: false,
                 body_len: 0,
             };
             w.respond(status, headers, body);
@@ -264,6 +277,7 @@ mod tests {
                         http10,
                         file: None,
                         status: None,
+                        deferred: false,
                         body_len: 0,
                     };
                     let mut w = mk(&mut a);

@@ -10,19 +10,21 @@
 //! Each worker keeps a small open-file cache (like nginx's `open_file_cache`): path →
 //! open fd, size, mtime, ETag, Last-Modified, type. A hit costs no open and no stat; an
 //! entry older than the validity interval (1 s by default) is checked with one `fstatat`
-//! and reopened if the file changed (a rename over it, a new size or mtime). A miss still
-//! opens and stats on the worker thread: blocking on a slow disk there stalls the
-//! worker's other connections until ring-based open/statx replaces it.
+//! and reopened if the file changed (a rename over it, a new size or mtime). A miss is
+//! opened and stated by the worker's [`Opener`] thread, never on the worker thread: a
+//! slow lookup (a cold disk, a network or FUSE mount) would stall every other connection
+//! of the worker. The handler defers the response; the worker asks again when the
+//! opener's eventfd says a result is in (`Handler::wake_fd`, `Handler::on_wake`).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::ffi::CString;
 use std::fs::File;
 use std::io;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;
-use std::sync::Arc;
+use std::sync::{mpsc, Arc};
 use std::time::{Duration, Instant, UNIX_EPOCH};
 
 use uring_common::http::DateCache;
@@ -78,6 +80,96 @@ pub struct StaticFiles {
     root: Arc<OwnedFd>,
     cache: OpenFileCache,
     bodies: FileBodies,
+    opener: Opener,
+}
+
+/// What the opener thread answers for one path.
+type Opened = (Vec<u8>, Result<CachedFile, NoFile>);
+
+/// Opens and stats missed paths on a thread of its own (started at the first miss), so a
+/// slow lookup stalls no connection: results come back on a channel, and an eventfd the
+/// worker polls through its ring says when.
+struct Opener {
+    wake: Arc<OwnedFd>,
+    asks: Option<mpsc::Sender<(Vec<u8>, bool)>>,
+    results: Option<mpsc::Receiver<Opened>>,
+    /// Paths asked for and not answered yet (each asked once, however many wait).
+    asked: HashSet<Vec<u8>>,
+    /// Answers taken off the channel at the last wake, for the deferred requests asking
+    /// again right after it.
+    done: HashMap<Vec<u8>, Result<CachedFile, NoFile>>,
+}
+
+impl Opener {
+    fn new() -> io::Result<Opener> {
+        // SAFETY: eventfd returns a new fd or -1.
+        let fd = unsafe { libc::eventfd(0, libc::EFD_CLOEXEC | libc::EFD_NONBLOCK) };
+        if fd < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(Opener {
+            // SAFETY: a fresh fd we own.
+            wake: Arc::new(unsafe { OwnedFd::from_raw_fd(fd) }),
+            asks: None,
+            results: None,
+            asked: HashSet::new(),
+            done: HashMap::new(),
+        })
+    }
+
+    /// Ask for `key` to be opened (once while it is in progress). False when no thread
+    /// could be started: the caller opens it itself.
+    fn ask(&mut self, root: &Arc<OwnedFd>, memory_max: u64, key: &[u8], slash: bool) -> bool {
+        if self.asked.contains(key) {
+            return true;
+        }
+        if self.asks.is_none() {
+            let (ask_tx, ask_rx) = mpsc::channel::<(Vec<u8>, bool)>();
+            let (res_tx, res_rx) = mpsc::channel::<Opened>();
+            let (root, wake) = (root.clone(), self.wake.clone());
+            let spawned = std::thread::Builder::new()
+                .name("uring-opener".into())
+                .spawn(move || {
+                    // Ends when the worker's handler (the sender) is dropped.
+                    for (key, slash) in ask_rx {
+                        let r = open_entry(&root, memory_max, key.clone(), slash, Instant::now());
+                        if res_tx.send((key, r)).is_err() {
+                            return;
+                        }
+                        let one = 1u64;
+                        // SAFETY: writes 8 bytes to our eventfd.
+                        unsafe { libc::write(wake.as_raw_fd(), (&one as *const u64).cast(), 8) };
+                    }
+                });
+            if spawned.is_err() {
+                return false;
+            }
+            self.asks = Some(ask_tx);
+            self.results = Some(res_rx);
+        }
+        match &self.asks {
+            Some(tx) if tx.send((key.to_vec(), slash)).is_ok() => {
+                self.asked.insert(key.to_vec());
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// Take what the thread answered (the eventfd was readable).
+    fn on_wake(&mut self) {
+        let mut n = 0u64;
+        // SAFETY: reads 8 bytes from our non-blocking eventfd (resets it).
+        unsafe { libc::read(self.wake.as_raw_fd(), (&mut n as *mut u64).cast(), 8) };
+        // Answers nobody took since the last wake (the connection went away) are dropped.
+        self.done.clear();
+        if let Some(rx) = &self.results {
+            for (key, r) in rx.try_iter() {
+                self.asked.remove(&key);
+                self.done.insert(key, r);
+            }
+        }
+    }
 }
 
 /// Each worker gets its own clone of the handler: the root is shared, the cache starts
@@ -88,6 +180,7 @@ impl Clone for StaticFiles {
             root: self.root.clone(),
             cache: OpenFileCache::new(self.cache.capacity, self.cache.valid_for),
             bodies: self.bodies,
+            opener: Opener::new().expect("an eventfd for the file opener"),
         }
     }
 }
@@ -262,6 +355,7 @@ impl StaticFiles {
             root: Arc::new(unsafe { OwnedFd::from_raw_fd(fd) }),
             cache: OpenFileCache::new(entries, valid_for),
             bodies: FileBodies::default(),
+            opener: Opener::new()?,
         })
     }
 
@@ -286,115 +380,142 @@ impl StaticFiles {
         let now = Instant::now();
         let i = match self.cache.get(&key, now, &self.root) {
             Some(i) => i,
-            None => match self.open(key, slash, now) {
-                Ok(entry) => self.cache.insert(entry),
-                Err(why) => return refuse(req, resp, why),
+            None => match self.opener.done.remove(&key) {
+                Some(Ok(entry)) => self.cache.insert(entry),
+                Some(Err(why)) => return refuse(req, resp, why),
+                None => {
+                    let max = self.bodies.memory_max;
+                    if self.opener.ask(&self.root, max, &key, slash) {
+                        return resp.defer();
+                    }
+                    // No opener thread: open here, blocking, rather than never.
+                    match open_entry(&self.root, max, key, slash, now) {
+                        Ok(entry) => self.cache.insert(entry),
+                        Err(why) => return refuse(req, resp, why),
+                    }
+                }
             },
         };
         answer(&self.cache.entries[i], self.bodies.splice, req, resp);
         self.cache.expire_one(now);
     }
 
-    /// Open the file for `key` beneath the root (a directory answers with its
-    /// `index.html`) and describe it for the cache.
-    fn open(&self, key: Vec<u8>, slash: bool, now: Instant) -> Result<CachedFile, NoFile> {
-        let rel = if slash {
-            &key[..key.len() - 1]
-        } else {
-            &key[..]
-        };
-        let mut opened = if rel.is_empty() {
-            b".".to_vec()
-        } else {
-            rel.to_vec()
-        };
-        let mut file = self.open_beneath(&opened)?;
-        let mut meta = file.metadata().map_err(|_| NoFile::NotFound)?;
-        if meta.is_dir() {
-            if !slash {
-                return Err(NoFile::DirectoryWithoutSlash);
-            }
-            if rel.is_empty() {
-                opened.clear();
-            } else {
-                opened.push(b'/');
-            }
-            opened.extend_from_slice(b"index.html");
-            file = self.open_beneath(&opened)?;
-            meta = file.metadata().map_err(|_| NoFile::NotFound)?;
-        }
-        if !meta.is_file() {
-            return Err(NoFile::NotFound);
-        }
-        let secs = meta.mtime().max(0) as u64;
-        let mut etag = [0u8; 40];
-        let etag_len = format_etag(&mut etag, secs, meta.size()).len();
-        let mut dates = DateCache::new();
-        let last_modified = *dates.get(UNIX_EPOCH + Duration::from_secs(secs));
-        let bytes = if meta.size() <= self.bodies.memory_max {
-            snapshot(&file, &meta)
-        } else {
-            None
-        };
-        Ok(CachedFile {
-            bytes,
-            ctype: content_type(&opened),
-            opened: CString::new(opened).map_err(|_| NoFile::BadPath)?,
-            key,
-            file: Arc::new(file),
-            dev: meta.dev(),
-            ino: meta.ino(),
-            size: meta.size(),
-            mtime: meta.mtime(),
-            mtime_nsec: meta.mtime_nsec(),
-            etag,
-            etag_len,
-            last_modified,
-            checked: now,
-            referenced: true,
-        })
+    /// The eventfd that is readable when the opener has answered (see the module doc).
+    pub fn wake_fd(&self) -> RawFd {
+        self.opener.wake.as_raw_fd()
     }
 
-    fn open_beneath(&self, rel: &[u8]) -> Result<File, NoFile> {
-        let c = CString::new(rel).map_err(|_| NoFile::BadPath)?;
-        #[repr(C)]
-        struct OpenHow {
-            flags: u64,
-            mode: u64,
-            resolve: u64,
-        }
-        const RESOLVE_NO_MAGICLINKS: u64 = 0x02;
-        const RESOLVE_BENEATH: u64 = 0x08;
-        let how = OpenHow {
-            flags: (libc::O_RDONLY | libc::O_CLOEXEC | libc::O_NOCTTY | libc::O_NONBLOCK) as u64,
-            mode: 0,
-            resolve: RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS,
-        };
-        // SAFETY: openat2 reads `how` (size given) and the C string; returns an fd or -1.
-        let fd = unsafe {
-            libc::syscall(
-                libc::SYS_openat2,
-                self.root.as_raw_fd(),
-                c.as_ptr(),
-                &how as *const OpenHow,
-                std::mem::size_of::<OpenHow>(),
-            )
-        };
-        if fd < 0 {
-            let err = io::Error::last_os_error();
-            return Err(match err.raw_os_error() {
-                Some(libc::EACCES) | Some(libc::EPERM) => NoFile::Forbidden,
-                _ => NoFile::NotFound,
-            });
-        }
-        // SAFETY: a fresh fd we own.
-        Ok(unsafe { File::from_raw_fd(fd as i32) })
+    /// The opener's eventfd was readable: take its answers, for the deferred requests.
+    pub fn on_wake(&mut self) {
+        self.opener.on_wake();
     }
 
     /// Open files held now (for tests and metrics).
     pub fn cached_files(&self) -> usize {
         self.cache.len()
     }
+}
+
+/// Open the file for `key` beneath `root` (a directory answers with its `index.html`)
+/// and describe it for the cache. Runs on the opener thread: it may block.
+fn open_entry(
+    root: &OwnedFd,
+    memory_max: u64,
+    key: Vec<u8>,
+    slash: bool,
+    now: Instant,
+) -> Result<CachedFile, NoFile> {
+    let rel = if slash {
+        &key[..key.len() - 1]
+    } else {
+        &key[..]
+    };
+    let mut opened = if rel.is_empty() {
+        b".".to_vec()
+    } else {
+        rel.to_vec()
+    };
+    let mut file = open_beneath(root, &opened)?;
+    let mut meta = file.metadata().map_err(|_| NoFile::NotFound)?;
+    if meta.is_dir() {
+        if !slash {
+            return Err(NoFile::DirectoryWithoutSlash);
+        }
+        if rel.is_empty() {
+            opened.clear();
+        } else {
+            opened.push(b'/');
+        }
+        opened.extend_from_slice(b"index.html");
+        file = open_beneath(root, &opened)?;
+        meta = file.metadata().map_err(|_| NoFile::NotFound)?;
+    }
+    if !meta.is_file() {
+        return Err(NoFile::NotFound);
+    }
+    let secs = meta.mtime().max(0) as u64;
+    let mut etag = [0u8; 40];
+    let etag_len = format_etag(&mut etag, secs, meta.size()).len();
+    let mut dates = DateCache::new();
+    let last_modified = *dates.get(UNIX_EPOCH + Duration::from_secs(secs));
+    let bytes = if meta.size() <= memory_max {
+        snapshot(&file, &meta)
+    } else {
+        None
+    };
+    Ok(CachedFile {
+        bytes,
+        ctype: content_type(&opened),
+        opened: CString::new(opened).map_err(|_| NoFile::BadPath)?,
+        key,
+        file: Arc::new(file),
+        dev: meta.dev(),
+        ino: meta.ino(),
+        size: meta.size(),
+        mtime: meta.mtime(),
+        mtime_nsec: meta.mtime_nsec(),
+        etag,
+        etag_len,
+        last_modified,
+        checked: now,
+        referenced: true,
+    })
+}
+
+fn open_beneath(root: &OwnedFd, rel: &[u8]) -> Result<File, NoFile> {
+    let c = CString::new(rel).map_err(|_| NoFile::BadPath)?;
+    #[repr(C)]
+    struct OpenHow {
+        flags: u64,
+        mode: u64,
+        resolve: u64,
+    }
+    const RESOLVE_NO_MAGICLINKS: u64 = 0x02;
+    const RESOLVE_BENEATH: u64 = 0x08;
+    let how = OpenHow {
+        flags: (libc::O_RDONLY | libc::O_CLOEXEC | libc::O_NOCTTY | libc::O_NONBLOCK) as u64,
+        mode: 0,
+        resolve: RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS,
+    };
+    // SAFETY: openat2 reads `how` (size given) and the C string; returns an fd or -1.
+    let fd = unsafe {
+        libc::syscall(
+            libc::SYS_openat2,
+            root.as_raw_fd(),
+            c.as_ptr(),
+            &how as *const OpenHow,
+            std::mem::size_of::<OpenHow>(),
+        )
+    };
+    if fd < 0 {
+        let err = io::Error::last_os_error();
+        return Err(match err.raw_os_error() {
+            Some(libc::EACCES) | Some(libc::EPERM) => NoFile::Forbidden,
+            _ => NoFile::NotFound,
+        });
+    }
+    // SAFETY: a fresh fd we own.
+    Ok(unsafe { File::from_raw_fd(fd as i32) })
 }
 
 /// The whole file in memory, if it reads back as the size and mtime `meta` describe
@@ -811,12 +932,77 @@ mod tests {
             http10: false,
             file: None,
             status: None,
+            deferred: false,
             body_len: 0,
         };
         files.serve(&req, &mut w);
+        // A miss is deferred: wait for the opener as the worker does, then ask again.
+        if std::mem::take(&mut w.deferred) {
+            wait_for_opener(files);
+            files.serve(&req, &mut w);
+            assert!(!w.deferred, "deferred twice");
+        }
         let status = w.status.expect("answered");
         let file = w.file.take();
         (status, (out, file))
+    }
+
+    /// Wait (at most 5 s) until the opener's eventfd is readable, then take its answers.
+    fn wait_for_opener(files: &mut StaticFiles) {
+        let mut pfd = libc::pollfd {
+            fd: files.wake_fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        };
+        // SAFETY: one pollfd, live for the call.
+        let n = unsafe { libc::poll(&mut pfd, 1, 5000) };
+        assert_eq!(n, 1, "the opener never answered");
+        files.on_wake();
+    }
+
+    /// Issue 9 (4h), issue 12: a miss is opened on the opener thread, never on the
+    /// worker's: `serve` defers, the eventfd becomes readable, and the request asked again
+    /// is answered (a 404 too); the same path asked twice meanwhile is opened once.
+    #[test]
+    fn a_miss_is_deferred_to_the_opener_thread() {
+        let dir = Dir::new("opener");
+        std::fs::write(dir.0.join("a.txt"), b"aaa").unwrap();
+        let mut files = StaticFiles::new(&dir.0).unwrap();
+        use uring_common::http::{new_header_storage, parse_request, Limits, Parsed};
+        let raw = b"GET /a.txt HTTP/1.1\r\nHost: t\r\n\r\n";
+        let mut storage = new_header_storage();
+        let Ok(Parsed::Complete(head)) = parse_request(raw, &mut storage, &Limits::default())
+        else {
+            panic!("no parse");
+        };
+        let req = Request {
+            head: &head,
+            body: b"",
+        };
+        let mut out = Vec::new();
+        let mut w = ResponseWriter {
+            out: &mut out,
+            date: b"Thu, 01 Jan 1970 00:00:00 GMT",
+            head_only: false,
+            keep_alive: true,
+            http10: false,
+            file: None,
+            status: None,
+            deferred: false,
+            body_len: 0,
+        };
+        files.serve(&req, &mut w);
+        assert!(w.deferred && w.status.is_none() && w.out.is_empty());
+        w.deferred = false;
+        files.serve(&req, &mut w);
+        assert!(w.deferred, "still in progress");
+        assert_eq!(files.opener.asked.len(), 1, "asked once");
+        wait_for_opener(&mut files);
+        w.deferred = false;
+        files.serve(&req, &mut w);
+        assert_eq!(w.status, Some(200));
+        assert!(w.out.ends_with(b"aaa"));
+        assert_eq!(get(&mut files, "/nothing.txt").0, 404);
     }
 
     /// GET `path` through `serve`: the status and the body bytes, whichever way they go.

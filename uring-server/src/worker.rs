@@ -24,6 +24,7 @@ use crate::listener::{is_exhaustion, Arming, Listener};
 use crate::observe::{Note, RequestLog};
 use crate::proxy::Proxy;
 use crate::tls::ListenerTls;
+mod wake;
 
 /// Receive buffer per connection on the basic tier.
 const BASIC_RECV_BUF: usize = 16 * 1024;
@@ -33,7 +34,6 @@ const BUF_SIZE: u32 = 4096;
 
 const TIMER_TICK: u32 = 0;
 const TIMER_BACKOFF: u32 = 1;
-const POLL_WAKE: u32 = 0;
 
 pub struct WorkerConfig {
     pub index: usize,
@@ -94,7 +94,7 @@ pub fn run<H: Handler>(wcfg: WorkerConfig, handler: H, ready: Sender<Result<(), 
     let _ = ready.send(Ok(()));
     w.refresh_clock();
     let core = driver.core();
-    core.poll_readable(POLL_WAKE, wcfg.wake_fd);
+    w.watch(core, wcfg.wake_fd);
     core.timer(TIMER_TICK, w.tick);
     w.drive_accept(core);
     w.run(&mut driver);
@@ -203,7 +203,7 @@ impl<H: Handler> Worker<H> {
             }
             // drive_accept, after this batch, re-arms the accept whose back-off ended.
             Event::Timer { .. } => return,
-            Event::Ready { .. } => return self.begin_drain(core),
+            Event::Ready { id } => return self.on_ready(core, id),
             Event::Closed { slot } => {
                 self.conns[slot as usize].release();
                 return (self.proxy).on_client_closed(core, slot, self.now, &mut self.conns);
