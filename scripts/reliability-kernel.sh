@@ -159,9 +159,9 @@ collect_ktls() {
     local m=${1//-/_} f deps d
     case "$seen" in *" $m "*) return 0 ;; esac
     seen="$seen$m "
-    f=$(find "$tree"/lib/modules/*/kernel -name "$m.ko" -o -name "${m//_/-}.ko" | head -1)
+    f=$(find "$tree"/lib/modules/*/kernel -name "$m.ko" -o -name "${m//_/-}.ko" | head -1) || true
     [ -n "$f" ] || return 0
-    deps=$(tr '\0' '\n' <"$f" | sed -n 's/^depends=//p' | head -1)
+    deps=$(tr '\0' '\n' <"$f" | sed -n 's/^depends=//p' | head -1) || true
     for d in ${deps//,/ }; do add "$d"; done
     cp "$f" "$out/"
     order+=("$(basename "$f")")

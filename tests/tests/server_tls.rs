@@ -1,9 +1,10 @@
 //! TLS termination (issue 11): curl, openssl s_client and python's ssl (versions, ALPN,
 //! resumption) and uring-load `https://` against `--tls-listen`, static files and Range
 //! over TLS, a client that stops mid-handshake, garbage instead of a ClientHello, bad
-//! certificate files, and `--tls-reload` on SIGHUP. The certificates are made here with
-//! openssl (ECDSA P-256: a test CA and a leaf for 127.0.0.1); curl, openssl and python3
-//! come from scripts/install-test-deps.sh.
+//! certificate files, `--tls-reload` on SIGHUP, and `--ktls` (its fallback line here; the
+//! real kernel TLS runs under QEMU in scripts/reliability-kernel61.sh). The certificates
+//! are made here with openssl (ECDSA P-256: a test CA and a leaf for 127.0.0.1); curl,
+//! openssl and python3 come from scripts/install-test-deps.sh.
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};

@@ -268,7 +268,7 @@ impl<H: Handler> Worker<H> {
             }
             Some(FileOp::Splice(..)) | None => {}
         }
-        conn.poll_kernel_tls(core.fd(slot), core.receiving(slot));
+        conn.poll_kernel_tls(|| (core.fd(slot), core.receiving(slot)));
         core.set_reading(slot, conn.wants_read());
         (self.proxy).poll_client(core, slot, self.now, &mut self.conns);
     }

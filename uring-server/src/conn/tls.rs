@@ -137,10 +137,19 @@ impl Conn {
     }
 
     /// The worker's hook, before it decides on reading: move the session into the
-    /// kernel on `fd` once nothing is in flight that the switch would break (`receiving`:
-    /// a receive is still outstanding on the socket). A failure after rustls gave its
-    /// keys away closes the connection.
-    pub fn poll_kernel_tls(&mut self, fd: RawFd, receiving: bool) {
+    /// kernel once nothing is in flight that the switch would break. `socket` gives the
+    /// fd and whether a receive is still outstanding on it (asked only for a connection
+    /// in rustls: plain HTTP pays one branch). A failure after rustls gave its keys away
+    /// closes the connection.
+    #[inline]
+    pub fn poll_kernel_tls(&mut self, socket: impl FnOnce() -> (RawFd, bool)) {
+        if self.tls.is_some() {
+            let (fd, receiving) = socket();
+            self.enter_kernel_tls(fd, receiving);
+        }
+    }
+
+    fn enter_kernel_tls(&mut self, fd: RawFd, receiving: bool) {
         if receiving
             || self.send_in_flight
             || self.phase != Phase::Open
@@ -522,7 +531,7 @@ ejsVs/eQg6I0+K+cDGE4pDTfYczz3MUjXqyrd74B51X3RLjxPBj89YwO
             );
             assert!(!conn.wants_read());
             // A receive still outstanding: nothing happens.
-            conn.poll_kernel_tls(-1, true);
+            conn.poll_kernel_tls(|| (-1, true));
             assert!(conn.tls.is_some() && !conn.is_closed());
             // A pipe is no TCP socket: TCP_ULP fails after rustls gave its keys away, so
             // the connection closes (and is counted) rather than go on half-switched.
@@ -530,7 +539,7 @@ ejsVs/eQg6I0+K+cDGE4pDTfYczz3MUjXqyrd74B51X3RLjxPBj89YwO
             let mut fds = [0; 2];
             // SAFETY: pipe writes two fds into the array.
             assert_eq!(unsafe { libc::pipe(fds.as_mut_ptr()) }, 0);
-            conn.poll_kernel_tls(fds[1], false);
+            conn.poll_kernel_tls(|| (fds[1], false));
             // SAFETY: the two fds are ours.
             unsafe {
                 libc::close(fds[0]);
@@ -554,7 +563,7 @@ ejsVs/eQg6I0+K+cDGE4pDTfYczz3MUjXqyrd74B51X3RLjxPBj89YwO
             kernel: None,
         })));
         assert!(conn.wants_read());
-        conn.poll_kernel_tls(-1, false);
+        conn.poll_kernel_tls(|| (-1, false));
         assert!(conn.tls.is_some() && !conn.is_closed());
     }
 }
