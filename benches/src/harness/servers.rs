@@ -16,8 +16,11 @@ pub enum Server {
     UringServer,
     /// uring-server with every file body read and copied (no memory class, no splice).
     UringServerRead,
-    /// uring-server with every file body spliced (no memory class).
+    /// uring-server with every file body spliced (no memory class): cached pages with
+    /// sendfile on the worker thread, others through the ring.
     UringServerSplice,
+    /// The same, always through the ring's SPLICE (io-wq), as before the inline path.
+    UringServerSpliceRing,
     /// uring-server with every file up to 1 MiB served from memory.
     UringServerMemory,
     Nginx,
@@ -57,10 +60,11 @@ impl Server {
     /// The deployment variants (issue 11): access log + metrics on, and TLS beside nginx's.
     /// The proxies (issue 10): `scripts/bench-proxy.sh`.
     /// The epoll backend (issue 14).
-    pub const VARIANTS: [Server; 9] = [
+    pub const VARIANTS: [Server; 10] = [
         Server::UringServerEpoll,
         Server::UringServerRead,
         Server::UringServerSplice,
+        Server::UringServerSpliceRing,
         Server::UringServerMemory,
         Server::UringServerObs,
         Server::UringServerTls,
@@ -74,6 +78,7 @@ impl Server {
             Server::UringServer => "uring-server",
             Server::UringServerRead => "uring-server-read",
             Server::UringServerSplice => "uring-server-splice",
+            Server::UringServerSpliceRing => "uring-server-splice-ring",
             Server::UringServerMemory => "uring-server-memory",
             Server::Nginx => "nginx",
             Server::HyperServer => "hyper-server",
@@ -202,6 +207,7 @@ pub fn start_with_upstream(
         Server::UringServer
         | Server::UringServerRead
         | Server::UringServerSplice
+        | Server::UringServerSpliceRing
         | Server::UringServerMemory
         | Server::UringServerObs
         | Server::UringServerEpoll
@@ -226,6 +232,9 @@ pub fn start_with_upstream(
             c.args(match server {
                 Server::UringServerRead => &["--file-body", "read", "--file-memory-max", "0"][..],
                 Server::UringServerSplice => &["--file-memory-max", "0"],
+                Server::UringServerSpliceRing => {
+                    &["--file-body", "splice-ring", "--file-memory-max", "0"]
+                }
                 Server::UringServerMemory => &["--file-memory-max", "1048576"],
                 Server::UringServerEpoll => &["--tier", "epoll"],
                 _ => &[],
