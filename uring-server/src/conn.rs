@@ -215,6 +215,9 @@ pub struct Conn {
     tls: Option<Box<tls::TlsLayer>>,
     /// The session moved into the kernel (`--ktls`): the socket is plain to us.
     kernel_tls: bool,
+    /// The client asked for the close (`Connection: close`, HTTP/1.0) and no input was
+    /// left unread: close without lingering.
+    quiet_close: bool,
     /// The handler deferred the request at the front of the input ([`Conn::resume`]).
     deferred: bool,
 }
@@ -249,6 +252,7 @@ impl Conn {
             tls: None,
             kernel_tls: false,
             deferred: false,
+            quiet_close: false,
         }
     }
 
@@ -282,6 +286,7 @@ impl Conn {
         self.tls = None;
         self.kernel_tls = false;
         self.deferred = false;
+        self.quiet_close = false;
     }
 
     /// The socket is closed: let go of what holds kernel resources (an open file) now
@@ -305,7 +310,10 @@ impl Conn {
         }
         match self.phase {
             Phase::Open => {}
-            Phase::CloseAfterFlush | Phase::Lingering { .. } | Phase::Closed => return,
+            Phase::CloseAfterFlush | Phase::Lingering { .. } | Phase::Closed => {
+                self.quiet_close = false;
+                return;
+            }
         }
         if self.tls.is_some() {
             return self.on_tls_records(data, ctx);
@@ -319,6 +327,8 @@ impl Conn {
             let used = self.process(data, ctx);
             if used < data.len() && self.phase == Phase::Open {
                 self.rbuf.extend_from_slice(&data[used..]);
+            } else if used < data.len() {
+                self.quiet_close = false;
             }
         } else {
             self.rbuf.extend_from_slice(data);
@@ -713,7 +723,9 @@ impl Conn {
                 Some(Close::Now)
             }
             Phase::CloseAfterFlush if self.flushed() => {
-                if self.peer_eof {
+                // Like nginx's `lingering_close on`: no linger when the client asked for
+                // the close and sent nothing we did not read (close(2) then sends no RST).
+                if self.peer_eof || self.quiet_close {
                     self.phase = Phase::Closed;
                     self.close_reported = true;
                     Some(Close::Now)
@@ -793,6 +805,7 @@ impl Conn {
         if self.phase == Phase::Open {
             self.rbuf.drain(..used);
         } else {
+            self.quiet_close &= used >= self.rbuf.len();
             self.rbuf.clear();
         }
         if self.rbuf.is_empty() {
@@ -955,6 +968,7 @@ impl Conn {
     ) {
         self.body_started = None;
         let keep_alive = head.keep_alive && !ctx.draining && !self.draining;
+        self.quiet_close = !head.keep_alive && self.tls.is_none();
         let route = ctx.handler.upstream_for(&Request {
             head: shorten(head),
             body,
@@ -1292,6 +1306,37 @@ mod tests {
         let mut h = Harness::new();
         h.feed(b"GET /a HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\nGET /b HTTP/1.1\r\nHost: x\r\n\r\n");
         assert_eq!(h.wire, response("GET /a ", true));
+        assert_eq!(h.closed, Some(Close::Linger));
+    }
+
+    /// Issue 12 (a connection per request): a client that asked for the close and sent
+    /// nothing more is closed at once, as nginx does, without a half-close and a wait
+    /// for its EOF; bytes after its request (above) or after the close was decided
+    /// keep the lingering close, so our response is not lost to a reset.
+    #[test]
+    fn a_close_asked_for_with_nothing_unread_does_not_linger() {
+        for req in [
+            &b"GET /a HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"[..],
+            b"GET /a HTTP/1.0\r\n\r\n",
+        ] {
+            let mut h = Harness::new();
+            h.feed(req);
+            assert_eq!(
+                h.closed,
+                Some(Close::Now),
+                "{}",
+                String::from_utf8_lossy(req)
+            );
+        }
+        let mut h = Harness::new();
+        h.with(|c, ctx| {
+            c.on_data(
+                b"GET /a HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+                ctx,
+            );
+            c.on_data(b"late", ctx);
+        });
+        h.settle();
         assert_eq!(h.closed, Some(Close::Linger));
     }
 
