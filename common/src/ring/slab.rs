@@ -376,6 +376,8 @@ pub struct UringCore {
     timer_armed: [bool; TIMERS],
     open: usize,
     pub(super) fixed: FixedSends,
+    /// The socket last accepted (with SOCK_NONBLOCK), until `open` adopts it.
+    accepted: Option<RawFd>,
 }
 
 impl UringCore {
@@ -393,6 +395,7 @@ impl UringCore {
             timer_armed: [false; TIMERS],
             open: 0,
             fixed: FixedSends::default(),
+            accepted: None,
         }
     }
 
@@ -489,7 +492,8 @@ impl UringCore {
         s.recv_cancelled = false;
         s.send_at = 0;
         s.send_buf.clear();
-        s.nonblocking = false;
+        // Accepted here: already non-blocking, no fcntl needed for an inline send.
+        s.nonblocking = self.accepted.take() == Some(fd);
         self.open += 1;
         self.fixed.opened(id, false);
         id
@@ -513,6 +517,7 @@ impl UringCore {
         let domain = p.domain;
         let fd = super::backend::stream_socket(domain, libc::SOCK_CLOEXEC)?;
         let id = self.open(fd);
+        self.slots[id as usize].nonblocking = false;
         self.fixed.opened(id, true);
         let s = &mut self.slots[id as usize];
         let p = &self.peers[peer];
@@ -740,16 +745,18 @@ impl UringCore {
         self.pending.push_back(Pending::One(e));
     }
 
-    /// Accept on `listener_fd`; completions name `listener`.
+    /// Accept on `listener_fd`; completions name `listener`. Sockets come `O_NONBLOCK`
+    /// (io_uring's receives and sends ignore it; an inline `sendfile` needs it), and
+    /// `open` of the socket just accepted knows it without a syscall.
     pub fn accept(&mut self, listener: u32, listener_fd: RawFd, multishot: bool) {
         let fd = types::Fd(listener_fd);
         let e = if multishot {
             opcode::AcceptMulti::new(fd)
-                .flags(libc::SOCK_CLOEXEC)
+                .flags(libc::SOCK_CLOEXEC | libc::SOCK_NONBLOCK)
                 .build()
         } else {
             opcode::Accept::new(fd, std::ptr::null_mut(), std::ptr::null_mut())
-                .flags(libc::SOCK_CLOEXEC)
+                .flags(libc::SOCK_CLOEXEC | libc::SOCK_NONBLOCK)
                 .build()
         };
         let e = e.user_data(Token::of(listener, 0, Op::Accept).0);
@@ -825,11 +832,14 @@ impl UringCore {
         };
         let rearm = !cqueue::more(flags);
         let ev = match op {
-            Op::Accept if res >= 0 => Event::Accepted {
-                listener: token.slot(),
-                fd: res,
-                rearm,
-            },
+            Op::Accept if res >= 0 => {
+                self.accepted = Some(res);
+                Event::Accepted {
+                    listener: token.slot(),
+                    fd: res,
+                    rearm,
+                }
+            }
             Op::Accept => Event::AcceptFailed {
                 listener: token.slot(),
                 errno: -res,

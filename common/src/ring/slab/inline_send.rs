@@ -271,6 +271,25 @@ mod tests {
         (peer, l.accept().unwrap().0.into_raw_fd())
     }
 
+    /// The socket just accepted (with SOCK_NONBLOCK) is known non-blocking when adopted;
+    /// any other fd, or a connect's socket, is not.
+    #[test]
+    fn only_the_socket_just_accepted_counts_as_non_blocking() {
+        let mut c = core();
+        let accepted = Token::of(0, 0, Op::Accept).0;
+        assert!(matches!(
+            c.complete(accepted, 55, 0),
+            Completion::Event(Event::Accepted { fd: 55, .. })
+        ));
+        let a = c.open(55);
+        assert!(c.slots[a as usize].nonblocking);
+        c.complete(accepted, 56, 0);
+        let b = c.open(57);
+        assert!(!c.slots[b as usize].nonblocking, "not the accepted fd");
+        let d = c.open(56);
+        assert!(!c.slots[d as usize].nonblocking, "forgotten after one open");
+    }
+
     /// A cached file goes out inline, head first, and the NOP's completion reports it; a
     /// full socket arms a POLLOUT wait (cancelled by a close), and the wait's completion
     /// sends on; a non-blocking socket's ring SPLICE out that finds it full waits for
