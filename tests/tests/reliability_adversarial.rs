@@ -1104,46 +1104,21 @@ fn printable(bytes: &[u8]) -> String {
     }
 }
 
-/// Cases the server gets wrong today, with what is wrong. They are reported, not hidden:
-/// `adversarial_open_findings` runs exactly these and fails until they are fixed (it is
-/// ignored so the suite stays green meanwhile; run it with `cargo test -- --ignored`).
-/// Remove an entry once it passes.
 // Found by this suite and since fixed: a chunk size above --max-body-bytes waited for
 // the data instead of a 413; trailer lines were not checked as field lines (empty name,
 // obs-fold, a request line hidden after `0\r\n`); the last chunk's missing final CRLF.
-const OPEN_FINDINGS: &[(&str, &str)] = &[];
+// No case is excluded: a new finding fails `adversarial_requests` until it is fixed.
 
 #[test]
 fn adversarial_requests() {
     let cases: Vec<Case> = cases();
     assert!(cases.len() >= 100, "only {} cases", cases.len());
-    for (name, _) in OPEN_FINDINGS {
-        assert!(
-            cases.iter().any(|c| c.name == *name),
-            "OPEN_FINDINGS names a case that does not exist: {name}"
-        );
-    }
-    let cases: Vec<Case> = cases
-        .into_iter()
-        .filter(|c| !OPEN_FINDINGS.iter().any(|(n, _)| *n == c.name))
-        .collect();
     // Parsing is the codec's, but how bytes reach it differs per tier (one buffer per
     // connection, provided buffers, multishot receive): run every case on each.
     let report: String = uring_tests::TIERS
         .iter()
         .map(|tier| run_suite(&cases, tier))
         .collect();
-    assert!(report.is_empty(), "{report}");
-}
-
-#[test]
-#[ignore = "open findings against uring-server/the codec; see OPEN_FINDINGS"]
-fn adversarial_open_findings() {
-    let cases: Vec<Case> = cases()
-        .into_iter()
-        .filter(|c| OPEN_FINDINGS.iter().any(|(n, _)| *n == c.name))
-        .collect();
-    let report = run_suite(&cases, "full");
     assert!(report.is_empty(), "{report}");
 }
 

@@ -4,9 +4,11 @@
 //! decrement on the socket's file) on every request; a SEND on a fixed file does not. The
 //! table costs an `io_uring_register` call per connection to enter it and one to leave
 //! it, so a slot joins only at its second send (a keep-alive connection; one that sends
-//! once and closes never pays), and only slots made by [`connect`](super::UringCore::connect)
-//! join (the load tool's connections and the proxy's upstreams; accepted sockets keep
-//! their plain fds). Slot `n` uses table entry `n`; slots beyond the table stay plain.
+//! once and closes never pays). Slots made by [`connect`](super::UringCore::connect) (the
+//! load tool's connections, the proxy's upstreams) and by [`open`](super::UringCore::open)
+//! (the server's accepted connections) join alike; the multishot receive, armed once per
+//! connection, keeps the plain fd. Slot `n` uses table entry `n`; slots beyond the table
+//! stay plain.
 //!
 //! The table is registered (sparse) when the first slot joins, so a program that never
 //! connects never has one; a kernel without sparse tables (before 5.19) answers EINVAL and
@@ -77,9 +79,9 @@ impl FixedSends {
         &mut self.state[i]
     }
 
-    /// A slot was opened: `connected` when the core made the socket to connect it.
-    pub fn opened(&mut self, slot: SlotId, connected: bool) {
-        let may_join = connected && slot < FIXED_MAX && self.cap != Some(0);
+    /// A slot was opened; `eligible`: its sends may move to the table.
+    pub fn opened(&mut self, slot: SlotId, eligible: bool) {
+        let may_join = eligible && slot < FIXED_MAX && self.cap != Some(0);
         *self.state(slot) = if may_join {
             State::Counting(0)
         } else {
@@ -169,7 +171,7 @@ mod tests {
     }
 
     #[test]
-    fn accepted_and_out_of_table_slots_stay_plain() {
+    fn ineligible_and_out_of_table_slots_stay_plain() {
         let mut f = FixedSends::default();
         f.opened(1, false);
         f.opened(FIXED_MAX, true);
@@ -275,6 +277,71 @@ mod driver_tests {
         assert!(closed && !fixed(d.core(), slot));
         let mut rest = Vec::new();
         let n = server
+            .read_to_end(&mut rest)
+            .expect("end of file, not a timeout");
+        assert_eq!(n, 0);
+    }
+
+    /// The server's side: an accepted socket handed to `open` joins the table the same
+    /// way, and its close still ends the connection.
+    #[test]
+    fn an_accepted_slot_joins_too_and_close_ends_the_connection() {
+        use std::os::fd::IntoRawFd;
+        let mut d = UringDriver::new(&DriverConfig {
+            ring: RingConfig {
+                tier: Tier::Full,
+                entries: 64,
+                cq_entries: 256,
+            },
+            recv_mode: RecvMode::Multishot,
+            own_recv_size: 0,
+            ring_buf_count: 4,
+            ring_buf_size: 64,
+            connect_timeout: Duration::from_secs(2),
+        })
+        .unwrap();
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let mut client = std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        client
+            .set_read_timeout(Some(Duration::from_secs(5)))
+            .unwrap();
+        let (accepted, _) = listener.accept().unwrap();
+        let slot = d.core().open(accepted.into_raw_fd());
+        let end = Instant::now() + Duration::from_secs(10);
+        let (mut sent, mut was_fixed) = (0, Vec::new());
+        while sent < 4 && Instant::now() < end {
+            if !d.core().sending(slot) {
+                was_fixed.push(fixed(d.core(), slot));
+                let buf = d.core().send_buffer(slot).unwrap();
+                buf.extend_from_slice(format!("a{sent};").as_bytes());
+                d.core().send(slot);
+            }
+            d.core().timer(0, Duration::from_millis(5));
+            d.turn(&mut |_, ev| match ev {
+                Event::Sent { .. } => sent += 1,
+                Event::Timer { .. } => {}
+                other => panic!("unexpected {other:?}"),
+            })
+            .unwrap();
+        }
+        assert_eq!(was_fixed, [false, false, true, true], "joins after 2 sends");
+        let mut got = [0u8; 12];
+        client.read_exact(&mut got).unwrap();
+        assert_eq!(&got, b"a0;a1;a2;a3;");
+        d.core().close(slot);
+        let mut closed = false;
+        while !closed && Instant::now() < end {
+            d.core().timer(0, Duration::from_millis(5));
+            d.turn(&mut |_, ev| {
+                if let Event::Closed { .. } = ev {
+                    closed = true
+                }
+            })
+            .unwrap();
+        }
+        assert!(closed && !fixed(d.core(), slot));
+        let mut rest = Vec::new();
+        let n = client
             .read_to_end(&mut rest)
             .expect("end of file, not a timeout");
         assert_eq!(n, 0);

@@ -495,7 +495,7 @@ impl UringCore {
         // Accepted here: already non-blocking, no fcntl needed for an inline send.
         s.nonblocking = self.accepted.take() == Some(fd);
         self.open += 1;
-        self.fixed.opened(id, false);
+        self.fixed.opened(id, true);
         id
     }
 
