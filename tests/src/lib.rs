@@ -2,7 +2,8 @@
 //! picking free loopback ports, and waiting for a listener.
 //!
 //! The test command (`scripts/test.sh`) builds the binaries before `cargo test` runs, so
-//! the tests start the real programs, not library calls.
+//! the tests start the real programs, not library calls; [`bin`] refuses a binary older
+//! than its sources (`cargo test` alone does not rebuild them).
 
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::PathBuf;
@@ -22,7 +23,43 @@ pub fn bin(name: &str) -> PathBuf {
         "{} is not built: run `cargo build --workspace --bins` first (scripts/test.sh does)",
         path.display()
     );
+    // `cargo test` does not rebuild the programs the tests start: a test run against a
+    // binary older than its sources would test yesterday's code and pass or fail for the
+    // wrong reason. Refuse instead.
+    if let Some(src) = newer_source(&path, name) {
+        panic!(
+            "{} is older than {} (changed since the last build): run `cargo build \
+             --workspace --bins` first (scripts/test.sh does)",
+            path.display(),
+            src.display()
+        );
+    }
     path
+}
+
+/// A source file of the binary's crates modified after the binary was built, if any.
+fn newer_source(bin: &std::path::Path, name: &str) -> Option<PathBuf> {
+    let built = std::fs::metadata(bin).and_then(|m| m.modified()).ok()?;
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).parent()?;
+    let own = match name {
+        "uring-server" | "uring-load" => name,
+        _ => "benches",
+    };
+    let mut dirs = vec![root.join("common/src"), root.join(own).join("src")];
+    while let Some(dir) = dirs.pop() {
+        for entry in std::fs::read_dir(&dir).ok()?.flatten() {
+            let p = entry.path();
+            let Ok(meta) = entry.metadata() else { continue };
+            if meta.is_dir() {
+                dirs.push(p);
+            } else if p.extension().is_some_and(|e| e == "rs")
+                && meta.modified().is_ok_and(|m| m > built)
+            {
+                return Some(p);
+            }
+        }
+    }
+    None
 }
 
 /// A loopback port that was free a moment ago.
@@ -77,4 +114,34 @@ pub fn set_linger_zero(sock: &std::net::TcpStream) {
         "setsockopt(SO_LINGER): {}",
         std::io::Error::last_os_error()
     );
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_binary_older_than_its_sources_is_refused() {
+        let dir = std::env::temp_dir().join(format!("stale-bin-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let old = dir.join("uring-server");
+        std::fs::write(&old, b"").unwrap();
+        let past = std::time::SystemTime::now() - std::time::Duration::from_secs(10 * 365 * 86400);
+        std::fs::File::options()
+            .write(true)
+            .open(&old)
+            .unwrap()
+            .set_modified(past)
+            .unwrap();
+        assert!(super::newer_source(&old, "uring-server").is_some());
+        let fresh = dir.join("uring-load");
+        std::fs::write(&fresh, b"").unwrap();
+        let future = std::time::SystemTime::now() + std::time::Duration::from_secs(86400);
+        std::fs::File::options()
+            .write(true)
+            .open(&fresh)
+            .unwrap()
+            .set_modified(future)
+            .unwrap();
+        assert!(super::newer_source(&fresh, "uring-load").is_none());
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 }
