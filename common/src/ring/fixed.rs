@@ -187,11 +187,12 @@ mod tests {
 
 #[cfg(test)]
 mod driver_tests {
-    //! On a real ring: a connected slot's sends move to the table, the bytes arrive in
-    //! order, and closing the slot really closes the socket (the peer reads end of file),
-    //! which it would not if the table kept its entry.
+    //! On a real ring: a connected or accepted slot's sends move to the table, the bytes
+    //! arrive in order, and closing the slot really closes the socket (the peer reads end
+    //! of file), which it would not if the table kept its entry.
     use std::io::Read;
-    use std::net::TcpListener;
+    use std::net::{TcpListener, TcpStream};
+    use std::os::fd::IntoRawFd;
     use std::time::{Duration, Instant};
 
     use crate::ring::{
@@ -205,13 +206,12 @@ mod driver_tests {
         }
     }
 
-    #[test]
-    fn sends_use_the_table_from_the_second_and_close_ends_the_connection() {
+    fn driver() -> UringDriver {
         assert!(
             probe().unwrap().kernel >= (5, 19),
             "sparse tables need 5.19"
         );
-        let mut d = UringDriver::new(&DriverConfig {
+        UringDriver::new(&DriverConfig {
             ring: RingConfig {
                 tier: Tier::Full,
                 entries: 64,
@@ -223,127 +223,87 @@ mod driver_tests {
             ring_buf_size: 64,
             connect_timeout: Duration::from_secs(2),
         })
-        .unwrap();
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let (storage, len) = crate::ring::epoll::tests::sockaddr(listener.local_addr().unwrap());
-        let peer = d.core().add_peer(&storage, len);
-        let slot = d.core().connect(peer).unwrap();
-        let end = Instant::now() + Duration::from_secs(10);
-        let (mut connected, mut sent, mut was_fixed) = (false, 0, Vec::new());
-        // The kernel completes the handshake before the accept below.
-        while !connected && Instant::now() < end {
-            d.core().timer(0, Duration::from_millis(5));
-            d.turn(&mut |_, ev| match ev {
-                Event::Connected { .. } => connected = true,
-                Event::Timer { .. } => {}
-                other => panic!("unexpected {other:?}"),
-            })
-            .unwrap();
-        }
-        let (mut server, _) = listener.accept().unwrap();
-        server
-            .set_read_timeout(Some(Duration::from_secs(5)))
-            .unwrap();
-        while connected && sent < 4 && Instant::now() < end {
+        .unwrap()
+    }
+
+    /// Turn the ring once (a 5 ms timer bounds the wait).
+    fn turn(d: &mut UringDriver, f: &mut impl FnMut(Event<&[u8]>)) {
+        d.core().timer(0, Duration::from_millis(5));
+        d.turn(&mut |_, ev| f(ev)).unwrap();
+    }
+
+    /// Four sends from `slot`, which join the table after the second; the peer reads them
+    /// in order; then closing the slot leaves the table and the peer reads end of file.
+    fn four_sends_then_close(
+        d: &mut UringDriver,
+        slot: SlotId,
+        peer: &mut TcpStream,
+        end: Instant,
+    ) {
+        peer.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        let (mut sent, mut was_fixed) = (0, Vec::new());
+        while sent < 4 && Instant::now() < end {
             if !d.core().sending(slot) {
                 was_fixed.push(fixed(d.core(), slot));
                 let buf = d.core().send_buffer(slot).unwrap();
                 buf.extend_from_slice(format!("m{sent};").as_bytes());
                 d.core().send(slot);
             }
-            d.core().timer(0, Duration::from_millis(5));
-            d.turn(&mut |_, ev| match ev {
+            turn(d, &mut |ev| match ev {
                 Event::Sent { .. } => sent += 1,
                 Event::Timer { .. } => {}
                 other => panic!("unexpected {other:?}"),
-            })
-            .unwrap();
+            });
         }
         assert_eq!(was_fixed, [false, false, true, true], "joins after 2 sends");
         let mut got = [0u8; 12];
-        server.read_exact(&mut got).unwrap();
+        peer.read_exact(&mut got).unwrap();
         assert_eq!(&got, b"m0;m1;m2;m3;");
         d.core().close(slot);
         let mut closed = false;
         while !closed && Instant::now() < end {
-            d.core().timer(0, Duration::from_millis(5));
-            d.turn(&mut |_, ev| {
-                if let Event::Closed { .. } = ev {
-                    closed = true
-                }
-            })
-            .unwrap();
+            turn(d, &mut |ev| closed |= matches!(ev, Event::Closed { .. }));
         }
         assert!(closed && !fixed(d.core(), slot));
         let mut rest = Vec::new();
-        let n = server
+        let n = peer
             .read_to_end(&mut rest)
             .expect("end of file, not a timeout");
         assert_eq!(n, 0);
+    }
+
+    #[test]
+    fn sends_use_the_table_from_the_second_and_close_ends_the_connection() {
+        let mut d = driver();
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let (storage, len) = crate::ring::epoll::tests::sockaddr(listener.local_addr().unwrap());
+        let peer = d.core().add_peer(&storage, len);
+        let slot = d.core().connect(peer).unwrap();
+        let end = Instant::now() + Duration::from_secs(10);
+        let mut connected = false;
+        // The kernel completes the handshake before the accept below.
+        while !connected && Instant::now() < end {
+            turn(&mut d, &mut |ev| match ev {
+                Event::Connected { .. } => connected = true,
+                Event::Timer { .. } => {}
+                other => panic!("unexpected {other:?}"),
+            });
+        }
+        assert!(connected);
+        let (mut server, _) = listener.accept().unwrap();
+        four_sends_then_close(&mut d, slot, &mut server, end);
     }
 
     /// The server's side: an accepted socket handed to `open` joins the table the same
     /// way, and its close still ends the connection.
     #[test]
     fn an_accepted_slot_joins_too_and_close_ends_the_connection() {
-        use std::os::fd::IntoRawFd;
-        let mut d = UringDriver::new(&DriverConfig {
-            ring: RingConfig {
-                tier: Tier::Full,
-                entries: 64,
-                cq_entries: 256,
-            },
-            recv_mode: RecvMode::Multishot,
-            own_recv_size: 0,
-            ring_buf_count: 4,
-            ring_buf_size: 64,
-            connect_timeout: Duration::from_secs(2),
-        })
-        .unwrap();
+        let mut d = driver();
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let mut client = std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
-        client
-            .set_read_timeout(Some(Duration::from_secs(5)))
-            .unwrap();
+        let mut client = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
         let (accepted, _) = listener.accept().unwrap();
         let slot = d.core().open(accepted.into_raw_fd());
         let end = Instant::now() + Duration::from_secs(10);
-        let (mut sent, mut was_fixed) = (0, Vec::new());
-        while sent < 4 && Instant::now() < end {
-            if !d.core().sending(slot) {
-                was_fixed.push(fixed(d.core(), slot));
-                let buf = d.core().send_buffer(slot).unwrap();
-                buf.extend_from_slice(format!("a{sent};").as_bytes());
-                d.core().send(slot);
-            }
-            d.core().timer(0, Duration::from_millis(5));
-            d.turn(&mut |_, ev| match ev {
-                Event::Sent { .. } => sent += 1,
-                Event::Timer { .. } => {}
-                other => panic!("unexpected {other:?}"),
-            })
-            .unwrap();
-        }
-        assert_eq!(was_fixed, [false, false, true, true], "joins after 2 sends");
-        let mut got = [0u8; 12];
-        client.read_exact(&mut got).unwrap();
-        assert_eq!(&got, b"a0;a1;a2;a3;");
-        d.core().close(slot);
-        let mut closed = false;
-        while !closed && Instant::now() < end {
-            d.core().timer(0, Duration::from_millis(5));
-            d.turn(&mut |_, ev| {
-                if let Event::Closed { .. } = ev {
-                    closed = true
-                }
-            })
-            .unwrap();
-        }
-        assert!(closed && !fixed(d.core(), slot));
-        let mut rest = Vec::new();
-        let n = client
-            .read_to_end(&mut rest)
-            .expect("end of file, not a timeout");
-        assert_eq!(n, 0);
+        four_sends_then_close(&mut d, slot, &mut client, end);
     }
 }
