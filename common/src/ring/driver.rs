@@ -108,13 +108,15 @@ impl UringDriver {
     /// Submit what is queued and wait for at least one completion, then deliver every
     /// completion. A fatal ring error is returned; the program stops its loop.
     pub fn turn(&mut self, f: &mut impl FnMut(&mut Core, Event<&[u8]>)) -> io::Result<()> {
-        self.submit_and_wait(1)?;
+        // A completion made in user space is already there: do not wait for the kernel's.
+        let want = !uc(&mut self.core).has_local() as usize;
+        self.submit_and_wait(want)?;
         self.dispatch(f);
         Ok(())
     }
 
-    /// Deliver the completions already in the queue (no syscall unless the queue must be
-    /// synced); returns how many there were.
+    /// Deliver the completions already in the queue and those made in user space (no
+    /// syscall unless the queue must be synced); returns how many there were.
     pub fn dispatch(&mut self, f: &mut impl FnMut(&mut Core, Event<&[u8]>)) -> usize {
         let mut total = 0;
         let mut batch = std::mem::take(&mut self.cqes);
@@ -124,6 +126,11 @@ impl UringDriver {
                 let mut cq = self.ring.completion();
                 cq.sync();
                 batch.extend((&mut cq).map(|c| (c.user_data(), c.result(), c.flags())));
+            }
+            // Then the completions made in user space since the last batch (an inline
+            // send's result), through the same path as the kernel's.
+            while let Some((ud, res)) = uc(&mut self.core).next_local() {
+                batch.push((ud, res, 0));
             }
             if batch.is_empty() {
                 break;
@@ -405,6 +412,41 @@ mod tests {
         assert_eq!(closed, 1, "{mode:?}");
         assert_eq!(d.live(), 0);
         assert!(back > 0, "the peer read what was sent");
+    }
+
+    /// An inline send's result is delivered in the turn that made it, with no SQE: the
+    /// turn does not wait for the kernel (a 5 s timer is the only operation in flight;
+    /// had the turn waited for a completion, the timer's would come with the result).
+    #[test]
+    fn an_inline_send_is_reported_in_the_same_turn_without_waiting() {
+        use std::io::Read;
+        let mut d = driver(RecvMode::Own, Tier::Basic);
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let mut peer = std::net::TcpStream::connect(l.local_addr().unwrap()).unwrap();
+        let ours = l.accept().unwrap().0.into_raw_fd();
+        let dir = std::path::Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../target"));
+        let path = dir.join(format!("driver-inline-{}", std::process::id()));
+        let data: Vec<u8> = (0..8192u32).map(|i| (i % 253) as u8).collect();
+        std::fs::write(&path, &data).unwrap();
+        let file = std::fs::File::open(&path).unwrap();
+        let slot = d.core().open(ours);
+        d.core()
+            .send_buffer(slot)
+            .unwrap()
+            .extend_from_slice(b"HEAD");
+        let n = d.core().splice_file(slot, file.as_raw_fd(), 0, 8192, false);
+        assert_eq!(n.unwrap(), 8192);
+        assert!(uc(d.core()).pending().is_empty(), "no SQE for the result");
+        d.core().timer(0, Duration::from_secs(5));
+        let mut events = Vec::new();
+        d.turn(&mut |_, ev| events.push(format!("{ev:?}"))).unwrap();
+        let spliced = format!("{:?}", Event::<&[u8]>::Spliced { slot, len: 8192 });
+        assert_eq!(events, [spliced]);
+        let mut got = vec![0u8; 4 + 8192];
+        peer.read_exact(&mut got).unwrap();
+        assert_eq!(&got[..4], b"HEAD");
+        assert!(got[4..] == data[..]);
+        std::fs::remove_file(&path).unwrap();
     }
 
     #[test]

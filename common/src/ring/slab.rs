@@ -267,7 +267,8 @@ struct Splicing {
     drained: u32,
     /// The last SPLICE out's errno (ECANCELED when a short SPLICE in broke the link).
     out_errno: i32,
-    /// Sent inline instead (`slab/inline_send.rs`): its NOP or POLLOUT wait is in flight.
+    /// Sent inline instead (`slab/inline_send.rs`): its local completion or POLLOUT wait
+    /// is pending.
     inline: Option<inline_send::InlineSend>,
 }
 
@@ -370,6 +371,9 @@ pub struct UringCore {
     /// Released slots whose `Closed` event is still to be delivered.
     released: VecDeque<SlotId>,
     pending: VecDeque<Pending>,
+    /// Completions made in user space (an inline send's result), as (user data, result):
+    /// the driver delivers them like CQEs, through [`UringCore::complete`].
+    local: VecDeque<(u64, i32)>,
     peers: Vec<Peer>,
     connect_ts: Box<types::Timespec>,
     timer_ts: Box<[types::Timespec; TIMERS]>,
@@ -389,6 +393,7 @@ impl UringCore {
             dirty: Vec::new(),
             released: VecDeque::new(),
             pending: VecDeque::with_capacity(1024),
+            local: VecDeque::new(),
             peers: Vec::new(),
             connect_ts: Box::new(types::Timespec::from(cfg.connect_timeout)),
             timer_ts: Box::new([types::Timespec::new(); TIMERS]),
@@ -718,7 +723,7 @@ impl UringCore {
             cancels.push(cancel(Op::Connect));
         }
         match s.splice.inline {
-            // An inline send's NOP completes by itself; its POLLOUT wait does not.
+            // An inline send's local completion comes by itself; its POLLOUT wait does not.
             Some(i) if i.waiting() => cancels.push(cancel(Op::SpliceWait)),
             Some(_) => {}
             None if s.splice.inflight > 0 => {
@@ -1162,6 +1167,16 @@ impl UringCore {
 
     pub(super) fn pending(&mut self) -> &mut VecDeque<Pending> {
         &mut self.pending
+    }
+
+    /// The next completion made in user space, to deliver like a CQE.
+    pub(super) fn next_local(&mut self) -> Option<(u64, i32)> {
+        self.local.pop_front()
+    }
+
+    /// Whether a completion made in user space waits (the next turn must not block).
+    pub(super) fn has_local(&self) -> bool {
+        !self.local.is_empty()
     }
 
     /// Lend out the slot's receive buffer (own mode) or read buffer while the program

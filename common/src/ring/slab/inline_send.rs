@@ -7,9 +7,10 @@
 //! every page of the range is cached, and the socket is switched to `O_NONBLOCK` before
 //! the first attempt, so a full socket answers EAGAIN. Then:
 //! - cached: the head (the unsent send buffer) with `MSG_MORE`, then `sendfile`; the
-//!   result is reported through a NOP's completion (the program hears `Spliced` or
-//!   `SpliceFailed` as from the ring path); a full socket arms a POLL_ADD for POLLOUT and
-//!   the attempt is made again when it fires;
+//!   result is queued as a completion made in user space (no SQE, no CQE: the driver
+//!   delivers it in the same dispatch, through `complete` like a CQE, so the program hears
+//!   `Spliced` or `SpliceFailed` as from the ring path); a full socket arms a POLL_ADD for
+//!   POLLOUT and the attempt is made again when it fires;
 //! - not cached (or no `cachestat`, or part of the head did not fit): the ring path (SPLICE
 //!   file → pipe → socket through io-wq), whose SPLICE out, on a socket made non-blocking
 //!   here, waits for POLLOUT through a linked POLL_ADD instead of spinning on EAGAIN.
@@ -46,13 +47,14 @@ pub(super) struct InlineSend {
     offset: u64,
     len: u32,
     more: bool,
-    /// The attempt's result, reported when its NOP completes: bytes sent (0: the file
-    /// ended), or -errno. `None`: a POLLOUT wait is armed and the attempt is still to make.
+    /// The attempt's result, reported when its local completion is delivered: bytes sent
+    /// (0: the file ended), or -errno. `None`: a POLLOUT wait is armed and the attempt is
+    /// still to make.
     done: Option<i32>,
 }
 
 impl InlineSend {
-    /// Waiting for room in the socket (a POLL_ADD in flight), not for a NOP.
+    /// Waiting for room in the socket (a POLL_ADD in flight), not for a local completion.
     pub(super) fn waiting(&self) -> bool {
         self.done.is_none()
     }
@@ -61,8 +63,8 @@ impl InlineSend {
 impl UringCore {
     /// Send `len` bytes of `file` at `offset` (after the head in the send buffer) inline if
     /// its pages are cached. `Ok(false)`: not attempted, the caller takes the ring path (the
-    /// send buffer then holds what is left of the head). `Ok(true)`: a NOP or a POLL_ADD is
-    /// queued and the event follows.
+    /// send buffer then holds what is left of the head). `Ok(true)`: a local completion or a
+    /// POLL_ADD is queued and the event follows.
     pub(super) fn splice_inline(
         &mut self,
         slot: SlotId,
@@ -124,17 +126,20 @@ impl UringCore {
             }),
             ..Splicing::default()
         };
-        let e = match done {
-            Some(_) => opcode::Nop::new()
-                .build()
-                .user_data(Token::of(slot, gen, Op::SpliceOut).0),
-            None => pollout(s.fd).user_data(Token::of(slot, gen, Op::SpliceWait).0),
-        };
-        self.pending.push_back(Pending::One(e));
+        match done {
+            // Done: the result is delivered from user space, in the same dispatch.
+            Some(_) => self
+                .local
+                .push_back((Token::of(slot, gen, Op::SpliceOut).0, 0)),
+            None => {
+                let e = pollout(s.fd).user_data(Token::of(slot, gen, Op::SpliceWait).0);
+                self.pending.push_back(Pending::One(e));
+            }
+        }
         Ok(true)
     }
 
-    /// The NOP or the POLLOUT wait of an inline send completed (`res` its result).
+    /// The local completion or the POLLOUT wait of an inline send came (`res` its result).
     pub(super) fn complete_inline(&mut self, slot: SlotId, res: i32) -> Option<Event<Payload>> {
         let s = &mut self.slots[slot as usize];
         let inl = s.splice.inline.take()?;
@@ -290,12 +295,12 @@ mod tests {
         assert!(!c.slots[d as usize].nonblocking, "forgotten after one open");
     }
 
-    /// A cached file goes out inline, head first, and the NOP's completion reports it; a
-    /// full socket arms a POLLOUT wait (cancelled by a close), and the wait's completion
-    /// sends on; a non-blocking socket's ring SPLICE out that finds it full waits for
-    /// POLLOUT through a linked POLL_ADD instead of spinning in io-wq.
+    /// A cached file goes out inline, head first, and a completion made in user space (no
+    /// SQE) reports it; a full socket arms a POLLOUT wait (cancelled by a close), and the
+    /// wait's completion sends on; a non-blocking socket's ring SPLICE out that finds it
+    /// full waits for POLLOUT through a linked POLL_ADD instead of spinning in io-wq.
     #[test]
-    fn inline_send_reports_through_a_nop_and_waits_for_room() {
+    fn inline_send_reports_in_user_space_and_waits_for_room() {
         let dir = std::path::Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../target"));
         let path = dir.join(format!("inline-send-{}", std::process::id()));
         let data: Vec<u8> = (0..8 << 20).map(|i| (i % 251) as u8).collect();
@@ -308,14 +313,17 @@ mod tests {
         c.send_buffer(a).unwrap().extend_from_slice(b"HEAD");
         assert_eq!(c.splice_file(a, fd, 10, 1000, false).unwrap(), 1000);
         assert!(c.slots[a as usize].nonblocking);
-        assert_eq!(queued(&mut c), [(Some(Op::SpliceOut), opcode::Nop::CODE)]);
+        assert_eq!(queued(&mut c), [], "no SQE reports an inline send");
+        let done = Token::of(a, 0, Op::SpliceOut).0;
+        assert_eq!(c.next_local(), Some((done, 0)));
+        assert_eq!(c.next_local(), None);
         let mut got = vec![0u8; 1004];
         peer.read_exact(&mut got).unwrap();
         assert_eq!(&got[..4], b"HEAD");
         assert!(got[4..] == data[10..1010]);
-        assert!(c.splicing(a), "the NOP is in flight");
+        assert!(c.splicing(a), "the local completion is pending");
         assert_eq!(
-            c.complete(Token::of(a, 0, Op::SpliceOut).0, 0, 0),
+            c.complete(done, 0, 0),
             Completion::Event(Event::Spliced { slot: a, len: 1000 })
         );
         // Nobody reads: the socket fills, then the attempt waits for room.
@@ -326,8 +334,9 @@ mod tests {
             if q == [(Some(Op::SpliceWait), opcode::PollAdd::CODE)] {
                 break true;
             }
-            assert_eq!(q, [(Some(Op::SpliceOut), opcode::Nop::CODE)]);
-            match c.complete(Token::of(a, 0, Op::SpliceOut).0, 0, 0) {
+            assert_eq!(q, []);
+            assert_eq!(c.next_local(), Some((done, 0)));
+            match c.complete(done, 0, 0) {
                 Completion::Event(Event::Spliced { len, .. }) => off += len as u64,
                 other => panic!("{other:?}"),
             }
@@ -380,6 +389,31 @@ mod tests {
             c.complete(Token::of(b, gen, Op::SpliceOut).0, 8192, 0),
             Completion::Event(Event::Spliced { slot: b, len: 8192 })
         );
+        std::fs::remove_file(&path).unwrap();
+    }
+
+    /// A close while an inline send's local completion is pending cancels nothing: the
+    /// completion still comes, counts as the slot's last operation, and only then is the
+    /// slot closed and released (never delivered to the program).
+    #[test]
+    fn a_close_waits_for_the_pending_local_completion() {
+        let dir = std::path::Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../target"));
+        let path = dir.join(format!("inline-close-{}", std::process::id()));
+        std::fs::write(&path, vec![5u8; 4096]).unwrap();
+        let file = std::fs::File::open(&path).unwrap();
+        let mut c = core();
+        let (_peer, ours) = tcp_pair();
+        let a = c.open(ours);
+        c.splice_file(a, file.as_raw_fd(), 0, 4096, false).unwrap();
+        queued(&mut c);
+        c.close(a);
+        let q = queued(&mut c);
+        assert!(q.iter().all(|&(op, _)| op != Some(Op::Cancel)), "{q:?}");
+        assert_eq!(c.next_released(), None, "the completion is still to come");
+        let (ud, res) = c.next_local().expect("the pending completion");
+        assert_eq!(c.complete(ud, res, 0), Completion::Stale { bid: None });
+        assert_eq!(queued(&mut c), [(Some(Op::Close), opcode::Close::CODE)]);
+        assert_eq!(c.next_released(), Some(a));
         std::fs::remove_file(&path).unwrap();
     }
 
