@@ -382,6 +382,9 @@ pub struct UringCore {
     pub(super) fixed: FixedSends,
     /// The socket last accepted (with SOCK_NONBLOCK), until `open` adopts it.
     accepted: Option<RawFd>,
+    /// File ranges `cachestat` found fully cached in this batch of completions
+    /// (`slab/inline_send.rs`).
+    cached_now: Vec<(RawFd, u64, u32)>,
 }
 
 impl UringCore {
@@ -401,6 +404,7 @@ impl UringCore {
             open: 0,
             fixed: FixedSends::default(),
             accepted: None,
+            cached_now: Vec::new(),
         }
     }
 
@@ -857,7 +861,11 @@ impl UringCore {
                     cancelled: res == -libc::ECANCELED,
                 }
             }
-            Op::Poll => Event::Ready { id: token.slot() },
+            Op::Poll => {
+                // Another thread may hand over a file opened under a number closed here.
+                self.new_batch();
+                Event::Ready { id: token.slot() }
+            }
             Op::Cancel | Op::Close | Op::Wait => return Completion::Quiet,
             Op::Connect
             | Op::LinkTimeout

@@ -5,7 +5,11 @@
 //!
 //! The attempt never blocks the worker: `cachestat(2)` (Linux 6.5+) first says whether
 //! every page of the range is cached, and the socket is switched to `O_NONBLOCK` before
-//! the first attempt, so a full socket answers EAGAIN. Then:
+//! the first attempt, so a full socket answers EAGAIN. A range found cached is remembered
+//! for the rest of the batch of completions being dispatched (many requests of one batch
+//! fetch the same hot file), never longer: the driver starts a new batch at every CQ
+//! drain (the dispatch ends with one), and a `Ready` event (another thread may hand over a file
+//! opened under a number just closed here) forgets too. Then:
 //! - cached: the head (the unsent send buffer) with `MSG_MORE`, then `sendfile`; the
 //!   result is queued as a completion made in user space (no SQE, no CQE: the driver
 //!   delivers it in the same dispatch, through `complete` like a CQE, so the program hears
@@ -30,6 +34,8 @@ use crate::ring::{Event, Op, Token};
 /// Most file bytes one inline `sendfile` moves: the ring thread's other connections wait
 /// meanwhile, so a huge file goes in turns.
 const INLINE_MAX: u32 = 1 << 20;
+/// Most ranges remembered as cached in one batch (a linear search; the hot files).
+const CACHED_NOW_MAX: usize = 8;
 
 static INLINE: AtomicBool = AtomicBool::new(true);
 /// Whether the kernel has `cachestat`: 0 not known yet, 1 yes, 2 no.
@@ -74,7 +80,7 @@ impl UringCore {
         more: bool,
     ) -> io::Result<bool> {
         let len = len.min(INLINE_MAX);
-        if !INLINE.load(Ordering::Relaxed) || !cached(file, offset, len) {
+        if !INLINE.load(Ordering::Relaxed) || !self.cached_in_batch(file, offset, len) {
             return Ok(false);
         }
         let s = &mut self.slots[slot as usize];
@@ -137,6 +143,29 @@ impl UringCore {
             }
         }
         Ok(true)
+    }
+
+    /// Whether the range is cached: remembered from earlier in this batch, or asked of
+    /// `cachestat` (and remembered when it is).
+    pub(in crate::ring) fn cached_in_batch(&mut self, file: RawFd, offset: u64, len: u32) -> bool {
+        let end = offset + len as u64;
+        let known =
+            |&(f, o, l): &(RawFd, u64, u32)| f == file && o <= offset && end <= o + l as u64;
+        if self.cached_now.iter().any(known) {
+            return true;
+        }
+        if !cached(file, offset, len) {
+            return false;
+        }
+        if self.cached_now.len() < CACHED_NOW_MAX {
+            self.cached_now.push((file, offset, len));
+        }
+        true
+    }
+
+    /// Forget what this batch found cached (the driver calls it between batches).
+    pub(in crate::ring) fn new_batch(&mut self) {
+        self.cached_now.clear();
     }
 
     /// The local completion or the POLLOUT wait of an inline send came (`res` its result).
@@ -414,6 +443,45 @@ mod tests {
         assert_eq!(c.complete(ud, res, 0), Completion::Stale { bid: None });
         assert_eq!(queued(&mut c), [(Some(Op::Close), opcode::Close::CODE)]);
         assert_eq!(c.next_released(), Some(a));
+        std::fs::remove_file(&path).unwrap();
+    }
+
+    /// Evict the clean pages of `f` from the page cache (a real filesystem).
+    fn evict(f: &std::fs::File) {
+        f.sync_all().unwrap();
+        // SAFETY: fadvise on our own open file.
+        unsafe { libc::posix_fadvise(f.as_raw_fd(), 0, 0, libc::POSIX_FADV_DONTNEED) };
+        assert!(!cached(f.as_raw_fd(), 0, 4096), "evicted");
+    }
+
+    /// What `cachestat` found cached is remembered for the rest of the batch, and only
+    /// then: a file evicted after the first probe still counts as cached in the same batch
+    /// (no second `cachestat`), within the range found and not beyond it; a new batch, or
+    /// a `Ready` event, asks the kernel again.
+    #[test]
+    fn a_cached_range_is_remembered_for_one_batch_only() {
+        let dir = std::path::Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../target"));
+        let path = dir.join(format!("cached-batch-{}", std::process::id()));
+        std::fs::write(&path, vec![3u8; 256 * 1024]).unwrap();
+        let f = std::fs::File::open(&path).unwrap();
+        let fd = f.as_raw_fd();
+        let mut c = core();
+        assert!(c.cached_in_batch(fd, 0, 65536));
+        evict(&f);
+        assert!(c.cached_in_batch(fd, 0, 65536), "remembered in this batch");
+        assert!(c.cached_in_batch(fd, 4096, 8192), "a range inside it too");
+        assert!(
+            !c.cached_in_batch(fd, 60000, 8192),
+            "not one reaching beyond it"
+        );
+        c.new_batch();
+        assert!(!c.cached_in_batch(fd, 0, 65536), "a new batch asks again");
+        std::fs::read(&path).unwrap();
+        assert!(c.cached_in_batch(fd, 0, 65536), "read back in");
+        evict(&f);
+        let ready = c.complete(Token::of(3, 0, Op::Poll).0, 1, 0);
+        assert_eq!(ready, Completion::Event(Event::Ready { id: 3 }));
+        assert!(!c.cached_in_batch(fd, 0, 65536), "a Ready event forgets");
         std::fs::remove_file(&path).unwrap();
     }
 
