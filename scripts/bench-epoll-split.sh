@@ -99,16 +99,7 @@ cell() {
     kill "$started"
     wait "$started" 2>/dev/null || true
     started=""
-    python3 - "$round" "$server" "$quota" "$requests" "$before" "$after" >>"$csv" <<'PY'
-import os, sys
-round_, server, quota, n, before, after = sys.argv[1:]
-hz = os.sysconf("SC_CLK_TCK")
-n = int(n)
-(u0, s0), (u1, s1) = [map(int, x.split()) for x in (before, after)]
-user = (u1 - u0) / hz * 1e6 / n
-sys_ = (s1 - s0) / hz * 1e6 / n
-print(f"{round_},{server},{quota},{n},{user:.3f},{sys_:.3f},{user + sys_:.3f}")
-PY
+    python3 scripts/cpu-split.py cell "$round" "$server" "$requests" "$before" "$after" "$quota" >>"$csv"
     tail -1 "$csv"
 }
 
@@ -117,20 +108,4 @@ for r in $(seq "$rounds"); do
     for s in $order; do cell "$r" "$s"; done
 done
 
-python3 - "$csv" <<'PY'
-import csv, statistics, sys
-rows = list(csv.DictReader(open(sys.argv[1])))
-by = {}
-for r in rows:
-    by.setdefault(r["server"], []).append(r)
-for s, rs in by.items():
-    med = {k: statistics.median(float(r[k]) for r in rs) for k in ("user_us", "sys_us", "total_us")}
-    rps = statistics.median(int(r["requests"]) for r in rs)
-    print(f"{s}: median user {med['user_us']:.2f} sys {med['sys_us']:.2f} total {med['total_us']:.2f} us/req ({rps:.0f} requests a cell)")
-ratios = []
-for rnd in sorted({r["round"] for r in rows}):
-    cells = {r["server"]: float(r["total_us"]) for r in rows if r["round"] == rnd}
-    ratios.append(cells["nginx"] / cells["uring-server-epoll"])
-print("nginx / epoll tier, median of per-round ratios: %.3f (rounds %s)"
-      % (statistics.median(ratios), ", ".join("%.3f" % x for x in ratios)))
-PY
+python3 scripts/cpu-split.py summary "$csv" server uring-server-epoll nginx

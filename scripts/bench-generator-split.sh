@@ -16,7 +16,7 @@ bin=${BIN:-target/release}
 port=18094
 mkdir -p "$out"
 csv="$out/rounds.csv"
-echo "round,tool,requests_per_s,user_us,sys_us,total_us" >"$csv"
+echo "round,tool,requests,user_us,sys_us,total_us" >"$csv"
 
 command -v wrk >/dev/null || { echo "wrk missing (apt-get install wrk)" >&2; exit 1; }
 for b in floor uring-load; do
@@ -55,16 +55,7 @@ cell() {
     local rps
     rps=$(awk '/^Requests\/sec:/{print $2}' "$log")
     rm -f "$log"
-    python3 - "$round" "$tool" "$rps" "$window" "$before" "$after" >>"$csv" <<'PY'
-import os, sys
-round_, tool, rps, window, before, after = sys.argv[1:]
-hz = os.sysconf("SC_CLK_TCK")
-n = float(rps) * float(window)
-(u0, s0), (u1, s1) = [map(int, x.split()) for x in (before, after)]
-user = (u1 - u0) / hz * 1e6 / n
-sys_ = (s1 - s0) / hz * 1e6 / n
-print(f"{round_},{tool},{float(rps):.0f},{user:.3f},{sys_:.3f},{user + sys_:.3f}")
-PY
+    python3 scripts/cpu-split.py cell "$round" "$tool" "$(python3 -c "print($rps * $window)")" "$before" "$after" >>"$csv"
     tail -1 "$csv"
 }
 
@@ -73,21 +64,4 @@ for r in $(seq "$rounds"); do
     for t in $order; do cell "$r" "$t"; done
 done
 
-python3 - "$csv" <<'PY'
-import csv, statistics, sys
-rows = list(csv.DictReader(open(sys.argv[1])))
-by = {}
-for r in rows:
-    by.setdefault(r["tool"], []).append(r)
-for t, rs in by.items():
-    med = {k: statistics.median(float(r[k]) for r in rs) for k in ("user_us", "sys_us", "total_us")}
-    print(f"{t}: median user {med['user_us']:.2f} sys {med['sys_us']:.2f} total {med['total_us']:.2f} us/req")
-ratios, bound = [], []
-for rnd in sorted({r["round"] for r in rows}):
-    cells = {r["tool"]: r for r in rows if r["round"] == rnd}
-    ratios.append(float(cells["wrk"]["total_us"]) / float(cells["uring-load"]["total_us"]))
-    bound.append(float(cells["wrk"]["total_us"]) / float(cells["uring-load"]["sys_us"]))
-print("wrk / uring-load, median of per-round ratios: %.3f (rounds %s)"
-      % (statistics.median(ratios), ", ".join("%.3f" % x for x in ratios)))
-print("upper bound with no user time at all (wrk total / uring-load system): %.3f" % statistics.median(bound))
-PY
+python3 scripts/cpu-split.py summary "$csv" tool uring-load wrk

@@ -138,6 +138,31 @@ pub struct Ctx<'a, H> {
     pub log: Option<&'a mut RequestLog>,
 }
 
+/// The `Date` the unit tests answer with.
+#[cfg(test)]
+pub(crate) const TEST_DATE: &[u8; 29] = b"Thu, 01 Jan 1970 00:00:00 GMT";
+
+#[cfg(test)]
+impl<'a, H> Ctx<'a, H> {
+    /// A context as the unit tests build it: the fixed test date, no log, not draining.
+    pub(crate) fn for_test(
+        handler: &'a mut H,
+        limits: &'a Limits,
+        timeouts: &'a Timeouts,
+        now: Instant,
+    ) -> Ctx<'a, H> {
+        Ctx {
+            handler,
+            date: TEST_DATE,
+            limits,
+            timeouts,
+            now,
+            draining: false,
+            log: None,
+        }
+    }
+}
+
 /// A complete request (head and whole body, de-chunked) for an upstream, already in the
 /// form the upstream gets it (`proxy/headers.rs`).
 #[derive(Debug)]
@@ -1116,7 +1141,7 @@ mod tests {
         }
     }
 
-    const DATE: &[u8; 29] = b"Thu, 01 Jan 1970 00:00:00 GMT";
+    const DATE: &[u8; 29] = super::TEST_DATE;
 
     struct Harness {
         conn: Conn,
@@ -1143,15 +1168,7 @@ mod tests {
         }
 
         fn with<R>(&mut self, f: impl FnOnce(&mut Conn, &mut Ctx<'_, Echo>) -> R) -> R {
-            let mut ctx = Ctx {
-                handler: &mut self.handler,
-                date: DATE,
-                limits: &self.limits,
-                timeouts: &self.timeouts,
-                now: self.now,
-                draining: false,
-                log: None,
-            };
+            let mut ctx = Ctx::for_test(&mut self.handler, &self.limits, &self.timeouts, self.now);
             f(&mut self.conn, &mut ctx)
         }
 
@@ -1531,15 +1548,7 @@ mod tests {
         let mut handler = Many;
         let limits = Limits::default();
         let timeouts = Timeouts::default();
-        let mut ctx = Ctx {
-            handler: &mut handler,
-            date: DATE,
-            limits: &limits,
-            timeouts: &timeouts,
-            now: Instant::now(),
-            draining: false,
-            log: None,
-        };
+        let mut ctx = Ctx::for_test(&mut handler, &limits, &timeouts, Instant::now());
         conn.on_data(
             b"GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n",
             &mut ctx,
@@ -1655,15 +1664,7 @@ mod tests {
         let mut largest_send = 0;
         let mut chunks = 0;
         let mut staged = Vec::new();
-        let mut ctx = Ctx {
-            handler: &mut handler,
-            date: DATE,
-            limits: &limits,
-            timeouts: &timeouts,
-            now,
-            draining: false,
-            log: None,
-        };
+        let mut ctx = Ctx::for_test(&mut handler, &limits, &timeouts, now);
         conn.on_data(
             b"GET /file HTTP/1.1\r\nHost: x\r\n\r\nGET /next HTTP/1.1\r\nHost: x\r\n\r\n",
             &mut ctx,
@@ -1788,15 +1789,7 @@ mod tests {
         let timeouts = Timeouts::default();
         let now = Instant::now();
         let mut conn = Conn::new(now, &timeouts);
-        let mut ctx = Ctx {
-            handler: &mut handler,
-            date: DATE,
-            limits: &limits,
-            timeouts: &timeouts,
-            now,
-            draining: false,
-            log: None,
-        };
+        let mut ctx = Ctx::for_test(&mut handler, &limits, &timeouts, now);
         conn.on_data(
             b"GET /file HTTP/1.1\r\nHost: x\r\n\r\nGET /b HTTP/1.1\r\nHost: x\r\n\r\nGET /partial HT",
             &mut ctx,
@@ -1865,15 +1858,7 @@ mod tests {
         let timeouts = Timeouts::default();
         let now = Instant::now();
         let mut conn = Conn::new(now, &timeouts);
-        let mut ctx = Ctx {
-            handler: &mut handler,
-            date: DATE,
-            limits: &limits,
-            timeouts: &timeouts,
-            now,
-            draining: false,
-            log: None,
-        };
+        let mut ctx = Ctx::for_test(&mut handler, &limits, &timeouts, now);
         conn.on_data(
             b"GET /big HTTP/1.1\r\nHost: x\r\n\r\nGET /b HTTP/1.1\r\nHost: x\r\n\r\nGET /c HTTP/1.1\r\nHost: x\r\n\r\n",
             &mut ctx,
@@ -1937,15 +1922,7 @@ mod tests {
         let (limits, timeouts, now) = (Limits::default(), Timeouts::default(), Instant::now());
         let mut handler = Tunnel;
         let mut conn = Conn::new(now, &timeouts);
-        let mut ctx = Ctx {
-            handler: &mut handler,
-            date: DATE,
-            limits: &limits,
-            timeouts: &timeouts,
-            now,
-            draining: false,
-            log: None,
-        };
+        let mut ctx = Ctx::for_test(&mut handler, &limits, &timeouts, now);
         conn.on_data(
             b"CONNECT a.example:443 HTTP/1.1\r\nHost: a.example:443\r\n\r\n",
             &mut ctx,
@@ -1977,15 +1954,7 @@ mod tests {
         let mut handler = OneFile(path.clone());
         let (limits, timeouts, now) = (Limits::default(), Timeouts::default(), Instant::now());
         let mut conn = Conn::new(now, &timeouts);
-        let mut ctx = Ctx {
-            handler: &mut handler,
-            date: DATE,
-            limits: &limits,
-            timeouts: &timeouts,
-            now,
-            draining: false,
-            log: None,
-        };
+        let mut ctx = Ctx::for_test(&mut handler, &limits, &timeouts, now);
         conn.on_data(b"GET /f HTTP/1.1\r\nHost: x\r\n\r\n", &mut ctx);
         assert!(conn.file.is_some());
         assert!(conn.wants_read());
@@ -2010,15 +1979,7 @@ mod tests {
         let mut handler = OneFile(path.clone());
         let (limits, timeouts, now) = (Limits::default(), Timeouts::default(), Instant::now());
         let mut conn = Conn::new(now, &timeouts);
-        let mut ctx = Ctx {
-            handler: &mut handler,
-            date: DATE,
-            limits: &limits,
-            timeouts: &timeouts,
-            now,
-            draining: false,
-            log: None,
-        };
+        let mut ctx = Ctx::for_test(&mut handler, &limits, &timeouts, now);
         conn.on_data(b"GET /f HTTP/1.1\r\nHost: x\r\n\r\n", &mut ctx);
         let head_len = conn.out.len();
         // Not asked for: ignored.

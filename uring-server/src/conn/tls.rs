@@ -294,7 +294,6 @@ YilWZ/HiidmcUz+ci2y2jJigEBqhRANCAARDilyjNHuRd2uQx8GTuJqHEowMyU85
 ejsVs/eQg6I0+K+cDGE4pDTfYczz3MUjXqyrd74B51X3RLjxPBj89YwO
 -----END PRIVATE KEY-----
 ";
-    const DATE: &[u8; 29] = b"Thu, 01 Jan 1970 00:00:00 GMT";
 
     fn configs() -> (Arc<ServerConfig>, Arc<ClientConfig>) {
         let provider = Arc::new(rustls::crypto::ring::default_provider());
@@ -349,15 +348,7 @@ ejsVs/eQg6I0+K+cDGE4pDTfYczz3MUjXqyrd74B51X3RLjxPBj89YwO
                 c2s = b.to_vec();
             }
             for chunk in c2s.chunks(piece) {
-                let mut ctx = Ctx {
-                    handler: &mut handler,
-                    date: DATE,
-                    limits: &limits,
-                    timeouts: &timeouts,
-                    now,
-                    draining: false,
-                    log: None,
-                };
+                let mut ctx = Ctx::for_test(&mut handler, &limits, &timeouts, now);
                 conn.on_data(chunk, &mut ctx);
             }
             let mut out = Vec::new();
@@ -370,15 +361,7 @@ ejsVs/eQg6I0+K+cDGE4pDTfYczz3MUjXqyrd74B51X3RLjxPBj89YwO
                     client.process_new_packets().unwrap();
                 }
                 out.clear();
-                let mut ctx = Ctx {
-                    handler: &mut handler,
-                    date: DATE,
-                    limits: &limits,
-                    timeouts: &timeouts,
-                    now,
-                    draining: false,
-                    log: None,
-                };
+                let mut ctx = Ctx::for_test(&mut handler, &limits, &timeouts, now);
                 conn.on_sent(n, &mut ctx);
             }
             let mut buf = [0u8; 4096];
@@ -482,15 +465,7 @@ ejsVs/eQg6I0+K+cDGE4pDTfYczz3MUjXqyrd74B51X3RLjxPBj89YwO
             while client.wants_write() {
                 client.write_tls(&mut c2s).unwrap();
             }
-            let mut ctx = Ctx {
-                handler: &mut handler,
-                date: DATE,
-                limits: &limits,
-                timeouts: &timeouts,
-                now,
-                draining: false,
-                log: None,
-            };
+            let mut ctx = Ctx::for_test(&mut handler, &limits, &timeouts, now);
             conn.on_data(&c2s, &mut ctx);
             let mut out = Vec::new();
             while conn.poll_send(&mut out) {
@@ -501,15 +476,7 @@ ejsVs/eQg6I0+K+cDGE4pDTfYczz3MUjXqyrd74B51X3RLjxPBj89YwO
                 }
                 let n = out.len();
                 out.clear();
-                let mut ctx = Ctx {
-                    handler: &mut handler,
-                    date: DATE,
-                    limits: &limits,
-                    timeouts: &timeouts,
-                    now,
-                    draining: false,
-                    log: None,
-                };
+                let mut ctx = Ctx::for_test(&mut handler, &limits, &timeouts, now);
                 conn.on_sent(n, &mut ctx);
             }
             let mut buf = [0u8; 4096];
