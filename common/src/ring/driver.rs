@@ -55,6 +55,8 @@ impl EnterError {
 }
 
 const BGID: u16 = 0;
+/// Rounds of one dispatch that deliver completions made in user space.
+const LOCAL_ROUNDS: usize = 4;
 
 /// The io_uring core inside the backend-neutral [`Core`]: this driver only ever holds one.
 #[inline(always)]
@@ -120,7 +122,7 @@ impl UringDriver {
     pub fn dispatch(&mut self, f: &mut impl FnMut(&mut Core, Event<&[u8]>)) -> usize {
         let mut total = 0;
         let mut batch = std::mem::take(&mut self.cqes);
-        loop {
+        for round in 0.. {
             batch.clear();
             // What `cachestat` found cached is trusted within one batch only (this also
             // ends the last one: the loop comes here once more before it stops).
@@ -131,8 +133,14 @@ impl UringDriver {
                 batch.extend((&mut cq).map(|c| (c.user_data(), c.result(), c.flags())));
             }
             // Then the completions made in user space since the last batch (an inline
-            // send's result), through the same path as the kernel's.
-            while let Some((ud, res)) = uc(&mut self.core).next_local() {
+            // send's result), through the same path as the kernel's. A few rounds only:
+            // a connection whose pipelined requests each answer inline would otherwise
+            // chain them all here, ahead of the others; the rest waits for the next turn,
+            // which does not block for it.
+            while round < LOCAL_ROUNDS {
+                let Some((ud, res)) = uc(&mut self.core).next_local() else {
+                    break;
+                };
                 batch.push((ud, res, 0));
             }
             if batch.is_empty() {
@@ -449,6 +457,48 @@ mod tests {
         peer.read_exact(&mut got).unwrap();
         assert_eq!(&got[..4], b"HEAD");
         assert!(got[4..] == data[..]);
+        std::fs::remove_file(&path).unwrap();
+    }
+
+    /// A connection whose every response is answered inline (pipelined requests) gets
+    /// LOCAL_ROUNDS of them per turn, not all at once; the next turn goes on without
+    /// waiting (a 5 s timer would show up if it waited).
+    #[test]
+    fn inline_sends_chained_by_one_connection_yield_to_the_next_turn() {
+        use std::io::Read;
+        let mut d = driver(RecvMode::Own, Tier::Basic);
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let mut peer = std::net::TcpStream::connect(l.local_addr().unwrap()).unwrap();
+        let ours = l.accept().unwrap().0.into_raw_fd();
+        let dir = std::path::Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../target"));
+        let path = dir.join(format!("driver-chain-{}", std::process::id()));
+        std::fs::write(&path, vec![7u8; 1000]).unwrap();
+        let file = std::fs::File::open(&path).unwrap();
+        let fd = file.as_raw_fd();
+        let slot = d.core().open(ours);
+        d.core().splice_file(slot, fd, 0, 1000, false).unwrap();
+        d.core().timer(0, Duration::from_secs(5));
+        let mut per_turn = Vec::new();
+        let mut sent = 0;
+        while sent < 20 {
+            let mut n = 0;
+            d.turn(&mut |core, ev| match ev {
+                Event::Spliced { len: 1000, .. } => {
+                    n += 1;
+                    if sent + n < 20 {
+                        core.splice_file(slot, fd, 0, 1000, false).unwrap();
+                    }
+                }
+                other => panic!("{other:?}"),
+            })
+            .unwrap();
+            sent += n;
+            per_turn.push(n);
+        }
+        assert_eq!(per_turn, [LOCAL_ROUNDS; 5]);
+        let mut got = vec![0u8; 20 * 1000];
+        peer.read_exact(&mut got).unwrap();
+        assert!(got.iter().all(|&b| b == 7));
         std::fs::remove_file(&path).unwrap();
     }
 
