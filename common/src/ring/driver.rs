@@ -137,11 +137,10 @@ impl UringDriver {
             // a connection whose pipelined requests each answer inline would otherwise
             // chain them all here, ahead of the others; the rest waits for the next turn,
             // which does not block for it.
-            while round < LOCAL_ROUNDS {
-                let Some((ud, res)) = uc(&mut self.core).next_local() else {
-                    break;
-                };
-                batch.push((ud, res, 0));
+            if round < LOCAL_ROUNDS {
+                while let Some((ud, res)) = uc(&mut self.core).next_local() {
+                    batch.push((ud, res, 0));
+                }
             }
             if batch.is_empty() {
                 break;
