@@ -8,7 +8,8 @@
 #        release builds of uring-server and uring-load; N defaults to 50000; the rest goes to
 #        the server, e.g. `--tier epoll`, or `--access-log FILE --metrics 127.0.0.1:0`)
 #        KEEP_CG=DIR copies the callgrind output to DIR; CLOSE=1 sends
-#        every request on its own connection instead of keep-alive.
+#        every request on its own connection instead of keep-alive; PIPELINE=N keeps N
+#        requests in flight per keep-alive connection.
 # Prints: instructions in the server per request. Kernel work is not counted.
 set -euo pipefail
 bin=${1:?BIN_DIR}; n=${2:-50000}
@@ -16,6 +17,7 @@ shift $(($# < 2 ? $# : 2))
 out=$(mktemp -d)
 trap '[ -n "${KEEP_CG:-}" ] && cp "$out"/cg.out* "$KEEP_CG" ; rm -rf "$out"' EXIT
 ka=-k; [ -n "${CLOSE:-}" ] && ka=
+[ -n "${PIPELINE:-}" ] && ka="-k -K $PIPELINE"
 port=$((20000 + RANDOM % 20000))
 valgrind --tool=callgrind --callgrind-out-file="$out/cg.out" \
   "$bin/uring-server" --listen "127.0.0.1:$port" -w 1 --no-pin "$@" >"$out/server.log" 2>&1 &
