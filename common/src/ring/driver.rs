@@ -326,7 +326,7 @@ mod tests {
     //! arrive complete and in order through the buffer ring running dry (ENOBUFS), short
     //! sends are continued, and a close waits for the last completion.
     use super::*;
-    use crate::ring::{probe, Tier};
+    use crate::ring::{probe, SlotId, Tier};
     use std::os::fd::{AsRawFd, IntoRawFd};
 
     fn driver(mode: RecvMode, tier: Tier) -> UringDriver {
@@ -424,22 +424,38 @@ mod tests {
         assert!(back > 0, "the peer read what was sent");
     }
 
+    /// A basic-tier driver with an accepted loopback connection open in a slot, the peer
+    /// that reads what it sends, and a file of `data` under target/ (removed by the test).
+    fn inline_setup(
+        name: &str,
+        data: &[u8],
+    ) -> (
+        UringDriver,
+        std::net::TcpStream,
+        SlotId,
+        std::fs::File,
+        std::path::PathBuf,
+    ) {
+        let mut d = driver(RecvMode::Own, Tier::Basic);
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let peer = std::net::TcpStream::connect(l.local_addr().unwrap()).unwrap();
+        let ours = l.accept().unwrap().0.into_raw_fd();
+        let dir = std::path::Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../target"));
+        let path = dir.join(format!("{name}-{}", std::process::id()));
+        std::fs::write(&path, data).unwrap();
+        let file = std::fs::File::open(&path).unwrap();
+        let slot = d.core().open(ours);
+        (d, peer, slot, file, path)
+    }
+
     /// An inline send's result is delivered in the turn that made it, with no SQE: the
     /// turn does not wait for the kernel (a 5 s timer is the only operation in flight;
     /// had the turn waited for a completion, the timer's would come with the result).
     #[test]
     fn an_inline_send_is_reported_in_the_same_turn_without_waiting() {
         use std::io::Read;
-        let mut d = driver(RecvMode::Own, Tier::Basic);
-        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        let mut peer = std::net::TcpStream::connect(l.local_addr().unwrap()).unwrap();
-        let ours = l.accept().unwrap().0.into_raw_fd();
-        let dir = std::path::Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../target"));
-        let path = dir.join(format!("driver-inline-{}", std::process::id()));
         let data: Vec<u8> = (0..8192u32).map(|i| (i % 253) as u8).collect();
-        std::fs::write(&path, &data).unwrap();
-        let file = std::fs::File::open(&path).unwrap();
-        let slot = d.core().open(ours);
+        let (mut d, mut peer, slot, file, path) = inline_setup("driver-inline", &data);
         d.core()
             .send_buffer(slot)
             .unwrap()
@@ -465,16 +481,8 @@ mod tests {
     #[test]
     fn inline_sends_chained_by_one_connection_yield_to_the_next_turn() {
         use std::io::Read;
-        let mut d = driver(RecvMode::Own, Tier::Basic);
-        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        let mut peer = std::net::TcpStream::connect(l.local_addr().unwrap()).unwrap();
-        let ours = l.accept().unwrap().0.into_raw_fd();
-        let dir = std::path::Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../target"));
-        let path = dir.join(format!("driver-chain-{}", std::process::id()));
-        std::fs::write(&path, vec![7u8; 1000]).unwrap();
-        let file = std::fs::File::open(&path).unwrap();
+        let (mut d, mut peer, slot, file, path) = inline_setup("driver-chain", &[7u8; 1000]);
         let fd = file.as_raw_fd();
-        let slot = d.core().open(ours);
         d.core().splice_file(slot, fd, 0, 1000, false).unwrap();
         d.core().timer(0, Duration::from_secs(5));
         let mut per_turn = Vec::new();
