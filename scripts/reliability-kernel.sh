@@ -301,6 +301,14 @@ finish() {
 }
 # Seconds since boot with centiseconds, for the drain time.
 now() { cut -d' ' -f1 /proc/uptime; }
+# Wait (at most 30 s) until port $1 (hex) listens, or process $2 has gone.
+wait_listening() {
+  i=0
+  while ! grep -q ":$1 00000000:0000 0A" /proc/net/tcp && kill -0 $2 2>/dev/null && [ $i -lt 300 ]; do
+    i=$((i + 1))
+    sleep 0.1
+  done
+}
 if [ "$MODE" = smoke ]; then
   echo "$T SMOKE ok"
   finish
@@ -311,11 +319,7 @@ echo "$T MEMLOCK $(ulimit -l)"
 # 5.15 io_uring, which does not. Either way the server must work or say so in one line.
 (ulimit -l 0; exec su -s /bin/sh -c "exec uring-server --listen 127.0.0.1:8081 -w 1" nobody) >/tmp/u.out 2>/tmp/u.err &
 U=$!
-i=0
-while ! grep -q ':1F91 00000000:0000 0A' /proc/net/tcp && kill -0 $U 2>/dev/null && [ $i -lt 300 ]; do
-  i=$((i + 1))
-  sleep 0.1
-done
+wait_listening 1F91 $U
 if grep -q ':1F91 00000000:0000 0A' /proc/net/tcp && kill -0 $U 2>/dev/null; then
   # The listener is bound before the workers make their rings: give them a moment.
   sleep 1
@@ -385,12 +389,8 @@ echo "$T KTLS-ULP $(cat /proc/sys/net/ipv4/tcp_available_ulp)"
 uring-server --tls-listen 127.0.0.1:8443 --tls-cert /etc/tls/cert.pem --tls-key /etc/tls/key.pem \
   --ktls --root /www --metrics 127.0.0.1:9090 -w 1 --drain-timeout 5s >/tmp/ktls.out 2>/tmp/ktls.err &
 KS=$!
-i=0
 # Port 8443 = 20FB.
-while ! grep -q ':20FB 00000000:0000 0A' /proc/net/tcp && kill -0 $KS 2>/dev/null && [ $i -lt 300 ]; do
-  i=$((i + 1))
-  sleep 0.1
-done
+wait_listening 20FB $KS
 sleep 1
 U=https://127.0.0.1:8443
 # TLS 1.3 (rustls client): keep-alive on a few connections, then two requests on each of
@@ -425,11 +425,7 @@ for tier in basic epoll; do
   uring-server --tls-listen 127.0.0.1:8443 --tls-cert /etc/tls/cert.pem --tls-key /etc/tls/key.pem \
     --ktls --root /www --metrics 127.0.0.1:9090 -w 1 --tier $tier >/dev/null 2>/tmp/kt.err &
   KS=$!
-  i=0
-  while ! grep -q ':20FB 00000000:0000 0A' /proc/net/tcp && kill -0 $KS 2>/dev/null && [ $i -lt 300 ]; do
-    i=$((i + 1))
-    sleep 0.1
-  done
+  wait_listening 20FB $KS
   sleep 1
   timeout 120 uring-load -n 80 -c 20 -k --insecure --json $U/plaintext >/tmp/kt.json 2>/dev/null
   r=$?

@@ -514,17 +514,13 @@ impl Conn {
                 head_only,
                 http10,
             } => {
-                let mut w = ResponseWriter {
-                    out: &mut self.out,
-                    date: ctx.date,
+                let mut w = ResponseWriter::new(
+                    &mut self.out,
+                    ctx.date,
                     head_only,
-                    keep_alive: keep_alive && !self.draining,
+                    keep_alive && !self.draining,
                     http10,
-                    file: None,
-                    status: None,
-                    deferred: false,
-                    body_len: 0,
-                };
+                );
                 let body: &[u8] = match status {
                     502 => b"Bad Gateway\n",
                     503 => b"Service Unavailable\n",
@@ -1019,17 +1015,13 @@ impl Conn {
             self.forward_from = Some((self.out.len(), ctx.now));
             return;
         }
-        let mut w = ResponseWriter {
-            out: &mut self.out,
-            date: ctx.date,
-            head_only: head.method == "HEAD",
+        let mut w = ResponseWriter::new(
+            &mut self.out,
+            ctx.date,
+            head.method == "HEAD",
             keep_alive,
-            http10: head.version == Version::Http10,
-            file: None,
-            status: None,
-            deferred: false,
-            body_len: 0,
-        };
+            head.version == Version::Http10,
+        );
         // SAFETY of the lifetime juggling: Request borrows head for the call only.
         let req = Request {
             head: shorten(head),
@@ -1087,17 +1079,7 @@ impl Conn {
 
     /// Answer a request we refuse, then close (RFC 9112 leaves no way to resynchronise).
     fn refuse(&mut self, why: Refusal, date: &[u8; 29]) {
-        let mut w = ResponseWriter {
-            out: &mut self.out,
-            date,
-            head_only: false,
-            keep_alive: false,
-            http10: false,
-            file: None,
-            status: None,
-            deferred: false,
-            body_len: 0,
-        };
+        let mut w = ResponseWriter::new(&mut self.out, date, false, false, false);
         let status = why.status();
         let body: &[u8] = match status {
             400 => b"Bad Request\n",
@@ -1934,6 +1916,16 @@ mod tests {
         );
     }
 
+    /// Answers every request with the first 100,000 bytes of its file, zero-copy or not.
+    #[derive(Clone)]
+    struct OneFile(std::path::PathBuf, bool);
+    impl Handler for OneFile {
+        fn handle(&mut self, _req: &Request<'_>, resp: &mut ResponseWriter<'_>) {
+            let file = std::fs::File::open(&self.0).unwrap();
+            resp.respond_file(200, &[], FileBody::new(file, 0, 100_000).zero_copy(self.1));
+        }
+    }
+
     /// Item 5: the file read's bytes come in as a slice (the driver's read buffer), so
     /// nothing here can expose memory the kernel did not write; a completion without a read
     /// in flight is ignored and more bytes than the body promised are clamped.
@@ -1941,17 +1933,9 @@ mod tests {
     /// response), and stops once input piles up behind the file.
     #[test]
     fn reading_goes_on_while_a_file_streams_until_input_piles_up() {
-        #[derive(Clone)]
-        struct OneFile(std::path::PathBuf);
-        impl Handler for OneFile {
-            fn handle(&mut self, _req: &Request<'_>, resp: &mut ResponseWriter<'_>) {
-                let file = std::fs::File::open(&self.0).unwrap();
-                resp.respond_file(200, &[], FileBody::new(file, 0, 100_000));
-            }
-        }
         let path = std::env::temp_dir().join(format!("conn-readon-test-{}", std::process::id()));
         std::fs::write(&path, vec![7u8; 100_000]).unwrap();
-        let mut handler = OneFile(path.clone());
+        let mut handler = OneFile(path.clone(), true);
         let (limits, timeouts, now) = (Limits::default(), Timeouts::default(), Instant::now());
         let mut conn = Conn::new(now, &timeouts);
         let mut ctx = Ctx::for_test(&mut handler, &limits, &timeouts, now);
@@ -1966,17 +1950,9 @@ mod tests {
 
     #[test]
     fn file_reads_not_asked_for_or_too_long_change_nothing_they_should_not() {
-        #[derive(Clone)]
-        struct OneFile(std::path::PathBuf);
-        impl Handler for OneFile {
-            fn handle(&mut self, _req: &Request<'_>, resp: &mut ResponseWriter<'_>) {
-                let file = std::fs::File::open(&self.0).unwrap();
-                resp.respond_file(200, &[], FileBody::new(file, 0, 100_000).zero_copy(false));
-            }
-        }
         let path = std::env::temp_dir().join(format!("conn-sound-test-{}", std::process::id()));
         std::fs::write(&path, vec![7u8; 100_000]).unwrap();
-        let mut handler = OneFile(path.clone());
+        let mut handler = OneFile(path.clone(), false);
         let (limits, timeouts, now) = (Limits::default(), Timeouts::default(), Instant::now());
         let mut conn = Conn::new(now, &timeouts);
         let mut ctx = Ctx::for_test(&mut handler, &limits, &timeouts, now);

@@ -64,6 +64,27 @@ pub const SERVER_NAME: &[u8] = b"uring-server";
 const ALLOW_GET_HEAD: &[u8] = b"GET, HEAD, OPTIONS";
 
 impl<'a> ResponseWriter<'a> {
+    /// A writer for one response: nothing written, no status, no file yet.
+    pub(crate) fn new(
+        out: &'a mut Vec<u8>,
+        date: &'a [u8],
+        head_only: bool,
+        keep_alive: bool,
+        http10: bool,
+    ) -> ResponseWriter<'a> {
+        ResponseWriter {
+            out,
+            date,
+            head_only,
+            keep_alive,
+            http10,
+            file: None,
+            status: None,
+            deferred: false,
+            body_len: 0,
+        }
+    }
+
     /// Answer with `status`, extra `headers` and an in-memory `body`. Only the
     /// first call per request counts; later calls are ignored.
     pub fn respond(&mut self, status: u16, headers: &[(&str, &[u8])], body: &[u8]) {
@@ -216,17 +237,7 @@ impl CachedResponse {
         const MARK: [u8; 29] = [0; 29];
         let variant = |keep_alive: bool, http10: bool| {
             let mut out = Vec::new();
-            let mut w = ResponseWriter {
-                out: &mut out,
-                date: &MARK,
-                head_only: false,
-                keep_alive,
-                http10,
-                file: None,
-                status: None,
-                deferred: false,
-                body_len: 0,
-            };
+            let mut w = ResponseWriter::new(&mut out, &MARK, false, keep_alive, http10);
             w.respond(status, headers, body);
             let date_at = out
                 .windows(MARK.len())
@@ -269,17 +280,7 @@ mod tests {
             for http10 in [true, false] {
                 for head_only in [true, false] {
                     let (mut a, mut b) = (b"prefix".to_vec(), b"prefix".to_vec());
-                    let mk = |out| ResponseWriter {
-                        out,
-                        date,
-                        head_only,
-                        keep_alive,
-                        http10,
-                        file: None,
-                        status: None,
-                        deferred: false,
-                        body_len: 0,
-                    };
+                    let mk = |out| ResponseWriter::new(out, date, head_only, keep_alive, http10);
                     let mut w = mk(&mut a);
                     w.respond(200, &headers, b"Hello, World!");
                     let body_len = if head_only { 0 } else { 13 };

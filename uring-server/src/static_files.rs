@@ -911,6 +911,27 @@ mod tests {
         path: &str,
         extra: &str,
     ) -> (u16, (Vec<u8>, Option<FileBody>)) {
+        with_request(path, extra, |req, w| {
+            files.serve(req, w);
+            // A miss is deferred: wait for the opener as the worker does, then ask again.
+            if std::mem::take(&mut w.deferred) {
+                wait_for_opener(files);
+                files.serve(req, w);
+                assert!(!w.deferred, "deferred twice");
+            }
+            let status = w.status.expect("answered");
+            let file = w.file.take();
+            (status, (w.out.clone(), file))
+        })
+    }
+
+    /// Parse GET `path` (with `extra` header lines) and hand it to `f` with a fresh
+    /// keep-alive writer.
+    fn with_request<R>(
+        path: &str,
+        extra: &str,
+        f: impl FnOnce(&Request<'_>, &mut ResponseWriter<'_>) -> R,
+    ) -> R {
         use uring_common::http::{new_header_storage, parse_request, Limits, Parsed};
         let raw = format!("GET {path} HTTP/1.1\r\nHost: t\r\n{extra}\r\n");
         let mut storage = new_header_storage();
@@ -924,27 +945,11 @@ mod tests {
             body: b"",
         };
         let mut out = Vec::new();
-        let mut w = ResponseWriter {
-            out: &mut out,
-            date: b"Thu, 01 Jan 1970 00:00:00 GMT",
-            head_only: false,
-            keep_alive: true,
-            http10: false,
-            file: None,
-            status: None,
-            deferred: false,
-            body_len: 0,
-        };
-        files.serve(&req, &mut w);
-        // A miss is deferred: wait for the opener as the worker does, then ask again.
-        if std::mem::take(&mut w.deferred) {
-            wait_for_opener(files);
-            files.serve(&req, &mut w);
-            assert!(!w.deferred, "deferred twice");
-        }
-        let status = w.status.expect("answered");
-        let file = w.file.take();
-        (status, (out, file))
+        let date = b"Thu, 01 Jan 1970 00:00:00 GMT";
+        f(
+            &req,
+            &mut ResponseWriter::new(&mut out, date, false, true, false),
+        )
     }
 
     /// Wait (at most 5 s) until the opener's eventfd is readable, then take its answers.
@@ -968,40 +973,19 @@ mod tests {
         let dir = Dir::new("opener");
         std::fs::write(dir.0.join("a.txt"), b"aaa").unwrap();
         let mut files = StaticFiles::new(&dir.0).unwrap();
-        use uring_common::http::{new_header_storage, parse_request, Limits, Parsed};
-        let raw = b"GET /a.txt HTTP/1.1\r\nHost: t\r\n\r\n";
-        let mut storage = new_header_storage();
-        let Ok(Parsed::Complete(head)) = parse_request(raw, &mut storage, &Limits::default())
-        else {
-            panic!("no parse");
-        };
-        let req = Request {
-            head: &head,
-            body: b"",
-        };
-        let mut out = Vec::new();
-        let mut w = ResponseWriter {
-            out: &mut out,
-            date: b"Thu, 01 Jan 1970 00:00:00 GMT",
-            head_only: false,
-            keep_alive: true,
-            http10: false,
-            file: None,
-            status: None,
-            deferred: false,
-            body_len: 0,
-        };
-        files.serve(&req, &mut w);
-        assert!(w.deferred && w.status.is_none() && w.out.is_empty());
-        w.deferred = false;
-        files.serve(&req, &mut w);
-        assert!(w.deferred, "still in progress");
-        assert_eq!(files.opener.asked.len(), 1, "asked once");
-        wait_for_opener(&mut files);
-        w.deferred = false;
-        files.serve(&req, &mut w);
-        assert_eq!(w.status, Some(200));
-        assert!(w.out.ends_with(b"aaa"));
+        with_request("/a.txt", "", |req, w| {
+            files.serve(req, w);
+            assert!(w.deferred && w.status.is_none() && w.out.is_empty());
+            w.deferred = false;
+            files.serve(req, w);
+            assert!(w.deferred, "still in progress");
+            assert_eq!(files.opener.asked.len(), 1, "asked once");
+            wait_for_opener(&mut files);
+            w.deferred = false;
+            files.serve(req, w);
+            assert_eq!(w.status, Some(200));
+            assert!(w.out.ends_with(b"aaa"));
+        });
         assert_eq!(get(&mut files, "/nothing.txt").0, 404);
     }
 
