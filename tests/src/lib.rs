@@ -62,12 +62,42 @@ fn newer_source(bin: &std::path::Path, name: &str) -> Option<PathBuf> {
     None
 }
 
-/// A loopback port that was free a moment ago.
+/// A loopback port that was free a moment ago and that no other call in this process
+/// has handed out.
+///
+/// Not `bind(0)`: the kernel picks that from the ephemeral range, so two tests running
+/// at once could be handed the same port (the second server then fails with "address in
+/// use", or worse, both listen with SO_REUSEPORT and share the connections), and the
+/// tests' own client sockets take their source ports from the same range. Instead a
+/// counter walks a window of ports just below the ephemeral range, starting at an offset
+/// from the pid, and each candidate is checked with a bind.
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("bind 127.0.0.1:0")
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static NEXT: AtomicU32 = AtomicU32::new(u32::MAX);
+    let (lo, len) = port_window();
+    let start = std::process::id() % len;
+    let _ = NEXT.compare_exchange(u32::MAX, start, Ordering::Relaxed, Ordering::Relaxed);
+    for _ in 0..len {
+        let port = (lo + NEXT.fetch_add(1, Ordering::Relaxed) % len) as u16;
+        if TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+    panic!("no free loopback port in {lo}..{}", lo + len);
+}
+
+/// The ports [`free_port`] hands out: the 12,000 below the kernel's ephemeral range, or
+/// 20000-31999 when that range starts too low to leave room below it.
+fn port_window() -> (u32, u32) {
+    const LEN: u32 = 12_000;
+    let ephemeral_lo = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|s| s.split_whitespace().next()?.parse::<u32>().ok())
+        .unwrap_or(32_768);
+    match ephemeral_lo >= 1024 + LEN {
+        true => (ephemeral_lo - LEN, LEN),
+        false => (20_000, LEN),
+    }
 }
 
 /// Wait until something accepts TCP connections on `addr`, or panic after `timeout`.
@@ -143,5 +173,33 @@ mod tests {
             .unwrap();
         assert!(super::newer_source(&fresh, "uring-load").is_none());
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// Tests run in parallel threads and each starts servers on `free_port()`; a port
+    /// handed out twice made a server fail with "address in use" (or share connections
+    /// with another test's server through SO_REUSEPORT) about once in 150 runs of
+    /// reliability_adversarial.
+    #[test]
+    fn free_port_hands_out_each_port_once_across_threads() {
+        let threads: Vec<_> = (0..8)
+            .map(|_| {
+                std::thread::spawn(|| (0..250).map(|_| super::free_port()).collect::<Vec<_>>())
+            })
+            .collect();
+        let mut all: Vec<u16> = threads
+            .into_iter()
+            .flat_map(|t| t.join().unwrap())
+            .collect();
+        let n = all.len();
+        all.sort_unstable();
+        all.dedup();
+        assert_eq!(
+            all.len(),
+            n,
+            "{} of {n} ports handed out twice",
+            n - all.len()
+        );
+        let (lo, len) = super::port_window();
+        assert!(all.iter().all(|&p| (lo..lo + len).contains(&u32::from(p))));
     }
 }
