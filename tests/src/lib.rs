@@ -73,12 +73,14 @@ fn newer_source(bin: &std::path::Path, name: &str) -> Option<PathBuf> {
 /// from the pid, and each candidate is checked with a bind.
 pub fn free_port() -> u16 {
     use std::sync::atomic::{AtomicU32, Ordering};
-    static NEXT: AtomicU32 = AtomicU32::new(u32::MAX);
-    let (lo, len) = port_window();
-    let start = std::process::id() % len;
-    let _ = NEXT.compare_exchange(u32::MAX, start, Ordering::Relaxed, Ordering::Relaxed);
+    static NEXT: std::sync::OnceLock<(u32, u32, AtomicU32)> = std::sync::OnceLock::new();
+    let (lo, len, next) = NEXT.get_or_init(|| {
+        let (lo, len) = port_window();
+        (lo, len, AtomicU32::new(std::process::id() % len))
+    });
+    let (lo, len) = (*lo, *len);
     for _ in 0..len {
-        let port = (lo + NEXT.fetch_add(1, Ordering::Relaxed) % len) as u16;
+        let port = (lo + next.fetch_add(1, Ordering::Relaxed) % len) as u16;
         if TcpListener::bind(("127.0.0.1", port)).is_ok() {
             return port;
         }
