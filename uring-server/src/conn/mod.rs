@@ -1,0 +1,500 @@
+//! One connection's HTTP/1.1 state machine, sans-IO: bytes and the current time go in,
+//! what to do next comes out (bytes to send, a file range to read, keep reading or not,
+//! close now or after a lingering half-close, a deadline). The ring loop in `worker.rs`
+//! only moves bytes and completions; this file never touches a socket.
+//!
+//! Inputs: [`Conn::on_data`], [`Conn::on_eof`], [`Conn::on_sent`], [`Conn::on_file_read`],
+//! [`Conn::on_timeout`], [`Conn::on_error`], [`Conn::start_drain`].
+//! Outputs: [`Conn::poll_send`], [`Conn::poll_file_read`], [`Conn::wants_read`],
+//! [`Conn::poll_close`], [`Conn::deadline`].
+//!
+//! Requests are parsed in place in the buffer they arrived in; only an incomplete tail is
+//! copied into the connection's own buffer. Every complete request in a read is answered
+//! into one output buffer, so a pipelined burst leaves in one send. The output buffer is
+//! swapped with the driver's send buffer of the slot ([`Conn::poll_send`]): the bytes in
+//! flight belong to the slot, not to this machine, and no copy is made.
+//!
+//! Files: `mod.rs` (the state, inputs and outputs), `read.rs` (parsing requests and
+//! refusing bad ones), `exchange.rs` (a complete request routed to the handler or the
+//! proxy), `files.rs` (file bodies), `forward.rs` (the proxy's answers), `tls.rs` (rustls
+//! and kTLS), `tests.rs`.
+
+mod exchange;
+mod files;
+mod forward;
+mod read;
+#[cfg(test)]
+mod tests;
+mod tls;
+
+use std::mem::MaybeUninit;
+use std::net::IpAddr;
+use std::os::fd::{AsRawFd, RawFd};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use uring_common::http::{
+    date::format_imf_fixdate, parse_request, BodyFraming, ChunkEvent, ChunkedDecoder, ChunkedError,
+    HeaderStorage, Limits, Parsed, RequestError, RequestHead, Version,
+};
+use uring_common::ring::{Event, SPLICE_HEAD_MAX};
+
+use crate::config::Timeouts;
+use crate::handler::Handler;
+use crate::metrics::{Route, TimeoutKind};
+use crate::observe::{Answered, RequestLog};
+use crate::request::Request;
+use crate::response::{FileBody, ResponseWriter};
+
+/// Stop answering pipelined requests while this much output waits (back-pressure).
+const OUT_HIGH_WATER: usize = 256 * 1024;
+/// Input kept while a file body streams before the receive stops (see `wants_read`).
+const READ_WHILE_STREAMING: usize = 16 * 1024;
+/// Largest file chunk read per operation (bounded memory per connection).
+pub const FILE_CHUNK: usize = 64 * 1024;
+/// Largest splice asked for at once; the driver trims it to what the slot's pipe holds.
+pub const SPLICE_CHUNK: u32 = 1 << 20;
+/// How long a closing connection keeps reading (and discarding) after its half-close, so
+/// the client gets our last response rather than a reset.
+const LINGER: Duration = Duration::from_secs(2);
+/// While draining, how long a connection with nothing pending stays open for a request
+/// that may already be on its way: closing it at once would race with that request (the
+/// client sees its connection die under a request it sent, an error no client retries
+/// safely). Such a request is answered with `Connection: close`. This is what lets an
+/// upgrade under full load finish without a read error.
+pub const DRAIN_GRACE: Duration = Duration::from_millis(500);
+
+/// What the worker must do to end the connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Close {
+    /// Cancel outstanding operations and close the socket.
+    Now,
+    /// Half-close (`shutdown(SHUT_WR)`) and keep reading until EOF or the linger deadline.
+    Linger,
+}
+
+/// A file operation to start for the body being sent (see [`Conn::poll_file_op`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FileOp {
+    /// Read (fd, offset, length) into memory, then send.
+    Read(RawFd, u64, u32),
+    /// Splice (fd, offset, length, more bytes follow) to the socket.
+    Splice(RawFd, u64, u32, bool),
+}
+
+/// Where the connection is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    /// Reading and answering requests.
+    Open,
+    /// Answer everything pending, then close (an error, `Connection: close`, draining).
+    CloseAfterFlush,
+    /// Half-closed after our last response; discarding input until EOF or deadline.
+    Lingering { until: Instant },
+    /// Done; the worker closes the socket.
+    Closed,
+}
+
+/// Everything a connection needs from its worker for one call.
+pub struct Ctx<'a, H> {
+    pub handler: &'a mut H,
+    pub date: &'a [u8; 29],
+    pub limits: &'a Limits,
+    pub timeouts: &'a Timeouts,
+    pub now: Instant,
+    /// The server is shutting down: answer with `Connection: close`.
+    pub draining: bool,
+    /// Access log and metrics (present when either is on).
+    pub log: Option<&'a mut RequestLog>,
+}
+
+/// The `Date` the unit tests answer with.
+#[cfg(test)]
+pub(crate) const TEST_DATE: &[u8; 29] = b"Thu, 01 Jan 1970 00:00:00 GMT";
+
+#[cfg(test)]
+impl<'a, H> Ctx<'a, H> {
+    /// A context as the unit tests build it: the fixed test date, no log, not draining.
+    pub(crate) fn for_test(
+        handler: &'a mut H,
+        limits: &'a Limits,
+        timeouts: &'a Timeouts,
+        now: Instant,
+    ) -> Ctx<'a, H> {
+        Ctx {
+            handler,
+            date: TEST_DATE,
+            limits,
+            timeouts,
+            now,
+            draining: false,
+            log: None,
+        }
+    }
+}
+
+use files::FileStream;
+pub use forward::{Forward, ForwardOutcome};
+use read::Refusal;
+
+pub struct Conn {
+    /// Unconsumed input: an incomplete request (head, or head plus partial body).
+    rbuf: Vec<u8>,
+    /// Responses not yet handed to the kernel.
+    out: Vec<u8>,
+    /// The driver is sending what `poll_send` handed over.
+    send_in_flight: bool,
+    file: Option<FileStream>,
+    phase: Phase,
+    close_reported: bool,
+    peer_eof: bool,
+    draining: bool,
+    /// When the wait for the current head began: accept for the first request, the
+    /// first byte for later ones (slowloris guard).
+    head_started: Option<Instant>,
+    /// When the head of a request whose body is still arriving was complete.
+    body_started: Option<Instant>,
+    last_activity: Instant,
+    /// `100 Continue` was sent for the request at the front of `rbuf`.
+    continue_sent: bool,
+    /// Chunked body of the request at the front of `rbuf`: decoder, raw bytes decoded so
+    /// far (after the head), and the decoded body.
+    chunked: ChunkedDecoder,
+    chunk_raw: usize,
+    chunk_body: Vec<u8>,
+    header_timeout: Duration,
+    body_timeout: Duration,
+    idle_timeout: Duration,
+    /// A request handed to the proxy and not yet taken ([`Conn::take_forward`]).
+    forward: Option<Forward>,
+    /// A forwarded request is unanswered: later requests wait (responses stay in order).
+    forwarding: bool,
+    /// Where the forwarded request's response starts in `out`, and when it was
+    /// forwarded, until its status is counted in the metrics.
+    forward_from: Option<(usize, Instant)>,
+    /// The client's address (for `X-Forwarded-For`), set by the worker when proxying.
+    pub peer: Option<IpAddr>,
+    /// The TLS layer of an HTTPS connection (`conn/tls.rs`), while rustls keeps it.
+    tls: Option<Box<tls::TlsLayer>>,
+    /// The session moved into the kernel (`--ktls`): the socket is plain to us.
+    kernel_tls: bool,
+    /// The client asked for the close (`Connection: close`, HTTP/1.0) and no input was
+    /// left unread: close without lingering.
+    quiet_close: bool,
+    /// The handler deferred the request at the front of the input ([`Conn::resume`]).
+    deferred: bool,
+}
+
+impl Conn {
+    pub fn new(now: Instant, timeouts: &Timeouts) -> Conn {
+        Conn {
+            rbuf: Vec::new(),
+            out: Vec::with_capacity(4096),
+            send_in_flight: false,
+            file: None,
+            phase: Phase::Open,
+            close_reported: false,
+            peer_eof: false,
+            draining: false,
+            // The head timeout runs from accept, like nginx's client_header_timeout: a
+            // connection that sends nothing must not hold a slot for the idle timeout.
+            head_started: Some(now),
+            body_started: None,
+            last_activity: now,
+            continue_sent: false,
+            chunked: ChunkedDecoder::new(),
+            chunk_raw: 0,
+            chunk_body: Vec::new(),
+            header_timeout: timeouts.header_read,
+            body_timeout: timeouts.body_read,
+            idle_timeout: timeouts.keep_alive,
+            forward: None,
+            forwarding: false,
+            forward_from: None,
+            peer: None,
+            tls: None,
+            kernel_tls: false,
+            deferred: false,
+            quiet_close: false,
+        }
+    }
+
+    /// Reuse this slot for a new connection, keeping modest buffers to avoid allocating.
+    pub fn reset(&mut self, now: Instant) {
+        fn trim(v: &mut Vec<u8>, keep: usize) {
+            v.clear();
+            if v.capacity() > keep {
+                *v = Vec::with_capacity(keep.min(4096));
+            }
+        }
+        trim(&mut self.rbuf, 64 * 1024);
+        trim(&mut self.out, 128 * 1024);
+        trim(&mut self.chunk_body, 0);
+        self.send_in_flight = false;
+        self.file = None;
+        self.phase = Phase::Open;
+        self.close_reported = false;
+        self.peer_eof = false;
+        self.draining = false;
+        self.head_started = Some(now);
+        self.body_started = None;
+        self.last_activity = now;
+        self.continue_sent = false;
+        self.chunk_raw = 0;
+        self.chunked.reset();
+        self.forward = None;
+        self.forwarding = false;
+        self.forward_from = None;
+        self.peer = None;
+        self.tls = None;
+        self.kernel_tls = false;
+        self.deferred = false;
+        self.quiet_close = false;
+    }
+
+    /// The socket is closed: let go of what holds kernel resources (an open file) now
+    /// rather than when the slot is next used.
+    pub fn release(&mut self) {
+        self.file = None;
+        self.forward = None;
+        self.forwarding = false;
+        self.tls = None;
+        self.phase = Phase::Closed;
+    }
+
+    // ---- inputs ----
+
+    /// Bytes received from the peer. Borrowed only for the call: whatever must outlive it
+    /// (an incomplete request) is copied.
+    pub fn on_data<H: Handler>(&mut self, data: &[u8], ctx: &mut Ctx<'_, H>) {
+        self.last_activity = ctx.now;
+        if let Some(log) = ctx.log.as_deref_mut() {
+            log.received(data.len());
+        }
+        match self.phase {
+            Phase::Open => {}
+            Phase::CloseAfterFlush | Phase::Lingering { .. } | Phase::Closed => {
+                self.quiet_close = false;
+                return;
+            }
+        }
+        if self.tls.is_some() {
+            return self.on_tls_records(data, ctx);
+        }
+        self.on_plain(data, ctx);
+    }
+
+    /// The peer half-closed: answer what is complete, then close.
+    pub fn on_eof<H: Handler>(&mut self, ctx: &mut Ctx<'_, H>) {
+        self.peer_eof = true;
+        match self.phase {
+            Phase::Lingering { .. } => self.phase = Phase::Closed,
+            // pump closes once nothing blocks: a file streaming or a full output buffer
+            // may still hold back complete requests, which are answered first.
+            Phase::Open => self.pump(ctx),
+            _ => {}
+        }
+    }
+
+    /// Everything handed over by `poll_send` went out (`n` bytes; the driver continues
+    /// short sends itself).
+    pub fn on_sent<H: Handler>(&mut self, n: usize, ctx: &mut Ctx<'_, H>) {
+        self.send_in_flight = false;
+        self.last_activity = ctx.now;
+        if let Some(log) = ctx.log.as_deref_mut() {
+            log.sent(n);
+        }
+        if n == 0 {
+            self.phase = Phase::Closed;
+            return;
+        }
+        self.pump(ctx);
+    }
+
+    /// The deadline passed (the worker checks `deadline()` against its clock). A body
+    /// that did not arrive in time is answered 408 before the close; a head that did not,
+    /// or an idle or stalled connection, is closed at once.
+    /// Returns which deadline fired, if one did.
+    pub fn on_timeout(&mut self, now: Instant) -> Option<TimeoutKind> {
+        if !self.deadline().is_some_and(|d| now >= d) {
+            return None;
+        }
+        let kind = match (self.phase, self.head_started, self.body_started) {
+            (Phase::Lingering { .. }, _, _) => TimeoutKind::Linger,
+            _ if self.draining && self.is_idle() => TimeoutKind::Idle,
+            (_, Some(_), _) => TimeoutKind::Header,
+            (_, None, Some(_)) => TimeoutKind::Body,
+            _ => TimeoutKind::Idle,
+        };
+        let body_late = self.phase == Phase::Open
+            && self.head_started.is_none()
+            && self.body_started.is_some()
+            // `out` must not move while a file read writes into it.
+            && self.file.is_none();
+        if !body_late {
+            self.phase = Phase::Closed;
+            return Some(kind);
+        }
+        // No ctx on this path: the one clock read in this file, for the Date header.
+        let mut date = [0u8; 29];
+        let secs = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        format_imf_fixdate(secs, &mut date);
+        self.refuse(Refusal::BodyTimeout, &date);
+        // The answer gets the idle timeout to leave (a stalled reader is closed then).
+        self.last_activity = now;
+        Some(kind)
+    }
+
+    /// The handler woke up: hand it the request it deferred, if this connection has one.
+    pub fn resume<H: Handler>(&mut self, ctx: &mut Ctx<'_, H>) {
+        if std::mem::take(&mut self.deferred) {
+            self.pump(ctx);
+        }
+    }
+
+    /// Whether the handler deferred this connection's request.
+    pub fn is_deferred(&self) -> bool {
+        self.deferred
+    }
+
+    /// The socket failed (reset, broken pipe): nothing more can be sent.
+    pub fn on_error(&mut self) {
+        self.phase = Phase::Closed;
+    }
+
+    /// Shutdown began: close after the response in progress; with nothing pending, once
+    /// [`DRAIN_GRACE`] has passed since the last activity (at once if it already has).
+    pub fn start_drain(&mut self) {
+        self.draining = true;
+    }
+
+    // ---- outputs ----
+
+    /// Hand the output to send now, if no send is in flight, by swapping it with `into`
+    /// (the driver's empty send buffer of the slot). True when there is something to send;
+    /// false with bytes in `into` when they are the head of a body to splice, which
+    /// [`Conn::poll_file_op`] asks for next (the driver sends them with it).
+    pub fn poll_send(&mut self, into: &mut Vec<u8>) -> bool {
+        if self.send_in_flight || self.phase == Phase::Closed {
+            return false;
+        }
+        if self.tls.is_some() {
+            return self.poll_send_tls(into);
+        }
+        if self.out.is_empty() {
+            return false;
+        }
+        debug_assert!(into.is_empty());
+        std::mem::swap(&mut self.out, into);
+        if self.out.capacity() > OUT_HIGH_WATER * 2 {
+            self.out = Vec::with_capacity(4096);
+        }
+        if self.head_rides_the_splice(into.len()) {
+            // Left unsent in the driver's send buffer: `Core::splice_file` puts it in
+            // the pipe ahead of the file, one segment, no SEND of its own.
+            return false;
+        }
+        self.send_in_flight = true;
+        true
+    }
+
+    /// Whether a receive should be outstanding. While a file body streams, a little input
+    /// is still taken (the next request, kept for later): stopping the receive and
+    /// starting it again cost a cancel and a new receive per response.
+    pub fn wants_read(&self) -> bool {
+        let streaming = self.file.is_some()
+            && self.tls.is_none()
+            && !self.forwarding
+            && self.rbuf.len() < READ_WHILE_STREAMING
+            && self.out.len() < OUT_HIGH_WATER;
+        match self.phase {
+            Phase::Open => {
+                !self.peer_eof && (!self.blocked() || streaming) && !self.kernel_tls_holds_reading()
+            }
+            Phase::Lingering { .. } => !self.peer_eof,
+            Phase::CloseAfterFlush | Phase::Closed => false,
+        }
+    }
+
+    /// How the connection should end, once. `Linger` moves to the lingering phase.
+    pub fn poll_close(&mut self, now: Instant) -> Option<Close> {
+        if self.close_reported {
+            return None;
+        }
+        match self.phase {
+            Phase::Closed => {
+                self.close_reported = true;
+                Some(Close::Now)
+            }
+            Phase::Open
+                if self.draining && self.is_idle() && now >= self.last_activity + DRAIN_GRACE =>
+            {
+                self.phase = Phase::Closed;
+                self.close_reported = true;
+                Some(Close::Now)
+            }
+            Phase::CloseAfterFlush if self.flushed() => {
+                // Like nginx's `lingering_close on`: no linger when the client asked for
+                // the close and sent nothing we did not read (close(2) then sends no RST).
+                if self.peer_eof || self.quiet_close {
+                    self.phase = Phase::Closed;
+                    self.close_reported = true;
+                    Some(Close::Now)
+                } else {
+                    self.phase = Phase::Lingering {
+                        until: now + LINGER,
+                    };
+                    Some(Close::Linger)
+                }
+            }
+            _ => None,
+        }
+    }
+
+    /// When `on_timeout` should be called.
+    pub fn deadline(&self) -> Option<Instant> {
+        if self.forwarding && self.out.is_empty() && !self.send_in_flight {
+            // The upstream's timeouts run (the proxy's tick); the client waits for them.
+            return None;
+        }
+        match self.phase {
+            Phase::Closed => None,
+            Phase::Lingering { until } => Some(until),
+            _ => Some(match (self.head_started, self.body_started) {
+                (Some(t), _) => t + self.header_timeout,
+                (None, Some(t)) => t + self.body_timeout,
+                (None, None) => self.last_activity + self.idle_timeout,
+            })
+            .map(|d| match self.draining && self.is_idle() {
+                true => d.min(self.last_activity + DRAIN_GRACE),
+                false => d,
+            }),
+        }
+    }
+
+    pub fn is_closed(&self) -> bool {
+        self.phase == Phase::Closed
+    }
+
+    // ---- internals ----
+
+    /// No partial request, nothing to send, no file: safe to close when draining.
+    fn is_idle(&self) -> bool {
+        self.rbuf.is_empty() && self.flushed()
+    }
+
+    fn flushed(&self) -> bool {
+        self.out.is_empty()
+            && !self.send_in_flight
+            && self.file.is_none()
+            && !self.forwarding
+            && !self.tls.as_ref().is_some_and(|t| t.wants_write())
+    }
+
+    /// Output back-pressure, a file in progress or a deferred answer: do not answer more
+    /// requests yet.
+    fn blocked(&self) -> bool {
+        self.file.is_some() || self.forwarding || self.deferred || self.out.len() >= OUT_HIGH_WATER
+    }
+}
