@@ -550,3 +550,59 @@ fn ktls_without_a_tls_listener_is_a_config_error() {
     assert_eq!(out.status.code(), Some(2), "{err}");
     assert!(err.contains("--tls-listen"), "{err}");
 }
+
+/// The server ends a TLS session with close_notify before the TCP close, both after a
+/// `Connection: close` answer and at the keep-alive idle timeout: Python's ssl, told not
+/// to hide a "ragged" EOF, reads a clean end (OpenSSL 3 reports "unexpected eof while
+/// reading" otherwise, which a truncation attack also looks like).
+#[test]
+fn sessions_end_with_close_notify_after_connection_close_and_at_the_idle_timeout() {
+    let srv = TlsServer::start(&["--keepalive-timeout", "1s"]);
+    let script = r#"
+import socket, ssl, sys
+host, port, ca = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+ctx = ssl.create_default_context(cafile=ca)
+# Python sets this by default with OpenSSL 3, which would hide a missing close_notify.
+ctx.options &= ~getattr(ssl, "OP_IGNORE_UNEXPECTED_EOF", 0)
+for close in (True, False):
+    with socket.create_connection((host, port), timeout=10) as raw:
+        with ctx.wrap_socket(raw, server_hostname=host, suppress_ragged_eofs=False) as s:
+            header = b"Connection: close\r\n" if close else b""
+            s.sendall(b"GET /plaintext HTTP/1.1\r\nHost: x\r\n" + header + b"\r\n")
+            data = b""
+            try:
+                while True:
+                    chunk = s.recv(4096)
+                    if not chunk:
+                        break
+                    data += chunk
+                end = "close_notify"
+            except (ssl.SSLError, OSError) as e:
+                end = type(e).__name__ + ": " + str(e)
+            print("close" if close else "idle", data.split(b"\r\n")[0].decode(), data.endswith(b"Hello, World!"), end)
+"#;
+    let out = Command::new("/usr/bin/python3")
+        .arg("-c")
+        .arg(script)
+        .args([
+            "127.0.0.1",
+            &srv.tls.port().to_string(),
+            srv.ca().to_str().unwrap(),
+        ])
+        .output()
+        .expect("/usr/bin/python3");
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(
+        out.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(
+        lines,
+        [
+            "close HTTP/1.1 200 OK True close_notify",
+            "idle HTTP/1.1 200 OK True close_notify"
+        ]
+    );
+}

@@ -330,6 +330,9 @@ impl Conn {
             && self.body_started.is_some()
             // `out` must not move while a file read writes into it.
             && self.file.is_none();
+        if kind == TimeoutKind::Idle && self.close_idle_tls(now) {
+            return Some(kind);
+        }
         if !body_late {
             self.phase = Phase::Closed;
             return Some(kind);
@@ -435,6 +438,9 @@ impl Conn {
                 Some(Close::Now)
             }
             Phase::CloseAfterFlush if self.flushed() => {
+                if self.queue_close_notify() {
+                    return None;
+                }
                 // Like nginx's `lingering_close on`: no linger when the client asked for
                 // the close and sent nothing we did not read (close(2) then sends no RST).
                 if self.peer_eof || self.quiet_close {

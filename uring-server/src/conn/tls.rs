@@ -16,6 +16,7 @@
 
 use std::io::{self, ErrorKind, Read, Write};
 use std::os::fd::RawFd;
+use std::time::Instant;
 
 use rustls::ServerConnection;
 
@@ -32,6 +33,8 @@ pub(super) struct TlsLayer {
     plain: Vec<u8>,
     /// The peer broke the protocol: only the alert rustls queued goes out, then close.
     failed: bool,
+    /// close_notify is queued: the session ends cleanly before the socket closes.
+    close_notified: bool,
     /// What the kernel can take over (`--ktls`), if anything.
     kernel: Option<KernelTls>,
     edge: RecordEdge,
@@ -108,6 +111,7 @@ impl Conn {
                     session,
                     plain: vec![0; PLAIN_CHUNK],
                     failed: false,
+                    close_notified: false,
                     kernel,
                     edge: RecordEdge::default(),
                 }))
@@ -177,6 +181,33 @@ impl Conn {
                 self.phase = Phase::Closed;
             }
         }
+    }
+
+    /// The connection is about to close with everything sent: queue close_notify first,
+    /// once (true: it has to go out before the close). Without it OpenSSL 3 and Python
+    /// report the end as an unexpected EOF, which a truncation attack also looks like.
+    /// A session that failed already sent its alert instead.
+    pub(super) fn queue_close_notify(&mut self) -> bool {
+        match self.tls.as_mut() {
+            Some(t) if !t.failed && !t.close_notified => {
+                t.close_notified = true;
+                t.session.send_close_notify();
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// The idle timeout fired on an open connection: a TLS one ends with close_notify
+    /// (true), sent within another idle timeout, so a client that stopped reading is
+    /// still closed then.
+    pub(super) fn close_idle_tls(&mut self, now: Instant) -> bool {
+        if self.tls.is_none() || self.phase != Phase::Open {
+            return false;
+        }
+        self.phase = Phase::CloseAfterFlush;
+        self.last_activity = now;
+        true
     }
 
     /// A receive or send failed with `errno`. On a kTLS socket EIO is a record that is
@@ -261,7 +292,7 @@ impl Conn {
 #[cfg(test)]
 mod tests {
     use std::sync::Arc;
-    use std::time::Instant;
+    use std::time::{Duration, Instant};
 
     use rustls::pki_types::pem::PemObject;
     use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
@@ -322,8 +353,31 @@ ejsVs/eQg6I0+K+cDGE4pDTfYczz3MUjXqyrd74B51X3RLjxPBj89YwO
     /// A handshake and two pipelined requests, the client's bytes delivered to the
     /// connection in pieces of `piece`; what the client decrypts, and how it ended.
     fn exchange(piece: usize, client_bytes: Option<&[u8]>) -> (Vec<u8>, Vec<u8>, Option<Close>) {
+        let requests = b"GET /a HTTP/1.1\r\nHost: x\r\n\r\nGET /b HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+        let e = run_client(piece, client_bytes, requests, None);
+        (e.plain, e.wire, e.closed)
+    }
+
+    struct Ended {
+        plain: Vec<u8>,
+        wire: Vec<u8>,
+        closed: Option<Close>,
+        /// The client read a close_notify (rustls' reader then says Ok(0)).
+        close_notify: bool,
+    }
+
+    /// A client sends `requests` (or the raw `client_bytes` instead of its records) in
+    /// pieces of `piece`; once it has its answers and the connection is quiet, the clock
+    /// jumps to `idle`, if given, and the connection's timeout runs.
+    fn run_client(
+        piece: usize,
+        client_bytes: Option<&[u8]>,
+        requests: &[u8],
+        idle: Option<Duration>,
+    ) -> Ended {
         let (server_cfg, client_cfg) = configs();
-        let now = Instant::now();
+        let start = Instant::now();
+        let mut now = start;
         let timeouts = Timeouts::default();
         let limits = Limits::default();
         let mut handler = echo_path as fn(&Request<'_>, &mut ResponseWriter<'_>);
@@ -334,12 +388,15 @@ ejsVs/eQg6I0+K+cDGE4pDTfYczz3MUjXqyrd74B51X3RLjxPBj89YwO
         })));
         let name = ServerName::try_from("localhost").unwrap();
         let mut client = ClientConnection::new(client_cfg, name).unwrap();
-        client
-            .writer()
-            .write_all(b"GET /a HTTP/1.1\r\nHost: x\r\n\r\nGET /b HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
-            .unwrap();
+        client.writer().write_all(requests).unwrap();
         let (mut plain, mut wire, mut closed) = (Vec::new(), Vec::new(), None);
-        for _ in 0..16 {
+        for round in 0..16 {
+            if round == 8 {
+                if let Some(idle) = idle {
+                    now = start + idle;
+                    conn.on_timeout(now);
+                }
+            }
             let mut c2s = Vec::new();
             while client.wants_write() {
                 client.write_tls(&mut c2s).unwrap();
@@ -373,7 +430,34 @@ ejsVs/eQg6I0+K+cDGE4pDTfYczz3MUjXqyrd74B51X3RLjxPBj89YwO
                 break;
             }
         }
-        (plain, wire, closed)
+        let close_notify = matches!(client.reader().read(&mut [0u8; 1]), Ok(0));
+        Ended {
+            plain,
+            wire,
+            closed,
+            close_notify,
+        }
+    }
+
+    #[test]
+    fn the_session_ends_with_close_notify_after_connection_close_and_when_idle() {
+        for piece in [1, 7, usize::MAX] {
+            let requests = b"GET /a HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+            let e = run_client(piece, None, requests, None);
+            assert!(e.plain.ends_with(b"\r\n\r\n/a"), "pieces of {piece}");
+            assert!(e.closed.is_some() && e.close_notify, "pieces of {piece}");
+        }
+        let keep_alive = b"GET /a HTTP/1.1\r\nHost: x\r\n\r\n";
+        let e = run_client(usize::MAX, None, keep_alive, None);
+        assert!(e.closed.is_none() && !e.close_notify, "kept alive");
+        let idle = Timeouts::default().keep_alive + Duration::from_secs(1);
+        let e = run_client(usize::MAX, None, keep_alive, Some(idle));
+        assert!(e.plain.ends_with(b"\r\n\r\n/a"));
+        assert!(e.closed.is_some() && e.close_notify, "idle timeout");
+        // A session that failed sends its alert, nothing after it.
+        let e = run_client(usize::MAX, Some(b"GET / HTTP/1.1\r\n\r\n"), b"", None);
+        assert_eq!(e.wire.first(), Some(&0x15));
+        assert!(e.closed.is_some());
     }
 
     #[test]
