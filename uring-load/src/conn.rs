@@ -23,7 +23,7 @@ use uring_common::http::{parse_response, BodyReader, HeaderStorage, Parsed, Resp
 use uring_common::stats::{ErrorKind, Recorder};
 
 use crate::head_memo::{HeadFacts, HeadMemo};
-use crate::targets::Target;
+use crate::targets::{Pick, Target};
 
 /// Where a connection records what happened to its requests: the run's recorder, and
 /// (with a mix) the statistics of each request's target.
@@ -51,14 +51,6 @@ impl Sink for Recorder {
     fn errored(&mut self, _target: u32, kind: ErrorKind) {
         self.counters.record_error(kind);
     }
-}
-
-/// Which request a connection is handed: its target, and whether it is a HEAD (whose
-/// response has no body).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Pick {
-    pub target: u32,
-    pub head: bool,
 }
 
 /// How long to wait for the server's EOF after a response that announced the close; a

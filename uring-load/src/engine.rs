@@ -22,10 +22,10 @@ use uring_common::ring::{
 use uring_common::stats::ErrorKind;
 
 use crate::breakdown::Tally;
+use crate::config::{LoadConfig, INTERRUPTED};
 use crate::conn::{Conn, Phase, Step};
 use crate::error::StartError;
-use crate::hosts::{HostDispatch, WakeTimers};
-use crate::runner::{HostShare, LoadConfig, INTERRUPTED};
+use crate::hosts::{HostDispatch, HostShare, WakeTimers};
 
 const SWEEP: Duration = Duration::from_millis(10);
 /// Back-off before reconnecting after a failed connect (no spinning on a dead port).

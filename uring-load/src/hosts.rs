@@ -9,8 +9,18 @@ use std::time::{Duration, Instant};
 use uring_common::ring::Core;
 use uring_common::stats::Recorder;
 
-use crate::runner::HostShare;
 use crate::schedule::Dispatcher;
+use crate::targets::Selector;
+
+/// One thread's part of one host: its connections, its share of `-n` and `-R`, and the
+/// selector of its targets.
+#[derive(Debug, Clone)]
+pub struct HostShare {
+    pub conns: usize,
+    pub budget: Option<u64>,
+    pub rate: Option<f64>,
+    pub selector: Selector,
+}
 
 /// The dispatchers of one thread, one per host.
 pub(crate) struct HostDispatch {

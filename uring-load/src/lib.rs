@@ -8,8 +8,9 @@
 //! - [`targets`]: request mixes (`--targets`, `--urls`, `--raw`, `--mix`), checked and
 //!   serialized once, and the selection of each request's target; [`breakdown`]: the
 //!   statistics per target and per host.
-//! - [`runner`]: a run's threads and what each does; [`engine`]: one thread's io_uring
-//!   loop; [`hosts`]: its dispatch across hosts and its wake-up timers.
+//! - [`config`]: what a run is asked to do; [`runner`]: a run's threads and what each
+//!   does; [`engine`]: one thread's io_uring loop; [`hosts`]: its dispatch across hosts,
+//!   its share of each host and its wake-up timers.
 //! - [`tls`]: rustls configuration (system roots or `--insecure`).
 //! - [`error`]: one error enum per layer (target, configuration, start-up, report, merge).
 //! - [`intervals`] and [`latency_log`]: latency over time (`--latency-log`); [`timeline`]
@@ -21,6 +22,7 @@
 //! - [`report`]: the text report (weighttp's lines, wrk's latency table).
 
 pub mod breakdown;
+pub mod config;
 pub mod conn;
 pub mod engine;
 pub mod error;

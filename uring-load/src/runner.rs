@@ -7,74 +7,15 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Barrier, Mutex};
 use std::time::{Duration, Instant};
 
-use rustls::pki_types::ServerName;
-use rustls::ClientConfig;
-use uring_common::ring::{self, RecvMode, Tier, TierChoice};
-use uring_common::stats::{ErrorKind, OsCause, Recorder};
+use uring_common::ring::{self, RecvMode, Tier};
+use uring_common::stats::Recorder;
 
 use crate::breakdown::{Breakdown, Tally};
-use crate::conn::ConnSpec;
+use crate::config::{LoadConfig, INTERRUPTED};
 use crate::engine::Worker;
 use crate::error::StartError;
+use crate::hosts::HostShare;
 use crate::schedule::split_even;
-use crate::target::Address;
-use crate::targets::{Mix, Selector};
-
-/// Set by the binary's SIGINT handler: every thread stops and the partial report prints.
-pub static INTERRUPTED: AtomicBool = AtomicBool::new(false);
-
-/// HTTPS parameters: the rustls configuration and the name the certificate must carry.
-#[derive(Clone)]
-pub struct TlsTarget {
-    pub config: Arc<ClientConfig>,
-    pub server_name: ServerName<'static>,
-}
-
-/// Where one host's connections go.
-#[derive(Clone)]
-pub struct HostTarget {
-    pub address: Address,
-    pub tls: Option<TlsTarget>,
-}
-
-/// Everything one run needs.
-#[derive(Clone)]
-pub struct LoadConfig {
-    /// The hosts the targets name, in the order of [`Mix::hosts`].
-    pub hosts: Vec<HostTarget>,
-    /// The requests, each serialized once (head and body), and how they are picked.
-    pub mix: Arc<Mix>,
-    pub conn: ConnSpec,
-    pub connections: usize,
-    pub threads: usize,
-    /// `-n`: exactly this many requests complete.
-    pub requests: Option<u64>,
-    /// The `-n` shares of the shards before this one (`--shard`): where this shard's
-    /// requests start in every host's cycle, so that round-robin holds across shards.
-    pub earlier_shares: Vec<u64>,
-    /// `-d`: the run stops after this long.
-    pub duration: Option<Duration>,
-    /// `-T`: connect and per-request timeout.
-    pub timeout: Duration,
-    /// `-R`: open model at this many requests per second (all threads together).
-    pub rate: Option<f64>,
-    /// Core for each thread, or none (`--no-pin`).
-    pub cores: Vec<Option<core_affinity::CoreId>>,
-    pub tier: TierChoice,
-    /// Latency over time: each thread sends a copy of its recorder once per interval.
-    pub intervals: Option<crate::intervals::IntervalFeed>,
-}
-
-impl LoadConfig {
-    /// The cause of an error, with its OS reason and the host's address, for the report.
-    pub fn os_cause(&self, host: usize, kind: ErrorKind, errno: i32) -> OsCause<'_> {
-        OsCause {
-            kind,
-            errno,
-            peer: &self.hosts[host].address,
-        }
-    }
-}
 
 /// Shared progress counters (requests done, per thread), read by the progress printer.
 #[derive(Debug)]
@@ -201,16 +142,6 @@ pub fn run(cfg: &LoadConfig, progress: &Progress) -> Result<RunOutcome, StartErr
     })
 }
 
-/// One thread's part of one host: its connections, its share of `-n` and `-R`, and the
-/// selector of its targets.
-#[derive(Debug, Clone)]
-pub struct HostShare {
-    pub conns: usize,
-    pub budget: Option<u64>,
-    pub rate: Option<f64>,
-    pub selector: Selector,
-}
-
 /// Split `total` in proportion to `weights` (largest remainder): exact, each share
 /// within one of its proportion.
 pub fn split_weighted(total: u64, weights: &[u64]) -> Vec<u64> {
@@ -297,7 +228,11 @@ pub fn plan(cfg: &LoadConfig, threads: usize) -> Vec<Vec<HostShare>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::HostTarget;
+    use crate::conn::ConnSpec;
+    use crate::target::Address;
     use crate::targets::{tests_support, Policy};
+    use uring_common::ring::TierChoice;
 
     fn config(targets: usize, connections: usize, threads: usize, n: u64) -> LoadConfig {
         LoadConfig {

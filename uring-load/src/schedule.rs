@@ -8,7 +8,7 @@
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
-use crate::conn::Pick;
+use crate::targets::Pick;
 use crate::targets::Selector;
 
 /// Split `total` into `parts` shares that differ by at most one, larger shares first.

@@ -19,7 +19,6 @@ use uring_common::http::request::{
 use uring_common::http::serialize::write_request_head;
 use uring_common::http::{ChunkEvent, ChunkedDecoder, Parsed};
 
-use crate::conn::Pick;
 use crate::target::{parse_url, Url};
 
 /// Largest sum of weights (the weighted cycle holds one entry per unit of weight).
@@ -754,6 +753,14 @@ fn splitmix64(state: &mut u64) -> u64 {
     z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
     z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
     z ^ (z >> 31)
+}
+
+/// Which request a connection is handed: its target, and whether it is a HEAD (whose
+/// response has no body).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Pick {
+    pub target: u32,
+    pub head: bool,
 }
 
 /// Picks the target of each new request of one host in one thread.

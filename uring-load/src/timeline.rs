@@ -12,10 +12,10 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
+use crate::config::LoadConfig;
 use crate::intervals::{Interval, IntervalFeed};
 use crate::latency_log::LatencyLogWriter;
 use crate::live::{LiveFigures, LiveMode, LiveView};
-use crate::runner::LoadConfig;
 
 /// Something that wants every merged interval (the live view).
 pub type IntervalSink = Arc<dyn Fn(&Interval) + Send + Sync>;
