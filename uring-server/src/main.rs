@@ -165,8 +165,8 @@ struct Cli {
     #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = parse_duration)]
     upstream_timeout: Duration,
 
-    /// Keep the client's X-Forwarded-For/-Proto/-Host (append to the chain): only behind
-    /// a front you trust.
+    /// Keep the client's X-Forwarded-For/-Proto/-Host, X-Real-IP and Forwarded (append to
+    /// the X-Forwarded-For chain): only behind a front you trust.
     #[arg(long)]
     trust_forwarded: bool,
 }

@@ -51,6 +51,15 @@ fn field(out: &mut Vec<u8>, name: &str, value: &[u8]) {
     out.extend_from_slice(b"\r\n");
 }
 
+/// Fields in which a client could claim another address, scheme or host than its own
+/// (`X-Forwarded-*`, `X-Real-IP`, RFC 7239's `Forwarded`): an app behind us reads them
+/// as ours, so they pass only with `--trust-forwarded`.
+fn is_client_address_field(name: &str) -> bool {
+    (name.len() > 12 && name[..12].eq_ignore_ascii_case("x-forwarded-"))
+        || name.eq_ignore_ascii_case("x-real-ip")
+        || name.eq_ignore_ascii_case("forwarded")
+}
+
 /// Whether a request may be sent again after a failure that left no answer (RFC 9110
 /// section 9.2.2).
 pub fn is_idempotent(method: &str) -> bool {
@@ -81,11 +90,17 @@ pub fn write_upstream_request(
         if drop_field(head.headers, name) || name.eq_ignore_ascii_case("expect") {
             continue;
         }
-        if name.len() > 12 && name[..12].eq_ignore_ascii_case("x-forwarded-") {
+        if name.contains('_') {
+            // WSGI, CGI and PHP read `X_Forwarded_For` as `X-Forwarded-For` (both become
+            // HTTP_X_FORWARDED_FOR): a lookalike would slip past the checks below. Like
+            // nginx (`underscores_in_headers off`), no name with an underscore goes on.
+            continue;
+        }
+        if is_client_address_field(name) && !trust_forwarded {
             // An untrusted client does not get to write the chain the app reads.
-            if !trust_forwarded {
-                continue;
-            }
+            continue;
+        }
+        if name.len() > 12 && name[..12].eq_ignore_ascii_case("x-forwarded-") {
             if name.eq_ignore_ascii_case("x-forwarded-for") {
                 prior_for.push(h.value);
                 continue;
@@ -255,5 +270,28 @@ mod tests {
         assert!(trusted.contains("X-Forwarded-For: 1.2.3.4, 10.0.0.7\r\n"));
         assert!(trusted.contains("X-Forwarded-Proto: https\r\n"));
         assert!(!trusted.contains("X-Forwarded-Proto: http\r\n"));
+    }
+
+    #[test]
+    fn lookalikes_of_the_forwarding_fields_never_pass_untrusted() {
+        let raw = b"GET / HTTP/1.1\r\nHost: h\r\nX_Forwarded_For: 1.1.1.1\r\nx_forwarded-proto: https\r\nX-Forwarded_Host: evil\r\nX_Real_IP: 2.2.2.2\r\nX-Real-IP: 3.3.3.3\r\nForwarded: for=4.4.4.4\r\nMy_Header: 5\r\nX-App: yes\r\n\r\n";
+        let untrusted = forward(raw, b"", false);
+        for gone in [
+            "1.1.1.1", "https", "evil", "2.2.2.2", "3.3.3.3", "4.4.4.4", "_",
+        ] {
+            assert!(!untrusted.contains(gone), "{gone} in {untrusted}");
+        }
+        assert!(untrusted.contains("X-App: yes\r\n"), "{untrusted}");
+        assert!(untrusted.contains("X-Forwarded-For: 10.0.0.7\r\n"));
+        assert!(untrusted.contains("X-Forwarded-Host: h\r\n"));
+        // A trusted front's own fields pass; underscore names never do.
+        let trusted = forward(raw, b"", true);
+        assert!(trusted.contains("X-Real-IP: 3.3.3.3\r\n"), "{trusted}");
+        assert!(trusted.contains("Forwarded: for=4.4.4.4\r\n"), "{trusted}");
+        assert!(!trusted.contains('_'), "{trusted}");
+        assert!(
+            trusted.contains("X-Forwarded-For: 10.0.0.7\r\n"),
+            "{trusted}"
+        );
     }
 }
