@@ -17,6 +17,8 @@
 //! - [`config`]: the configuration types (re-exported by `server`).
 //! - [`handler`]: the per-core handler API and the default endpoints; [`request`] and
 //!   [`response`] hold the types a handler reads and writes.
+//! - [`exchange`]: what every protocol hands the routes (a request, a response writer)
+//!   and gets back.
 //! - [`conn`]: one connection's sans-IO HTTP/1.1 state machine.
 //! - [`worker`]: the ring loop of one worker thread.
 //! - [`static_files`]: `--root` file serving.
@@ -29,6 +31,7 @@
 pub mod access_log;
 pub mod config;
 pub mod conn;
+pub mod exchange;
 pub mod handler;
 pub mod inherit;
 pub mod ktls;

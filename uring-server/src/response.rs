@@ -38,11 +38,12 @@ impl FileBody {
     }
 }
 
-/// Where a handler writes its answer. The head goes straight into the connection's send
-/// buffer (with `Date`, `Server`, `Content-Length` and, when closing, `Connection:
-/// close`); a HEAD request gets the head only.
+/// Where a handler writes its answer. For HTTP/1.x the head goes straight into the
+/// connection's send buffer (with `Date`, `Server`, `Content-Length` and, when closing,
+/// `Connection: close`); a protocol that frames responses itself (HTTP/2) gets the same
+/// answer as [`ResponseParts`]. A HEAD request gets the head only.
 pub struct ResponseWriter<'a> {
-    pub(crate) out: &'a mut Vec<u8>,
+    pub(crate) wire: Wire<'a>,
     pub(crate) date: &'a [u8],
     pub(crate) head_only: bool,
     pub(crate) keep_alive: bool,
@@ -55,6 +56,96 @@ pub struct ResponseWriter<'a> {
     /// Body bytes of the answer (a file body's length included; 0 for HEAD): what the
     /// access log reports, known here without searching the head's end.
     pub(crate) body_len: u64,
+}
+
+/// Where the answer goes: the protocol's part of writing a response.
+pub(crate) enum Wire<'a> {
+    /// HTTP/1.x: serialized into the connection's output.
+    H1(&'a mut Vec<u8>),
+    /// A protocol that frames the response itself: status, fields and body kept apart.
+    Parts(&'a mut ResponseParts),
+}
+
+/// A response as parts, for a protocol that frames it itself (HTTP/2): the status, the
+/// header fields (names lower-cased, no connection-specific fields: RFC 9113 section
+/// 8.2.2) and an in-memory body; a file body stays in the writer
+/// ([`ResponseWriter::file`]). The buffers are reused from one response to the next.
+#[derive(Debug, Default)]
+pub struct ResponseParts {
+    pub status: u16,
+    /// Name and value bytes of every field, back to back.
+    bytes: Vec<u8>,
+    /// (name start, name length, value length) per field, into `bytes`.
+    fields: Vec<(u32, u32, u32)>,
+    /// `content-length`, when the body's length is known (never for 1xx, 204 and 304).
+    pub content_length: Option<u64>,
+    pub body: Vec<u8>,
+}
+
+impl ResponseParts {
+    /// Forget the previous response, keeping the buffers.
+    pub fn clear(&mut self) {
+        self.status = 0;
+        self.bytes.clear();
+        self.fields.clear();
+        self.content_length = None;
+        self.body.clear();
+    }
+
+    /// The header fields in order (`server`, `date`, then the handler's).
+    pub fn fields(&self) -> impl Iterator<Item = (&[u8], &[u8])> + '_ {
+        self.fields.iter().map(|&(at, name, value)| {
+            let (at, name, value) = (at as usize, name as usize, value as usize);
+            (
+                &self.bytes[at..at + name],
+                &self.bytes[at + name..at + name + value],
+            )
+        })
+    }
+
+    fn push(&mut self, name: &str, value: &[u8]) {
+        let at = self.bytes.len();
+        self.bytes
+            .extend(name.bytes().map(|b| b.to_ascii_lowercase()));
+        self.bytes.extend_from_slice(value);
+        self.fields
+            .push((at as u32, name.len() as u32, value.len() as u32));
+    }
+
+    /// Fields that mean something only to one HTTP/1.1 connection (RFC 9113 section
+    /// 8.2.2: an HTTP/2 message carrying one is malformed).
+    fn connection_specific(name: &str) -> bool {
+        [
+            "connection",
+            "keep-alive",
+            "proxy-connection",
+            "transfer-encoding",
+            "upgrade",
+        ]
+        .iter()
+        .any(|c| name.eq_ignore_ascii_case(c))
+    }
+
+    fn write_head<'h>(
+        &mut self,
+        status: u16,
+        date: &[u8],
+        headers: impl IntoIterator<Item = (&'h str, &'h [u8])>,
+        len: Option<u64>,
+    ) {
+        self.clear();
+        self.status = status;
+        self.push("server", SERVER_NAME);
+        if !date.is_empty() {
+            self.push("date", date);
+        }
+        for (name, value) in headers {
+            if !Self::connection_specific(name) && !name.eq_ignore_ascii_case("content-length") {
+                self.push(name, value);
+            }
+        }
+        self.content_length = len;
+    }
 }
 
 /// Sent with every response (TechEmpower requires a `Server` header).
@@ -72,8 +163,23 @@ impl<'a> ResponseWriter<'a> {
         keep_alive: bool,
         http10: bool,
     ) -> ResponseWriter<'a> {
+        ResponseWriter::on(Wire::H1(out), date, head_only, keep_alive, http10)
+    }
+
+    /// A writer whose answer goes into `parts` (a protocol that frames it itself).
+    pub fn for_parts(parts: &'a mut ResponseParts, date: &'a [u8], head_only: bool) -> Self {
+        ResponseWriter::on(Wire::Parts(parts), date, head_only, true, false)
+    }
+
+    pub(crate) fn on(
+        wire: Wire<'a>,
+        date: &'a [u8],
+        head_only: bool,
+        keep_alive: bool,
+        http10: bool,
+    ) -> ResponseWriter<'a> {
         ResponseWriter {
-            out,
+            wire,
             date,
             head_only,
             keep_alive,
@@ -93,7 +199,10 @@ impl<'a> ResponseWriter<'a> {
         }
         self.write_head(status, headers, body.len() as u64);
         if !self.head_only && !no_body_status(status) {
-            self.out.extend_from_slice(body);
+            match &mut self.wire {
+                Wire::H1(out) => out.extend_from_slice(body),
+                Wire::Parts(parts) => parts.body.extend_from_slice(body),
+            }
             self.body_len = body.len() as u64;
         }
     }
@@ -118,25 +227,43 @@ impl<'a> ResponseWriter<'a> {
         if self.status.is_some() {
             return;
         }
+        let out = match &mut self.wire {
+            Wire::H1(out) => out,
+            Wire::Parts(parts) => {
+                let fields = cached
+                    .fields
+                    .iter()
+                    .map(|(n, v)| (n.as_str(), v.as_slice()));
+                let len = cached.body.len() as u64;
+                let cl = (!no_body_status(cached.status)).then_some(len);
+                parts.write_head(cached.status, self.date, fields, cl);
+                if !self.head_only && cl.is_some() {
+                    parts.body.extend_from_slice(&cached.body);
+                    self.body_len = len;
+                }
+                self.status = Some(cached.status);
+                return;
+            }
+        };
         let v = match (self.keep_alive, self.http10) {
             (false, _) => &cached.close,
             (true, true) => &cached.http10,
             (true, false) => &cached.keep_alive,
         };
-        let start = self.out.len();
+        let start = out.len();
         let len = if self.head_only {
             v.head_len
         } else {
             v.bytes.len()
         };
-        self.out.extend_from_slice(&v.bytes[..len]);
-        self.out[start + v.date_at..start + v.date_at + 29].copy_from_slice(self.date);
+        out.extend_from_slice(&v.bytes[..len]);
+        out[start + v.date_at..start + v.date_at + 29].copy_from_slice(self.date);
         self.body_len = (len - v.head_len) as u64;
         self.status = Some(cached.status);
     }
 
     /// Answer later: the connection keeps the request and hands it to the handler again
-    /// after the handler's next wake-up ([`Handler::on_wake`](crate::handler::Handler)),
+    /// after the handler's next wake-up (`Handler::on_wake`),
     /// meanwhile answering nothing behind it. For work that must not block the worker
     /// (a file opened on another thread).
     pub fn defer(&mut self) {
@@ -172,6 +299,15 @@ impl<'a> ResponseWriter<'a> {
         }
     }
 
+    /// What an HTTP/1.x writer has written so far (empty for the parts of other protocols).
+    #[cfg(test)]
+    pub(crate) fn h1_output(&self) -> &[u8] {
+        match &self.wire {
+            Wire::H1(out) => out,
+            Wire::Parts(_) => &[],
+        }
+    }
+
     /// Whether a response was written.
     pub fn is_done(&self) -> bool {
         self.status.is_some()
@@ -189,6 +325,12 @@ impl<'a> ResponseWriter<'a> {
         } else {
             Some(len)
         };
+        let out = match &mut self.wire {
+            Wire::H1(out) => out,
+            Wire::Parts(parts) => {
+                return parts.write_head(status, self.date, headers.iter().copied(), cl)
+            }
+        };
         // The Server (and HTTP/1.0 keep-alive) headers go first. A small stack array
         // covers every realistic handler; more headers fall back to one allocation.
         const STACK: usize = 8;
@@ -199,7 +341,7 @@ impl<'a> ResponseWriter<'a> {
             all[..extra].copy_from_slice(&lead[..extra]);
             all[extra..extra + headers.len()].copy_from_slice(headers);
             serialize::write_response_head(
-                self.out,
+                out,
                 status,
                 self.date,
                 &all[..extra + headers.len()],
@@ -209,7 +351,7 @@ impl<'a> ResponseWriter<'a> {
         } else {
             let mut all: Vec<(&str, &[u8])> = lead[..extra].to_vec();
             all.extend_from_slice(headers);
-            serialize::write_response_head(self.out, status, self.date, &all, cl, self.keep_alive);
+            serialize::write_response_head(out, status, self.date, &all, cl, self.keep_alive);
         }
     }
 }
@@ -219,6 +361,9 @@ impl<'a> ResponseWriter<'a> {
 #[derive(Clone, Debug)]
 pub struct CachedResponse {
     status: u16,
+    /// The response as given, for protocols that frame it themselves.
+    fields: Vec<(String, Vec<u8>)>,
+    body: Vec<u8>,
     keep_alive: CachedVariant,
     close: CachedVariant,
     http10: CachedVariant,
@@ -256,6 +401,11 @@ impl CachedResponse {
         };
         CachedResponse {
             status,
+            fields: headers
+                .iter()
+                .map(|&(n, v)| (n.to_string(), v.to_vec()))
+                .collect(),
+            body: body.to_vec(),
             keep_alive: variant(true, false),
             close: variant(false, false),
             http10: variant(true, true),
@@ -270,6 +420,44 @@ fn no_body_status(status: u16) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn parts_carry_the_same_answer_without_connection_fields() {
+        let date = b"Sun, 06 Nov 1994 08:49:37 GMT";
+        let headers: [(&str, &[u8]); 3] = [
+            ("Content-Type", b"text/plain"),
+            ("Connection", b"close"),
+            ("X-A", b"b"),
+        ];
+        let cached = CachedResponse::new(200, &headers, b"Hello, World!");
+        for head_only in [false, true] {
+            let (mut a, mut b) = (ResponseParts::default(), ResponseParts::default());
+            let mut w = ResponseWriter::for_parts(&mut a, date, head_only);
+            w.respond(200, &headers, b"Hello, World!");
+            assert_eq!(w.body_len, if head_only { 0 } else { 13 });
+            let mut w = ResponseWriter::for_parts(&mut b, date, head_only);
+            w.respond_cached(&cached);
+            assert_eq!(w.status, Some(200));
+            for p in [&a, &b] {
+                let fields: Vec<(&[u8], &[u8])> = p.fields().collect();
+                assert_eq!(
+                    fields,
+                    vec![
+                        (&b"server"[..], SERVER_NAME),
+                        (&b"date"[..], &date[..]),
+                        (&b"content-type"[..], &b"text/plain"[..]),
+                        (&b"x-a"[..], &b"b"[..]),
+                    ]
+                );
+                assert_eq!((p.status, p.content_length), (200, Some(13)));
+                let body: &[u8] = if head_only { b"" } else { b"Hello, World!" };
+                assert_eq!(p.body, body);
+            }
+        }
+        let mut p = ResponseParts::default();
+        ResponseWriter::for_parts(&mut p, date, false).respond(304, &[], b"x");
+        assert_eq!((p.status, p.content_length, p.body.len()), (304, None, 0));
+    }
 
     #[test]
     fn cached_response_matches_respond_in_every_variant() {

@@ -921,7 +921,7 @@ mod tests {
             }
             let status = w.status.expect("answered");
             let file = w.file.take();
-            (status, (w.out.clone(), file))
+            (status, (w.h1_output().to_vec(), file))
         })
     }
 
@@ -975,7 +975,7 @@ mod tests {
         let mut files = StaticFiles::new(&dir.0).unwrap();
         with_request("/a.txt", "", |req, w| {
             files.serve(req, w);
-            assert!(w.deferred && w.status.is_none() && w.out.is_empty());
+            assert!(w.deferred && w.status.is_none() && w.h1_output().is_empty());
             w.deferred = false;
             files.serve(req, w);
             assert!(w.deferred, "still in progress");
@@ -984,7 +984,7 @@ mod tests {
             w.deferred = false;
             files.serve(req, w);
             assert_eq!(w.status, Some(200));
-            assert!(w.out.ends_with(b"aaa"));
+            assert!(w.h1_output().ends_with(b"aaa"));
         });
         assert_eq!(get(&mut files, "/nothing.txt").0, 404);
     }

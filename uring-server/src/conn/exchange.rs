@@ -1,7 +1,8 @@
-//! The exchange: a complete request (head and whole body) is routed to the handler or to
-//! an upstream, and its answer written.
+//! A complete request (head and whole body) goes to an upstream (`forward.rs`) or to the
+//! routes through the protocol-neutral exchange (`crate::exchange`), answered as HTTP/1.x.
 
 use super::*;
+use crate::exchange::Outcome;
 
 impl Conn {
     pub(super) fn dispatch<H: Handler>(
@@ -38,55 +39,36 @@ impl Conn {
             self.forward_from = Some((self.out.len(), ctx.now));
             return;
         }
-        let mut w = ResponseWriter::new(
+        let w = ResponseWriter::new(
             &mut self.out,
             ctx.date,
             head.method == "HEAD",
             keep_alive,
             head.version == Version::Http10,
         );
-        // SAFETY of the lifetime juggling: Request borrows head for the call only.
         let req = Request {
             head: shorten(head),
             body,
         };
-        let file_route = ctx.log.is_some() && ctx.handler.is_file_route(&req);
-        ctx.handler.handle(&req, &mut w);
-        if w.deferred {
+        let log = ctx.log.as_deref_mut();
+        let keep = match crate::exchange::answer(ctx.handler, &req, w, log, ctx.now, ctx.date) {
             // The request stays unconsumed; `resume` hands it over again.
-            self.deferred = true;
-            return;
-        }
-        if w.status.is_none() {
-            w.respond(
-                500,
-                &[("Content-Type", b"text/plain")],
-                b"Internal Server Error\n",
-            );
-        }
-        let status = w.status.unwrap_or(500);
-        let keep = w.keep_alive;
-        let file = w.file.take();
-        if let Some(log) = ctx.log.as_deref_mut() {
-            log.answered(&Answered {
-                head,
-                status,
-                route: if file.is_some() || file_route {
-                    Route::File
-                } else {
-                    Route::Builtin
-                },
-                body_bytes: w.body_len,
-                arrived: ctx.now,
-                date: ctx.date,
-            });
-        }
-        if let Some(body) = file {
-            self.file = Some(FileStream {
-                body,
-                read_in_flight: false,
-            });
-        }
+            Outcome::Deferred => {
+                self.deferred = true;
+                return;
+            }
+            Outcome::Answered {
+                keep_alive, file, ..
+            } => {
+                if let Some(body) = file {
+                    self.file = Some(FileStream {
+                        body,
+                        read_in_flight: false,
+                    });
+                }
+                keep_alive
+            }
+        };
         if !keep {
             self.phase = Phase::CloseAfterFlush;
         }

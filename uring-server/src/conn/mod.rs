@@ -40,8 +40,8 @@ use uring_common::ring::{Event, SPLICE_HEAD_MAX};
 
 use crate::config::Timeouts;
 use crate::handler::Handler;
-use crate::metrics::{Route, TimeoutKind};
-use crate::observe::{Answered, RequestLog};
+use crate::metrics::TimeoutKind;
+use crate::observe::RequestLog;
 use crate::request::Request;
 use crate::response::{FileBody, ResponseWriter};
 
