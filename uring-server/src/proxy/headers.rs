@@ -51,6 +51,22 @@ fn field(out: &mut Vec<u8>, name: &str, value: &[u8]) {
     out.extend_from_slice(b"\r\n");
 }
 
+/// A field of the upstream's response, with each obs-fold (a line end followed by SP or
+/// HTAB, which common's liberal response parser keeps inside the value) made spaces:
+/// RFC 9112 section 5.2 has a proxy "replace each received obs-fold with one or more SP
+/// octets" before forwarding, and the line end a fold carries may be a bare LF, which
+/// would reach the client as one.
+fn unfolded_field(out: &mut Vec<u8>, name: &str, value: &[u8]) {
+    let start = out.len() + name.len() + 2;
+    field(out, name, value);
+    let end = out.len() - 2;
+    for b in &mut out[start..end] {
+        if matches!(*b, b'\r' | b'\n') {
+            *b = b' ';
+        }
+    }
+}
+
 /// Fields in which a client could claim another address, scheme or host than its own
 /// (`X-Forwarded-*`, `X-Real-IP`, RFC 7239's `Forwarded`): an app behind us reads them
 /// as ours, so they pass only with `--trust-forwarded`.
@@ -184,14 +200,14 @@ pub fn write_client_head(
         {
             continue;
         }
-        field(out, name, h.value);
+        unfolded_field(out, name, h.value);
     }
     field(out, "Via", VIA);
     let (framing, keep) = match resp.framing {
         ResponseFraming::NoBody => {
             // HEAD and 304 carry the length the body would have had.
             if let Some(cl) = resp.header("content-length") {
-                field(out, "Content-Length", cl);
+                unfolded_field(out, "Content-Length", cl);
             }
             (ClientFraming::AsIs, client_keep_alive)
         }
@@ -270,6 +286,25 @@ mod tests {
         assert!(trusted.contains("X-Forwarded-For: 1.2.3.4, 10.0.0.7\r\n"));
         assert!(trusted.contains("X-Forwarded-Proto: https\r\n"));
         assert!(!trusted.contains("X-Forwarded-Proto: http\r\n"));
+    }
+
+    #[test]
+    fn folded_response_fields_go_out_on_one_line() {
+        use uring_common::http::parse_response;
+        let raw =
+            b"HTTP/1.1 200 OK\r\nX-A: 1\r\n 2\r\n\t3\r\nX-B: 4\n 5\r\nContent-Length: 0\r\n\r\n";
+        let mut storage = new_header_storage();
+        let Ok(Parsed::Complete(resp)) = parse_response(raw, &mut storage, false, 4096) else {
+            panic!("parse");
+        };
+        let mut out = Vec::new();
+        write_client_head(&resp, &[b'd'; 29], false, true, &mut out);
+        let head = String::from_utf8(out).unwrap();
+        assert!(
+            head.contains("\r\nX-A: 1   2  \t3\r\nX-B: 4  5\r\n"),
+            "{head:?}"
+        );
+        assert_eq!(head.matches('\n').count(), head.matches("\r\n").count());
     }
 
     #[test]
