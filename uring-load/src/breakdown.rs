@@ -13,9 +13,10 @@ use crate::conn::Sink;
 use crate::targets::Mix;
 use crate::units::format_us;
 
-/// The JSON report's schema version: 2 added `targets` and `hosts` (reports without
+/// The JSON report's schema version: 2 added `targets` and `hosts`, 3 `thresholds`,
+/// `baseline`, `warmup` and `runs.p50_us`/`p99_us` (reports without
 /// `schema_version` are version 1).
-pub const SCHEMA_VERSION: u64 = 2;
+pub const SCHEMA_VERSION: u64 = 3;
 
 /// Connections made to one host.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]

@@ -64,6 +64,8 @@ pub enum ConfigError {
         connections: u64,
         hosts: usize,
     },
+    /// `--threshold`, `--baseline`, `--max-regression`, `--junit`: the message names the flag.
+    Gate(String),
 }
 
 impl From<crate::targets::TargetsError> for ConfigError {
@@ -98,6 +100,7 @@ impl fmt::Display for ConfigError {
             ConfigError::Targets(e) => write!(f, "{e}"),
             ConfigError::RawList(m) => write!(f, "--raw: {m}"),
             ConfigError::Mix(m) => f.write_str(m),
+            ConfigError::Gate(m) => f.write_str(m),
             ConfigError::FewerConnectionsThanHosts { connections, hosts } => write!(
                 f,
                 "fewer connections (-c {connections}) than hosts ({hosts}): every host needs at least one connection"

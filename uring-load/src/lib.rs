@@ -20,7 +20,10 @@
 //! - [`report_cmd`], [`plot`] and [`html`]: `uring-load report`, the charts (SVG) and the
 //!   self-contained HTML page.
 //! - [`report`]: the text report (weighttp's lines, wrk's latency table).
+//! - [`thresholds`] and [`baseline`]: gates for CI (`--threshold`, `--junit`,
+//!   `--baseline`), judged on the finished run; exit 99 when one fails.
 
+pub mod baseline;
 pub mod breakdown;
 pub mod config;
 pub mod conn;
@@ -41,6 +44,7 @@ pub mod schedule;
 pub mod shard;
 pub mod target;
 pub mod targets;
+pub mod thresholds;
 pub mod timeline;
 pub mod tls;
 pub mod units;

@@ -16,6 +16,7 @@ use std::time::{Duration, SystemTime};
 use clap::Parser;
 use uring_common::ring::{raise_nofile_limit, Tier, TierChoice};
 use uring_common::stats::Recorder;
+use uring_load::baseline::{self, Baseline, Comparison};
 use uring_load::breakdown::{Breakdown, SCHEMA_VERSION};
 use uring_load::config::{HostTarget, LoadConfig, TlsTarget, INTERRUPTED};
 use uring_load::conn::ConnSpec;
@@ -26,6 +27,7 @@ use uring_load::runner::{self, Progress};
 use uring_load::shard::{self, Shard};
 use uring_load::target::{parse_url, resolve, Address, Scheme, Url};
 use uring_load::targets::{self, Mix, Policy};
+use uring_load::thresholds::{self, Figures, Outcome, Threshold, EXIT_THRESHOLD_FAILED};
 use uring_load::timeline::Timeline;
 use uring_load::{merge, tls, units};
 
@@ -192,6 +194,25 @@ struct Cli {
     /// Seed of --mix random: the same seed draws the same targets.
     #[arg(long = "seed", value_name = "N", default_value = "1")]
     seed: u64,
+
+    /// Pass/fail gate on the finished run (repeatable): p50/p90/p99/p99.9<DURATION,
+    /// errors<X% (or a count), rps>N, status5xx=0 (1xx..5xx, a count or X%), each
+    /// optionally for one target (target=NAME:p99<20ms). Exit 99 when one fails.
+    #[arg(long = "threshold", value_name = "EXPR")]
+    thresholds: Vec<String>,
+
+    /// Write the thresholds (and the baseline's figures) as JUnit test cases to FILE.
+    #[arg(long = "junit", value_name = "FILE")]
+    junit: Option<PathBuf>,
+
+    /// Compare p50, p99, p99.9 and requests/s with a stored --json run of the same
+    /// targets; exit 99 when one is worse by more than --max-regression.
+    #[arg(long = "baseline", value_name = "OLD.json")]
+    baseline: Option<PathBuf>,
+
+    /// How much worse than --baseline a figure may be (percent).
+    #[arg(long = "max-regression", value_name = "PERCENT", default_value = "10%")]
+    max_regression: String,
 }
 
 /// Why the command stopped short; each prints one line and picks the exit code.
@@ -342,6 +363,7 @@ fn install_sigint() {
 
 fn run(mut cli: Cli) -> Result<ExitCode, Failure> {
     validate(&cli)?;
+    let gates = Gates::from_cli(&cli)?;
     let sharding = Sharding::from_cli(&cli)?;
     // From here on -n and -R are this shard's share.
     let mut earlier_shares = Vec::new();
@@ -366,6 +388,7 @@ fn run(mut cli: Cli) -> Result<ExitCode, Failure> {
     check_fd_limit(&cli)?;
     let cores_all = core_affinity::get_core_ids().unwrap_or_default();
     let target = open_target(&cli, &cores_all)?;
+    gates.check_targets(&target.mix)?;
     let cfg = LoadConfig {
         earlier_shares,
         ..load_config(&cli, &target, duration, &cores_all)
@@ -378,16 +401,19 @@ fn run(mut cli: Cli) -> Result<ExitCode, Failure> {
             return Ok(ExitCode::from(130));
         }
     }
+    let mut warmup = None;
     if let Some(w) = cli.warmup {
         let warm = LoadConfig {
             requests: None,
             duration: Some(w),
             ..cfg.clone()
         };
-        runner::run(&warm, &Progress::new(threads))?;
+        let run = runner::run(&warm, &Progress::new(threads))?;
+        warmup = Some((RunLine::of(&run.recorder, run.elapsed), run.recorder));
     }
     let started_at = SystemTime::now();
-    let measured = measure(&cli, &cfg, duration, &timeline)?;
+    let mut measured = measure(&cli, &cfg, duration, &timeline)?;
+    measured.warmup = warmup;
     let ended_at = SystemTime::now();
     if let Some(server) = target.embedded {
         server.shutdown();
@@ -398,8 +424,104 @@ fn run(mut cli: Cli) -> Result<ExitCode, Failure> {
         started_at,
         ended_at,
     };
-    print_report(&cli, &measured, &identity)?;
-    Ok(exit_status(&measured))
+    let verdict = gates.judge(&measured, &target.mix);
+    print_report(&cli, &measured, &identity, &verdict)?;
+    if let Some(path) = &cli.junit {
+        std::fs::write(path, verdict.junit()).map_err(ReportError::Write)?;
+    }
+    Ok(exit_status(&measured, &verdict))
+}
+
+/// The CI gates of the run: `--threshold`s and `--baseline`, read before the run.
+struct Gates {
+    thresholds: Vec<Threshold>,
+    baseline: Option<(Baseline, f64)>,
+}
+
+impl Gates {
+    fn from_cli(cli: &Cli) -> Result<Gates, ConfigError> {
+        let thresholds = (cli.thresholds.iter())
+            .map(|e| thresholds::parse(e))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| ConfigError::Gate(e.to_string()))?;
+        let bound = baseline::parse_bound(&cli.max_regression).map_err(ConfigError::Gate)?;
+        let baseline = match &cli.baseline {
+            Some(p) => Some((
+                baseline::read(&p.display().to_string())
+                    .map_err(|e| ConfigError::Gate(format!("--baseline: {e}")))?,
+                bound,
+            )),
+            None => None,
+        };
+        Ok(Gates {
+            thresholds,
+            baseline,
+        })
+    }
+
+    /// Every `target=` names one target of the mix; the baseline ran the same targets.
+    fn check_targets(&self, mix: &Mix) -> Result<(), ConfigError> {
+        let labels = target_labels(mix);
+        thresholds::check_targets(&self.thresholds, &labels)
+            .map_err(|e| ConfigError::Gate(e.to_string()))?;
+        if let Some((base, _)) = &self.baseline {
+            baseline::check_targets(base, &labels).map_err(ConfigError::Gate)?;
+        }
+        Ok(())
+    }
+
+    fn judge(&self, m: &Measured, mix: &Mix) -> Verdict {
+        let all = Figures {
+            rec: &m.merged,
+            elapsed: m.elapsed,
+        };
+        Verdict {
+            outcomes: thresholds::judge(&self.thresholds, all, &m.breakdown, &target_labels(mix)),
+            comparison: (self.baseline.as_ref())
+                .map(|(b, bound)| baseline::compare(b, &m.merged, m.elapsed, &m.breakdown, *bound)),
+        }
+    }
+}
+
+fn target_labels(mix: &Mix) -> Vec<String> {
+    mix.targets.iter().map(|t| t.label.clone()).collect()
+}
+
+/// How the run fared against its gates.
+struct Verdict {
+    outcomes: Vec<Outcome>,
+    comparison: Option<Comparison>,
+}
+
+impl Verdict {
+    fn failed(&self) -> bool {
+        !thresholds::all_passed(&self.outcomes)
+            || self.comparison.as_ref().is_some_and(Comparison::regressed)
+    }
+
+    fn text(&self) -> String {
+        let mut o = thresholds::text(&self.outcomes);
+        if let Some(c) = &self.comparison {
+            o.push_str(&baseline::text(c));
+        }
+        o
+    }
+
+    fn junit(&self) -> String {
+        let mut cases: Vec<thresholds::Case> = self.outcomes.iter().map(Into::into).collect();
+        if let Some(c) = &self.comparison {
+            cases.extend(c.changes.iter().map(|ch| thresholds::Case {
+                name: format!("baseline {} {}", ch.metric, ch.scope),
+                failure: ch.regressed.then(|| {
+                    format!(
+                        "{:+.1}% against {} (bound {}%)",
+                        ch.change_pct, c.path, c.bound_pct
+                    )
+                }),
+            }));
+        }
+        thresholds::junit("uring-load", &cases)
+    }
 }
 
 /// What one run needs, from the flags (with this shard's share of -n and -R).
@@ -431,12 +553,15 @@ fn load_config(
 }
 
 /// 130 after Ctrl-C; 1, with the first error of each class on stderr, when every
-/// request failed; else 0.
-fn exit_status(m: &Measured) -> ExitCode {
+/// request failed; 99 when a threshold or the baseline failed; else 0.
+fn exit_status(m: &Measured, verdict: &Verdict) -> ExitCode {
     if m.interrupted {
         return ExitCode::from(130);
     }
     if !report::every_request_failed(&m.merged) {
+        if verdict.failed() {
+            return ExitCode::from(EXIT_THRESHOLD_FAILED);
+        }
         return ExitCode::SUCCESS;
     }
     eprintln!(
@@ -728,6 +853,8 @@ struct Measured {
     lines: Vec<RunLine>,
     interrupted: bool,
     tier: Option<Tier>,
+    /// The warm-up's figures (`--warmup`), kept for the JSON.
+    warmup: Option<(RunLine, Recorder)>,
 }
 
 /// The `--runs` measured runs, each printed when there are several (text mode).
@@ -744,6 +871,7 @@ fn measure(
         lines: Vec::new(),
         interrupted: false,
         tier: None,
+        warmup: None,
     };
     for k in 0..cli.runs {
         if INTERRUPTED.load(std::sync::atomic::Ordering::SeqCst) {
@@ -789,7 +917,12 @@ fn measure(
 }
 
 /// The final report: JSON, the `--runs` table, or the text report.
-fn print_report(cli: &Cli, m: &Measured, id: &Identity) -> Result<(), ReportError> {
+fn print_report(
+    cli: &Cli,
+    m: &Measured,
+    id: &Identity,
+    verdict: &Verdict,
+) -> Result<(), ReportError> {
     let facts = RunFacts {
         total: cli
             .requests
@@ -819,24 +952,44 @@ fn print_report(cli: &Cli, m: &Measured, id: &Identity) -> Result<(), ReportErro
                         "rps": rps,
                         "rps_mean": mean,
                         "rps_stdev": sd,
+                        "p50_us": m.lines.iter().map(|l| l.p50).collect::<Vec<_>>(),
+                        "p99_us": m.lines.iter().map(|l| l.p99).collect::<Vec<_>>(),
                     }),
                 );
+            }
+            if let Some((line, rec)) = &m.warmup {
+                let s = uring_common::stats::Summary::of(rec);
+                obj.insert(
+                    "warmup".into(),
+                    serde_json::json!({
+                        "rps": line.rps,
+                        "latency_us": { "p50": s.p50, "p99": s.p99, "p99_9": s.p99_9 },
+                    }),
+                );
+            }
+            if !verdict.outcomes.is_empty() {
+                obj.insert("thresholds".into(), thresholds::json(&verdict.outcomes));
+            }
+            if let Some(c) = &verdict.comparison {
+                obj.insert("baseline".into(), baseline::json(c));
             }
         }
         out(format_args!("{v}\n"))
     } else if m.lines.len() > 1 {
         out(format_args!(
-            "{}{}{}",
+            "{}{}{}{}",
             id.text_line(),
             report::runs_text(&m.lines),
-            m.breakdown.text()
+            m.breakdown.text(),
+            verdict.text()
         ))
     } else {
         out(format_args!(
-            "{}{}{}",
+            "{}{}{}{}",
             id.text_line(),
             report::text(&m.merged, &facts),
-            m.breakdown.text()
+            m.breakdown.text(),
+            verdict.text()
         ))
     }
 }

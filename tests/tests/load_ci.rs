@@ -1,0 +1,235 @@
+//! uring-load as a CI gate (issue 24): `--threshold` fails a run (exit 99) against a
+//! server made slow on purpose and passes against a fast one, with the thresholds in the
+//! text report, the JSON and the JUnit file; `--baseline` flags a run against a server
+//! with injected delay and not a run against the same server as the baseline; bad
+//! expressions are refused before any connection.
+
+use std::time::Duration;
+
+use uring_tests::load::{num, run_load, Nginx, PythonServer, TempDir};
+
+const LIMIT: Duration = Duration::from_secs(90);
+
+/// An HTTP/1.1 keep-alive server (threaded) that sleeps `delay_s` before every answer;
+/// the answer leaves in one write, so that Nagle's algorithm adds nothing.
+fn slow_server(delay_s: f64) -> PythonServer {
+    PythonServer::start(&format!(
+        r#"
+import sys, time, http.server
+class H(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    def log_message(self, *a): pass
+    def do_GET(self):
+        time.sleep({delay_s})
+        self.wfile.write(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+http.server.ThreadingHTTPServer(("127.0.0.1", int(sys.argv[1])), H).serve_forever()
+"#
+    ))
+}
+
+fn url(port: u16) -> String {
+    format!("http://127.0.0.1:{port}/")
+}
+
+/// The same thresholds on both servers: the slow one (100 ms a request) fails p99 only.
+const GATES: [&str; 4] = ["p99<40ms", "errors<1%", "status5xx=0", "rps>5"];
+
+fn gated(url: &str, extra: &[&str]) -> Vec<String> {
+    let mut args: Vec<String> = ["-n", "40", "-c", "4", "-k"]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    for g in GATES {
+        args.push("--threshold".into());
+        args.push(g.into());
+    }
+    args.extend(extra.iter().map(|s| s.to_string()));
+    args.push(url.to_string());
+    args
+}
+
+#[test]
+fn load_thresholds_fail_a_slow_server_with_99_and_pass_a_fast_one() {
+    let slow = slow_server(0.1);
+    let dir = TempDir::new("ci-junit");
+    let junit = dir.path().join("junit.xml");
+    let junit_s = junit.display().to_string();
+    let args = gated(&url(slow.port), &["--json", "--junit", &junit_s]);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let r = run_load(&args, LIMIT);
+    assert_eq!(r.code, 99, "stdout: {}\nstderr: {}", r.stdout, r.stderr);
+    let v = r.json();
+    assert_eq!(v["schema_version"], 3);
+    assert_eq!(num(&v, &["requests", "done"]), 40);
+    let t = v["thresholds"].as_array().expect("thresholds in the JSON");
+    assert_eq!(t.len(), 4);
+    assert_eq!(t[0]["expr"], "p99<40ms");
+    assert_eq!(t[0]["passed"], false);
+    let p99 = t[0]["measured"].as_f64().unwrap();
+    assert!(p99 >= 100_000.0, "p99 {p99}us of a server sleeping 100ms");
+    assert_eq!(t[0]["measured"].as_f64(), v["latency_us"]["p99"].as_f64());
+    for rest in &t[1..] {
+        assert_eq!(rest["passed"], true, "{rest}");
+    }
+    let x = std::fs::read_to_string(&junit).expect("the JUnit file");
+    assert!(x.contains(r#"<testsuites tests="4" failures="1">"#), "{x}");
+    assert!(
+        x.contains(r#"name="p99&lt;40ms""#) && x.contains("<failure"),
+        "{x}"
+    );
+
+    // Text mode: each threshold with its measured value and mark.
+    let args = gated(&url(slow.port), &[]);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let r = run_load(&args, LIMIT);
+    assert_eq!(r.code, 99, "{}", r.stderr);
+    assert!(
+        r.stdout.contains("thresholds: 3 passed, 1 failed"),
+        "{}",
+        r.stdout
+    );
+    assert!(r.stdout.contains("✗ p99<40ms"), "{}", r.stdout);
+    assert!(r.stdout.contains("✓ status5xx=0"), "{}", r.stdout);
+
+    let fast = Nginx::start(false);
+    let args = gated(&url(fast.port), &["--json", "--junit", &junit_s]);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let r = run_load(&args, LIMIT);
+    assert_eq!(r.code, 0, "stdout: {}\nstderr: {}", r.stdout, r.stderr);
+    let v = r.json();
+    assert!(v["thresholds"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|t| t["passed"] == true));
+    let x = std::fs::read_to_string(&junit).unwrap();
+    assert!(
+        x.contains(r#"failures="0""#) && !x.contains("<failure"),
+        "{x}"
+    );
+}
+
+#[test]
+fn load_threshold_per_target_judges_that_target_alone() {
+    let slow = slow_server(0.1);
+    let fast = Nginx::start(false);
+    let dir = TempDir::new("ci-targets");
+    let urls = dir.path().join("urls.txt");
+    std::fs::write(
+        &urls,
+        format!("{}\n{}fast\n", url(slow.port), url(fast.port)),
+    )
+    .unwrap();
+    let urls_s = urls.display().to_string();
+    let run = |rule: &str| {
+        run_load(
+            &[
+                "-n",
+                "40",
+                "-c",
+                "4",
+                "-k",
+                "--json",
+                "--urls",
+                &urls_s,
+                "--threshold",
+                rule,
+            ],
+            LIMIT,
+        )
+    };
+    let r = run("target=/fast:p99<40ms");
+    assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
+    let r = run("target=1:p99<40ms");
+    assert_eq!(r.code, 99, "{}\n{}", r.stdout, r.stderr);
+    assert_eq!(r.json()["thresholds"][0]["target"], "1");
+    let r = run("target=/nowhere:p99<40ms");
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(
+        r.stderr.contains("no target's label contains '/nowhere'"),
+        "{}",
+        r.stderr
+    );
+    assert!(r.stdout.is_empty());
+}
+
+#[test]
+fn load_bad_threshold_is_one_line_and_exit_2() {
+    for (expr, says) in [
+        ("p99<fast", "is not a duration"),
+        ("latency<1ms", "unknown figure 'latency'"),
+        ("p99", "no comparison"),
+        ("errors<200%", "not a percentage"),
+    ] {
+        // A closed port: nothing may be sent before the expression is refused.
+        let r = run_load(
+            &["-n", "1", "--threshold", expr, "http://127.0.0.1:1/"],
+            LIMIT,
+        );
+        assert_eq!(r.code, 2, "{expr}: {}", r.stderr);
+        assert_eq!(r.stderr.lines().count(), 1, "{}", r.stderr);
+        assert!(
+            r.stderr.contains(&format!("--threshold '{expr}'")),
+            "{}",
+            r.stderr
+        );
+        assert!(r.stderr.contains(says), "{expr}: {}", r.stderr);
+    }
+    let r = run_load(
+        &[
+            "-n",
+            "1",
+            "--baseline",
+            "/nonexistent.json",
+            "http://127.0.0.1:1/",
+        ],
+        LIMIT,
+    );
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(r.stderr.contains("--baseline"), "{}", r.stderr);
+}
+
+#[test]
+fn load_baseline_flags_injected_delay_and_not_the_same_server() {
+    let normal = slow_server(0.05);
+    let delayed = slow_server(0.2);
+    let dir = TempDir::new("ci-baseline");
+    let base = dir.path().join("base.json");
+    let base_s = base.display().to_string();
+    let args = ["-n", "40", "-c", "4", "-k", "--json"];
+    let r = run_load(&[&args[..], &[url(normal.port).as_str()]].concat(), LIMIT);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    std::fs::write(&base, &r.stdout).unwrap();
+
+    let compare = |port: u16, json: bool| {
+        let u = url(port);
+        let mut a = vec!["-n", "40", "-c", "4", "-k"];
+        a.extend(["--baseline", &base_s, "--max-regression", "50%"]);
+        if json {
+            a.push("--json");
+        }
+        a.push(&u);
+        run_load(&a, LIMIT)
+    };
+    let same = compare(normal.port, true);
+    assert_eq!(same.code, 0, "{}\n{}", same.stdout, same.stderr);
+    let v = same.json();
+    assert_eq!(v["baseline"]["regressed"], false, "{}", v["baseline"]);
+    assert_eq!(v["baseline"]["changes"].as_array().unwrap().len(), 4);
+
+    let slower = compare(delayed.port, true);
+    assert_eq!(slower.code, 99, "{}\n{}", slower.stdout, slower.stderr);
+    let v = slower.json();
+    assert_eq!(v["baseline"]["regressed"], true);
+    let changes = v["baseline"]["changes"].as_array().unwrap();
+    let p50 = changes.iter().find(|c| c["metric"] == "p50").unwrap();
+    assert_eq!(p50["regressed"], true);
+    assert!(p50["change_pct"].as_f64().unwrap() > 150.0, "{p50}");
+    let rate = changes.iter().find(|c| c["metric"] == "req/s").unwrap();
+    assert_eq!(rate["regressed"], true, "{rate}");
+
+    let text = compare(delayed.port, false);
+    assert_eq!(text.code, 99);
+    assert!(text.stdout.contains("REGRESSED"), "{}", text.stdout);
+    assert!(text.stdout.contains("✗ p50"), "{}", text.stdout);
+}
