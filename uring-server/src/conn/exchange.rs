@@ -64,6 +64,7 @@ impl Conn {
                     self.file = Some(FileStream {
                         body,
                         read_in_flight: false,
+                        head_in_splice: 0,
                     });
                 }
                 keep_alive

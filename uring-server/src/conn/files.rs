@@ -7,6 +7,9 @@ pub(super) struct FileStream {
     pub(super) body: FileBody,
     /// A read (or, for a zero-copy body, a splice) of the next chunk is in flight.
     pub(super) read_in_flight: bool,
+    /// Bytes of the response head left in the driver's send buffer to go out with the
+    /// first splice: no `Sent` reports them, the splice's end counts them.
+    pub(super) head_in_splice: usize,
 }
 
 impl Conn {
@@ -64,6 +67,9 @@ impl Conn {
         match res {
             Ok(n) if n > 0 => {
                 self.last_activity = ctx.now;
+                if let Some(log) = ctx.log.as_deref_mut() {
+                    log.sent(n + std::mem::take(&mut f.head_in_splice));
+                }
                 let n = (n as u64).min(f.body.len);
                 f.body.offset += n;
                 f.body.len -= n;
@@ -129,14 +135,16 @@ impl Conn {
     }
 
     /// Whether `len` bytes about to be sent (the head of a file body) should instead go
-    /// out with the body's first splice.
-    pub(super) fn head_rides_the_splice(&self, len: usize) -> bool {
-        len <= SPLICE_HEAD_MAX
-            && self.splices()
-            && self
-                .file
-                .as_ref()
-                .is_some_and(|f| !f.read_in_flight && f.body.len > 0)
+    /// out with the body's first splice (which then counts them).
+    pub(super) fn head_rides_the_splice(&mut self, len: usize) -> bool {
+        let splices = self.splices();
+        match self.file.as_mut() {
+            Some(f) if len <= SPLICE_HEAD_MAX && splices && !f.read_in_flight && f.body.len > 0 => {
+                f.head_in_splice = len;
+                true
+            }
+            _ => false,
+        }
     }
 
     /// Whether the file body goes out by splice: asked for, and no TLS in user space
