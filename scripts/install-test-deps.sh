@@ -15,7 +15,8 @@ done
 # namespaces, each with its own sshd; the Kubernetes manifest checked with the official
 # client's models (Debian's python3-kubernetes, run by /usr/bin/python3).
 # Deployment (tests/tests/server_deploy.rs): promtool (Debian's prometheus) checks the
-# /metrics text; systemd-socket-activate (Debian's systemd) is the real socket activator.
+# /metrics text; systemd-socket-activate (Debian's systemd) is the real socket activator, and
+# systemd-analyze verify checks the shipped units (tests/tests/deploy_units.rs).
 for pkg in pypy3 pypy3-venv python3-venv default-jre-headless libhdrhistogram-java chromium fonts-dejavu-core pdsh openssh-server openssh-client iproute2 python3-kubernetes python3-yaml prometheus systemd; do
   dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")
 done
