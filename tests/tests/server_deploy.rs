@@ -140,6 +140,75 @@ fn access_log_json_lines_parse() {
     }
 }
 
+/// Send `req` on its own connection and read the answer to the close.
+fn exchange(addr: SocketAddr, req: &[u8]) -> String {
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    s.write_all(req).unwrap();
+    let mut resp = Vec::new();
+    let _ = s.read_to_end(&mut resp);
+    String::from_utf8_lossy(&resp).into_owned()
+}
+
+#[test]
+fn refused_requests_reach_the_access_log() {
+    for format in ["combined", "json"] {
+        let dir = TempDir::new("accesslog-refused");
+        let log = dir.path().join("access.log");
+        let mut srv = TestServer::start(&[
+            "--no-pin",
+            "--access-log",
+            log.to_str().unwrap(),
+            "--access-log-format",
+            format,
+            "--max-body-bytes",
+            "1000",
+        ]);
+        let cases: [(&[u8], u16, &str); 4] = [
+            (
+                b"GET /bad HTTP/1.1\r\nHost: x\r\nBad Header: y\r\n\r\n",
+                400,
+                "GET /bad HTTP/1.1",
+            ),
+            (
+                b"POST /big HTTP/1.1\r\nHost: x\r\nContent-Length: 5000\r\n\r\n",
+                413,
+                "POST /big HTTP/1.1",
+            ),
+            (b"\x16\x03\x01\r\n\r\n", 400, "\\x16\\x03\\x01"),
+            (
+                b"CONNECT a:443 HTTP/1.1\r\nHost: a:443\r\n\r\n",
+                501,
+                "CONNECT a:443 HTTP/1.1",
+            ),
+        ];
+        for (req, status, _) in &cases {
+            let resp = exchange(srv.addr, req);
+            assert!(resp.starts_with(&format!("HTTP/1.1 {status} ")), "{resp:?}");
+        }
+        signal(srv.guard.pid(), libc::SIGTERM);
+        assert!(srv.guard.wait_timeout(Duration::from_secs(15)).is_some());
+        let all = lines(&log);
+        assert_eq!(
+            all.len(),
+            cases.len(),
+            "{format}: one line per refusal: {all:?}"
+        );
+        for (line, (_, status, request)) in all.iter().zip(&cases) {
+            if format == "json" {
+                let v: serde_json::Value = serde_json::from_str(line).expect("a JSON line");
+                assert_eq!(v["request"], *request, "{line}");
+                assert_eq!(v["status"], *status, "{line}");
+                assert_eq!(v["remote_addr"], "127.0.0.1");
+            } else {
+                let want = format!("\"{request}\" {status} 0 \"-\" \"-\"");
+                assert!(line.starts_with("127.0.0.1 - - ["), "{line}");
+                assert!(line.ends_with(&want), "{line} should end with {want}");
+            }
+        }
+    }
+}
+
 // ---- metrics ----
 
 /// One scrape with curl.

@@ -251,6 +251,55 @@ impl AccessLogWriter {
         }
     }
 
+    /// A request the connection refused (malformed, too large): nginx's line for it, with
+    /// the request line as it came (escaped; `-` when nothing came), no body bytes, and no
+    /// referer or user agent. JSON: `request` carries that line, `method`, `uri` and
+    /// `protocol` are empty.
+    pub fn record_refused(&mut self, peer: &[u8], line: &[u8], status: u16, date: &[u8; 29]) {
+        if *date != self.time_of {
+            self.time_of = *date;
+            self.time.clear();
+            time_from_date(date, self.sink.format, &mut self.time);
+        }
+        let peer = or_dash(peer);
+        match self.sink.format {
+            AccessLogFormat::Combined => {
+                let b = &mut self.buf;
+                b.extend_from_slice(peer);
+                b.extend_from_slice(b" - - [");
+                b.extend_from_slice(&self.time);
+                b.extend_from_slice(b"] \"");
+                escape_or_dash(b, line);
+                b.extend_from_slice(b"\" ");
+                push_status(b, status);
+                b.extend_from_slice(b" 0 \"-\" \"-\"\n");
+            }
+            AccessLogFormat::Json => {
+                let mut escaped = Vec::new();
+                escape_into(&mut escaped, line);
+                let entry = serde_json::json!({
+                    "time": String::from_utf8_lossy(&self.time),
+                    "remote_addr": String::from_utf8_lossy(peer),
+                    "request": String::from_utf8_lossy(&escaped),
+                    "method": "",
+                    "uri": "",
+                    "protocol": "",
+                    "status": status,
+                    "body_bytes_sent": 0,
+                    "referer": "",
+                    "user_agent": "",
+                    "request_time_us": 0,
+                });
+                let _ = serde_json::to_writer(&mut self.buf, &entry);
+                self.buf.push(b'\n');
+            }
+        }
+        self.lines += 1;
+        if self.buf.len() >= FLUSH_AT {
+            self.flush();
+        }
+    }
+
     /// Hand the buffer to the writer thread without waiting (dropped and counted if the
     /// writer is that far behind).
     pub fn flush(&mut self) {

@@ -120,10 +120,17 @@ impl RequestLog {
     }
 
     /// A request refused by the connection itself (malformed, too large): counted, and
-    /// not logged (there is no head to log).
-    pub fn refused(&mut self, status: u16) {
+    /// logged with its first line as it came (`line`; there may be no head to log).
+    pub fn refused(&mut self, status: u16, line: &[u8], date: &[u8; 29]) {
         if let Some((m, _)) = self.metrics.as_mut() {
             m.request(Route::Builtin, status, 0);
+        }
+        if let Some(w) = self.access.as_mut() {
+            let peer = self
+                .peers
+                .get(self.slot as usize)
+                .map_or(&b""[..], |p| &p[..]);
+            w.record_refused(peer, line, status, date);
         }
     }
 

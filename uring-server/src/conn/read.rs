@@ -103,7 +103,7 @@ impl Conn {
             let mut storage: HeaderStorage<'_> = [const { MaybeUninit::uninit() }; 256];
             let head = match parse_request(&buf[pos..], &mut storage, ctx.limits) {
                 Err(e) => {
-                    self.refuse_counted(Refusal::Request(e), ctx);
+                    self.refuse_counted(Refusal::Request(e), &buf[pos..], ctx);
                     return buf.len();
                 }
                 Ok(Parsed::Partial) => {
@@ -117,7 +117,7 @@ impl Conn {
             // tunnels, we are no proxy: 501, and close (the client may already be
             // sending the tunnelled bytes).
             if head.method == "CONNECT" && !ctx.handler.accepts_connect() {
-                self.refuse_counted(Refusal::Connect, ctx);
+                self.refuse_counted(Refusal::Connect, &buf[pos..], ctx);
                 return buf.len();
             }
             let body_start = pos + head.head_len;
@@ -131,7 +131,7 @@ impl Conn {
                 }
                 BodyFraming::Length(n) => {
                     if n > ctx.limits.max_body_bytes {
-                        self.refuse_counted(Refusal::Body(BodyError::TooLarge), ctx);
+                        self.refuse_counted(Refusal::Body(BodyError::TooLarge), &buf[pos..], ctx);
                         return buf.len();
                     }
                     let n = n as usize;
@@ -157,7 +157,7 @@ impl Conn {
                     let raw = &buf[body_start + self.chunk_raw..];
                     match self.decode_chunked(raw, ctx.limits) {
                         Err(e) => {
-                            self.refuse_counted(Refusal::Body(e), ctx);
+                            self.refuse_counted(Refusal::Body(e), &buf[pos..], ctx);
                             return buf.len();
                         }
                         Ok(None) => {
@@ -241,14 +241,18 @@ impl Conn {
     }
 
     /// [`refuse`](Self::refuse), counted in the metrics.
-    pub(super) fn refuse_counted<H: Handler>(&mut self, why: Refusal, ctx: &mut Ctx<'_, H>) {
+    pub(super) fn refuse_counted<H: Handler>(
+        &mut self,
+        why: Refusal,
+        request: &[u8],
+        ctx: &mut Ctx<'_, H>,
+    ) {
         if let Some(log) = ctx.log.as_deref_mut() {
-            log.refused(why.status());
+            log.refused(why.status(), request_line(request), ctx.date);
         }
         self.refuse(why, ctx.date);
     }
 
-    /// Answer a request we refuse, then close (RFC 9112 leaves no way to resynchronise).
     pub(super) fn refuse(&mut self, why: Refusal, date: &[u8; 29]) {
         let mut w = ResponseWriter::new(&mut self.out, date, false, false, false);
         let status = why.status();
@@ -268,4 +272,12 @@ impl Conn {
         self.body_started = None;
         self.rbuf.clear();
     }
+}
+
+/// What the access log shows of a refused request: its first line as far as it came (up
+/// to the line end, and never more than 8 KiB), as nginx logs a request it refuses.
+pub(super) fn request_line(request: &[u8]) -> &[u8] {
+    let line = &request[..request.len().min(8 * 1024)];
+    let end = line.iter().position(|&b| b == b'\r' || b == b'\n');
+    &line[..end.unwrap_or(line.len())]
 }
