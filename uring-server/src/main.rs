@@ -13,8 +13,8 @@ use std::time::Duration;
 use clap::Parser;
 use uring_server::config::parse_upstream;
 use uring_server::{
-    inherit, systemd, upgrade, AccessLogFormat, AccessLogTarget, FileBodies, Limits, RunningServer,
-    Server, TierChoice, Timeouts, TlsSettings, UpstreamAddr,
+    inherit, systemd, upgrade, AccessLogFormat, AccessLogTarget, FileBodies, Limits, ProxyConfig,
+    RunningServer, Server, ServerConfig, TierChoice, Timeouts, TlsSettings, UpstreamAddr,
 };
 
 /// A thread-per-core io_uring HTTP/1.1 server: /plaintext, /json, static files and a
@@ -93,58 +93,58 @@ struct Cli {
     metrics: Option<SocketAddr>,
 
     /// How long SIGUSR2 waits for the new binary to be ready before giving up on it.
-    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = parse_duration)]
-    upgrade_timeout: Duration,
+    #[arg(long, value_name = "DURATION", default_value_t = Span(Duration::from_secs(30)))]
+    upgrade_timeout: Span,
 
     /// Largest request head in bytes (431 beyond).
-    #[arg(long, value_name = "BYTES", default_value_t = 16 * 1024)]
+    #[arg(long, value_name = "BYTES", default_value_t = Limits::default().max_head_bytes)]
     max_head_bytes: usize,
 
     /// Most header fields per request (431 beyond).
-    #[arg(long, value_name = "N", default_value_t = 100)]
+    #[arg(long, value_name = "N", default_value_t = Limits::default().max_headers)]
     max_headers: usize,
 
     /// Longest request target in bytes (414 beyond).
-    #[arg(long, value_name = "BYTES", default_value_t = 8 * 1024)]
+    #[arg(long, value_name = "BYTES", default_value_t = Limits::default().max_target_bytes)]
     max_target_bytes: usize,
 
     /// Largest request body in bytes (413 beyond).
-    #[arg(long, value_name = "BYTES", default_value_t = 1024 * 1024)]
+    #[arg(long, value_name = "BYTES", default_value_t = Limits::default().max_body_bytes)]
     max_body_bytes: u64,
 
     /// Open connections per worker; beyond it new ones wait in the backlog.
-    #[arg(long, value_name = "N", default_value_t = 16 * 1024)]
+    #[arg(long, value_name = "N", default_value_t = ServerConfig::default().max_conns_per_worker)]
     max_conns: usize,
 
     /// listen(2) backlog.
-    #[arg(long, value_name = "N", default_value_t = 4096)]
+    #[arg(long, value_name = "N", default_value_t = ServerConfig::default().backlog)]
     backlog: i32,
 
     /// Submission queue entries per worker ring (a power of two).
-    #[arg(long, value_name = "N", default_value_t = 2048)]
+    #[arg(long, value_name = "N", default_value_t = ServerConfig::default().sq_entries)]
     sq_entries: u32,
 
     /// Completion queue entries per worker ring (a power of two, >= --sq-entries). Small
     /// values only make sense to exercise CQ overflow handling.
-    #[arg(long, value_name = "N", default_value_t = 16384)]
+    #[arg(long, value_name = "N", default_value_t = ServerConfig::default().cq_entries)]
     cq_entries: u32,
 
     /// Time to receive a complete request head, e.g. 10s, 500ms (slowloris guard).
-    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = parse_duration)]
-    header_timeout: Duration,
+    #[arg(long, value_name = "DURATION", default_value_t = Span(Timeouts::default().header_read))]
+    header_timeout: Span,
 
     /// Time to receive a whole request body, from the end of its head (a body that
     /// trickles in slower is answered 408 and the connection closed).
-    #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = parse_duration)]
-    body_timeout: Duration,
+    #[arg(long, value_name = "DURATION", default_value_t = Span(Timeouts::default().body_read))]
+    body_timeout: Span,
 
     /// Idle time before a keep-alive connection is closed.
-    #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = parse_duration)]
-    keepalive_timeout: Duration,
+    #[arg(long, value_name = "DURATION", default_value_t = Span(Timeouts::default().keep_alive))]
+    keepalive_timeout: Span,
 
     /// How long a graceful shutdown waits for in-flight requests.
-    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = parse_duration)]
-    drain_timeout: Duration,
+    #[arg(long, value_name = "DURATION", default_value_t = Span(Timeouts::default().drain))]
+    drain_timeout: Span,
 
     /// Reverse-proxy requests whose path starts with PREFIX to URL (repeatable; the
     /// longest prefix wins; /plaintext and /json stay built in). URL is http://IP:PORT or
@@ -154,16 +154,16 @@ struct Cli {
     proxy: Vec<(String, UpstreamAddr)>,
 
     /// Connections per worker and upstream: a cap, so a small app server is not flooded.
-    #[arg(long, value_name = "N", default_value_t = 32)]
+    #[arg(long, value_name = "N", default_value_t = ProxyConfig::default().conns_per_upstream)]
     upstream_conns: usize,
 
     /// Time to connect to an upstream (504 beyond).
-    #[arg(long, value_name = "DURATION", default_value = "5s", value_parser = parse_duration)]
-    upstream_connect_timeout: Duration,
+    #[arg(long, value_name = "DURATION", default_value_t = Span(ProxyConfig::default().connect_timeout))]
+    upstream_connect_timeout: Span,
 
     /// Time to the upstream's response head, and between its reads (504 beyond).
-    #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = parse_duration)]
-    upstream_timeout: Duration,
+    #[arg(long, value_name = "DURATION", default_value_t = Span(ProxyConfig::default().timeout))]
+    upstream_timeout: Span,
 
     /// Keep the client's X-Forwarded-For/-Proto/-Host, X-Real-IP and Forwarded (append to
     /// the X-Forwarded-For chain): only behind a front you trust.
@@ -183,6 +183,28 @@ fn parse_proxy(s: &str) -> Result<(String, UpstreamAddr), String> {
 
 fn parse_tier(s: &str) -> Result<TierChoice, String> {
     s.parse()
+}
+
+/// A duration on the command line: parsed by [`parse_duration`], shown in `--help` the
+/// way it is written (so defaults come from the configuration's `Default`, not retyped).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Span(Duration);
+
+impl std::str::FromStr for Span {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Span, String> {
+        parse_duration(s).map(Span)
+    }
+}
+
+impl std::fmt::Display for Span {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let ms = self.0.as_millis();
+        match ms % 1000 {
+            0 => write!(f, "{}s", ms / 1000),
+            _ => write!(f, "{ms}ms"),
+        }
+    }
 }
 
 /// `10s`, `500ms`, `2m` or a bare number of seconds.
@@ -279,10 +301,10 @@ fn main() -> ExitCode {
             max_body_bytes: cli.max_body_bytes,
         })
         .timeouts(Timeouts {
-            header_read: cli.header_timeout,
-            body_read: cli.body_timeout,
-            keep_alive: cli.keepalive_timeout,
-            drain: cli.drain_timeout,
+            header_read: cli.header_timeout.0,
+            body_read: cli.body_timeout.0,
+            keep_alive: cli.keepalive_timeout.0,
+            drain: cli.drain_timeout.0,
         })
         .max_connections_per_worker(cli.max_conns)
         .backlog(cli.backlog)
@@ -305,7 +327,7 @@ fn main() -> ExitCode {
             _ => None,
         })
         .upstream_conns(cli.upstream_conns)
-        .upstream_timeouts(cli.upstream_connect_timeout, cli.upstream_timeout)
+        .upstream_timeouts(cli.upstream_connect_timeout.0, cli.upstream_timeout.0)
         .trust_forwarded(cli.trust_forwarded);
     for (prefix, upstream) in &cli.proxy {
         builder = builder.proxy(prefix, upstream.clone());
@@ -363,7 +385,7 @@ fn main() -> ExitCode {
     };
     eprintln!(
         "uring-server: {first}, draining (up to {:?}; signal again to exit at once)",
-        cli.drain_timeout
+        cli.drain_timeout.0
     );
     server.begin_shutdown();
     std::thread::spawn(move || {
@@ -424,7 +446,7 @@ fn wait_for_stop(
                         systemd::tell("WATCHDOG=1");
                     }
                 };
-                match started.and_then(|s| s.wait_ready(cli.upgrade_timeout, &mut ping)) {
+                match started.and_then(|s| s.wait_ready(cli.upgrade_timeout.0, &mut ping)) {
                     Ok(pid) => {
                         systemd::tell(&format!("MAINPID={pid}\nREADY=1"));
                         return Ok(format!("upgraded: process {pid} serves now"));
@@ -455,5 +477,51 @@ mod tests {
         assert_eq!(parse_duration("3"), Ok(Duration::from_secs(3)));
         assert!(parse_duration("x").is_err());
         assert!(parse_duration("5h").is_err());
+    }
+
+    #[test]
+    fn command_line_defaults_are_the_configurations() {
+        let cli = Cli::parse_from(["uring-server"]);
+        let (d, p) = (ServerConfig::default(), ProxyConfig::default());
+        let limits = Limits {
+            max_head_bytes: cli.max_head_bytes,
+            max_headers: cli.max_headers,
+            max_target_bytes: cli.max_target_bytes,
+            max_body_bytes: cli.max_body_bytes,
+        };
+        assert_eq!(limits, d.limits);
+        let timeouts = Timeouts {
+            header_read: cli.header_timeout.0,
+            body_read: cli.body_timeout.0,
+            keep_alive: cli.keepalive_timeout.0,
+            drain: cli.drain_timeout.0,
+        };
+        assert_eq!(timeouts, d.timeouts);
+        assert_eq!(
+            (cli.max_conns, cli.backlog, cli.sq_entries, cli.cq_entries),
+            (
+                d.max_conns_per_worker,
+                d.backlog,
+                d.sq_entries,
+                d.cq_entries
+            )
+        );
+        assert_eq!(
+            (
+                cli.upstream_conns,
+                cli.upstream_connect_timeout.0,
+                cli.upstream_timeout.0
+            ),
+            (p.conns_per_upstream, p.connect_timeout, p.timeout)
+        );
+    }
+
+    #[test]
+    fn durations_show_as_they_are_written() {
+        for s in ["10s", "500ms", "60s", "0s", "1500ms"] {
+            assert_eq!(s.parse::<Span>().unwrap().to_string(), s);
+        }
+        assert_eq!("2m".parse::<Span>().unwrap().0, Duration::from_secs(120));
+        assert!("10h".parse::<Span>().is_err());
     }
 }
