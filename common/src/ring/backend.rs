@@ -188,27 +188,3 @@ impl Driver {
         }
     }
 }
-
-/// A stream socket of `domain` for a connect, with `flags` (SOCK_CLOEXEC, SOCK_NONBLOCK)
-/// and, for TCP, TCP_NODELAY: requests must leave at once, not wait for Nagle.
-pub(crate) fn stream_socket(domain: libc::c_int, flags: libc::c_int) -> io::Result<RawFd> {
-    // SAFETY: plain socket(2).
-    let fd = unsafe { libc::socket(domain, libc::SOCK_STREAM | flags, 0) };
-    if fd < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    if domain != libc::AF_UNIX {
-        let one: libc::c_int = 1;
-        // SAFETY: setsockopt on our new socket with a valid int option value.
-        unsafe {
-            libc::setsockopt(
-                fd,
-                libc::IPPROTO_TCP,
-                libc::TCP_NODELAY,
-                (&one as *const libc::c_int).cast(),
-                std::mem::size_of::<libc::c_int>() as libc::socklen_t,
-            );
-        }
-    }
-    Ok(fd)
-}

@@ -228,7 +228,7 @@ mod tests {
         use std::os::fd::AsRawFd;
         let (mut ring, flags) = build_ring_with_flags(&config(Tier::Full)).unwrap();
         assert!(flags.defer_taskrun);
-        let (a, b) = crate::ring::tier::socketpair().unwrap();
+        let (a, b) = crate::ring::probe::socketpair().unwrap();
         let mut buf = [0u8; 16];
         let e = opcode::Recv::new(types::Fd(a.as_raw_fd()), buf.as_mut_ptr(), 16)
             .build()

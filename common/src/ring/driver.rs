@@ -162,7 +162,7 @@ impl UringDriver {
         flags: u32,
         f: &mut impl FnMut(&mut Core, Event<&[u8]>),
     ) {
-        use super::slab::Completion;
+        use super::event::Completion;
         let ev = match uc(&mut self.core).complete(ud, res, flags) {
             Completion::Quiet => return,
             Completion::Stale { bid } => {
@@ -348,7 +348,7 @@ mod tests {
 
     fn round_trip(mode: RecvMode, tier: Tier) {
         let mut d = driver(mode, tier);
-        let (a, b) = crate::ring::tier::socketpair().unwrap();
+        let (a, b) = crate::ring::probe::socketpair().unwrap();
         let sent: Vec<u8> = (0..4000u32).map(|i| (i * 7 % 251) as u8).collect();
         // SAFETY: writing from a live Vec to a socket we own.
         let n = unsafe { libc::write(b.as_raw_fd(), sent.as_ptr().cast(), sent.len()) };

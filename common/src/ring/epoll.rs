@@ -23,6 +23,7 @@ use std::os::fd::RawFd;
 use std::time::{Duration, Instant};
 
 use super::backend::Core;
+use super::sys::{self, errno, sys_recv, sys_send};
 use super::{DriverConfig, Event, Op, Payload, RecvMode, RingError, SlotId, Token, TIMERS};
 
 /// The thread's receive buffer: one, lent out for each `Data`.
@@ -103,55 +104,6 @@ pub struct EpollCore {
     /// Fds watched by `poll_readable`, by id (re-armed with EPOLL_CTL_MOD).
     polls: Vec<Option<RawFd>>,
     open: usize,
-}
-
-/// `send(2)` without libc's wrapper: glibc's `send` and `recv` are cancellation points and
-/// switch asynchronous cancellation on and off around the call in every multi-threaded
-/// program (~60 instructions per request here, in a program that never cancels a thread).
-/// `syscall(2)` is the plain call, with the same -1/errno convention.
-///
-/// # Safety
-/// `fd` is an open socket; the kernel reads `buf` during the call only.
-unsafe fn sys_send(fd: RawFd, buf: &[u8], flags: libc::c_int) -> isize {
-    let null = std::ptr::null::<libc::sockaddr>();
-    // SAFETY: as the caller promises; sendto with no address.
-    unsafe {
-        libc::syscall(
-            libc::SYS_sendto,
-            fd,
-            buf.as_ptr(),
-            buf.len(),
-            flags,
-            null,
-            0,
-        ) as isize
-    }
-}
-
-/// `recv(2)` the same way (see [`sys_send`]).
-///
-/// # Safety
-/// `fd` is an open socket; the kernel writes at most `buf.len()` bytes into `buf`.
-unsafe fn sys_recv(fd: RawFd, buf: &mut [u8]) -> isize {
-    let null = std::ptr::null_mut::<libc::sockaddr>();
-    // SAFETY: as the caller promises; recvfrom without asking for the address.
-    unsafe {
-        libc::syscall(
-            libc::SYS_recvfrom,
-            fd,
-            buf.as_mut_ptr(),
-            buf.len(),
-            0,
-            null,
-            null,
-        ) as isize
-    }
-}
-
-fn errno() -> i32 {
-    io::Error::last_os_error()
-        .raw_os_error()
-        .unwrap_or(libc::EIO)
 }
 
 impl EpollCore {
@@ -285,7 +237,7 @@ impl EpollCore {
     pub fn connect(&mut self, peer: usize) -> io::Result<SlotId> {
         let (addr, len) = self.peers[peer];
         let domain = addr.ss_family as libc::c_int;
-        let fd = super::backend::stream_socket(domain, libc::SOCK_CLOEXEC | libc::SOCK_NONBLOCK)?;
+        let fd = sys::stream_socket(domain, libc::SOCK_CLOEXEC | libc::SOCK_NONBLOCK)?;
         let id = self.open(fd);
         // SAFETY: the address is a sockaddr_storage of `len` valid bytes.
         let rc = unsafe { libc::connect(fd, (&addr as *const libc::sockaddr_storage).cast(), len) };
@@ -409,8 +361,7 @@ impl EpollCore {
     pub fn shutdown_write(&mut self, slot: SlotId) {
         let s = &self.slots[slot as usize];
         if s.open {
-            // SAFETY: fd is this slot's open socket.
-            unsafe { libc::shutdown(s.fd, libc::SHUT_WR) };
+            sys::shutdown_write(s.fd);
         }
     }
 

@@ -8,9 +8,12 @@ pub mod builder;
 pub mod driver;
 pub mod epoll;
 pub mod error;
+pub mod event;
 pub mod fixed;
 pub mod op;
+pub mod probe;
 pub mod slab;
+mod sys;
 pub mod tier;
 pub mod token;
 
@@ -23,10 +26,9 @@ pub use builder::{
 pub use driver::{DriverConfig, EnterError, UringDriver};
 pub use epoll::{EpollCore, EpollDriver};
 pub use error::RingError;
+pub use event::{Completion, Event, Payload, RecvMode, SlotId, TIMERS};
 pub use op::Op;
-pub use slab::{
-    set_inline_sendfile, Completion, CoreConfig, Event, Payload, RecvMode, SlotId, UringCore,
-    SPLICE_HEAD_MAX, TIMERS,
-};
-pub use tier::{probe, select, Features, Selection, Tier, TierChoice};
+pub use probe::{probe, select, Selection};
+pub use slab::{set_inline_sendfile, CoreConfig, UringCore, SPLICE_HEAD_MAX};
+pub use tier::{Features, Tier, TierChoice};
 pub use token::Token;

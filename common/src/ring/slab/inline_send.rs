@@ -28,7 +28,8 @@ use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 
 use io_uring::{opcode, types};
 
-use super::{Payload, Pending, SlotId, Splicing, UringCore};
+use super::{Pending, Splicing, UringCore};
+use crate::ring::event::{Payload, SlotId};
 use crate::ring::{Event, Op, Token};
 
 /// Most file bytes one inline `sendfile` moves: the ring thread's other connections wait
