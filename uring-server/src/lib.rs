@@ -50,7 +50,7 @@ pub mod worker;
 
 pub use handler::{CachedResponse, DefaultHandler, FileBody, Handler, Request, ResponseWriter};
 pub use server::{
-    AccessLogFormat, AccessLogTarget, ProxyConfig, RunningServer, Server, ServerBuilder,
+    AccessLogFormat, AccessLogTarget, Listening, ProxyConfig, RunningServer, Server, ServerBuilder,
     ServerConfig, ServerError, Timeouts, TlsSettings, UpstreamAddr,
 };
 pub use static_files::{FileBodies, StaticFiles};

@@ -34,13 +34,13 @@ use crate::worker::{self, WorkerConfig};
 #[derive(Debug)]
 pub enum ServerError {
     /// The address is taken by another socket.
-    AddressInUse(SocketAddr),
+    AddressInUse(SocketAddr, Listening),
     /// Binding needs privileges (ports below 1024).
-    BindPermission(SocketAddr),
+    BindPermission(SocketAddr, Listening),
     /// The address does not belong to this host.
-    AddressNotAvailable(SocketAddr),
+    AddressNotAvailable(SocketAddr, Listening),
     /// Any other socket set-up failure.
-    Socket(SocketAddr, io::Error),
+    Socket(SocketAddr, Listening, io::Error),
     /// io_uring could not be set up (forbidden, memlock, unsupported, tier unavailable).
     Ring(RingError),
     /// The static file root is unusable.
@@ -53,24 +53,52 @@ pub enum ServerError {
     Tls(TlsError),
 }
 
+/// What an address that could not be bound was for, named by its command-line flag in
+/// the error line (a busy metrics port must not send the operator to `--listen`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Listening {
+    /// A plain HTTP address (`--listen`).
+    Http,
+    /// An HTTPS address (`--tls-listen`).
+    Https,
+    /// The Prometheus scrape address (`--metrics`).
+    Metrics,
+}
+
+impl Listening {
+    fn flag(self) -> &'static str {
+        match self {
+            Listening::Http => "--listen",
+            Listening::Https => "--tls-listen",
+            Listening::Metrics => "--metrics",
+        }
+    }
+}
+
 impl fmt::Display for ServerError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            ServerError::AddressInUse(a) => write!(
+            ServerError::AddressInUse(a, l) => write!(
                 f,
-                "cannot listen on {a}: address already in use; stop the process holding it (see `ss -ltnp`) or pick another --listen address"
+                "cannot listen on {a} ({}): address already in use; stop the process holding it (see `ss -ltnp`) or pick another {} address",
+                l.flag(),
+                l.flag()
             ),
-            ServerError::BindPermission(a) => write!(
+            ServerError::BindPermission(a, l) => write!(
                 f,
-                "cannot listen on {a}: permission denied; ports below 1024 need root or CAP_NET_BIND_SERVICE (`setcap cap_net_bind_service=+ep`), or use a port >= 1024"
+                "cannot listen on {a} ({}): permission denied; ports below 1024 need root or CAP_NET_BIND_SERVICE (`setcap cap_net_bind_service=+ep`), or use a port >= 1024",
+                l.flag()
             ),
-            ServerError::AddressNotAvailable(a) => write!(
+            ServerError::AddressNotAvailable(a, l) => write!(
                 f,
-                "cannot listen on {a}: address not available on this host; use an address of a local interface or 0.0.0.0 / [::]"
+                "cannot listen on {a} ({}): address not available on this host; use an address of a local interface or 0.0.0.0 / [::]",
+                l.flag()
             ),
-            ServerError::Socket(a, e) => {
-                write!(f, "cannot listen on {a}: {e}; check the address and system limits")
-            }
+            ServerError::Socket(a, l, e) => write!(
+                f,
+                "cannot listen on {a} ({}): {e}; check the address and system limits",
+                l.flag()
+            ),
             ServerError::Ring(e) => write!(f, "{e}"),
             ServerError::Root(p, e) => write!(
                 f,
@@ -486,19 +514,21 @@ fn start_metrics(
         &vec![tier; config.workers],
         access_log.map(AccessLog::dropped_lines),
     ));
-    let server = MetricsServer::start(addr, registry.clone()).map_err(|e| bind_error(addr, e))?;
+    let server = MetricsServer::start(addr, registry.clone())
+        .map_err(|e| bind_error(addr, Listening::Metrics, e))?;
     Ok((Some(registry), Some(server)))
 }
 
 fn bind_all(config: &ServerConfig) -> Result<Vec<Vec<Socket>>, ServerError> {
     let mut per_worker: Vec<Vec<Socket>> = (0..config.workers).map(|_| Vec::new()).collect();
+    let plain = config.listen.iter().map(|a| (a, Listening::Http));
     let tls = config.tls.iter().flat_map(|t| t.listen.iter());
-    for addr in config.listen.iter().chain(tls) {
+    for (addr, what) in plain.chain(tls.map(|a| (a, Listening::Https))) {
         if addr.port() != 0 {
-            probe_free(*addr)?;
+            probe_free(*addr, what)?;
         }
         // Worker 0 binds first so that port 0 resolves once; the rest join its port.
-        let first = bind_one(*addr, config.backlog)?;
+        let first = bind_one(*addr, what, config.backlog)?;
         let resolved = first
             .local_addr()
             .ok()
@@ -506,7 +536,7 @@ fn bind_all(config: &ServerConfig) -> Result<Vec<Vec<Socket>>, ServerError> {
             .unwrap_or(*addr);
         per_worker[0].push(first);
         for socks in per_worker.iter_mut().skip(1) {
-            socks.push(bind_one(resolved, config.backlog)?);
+            socks.push(bind_one(resolved, what, config.backlog)?);
         }
     }
     Ok(per_worker)
@@ -515,35 +545,34 @@ fn bind_all(config: &ServerConfig) -> Result<Vec<Vec<Socket>>, ServerError> {
 /// SO_REUSEPORT would let us join another process's listener on the same port (same
 /// user) and silently split its traffic. A plain bind, without SO_REUSEPORT, fails if
 /// anything listens there; SO_REUSEADDR keeps TIME_WAIT leftovers from failing it.
-fn probe_free(addr: SocketAddr) -> Result<(), ServerError> {
+fn probe_free(addr: SocketAddr, what: Listening) -> Result<(), ServerError> {
+    let sock_err = |e: io::Error| ServerError::Socket(addr, what, e);
     let socket = Socket::new(
         Domain::for_address(addr),
         Type::STREAM.cloexec(),
         Some(Protocol::TCP),
     )
-    .map_err(|e| ServerError::Socket(addr, e))?;
-    socket
-        .set_reuse_address(true)
-        .map_err(|e| ServerError::Socket(addr, e))?;
+    .map_err(sock_err)?;
+    socket.set_reuse_address(true).map_err(sock_err)?;
     if addr.is_ipv6() {
-        socket
-            .set_only_v6(true)
-            .map_err(|e| ServerError::Socket(addr, e))?;
+        socket.set_only_v6(true).map_err(sock_err)?;
     }
-    socket.bind(&addr.into()).map_err(|e| bind_error(addr, e))
+    socket
+        .bind(&addr.into())
+        .map_err(|e| bind_error(addr, what, e))
 }
 
-fn bind_error(addr: SocketAddr, e: io::Error) -> ServerError {
+fn bind_error(addr: SocketAddr, what: Listening, e: io::Error) -> ServerError {
     match e.raw_os_error() {
-        Some(libc::EADDRINUSE) => ServerError::AddressInUse(addr),
-        Some(libc::EACCES) | Some(libc::EPERM) => ServerError::BindPermission(addr),
-        Some(libc::EADDRNOTAVAIL) => ServerError::AddressNotAvailable(addr),
-        _ => ServerError::Socket(addr, e),
+        Some(libc::EADDRINUSE) => ServerError::AddressInUse(addr, what),
+        Some(libc::EACCES) | Some(libc::EPERM) => ServerError::BindPermission(addr, what),
+        Some(libc::EADDRNOTAVAIL) => ServerError::AddressNotAvailable(addr, what),
+        _ => ServerError::Socket(addr, what, e),
     }
 }
 
-fn bind_one(addr: SocketAddr, backlog: i32) -> Result<Socket, ServerError> {
-    let sock_err = |e: io::Error| ServerError::Socket(addr, e);
+fn bind_one(addr: SocketAddr, what: Listening, backlog: i32) -> Result<Socket, ServerError> {
+    let sock_err = |e: io::Error| ServerError::Socket(addr, what, e);
     let socket = Socket::new(
         Domain::for_address(addr),
         Type::STREAM.cloexec(),
@@ -559,12 +588,7 @@ fn bind_one(addr: SocketAddr, backlog: i32) -> Result<Socket, ServerError> {
     socket.set_tcp_nodelay(true).map_err(sock_err)?;
     socket
         .bind(&addr.into())
-        .map_err(|e| match e.raw_os_error() {
-            Some(libc::EADDRINUSE) => ServerError::AddressInUse(addr),
-            Some(libc::EACCES) | Some(libc::EPERM) => ServerError::BindPermission(addr),
-            Some(libc::EADDRNOTAVAIL) => ServerError::AddressNotAvailable(addr),
-            _ => ServerError::Socket(addr, e),
-        })?;
+        .map_err(|e| bind_error(addr, what, e))?;
     socket.listen(backlog).map_err(sock_err)?;
     Ok(socket)
 }

@@ -37,7 +37,9 @@ impl Program {
         // Resolve a relative path now: the working directory may change, the file may be
         // replaced (then /proc/self/exe names the deleted old one).
         let exe = if argv0.components().count() > 1 {
-            std::fs::canonicalize(&argv0)?
+            std::fs::canonicalize(&argv0).map_err(|e| {
+                io::Error::new(e.kind(), format!("cannot resolve {}: {e}", argv0.display()))
+            })?
         } else {
             let exe = std::env::current_exe()?;
             let s = exe
@@ -57,6 +59,8 @@ impl Program {
 pub struct Successor {
     child: Child,
     ready: OwnedFd,
+    /// The binary it runs, for the messages.
+    exe: PathBuf,
 }
 
 /// Start the successor with `fds` (our listening sockets) inherited.
@@ -95,9 +99,23 @@ pub fn spawn(program: &Program, fds: &[RawFd]) -> io::Result<Successor> {
             Ok(())
         });
     }
-    let child = cmd.spawn()?;
+    // The path is what the operator must fix (a binary removed, not yet copied, or not
+    // executable), so the error names it.
+    let child = cmd.spawn().map_err(|e| {
+        io::Error::new(
+            e.kind(),
+            format!(
+                "cannot start the new binary {}: {e}; install it at that path (the path this server was started from) and send SIGUSR2 again",
+                program.exe.display()
+            ),
+        )
+    })?;
     drop(write);
-    Ok(Successor { child, ready })
+    Ok(Successor {
+        child,
+        ready,
+        exe: program.exe.clone(),
+    })
 }
 
 impl Successor {
@@ -126,7 +144,8 @@ impl Successor {
                 let _ = self.child.kill();
                 let _ = self.child.wait();
                 return Err(format!(
-                    "the new server was not ready within {timeout:?}; stopped it"
+                    "the new server ({}) was not ready within {timeout:?}; stopped it",
+                    self.exe.display()
                 ));
             }
             if n <= 0 {
@@ -136,7 +155,10 @@ impl Successor {
             match file.read(&mut buf) {
                 Ok(0) => {
                     let status = self.child.wait().map_err(|e| e.to_string())?;
-                    return Err(format!("the new server exited before it was ready ({status}); see its message above"));
+                    return Err(format!(
+                        "the new server ({}) exited before it was ready ({status}); see its message above",
+                        self.exe.display()
+                    ));
                 }
                 Ok(k) => {
                     got.extend_from_slice(&buf[..k]);

@@ -5,7 +5,7 @@ use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::time::Duration;
 
-use uring_server::{Request, ResponseWriter, Server, ServerError, TierChoice};
+use uring_server::{Listening, Request, ResponseWriter, Server, ServerError, TierChoice};
 
 fn get(addr: SocketAddr, raw: &[u8]) -> String {
     let mut s = TcpStream::connect(addr).unwrap();
@@ -79,7 +79,10 @@ fn default_handler_and_start_errors() {
         .start()
         .err()
         .expect("second bind on a used port");
-    assert!(matches!(err, ServerError::AddressInUse(_)), "{err:?}");
+    assert!(
+        matches!(err, ServerError::AddressInUse(_, Listening::Http)),
+        "{err:?}"
+    );
     let line = err.to_string();
     assert!(
         !line.contains('\n') && line.contains("already in use"),
