@@ -233,3 +233,60 @@ fn load_baseline_flags_injected_delay_and_not_the_same_server() {
     assert!(text.stdout.contains("REGRESSED"), "{}", text.stdout);
     assert!(text.stdout.contains("✗ p50"), "{}", text.stdout);
 }
+
+/// The request targets nginx logged (combined format: `"GET /path HTTP/1.1"`).
+fn logged_paths(nginx: &Nginx) -> Vec<String> {
+    let log = std::fs::read_to_string(nginx.dir.path().join("access.log")).unwrap_or_default();
+    log.lines()
+        .filter_map(|l| l.split('"').nth(1))
+        .filter_map(|req| req.split(' ').nth(1))
+        .map(str::to_string)
+        .collect()
+}
+
+#[test]
+fn load_seq_template_gives_n_distinct_paths_in_nginx_log() {
+    let nginx = Nginx::start(false);
+    let n = 600usize;
+    let u = format!(
+        "http://127.0.0.1:{}/item/{{SEQ}}?r={{RAND:1-9}}",
+        nginx.port
+    );
+    let r = run_load(
+        &[
+            "-n",
+            &n.to_string(),
+            "-c",
+            "8",
+            "-t",
+            "2",
+            "-k",
+            "--json",
+            &u,
+        ],
+        LIMIT,
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(num(&r.json(), &["requests", "succeeded"]), n as u64);
+    let paths = logged_paths(&nginx);
+    assert_eq!(paths.len(), n, "nginx logged {} requests", paths.len());
+    let mut seqs: Vec<usize> = paths
+        .iter()
+        .map(|p| {
+            let (seq, rand) = p
+                .strip_prefix("/item/")
+                .and_then(|s| s.split_once("?r="))
+                .unwrap_or_else(|| panic!("not expanded: {p}"));
+            let rand: u32 = rand.parse().unwrap();
+            assert!((1..=9).contains(&rand), "{p}");
+            seq.parse().unwrap()
+        })
+        .collect();
+    seqs.sort_unstable();
+    seqs.dedup();
+    assert_eq!(
+        seqs,
+        (0..n).collect::<Vec<_>>(),
+        "exactly {n} distinct paths"
+    );
+}

@@ -24,6 +24,7 @@ use uring_common::stats::{ErrorKind, Recorder};
 
 use crate::head_memo::{HeadFacts, HeadMemo};
 use crate::targets::{Pick, Target};
+use crate::template::Expander;
 
 /// Where a connection records what happened to its requests: the run's recorder, and
 /// (with a mix) the statistics of each request's target.
@@ -239,21 +240,28 @@ impl Conn {
 
     /// Append what goes on the wire now to `out`: the requests not yet written (each its
     /// target's prepared bytes, so a pipelined train leaves in one send), sealed in TLS
-    /// records for HTTPS, and any handshake or alert records rustls has to say.
-    pub fn poll_transmit(&mut self, targets: &[Target], out: &mut Vec<u8>) {
+    /// records for HTTPS, and any handshake or alert records rustls has to say. A target
+    /// with placeholders is written by `x` with fresh values (`crate::template`).
+    pub fn poll_transmit(&mut self, targets: &[Target], x: &mut Expander, out: &mut Vec<u8>) {
         let n = self.take_unsent();
         let unsent = self.queue.range(self.queue.len() - n..);
         let Some(tls) = self.tls.as_deref_mut() else {
             for p in unsent {
-                out.extend_from_slice(&targets[p.pick.target as usize].bytes);
+                let t = &targets[p.pick.target as usize];
+                match &t.template {
+                    None => out.extend_from_slice(&t.bytes),
+                    Some(template) => x.write(template, out),
+                }
             }
             return;
         };
         for p in unsent {
+            let t = &targets[p.pick.target as usize];
             // rustls buffers the plaintext until the handshake is done.
-            let _ = tls
-                .writer()
-                .write_all(&targets[p.pick.target as usize].bytes);
+            let _ = match &t.template {
+                None => tls.writer().write_all(&t.bytes),
+                Some(template) => tls.writer().write_all(x.expand(template)),
+            };
         }
         while tls.wants_write() {
             if tls.write_tls(out).is_err() {
@@ -672,7 +680,7 @@ mod tests {
             c.push_request(now, now, mix.pick(t));
         }
         let mut out = Vec::new();
-        c.poll_transmit(&mix.targets, &mut out);
+        c.poll_transmit(&mix.targets, &mut Expander::new(0, 1, 0), &mut out);
         let want: Vec<u8> = [2, 0, 2, 1]
             .iter()
             .flat_map(|&t| mix.targets[t].bytes.clone())
@@ -1088,19 +1096,24 @@ mod tests {
         c.start_connect();
         c.push_request(now, now, Pick::default());
         c.on_connected_tls(session);
-        let req = b"GET / HTTP/1.1\r\nHost: localhost\r\n\r\n";
+        // A template: what rustls seals is the request with its values.
+        let written = b"GET /{SEQ} HTTP/1.1\r\nHost: localhost\r\n\r\n";
+        let req = b"GET /0 HTTP/1.1\r\nHost: localhost\r\n\r\n";
+        let template = crate::template::compile(written, &mut Default::default()).unwrap();
         let targets = [Target {
             label: "GET /".into(),
             host: 0,
             weight: 1,
-            bytes: req.to_vec(),
+            bytes: written.to_vec(),
             head: false,
+            template: template.map(Arc::new),
         }];
+        let mut x = Expander::new(0, 1, 0);
         let mut plain = Vec::new();
         for _ in 0..10 {
             let mut out = Vec::new();
             if c.wants_write() {
-                c.poll_transmit(&targets, &mut out);
+                c.poll_transmit(&targets, &mut x, &mut out);
             }
             server.read_tls(&mut &out[..]).unwrap();
             server.process_new_packets().unwrap();

@@ -26,6 +26,7 @@ use crate::config::{LoadConfig, INTERRUPTED};
 use crate::conn::{Conn, Phase, Step};
 use crate::error::StartError;
 use crate::hosts::{HostDispatch, HostShare, WakeTimers};
+use crate::template::Expander;
 
 const SWEEP: Duration = Duration::from_millis(10);
 /// Back-off before reconnecting after a failed connect (no spinning on a dead port).
@@ -67,6 +68,8 @@ struct State<'a> {
     idle: Vec<u32>,
     dirty: Vec<u32>,
     stopping: bool,
+    /// The values of the thread's request templates (`{SEQ}`, ...).
+    expander: Expander,
 }
 
 impl<'a> Worker<'a> {
@@ -128,6 +131,7 @@ impl<'a> Worker<'a> {
                 idle: Vec::with_capacity(n_conns),
                 dirty: Vec::with_capacity(n_conns),
                 stopping: false,
+                expander: Expander::new(index, cfg.threads, clock_seed()),
             },
         })
     }
@@ -472,7 +476,8 @@ impl State<'_> {
             return;
         }
         if let Some(buf) = core.send_buffer(slot) {
-            c.conn.poll_transmit(&self.cfg.mix.targets, buf);
+            c.conn
+                .poll_transmit(&self.cfg.mix.targets, &mut self.expander, buf);
             core.send(slot);
         }
     }
@@ -490,4 +495,12 @@ impl State<'_> {
             }
         }
     }
+}
+
+/// A seed that differs from run to run, so that `{UUID}` and `{RAND}` bust caches that
+/// an earlier run filled.
+fn clock_seed() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as u64)
 }

@@ -6,7 +6,8 @@
 //!   recognised again without a parse.
 //! - [`schedule`]: how the request budget and the open-model rate are split and issued.
 //! - [`targets`]: request mixes (`--targets`, `--urls`, `--raw`, `--mix`), checked and
-//!   serialized once, and the selection of each request's target; [`breakdown`]: the
+//!   serialized once, and the selection of each request's target; [`template`]: the
+//!   placeholders of requests that differ (`{SEQ}`, ...); [`breakdown`]: the
 //!   statistics per target and per host.
 //! - [`config`]: what a run is asked to do; [`runner`]: a run's threads and what each
 //!   does; [`engine`]: one thread's io_uring loop; [`hosts`]: its dispatch across hosts,
@@ -44,6 +45,7 @@ pub mod schedule;
 pub mod shard;
 pub mod target;
 pub mod targets;
+pub mod template;
 pub mod thresholds;
 pub mod timeline;
 pub mod tls;

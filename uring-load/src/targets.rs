@@ -42,6 +42,11 @@ pub enum TargetsError {
         path: PathBuf,
     },
     WeightSum(u64),
+    /// A placeholder (`{SEQ}`, `{RAND:LO-HI}`, `{UUID}`, `{LINE:FILE}`) that is wrong.
+    Template {
+        label: String,
+        why: String,
+    },
 }
 
 impl fmt::Display for TargetsError {
@@ -52,6 +57,7 @@ impl fmt::Display for TargetsError {
                 write!(f, "{} line {line}: {why}", path.display())
             }
             TargetsError::Empty { path } => write!(f, "{}: no target in the file", path.display()),
+            TargetsError::Template { label, why } => write!(f, "{label}: {why}"),
             TargetsError::WeightSum(s) => write!(
                 f,
                 "the weights add up to {s}; at most {MAX_WEIGHT_SUM} (use smaller weights in the same proportion)"
@@ -86,6 +92,8 @@ pub struct Target {
     pub bytes: Vec<u8>,
     /// A HEAD request: its response has no body whatever its headers say.
     pub head: bool,
+    /// The request's placeholders (`{SEQ}`, ...), compiled; `None`: send `bytes` as is.
+    pub template: Option<Arc<crate::template::Template>>,
 }
 
 /// Where a host's connections go: the URL that named it (scheme, host, port).
@@ -560,7 +568,18 @@ pub fn load_raw(sources: &[RawSource], url: &Url) -> Result<Vec<Item>, TargetsEr
         .iter()
         .map(|s| {
             let bytes = read(&s.path)?;
-            let head = check_raw(&bytes).map_err(|(line, why)| TargetsError::Line {
+            // With placeholders, what is checked is a request as it will be sent.
+            let sample = match crate::template::compile(&bytes, &mut Default::default()) {
+                Ok(Some(t)) => crate::template::sample(&t),
+                Ok(None) => bytes.clone(),
+                Err(why) => {
+                    return Err(TargetsError::Template {
+                        label: s.path.display().to_string(),
+                        why,
+                    })
+                }
+            };
+            let head = check_raw(&sample).map_err(|(line, why)| TargetsError::Line {
                 path: s.path.clone(),
                 line,
                 why,
@@ -623,6 +642,7 @@ impl Mix {
     pub fn new(items: Vec<Item>, policy: Policy) -> Result<Mix, TargetsError> {
         let mut hosts: Vec<HostKey> = Vec::new();
         let mut targets = Vec::with_capacity(items.len());
+        let mut line_files = crate::template::LineFiles::new();
         for Item {
             label,
             url,
@@ -640,12 +660,19 @@ impl Mix {
                     hosts.len() - 1
                 }
             };
+            let template = crate::template::compile(&bytes, &mut line_files)
+                .map_err(|why| TargetsError::Template {
+                    label: label.clone(),
+                    why,
+                })?
+                .map(Arc::new);
             targets.push(Target {
                 label,
                 host,
                 weight,
                 bytes,
                 head,
+                template,
             });
         }
         let sum: u64 = targets.iter().map(|t| u64::from(t.weight)).sum();
@@ -747,7 +774,7 @@ impl Mix {
     }
 }
 
-fn splitmix64(state: &mut u64) -> u64 {
+pub(crate) fn splitmix64(state: &mut u64) -> u64 {
     *state = state.wrapping_add(0x9e37_79b9_7f4a_7c15);
     let mut z = *state;
     z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);

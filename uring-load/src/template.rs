@@ -1,0 +1,541 @@
+//! Request templates: `{SEQ}`, `{RAND:LO-HI}`, `{UUID}` and `{LINE:FILE}` in a request's
+//! bytes (URL, headers, body; built, from a targets file or raw), so that every request
+//! can differ (cache-busting, unique keys for write benchmarks).
+//!
+//! A request with placeholders is compiled once at start into segments: literal ranges
+//! of the serialized request and the placeholders between them. Each send writes the
+//! segments straight into the connection's send buffer; nothing is allocated per request
+//! (a body with placeholders is expanded into the thread's reused scratch buffer first,
+//! because its length goes into `Content-Length` before it). Requests without
+//! placeholders are not templates and are copied as before.
+//!
+//! Values: `{SEQ}` is the request's sequence number, distinct across the threads of a run
+//! (thread `i` of `t` numbers `i, i + t, i + 2t, ...`; with `-n N` the `N` requests get `N`
+//! distinct numbers); `{RAND:LO-HI}` a uniform integer in `LO..=HI`; `{UUID}` a random
+//! version-4 UUID; `{LINE:FILE}` the lines of FILE in turn (read once at start). Braces
+//! that do not open one of these are sent as written (JSON bodies keep theirs).
+
+use std::collections::HashMap;
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+/// A file's lines for `{LINE:FILE}`: all in one buffer, with where each ends.
+#[derive(Debug)]
+pub struct Lines {
+    text: Vec<u8>,
+    ends: Vec<u32>,
+}
+
+impl Lines {
+    fn parse(path: &Path, text: Vec<u8>) -> Result<Lines, String> {
+        let mut kept = Vec::with_capacity(text.len());
+        let mut ends = Vec::new();
+        for line in text.split(|&b| b == b'\n') {
+            let line = line.strip_suffix(b"\r").unwrap_or(line);
+            if line.is_empty() {
+                continue;
+            }
+            kept.extend_from_slice(line);
+            ends.push(kept.len() as u32);
+        }
+        if ends.is_empty() {
+            return Err(format!("{{LINE:{}}}: the file has no line", path.display()));
+        }
+        Ok(Lines { text: kept, ends })
+    }
+
+    fn get(&self, k: u64) -> &[u8] {
+        let i = (k % self.ends.len() as u64) as usize;
+        let start = if i == 0 { 0 } else { self.ends[i - 1] as usize };
+        &self.text[start..self.ends[i] as usize]
+    }
+
+    fn iter(&self) -> impl Iterator<Item = &[u8]> {
+        (0..self.ends.len() as u64).map(|k| self.get(k))
+    }
+}
+
+#[derive(Debug, Clone)]
+enum Segment {
+    Literal(Range<usize>),
+    Seq,
+    Rand {
+        lo: u64,
+        span: u64,
+    },
+    Uuid,
+    Line(Arc<Lines>),
+    /// The expanded body's length (the value of `Content-Length`).
+    BodyLength,
+}
+
+/// A request with placeholders, compiled.
+#[derive(Debug, Clone)]
+pub struct Template {
+    text: Vec<u8>,
+    head: Vec<Segment>,
+    /// Empty when the body has no placeholder (it is then a literal in `head`).
+    body: Vec<Segment>,
+}
+
+/// Files read for `{LINE:FILE}`, once each however many requests name them.
+pub type LineFiles = HashMap<PathBuf, Arc<Lines>>;
+
+/// Whether `bytes` has a placeholder at all (the cheap check before compiling).
+pub fn has_placeholder(bytes: &[u8]) -> bool {
+    [&b"{SEQ}"[..], b"{UUID}", b"{RAND:", b"{LINE:"]
+        .iter()
+        .any(|p| bytes.windows(p.len()).any(|w| w == *p))
+}
+
+/// Compile a whole serialized request (head and body). `None`: no placeholder, send the
+/// bytes as they are. Errors name the placeholder and what is wrong with it.
+pub fn compile(bytes: &[u8], files: &mut LineFiles) -> Result<Option<Template>, String> {
+    if !has_placeholder(bytes) {
+        return Ok(None);
+    }
+    let head_end = find(bytes, b"\r\n\r\n").map_or(bytes.len(), |i| i + 4);
+    let (head_bytes, body_bytes) = bytes.split_at(head_end);
+    let body_segments = segments(body_bytes, head_end, files)?;
+    let body_templated = body_segments
+        .iter()
+        .any(|s| !matches!(s, Segment::Literal(_)));
+    let request_line_end = find(head_bytes, b"\r\n").unwrap_or(head_bytes.len());
+    let mut head = segments(head_bytes, 0, files)?;
+    for s in &head {
+        if let Segment::Line(lines) = s {
+            check_head_lines(lines)?;
+        }
+    }
+    // In the request line a value may not hold a space (it would split the line).
+    let mut at = 0;
+    for s in &head {
+        let spaced = |lines: &Lines| {
+            lines
+                .iter()
+                .any(|l| l.iter().any(|&b| b == b' ' || b == b'\t'))
+        };
+        match s {
+            Segment::Literal(r) => at = r.end,
+            Segment::Line(lines) if at < request_line_end && spaced(lines) => {
+                return Err(
+                    "{LINE:FILE} in the request line: a line of the file holds a space or tab"
+                        .into(),
+                );
+            }
+            _ => {}
+        }
+    }
+    if body_templated {
+        head = with_body_length(bytes, head)?;
+    } else {
+        // The body is a literal: keep it in the head's segments.
+        head.push(Segment::Literal(head_end..bytes.len()));
+    }
+    let body = if body_templated {
+        body_segments
+    } else {
+        Vec::new()
+    };
+    Ok(Some(Template {
+        text: bytes.to_vec(),
+        head,
+        body,
+    }))
+}
+
+/// A header value may not hold CR, LF or NUL: a line that does would split the head.
+fn check_head_lines(lines: &Lines) -> Result<(), String> {
+    if lines
+        .iter()
+        .any(|l| l.iter().any(|&b| b == b'\r' || b == b'\n' || b == 0))
+    {
+        return Err("{LINE:FILE} in the head: a line holds CR, LF or NUL".into());
+    }
+    Ok(())
+}
+
+/// Replace the literal digits of `Content-Length` in the head by the body's length.
+fn with_body_length(bytes: &[u8], head: Vec<Segment>) -> Result<Vec<Segment>, String> {
+    let lower: Vec<u8> = bytes.to_ascii_lowercase();
+    let Some(name) = find(&lower, b"\r\ncontent-length:") else {
+        return Err(
+            "placeholders in the body need a Content-Length body (not chunked, not empty)".into(),
+        );
+    };
+    let mut value = name + b"\r\ncontent-length:".len();
+    while bytes.get(value) == Some(&b' ') {
+        value += 1;
+    }
+    let mut value_end = value;
+    while bytes.get(value_end).is_some_and(u8::is_ascii_digit) {
+        value_end += 1;
+    }
+    let mut out = Vec::with_capacity(head.len() + 2);
+    for s in head {
+        match s {
+            Segment::Literal(r) if r.start <= value && value_end <= r.end => {
+                if r.start < value {
+                    out.push(Segment::Literal(r.start..value));
+                }
+                out.push(Segment::BodyLength);
+                if value_end < r.end {
+                    out.push(Segment::Literal(value_end..r.end));
+                }
+            }
+            other => out.push(other),
+        }
+    }
+    Ok(out)
+}
+
+fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
+    hay.windows(needle.len()).position(|w| w == needle)
+}
+
+/// Split `part` (at `offset` in the request) into literals and placeholders.
+fn segments(part: &[u8], offset: usize, files: &mut LineFiles) -> Result<Vec<Segment>, String> {
+    let mut out = Vec::new();
+    let mut lit = 0;
+    let mut i = 0;
+    while i < part.len() {
+        if part[i] != b'{' {
+            i += 1;
+            continue;
+        }
+        let rest = &part[i..];
+        let close = rest.iter().position(|&b| b == b'}');
+        let parsed = match close {
+            Some(c) => placeholder(&rest[1..c], files)?,
+            None => None,
+        };
+        match (parsed, close) {
+            (Some(seg), Some(c)) => {
+                if lit < i {
+                    out.push(Segment::Literal(offset + lit..offset + i));
+                }
+                out.push(seg);
+                i += c + 1;
+                lit = i;
+            }
+            _ => i += 1,
+        }
+    }
+    if lit < part.len() {
+        out.push(Segment::Literal(offset + lit..offset + part.len()));
+    }
+    Ok(out)
+}
+
+/// The placeholder between braces, `None` for text that is not one.
+fn placeholder(inner: &[u8], files: &mut LineFiles) -> Result<Option<Segment>, String> {
+    let inner = match std::str::from_utf8(inner) {
+        Ok(s) => s,
+        Err(_) => return Ok(None),
+    };
+    if inner == "SEQ" {
+        return Ok(Some(Segment::Seq));
+    }
+    if inner == "UUID" {
+        return Ok(Some(Segment::Uuid));
+    }
+    if let Some(range) = inner.strip_prefix("RAND:") {
+        let bad =
+            || format!("{{{inner}}}: expected {{RAND:LO-HI}} with LO <= HI, e.g. {{RAND:1-1000}}");
+        let (lo, hi) = range.split_once('-').ok_or_else(bad)?;
+        let lo: u64 = lo.trim().parse().map_err(|_| bad())?;
+        let hi: u64 = hi.trim().parse().map_err(|_| bad())?;
+        if lo > hi {
+            return Err(bad());
+        }
+        return Ok(Some(Segment::Rand { lo, span: hi - lo }));
+    }
+    if let Some(file) = inner.strip_prefix("LINE:") {
+        if file.is_empty() {
+            return Err("{LINE:}: name the file, e.g. {LINE:keys.txt}".into());
+        }
+        let path = PathBuf::from(file);
+        if let Some(lines) = files.get(&path) {
+            return Ok(Some(Segment::Line(lines.clone())));
+        }
+        let text = std::fs::read(&path)
+            .map_err(|e| format!("{{LINE:{file}}}: cannot read {file}: {e}"))?;
+        let lines = Arc::new(Lines::parse(&path, text)?);
+        files.insert(path, lines.clone());
+        return Ok(Some(Segment::Line(lines)));
+    }
+    Ok(None)
+}
+
+/// One thread's placeholder values: its sequence numbers, its random generator and the
+/// scratch buffer of templated bodies.
+#[derive(Debug)]
+pub struct Expander {
+    next_seq: u64,
+    stride: u64,
+    rng: u64,
+    scratch: Vec<u8>,
+    /// A whole request, for writers that take one slice (rustls).
+    whole: Vec<u8>,
+}
+
+impl Expander {
+    /// Thread `thread` of `threads`; `seed` varies the random values (a run seeds it from
+    /// the clock, so cache-busting values differ from run to run).
+    pub fn new(thread: usize, threads: usize, seed: u64) -> Expander {
+        Expander {
+            next_seq: thread as u64,
+            stride: threads.max(1) as u64,
+            rng: seed ^ (thread as u64 + 1).wrapping_mul(0x9e37_79b9_7f4a_7c15),
+            scratch: Vec::new(),
+            whole: Vec::new(),
+        }
+    }
+
+    fn random(&mut self) -> u64 {
+        crate::targets::splitmix64(&mut self.rng)
+    }
+
+    /// Append one request of `t` to `out`, with fresh values.
+    pub fn write(&mut self, t: &Template, out: &mut Vec<u8>) {
+        let seq = self.next_seq;
+        self.next_seq += self.stride;
+        if t.body.is_empty() {
+            for s in &t.head {
+                self.segment(t, s, seq, 0, out);
+            }
+            return;
+        }
+        let mut body = std::mem::take(&mut self.scratch);
+        body.clear();
+        for s in &t.body {
+            self.segment(t, s, seq, 0, &mut body);
+        }
+        for s in &t.head {
+            self.segment(t, s, seq, body.len(), out);
+        }
+        out.extend_from_slice(&body);
+        self.scratch = body;
+    }
+
+    /// One request of `t` with fresh values, in a buffer reused from call to call.
+    pub fn expand(&mut self, t: &Template) -> &[u8] {
+        let mut whole = std::mem::take(&mut self.whole);
+        whole.clear();
+        self.write(t, &mut whole);
+        self.whole = whole;
+        &self.whole
+    }
+
+    #[inline]
+    fn segment(&mut self, t: &Template, s: &Segment, seq: u64, body_len: usize, out: &mut Vec<u8>) {
+        match s {
+            Segment::Literal(r) => out.extend_from_slice(&t.text[r.clone()]),
+            Segment::Seq => write_decimal(out, seq),
+            Segment::Rand { lo, span } => {
+                let x = self.random();
+                let v = match span.checked_add(1) {
+                    Some(n) => lo + ((u128::from(x) * u128::from(n)) >> 64) as u64,
+                    None => x,
+                };
+                write_decimal(out, v);
+            }
+            Segment::Uuid => {
+                let (a, b) = (self.random(), self.random());
+                write_uuid(out, a, b);
+            }
+            Segment::Line(lines) => out.extend_from_slice(lines.get(seq / self.stride)),
+            Segment::BodyLength => write_decimal(out, body_len as u64),
+        }
+    }
+}
+
+fn write_decimal(out: &mut Vec<u8>, v: u64) {
+    let mut digits = [0u8; 20];
+    let mut n = v;
+    let mut i = digits.len();
+    loop {
+        i -= 1;
+        digits[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    out.extend_from_slice(&digits[i..]);
+}
+
+/// A version-4 (random) UUID from 128 random bits, RFC 9562's text form.
+fn write_uuid(out: &mut Vec<u8>, hi: u64, lo: u64) {
+    let hi = (hi & !0xf000) | 0x4000; // version 4
+    let lo = (lo & !(0b11 << 62)) | (0b10 << 62); // variant 10
+    let bytes: [u8; 16] = ((u128::from(hi) << 64) | u128::from(lo)).to_be_bytes();
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    for (i, b) in bytes.iter().enumerate() {
+        if matches!(i, 4 | 6 | 8 | 10) {
+            out.push(b'-');
+        }
+        out.push(HEX[usize::from(b >> 4)]);
+        out.push(HEX[usize::from(b & 15)]);
+    }
+}
+
+/// A template written once with the first values, for checks made at start.
+pub fn sample(t: &Template) -> Vec<u8> {
+    let mut out = Vec::new();
+    Expander::new(0, 1, 0).write(t, &mut out);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn compiled(bytes: &[u8]) -> Template {
+        compile(bytes, &mut LineFiles::new())
+            .unwrap()
+            .expect("has placeholders")
+    }
+
+    fn expand(t: &Template, x: &mut Expander) -> String {
+        let mut out = Vec::new();
+        x.write(t, &mut out);
+        String::from_utf8(out).unwrap()
+    }
+
+    #[test]
+    fn plain_requests_are_not_templates() {
+        let r = b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 9\r\n\r\n{\"a\": {}}";
+        assert!(compile(r, &mut LineFiles::new()).unwrap().is_none());
+    }
+
+    #[test]
+    fn seq_in_the_url_counts_per_thread_interleaved() {
+        let t = compiled(b"GET /item/{SEQ} HTTP/1.1\r\nHost: a\r\n\r\n");
+        let mut x0 = Expander::new(0, 2, 7);
+        let mut x1 = Expander::new(1, 2, 7);
+        assert_eq!(
+            expand(&t, &mut x0),
+            "GET /item/0 HTTP/1.1\r\nHost: a\r\n\r\n"
+        );
+        assert_eq!(
+            expand(&t, &mut x0),
+            "GET /item/2 HTTP/1.1\r\nHost: a\r\n\r\n"
+        );
+        assert_eq!(
+            expand(&t, &mut x1),
+            "GET /item/1 HTTP/1.1\r\nHost: a\r\n\r\n"
+        );
+        assert_eq!(
+            expand(&t, &mut x1),
+            "GET /item/3 HTTP/1.1\r\nHost: a\r\n\r\n"
+        );
+    }
+
+    #[test]
+    fn body_placeholders_rewrite_content_length_and_keep_json_braces() {
+        let body = br#"{"id": "{UUID}", "n": {RAND:5-5}, "seq": {SEQ}}"#;
+        let mut req = format!(
+            "POST /k HTTP/1.1\r\nHost: a\r\nContent-Length: {}\r\n\r\n",
+            body.len()
+        )
+        .into_bytes();
+        req.extend_from_slice(body);
+        let t = compiled(&req);
+        let mut x = Expander::new(0, 1, 1);
+        for seq in 0..12u64 {
+            let got = expand(&t, &mut x);
+            let (head, body) = got.split_once("\r\n\r\n").unwrap();
+            let cl: usize = head
+                .lines()
+                .find_map(|l| l.strip_prefix("Content-Length: "))
+                .unwrap()
+                .parse()
+                .unwrap();
+            assert_eq!(cl, body.len(), "{got}");
+            let v: serde_json::Value = serde_json::from_str(body).unwrap();
+            assert_eq!(v["n"], 5);
+            assert_eq!(v["seq"], seq);
+            let id = v["id"].as_str().unwrap();
+            assert_eq!(id.len(), 36);
+            assert_eq!(&id[14..15], "4", "version 4: {id}");
+            assert!("89ab".contains(&id[19..20]), "variant: {id}");
+        }
+    }
+
+    #[test]
+    fn rand_stays_in_range_and_covers_it() {
+        let t = compiled(b"GET /?x={RAND:10-13} HTTP/1.1\r\nHost: a\r\n\r\n");
+        let mut x = Expander::new(0, 1, 3);
+        let mut seen = [0u32; 4];
+        for _ in 0..400 {
+            let s = expand(&t, &mut x);
+            let v: u64 = s[8..10].parse().unwrap();
+            assert!((10..=13).contains(&v), "{s}");
+            seen[(v - 10) as usize] += 1;
+        }
+        assert!(seen.iter().all(|&n| n > 50), "{seen:?}");
+        let full = compiled(b"GET /?x={RAND:0-18446744073709551615} HTTP/1.1\r\n\r\n");
+        expand(&full, &mut x);
+    }
+
+    #[test]
+    fn lines_go_in_turn_and_bad_placeholders_say_why() {
+        let dir = std::env::temp_dir().join(format!("uring-load-template-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let keys = dir.join("keys.txt");
+        std::fs::write(&keys, "alpha\r\nbeta\n\ngamma\n").unwrap();
+        let spaced = dir.join("spaced.txt");
+        std::fs::write(&spaced, "a b\n").unwrap();
+        let req = format!(
+            "GET /{{LINE:{}}} HTTP/1.1\r\nHost: a\r\n\r\n",
+            keys.display()
+        );
+        let t = compiled(req.as_bytes());
+        let mut x = Expander::new(0, 1, 1);
+        let got: Vec<String> = (0..4).map(|_| expand(&t, &mut x)).collect();
+        assert!(got[0].starts_with("GET /alpha "));
+        assert!(got[1].starts_with("GET /beta "));
+        assert!(got[2].starts_with("GET /gamma "));
+        assert!(got[3].starts_with("GET /alpha "));
+        let mut files = LineFiles::new();
+        for (req, why) in [
+            ("GET /{RAND:9-1} HTTP/1.1\r\n\r\n".to_string(), "LO <= HI"),
+            ("GET /{RAND:x} HTTP/1.1\r\n\r\n".to_string(), "{RAND:LO-HI}"),
+            ("GET /{LINE:} HTTP/1.1\r\n\r\n".to_string(), "name the file"),
+            (
+                "GET /{LINE:/nonexistent} HTTP/1.1\r\n\r\n".to_string(),
+                "cannot read",
+            ),
+            (
+                format!("GET /{{LINE:{}}} HTTP/1.1\r\n\r\n", spaced.display()),
+                "space",
+            ),
+            (
+                "POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n{SEQ}".to_string(),
+                "Content-Length",
+            ),
+        ] {
+            let e = compile(req.as_bytes(), &mut files).unwrap_err();
+            assert!(e.contains(why), "{req:?}: {e}");
+        }
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn unknown_braces_are_literal() {
+        let t = compiled(b"GET /{SEQ}/{seq}/{RANDOM} HTTP/1.1\r\n\r\n");
+        let mut x = Expander::new(0, 1, 1);
+        assert_eq!(expand(&t, &mut x), "GET /0/{seq}/{RANDOM} HTTP/1.1\r\n\r\n");
+    }
+
+    #[test]
+    fn decimal_digits() {
+        for v in [0u64, 9, 10, 12345, u64::MAX] {
+            let mut out = Vec::new();
+            write_decimal(&mut out, v);
+            assert_eq!(out, v.to_string().into_bytes());
+        }
+    }
+}
