@@ -11,7 +11,7 @@ impl Conn {
         body: &[u8],
         ctx: &mut Ctx<'_, H>,
     ) {
-        self.body_started = None;
+        self.reading = Reading::Idle;
         let keep_alive = head.keep_alive && !ctx.draining && !self.draining;
         self.quiet_close = !head.keep_alive && self.tls.is_none();
         let route = ctx.handler.upstream_for(&Request {

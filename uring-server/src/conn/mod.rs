@@ -94,6 +94,45 @@ enum Phase {
     Closed,
 }
 
+/// What the connection waits for from the client (hyper's `Reading`, for the timers).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Reading {
+    /// Between requests: the keep-alive idle timer runs from the last activity.
+    Idle,
+    /// A request head: since accept for the first request, since its first byte for
+    /// later ones (the slowloris guard).
+    Head { since: Instant },
+    /// The body of the request at the front of the input, whose head was complete at
+    /// `since`; `continue_sent`: `100 Continue` went out for it.
+    Body { since: Instant, continue_sent: bool },
+}
+
+impl Reading {
+    /// Bytes of a head arrived (it is incomplete): its timer starts now unless it runs.
+    fn head(&mut self, now: Instant) {
+        if !matches!(self, Reading::Head { .. }) {
+            *self = Reading::Head { since: now };
+        }
+    }
+
+    /// A head is complete (or nothing is left unread): its timer stops.
+    fn head_done(&mut self) {
+        if matches!(self, Reading::Head { .. }) {
+            *self = Reading::Idle;
+        }
+    }
+
+    /// A complete head's body is still arriving: its timer starts now unless it runs.
+    fn body(&mut self, now: Instant) {
+        if !matches!(self, Reading::Body { .. }) {
+            *self = Reading::Body {
+                since: now,
+                continue_sent: false,
+            };
+        }
+    }
+}
+
 /// Everything a connection needs from its worker for one call.
 pub struct Ctx<'a, H> {
     pub handler: &'a mut H,
@@ -148,22 +187,15 @@ pub struct Conn {
     close_reported: bool,
     peer_eof: bool,
     draining: bool,
-    /// When the wait for the current head began: accept for the first request, the
-    /// first byte for later ones (slowloris guard).
-    head_started: Option<Instant>,
-    /// When the head of a request whose body is still arriving was complete.
-    body_started: Option<Instant>,
+    /// What the connection waits for from the client, and since when (the timers).
+    reading: Reading,
     last_activity: Instant,
-    /// `100 Continue` was sent for the request at the front of `rbuf`.
-    continue_sent: bool,
     /// Chunked body of the request at the front of `rbuf`: decoder, raw bytes decoded so
     /// far (after the head), and the decoded body.
     chunked: ChunkedDecoder,
     chunk_raw: usize,
     chunk_body: Vec<u8>,
-    header_timeout: Duration,
-    body_timeout: Duration,
-    idle_timeout: Duration,
+    timeouts: Timeouts,
     /// A request handed to the proxy and not yet taken ([`Conn::take_forward`]).
     forward: Option<Forward>,
     /// A forwarded request is unanswered: later requests wait (responses stay in order).
@@ -186,9 +218,25 @@ pub struct Conn {
 
 impl Conn {
     pub fn new(now: Instant, timeouts: &Timeouts) -> Conn {
+        Conn::with_buffers(
+            now,
+            timeouts,
+            Vec::new(),
+            Vec::with_capacity(4096),
+            Vec::new(),
+        )
+    }
+
+    fn with_buffers(
+        now: Instant,
+        timeouts: &Timeouts,
+        rbuf: Vec<u8>,
+        out: Vec<u8>,
+        chunk_body: Vec<u8>,
+    ) -> Conn {
         Conn {
-            rbuf: Vec::new(),
-            out: Vec::with_capacity(4096),
+            rbuf,
+            out,
             send_in_flight: false,
             file: None,
             phase: Phase::Open,
@@ -197,16 +245,12 @@ impl Conn {
             draining: false,
             // The head timeout runs from accept, like nginx's client_header_timeout: a
             // connection that sends nothing must not hold a slot for the idle timeout.
-            head_started: Some(now),
-            body_started: None,
+            reading: Reading::Head { since: now },
             last_activity: now,
-            continue_sent: false,
             chunked: ChunkedDecoder::new(),
             chunk_raw: 0,
-            chunk_body: Vec::new(),
-            header_timeout: timeouts.header_read,
-            body_timeout: timeouts.body_read,
-            idle_timeout: timeouts.keep_alive,
+            chunk_body,
+            timeouts: *timeouts,
             forward: None,
             forwarding: false,
             forward_from: None,
@@ -218,37 +262,20 @@ impl Conn {
         }
     }
 
-    /// Reuse this slot for a new connection, keeping modest buffers to avoid allocating.
+    /// Reuse this slot for a new connection: a new machine, keeping modest buffers to
+    /// avoid allocating.
     pub fn reset(&mut self, now: Instant) {
-        fn trim(v: &mut Vec<u8>, keep: usize) {
+        fn trimmed(v: &mut Vec<u8>, keep: usize) -> Vec<u8> {
+            let mut v = std::mem::take(v);
             v.clear();
             if v.capacity() > keep {
-                *v = Vec::with_capacity(keep.min(4096));
+                v = Vec::with_capacity(keep.min(4096));
             }
+            v
         }
-        trim(&mut self.rbuf, 64 * 1024);
-        trim(&mut self.out, 128 * 1024);
-        trim(&mut self.chunk_body, 0);
-        self.send_in_flight = false;
-        self.file = None;
-        self.phase = Phase::Open;
-        self.close_reported = false;
-        self.peer_eof = false;
-        self.draining = false;
-        self.head_started = Some(now);
-        self.body_started = None;
-        self.last_activity = now;
-        self.continue_sent = false;
-        self.chunk_raw = 0;
-        self.chunked.reset();
-        self.forward = None;
-        self.forwarding = false;
-        self.forward_from = None;
-        self.peer = None;
-        self.tls = None;
-        self.kernel_tls = false;
-        self.deferred = false;
-        self.quiet_close = false;
+        let rbuf = trimmed(&mut self.rbuf, 64 * 1024);
+        let out = trimmed(&mut self.out, 128 * 1024);
+        *self = Conn::with_buffers(now, &self.timeouts, rbuf, out, Vec::new());
     }
 
     /// The socket is closed: let go of what holds kernel resources (an open file) now
@@ -318,16 +345,15 @@ impl Conn {
         if !self.deadline().is_some_and(|d| now >= d) {
             return None;
         }
-        let kind = match (self.phase, self.head_started, self.body_started) {
-            (Phase::Lingering { .. }, _, _) => TimeoutKind::Linger,
+        let kind = match (self.phase, self.reading) {
+            (Phase::Lingering { .. }, _) => TimeoutKind::Linger,
             _ if self.draining && self.is_idle() => TimeoutKind::Idle,
-            (_, Some(_), _) => TimeoutKind::Header,
-            (_, None, Some(_)) => TimeoutKind::Body,
-            _ => TimeoutKind::Idle,
+            (_, Reading::Head { .. }) => TimeoutKind::Header,
+            (_, Reading::Body { .. }) => TimeoutKind::Body,
+            (_, Reading::Idle) => TimeoutKind::Idle,
         };
         let body_late = self.phase == Phase::Open
-            && self.head_started.is_none()
-            && self.body_started.is_some()
+            && matches!(self.reading, Reading::Body { .. })
             // `out` must not move while a file read writes into it.
             && self.file.is_none();
         if kind == TimeoutKind::Idle && self.close_idle_tls(now) {
@@ -467,10 +493,10 @@ impl Conn {
         match self.phase {
             Phase::Closed => None,
             Phase::Lingering { until } => Some(until),
-            _ => Some(match (self.head_started, self.body_started) {
-                (Some(t), _) => t + self.header_timeout,
-                (None, Some(t)) => t + self.body_timeout,
-                (None, None) => self.last_activity + self.idle_timeout,
+            _ => Some(match self.reading {
+                Reading::Head { since } => since + self.timeouts.header_read,
+                Reading::Body { since, .. } => since + self.timeouts.body_read,
+                Reading::Idle => self.last_activity + self.timeouts.keep_alive,
             })
             .map(|d| match self.draining && self.is_idle() {
                 true => d.min(self.last_activity + DRAIN_GRACE),

@@ -85,7 +85,7 @@ impl Conn {
             self.rbuf.clear();
         }
         if self.rbuf.is_empty() {
-            self.head_started = None;
+            self.reading.head_done();
             // A large body grew the buffer; idle keep-alive connections should not keep it.
             if self.rbuf.capacity() > 64 * 1024 {
                 self.rbuf = Vec::new();
@@ -107,12 +107,12 @@ impl Conn {
                     return buf.len();
                 }
                 Ok(Parsed::Partial) => {
-                    self.head_started.get_or_insert(ctx.now);
+                    self.reading.head(ctx.now);
                     break;
                 }
                 Ok(Parsed::Complete(head)) => head,
             };
-            self.head_started = None;
+            self.reading.head_done();
             // RFC 9110 section 9.3.6: CONNECT asks for a tunnel. Unless the handler
             // tunnels, we are no proxy: 501, and close (the client may already be
             // sending the tunnelled bytes).
@@ -141,10 +141,9 @@ impl Conn {
                             break;
                         }
                         pos = body_start + n;
-                        self.continue_sent = false;
                     } else {
+                        self.reading.body(ctx.now);
                         self.maybe_continue(&head);
-                        self.body_started.get_or_insert(ctx.now);
                         // Keep the whole request; it is parsed again when the body is in.
                         let want = head.head_len + n;
                         if self.rbuf.capacity() < want {
@@ -161,8 +160,8 @@ impl Conn {
                             return buf.len();
                         }
                         Ok(None) => {
+                            self.reading.body(ctx.now);
                             self.maybe_continue(&head);
-                            self.body_started.get_or_insert(ctx.now);
                             break;
                         }
                         Ok(Some(raw_used)) => {
@@ -178,7 +177,6 @@ impl Conn {
                                 break;
                             }
                             pos = raw_end;
-                            self.continue_sent = false;
                         }
                     }
                 }
@@ -234,9 +232,11 @@ impl Conn {
 
     /// RFC 9110 10.1.1: a server that will read the body should send 100 (Continue).
     pub(super) fn maybe_continue(&mut self, head: &RequestHead<'_, '_>) {
-        if head.expect_continue && !self.continue_sent && head.version == Version::Http11 {
-            self.out.extend_from_slice(b"HTTP/1.1 100 Continue\r\n\r\n");
-            self.continue_sent = true;
+        if let Reading::Body { continue_sent, .. } = &mut self.reading {
+            if head.expect_continue && !*continue_sent && head.version == Version::Http11 {
+                self.out.extend_from_slice(b"HTTP/1.1 100 Continue\r\n\r\n");
+                *continue_sent = true;
+            }
         }
     }
 
@@ -268,8 +268,7 @@ impl Conn {
         };
         w.respond(status, &[("Content-Type", b"text/plain")], body);
         self.phase = Phase::CloseAfterFlush;
-        self.head_started = None;
-        self.body_started = None;
+        self.reading = Reading::Idle;
         self.rbuf.clear();
     }
 }
