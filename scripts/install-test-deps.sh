@@ -17,7 +17,9 @@ done
 # Deployment (tests/tests/server_deploy.rs): promtool (Debian's prometheus) checks the
 # /metrics text; systemd-socket-activate (Debian's systemd) is the real socket activator, and
 # systemd-analyze verify checks the shipped units (tests/tests/deploy_units.rs).
-for pkg in pypy3 pypy3-venv python3-venv default-jre-headless libhdrhistogram-java chromium fonts-dejavu-core pdsh openssh-server openssh-client iproute2 python3-kubernetes python3-yaml prometheus systemd; do
+# App-server upstreams (uring-server/src/proxy/uwsgi.rs, fastcgi.rs): a real uWSGI with
+# its python3 plugin, and fcgiwrap, started by tests/tests/proxy_appservers.rs.
+for pkg in uwsgi-core uwsgi-plugin-python3 fcgiwrap pypy3 pypy3-venv python3-venv default-jre-headless libhdrhistogram-java chromium fonts-dejavu-core pdsh openssh-server openssh-client iproute2 python3-kubernetes python3-yaml prometheus systemd; do
   dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")
 done
 if [ ${#need[@]} -gt 0 ]; then

@@ -17,8 +17,11 @@
 //! - `headers.rs`: what is forwarded, the request and response heads we write.
 //! - `upstream.rs`: one exchange, sans-IO (upstream bytes in, client bytes out).
 
+pub mod cgi;
+pub mod fastcgi;
 pub mod headers;
 pub mod upstream;
+pub mod uwsgi;
 
 use std::collections::VecDeque;
 use std::net::IpAddr;

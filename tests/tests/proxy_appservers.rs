@@ -1,0 +1,514 @@
+//! The uwsgi and FastCGI codecs (`uring-server/src/proxy/{cgi,uwsgi,fastcgi}.rs`) against
+//! the real programs, before the proxy uses them:
+//! - nginx (`uwsgi_pass`, `fastcgi_pass` with Debian's `uwsgi_params` / `fastcgi_params`)
+//!   in front of a small Python listener that hands back the bytes nginx sent: the same
+//!   requests through our codec give the same variables in the same order, and the same
+//!   record layout;
+//! - uWSGI (Debian's, python3 plugin) with a WSGI app that echoes its environ and body:
+//!   every variable of our packet arrives, bodies of 0 B and 1 MiB arrive exact;
+//! - fcgiwrap with a CGI shell script: GET, POST body, `Status: 404`, STDERR, two requests
+//!   on one kept connection.
+//!
+//! `scripts/install-test-deps.sh` installs nginx, uwsgi-core, uwsgi-plugin-python3 and
+//! fcgiwrap.
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use uring_common::http::testkit::ResponseStream;
+use uring_common::http::{new_header_storage, parse_request, Limits, Parsed};
+use uring_server::proxy::cgi::{CgiContext, Script};
+use uring_server::proxy::{fastcgi, uwsgi};
+use uring_tests::load::{nginx_binary, ChildGuard, PythonServer, TempDir};
+use uring_tests::server::exchange;
+use uring_tests::{free_port, wait_for_listener};
+
+const DOCROOT: &str = "/srv/appserv-test";
+const SERVER_NAME: &str = "localhost";
+
+/// Hands back what the front sent, as the response body: a uwsgi packet and its body, or
+/// every FastCGI record up to the empty STDIN.
+const CAPTURE_PY: &str = r#"
+import socket, struct, sys, threading
+MODE = "@MODE@"
+def read_exact(c, n):
+    b = b""
+    while len(b) < n:
+        x = c.recv(n - len(b))
+        if not x:
+            raise EOFError
+        b += x
+    return b
+def uwsgi(c):
+    h = read_exact(c, 4)
+    vs = read_exact(c, struct.unpack("<H", h[1:3])[0])
+    i, cl = 0, 0
+    while i < len(vs):
+        n = struct.unpack("<H", vs[i:i+2])[0]; k = vs[i+2:i+2+n]; i += 2 + n
+        m = struct.unpack("<H", vs[i:i+2])[0]; v = vs[i+2:i+2+m]; i += 2 + m
+        if k == b"CONTENT_LENGTH" and v:
+            cl = int(v)
+    raw = h + vs + read_exact(c, cl)
+    c.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\nConnection: close\r\n\r\n" % len(raw) + raw)
+def fastcgi(c):
+    raw = b""
+    while True:
+        h = read_exact(c, 8)
+        n = struct.unpack(">H", h[4:6])[0]
+        raw += h + read_exact(c, n + h[6])
+        if h[1] == 5 and n == 0:
+            break
+    out = b"Content-Length: %d\r\n\r\n" % len(raw) + raw
+    rec = b""
+    for i in range(0, len(out), 65528):
+        p = out[i:i+65528]
+        pad = (8 - len(p) % 8) % 8
+        rec += struct.pack(">BBHHBB", 1, 6, 1, len(p), pad, 0) + p + b"\0" * pad
+    rec += struct.pack(">BBHHBB", 1, 6, 1, 0, 0, 0)
+    rec += struct.pack(">BBHHBB", 1, 3, 1, 8, 0, 0) + struct.pack(">IB3x", 0, 0)
+    c.sendall(rec)
+def handle(c):
+    try:
+        (uwsgi if MODE == "uwsgi" else fastcgi)(c)
+    except EOFError:
+        pass
+    finally:
+        c.close()
+s = socket.socket()
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("127.0.0.1", int(sys.argv[1])))
+s.listen(64)
+while True:
+    c, _ = s.accept()
+    threading.Thread(target=handle, args=(c,), daemon=True).start()
+"#;
+
+/// nginx in front of `upstream` with `location` directives (Debian's params included).
+struct NginxFront {
+    addr: SocketAddr,
+    _dir: TempDir,
+    _child: ChildGuard,
+}
+
+impl NginxFront {
+    fn start(location: &str) -> NginxFront {
+        let dir = TempDir::new("nginx-appserv");
+        let port = free_port();
+        let d = dir.path().display().to_string();
+        let conf = format!(
+            "daemon off;
+master_process off;
+worker_processes 1;
+error_log {d}/error.log warn;
+pid {d}/nginx.pid;
+events {{ worker_connections 256; }}
+http {{
+    access_log off;
+    client_body_temp_path {d}/body;
+    proxy_temp_path {d}/proxy;
+    fastcgi_temp_path {d}/fastcgi;
+    uwsgi_temp_path {d}/uwsgi;
+    scgi_temp_path {d}/scgi;
+    server {{
+        listen 127.0.0.1:{port};
+        server_name {SERVER_NAME};
+        root {DOCROOT};
+        location / {{ {location} }}
+    }}
+}}
+"
+        );
+        let conf_path = dir.path().join("nginx.conf");
+        std::fs::write(&conf_path, conf).unwrap();
+        let child = Command::new(nginx_binary())
+            .args(["-p", &d, "-c"])
+            .arg(&conf_path)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("nginx (install it: scripts/install-test-deps.sh)");
+        let child = ChildGuard(child);
+        let addr = SocketAddr::from(([127, 0, 0, 1], port));
+        wait_for_listener(addr, Duration::from_secs(10));
+        NginxFront {
+            addr,
+            _dir: dir,
+            _child: child,
+        }
+    }
+}
+
+/// Requests both fronts get. No duplicate fields: nginx 1.22 sends one variable per
+/// duplicate, we join them as nginx does since 1.23 (unit-tested in cgi.rs).
+const REQUESTS: &[&[u8]] = &[
+    b"GET /app/%7Euser/./x/../y%20z?a=1&b=%20 HTTP/1.1\r\nHost: example.com\r\nUser-Agent: t/1\r\nAccept: */*\r\nX-Custom-Thing: v w\r\nConnection: close\r\n\r\n",
+    b"POST /form HTTP/1.1\r\nHost: example.com\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: 11\r\nConnection: close\r\n\r\nhello=world",
+    b"GET /old HTTP/1.0\r\n\r\n",
+    b"GET /a%2Fb//c/./%2e/d%3Fe/. HTTP/1.1\r\nHost: example.com\r\nConnection: close\r\n\r\n",
+    b"GET http://Other.Example/abs/p?q HTTP/1.1\r\nHost: example.com\r\nConnection: close\r\n\r\n",
+    b"GET /auth/ HTTP/1.1\r\nHost: example.com\r\nAuthorization: Basic YWxpY2U6c2VjcmV0\r\nCookie: a=1; b=2\r\nConnection: close\r\n\r\n",
+];
+
+fn ctx(front: SocketAddr) -> CgiContext<'static> {
+    CgiContext {
+        // REMOTE_PORT is the one value that differs by nature; it is left out below.
+        peer: "127.0.0.1:1".parse().unwrap(),
+        local: front,
+        server_name: SERVER_NAME.as_bytes(),
+        tls: false,
+        document_root: DOCROOT.as_bytes(),
+    }
+}
+
+/// Our bytes for `raw` (head and body), through `build`.
+fn ours(
+    raw: &[u8],
+    build: &dyn Fn(&uring_common::http::RequestHead<'_, '_>, &[u8]) -> Vec<u8>,
+) -> Vec<u8> {
+    let mut storage = new_header_storage();
+    let Ok(Parsed::Complete(head)) = parse_request(raw, &mut storage, &Limits::default()) else {
+        panic!("parse {}", String::from_utf8_lossy(raw));
+    };
+    build(&head, &raw[head.head_len..])
+}
+
+type Vars = Vec<(String, String)>;
+
+fn owned(vars: &[(&[u8], &[u8])], leave_out: &[&str]) -> Vars {
+    vars.iter()
+        .map(|(k, v)| {
+            (
+                String::from_utf8_lossy(k).into_owned(),
+                String::from_utf8_lossy(v).into_owned(),
+            )
+        })
+        .filter(|(k, _)| !leave_out.contains(&k.as_str()))
+        .collect()
+}
+
+#[test]
+fn uwsgi_packet_matches_nginx_uwsgi_pass() {
+    let capture = PythonServer::start(&CAPTURE_PY.replace("@MODE@", "uwsgi"));
+    let front = NginxFront::start(&format!(
+        "include /etc/nginx/uwsgi_params; uwsgi_pass 127.0.0.1:{};",
+        capture.port
+    ));
+    for raw in REQUESTS {
+        let theirs = exchange(front.addr, raw);
+        assert_eq!(theirs.status, 200, "{}", theirs.head);
+        let mine = ours(raw, &|head, body| {
+            let mut out = Vec::new();
+            uwsgi::write_request(head, &ctx(front.addr), body, &mut out).unwrap();
+            out
+        });
+        let (t, m) = (
+            uwsgi::parse_packet(&theirs.body).expect("nginx's packet"),
+            uwsgi::parse_packet(&mine).unwrap(),
+        );
+        assert_eq!((t.modifier1, t.modifier2), (m.modifier1, m.modifier2));
+        assert_eq!(
+            owned(&m.vars, &["REMOTE_PORT"]),
+            owned(&t.vars, &["REMOTE_PORT"]),
+            "request {}",
+            String::from_utf8_lossy(raw)
+        );
+        assert_eq!(&mine[m.len..], &theirs.body[t.len..], "body");
+    }
+}
+
+#[test]
+fn fastcgi_records_match_nginx_fastcgi_pass() {
+    let capture = PythonServer::start(&CAPTURE_PY.replace("@MODE@", "fastcgi"));
+    let front = NginxFront::start(&format!(
+        // fastcgi.conf's list, with the HTTP_HOST of Debian's fastcgi_params (which
+        // fastcgi.conf lacks).
+        "fastcgi_param SCRIPT_FILENAME $document_root$fastcgi_script_name; \
+         include /etc/nginx/fastcgi_params; fastcgi_keep_conn on; fastcgi_pass 127.0.0.1:{};",
+        capture.port
+    ));
+    for raw in REQUESTS {
+        let theirs = exchange(front.addr, raw);
+        assert_eq!(theirs.status, 200, "{}", theirs.head);
+        let mine = ours(raw, &|head, body| {
+            let mut out = Vec::new();
+            let script = Script::Root(DOCROOT.as_bytes());
+            fastcgi::write_request(head, &ctx(front.addr), script, body, &mut out).unwrap();
+            out
+        });
+        let (t, m) = (
+            fastcgi::parse_records(&theirs.body).expect("nginx's records"),
+            fastcgi::parse_records(&mine).unwrap(),
+        );
+        // Record by record: type, id, and the content, PARAMS compared as variables
+        // (SERVER_SOFTWARE names the front).
+        assert_eq!(t.len(), m.len(), "records");
+        for ((tk, tid, tc), (mk, mid, mc)) in t.iter().zip(&m) {
+            assert_eq!((tk, tid), (mk, mid));
+            if *tk == fastcgi::PARAMS {
+                let leave_out = ["REMOTE_PORT", "SERVER_SOFTWARE"];
+                assert_eq!(
+                    owned(&fastcgi::parse_params(mc).unwrap(), &leave_out),
+                    owned(&fastcgi::parse_params(tc).unwrap(), &leave_out),
+                    "request {}",
+                    String::from_utf8_lossy(raw)
+                );
+            } else {
+                assert_eq!(tc, mc, "record type {tk}");
+            }
+        }
+        // Padding to 8, as nginx pads.
+        assert_eq!(theirs.body.len() % 8, 0);
+        assert_eq!(mine.len() % 8, 0);
+    }
+}
+
+/// Echoes its environ (str values) and then, after a newline, the body.
+const ECHO_APP: &str = r#"
+import json
+def application(environ, start_response):
+    n = int(environ.get("CONTENT_LENGTH") or 0)
+    body = environ["wsgi.input"].read(n) if n else b""
+    env = {k: v for k, v in environ.items() if isinstance(v, str)}
+    out = json.dumps(env).encode() + b"\n" + body
+    start_response("200 OK", [("Content-Type", "application/octet-stream"),
+                              ("Content-Length", str(len(out)))])
+    return [out]
+"#;
+
+/// Debian's uWSGI with its python3 plugin, one process, speaking uwsgi on a loopback port.
+struct Uwsgi {
+    addr: SocketAddr,
+    _dir: TempDir,
+    _child: ChildGuard,
+}
+
+impl Uwsgi {
+    fn start(app: &str, socket_flag: &str, extra: &[&str]) -> Uwsgi {
+        let dir = TempDir::new("uwsgi");
+        std::fs::write(dir.path().join("app.py"), app).unwrap();
+        let addr = SocketAddr::from(([127, 0, 0, 1], free_port()));
+        let child = Command::new("uwsgi")
+            .args(["--plugin", "python3", "--need-app", "--die-on-term"])
+            .args(["--disable-logging", socket_flag])
+            .arg(addr.to_string())
+            .arg("--wsgi-file")
+            .arg(dir.path().join("app.py"))
+            .args(extra)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::from(
+                std::fs::File::create(dir.path().join("uwsgi.log")).unwrap(),
+            ))
+            .spawn()
+            .expect("uwsgi (install it: scripts/install-test-deps.sh)");
+        let child = ChildGuard(child);
+        wait_for_listener(addr, Duration::from_secs(20));
+        Uwsgi {
+            addr,
+            _dir: dir,
+            _child: child,
+        }
+    }
+}
+
+/// Sends `bytes`, reads until the peer closes, parses one HTTP response.
+fn http_over(addr: SocketAddr, bytes: &[u8]) -> (u16, Vec<u8>) {
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    s.write_all(bytes).unwrap();
+    let mut all = Vec::new();
+    s.read_to_end(&mut all).unwrap();
+    let mut r = ResponseStream::new(64 * 1024);
+    r.feed(&all);
+    r.finish();
+    assert_eq!(r.error, None, "{}", String::from_utf8_lossy(&all));
+    let m = r.messages.remove(0);
+    (m.status, m.body)
+}
+
+#[test]
+fn real_uwsgi_receives_every_variable_and_exact_bodies() {
+    let app = Uwsgi::start(ECHO_APP, "--uwsgi-socket", &["--buffer-size", "32768"]);
+    let big: Vec<u8> = (0..1024 * 1024).map(|i| (i * 7 % 251) as u8).collect();
+    for body in [&b""[..], &big] {
+        let mut raw = format!(
+            "POST /p/%7Eq/../r?x=1&y=%2F HTTP/1.1\r\nHost: app.example:8443\r\nContent-Type: application/octet-stream\r\nContent-Length: {}\r\nX-Trace: abc\r\nCookie: a=1\r\nCookie: b=2\r\n\r\n",
+            body.len()
+        )
+        .into_bytes();
+        raw.extend_from_slice(body);
+        let local = SocketAddr::from(([127, 0, 0, 1], 8443));
+        let mut c = ctx(local);
+        c.tls = true;
+        let packet = ours(&raw, &|head, body| {
+            let mut out = Vec::new();
+            uwsgi::write_request(head, &c, body, &mut out).unwrap();
+            out
+        });
+        let sent = uwsgi::parse_packet(&packet).unwrap();
+        let (status, reply) = http_over(app.addr, &packet);
+        assert_eq!(status, 200);
+        let nl = reply.iter().position(|&b| b == b'\n').expect("json line");
+        let environ: serde_json::Value = serde_json::from_slice(&reply[..nl]).unwrap();
+        for (k, v) in owned(&sent.vars, &[]) {
+            assert_eq!(environ[&k].as_str(), Some(v.as_str()), "{k} in {environ}");
+        }
+        assert_eq!(environ["PATH_INFO"], "/p/r");
+        assert_eq!(environ["HTTP_COOKIE"], "a=1; b=2");
+        assert_eq!(environ["HTTPS"], "on");
+        assert_eq!(environ["HTTP_HOST"], "app.example:8443");
+        assert_eq!(environ["wsgi.url_scheme"], "https");
+        assert_eq!(reply[nl + 1..].len(), body.len());
+        assert!(reply[nl + 1..] == *body, "body differs");
+    }
+}
+
+/// The CGI script fcgiwrap runs: `?404` answers 404, `?stderr` writes to stderr, a body is
+/// echoed, and the environment the script saw is listed.
+const CGI_SCRIPT: &str = r#"#!/bin/sh
+case "$QUERY_STRING" in
+  404) printf 'Status: 404 Not Found\r\nContent-Type: text/plain\r\n\r\nno such thing\n'; exit 0 ;;
+  stderr) echo "script says: oops" >&2 ;;
+esac
+printf 'Content-Type: text/plain\r\nX-Script: yes\r\n\r\n'
+printf 'method=%s\nquery=%s\nscript=%s\nlength=%s\nhost=%s\n' "$REQUEST_METHOD" "$QUERY_STRING" "$SCRIPT_NAME" "$CONTENT_LENGTH" "$HTTP_HOST"
+if [ -n "$CONTENT_LENGTH" ] && [ "$CONTENT_LENGTH" -gt 0 ]; then
+  printf 'body='; head -c "$CONTENT_LENGTH"; printf '\n'
+fi
+"#;
+
+struct Fcgiwrap {
+    addr: SocketAddr,
+    dir: TempDir,
+    _child: ChildGuard,
+}
+
+impl Fcgiwrap {
+    fn start() -> Fcgiwrap {
+        let dir = TempDir::new("fcgiwrap");
+        let script = dir.path().join("echo.cgi");
+        std::fs::write(&script, CGI_SCRIPT).unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let addr = SocketAddr::from(([127, 0, 0, 1], free_port()));
+        let exe = if Path::new("/usr/sbin/fcgiwrap").exists() {
+            "/usr/sbin/fcgiwrap"
+        } else {
+            "fcgiwrap"
+        };
+        // -f: the script's stderr goes over FastCGI (STDERR records), not to our stderr.
+        let child = Command::new(exe)
+            .args(["-f", "-c", "1", "-s", &format!("tcp:{addr}")])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("fcgiwrap (install it: scripts/install-test-deps.sh)");
+        let child = ChildGuard(child);
+        wait_for_listener(addr, Duration::from_secs(10));
+        Fcgiwrap {
+            addr,
+            dir,
+            _child: child,
+        }
+    }
+}
+
+/// One request's records over `s`, decoded: (status, body, stderr, end, reusable).
+fn fastcgi_exchange(
+    s: &mut TcpStream,
+    root: &Path,
+    raw: &[u8],
+) -> (u16, Vec<u8>, Vec<u8>, fastcgi::EndRequest, bool) {
+    let local = s.peer_addr().unwrap();
+    let head_only = raw.starts_with(b"HEAD ");
+    let records = ours(raw, &|head, body| {
+        let mut out = Vec::new();
+        let root = root.as_os_str().as_encoded_bytes();
+        fastcgi::write_request(head, &ctx(local), Script::Root(root), body, &mut out).unwrap();
+        out
+    });
+    s.write_all(&records).unwrap();
+    let mut dec = fastcgi::ResponseDecoder::new(head_only);
+    let (mut out, mut err) = (Vec::new(), Vec::new());
+    let mut buf = [0u8; 4096];
+    let end = loop {
+        let n = s.read(&mut buf).unwrap();
+        let progress = if n == 0 {
+            dec.on_eof()
+        } else {
+            dec.feed(&buf[..n], &mut out, &mut err)
+        };
+        match progress {
+            Ok(fastcgi::Progress::Done(end)) => break end,
+            Ok(fastcgi::Progress::Pending) => {}
+            Err(e) => panic!("{e}; stderr {}", String::from_utf8_lossy(&err)),
+        }
+    };
+    let mut r = ResponseStream::new(64 * 1024);
+    r.feed(&out);
+    r.finish();
+    assert_eq!(r.error, None, "{}", String::from_utf8_lossy(&out));
+    let m = r.messages.remove(0);
+    (m.status, m.body, err, end, dec.reusable())
+}
+
+#[test]
+fn fcgiwrap_runs_a_cgi_script_through_our_records() {
+    let fw = Fcgiwrap::start();
+    let root = fw.dir.path().to_path_buf();
+    let mut s = TcpStream::connect(fw.addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+
+    let (status, body, err, end, reusable) = fastcgi_exchange(
+        &mut s,
+        &root,
+        b"GET /echo.cgi?a=b HTTP/1.1\r\nHost: site.example\r\n\r\n",
+    );
+    assert_eq!((status, end.app_status, end.protocol_status), (200, 0, 0));
+    let text = String::from_utf8_lossy(&body);
+    assert!(
+        text.contains("method=GET\nquery=a=b\nscript=/echo.cgi\nlength=\nhost=site.example\n"),
+        "{text}"
+    );
+    assert!(err.is_empty());
+    assert!(reusable, "fcgiwrap honours FCGI_KEEP_CONN");
+
+    // The second request on the same connection.
+    let (status, body, _, _, _) = fastcgi_exchange(
+        &mut s,
+        &root,
+        b"POST /echo.cgi HTTP/1.1\r\nHost: h\r\nContent-Length: 11\r\n\r\nhello world",
+    );
+    assert_eq!(status, 200);
+    let text = String::from_utf8_lossy(&body);
+    assert!(
+        text.contains("method=POST\n") && text.contains("length=11\n"),
+        "{text}"
+    );
+    assert!(text.ends_with("body=hello world\n"), "{text}");
+
+    let (status, body, _, _, _) = fastcgi_exchange(
+        &mut s,
+        &root,
+        b"GET /echo.cgi?404 HTTP/1.1\r\nHost: h\r\n\r\n",
+    );
+    assert_eq!((status, body.as_slice()), (404, &b"no such thing\n"[..]));
+
+    let (status, _, err, _, reusable) = fastcgi_exchange(
+        &mut s,
+        &root,
+        b"GET /echo.cgi?stderr HTTP/1.1\r\nHost: h\r\n\r\n",
+    );
+    assert_eq!(status, 200);
+    // fcgiwrap passes the line on with "\n" or "\r\n" from run to run.
+    assert_eq!(
+        String::from_utf8_lossy(&err).trim_end(),
+        "script says: oops"
+    );
+    assert!(reusable, "four requests, one connection");
+}
