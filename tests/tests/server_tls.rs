@@ -606,3 +606,64 @@ for close in (True, False):
         ]
     );
 }
+
+/// A certificate uring-load does not trust is one line in words that names both ways out
+/// (`--cacert FILE`, `--insecure`), not rustls' debug text; `--cacert` with the test CA
+/// (curl's and vegeta's flag) then verifies it, and a `--cacert` that cannot be used is
+/// one line naming the file.
+#[test]
+fn uring_load_names_cacert_and_insecure_when_the_certificate_is_refused() {
+    let srv = TlsServer::start(&[]);
+    let url = format!("https://{}/plaintext", srv.tls);
+    // The system's bundle does not know the test CA.
+    let run = run_load(&["-n", "20", "-c", "2", &url], Duration::from_secs(60));
+    let lines: Vec<&str> = run
+        .stderr
+        .lines()
+        .filter(|l| l.contains("certificate"))
+        .collect();
+    assert_eq!(lines.len(), 1, "{}", run.stderr);
+    let line = lines[0];
+    assert!(
+        line.contains(
+            "the server's certificate was refused: it is not signed by a CA this run trusts"
+        ) && line.contains("--cacert FILE")
+            && line.contains("--insecure")
+            && !line.contains("UnknownIssuer")
+            && !line.contains("Other("),
+        "{line}"
+    );
+    let ca = srv.ca();
+    let run = run_load(
+        &[
+            "-n",
+            "200",
+            "-c",
+            "2",
+            "--cacert",
+            ca.to_str().unwrap(),
+            "--json",
+            &url,
+        ],
+        Duration::from_secs(60),
+    );
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(num(&run.json(), &["requests", "succeeded"]), 200);
+    for (file, cause) in [
+        (srv.dir.path().join("missing.pem"), "No such file"),
+        (srv.dir.path().join("leaf.key"), "no PEM certificate in it"),
+    ] {
+        let run = run_load(
+            &["-n", "1", "--cacert", file.to_str().unwrap(), &url],
+            Duration::from_secs(60),
+        );
+        assert_ne!(run.code, 0);
+        assert_eq!(run.stderr.trim().lines().count(), 1, "{}", run.stderr);
+        assert!(
+            run.stderr
+                .contains(&format!("--cacert {}: {cause}", file.display())),
+            "{}",
+            run.stderr
+        );
+    }
+}

@@ -301,7 +301,7 @@ impl Conn {
                 } else {
                     ErrorKind::Read
                 };
-                let cause = format!("TLS: {e}");
+                let cause = format!("TLS: {}", crate::tls::describe_error(&e));
                 step = self.on_error_because(kind, &cause, rec);
                 break;
             }

@@ -144,6 +144,11 @@ pub enum StartError {
     EmbeddedServer(uring_server::ServerError),
     TlsSetup(rustls::Error),
     NoCaCertificates,
+    /// The `--cacert` file cannot be read or holds no usable certificate.
+    CaFile {
+        path: std::path::PathBuf,
+        cause: String,
+    },
     /// A load thread panicked: a report without its share would be wrong.
     ThreadCrashed,
 }
@@ -157,7 +162,12 @@ impl fmt::Display for StartError {
             StartError::EmbeddedServer(e) => write!(f, "embedded server: {e}"),
             StartError::TlsSetup(e) => write!(f, "TLS setup failed: {e}"),
             StartError::NoCaCertificates => f.write_str(
-                "no CA certificates found (set SSL_CERT_FILE, install ca-certificates, or use --insecure for a self-signed server)",
+                "no CA certificates found (pass --cacert FILE, set SSL_CERT_FILE, install ca-certificates, or use --insecure for a self-signed server)",
+            ),
+            StartError::CaFile { path, cause } => write!(
+                f,
+                "--cacert {}: {cause}; pass a PEM file with the CA certificate(s) that signed the server's certificate",
+                path.display()
             ),
             StartError::ThreadCrashed => f.write_str("a load thread crashed; no report"),
         }
@@ -171,7 +181,9 @@ impl std::error::Error for StartError {
             StartError::Target(e) => Some(e),
             StartError::EmbeddedServer(e) => Some(e),
             StartError::TlsSetup(e) => Some(e),
-            StartError::NoCaCertificates | StartError::ThreadCrashed => None,
+            StartError::NoCaCertificates
+            | StartError::CaFile { .. }
+            | StartError::ThreadCrashed => None,
         }
     }
 }

@@ -120,6 +120,11 @@ struct Cli {
     #[arg(long = "insecure")]
     insecure: bool,
 
+    /// Trust the CA certificates in FILE (PEM) instead of the system's, as curl's and
+    /// vegeta's --cacert.
+    #[arg(long = "cacert", value_name = "FILE")]
+    cacert: Option<PathBuf>,
+
     /// Connect to this Unix socket instead of the URL's host (the URL still gives the
     /// path and Host header).
     #[arg(long = "unix-socket", value_name = "PATH")]
@@ -789,7 +794,7 @@ fn open_target(cli: &Cli, cores_all: &[core_affinity::CoreId]) -> Result<Target,
         let tls = match url.scheme {
             Scheme::Http => None,
             Scheme::Https => Some(TlsTarget {
-                config: tls::client_config(cli.insecure)?,
+                config: tls::client_config(cli.insecure, cli.cacert.as_deref())?,
                 server_name: tls::server_name(&url.host)?,
             }),
         };

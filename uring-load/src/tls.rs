@@ -2,17 +2,21 @@
 //! engine's ring (rustls reads from and writes to our byte buffers); nothing here does IO
 //! except reading the CA bundle at start.
 //!
-//! Trust comes from the system bundle (`SSL_CERT_FILE`, else the usual Debian/RHEL
-//! paths); `--insecure` accepts any certificate (self-signed test servers) while still
-//! checking the handshake signatures, so the session keys are real.
+//! Trust comes from `--cacert FILE` (curl's and vegeta's name: the CA certificates that
+//! signed the server's, PEM), else the system bundle (`SSL_CERT_FILE`, else the usual
+//! Debian/RHEL paths); `--insecure` accepts any certificate (self-signed test servers)
+//! while still checking the handshake signatures, so the session keys are real.
 
+use std::path::Path;
 use std::sync::Arc;
 
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::crypto::{verify_tls12_signature, verify_tls13_signature, CryptoProvider};
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
-use rustls::{ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme};
+use rustls::{
+    CertificateError, ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme,
+};
 
 use crate::error::StartError;
 use crate::target::TargetError;
@@ -72,8 +76,12 @@ impl ServerCertVerifier for AcceptAnyCertificate {
     }
 }
 
-/// The client configuration for a run; one line of error when it cannot be built.
-pub fn client_config(insecure: bool) -> Result<Arc<ClientConfig>, StartError> {
+/// The client configuration for a run, trusting the CA certificates in `ca_file` if
+/// given (else the system's); one line of error when it cannot be built.
+pub fn client_config(
+    insecure: bool,
+    ca_file: Option<&Path>,
+) -> Result<Arc<ClientConfig>, StartError> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let builder = ClientConfig::builder_with_provider(provider.clone())
         .with_safe_default_protocol_versions()
@@ -84,11 +92,63 @@ pub fn client_config(insecure: bool) -> Result<Arc<ClientConfig>, StartError> {
             .with_custom_certificate_verifier(Arc::new(AcceptAnyCertificate(provider)))
             .with_no_client_auth()
     } else {
-        builder
-            .with_root_certificates(system_roots()?)
-            .with_no_client_auth()
+        let roots = match ca_file {
+            Some(path) => roots_from(path)?,
+            None => system_roots()?,
+        };
+        builder.with_root_certificates(roots).with_no_client_auth()
     };
     Ok(Arc::new(config))
+}
+
+/// The CA certificates of a `--cacert` file: every PEM certificate in it.
+fn roots_from(path: &Path) -> Result<RootCertStore, StartError> {
+    let fail = |cause: String| StartError::CaFile {
+        path: path.to_path_buf(),
+        cause,
+    };
+    let pem = std::fs::read(path).map_err(|e| fail(e.to_string()))?;
+    let mut roots = RootCertStore::empty();
+    for cert in CertificateDer::pem_slice_iter(&pem) {
+        let cert = cert.map_err(|e| fail(format!("not PEM: {e}")))?;
+        roots
+            .add(cert)
+            .map_err(|e| fail(format!("a certificate in it is unusable: {e}")))?;
+    }
+    if roots.is_empty() {
+        return Err(fail("no PEM certificate in it".to_string()));
+    }
+    Ok(roots)
+}
+
+/// One line for a failed handshake, in the error report: a refused server certificate
+/// says why in words (rustls prints most causes as Rust debug text) and names the two
+/// ways out; any other failure is rustls' own line.
+pub fn describe_error(e: &rustls::Error) -> String {
+    let rustls::Error::InvalidCertificate(c) = e else {
+        return e.to_string();
+    };
+    let why = match c {
+        CertificateError::UnknownIssuer => {
+            "it is not signed by a CA this run trusts (self-signed, or a private CA)".to_string()
+        }
+        CertificateError::BadSignature => "its signature does not verify".to_string(),
+        CertificateError::Expired => "it has expired".to_string(),
+        CertificateError::NotValidYet => "it is not valid yet".to_string(),
+        CertificateError::NotValidForName => "it does not name the URL's host".to_string(),
+        CertificateError::Revoked => "it is revoked".to_string(),
+        CertificateError::InvalidPurpose => "it is not a TLS server certificate".to_string(),
+        CertificateError::BadEncoding => "it is not valid DER".to_string(),
+        CertificateError::Other(o) if o.to_string() == "CaUsedAsEndEntity" => {
+            "it is a CA certificate, not a server's (made with CA:TRUE)".to_string()
+        }
+        CertificateError::Other(o) => o.to_string(),
+        // The variants with context have a readable line of their own.
+        other => other.to_string(),
+    };
+    format!(
+        "the server's certificate was refused: {why}; pass --cacert FILE with the CA certificate that signed it, or --insecure to skip the check (test servers only)"
+    )
 }
 
 fn system_roots() -> Result<RootCertStore, StartError> {
@@ -117,4 +177,33 @@ pub fn server_name(host: &str) -> Result<ServerName<'static>, TargetError> {
     ServerName::try_from(host.to_string()).map_err(|_| TargetError::TlsServerName {
         host: host.to_string(),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn refused_certificates_are_words_and_name_both_ways_out() {
+        for (cause, words) in [
+            (
+                CertificateError::UnknownIssuer,
+                "not signed by a CA this run trusts",
+            ),
+            (CertificateError::Expired, "it has expired"),
+            (
+                CertificateError::NotValidForName,
+                "does not name the URL's host",
+            ),
+            (CertificateError::BadSignature, "signature does not verify"),
+        ] {
+            let line = describe_error(&rustls::Error::InvalidCertificate(cause));
+            assert!(line.contains(words), "{line}");
+            assert!(line.contains("--cacert FILE") && line.contains("--insecure"));
+            assert!(!line.contains('\n'));
+        }
+        // Not a certificate: rustls' own line, no advice about certificates.
+        let other = describe_error(&rustls::Error::DecryptError);
+        assert!(!other.contains("--cacert"), "{other}");
+    }
 }
