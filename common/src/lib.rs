@@ -1,5 +1,6 @@
 //! `uring-common`: what uring-server and uring-load share.
 //!
+//! - [`h2`]: the sans-IO HTTP/2 codec (frames, HPACK, the connection machine).
 //! - [`http`]: the sans-IO HTTP/1.1 codec (zero-copy request and response heads, body
 //!   framing, chunked decoding, serialization, the cached `Date` header).
 //! - [`stats`]: latency histograms, counters, summaries and their mergeable JSON form.
@@ -8,6 +9,7 @@
 //!
 //! Nothing here spawns threads or opens sockets of its own.
 
+pub mod h2;
 pub mod http;
 pub mod ring;
 pub mod stats;
