@@ -2,11 +2,17 @@
 //! server made slow on purpose and passes against a fast one, with the thresholds in the
 //! text report, the JSON and the JUnit file; `--baseline` flags a run against a server
 //! with injected delay and not a run against the same server as the baseline; bad
-//! expressions are refused before any connection.
+//! expressions are refused before any connection; `{SEQ}` sends exactly `N` distinct
+//! paths (nginx's access log); a `--stages` ramp's rate per second, counted in nginx's
+//! own log (millisecond timestamps), follows the stages' lines within 5%.
 
 use std::time::Duration;
 
-use uring_tests::load::{num, run_load, Nginx, PythonServer, TempDir};
+use std::net::SocketAddr;
+use std::process::{Command, Stdio};
+
+use uring_tests::load::{nginx_binary, num, run_load, ChildGuard, Nginx, PythonServer, TempDir};
+use uring_tests::{free_port, wait_for_listener};
 
 const LIMIT: Duration = Duration::from_secs(90);
 
@@ -289,4 +295,183 @@ fn load_seq_template_gives_n_distinct_paths_in_nginx_log() {
         (0..n).collect::<Vec<_>>(),
         "exactly {n} distinct paths"
     );
+}
+
+/// nginx logging each request's end time in seconds with milliseconds (`$msec`).
+struct TimedNginx {
+    port: u16,
+    dir: TempDir,
+    _child: ChildGuard,
+}
+
+impl TimedNginx {
+    fn start() -> TimedNginx {
+        let dir = TempDir::new("nginx-timed");
+        let port = free_port();
+        let d = dir.path().display().to_string();
+        let conf = format!(
+            "daemon off;
+master_process off;
+worker_processes 1;
+error_log {d}/error.log warn;
+pid {d}/nginx.pid;
+events {{ worker_connections 1024; }}
+http {{
+    log_format timed '$msec $connection $request_uri';
+    keepalive_requests 1000000;
+    access_log {d}/access.log timed;
+    client_body_temp_path {d}/body;
+    proxy_temp_path {d}/proxy;
+    fastcgi_temp_path {d}/fastcgi;
+    uwsgi_temp_path {d}/uwsgi;
+    scgi_temp_path {d}/scgi;
+    server {{
+        listen 127.0.0.1:{port};
+        location / {{ return 200 \"ok\"; }}
+    }}
+}}
+"
+        );
+        let conf_path = dir.path().join("nginx.conf");
+        std::fs::write(&conf_path, conf).unwrap();
+        let child = Command::new(nginx_binary())
+            .args(["-p", &d, "-c"])
+            .arg(&conf_path)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("nginx (install it: scripts/install-test-deps.sh)");
+        let child = ChildGuard(child);
+        wait_for_listener(
+            SocketAddr::from(([127, 0, 0, 1], port)),
+            Duration::from_secs(10),
+        );
+        TimedNginx {
+            port,
+            dir,
+            _child: child,
+        }
+    }
+
+    /// When each request ended (seconds since the epoch), and on which connection.
+    fn log(&self) -> Vec<(f64, u64)> {
+        let log = std::fs::read_to_string(self.dir.path().join("access.log")).unwrap_or_default();
+        log.lines()
+            .filter_map(|l| {
+                let mut f = l.split(' ');
+                Some((f.next()?.parse().ok()?, f.next()?.parse().ok()?))
+            })
+            .collect()
+    }
+
+    fn times(&self) -> Vec<f64> {
+        self.log().into_iter().map(|(t, _)| t).collect()
+    }
+}
+
+#[test]
+fn load_stages_ramp_rate_per_second_follows_the_lines_in_the_server_log() {
+    // A wrong ramp misses on every attempt; a machine busy enough to stall the generator
+    // or nginx for half a second (two cores shared by many builds) may spoil one.
+    let first = ramp_attempt();
+    if let Err(why) = first {
+        eprintln!("first attempt: {why}; trying once more");
+        ramp_attempt().unwrap_or_else(|why| panic!("{why}"));
+    }
+}
+
+/// One ramped run against nginx: Err says which second missed the line.
+fn ramp_attempt() -> Result<(), String> {
+    let nginx = TimedNginx::start();
+    // 0 -> 600 req/s over 3 s, 600 for 2 s, down to 0 over 2 s: per second
+    // (the integral of each second) 100, 300, 500, 600, 600, 450, 150.
+    let want = [100.0, 300.0, 500.0, 600.0, 600.0, 450.0, 150.0];
+    let r = run_load(
+        &[
+            "-c",
+            "16",
+            "-k",
+            "--json",
+            "--stages",
+            "3s:600,2s:600,2s:0",
+            &url(nginx.port),
+        ],
+        LIMIT,
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let v = r.json();
+    let total: f64 = want.iter().sum();
+    let done = num(&v, &["requests", "done"]) as f64;
+    assert!(
+        (done - total).abs() <= 2.0,
+        "done {done}, the ramp's area {total}"
+    );
+    // The report's own table: one row per interval.
+    let rows = v["stages"]["intervals"]
+        .as_array()
+        .expect("stages.intervals");
+    assert!(rows.len() >= 7, "{}", v["stages"]);
+    assert!((rows[3]["intended_rps"].as_f64().unwrap() - 600.0).abs() < 1e-6);
+
+    let times = nginx.times();
+    assert_eq!(times.len() as f64, done, "nginx logged every response");
+    // Request 0 is due at the ramp's time zero; it ends a moment later.
+    let t0 = times.iter().cloned().fold(f64::INFINITY, f64::min);
+    let mut per_second = [0.0f64; 7];
+    for t in &times {
+        let k = (t - t0).floor() as usize;
+        if k < per_second.len() {
+            per_second[k] += 1.0;
+        }
+    }
+    for (k, (&got, &line)) in per_second.iter().zip(&want).enumerate() {
+        if (got - line).abs() > 0.05 * line {
+            return Err(format!(
+                "second {k}: {got} requests, the line says {line} (all: {per_second:?}; the tool's intervals: {})",
+                v["stages"]["intervals"]
+            ));
+        }
+    }
+    Ok(())
+}
+
+#[test]
+fn load_stages_connections_open_connections_along_the_ramp() {
+    let nginx = TimedNginx::start();
+    // 0 -> 8 connections over 2 s, 8 for 1 s, down to 2 over 1 s.
+    let r = run_load(
+        &[
+            "-k",
+            "--json",
+            "--stages-connections",
+            "2s:8,1s:8,1s:2",
+            &url(nginx.port),
+        ],
+        LIMIT,
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let v = r.json();
+    assert_eq!(v["stages"]["of"], "connections");
+    assert_eq!(
+        num(&v, &["connections", "opened"]),
+        8,
+        "each connection opened once"
+    );
+    let log = nginx.log();
+    let t0 = log.iter().map(|e| e.0).fold(f64::INFINITY, f64::min);
+    let distinct = |from: f64, to: f64| {
+        let mut c: Vec<u64> = (log.iter())
+            .filter(|e| (from..to).contains(&(e.0 - t0)))
+            .map(|e| e.1)
+            .collect();
+        c.sort_unstable();
+        c.dedup();
+        c.len()
+    };
+    // At 0.3 s the ramp is at 1.2 connections; by 2..3 s all 8 answer; the last 0.2 s
+    // is at 2.x (a connection closes once its answer is in).
+    assert!(distinct(0.0, 0.3) <= 2, "{}", distinct(0.0, 0.3));
+    assert_eq!(distinct(2.1, 2.9), 8);
+    assert!(distinct(3.85, 4.0) <= 3, "{}", distinct(3.85, 4.0));
 }

@@ -54,6 +54,12 @@ pub struct LoadConfig {
     pub timeout: Duration,
     /// `-R`: open model at this many requests per second (all threads together).
     pub rate: Option<f64>,
+    /// `--stages`: the open model's rate follows this ramp; `rate` is then this process's
+    /// share of it (1, or a shard's part).
+    pub stages: Option<Arc<crate::stages::Ramp>>,
+    /// `--stages-connections`: the closed model keeps this ramp's share of the
+    /// connections open (`connections` is its peak).
+    pub conn_stages: Option<Arc<crate::stages::Ramp>>,
     /// Core for each thread, or none (`--no-pin`).
     pub cores: Vec<Option<core_affinity::CoreId>>,
     pub tier: TierChoice,

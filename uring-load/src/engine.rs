@@ -26,7 +26,9 @@ use crate::config::{LoadConfig, INTERRUPTED};
 use crate::conn::{Conn, Phase, Step};
 use crate::error::StartError;
 use crate::hosts::{HostDispatch, HostShare, WakeTimers};
+use crate::stages::Ramp;
 use crate::template::Expander;
+use std::sync::Arc;
 
 const SWEEP: Duration = Duration::from_millis(10);
 /// Back-off before reconnecting after a failed connect (no spinning on a dead port).
@@ -46,6 +48,9 @@ struct Client {
     retry_at: Option<Instant>,
     in_ready: bool,
     in_idle: bool,
+    /// Its number among the thread's connections to its host (`--stages-connections`
+    /// opens the lowest first).
+    rank: u32,
 }
 
 pub(crate) struct Worker<'a> {
@@ -70,6 +75,32 @@ struct State<'a> {
     stopping: bool,
     /// The values of the thread's request templates (`{SEQ}`, ...).
     expander: Expander,
+    /// `--stages-connections`: how many of each host's connections may be open now.
+    conn_ramp: Option<ConnRamp>,
+}
+
+/// The closed model's connection ramp in one thread.
+struct ConnRamp {
+    ramp: Arc<Ramp>,
+    peak: f64,
+    /// The thread's connections to each host (the ramp's peak).
+    per_host: Vec<u32>,
+    /// Connections (by rank) of each host allowed now.
+    allowed: Vec<u32>,
+}
+
+impl ConnRamp {
+    /// The ramp at `since` seconds: this thread's share of its connections per host.
+    fn update(&mut self, since: f64) {
+        let frac = if self.peak > 0.0 {
+            self.ramp.value_at(since) / self.peak
+        } else {
+            0.0
+        };
+        for (a, &n) in self.allowed.iter_mut().zip(&self.per_host) {
+            *a = (frac * f64::from(n)).round() as u32;
+        }
+    }
 }
 
 impl<'a> Worker<'a> {
@@ -105,10 +136,17 @@ impl<'a> Worker<'a> {
             peers.push(driver.core().add_peer(&storage, len));
         }
         let spec = cfg.conn;
-        let disp = HostDispatch::new(shares);
+        let conn_ramp = (cfg.conn_stages.clone()).map(|ramp| ConnRamp {
+            peak: ramp.peak(),
+            ramp,
+            per_host: shares.iter().map(|s| s.conns as u32).collect(),
+            allowed: vec![0; shares.len()],
+        });
+        let disp = HostDispatch::new(shares, cfg.stages.clone());
         let clients = (disp.conns().enumerate())
-            .flat_map(|(h, n)| std::iter::repeat(h).take(n))
-            .map(|host| Client {
+            .flat_map(|(h, n)| (0..n as u32).map(move |rank| (h, rank)))
+            .map(|(host, rank)| Client {
+                rank,
                 conn: Conn::new(spec),
                 host,
                 slot: None,
@@ -132,6 +170,7 @@ impl<'a> Worker<'a> {
                 dirty: Vec::with_capacity(n_conns),
                 stopping: false,
                 expander: Expander::new(index, cfg.threads, clock_seed()),
+                conn_ramp,
             },
         })
     }
@@ -150,6 +189,9 @@ impl<'a> Worker<'a> {
             st.mark_idle(i);
         }
         let mut next_sweep = start + SWEEP;
+        if let Some(r) = &mut st.conn_ramp {
+            r.update(0.0);
+        }
         let mut ticker = crate::intervals::IntervalTicker::start(st.cfg.intervals.as_ref(), start);
         loop {
             let st = &mut self.st;
@@ -166,6 +208,7 @@ impl<'a> Worker<'a> {
             st.dispatch_due(now);
             st.flush_dirty(core);
             if now >= next_sweep {
+                st.ramp_connections(core, now.saturating_duration_since(start));
                 st.sweep(core, now);
                 st.flush_dirty(core);
                 next_sweep = now + SWEEP;
@@ -355,6 +398,28 @@ impl State<'_> {
 
     // ---- connection lifecycle ----
 
+    /// Whether the connection ramp lets client `i` be open now.
+    #[inline]
+    fn allowed(&self, i: u32) -> bool {
+        ramp_allows(self.conn_ramp.as_ref(), &self.clients[i as usize])
+    }
+
+    /// `--stages-connections`: follow the ramp; connections beyond it close once their
+    /// requests are answered (idle ones now), and come back when it rises again.
+    fn ramp_connections(&mut self, core: &mut Core, since: Duration) {
+        let Some(r) = &mut self.conn_ramp else {
+            return;
+        };
+        r.update(since.as_secs_f64());
+        for i in 0..self.clients.len() as u32 {
+            let c = &self.clients[i as usize];
+            let open = c.slot.is_some_and(|s| core.is_open(s));
+            if open && c.conn.in_flight() == 0 && !self.allowed(i) {
+                self.teardown(core, i);
+            }
+        }
+    }
+
     fn mark_idle(&mut self, i: u32) {
         let c = &mut self.clients[i as usize];
         if !c.in_idle {
@@ -373,7 +438,9 @@ impl State<'_> {
             let c = &mut self.clients[i as usize];
             let open_model = self.disp.is_open_model();
             let disp = self.disp.host(c.host);
-            let go = !c.retry_at.is_some_and(|t| t > now)
+            let allowed = ramp_allows(self.conn_ramp.as_ref(), c);
+            let go = allowed
+                && !c.retry_at.is_some_and(|t| t > now)
                 && if open_model {
                     !disp.exhausted()
                 } else {
@@ -422,7 +489,7 @@ impl State<'_> {
 
     /// Hand the connection as many requests as it has room for and the dispatcher allows.
     fn fill(&mut self, i: u32, now: Instant) {
-        if self.stopping {
+        if self.stopping || !self.allowed(i) {
             return;
         }
         let c = &mut self.clients[i as usize];
@@ -503,4 +570,13 @@ fn clock_seed() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_nanos() as u64)
+}
+
+/// Whether a client may be open under the connection ramp (always without one).
+#[inline]
+fn ramp_allows(ramp: Option<&ConnRamp>, c: &Client) -> bool {
+    match ramp {
+        None => true,
+        Some(r) => c.rank < r.allowed[c.host],
+    }
 }

@@ -10,7 +10,9 @@ use uring_common::ring::Core;
 use uring_common::stats::Recorder;
 
 use crate::schedule::Dispatcher;
+use crate::stages::Ramp;
 use crate::targets::Selector;
+use std::sync::Arc;
 
 /// One thread's part of one host: its connections, its share of `-n` and `-R`, and the
 /// selector of its targets.
@@ -29,11 +31,14 @@ pub(crate) struct HostDispatch {
     /// Open model: connections with room, per host.
     ready: Vec<Vec<u32>>,
     open_model: bool,
+    /// `--stages`: each share's `rate` is its part of this ramp.
+    ramp: Option<Arc<Ramp>>,
 }
 
 impl HostDispatch {
-    pub(crate) fn new(shares: Vec<HostShare>) -> HostDispatch {
+    pub(crate) fn new(shares: Vec<HostShare>, ramp: Option<Arc<Ramp>>) -> HostDispatch {
         HostDispatch {
+            ramp,
             disp: Vec::new(),
             ready: vec![Vec::new(); shares.len()],
             open_model: shares.iter().any(|s| s.rate.is_some()),
@@ -50,9 +55,10 @@ impl HostDispatch {
     pub(crate) fn start(&mut self, start: Instant, targets: usize) {
         self.disp = (self.shares.iter())
             .map(|s| {
-                let d = match s.rate {
-                    Some(r) => Dispatcher::open(s.budget, r, start),
-                    None => Dispatcher::closed(s.budget),
+                let d = match (s.rate, &self.ramp) {
+                    (Some(r), Some(ramp)) => Dispatcher::ramped(s.budget, ramp.clone(), r, start),
+                    (Some(r), None) => Dispatcher::open(s.budget, r, start),
+                    (None, _) => Dispatcher::closed(s.budget),
                 };
                 d.with_selector(s.selector.clone(), targets)
             })

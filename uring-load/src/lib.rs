@@ -4,7 +4,8 @@
 //! - [`conn`]: the sans-IO state machine of one client connection (framing, pipelining,
 //!   latency, error classes), tested without sockets; [`head_memo`]: its last response head,
 //!   recognised again without a parse.
-//! - [`schedule`]: how the request budget and the open-model rate are split and issued.
+//! - [`schedule`]: how the request budget and the open-model rate are split and issued;
+//!   [`stages`]: the ramps of `--stages` and `--stages-connections`.
 //! - [`targets`]: request mixes (`--targets`, `--urls`, `--raw`, `--mix`), checked and
 //!   serialized once, and the selection of each request's target; [`template`]: the
 //!   placeholders of requests that differ (`{SEQ}`, ...); [`breakdown`]: the
@@ -43,6 +44,7 @@ pub mod report_cmd;
 pub mod runner;
 pub mod schedule;
 pub mod shard;
+pub mod stages;
 pub mod target;
 pub mod targets;
 pub mod template;

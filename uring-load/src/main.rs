@@ -21,10 +21,12 @@ use uring_load::breakdown::{Breakdown, SCHEMA_VERSION};
 use uring_load::config::{HostTarget, LoadConfig, TlsTarget, INTERRUPTED};
 use uring_load::conn::ConnSpec;
 use uring_load::error::{ConfigError, MergeError, ReportError, StartError, TargetError};
+use uring_load::intervals::Interval;
 use uring_load::live::LiveMode;
 use uring_load::report::{self, RunFacts, RunLine};
 use uring_load::runner::{self, Progress};
 use uring_load::shard::{self, Shard};
+use uring_load::stages::{self, Ramp, RateRow, Unit as StageUnit};
 use uring_load::target::{parse_url, resolve, Address, Scheme, Url};
 use uring_load::targets::{self, Mix, Policy};
 use uring_load::thresholds::{self, Figures, Outcome, Threshold, EXIT_THRESHOLD_FAILED};
@@ -215,6 +217,18 @@ struct Cli {
     #[arg(long = "baseline", value_name = "OLD.json")]
     baseline: Option<PathBuf>,
 
+    /// Ramp the open model's rate linearly through these stages, from 0 (k6's stages):
+    /// DURATION:RATE,... e.g. 10s:1000,30s:5000,10s:0. The run lasts as long as the stages
+    /// (unless -d); latency counts from each request's intended time on the ramp.
+    #[arg(long = "stages", value_name = "STAGES", conflicts_with = "rate")]
+    stages: Option<String>,
+
+    /// Closed model: ramp the open connections linearly through these stages, from 0:
+    /// DURATION:CONNECTIONS,... e.g. 5s:10,20s:200 (-c is the peak). The run lasts as
+    /// long as the stages (unless -d).
+    #[arg(long = "stages-connections", value_name = "STAGES", conflicts_with_all = ["rate", "stages", "connections"])]
+    stages_connections: Option<String>,
+
     /// How much worse than --baseline a figure may be (percent).
     #[arg(long = "max-regression", value_name = "PERCENT", default_value = "10%")]
     max_regression: String,
@@ -367,6 +381,19 @@ fn install_sigint() {
 }
 
 fn run(mut cli: Cli) -> Result<ExitCode, Failure> {
+    let conn_ramp = match &cli.stages_connections {
+        Some(text) => {
+            let r = Ramp::parse(text, StageUnit::Connections, "--stages-connections")
+                .map_err(ConfigError::Gate)?;
+            // Every connection the ramp reaches exists from the start, idle until then.
+            cli.connections = (r.peak() as u64).max(cli.threads);
+            if cli.duration.is_none() {
+                cli.duration = Some(r.total());
+            }
+            Some(Arc::new(r))
+        }
+        None => None,
+    };
     validate(&cli)?;
     let gates = Gates::from_cli(&cli)?;
     let sharding = Sharding::from_cli(&cli)?;
@@ -383,9 +410,26 @@ fn run(mut cli: Cli) -> Result<ExitCode, Failure> {
     // Shards draw a random mix from their own streams.
     cli.seed ^= u64::from(sharding.shard.index).wrapping_mul(0x9e37_79b9_7f4a_7c15);
     cli.rate = cli.rate.map(|r| sharding.shard.share_of_rate(r));
+    let ramp = match &cli.stages {
+        Some(text) => Some(Arc::new(
+            Ramp::parse(text, StageUnit::Rate, "--stages").map_err(ConfigError::Gate)?,
+        )),
+        None => None,
+    };
+    if let (Some(r), None) = (&ramp, cli.duration) {
+        cli.duration = Some(r.total());
+    }
+    let rates = RateLog::default();
     let mut timeline =
         Timeline::new(cli.latency_log.as_deref(), cli.interval).map_err(ConfigError::LatencyLog)?;
     timeline.enable_live(LiveMode::choose(cli.quiet, cli.tui).map_err(ConfigError::LatencyLog)?);
+    if ramp.is_some() || conn_ramp.is_some() {
+        let rows = rates.clone();
+        timeline.add_sink(Arc::new(move |i: &Interval| {
+            let mut rows = rows.0.lock().unwrap_or_else(|e| e.into_inner());
+            rows.push((i.offset.as_secs_f64(), i.length.as_secs_f64(), i.done));
+        }));
+    }
     let duration = match (cli.requests, cli.duration) {
         (None, None) => Some(Duration::from_secs(10)),
         (_, d) => d,
@@ -394,8 +438,16 @@ fn run(mut cli: Cli) -> Result<ExitCode, Failure> {
     let cores_all = core_affinity::get_core_ids().unwrap_or_default();
     let target = open_target(&cli, &cores_all)?;
     gates.check_targets(&target.mix)?;
+    let share = sharding.shard.share_of_rate(1.0);
     let cfg = LoadConfig {
         earlier_shares,
+        rate: if ramp.is_some() {
+            Some(share)
+        } else {
+            cli.rate
+        },
+        stages: ramp.clone(),
+        conn_stages: conn_ramp.clone(),
         ..load_config(&cli, &target, duration, &cores_all)
     };
     let threads = cfg.threads;
@@ -417,8 +469,23 @@ fn run(mut cli: Cli) -> Result<ExitCode, Failure> {
         warmup = Some((RunLine::of(&run.recorder, run.elapsed), run.recorder));
     }
     let started_at = SystemTime::now();
-    let mut measured = measure(&cli, &cfg, duration, &timeline)?;
+    let mut measured = measure(&cli, &cfg, duration, &timeline, &rates)?;
     measured.warmup = warmup;
+    {
+        let rows = rates.0.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(r) = &ramp {
+            let mine = r.scaled(share);
+            let rows = (rows.iter())
+                .map(|&(start, length, done)| RateRow::of(&mine, start, length, done))
+                .collect();
+            measured.rates = Some((mine, rows, "rate"));
+        } else if let Some(r) = &conn_ramp {
+            let rows = (rows.iter())
+                .map(|&(start, length, done)| RateRow::connections(r, start, length, done))
+                .collect();
+            measured.rates = Some(((**r).clone(), rows, "connections"));
+        }
+    }
     let ended_at = SystemTime::now();
     if let Some(server) = target.embedded {
         server.shutdown();
@@ -551,6 +618,8 @@ fn load_config(
         duration,
         timeout: cli.timeout,
         rate: cli.rate,
+        stages: None,
+        conn_stages: None,
         cores: thread_cores(cli, cores_all),
         tier: cli.tier,
         intervals: None,
@@ -860,7 +929,14 @@ struct Measured {
     tier: Option<Tier>,
     /// The warm-up's figures (`--warmup`), kept for the JSON.
     warmup: Option<(RunLine, Recorder)>,
+    /// `--stages`: this process's ramp and the last run's rate per interval.
+    /// `--stages-connections`: the connection ramp and the intended connections instead.
+    rates: Option<(Ramp, Vec<RateRow>, &'static str)>,
 }
+
+/// Each interval's (start s, length s, responses) of the current run, for `--stages`.
+#[derive(Clone, Default)]
+struct RateLog(Arc<std::sync::Mutex<Vec<(f64, f64, u64)>>>);
 
 /// The `--runs` measured runs, each printed when there are several (text mode).
 fn measure(
@@ -868,6 +944,7 @@ fn measure(
     cfg: &LoadConfig,
     duration: Option<Duration>,
     timeline: &Timeline,
+    rates: &RateLog,
 ) -> Result<Measured, Failure> {
     let mut m = Measured {
         merged: Recorder::new(),
@@ -877,11 +954,14 @@ fn measure(
         interrupted: false,
         tier: None,
         warmup: None,
+        rates: None,
     };
     for k in 0..cli.runs {
         if INTERRUPTED.load(std::sync::atomic::Ordering::SeqCst) {
             break;
         }
+        // The rate table shows the last run.
+        rates.0.lock().unwrap_or_else(|e| e.into_inner()).clear();
         let progress = Arc::new(Progress::new(cfg.threads));
         let printer = timeline.live_view(progress.clone(), cli.requests, duration);
         let (run_cfg, over_time) = timeline.attach(cfg);
@@ -972,6 +1052,26 @@ fn print_report(
                     }),
                 );
             }
+            if let Some((ramp, rows, what)) = &m.rates {
+                let intended = if *what == "rate" {
+                    "intended_rps"
+                } else {
+                    "connections"
+                };
+                obj.insert(
+                    "stages".into(),
+                    serde_json::json!({
+                        "spec": ramp.describe(),
+                        "of": what,
+                        "intervals": rows.iter().map(|r| serde_json::json!({
+                            "t_s": r.start,
+                            "length_s": r.length,
+                            intended: r.intended,
+                            "rps": r.achieved,
+                        })).collect::<Vec<_>>(),
+                    }),
+                );
+            }
             if !verdict.outcomes.is_empty() {
                 obj.insert("thresholds".into(), thresholds::json(&verdict.outcomes));
             }
@@ -982,20 +1082,30 @@ fn print_report(
         out(format_args!("{v}\n"))
     } else if m.lines.len() > 1 {
         out(format_args!(
-            "{}{}{}{}",
+            "{}{}{}{}{}",
             id.text_line(),
             report::runs_text(&m.lines),
             m.breakdown.text(),
+            rate_text(m),
             verdict.text()
         ))
     } else {
         out(format_args!(
-            "{}{}{}{}",
+            "{}{}{}{}{}",
             id.text_line(),
             report::text(&m.merged, &facts),
             m.breakdown.text(),
+            rate_text(m),
             verdict.text()
         ))
+    }
+}
+
+/// `--stages`: the rate table (intended and achieved per interval).
+fn rate_text(m: &Measured) -> String {
+    match &m.rates {
+        Some((ramp, rows, what)) => stages::rate_table(Some(ramp), rows, what),
+        None => String::new(),
     }
 }
 

@@ -253,6 +253,8 @@ mod tests {
             duration: None,
             timeout: Duration::from_secs(1),
             rate: None,
+            stages: None,
+            conn_stages: None,
             cores: vec![None; threads],
             tier: TierChoice::Auto,
             intervals: None,

@@ -8,8 +8,10 @@
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
+use crate::stages::Ramp;
 use crate::targets::Pick;
 use crate::targets::Selector;
+use std::sync::Arc;
 
 /// Split `total` into `parts` shares that differ by at most one, larger shares first.
 pub fn split_even(total: u64, parts: usize) -> Vec<u64> {
@@ -35,16 +37,30 @@ pub struct Dispatcher {
     started_by_target: Vec<u64>,
 }
 
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 struct Rate {
     start: Instant,
     interval_ns: f64,
     issued: u64,
+    /// `--stages`: this share of the ramp's rate instead of a constant interval.
+    ramp: Option<(Arc<Ramp>, f64)>,
 }
 
+/// When a ramp never reaches a request (it ended at 0): far enough to never come.
+const NEVER: Duration = Duration::from_secs(10_000_000);
+
 impl Rate {
+    #[inline]
     fn due(&self, k: u64) -> Instant {
-        self.start + Duration::from_nanos((k as f64 * self.interval_ns) as u64)
+        match &self.ramp {
+            None => self.start + Duration::from_nanos((k as f64 * self.interval_ns) as u64),
+            Some((ramp, share)) => {
+                self.start
+                    + ramp
+                        .time_of(k as f64 / share)
+                        .map_or(NEVER, Duration::from_secs_f64)
+            }
+        }
     }
 }
 
@@ -68,10 +84,20 @@ impl Dispatcher {
                 start,
                 interval_ns: 1e9 / per_second,
                 issued: 0,
+                ramp: None,
             }),
             retry: VecDeque::with_capacity(1024),
             ..Dispatcher::closed(budget)
         }
+    }
+
+    /// Open model along a ramp (`--stages`): `share` of its rate, from `start`.
+    pub fn ramped(budget: Option<u64>, ramp: Arc<Ramp>, share: f64, start: Instant) -> Dispatcher {
+        let mut d = Dispatcher::open(budget, ramp.peak() * share, start);
+        if let Some(rate) = &mut d.rate {
+            rate.ramp = Some((ramp, share));
+        }
+        d
     }
 
     /// New requests go to the targets `selector` picks, of a mix of `targets`.
@@ -261,5 +287,37 @@ mod tests {
         d.give_back(origins[3], Pick::default());
         assert_eq!(d.next_due(), Some(origins[3]));
         assert_eq!(d.claim(now).map(|c| c.0), Some(origins[3]));
+    }
+
+    #[test]
+    fn ramped_requests_are_due_along_the_ramp_with_their_intended_times() {
+        let t0 = Instant::now();
+        let ramp = Arc::new(Ramp::parse("2s:1000", crate::stages::Unit::Rate, "--stages").unwrap());
+        // Half the ramp's rate: 125 requests by 1s (the integral 250, halved).
+        let mut d = Dispatcher::ramped(None, ramp.clone(), 0.5, t0);
+        let mut origins = Vec::new();
+        while let Some((o, _)) = d.claim(t0 + Duration::from_secs(1)) {
+            origins.push(o);
+        }
+        assert_eq!(origins.len(), 126, "requests 0..=125 are due by 1s");
+        assert_eq!(origins[0], t0);
+        // Request k is due at sqrt(k / 125) seconds: the ramp's inverse.
+        let at = |k: usize| (origins[k] - t0).as_secs_f64();
+        assert!((at(100) - (100.0f64 / 125.0).sqrt()).abs() < 1e-6);
+        assert!((at(125) - 1.0).abs() < 1e-6);
+        assert!(origins.windows(2).all(|w| w[0] <= w[1]));
+        // The gaps shrink as the rate grows.
+        assert!(at(11) - at(10) > at(121) - at(120));
+        let next = d.next_due().unwrap();
+        assert!(next > t0 + Duration::from_secs(1));
+        // A ramp ending at 0 stops issuing.
+        let down =
+            Arc::new(Ramp::parse("1s:100,1s:0", crate::stages::Unit::Rate, "--stages").unwrap());
+        let mut d = Dispatcher::ramped(None, down, 1.0, t0);
+        let mut n = 0;
+        while d.claim(t0 + Duration::from_secs(100)).is_some() {
+            n += 1;
+        }
+        assert_eq!(n, 101, "the area under the ramp, and request 0");
     }
 }
