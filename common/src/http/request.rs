@@ -28,6 +28,10 @@
 //!   that receives a method longer than any that it implements SHOULD respond with a 501
 //!   (Not Implemented) status code"), whatever the head limit, and however the bytes
 //!   arrive.
+//! - Told apart however long the input: a method over [`MAX_METHOD_BYTES`] is 501 (above),
+//!   then a target over `max_target_bytes` is 414, then a head over `max_head_bytes` is
+//!   431; but empty lines up to the head limit, with no request line, are 400 (malformed,
+//!   not a large head).
 //! - An empty `Host` is 400 unless the target is in absolute-form (see
 //!   [`check_host`] for the RFC text).
 
@@ -218,6 +222,11 @@ pub fn parse_request<'b, 'h>(
                 return Err(RequestError::TargetTooLong);
             }
             if buf.len() >= limits.max_head_bytes {
+                // Only empty lines (and the start of a method) up to the limit: no
+                // request line came, which is malformed rather than a large head.
+                if req.method.is_none() {
+                    return Err(RequestError::Malformed);
+                }
                 return Err(RequestError::HeadTooLarge);
             }
             return Ok(Parsed::Partial);
@@ -1256,6 +1265,32 @@ mod tests {
         let mut crlf = b"\r\n".to_vec();
         crlf.extend_from_slice(&req[..200]);
         assert_eq!(err(&crlf), RequestError::MethodTooLong);
+    }
+
+    #[test]
+    fn empty_lines_up_to_the_head_limit_are_malformed_not_a_large_head() {
+        let limits = Limits {
+            max_head_bytes: 64,
+            ..Limits::default()
+        };
+        let mut lines = b"\r\n".repeat(40);
+        lines.extend_from_slice(b"GET / HTTP/1.1\r\nHost: a\r\n\r\n");
+        for end in 0..=lines.len() {
+            let want = match end {
+                0..64 => Ok(Parsed::Partial),
+                _ => Err(RequestError::Malformed),
+            };
+            assert_eq!(parse_with(&lines[..end], &limits), want, "{end} bytes");
+        }
+        // The start of a method at the limit is no request line either; a whole method
+        // and a target that reach it make a head too large.
+        let mut method = b"\r\n".repeat(30);
+        method.extend_from_slice(b"GET");
+        method.resize(64, b'T');
+        assert_eq!(parse_with(&method, &limits), Err(RequestError::Malformed));
+        let mut head = b"GET / HTTP/1.1\r\nHost: a\r\nX: ".to_vec();
+        head.resize(64, b'v');
+        assert_eq!(parse_with(&head, &limits), Err(RequestError::HeadTooLarge));
     }
 
     #[test]
