@@ -476,9 +476,7 @@ fn write_http_head(cgi: &[u8], head_only: bool, out: &mut Vec<u8>) -> Result<Bod
         let (name, value) = (&line[..colon], line[colon + 1..].trim_ascii());
         if name.is_empty()
             || !name.iter().copied().all(is_token)
-            || value
-                .iter()
-                .any(|&b| b == b'\r' || b == 0 || (b < 0x20 && b != b'\t'))
+            || value.iter().any(|&b| b == 0x7f || (b < 0x20 && b != b'\t'))
         {
             return Err(ResponseError::BadCgiHead);
         }
@@ -905,6 +903,8 @@ mod tests {
             b"Status: 200\r\nStatus: 201\r\n\r\n",
             b"Bad Name: x\r\n\r\n",
             b"X: a\rb\r\n\r\n",
+            // DEL is not a field-value byte (RFC 9110 section 5.5); found by the fuzz target.
+            b"X: a\x7fb\r\n\r\n",
             b"Content-Length: 1\r\nContent-Length: 2\r\n\r\n",
             b"Content-Length: -1\r\n\r\n",
         ] {
