@@ -667,3 +667,54 @@ fn uring_load_names_cacert_and_insecure_when_the_certificate_is_refused() {
         );
     }
 }
+
+/// A graceful shutdown (SIGTERM) closes an idle TLS keep-alive connection with
+/// close_notify too, as it drains.
+#[test]
+fn a_draining_server_ends_idle_tls_sessions_with_close_notify() {
+    let srv = TlsServer::start(&[]);
+    let script = r#"
+import socket, ssl, sys
+host, port, ca = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+ctx = ssl.create_default_context(cafile=ca)
+# Python sets this by default with OpenSSL 3, which would hide a missing close_notify.
+ctx.options &= ~getattr(ssl, "OP_IGNORE_UNEXPECTED_EOF", 0)
+with socket.create_connection((host, port), timeout=10) as raw:
+    with ctx.wrap_socket(raw, server_hostname=host, suppress_ragged_eofs=False) as s:
+        s.sendall(b"GET /plaintext HTTP/1.1\r\nHost: x\r\n\r\n")
+        data = b""
+        while not data.endswith(b"Hello, World!"):
+            data += s.recv(4096)
+        print("answered", flush=True)
+        try:
+            rest = s.recv(4096)
+            print("close_notify" if rest == b"" else "more: %r" % rest)
+        except (ssl.SSLError, OSError) as e:
+            print(type(e).__name__ + ": " + str(e))
+"#;
+    let mut py = ChildGuard(
+        Command::new("/usr/bin/python3")
+            .arg("-c")
+            .arg(script)
+            .args([
+                "127.0.0.1",
+                &srv.tls.port().to_string(),
+                srv.ca().to_str().unwrap(),
+            ])
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("/usr/bin/python3"),
+    );
+    let mut out = std::io::BufReader::new(py.0.stdout.take().unwrap());
+    let mut line = String::new();
+    std::io::BufRead::read_line(&mut out, &mut line).unwrap();
+    assert_eq!(line.trim(), "answered");
+    // Idle past the drain's grace for a request on its way (500 ms): the drain closes it
+    // at once (a younger one is closed by its deadline, through the idle timeout's path).
+    std::thread::sleep(Duration::from_millis(700));
+    // SAFETY: kill(2) on the server this test started.
+    unsafe { libc::kill(srv.guard.0.id() as i32, libc::SIGTERM) };
+    line.clear();
+    std::io::BufRead::read_line(&mut out, &mut line).unwrap();
+    assert_eq!(line.trim(), "close_notify");
+}

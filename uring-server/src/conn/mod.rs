@@ -459,6 +459,11 @@ impl Conn {
             Phase::Open
                 if self.draining && self.is_idle() && now >= self.last_activity + DRAIN_GRACE =>
             {
+                if self.queue_close_notify() {
+                    // TLS: the session ends cleanly first, then the close.
+                    self.phase = Phase::CloseAfterFlush;
+                    return None;
+                }
                 self.phase = Phase::Closed;
                 self.close_reported = true;
                 Some(Close::Now)

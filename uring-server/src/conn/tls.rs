@@ -354,8 +354,18 @@ ejsVs/eQg6I0+K+cDGE4pDTfYczz3MUjXqyrd74B51X3RLjxPBj89YwO
     /// connection in pieces of `piece`; what the client decrypts, and how it ended.
     fn exchange(piece: usize, client_bytes: Option<&[u8]>) -> (Vec<u8>, Vec<u8>, Option<Close>) {
         let requests = b"GET /a HTTP/1.1\r\nHost: x\r\n\r\nGET /b HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
-        let e = run_client(piece, client_bytes, requests, None);
+        let e = run_client(piece, client_bytes, requests, Then::Wait);
         (e.plain, e.wire, e.closed)
+    }
+
+    /// What happens once the client has its answers.
+    #[derive(Clone, Copy)]
+    enum Then {
+        Wait,
+        /// The clock passes the keep-alive timeout and the timeout runs.
+        IdleTimeout,
+        /// The server drains, and the connection's grace has passed.
+        DrainAfterItsGrace,
     }
 
     struct Ended {
@@ -368,13 +378,8 @@ ejsVs/eQg6I0+K+cDGE4pDTfYczz3MUjXqyrd74B51X3RLjxPBj89YwO
 
     /// A client sends `requests` (or the raw `client_bytes` instead of its records) in
     /// pieces of `piece`; once it has its answers and the connection is quiet, the clock
-    /// jumps to `idle`, if given, and the connection's timeout runs.
-    fn run_client(
-        piece: usize,
-        client_bytes: Option<&[u8]>,
-        requests: &[u8],
-        idle: Option<Duration>,
-    ) -> Ended {
+    /// moves on as `then` says.
+    fn run_client(piece: usize, client_bytes: Option<&[u8]>, requests: &[u8], then: Then) -> Ended {
         let (server_cfg, client_cfg) = configs();
         let start = Instant::now();
         let mut now = start;
@@ -392,9 +397,16 @@ ejsVs/eQg6I0+K+cDGE4pDTfYczz3MUjXqyrd74B51X3RLjxPBj89YwO
         let (mut plain, mut wire, mut closed) = (Vec::new(), Vec::new(), None);
         for round in 0..16 {
             if round == 8 {
-                if let Some(idle) = idle {
-                    now = start + idle;
-                    conn.on_timeout(now);
+                match then {
+                    Then::Wait => {}
+                    Then::IdleTimeout => {
+                        now = start + Timeouts::default().keep_alive + Duration::from_secs(1);
+                        conn.on_timeout(now);
+                    }
+                    Then::DrainAfterItsGrace => {
+                        conn.start_drain();
+                        now = start + crate::conn::DRAIN_GRACE + Duration::from_millis(1);
+                    }
                 }
             }
             let mut c2s = Vec::new();
@@ -440,22 +452,26 @@ ejsVs/eQg6I0+K+cDGE4pDTfYczz3MUjXqyrd74B51X3RLjxPBj89YwO
     }
 
     #[test]
-    fn the_session_ends_with_close_notify_after_connection_close_and_when_idle() {
+    fn the_session_ends_with_close_notify_after_connection_close_when_idle_and_draining() {
         for piece in [1, 7, usize::MAX] {
             let requests = b"GET /a HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
-            let e = run_client(piece, None, requests, None);
+            let e = run_client(piece, None, requests, Then::Wait);
             assert!(e.plain.ends_with(b"\r\n\r\n/a"), "pieces of {piece}");
             assert!(e.closed.is_some() && e.close_notify, "pieces of {piece}");
         }
         let keep_alive = b"GET /a HTTP/1.1\r\nHost: x\r\n\r\n";
-        let e = run_client(usize::MAX, None, keep_alive, None);
+        let e = run_client(usize::MAX, None, keep_alive, Then::Wait);
         assert!(e.closed.is_none() && !e.close_notify, "kept alive");
-        let idle = Timeouts::default().keep_alive + Duration::from_secs(1);
-        let e = run_client(usize::MAX, None, keep_alive, Some(idle));
-        assert!(e.plain.ends_with(b"\r\n\r\n/a"));
-        assert!(e.closed.is_some() && e.close_notify, "idle timeout");
+        for (then, what) in [
+            (Then::IdleTimeout, "idle timeout"),
+            (Then::DrainAfterItsGrace, "drain"),
+        ] {
+            let e = run_client(usize::MAX, None, keep_alive, then);
+            assert!(e.plain.ends_with(b"\r\n\r\n/a"), "{what}");
+            assert!(e.closed.is_some() && e.close_notify, "{what}");
+        }
         // A session that failed sends its alert, nothing after it.
-        let e = run_client(usize::MAX, Some(b"GET / HTTP/1.1\r\n\r\n"), b"", None);
+        let e = run_client(usize::MAX, Some(b"GET / HTTP/1.1\r\n\r\n"), b"", Then::Wait);
         assert_eq!(e.wire.first(), Some(&0x15));
         assert!(e.closed.is_some());
     }
