@@ -4,7 +4,8 @@
 //! with injected delay and not a run against the same server as the baseline; bad
 //! expressions are refused before any connection; `{SEQ}` sends exactly `N` distinct
 //! paths (nginx's access log); a `--stages` ramp's rate per second, counted in nginx's
-//! own log (millisecond timestamps), follows the stages' lines within 5%.
+//! own log (millisecond timestamps), follows the stages' lines within 5%;
+//! `--prometheus` scraped during a run grows, and its last scrape matches the report.
 
 use std::time::Duration;
 
@@ -474,4 +475,125 @@ fn load_stages_connections_open_connections_along_the_ramp() {
     assert!(distinct(0.0, 0.3) <= 2, "{}", distinct(0.0, 0.3));
     assert_eq!(distinct(2.1, 2.9), 8);
     assert!(distinct(3.85, 4.0) <= 3, "{}", distinct(3.85, 4.0));
+}
+
+/// One scrape of the exporter: each sample line's name (with labels) and value.
+fn scrape(port: u16) -> Option<std::collections::HashMap<String, f64>> {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(2))).ok()?;
+    s.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n")
+        .ok()?;
+    let mut text = String::new();
+    s.read_to_string(&mut text).ok()?;
+    let (head, body) = text.split_once("\r\n\r\n")?;
+    assert!(head.starts_with("HTTP/1.1 200 OK"), "{head}");
+    assert!(head.contains("text/plain; version=0.0.4"), "{head}");
+    Some(
+        body.lines()
+            .filter(|l| !l.starts_with('#'))
+            .filter_map(|l| {
+                let (k, v) = l.rsplit_once(' ')?;
+                Some((k.to_string(), v.parse().ok()?))
+            })
+            .collect(),
+    )
+}
+
+#[test]
+fn load_prometheus_scraped_during_a_run_matches_the_final_report() {
+    let nginx = Nginx::start(false);
+    let port = free_port();
+    let addr = format!("127.0.0.1:{port}");
+    let scraper = std::thread::spawn(move || {
+        let mut seen = Vec::new();
+        let until = std::time::Instant::now() + Duration::from_secs(60);
+        while std::time::Instant::now() < until {
+            if let Some(m) = scrape(port) {
+                let finished = m["uring_load_finished"] == 1.0;
+                seen.push(m);
+                if finished {
+                    break;
+                }
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        seen
+    });
+    let r = run_load(
+        &[
+            "-R",
+            "400",
+            "-d",
+            "3s",
+            "-c",
+            "4",
+            "-k",
+            "--json",
+            "--interval",
+            "200ms",
+            "--prometheus",
+            &addr,
+            "--prometheus-linger",
+            "2s",
+            &url(nginx.port),
+        ],
+        LIMIT,
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let seen = scraper.join().unwrap();
+    let v = r.json();
+    let done = num(&v, &["requests", "done"]) as f64;
+    let last = seen.last().expect("scrapes");
+    assert_eq!(
+        last["uring_load_finished"], 1.0,
+        "the last scrape came after the report"
+    );
+    // During the run: some scrapes saw part of it, and the counters only grew.
+    let during: Vec<f64> = (seen.iter())
+        .filter(|m| m["uring_load_finished"] == 0.0)
+        .map(|m| m["uring_load_responses_total"])
+        .collect();
+    assert!(
+        during.iter().any(|&d| d > 0.0 && d < done),
+        "no scrape in the middle of the run: {during:?} (done {done})"
+    );
+    assert!(during.windows(2).all(|w| w[0] <= w[1]), "{during:?}");
+    // After it: the report's figures exactly.
+    assert_eq!(last["uring_load_responses_total"], done);
+    assert_eq!(
+        last["uring_load_errors_total"],
+        num(&v, &["requests", "errored"]) as f64
+    );
+    assert_eq!(
+        last["uring_load_responses_non_2xx_total"],
+        num(&v, &["requests", "failed"]) as f64
+    );
+    assert_eq!(last["uring_load_latency_seconds_count"], done);
+    assert_eq!(last["uring_load_latency_seconds_bucket{le=\"+Inf\"}"], done);
+    let mean_s = v["latency_us"]["mean"].as_f64().unwrap() / 1e6;
+    let sum = last["uring_load_latency_seconds_sum"];
+    assert!(
+        (sum - mean_s * done).abs() <= 0.01 * sum,
+        "sum {sum}, mean x count {}",
+        mean_s * done
+    );
+    // p99 of the report falls in the bucket where the cumulative count passes 99%.
+    let p99_s = num(&v, &["latency_us", "p99"]) as f64 / 1e6;
+    let mut buckets: Vec<(f64, f64)> = (last.iter())
+        .filter_map(|(k, &n)| {
+            let le = k.strip_prefix("uring_load_latency_seconds_bucket{le=\"")?;
+            Some((le.trim_end_matches("\"}").parse().ok()?, n))
+        })
+        .collect();
+    buckets.sort_by(|a, b| a.0.total_cmp(&b.0));
+    let first_99 = buckets.iter().find(|b| b.1 >= 0.99 * done).unwrap();
+    let below = buckets.iter().rev().find(|b| b.0 < first_99.0);
+    assert!(
+        p99_s <= first_99.0 * 1.001,
+        "p99 {p99_s}s above bucket {first_99:?}"
+    );
+    if let Some(b) = below {
+        assert!(p99_s >= b.0 * 0.999, "p99 {p99_s}s below bucket {b:?}");
+    }
 }

@@ -16,7 +16,8 @@
 //! - [`tls`]: rustls configuration (system roots or `--insecure`).
 //! - [`error`]: one error enum per layer (target, configuration, start-up, report, merge).
 //! - [`intervals`] and [`latency_log`]: latency over time (`--latency-log`); [`timeline`]
-//!   wires them to the log and to [`live`], the live view.
+//!   wires them to the log, to [`live`], the live view, and to [`prometheus`], the
+//!   `--prometheus` exporter.
 //! - [`shard`] and [`merge`]: one run across many machines (`--shard`, `--start-at`) and
 //!   the exact merge of their reports.
 //! - [`report_cmd`], [`plot`] and [`html`]: `uring-load report`, the charts (SVG) and the
@@ -39,6 +40,7 @@ pub mod latency_log;
 pub mod live;
 pub mod merge;
 pub mod plot;
+pub mod prometheus;
 pub mod report;
 pub mod report_cmd;
 pub mod runner;

@@ -23,6 +23,7 @@ use uring_load::conn::ConnSpec;
 use uring_load::error::{ConfigError, MergeError, ReportError, StartError, TargetError};
 use uring_load::intervals::Interval;
 use uring_load::live::LiveMode;
+use uring_load::prometheus::Exporter;
 use uring_load::report::{self, RunFacts, RunLine};
 use uring_load::runner::{self, Progress};
 use uring_load::shard::{self, Shard};
@@ -229,6 +230,16 @@ struct Cli {
     #[arg(long = "stages-connections", value_name = "STAGES", conflicts_with_all = ["rate", "stages", "connections"])]
     stages_connections: Option<String>,
 
+    /// Serve the run's counters and latency histogram in Prometheus' text format on ADDR
+    /// (e.g. 127.0.0.1:9464, path /metrics) while it runs.
+    #[arg(long = "prometheus", value_name = "ADDR")]
+    prometheus: Option<String>,
+
+    /// After the report, keep --prometheus serving the final figures this long (for a
+    /// last scrape; uring_load_finished is 1 then).
+    #[arg(long = "prometheus-linger", value_name = "DURATION", default_value = "0s", value_parser = units::parse_duration)]
+    prometheus_linger: Duration,
+
     /// How much worse than --baseline a figure may be (percent).
     #[arg(long = "max-regression", value_name = "PERCENT", default_value = "10%")]
     max_regression: String,
@@ -423,6 +434,13 @@ fn run(mut cli: Cli) -> Result<ExitCode, Failure> {
     let mut timeline =
         Timeline::new(cli.latency_log.as_deref(), cli.interval).map_err(ConfigError::LatencyLog)?;
     timeline.enable_live(LiveMode::choose(cli.quiet, cli.tui).map_err(ConfigError::LatencyLog)?);
+    let exporter = match &cli.prometheus {
+        Some(addr) => Some(Exporter::start(addr).map_err(ConfigError::Gate)?),
+        None => None,
+    };
+    if let Some(e) = &exporter {
+        timeline.add_sink(e.sink());
+    }
     if ramp.is_some() || conn_ramp.is_some() {
         let rows = rates.clone();
         timeline.add_sink(Arc::new(move |i: &Interval| {
@@ -500,6 +518,10 @@ fn run(mut cli: Cli) -> Result<ExitCode, Failure> {
     print_report(&cli, &measured, &identity, &verdict)?;
     if let Some(path) = &cli.junit {
         std::fs::write(path, verdict.junit()).map_err(ReportError::Write)?;
+    }
+    if let Some(e) = &exporter {
+        e.finish();
+        std::thread::sleep(cli.prometheus_linger);
     }
     Ok(exit_status(&measured, &verdict))
 }
