@@ -649,6 +649,72 @@ fn uring_load_names_cacert_and_insecure_when_the_certificate_is_refused() {
     );
     assert_eq!(run.code, 0, "{}", run.stderr);
     assert_eq!(num(&run.json(), &["requests", "succeeded"]), 200);
+    // The self-signed certificate most test servers have (`openssl req -x509`, which
+    // marks it a CA): --cacert with that very file trusts it, as curl does; another
+    // self-signed one does not.
+    let dir = srv.dir.path();
+    for name in ["self", "other"] {
+        openssl(
+            dir,
+            &[
+                "req",
+                "-x509",
+                "-newkey",
+                "ec",
+                "-pkeyopt",
+                "ec_paramgen_curve:P-256",
+                "-nodes",
+                "-keyout",
+                &format!("{name}.key"),
+                "-out",
+                &format!("{name}.pem"),
+                "-days",
+                "2",
+                "-subj",
+                "/CN=localhost",
+                "-addext",
+                "subjectAltName=IP:127.0.0.1",
+            ],
+        );
+    }
+    let tls: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
+    let p = |f: &str| dir.join(f).to_str().unwrap().to_string();
+    let _self_signed = ChildGuard(
+        Command::new(bin("uring-server"))
+            .args(["--tls-listen", &tls.to_string(), "-w", "1", "--no-pin"])
+            .args(["--tls-cert", &p("self.pem"), "--tls-key", &p("self.key")])
+            .stdin(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    wait_for_listener(tls, Duration::from_secs(10));
+    let self_url = format!("https://{tls}/plaintext");
+    let run = run_load(
+        &[
+            "-n",
+            "50",
+            "-c",
+            "2",
+            "--cacert",
+            &p("self.pem"),
+            "--json",
+            &self_url,
+        ],
+        Duration::from_secs(60),
+    );
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(num(&run.json(), &["requests", "succeeded"]), 50);
+    let run = run_load(
+        &["-n", "5", "-c", "1", "--cacert", &p("other.pem"), &self_url],
+        Duration::from_secs(60),
+    );
+    assert!(
+        run.stderr
+            .contains("the server's certificate was refused: it is a CA certificate")
+            && run.stderr.contains("--cacert FILE"),
+        "{}",
+        run.stderr
+    );
     for (file, cause) in [
         (srv.dir.path().join("missing.pem"), "No such file"),
         (srv.dir.path().join("leaf.key"), "no PEM certificate in it"),

@@ -3,7 +3,7 @@
 //! except reading the CA bundle at start.
 //!
 //! Trust comes from `--cacert FILE` (curl's and vegeta's name: the CA certificates that
-//! signed the server's, PEM), else the system bundle (`SSL_CERT_FILE`, else the usual
+//! signed the server's, or the server's own self-signed one, PEM), else the system bundle (`SSL_CERT_FILE`, else the usual
 //! Debian/RHEL paths); `--insecure` accepts any certificate (self-signed test servers)
 //! while still checking the handshake signatures, so the session keys are real.
 
@@ -11,6 +11,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::client::WebPkiServerVerifier;
 use rustls::crypto::{verify_tls12_signature, verify_tls13_signature, CryptoProvider};
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
@@ -91,34 +92,97 @@ pub fn client_config(
             .dangerous()
             .with_custom_certificate_verifier(Arc::new(AcceptAnyCertificate(provider)))
             .with_no_client_auth()
+    } else if let Some(path) = ca_file {
+        let (roots, certs) = roots_from(path)?;
+        let chains = WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider)
+            .build()
+            .map_err(|e| StartError::CaFile {
+                path: path.to_path_buf(),
+                cause: e.to_string(),
+            })?;
+        builder
+            .dangerous()
+            .with_custom_certificate_verifier(Arc::new(CaFileVerifier { chains, certs }))
+            .with_no_client_auth()
     } else {
-        let roots = match ca_file {
-            Some(path) => roots_from(path)?,
-            None => system_roots()?,
-        };
-        builder.with_root_certificates(roots).with_no_client_auth()
+        builder
+            .with_root_certificates(system_roots()?)
+            .with_no_client_auth()
     };
     Ok(Arc::new(config))
 }
 
-/// The CA certificates of a `--cacert` file: every PEM certificate in it.
-fn roots_from(path: &Path) -> Result<RootCertStore, StartError> {
+/// `--cacert`: a chain to one of the file's certificates, as usual, or the server's own
+/// certificate found in the file. The second is the self-signed certificate most test
+/// servers have (`openssl req -x509` marks it a CA, which webpki refuses as a server's
+/// own); trusting exactly those bytes is what curl and OpenSSL do with it. Handshake
+/// signatures are checked either way.
+#[derive(Debug)]
+struct CaFileVerifier {
+    chains: Arc<WebPkiServerVerifier>,
+    certs: Vec<CertificateDer<'static>>,
+}
+
+impl ServerCertVerifier for CaFileVerifier {
+    fn verify_server_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        server_name: &ServerName<'_>,
+        ocsp_response: &[u8],
+        now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        if self.certs.iter().any(|c| c.as_ref() == end_entity.as_ref()) {
+            return Ok(ServerCertVerified::assertion());
+        }
+        self.chains
+            .verify_server_cert(end_entity, intermediates, server_name, ocsp_response, now)
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.chains.verify_tls12_signature(message, cert, dss)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.chains.verify_tls13_signature(message, cert, dss)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.chains.supported_verify_schemes()
+    }
+}
+
+/// The CA certificates of a `--cacert` file: every PEM certificate in it, as trust
+/// anchors and as they are.
+fn roots_from(path: &Path) -> Result<(RootCertStore, Vec<CertificateDer<'static>>), StartError> {
     let fail = |cause: String| StartError::CaFile {
         path: path.to_path_buf(),
         cause,
     };
     let pem = std::fs::read(path).map_err(|e| fail(e.to_string()))?;
     let mut roots = RootCertStore::empty();
+    let mut certs = Vec::new();
     for cert in CertificateDer::pem_slice_iter(&pem) {
         let cert = cert.map_err(|e| fail(format!("not PEM: {e}")))?;
         roots
-            .add(cert)
+            .add(cert.clone())
             .map_err(|e| fail(format!("a certificate in it is unusable: {e}")))?;
+        certs.push(cert);
     }
     if roots.is_empty() {
         return Err(fail("no PEM certificate in it".to_string()));
     }
-    Ok(roots)
+    Ok((roots, certs))
 }
 
 /// One line for a failed handshake, in the error report: a refused server certificate
@@ -140,14 +204,14 @@ pub fn describe_error(e: &rustls::Error) -> String {
         CertificateError::InvalidPurpose => "it is not a TLS server certificate".to_string(),
         CertificateError::BadEncoding => "it is not valid DER".to_string(),
         CertificateError::Other(o) if o.to_string() == "CaUsedAsEndEntity" => {
-            "it is a CA certificate, not a server's (made with CA:TRUE)".to_string()
+            "it is a CA certificate (a self-signed one made with CA:TRUE?) that this run does not trust".to_string()
         }
         CertificateError::Other(o) => o.to_string(),
         // The variants with context have a readable line of their own.
         other => other.to_string(),
     };
     format!(
-        "the server's certificate was refused: {why}; pass --cacert FILE with the CA certificate that signed it, or --insecure to skip the check (test servers only)"
+        "the server's certificate was refused: {why}; pass --cacert FILE with the CA certificate that signed it (or the certificate itself, if self-signed), or --insecure to skip the check (test servers only)"
     )
 }
 
