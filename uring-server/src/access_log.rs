@@ -163,6 +163,28 @@ pub struct LogEntry<'a, 'h> {
     /// The worker's `Date` header for the batch the request was answered in (its clock,
     /// read once per batch): the line's time, to the second, as nginx's cached time.
     pub date: &'a [u8; 29],
+    /// For a proxied request: the upstream's part (nginx's `$upstream_*` variables).
+    pub upstream: Option<UpstreamFields<'a>>,
+}
+
+/// nginx's `$upstream_addr`, `$upstream_status` and `$upstream_response_time` of one
+/// proxied request (`None`: no upstream was tried, or it sent no head).
+pub struct UpstreamFields<'a> {
+    pub addr: Option<&'a [u8]>,
+    pub status: Option<u16>,
+    pub response_time_us: Option<u64>,
+}
+
+/// Microseconds as nginx prints times: seconds with milliseconds (`0.012`).
+fn push_seconds(out: &mut Vec<u8>, us: u64) {
+    push_decimal(out, us / 1_000_000);
+    out.push(b'.');
+    let ms = (us / 1000) % 1000;
+    out.extend_from_slice(&[
+        b'0' + (ms / 100) as u8,
+        b'0' + (ms / 10 % 10) as u8,
+        b'0' + (ms % 10) as u8,
+    ]);
 }
 
 /// A worker's buffer of log lines.
@@ -190,7 +212,11 @@ impl AccessLogWriter {
     }
 
     /// Format one line. JSON keys: `time` (RFC 3339, UTC), `remote_addr`, `method`, `uri`,
-    /// `protocol`, `status`, `body_bytes_sent`, `referer`, `user_agent`, `request_time_us`.
+    /// `protocol`, `status`, `body_bytes_sent`, `referer`, `user_agent`, `request_time_us`;
+    /// a proxied request adds `request_time` (seconds), `upstream_addr`,
+    /// `upstream_status` and `upstream_response_time` (seconds; null when none). The
+    /// combined line of a proxied request ends with
+    /// ` rt=$request_time ua="$upstream_addr" us="$upstream_status" urt="$upstream_response_time"`.
     pub fn record(&mut self, e: &LogEntry<'_, '_>) {
         if *e.date != self.time_of {
             self.time_of = *e.date;
@@ -226,10 +252,28 @@ impl AccessLogWriter {
                 escape_or_dash(b, referer);
                 b.extend_from_slice(b"\" \"");
                 escape_or_dash(b, agent);
-                b.extend_from_slice(b"\"\n");
+                b.push(b'"');
+                if let Some(u) = &e.upstream {
+                    b.extend_from_slice(b" rt=");
+                    push_seconds(b, e.duration_us);
+                    b.extend_from_slice(b" ua=\"");
+                    escape_or_dash(b, u.addr.unwrap_or(b""));
+                    b.extend_from_slice(b"\" us=\"");
+                    match u.status {
+                        Some(s) => push_status(b, s),
+                        None => b.push(b'-'),
+                    }
+                    b.extend_from_slice(b"\" urt=\"");
+                    match u.response_time_us {
+                        Some(us) => push_seconds(b, us),
+                        None => b.push(b'-'),
+                    }
+                    b.push(b'"');
+                }
+                b.push(b'\n');
             }
             AccessLogFormat::Json => {
-                let line = serde_json::json!({
+                let mut line = serde_json::json!({
                     "time": String::from_utf8_lossy(&self.time),
                     "remote_addr": String::from_utf8_lossy(peer),
                     "method": e.head.method,
@@ -241,6 +285,13 @@ impl AccessLogWriter {
                     "user_agent": String::from_utf8_lossy(agent),
                     "request_time_us": e.duration_us,
                 });
+                if let Some(u) = &e.upstream {
+                    let secs = |us: u64| us as f64 / 1e6;
+                    line["request_time"] = secs(e.duration_us).into();
+                    line["upstream_addr"] = u.addr.map(|a| String::from_utf8_lossy(a)).into();
+                    line["upstream_status"] = u.status.into();
+                    line["upstream_response_time"] = u.response_time_us.map(secs).into();
+                }
                 let _ = serde_json::to_writer(&mut self.buf, &line);
                 self.buf.push(b'\n');
             }
@@ -480,6 +531,14 @@ mod tests {
     use uring_common::http::{new_header_storage, parse_request, Limits, Parsed};
 
     fn line(format: AccessLogFormat, req: &[u8]) -> String {
+        line_with(format, req, None)
+    }
+
+    fn line_with(
+        format: AccessLogFormat,
+        req: &[u8],
+        upstream: Option<UpstreamFields<'_>>,
+    ) -> String {
         let (tx, rx) = mpsc::sync_channel(4);
         let sink = AccessLogSink {
             tx,
@@ -499,12 +558,41 @@ mod tests {
             body_bytes: 13,
             duration_us: 7,
             date: b"Tue, 10 Oct 2000 13:55:36 GMT",
+            upstream,
         });
         w.flush();
         let Ok(Msg::Lines(b, _)) = rx.recv() else {
             panic!("no lines")
         };
         String::from_utf8(b).unwrap()
+    }
+
+    #[test]
+    fn proxied_lines_carry_the_upstream_fields() {
+        let req = b"GET /app HTTP/1.1\r\nHost: x\r\n\r\n";
+        let up = || UpstreamFields {
+            addr: Some(b"127.0.0.1:8000"),
+            status: Some(201),
+            response_time_us: Some(1_234_567),
+        };
+        let l = line_with(AccessLogFormat::Combined, req, Some(up()));
+        assert!(
+            l.ends_with("\"-\" \"-\" rt=0.000 ua=\"127.0.0.1:8000\" us=\"201\" urt=\"1.234\"\n"),
+            "{l}"
+        );
+        let none = UpstreamFields {
+            addr: None,
+            status: None,
+            response_time_us: None,
+        };
+        let l = line_with(AccessLogFormat::Combined, req, Some(none));
+        assert!(l.ends_with(" ua=\"-\" us=\"-\" urt=\"-\"\n"), "{l}");
+        let j: serde_json::Value =
+            serde_json::from_str(&line_with(AccessLogFormat::Json, req, Some(up()))).unwrap();
+        assert_eq!(j["upstream_addr"], "127.0.0.1:8000");
+        assert_eq!(j["upstream_status"], 201);
+        assert_eq!(j["upstream_response_time"], 1.234567);
+        assert_eq!(j["request_time"], 0.000007);
     }
 
     #[test]

@@ -12,8 +12,10 @@ use std::time::Instant;
 use uring_common::http::RequestHead;
 use uring_common::ring::SlotId;
 
-use crate::access_log::{push_decimal, AccessLogSink, AccessLogWriter, LogEntry};
+use crate::access_log::{push_decimal, AccessLogSink, AccessLogWriter, LogEntry, UpstreamFields};
+use crate::config::UpstreamAddr;
 use crate::metrics::{Route, TimeoutKind, WorkerMetrics, WorkerSlot};
+use crate::proxy::UpstreamLog;
 
 pub struct RequestLog {
     access: Option<AccessLogWriter>,
@@ -23,6 +25,8 @@ pub struct RequestLog {
     peers: Vec<Vec<u8>>,
     /// The slot of the connection this is lent to.
     slot: SlotId,
+    /// Each upstream's address as `$upstream_addr` prints it.
+    upstreams: Vec<Vec<u8>>,
 }
 
 /// One answered request, as the connection reports it.
@@ -49,6 +53,7 @@ impl RequestLog {
             metrics: metrics.map(|s| (WorkerMetrics::default(), s)),
             peers: Vec::new(),
             slot: 0,
+            upstreams: Vec::new(),
         })
     }
 
@@ -87,6 +92,41 @@ impl RequestLog {
         }
     }
 
+    /// Whether lines are written (not only metrics counted).
+    pub fn has_access_log(&self) -> bool {
+        self.access.is_some()
+    }
+
+    /// The proxy's upstreams, for `$upstream_addr` (`unix:/path` for a socket, as nginx).
+    pub fn set_upstreams(&mut self, upstreams: &[UpstreamAddr]) {
+        self.upstreams = upstreams
+            .iter()
+            .map(|u| match u {
+                UpstreamAddr::Tcp(a) => a.to_string().into_bytes(),
+                UpstreamAddr::Unix(p) => format!("unix:{}", p.display()).into_bytes(),
+            })
+            .collect();
+    }
+
+    /// A proxied request's access log line (its metrics are counted by [`Self::proxied`]).
+    pub fn answered_proxied(&mut self, a: &Answered<'_, '_>, u: &UpstreamLog) {
+        let Some(w) = self.access.as_mut() else {
+            return;
+        };
+        let addr = u
+            .upstream
+            .and_then(|i| self.upstreams.get(i))
+            .map(|a| &a[..]);
+        let upstream = UpstreamFields {
+            addr,
+            status: u.status,
+            response_time_us: addr.map(|_| u.response_time.as_micros() as u64),
+        };
+        let peer = peer_text(&self.peers, self.slot);
+        let us = a.arrived.elapsed().as_micros() as u64;
+        w.record(&entry(peer, a, us, Some(upstream)));
+    }
+
     pub fn answered(&mut self, a: &Answered<'_, '_>) {
         let duration_us = if self.metrics.is_some() || self.access.is_some() {
             a.arrived.elapsed().as_micros() as u64
@@ -97,17 +137,8 @@ impl RequestLog {
             m.request(a.route, a.status, duration_us);
         }
         if let Some(w) = self.access.as_mut() {
-            w.record(&LogEntry {
-                peer: self
-                    .peers
-                    .get(self.slot as usize)
-                    .map_or(&b""[..], |p| &p[..]),
-                head: a.head,
-                status: a.status,
-                body_bytes: a.body_bytes,
-                duration_us,
-                date: a.date,
-            });
+            let peer = peer_text(&self.peers, self.slot);
+            w.record(&entry(peer, a, duration_us, None));
         }
     }
 
@@ -175,6 +206,28 @@ impl RequestLog {
         if let Some(w) = self.access.as_mut() {
             w.finish();
         }
+    }
+}
+
+/// The formatted peer of `slot` (empty when unknown).
+fn peer_text(peers: &[Vec<u8>], slot: SlotId) -> &[u8] {
+    peers.get(slot as usize).map_or(&b""[..], |p| &p[..])
+}
+
+fn entry<'a, 'h>(
+    peer: &'a [u8],
+    a: &'a Answered<'a, 'h>,
+    duration_us: u64,
+    upstream: Option<UpstreamFields<'a>>,
+) -> LogEntry<'a, 'h> {
+    LogEntry {
+        peer,
+        head: a.head,
+        status: a.status,
+        body_bytes: a.body_bytes,
+        duration_us,
+        date: a.date,
+        upstream,
     }
 }
 

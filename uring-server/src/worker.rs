@@ -73,7 +73,11 @@ pub fn run<H: Handler>(wcfg: WorkerConfig, handler: H, ready: Sender<Result<(), 
     let t = &wcfg.config.timeouts;
     let shortest = t.header_read.min(t.keep_alive).min(t.body_read);
     let shortest = shortest.min(wcfg.config.proxy.tick_bound());
-    let proxy = Proxy::new(&wcfg.config.proxy, t, driver.core());
+    let proxy = Proxy::new(&wcfg.config.proxy, driver.core());
+    let mut log = wcfg.log;
+    if let Some(l) = log.as_mut() {
+        l.set_upstreams(&wcfg.config.proxy.upstreams);
+    }
     let tick = (shortest / 4).clamp(Duration::from_millis(50), Duration::from_secs(1));
     let mut w = Worker {
         tier: wcfg.tier,
@@ -87,7 +91,7 @@ pub fn run<H: Handler>(wcfg: WorkerConfig, handler: H, ready: Sender<Result<(), 
         tick,
         draining: false,
         drain_deadline: None,
-        log: wcfg.log,
+        log,
         proxy,
         tls: wcfg.tls,
     };
@@ -206,7 +210,7 @@ impl<H: Handler> Worker<H> {
             Event::Ready { id } => return self.on_ready(core, id),
             Event::Closed { slot } => {
                 self.conns[slot as usize].release();
-                return (self.proxy).on_client_closed(core, slot, self.now, &mut self.conns);
+                return (self.proxy).on_client_closed(core, slot, self.now);
             }
             Event::Data { slot, data } => self.with(slot, |c, ctx| c.on_data(data, ctx)),
             Event::Eof { slot } => self.with(slot, |c, ctx| c.on_eof(ctx)),
@@ -250,6 +254,10 @@ impl<H: Handler> Worker<H> {
         let conn = &mut self.conns[slot as usize];
         match conn.poll_close(self.now) {
             Some(Close::Now) => return core.close(slot),
+            Some(Close::Reset) => {
+                set_linger_zero(core.fd(slot));
+                return core.close(slot);
+            }
             Some(Close::Linger) => core.shutdown_write(slot),
             None => {}
         }
@@ -270,7 +278,12 @@ impl<H: Handler> Worker<H> {
         }
         conn.poll_kernel_tls(|| (core.fd(slot), core.receiving(slot)));
         core.set_reading(slot, conn.wants_read());
-        (self.proxy).poll_client(core, slot, self.now, &mut self.conns);
+        if let Some(forward) = conn.take_forward() {
+            self.proxy.submit(core, slot, forward, self.now);
+        } else if conn.is_forwarding() {
+            let pending = conn.pending_out();
+            (self.proxy).client_drained(core, slot, pending, self.now);
+        }
     }
 
     fn on_accept(&mut self, core: &mut Core, li: u32, res: Result<RawFd, i32>, rearm: bool) {
@@ -287,14 +300,22 @@ impl<H: Handler> Worker<H> {
                 match self.conns.get_mut(slot as usize) {
                     Some(c) => c.reset(self.now),
                     None => {
-                        debug_assert_eq!(slot as usize, self.conns.len());
-                        self.conns.push(Conn::new(self.now, &self.config.timeouts));
+                        // Slots between (upstream connections) get a machine too, unused.
+                        while self.conns.len() <= slot as usize {
+                            self.conns.push(Conn::new(self.now, &self.config.timeouts));
+                        }
                     }
                 }
-                if self.proxy.enabled() {
-                    self.conns[slot as usize].peer = crate::proxy::peer_ip(fd);
-                }
-                self.conns[slot as usize].set_tls(self.tls.session_for(li));
+                let conn = &mut self.conns[slot as usize];
+                conn.set_tls(self.tls.session_for(li));
+                conn.client = crate::proxy::ClientInfo {
+                    peer: self
+                        .proxy
+                        .enabled()
+                        .then(|| crate::proxy::peer_ip(fd))
+                        .flatten(),
+                    tls: conn.is_tls(),
+                };
                 self.drive(core, slot);
             }
             Err(errno) if is_exhaustion(errno) => {
@@ -326,7 +347,8 @@ impl<H: Handler> Worker<H> {
     fn on_tick(&mut self, core: &mut Core) {
         let now = self.now;
         for slot in 0..self.conns.len() as SlotId {
-            if !core.is_open(slot) {
+            // An upstream slot's deadlines are the proxy's (its tick below).
+            if !core.is_open(slot) || self.proxy.owns(slot) {
                 continue;
             }
             let conn = &mut self.conns[slot as usize];
@@ -339,7 +361,7 @@ impl<H: Handler> Worker<H> {
         if let Some(log) = self.log.as_mut() {
             log.tick(core.live());
         }
-        self.proxy.on_tick(core, now, &mut self.conns);
+        self.proxy.on_tick(core, now);
     }
 
     fn begin_drain(&mut self, core: &mut Core) {
@@ -348,7 +370,7 @@ impl<H: Handler> Worker<H> {
         }
         self.draining = true;
         self.drain_deadline = Some(self.now + self.config.timeouts.drain);
-        self.proxy.start_drain(core, self.now, &mut self.conns);
+        self.proxy.start_drain(core, self.now);
         self.for_each_open(core, Conn::start_drain);
         self.drive_accept(core);
     }
@@ -359,7 +381,7 @@ impl<H: Handler> Worker<H> {
 
     fn for_each_open(&mut self, core: &mut Core, f: fn(&mut Conn)) {
         for slot in 0..self.conns.len() as SlotId {
-            if core.is_open(slot) {
+            if core.is_open(slot) && !self.proxy.owns(slot) {
                 f(&mut self.conns[slot as usize]);
                 self.drive(core, slot);
             }
@@ -371,5 +393,25 @@ impl<H: Handler> Worker<H> {
         for l in &mut self.listeners {
             l.close_now(self.draining);
         }
+    }
+}
+
+/// Make the next close of `fd` send a reset (SO_LINGER 0): how a connection ends whose
+/// response broke off, so that a body without its own framing cannot look complete.
+fn set_linger_zero(fd: RawFd) {
+    let l = libc::linger {
+        l_onoff: 1,
+        l_linger: 0,
+    };
+    // SAFETY: setsockopt on the slot's open socket with a correctly sized linger struct; a
+    // failure leaves an ordinary close, nothing worse.
+    unsafe {
+        libc::setsockopt(
+            fd,
+            libc::SOL_SOCKET,
+            libc::SO_LINGER,
+            (&l as *const libc::linger).cast(),
+            std::mem::size_of::<libc::linger>() as libc::socklen_t,
+        );
     }
 }

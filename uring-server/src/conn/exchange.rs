@@ -19,24 +19,10 @@ impl Conn {
             body,
         });
         if let Some(route) = route {
-            let mut request = Vec::new();
-            crate::proxy::headers::write_upstream_request(
-                head,
-                body,
-                self.peer,
-                route.trust_forwarded,
-                &mut request,
-            );
-            self.forward = Some(Forward {
-                upstream: route.upstream,
-                request,
-                idempotent: crate::proxy::headers::is_idempotent(head.method),
-                head_only: head.method == "HEAD",
-                http10: head.version == Version::Http10,
-                keep_alive,
-            });
+            self.forward = Some(Forward::new(route, head, body, self.client, keep_alive));
             self.forwarding = true;
             self.forward_from = Some((self.out.len(), ctx.now));
+            self.keep_for_log(head, ctx);
             return;
         }
         let w = ResponseWriter::new(

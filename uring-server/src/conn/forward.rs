@@ -1,36 +1,12 @@
-//! Forwarding: a request handed to the proxy, and the proxy's word on it.
+//! Forwarding: a request handed to the proxy, and the proxy's word on it (the response
+//! bytes are in the output already; an outcome says how the exchange went).
 
 use super::*;
 
-/// A complete request (head and whole body, de-chunked) for an upstream, already in the
-/// form the upstream gets it (`proxy/headers.rs`).
-#[derive(Debug)]
-pub struct Forward {
-    pub upstream: usize,
-    pub request: Vec<u8>,
-    pub idempotent: bool,
-    pub head_only: bool,
-    pub http10: bool,
-    pub keep_alive: bool,
-}
-
-/// What the proxy reports about the request a connection forwarded.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ForwardOutcome {
-    /// Response bytes were added to the output.
-    Progress,
-    /// The response is complete in the output.
-    Done { keep_alive: bool },
-    /// No response: answer `status` ourselves.
-    Failed {
-        status: u16,
-        keep_alive: bool,
-        head_only: bool,
-        http10: bool,
-    },
-    /// The response broke off after its head went out: close without completing it.
-    Abort,
-}
+use crate::metrics::Route;
+use crate::observe::Answered;
+use crate::proxy::{ClientOutput, UpstreamLog};
+pub use crate::proxy::{Forward, ForwardOutcome};
 
 impl Conn {
     /// The proxy's word on the forwarded request (its response bytes, if any, are already
@@ -43,23 +19,19 @@ impl Conn {
         self.count_proxied(outcome, ctx);
         match outcome {
             ForwardOutcome::Progress => return,
-            ForwardOutcome::Done { keep_alive } => {
+            ForwardOutcome::Done { keep_alive, log } => {
+                self.log_proxied(None, log, ctx);
                 if !keep_alive {
                     self.phase = Phase::CloseAfterFlush;
                 }
             }
-            ForwardOutcome::Failed {
-                status,
-                keep_alive,
-                head_only,
-                http10,
-            } => {
+            ForwardOutcome::Failed { status, side, log } => {
                 let mut w = ResponseWriter::new(
                     &mut self.out,
                     ctx.date,
-                    head_only,
-                    keep_alive && !self.draining,
-                    http10,
+                    side.head_only,
+                    side.keep_alive && !self.draining,
+                    side.http10,
                 );
                 let body: &[u8] = match status {
                     502 => b"Bad Gateway\n",
@@ -67,14 +39,22 @@ impl Conn {
                     _ => b"Gateway Timeout\n",
                 };
                 w.respond(status, &[("Content-Type", b"text/plain")], body);
+                let body_bytes = w.body_len;
                 if !w.keep_alive {
                     self.phase = Phase::CloseAfterFlush;
                 }
+                self.log_proxied(Some((status, body_bytes)), log, ctx);
             }
-            ForwardOutcome::Abort => {
-                // Never let a truncated body look complete: no more bytes, close now.
+            ForwardOutcome::Abort { reset, log } => {
+                // Never let a truncated body look complete, never lose what is queued
+                // before it: the output goes out, then a close (a reset when the body
+                // was close-delimited).
+                self.log_proxied(None, log, ctx);
                 self.forwarding = false;
-                self.phase = Phase::Closed;
+                self.phase = match reset {
+                    true => Phase::ResetAfterFlush,
+                    false => Phase::CloseAfterFlush,
+                };
                 return;
             }
         }
@@ -86,7 +66,7 @@ impl Conn {
 
     /// Count a proxied request in the metrics once its status is known: from the head the
     /// proxy wrote into `out` (it is there at the first outcome that follows it), or the
-    /// status we answer ourselves. (Proxied requests are not in the access log.)
+    /// status we answer ourselves.
     pub(super) fn count_proxied<H: Handler>(
         &mut self,
         outcome: ForwardOutcome,
@@ -113,6 +93,74 @@ impl Conn {
         }
     }
 
+    /// The access log line of a proxied request, from the request line kept at dispatch
+    /// (`forward_log`). `answered`: the status and body length we answered ourselves.
+    fn log_proxied<H: Handler>(
+        &mut self,
+        answered: Option<(u16, u64)>,
+        upstream: UpstreamLog,
+        ctx: &mut Ctx<'_, H>,
+    ) {
+        let Some((log, since)) = ctx.log.as_deref_mut().zip(self.forward_since) else {
+            return;
+        };
+        self.forward_since = None;
+        if self.forward_log.is_empty() {
+            return;
+        }
+        let (status, body_bytes) =
+            answered.unwrap_or((upstream.status.unwrap_or(502), upstream.body_bytes));
+        let mut storage = uring_common::http::new_header_storage();
+        if let Ok(Parsed::Complete(head)) =
+            parse_request(&self.forward_log, &mut storage, &Limits::default())
+        {
+            log.answered_proxied(
+                &Answered {
+                    head: &head,
+                    status,
+                    route: Route::Proxy,
+                    body_bytes,
+                    arrived: since,
+                    date: ctx.date,
+                },
+                &upstream,
+            );
+        }
+    }
+
+    /// Keep what the access log line of a forwarded request needs (only with an access
+    /// log): its request line, Host, Referer and User-Agent, as a head parsed again for
+    /// the line.
+    pub(super) fn keep_for_log<H: Handler>(
+        &mut self,
+        head: &RequestHead<'_, '_>,
+        ctx: &Ctx<'_, H>,
+    ) {
+        self.forward_log.clear();
+        self.forward_since = Some(ctx.now);
+        if !ctx.log.as_deref().is_some_and(RequestLog::has_access_log) {
+            return;
+        }
+        let l = &mut self.forward_log;
+        l.extend_from_slice(head.method.as_bytes());
+        l.push(b' ');
+        l.extend_from_slice(head.target.as_bytes());
+        l.extend_from_slice(match head.version {
+            Version::Http10 => b" HTTP/1.0\r\n",
+            Version::Http11 => b" HTTP/1.1\r\n",
+        });
+        // Host too: the log parses this as a request again, and HTTP/1.1 requires it.
+        for name in ["Host", "Referer", "User-Agent"] {
+            if let Some(v) = head.header(name) {
+                l.extend_from_slice(name.as_bytes());
+                l.extend_from_slice(b": ");
+                l.extend_from_slice(v);
+                l.extend_from_slice(b"\r\n");
+            }
+        }
+        l.extend_from_slice(b"\r\n");
+    }
+
     /// A complete request for the proxy, once.
     pub fn take_forward(&mut self) -> Option<Forward> {
         self.forward.take()
@@ -131,5 +179,12 @@ impl Conn {
     /// Output not yet handed to the kernel.
     pub fn pending_out(&self) -> usize {
         self.out.len()
+    }
+}
+
+/// The worker's connections, indexed by slot, as the proxy writes responses into them.
+impl ClientOutput for Vec<Conn> {
+    fn output(&mut self, client: crate::proxy::machine::ClientId) -> &mut Vec<u8> {
+        self[client as usize].forward_out()
     }
 }

@@ -28,7 +28,6 @@ mod tests;
 mod tls;
 
 use std::mem::MaybeUninit;
-use std::net::IpAddr;
 use std::os::fd::{AsRawFd, RawFd};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -70,6 +69,8 @@ pub enum Close {
     Now,
     /// Half-close (`shutdown(SHUT_WR)`) and keep reading until EOF or the linger deadline.
     Linger,
+    /// Close with a reset (SO_LINGER 0): what was sent must not look complete.
+    Reset,
 }
 
 /// A file operation to start for the body being sent (see [`Conn::poll_file_op`]).
@@ -88,6 +89,8 @@ enum Phase {
     Open,
     /// Answer everything pending, then close (an error, `Connection: close`, draining).
     CloseAfterFlush,
+    /// Send what is queued, then reset (a forwarded response broke off).
+    ResetAfterFlush,
     /// Half-closed after our last response; discarding input until EOF or deadline.
     Lingering { until: Instant },
     /// Done; the worker closes the socket.
@@ -203,8 +206,12 @@ pub struct Conn {
     /// Where the forwarded request's response starts in `out`, and when it was
     /// forwarded, until its status is counted in the metrics.
     forward_from: Option<(usize, Instant)>,
-    /// The client's address (for `X-Forwarded-For`), set by the worker when proxying.
-    pub peer: Option<IpAddr>,
+    /// The forwarded request's line, Referer and User-Agent (with an access log), and
+    /// when it was forwarded, for its log line.
+    forward_log: Vec<u8>,
+    forward_since: Option<Instant>,
+    /// Who the client is (for `X-Forwarded-For` and `-Proto`), set by the worker.
+    pub client: crate::proxy::ClientInfo,
     /// The TLS layer of an HTTPS connection (`conn/tls.rs`), while rustls keeps it.
     tls: Option<Box<tls::TlsLayer>>,
     /// The session moved into the kernel (`--ktls`): the socket is plain to us.
@@ -254,7 +261,9 @@ impl Conn {
             forward: None,
             forwarding: false,
             forward_from: None,
-            peer: None,
+            forward_log: Vec::new(),
+            forward_since: None,
+            client: crate::proxy::ClientInfo::default(),
             tls: None,
             kernel_tls: false,
             deferred: false,
@@ -299,7 +308,10 @@ impl Conn {
         }
         match self.phase {
             Phase::Open => {}
-            Phase::CloseAfterFlush | Phase::Lingering { .. } | Phase::Closed => {
+            Phase::CloseAfterFlush
+            | Phase::ResetAfterFlush
+            | Phase::Lingering { .. }
+            | Phase::Closed => {
                 self.quiet_close = false;
                 return;
             }
@@ -442,7 +454,7 @@ impl Conn {
                 !self.peer_eof && (!self.blocked() || streaming) && !self.kernel_tls_holds_reading()
             }
             Phase::Lingering { .. } => !self.peer_eof,
-            Phase::CloseAfterFlush | Phase::Closed => false,
+            Phase::CloseAfterFlush | Phase::ResetAfterFlush | Phase::Closed => false,
         }
     }
 
@@ -467,6 +479,11 @@ impl Conn {
                 self.phase = Phase::Closed;
                 self.close_reported = true;
                 Some(Close::Now)
+            }
+            Phase::ResetAfterFlush if self.flushed() => {
+                self.phase = Phase::Closed;
+                self.close_reported = true;
+                Some(Close::Reset)
             }
             Phase::CloseAfterFlush if self.flushed() => {
                 if self.queue_close_notify() {

@@ -4,11 +4,11 @@
 //! `X-Forwarded-*` and `Via` fields are set here.
 
 use std::io::Write;
-use std::net::IpAddr;
 
 use uring_common::http::serialize::reason_phrase;
 use uring_common::http::{RequestHead, ResponseFraming, ResponseHead};
 
+use super::request::ClientInfo;
 use crate::response::SERVER_NAME;
 
 /// `Via` value we add, both ways.
@@ -90,7 +90,7 @@ pub fn is_idempotent(method: &str) -> bool {
 pub fn write_upstream_request(
     head: &RequestHead<'_, '_>,
     body: &[u8],
-    peer: Option<IpAddr>,
+    client: ClientInfo,
     trust_forwarded: bool,
     out: &mut Vec<u8>,
 ) {
@@ -136,7 +136,7 @@ pub fn write_upstream_request(
         out.extend_from_slice(p);
         out.extend_from_slice(b", ");
     }
-    match peer {
+    match client.peer {
         Some(ip) => {
             let _ = write!(out, "{ip}");
         }
@@ -144,7 +144,8 @@ pub fn write_upstream_request(
     }
     out.extend_from_slice(b"\r\n");
     if !has_proto {
-        field(out, "X-Forwarded-Proto", b"http");
+        let proto: &[u8] = if client.tls { b"https" } else { b"http" };
+        field(out, "X-Forwarded-Proto", proto);
     }
     if let (false, Some(host)) = (has_host, head.host) {
         field(out, "X-Forwarded-Host", host);
@@ -242,7 +243,11 @@ mod tests {
             panic!("parse");
         };
         let mut out = Vec::new();
-        write_upstream_request(&head, body, "10.0.0.7".parse().ok(), trust, &mut out);
+        let client = ClientInfo {
+            peer: "10.0.0.7".parse().ok(),
+            tls: false,
+        };
+        write_upstream_request(&head, body, client, trust, &mut out);
         String::from_utf8(out).unwrap()
     }
 

@@ -64,6 +64,10 @@ pub struct Exchange {
     client_keep_alive: bool,
     /// Some upstream byte arrived.
     got_bytes: bool,
+    /// The upstream's final status, once its head is in.
+    status: Option<u16>,
+    /// Body bytes relayed to the client.
+    body_bytes: u64,
 }
 
 fn storage<'b>() -> HeaderStorage<'b> {
@@ -81,7 +85,25 @@ impl Exchange {
             upstream_keep_alive: false,
             client_keep_alive: false,
             got_bytes: false,
+            status: None,
+            body_bytes: 0,
         }
+    }
+
+    /// Body bytes relayed to the client (`$body_bytes_sent`, framing not counted).
+    pub fn body_bytes(&self) -> u64 {
+        self.body_bytes
+    }
+
+    /// The client's body is close-delimited: if it breaks off, only a reset (not a FIN)
+    /// tells the client it is cut. Any other framing shows the cut by itself.
+    pub fn cut_needs_reset(&self) -> bool {
+        self.framing == ClientFraming::Close
+    }
+
+    /// The upstream's status (`$upstream_status`), once its final head was read.
+    pub fn status(&self) -> Option<u16> {
+        self.status
     }
 
     /// The client's response head has been written: a failure now must close the client.
@@ -123,8 +145,16 @@ impl Exchange {
         Ok(self.progress())
     }
 
-    /// The upstream closed (or failed). Ends a close-delimited body; anything else open
-    /// is a failure.
+    /// The upstream failed (a reset, a failed send): a close-delimited body is cut too,
+    /// since only an orderly close ends one.
+    pub fn on_error(&mut self, out: &mut Vec<u8>) -> Result<Progress, Failure> {
+        match self.state {
+            State::Body => Err(Failure::Truncated),
+            _ => self.on_eof(out),
+        }
+    }
+
+    /// The upstream closed. Ends a close-delimited body; anything else open is a failure.
     pub fn on_eof(&mut self, out: &mut Vec<u8>) -> Result<Progress, Failure> {
         match self.state {
             State::Done => Ok(self.progress()),
@@ -185,6 +215,7 @@ impl Exchange {
                         out,
                     );
                     self.framing = framing;
+                    self.status = Some(head.status);
                     self.client_keep_alive = keep;
                     self.upstream_keep_alive = head.keep_alive;
                     self.reader.start(head.framing);
@@ -203,6 +234,7 @@ impl Exchange {
                         .map_err(|_| Failure::Truncated)?;
                     off += used;
                     if !body.is_empty() {
+                        self.body_bytes += body.len() as u64;
                         if self.framing == ClientFraming::Chunked {
                             use std::io::Write;
                             let _ = write!(out, "{:x}\r\n", body.len());

@@ -1,0 +1,622 @@
+//! The proxy of one worker as a sans-IO state machine: per upstream a pool (idle
+//! connections, a cap, a bounded queue of waiting requests), retry, timeouts and
+//! back-pressure. Events go in (a client's request, its output drained, the client gone,
+//! an upstream connected / failed to / sent / data / eof / error / closed, a tick), and
+//! come out as [`Action`]s on upstream connections (connect, send, read on/off, close)
+//! and [`ForwardOutcome`]s for client connections. No socket, no driver, no connection
+//! type: the worker carries the actions out (`proxy/mod.rs`), and `tests.rs` drives the
+//! same machine with in-memory upstreams and a virtual clock.
+//!
+//! Upstream connections are the machine's own [`UpId`]s; client connections are opaque
+//! [`ClientId`]s whose response output the caller lends ([`ClientOutput`]).
+//!
+//! Invariants: a connection carries one request at a time and goes back to the pool only
+//! once its request was sent whole *and* its response is complete (an upstream that
+//! answers early, before reading the body, leaves the send in flight: such a connection
+//! is closed, never reused); a pause is taken and released for the exchange whose
+//! client's output is full, never for the next one; `total` counts every connection that
+//! is connecting, busy or idle, so no path (retry included) opens one over the cap.
+
+use std::collections::VecDeque;
+use std::time::{Duration, Instant};
+
+use super::request::Forward;
+use super::upstream::{ClientSide, Exchange, Failure, Progress};
+
+/// A client connection, as the caller names it.
+pub type ClientId = u32;
+/// An upstream connection of this machine.
+pub type UpId = u32;
+
+/// Response bytes held per client connection before the upstream read pauses.
+pub const PAUSE_AT: usize = 1024 * 1024;
+/// Below this the paused upstream read resumes.
+pub const RESUME_AT: usize = 256 * 1024;
+/// Requests that may wait for a connection, per worker and upstream.
+pub const QUEUE_CAP: usize = 1024;
+
+/// What the caller must do on an upstream connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    /// Open a connection to upstream `upstream`; answer with [`Machine::connected`] or
+    /// [`Machine::connect_failed`].
+    Connect { up: UpId, upstream: usize },
+    /// Send [`Machine::request_bytes`]; answer with [`Machine::on_sent`].
+    Send { up: UpId },
+    /// Keep a receive outstanding, or stop it (back-pressure).
+    Read { up: UpId, on: bool },
+    /// Close; answer with [`Machine::closed`] once the connection is gone.
+    Close { up: UpId },
+}
+
+/// The upstream side of a request, for the access log.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct UpstreamLog {
+    /// The upstream tried (`None`: none was, e.g. the queue was full).
+    pub upstream: Option<usize>,
+    /// Its status (`None`: no response head came).
+    pub status: Option<u16>,
+    /// From taking a connection (or starting one) to the end.
+    pub response_time: Duration,
+    /// Response body bytes relayed.
+    pub body_bytes: u64,
+}
+
+/// What happened to a client's forwarded request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ForwardOutcome {
+    /// Response bytes were added to the client's output.
+    Progress,
+    /// The response is complete in the output.
+    Done { keep_alive: bool, log: UpstreamLog },
+    /// No response: the client connection answers `status` itself.
+    Failed {
+        status: u16,
+        side: ClientSide,
+        log: UpstreamLog,
+    },
+    /// The response broke off after its head went out: send what is queued (earlier
+    /// pipelined responses, the cut one's bytes), then close the client connection; with
+    /// `reset` (a close-delimited body) by a reset, since a FIN would make the cut body
+    /// look complete. (A reset drops what the kernel has not sent yet: the price of not
+    /// lying about a close-delimited body.)
+    Abort { reset: bool, log: UpstreamLog },
+}
+
+/// The response output of client connections, lent to the machine for one event.
+pub trait ClientOutput {
+    fn output(&mut self, client: ClientId) -> &mut Vec<u8>;
+}
+
+/// The machine's settings.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    pub upstreams: usize,
+    pub conns_per_upstream: usize,
+    pub connect_timeout: Duration,
+    pub timeout: Duration,
+}
+
+/// A request and where it is in its life.
+#[derive(Debug)]
+struct Job {
+    client: ClientId,
+    forward: Forward,
+    retried: bool,
+    /// Submitted (queue waits count from here).
+    since: Instant,
+    /// Given a connection (`$upstream_response_time` counts from here).
+    started: Instant,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum UpState {
+    Connecting,
+    Idle,
+    Busy,
+    /// Close asked for; waiting for [`Machine::closed`].
+    Closing,
+}
+
+#[derive(Debug)]
+struct UpConn {
+    upstream: usize,
+    state: UpState,
+    job: Option<Job>,
+    exchange: Exchange,
+    /// The connection carried a response before this request.
+    reused: bool,
+    /// The request was sent whole.
+    sent: bool,
+    paused: bool,
+    last_progress: Instant,
+}
+
+#[derive(Debug, Default)]
+struct Pool {
+    idle: Vec<UpId>,
+    /// Connections connecting, busy or idle (not closing).
+    total: usize,
+    queue: VecDeque<Job>,
+}
+
+pub struct Machine {
+    limits: Limits,
+    pools: Vec<Pool>,
+    ups: Vec<Option<UpConn>>,
+    free: Vec<UpId>,
+    /// Per client: the upstream connection carrying its request.
+    links: Vec<Option<UpId>>,
+    actions: VecDeque<Action>,
+    outcomes: VecDeque<(ClientId, ForwardOutcome)>,
+    draining: bool,
+}
+
+impl Machine {
+    pub fn new(limits: Limits) -> Machine {
+        Machine {
+            limits,
+            pools: (0..limits.upstreams).map(|_| Pool::default()).collect(),
+            ups: Vec::new(),
+            free: Vec::new(),
+            links: Vec::new(),
+            actions: VecDeque::new(),
+            outcomes: VecDeque::new(),
+            draining: false,
+        }
+    }
+
+    // ---- outputs ----
+
+    pub fn poll_action(&mut self) -> Option<Action> {
+        self.actions.pop_front()
+    }
+
+    pub fn poll_outcome(&mut self) -> Option<(ClientId, ForwardOutcome)> {
+        self.outcomes.pop_front()
+    }
+
+    /// The bytes an [`Action::Send`] sends.
+    pub fn request_bytes(&self, up: UpId) -> &[u8] {
+        self.conn(up)
+            .and_then(|u| u.job.as_ref())
+            .map_or(&[][..], |j| &j.forward.request)
+    }
+
+    /// The connection carrying `client`'s request (none while it waits in a queue).
+    pub fn connection_of(&self, client: ClientId) -> Option<UpId> {
+        self.links.get(client as usize).copied().flatten()
+    }
+
+    /// The request's response timeout is the earliest thing the caller's clock must wake
+    /// for (the caller sweeps with a tick no longer than this).
+    pub fn timeout(&self) -> Duration {
+        self.limits.timeout
+    }
+
+    // ---- inputs: client side ----
+
+    /// A client connection has a complete request. The route index is checked here, the
+    /// one place: an upstream the handler made up is a 502.
+    pub fn submit(&mut self, now: Instant, client: ClientId, forward: Forward) {
+        let job = Job {
+            client,
+            forward,
+            retried: false,
+            since: now,
+            started: now,
+        };
+        if job.forward.upstream >= self.pools.len() {
+            return self.fail(job, 502, None, now);
+        }
+        self.assign(now, job);
+    }
+
+    /// The client's output shrank to `pending` bytes: resume its paused upstream read.
+    pub fn client_drained(&mut self, client: ClientId, pending: usize) {
+        let Some(up) = self.links.get(client as usize).copied().flatten() else {
+            return;
+        };
+        if let Some(u) = self.conn_mut(up) {
+            if u.paused && pending < RESUME_AT {
+                u.paused = false;
+                self.actions.push_back(Action::Read { up, on: true });
+            }
+        }
+    }
+
+    /// A client connection is gone: its queued request is dropped; the upstream connection
+    /// carrying its request is closed (the rest of a response cannot be skipped safely).
+    pub fn client_gone(&mut self, now: Instant, client: ClientId) {
+        for pool in &mut self.pools {
+            pool.queue.retain(|j| j.client != client);
+        }
+        let Some(up) = self.links.get_mut(client as usize).and_then(Option::take) else {
+            return;
+        };
+        if let Some(u) = self.conn_mut(up) {
+            if u.job.as_ref().is_some_and(|j| j.client == client) {
+                u.job = None;
+                self.close(now, up);
+            }
+        }
+    }
+
+    // ---- inputs: upstream side ----
+
+    pub fn connected(&mut self, now: Instant, up: UpId) {
+        let Some(u) = self.conn_mut(up) else { return };
+        if u.state != UpState::Connecting {
+            return;
+        }
+        match u.job.take() {
+            Some(job) => self.start(now, up, job, false),
+            None => self.release(now, up),
+        }
+    }
+
+    /// The connect failed (`errno`; ETIMEDOUT for the driver's connect timeout).
+    pub fn connect_failed(&mut self, now: Instant, up: UpId, errno: i32) {
+        let Some(u) = self.conn_mut(up) else { return };
+        let job = u.job.take();
+        if let Some(job) = job {
+            let status = if errno == libc::ETIMEDOUT { 504 } else { 502 };
+            let upstream = job.forward.upstream;
+            self.fail(job, status, Some(upstream), now);
+        }
+        self.close(now, up);
+    }
+
+    /// The request went out whole.
+    pub fn on_sent(&mut self, up: UpId) {
+        if let Some(u) = self.conn_mut(up) {
+            u.sent = true;
+        }
+    }
+
+    pub fn on_data(
+        &mut self,
+        now: Instant,
+        up: UpId,
+        data: &[u8],
+        date: &[u8; 29],
+        clients: &mut impl ClientOutput,
+    ) {
+        let Some(u) = self.conn_mut(up).filter(|_| !data.is_empty()) else {
+            return;
+        };
+        let Some(client) = u.job.as_ref().map(|j| j.client) else {
+            // Bytes on an idle connection: nothing asked for them.
+            return self.close(now, up);
+        };
+        u.last_progress = now;
+        let out = clients.output(client);
+        let res = u.exchange.on_data(data, date, out);
+        let pending = out.len();
+        self.after(now, up, res, pending);
+    }
+
+    /// The upstream closed its side.
+    pub fn on_eof(&mut self, now: Instant, up: UpId, clients: &mut impl ClientOutput) {
+        self.on_end(now, up, clients, false);
+    }
+
+    /// The connection failed (reset, failed send or receive).
+    pub fn on_error(&mut self, now: Instant, up: UpId, clients: &mut impl ClientOutput) {
+        self.on_end(now, up, clients, true);
+    }
+
+    /// The connection is gone (after [`Action::Close`]); its id may be reused.
+    pub fn closed(&mut self, now: Instant, up: UpId) {
+        let Some(u) = self.conn_mut(up) else { return };
+        if u.state != UpState::Closing {
+            // Closed under us (shutdown): account for it as a failure, ask nothing more.
+            if let Some(job) = u.job.take() {
+                self.lost(now, up, job, 502);
+            }
+            if let Some(upstream) = self.close_without_handover(up) {
+                self.actions.retain(|a| *a != Action::Close { up });
+                if let Some(job) = self.pools[upstream].queue.pop_front() {
+                    self.connect(now, job);
+                }
+            }
+        }
+        self.ups[up as usize] = None;
+        self.free.push(up);
+    }
+
+    /// Response timeouts, connect timeouts and queue waits.
+    pub fn tick(&mut self, now: Instant) {
+        let (timeout, connect_timeout) = (self.limits.timeout, self.limits.connect_timeout);
+        for up in 0..self.ups.len() as UpId {
+            let Some(u) = self.conn_mut(up) else { continue };
+            let limit = match u.state {
+                UpState::Busy if !u.paused => timeout,
+                UpState::Connecting => connect_timeout,
+                _ => continue,
+            };
+            if now < u.last_progress + limit {
+                continue;
+            }
+            if let Some(job) = u.job.take() {
+                self.lost(now, up, job, 504);
+            }
+            self.close(now, up);
+        }
+        let wait = self.limits.connect_timeout;
+        for p in 0..self.pools.len() {
+            while self.pools[p]
+                .queue
+                .front()
+                .is_some_and(|j| now >= j.since + wait)
+            {
+                let job = self.pools[p].queue.pop_front().expect("front");
+                self.fail(job, 503, None, now);
+            }
+        }
+    }
+
+    /// Shutdown: idle connections close now, busy ones after their response.
+    pub fn start_drain(&mut self, now: Instant) {
+        self.draining = true;
+        let idle: Vec<UpId> = self
+            .pools
+            .iter_mut()
+            .flat_map(|p| std::mem::take(&mut p.idle))
+            .collect();
+        for up in idle {
+            self.close(now, up);
+        }
+    }
+
+    // ---- internals ----
+
+    fn conn(&self, up: UpId) -> Option<&UpConn> {
+        self.ups.get(up as usize)?.as_ref()
+    }
+
+    fn conn_mut(&mut self, up: UpId) -> Option<&mut UpConn> {
+        self.ups.get_mut(up as usize)?.as_mut()
+    }
+
+    /// A pooled connection, a new one, a place in the queue, or 503.
+    fn assign(&mut self, now: Instant, job: Job) {
+        let pool = &mut self.pools[job.forward.upstream];
+        if let Some(up) = pool.idle.pop() {
+            return self.start(now, up, job, true);
+        }
+        if pool.total < self.limits.conns_per_upstream {
+            return self.connect(now, job);
+        }
+        if pool.queue.len() >= QUEUE_CAP {
+            return self.fail(job, 503, None, now);
+        }
+        pool.queue.push_back(job);
+    }
+
+    fn connect(&mut self, now: Instant, mut job: Job) {
+        let upstream = job.forward.upstream;
+        self.pools[upstream].total += 1;
+        let up = match self.free.pop() {
+            Some(up) => up,
+            None => {
+                self.ups.push(None);
+                self.ups.len() as UpId - 1
+            }
+        };
+        job.started = now;
+        self.link(job.client, up);
+        self.ups[up as usize] = Some(UpConn {
+            upstream,
+            state: UpState::Connecting,
+            exchange: Exchange::new(job.forward.side),
+            job: Some(job),
+            reused: false,
+            sent: false,
+            paused: false,
+            last_progress: now,
+        });
+        self.actions.push_back(Action::Connect { up, upstream });
+    }
+
+    /// Send `job` on the open connection `up`.
+    fn start(&mut self, now: Instant, up: UpId, mut job: Job, reused: bool) {
+        self.link(job.client, up);
+        if !job.retried {
+            job.started = now;
+        }
+        let u = self.conn_mut(up).expect("upstream connection");
+        u.state = UpState::Busy;
+        u.exchange = Exchange::new(job.forward.side);
+        u.job = Some(job);
+        u.reused = reused;
+        u.sent = false;
+        u.paused = false;
+        u.last_progress = now;
+        self.actions.push_back(Action::Send { up });
+        self.actions.push_back(Action::Read { up, on: true });
+    }
+
+    fn link(&mut self, client: ClientId, up: UpId) {
+        let c = client as usize;
+        if self.links.len() <= c {
+            self.links.resize(c + 1, None);
+        }
+        self.links[c] = Some(up);
+    }
+
+    fn unlink(&mut self, client: ClientId, up: UpId) {
+        if let Some(l) = self.links.get_mut(client as usize) {
+            if *l == Some(up) {
+                *l = None;
+            }
+        }
+    }
+
+    fn log_of(&self, up: UpId, job: &Job, now: Instant) -> UpstreamLog {
+        let ex = self.conn(up).map(|u| &u.exchange);
+        UpstreamLog {
+            upstream: Some(job.forward.upstream),
+            status: ex.and_then(Exchange::status),
+            response_time: now.saturating_duration_since(job.started),
+            body_bytes: ex.map_or(0, Exchange::body_bytes),
+        }
+    }
+
+    fn fail(&mut self, job: Job, status: u16, upstream: Option<usize>, now: Instant) {
+        let log = UpstreamLog {
+            upstream,
+            status: None,
+            response_time: now.saturating_duration_since(job.started),
+            body_bytes: 0,
+        };
+        self.outcomes.push_back((
+            job.client,
+            ForwardOutcome::Failed {
+                status,
+                side: job.forward.side,
+                log,
+            },
+        ));
+    }
+
+    /// The exchange on `up` ended without a response it could finish: `status` while the
+    /// client has nothing yet, else an abort.
+    fn lost(&mut self, now: Instant, up: UpId, job: Job, status: u16) {
+        let ex = self.conn(up).map(|u| &u.exchange);
+        let head_sent = ex.is_some_and(Exchange::head_sent);
+        let reset = ex.is_some_and(Exchange::cut_needs_reset);
+        let log = self.log_of(up, &job, now);
+        self.unlink(job.client, up);
+        let outcome = if head_sent {
+            ForwardOutcome::Abort { reset, log }
+        } else {
+            ForwardOutcome::Failed {
+                status,
+                side: job.forward.side,
+                log,
+            }
+        };
+        self.outcomes.push_back((job.client, outcome));
+    }
+
+    fn on_end(&mut self, now: Instant, up: UpId, clients: &mut impl ClientOutput, error: bool) {
+        let Some(u) = self.conn_mut(up) else { return };
+        if u.state == UpState::Closing {
+            return;
+        }
+        if let Some(client) = u.job.as_ref().map(|j| j.client) {
+            let out = clients.output(client);
+            let res = if error {
+                u.exchange.on_error(out)
+            } else {
+                u.exchange.on_eof(out)
+            };
+            let pending = out.len();
+            self.after(now, up, res, pending);
+        }
+        // Whatever the exchange made of it, the connection is done.
+        self.close(now, up);
+    }
+
+    /// Act on an exchange's progress.
+    fn after(&mut self, now: Instant, up: UpId, res: Result<Progress, Failure>, pending: usize) {
+        let draining = self.draining;
+        let u = self.conn_mut(up).expect("upstream connection");
+        match res {
+            Ok(Progress::Pending) => {
+                let client = u.job.as_ref().expect("busy").client;
+                // The pause belongs to this exchange: decided before anything can hand
+                // the connection to another request.
+                if pending >= PAUSE_AT && !u.paused {
+                    u.paused = true;
+                    self.actions.push_back(Action::Read { up, on: false });
+                }
+                self.outcomes.push_back((client, ForwardOutcome::Progress));
+            }
+            Ok(Progress::Done {
+                upstream_reusable,
+                client_keep_alive,
+            }) => {
+                let reusable = upstream_reusable && u.sent && !draining;
+                let job = u.job.take().expect("busy");
+                let log = self.log_of(up, &job, now);
+                self.unlink(job.client, up);
+                self.outcomes.push_back((
+                    job.client,
+                    ForwardOutcome::Done {
+                        keep_alive: client_keep_alive,
+                        log,
+                    },
+                ));
+                if reusable {
+                    self.release(now, up);
+                } else {
+                    self.close(now, up);
+                }
+            }
+            Err(Failure::NoResponse)
+                if u.reused
+                    && u.job
+                        .as_ref()
+                        .is_some_and(|j| !j.retried && j.forward.idempotent) =>
+            {
+                // The upstream closed a kept-alive connection as we sent: once more, on
+                // a fresh connection that takes this one's place (never one over the cap).
+                let mut job = u.job.take().expect("busy");
+                job.retried = true;
+                self.unlink(job.client, up);
+                self.close_without_handover(up);
+                self.connect(now, job);
+            }
+            Err(_) => {
+                let job = u.job.take().expect("busy");
+                self.lost(now, up, job, 502);
+                self.close(now, up);
+            }
+        }
+    }
+
+    /// A connection is free: the next waiting request, or the idle list.
+    fn release(&mut self, now: Instant, up: UpId) {
+        let upstream = self.conn(up).expect("upstream connection").upstream;
+        if let Some(job) = self.pools[upstream].queue.pop_front() {
+            return self.start(now, up, job, true);
+        }
+        let u = self.conn_mut(up).expect("upstream connection");
+        u.state = UpState::Idle;
+        u.paused = false;
+        self.pools[upstream].idle.push(up);
+        // Reading while idle notices the upstream's close at once.
+        self.actions.push_back(Action::Read { up, on: true });
+    }
+
+    /// Close `up` and give its place to the next waiting request.
+    fn close(&mut self, now: Instant, up: UpId) {
+        let Some(upstream) = self.close_without_handover(up) else {
+            return;
+        };
+        if let Some(job) = self.pools[upstream].queue.pop_front() {
+            self.connect(now, job);
+        }
+    }
+
+    /// Close `up`; its upstream's index if it was not closing already.
+    fn close_without_handover(&mut self, up: UpId) -> Option<usize> {
+        let u = self.conn_mut(up)?;
+        if u.state == UpState::Closing {
+            return None;
+        }
+        u.state = UpState::Closing;
+        let upstream = u.upstream;
+        if let Some(job) = u.job.take() {
+            let client = job.client;
+            self.unlink(client, up);
+        }
+        let pool = &mut self.pools[upstream];
+        pool.total -= 1;
+        pool.idle.retain(|&i| i != up);
+        self.actions.push_back(Action::Close { up });
+        Some(upstream)
+    }
+}

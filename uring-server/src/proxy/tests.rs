@@ -1,0 +1,507 @@
+//! The proxy machine driven the way quinn-proto's tests drive connections: a [`Pair`] of
+//! the machine and in-memory upstreams on a virtual clock, no sockets. The harness plays
+//! the worker (it carries out every action) and the upstreams (the test decides when a
+//! connect succeeds, what bytes come back, when a send completes).
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use super::machine::{
+    Action, ClientId, ClientOutput, ForwardOutcome, Limits, Machine, UpId, PAUSE_AT, QUEUE_CAP,
+};
+use super::request::Forward;
+use super::upstream::ClientSide;
+use uring_common::http::testkit::ResponseStream;
+
+const DATE: &[u8; 29] = b"Thu, 01 Jan 1970 00:00:00 GMT";
+const OK: &[u8] = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
+
+#[derive(Default)]
+struct Outs(HashMap<ClientId, Vec<u8>>);
+
+impl ClientOutput for Outs {
+    fn output(&mut self, client: ClientId) -> &mut Vec<u8> {
+        self.0.entry(client).or_default()
+    }
+}
+
+/// An in-memory upstream connection.
+#[derive(Debug, Default)]
+struct Up {
+    connected: bool,
+    reading: bool,
+    closed: bool,
+    /// Sends asked for and not yet completed (the test completes them).
+    sending: usize,
+    /// Requests received, in order.
+    requests: Vec<Vec<u8>>,
+}
+
+struct Pair {
+    m: Machine,
+    now: Instant,
+    outs: Outs,
+    ups: HashMap<UpId, Up>,
+    outcomes: Vec<(ClientId, ForwardOutcome)>,
+    /// Complete sends at once (an upstream that reads what it is sent).
+    auto_sent: bool,
+    /// Accept connects at once.
+    auto_connect: bool,
+    /// Connects asked for.
+    connects: usize,
+    /// The most connections open (not closed) to one upstream at any time.
+    peak_open: usize,
+}
+
+fn limits(conns: usize) -> Limits {
+    Limits {
+        upstreams: 1,
+        conns_per_upstream: conns,
+        connect_timeout: Duration::from_secs(5),
+        timeout: Duration::from_secs(60),
+    }
+}
+
+fn get(path: &str) -> Forward {
+    Forward {
+        upstream: 0,
+        request: format!("GET {path} HTTP/1.1\r\nHost: t\r\n\r\n").into_bytes(),
+        idempotent: true,
+        side: ClientSide {
+            head_only: false,
+            http10: false,
+            keep_alive: true,
+        },
+    }
+}
+
+fn post(path: &str) -> Forward {
+    Forward {
+        request: format!("POST {path} HTTP/1.1\r\nHost: t\r\nContent-Length: 0\r\n\r\n")
+            .into_bytes(),
+        idempotent: false,
+        ..get(path)
+    }
+}
+
+impl Pair {
+    fn new(limits: Limits) -> Pair {
+        Pair {
+            m: Machine::new(limits),
+            now: Instant::now(),
+            outs: Outs::default(),
+            ups: HashMap::new(),
+            outcomes: Vec::new(),
+            auto_sent: true,
+            auto_connect: true,
+            connects: 0,
+            peak_open: 0,
+        }
+    }
+
+    /// Carry out every action, as the worker does; collect outcomes.
+    fn pump(&mut self) {
+        loop {
+            let mut progressed = false;
+            while let Some(a) = self.m.poll_action() {
+                progressed = true;
+                match a {
+                    Action::Connect { up, upstream } => {
+                        assert_eq!(upstream, 0);
+                        self.connects += 1;
+                        self.ups.insert(up, Up::default());
+                        let open = self.ups.values().filter(|u| !u.closed).count();
+                        self.peak_open = self.peak_open.max(open);
+                        if self.auto_connect {
+                            self.ups.get_mut(&up).unwrap().connected = true;
+                            self.m.connected(self.now, up);
+                        }
+                    }
+                    Action::Send { up } => {
+                        let bytes = self.m.request_bytes(up).to_vec();
+                        let u = self.ups.get_mut(&up).expect("send on a known connection");
+                        assert!(u.connected && !u.closed, "send on {up}: {u:?}");
+                        assert_eq!(u.sending, 0, "a second send while one is in flight");
+                        u.requests.push(bytes);
+                        u.sending += 1;
+                        if self.auto_sent {
+                            u.sending = 0;
+                            self.m.on_sent(up);
+                        }
+                    }
+                    Action::Read { up, on } => self.ups.get_mut(&up).unwrap().reading = on,
+                    Action::Close { up } => {
+                        let u = self.ups.get_mut(&up).unwrap();
+                        assert!(!u.closed, "closed twice");
+                        u.closed = true;
+                        self.m.closed(self.now, up);
+                    }
+                }
+            }
+            while let Some(o) = self.m.poll_outcome() {
+                progressed = true;
+                self.outcomes.push(o);
+            }
+            if !progressed {
+                return;
+            }
+        }
+    }
+
+    fn submit(&mut self, client: ClientId, f: Forward) {
+        self.m.submit(self.now, client, f);
+        self.pump();
+    }
+
+    fn data(&mut self, up: UpId, bytes: &[u8]) {
+        self.m.on_data(self.now, up, bytes, DATE, &mut self.outs);
+        self.pump();
+    }
+
+    fn eof(&mut self, up: UpId) {
+        self.m.on_eof(self.now, up, &mut self.outs);
+        self.pump();
+    }
+
+    fn advance(&mut self, d: Duration) {
+        self.now += d;
+        self.m.tick(self.now);
+        self.pump();
+    }
+
+    /// The open connection carrying `client`'s request.
+    fn up_of(&self, client: ClientId) -> UpId {
+        self.m
+            .connection_of(client)
+            .expect("client has a connection")
+    }
+
+    fn open_ups(&self) -> Vec<UpId> {
+        let mut v: Vec<UpId> = (self.ups.iter())
+            .filter(|(_, u)| !u.closed)
+            .map(|(&i, _)| i)
+            .collect();
+        v.sort();
+        v
+    }
+
+    /// The last terminal outcome of `client` (Progress skipped).
+    fn last(&self, client: ClientId) -> Option<ForwardOutcome> {
+        self.outcomes
+            .iter()
+            .rev()
+            .find(|(c, o)| *c == client && *o != ForwardOutcome::Progress)
+            .map(|(_, o)| *o)
+    }
+
+    fn status_of(&self, client: ClientId) -> Option<u16> {
+        match self.last(client)? {
+            ForwardOutcome::Failed { status, .. } => Some(status),
+            ForwardOutcome::Done { log, .. } => log.status,
+            _ => None,
+        }
+    }
+}
+
+#[test]
+fn a_complete_response_returns_the_connection_to_the_pool() {
+    let mut p = Pair::new(limits(4));
+    p.submit(1, get("/a"));
+    let up = p.up_of(1);
+    p.data(up, OK);
+    assert!(matches!(
+        p.last(1),
+        Some(ForwardOutcome::Done {
+            keep_alive: true,
+            ..
+        })
+    ));
+    assert!(p.outs.0[&1].ends_with(b"\r\n\r\nok"));
+    p.submit(2, get("/b"));
+    assert_eq!(p.up_of(2), up, "the pooled connection is reused");
+    assert_eq!(p.ups[&up].requests.len(), 2);
+    assert_eq!(p.open_ups(), vec![up]);
+}
+
+#[test]
+fn the_response_is_the_same_at_every_byte_split() {
+    let wire = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n";
+    let mut whole = None;
+    for at in 0..=wire.len() {
+        let mut p = Pair::new(limits(1));
+        p.submit(1, get("/"));
+        let up = p.up_of(1);
+        p.data(up, &wire[..at]);
+        p.data(up, &wire[at..]);
+        assert!(
+            matches!(p.last(1), Some(ForwardOutcome::Done { .. })),
+            "at {at}"
+        );
+        let mut rs = ResponseStream::new(64 * 1024);
+        rs.feed(&p.outs.0.remove(&1).unwrap());
+        assert_eq!(rs.error, None, "at {at}");
+        let r = &rs.messages[0];
+        let seen = (r.status, r.body.clone());
+        assert_eq!(whole.get_or_insert_with(|| seen.clone()), &seen, "at {at}");
+        assert_eq!(p.open_ups(), vec![up], "pooled at {at}");
+    }
+}
+
+#[test]
+fn requests_wait_in_order_and_a_full_queue_is_503() {
+    let mut p = Pair::new(limits(1));
+    p.submit(1, get("/1"));
+    for c in 2..2 + QUEUE_CAP as ClientId {
+        p.submit(c, get("/q"));
+    }
+    assert_eq!(p.outcomes, vec![]);
+    let over = 2 + QUEUE_CAP as ClientId;
+    p.submit(over, get("/over"));
+    assert_eq!(p.status_of(over), Some(503));
+    let up = p.up_of(1);
+    for c in 1..5 {
+        assert_eq!(p.up_of(c), up, "client {c} in order");
+        p.data(up, OK);
+        assert_eq!(p.status_of(c), Some(200));
+    }
+    assert_eq!(p.open_ups(), vec![up]);
+}
+
+#[test]
+fn a_request_waiting_longer_than_the_connect_timeout_is_503() {
+    let mut p = Pair::new(limits(1));
+    p.submit(1, get("/1"));
+    p.advance(Duration::from_secs(2));
+    p.submit(2, get("/2"));
+    p.advance(Duration::from_secs(4));
+    assert_eq!(p.status_of(2), None, "waited 4 s of 5");
+    p.advance(Duration::from_secs(1));
+    assert_eq!(p.status_of(2), Some(503));
+    assert_eq!(p.status_of(1), None, "the busy request is not touched");
+}
+
+#[test]
+fn connect_failures_are_502_and_504() {
+    let mut p = Pair::new(limits(2));
+    p.auto_connect = false;
+    p.submit(1, get("/refused"));
+    let up = p.up_of(1);
+    p.m.connect_failed(p.now, up, libc::ECONNREFUSED);
+    p.pump();
+    assert_eq!(p.status_of(1), Some(502));
+    p.submit(2, get("/slow"));
+    p.advance(Duration::from_secs(5));
+    assert_eq!(p.status_of(2), Some(504), "the connect timeout");
+    assert_eq!(p.open_ups(), Vec::<UpId>::new());
+    // A route to an upstream that does not exist: one check, a 502, no panic.
+    p.submit(
+        3,
+        Forward {
+            upstream: 7,
+            ..get("/x")
+        },
+    );
+    assert_eq!(p.status_of(3), Some(502));
+}
+
+#[test]
+fn response_timeouts_are_504_before_the_head_and_an_abort_after() {
+    let mut p = Pair::new(limits(2));
+    p.submit(1, get("/1"));
+    p.advance(Duration::from_secs(60));
+    assert_eq!(p.status_of(1), Some(504));
+    p.submit(2, get("/2"));
+    let up = p.up_of(2);
+    p.data(up, b"HTTP/1.1 200 OK\r\nContent-Length: 9\r\n\r\npart");
+    p.advance(Duration::from_secs(59));
+    assert_eq!(p.last(2), None, "progress restarts the clock");
+    p.advance(Duration::from_secs(1));
+    assert!(matches!(
+        p.last(2),
+        Some(ForwardOutcome::Abort { reset: false, .. })
+    ));
+    assert!(p.ups[&up].closed);
+}
+
+#[test]
+fn an_idempotent_request_is_retried_once_on_a_fresh_connection_within_the_cap() {
+    let mut p = Pair::new(limits(1));
+    p.submit(1, get("/1"));
+    let first = p.up_of(1);
+    p.data(first, OK);
+    p.submit(2, get("/2"));
+    p.submit(3, get("/3"));
+    // The kept-alive connection closes under request 2: once more, on a new connection
+    // that takes its place; request 3 still waits.
+    p.eof(first);
+    let second = p.up_of(2);
+    assert_ne!(second, first);
+    assert_eq!(p.peak_open, 1, "never over --upstream-conns");
+    assert_eq!(p.status_of(2), None);
+    // A fresh connection failing is not retried.
+    p.eof(second);
+    assert_eq!(p.status_of(2), Some(502));
+    // Request 3 gets the place.
+    let third = p.up_of(3);
+    p.data(third, OK);
+    assert_eq!(p.status_of(3), Some(200));
+    assert_eq!(p.peak_open, 1);
+}
+
+#[test]
+fn a_non_idempotent_request_is_not_retried() {
+    let mut p = Pair::new(limits(1));
+    p.submit(1, get("/1"));
+    let up = p.up_of(1);
+    p.data(up, OK);
+    p.submit(2, post("/2"));
+    p.eof(up);
+    assert_eq!(p.status_of(2), Some(502));
+}
+
+/// Bug 1 of issue 20: the response that fills the slow client's output to the pause mark
+/// also completes; the connection goes to the queued request, which must not inherit the
+/// pause (it never got a resume, and its timeout was skipped).
+#[test]
+fn the_pause_stays_with_the_exchange_whose_client_is_slow() {
+    let mut p = Pair::new(limits(1));
+    p.submit(1, get("/big"));
+    p.submit(2, get("/small"));
+    let up = p.up_of(1);
+    let body = PAUSE_AT + 10;
+    let head = format!("HTTP/1.1 200 OK\r\nContent-Length: {body}\r\n\r\n");
+    p.data(up, head.as_bytes());
+    p.data(up, &vec![b'x'; body]);
+    assert!(matches!(p.last(1), Some(ForwardOutcome::Done { .. })));
+    // Client 1 has not read anything: its output holds over PAUSE_AT bytes.
+    assert!(p.outs.0[&1].len() >= PAUSE_AT);
+    assert_eq!(p.up_of(2), up);
+    assert!(p.ups[&up].reading, "the queued request's read is paused");
+    p.data(up, OK);
+    assert_eq!(p.status_of(2), Some(200));
+    // And a stalled upstream still times out.
+    p.submit(3, get("/stall"));
+    p.advance(Duration::from_secs(60));
+    assert_eq!(p.status_of(3), Some(504));
+}
+
+#[test]
+fn a_full_client_output_pauses_the_read_until_it_drains() {
+    let mut p = Pair::new(limits(1));
+    p.submit(1, get("/big"));
+    let up = p.up_of(1);
+    let body = 3 * PAUSE_AT;
+    let head = format!("HTTP/1.1 200 OK\r\nContent-Length: {body}\r\n\r\n");
+    p.data(up, head.as_bytes());
+    p.data(up, &vec![b'x'; PAUSE_AT]);
+    assert!(!p.ups[&up].reading, "paused at {PAUSE_AT}");
+    // A paused exchange waits for its client, not for the upstream: no timeout.
+    p.advance(Duration::from_secs(120));
+    assert_eq!(p.last(1), None);
+    p.m.client_drained(1, PAUSE_AT / 2);
+    p.pump();
+    assert!(!p.ups[&up].reading, "not below the resume mark yet");
+    p.outs.0.get_mut(&1).unwrap().clear();
+    p.m.client_drained(1, 0);
+    p.pump();
+    assert!(p.ups[&up].reading, "resumed");
+    p.data(up, &vec![b'x'; 2 * PAUSE_AT]);
+    assert!(matches!(p.last(1), Some(ForwardOutcome::Done { .. })));
+}
+
+#[test]
+fn a_client_gone_mid_response_closes_its_connection_and_frees_the_place() {
+    let mut p = Pair::new(limits(1));
+    p.submit(1, get("/1"));
+    p.submit(2, get("/2"));
+    p.submit(3, get("/3"));
+    let up = p.up_of(1);
+    p.data(up, b"HTTP/1.1 200 OK\r\nContent-Length: 9\r\n\r\npa");
+    p.m.client_gone(p.now, 3);
+    p.m.client_gone(p.now, 1);
+    p.pump();
+    assert!(p.ups[&up].closed, "a response cannot be skipped");
+    let next = p.up_of(2);
+    assert_ne!(next, up);
+    p.data(next, OK);
+    assert_eq!(p.status_of(2), Some(200));
+    assert_eq!(
+        p.last(3),
+        None,
+        "the gone client's queued request was dropped"
+    );
+    assert_eq!(p.open_ups(), vec![next]);
+}
+
+/// Bug 2 of issue 20: an answer before the request was sent whole leaves the send in
+/// flight; the connection must not carry another request.
+#[test]
+fn a_connection_whose_send_is_unfinished_is_not_reused() {
+    let mut p = Pair::new(limits(1));
+    p.auto_sent = false;
+    p.submit(1, post("/upload"));
+    let up = p.up_of(1);
+    p.data(
+        up,
+        b"HTTP/1.1 401 Unauthorized\r\nContent-Length: 0\r\n\r\n",
+    );
+    assert_eq!(p.status_of(1), Some(401));
+    assert!(p.ups[&up].closed);
+    p.submit(2, get("/next"));
+    let next = p.up_of(2);
+    assert_eq!(p.connects, 2, "a fresh connection for the next request");
+    assert_eq!(p.ups[&next].requests.len(), 1, "the request went out");
+    // Sent whole, then answered: pooled.
+    p.ups.get_mut(&next).unwrap().sending = 0;
+    p.m.on_sent(next);
+    p.data(next, OK);
+    p.submit(3, get("/again"));
+    assert_eq!(p.up_of(3), next);
+}
+
+#[test]
+fn a_close_delimited_body_cut_by_an_error_is_a_reset_for_an_http10_client() {
+    let mut p = Pair::new(limits(1));
+    let mut f = get("/");
+    f.side.http10 = true;
+    p.submit(1, f);
+    let up = p.up_of(1);
+    p.data(up, b"HTTP/1.0 200 OK\r\n\r\nsome");
+    p.m.on_error(p.now, up, &mut p.outs);
+    p.pump();
+    assert!(matches!(
+        p.last(1),
+        Some(ForwardOutcome::Abort { reset: true, .. })
+    ));
+    // The same body ended by an orderly close is complete.
+    let mut f = get("/");
+    f.side.http10 = true;
+    p.submit(2, f);
+    let up = p.up_of(2);
+    p.data(up, b"HTTP/1.0 200 OK\r\n\r\nsome");
+    p.eof(up);
+    assert!(matches!(
+        p.last(2),
+        Some(ForwardOutcome::Done {
+            keep_alive: false,
+            ..
+        })
+    ));
+}
+
+#[test]
+fn drain_closes_idle_connections_now_and_busy_ones_after_their_response() {
+    let mut p = Pair::new(limits(2));
+    p.submit(1, get("/1"));
+    p.submit(2, get("/2"));
+    let (a, b) = (p.up_of(1), p.up_of(2));
+    p.data(a, OK);
+    assert!(!p.ups[&a].closed);
+    p.m.start_drain(p.now);
+    p.pump();
+    assert!(p.ups[&a].closed, "idle: closed at once");
+    assert!(!p.ups[&b].closed, "busy: kept");
+    p.data(b, OK);
+    assert_eq!(p.status_of(2), Some(200));
+    assert!(p.ups[&b].closed, "closed after its response");
+}
