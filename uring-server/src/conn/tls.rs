@@ -275,6 +275,13 @@ impl Conn {
                 return false;
             }
             self.out.clear();
+            // The last answer before a close: close_notify rides its send (one send, not
+            // two; `queue_close_notify` then has nothing left to do).
+            let last = self.phase == Phase::CloseAfterFlush && self.file.is_none();
+            if last && !self.forwarding && !t.failed && !t.close_notified {
+                t.close_notified = true;
+                t.session.send_close_notify();
+            }
         }
         while t.session.wants_write() {
             if t.session.write_tls(into).is_err() {
@@ -374,6 +381,8 @@ ejsVs/eQg6I0+K+cDGE4pDTfYczz3MUjXqyrd74B51X3RLjxPBj89YwO
         closed: Option<Close>,
         /// The client read a close_notify (rustls' reader then says Ok(0)).
         close_notify: bool,
+        /// How many sends the connection made.
+        sends: usize,
     }
 
     /// A client sends `requests` (or the raw `client_bytes` instead of its records) in
@@ -395,6 +404,7 @@ ejsVs/eQg6I0+K+cDGE4pDTfYczz3MUjXqyrd74B51X3RLjxPBj89YwO
         let mut client = ClientConnection::new(client_cfg, name).unwrap();
         client.writer().write_all(requests).unwrap();
         let (mut plain, mut wire, mut closed) = (Vec::new(), Vec::new(), None);
+        let mut sends = 0;
         for round in 0..16 {
             if round == 8 {
                 match then {
@@ -422,6 +432,7 @@ ejsVs/eQg6I0+K+cDGE4pDTfYczz3MUjXqyrd74B51X3RLjxPBj89YwO
             }
             let mut out = Vec::new();
             while conn.poll_send(&mut out) {
+                sends += 1;
                 let n = out.len();
                 wire.extend_from_slice(&out);
                 let mut rd = &out[..];
@@ -448,20 +459,23 @@ ejsVs/eQg6I0+K+cDGE4pDTfYczz3MUjXqyrd74B51X3RLjxPBj89YwO
             wire,
             closed,
             close_notify,
+            sends,
         }
     }
 
     #[test]
     fn the_session_ends_with_close_notify_after_connection_close_when_idle_and_draining() {
+        let keep_alive = b"GET /a HTTP/1.1\r\nHost: x\r\n\r\n";
+        let kept = run_client(usize::MAX, None, keep_alive, Then::Wait);
+        assert!(kept.closed.is_none() && !kept.close_notify, "kept alive");
         for piece in [1, 7, usize::MAX] {
             let requests = b"GET /a HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
             let e = run_client(piece, None, requests, Then::Wait);
             assert!(e.plain.ends_with(b"\r\n\r\n/a"), "pieces of {piece}");
             assert!(e.closed.is_some() && e.close_notify, "pieces of {piece}");
+            // close_notify rides the answer's send: no send of its own.
+            assert_eq!(e.sends, kept.sends, "pieces of {piece}");
         }
-        let keep_alive = b"GET /a HTTP/1.1\r\nHost: x\r\n\r\n";
-        let e = run_client(usize::MAX, None, keep_alive, Then::Wait);
-        assert!(e.closed.is_none() && !e.close_notify, "kept alive");
         for (then, what) in [
             (Then::IdleTimeout, "idle timeout"),
             (Then::DrainAfterItsGrace, "drain"),
