@@ -13,10 +13,23 @@ use std::io;
 use std::os::fd::RawFd;
 use std::time::Duration;
 
-use super::driver::UringDriver;
-use super::epoll::{EpollCore, EpollDriver};
+use super::builder::RingConfig;
+use super::epoll::EpollCore;
+use super::event::{RecvMode, SlotId};
 use super::slab::UringCore;
-use super::{DriverConfig, Event, RecvMode, RingError, SlotId, Tier};
+
+/// Everything a driver needs.
+#[derive(Debug, Clone, Copy)]
+pub struct DriverConfig {
+    pub ring: RingConfig,
+    pub recv_mode: RecvMode,
+    /// Receive buffer per connection in [`RecvMode::Own`].
+    pub own_recv_size: usize,
+    /// Buffer ring geometry in the other modes (count is a power of two).
+    pub ring_buf_count: u16,
+    pub ring_buf_size: u32,
+    pub connect_timeout: Duration,
+}
 
 /// The slot slab and the asks of one thread, for either backend.
 pub enum Core {
@@ -135,56 +148,5 @@ impl Core {
     }
     pub fn poll_readable(&mut self, id: u32, fd: RawFd) {
         either!(self, c => c.poll_readable(id, fd))
-    }
-}
-
-/// One thread's driver: an io_uring ring, or an epoll instance.
-// One per thread, made once and never moved on the hot path: boxing a variant would only
-// add an indirection to every turn.
-#[allow(clippy::large_enum_variant)]
-pub enum Driver {
-    Uring(UringDriver),
-    Epoll(EpollDriver),
-}
-
-impl Driver {
-    /// The epoll backend when `cfg.ring.tier` is [`Tier::Epoll`], the ring otherwise.
-    pub fn new(cfg: &DriverConfig) -> Result<Driver, RingError> {
-        Ok(match cfg.ring.tier {
-            Tier::Epoll => Driver::Epoll(EpollDriver::new(cfg)?),
-            _ => Driver::Uring(UringDriver::new(cfg)?),
-        })
-    }
-
-    pub fn core(&mut self) -> &mut Core {
-        match self {
-            Driver::Uring(d) => d.core(),
-            Driver::Epoll(d) => d.core(),
-        }
-    }
-
-    /// Do what was asked, wait for at least one event (or a timer), deliver every event.
-    /// An error means the backend is unusable; the program stops its loop.
-    pub fn turn(&mut self, f: &mut impl FnMut(&mut Core, Event<&[u8]>)) -> io::Result<()> {
-        match self {
-            Driver::Uring(d) => d.turn(f),
-            Driver::Epoll(d) => d.turn(f),
-        }
-    }
-
-    /// Close every slot and wait (at most `give_up`) for their last completions.
-    pub fn shutdown(&mut self, give_up: Duration, f: &mut impl FnMut(&mut Core, Event<&[u8]>)) {
-        match self {
-            Driver::Uring(d) => d.shutdown(give_up, f),
-            Driver::Epoll(d) => d.shutdown(give_up, f),
-        }
-    }
-
-    /// Slots the program may still hold (open, closing, or `Closed` not yet delivered).
-    pub fn live(&self) -> usize {
-        match self {
-            Driver::Uring(d) => d.live(),
-            Driver::Epoll(d) => d.live(),
-        }
     }
 }

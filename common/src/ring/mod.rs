@@ -16,14 +16,15 @@ pub mod slab;
 mod sys;
 pub mod tier;
 pub mod token;
+pub mod uring;
 
-pub use backend::{Core, Driver};
+pub use backend::{Core, DriverConfig};
 pub use bufring::BufRing;
 pub use builder::{
     build_ring, build_ring_with_flags, raise_memlock_limit, raise_nofile_limit, RingConfig,
     SetupFlags,
 };
-pub use driver::{DriverConfig, EnterError, UringDriver};
+pub use driver::Driver;
 pub use epoll::{EpollCore, EpollDriver};
 pub use error::RingError;
 pub use event::{Completion, Event, Payload, RecvMode, SlotId, TIMERS};
@@ -32,3 +33,4 @@ pub use probe::{probe, select, Selection};
 pub use slab::{set_inline_sendfile, CoreConfig, UringCore, SPLICE_HEAD_MAX};
 pub use tier::{Features, Tier, TierChoice};
 pub use token::Token;
+pub use uring::{EnterError, UringDriver};
