@@ -5,8 +5,8 @@
 //!
 //! A multishot recv takes one buffer per completion. When the ring is empty the kernel ends
 //! the multishot with `-ENOBUFS` (no `IORING_CQE_F_MORE`); the bytes stay queued in the
-//! socket, nothing is lost. The driver (`slab.rs`) classifies that completion and arms the
-//! recv again once buffers are back; `driver.rs` has the test that runs it on a real ring.
+//! socket, nothing is lost. The core (`op/recv.rs`) classifies that completion and arms the
+//! recv again once buffers are back; `uring.rs` has the test that runs it on a real ring.
 
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};

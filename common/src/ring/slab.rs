@@ -1,8 +1,10 @@
-//! The driver's core: the slot slab, the one lifecycle rule, the operations a program asks
-//! for, and the classification of completions. It never enters the kernel: operations
-//! become SQEs in a queue that [`Driver`](super::Driver) moves to the ring, and
-//! completions come in as plain `(user_data, res, flags)` triples, so every rule below is
-//! tested by feeding synthetic completions (see the tests at the bottom).
+//! The io_uring driver's core: the slot slab, the one lifecycle rule, and the dispatch of
+//! each completion to its operation. Each operation (its ask, the SQE it builds, the
+//! meaning of its completion) lives in its own file under `op/`; the per-slot state they
+//! share is in `slot.rs`. The core never enters the kernel: operations become SQEs in a
+//! queue that the driver (`uring.rs`) moves to the ring, and completions come in as plain
+//! `(user_data, res, flags)` triples, so every rule is tested by feeding synthetic
+//! completions (see the tests at the bottom).
 //!
 //! # The lifecycle rule
 //!
@@ -17,114 +19,16 @@
 //! completion that ends the operation.
 
 use std::collections::VecDeque;
-use std::io;
 use std::os::fd::RawFd;
 use std::time::Duration;
 
-use io_uring::{cqueue, opcode, squeue, types};
+use io_uring::{cqueue, types};
 
-use super::event::{Completion, Event, Payload, RecvMode, SlotId, TIMERS};
+use super::event::{Completion, RecvMode, SlotId, TIMERS};
 use super::fixed::FixedSends;
+use super::slot::{Life, Peer, Pending, Slot, Splicing};
 use super::sys;
 use super::{Op, Token};
-
-mod inline_send;
-pub use inline_send::set_inline_sendfile;
-
-/// Where a slot is in its life.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Life {
-    /// Not in use: on the free list, or released and waiting for its `Closed` event.
-    Free,
-    Open,
-    /// Close decided; waiting for the last completion before CLOSE.
-    Closing,
-}
-
-/// One [`Core::splice_file`] in progress: SPLICE in (file → pipe) linked to SPLICE out
-/// (pipe → socket), and SPLICE outs that continue a short one.
-#[derive(Debug, Default, Clone, Copy)]
-struct Splicing {
-    /// SPLICE SQEs of the slot not yet completed (0, 1 or 2).
-    inflight: u8,
-    /// File bytes asked of the SPLICE in.
-    want: u32,
-    /// Bytes of the send buffer written into the pipe ahead of the file's.
-    head: u32,
-    more: bool,
-    /// The SPLICE in's result, once it completed.
-    filled: Option<i32>,
-    /// Bytes the SPLICE outs moved so far.
-    drained: u32,
-    /// The last SPLICE out's errno (ECANCELED when a short SPLICE in broke the link).
-    out_errno: i32,
-    /// Sent inline instead (`slab/inline_send.rs`): its local completion or POLLOUT wait
-    /// is pending.
-    inline: Option<inline_send::InlineSend>,
-}
-
-/// Most unsent send-buffer bytes [`Core::splice_file`] puts ahead of the file's.
-pub const SPLICE_HEAD_MAX: usize = 16 * 1024;
-
-struct Slot {
-    generation: u16,
-    fd: RawFd,
-    life: Life,
-    /// The program wants a receive outstanding.
-    reading: bool,
-    recv_armed: bool,
-    recv_cancelled: bool,
-    send_inflight: bool,
-    /// Bytes of `send_buf` already sent by earlier completions of this send.
-    send_at: usize,
-    read_inflight: bool,
-    /// CONNECT and its LINK_TIMEOUT not yet completed (0, 1 or 2).
-    connecting: u8,
-    /// The basic tier's receive buffer; the kernel writes it while `recv_armed`.
-    recv_buf: Box<[u8]>,
-    /// Read by the kernel while `send_inflight`.
-    send_buf: Vec<u8>,
-    /// Written by the kernel while `read_inflight`.
-    read_buf: Vec<u8>,
-    /// The other read buffer: while the program looks at one read's bytes, the next read
-    /// may already go into `read_buf`.
-    spare_read_buf: Vec<u8>,
-    /// The slot's pipe for splicing (read end, write end, capacity in bytes): made on first
-    /// use, kept for the next connection while it is known empty, closed otherwise.
-    pipe: Option<(RawFd, RawFd, u32)>,
-    /// The pipe may hold bytes (a splice failed or was cancelled): close it when idle.
-    pipe_dirty: bool,
-    splice: Splicing,
-    /// The socket was made `O_NONBLOCK` for inline sends: SPLICE out waits for POLLOUT.
-    nonblocking: bool,
-}
-
-impl Slot {
-    fn ops(&self) -> u32 {
-        self.recv_armed as u32
-            + self.send_inflight as u32
-            + self.read_inflight as u32
-            + self.connecting as u32
-            + self.splice.inflight as u32
-    }
-
-    /// Close the pipe if it may hold bytes (nothing of the slot's is in flight then).
-    fn drop_dirty_pipe(&mut self) {
-        if self.pipe_dirty && self.splice.inflight == 0 {
-            self.pipe_dirty = false;
-            if let Some(pipe) = self.pipe.take() {
-                sys::close_pipe(pipe);
-            }
-        }
-    }
-}
-
-/// An SQE waiting for room in the submission queue; a linked pair stays together.
-#[derive(Debug)]
-pub(super) enum Pending {
-    One(squeue::Entry),
-    Linked(squeue::Entry, squeue::Entry),
-}
 
 /// Settings of the core (the driver fills them from its configuration).
 #[derive(Debug, Clone, Copy)]
@@ -139,36 +43,29 @@ pub struct CoreConfig {
     pub connect_timeout: Duration,
 }
 
-/// A peer to connect to: its address, kept where the kernel may read it.
-struct Peer {
-    addr: Box<libc::sockaddr_storage>,
-    len: libc::socklen_t,
-    domain: libc::c_int,
-}
-
 pub struct UringCore {
-    cfg: CoreConfig,
-    slots: Vec<Slot>,
-    free: Vec<SlotId>,
+    pub(super) cfg: CoreConfig,
+    pub(super) slots: Vec<Slot>,
+    pub(super) free: Vec<SlotId>,
     /// Slots to look at before the next submit (arm or stop a receive).
-    dirty: Vec<SlotId>,
+    pub(super) dirty: Vec<SlotId>,
     /// Released slots whose `Closed` event is still to be delivered.
-    released: VecDeque<SlotId>,
-    pending: VecDeque<Pending>,
+    pub(super) released: VecDeque<SlotId>,
+    pub(super) pending: VecDeque<Pending>,
     /// Completions made in user space (an inline send's result), as (user data, result):
     /// the driver delivers them like CQEs, through [`UringCore::complete`].
-    local: VecDeque<(u64, i32)>,
-    peers: Vec<Peer>,
-    connect_ts: Box<types::Timespec>,
-    timer_ts: Box<[types::Timespec; TIMERS]>,
-    timer_armed: [bool; TIMERS],
-    open: usize,
+    pub(super) local: VecDeque<(u64, i32)>,
+    pub(super) peers: Vec<Peer>,
+    pub(super) connect_ts: Box<types::Timespec>,
+    pub(super) timer_ts: Box<[types::Timespec; TIMERS]>,
+    pub(super) timer_armed: [bool; TIMERS],
+    pub(super) open: usize,
     pub(super) fixed: FixedSends,
     /// The socket last accepted (with SOCK_NONBLOCK), until `open` adopts it.
-    accepted: Option<RawFd>,
+    pub(super) accepted: Option<RawFd>,
     /// File ranges `cachestat` found fully cached in this batch of completions
-    /// (`slab/inline_send.rs`).
-    cached_now: Vec<(RawFd, u64, u32)>,
+    /// (`op/splice_inline.rs`).
+    pub(super) cached_now: Vec<(RawFd, u64, u32)>,
 }
 
 impl UringCore {
@@ -292,188 +189,6 @@ impl UringCore {
         id
     }
 
-    /// Remember a peer for [`Core::connect`]; returns its id.
-    pub fn add_peer(&mut self, addr: &libc::sockaddr_storage, len: libc::socklen_t) -> usize {
-        let domain = addr.ss_family as libc::c_int;
-        self.peers.push(Peer {
-            addr: Box::new(*addr),
-            len,
-            domain,
-        });
-        self.peers.len() - 1
-    }
-
-    /// A new socket connecting to `peer`, bounded by the connect timeout. Fails (EMFILE,
-    /// ENFILE...) only when no socket could be made; connect errors come as events.
-    pub fn connect(&mut self, peer: usize) -> io::Result<SlotId> {
-        let p = &self.peers[peer];
-        let domain = p.domain;
-        let fd = sys::stream_socket(domain, libc::SOCK_CLOEXEC)?;
-        let id = self.open(fd);
-        self.slots[id as usize].nonblocking = false;
-        self.fixed.opened(id, true);
-        let s = &mut self.slots[id as usize];
-        let p = &self.peers[peer];
-        s.connecting = 2;
-        // SAFETY: the address is boxed in `peers`, which lives as long as the core and is
-        // never shrunk; the timespec is boxed in the core and never changed after `new`.
-        let connect = opcode::Connect::new(
-            types::Fd(fd),
-            (&*p.addr as *const libc::sockaddr_storage).cast(),
-            p.len,
-        )
-        .build()
-        .flags(squeue::Flags::IO_LINK)
-        .user_data(Token::of(id, s.generation, Op::Connect).0);
-        let timeout = opcode::LinkTimeout::new(&*self.connect_ts)
-            .build()
-            .user_data(Token::of(id, s.generation, Op::LinkTimeout).0);
-        self.pending.push_back(Pending::Linked(connect, timeout));
-        Ok(id)
-    }
-
-    /// Keep a receive outstanding on the slot (or stop asking for one). The receive is
-    /// armed before the next submit; a multishot receive is cancelled when not wanted, so
-    /// the buffer ring is not drained by a connection that cannot take more.
-    pub fn set_reading(&mut self, slot: SlotId, on: bool) {
-        let s = &mut self.slots[slot as usize];
-        if s.reading != on {
-            s.reading = on;
-            self.dirty.push(slot);
-        } else if on && !s.recv_armed {
-            self.dirty.push(slot);
-        }
-    }
-
-    /// The send buffer, to fill, when no send is in flight on an open slot.
-    pub fn send_buffer(&mut self, slot: SlotId) -> Option<&mut Vec<u8>> {
-        let s = &mut self.slots[slot as usize];
-        (s.life == Life::Open && !s.send_inflight).then_some(&mut s.send_buf)
-    }
-
-    /// Send the whole send buffer (nothing to do when it is empty). Short sends and
-    /// EINTR/EAGAIN are continued by the driver; the program hears `Sent` once, at the end.
-    pub fn send(&mut self, slot: SlotId) {
-        let s = &mut self.slots[slot as usize];
-        if s.life != Life::Open || s.send_inflight || s.send_buf.is_empty() {
-            return;
-        }
-        s.send_at = 0;
-        self.push_send(slot);
-    }
-
-    fn push_send(&mut self, slot: SlotId) {
-        let s = &mut self.slots[slot as usize];
-        let rest = &s.send_buf[s.send_at..];
-        // SAFETY: `send_buf` belongs to the slot and is neither touched nor freed while
-        // `send_inflight` (send_buffer() refuses, release waits for ops() == 0).
-        let e = (self.fixed.send_target(slot, s.fd))
-            .send(rest.as_ptr(), rest.len() as u32)
-            .user_data(Token::of(slot, s.generation, Op::Send).0);
-        s.send_inflight = true;
-        self.pending.push_back(Pending::One(e));
-    }
-
-    /// Read `len` bytes of `file` at `offset` into the slot's read buffer. The program keeps
-    /// `file` open until `FileRead`/`FileReadFailed` or `Closed`.
-    pub fn read_file(&mut self, slot: SlotId, file: RawFd, offset: u64, len: u32) {
-        let s = &mut self.slots[slot as usize];
-        if s.life != Life::Open || s.read_inflight {
-            return;
-        }
-        s.read_buf.clear();
-        s.read_buf.reserve(len as usize);
-        // SAFETY: `read_buf` belongs to the slot, has room for `len` bytes, and is not
-        // touched or freed while `read_inflight` (release waits for ops() == 0).
-        let e = opcode::Read::new(types::Fd(file), s.read_buf.as_mut_ptr(), len)
-            .offset(offset)
-            .build()
-            .user_data(Token::of(slot, s.generation, Op::Read).0);
-        s.read_inflight = true;
-        self.pending.push_back(Pending::One(e));
-    }
-
-    /// Move up to `len` bytes of `file` at `offset` to the socket without copying them
-    /// through user space: SPLICE file → the slot's pipe, linked to SPLICE pipe → socket
-    /// (`more`: more bytes follow, like MSG_MORE). Bytes the program left in the send
-    /// buffer without sending them (a response head, at most [`SPLICE_HEAD_MAX`]) are
-    /// written into the pipe first and leave in the same SPLICE out, in one segment with
-    /// the file's first bytes. Returns how many file bytes this splice moves (at most
-    /// what the pipe holds); `Spliced { len }` or `SpliceFailed` follows. A range whose
-    /// pages are all cached goes out with `sendfile` on this thread instead, without the
-    /// io-wq hop (`slab/inline_send.rs`); `Spliced` may then report fewer bytes than
-    /// asked (the socket filled up). Fails only when no pipe could be made or the socket
-    /// is broken. The program keeps `file` open until then, and sends nothing else on the
-    /// slot meanwhile.
-    pub fn splice_file(
-        &mut self,
-        slot: SlotId,
-        file: RawFd,
-        offset: u64,
-        len: u32,
-        more: bool,
-    ) -> io::Result<u32> {
-        let s = &mut self.slots[slot as usize];
-        let head = s.send_buf.len();
-        if s.life != Life::Open
-            || s.splice.inflight > 0
-            || s.send_inflight
-            || len == 0
-            || head > SPLICE_HEAD_MAX
-        {
-            return Err(io::Error::from_raw_os_error(libc::EBUSY));
-        }
-        if self.splice_inline(slot, file, offset, len, more)? {
-            return Ok(len);
-        }
-        let s = &mut self.slots[slot as usize];
-        let head = s.send_buf.len();
-        s.drop_dirty_pipe();
-        let (r, w, cap) = match s.pipe {
-            Some(p) => p,
-            None => {
-                let p = sys::new_pipe()?;
-                s.pipe = Some(p);
-                p
-            }
-        };
-        if head > 0 {
-            // The pipe is empty (a clean pipe, or a new one) and holds far more than a
-            // head: this write neither blocks nor comes back short.
-            // SAFETY: writes `head` bytes of the send buffer into our pipe.
-            let n = unsafe { libc::write(w, s.send_buf.as_ptr().cast(), head) };
-            if n != head as isize {
-                s.pipe_dirty = n > 0;
-                return Err(io::Error::last_os_error());
-            }
-            s.send_buf.clear();
-        }
-        // A pipe holds whole pages: the head takes its own, and file bytes that start
-        // inside a page take one slot more.
-        let head_pages = head.div_ceil(4096) as u32 * 4096;
-        let room = cap
-            .saturating_sub(head_pages + (offset % 4096) as u32)
-            .max(4096);
-        let more = more || len > room;
-        let len = len.min(room);
-        let gen = s.generation;
-        let fill = opcode::Splice::new(types::Fd(file), offset as i64, types::Fd(w), -1, len)
-            .build()
-            .flags(squeue::Flags::IO_LINK)
-            .user_data(Token::of(slot, gen, Op::SpliceIn).0);
-        s.splice = Splicing {
-            inflight: 2,
-            want: len,
-            head: head as u32,
-            more,
-            ..Splicing::default()
-        };
-        let drain = splice_out(s.fd, r, head as u32 + len, more)
-            .user_data(Token::of(slot, gen, Op::SpliceOut).0);
-        self.pending.push_back(Pending::Linked(fill, drain));
-        Ok(len)
-    }
-
     /// Half-close the socket (`shutdown(SHUT_WR)`), for a lingering close.
     pub fn shutdown_write(&mut self, slot: SlotId) {
         let s = &self.slots[slot as usize];
@@ -483,136 +198,13 @@ impl UringCore {
         }
     }
 
-    /// Close the slot: cancel what is in flight, close the fd after the last completion,
-    /// then deliver `Closed`. Completions after this are not delivered to the program.
-    pub fn close(&mut self, slot: SlotId) {
-        let s = &mut self.slots[slot as usize];
-        if s.life != Life::Open {
-            return;
-        }
-        s.life = Life::Closing;
-        s.reading = false;
-        let gen = s.generation;
-        let cancel = |op: Op| {
-            let e = opcode::AsyncCancel::new(Token::of(slot, gen, op).0)
-                .build()
-                .user_data(Token::of(slot, gen, Op::Cancel).0);
-            Pending::One(e)
-        };
-        let mut cancels = Vec::new();
-        if s.recv_armed && !s.recv_cancelled {
-            s.recv_cancelled = true;
-            cancels.push(cancel(Op::Recv));
-        }
-        if s.send_inflight {
-            cancels.push(cancel(Op::Send));
-        }
-        if s.connecting > 0 {
-            cancels.push(cancel(Op::Connect));
-        }
-        match s.splice.inline {
-            // An inline send's local completion comes by itself; its POLLOUT wait does not.
-            Some(i) if i.waiting() => cancels.push(cancel(Op::SpliceWait)),
-            Some(_) => {}
-            None if s.splice.inflight > 0 => {
-                // A SPLICE out into a full socket waits in an io-wq worker (or behind a
-                // POLLOUT wait): cancel it. What stays in the pipe goes with the pipe.
-                s.pipe_dirty = true;
-                cancels.push(cancel(Op::SpliceIn));
-                cancels.push(cancel(Op::SpliceOut));
-                if s.nonblocking {
-                    cancels.push(cancel(Op::SpliceWait));
-                }
-            }
-            None => {}
-        }
-        self.pending.extend(cancels);
-        self.after_op(slot);
-    }
-
-    /// Close a descriptor that is not a slot (a listener, an accept during drain).
-    pub fn close_fd(&mut self, fd: RawFd) {
-        let e = opcode::Close::new(types::Fd(fd))
-            .build()
-            .user_data(Token::of(u32::MAX, 0, Op::Close).0);
-        self.pending.push_back(Pending::One(e));
-    }
-
-    /// Accept on `listener_fd`; completions name `listener`. Sockets come `O_NONBLOCK`
-    /// (io_uring's receives and sends ignore it; an inline `sendfile` needs it), and
-    /// `open` of the socket just accepted knows it without a syscall.
-    pub fn accept(&mut self, listener: u32, listener_fd: RawFd, multishot: bool) {
-        let fd = types::Fd(listener_fd);
-        let e = if multishot {
-            opcode::AcceptMulti::new(fd)
-                .flags(libc::SOCK_CLOEXEC | libc::SOCK_NONBLOCK)
-                .build()
-        } else {
-            opcode::Accept::new(fd, std::ptr::null_mut(), std::ptr::null_mut())
-                .flags(libc::SOCK_CLOEXEC | libc::SOCK_NONBLOCK)
-                .build()
-        };
-        let e = e.user_data(Token::of(listener, 0, Op::Accept).0);
-        self.pending.push_back(Pending::One(e));
-    }
-
-    /// Stop the accept of `listener` (its last completion comes back with `rearm`).
-    pub fn cancel_accept(&mut self, listener: u32) {
-        self.pending
-            .push_back(Pending::One(self.cancel_entry(Token::of(
-                listener,
-                0,
-                Op::Accept,
-            ))));
-    }
-
-    /// Arm timer `id` (< [`TIMERS`]) to fire after `after`. False when it is still armed.
-    pub fn timer(&mut self, id: u32, after: Duration) -> bool {
-        let i = id as usize;
-        assert!(i < TIMERS, "timer id {id} out of range");
-        if self.timer_armed[i] {
-            return false;
-        }
-        self.timer_ts[i] = types::Timespec::from(after);
-        // SAFETY: the timespec is boxed in the core and not rewritten while the timer is
-        // armed (this check); the kernel copies it when it takes the SQE.
-        let e = opcode::Timeout::new(&self.timer_ts[i])
-            .build()
-            .user_data(Token::of(id, 0, Op::Timer).0);
-        self.timer_armed[i] = true;
-        self.pending.push_back(Pending::One(e));
-        true
-    }
-
-    pub fn timer_armed(&self, id: u32) -> bool {
-        self.timer_armed[id as usize]
-    }
-
-    /// Cancel timer `id`; its completion comes back as `Timer { cancelled: true }`.
-    pub fn cancel_timer(&mut self, id: u32) {
-        if self.timer_armed[id as usize] {
-            self.pending
-                .push_back(Pending::One(self.cancel_entry(Token::of(id, 0, Op::Timer))));
-        }
-    }
-
-    /// One `Ready { id }` when `fd` becomes readable.
-    pub fn poll_readable(&mut self, id: u32, fd: RawFd) {
-        let e = opcode::PollAdd::new(types::Fd(fd), libc::POLLIN as u32)
-            .build()
-            .user_data(Token::of(id, 0, Op::Poll).0);
-        self.pending.push_back(Pending::One(e));
-    }
-
-    fn cancel_entry(&self, target: Token) -> squeue::Entry {
-        opcode::AsyncCancel::new(target.0)
-            .build()
-            .user_data(Token::of(target.slot(), 0, Op::Cancel).0)
-    }
+    // ---- completions ----
 
     // ---- completions ----
 
-    /// Classify one completion and apply it to the slab.
+    /// Classify one completion and apply it to the slab. Every [`Op`] is named here, with
+    /// no catch-all: a new operation does not compile until its completion has a home
+    /// (its file in `op/`).
     pub fn complete(&mut self, user_data: u64, res: i32, flags: u32) -> Completion {
         let token = Token(user_data);
         let bid = if self.cfg.recv_mode == RecvMode::Own {
@@ -623,325 +215,20 @@ impl UringCore {
         let Some(op) = token.kind() else {
             return Completion::Stale { bid };
         };
-        let rearm = !cqueue::more(flags);
-        let ev = match op {
-            Op::Accept if res >= 0 => {
-                self.accepted = Some(res);
-                Event::Accepted {
-                    listener: token.slot(),
-                    fd: res,
-                    rearm,
-                }
+        match op {
+            Op::Recv => self.complete_recv(token, res, flags, bid),
+            Op::Send => self.complete_send(token, res, bid),
+            Op::Accept => self.complete_accept(token, res, flags),
+            Op::Connect | Op::LinkTimeout => self.complete_connect(token, op, res, bid),
+            Op::Read => self.complete_read(token, res, bid),
+            Op::SpliceIn | Op::SpliceOut | Op::SpliceWait => {
+                self.complete_splice(token, op, res, bid)
             }
-            Op::Accept => Event::AcceptFailed {
-                listener: token.slot(),
-                errno: -res,
-                rearm,
-            },
-            Op::Timer => {
-                self.timer_armed[token.slot() as usize] = false;
-                Event::Timer {
-                    id: token.slot(),
-                    cancelled: res == -libc::ECANCELED,
-                }
-            }
-            Op::Poll => {
-                // Another thread may hand over a file opened under a number closed here.
-                self.new_batch();
-                Event::Ready { id: token.slot() }
-            }
-            Op::Cancel | Op::Close | Op::Wait => return Completion::Quiet,
-            Op::Connect
-            | Op::LinkTimeout
-            | Op::Recv
-            | Op::Send
-            | Op::Read
-            | Op::SpliceIn
-            | Op::SpliceOut
-            | Op::SpliceWait => return self.complete_slot(token, op, res, flags, bid),
-        };
-        Completion::Event(ev)
-    }
-
-    fn complete_slot(
-        &mut self,
-        token: Token,
-        op: Op,
-        res: i32,
-        flags: u32,
-        bid: Option<u16>,
-    ) -> Completion {
-        let slot = token.slot();
-        let Some(s) = self.slots.get_mut(slot as usize) else {
-            return Completion::Stale { bid };
-        };
-        if s.generation != token.generation() || s.life == Life::Free {
-            return Completion::Stale { bid };
-        }
-        // Account the operation first, so that a close decided by the program sees
-        // whether anything else is still in flight.
-        let ended = match op {
-            Op::Recv => {
-                let ended = self.cfg.recv_mode != RecvMode::Multishot || !cqueue::more(flags);
-                if ended {
-                    s.recv_armed = false;
-                    s.recv_cancelled = false;
-                }
-                ended
-            }
-            Op::Send => true,
-            Op::Read => {
-                s.read_inflight = false;
-                true
-            }
-            Op::SpliceOut | Op::SpliceWait if s.splice.inline.is_some() => {
-                s.splice.inflight = s.splice.inflight.saturating_sub(1);
-                true
-            }
-            Op::SpliceWait => {
-                s.splice.inflight = s.splice.inflight.saturating_sub(1);
-                true
-            }
-            Op::SpliceIn => {
-                s.splice.inflight = s.splice.inflight.saturating_sub(1);
-                s.splice.filled = Some(res);
-                true
-            }
-            Op::SpliceOut => {
-                s.splice.inflight = s.splice.inflight.saturating_sub(1);
-                if res > 0 {
-                    s.splice.drained += res as u32;
-                } else {
-                    s.splice.out_errno = if res == 0 { libc::EPIPE } else { -res };
-                }
-                true
-            }
-            _ => {
-                s.connecting = s.connecting.saturating_sub(1);
-                true
-            }
-        };
-        if s.life == Life::Closing {
-            if op == Op::Send {
-                s.send_inflight = false;
-            }
-            if ended {
-                self.after_op(slot);
-            }
-            return Completion::Stale { bid };
-        }
-        let ev = match op {
-            Op::Recv => return self.complete_recv(slot, res, bid),
-            Op::Send => return self.complete_send(slot, res),
-            Op::SpliceOut | Op::SpliceWait if s.splice.inline.is_some() => {
-                return match self.complete_inline(slot, res) {
-                    Some(ev) => Completion::Event(ev),
-                    None => Completion::Quiet,
-                };
-            }
-            Op::SpliceIn | Op::SpliceOut | Op::SpliceWait => return self.complete_splice(slot),
-            Op::Read if res > 0 => Event::FileRead {
-                slot,
-                data: Payload::File { len: res as usize },
-            },
-            Op::Read => Event::FileReadFailed { slot, res },
-            Op::Connect if res == 0 => Event::Connected { slot },
-            // ECANCELED: the linked timeout fired first.
-            Op::Connect if res == -libc::ECANCELED => Event::ConnectFailed {
-                slot,
-                errno: libc::ETIMEDOUT,
-            },
-            Op::Connect => Event::ConnectFailed { slot, errno: -res },
-            _ => return Completion::Quiet,
-        };
-        Completion::Event(ev)
-    }
-
-    fn complete_recv(&mut self, slot: SlotId, res: i32, bid: Option<u16>) -> Completion {
-        let s = &mut self.slots[slot as usize];
-        if res > 0 {
-            if s.reading && !s.recv_armed {
-                self.dirty.push(slot);
-            }
-            let data = match (self.cfg.recv_mode, bid) {
-                (RecvMode::Own, _) => Payload::Own { len: res as usize },
-                (_, Some(bid)) => Payload::Ring {
-                    bid,
-                    len: res as usize,
-                },
-                // A ring receive must name its buffer; treat the impossible as a failure.
-                (_, None) => {
-                    s.reading = false;
-                    return Completion::Event(Event::RecvFailed {
-                        slot,
-                        errno: libc::EINVAL,
-                    });
-                }
-            };
-            return Completion::Event(Event::Data { slot, data });
-        }
-        if let Some(bid) = bid {
-            // Defensive: a buffer with no bytes in it still goes back to the ring.
-            return Completion::Stale { bid: Some(bid) };
-        }
-        match -res {
-            0 => {
-                s.reading = false;
-                Completion::Event(Event::Eof { slot })
-            }
-            // The ring ran dry (nothing consumed from the socket), a signal, or our own
-            // back-pressure cancel: arm again if still wanted.
-            libc::ENOBUFS | libc::EINTR | libc::EAGAIN | libc::ECANCELED => {
-                self.dirty.push(slot);
-                match s.reading || s.recv_armed {
-                    true => Completion::Quiet,
-                    false => Completion::Event(Event::RecvStopped { slot }),
-                }
-            }
-            errno => {
-                s.reading = false;
-                Completion::Event(Event::RecvFailed { slot, errno })
-            }
-        }
-    }
-
-    fn complete_send(&mut self, slot: SlotId, res: i32) -> Completion {
-        let s = &mut self.slots[slot as usize];
-        s.send_inflight = false;
-        if res > 0 {
-            s.send_at += res as usize;
-            if s.send_at < s.send_buf.len() {
-                self.push_send(slot);
-                return Completion::Quiet;
-            }
-            let len = s.send_buf.len();
-            s.send_buf.clear();
-            s.send_at = 0;
-            return Completion::Event(Event::Sent { slot, len });
-        }
-        match -res {
-            // Interrupted or would block: nothing was sent, try the same bytes again.
-            libc::EINTR | libc::EAGAIN => {
-                self.push_send(slot);
-                Completion::Quiet
-            }
-            errno => Completion::Event(Event::SendFailed { slot, errno }),
-        }
-    }
-
-    /// Both halves of a splice are in: report it, or continue a short SPLICE out.
-    fn complete_splice(&mut self, slot: SlotId) -> Completion {
-        let s = &mut self.slots[slot as usize];
-        let sp = s.splice;
-        if sp.inflight > 0 {
-            return Completion::Quiet;
-        }
-        let filled = sp.filled.unwrap_or(-libc::ECANCELED);
-        let total = sp.head + sp.want;
-        if filled == sp.want as i32 && sp.drained == total {
-            return Completion::Event(Event::Spliced {
-                slot,
-                len: sp.want as usize,
-            });
-        }
-        let retry = matches!(sp.out_errno, 0 | libc::EINTR | libc::EAGAIN);
-        if filled == sp.want as i32 && sp.drained < total && retry {
-            // A short (or interrupted) SPLICE out: the rest is still in the pipe.
-            let (r, _, _) = s.pipe.expect("a splice has a pipe");
-            let e = splice_out(s.fd, r, total - sp.drained, sp.more)
-                .user_data(Token::of(slot, s.generation, Op::SpliceOut).0);
-            s.splice.inflight = 1;
-            s.splice.out_errno = 0;
-            if s.nonblocking && sp.out_errno != libc::EINTR {
-                // A non-blocking socket is full: wait for room, do not spin in io-wq.
-                let wait = inline_send::pollout(s.fd)
-                    .flags(squeue::Flags::IO_LINK)
-                    .user_data(Token::of(slot, s.generation, Op::SpliceWait).0);
-                s.splice.inflight = 2;
-                self.pending.push_back(Pending::Linked(wait, e));
-            } else {
-                self.pending.push_back(Pending::One(e));
-            }
-            return Completion::Quiet;
-        }
-        s.pipe_dirty = true;
-        s.drop_dirty_pipe();
-        let res = match filled {
-            n if n < 0 && n != -libc::ECANCELED => n,
-            // The file ended before the bytes asked for: it shrank.
-            n if (0..sp.want as i32).contains(&n) => 0,
-            _ => -sp.out_errno.max(1),
-        };
-        Completion::Event(Event::SpliceFailed { slot, res })
-    }
-
-    /// After an operation of a closing slot ended: release it when it was the last.
-    fn after_op(&mut self, slot: SlotId) {
-        let s = &mut self.slots[slot as usize];
-        if s.life != Life::Closing || s.ops() > 0 {
-            return;
-        }
-        let e = opcode::Close::new(types::Fd(s.fd))
-            .build()
-            .user_data(Token::of(slot, s.generation, Op::Close).0);
-        self.pending.push_back(Pending::One(e));
-        self.fixed.released(slot);
-        s.fd = -1;
-        s.life = Life::Free;
-        s.generation = s.generation.wrapping_add(1);
-        s.send_buf.clear();
-        s.read_buf.clear();
-        s.splice = Splicing::default();
-        // The pipe goes with the connection: kept on a free slot it would hold two fds per
-        // slot ever used for a file, up to twice the connection cap, for as long as the
-        // worker lives. Nothing of the slot's is in flight now.
-        s.pipe_dirty = false;
-        if let Some(pipe) = s.pipe.take() {
-            sys::close_pipe(pipe);
-        }
-        self.released.push_back(slot);
-    }
-
-    /// Arm or stop the receives of slots marked dirty. Runs before every submit, never
-    /// while the driver lends a slot's buffer out.
-    pub(super) fn settle(&mut self) {
-        while let Some(slot) = self.dirty.pop() {
-            let s = &mut self.slots[slot as usize];
-            if s.life != Life::Open {
-                continue;
-            }
-            let token = Token::of(slot, s.generation, Op::Recv);
-            if s.reading && !s.recv_armed {
-                let fd = types::Fd(s.fd);
-                let e = match self.cfg.recv_mode {
-                    RecvMode::Multishot => opcode::RecvMulti::new(fd, self.cfg.bgid).build(),
-                    // The length is the buffer's size: a length of 0 means "the buffer's
-                    // size" only from 6.0 on; on 5.19 it would read nothing.
-                    RecvMode::Select => {
-                        opcode::Recv::new(fd, std::ptr::null_mut(), self.cfg.ring_buf_size)
-                            .buf_group(self.cfg.bgid)
-                            .build()
-                            .flags(squeue::Flags::BUFFER_SELECT)
-                    }
-                    // SAFETY: `recv_buf` belongs to the slot and stays in place while
-                    // `recv_armed`: release waits for ops() == 0, and the driver lends it out
-                    // only between a completion and the next settle().
-                    RecvMode::Own => {
-                        opcode::Recv::new(fd, s.recv_buf.as_mut_ptr(), s.recv_buf.len() as u32)
-                            .build()
-                    }
-                };
-                s.recv_armed = true;
-                self.pending.push_back(Pending::One(e.user_data(token.0)));
-            } else if !s.reading
-                && s.recv_armed
-                && self.cfg.recv_mode == RecvMode::Multishot
-                && !s.recv_cancelled
-            {
-                s.recv_cancelled = true;
-                self.pending
-                    .push_back(Pending::One(self.cancel_entry(token)));
-            }
+            Op::Timer => self.complete_timer(token, res),
+            Op::Poll => self.complete_poll(token),
+            // Nothing to tell: a cancel's target reports for itself, a CLOSE is a slot's
+            // last act (or a loose fd's), the shutdown wait only wakes the driver.
+            Op::Cancel | Op::Close | Op::Wait => Completion::Quiet,
         }
     }
 
@@ -1011,14 +298,6 @@ impl UringCore {
     }
 }
 
-/// SPLICE from the pipe's read end `r` into the socket `sock`.
-fn splice_out(sock: RawFd, r: RawFd, len: u32, more: bool) -> squeue::Entry {
-    const SPLICE_F_MORE: u32 = 4;
-    opcode::Splice::new(types::Fd(r), -1, types::Fd(sock), -1, len)
-        .flags(if more { SPLICE_F_MORE } else { 0 })
-        .build()
-}
-
 impl Drop for UringCore {
     fn drop(&mut self) {
         for s in &mut self.slots {
@@ -1033,7 +312,8 @@ impl Drop for UringCore {
 mod tests {
     //! The lifecycle and classification rules, fed synthetic completions: no kernel.
     use super::*;
-    use io_uring::cqueue;
+    use crate::ring::{Event, Payload, SPLICE_HEAD_MAX};
+    use io_uring::{cqueue, opcode};
 
     const MORE: u32 = 1 << 1; // IORING_CQE_F_MORE
     const BUFFER: u32 = 1; // IORING_CQE_F_BUFFER

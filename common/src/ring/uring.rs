@@ -2,7 +2,7 @@
 //! programs run on it: the server's worker adds accept, back-off and drain, the load tool's
 //! engine adds dispatch and timers; neither touches the ring itself.
 //!
-//! One turn of a loop is [`Driver::turn`]: settle the slots (arm receives), move queued
+//! One turn of a loop is [`UringDriver::turn`]: settle the slots (arm receives), move queued
 //! SQEs into the submission queue, enter the kernel once, then hand every completion to
 //! the program's callback as a classified [`Event`], with received bytes lent for the call.
 //! The callback gets `&mut Core` to ask for more operations.
@@ -15,12 +15,13 @@
 use std::io;
 use std::time::{Duration, Instant};
 
-use io_uring::{opcode, types, IoUring};
+use io_uring::{types, IoUring};
 
 use super::backend::{Core, DriverConfig};
 use super::event::{Event, Payload, RecvMode};
-use super::slab::{CoreConfig, Pending, UringCore};
-use super::{build_ring, BufRing, Op, RingError, Token};
+use super::slab::{CoreConfig, UringCore};
+use super::slot::Pending;
+use super::{build_ring, BufRing, RingError};
 
 /// What an `io_uring_enter` error means for the loop.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -273,10 +274,7 @@ impl UringDriver {
         let end = Instant::now() + give_up;
         while uc(&mut self.core).close_all() > 0 && Instant::now() < end {
             *self.wait_ts = types::Timespec::from(Duration::from_millis(10));
-            let e = opcode::Timeout::new(&*self.wait_ts)
-                .build()
-                .user_data(Token::of(0, 0, Op::Wait).0);
-            uc(&mut self.core).pending().push_back(Pending::One(e));
+            uc(&mut self.core).wait_timer(&self.wait_ts);
             if self.submit_and_wait(1).is_err() {
                 break;
             }

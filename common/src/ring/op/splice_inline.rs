@@ -26,11 +26,11 @@ use std::io;
 use std::os::fd::RawFd;
 use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 
-use io_uring::{opcode, types};
-
-use super::{Pending, Splicing, UringCore};
-use crate::ring::event::{Payload, SlotId};
-use crate::ring::{Event, Op, Token};
+use super::poll::pollout;
+use crate::ring::event::{Event, Payload, SlotId};
+use crate::ring::slab::UringCore;
+use crate::ring::slot::{InlineSend, Pending, Splicing};
+use crate::ring::{Op, Token};
 
 /// Most file bytes one inline `sendfile` moves: the ring thread's other connections wait
 /// meanwhile, so a huge file goes in turns.
@@ -47,32 +47,12 @@ pub fn set_inline_sendfile(on: bool) {
     INLINE.store(on, Ordering::Relaxed);
 }
 
-/// What an inline attempt left behind, while its completion is awaited.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) struct InlineSend {
-    file: RawFd,
-    offset: u64,
-    len: u32,
-    more: bool,
-    /// The attempt's result, reported when its local completion is delivered: bytes sent
-    /// (0: the file ended), or -errno. `None`: a POLLOUT wait is armed and the attempt is
-    /// still to make.
-    done: Option<i32>,
-}
-
-impl InlineSend {
-    /// Waiting for room in the socket (a POLL_ADD in flight), not for a local completion.
-    pub(super) fn waiting(&self) -> bool {
-        self.done.is_none()
-    }
-}
-
 impl UringCore {
     /// Send `len` bytes of `file` at `offset` (after the head in the send buffer) inline if
     /// its pages are cached. `Ok(false)`: not attempted, the caller takes the ring path (the
     /// send buffer then holds what is left of the head). `Ok(true)`: a local completion or a
     /// POLL_ADD is queued and the event follows.
-    pub(super) fn splice_inline(
+    pub(in crate::ring) fn splice_inline(
         &mut self,
         slot: SlotId,
         file: RawFd,
@@ -170,7 +150,11 @@ impl UringCore {
     }
 
     /// The local completion or the POLLOUT wait of an inline send came (`res` its result).
-    pub(super) fn complete_inline(&mut self, slot: SlotId, res: i32) -> Option<Event<Payload>> {
+    pub(in crate::ring) fn complete_inline(
+        &mut self,
+        slot: SlotId,
+        res: i32,
+    ) -> Option<Event<Payload>> {
         let s = &mut self.slots[slot as usize];
         let inl = s.splice.inline.take()?;
         let done = match inl.done {
@@ -198,11 +182,6 @@ impl UringCore {
     }
 }
 
-/// A POLL_ADD for room in socket `fd`.
-pub(super) fn pollout(fd: RawFd) -> io_uring::squeue::Entry {
-    opcode::PollAdd::new(types::Fd(fd), libc::POLLOUT as u32).build()
-}
-
 #[repr(C)]
 struct CachestatRange {
     off: u64,
@@ -224,7 +203,7 @@ const SYS_CACHESTAT: libc::c_long = 451;
 
 /// Whether every page of `len` bytes of `file` at `offset` is in the page cache, so that
 /// `sendfile` will not wait for the disk. False when the kernel cannot tell (before 6.5).
-pub(super) fn cached(file: RawFd, offset: u64, len: u32) -> bool {
+fn cached(file: RawFd, offset: u64, len: u32) -> bool {
     if len == 0 || CACHESTAT.load(Ordering::Relaxed) == 2 {
         return false;
     }
@@ -266,6 +245,7 @@ fn page_size() -> u64 {
 mod tests {
     use super::*;
     use crate::ring::{Completion, CoreConfig, RecvMode};
+    use io_uring::opcode;
     use std::io::Read;
     use std::os::fd::{AsRawFd, IntoRawFd};
     use std::time::Duration;

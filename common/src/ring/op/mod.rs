@@ -1,5 +1,24 @@
 //! The operations the driver submits, numbered once for both programs. The number travels
 //! in the top byte of a [`Token`](super::Token), so a completion names its operation.
+//!
+//! Each operation of the io_uring core has one file here, as monoio's `driver/op/*.rs`:
+//! the ask that builds its SQE and the interpretation of its completion, as methods of
+//! [`UringCore`](super::UringCore). The core's [`complete`](super::UringCore::complete)
+//! names every [`Op`] with no catch-all, so a new one does not compile until its
+//! completion has a home. The epoll backend makes the same asks from readiness
+//! (`epoll/`); docs/driver.md says how to add an operation.
+
+pub(super) mod accept;
+pub(super) mod cancel;
+pub(super) mod close;
+pub(super) mod connect;
+pub(super) mod file_read;
+pub(super) mod poll;
+pub(super) mod recv;
+pub(super) mod send;
+pub(super) mod splice;
+pub(super) mod splice_inline;
+pub(super) mod timeout;
 
 /// One kind of submission. `#[repr(u8)]`: the value is the token's op byte.
 #[repr(u8)]
@@ -32,7 +51,7 @@ pub enum Op {
     /// SPLICE from the slot's pipe into its socket.
     SpliceOut = 13,
     /// POLL_ADD for room in a non-blocking socket before a splice or an inline send goes
-    /// on (`slab/inline_send.rs`).
+    /// on (`op/splice_inline.rs`).
     SpliceWait = 14,
 }
 
