@@ -8,8 +8,8 @@
 //!   [`stages`]: the ramps of `--stages` and `--stages-connections`.
 //! - [`targets`]: request mixes (`--targets`, `--urls`, `--raw`, `--mix`), checked and
 //!   serialized once, and the selection of each request's target; [`template`]: the
-//!   placeholders of requests that differ (`{SEQ}`, ...); [`breakdown`]: the
-//!   statistics per target and per host.
+//!   placeholders of requests that differ (`{SEQ}`, ...); [`rng`]: the pseudo-random step
+//!   both use; [`breakdown`]: the statistics per target and per host.
 //! - [`config`]: what a run is asked to do; [`runner`]: a run's threads and what each
 //!   does; [`engine`]: one thread's io_uring loop; [`hosts`]: its dispatch across hosts,
 //!   its share of each host and its wake-up timers.
@@ -43,6 +43,7 @@ pub mod plot;
 pub mod prometheus;
 pub mod report;
 pub mod report_cmd;
+pub mod rng;
 pub mod runner;
 pub mod schedule;
 pub mod shard;

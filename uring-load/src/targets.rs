@@ -19,6 +19,7 @@ use uring_common::http::request::{
 use uring_common::http::serialize::write_request_head;
 use uring_common::http::{ChunkEvent, ChunkedDecoder, Parsed};
 
+use crate::rng::splitmix64;
 use crate::target::{parse_url, Url};
 
 /// Largest sum of weights (the weighted cycle holds one entry per unit of weight).
@@ -772,14 +773,6 @@ impl Mix {
             }
         }
     }
-}
-
-pub(crate) fn splitmix64(state: &mut u64) -> u64 {
-    *state = state.wrapping_add(0x9e37_79b9_7f4a_7c15);
-    let mut z = *state;
-    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-    z ^ (z >> 31)
 }
 
 /// Which request a connection is handed: its target, and whether it is a HEAD (whose

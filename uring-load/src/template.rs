@@ -294,7 +294,7 @@ impl Expander {
     }
 
     fn random(&mut self) -> u64 {
-        crate::targets::splitmix64(&mut self.rng)
+        crate::rng::splitmix64(&mut self.rng)
     }
 
     /// Append one request of `t` to `out`, with fresh values.
