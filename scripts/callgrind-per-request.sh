@@ -9,8 +9,10 @@
 #        the server, e.g. `--tier epoll`, or `--access-log FILE --metrics 127.0.0.1:0`)
 #        KEEP_CG=DIR copies the callgrind output to DIR; CLOSE=1 sends
 #        every request on its own connection instead of keep-alive; PIPELINE=N keeps N
-#        requests in flight per keep-alive connection.
-# Prints: instructions in the server per request. Kernel work is not counted.
+#        requests in flight per keep-alive connection. GENERATOR=1 counts uring-load instead:
+#        the server runs natively, uring-load (one thread) under valgrind twice, with N/5
+#        and N requests, and the difference per request is printed (start-up cancels out).
+# Prints: instructions in the server (or generator) per request. Kernel work is not counted.
 set -euo pipefail
 bin=${1:?BIN_DIR}; n=${2:-50000}
 shift $(($# < 2 ? $# : 2))
@@ -19,6 +21,26 @@ trap '[ -n "${KEEP_CG:-}" ] && cp "$out"/cg.out* "$KEEP_CG" ; rm -rf "$out"' EXI
 ka=-k; [ -n "${CLOSE:-}" ] && ka=
 [ -n "${PIPELINE:-}" ] && ka="-k -K $PIPELINE"
 port=$((20000 + RANDOM % 20000))
+if [ -n "${GENERATOR:-}" ]; then
+  "$bin/uring-server" --listen "127.0.0.1:$port" -w 1 --no-pin "$@" >"$out/server.log" 2>&1 &
+  sp=$!
+  for _ in $(seq 1 100); do
+    curl -s -o /dev/null "http://127.0.0.1:$port/plaintext" && break
+    sleep 0.1
+  done
+  count() { # requests -> instructions of one uring-load run
+    valgrind --tool=callgrind --callgrind-out-file="$out/gen.$1" "$bin/uring-load" -n "$1" \
+      -c 64 -t 1 $ka --no-pin -q "http://127.0.0.1:$port/plaintext" >"$out/load.$1.txt" 2>&1
+    grep -E '^(summary|totals):' "$out/gen.$1" | awk '{print $2}' | head -1
+  }
+  small=$((n / 5))
+  a=$(count "$small")
+  b=$(count "$n")
+  kill "$sp" 2>/dev/null || true
+  wait "$sp" 2>/dev/null || true
+  echo "$bin: generator $a instructions for $small requests, $b for $n: $(((b - a) / (n - small))) per request"
+  exit 0
+fi
 valgrind --tool=callgrind --callgrind-out-file="$out/cg.out" \
   "$bin/uring-server" --listen "127.0.0.1:$port" -w 1 --no-pin "$@" >"$out/server.log" 2>&1 &
 vp=$!
