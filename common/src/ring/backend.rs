@@ -1,4 +1,4 @@
-//! The two backends behind one interface. A program holds a [`Driver`] and talks to the
+//! The two backends behind one interface. A program holds a [`Driver`](super::Driver) and talks to the
 //! [`Core`] it lends to the callback; which kernel interface runs underneath (io_uring at
 //! one of its tiers, or epoll where io_uring is forbidden or missing) is decided once, by
 //! the tier in [`DriverConfig`], and the program's code does not change.

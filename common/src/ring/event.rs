@@ -107,7 +107,7 @@ pub enum Event<D> {
         slot: SlotId,
         res: i32,
     },
-    /// A [`Core::splice_file`] moved all its `len` bytes from the file to the socket.
+    /// A [`Core::splice_file`](crate::ring::Core::splice_file) moved all its `len` bytes from the file to the socket.
     Spliced {
         slot: SlotId,
         len: usize,

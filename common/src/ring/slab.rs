@@ -8,12 +8,12 @@
 //!
 //! # The lifecycle rule
 //!
-//! A slot is `Open` from [`Core::open`] (or [`Core::connect`]) until the program calls
-//! [`Core::close`]. Closing cancels what can be cancelled (receive, send, connect); the
+//! A slot is `Open` from [`Core::open`](super::Core::open) (or [`Core::connect`](super::Core::connect)) until the program calls
+//! [`Core::close`](super::Core::close). Closing cancels what can be cancelled (receive, send, connect); the
 //! slot then waits for the last completion of every operation that refers to it (a file
 //! read is waited for, not cancelled). Only then is its fd closed, by one CLOSE, its
 //! generation bumped (late completions of the old connection are recognised as stale),
-//! and [`Event::Closed`] delivered; the slot and its buffers are reused only after that
+//! and [`Event::Closed`](super::Event::Closed) delivered; the slot and its buffers are reused only after that
 //! event. Buffers an SQE points to (the basic tier's receive buffer, the send buffer, the
 //! read buffer) belong to the slot, so the kernel may write into them until the very
 //! completion that ends the operation.

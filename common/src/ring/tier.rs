@@ -1,5 +1,5 @@
 //! The three tiers of DESIGN.md, what the user may ask for (`--tier`), and the features
-//! the probe ([`super::probe`]) found.
+//! the probe ([`probe`](super::probe::probe)) found.
 //!
 //! | tier | needs | uses |
 //! |---|---|---|
@@ -12,7 +12,7 @@ use std::str::FromStr;
 
 /// How a thread talks to the kernel. The io_uring tiers are ordered by what they need;
 /// `Epoll` sorts below them all: it needs nothing of io_uring, and `auto` falls back to it
-/// only when no ring can be made (see [`select`]).
+/// only when no ring can be made (see [`select`](super::probe::select)).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Tier {
     Epoll,

@@ -69,7 +69,7 @@ pub(super) struct Listener {
     pub(super) registered: bool,
 }
 
-/// The epoll backend's slot slab and asks (the program sees it as [`Core::Epoll`]).
+/// The epoll backend's slot slab and asks (the program sees it as [`Core::Epoll`](crate::ring::Core::Epoll)).
 pub struct EpollCore {
     pub(super) epfd: RawFd,
     pub(super) slots: Vec<Slot>,

@@ -12,7 +12,7 @@ use crate::ring::sys;
 use crate::ring::{Op, Token};
 
 impl UringCore {
-    /// Remember a peer for [`Core::connect`]; returns its id.
+    /// Remember a peer for [`Core::connect`](crate::ring::Core::connect); returns its id.
     pub fn add_peer(&mut self, addr: &libc::sockaddr_storage, len: libc::socklen_t) -> usize {
         let domain = addr.ss_family as libc::c_int;
         self.peers.push(Peer {

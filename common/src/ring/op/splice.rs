@@ -15,7 +15,7 @@ use crate::ring::slot::{current, Life, Pending, Splicing};
 use crate::ring::sys;
 use crate::ring::{Op, Token};
 
-/// Most unsent send-buffer bytes [`Core::splice_file`] puts ahead of the file's.
+/// Most unsent send-buffer bytes [`Core::splice_file`](crate::ring::Core::splice_file) puts ahead of the file's.
 pub const SPLICE_HEAD_MAX: usize = 16 * 1024;
 
 impl UringCore {
