@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Install the benchmarks' peers on a fresh Debian machine (idempotent; run as root):
-# nginx, wrk, h2load, ab, CPython and PyPy with venv support, then gunicorn into one
-# venv per interpreter under bench-results/cache (where `compare seed` looks; it also
+# nginx, wrk, h2load, ab, CPython and PyPy with venv support, uWSGI with its python3
+# plugin (Debian packages none for PyPy), then gunicorn and tornado (its tornado worker)
+# into one venv per interpreter under bench-results/cache (where `compare seed` looks; it also
 # makes them itself if they are missing), and the release binaries.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -9,7 +10,7 @@ cache=${BENCH_CACHE:-bench-results/cache}
 need=()
 # Any nginx package will do (the harness writes its own config).
 command -v nginx >/dev/null 2>&1 || need+=(nginx-light)
-for pkg in wrk nghttp2-client apache2-utils python3 python3-venv pypy3 pypy3-venv; do
+for pkg in wrk nghttp2-client apache2-utils python3 python3-venv pypy3 pypy3-venv uwsgi-core uwsgi-plugin-python3; do
   dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")
 done
 if [ ${#need[@]} -gt 0 ]; then
@@ -24,7 +25,9 @@ for pair in cpython:/usr/bin/python3 pypy:pypy3; do
   if [ ! -x "$venv/bin/gunicorn" ]; then
     rm -rf "$venv"
     "$python" -m venv "$venv"
-    "$venv/bin/python" -m pip install --quiet --disable-pip-version-check gunicorn
+  fi
+  if ! "$venv/bin/python" -c "import gunicorn, tornado" 2>/dev/null; then
+    "$venv/bin/python" -m pip install --quiet --disable-pip-version-check gunicorn tornado
   fi
   "$venv/bin/gunicorn" --version
 done

@@ -118,6 +118,7 @@ pub fn wait_for_listener(addr: SocketAddr, timeout: Duration) {
 /// fault and exactness checks).
 pub const TIERS: [&str; 4] = ["basic", "multishot", "full", "epoll"];
 
+pub mod clog;
 pub mod load;
 pub mod reliability;
 pub mod server;

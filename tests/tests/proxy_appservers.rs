@@ -22,7 +22,7 @@ use uring_common::http::testkit::ResponseStream;
 use uring_common::http::{new_header_storage, parse_request, Limits, Parsed};
 use uring_server::proxy::cgi::{CgiContext, Script};
 use uring_server::proxy::{fastcgi, uwsgi};
-use uring_tests::load::{nginx_binary, ChildGuard, PythonServer, TempDir};
+use uring_tests::load::{nginx_binary, num, run_load, ChildGuard, PythonServer, TempDir};
 use uring_tests::server::exchange;
 use uring_tests::{free_port, wait_for_listener};
 
@@ -511,4 +511,58 @@ fn fcgiwrap_runs_a_cgi_script_through_our_records() {
         "script says: oops"
     );
     assert!(reusable, "four requests, one connection");
+}
+
+/// The seed's app with `/big` (512 KiB), for clients that read slowly.
+const CLOG_APP: &str = "\
+def application(environ, start_response):
+    if environ.get('PATH_INFO') == '/big':
+        body = b'x' * (512 * 1024)
+    else:
+        body = b'Hello, World!'
+    start_response('200 OK', [('Content-Type', 'text/plain'),
+                              ('Content-Length', str(len(body)))])
+    return [body]
+";
+
+/// The seed's clog against uWSGI's own HTTP socket, as the gunicorn clog test does it
+/// (tests/proxy_gunicorn.rs): `--processes 2`, 40 clients at 1 byte/s both ways, uring-load
+/// sending normal requests for 10 s. TODO(issue 25): the same behind uring-server's
+/// `uwsgi://` upstream once the proxy speaks uwsgi.
+#[test]
+fn the_clog_test_for_uwsgi() {
+    let app = Uwsgi::start(
+        CLOG_APP,
+        "--http-socket",
+        // uWSGI's HTTP socket closes after each response without saying so (an HTTP/1.1
+        // response, no Connection: close): the header lets keep-alive clients know.
+        &[
+            "--processes",
+            "2",
+            "--master",
+            "--listen",
+            "1024",
+            "--add-header",
+            "Connection: close",
+        ],
+    );
+    // Without slow clients every request gets through: what fails below is the clog.
+    let url = format!("http://{}/", app.addr);
+    let calm = run_load(
+        &[
+            "-n", "300", "-c", "4", "-t", "1", "-k", "-T", "5s", "--json", &url,
+        ],
+        Duration::from_secs(60),
+    );
+    assert_eq!(num(&calm.json(), &["requests", "succeeded"]), 300);
+    let direct = uring_tests::clog::clog(app.addr, 40);
+    println!("clog test: uWSGI --http-socket --processes 2, 40 clients at 1 byte/s both ways, uring-load -c 4 for 10 s (-T 5s)");
+    println!(
+        "  direct:               {:>6} succeeded, {:>4} failed or timed out",
+        direct.0, direct.1
+    );
+    assert!(
+        direct.1 > 0,
+        "directly, uWSGI's sync workers should clog: {direct:?}"
+    );
 }

@@ -1,9 +1,15 @@
 //! The seed study: gunicorn's default sync worker with a hello-world WSGI app, on CPython
 //! and on PyPy, at `-w 1,2,3,4,6` under `-n 10000 -c 200 -t 3 -k` (weighttp's flags, which
-//! uring-load speaks), plus the `-c 100` row for `-w 2`; then the same rows for
-//! uring-server and nginx. Each cell is a warm-up and N runs; the mean is reported, as in
-//! the seed, with the failed and errored requests counted, since the seed saw the sync
-//! worker clog.
+//! uring-load speaks), plus the `-c 100` row for `-w 2`, and the seed's third section,
+//! gunicorn `-w 2` with the tornado worker; then the same app on uWSGI (`--http-socket`,
+//! `--processes` as the sync rows' `-w`, directly and behind nginx's `uwsgi_pass`), and
+//! uring-server and nginx alone. Each cell is a warm-up and N runs; the mean is reported,
+//! as in the seed, with the failed and errored requests counted, since the seed saw the
+//! sync worker clog.
+//!
+//! uWSGI runs on CPython only: Debian packages no PyPy plugin for it, and the table says
+//! so in that column's cells. TODO(issue 25): a column behind uring-server's `uwsgi://`
+//! upstream once the proxy machine speaks uwsgi (no such cell is faked meanwhile).
 //!
 //! Unlike `compare`, nothing is pinned by default: the seed ran server and load tool on
 //! the same machine without pinning, and pinning a `-w 2` server to one CPU would erase
@@ -12,7 +18,7 @@
 use super::chart::{bar_chart, Bar};
 use super::compare::{default_cpus, Progress};
 use super::proc::{pin_and_isolate, run_bounded, wait_listening, ServerProcess};
-use super::servers::{self, Server, ServerEnv};
+use super::servers::{self, AppUpstream, Server, ServerEnv};
 use super::tools::{self, Tool, Workload, HELLO_PATH};
 use serde::{Deserialize, Serialize};
 use std::fmt::Write as _;
@@ -45,17 +51,20 @@ pub struct SeedArgs {
     #[arg(long, default_value_t = 2)]
     pub c100_workers: usize,
     /// Row groups to run: cpython, pypy, behind-uring-server and behind-nginx (CPython's
-    /// gunicorn behind that proxy, the proxy with one worker), uring-server, nginx.
+    /// gunicorn behind that proxy, the proxy with one worker), tornado-cpython and
+    /// tornado-pypy (gunicorn -k tornado), uwsgi, uwsgi-pypy (a note: no packaged plugin),
+    /// uwsgi-behind-nginx (uwsgi_pass), uring-server, nginx.
     #[arg(
         long,
         value_delimiter = ',',
-        default_value = "cpython,pypy,behind-uring-server,behind-nginx,uring-server,nginx"
+        default_value = "cpython,pypy,behind-uring-server,behind-nginx,tornado-cpython,tornado-pypy,uwsgi,uwsgi-pypy,uwsgi-behind-nginx,uring-server,nginx"
     )]
     pub columns: Vec<String>,
     /// Load tool: uring-load (weighttp's flags) or h2load (the same counts).
     #[arg(long, default_value = "uring-load")]
     pub tool: String,
-    /// Where the Python virtual environments with gunicorn are kept (made if missing).
+    /// Where the Python virtual environments with gunicorn and tornado are kept (made if
+    /// missing).
     #[arg(long, default_value = "bench-results/cache")]
     pub cache: PathBuf,
     /// Output directory.
@@ -139,11 +148,25 @@ fn run_quiet(cmd: &mut Command, what: &str) -> Result<String, String> {
     ))
 }
 
-/// A virtual environment with gunicorn for `interpreter`, made on first use.
+/// The packages every venv gets: gunicorn, and tornado for its tornado worker.
+const VENV_PACKAGES: [&str; 2] = ["gunicorn", "tornado"];
+
+fn venv_has_packages(dir: &Path) -> bool {
+    let mut cmd = Command::new(dir.join("bin/python"));
+    super::proc::as_child(&mut cmd);
+    cmd.args(["-c", "import gunicorn, tornado"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+/// A virtual environment with gunicorn and tornado for `interpreter`, made on first use
+/// (an older cache with gunicorn alone gets tornado added).
 fn ensure_venv(cache: &Path, column: &str) -> Result<PathBuf, String> {
     let dir = cache.join(format!("venv-{column}"));
     let gunicorn = dir.join("bin/gunicorn");
-    if gunicorn.exists() {
+    if gunicorn.exists() && venv_has_packages(&dir) {
         return Ok(dir);
     }
     let python = match column {
@@ -158,56 +181,115 @@ fn ensure_venv(cache: &Path, column: &str) -> Result<PathBuf, String> {
             "{python} is not installed (scripts/bench-install.sh)"
         ));
     }
-    eprintln!("seed: creating {} with gunicorn", dir.display());
     std::fs::create_dir_all(cache).map_err(|e| format!("{}: {e}", cache.display()))?;
-    let _ = std::fs::remove_dir_all(&dir);
+    if !gunicorn.exists() {
+        eprintln!("seed: creating {}", dir.display());
+        let _ = std::fs::remove_dir_all(&dir);
+        run_quiet(
+            Command::new(python).args(["-m", "venv"]).arg(&dir),
+            &format!("{python} -m venv"),
+        )?;
+    }
+    eprintln!(
+        "seed: installing {} into {}",
+        VENV_PACKAGES.join(" and "),
+        dir.display()
+    );
     run_quiet(
-        Command::new(python).args(["-m", "venv"]).arg(&dir),
-        &format!("{python} -m venv"),
-    )?;
-    run_quiet(
-        Command::new(dir.join("bin/python")).args([
-            "-m",
-            "pip",
-            "install",
-            "--quiet",
-            "--disable-pip-version-check",
-            "gunicorn",
-        ]),
-        "pip install gunicorn",
+        Command::new(dir.join("bin/python"))
+            .args([
+                "-m",
+                "pip",
+                "install",
+                "--quiet",
+                "--disable-pip-version-check",
+            ])
+            .args(VENV_PACKAGES),
+        "pip install gunicorn tornado",
     )?;
     Ok(dir)
 }
 
-fn heading(column: &str, venv: Option<&Path>) -> String {
-    let Some(venv) = venv else {
-        return column.to_string();
-    };
-    if let Some(proxy) = column.strip_prefix("behind-") {
-        return format!("{} behind {proxy}", heading("cpython", Some(venv)));
-    }
+/// `CPython 3.11.2` or `PyPy 7.3.11` for an interpreter.
+fn python_name(python: &Path) -> Option<String> {
     let code = "import sys, platform; print(platform.python_implementation(), \
                 '.'.join(map(str, (sys.pypy_version_info if hasattr(sys, 'pypy_version_info') \
                 else sys.version_info)[:3])))";
-    let mut cmd = Command::new(venv.join("bin/python"));
+    let mut cmd = Command::new(python);
     super::proc::as_child(&mut cmd);
     cmd.args(["-c", code])
         .output()
         .ok()
         .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
         .filter(|s| !s.is_empty())
-        .unwrap_or_else(|| column.to_string())
+}
+
+/// `uWSGI 2.0.21` (Debian's version suffix dropped).
+fn uwsgi_name() -> String {
+    let mut cmd = Command::new("uwsgi");
+    super::proc::as_child(&mut cmd);
+    let version = cmd
+        .arg("--version")
+        .output()
+        .ok()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+        .unwrap_or_default();
+    let version = version.split('-').next().unwrap_or_default();
+    format!("uWSGI {version}").trim().to_string()
+}
+
+fn heading(column: &str, venv: Option<&Path>) -> String {
+    match column {
+        "uwsgi" => {
+            let python = python_name(Path::new("/usr/bin/python3"));
+            return format!(
+                "{} ({})",
+                uwsgi_name(),
+                python.as_deref().unwrap_or("CPython")
+            );
+        }
+        "uwsgi-pypy" => return format!("{} (PyPy)", uwsgi_name()),
+        "uwsgi-behind-nginx" => return format!("{} behind nginx uwsgi_pass", uwsgi_name()),
+        _ => {}
+    }
+    let Some(venv) = venv else {
+        return column.to_string();
+    };
+    if let Some(proxy) = column.strip_prefix("behind-") {
+        return format!("{} behind {proxy}", heading("cpython", Some(venv)));
+    }
+    python_name(&venv.join("bin/python")).unwrap_or_else(|| column.to_string())
 }
 
 /// Every row group, in table order.
-const COLUMNS: [&str; 6] = [
+const COLUMNS: [&str; 11] = [
     "cpython",
     "pypy",
     "behind-uring-server",
     "behind-nginx",
+    "tornado-cpython",
+    "tornado-pypy",
+    "uwsgi",
+    "uwsgi-pypy",
+    "uwsgi-behind-nginx",
     "uring-server",
     "nginx",
 ];
+
+/// The seed's tornado section: `gunicorn -w 2` with the tornado worker, `-c 200` only.
+const TORNADO_WORKERS: usize = 2;
+
+/// What the uwsgi-pypy cells say instead of a number.
+const NO_PYPY_UWSGI: &str = "no packaged PyPy plugin for uWSGI";
+
+/// The uwsgi-pypy cells: uWSGI embeds its interpreter through a plugin, and Debian (like
+/// PyPI) ships none for PyPy; were one installed, it would still need its own options.
+fn uwsgi_pypy() -> Result<ServerProcess, String> {
+    if Path::new("/usr/lib/uwsgi/plugins/pypy_plugin.so").exists() {
+        return Err("uWSGI's pypy plugin is installed, but the harness does not run it yet".into());
+    }
+    Err(NO_PYPY_UWSGI.into())
+}
 
 /// gunicorn (CPython) on a port of its own, and the proxy of `column` on `addr` in front
 /// of it (one proxy worker; `/plaintext` forwarded). The proxy owns gunicorn's process.
@@ -223,28 +305,34 @@ fn start_behind(
     let app_addr = std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .map_err(|e| e.to_string())?;
-    let app = start_gunicorn(venv, scratch, app_addr, workers, cpus)?;
+    let app = start_gunicorn(venv, scratch, app_addr, workers, None, cpus)?;
     let proxy = if column == "behind-nginx" {
         Server::NginxProxy
     } else {
         Server::UringProxy
     };
-    let mut p = servers::start_with_upstream(proxy, addr, cpus, 1, env, Some(app_addr))?;
+    let upstream = Some(AppUpstream::Http(app_addr));
+    let mut p = servers::start_with_upstream(proxy, addr, cpus, 1, env, upstream)?;
     p.companion = Some(Box::new(app));
     Ok(p)
 }
 
+/// gunicorn with `worker_class` (None: the default sync worker, as in the seed's first
+/// section; `tornado` for its third).
 fn start_gunicorn(
     venv: &Path,
     scratch: &Path,
     addr: SocketAddr,
     workers: usize,
+    worker_class: Option<&str>,
     cpus: &[usize],
 ) -> Result<ServerProcess, String> {
     let log = scratch.join("gunicorn.log");
     let f = std::fs::File::create(&log).map_err(|e| e.to_string())?;
     let mut cmd = Command::new(venv.join("bin/gunicorn"));
-    // The default (sync) worker, as in the seed.
+    if let Some(class) = worker_class {
+        cmd.args(["-k", class]);
+    }
     cmd.args([
         "-w",
         &workers.to_string(),
@@ -269,6 +357,84 @@ fn start_gunicorn(
             t.lines().rev().take(3).collect::<Vec<_>>().join(" | ")
         )
     })?;
+    Ok(p)
+}
+
+/// Debian's uWSGI with its python3 plugin serving the seed's app on `addr` with
+/// `processes` worker processes; `socket_flag` is `--http-socket` (HTTP, answered by the
+/// workers themselves, the sync rows' counterpart) or `--uwsgi-socket` (behind a proxy).
+fn start_uwsgi(
+    scratch: &Path,
+    socket_flag: &str,
+    addr: SocketAddr,
+    processes: usize,
+    cpus: &[usize],
+) -> Result<ServerProcess, String> {
+    if !servers::on_path("uwsgi") {
+        return Err("uwsgi is not installed (scripts/bench-install.sh)".into());
+    }
+    let log = scratch.join("uwsgi.log");
+    let f = std::fs::File::create(&log).map_err(|e| e.to_string())?;
+    let mut cmd = Command::new("uwsgi");
+    // --master restarts a dead worker as gunicorn's arbiter does; --listen matches
+    // gunicorn's backlog of 2048 in spirit (uWSGI's default, 100, would turn -c 200 into
+    // SYN retries rather than measure the app).
+    cmd.args([
+        "--plugin",
+        "python3",
+        "--master",
+        "--die-on-term",
+        "--need-app",
+    ])
+    .args(["--disable-logging", "--listen", "1024", "--processes"])
+    .arg(processes.to_string())
+    .arg(socket_flag)
+    .arg(addr.to_string())
+    .arg("--chdir")
+    .arg(scratch)
+    .arg("--wsgi-file")
+    .arg(scratch.join("seed_app.py"))
+    .args(["--callable", "app"]);
+    if socket_flag == "--http-socket" {
+        // uWSGI's HTTP socket closes after every response yet answers HTTP/1.1 without
+        // saying so: a keep-alive client (-k) then loses the next request it sends on that
+        // connection. gunicorn's sync worker says "Connection: close"; so must this.
+        cmd.args(["--add-header", "Connection: close"]);
+    }
+    cmd.stdin(Stdio::null())
+        .stdout(Stdio::from(f.try_clone().map_err(|e| e.to_string())?))
+        .stderr(Stdio::from(f));
+    pin_and_isolate(&mut cmd, cpus);
+    let child = cmd
+        .spawn()
+        .map_err(|e| format!("cannot start uwsgi: {e}"))?;
+    let mut p = ServerProcess::new(child, "uwsgi");
+    wait_listening(&mut p, addr, Duration::from_secs(30)).map_err(|e| {
+        let t = std::fs::read_to_string(&log).unwrap_or_default();
+        format!(
+            "{e}: {}",
+            t.lines().rev().take(3).collect::<Vec<_>>().join(" | ")
+        )
+    })?;
+    Ok(p)
+}
+
+/// uWSGI on a uwsgi socket of its own, and nginx (one worker) on `addr` passing
+/// `/plaintext` to it with `uwsgi_pass`. nginx owns uWSGI's process.
+fn start_uwsgi_behind_nginx(
+    scratch: &Path,
+    addr: SocketAddr,
+    processes: usize,
+    cpus: &[usize],
+    env: &ServerEnv,
+) -> Result<ServerProcess, String> {
+    let app_addr = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map_err(|e| e.to_string())?;
+    let app = start_uwsgi(scratch, "--uwsgi-socket", app_addr, processes, cpus)?;
+    let upstream = Some(AppUpstream::Uwsgi(app_addr));
+    let mut p = servers::start_with_upstream(Server::NginxProxy, addr, cpus, 1, env, upstream)?;
+    p.companion = Some(Box::new(app));
     Ok(p)
 }
 
@@ -325,15 +491,21 @@ pub fn run(a: &SeedArgs, bin_dir: &Path, command_line: &str) -> Result<PathBuf, 
         if !COLUMNS.contains(&col.as_str()) {
             return Err(format!("unknown column {col:?}"));
         }
+        let tornado = col.starts_with("tornado-");
         let ws: Vec<usize> = if col.starts_with("uring") || col == "nginx" {
             vec![1, 2]
+        } else if tornado {
+            vec![TORNADO_WORKERS]
         } else {
             a.workers.clone()
         };
         for w in ws {
             plan.push((col.clone(), w, a.connections));
         }
-        plan.push((col.clone(), a.c100_workers, 100));
+        // The seed measured the tornado worker at -c 200 only.
+        if !tornado {
+            plan.push((col.clone(), a.c100_workers, 100));
+        }
     }
     let mut progress = Progress::new(plan.len());
     let mut venvs: std::collections::HashMap<String, Result<PathBuf, String>> = Default::default();
@@ -342,8 +514,13 @@ pub fn run(a: &SeedArgs, bin_dir: &Path, command_line: &str) -> Result<PathBuf, 
         let label = format!("{col} -w {workers} -c {conns}");
         progress.show(&label);
         let behind = col.starts_with("behind-");
-        let venv = if col == "cpython" || col == "pypy" || behind {
-            let python = if col == "pypy" { "pypy" } else { "cpython" };
+        let tornado = col.starts_with("tornado-");
+        let venv = if col == "cpython" || col == "pypy" || behind || tornado {
+            let python = if col.ends_with("pypy") {
+                "pypy"
+            } else {
+                "cpython"
+            };
             let v = venvs
                 .entry(python.to_string())
                 .or_insert_with(|| ensure_venv(&a.cache, python))
@@ -378,7 +555,17 @@ pub fn run(a: &SeedArgs, bin_dir: &Path, command_line: &str) -> Result<PathBuf, 
             Some(Ok(v)) if behind => {
                 start_behind(&col, v, &scratch, addr, workers, &server_cpus, &env)
             }
-            Some(Ok(v)) => start_gunicorn(v, &scratch, addr, workers, &server_cpus),
+            Some(Ok(v)) => {
+                let class = tornado.then_some("tornado");
+                start_gunicorn(v, &scratch, addr, workers, class, &server_cpus)
+            }
+            None if col == "uwsgi" => {
+                start_uwsgi(&scratch, "--http-socket", addr, workers, &server_cpus)
+            }
+            None if col == "uwsgi-pypy" => uwsgi_pypy(),
+            None if col == "uwsgi-behind-nginx" => {
+                start_uwsgi_behind_nginx(&scratch, addr, workers, &server_cpus, &env)
+            }
             None => {
                 let s = if col == "nginx" {
                     Server::Nginx
@@ -479,6 +666,7 @@ fn fmt_cell(c: Option<&SeedCell>) -> String {
         Some(c) => {
             let mut s = match c.mean_rps {
                 Some(m) => super::report::thousands(m),
+                None if c.failures.iter().any(|f| f == NO_PYPY_UWSGI) => NO_PYPY_UWSGI.into(),
                 None => "failed".into(),
             };
             if c.failed + c.errored > 0 {
@@ -567,7 +755,9 @@ impl SeedReport {
             md,
             "Requests per second (higher is better), the mean of {} run(s){}, \
              measured with `{}`. gunicorn runs its default sync worker \
-             with a hello-world WSGI app. Machine: {} ({} CPUs), Linux {}, loopback; {}.\n",
+             with a hello-world WSGI app (then its tornado worker, as the seed's third \
+             section); uWSGI serves the same app. Machine: {} ({} CPUs), Linux {}, \
+             loopback; {}.\n",
             self.runs,
             if self.warmup {
                 " after a warm-up run"
@@ -594,6 +784,32 @@ impl SeedReport {
             &["cpython", "pypy", "behind-uring-server", "behind-nginx"],
             &|w| format!("gunicorn -w {w}"),
         );
+        if self.cells.iter().any(|c| c.column.starts_with("tornado-")) {
+            let _ = writeln!(
+                md,
+                "*gunicorn with tornado and tests -n {} -c 200*\n",
+                self.requests
+            );
+        }
+        table(&mut md, self, &["tornado-cpython", "tornado-pypy"], &|w| {
+            format!("gunicorn -w {w} -k tornado")
+        });
+        table(
+            &mut md,
+            self,
+            &["uwsgi", "uwsgi-pypy", "uwsgi-behind-nginx"],
+            &|w| format!("uwsgi --processes {w}"),
+        );
+        if self.cells.iter().any(|c| c.column.starts_with("uwsgi")) {
+            let _ = writeln!(
+                md,
+                "uWSGI: `--http-socket` (its workers answer HTTP themselves; with \
+                 `--add-header \"Connection: close\"`, since it closes every connection \
+                 without saying so), `--master`, `--listen 1024`; behind nginx: `--uwsgi-socket` and `uwsgi_pass` with \
+                 Debian's `uwsgi_params`. TODO(issue 25): the column behind uring-server's \
+                 `uwsgi://` comes with the proxy's uwsgi upstream.\n"
+            );
+        }
         table(&mut md, self, &["uring-server", "nginx"], &|w| {
             format!("-w {w}")
         });
@@ -652,6 +868,16 @@ fn write_outputs(r: &SeedReport, a: &SeedArgs) -> Result<(), String> {
                 {
                     format!(
                         "gunicorn -w {} -c {} ({})",
+                        c.workers, c.connections, c.heading
+                    )
+                } else if c.column.starts_with("tornado-") {
+                    format!(
+                        "gunicorn -w {} -k tornado -c {} ({})",
+                        c.workers, c.connections, c.heading
+                    )
+                } else if c.column.starts_with("uwsgi") {
+                    format!(
+                        "--processes {} -c {} ({})",
                         c.workers, c.connections, c.heading
                     )
                 } else {

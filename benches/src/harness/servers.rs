@@ -182,23 +182,32 @@ pub fn start(
     start_with_upstream(server, addr, cpus, workers, env, None)
 }
 
+/// An app server a proxy forwards `/plaintext` to, and the protocol it speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AppUpstream {
+    Http(SocketAddr),
+    /// uWSGI's binary protocol (nginx's `uwsgi_pass`).
+    Uwsgi(SocketAddr),
+}
+
 /// As [`start`]; a proxy (`uring-proxy`, `nginx-proxy`) forwards `/plaintext` to
-/// `upstream` when given (the seed table's gunicorn), else to a uring-server it starts.
+/// `upstream` when given (the seed table's gunicorn or uWSGI), else to a uring-server it
+/// starts.
 pub fn start_with_upstream(
     server: Server,
     addr: SocketAddr,
     cpus: &[usize],
     workers: usize,
     env: &ServerEnv,
-    given_upstream: Option<SocketAddr>,
+    given_upstream: Option<AppUpstream>,
 ) -> Result<ServerProcess, String> {
-    let upstream_of = || -> Result<(SocketAddr, Option<ServerProcess>), String> {
+    let upstream_of = || -> Result<(AppUpstream, Option<ServerProcess>), String> {
         match given_upstream {
             Some(a) => Ok((a, None)),
-            None => start_upstream(cpus, env).map(|(a, p)| (a, Some(p))),
+            None => start_upstream(cpus, env).map(|(a, p)| (AppUpstream::Http(a), Some(p))),
         }
     };
-    let mut upstream: Option<(SocketAddr, Option<ServerProcess>)> = None;
+    let mut upstream: Option<(AppUpstream, Option<ServerProcess>)> = None;
     let nworkers = workers.max(1);
     let workers = nworkers.to_string();
     let listen = addr.to_string();
@@ -260,9 +269,13 @@ pub fn start_with_upstream(
         }
         Server::UringProxy => {
             let up = upstream_of()?;
+            let AppUpstream::Http(up_addr) = up.0 else {
+                // TODO(issue 25): `uwsgi://` once the proxy machine speaks uwsgi.
+                return Err("uring-server has no uwsgi:// upstream yet".into());
+            };
             let mut c = Command::new(env.bin_dir.join("uring-server"));
             c.args(["-w", &workers, "--listen", &listen, "--proxy"])
-                .arg(format!("/plaintext=http://{}", up.0));
+                .arg(format!("/plaintext=http://{up_addr}"));
             let own: Vec<usize> = (0..nworkers).collect();
             if !cpus.is_empty() && cpus != own.as_slice() {
                 c.arg("--no-pin");
@@ -340,13 +353,18 @@ fn write_nginx_conf(
     workers: usize,
     env: &ServerEnv,
     tls: Option<(PathBuf, PathBuf)>,
-    upstream: Option<SocketAddr>,
+    upstream: Option<AppUpstream>,
 ) -> Result<PathBuf, String> {
     let (upstream_block, plaintext) = match upstream {
-        Some(up) => (
+        Some(AppUpstream::Http(up)) => (
             format!("upstream app {{ server {up}; keepalive 32; }}"),
             "proxy_pass http://app; proxy_http_version 1.1; proxy_set_header Connection \"\";"
                 .to_string(),
+        ),
+        // uWSGI closes every uwsgi connection after its response: no keepalive pool.
+        Some(AppUpstream::Uwsgi(up)) => (
+            format!("upstream app {{ server {up}; }}"),
+            "include /etc/nginx/uwsgi_params; uwsgi_pass app;".to_string(),
         ),
         None => (
             String::new(),
@@ -394,6 +412,7 @@ http {{
     tcp_nodelay on;
     client_body_temp_path {temp}/body;
     proxy_temp_path {temp}/proxy;
+    uwsgi_temp_path {temp}/uwsgi;
     {upstream_block}
     types {{ application/octet-stream bin; }}
     server {{
