@@ -1,0 +1,224 @@
+//! HTTP semantics of a field block (RFC 9113 8.1-8.3): pseudo-header rules, field name and
+//! value syntax, connection-specific fields, content-length. A block that breaks one is
+//! "malformed": a stream error of type PROTOCOL_ERROR, never a connection error.
+
+use super::events::{Pseudo, Span};
+use super::hpack::FieldSpan;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Block {
+    Request,
+    Response,
+    Trailers,
+}
+
+/// A checked block: its pseudo-headers, where its regular fields start (pseudo-headers
+/// come first, so the regular ones are the tail), and its content-length.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Checked {
+    pub pseudo: Pseudo,
+    pub regular_from: usize,
+    pub content_length: Option<u64>,
+}
+
+/// Why a block is malformed (for tests and debugging; the wire only sees PROTOCOL_ERROR).
+pub(crate) type Malformed = &'static str;
+
+pub(crate) fn check(
+    block: Block,
+    fields: &[FieldSpan],
+    arena: &[u8],
+) -> Result<Checked, Malformed> {
+    let mut pseudo = Pseudo::default();
+    let mut status_seen = false;
+    let mut regular_from = fields.len();
+    for (i, f) in fields.iter().enumerate() {
+        let name = f.name(arena);
+        if name.first() != Some(&b':') {
+            regular_from = i;
+            break;
+        }
+        // "Endpoints MUST NOT generate pseudo-header fields other than those defined";
+        // trailers carry none (8.1).
+        let span = Span {
+            start: f.start + f.name_len,
+            len: f.value_len,
+        };
+        let slot = match (block, name) {
+            (Block::Request, b":method") => &mut pseudo.method,
+            (Block::Request, b":scheme") => &mut pseudo.scheme,
+            (Block::Request, b":authority") => &mut pseudo.authority,
+            (Block::Request, b":path") => &mut pseudo.path,
+            (Block::Response, b":status") => {
+                if status_seen {
+                    return Err("duplicate :status");
+                }
+                status_seen = true;
+                pseudo.status = parse_status(f.value(arena))?;
+                continue;
+            }
+            (Block::Trailers, _) => return Err("pseudo-header field in trailers"),
+            _ => return Err("unknown or misplaced pseudo-header field"),
+        };
+        if slot.is_some() {
+            return Err("duplicate pseudo-header field");
+        }
+        check_value(f.value(arena))?;
+        *slot = Some(span);
+    }
+    let mut content_length = None;
+    for f in &fields[regular_from..] {
+        let name = f.name(arena);
+        let value = f.value(arena);
+        check_name(name)?;
+        check_value(value)?;
+        match name {
+            // 8.2.2: connection-specific fields MUST be treated as malformed, and TE
+            // may only be "trailers".
+            b"connection" | b"keep-alive" | b"proxy-connection" | b"transfer-encoding"
+            | b"upgrade" => return Err("connection-specific header field"),
+            b"te" if value != b"trailers" => return Err("te other than \"trailers\""),
+            b"content-length" => {
+                let n = parse_length(value)?;
+                if content_length.is_some_and(|m| m != n) {
+                    return Err("conflicting content-length values");
+                }
+                content_length = Some(n);
+            }
+            _ => {}
+        }
+    }
+    match block {
+        Block::Request => {
+            let method = pseudo.method.ok_or("missing :method")?;
+            if span_bytes(arena, method) == b"CONNECT" {
+                // 8.5: ":scheme and :path pseudo-header fields MUST be omitted".
+                if pseudo.scheme.is_some() || pseudo.path.is_some() {
+                    return Err("CONNECT with :scheme or :path");
+                }
+                if pseudo.authority.is_none() {
+                    return Err("CONNECT without :authority");
+                }
+            } else {
+                pseudo.scheme.ok_or("missing :scheme")?;
+                let path = pseudo.path.ok_or("missing :path")?;
+                if path.len == 0 {
+                    return Err("empty :path");
+                }
+            }
+        }
+        Block::Response if !status_seen => return Err("missing :status"),
+        _ => {}
+    }
+    Ok(Checked {
+        pseudo,
+        regular_from,
+        content_length,
+    })
+}
+
+fn span_bytes(arena: &[u8], s: Span) -> &[u8] {
+    &arena[s.start as usize..(s.start + s.len) as usize]
+}
+
+/// Bytes allowed in a field name (8.2.1): no controls, space, DEL, non-ASCII, uppercase
+/// or colon. One table load per byte.
+const NAME_BYTE: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut b = 0x21;
+    while b < 0x7f {
+        t[b] = !(b >= b'A' as usize && b <= b'Z' as usize) && b != b':' as usize;
+        b += 1;
+    }
+    t
+};
+
+/// 8.2.1: names are lowercase with no controls, spaces, DEL, non-ASCII or colons.
+fn check_name(name: &[u8]) -> Result<(), Malformed> {
+    if name.is_empty() {
+        return Err("empty field name");
+    }
+    if !name.iter().all(|&b| NAME_BYTE[usize::from(b)]) {
+        return Err("invalid character in field name");
+    }
+    Ok(())
+}
+
+/// 8.2.1: no NUL, CR or LF anywhere, no whitespace at either end.
+fn check_value(value: &[u8]) -> Result<(), Malformed> {
+    if let (Some(&first), Some(&last)) = (value.first(), value.last()) {
+        if matches!(first, b' ' | b'\t') || matches!(last, b' ' | b'\t') {
+            return Err("field value with leading or trailing whitespace");
+        }
+    }
+    // Eight bytes at a time: only a word holding a byte below 0x0e (or a non-ASCII one,
+    // which the trick cannot tell apart) is looked at byte by byte.
+    const ONES: u64 = u64::from_ne_bytes([0x01; 8]);
+    const HIGHS: u64 = u64::from_ne_bytes([0x80; 8]);
+    let forbidden = |b: &u8| matches!(b, 0 | b'\r' | b'\n');
+    let mut words = value.chunks_exact(8);
+    for w in words.by_ref() {
+        let x = u64::from_ne_bytes(w.try_into().expect("8 bytes"));
+        if x.wrapping_sub(ONES * 0x0e) & !x & HIGHS != 0 && w.iter().any(forbidden) {
+            return Err("NUL, CR or LF in field value");
+        }
+    }
+    if words.remainder().iter().any(forbidden) {
+        return Err("NUL, CR or LF in field value");
+    }
+    Ok(())
+}
+
+fn parse_status(v: &[u8]) -> Result<u16, Malformed> {
+    let [a, b, c] = v else {
+        return Err(":status is not three digits");
+    };
+    if !(a.is_ascii_digit() && b.is_ascii_digit() && c.is_ascii_digit()) {
+        return Err(":status is not three digits");
+    }
+    let s = u16::from(a - b'0') * 100 + u16::from(b - b'0') * 10 + u16::from(c - b'0');
+    // 8.6: HTTP/2 has no 101 (Switching Protocols).
+    if !(100..=599).contains(&s) || s == 101 {
+        return Err(":status out of range");
+    }
+    Ok(s)
+}
+
+fn parse_length(v: &[u8]) -> Result<u64, Malformed> {
+    if v.is_empty() || v.len() > 19 || !v.iter().all(u8::is_ascii_digit) {
+        return Err("invalid content-length");
+    }
+    Ok(v.iter().fold(0u64, |n, &d| n * 10 + u64::from(d - b'0')))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn value_bytes_at_every_position() {
+        // The word-at-a-time scan must find a forbidden byte wherever it sits.
+        for len in 1..20 {
+            for at in 0..len {
+                for bad in [0u8, b'\r', b'\n'] {
+                    let mut v = vec![b'a'; len];
+                    v[at] = bad;
+                    assert!(check_value(&v).is_err(), "{len} {at} {bad}");
+                }
+                let mut v = vec![b'a'; len];
+                v[at] = if at % 2 == 0 { 0x0b } else { 0xc3 };
+                assert_eq!(check_value(&v), Ok(()), "{len} {at}");
+            }
+        }
+        assert_eq!(check_value(b""), Ok(()));
+        assert!(check_value(b" a").is_err() && check_value(b"a\t").is_err());
+    }
+
+    #[test]
+    fn name_bytes() {
+        for b in 0..=255u8 {
+            let ok = (0x21..0x7f).contains(&b) && !b.is_ascii_uppercase() && b != b':';
+            assert_eq!(check_name(&[b'x', b]).is_ok(), ok, "{b:#x}");
+        }
+    }
+}
