@@ -1,7 +1,9 @@
 //! CONTINUATION (RFC 9113 6.10): the rest of a field block begun by HEADERS or
 //! PUSH_PROMISE. Whether one may arrive here is the connection's business.
 
-use super::{flags, require_stream, FrameError, FrameHead, Kind, StreamId};
+use super::error::FrameError;
+use super::head::{flags, FrameHead, Kind, StreamId};
+use super::payload::require_stream;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Continuation<'a> {

@@ -1,7 +1,8 @@
 //! DATA (RFC 9113 6.1): body bytes of a stream, optionally padded.
 
-use super::StreamId;
-use super::{flags, require_stream, strip_padding, write_padding, FrameError, FrameHead, Kind};
+use super::error::FrameError;
+use super::head::{flags, FrameHead, Kind, StreamId};
+use super::payload::{require_stream, strip_padding, write_padding};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Data<'a> {

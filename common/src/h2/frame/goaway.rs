@@ -1,8 +1,9 @@
 //! GOAWAY (RFC 9113 6.8): the last stream id the sender processed, an error code and
 //! opaque debug data.
 
-use super::MAX_STREAM_ID;
-use super::{read_u32, require_connection, ErrorCode, FrameError, FrameHead, Kind, StreamId};
+use super::error::{ErrorCode, FrameError};
+use super::head::{FrameHead, Kind, StreamId, MAX_STREAM_ID};
+use super::payload::{read_u32, require_connection};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct GoAway<'a> {

@@ -1,9 +1,26 @@
 //! The 9-byte frame header (RFC 9113 4.1): length (24 bits), type, flags, reserved bit and
 //! stream id (31 bits).
 
-use super::StreamId;
-
 pub const FRAME_HEAD_LEN: usize = 9;
+
+/// A stream identifier (31 bits; 0 is the connection itself).
+pub type StreamId = u32;
+
+/// The largest stream id and the largest flow-control window: 2^31 - 1.
+pub const MAX_STREAM_ID: u32 = (1 << 31) - 1;
+/// SETTINGS_MAX_FRAME_SIZE's initial value and lower bound (RFC 9113 6.5.2).
+pub const DEFAULT_MAX_FRAME_SIZE: u32 = 16_384;
+/// SETTINGS_MAX_FRAME_SIZE's upper bound: 2^24 - 1.
+pub const MAX_MAX_FRAME_SIZE: u32 = (1 << 24) - 1;
+
+/// Flag bits (RFC 9113 section 6); which apply depends on the frame type.
+pub mod flags {
+    pub const END_STREAM: u8 = 0x1;
+    pub const ACK: u8 = 0x1;
+    pub const END_HEADERS: u8 = 0x4;
+    pub const PADDED: u8 = 0x8;
+    pub const PRIORITY: u8 = 0x20;
+}
 
 /// A frame type. Unknown types are kept so they can be skipped (RFC 9113 5.5).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -83,7 +100,7 @@ impl FrameHead {
             len: u32::from_be_bytes([0, b[0], b[1], b[2]]),
             kind: Kind::from_u8(b[3]),
             flags: b[4],
-            stream: u32::from_be_bytes([b[5], b[6], b[7], b[8]]) & super::MAX_STREAM_ID,
+            stream: u32::from_be_bytes([b[5], b[6], b[7], b[8]]) & MAX_STREAM_ID,
         })
     }
 
@@ -95,7 +112,7 @@ impl FrameHead {
     pub fn to_bytes(self) -> [u8; FRAME_HEAD_LEN] {
         debug_assert!(self.len < 1 << 24);
         let l = self.len.to_be_bytes();
-        let s = (self.stream & super::MAX_STREAM_ID).to_be_bytes();
+        let s = (self.stream & MAX_STREAM_ID).to_be_bytes();
         [
             l[1],
             l[2],

@@ -1,10 +1,9 @@
 //! HEADERS (RFC 9113 6.2): opens a stream or carries trailers; a field block fragment,
 //! optionally padded and with the deprecated priority fields (parsed, checked, ignored).
 
-use super::{
-    flags, read_u32, require_stream, strip_padding, write_padding, ErrorCode, FrameError,
-    FrameHead, Kind, StreamId, MAX_STREAM_ID,
-};
+use super::error::{ErrorCode, FrameError};
+use super::head::{flags, FrameHead, Kind, StreamId, MAX_STREAM_ID};
+use super::payload::{read_u32, require_stream, strip_padding, write_padding};
 
 /// The priority fields of HEADERS and PRIORITY (deprecated by RFC 9113 5.3.2, still parsed).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

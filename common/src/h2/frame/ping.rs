@@ -1,6 +1,8 @@
 //! PING (RFC 9113 6.7): 8 opaque bytes, answered with the same bytes and ACK.
 
-use super::{flags, require_connection, ErrorCode, FrameError, FrameHead, Kind};
+use super::error::{ErrorCode, FrameError};
+use super::head::{flags, FrameHead, Kind};
+use super::payload::require_connection;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Ping {

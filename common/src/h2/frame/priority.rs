@@ -1,7 +1,9 @@
 //! PRIORITY (RFC 9113 6.3): deprecated; parsed for its errors, otherwise ignored.
 
+use super::error::{ErrorCode, FrameError};
+use super::head::{FrameHead, Kind, StreamId};
 use super::headers::Priority as Spec;
-use super::{require_stream, ErrorCode, FrameError, FrameHead, Kind, StreamId};
+use super::payload::require_stream;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Priority {

@@ -1,10 +1,9 @@
 //! PUSH_PROMISE (RFC 9113 6.6): parsed only so the connection can refuse it (a server
 //! never accepts one; our client always sends SETTINGS_ENABLE_PUSH 0).
 
-use super::{
-    flags, read_u32, require_stream, strip_padding, ErrorCode, FrameError, FrameHead, Kind,
-    StreamId, MAX_STREAM_ID,
-};
+use super::error::{ErrorCode, FrameError};
+use super::head::{flags, FrameHead, Kind, StreamId, MAX_STREAM_ID};
+use super::payload::{read_u32, require_stream, strip_padding};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PushPromise<'a> {

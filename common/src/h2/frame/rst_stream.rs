@@ -1,6 +1,8 @@
 //! RST_STREAM (RFC 9113 6.4): ends one stream with an error code.
 
-use super::{read_u32, require_stream, ErrorCode, FrameError, FrameHead, Kind, StreamId};
+use super::error::{ErrorCode, FrameError};
+use super::head::{FrameHead, Kind, StreamId};
+use super::payload::{read_u32, require_stream};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RstStream {

@@ -2,10 +2,11 @@
 //! Every value is checked at parse time, so the connection applies a frame whole or not
 //! at all.
 
-use super::{
-    flags, read_u32, require_connection, ErrorCode, FrameError, FrameHead, Kind,
-    DEFAULT_MAX_FRAME_SIZE, MAX_MAX_FRAME_SIZE, MAX_STREAM_ID,
+use super::error::{ErrorCode, FrameError};
+use super::head::{
+    flags, FrameHead, Kind, DEFAULT_MAX_FRAME_SIZE, MAX_MAX_FRAME_SIZE, MAX_STREAM_ID,
 };
+use super::payload::{read_u32, require_connection};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SettingId {

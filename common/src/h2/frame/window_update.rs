@@ -1,7 +1,9 @@
 //! WINDOW_UPDATE (RFC 9113 6.9): a flow-control credit for a stream or (stream 0) the
 //! connection.
 
-use super::{read_u32, ErrorCode, FrameError, FrameHead, Kind, StreamId, MAX_STREAM_ID};
+use super::error::{ErrorCode, FrameError};
+use super::head::{FrameHead, Kind, StreamId, MAX_STREAM_ID};
+use super::payload::read_u32;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct WindowUpdate {

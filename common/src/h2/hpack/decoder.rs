@@ -1,10 +1,10 @@
 //! Field block decoding (RFC 7541 sections 3, 6): representations in, fields out, into a
 //! caller-owned arena.
 
+use super::error::DecodeError;
 use super::huffman;
 use super::integer;
-use super::table::{DynamicTable, ENTRY_OVERHEAD, STATIC};
-use super::{DecodeError, DEFAULT_TABLE_SIZE};
+use super::table::{DynamicTable, DEFAULT_TABLE_SIZE, ENTRY_OVERHEAD, STATIC};
 
 /// One decoded field: its name then its value, contiguous in the arena at `start`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

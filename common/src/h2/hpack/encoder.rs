@@ -6,8 +6,7 @@
 
 use super::huffman;
 use super::integer;
-use super::table::{static_lookup, DynamicTable, StaticMatch, ENTRY_OVERHEAD};
-use super::DEFAULT_TABLE_SIZE;
+use super::table::{static_lookup, DynamicTable, StaticMatch, DEFAULT_TABLE_SIZE, ENTRY_OVERHEAD};
 
 #[derive(Debug)]
 pub struct Encoder {

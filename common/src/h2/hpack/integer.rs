@@ -1,6 +1,6 @@
 //! HPACK integers (RFC 7541 5.1): an N-bit prefix, then 7 bits per continuation byte.
 
-use super::DecodeError;
+use super::error::DecodeError;
 
 /// Largest value we accept: anything above is far beyond every limit (table sizes,
 /// string lengths) and only serves to overflow.

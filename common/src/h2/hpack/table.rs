@@ -6,6 +6,9 @@
 
 use std::collections::VecDeque;
 
+/// The decoder's default (and the protocol's initial) dynamic table size: 4096 bytes.
+pub const DEFAULT_TABLE_SIZE: usize = 4096;
+
 /// Per-entry overhead counted by the table size (4.1).
 pub const ENTRY_OVERHEAD: usize = 32;
 
