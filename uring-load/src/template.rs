@@ -351,34 +351,63 @@ impl Expander {
     }
 }
 
+/// `00`, `01`, ..., `99`: two decimal digits per lookup.
+const DIGIT_PAIRS: &[u8; 200] = b"0001020304050607080910111213141516171819\
+2021222324252627282930313233343536373839\
+4041424344454647484950515253545556575859\
+6061626364656667686970717273747576777879\
+8081828384858687888990919293949596979899";
+
 fn write_decimal(out: &mut Vec<u8>, v: u64) {
     let mut digits = [0u8; 20];
     let mut n = v;
     let mut i = digits.len();
-    loop {
+    while n >= 100 {
+        let pair = (n % 100) as usize * 2;
+        n /= 100;
+        i -= 2;
+        digits[i..i + 2].copy_from_slice(&DIGIT_PAIRS[pair..pair + 2]);
+    }
+    if n >= 10 {
+        let pair = n as usize * 2;
+        i -= 2;
+        digits[i..i + 2].copy_from_slice(&DIGIT_PAIRS[pair..pair + 2]);
+    } else {
         i -= 1;
-        digits[i] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            break;
-        }
+        digits[i] = b'0' + n as u8;
     }
     out.extend_from_slice(&digits[i..]);
 }
 
-/// A version-4 (random) UUID from 128 random bits, RFC 9562's text form.
+/// Each byte's two lowercase hex digits.
+const HEX_PAIRS: [[u8; 2]; 256] = {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let mut t = [[0u8; 2]; 256];
+    let mut b = 0;
+    while b < 256 {
+        t[b] = [HEX[b >> 4], HEX[b & 15]];
+        b += 1;
+    }
+    t
+};
+
+/// A version-4 (random) UUID from 128 random bits, RFC 9562's text form, built on the
+/// stack and appended in one copy.
 fn write_uuid(out: &mut Vec<u8>, hi: u64, lo: u64) {
     let hi = (hi & !0xf000) | 0x4000; // version 4
     let lo = (lo & !(0b11 << 62)) | (0b10 << 62); // variant 10
     let bytes: [u8; 16] = ((u128::from(hi) << 64) | u128::from(lo)).to_be_bytes();
-    const HEX: &[u8; 16] = b"0123456789abcdef";
-    for (i, b) in bytes.iter().enumerate() {
-        if matches!(i, 4 | 6 | 8 | 10) {
-            out.push(b'-');
-        }
-        out.push(HEX[usize::from(b >> 4)]);
-        out.push(HEX[usize::from(b & 15)]);
+    let mut hex = [0u8; 32];
+    for (pair, b) in hex.chunks_exact_mut(2).zip(bytes) {
+        pair.copy_from_slice(&HEX_PAIRS[usize::from(b)]);
     }
+    let mut text = [b'-'; 36];
+    text[..8].copy_from_slice(&hex[..8]);
+    text[9..13].copy_from_slice(&hex[8..12]);
+    text[14..18].copy_from_slice(&hex[12..16]);
+    text[19..23].copy_from_slice(&hex[16..20]);
+    text[24..].copy_from_slice(&hex[20..]);
+    out.extend_from_slice(&text);
 }
 
 /// A template written once with the first values, for checks made at start.
@@ -459,6 +488,11 @@ mod tests {
             assert_eq!(v["seq"], seq);
             let id = v["id"].as_str().unwrap();
             assert_eq!(id.len(), 36);
+            for (i, ch) in id.char_indices() {
+                let dash = matches!(i, 8 | 13 | 18 | 23);
+                assert_eq!(ch == '-', dash, "{id}");
+                assert!(dash || ch.is_ascii_hexdigit(), "{id}");
+            }
             assert_eq!(&id[14..15], "4", "version 4: {id}");
             assert!("89ab".contains(&id[19..20]), "variant: {id}");
         }
@@ -532,7 +566,19 @@ mod tests {
 
     #[test]
     fn decimal_digits() {
-        for v in [0u64, 9, 10, 12345, u64::MAX] {
+        for v in [
+            0u64,
+            9,
+            10,
+            99,
+            100,
+            101,
+            999,
+            1000,
+            12345,
+            123_456,
+            u64::MAX,
+        ] {
             let mut out = Vec::new();
             write_decimal(&mut out, v);
             assert_eq!(out, v.to_string().into_bytes());
