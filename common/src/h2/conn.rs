@@ -511,43 +511,59 @@ impl Connection {
                 "DATA beyond the connection window",
             ));
         }
-        self.release_connection(d.flow_len);
+        let held = self.deliver_data(d, events)?;
+        // What the caller never sees (padding, refused or closed streams) goes back at once.
+        self.release_connection(d.flow_len - held);
+        Ok(())
+    }
+
+    /// Report DATA on its stream; returns the bytes the caller releases itself
+    /// (`Config::auto_release_window` off), 0 when the codec hands them back.
+    fn deliver_data(&mut self, d: Data<'_>, events: &mut Events) -> Result<u32, ConnError> {
         let Some(i) = self.streams.find(d.stream) else {
             if self.is_idle(d.stream) {
                 return Err(protocol("DATA on an idle stream"));
             }
             if self.recent_resets.contains(d.stream) || self.ignored_after_goaway(d.stream) {
-                return Ok(());
+                return Ok(0);
             }
-            return self.stream_error(d.stream, ErrorCode::STREAM_CLOSED, events);
+            return self
+                .stream_error(d.stream, ErrorCode::STREAM_CLOSED, events)
+                .map(|()| 0);
         };
         let s = self.streams.get_mut(i);
-        if !s.recv_open {
+        let code = if !s.recv_open {
             // 5.1 half-closed (remote): "MUST respond with a stream error of type
             // STREAM_CLOSED".
-            return self.stream_error(d.stream, ErrorCode::STREAM_CLOSED, events);
-        }
-        if !s.head_received {
-            return self.stream_error(d.stream, ErrorCode::PROTOCOL_ERROR, events);
-        }
-        if s.recv_window.consume(d.flow_len).is_err() {
-            return self.stream_error(d.stream, ErrorCode::FLOW_CONTROL_ERROR, events);
-        }
-        s.received += d.data.len() as u64;
-        // 8.1.1: a body longer than content-length, or shorter at its end, is malformed.
-        if let Some(cl) = s.content_length {
-            if s.received > cl || (d.end_stream && s.received != cl) {
-                return self.stream_error(d.stream, ErrorCode::PROTOCOL_ERROR, events);
-            }
+            Some(ErrorCode::STREAM_CLOSED)
+        } else if !s.head_received {
+            Some(ErrorCode::PROTOCOL_ERROR)
+        } else if s.recv_window.consume(d.flow_len).is_err() {
+            Some(ErrorCode::FLOW_CONTROL_ERROR)
+        } else {
+            s.received += d.data.len() as u64;
+            // 8.1.1: a body longer than content-length, or shorter at its end, is
+            // malformed.
+            s.content_length
+                .filter(|&cl| s.received > cl || (d.end_stream && s.received != cl))
+                .map(|_| ErrorCode::PROTOCOL_ERROR)
+        };
+        if let Some(code) = code {
+            return self.stream_error(d.stream, code, events).map(|()| 0);
         }
         events.push_data(d.stream, d.data, d.end_stream);
+        let held = if self.config.auto_release_window {
+            0
+        } else {
+            d.data.len() as u32
+        };
         if d.end_stream {
             s.recv_open = false;
             self.maybe_close(i);
-        } else if let Some(inc) = s.recv_window.release(d.flow_len) {
+        } else if let Some(inc) = s.recv_window.release(d.flow_len - held) {
             WindowUpdate::encode(d.stream, inc, &mut self.out);
         }
-        Ok(())
+        Ok(held)
     }
 
     fn release_connection(&mut self, n: u32) {
@@ -1224,6 +1240,23 @@ impl Connection {
             s.stalled_since = Some(now);
         }
         Ok(n)
+    }
+
+    /// With `Config::auto_release_window` off: the caller has consumed `n` body bytes of
+    /// `stream` (from [`Event::Data`]); hand the credit back to the peer, in WINDOW_UPDATEs
+    /// batched per half window like the automatic policy. Until then the peer's sending
+    /// is held back by our windows: back-pressure for a caller that buffers bodies.
+    pub fn release_capacity(&mut self, stream: StreamId, n: usize) {
+        let n = n.min(MAX_STREAM_ID as usize) as u32;
+        self.release_connection(n);
+        if let Some(i) = self.streams.find(stream) {
+            let s = self.streams.get_mut(i);
+            if s.recv_open {
+                if let Some(inc) = s.recv_window.release(n) {
+                    WindowUpdate::encode(stream, inc, &mut self.out);
+                }
+            }
+        }
     }
 
     /// Reset a stream (RST_STREAM with `code`); it is forgotten at once.

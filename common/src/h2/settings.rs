@@ -53,6 +53,10 @@ pub struct Config {
     /// Frames that carry nothing: zero-length DATA without END_STREAM, empty
     /// CONTINUATION without END_HEADERS, PRIORITY, unknown types.
     pub empty_frame_rate: Rate,
+    /// Hand receive-window credit back as soon as DATA is reported (the caller consumes
+    /// bodies at once). Off: the caller calls `Connection::release_capacity` after it
+    /// consumed the bytes, and a slow consumer holds the peer back.
+    pub auto_release_window: bool,
     /// How long the peer has to acknowledge our SETTINGS (then SETTINGS_TIMEOUT).
     pub settings_timeout: Duration,
     /// With no stream open for this long, the connection sends GOAWAY(NO_ERROR) and
@@ -88,6 +92,7 @@ impl Default for Config {
                 burst: 100,
                 per_sec: 50,
             },
+            auto_release_window: true,
             settings_timeout: Duration::from_secs(10),
             idle_timeout: None,
         }

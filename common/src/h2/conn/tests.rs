@@ -933,6 +933,61 @@ fn flow_control_large_body_with_batched_updates() {
 }
 
 #[test]
+fn manual_release_holds_the_peer_back() {
+    let manual = Config {
+        initial_window_size: 65_535,
+        connection_window: 65_535,
+        auto_release_window: false,
+        ..Config::default()
+    };
+    let mut p = Pair::new(manual, Config::default());
+    let id = p
+        .client
+        .open_stream(b"GET", b"https", b"a", b"/", &[], true)
+        .unwrap();
+    p.drive();
+    p.server.send_response(id, 200, &[], false).unwrap();
+    let body = vec![7u8; 200_000];
+    let mut sent = p.server.send_data(id, &body, true).unwrap();
+    p.drive();
+    // Nothing released: the server is stuck at one window.
+    assert_eq!(sent, 65_535);
+    assert_eq!(p.server.send_data(id, &body[sent..], true), Ok(0));
+    assert!(!p
+        .client_sent
+        .iter()
+        .any(|f| f.kind == Kind::WindowUpdate && f.stream == id));
+    // The caller consumes in small steps; updates go out per half window.
+    let mut released = 0;
+    while sent < body.len() {
+        p.client.release_capacity(id, 10_000);
+        released += 10_000;
+        p.drive();
+        sent += p.server.send_data(id, &body[sent..], true).unwrap();
+        p.drive();
+        assert!(
+            sent <= released + 65_535,
+            "{sent} sent, {released} released"
+        );
+    }
+    let got: usize = p
+        .client_log
+        .iter()
+        .map(|e| match e {
+            Ev::Data { bytes, .. } => bytes.len(),
+            _ => 0,
+        })
+        .sum();
+    assert_eq!(got, body.len());
+    let updates = p
+        .client_sent
+        .iter()
+        .filter(|f| f.kind == Kind::WindowUpdate)
+        .count();
+    assert!(updates <= 2 * 200_000 / 30_000 + 2, "{updates} updates");
+}
+
+#[test]
 fn initial_window_change_adjusts_open_streams() {
     let mut r = Raw::new();
     let input = r.headers(1, EH | ES, GET);
