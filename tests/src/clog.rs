@@ -11,6 +11,19 @@ use std::time::Duration;
 
 use crate::load::{num, run_load};
 
+/// The seed's hello-world WSGI app (callable `app`), plus `/big` (512 KiB) for the slow
+/// clients to read.
+pub const CLOG_APP: &str = "\
+def app(environ, start_response):
+    if environ.get('PATH_INFO') == '/big':
+        body = b'x' * (512 * 1024)
+    else:
+        body = b'Hello, World!'
+    start_response('200 OK', [('Content-Type', 'text/plain'),
+                              ('Content-Length', str(len(body)))])
+    return [body]
+";
+
 /// One slow client: sends its request at 1 byte/s (`head_start` bytes at once, so that
 /// clients are at every stage during the run) and reads the response at 1 byte/s.
 fn slow_client(addr: SocketAddr, head_start: usize, stop: Arc<AtomicBool>) {

@@ -269,7 +269,7 @@ fn fastcgi_records_match_nginx_fastcgi_pass() {
 /// Echoes its environ (str values) and then, after a newline, the body.
 const ECHO_APP: &str = r#"
 import json
-def application(environ, start_response):
+def app(environ, start_response):
     n = int(environ.get("CONTENT_LENGTH") or 0)
     body = environ["wsgi.input"].read(n) if n else b""
     env = {k: v for k, v in environ.items() if isinstance(v, str)}
@@ -279,7 +279,8 @@ def application(environ, start_response):
     return [out]
 "#;
 
-/// Debian's uWSGI with its python3 plugin, one process, speaking uwsgi on a loopback port.
+/// Debian's uWSGI with its python3 plugin serving `app` (callable `app`) on a loopback
+/// port with `socket_flag` (`--uwsgi-socket`, `--http-socket`).
 struct Uwsgi {
     addr: SocketAddr,
     _dir: TempDir,
@@ -297,6 +298,7 @@ impl Uwsgi {
             .arg(addr.to_string())
             .arg("--wsgi-file")
             .arg(dir.path().join("app.py"))
+            .args(["--callable", "app"])
             .args(extra)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
@@ -513,18 +515,6 @@ fn fcgiwrap_runs_a_cgi_script_through_our_records() {
     assert!(reusable, "four requests, one connection");
 }
 
-/// The seed's app with `/big` (512 KiB), for clients that read slowly.
-const CLOG_APP: &str = "\
-def application(environ, start_response):
-    if environ.get('PATH_INFO') == '/big':
-        body = b'x' * (512 * 1024)
-    else:
-        body = b'Hello, World!'
-    start_response('200 OK', [('Content-Type', 'text/plain'),
-                              ('Content-Length', str(len(body)))])
-    return [body]
-";
-
 /// The seed's clog against uWSGI's own HTTP socket, as the gunicorn clog test does it
 /// (tests/proxy_gunicorn.rs): `--processes 2`, 40 clients at 1 byte/s both ways, uring-load
 /// sending normal requests for 10 s. TODO(issue 25): the same behind uring-server's
@@ -532,7 +522,7 @@ def application(environ, start_response):
 #[test]
 fn the_clog_test_for_uwsgi() {
     let app = Uwsgi::start(
-        CLOG_APP,
+        uring_tests::clog::CLOG_APP,
         "--http-socket",
         // uWSGI's HTTP socket closes after each response without saying so (an HTTP/1.1
         // response, no Connection: close): the header lets keep-alive clients know.

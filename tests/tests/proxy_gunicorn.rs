@@ -11,22 +11,10 @@ use std::net::{SocketAddr, TcpStream};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use uring_tests::clog::clog;
+use uring_tests::clog::{clog, CLOG_APP};
 use uring_tests::load::{nginx_binary, num, run_load, ChildGuard, TempDir};
 use uring_tests::server::ServerProc;
 use uring_tests::{free_port, wait_for_listener};
-
-/// The seed's hello-world WSGI app, plus `/big` (512 KiB) for clients that read slowly.
-const APP: &str = "\
-def app(environ, start_response):
-    if environ.get('PATH_INFO') == '/big':
-        body = b'x' * (512 * 1024)
-    else:
-        body = b'Hello, World!'
-    start_response('200 OK', [('Content-Type', 'text/plain'),
-                              ('Content-Length', str(len(body)))])
-    return [body]
-";
 
 struct Gunicorn {
     addr: SocketAddr,
@@ -37,7 +25,7 @@ struct Gunicorn {
 impl Gunicorn {
     fn start(workers: usize) -> Gunicorn {
         let dir = TempDir::new("gunicorn");
-        std::fs::write(dir.path().join("seed_app.py"), APP).unwrap();
+        std::fs::write(dir.path().join("seed_app.py"), CLOG_APP).unwrap();
         let port = free_port();
         let addr = SocketAddr::from(([127, 0, 0, 1], port));
         // Debian's gunicorn; a python version manager's shims earlier in PATH may not have it.

@@ -291,11 +291,13 @@ fn uwsgi_pypy() -> Result<ServerProcess, String> {
     Err(NO_PYPY_UWSGI.into())
 }
 
-/// gunicorn (CPython) on a port of its own, and the proxy of `column` on `addr` in front
-/// of it (one proxy worker; `/plaintext` forwarded). The proxy owns gunicorn's process.
+/// The app server of `column` on a port of its own (gunicorn from `venv` for
+/// behind-uring-server and behind-nginx, uWSGI on a uwsgi socket for uwsgi-behind-nginx),
+/// and the proxy on `addr` in front of it (one proxy worker; `/plaintext` forwarded). The
+/// proxy owns the app server's process.
 fn start_behind(
     column: &str,
-    venv: &Path,
+    venv: Option<&Path>,
     scratch: &Path,
     addr: SocketAddr,
     workers: usize,
@@ -305,14 +307,22 @@ fn start_behind(
     let app_addr = std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .map_err(|e| e.to_string())?;
-    let app = start_gunicorn(venv, scratch, app_addr, workers, None, cpus)?;
-    let proxy = if column == "behind-nginx" {
+    let (app, upstream) = match venv {
+        None => (
+            start_uwsgi(scratch, "--uwsgi-socket", app_addr, workers, cpus)?,
+            AppUpstream::Uwsgi(app_addr),
+        ),
+        Some(venv) => (
+            start_gunicorn(venv, scratch, app_addr, workers, None, cpus)?,
+            AppUpstream::Http(app_addr),
+        ),
+    };
+    let proxy = if column.ends_with("behind-nginx") {
         Server::NginxProxy
     } else {
         Server::UringProxy
     };
-    let upstream = Some(AppUpstream::Http(app_addr));
-    let mut p = servers::start_with_upstream(proxy, addr, cpus, 1, env, upstream)?;
+    let mut p = servers::start_with_upstream(proxy, addr, cpus, 1, env, Some(upstream))?;
     p.companion = Some(Box::new(app));
     Ok(p)
 }
@@ -345,13 +355,25 @@ fn start_gunicorn(
     .stdin(Stdio::null())
     .stdout(Stdio::from(f.try_clone().map_err(|e| e.to_string())?))
     .stderr(Stdio::from(f));
+    spawn_app_server(cmd, "gunicorn", &log, addr, cpus)
+}
+
+/// Starts an app server (its output already going to `log`) and waits until it listens on
+/// `addr`; a failure quotes the log's last lines.
+fn spawn_app_server(
+    mut cmd: Command,
+    name: &'static str,
+    log: &Path,
+    addr: SocketAddr,
+    cpus: &[usize],
+) -> Result<ServerProcess, String> {
     pin_and_isolate(&mut cmd, cpus);
     let child = cmd
         .spawn()
-        .map_err(|e| format!("cannot start gunicorn: {e}"))?;
-    let mut p = ServerProcess::new(child, "gunicorn");
+        .map_err(|e| format!("cannot start {name}: {e}"))?;
+    let mut p = ServerProcess::new(child, name);
     wait_listening(&mut p, addr, Duration::from_secs(30)).map_err(|e| {
-        let t = std::fs::read_to_string(&log).unwrap_or_default();
+        let t = std::fs::read_to_string(log).unwrap_or_default();
         format!(
             "{e}: {}",
             t.lines().rev().take(3).collect::<Vec<_>>().join(" | ")
@@ -404,38 +426,7 @@ fn start_uwsgi(
     cmd.stdin(Stdio::null())
         .stdout(Stdio::from(f.try_clone().map_err(|e| e.to_string())?))
         .stderr(Stdio::from(f));
-    pin_and_isolate(&mut cmd, cpus);
-    let child = cmd
-        .spawn()
-        .map_err(|e| format!("cannot start uwsgi: {e}"))?;
-    let mut p = ServerProcess::new(child, "uwsgi");
-    wait_listening(&mut p, addr, Duration::from_secs(30)).map_err(|e| {
-        let t = std::fs::read_to_string(&log).unwrap_or_default();
-        format!(
-            "{e}: {}",
-            t.lines().rev().take(3).collect::<Vec<_>>().join(" | ")
-        )
-    })?;
-    Ok(p)
-}
-
-/// uWSGI on a uwsgi socket of its own, and nginx (one worker) on `addr` passing
-/// `/plaintext` to it with `uwsgi_pass`. nginx owns uWSGI's process.
-fn start_uwsgi_behind_nginx(
-    scratch: &Path,
-    addr: SocketAddr,
-    processes: usize,
-    cpus: &[usize],
-    env: &ServerEnv,
-) -> Result<ServerProcess, String> {
-    let app_addr = std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map_err(|e| e.to_string())?;
-    let app = start_uwsgi(scratch, "--uwsgi-socket", app_addr, processes, cpus)?;
-    let upstream = Some(AppUpstream::Uwsgi(app_addr));
-    let mut p = servers::start_with_upstream(Server::NginxProxy, addr, cpus, 1, env, upstream)?;
-    p.companion = Some(Box::new(app));
-    Ok(p)
+    spawn_app_server(cmd, "uwsgi", &log, addr, cpus)
 }
 
 fn tool_argv(a: &SeedArgs, tool: Tool, bin: &Path, n: u64, c: u64, url: &str) -> Vec<String> {
@@ -553,7 +544,7 @@ pub fn run(a: &SeedArgs, bin_dir: &Path, command_line: &str) -> Result<PathBuf, 
         let started = match &venv {
             Some(Err(e)) => Err(e.clone()),
             Some(Ok(v)) if behind => {
-                start_behind(&col, v, &scratch, addr, workers, &server_cpus, &env)
+                start_behind(&col, Some(v), &scratch, addr, workers, &server_cpus, &env)
             }
             Some(Ok(v)) => {
                 let class = tornado.then_some("tornado");
@@ -564,7 +555,7 @@ pub fn run(a: &SeedArgs, bin_dir: &Path, command_line: &str) -> Result<PathBuf, 
             }
             None if col == "uwsgi-pypy" => uwsgi_pypy(),
             None if col == "uwsgi-behind-nginx" => {
-                start_uwsgi_behind_nginx(&scratch, addr, workers, &server_cpus, &env)
+                start_behind(&col, None, &scratch, addr, workers, &server_cpus, &env)
             }
             None => {
                 let s = if col == "nginx" {
