@@ -10,6 +10,7 @@
 pub mod budget;
 pub mod conn;
 pub mod events;
+mod field;
 mod flow;
 pub mod frame;
 pub mod hpack;

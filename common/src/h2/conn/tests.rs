@@ -455,6 +455,27 @@ fn server_rules() {
 }
 
 #[test]
+fn an_invalid_field_stays_invalid_when_indexed() {
+    // The first request inserts "x: a<CR>b" into the table; the second sends it as a
+    // one-byte index. Both are malformed: the table remembers what it checked.
+    let mut r = Raw::new();
+    let bad = with(GET, &[("x", "a\rb")]);
+    let first = r.headers(1, EH | ES, &bad);
+    let second = r.headers(3, EH | ES, &bad);
+    assert!(second.len() < 16, "the second block is indexed");
+    let o = server_run(Config::default(), &[first, second].concat());
+    assert_eq!(
+        rst_of(&o.frames),
+        [(1, E::PROTOCOL_ERROR), (3, E::PROTOCOL_ERROR)]
+    );
+    // And a valid indexed field passes.
+    let mut r = Raw::new();
+    let good = with(GET, &[("x", "ab")]);
+    let input = [r.headers(1, EH | ES, &good), r.headers(3, EH | ES, &good)].concat();
+    assert_eq!(verdict(&server_run(Config::default(), &input)), Want::Ok);
+}
+
+#[test]
 fn preface_rules() {
     let o = feed(
         Connection::new(Role::Server, Config::default(), t0()),

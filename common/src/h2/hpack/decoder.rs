@@ -14,6 +14,10 @@ pub struct FieldSpan {
     pub value_len: u32,
     /// Sent as "never indexed" (6.2.3): an intermediary must keep it that way.
     pub never_indexed: bool,
+    /// Name and value came whole from a table entry whose syntax is valid for HTTP/2
+    /// (RFC 9113 8.2.1): the message rules skip re-checking it. False only means "not
+    /// known", never "invalid".
+    pub checked: bool,
 }
 
 impl FieldSpan {
@@ -111,13 +115,15 @@ impl Decoder {
             seen_field = true;
             let start = arena.len();
             let mut never_indexed = false;
+            let mut checked = false;
             let (name_len, value_len) = if b & 0x80 != 0 {
                 // 6.1 indexed field.
                 let (index, n) = integer::decode(&block[pos..], 7)?;
                 pos += n;
-                let (name, value) = self.lookup(index)?;
+                let (name, value, valid) = self.lookup(index)?;
                 arena.extend_from_slice(name);
                 arena.extend_from_slice(value);
+                checked = valid;
                 (name.len(), value.len())
             } else {
                 // 6.2.1 with incremental indexing (01, 6-bit index), 6.2.2 without (0000)
@@ -140,6 +146,8 @@ impl Decoder {
                 if indexing {
                     let (name, value) = arena[start..].split_at(name_len);
                     self.table.insert(name, value);
+                    // Not inserted (larger than the table) leaves the table empty.
+                    checked = self.table.entry(0).is_some_and(|e| e.2);
                 }
                 (name_len, value_len)
             };
@@ -155,6 +163,7 @@ impl Decoder {
                 name_len: name_len as u32,
                 value_len: value_len as u32,
                 never_indexed,
+                checked,
             });
         }
         if too_large {
@@ -163,13 +172,17 @@ impl Decoder {
         Ok(())
     }
 
-    fn lookup(&self, index: usize) -> Result<(&[u8], &[u8]), DecodeError> {
+    /// A table entry with whether its syntax is known valid (the static table's is).
+    fn lookup(&self, index: usize) -> Result<(&[u8], &[u8], bool), DecodeError> {
         match index {
             0 => Err(DecodeError::InvalidIndex(0)),
-            1..=61 => Ok(STATIC[index - 1]),
+            1..=61 => {
+                let (name, value) = STATIC[index - 1];
+                Ok((name, value, true))
+            }
             _ => self
                 .table
-                .get(index - 62)
+                .entry(index - 62)
                 .ok_or(DecodeError::InvalidIndex(index)),
         }
     }

@@ -6,6 +6,8 @@
 
 use std::collections::VecDeque;
 
+use crate::h2::field::valid_field;
+
 /// The decoder's default (and the protocol's initial) dynamic table size: 4096 bytes.
 pub const DEFAULT_TABLE_SIZE: usize = 4096;
 
@@ -164,6 +166,8 @@ struct Slot {
     start: usize,
     name_len: usize,
     value_len: usize,
+    /// The field passed `field::valid_field` when inserted.
+    valid: bool,
 }
 
 /// The dynamic table: index 0 here is HPACK index 62 (the newest entry).
@@ -205,10 +209,15 @@ impl DynamicTable {
 
     /// Entry `i` (0 = newest) as (name, value).
     pub fn get(&self, i: usize) -> Option<(&[u8], &[u8])> {
+        self.entry(i).map(|(n, v, _)| (n, v))
+    }
+
+    /// Entry `i` with whether its syntax is valid for HTTP/2 (RFC 9113 8.2.1).
+    pub fn entry(&self, i: usize) -> Option<(&[u8], &[u8], bool)> {
         let s = self.slots.get(i)?;
         let name = &self.arena[s.start..s.start + s.name_len];
         let value = &self.arena[s.start + s.name_len..s.start + s.name_len + s.value_len];
-        Some((name, value))
+        Some((name, value, s.valid))
     }
 
     /// Change the maximum size, evicting as needed (4.3).
@@ -250,6 +259,8 @@ impl DynamicTable {
             start,
             name_len: name.len(),
             value_len: value.len(),
+            // Checked once here, so a field indexed from the table needs no second look.
+            valid: valid_field(name, value),
         });
         self.size += entry;
     }
