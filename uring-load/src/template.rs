@@ -328,7 +328,8 @@ impl Expander {
         &self.whole
     }
 
-    #[inline]
+    // Inlined into `write`'s loops: a call per segment cost more than most segments.
+    #[inline(always)]
     fn segment(&mut self, t: &Template, s: &Segment, seq: u64, body_len: usize, out: &mut Vec<u8>) {
         match s {
             Segment::Literal(r) => out.extend_from_slice(&t.text[r.clone()]),
@@ -358,6 +359,7 @@ const DIGIT_PAIRS: &[u8; 200] = b"0001020304050607080910111213141516171819\
 6061626364656667686970717273747576777879\
 8081828384858687888990919293949596979899";
 
+#[inline]
 fn write_decimal(out: &mut Vec<u8>, v: u64) {
     let mut digits = [0u8; 20];
     let mut n = v;
