@@ -221,6 +221,13 @@ fn curl_over_both_versions_with_alpn_beside_a_plain_listener() {
             err.contains(&format!("SSL connection using {version}")),
             "{err}"
         );
+        // curl offers h2 and http/1.1; the server prefers HTTP/2.
+        assert!(err.contains("ALPN: server accepted h2"), "{err}");
+        let mut args = vec!["-v", "--http1.1", "--cacert", ca.to_str().unwrap()];
+        args.extend_from_slice(flags);
+        args.push(&url);
+        let (ok, body, err) = curl(&args);
+        assert!(ok && body == "Hello, World!", "{err}");
         assert!(err.contains("ALPN: server accepted http/1.1"), "{err}");
     }
     // Without the CA, curl refuses the certificate: it is verified, not just encrypted.
@@ -304,6 +311,52 @@ fn static_files_and_ranges_over_tls() {
     ]);
     assert!(ok, "{err}");
     assert_eq!(std::fs::read(&out).unwrap(), &want[100_000..100_100]);
+}
+
+#[test]
+fn http2_by_alpn_static_files_ranges_and_a_client_that_offers_only_http1() {
+    let srv = TlsServer::start(&[]);
+    let ca = srv.ca();
+    let ca = ca.to_str().unwrap();
+    let want: Vec<u8> = (0..200_000u32).map(|i| (i % 251) as u8).collect();
+    let out = srv.dir.path().join("got2.bin");
+    let url = format!("https://{}/data.bin", srv.tls);
+    let (ok, _, err) = curl(&[
+        "-v",
+        "--http2",
+        "--cacert",
+        ca,
+        "-o",
+        out.to_str().unwrap(),
+        &url,
+    ]);
+    assert!(ok, "{err}");
+    assert!(
+        err.contains("ALPN: server accepted h2") && err.contains("< HTTP/2 200"),
+        "{err}"
+    );
+    assert_eq!(std::fs::read(&out).unwrap(), want);
+    let (ok, code, err) = curl(&[
+        "--http2",
+        "--cacert",
+        ca,
+        "-r",
+        "100000-100099",
+        "-o",
+        out.to_str().unwrap(),
+        "-w",
+        "%{http_code} %{http_version}",
+        &url,
+    ]);
+    assert!(ok, "{err}");
+    assert_eq!(code, "206 2");
+    assert_eq!(std::fs::read(&out).unwrap(), &want[100_000..100_100]);
+    // A client that offers only http/1.1 still gets HTTP/1.1 on the same port.
+    let first = s_client(srv.tls, Path::new(ca), &["-alpn", "http/1.1"]);
+    assert!(
+        first.contains("ALPN protocol: http/1.1") && first.contains("Hello, World!"),
+        "{first}"
+    );
 }
 
 #[test]

@@ -227,6 +227,7 @@ impl AccessLogWriter {
         let version = match e.head.version {
             Version::Http10 => "HTTP/1.0",
             Version::Http11 => "HTTP/1.1",
+            Version::Http2 => "HTTP/2.0",
         };
         let referer = e.head.header("referer").unwrap_or(b"");
         let agent = e.head.header("user-agent").unwrap_or(b"");

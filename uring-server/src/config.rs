@@ -62,6 +62,18 @@ pub struct ServerConfig {
     pub cq_entries: u32,
     /// Reverse-proxy routes (`--proxy`); empty when the server proxies nothing.
     pub proxy: ProxyConfig,
+    /// Speak HTTP/2 (`--http2`): prior knowledge on cleartext listeners, ALPN `h2` on
+    /// TLS ones. Not while `--proxy` routes are set (the proxy takes HTTP/1.1 clients
+    /// only for now): see [`ServerConfig::http2_active`].
+    pub http2: bool,
+}
+
+impl ServerConfig {
+    /// Whether connections may speak HTTP/2: asked for, and no proxy routes (a proxied
+    /// request over HTTP/2 is not relayed yet).
+    pub fn http2_active(&self) -> bool {
+        self.http2 && !self.proxy.is_enabled()
+    }
 }
 
 /// Where an upstream listens.
@@ -252,6 +264,7 @@ impl Default for ServerConfig {
             sq_entries: 2048,
             cq_entries: 16384,
             proxy: ProxyConfig::default(),
+            http2: true,
         }
     }
 }

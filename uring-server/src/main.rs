@@ -80,6 +80,12 @@ struct Cli {
     #[arg(long, value_name = "TIER", default_value = "auto", value_parser = parse_tier)]
     tier: TierChoice,
 
+    /// HTTP/2 (RFC 9113) beside HTTP/1.1: with prior knowledge on --listen addresses (a
+    /// connection that starts with HTTP/2's preface), by ALPN `h2` on --tls-listen ones.
+    /// Off while --proxy routes are set (the proxy relays HTTP/1.1 clients only for now).
+    #[arg(long, value_name = "on|off", default_value = "on", value_parser = ["on", "off"])]
+    http2: String,
+
     /// Write one line per request to PATH, or `-` for stdout.
     #[arg(long, value_name = "PATH|-")]
     access_log: Option<String>,
@@ -328,7 +334,8 @@ fn main() -> ExitCode {
         })
         .upstream_conns(cli.upstream_conns)
         .upstream_timeouts(cli.upstream_connect_timeout.0, cli.upstream_timeout.0)
-        .trust_forwarded(cli.trust_forwarded);
+        .trust_forwarded(cli.trust_forwarded)
+        .http2(cli.http2 == "on");
     for (prefix, upstream) in &cli.proxy {
         builder = builder.proxy(prefix, upstream.clone());
     }

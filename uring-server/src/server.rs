@@ -274,6 +274,13 @@ impl<H: Handler + Clone> ServerBuilder<H> {
         self
     }
 
+    /// Speak HTTP/2 beside HTTP/1.1 (default on): prior knowledge on cleartext
+    /// listeners, ALPN `h2` on TLS ones (see [`ServerConfig::http2_active`]).
+    pub fn http2(mut self, on: bool) -> Self {
+        self.config.http2 = on;
+        self
+    }
+
     /// Append to a client's `X-Forwarded-*` chain (a trusted front) instead of replacing it.
     pub fn trust_forwarded(mut self, on: bool) -> Self {
         self.config.proxy.trust_forwarded = on;
@@ -327,7 +334,8 @@ impl<H: Handler + Clone> ServerBuilder<H> {
         let tls = match &config.tls {
             Some(t) => {
                 let kernel = t.ktls.then(crate::ktls::probe_and_log).flatten();
-                Some(TlsSource::load(&t.cert, &t.key, kernel).map_err(ServerError::Tls)?)
+                let http2 = config.http2_active();
+                Some(TlsSource::load(&t.cert, &t.key, kernel, http2).map_err(ServerError::Tls)?)
             }
             None => None,
         };

@@ -69,6 +69,8 @@ pub struct TlsSource {
     current: Mutex<Arc<ServerConfig>>,
     generation: AtomicU64,
     kernel: Option<KernelTls>,
+    /// ALPN offers `h2`.
+    http2: bool,
 }
 
 impl fmt::Debug for TlsSource {
@@ -82,14 +84,16 @@ impl fmt::Debug for TlsSource {
 
 impl TlsSource {
     /// `kernel`: what `--ktls` may hand to the kernel (None: everything stays in rustls).
+    /// `http2`: offer ALPN `h2` before `http/1.1`.
     pub fn load(
         cert: &Path,
         key: &Path,
         kernel: Option<KernelTls>,
+        http2: bool,
     ) -> Result<Arc<TlsSource>, TlsError> {
         let tickets = rustls::crypto::ring::Ticketer::new()
             .map_err(|e| TlsError::Rejected(format!("session tickets: {e}")))?;
-        let config = build(cert, key, &tickets, kernel.is_some())?;
+        let config = build(cert, key, &tickets, kernel.is_some(), http2)?;
         Ok(Arc::new(TlsSource {
             cert: cert.to_path_buf(),
             key: key.to_path_buf(),
@@ -97,12 +101,19 @@ impl TlsSource {
             current: Mutex::new(Arc::new(config)),
             generation: AtomicU64::new(0),
             kernel,
+            http2,
         }))
     }
 
     /// Read the files again; on success new connections get the new certificate.
     pub fn reload(&self) -> Result<(), TlsError> {
-        let config = build(&self.cert, &self.key, &self.tickets, self.kernel.is_some())?;
+        let config = build(
+            &self.cert,
+            &self.key,
+            &self.tickets,
+            self.kernel.is_some(),
+            self.http2,
+        )?;
         *self.current.lock().unwrap_or_else(|e| e.into_inner()) = Arc::new(config);
         self.generation.fetch_add(1, Ordering::Release);
         Ok(())
@@ -129,6 +140,7 @@ fn build(
     key: &Path,
     tickets: &Arc<dyn ProducesTickets>,
     extract: bool,
+    http2: bool,
 ) -> Result<ServerConfig, TlsError> {
     let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(cert)
         .map_err(|e| TlsError::Read(cert.to_path_buf(), e.to_string()))?
@@ -158,7 +170,11 @@ fn build(
         .with_no_client_auth()
         .with_single_cert(certs, key_der)
         .map_err(|e| TlsError::Rejected(e.to_string()))?;
-    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    // Our order, not the client's (below): HTTP/2 when both sides can.
+    config.alpn_protocols = match http2 {
+        true => vec![b"h2".to_vec(), b"http/1.1".to_vec()],
+        false => vec![b"http/1.1".to_vec()],
+    };
     config.ignore_client_order = true;
     config.ticketer = tickets.clone();
     config.enable_secret_extraction = extract;

@@ -79,6 +79,8 @@ pub fn run<H: Handler>(wcfg: WorkerConfig, handler: H, ready: Sender<Result<(), 
         l.set_upstreams(&wcfg.config.proxy.upstreams);
     }
     let tick = (shortest / 4).clamp(Duration::from_millis(50), Duration::from_secs(1));
+    let http2 =
+        (wcfg.config.http2_active()).then(|| crate::conn::http2_config(&wcfg.config.limits));
     let mut w = Worker {
         tier: wcfg.tier,
         config: wcfg.config,
@@ -92,6 +94,7 @@ pub fn run<H: Handler>(wcfg: WorkerConfig, handler: H, ready: Sender<Result<(), 
         draining: false,
         drain_deadline: None,
         log,
+        http2,
         proxy,
         tls: wcfg.tls,
     };
@@ -118,6 +121,8 @@ struct Worker<H> {
     draining: bool,
     drain_deadline: Option<Instant>,
     log: Option<RequestLog>,
+    /// HTTP/2's settings, when connections may speak it.
+    http2: Option<uring_common::h2::Config>,
     /// Upstream connections (slots it owns) and their pools; see `proxy/mod.rs`.
     proxy: Proxy,
     tls: ListenerTls,
@@ -241,6 +246,7 @@ impl<H: Handler> Worker<H> {
             now: self.now,
             draining: self.draining,
             log: self.log.as_mut().map(|l| l.at(slot)),
+            http2: self.http2.as_ref(),
         };
         f(&mut self.conns[slot as usize], &mut ctx);
         slot

@@ -84,6 +84,9 @@ impl Default for Limits {
 pub enum Version {
     Http10,
     Http11,
+    /// A request that arrived over HTTP/2 (built by the server's HTTP/2 machine; the
+    /// HTTP/1 parser never produces it).
+    Http2,
 }
 
 /// How the request body is delimited (RFC 9112 section 6.3).

@@ -288,7 +288,8 @@ pub fn write_owned_request(out: &mut Vec<u8>, req: &OwnedRequest, chunk_sizes: &
     out.extend_from_slice(req.target.as_bytes());
     out.extend_from_slice(match req.version {
         Version::Http10 => b" HTTP/1.0\r\n",
-        Version::Http11 => b" HTTP/1.1\r\n",
+        // HTTP/1.1 requests only: the HTTP/1 parser never yields HTTP/2.
+        Version::Http11 | Version::Http2 => b" HTTP/1.1\r\n",
     });
     for (name, value) in &req.headers {
         out.extend_from_slice(name.as_bytes());

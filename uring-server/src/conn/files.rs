@@ -33,10 +33,15 @@ impl Conn {
             }
         };
         let n = data.len().min(f.body.len as usize);
-        self.out.extend_from_slice(&data[..n]);
         f.body.offset += n as u64;
         f.body.len -= n as u64;
-        if f.body.len == 0 {
+        let last = f.body.len == 0;
+        if self.h2.is_some() {
+            self.h2_file_chunk(&data[..n], last);
+        } else {
+            self.out.extend_from_slice(&data[..n]);
+        }
+        if last {
             self.file = None;
             self.pump(ctx);
         }
@@ -105,7 +110,13 @@ impl Conn {
         if splice || f.read_in_flight || self.out.len() >= FILE_CHUNK || f.body.len == 0 {
             return None;
         }
-        let len = f.body.len.min(FILE_CHUNK as u64) as u32;
+        let budget = self.h2_file_read_budget();
+        let f = self.file.as_mut()?;
+        let len = f.body.len.min(FILE_CHUNK.min(budget) as u64) as u32;
+        if len == 0 {
+            // HTTP/2: the stream's window is shut; its WINDOW_UPDATE brings the next read.
+            return None;
+        }
         f.read_in_flight = true;
         Some((f.body.file.as_raw_fd(), f.body.offset, len))
     }

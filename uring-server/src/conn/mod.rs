@@ -22,6 +22,7 @@
 mod exchange;
 mod files;
 mod forward;
+mod h2;
 mod read;
 #[cfg(test)]
 mod tests;
@@ -147,6 +148,8 @@ pub struct Ctx<'a, H> {
     pub draining: bool,
     /// Access log and metrics (present when either is on).
     pub log: Option<&'a mut RequestLog>,
+    /// HTTP/2's settings, when connections may speak it (`--http2`).
+    pub http2: Option<&'a uring_common::h2::Config>,
 }
 
 /// The `Date` the unit tests answer with.
@@ -170,12 +173,14 @@ impl<'a, H> Ctx<'a, H> {
             now,
             draining: false,
             log: None,
+            http2: None,
         }
     }
 }
 
 use files::FileStream;
 pub use forward::{Forward, ForwardOutcome};
+pub use h2::server_config as http2_config;
 use read::Refusal;
 
 pub struct Conn {
@@ -216,6 +221,10 @@ pub struct Conn {
     tls: Option<Box<tls::TlsLayer>>,
     /// The session moved into the kernel (`--ktls`): the socket is plain to us.
     kernel_tls: bool,
+    /// HTTP/2 (`h2.rs`): the codec and the streams, once the preface arrived.
+    h2: Option<Box<h2::H2>>,
+    /// The first bytes were looked at for HTTP/2's preface.
+    sniffed: bool,
     /// The client asked for the close (`Connection: close`, HTTP/1.0) and no input was
     /// left unread: close without lingering.
     quiet_close: bool,
@@ -266,6 +275,8 @@ impl Conn {
             client: crate::proxy::ClientInfo::default(),
             tls: None,
             kernel_tls: false,
+            h2: None,
+            sniffed: false,
             deferred: false,
             quiet_close: false,
         }
@@ -291,6 +302,7 @@ impl Conn {
     /// rather than when the slot is next used.
     pub fn release(&mut self) {
         self.file = None;
+        self.h2 = None;
         self.forward = None;
         self.forwarding = false;
         self.tls = None;
@@ -357,6 +369,12 @@ impl Conn {
         if !self.deadline().is_some_and(|d| now >= d) {
             return None;
         }
+        if self.h2.is_some() && self.phase == Phase::Open {
+            // Idle, or a peer that stopped reading or opening its windows: GOAWAY, close.
+            self.h2_goaway();
+            self.last_activity = now;
+            return Some(TimeoutKind::Idle);
+        }
         let kind = match (self.phase, self.reading) {
             (Phase::Lingering { .. }, _) => TimeoutKind::Linger,
             _ if self.draining && self.is_idle() => TimeoutKind::Idle,
@@ -408,6 +426,7 @@ impl Conn {
     /// [`DRAIN_GRACE`] has passed since the last activity (at once if it already has).
     pub fn start_drain(&mut self) {
         self.draining = true;
+        self.h2_drain();
     }
 
     // ---- outputs ----
@@ -444,6 +463,14 @@ impl Conn {
     /// is still taken (the next request, kept for later): stopping the receive and
     /// starting it again cost a cancel and a new receive per response.
     pub fn wants_read(&self) -> bool {
+        if self.h2.is_some() {
+            // The peer's WINDOW_UPDATEs arrive on the same stream of bytes: keep reading
+            // while a body waits for them, unless our output piles up.
+            return self.phase == Phase::Open
+                && !self.peer_eof
+                && self.out.len() < OUT_HIGH_WATER
+                && !self.kernel_tls_holds_reading();
+        }
         let streaming = self.file.is_some()
             && self.tls.is_none()
             && !self.forwarding
@@ -544,6 +571,7 @@ impl Conn {
             && self.file.is_none()
             && !self.forwarding
             && !self.tls.as_ref().is_some_and(|t| t.wants_write())
+            && !self.h2_busy()
     }
 
     /// Output back-pressure, a file in progress or a deferred answer: do not answer more

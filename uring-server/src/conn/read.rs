@@ -49,6 +49,12 @@ impl BodyError {
 impl Conn {
     /// Plaintext bytes: parse and answer what is complete, keep the rest.
     pub(super) fn on_plain<H: Handler>(&mut self, data: &[u8], ctx: &mut Ctx<'_, H>) {
+        if self.h2.is_some() {
+            return self.on_h2_data(data, ctx);
+        }
+        if !self.sniffed && self.sniff_http2(data, ctx) {
+            return;
+        }
         if self.rbuf.is_empty() && !self.blocked() {
             let used = self.process(data, ctx);
             if used < data.len() && self.phase == Phase::Open {
@@ -65,6 +71,9 @@ impl Conn {
     /// Answer what is buffered in `rbuf`; after the peer's EOF, close once every complete
     /// request is answered (what is left then is an incomplete request, never answered).
     pub(super) fn pump<H: Handler>(&mut self, ctx: &mut Ctx<'_, H>) {
+        if self.h2.is_some() {
+            return self.h2_pump(ctx);
+        }
         self.answer_buffered(ctx);
         if self.peer_eof && self.phase == Phase::Open && !self.blocked() {
             self.phase = Phase::CloseAfterFlush;

@@ -25,15 +25,20 @@ struct Harness {
     now: Instant,
     wire: Vec<u8>,
     closed: Option<Close>,
+    /// HTTP/2 is on in every test, so every HTTP/1.1 case also goes through the sniffing
+    /// of the first bytes for HTTP/2's preface.
+    http2: Option<uring_common::h2::Config>,
 }
 
 impl Harness {
     fn new() -> Harness {
         let now = Instant::now();
+        let limits = Limits::default();
         Harness {
             conn: Conn::new(now, &Timeouts::default()),
             handler: Echo,
-            limits: Limits::default(),
+            http2: Some(http2_config(&limits)),
+            limits,
             timeouts: Timeouts::default(),
             now,
             wire: Vec::new(),
@@ -43,6 +48,7 @@ impl Harness {
 
     fn with<R>(&mut self, f: impl FnOnce(&mut Conn, &mut Ctx<'_, Echo>) -> R) -> R {
         let mut ctx = Ctx::for_test(&mut self.handler, &self.limits, &self.timeouts, self.now);
+        ctx.http2 = self.http2.as_ref();
         f(&mut self.conn, &mut ctx)
     }
 
@@ -899,4 +905,142 @@ fn one_send_at_a_time_and_nothing_lost_meanwhile() {
 fn take_send(conn: &mut Conn) -> Option<Vec<u8>> {
     let mut buf = Vec::new();
     conn.poll_send(&mut buf).then_some(buf)
+}
+
+/// HTTP/2 on a connection, driven by the shared codec's client role in memory.
+mod http2 {
+    use super::*;
+    use uring_common::h2::{
+        Config as H2Config, Connection as H2Conn, Event as H2Event, Events, HeadersKind, Role,
+    };
+
+    /// A client that opened one stream per request; its bytes so far.
+    fn client(reqs: &[(&str, &str, &[u8])]) -> (H2Conn, Vec<u8>) {
+        let mut c = H2Conn::new(Role::Client, H2Config::default(), Instant::now());
+        for &(method, path, body) in reqs {
+            let s = c
+                .open_stream(
+                    method.as_bytes(),
+                    b"http",
+                    b"example",
+                    path.as_bytes(),
+                    &[],
+                    body.is_empty(),
+                )
+                .unwrap();
+            if !body.is_empty() {
+                assert_eq!(c.send_data(s, body, true).unwrap(), body.len());
+            }
+        }
+        let mut out = Vec::new();
+        c.poll_transmit(&mut out);
+        (c, out)
+    }
+
+    /// The responses in the server's bytes, as the client reads them: (status, body) by
+    /// stream id.
+    fn responses(c: &mut H2Conn, wire: &[u8]) -> std::collections::BTreeMap<u32, (u16, Vec<u8>)> {
+        let mut events = Events::new();
+        c.recv(wire, Instant::now(), &mut events)
+            .expect("the client accepts our bytes");
+        let mut out = std::collections::BTreeMap::new();
+        for ev in events.iter() {
+            match *ev {
+                H2Event::Headers {
+                    stream,
+                    kind: HeadersKind::Response,
+                    pseudo,
+                    ..
+                } => {
+                    out.insert(stream, (pseudo.status, Vec::new()));
+                }
+                H2Event::Data { stream, data, .. } => {
+                    out.get_mut(&stream)
+                        .unwrap()
+                        .1
+                        .extend_from_slice(events.data(data));
+                }
+                H2Event::Reset { stream, code, .. } => panic!("stream {stream} reset: {code:?}"),
+                _ => {}
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn requests_over_prior_knowledge_at_every_split() {
+        let reqs: [(&str, &str, &[u8]); 3] = [
+            ("GET", "/a", b""),
+            ("POST", "/b?q=1", b"hello"),
+            ("HEAD", "/c", b""),
+        ];
+        let (mut c, input) = client(&reqs);
+        let wire = at_every_split(&input);
+        let got = responses(&mut c, &wire);
+        let want: Vec<(u32, (u16, Vec<u8>))> = vec![
+            (1, (200, b"GET /a ".to_vec())),
+            (3, (200, b"POST /b hello".to_vec())),
+            (5, (200, Vec::new())),
+        ];
+        assert_eq!(got.into_iter().collect::<Vec<_>>(), want);
+    }
+
+    #[test]
+    fn http1_starting_like_the_preface_stays_http1() {
+        // "P" then "UT": a prefix of the preface for one byte only.
+        let wire = at_every_split(b"PUT /p HTTP/1.1\r\nHost: a\r\nContent-Length: 2\r\n\r\nhi");
+        assert_eq!(
+            String::from_utf8_lossy(&wire),
+            String::from_utf8_lossy(&response("PUT /p hi", false))
+        );
+    }
+
+    #[test]
+    fn with_http2_off_the_preface_is_an_http1_error() {
+        let (_, input) = client(&[("GET", "/", b"")]);
+        let mut h = Harness::new();
+        h.http2 = None;
+        h.feed(&input);
+        assert!(
+            h.wire.starts_with(b"HTTP/1.1 505 "),
+            "{:?}",
+            String::from_utf8_lossy(&h.wire)
+        );
+        assert!(!h.conn.is_http2());
+    }
+
+    #[test]
+    fn a_body_over_the_limit_is_413_and_the_connection_lives_on() {
+        let big = vec![b'x'; 2000];
+        let (mut c, input) = client(&[("POST", "/big", &big), ("GET", "/after", b"")]);
+        let mut h = Harness::new();
+        h.limits.max_body_bytes = 1000;
+        h.feed(&input);
+        let got = responses(&mut c, &h.wire);
+        assert_eq!(got[&1].0, 413);
+        assert_eq!(got[&3], (200, b"GET /after ".to_vec()));
+        assert!(h.closed.is_none());
+    }
+
+    #[test]
+    fn drain_sends_goaway_and_closes_after_the_streams() {
+        let (mut c, input) = client(&[("GET", "/x", b"")]);
+        let mut h = Harness::new();
+        h.feed(&input);
+        assert!(h.conn.is_http2() && h.closed.is_none());
+        h.conn.start_drain();
+        h.settle();
+        let mut events = Events::new();
+        c.recv(&h.wire, Instant::now(), &mut events).unwrap();
+        assert!(
+            events
+                .iter()
+                .any(|e| matches!(e, H2Event::GoAway { last_stream: 1, .. })),
+            "{:?}",
+            events.iter().collect::<Vec<_>>()
+        );
+        // Half-closed, then reading until the client's EOF: the GOAWAY is not lost to a
+        // reset by input we did not read (RFC 9113 6.8's graceful close).
+        assert_eq!(h.closed, Some(Close::Linger));
+    }
 }

@@ -1,0 +1,682 @@
+//! HTTP/2 on a connection (RFC 9113): the shared sans-IO codec
+//! (`uring_common::h2::Connection`) does frames, HPACK, streams and flow control; this
+//! file turns its events into exchanges. Each complete request (head and whole body)
+//! goes through the same `crate::exchange::answer` as an HTTP/1.1 one, with a
+//! [`ResponseWriter`] that fills [`ResponseParts`]; the parts become a HEADERS frame and
+//! DATA frames as the peer's windows allow. A file body streams through the connection's
+//! one `FileStream` (ring reads, never more than the stream's window at once); other
+//! streams' file bodies wait their turn.
+//!
+//! The connection becomes HTTP/2 when its first bytes are the client preface: with prior
+//! knowledge on a cleartext listener, after ALPN `h2` on a TLS one (the client sends the
+//! same preface there). `--http2 off` leaves every connection HTTP/1.1.
+
+use std::collections::VecDeque;
+
+use uring_common::h2::{
+    Config as H2Config, Connection, ErrorCode, Event as H2Event, Events, Field, FieldRange,
+    HeadersKind, Pseudo, Role, StreamId, PREFACE,
+};
+use uring_common::http::HEADER_CAPACITY;
+
+use super::*;
+use crate::exchange::Outcome;
+use crate::response::ResponseParts;
+
+/// What the first bytes of a connection say about its protocol.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Sniff {
+    /// Not the HTTP/2 preface: HTTP/1.1.
+    Http1,
+    /// The whole preface: HTTP/2.
+    Http2,
+    /// A prefix of the preface so far: wait for more.
+    NeedMore,
+}
+
+/// Whether `seen` (the connection's first bytes) is, starts, or cannot be the preface.
+pub(super) fn sniff(seen: &[u8]) -> Sniff {
+    let n = seen.len().min(PREFACE.len());
+    if seen[..n] != PREFACE[..n] {
+        Sniff::Http1
+    } else if n == PREFACE.len() {
+        Sniff::Http2
+    } else {
+        Sniff::NeedMore
+    }
+}
+
+/// A request kept past the `recv` that decoded it: its body is still arriving, or the
+/// handler deferred it. Owns copies of its fields.
+struct Pending {
+    id: StreamId,
+    method: Vec<u8>,
+    path: Vec<u8>,
+    authority: Vec<u8>,
+    /// Names and values, back to back; (name length, value length) per field.
+    bytes: Vec<u8>,
+    fields: Vec<(u32, u32)>,
+    body: Vec<u8>,
+    complete: bool,
+    /// The body grew past `max_body_bytes`: answered 413 once complete or at once.
+    too_large: bool,
+}
+
+/// A response body waiting for flow-control window.
+struct Outgoing {
+    id: StreamId,
+    body: Vec<u8>,
+    sent: usize,
+}
+
+pub(super) struct H2 {
+    conn: Connection,
+    events: Events,
+    parts: ResponseParts,
+    pending: Vec<Pending>,
+    /// In-memory bodies the windows did not take whole, in order.
+    outgoing: VecDeque<Outgoing>,
+    /// File bodies waiting for the connection's file stream.
+    files: VecDeque<(StreamId, FileBody)>,
+    /// The stream whose file body the connection's `FileStream` carries, and bytes read
+    /// for it that its window did not take yet.
+    file_stream: Option<StreamId>,
+    file_backlog: Vec<u8>,
+    /// A connection error ended it (or a timeout): flush the GOAWAY, then close.
+    failed: bool,
+    goaway_sent: bool,
+}
+
+impl H2 {
+    fn new(config: H2Config, now: Instant) -> H2 {
+        H2 {
+            conn: Connection::new(Role::Server, config, now),
+            events: Events::new(),
+            parts: ResponseParts::default(),
+            pending: Vec::new(),
+            outgoing: VecDeque::new(),
+            files: VecDeque::new(),
+            file_stream: None,
+            file_backlog: Vec::new(),
+            failed: false,
+            goaway_sent: false,
+        }
+    }
+
+    /// Nothing of ours is left to send for any stream.
+    fn idle(&self) -> bool {
+        self.outgoing.is_empty() && self.files.is_empty() && self.file_stream.is_none()
+    }
+
+    fn forget(&mut self, id: StreamId) {
+        self.pending.retain(|p| p.id != id);
+        self.outgoing.retain(|o| o.id != id);
+        self.files.retain(|(s, _)| *s != id);
+    }
+}
+
+/// The HTTP/2 settings a server connection starts with, from the server's limits.
+pub fn server_config(limits: &Limits) -> H2Config {
+    let defaults = H2Config::default();
+    H2Config {
+        max_header_list_size: (limits.max_head_bytes as u32).max(4096),
+        // The connection's own keep-alive deadline closes idle ones (`Conn::deadline`).
+        idle_timeout: None,
+        ..defaults
+    }
+}
+
+impl Conn {
+    /// Whether this connection speaks HTTP/2.
+    pub fn is_http2(&self) -> bool {
+        self.h2.is_some()
+    }
+
+    /// The first plaintext bytes of a connection: HTTP/2's preface switches it over (and
+    /// is fed to the codec with whatever follows); anything else is HTTP/1.1. Returns true
+    /// when the bytes were taken here.
+    pub(super) fn sniff_http2<H: Handler>(&mut self, data: &[u8], ctx: &mut Ctx<'_, H>) -> bool {
+        let Some(config) = ctx.http2 else {
+            self.sniffed = true;
+            return false;
+        };
+        let verdict = if self.rbuf.is_empty() {
+            sniff(data)
+        } else {
+            self.rbuf.extend_from_slice(data);
+            sniff(&self.rbuf)
+        };
+        match verdict {
+            Sniff::Http1 => {
+                self.sniffed = true;
+                if !self.rbuf.is_empty() {
+                    // The held-back prefix and the new bytes are in rbuf: answer them.
+                    self.pump(ctx);
+                    return true;
+                }
+                false
+            }
+            Sniff::NeedMore => {
+                if self.rbuf.is_empty() {
+                    self.rbuf.extend_from_slice(data);
+                }
+                true
+            }
+            Sniff::Http2 => {
+                self.sniffed = true;
+                self.h2 = Some(Box::new(H2::new(config.clone(), ctx.now)));
+                self.reading = Reading::Idle;
+                let input = std::mem::take(&mut self.rbuf);
+                let input: &[u8] = if input.is_empty() { data } else { &input };
+                self.on_h2_data(input, ctx);
+                true
+            }
+        }
+    }
+
+    /// Bytes of an HTTP/2 connection.
+    pub(super) fn on_h2_data<H: Handler>(&mut self, data: &[u8], ctx: &mut Ctx<'_, H>) {
+        let Some(mut h2) = self.h2.take() else {
+            return;
+        };
+        if h2.conn.recv(data, ctx.now, &mut h2.events).is_err() {
+            h2.failed = true;
+        }
+        let events = std::mem::take(&mut h2.events);
+        for ev in events.iter() {
+            self.on_h2_event(&mut h2, *ev, &events, ctx);
+        }
+        h2.events = events;
+        self.h2 = Some(h2);
+        self.h2_pump(ctx);
+    }
+
+    fn on_h2_event<H: Handler>(
+        &mut self,
+        h2: &mut H2,
+        ev: H2Event,
+        events: &Events,
+        ctx: &mut Ctx<'_, H>,
+    ) {
+        match ev {
+            H2Event::Headers {
+                stream,
+                kind: HeadersKind::Request,
+                pseudo,
+                fields,
+                end_stream,
+                ..
+            } => {
+                if end_stream {
+                    let view = RequestView::from_events(events, &pseudo, fields);
+                    if self.h2_dispatch(h2, stream, &view, &[], ctx) {
+                        return;
+                    }
+                    // Deferred: keep a copy for the handler's wake-up.
+                    let mut p = Pending::from_view(stream, &view);
+                    p.complete = true;
+                    h2.pending.push(p);
+                    self.deferred = true;
+                } else {
+                    let view = RequestView::from_events(events, &pseudo, fields);
+                    h2.pending.push(Pending::from_view(stream, &view));
+                }
+            }
+            // Trailers end a request body; their fields are not passed on.
+            H2Event::Headers {
+                stream,
+                kind: HeadersKind::Trailers,
+                ..
+            } => self.h2_body_done(h2, stream, ctx),
+            H2Event::Headers { .. } => {}
+            H2Event::HeadersTooLarge { stream, .. } => {
+                self.h2_refuse(h2, stream, 431, ctx);
+            }
+            H2Event::Data {
+                stream,
+                data,
+                end_stream,
+                ..
+            } => {
+                let max = ctx.limits.max_body_bytes;
+                if let Some(p) = h2.pending.iter_mut().find(|p| p.id == stream) {
+                    let bytes = events.data(data);
+                    if p.body.len() as u64 + bytes.len() as u64 > max {
+                        p.too_large = true;
+                    } else {
+                        p.body.extend_from_slice(bytes);
+                    }
+                }
+                if end_stream {
+                    self.h2_body_done(h2, stream, ctx);
+                }
+            }
+            H2Event::Reset { stream, .. } => {
+                h2.forget(stream);
+                if h2.file_stream == Some(stream) {
+                    // The peer no longer wants this body: stop reading it.
+                    h2.file_stream = None;
+                    h2.file_backlog.clear();
+                    if self.file.as_ref().is_some_and(|f| !f.read_in_flight) {
+                        self.file = None;
+                    }
+                }
+            }
+            H2Event::SendReady { .. }
+            | H2Event::GoAway { .. }
+            | H2Event::Settings
+            | H2Event::SettingsAcked
+            | H2Event::PingAck { .. } => {}
+        }
+    }
+
+    /// A request's body is complete: answer it.
+    fn h2_body_done<H: Handler>(&mut self, h2: &mut H2, stream: StreamId, ctx: &mut Ctx<'_, H>) {
+        let Some(i) = h2.pending.iter().position(|p| p.id == stream) else {
+            return;
+        };
+        let mut p = h2.pending.swap_remove(i);
+        p.complete = true;
+        if p.too_large {
+            return self.h2_refuse(h2, stream, 413, ctx);
+        }
+        let body = std::mem::take(&mut p.body);
+        if !self.h2_dispatch(h2, stream, &p.view(), &body, ctx) {
+            p.body = body;
+            h2.pending.push(p);
+            self.deferred = true;
+        }
+    }
+
+    /// Answer with a status of our own (a request we refuse), ending the stream.
+    fn h2_refuse<H: Handler>(
+        &mut self,
+        h2: &mut H2,
+        stream: StreamId,
+        status: u16,
+        ctx: &mut Ctx<'_, H>,
+    ) {
+        h2.forget(stream);
+        if let Some(log) = ctx.log.as_deref_mut() {
+            log.refused(status, b"", ctx.date);
+        }
+        let mut w = ResponseWriter::for_parts(&mut h2.parts, ctx.date, false);
+        let body: &[u8] = match status {
+            413 => b"Content Too Large\n",
+            431 => b"Request Header Fields Too Large\n",
+            _ => b"Bad Request\n",
+        };
+        w.respond(status, &[("content-type", b"text/plain")], body);
+        self.h2_send_parts(h2, stream, None);
+    }
+
+    /// Hand a complete request to the routes; false when the handler deferred it.
+    fn h2_dispatch<H: Handler>(
+        &mut self,
+        h2: &mut H2,
+        stream: StreamId,
+        view: &RequestView<'_>,
+        body: &[u8],
+        ctx: &mut Ctx<'_, H>,
+    ) -> bool {
+        let mut storage: HeaderStorage<'_> = [const { MaybeUninit::uninit() }; HEADER_CAPACITY];
+        let head = match view.head(&mut storage, body.len()) {
+            Some(head) => head,
+            None => {
+                // Not text where HTTP needs text, or more fields than we keep.
+                self.h2_refuse(h2, stream, 400, ctx);
+                return true;
+            }
+        };
+        let req = Request { head: &head, body };
+        if ctx.handler.upstream_for(&req).is_some() {
+            // The proxy relays HTTP/1.1 clients only for now; HTTP_1_1_REQUIRED makes
+            // clients such as curl repeat the request over HTTP/1.1 (RFC 9113 7).
+            let _ = h2.conn.reset(stream, ErrorCode::HTTP_1_1_REQUIRED);
+            return true;
+        }
+        let head_only = head.method == "HEAD";
+        let w = ResponseWriter::for_parts(&mut h2.parts, ctx.date, head_only);
+        let log = ctx.log.as_deref_mut();
+        match crate::exchange::answer(ctx.handler, &req, w, log, ctx.now, ctx.date) {
+            Outcome::Deferred => false,
+            Outcome::Answered { file, .. } => {
+                self.h2_send_parts(h2, stream, file);
+                true
+            }
+        }
+    }
+
+    /// The answer in `h2.parts` goes out: HEADERS, then what the windows take of the
+    /// body; the rest (or a file body) waits.
+    fn h2_send_parts(&mut self, h2: &mut H2, stream: StreamId, file: Option<FileBody>) {
+        let parts = &h2.parts;
+        let mut len_buf = [0u8; 20];
+        let length = parts
+            .content_length
+            .map(|len| (&b"content-length"[..], decimal(len, &mut len_buf)));
+        // A stack array for every realistic response; more fields take one allocation.
+        const STACK: usize = 16;
+        let mut stack: [Field<'_>; STACK] = [(b"", b""); STACK];
+        let mut heap = Vec::new();
+        let mut n = 0;
+        for field in parts.fields().chain(length) {
+            if n < STACK {
+                stack[n] = field;
+            } else {
+                if heap.is_empty() {
+                    heap.extend_from_slice(&stack);
+                }
+                heap.push(field);
+            }
+            n += 1;
+        }
+        let fields = if n <= STACK { &stack[..n] } else { &heap[..] };
+        let no_body = parts.body.is_empty() && file.is_none();
+        if h2
+            .conn
+            .send_response(stream, parts.status, fields, no_body)
+            .is_err()
+        {
+            return;
+        }
+        if !parts.body.is_empty() {
+            let taken = h2
+                .conn
+                .send_data(stream, &parts.body, file.is_none())
+                .unwrap_or(parts.body.len());
+            if taken < parts.body.len() {
+                h2.outgoing.push_back(Outgoing {
+                    id: stream,
+                    body: parts.body.clone(),
+                    sent: taken,
+                });
+            }
+        }
+        if let Some(body) = file {
+            h2.files.push_back((stream, body));
+        }
+    }
+
+    /// Move what can move: bodies waiting for window, the next file body, deferred
+    /// requests after a wake-up; then the codec's frames into the output.
+    pub(super) fn h2_pump<H: Handler>(&mut self, ctx: &mut Ctx<'_, H>) {
+        let Some(mut h2) = self.h2.take() else {
+            return;
+        };
+        // Bodies that waited for window, oldest first.
+        while let Some(o) = h2.outgoing.front_mut() {
+            let rest = &o.body[o.sent..];
+            match h2.conn.send_data(o.id, rest, true) {
+                Ok(n) if n == rest.len() => {
+                    h2.outgoing.pop_front();
+                }
+                Ok(n) => {
+                    o.sent += n;
+                    break;
+                }
+                Err(_) => {
+                    h2.outgoing.pop_front();
+                }
+            }
+        }
+        // The file body in progress: what its window did not take.
+        if let Some(stream) = h2.file_stream {
+            if !h2.file_backlog.is_empty() {
+                let last = self.file.is_none();
+                match h2.conn.send_data(stream, &h2.file_backlog, last) {
+                    Ok(n) => {
+                        h2.file_backlog.drain(..n);
+                    }
+                    Err(_) => h2.file_backlog.clear(),
+                }
+            }
+            if h2.file_backlog.is_empty() && self.file.is_none() {
+                h2.file_stream = None;
+            }
+        }
+        // The next file body, once the previous one is done.
+        if h2.file_stream.is_none() && self.file.is_none() {
+            if let Some((stream, body)) = h2.files.pop_front() {
+                h2.file_stream = Some(stream);
+                self.file = Some(FileStream {
+                    body: body.zero_copy(false),
+                    read_in_flight: false,
+                    head_in_splice: 0,
+                });
+            }
+        }
+        // Deferred requests, after the handler's wake-up.
+        if !self.deferred {
+            let mut i = 0;
+            while i < h2.pending.len() {
+                if !h2.pending[i].complete {
+                    i += 1;
+                    continue;
+                }
+                let mut p = h2.pending.swap_remove(i);
+                let body = std::mem::take(&mut p.body);
+                if !self.h2_dispatch(&mut h2, p.id, &p.view(), &body, ctx) {
+                    p.body = body;
+                    h2.pending.push(p);
+                    self.deferred = true;
+                    break;
+                }
+            }
+        }
+        if self.draining && !h2.goaway_sent {
+            h2.conn.goaway(ErrorCode::NO_ERROR);
+            h2.goaway_sent = true;
+        }
+        h2.conn.poll_transmit(&mut self.out);
+        // Finished: an error (its GOAWAY is queued), the peer gone, or GOAWAY exchanged
+        // and every stream answered in full.
+        let done = h2.failed || self.peer_eof || (h2.conn.is_closed() && h2.idle());
+        if done && self.phase == Phase::Open {
+            self.phase = Phase::CloseAfterFlush;
+        }
+        self.h2 = Some(h2);
+    }
+
+    /// Shutdown began: GOAWAY with the last stream processed; the streams in flight
+    /// finish, then the connection closes (at once when none is open).
+    pub(super) fn h2_drain(&mut self) {
+        let Some(h2) = self.h2.as_mut() else {
+            return;
+        };
+        if !h2.goaway_sent {
+            h2.conn.goaway(ErrorCode::NO_ERROR);
+            h2.goaway_sent = true;
+            h2.conn.poll_transmit(&mut self.out);
+        }
+        if h2.conn.is_closed() && h2.idle() && self.phase == Phase::Open {
+            self.phase = Phase::CloseAfterFlush;
+        }
+    }
+
+    /// A chunk of the file body in progress was read: it goes out as DATA.
+    pub(super) fn h2_file_chunk(&mut self, data: &[u8], last: bool) {
+        let Some(h2) = self.h2.as_mut() else {
+            return;
+        };
+        let Some(stream) = h2.file_stream else {
+            return;
+        };
+        match h2.conn.send_data(stream, data, last) {
+            Ok(n) if n < data.len() => h2.file_backlog.extend_from_slice(&data[n..]),
+            Ok(_) => {}
+            Err(_) => {
+                h2.file_stream = None;
+                self.file = None;
+            }
+        }
+        h2.conn.poll_transmit(&mut self.out);
+    }
+
+    /// How much of the file body may be read now: what the stream's window takes, once
+    /// the previous chunk went out (0: wait).
+    pub(super) fn h2_file_read_budget(&self) -> usize {
+        let Some(h2) = self.h2.as_deref() else {
+            return usize::MAX;
+        };
+        match h2.file_stream {
+            Some(s) if h2.file_backlog.is_empty() => h2.conn.send_capacity(s),
+            _ => 0,
+        }
+    }
+
+    /// HTTP/2 work not yet handed to the socket (bodies waiting for window).
+    pub(super) fn h2_busy(&self) -> bool {
+        self.h2.as_deref().is_some_and(|h| !h.idle() && !h.failed)
+    }
+
+    /// Graceful end of an HTTP/2 connection that timed out (idle, or a peer that
+    /// stopped reading or opening its windows): GOAWAY, and close once it is out.
+    pub(super) fn h2_goaway(&mut self) {
+        if let Some(h2) = self.h2.as_mut() {
+            if !h2.goaway_sent {
+                h2.conn.goaway(ErrorCode::NO_ERROR);
+                h2.goaway_sent = true;
+            }
+            h2.conn.poll_transmit(&mut self.out);
+            h2.failed = true;
+            self.phase = Phase::CloseAfterFlush;
+        }
+    }
+}
+
+/// A request's pseudo-headers and fields, borrowed from wherever they are kept.
+struct RequestView<'a> {
+    method: &'a [u8],
+    path: &'a [u8],
+    authority: &'a [u8],
+    fields: FieldsOf<'a>,
+}
+
+enum FieldsOf<'a> {
+    Events(&'a Events, FieldRange),
+    Owned(&'a [u8], &'a [(u32, u32)]),
+}
+
+impl<'a> RequestView<'a> {
+    fn from_events(events: &'a Events, pseudo: &Pseudo, fields: FieldRange) -> RequestView<'a> {
+        let get = |s: Option<uring_common::h2::Span>| s.map_or(&b""[..], |s| events.bytes(s));
+        RequestView {
+            method: get(pseudo.method),
+            path: get(pseudo.path),
+            authority: get(pseudo.authority),
+            fields: FieldsOf::Events(events, fields),
+        }
+    }
+
+    fn each(&self, mut f: impl FnMut(&'a [u8], &'a [u8])) {
+        match self.fields {
+            FieldsOf::Events(events, range) => events.fields(range).for_each(|(n, v)| f(n, v)),
+            FieldsOf::Owned(bytes, fields) => {
+                let mut at = 0;
+                for &(n, v) in fields {
+                    let (n, v) = (n as usize, v as usize);
+                    f(&bytes[at..at + n], &bytes[at + n..at + n + v]);
+                    at += n + v;
+                }
+            }
+        }
+    }
+
+    /// The request as the routes see every request: HTTP/2 in the version, the
+    /// authority as `Host` (RFC 9113 8.3.1), the body's length as its framing.
+    fn head<'h>(
+        &self,
+        storage: &'h mut HeaderStorage<'a>,
+        body_len: usize,
+    ) -> Option<RequestHead<'a, 'h>> {
+        let text = |b: &'a [u8]| std::str::from_utf8(b).ok();
+        let method = text(self.method)?;
+        let target = text(self.path)?;
+        let mut n = 0;
+        let mut ok = true;
+        let mut host = (!self.authority.is_empty()).then_some(self.authority);
+        self.each(|name, value| {
+            if n == storage.len() {
+                ok = false;
+                return;
+            }
+            match text(name) {
+                Some(name) => {
+                    if host.is_none() && name == "host" {
+                        host = Some(value);
+                    }
+                    storage[n].write(httparse::Header { name, value });
+                    n += 1;
+                }
+                None => ok = false,
+            }
+        });
+        if !ok {
+            return None;
+        }
+        // SAFETY: the first `n` entries were written just above.
+        let headers = unsafe {
+            std::slice::from_raw_parts(storage.as_ptr().cast::<httparse::Header<'a>>(), n)
+        };
+        Some(RequestHead {
+            method,
+            target,
+            version: Version::Http2,
+            headers,
+            head_len: 0,
+            framing: if body_len > 0 {
+                BodyFraming::Length(body_len as u64)
+            } else {
+                BodyFraming::None
+            },
+            keep_alive: true,
+            expect_continue: false,
+            host,
+        })
+    }
+}
+
+impl Pending {
+    fn from_view(id: StreamId, view: &RequestView<'_>) -> Pending {
+        let mut p = Pending {
+            id,
+            method: view.method.to_vec(),
+            path: view.path.to_vec(),
+            authority: view.authority.to_vec(),
+            bytes: Vec::new(),
+            fields: Vec::new(),
+            body: Vec::new(),
+            complete: false,
+            too_large: false,
+        };
+        view.each(|n, v| {
+            p.bytes.extend_from_slice(n);
+            p.bytes.extend_from_slice(v);
+            p.fields.push((n.len() as u32, v.len() as u32));
+        });
+        p
+    }
+
+    fn view(&self) -> RequestView<'_> {
+        RequestView {
+            method: &self.method,
+            path: &self.path,
+            authority: &self.authority,
+            fields: FieldsOf::Owned(&self.bytes, &self.fields),
+        }
+    }
+}
+
+/// `v` in decimal, at the end of `buf`.
+fn decimal(mut v: u64, buf: &mut [u8; 20]) -> &[u8] {
+    let mut at = buf.len();
+    loop {
+        at -= 1;
+        buf[at] = b'0' + (v % 10) as u8;
+        v /= 10;
+        if v == 0 {
+            return &buf[at..];
+        }
+    }
+}
