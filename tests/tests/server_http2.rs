@@ -122,7 +122,14 @@ fn every_route_over_prior_knowledge_with_curl() {
 fn h2load_counts_are_exact_and_every_request_is_logged_as_http2() {
     let dir = TempDir::new("h2-load");
     let log = dir.path().join("access.log");
-    let mut srv = TestServer::start(&["--no-pin", "--access-log", log.to_str().unwrap()]);
+    let metrics = format!("127.0.0.1:{}", uring_tests::free_port());
+    let mut srv = TestServer::start(&[
+        "--no-pin",
+        "--access-log",
+        log.to_str().unwrap(),
+        "--metrics",
+        &metrics,
+    ]);
     let url = format!("http://{}/plaintext", srv.addr);
     let (ok, out, err) = run(Command::new("h2load")
         .args(["-n", "20000", "-c", "4", "-m", "16"])
@@ -133,6 +140,26 @@ fn h2load_counts_are_exact_and_every_request_is_logged_as_http2() {
         "{out}"
     );
     assert!(out.contains("status codes: 20000 2xx"), "{out}");
+    // The metrics count them by protocol (published at the worker's tick).
+    let want = [
+        "uring_server_protocol_requests_total{protocol=\"h2\"} 20000",
+        "uring_server_protocol_requests_total{protocol=\"http/1.1\"} 0",
+        "uring_server_http2_connections_total 4",
+    ];
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let (_, text, _) = run(Command::new("curl")
+            .args(["-sS", "-m", "5"])
+            .arg(format!("http://{metrics}/metrics")));
+        if want.iter().all(|w| text.lines().any(|l| l == *w)) {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "metrics never showed {want:?}:\n{text}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
     srv.guard.signal(libc::SIGTERM);
     assert!(srv.guard.wait_timeout(Duration::from_secs(15)).is_some());
     let all = lines(&log);

@@ -66,6 +66,10 @@ pub struct WorkerMetrics {
     pub open_connections: u64,
     pub duration_us: Histogram<u64>,
     pub duration_sum_us: u64,
+    /// Requests answered over HTTP/2 (the rest came over HTTP/1.x).
+    pub http2_requests: u64,
+    /// Connections that switched to HTTP/2.
+    pub http2_connections: u64,
 }
 
 impl Default for WorkerMetrics {
@@ -79,6 +83,8 @@ impl Default for WorkerMetrics {
             open_connections: 0,
             duration_us: new_latency_histogram(),
             duration_sum_us: 0,
+            http2_requests: 0,
+            http2_connections: 0,
         }
     }
 }
@@ -106,6 +112,8 @@ impl WorkerMetrics {
         self.open_connections += o.open_connections;
         let _ = self.duration_us.add(&o.duration_us);
         self.duration_sum_us += o.duration_sum_us;
+        self.http2_requests += o.http2_requests;
+        self.http2_connections += o.http2_connections;
     }
 
     fn total_requests(&self) -> u64 {
@@ -179,11 +187,28 @@ impl Registry {
                 );
             }
         }
+        header(
+            &mut o,
+            "protocol_requests_total",
+            "counter",
+            "Requests answered, by the protocol they came over.",
+        );
+        let h2 = sum.http2_requests;
+        let h1 = sum.total_requests().saturating_sub(h2);
+        let _ = writeln!(
+            o,
+            "uring_server_protocol_requests_total{{protocol=\"http/1.1\"}} {h1}"
+        );
+        let _ = writeln!(
+            o,
+            "uring_server_protocol_requests_total{{protocol=\"h2\"}} {h2}"
+        );
         let ktls = crate::ktls::counters();
         let scalars = [
             ("received_bytes_total", "counter", "Bytes received from clients.", sum.bytes_in),
             ("sent_bytes_total", "counter", "Bytes sent to clients (heads and bodies).", sum.bytes_out),
             ("open_connections", "gauge", "Client connections open now.", sum.open_connections),
+            ("http2_connections_total", "counter", "Connections that spoke HTTP/2 (prior knowledge or ALPN h2).", sum.http2_connections),
             ("accept_backoffs_total", "counter", "Accept pauses after the fd table or memory ran out (EMFILE, ENFILE, ENOBUFS, ENOMEM).", sum.accept_backoffs),
             ("ktls_connections_total", "counter", "TLS sessions handed to the kernel after the handshake (--ktls).", ktls.0),
             ("ktls_control_record_closes_total", "counter", "kTLS connections closed on a record that is not application data (alert, KeyUpdate: EIO).", ktls.1),

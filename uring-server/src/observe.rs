@@ -135,6 +135,7 @@ impl RequestLog {
         };
         if let Some((m, _)) = self.metrics.as_mut() {
             m.request(a.route, a.status, duration_us);
+            m.http2_requests += (a.head.version == uring_common::http::Version::Http2) as u64;
         }
         if let Some(w) = self.access.as_mut() {
             let peer = peer_text(&self.peers, self.slot);
@@ -162,6 +163,17 @@ impl RequestLog {
                 .get(self.slot as usize)
                 .map_or(&b""[..], |p| &p[..]);
             w.record_refused(peer, line, status, date);
+        }
+    }
+
+    /// A connection switched to HTTP/2 (`opened`), or an HTTP/2 request was refused by
+    /// the connection itself (counted by [`RequestLog::refused`] too).
+    pub fn http2(&mut self, opened: bool) {
+        if let Some((m, _)) = self.metrics.as_mut() {
+            match opened {
+                true => m.http2_connections += 1,
+                false => m.http2_requests += 1,
+            }
         }
     }
 

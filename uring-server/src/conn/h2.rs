@@ -165,6 +165,9 @@ impl Conn {
             Sniff::Http2 => {
                 self.sniffed = true;
                 self.h2 = Some(Box::new(H2::new(config.clone(), ctx.now)));
+                if let Some(log) = ctx.log.as_deref_mut() {
+                    log.http2(true);
+                }
                 self.reading = Reading::Idle;
                 let input = std::mem::take(&mut self.rbuf);
                 let input: &[u8] = if input.is_empty() { data } else { &input };
@@ -299,6 +302,7 @@ impl Conn {
         h2.forget(stream);
         if let Some(log) = ctx.log.as_deref_mut() {
             log.refused(status, b"", ctx.date);
+            log.http2(false);
         }
         let mut w = ResponseWriter::for_parts(&mut h2.parts, ctx.date, false);
         let body: &[u8] = match status {
