@@ -66,6 +66,29 @@ pub struct ServerConfig {
     /// TLS ones. Not while `--proxy` routes are set (the proxy takes HTTP/1.1 clients
     /// only for now): see [`ServerConfig::http2_active`].
     pub http2: bool,
+    pub http2_limits: Http2Limits,
+}
+
+/// HTTP/2's limits (`--http2-*`; defaults: 100 streams, 16 KiB frames, a header list as
+/// large as `--max-head-bytes`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Http2Limits {
+    /// SETTINGS_MAX_CONCURRENT_STREAMS: more at once are refused (REFUSED_STREAM).
+    pub max_streams: u32,
+    /// SETTINGS_MAX_FRAME_SIZE: the largest frame payload we accept (16384..=16777215).
+    pub max_frame_size: u32,
+    /// SETTINGS_MAX_HEADER_LIST_SIZE, 0 for `--max-head-bytes`: a larger request is 431.
+    pub max_header_list: u32,
+}
+
+impl Default for Http2Limits {
+    fn default() -> Self {
+        Http2Limits {
+            max_streams: 100,
+            max_frame_size: 16_384,
+            max_header_list: 0,
+        }
+    }
 }
 
 impl ServerConfig {
@@ -265,6 +288,7 @@ impl Default for ServerConfig {
             cq_entries: 16384,
             proxy: ProxyConfig::default(),
             http2: true,
+            http2_limits: Http2Limits::default(),
         }
     }
 }

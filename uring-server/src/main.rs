@@ -11,7 +11,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::Parser;
-use uring_server::config::parse_upstream;
+use uring_server::config::{parse_upstream, Http2Limits};
 use uring_server::{
     inherit, systemd, upgrade, AccessLogFormat, AccessLogTarget, FileBodies, Limits, ProxyConfig,
     RunningServer, Server, ServerConfig, TierChoice, Timeouts, TlsSettings, UpstreamAddr,
@@ -85,6 +85,20 @@ struct Cli {
     /// Off while --proxy routes are set (the proxy relays HTTP/1.1 clients only for now).
     #[arg(long, value_name = "on|off", default_value = "on", value_parser = ["on", "off"])]
     http2: String,
+
+    /// HTTP/2 streams a client may have open at once (more are refused: REFUSED_STREAM).
+    #[arg(long, value_name = "N", default_value_t = Http2Limits::default().max_streams)]
+    http2_max_streams: u32,
+
+    /// Largest HTTP/2 frame payload we accept (16384..=16777215).
+    #[arg(long, value_name = "BYTES", default_value_t = Http2Limits::default().max_frame_size,
+          value_parser = clap::value_parser!(u32).range(16_384..=16_777_215))]
+    http2_max_frame_size: u32,
+
+    /// Largest HTTP/2 header list (names, values, 32 bytes per field; 431 beyond);
+    /// 0 means --max-head-bytes.
+    #[arg(long, value_name = "BYTES", default_value_t = Http2Limits::default().max_header_list)]
+    http2_max_header_list: u32,
 
     /// Write one line per request to PATH, or `-` for stdout.
     #[arg(long, value_name = "PATH|-")]
@@ -335,7 +349,12 @@ fn main() -> ExitCode {
         .upstream_conns(cli.upstream_conns)
         .upstream_timeouts(cli.upstream_connect_timeout.0, cli.upstream_timeout.0)
         .trust_forwarded(cli.trust_forwarded)
-        .http2(cli.http2 == "on");
+        .http2(cli.http2 == "on")
+        .http2_limits(Http2Limits {
+            max_streams: cli.http2_max_streams,
+            max_frame_size: cli.http2_max_frame_size,
+            max_header_list: cli.http2_max_header_list,
+        });
     for (prefix, upstream) in &cli.proxy {
         builder = builder.proxy(prefix, upstream.clone());
     }

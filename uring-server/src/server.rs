@@ -281,6 +281,12 @@ impl<H: Handler + Clone> ServerBuilder<H> {
         self
     }
 
+    /// HTTP/2's limits: concurrent streams, frame size, header list size.
+    pub fn http2_limits(mut self, limits: crate::config::Http2Limits) -> Self {
+        self.config.http2_limits = limits;
+        self
+    }
+
     /// Append to a client's `X-Forwarded-*` chain (a trusted front) instead of replacing it.
     pub fn trust_forwarded(mut self, on: bool) -> Self {
         self.config.proxy.trust_forwarded = on;

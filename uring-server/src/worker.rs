@@ -79,8 +79,8 @@ pub fn run<H: Handler>(wcfg: WorkerConfig, handler: H, ready: Sender<Result<(), 
         l.set_upstreams(&wcfg.config.proxy.upstreams);
     }
     let tick = (shortest / 4).clamp(Duration::from_millis(50), Duration::from_secs(1));
-    let http2 =
-        (wcfg.config.http2_active()).then(|| crate::conn::http2_config(&wcfg.config.limits));
+    let http2 = (wcfg.config.http2_active())
+        .then(|| crate::conn::http2_config(&wcfg.config.limits, &wcfg.config.http2_limits));
     let mut w = Worker {
         tier: wcfg.tier,
         config: wcfg.config,

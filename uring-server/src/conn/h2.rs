@@ -116,10 +116,16 @@ impl H2 {
 }
 
 /// The HTTP/2 settings a server connection starts with, from the server's limits.
-pub fn server_config(limits: &Limits) -> H2Config {
+pub fn server_config(limits: &Limits, h2: &crate::config::Http2Limits) -> H2Config {
     let defaults = H2Config::default();
+    let header_list = match h2.max_header_list {
+        0 => limits.max_head_bytes as u32,
+        n => n,
+    };
     H2Config {
-        max_header_list_size: (limits.max_head_bytes as u32).max(4096),
+        max_concurrent_streams: h2.max_streams,
+        max_frame_size: h2.max_frame_size,
+        max_header_list_size: header_list.max(1024),
         // The connection's own keep-alive deadline closes idle ones (`Conn::deadline`).
         idle_timeout: None,
         ..defaults

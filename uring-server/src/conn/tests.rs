@@ -37,7 +37,7 @@ impl Harness {
         Harness {
             conn: Conn::new(now, &Timeouts::default()),
             handler: Echo,
-            http2: Some(http2_config(&limits)),
+            http2: Some(http2_config(&limits, &Default::default())),
             limits,
             timeouts: Timeouts::default(),
             now,
@@ -1020,6 +1020,59 @@ mod http2 {
         assert_eq!(got[&1].0, 413);
         assert_eq!(got[&3], (200, b"GET /after ".to_vec()));
         assert!(h.closed.is_none());
+    }
+
+    /// Feed a client's bytes to a connection whose HTTP/2 settings `adjust` changes;
+    /// the client's events for the answer.
+    fn exchange(c: &mut H2Conn, adjust: impl FnOnce(&mut H2Config)) -> Events {
+        let mut input = Vec::new();
+        c.poll_transmit(&mut input);
+        let mut h = Harness::new();
+        adjust(h.http2.as_mut().unwrap());
+        h.feed(&input);
+        let mut events = Events::new();
+        c.recv(&h.wire, Instant::now(), &mut events).unwrap();
+        events
+    }
+
+    #[test]
+    fn streams_over_the_limit_are_refused() {
+        let mut c = H2Conn::new(Role::Client, H2Config::default(), Instant::now());
+        // Three streams whose bodies never end, sent before our SETTINGS arrive.
+        for _ in 0..3 {
+            c.open_stream(b"POST", b"http", b"a", b"/", &[], false)
+                .unwrap();
+        }
+        let events = exchange(&mut c, |cfg| cfg.max_concurrent_streams = 2);
+        let refused: Vec<u32> = events
+            .iter()
+            .filter_map(|e| match *e {
+                H2Event::Reset {
+                    stream,
+                    retryable: true,
+                    ..
+                } => Some(stream),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(refused, vec![5], "the third stream is refused: {events:?}");
+    }
+
+    #[test]
+    fn a_header_list_over_the_limit_is_431() {
+        let mut c = H2Conn::new(Role::Client, H2Config::default(), Instant::now());
+        let big = vec![b'v'; 3000];
+        let fields: [(&[u8], &[u8]); 1] = [(b"x-big", &big)];
+        c.open_stream(b"GET", b"http", b"a", b"/", &fields, true)
+            .unwrap();
+        let events = exchange(&mut c, |cfg| cfg.max_header_list_size = 2048);
+        let status = events.iter().find_map(|e| match *e {
+            H2Event::Headers {
+                stream: 1, pseudo, ..
+            } => Some(pseudo.status),
+            _ => None,
+        });
+        assert_eq!(status, Some(431), "{events:?}");
     }
 
     #[test]
