@@ -3,15 +3,6 @@
 
 use super::*;
 
-pub(super) struct FileStream {
-    pub(super) body: FileBody,
-    /// A read (or, for a zero-copy body, a splice) of the next chunk is in flight.
-    pub(super) read_in_flight: bool,
-    /// Bytes of the response head left in the driver's send buffer to go out with the
-    /// first splice: no `Sent` reports them, the splice's end counts them.
-    pub(super) head_in_splice: usize,
-}
-
 impl Conn {
     /// A file read completed: its bytes (copied into the output), or `Err(res)` with the
     /// read's result (0 at an unexpected end of file, or -errno).

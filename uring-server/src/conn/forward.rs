@@ -147,7 +147,9 @@ impl Conn {
         l.extend_from_slice(head.target.as_bytes());
         l.extend_from_slice(match head.version {
             Version::Http10 => b" HTTP/1.0\r\n",
-            Version::Http11 => b" HTTP/1.1\r\n",
+            // HTTP/2 requests are not forwarded yet (conn/h2.rs answers them
+            // HTTP_1_1_REQUIRED); the saved line must parse as HTTP/1.x again.
+            Version::Http11 | Version::Http2 => b" HTTP/1.1\r\n",
         });
         // Host too: the log parses this as a request again, and HTTP/1.1 requires it.
         for name in ["Host", "Referer", "User-Agent"] {

@@ -11,17 +11,14 @@
 //! knowledge on a cleartext listener, after ALPN `h2` on a TLS one (the client sends the
 //! same preface there). `--http2 off` leaves every connection HTTP/1.1.
 
-use std::collections::VecDeque;
-
 use uring_common::h2::{
-    Config as H2Config, Connection, ErrorCode, Event as H2Event, Events, Field, FieldRange,
-    HeadersKind, Pseudo, Role, StreamId, PREFACE,
+    ErrorCode, Event as H2Event, Events, Field, FieldRange, HeadersKind, Pseudo, StreamId, PREFACE,
 };
 use uring_common::http::HEADER_CAPACITY;
 
+use super::h2_state::{Outgoing, Pending, H2};
 use super::*;
 use crate::exchange::Outcome;
-use crate::response::ResponseParts;
 
 /// What the first bytes of a connection say about its protocol.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -43,92 +40,6 @@ pub(super) fn sniff(seen: &[u8]) -> Sniff {
         Sniff::Http2
     } else {
         Sniff::NeedMore
-    }
-}
-
-/// A request kept past the `recv` that decoded it: its body is still arriving, or the
-/// handler deferred it. Owns copies of its fields.
-struct Pending {
-    id: StreamId,
-    method: Vec<u8>,
-    path: Vec<u8>,
-    authority: Vec<u8>,
-    /// Names and values, back to back; (name length, value length) per field.
-    bytes: Vec<u8>,
-    fields: Vec<(u32, u32)>,
-    body: Vec<u8>,
-    complete: bool,
-    /// The body grew past `max_body_bytes`: answered 413 once complete or at once.
-    too_large: bool,
-}
-
-/// A response body waiting for flow-control window.
-struct Outgoing {
-    id: StreamId,
-    body: Vec<u8>,
-    sent: usize,
-}
-
-pub(super) struct H2 {
-    conn: Connection,
-    events: Events,
-    parts: ResponseParts,
-    pending: Vec<Pending>,
-    /// In-memory bodies the windows did not take whole, in order.
-    outgoing: VecDeque<Outgoing>,
-    /// File bodies waiting for the connection's file stream.
-    files: VecDeque<(StreamId, FileBody)>,
-    /// The stream whose file body the connection's `FileStream` carries, and bytes read
-    /// for it that its window did not take yet.
-    file_stream: Option<StreamId>,
-    file_backlog: Vec<u8>,
-    /// A connection error ended it (or a timeout): flush the GOAWAY, then close.
-    failed: bool,
-    goaway_sent: bool,
-}
-
-impl H2 {
-    fn new(config: H2Config, now: Instant) -> H2 {
-        H2 {
-            conn: Connection::new(Role::Server, config, now),
-            events: Events::new(),
-            parts: ResponseParts::default(),
-            pending: Vec::new(),
-            outgoing: VecDeque::new(),
-            files: VecDeque::new(),
-            file_stream: None,
-            file_backlog: Vec::new(),
-            failed: false,
-            goaway_sent: false,
-        }
-    }
-
-    /// Nothing of ours is left to send for any stream.
-    fn idle(&self) -> bool {
-        self.outgoing.is_empty() && self.files.is_empty() && self.file_stream.is_none()
-    }
-
-    fn forget(&mut self, id: StreamId) {
-        self.pending.retain(|p| p.id != id);
-        self.outgoing.retain(|o| o.id != id);
-        self.files.retain(|(s, _)| *s != id);
-    }
-}
-
-/// The HTTP/2 settings a server connection starts with, from the server's limits.
-pub fn server_config(limits: &Limits, h2: &crate::config::Http2Limits) -> H2Config {
-    let defaults = H2Config::default();
-    let header_list = match h2.max_header_list {
-        0 => limits.max_head_bytes as u32,
-        n => n,
-    };
-    H2Config {
-        max_concurrent_streams: h2.max_streams,
-        max_frame_size: h2.max_frame_size,
-        max_header_list_size: header_list.max(1024),
-        // The connection's own keep-alive deadline closes idle ones (`Conn::deadline`).
-        idle_timeout: None,
-        ..defaults
     }
 }
 

@@ -23,6 +23,7 @@ mod exchange;
 mod files;
 mod forward;
 mod h2;
+mod h2_state;
 mod read;
 #[cfg(test)]
 mod tests;
@@ -96,6 +97,58 @@ enum Phase {
     Lingering { until: Instant },
     /// Done; the worker closes the socket.
     Closed,
+}
+
+/// Why the connection answers a request itself, then closes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Refusal {
+    /// The head broke a rule of the codec (its status comes from there).
+    Request(RequestError),
+    /// The body is malformed or too large.
+    Body(BodyError),
+    /// CONNECT, which the handler does not tunnel: 501.
+    Connect,
+    /// The body did not arrive within the body timeout: 408.
+    BodyTimeout,
+}
+
+impl Refusal {
+    fn status(self) -> u16 {
+        match self {
+            Refusal::Request(e) => e.status(),
+            Refusal::Body(e) => e.status(),
+            Refusal::Connect => 501,
+            Refusal::BodyTimeout => 408,
+        }
+    }
+}
+
+/// Why a request body is refused (answered, then the connection closes).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum BodyError {
+    /// The chunked framing is broken: 400.
+    Framing(ChunkedError),
+    /// The body is, or promises to be, larger than `max_body_bytes`: 413.
+    TooLarge,
+}
+
+impl BodyError {
+    fn status(self) -> u16 {
+        match self {
+            BodyError::Framing(_) => 400,
+            BodyError::TooLarge => 413,
+        }
+    }
+}
+
+/// A file body being sent (`files.rs`).
+struct FileStream {
+    body: FileBody,
+    /// A read (or, for a zero-copy body, a splice) of the next chunk is in flight.
+    read_in_flight: bool,
+    /// Bytes of the response head left in the driver's send buffer to go out with the
+    /// first splice: no `Sent` reports them, the splice's end counts them.
+    head_in_splice: usize,
 }
 
 /// What the connection waits for from the client (hyper's `Reading`, for the timers).
@@ -178,10 +231,8 @@ impl<'a, H> Ctx<'a, H> {
     }
 }
 
-use files::FileStream;
 pub use forward::{Forward, ForwardOutcome};
-pub use h2::server_config as http2_config;
-use read::Refusal;
+pub use h2_state::server_config as http2_config;
 
 pub struct Conn {
     /// Unconsumed input: an incomplete request (head, or head plus partial body).
@@ -222,7 +273,7 @@ pub struct Conn {
     /// The session moved into the kernel (`--ktls`): the socket is plain to us.
     kernel_tls: bool,
     /// HTTP/2 (`h2.rs`): the codec and the streams, once the preface arrived.
-    h2: Option<Box<h2::H2>>,
+    h2: Option<Box<h2_state::H2>>,
     /// The first bytes were looked at for HTTP/2's preface.
     sniffed: bool,
     /// The client asked for the close (`Connection: close`, HTTP/1.0) and no input was

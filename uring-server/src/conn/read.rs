@@ -4,48 +4,6 @@
 
 use super::*;
 
-/// Why the connection answers a request itself, then closes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum Refusal {
-    /// The head broke a rule of the codec (its status comes from there).
-    Request(RequestError),
-    /// The body is malformed or too large.
-    Body(BodyError),
-    /// CONNECT, which the handler does not tunnel: 501.
-    Connect,
-    /// The body did not arrive within the body timeout: 408.
-    BodyTimeout,
-}
-
-impl Refusal {
-    pub(super) fn status(self) -> u16 {
-        match self {
-            Refusal::Request(e) => e.status(),
-            Refusal::Body(e) => e.status(),
-            Refusal::Connect => 501,
-            Refusal::BodyTimeout => 408,
-        }
-    }
-}
-
-/// Why a request body is refused (answered, then the connection closes).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum BodyError {
-    /// The chunked framing is broken: 400.
-    Framing(ChunkedError),
-    /// The body is, or promises to be, larger than `max_body_bytes`: 413.
-    TooLarge,
-}
-
-impl BodyError {
-    pub(super) fn status(self) -> u16 {
-        match self {
-            BodyError::Framing(_) => 400,
-            BodyError::TooLarge => 413,
-        }
-    }
-}
-
 impl Conn {
     /// Plaintext bytes: parse and answer what is complete, keep the rest.
     pub(super) fn on_plain<H: Handler>(&mut self, data: &[u8], ctx: &mut Ctx<'_, H>) {

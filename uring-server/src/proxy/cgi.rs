@@ -302,6 +302,8 @@ pub fn for_each_var(
     let protocol: &[u8] = match head.version {
         Version::Http10 => b"HTTP/1.0",
         Version::Http11 => b"HTTP/1.1",
+        // As nginx sets SERVER_PROTOCOL for an HTTP/2 request.
+        Version::Http2 => b"HTTP/2.0",
     };
     let scheme: &[u8] = if ctx.tls { b"https" } else { b"http" };
     let content_type = head.header("content-type").unwrap_or_default();
