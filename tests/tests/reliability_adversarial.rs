@@ -898,9 +898,10 @@ fn cases() -> Vec<Case> {
         b"GET  HTTP/1.1\r\nHost: t\r\n\r\n".to_vec(),
         BAD,
     );
+    // (The HTTP/2 preface itself now starts HTTP/2: server_http2.rs.)
     c(
-        "HTTP/2 connection preface",
-        b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n".to_vec(),
+        "an HTTP/2.0 request line",
+        b"GET / HTTP/2.0\r\nHost: a\r\n\r\n".to_vec(),
         &[(&[505], true), (&[400], true)],
     );
     c(

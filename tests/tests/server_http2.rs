@@ -202,3 +202,31 @@ fn with_http2_off_prior_knowledge_gets_no_http2() {
         .arg(format!("http://{}/plaintext", srv.addr)));
     assert!(ok && body == "Hello, World!");
 }
+
+#[test]
+fn a_preface_and_nothing_more_gets_settings_then_a_goaway_at_the_header_timeout() {
+    use std::io::{Read, Write};
+    let srv = TestServer::start(&["--no-pin", "--header-timeout", "1s"]);
+    let mut s = std::net::TcpStream::connect(srv.addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    s.write_all(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n").unwrap();
+    let started = Instant::now();
+    let mut got = Vec::new();
+    let _ = s.read_to_end(&mut got);
+    let took = started.elapsed();
+    assert!(
+        took >= Duration::from_millis(900) && took < Duration::from_secs(5),
+        "{took:?}"
+    );
+    // A SETTINGS frame first (type 4 on stream 0), a GOAWAY (type 7) last.
+    assert!(got.len() >= 9 + 17 && got[3] == 4, "{got:?}");
+    let mut at = 0;
+    let mut last_type = None;
+    while at + 9 <= got.len() {
+        let len = (got[at] as usize) << 16 | (got[at + 1] as usize) << 8 | got[at + 2] as usize;
+        last_type = Some(got[at + 3]);
+        at += 9 + len;
+    }
+    assert_eq!(at, got.len(), "whole frames: {got:?}");
+    assert_eq!(last_type, Some(7), "{got:?}");
+}

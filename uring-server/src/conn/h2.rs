@@ -85,7 +85,9 @@ impl Conn {
                 if let Some(log) = ctx.log.as_deref_mut() {
                     log.http2(true);
                 }
-                self.reading = Reading::Idle;
+                // The head timer that runs from accept goes on until the first request's
+                // HEADERS: a peer that sends the preface and nothing more is closed like
+                // an HTTP/1.1 one that sends half a head.
                 let input = std::mem::take(&mut self.rbuf);
                 let input: &[u8] = if input.is_empty() { data } else { &input };
                 self.on_h2_data(input, ctx);
@@ -127,6 +129,7 @@ impl Conn {
                 end_stream,
                 ..
             } => {
+                self.reading = Reading::Idle;
                 if end_stream {
                     let view = RequestView::from_events(events, &pseudo, fields);
                     if self.h2_dispatch(h2, stream, &view, &[], ctx) {

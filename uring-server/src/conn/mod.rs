@@ -421,10 +421,15 @@ impl Conn {
             return None;
         }
         if self.h2.is_some() && self.phase == Phase::Open {
-            // Idle, or a peer that stopped reading or opening its windows: GOAWAY, close.
+            // No first request in time, idle, or a peer that stopped reading or opening
+            // its windows: GOAWAY, close.
+            let kind = match self.reading {
+                Reading::Head { .. } => TimeoutKind::Header,
+                _ => TimeoutKind::Idle,
+            };
             self.h2_goaway();
             self.last_activity = now;
-            return Some(TimeoutKind::Idle);
+            return Some(kind);
         }
         let kind = match (self.phase, self.reading) {
             (Phase::Lingering { .. }, _) => TimeoutKind::Linger,
