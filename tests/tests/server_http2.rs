@@ -230,3 +230,34 @@ fn a_preface_and_nothing_more_gets_settings_then_a_goaway_at_the_header_timeout(
     assert_eq!(at, got.len(), "whole frames: {got:?}");
     assert_eq!(last_type, Some(7), "{got:?}");
 }
+
+#[test]
+fn every_tier_speaks_http2() {
+    let dir = TempDir::new("h2-tiers");
+    let www = dir.path().join("www");
+    std::fs::create_dir(&www).unwrap();
+    let body = pattern(2 << 20);
+    std::fs::write(www.join("b.bin"), &body).unwrap();
+    for tier in ["basic", "multishot", "full", "epoll"] {
+        let srv = TestServer::start(&["--no-pin", "--tier", tier, "--root", www.to_str().unwrap()]);
+        let (ok, out, err) = run(Command::new("h2load")
+            .args(["-n", "3000", "-c", "4", "-m", "8"])
+            .arg(format!("http://{}/plaintext", srv.addr)));
+        assert!(ok, "{tier}: {out}{err}");
+        assert!(
+            out.contains("3000 succeeded, 0 failed, 0 errored"),
+            "{tier}: {out}"
+        );
+        let got = dir.path().join(format!("{tier}.bin"));
+        let (ok, _, err) = curl_h2(&[
+            "-o",
+            got.to_str().unwrap(),
+            &format!("http://{}/b.bin", srv.addr),
+        ]);
+        assert!(ok, "{tier}: {err}");
+        assert!(
+            std::fs::read(&got).unwrap() == body,
+            "{tier}: the body arrives exact"
+        );
+    }
+}
