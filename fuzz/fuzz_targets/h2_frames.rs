@@ -4,8 +4,8 @@
 
 use libfuzzer_sys::fuzz_target;
 use uring_common::h2::frame::{
-    Continuation, Data, Frame, FrameHead, GoAway, Headers, Ping, RstStream, Setting,
-    Settings, WindowUpdate, FRAME_HEAD_LEN,
+    Continuation, Data, Frame, FrameHead, GoAway, Ping, RstStream, Setting, Settings, WindowUpdate,
+    FRAME_HEAD_LEN,
 };
 
 fn reencode(frame: &Frame<'_>, out: &mut Vec<u8>) -> bool {
@@ -49,7 +49,10 @@ fuzz_target!(|data: &[u8]| {
         match (frame, back) {
             // Padding is dropped on re-encoding; flow_len counts it.
             (Frame::Data(a), Frame::Data(b)) => {
-                assert_eq!((a.stream, a.data, a.end_stream), (b.stream, b.data, b.end_stream))
+                assert_eq!(
+                    (a.stream, a.data, a.end_stream),
+                    (b.stream, b.data, b.end_stream)
+                )
             }
             (a, b) => assert_eq!(a, b),
         }

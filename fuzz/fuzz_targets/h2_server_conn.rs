@@ -13,16 +13,32 @@ use uring_common::h2::{Config, Connection, Event, Events, Role, PREFACE};
 fn owned(events: &Events, log: &mut Vec<String>) {
     for e in events.iter() {
         let line = match *e {
-            Event::Headers { stream, kind, fields, end_stream, pseudo, .. } => {
+            Event::Headers {
+                stream,
+                kind,
+                fields,
+                end_stream,
+                pseudo,
+                ..
+            } => {
                 let f: Vec<_> = events.fields(fields).collect();
                 let path = pseudo.path.map(|p| events.bytes(p).to_vec());
                 format!("headers {stream} {kind:?} {path:?} {f:?} {end_stream}")
             }
             // Body bytes may arrive grouped differently; count them instead.
-            Event::Data { stream, data, end_stream, .. } => {
+            Event::Data {
+                stream,
+                data,
+                end_stream,
+                ..
+            } => {
                 format!("data {stream} {:?} {end_stream}", events.data(data))
             }
-            Event::GoAway { last_stream, code, debug } => {
+            Event::GoAway {
+                last_stream,
+                code,
+                debug,
+            } => {
                 format!("goaway {last_stream} {code:?} {:?}", events.bytes(debug))
             }
             other => format!("{other:?}"),
@@ -44,7 +60,8 @@ fn run(pieces: &[&[u8]], answer: bool) -> (Vec<String>, Vec<u8>) {
     let mut out = Vec::new();
     let mut preface = PREFACE.to_vec();
     preface.extend_from_slice(&[0, 0, 0, 4, 0, 0, 0, 0, 0]);
-    conn.recv(&preface, now, &mut events).expect("a valid preface");
+    conn.recv(&preface, now, &mut events)
+        .expect("a valid preface");
     for (i, p) in pieces.iter().enumerate() {
         let r = conn.recv(p, now + Duration::from_millis(i as u64), &mut events);
         owned(&events, &mut log);
@@ -60,7 +77,10 @@ fn run(pieces: &[&[u8]], answer: bool) -> (Vec<String>, Vec<u8>) {
                 .collect();
             for s in streams {
                 let cap = conn.send_capacity(s);
-                if conn.send_response(s, 200, &[(b"server", b"fuzz")], false).is_ok() {
+                if conn
+                    .send_response(s, 200, &[(b"server", b"fuzz")], false)
+                    .is_ok()
+                {
                     let n = conn.send_data(s, &[b'x'; 70_000], true).unwrap_or(0);
                     assert!(n <= cap);
                 }

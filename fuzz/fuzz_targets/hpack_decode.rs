@@ -30,11 +30,17 @@ fuzz_target!(|data: &[u8]| {
         let mut out = Vec::new();
         encoder.start_block(&mut out);
         for f in &fields {
-            encoder.field(&f.name(&arena).to_ascii_lowercase(), f.value(&arena), f.never_indexed, &mut out);
+            encoder.field(
+                &f.name(&arena).to_ascii_lowercase(),
+                f.value(&arena),
+                f.never_indexed,
+                &mut out,
+            );
         }
         let mut arena2 = Vec::new();
         let mut fields2 = Vec::new();
-        echo.decode(&out, &mut arena2, &mut fields2).expect("our own block decodes");
+        echo.decode(&out, &mut arena2, &mut fields2)
+            .expect("our own block decodes");
         assert_eq!(fields.len(), fields2.len());
         for (a, b) in fields.iter().zip(&fields2) {
             assert_eq!(a.name(&arena).to_ascii_lowercase(), b.name(&arena2));
