@@ -60,6 +60,9 @@ pub struct LoadConfig {
     /// `--stages-connections`: the closed model keeps this ramp's share of the
     /// connections open (`connections` is its peak).
     pub conn_stages: Option<Arc<crate::stages::Ramp>>,
+    /// This process's shard of a run across machines (`{SEQ}` numbers stay distinct
+    /// across shards).
+    pub shard: crate::shard::Shard,
     /// Core for each thread, or none (`--no-pin`).
     pub cores: Vec<Option<core_affinity::CoreId>>,
     pub tier: TierChoice,

@@ -680,7 +680,11 @@ mod tests {
             c.push_request(now, now, mix.pick(t));
         }
         let mut out = Vec::new();
-        c.poll_transmit(&mix.targets, &mut Expander::new(0, 1, 0), &mut out);
+        c.poll_transmit(
+            &mix.targets,
+            &mut Expander::new(0, 1, crate::shard::Shard::WHOLE, 0),
+            &mut out,
+        );
         let want: Vec<u8> = [2, 0, 2, 1]
             .iter()
             .flat_map(|&t| mix.targets[t].bytes.clone())
@@ -1108,7 +1112,7 @@ mod tests {
             head: false,
             template: template.map(Arc::new),
         }];
-        let mut x = Expander::new(0, 1, 0);
+        let mut x = Expander::new(0, 1, crate::shard::Shard::WHOLE, 0);
         let mut plain = Vec::new();
         for _ in 0..10 {
             let mut out = Vec::new();

@@ -169,7 +169,7 @@ impl<'a> Worker<'a> {
                 idle: Vec::with_capacity(n_conns),
                 dirty: Vec::with_capacity(n_conns),
                 stopping: false,
-                expander: Expander::new(index, cfg.threads, clock_seed()),
+                expander: Expander::new(index, cfg.threads, cfg.shard, clock_seed()),
                 conn_ramp,
             },
         })

@@ -466,6 +466,7 @@ fn run(mut cli: Cli) -> Result<ExitCode, Failure> {
         },
         stages: ramp.clone(),
         conn_stages: conn_ramp.clone(),
+        shard: sharding.shard,
         ..load_config(&cli, &target, duration, &cores_all)
     };
     let threads = cfg.threads;
@@ -642,6 +643,7 @@ fn load_config(
         rate: cli.rate,
         stages: None,
         conn_stages: None,
+        shard: Shard::WHOLE,
         cores: thread_cores(cli, cores_all),
         tier: cli.tier,
         intervals: None,

@@ -255,6 +255,7 @@ mod tests {
             rate: None,
             stages: None,
             conn_stages: None,
+            shard: crate::shard::Shard::WHOLE,
             cores: vec![None; threads],
             tier: TierChoice::Auto,
             intervals: None,

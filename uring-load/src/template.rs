@@ -11,14 +11,18 @@
 //!
 //! Values: `{SEQ}` is the request's sequence number, distinct across the threads of a run
 //! (thread `i` of `t` numbers `i, i + t, i + 2t, ...`; with `-n N` the `N` requests get `N`
-//! distinct numbers); `{RAND:LO-HI}` a uniform integer in `LO..=HI`; `{UUID}` a random
-//! version-4 UUID; `{LINE:FILE}` the lines of FILE in turn (read once at start). Braces
+//! distinct numbers) and across the shards of a run on several machines (shard `s` of
+//! `S` multiplies by `S` and adds `s`); `{RAND:LO-HI}` a uniform integer in `LO..=HI`;
+//! `{UUID}` a random version-4 UUID; `{LINE:FILE}` the line of FILE at the sequence
+//! number, modulo the line count (read once at start). Braces
 //! that do not open one of these are sent as written (JSON bodies keep theirs).
 
 use std::collections::HashMap;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+
+use crate::shard::Shard;
 
 /// A file's lines for `{LINE:FILE}`: all in one buffer, with where each ends.
 #[derive(Debug)]
@@ -281,12 +285,13 @@ pub struct Expander {
 }
 
 impl Expander {
-    /// Thread `thread` of `threads`; `seed` varies the random values (a run seeds it from
-    /// the clock, so cache-busting values differ from run to run).
-    pub fn new(thread: usize, threads: usize, seed: u64) -> Expander {
+    /// Thread `thread` of `threads` of `shard`; `seed` varies the random values (a run
+    /// seeds it from the clock, so cache-busting values differ from run to run).
+    pub fn new(thread: usize, threads: usize, shard: Shard, seed: u64) -> Expander {
+        let shards = u64::from(shard.count.max(1));
         Expander {
-            next_seq: thread as u64,
-            stride: threads.max(1) as u64,
+            next_seq: u64::from(shard.index) + shards * thread as u64,
+            stride: shards * threads.max(1) as u64,
             rng: seed ^ (thread as u64 + 1).wrapping_mul(0x9e37_79b9_7f4a_7c15),
             scratch: Vec::new(),
             whole: Vec::new(),
@@ -346,7 +351,7 @@ impl Expander {
                 let (a, b) = (self.random(), self.random());
                 write_uuid(out, a, b);
             }
-            Segment::Line(lines) => out.extend_from_slice(lines.get(seq / self.stride)),
+            Segment::Line(lines) => out.extend_from_slice(lines.get(seq)),
             Segment::BodyLength => write_decimal(out, body_len as u64),
         }
     }
@@ -415,7 +420,7 @@ fn write_uuid(out: &mut Vec<u8>, hi: u64, lo: u64) {
 /// A template written once with the first values, for checks made at start.
 pub fn sample(t: &Template) -> Vec<u8> {
     let mut out = Vec::new();
-    Expander::new(0, 1, 0).write(t, &mut out);
+    Expander::new(0, 1, Shard::WHOLE, 0).write(t, &mut out);
     out
 }
 
@@ -444,8 +449,8 @@ mod tests {
     #[test]
     fn seq_in_the_url_counts_per_thread_interleaved() {
         let t = compiled(b"GET /item/{SEQ} HTTP/1.1\r\nHost: a\r\n\r\n");
-        let mut x0 = Expander::new(0, 2, 7);
-        let mut x1 = Expander::new(1, 2, 7);
+        let mut x0 = Expander::new(0, 2, Shard::WHOLE, 7);
+        let mut x1 = Expander::new(1, 2, Shard::WHOLE, 7);
         assert_eq!(
             expand(&t, &mut x0),
             "GET /item/0 HTTP/1.1\r\nHost: a\r\n\r\n"
@@ -474,7 +479,7 @@ mod tests {
         .into_bytes();
         req.extend_from_slice(body);
         let t = compiled(&req);
-        let mut x = Expander::new(0, 1, 1);
+        let mut x = Expander::new(0, 1, Shard::WHOLE, 1);
         for seq in 0..12u64 {
             let got = expand(&t, &mut x);
             let (head, body) = got.split_once("\r\n\r\n").unwrap();
@@ -503,7 +508,7 @@ mod tests {
     #[test]
     fn rand_stays_in_range_and_covers_it() {
         let t = compiled(b"GET /?x={RAND:10-13} HTTP/1.1\r\nHost: a\r\n\r\n");
-        let mut x = Expander::new(0, 1, 3);
+        let mut x = Expander::new(0, 1, Shard::WHOLE, 3);
         let mut seen = [0u32; 4];
         for _ in 0..400 {
             let s = expand(&t, &mut x);
@@ -529,7 +534,7 @@ mod tests {
             keys.display()
         );
         let t = compiled(req.as_bytes());
-        let mut x = Expander::new(0, 1, 1);
+        let mut x = Expander::new(0, 1, Shard::WHOLE, 1);
         let got: Vec<String> = (0..4).map(|_| expand(&t, &mut x)).collect();
         assert!(got[0].starts_with("GET /alpha "));
         assert!(got[1].starts_with("GET /beta "));
@@ -562,7 +567,7 @@ mod tests {
     #[test]
     fn unknown_braces_are_literal() {
         let t = compiled(b"GET /{SEQ}/{seq}/{RANDOM} HTTP/1.1\r\n\r\n");
-        let mut x = Expander::new(0, 1, 1);
+        let mut x = Expander::new(0, 1, Shard::WHOLE, 1);
         assert_eq!(expand(&t, &mut x), "GET /0/{seq}/{RANDOM} HTTP/1.1\r\n\r\n");
     }
 
