@@ -133,6 +133,8 @@ pub struct Connection {
     /// A frame cut by the end of the last input (at most 9 + max_frame_size bytes).
     partial: Vec<u8>,
     continuing: Option<Continuing>,
+    /// Server: streams reset while their work may still run (`Config::hold_reset_slots`).
+    held_slots: Vec<StreamId>,
     /// The fragments of a field block spread over CONTINUATION frames.
     header_block: Vec<u8>,
     /// Frames to send.
@@ -194,6 +196,7 @@ impl Connection {
             },
             partial: Vec::new(),
             continuing: None,
+            held_slots: Vec::new(),
             header_block: Vec::new(),
             out: Vec::with_capacity(4096),
             block_scratch: Vec::new(),
@@ -711,7 +714,8 @@ impl Connection {
             decoded.discard(events);
             return Ok(());
         }
-        if self.streams.len() >= self.config.max_concurrent_streams as usize {
+        if self.streams.len() + self.held_slots.len() >= self.config.max_concurrent_streams as usize
+        {
             decoded.discard(events);
             self.counters.streams_refused += 1;
             return self.stream_error(stream, ErrorCode::REFUSED_STREAM, events);
@@ -875,6 +879,7 @@ impl Connection {
         // Rapid reset: a stream reset before we finished answering it cost us work the
         // peer never waited for.
         if self.role == Role::Server && s.send != SendHalf::Closed {
+            self.hold_slot(r.stream);
             self.spend_reset()?;
         }
         events.list.push(Event::Reset {
@@ -884,6 +889,14 @@ impl Connection {
             retryable: r.code == ErrorCode::REFUSED_STREAM,
         });
         Ok(())
+    }
+
+    /// With `Config::hold_reset_slots`: the stream's work may still run, so its slot
+    /// keeps counting toward our concurrency limit until `work_cancelled`.
+    fn hold_slot(&mut self, stream: StreamId) {
+        if self.config.hold_reset_slots {
+            self.held_slots.push(stream);
+        }
     }
 
     fn spend_reset(&mut self) -> Result<(), ConnError> {
@@ -1057,6 +1070,9 @@ impl Connection {
         self.send_reset(stream, code);
         if let Some(i) = self.streams.find(stream) {
             let s = self.close_stream(i);
+            if self.role == Role::Server && s.send != SendHalf::Closed {
+                self.hold_slot(stream);
+            }
             if s.announced {
                 events.list.push(Event::Reset {
                     stream,
@@ -1256,6 +1272,15 @@ impl Connection {
                     WindowUpdate::encode(stream, inc, &mut self.out);
                 }
             }
+        }
+    }
+
+    /// Server with `Config::hold_reset_slots`: the work of a stream reported in
+    /// [`Event::Reset`] has stopped; its slot no longer counts toward the concurrency
+    /// limit. Unknown ids are ignored.
+    pub fn work_cancelled(&mut self, stream: StreamId) {
+        if let Some(i) = self.held_slots.iter().position(|&s| s == stream) {
+            self.held_slots.swap_remove(i);
         }
     }
 

@@ -53,6 +53,11 @@ pub struct Config {
     /// Frames that carry nothing: zero-length DATA without END_STREAM, empty
     /// CONTINUATION without END_HEADERS, PRIORITY, unknown types.
     pub empty_frame_rate: Rate,
+    /// Server: a stream reset before we answered it (by the peer, or for its error) keeps
+    /// counting toward `max_concurrent_streams` until the caller says its work stopped
+    /// (`Connection::work_cancelled`), so reset streams cannot pile up work beyond the
+    /// limit (rapid reset). Off: the slot frees at the reset.
+    pub hold_reset_slots: bool,
     /// Hand receive-window credit back as soon as DATA is reported (the caller consumes
     /// bodies at once). Off: the caller calls `Connection::release_capacity` after it
     /// consumed the bytes, and a slow consumer holds the peer back.
@@ -92,6 +97,7 @@ impl Default for Config {
                 burst: 100,
                 per_sec: 50,
             },
+            hold_reset_slots: false,
             auto_release_window: true,
             settings_timeout: Duration::from_secs(10),
             idle_timeout: None,

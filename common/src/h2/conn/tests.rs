@@ -1273,6 +1273,41 @@ fn rapid_reset_is_stopped() {
 }
 
 #[test]
+fn reset_streams_hold_their_slot_until_their_work_stops() {
+    let config = Config {
+        max_concurrent_streams: 2,
+        hold_reset_slots: true,
+        ..Config::default()
+    };
+    let mut r = Raw::new();
+    let input = [
+        r.headers(1, EH | ES, GET),
+        r.headers(3, EH | ES, GET),
+        frame(RST, 0, 1, &u32be(8)),
+        r.headers(5, EH | ES, GET),
+    ]
+    .concat();
+    let mut o = server_run(config.clone(), &input);
+    // Stream 1's work may still run: 5 is refused although only 3 is open.
+    assert_eq!(rst_of(&o.frames), [(5, E::REFUSED_STREAM)]);
+    o.conn.work_cancelled(1);
+    let mut ev = Events::new();
+    o.conn
+        .recv(&r.headers(7, EH | ES, GET), t0(), &mut ev)
+        .unwrap();
+    assert!(matches!(own(&ev)[..], [Ev::Headers { stream: 7, .. }]));
+    // Without the option the slot frees at the reset.
+    let o = server_run(
+        Config {
+            hold_reset_slots: false,
+            ..config
+        },
+        &input,
+    );
+    assert!(rst_of(&o.frames).is_empty());
+}
+
+#[test]
 fn malformed_requests_count_as_resets_too() {
     let config = Config {
         reset_rate: Rate {
