@@ -5,7 +5,8 @@
 //! expressions are refused before any connection; `{SEQ}` sends exactly `N` distinct
 //! paths (nginx's access log); a `--stages` ramp's rate per second, counted in nginx's
 //! own log (millisecond timestamps), follows the stages' lines within 5%;
-//! `--prometheus` scraped during a run grows, and its last scrape matches the report.
+//! `--prometheus` scraped during a run grows, and its last scrape matches the report; a
+//! templated body reaches a server that frames it by Content-Length, fresh every time.
 
 use std::time::Duration;
 
@@ -596,4 +597,65 @@ fn load_prometheus_scraped_during_a_run_matches_the_final_report() {
     if let Some(b) = below {
         assert!(p99_s >= b.0 * 0.999, "p99 {p99_s}s below bucket {b:?}");
     }
+}
+
+#[test]
+fn load_body_template_sends_a_fresh_body_with_its_own_length_every_time() {
+    // The server frames each request by its Content-Length (a wrong one would break the
+    // keep-alive stream) and writes every body it read, one per line.
+    let dir = TempDir::new("ci-bodies");
+    let bodies = dir.path().join("bodies.txt");
+    let server = PythonServer::start(&format!(
+        r#"
+import sys, http.server
+out = open({path:?}, "ab", buffering=0)
+class H(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    def log_message(self, *a): pass
+    def do_PUT(self):
+        body = self.rfile.read(int(self.headers["Content-Length"]))
+        out.write(body + b"\n")
+        self.wfile.write(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+http.server.ThreadingHTTPServer(("127.0.0.1", int(sys.argv[1])), H).serve_forever()
+"#,
+        path = bodies.display().to_string()
+    ));
+    let body = dir.path().join("new.json");
+    std::fs::write(
+        &body,
+        r#"{"id": "{UUID}", "n": {SEQ}, "score": {RAND:1-100}}"#,
+    )
+    .unwrap();
+    let n = 300usize;
+    let r = run_load(
+        &[
+            "-n",
+            &n.to_string(),
+            "-c",
+            "4",
+            "-k",
+            "-m",
+            "PUT",
+            "-b",
+            &body.display().to_string(),
+            "--json",
+            &format!("http://127.0.0.1:{}/users/{{SEQ}}", server.port),
+        ],
+        LIMIT,
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(num(&r.json(), &["requests", "succeeded"]), n as u64);
+    let text = std::fs::read_to_string(&bodies).unwrap();
+    let mut ids = std::collections::BTreeSet::new();
+    let mut seqs = std::collections::BTreeSet::new();
+    for line in text.lines() {
+        let v: serde_json::Value =
+            serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line:?}"));
+        let score = v["score"].as_u64().unwrap();
+        assert!((1..=100).contains(&score), "{line}");
+        assert!(ids.insert(v["id"].as_str().unwrap().to_string()), "{line}");
+        assert!(seqs.insert(v["n"].as_u64().unwrap()), "{line}");
+    }
+    assert_eq!(ids.len(), n, "one distinct body per request");
+    assert_eq!(seqs, (0..n as u64).collect());
 }
