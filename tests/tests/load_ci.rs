@@ -8,10 +8,9 @@
 //! `--prometheus` scraped during a run grows, and its last scrape matches the report; a
 //! templated body reaches a server that frames it by Content-Length, fresh every time.
 
-use std::time::Duration;
-
 use std::net::SocketAddr;
 use std::process::{Command, Stdio};
+use std::time::Duration;
 
 use uring_tests::load::{nginx_binary, num, run_load, ChildGuard, Nginx, PythonServer, TempDir};
 use uring_tests::{free_port, wait_for_listener};
@@ -39,8 +38,9 @@ fn url(port: u16) -> String {
     format!("http://127.0.0.1:{port}/")
 }
 
-/// The same thresholds on both servers: the slow one (100 ms a request) fails p99 only.
-const GATES: [&str; 4] = ["p99<40ms", "errors<1%", "status5xx=0", "rps>5"];
+/// The same thresholds on both servers: the slow one (300 ms a request) fails p99 only;
+/// the bound leaves a busy machine's stalls room on the fast one.
+const GATES: [&str; 4] = ["p99<150ms", "errors<1%", "status5xx=0", "rps>5"];
 
 fn gated(url: &str, extra: &[&str]) -> Vec<String> {
     let mut args: Vec<String> = ["-n", "40", "-c", "4", "-k"]
@@ -58,7 +58,7 @@ fn gated(url: &str, extra: &[&str]) -> Vec<String> {
 
 #[test]
 fn load_thresholds_fail_a_slow_server_with_99_and_pass_a_fast_one() {
-    let slow = slow_server(0.1);
+    let slow = slow_server(0.3);
     let dir = TempDir::new("ci-junit");
     let junit = dir.path().join("junit.xml");
     let junit_s = junit.display().to_string();
@@ -71,10 +71,10 @@ fn load_thresholds_fail_a_slow_server_with_99_and_pass_a_fast_one() {
     assert_eq!(num(&v, &["requests", "done"]), 40);
     let t = v["thresholds"].as_array().expect("thresholds in the JSON");
     assert_eq!(t.len(), 4);
-    assert_eq!(t[0]["expr"], "p99<40ms");
+    assert_eq!(t[0]["expr"], "p99<150ms");
     assert_eq!(t[0]["passed"], false);
     let p99 = t[0]["measured"].as_f64().unwrap();
-    assert!(p99 >= 100_000.0, "p99 {p99}us of a server sleeping 100ms");
+    assert!(p99 >= 300_000.0, "p99 {p99}us of a server sleeping 300ms");
     assert_eq!(t[0]["measured"].as_f64(), v["latency_us"]["p99"].as_f64());
     for rest in &t[1..] {
         assert_eq!(rest["passed"], true, "{rest}");
@@ -82,7 +82,7 @@ fn load_thresholds_fail_a_slow_server_with_99_and_pass_a_fast_one() {
     let x = std::fs::read_to_string(&junit).expect("the JUnit file");
     assert!(x.contains(r#"<testsuites tests="4" failures="1">"#), "{x}");
     assert!(
-        x.contains(r#"name="p99&lt;40ms""#) && x.contains("<failure"),
+        x.contains(r#"name="p99&lt;150ms""#) && x.contains("<failure"),
         "{x}"
     );
 
@@ -96,7 +96,7 @@ fn load_thresholds_fail_a_slow_server_with_99_and_pass_a_fast_one() {
         "{}",
         r.stdout
     );
-    assert!(r.stdout.contains("✗ p99<40ms"), "{}", r.stdout);
+    assert!(r.stdout.contains("✗ p99<150ms"), "{}", r.stdout);
     assert!(r.stdout.contains("✓ status5xx=0"), "{}", r.stdout);
 
     let fast = Nginx::start(false);
@@ -119,7 +119,7 @@ fn load_thresholds_fail_a_slow_server_with_99_and_pass_a_fast_one() {
 
 #[test]
 fn load_threshold_per_target_judges_that_target_alone() {
-    let slow = slow_server(0.1);
+    let slow = slow_server(0.3);
     let fast = Nginx::start(false);
     let dir = TempDir::new("ci-targets");
     let urls = dir.path().join("urls.txt");
@@ -146,12 +146,12 @@ fn load_threshold_per_target_judges_that_target_alone() {
             LIMIT,
         )
     };
-    let r = run("target=/fast:p99<40ms");
+    let r = run("target=/fast:p99<150ms");
     assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
-    let r = run("target=1:p99<40ms");
+    let r = run("target=1:p99<150ms");
     assert_eq!(r.code, 99, "{}\n{}", r.stdout, r.stderr);
     assert_eq!(r.json()["thresholds"][0]["target"], "1");
-    let r = run("target=/nowhere:p99<40ms");
+    let r = run("target=/nowhere:p99<150ms");
     assert_eq!(r.code, 2, "{}", r.stderr);
     assert!(
         r.stderr.contains("no target's label contains '/nowhere'"),
@@ -199,8 +199,10 @@ fn load_bad_threshold_is_one_line_and_exit_2() {
 
 #[test]
 fn load_baseline_flags_injected_delay_and_not_the_same_server() {
-    let normal = slow_server(0.05);
-    let delayed = slow_server(0.2);
+    // 100 ms against 400 ms, with a bound of 100%: the same server is flagged only if a
+    // stall doubles its slowest request; the delayed one is 300% slower.
+    let normal = slow_server(0.1);
+    let delayed = slow_server(0.4);
     let dir = TempDir::new("ci-baseline");
     let base = dir.path().join("base.json");
     let base_s = base.display().to_string();
@@ -212,7 +214,7 @@ fn load_baseline_flags_injected_delay_and_not_the_same_server() {
     let compare = |port: u16, json: bool| {
         let u = url(port);
         let mut a = vec!["-n", "40", "-c", "4", "-k"];
-        a.extend(["--baseline", &base_s, "--max-regression", "50%"]);
+        a.extend(["--baseline", &base_s, "--max-regression", "100%"]);
         if json {
             a.push("--json");
         }
@@ -232,9 +234,9 @@ fn load_baseline_flags_injected_delay_and_not_the_same_server() {
     let changes = v["baseline"]["changes"].as_array().unwrap();
     let p50 = changes.iter().find(|c| c["metric"] == "p50").unwrap();
     assert_eq!(p50["regressed"], true);
-    assert!(p50["change_pct"].as_f64().unwrap() > 150.0, "{p50}");
+    assert!(p50["change_pct"].as_f64().unwrap() > 200.0, "{p50}");
     let rate = changes.iter().find(|c| c["metric"] == "req/s").unwrap();
-    assert_eq!(rate["regressed"], true, "{rate}");
+    assert!(rate["change_pct"].as_f64().unwrap() < -50.0, "{rate}");
 
     let text = compare(delayed.port, false);
     assert_eq!(text.code, 99);
