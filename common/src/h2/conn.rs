@@ -143,6 +143,8 @@ pub struct Connection {
     block_scratch: Vec<u8>,
     conn_send: SendWindow,
     conn_recv: RecvWindow,
+    /// Body bytes reported but not yet released by the caller (manual release).
+    conn_held: u64,
     /// Highest stream id the peer opened (or tried to).
     max_peer_stream: StreamId,
     /// Client: the id our next stream gets.
@@ -202,6 +204,7 @@ impl Connection {
             block_scratch: Vec::new(),
             conn_send: SendWindow::new(DEFAULT_WINDOW),
             conn_recv: RecvWindow::new(DEFAULT_WINDOW, config.connection_window),
+            conn_held: 0,
             max_peer_stream: 0,
             next_local_stream: 1,
             last_processed: 0,
@@ -517,6 +520,7 @@ impl Connection {
         let held = self.deliver_data(d, events)?;
         // What the caller never sees (padding, refused or closed streams) goes back at once.
         self.release_connection(d.flow_len - held);
+        self.conn_held += u64::from(held);
         Ok(())
     }
 
@@ -563,8 +567,11 @@ impl Connection {
         if d.end_stream {
             s.recv_open = false;
             self.maybe_close(i);
-        } else if let Some(inc) = s.recv_window.release(d.flow_len - held) {
-            WindowUpdate::encode(d.stream, inc, &mut self.out);
+        } else {
+            s.recv_held += held;
+            if let Some(inc) = s.recv_window.release(d.flow_len - held) {
+                WindowUpdate::encode(d.stream, inc, &mut self.out);
+            }
         }
         Ok(held)
     }
@@ -753,6 +760,7 @@ impl Connection {
             recv_window: RecvWindow::new(recv_initial, self.config.initial_window_size),
             content_length,
             received: 0,
+            recv_held: 0,
             stalled_since: None,
             announced: true,
         });
@@ -1190,6 +1198,7 @@ impl Connection {
             recv_window: RecvWindow::new(recv_initial, self.config.initial_window_size),
             content_length: None,
             received: 0,
+            recv_held: 0,
             stalled_since: None,
             announced: true,
         });
@@ -1262,13 +1271,18 @@ impl Connection {
     /// `stream` (from [`Event::Data`]); hand the credit back to the peer, in WINDOW_UPDATEs
     /// batched per half window like the automatic policy. Until then the peer's sending
     /// is held back by our windows: back-pressure for a caller that buffers bodies.
+    /// Releasing more than was reported is capped (a window never grows past what we
+    /// advertised). Release bytes of streams that ended too: the connection needs them.
     pub fn release_capacity(&mut self, stream: StreamId, n: usize) {
-        let n = n.min(MAX_STREAM_ID as usize) as u32;
-        self.release_connection(n);
+        let conn = (n as u64).min(self.conn_held);
+        self.conn_held -= conn;
+        self.release_connection(conn as u32);
         if let Some(i) = self.streams.find(stream) {
             let s = self.streams.get_mut(i);
+            let k = (n as u64).min(u64::from(s.recv_held)) as u32;
+            s.recv_held -= k;
             if s.recv_open {
-                if let Some(inc) = s.recv_window.release(n) {
+                if let Some(inc) = s.recv_window.release(k) {
                     WindowUpdate::encode(stream, inc, &mut self.out);
                 }
             }

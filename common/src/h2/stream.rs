@@ -34,6 +34,8 @@ pub(crate) struct Stream {
     pub recv_window: RecvWindow,
     pub content_length: Option<u64>,
     pub received: u64,
+    /// Body bytes reported but not yet released by the caller (manual release).
+    pub recv_held: u32,
     /// Since when `send_data` has been taking less than it was offered.
     pub stalled_since: Option<Instant>,
     /// The caller was told about this stream (a Reset must be reported to it).

@@ -1006,6 +1006,21 @@ fn manual_release_holds_the_peer_back() {
         .filter(|f| f.kind == Kind::WindowUpdate)
         .count();
     assert!(updates <= 2 * 200_000 / 30_000 + 2, "{updates} updates");
+    // Releasing more than was received grants no more than was received: a window
+    // never grows past what we advertised (the peer would see FLOW_CONTROL_ERROR).
+    let before = p.client_sent.len();
+    p.client.release_capacity(id, 1 << 30);
+    p.drive();
+    let granted: u32 = p.client_sent[before..]
+        .iter()
+        .filter(|f| f.kind == Kind::WindowUpdate)
+        .map(|f| u32::from_be_bytes(f.payload[..4].try_into().unwrap()))
+        .sum();
+    assert!(granted as usize <= body.len(), "{granted} granted");
+    let after = p.client_sent.len();
+    p.client.release_capacity(id, 1 << 30);
+    p.drive();
+    assert_eq!(p.client_sent.len(), after, "nothing left to release");
 }
 
 #[test]
