@@ -70,7 +70,20 @@ pub struct WorkerMetrics {
     pub http2_requests: u64,
     /// Connections that switched to HTTP/2.
     pub http2_connections: u64,
+    /// HTTP/2 connections ended by a defence or a protocol error, by [`HTTP2_CLOSES`].
+    pub http2_closes: [u64; 6],
 }
+
+/// Why an HTTP/2 connection was ended by us (`uring_server_http2_closes_total{reason}`):
+/// each defence of the codec (GOAWAY ENHANCE_YOUR_CALM), then any other connection error.
+pub const HTTP2_CLOSES: [&str; 6] = [
+    "rapid_reset",
+    "continuation_flood",
+    "settings_flood",
+    "ping_flood",
+    "empty_frames",
+    "protocol_error",
+];
 
 impl Default for WorkerMetrics {
     fn default() -> Self {
@@ -85,6 +98,7 @@ impl Default for WorkerMetrics {
             duration_sum_us: 0,
             http2_requests: 0,
             http2_connections: 0,
+            http2_closes: [0; 6],
         }
     }
 }
@@ -114,6 +128,9 @@ impl WorkerMetrics {
         self.duration_sum_us += o.duration_sum_us;
         self.http2_requests += o.http2_requests;
         self.http2_connections += o.http2_connections;
+        for (x, y) in self.http2_closes.iter_mut().zip(&o.http2_closes) {
+            *x += y;
+        }
     }
 
     fn total_requests(&self) -> u64 {
@@ -203,6 +220,19 @@ impl Registry {
             o,
             "uring_server_protocol_requests_total{{protocol=\"h2\"}} {h2}"
         );
+        header(
+            &mut o,
+            "http2_closes_total",
+            "counter",
+            "HTTP/2 connections we ended: a defence (GOAWAY ENHANCE_YOUR_CALM) or another protocol error, by reason.",
+        );
+        for (i, reason) in HTTP2_CLOSES.iter().enumerate() {
+            let _ = writeln!(
+                o,
+                "uring_server_http2_closes_total{{reason=\"{reason}\"}} {}",
+                sum.http2_closes[i]
+            );
+        }
         let ktls = crate::ktls::counters();
         let scalars = [
             ("received_bytes_total", "counter", "Bytes received from clients.", sum.bytes_in),

@@ -177,6 +177,14 @@ impl RequestLog {
         }
     }
 
+    /// An HTTP/2 connection ended with an error of its peer's making: `reason` indexes
+    /// [`crate::metrics::HTTP2_CLOSES`].
+    pub fn http2_closed(&mut self, reason: usize) {
+        if let Some((m, _)) = self.metrics.as_mut() {
+            m.http2_closes[reason.min(m.http2_closes.len() - 1)] += 1;
+        }
+    }
+
     pub fn received(&mut self, n: usize) {
         if let Some((m, _)) = self.metrics.as_mut() {
             m.bytes_in += n as u64;

@@ -101,8 +101,11 @@ impl Conn {
         let Some(mut h2) = self.h2.take() else {
             return;
         };
-        if h2.conn.recv(data, ctx.now, &mut h2.events).is_err() {
+        if h2.conn.recv(data, ctx.now, &mut h2.events).is_err() && !h2.failed {
             h2.failed = true;
+            if let Some(log) = ctx.log.as_deref_mut() {
+                log.http2_closed(close_reason(h2.conn.counters()));
+            }
         }
         let events = std::mem::take(&mut h2.events);
         for ev in events.iter() {
@@ -590,6 +593,21 @@ impl Pending {
             fields: FieldsOf::Owned(&self.bytes, &self.fields),
         }
     }
+}
+
+/// Which defence ended the connection (an index of `metrics::HTTP2_CLOSES`): each kill
+/// counter is 0 or 1 on a connection; none set is another protocol error.
+fn close_reason(c: &uring_common::h2::Counters) -> usize {
+    [
+        c.rapid_reset_kills,
+        c.continuation_flood_kills,
+        c.settings_flood_kills,
+        c.ping_flood_kills,
+        c.empty_frame_kills,
+    ]
+    .iter()
+    .position(|&k| k > 0)
+    .unwrap_or(5)
 }
 
 /// `v` in decimal, at the end of `buf`.
