@@ -67,6 +67,8 @@ pub struct ConnSpec {
     pub depth: usize,
     /// Largest response head accepted before counting a parse error.
     pub max_head_bytes: usize,
+    /// HTTP/2 (`--http2`): `depth` is then the streams per connection (`--streams`).
+    pub http2: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -619,6 +621,7 @@ mod tests {
             keep_alive,
             depth,
             max_head_bytes: 16 * 1024,
+            http2: false,
         }
     }
 

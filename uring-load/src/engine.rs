@@ -23,11 +23,12 @@ use uring_common::stats::ErrorKind;
 
 use crate::breakdown::Tally;
 use crate::config::{LoadConfig, INTERRUPTED};
-use crate::conn::{Conn, Phase, Step};
+use crate::conn::{Phase, Step};
 use crate::error::StartError;
 use crate::hosts::{HostDispatch, HostShare, WakeTimers};
 use crate::stages::Ramp;
 use crate::template::Expander;
+use crate::wire::Wire;
 use std::sync::Arc;
 
 const SWEEP: Duration = Duration::from_millis(10);
@@ -39,7 +40,7 @@ const NO_CONN: u32 = u32::MAX;
 
 /// One connection of the thread: its machine and where its socket is.
 struct Client {
-    conn: Conn,
+    conn: Wire,
     /// The host (index into the run's hosts) this connection goes to.
     host: usize,
     /// The driver slot of the current socket.
@@ -147,7 +148,7 @@ impl<'a> Worker<'a> {
             .flat_map(|(h, n)| (0..n as u32).map(move |rank| (h, rank)))
             .map(|(host, rank)| Client {
                 rank,
-                conn: Conn::new(spec),
+                conn: Wire::new(spec),
                 host,
                 slot: None,
                 ever_opened: false,
@@ -369,9 +370,9 @@ impl State<'_> {
                 c.conn.abandon();
             } else {
                 // Normally empty already (teardown gave them back); never lose one.
-                for (origin, pick) in c.conn.take_unanswered() {
-                    self.disp.host(c.host).give_back(origin, pick);
-                }
+                let (disp, host) = (&mut self.disp, c.host);
+                c.conn
+                    .take_unanswered(|origin, pick| disp.host(host).give_back(origin, pick));
             }
             c.conn.closed();
         }
@@ -387,9 +388,9 @@ impl State<'_> {
         if self.stopping {
             c.conn.abandon();
         } else {
-            for (origin, pick) in c.conn.take_unanswered() {
-                self.disp.host(c.host).give_back(origin, pick);
-            }
+            let (disp, host) = (&mut self.disp, c.host);
+            c.conn
+                .take_unanswered(|origin, pick| disp.host(host).give_back(origin, pick));
         }
         if let Some(slot) = c.slot {
             core.close(slot);

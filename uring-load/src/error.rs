@@ -35,6 +35,7 @@ pub enum ConfigError {
         threads: u64,
     },
     PipelineWithoutKeepAlive,
+    StreamsWithoutHttp2,
     PipelineTooDeep,
     BadHeader {
         header: String,
@@ -86,6 +87,9 @@ impl fmt::Display for ConfigError {
             ),
             ConfigError::PipelineWithoutKeepAlive => {
                 f.write_str("pipelining (-K) needs keep-alive (-k)")
+            }
+            ConfigError::StreamsWithoutHttp2 => {
+                f.write_str("--streams needs --http2 (HTTP/1.1 pipelining is -K)")
             }
             ConfigError::PipelineTooDeep => {
                 f.write_str("-K is limited to 1024 requests in flight per connection")

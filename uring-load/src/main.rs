@@ -78,6 +78,14 @@ struct Cli {
     #[arg(short = 'K', long = "pipeline", value_name = "N", default_value = "1", value_parser = units::parse_count)]
     pipeline: u64,
 
+    /// HTTP/2: prior knowledge on http://, ALPN h2 on https://.
+    #[arg(long = "http2")]
+    http2: bool,
+
+    /// HTTP/2 streams in flight per connection (h2load's -m; needs --http2).
+    #[arg(long = "streams", value_name = "N", default_value = "1", value_parser = units::parse_count)]
+    streams: u64,
+
     /// Extra request header "Name: value" (repeatable).
     #[arg(short = 'H', long = "header", value_name = "NAME: VALUE")]
     headers: Vec<String>,
@@ -630,9 +638,14 @@ fn load_config(
         hosts: target.hosts.clone(),
         mix: Arc::new(target.mix.clone()),
         conn: ConnSpec {
-            keep_alive: cli.keep_alive,
-            depth: cli.pipeline as usize,
+            keep_alive: cli.keep_alive || cli.http2,
+            depth: if cli.http2 {
+                cli.streams as usize
+            } else {
+                cli.pipeline as usize
+            },
             max_head_bytes: 64 * 1024,
+            http2: cli.http2,
         },
         connections: cli.connections as usize,
         threads: cli.threads as usize,
@@ -672,6 +685,14 @@ fn exit_status(m: &Measured, verdict: &Verdict) -> ExitCode {
     ExitCode::from(1)
 }
 
+/// The report's protocol line of an HTTP/2 run.
+fn protocol_line(cli: &Cli) -> Option<String> {
+    cli.http2.then(|| {
+        let s = if cli.streams == 1 { "" } else { "s" };
+        format!("HTTP/2, {} stream{s} per connection", cli.streams)
+    })
+}
+
 /// Flags that contradict each other or are zero where they must not be.
 fn validate(cli: &Cli) -> Result<(), ConfigError> {
     if cli.connections == 0 {
@@ -694,6 +715,12 @@ fn validate(cli: &Cli) -> Result<(), ConfigError> {
     }
     if cli.pipeline > 1024 {
         return Err(ConfigError::PipelineTooDeep);
+    }
+    if cli.streams == 0 {
+        return Err(ConfigError::Zero("--streams"));
+    }
+    if cli.streams > 1 && !cli.http2 {
+        return Err(ConfigError::StreamsWithoutHttp2);
     }
     if cli.requests == Some(0) {
         return Err(ConfigError::Zero("-n (requests)"));
@@ -887,7 +914,10 @@ fn open_target(cli: &Cli, cores_all: &[core_affinity::CoreId]) -> Result<Target,
         let tls = match url.scheme {
             Scheme::Http => None,
             Scheme::Https => Some(TlsTarget {
-                config: tls::client_config(cli.insecure, cli.cacert.as_deref())?,
+                config: tls::with_alpn(
+                    tls::client_config(cli.insecure, cli.cacert.as_deref())?,
+                    cli.http2,
+                ),
                 server_name: tls::server_name(&url.host)?,
             }),
         };
@@ -1003,6 +1033,7 @@ fn measure(
                 interrupted: run.interrupted,
                 rate: cli.rate,
                 tier: Some(run.tier.to_string()),
+                protocol: protocol_line(cli),
             };
             out(format_args!(
                 "run {} of {}:\n{}{}\n",
@@ -1041,6 +1072,7 @@ fn print_report(
         interrupted: m.interrupted,
         rate: cli.rate,
         tier: m.tier.map(|t| t.to_string()),
+        protocol: protocol_line(cli),
     };
     if cli.json {
         let mut v = report::json(&m.merged, &facts);
@@ -1050,6 +1082,11 @@ fn print_report(
             id.add_to(obj);
             if let Some(t) = m.tier {
                 obj.insert("tier".into(), t.to_string().into());
+            }
+            let protocol = if cli.http2 { "HTTP/2" } else { "HTTP/1.1" };
+            obj.insert("protocol".into(), protocol.into());
+            if cli.http2 {
+                obj.insert("streams".into(), cli.streams.into());
             }
             if m.lines.len() > 1 {
                 let rps: Vec<f64> = m.lines.iter().map(|l| l.rps).collect();

@@ -307,6 +307,7 @@ impl Merged {
             interrupted: false,
             rate: None,
             tier: None,
+            protocol: None,
         };
         o.push_str(&report::text(&self.recorder, &facts));
         o.push_str(&self.breakdown.text());

@@ -22,6 +22,8 @@ pub struct RunFacts {
     pub rate: Option<f64>,
     /// The tier the run used (an io_uring tier or epoll), for the text report.
     pub tier: Option<String>,
+    /// The protocol line of an HTTP/2 run ("HTTP/2, 32 streams per connection").
+    pub protocol: Option<String>,
 }
 
 /// Complete responses per second (the JSON report's `rps`).
@@ -121,6 +123,9 @@ pub fn text(rec: &Recorder, facts: &RunFacts) -> String {
         None => {
             let _ = writeln!(o);
         }
+    }
+    if let Some(p) = &facts.protocol {
+        let _ = writeln!(o, "protocol: {p}");
     }
     let _ = writeln!(
         o,

@@ -245,6 +245,7 @@ mod tests {
                 keep_alive: true,
                 depth: 1,
                 max_head_bytes: 1024,
+                http2: false,
             },
             connections,
             threads,

@@ -185,6 +185,16 @@ fn roots_from(path: &Path) -> Result<(RootCertStore, Vec<CertificateDer<'static>
     Ok((roots, certs))
 }
 
+/// The configuration with ALPN `h2` offered (`--http2`), or as it was.
+pub fn with_alpn(config: Arc<ClientConfig>, http2: bool) -> Arc<ClientConfig> {
+    if !http2 {
+        return config;
+    }
+    let mut c = (*config).clone();
+    c.alpn_protocols = vec![b"h2".to_vec()];
+    Arc::new(c)
+}
+
 /// One line for a failed handshake, in the error report: a refused server certificate
 /// says why in words (rustls prints most causes as Rust debug text) and names the two
 /// ways out; any other failure is rustls' own line.

@@ -1,0 +1,312 @@
+//! The HTTP/2 client machine against the codec's server role, in memory: the server's
+//! bytes are fed at every split, and the outcome must not depend on how they arrive.
+
+use super::*;
+use crate::targets::{tests_support, Policy};
+use uring_common::h2::frame::{GoAway, RstStream};
+use uring_common::stats::Recorder;
+
+fn expander() -> Expander {
+    Expander::new(0, 1, crate::shard::Shard::WHOLE, 0)
+}
+
+/// A client with `n` requests (targets 0, 1, 2, ...) and what it sends first.
+fn client(depth: usize, n: usize, targets: &[Target], now: Instant) -> (H2Conn, Vec<u8>) {
+    let mut c = H2Conn::new(depth);
+    c.start_connect();
+    c.on_connected();
+    for i in 0..n {
+        c.push_request(
+            now,
+            now,
+            Pick {
+                target: (i % targets.len()) as u32,
+                head: false,
+            },
+        );
+    }
+    let mut out = Vec::new();
+    assert!(c.wants_write());
+    c.poll_transmit(targets, &mut expander(), &mut out);
+    (c, out)
+}
+
+/// A server (the codec's server role) that read `input`; the requests it got, by stream.
+fn server(input: &[u8], now: Instant) -> (Connection, Vec<(StreamId, Vec<u8>)>) {
+    let mut s = Connection::new(Role::Server, Config::default(), now);
+    let mut ev = Events::new();
+    s.recv(input, now, &mut ev).unwrap();
+    let mut got = Vec::new();
+    for e in ev.iter() {
+        if let Event::Headers {
+            stream,
+            kind: HeadersKind::Request,
+            pseudo,
+            ..
+        } = *e
+        {
+            got.push((stream, ev.bytes(pseudo.path.unwrap()).to_vec()));
+        }
+    }
+    (s, got)
+}
+
+fn drain(s: &mut Connection) -> Vec<u8> {
+    let mut out = Vec::new();
+    s.poll_transmit(&mut out);
+    out
+}
+
+/// Feed `bytes` whole, split in two at every position, and one byte at a time.
+fn each_split(bytes: &[u8], mut f: impl FnMut(&[&[u8]])) {
+    f(&[bytes]);
+    for i in 1..bytes.len() {
+        f(&[&bytes[..i], &bytes[i..]]);
+    }
+    let singles: Vec<&[u8]> = bytes.chunks(1).collect();
+    f(&singles);
+}
+
+fn feed(c: &mut H2Conn, parts: &[&[u8]], now: Instant, rec: &mut Recorder) -> Step {
+    let mut step = Step::Continue;
+    for p in parts {
+        step = c.on_received(p, now, rec).step;
+        if step == Step::Close {
+            break;
+        }
+    }
+    step
+}
+
+#[test]
+fn request_taken_apart_from_http1() {
+    let r = Request::from_http1(
+        b"POST /a?b HTTP/1.1\r\nHost: example:8080\r\nConnection: keep-alive\r\nX-A:  1 \r\nContent-Length: 2\r\nTE: trailers\r\n\r\nhi",
+    )
+    .unwrap();
+    assert_eq!(r.method, b"POST");
+    assert_eq!(r.path, b"/a?b");
+    assert_eq!(r.authority, b"example:8080");
+    assert_eq!(
+        r.fields,
+        vec![
+            (b"x-a".to_vec(), b"1".to_vec()),
+            (b"content-length".to_vec(), b"2".to_vec()),
+            (b"te".to_vec(), b"trailers".to_vec()),
+        ]
+    );
+    assert_eq!(r.body, b"hi");
+    assert_eq!(Request::from_http1(b"GET / HTTP/1.1\r\nHost: a\r\n"), None);
+}
+
+#[test]
+fn three_streams_answered_at_any_split() {
+    let mix = tests_support::mix(3, Policy::RoundRobin);
+    let now = Instant::now();
+    let (_, sent) = client(3, 3, &mix.targets, now);
+    let (mut s, got) = server(&sent, now);
+    let paths: Vec<&[u8]> = got.iter().map(|(_, p)| p.as_slice()).collect();
+    assert_eq!(paths, [&b"/0"[..], b"/1", b"/2"]);
+    for ((id, _), status) in got.iter().zip([200u16, 404, 503]) {
+        s.send_response(*id, status, &[(b"content-type", b"text/plain")], false)
+            .unwrap();
+        assert_eq!(s.send_data(*id, b"hello", true).unwrap(), 5);
+    }
+    let answer = drain(&mut s);
+    each_split(&answer, |parts| {
+        let (mut c, _) = client(3, 3, &mix.targets, now);
+        let mut rec = Recorder::new();
+        assert_eq!(feed(&mut c, parts, now, &mut rec), Step::Continue);
+        assert_eq!(c.in_flight(), 0);
+        let k = &rec.counters;
+        assert_eq!((k.succeeded, k.failed, k.errored), (1, 2, 0));
+        assert_eq!((k.class(2), k.class(4), k.class(5)), (1, 1, 1));
+        assert_eq!(k.bytes_body, 15);
+        assert_eq!(k.bytes_total, answer.len() as u64);
+        assert!(c.has_room());
+        assert_eq!(c.peer_settings().unwrap().max_concurrent_streams, 100);
+    });
+}
+
+#[test]
+fn streams_never_exceed_the_depth_and_the_rest_wait() {
+    let mix = tests_support::mix(1, Policy::RoundRobin);
+    let now = Instant::now();
+    let mut c = H2Conn::new(2);
+    c.start_connect();
+    c.on_connected();
+    c.push_request(now, now, Pick::default());
+    c.push_request(now, now, Pick::default());
+    assert!(!c.has_room(), "--streams 2 reached");
+    let mut out = Vec::new();
+    c.poll_transmit(&mix.targets, &mut expander(), &mut out);
+    let (mut s, got) = server(&out, now);
+    assert_eq!(got.len(), 2);
+    s.send_response(got[0].0, 200, &[], true).unwrap();
+    let mut rec = Recorder::new();
+    let r = c.on_received(&drain(&mut s), now, &mut rec);
+    assert!(r.answered);
+    assert!(c.has_room());
+    assert_eq!(rec.counters.succeeded, 1);
+    assert_eq!(c.in_flight(), 1);
+}
+
+#[test]
+fn refused_stream_is_sent_again_and_counted_once() {
+    let mix = tests_support::mix(1, Policy::RoundRobin);
+    let now = Instant::now();
+    let (_, sent) = client(2, 2, &mix.targets, now);
+    let (mut s, got) = server(&sent, now);
+    s.reset(got[0].0, ErrorCode::REFUSED_STREAM).unwrap();
+    s.send_response(got[1].0, 200, &[], true).unwrap();
+    let answer = drain(&mut s);
+    each_split(&answer, |parts| {
+        let (mut c, _) = client(2, 2, &mix.targets, now);
+        let mut rec = Recorder::new();
+        assert_eq!(feed(&mut c, parts, now, &mut rec), Step::Continue);
+        assert_eq!(rec.counters.succeeded, 1);
+        assert_eq!(rec.counters.errored, 0, "a refused stream is no error");
+        assert_eq!(
+            c.in_flight(),
+            1,
+            "the refused request waits to be sent again"
+        );
+        assert!(c.wants_write());
+        let mut again = Vec::new();
+        c.poll_transmit(&mix.targets, &mut expander(), &mut again);
+        assert!(!again.is_empty(), "a new stream carries it");
+    });
+}
+
+#[test]
+fn goaway_hands_unprocessed_streams_back_and_closes_when_the_rest_ended() {
+    let mix = tests_support::mix(1, Policy::RoundRobin);
+    let now = Instant::now();
+    let (_, sent) = client(3, 3, &mix.targets, now);
+    let (mut s, got) = server(&sent, now);
+    s.send_response(got[0].0, 200, &[], true).unwrap();
+    let mut answer = drain(&mut s);
+    // Only stream 1 was processed: 3 and 5 are the server's to forget.
+    GoAway::encode(1, ErrorCode::NO_ERROR, b"", &mut answer);
+    each_split(&answer, |parts| {
+        let (mut c, _) = client(3, 3, &mix.targets, now);
+        let mut rec = Recorder::new();
+        assert_eq!(feed(&mut c, parts, now, &mut rec), Step::Close);
+        assert_eq!(rec.counters.succeeded, 1);
+        assert_eq!(rec.counters.errored, 0);
+        let mut back = 0;
+        c.take_unanswered(|_, _| back += 1);
+        assert_eq!(back, 2, "both go to another connection");
+    });
+}
+
+#[test]
+fn goaway_with_an_error_fails_the_streams_it_processed_with_its_text() {
+    let mix = tests_support::mix(1, Policy::RoundRobin);
+    let now = Instant::now();
+    let (_, sent) = client(2, 2, &mix.targets, now);
+    let (mut s, _) = server(&sent, now);
+    let mut answer = drain(&mut s);
+    GoAway::encode(3, ErrorCode::INTERNAL_ERROR, b"shutting down", &mut answer);
+    let (mut c, _) = client(2, 2, &mix.targets, now);
+    let mut rec = Recorder::new();
+    assert_eq!(feed(&mut c, &[&answer], now, &mut rec), Step::Continue);
+    assert!(!c.has_room(), "no new streams after GOAWAY");
+    assert_eq!(c.on_eof(now, &mut rec), Step::Close);
+    assert_eq!(rec.counters.errors_read, 2);
+    let first = rec.first_errors.get(ErrorKind::Read).unwrap();
+    assert!(
+        first.message.contains("GOAWAY") && first.message.contains("shutting down"),
+        "{}",
+        first.message
+    );
+}
+
+#[test]
+fn rst_stream_is_a_read_error_with_its_code() {
+    let mix = tests_support::mix(1, Policy::RoundRobin);
+    let now = Instant::now();
+    let (_, sent) = client(2, 2, &mix.targets, now);
+    let (mut s, got) = server(&sent, now);
+    let mut answer = drain(&mut s);
+    RstStream::encode(got[0].0, ErrorCode::INTERNAL_ERROR, &mut answer);
+    let (mut c, _) = client(2, 2, &mix.targets, now);
+    let mut rec = Recorder::new();
+    assert_eq!(feed(&mut c, &[&answer], now, &mut rec), Step::Continue);
+    assert_eq!(rec.counters.errors_read, 1);
+    assert_eq!(c.in_flight(), 1);
+    let first = rec.first_errors.get(ErrorKind::Read).unwrap();
+    assert!(
+        first.message.contains("reset by the server"),
+        "{}",
+        first.message
+    );
+}
+
+#[test]
+fn garbage_is_a_parse_error_for_every_request() {
+    let mix = tests_support::mix(1, Policy::RoundRobin);
+    let now = Instant::now();
+    let (mut c, _) = client(2, 2, &mix.targets, now);
+    let mut rec = Recorder::new();
+    let step = feed(&mut c, &[b"HTTP/1.1 200 OK\r\n\r\n"], now, &mut rec);
+    assert_eq!(step, Step::Close);
+    assert_eq!(rec.counters.errors_parse, 2);
+    assert!(rec.first_errors.get(ErrorKind::Parse).is_some());
+}
+
+#[test]
+fn eof_before_settings_fails_the_waiting_requests() {
+    let mix = tests_support::mix(1, Policy::RoundRobin);
+    let now = Instant::now();
+    let (mut c, _) = client(1, 1, &mix.targets, now);
+    let mut rec = Recorder::new();
+    assert_eq!(c.on_eof(now, &mut rec), Step::Close);
+    assert_eq!(
+        rec.counters.errored, 1,
+        "a -n run cannot spin on a dead server"
+    );
+}
+
+#[test]
+fn timeout_fails_streams_and_waiting_requests() {
+    let mix = tests_support::mix(1, Policy::RoundRobin);
+    let now = Instant::now();
+    let (mut c, _) = client(1, 1, &mix.targets, now);
+    let mut rec = Recorder::new();
+    let t = Duration::from_secs(1);
+    assert_eq!(c.poll_timeout(now, t, &mut rec), Step::Continue);
+    assert_eq!(c.poll_timeout(now + t, t, &mut rec), Step::Close);
+    assert_eq!(rec.counters.errors_timeout, 1);
+}
+
+/// A body larger than every default window arrives whole: our windows are open wide
+/// and credit goes back as the bytes are counted.
+#[test]
+fn a_large_body_flows_through_the_windows() {
+    let mix = tests_support::mix(1, Policy::RoundRobin);
+    let now = Instant::now();
+    let (mut c, sent) = client(1, 1, &mix.targets, now);
+    let (mut s, got) = server(&sent, now);
+    let id = got[0].0;
+    let body = vec![b'x'; 20 << 20];
+    s.send_response(id, 200, &[], false).unwrap();
+    let mut offset = 0;
+    let mut rec = Recorder::new();
+    let mut ev = Events::new();
+    for _ in 0..1000 {
+        if offset < body.len() {
+            offset += s.send_data(id, &body[offset..], true).unwrap();
+        }
+        let bytes = drain(&mut s);
+        if bytes.is_empty() && offset == body.len() {
+            break;
+        }
+        c.on_received(&bytes, now, &mut rec);
+        let mut back = Vec::new();
+        c.poll_transmit(&mix.targets, &mut expander(), &mut back);
+        s.recv(&back, now, &mut ev).unwrap();
+    }
+    assert_eq!(rec.counters.succeeded, 1);
+    assert_eq!(rec.counters.bytes_body, body.len() as u64);
+}
