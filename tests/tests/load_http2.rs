@@ -290,3 +290,257 @@ http {{
     let log = dir.path().join("access.log");
     assert_eq!(log_lines(&log, "\"GET /missing HTTP/2.0\" 404"), 3001);
 }
+
+/// A Python `h2` server (Debian's python3-h2, run by /usr/bin/python3) that misbehaves as
+/// `mode` says and logs what it did to each request, one line each.
+const PY_H2_SERVER: &str = r#"
+import socket, sys, threading
+import h2.config, h2.connection, h2.errors, h2.events
+
+port, mode, log = int(sys.argv[1]), sys.argv[2], open(sys.argv[3], "a", buffering=1)
+lock = threading.Lock()
+
+def note(what):
+    with lock:
+        log.write(what + "\n")
+
+def serve(sock):
+    conn = h2.connection.H2Connection(h2.config.H2Configuration(client_side=False))
+    conn.initiate_connection()
+    sock.sendall(conn.data_to_send())
+    n = 0
+    try:
+        while True:
+            data = sock.recv(65536)
+            if not data:
+                return
+            for ev in conn.receive_data(data):
+                if not isinstance(ev, h2.events.RequestReceived):
+                    continue
+                n += 1
+                sid = ev.stream_id
+                if mode == "refuse" and n % 3 == 0:
+                    conn.reset_stream(sid, h2.errors.ErrorCodes.REFUSED_STREAM)
+                    note("refused")
+                elif mode == "rst" and n % 5 == 0:
+                    conn.reset_stream(sid, h2.errors.ErrorCodes.INTERNAL_ERROR)
+                    note("rst")
+                elif mode.startswith("goaway") and n == 20:
+                    if mode == "goaway":
+                        # Streams up to the one before were answered; this one and any
+                        # later are the client's to send elsewhere.
+                        conn.close_connection(last_stream_id=sid - 2)
+                        note("goaway")
+                    else:
+                        # This stream counts as processed, and is never answered.
+                        conn.close_connection(
+                            error_code=h2.errors.ErrorCodes.INTERNAL_ERROR,
+                            last_stream_id=sid,
+                            additional_data=b"going down",
+                        )
+                        note("goaway-error")
+                    sock.sendall(conn.data_to_send())
+                    sock.shutdown(socket.SHUT_WR)
+                    sock.settimeout(5)
+                    while sock.recv(65536):
+                        pass
+                    return
+                else:
+                    conn.send_headers(sid, [(":status", "200"), ("content-length", "2")])
+                    conn.send_data(sid, b"ok", end_stream=True)
+                    note("200")
+            sock.sendall(conn.data_to_send())
+    except Exception:
+        pass
+    finally:
+        sock.close()
+
+srv = socket.socket()
+srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+srv.bind(("127.0.0.1", port))
+srv.listen(64)
+while True:
+    s, _ = srv.accept()
+    threading.Thread(target=serve, args=(s,), daemon=True).start()
+"#;
+
+struct PyH2 {
+    port: u16,
+    log: std::path::PathBuf,
+    _child: ChildGuard,
+    _dir: TempDir,
+}
+
+impl PyH2 {
+    fn start(mode: &str) -> PyH2 {
+        let dir = TempDir::new("py-h2");
+        let script = dir.path().join("server.py");
+        std::fs::write(&script, PY_H2_SERVER).unwrap();
+        let log = dir.path().join("done.log");
+        let port = free_port();
+        let child = ChildGuard(
+            Command::new("/usr/bin/python3")
+                .arg(&script)
+                .arg(port.to_string())
+                .arg(mode)
+                .arg(&log)
+                .stdin(Stdio::null())
+                .spawn()
+                .expect("/usr/bin/python3 with python3-h2 (scripts/install-test-deps.sh)"),
+        );
+        wait_for_listener(
+            format!("127.0.0.1:{port}").parse().unwrap(),
+            Duration::from_secs(10),
+        );
+        PyH2 {
+            port,
+            log,
+            _child: child,
+            _dir: dir,
+        }
+    }
+
+    fn count(&self, what: &str) -> u64 {
+        std::fs::read_to_string(&self.log)
+            .unwrap_or_default()
+            .lines()
+            .filter(|l| *l == what)
+            .count() as u64
+    }
+
+    /// A `-n 300` run over 2 connections with 4 streams each; it must end on time.
+    fn run(&self) -> serde_json::Value {
+        let url = format!("http://127.0.0.1:{}/", self.port);
+        let run = run_load(
+            &[
+                "--http2",
+                "--streams",
+                "4",
+                "-c",
+                "2",
+                "-n",
+                "300",
+                "-T",
+                "5s",
+                "--no-pin",
+                "--json",
+                &url,
+            ],
+            LIMIT,
+        );
+        assert!(run.elapsed < Duration::from_secs(30), "{:?}", run.elapsed);
+        assert!(run.code == 0 || run.code == 1, "{}", run.stderr);
+        run.json()
+    }
+}
+
+#[test]
+fn refused_streams_are_sent_again_and_counted_once() {
+    let py = PyH2::start("refuse");
+    let v = py.run();
+    assert_eq!(num(&v, &["requests", "succeeded"]), 300, "{v}");
+    assert_eq!(num(&v, &["requests", "errored"]), 0, "{v}");
+    assert_eq!(py.count("200"), 300, "each answered once");
+    assert!(py.count("refused") >= 100, "{}", py.count("refused"));
+}
+
+#[test]
+fn goaway_mid_run_loses_nothing_and_counts_nothing_twice() {
+    let py = PyH2::start("goaway");
+    let v = py.run();
+    assert_eq!(num(&v, &["requests", "succeeded"]), 300, "{v}");
+    assert_eq!(num(&v, &["requests", "errored"]), 0, "{v}");
+    assert_eq!(py.count("200"), 300);
+    assert!(py.count("goaway") >= 15, "{}", py.count("goaway"));
+    assert!(num(&v, &["connections", "opened"]) >= 16, "{v}");
+}
+
+#[test]
+fn rst_stream_is_a_read_error_with_its_code_and_the_rest_is_exact() {
+    let py = PyH2::start("rst");
+    let v = py.run();
+    let ok = num(&v, &["requests", "succeeded"]);
+    let read = num(&v, &["errors", "read"]);
+    assert_eq!(ok, py.count("200"), "{v}");
+    assert_eq!(read, py.count("rst"), "{v}");
+    assert_eq!(ok + read, 300, "{v}");
+    assert_eq!(num(&v, &["requests", "errored"]), read);
+    let first = v["first_errors"]["read"].to_string();
+    assert!(
+        first.contains("reset by the server (INTERNAL_ERROR"),
+        "{first}"
+    );
+}
+
+#[test]
+fn goaway_with_an_error_fails_what_it_processed_with_its_text() {
+    let py = PyH2::start("goaway-error");
+    let v = py.run();
+    let ok = num(&v, &["requests", "succeeded"]);
+    let read = num(&v, &["errors", "read"]);
+    assert_eq!(ok, py.count("200"), "{v}");
+    assert_eq!(
+        read,
+        py.count("goaway-error"),
+        "one unanswered stream per GOAWAY: {v}"
+    );
+    assert_eq!(ok + read, 300, "{v}");
+    let first = v["first_errors"]["read"].to_string();
+    assert!(
+        first.contains("GOAWAY") && first.contains("going down"),
+        "{first}"
+    );
+}
+
+/// h2o (Debian's package) over h2c with prior knowledge, counted in its access log.
+#[test]
+fn exact_counts_against_h2o() {
+    let dir = TempDir::new("h2o");
+    let d = dir.path().display().to_string();
+    std::fs::create_dir(dir.path().join("www")).unwrap();
+    std::fs::write(dir.path().join("www/index.txt"), b"hello").unwrap();
+    let port = free_port();
+    let conf = format!(
+        "listen:\n  host: 127.0.0.1\n  port: {port}\nerror-log: {d}/error.log\n\
+         access-log: {d}/access.log\nhosts:\n  default:\n    paths:\n      /:\n        file.dir: {d}/www\n"
+    );
+    let conf_path = dir.path().join("h2o.conf");
+    std::fs::write(&conf_path, conf).unwrap();
+    let mut child = ChildGuard(
+        Command::new("h2o")
+            .arg("-c")
+            .arg(&conf_path)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("h2o (install it: scripts/install-test-deps.sh)"),
+    );
+    wait_for_listener(
+        format!("127.0.0.1:{port}").parse().unwrap(),
+        Duration::from_secs(10),
+    );
+    let run = run_load(
+        &[
+            "--http2",
+            "--streams",
+            "32",
+            "-c",
+            "4",
+            "-n",
+            "4001",
+            "--no-pin",
+            "--json",
+            &format!("http://127.0.0.1:{port}/index.txt"),
+        ],
+        LIMIT,
+    );
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let v = run.json();
+    assert_eq!(num(&v, &["requests", "succeeded"]), 4001, "{v}");
+    assert_eq!(num(&v, &["bytes", "body"]), 4001 * 5, "{v}");
+    unsafe { libc::kill(child.0.id() as i32, libc::SIGTERM) };
+    let _ = child.0.wait();
+    let log = dir.path().join("access.log");
+    assert_eq!(log_lines(&log, "\"GET /index.txt HTTP/2\" 200 5 "), 4001);
+}
