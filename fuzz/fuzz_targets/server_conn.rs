@@ -1,6 +1,7 @@
 //! The server's connection state machine (`uring_server::conn::Conn`): arbitrary request
 //! bytes, cut into pieces, never panic, and whatever is sent is a sequence of HTTP/1.1
-//! responses. Built with overflow checks on (fuzz/Cargo.toml's release profile), so an
+//! responses, or (with HTTP/2 on and input starting with its preface, which the corpus
+//! seeds) HTTP/2 frames. Built with overflow checks on (fuzz/Cargo.toml's release profile), so an
 //! arithmetic overflow in the body limits (issue 9, 4c) is a crash here, not a wrap.
 #![no_main]
 
@@ -12,7 +13,7 @@ use uring_server::{Limits, Request, ResponseWriter, Timeouts};
 
 fuzz_target!(|input: &[u8]| {
     // Layout: [flags][cut][payload]. flags picks the body limit (tiny, default, u64::MAX:
-    // the extremes are where the arithmetic can break).
+    // the extremes are where the arithmetic can break) and, with its bit 2, HTTP/2.
     let [flags, cut, data @ ..] = input else {
         return;
     };
@@ -30,6 +31,7 @@ fuzz_target!(|input: &[u8]| {
     let now = Instant::now();
     let mut handler =
         |req: &Request<'_>, resp: &mut ResponseWriter<'_>| resp.respond(200, &[], req.body());
+    let http2 = (flags & 4 != 0).then(|| uring_server::conn::http2_config(&limits, &Default::default()));
     let mut conn = Conn::new(now, &timeouts);
     let mut ctx = Ctx {
         handler: &mut handler,
@@ -39,6 +41,7 @@ fuzz_target!(|input: &[u8]| {
         now,
         draining: false,
         log: None,
+        http2: http2.as_ref(),
     };
     let cut = usize::from(*cut) * data.len() / 255;
     let mut wire = Vec::new();
@@ -57,5 +60,7 @@ fuzz_target!(|input: &[u8]| {
         }
     }
     conn.on_eof(&mut ctx);
-    assert!(wire.is_empty() || wire.starts_with(b"HTTP/1.1 "));
+    // An HTTP/2 connection starts with our SETTINGS frame (type 4 on stream 0).
+    let h2_settings = wire.len() >= 9 && wire[3] == 4 && wire[5..9] == [0; 4];
+    assert!(wire.is_empty() || wire.starts_with(b"HTTP/1.1 ") || (conn.is_http2() && h2_settings));
 });

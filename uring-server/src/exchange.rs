@@ -30,16 +30,19 @@ pub enum Outcome {
 }
 
 /// Hand `req` to the handler and record the answer in the access log and metrics.
+/// Inlined into each protocol's dispatch: a call here (and the writer passed by value)
+/// cost HTTP/1.1 about 100 instructions per request, measured with callgrind.
+#[inline(always)]
 pub fn answer<H: Handler>(
     handler: &mut H,
     req: &Request<'_>,
-    mut w: ResponseWriter<'_>,
+    w: &mut ResponseWriter<'_>,
     log: Option<&mut RequestLog>,
     arrived: Instant,
     date: &[u8; 29],
 ) -> Outcome {
     let file_route = log.is_some() && handler.is_file_route(req);
-    handler.handle(req, &mut w);
+    handler.handle(req, w);
     if w.deferred {
         return Outcome::Deferred;
     }

@@ -101,6 +101,7 @@ impl DefaultHandler {
 }
 
 impl Handler for DefaultHandler {
+    #[inline]
     fn upstream_for(&self, req: &Request<'_>) -> Option<UpstreamRoute> {
         let proxy = self.proxy.as_ref()?;
         let path = req.path();
@@ -131,6 +132,7 @@ impl Handler for DefaultHandler {
         self.files.is_some() && req.target() != "*" && !matches!(req.path(), "/plaintext" | "/json")
     }
 
+    #[inline]
     fn handle(&mut self, req: &Request<'_>, resp: &mut ResponseWriter<'_>) {
         let path = req.path();
         // `OPTIONS *` asks about the server as a whole (the codec lets `*` through for

@@ -201,6 +201,7 @@ impl RequestError {
 ///
 /// `Partial` while the head is incomplete (but an over-long partial head is already
 /// `Err(HeadTooLarge)` / `Err(TargetTooLong)`). Never reads past the head.
+#[inline]
 pub fn parse_request<'b, 'h>(
     buf: &'b [u8],
     headers: &'h mut HeaderStorage<'b>,

@@ -25,7 +25,7 @@ impl Conn {
             self.keep_for_log(head, ctx);
             return;
         }
-        let w = ResponseWriter::new(
+        let mut w = ResponseWriter::new(
             &mut self.out,
             ctx.date,
             head.method == "HEAD",
@@ -37,7 +37,8 @@ impl Conn {
             body,
         };
         let log = ctx.log.as_deref_mut();
-        let keep = match crate::exchange::answer(ctx.handler, &req, w, log, ctx.now, ctx.date) {
+        let keep = match crate::exchange::answer(ctx.handler, &req, &mut w, log, ctx.now, ctx.date)
+        {
             // The request stays unconsumed; `resume` hands it over again.
             Outcome::Deferred => {
                 self.deferred = true;

@@ -263,9 +263,9 @@ impl Conn {
             return true;
         }
         let head_only = head.method == "HEAD";
-        let w = ResponseWriter::for_parts(&mut h2.parts, ctx.date, head_only);
+        let mut w = ResponseWriter::for_parts(&mut h2.parts, ctx.date, head_only);
         let log = ctx.log.as_deref_mut();
-        match crate::exchange::answer(ctx.handler, &req, w, log, ctx.now, ctx.date) {
+        match crate::exchange::answer(ctx.handler, &req, &mut w, log, ctx.now, ctx.date) {
             Outcome::Deferred => false,
             Outcome::Answered { file, .. } => {
                 self.h2_send_parts(h2, stream, file);
