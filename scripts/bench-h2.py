@@ -141,8 +141,10 @@ def h2load(cell, ports, seconds):
     tls, streams, path = CELLS[cell]
     port = ports[1] if tls else ports[0]
     url = f"{'https' if tls else 'http'}://127.0.0.1:{port}{path}"
+    # -D counts only its own seconds; the CPU is read around this call, so a warm-up
+    # inside it (--warm-up-time) would be CPU without requests: the caller warms up apart.
     cmd = ["taskset", "-c", "1", "h2load", "-c", "8", "-m", str(streams), "-t", "1",
-           "-D", str(seconds), "--warm-up-time", "1", url]
+           "-D", str(seconds), url]
     out = subprocess.run(cmd, capture_output=True, text=True, timeout=seconds + 60).stdout
     m = re.search(r"requests: \d+ total, \d+ started, \d+ done, (\d+) succeeded", out)
     if not m:
@@ -181,6 +183,7 @@ def main():
             p = start(name, work, args, ports)
             try:
                 for cell in cells:
+                    h2load(cell, ports, 1)  # warm-up, not measured
                     t0 = tree_ticks(p.pid)
                     n = h2load(cell, ports, args.duration)
                     t1 = tree_ticks(p.pid)
