@@ -1,0 +1,151 @@
+//! The proxy's sans-IO machine (`uring_server::proxy::machine`): a fuzzed program of
+//! events (requests from a few clients, upstream connects and failures, sends completing,
+//! response bytes in arbitrary pieces, EOFs, errors, clients draining or leaving, time
+//! passing, a drain) never panics, never has more upstream connections open than the cap,
+//! never writes a client's output after that client is gone, and never reports on a
+//! request nobody made.
+#![no_main]
+
+use std::collections::{HashMap, HashSet};
+use std::time::{Duration, Instant};
+
+use libfuzzer_sys::fuzz_target;
+use uring_server::proxy::machine::{Action, ClientId, ClientOutput, Limits, Machine, UpId};
+use uring_server::proxy::request::Forward;
+use uring_server::proxy::upstream::ClientSide;
+
+const CAP: usize = 2;
+const DATE: &[u8; 29] = b"Thu, 01 Jan 1970 00:00:00 GMT";
+
+#[derive(Default)]
+struct Outs {
+    bufs: HashMap<ClientId, Vec<u8>>,
+    gone: HashSet<ClientId>,
+}
+
+impl ClientOutput for Outs {
+    fn output(&mut self, client: ClientId) -> &mut Vec<u8> {
+        assert!(
+            !self.gone.contains(&client),
+            "output written for a client that is gone"
+        );
+        self.bufs.entry(client).or_default()
+    }
+}
+
+fuzz_target!(|input: &[u8]| {
+    let mut m = Machine::new(Limits {
+        upstreams: 1,
+        conns_per_upstream: CAP,
+        connect_timeout: Duration::from_secs(5),
+        timeout: Duration::from_secs(60),
+    });
+    let mut now = Instant::now();
+    let mut outs = Outs::default();
+    let mut open: HashSet<UpId> = HashSet::new();
+    let mut known: Vec<UpId> = Vec::new();
+    // A client connection forwards one request at a time (later ones wait behind it).
+    let mut in_flight: HashSet<ClientId> = HashSet::new();
+    let mut bytes = input.iter().copied();
+    // Each step: an opcode byte and an argument byte; response data takes a length byte
+    // and that many bytes.
+    while let (Some(op), Some(arg)) = (bytes.next(), bytes.next()) {
+        let up = known
+            .get(arg as usize % known.len().max(1))
+            .copied()
+            .unwrap_or(0);
+        let client = ClientId::from(arg % 4);
+        match op % 12 {
+            0 if in_flight.contains(&client) => {}
+            0 => {
+                outs.gone.remove(&client);
+                in_flight.insert(client);
+                let head_only = arg & 0x10 != 0;
+                let method = if arg & 0x20 != 0 { "POST" } else { "GET" };
+                m.submit(
+                    now,
+                    client,
+                    Forward {
+                        // Sometimes an upstream that does not exist: a 502, never a panic.
+                        upstream: usize::from(arg & 0x40 != 0),
+                        request: format!("{method} / HTTP/1.1\r\nHost: t\r\n\r\n").into_bytes(),
+                        idempotent: method == "GET",
+                        side: ClientSide {
+                            head_only,
+                            http10: arg & 0x80 != 0,
+                            keep_alive: true,
+                        },
+                    },
+                );
+            }
+            1 => m.connected(now, up),
+            2 => m.connect_failed(now, up, if arg & 1 == 0 { 111 } else { 110 }),
+            3 => m.on_sent(up),
+            4 => {
+                let n = usize::from(arg);
+                let data: Vec<u8> = bytes.by_ref().take(n).collect();
+                m.on_data(now, up, &data, DATE, &mut outs);
+            }
+            5 => m.on_eof(now, up, &mut outs),
+            6 => m.on_error(now, up, &mut outs),
+            7 => {
+                let pending = outs.bufs.get(&client).map_or(0, Vec::len);
+                if let Some(b) = outs.bufs.get_mut(&client) {
+                    b.clear();
+                }
+                m.client_drained(client, pending.min(usize::from(arg) << 12));
+            }
+            8 => {
+                m.client_gone(now, client);
+                in_flight.remove(&client);
+                outs.gone.insert(client);
+                outs.bufs.remove(&client);
+            }
+            9 => {
+                now += Duration::from_millis(u64::from(arg) * 500);
+                m.tick(now);
+            }
+            10 => m.start_drain(now),
+            _ => {
+                // A canned complete response, so exchanges can finish and reuse happens.
+                let r = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
+                m.on_data(now, up, r, DATE, &mut outs);
+            }
+        }
+        // Carry out the actions as the worker would.
+        while let Some(a) = m.poll_action() {
+            match a {
+                Action::Connect { up, .. } => {
+                    assert!(open.insert(up), "connect on an open connection {up}");
+                    assert!(
+                        open.len() <= CAP,
+                        "{} connections open, cap {CAP}",
+                        open.len()
+                    );
+                    if !known.contains(&up) {
+                        known.push(up);
+                    }
+                }
+                Action::Send { up } => {
+                    assert!(open.contains(&up), "send on a closed connection {up}");
+                    let _ = m.request_bytes(up);
+                }
+                Action::Read { .. } => {}
+                Action::Close { up } => {
+                    assert!(open.remove(&up), "close of a connection not open {up}");
+                    m.closed(now, up);
+                }
+            }
+        }
+        while let Some((client, outcome)) = m.poll_outcome() {
+            use uring_server::proxy::machine::ForwardOutcome as O;
+            assert!(
+                in_flight.contains(&client),
+                "an outcome for client {client} with no request"
+            );
+            if !matches!(outcome, O::Progress) {
+                in_flight.remove(&client);
+            }
+        }
+    }
+});
