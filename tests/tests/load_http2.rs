@@ -55,6 +55,11 @@ fn exact_counts_over_prior_knowledge_against_uring_servers_access_log() {
     assert_eq!(num(&v, &["requests", "errored"]), 0, "{v}");
     assert_eq!(v["protocol"], "HTTP/2", "{v}");
     assert_eq!(num(&v, &["streams"]), 16);
+    assert_eq!(num(&v, &["schema_version"]), 4);
+    // uring-server's own SETTINGS, as its first connection received them.
+    let settings = &v["server_settings"];
+    assert_eq!(num(settings, &["max_concurrent_streams"]), 100, "{v}");
+    assert_eq!(num(settings, &["max_frame_size"]), 16384, "{v}");
     assert_eq!(num(&v, &["bytes", "body"]), 5003 * 13, "{v}");
     stop(srv);
     let h2 = log_lines(&log, "\"GET /plaintext HTTP/2.0\" 200 13 ");
@@ -84,7 +89,7 @@ fn text_report_names_the_protocol_and_a_duration_run_ends_on_time() {
     assert_eq!(run.code, 0, "{}", run.stderr);
     assert!(
         run.stdout
-            .contains("protocol: HTTP/2, 8 streams per connection"),
+            .contains("protocol: HTTP/2, 8 streams per connection; server SETTINGS "),
         "{}",
         run.stdout
     );
@@ -543,4 +548,96 @@ fn exact_counts_against_h2o() {
     let _ = child.0.wait();
     let log = dir.path().join("access.log");
     assert_eq!(log_lines(&log, "\"GET /index.txt HTTP/2\" 200 5 "), 4001);
+}
+
+#[test]
+fn alpn_lets_the_server_choose_and_the_report_says_which() {
+    // uring-server takes h2.
+    let dir = TempDir::new("h2-alpn");
+    self_signed(dir.path());
+    let tls = format!("127.0.0.1:{}", free_port());
+    let p = |f: &str| dir.path().join(f).to_str().unwrap().to_string();
+    let _srv = ChildGuard(
+        Command::new(uring_tests::bin("uring-server"))
+            .args(["--tls-listen", &tls, "-w", "1", "--no-pin"])
+            .args(["--tls-cert", &p("self.pem"), "--tls-key", &p("self.key")])
+            .stdin(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    wait_for_listener(tls.parse().unwrap(), Duration::from_secs(10));
+    let url = format!("https://{tls}/plaintext");
+    let args = |url: &str| -> Vec<String> {
+        [
+            "--alpn",
+            "h2,http/1.1",
+            "--streams",
+            "4",
+            "-k",
+            "-c",
+            "2",
+            "-n",
+            "301",
+            "--insecure",
+            "--no-pin",
+            "--json",
+            url,
+        ]
+        .map(str::to_string)
+        .to_vec()
+    };
+    let a = args(&url);
+    let run = run_load(&a.iter().map(String::as_str).collect::<Vec<_>>(), LIMIT);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let v = run.json();
+    assert_eq!(num(&v, &["requests", "succeeded"]), 301, "{v}");
+    assert_eq!(
+        (v["alpn"].as_str(), v["protocol"].as_str()),
+        (Some("h2"), Some("HTTP/2"))
+    );
+
+    // nginx without http2 takes http/1.1, and the run is HTTP/1.1, counted in its log.
+    let nginx = Nginx::start(true);
+    let a = args(&format!("https://127.0.0.1:{}/", nginx.port));
+    let run = run_load(&a.iter().map(String::as_str).collect::<Vec<_>>(), LIMIT);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let v = run.json();
+    assert_eq!(num(&v, &["requests", "succeeded"]), 301, "{v}");
+    assert_eq!(
+        (v["alpn"].as_str(), v["protocol"].as_str()),
+        (Some("http/1.1"), Some("HTTP/1.1"))
+    );
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(nginx.access_log_lines(), 301);
+}
+
+#[test]
+fn open_model_over_http2_keeps_its_rate_and_count() {
+    let srv = TestServer::start(&["--no-pin"]);
+    let url = format!("http://{}/plaintext", srv.addr);
+    let run = run_load(
+        &[
+            "--http2",
+            "--streams",
+            "4",
+            "-c",
+            "2",
+            "-R",
+            "1000",
+            "-n",
+            "400",
+            "--no-pin",
+            "--json",
+            &url,
+        ],
+        LIMIT,
+    );
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let v = run.json();
+    assert_eq!(num(&v, &["requests", "succeeded"]), 400, "{v}");
+    let elapsed = v["elapsed_s"].as_f64().unwrap();
+    assert!(
+        elapsed > 0.3,
+        "400 requests at 1000/s take 0.4 s, not {elapsed}"
+    );
 }

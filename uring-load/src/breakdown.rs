@@ -16,7 +16,7 @@ use crate::units::format_us;
 /// The JSON report's schema version: 2 added `targets` and `hosts`, 3 `thresholds`,
 /// `baseline`, `warmup` and `runs.p50_us`/`p99_us` (reports without
 /// `schema_version` are version 1).
-pub const SCHEMA_VERSION: u64 = 3;
+pub const SCHEMA_VERSION: u64 = 4;
 
 /// Connections made to one host.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]

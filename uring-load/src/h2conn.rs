@@ -107,6 +107,16 @@ fn trim_cr(line: &[u8]) -> &[u8] {
     line.strip_suffix(b"\r").unwrap_or(line)
 }
 
+/// The first SETTINGS any connection of the run received (a server sends the same on
+/// every connection): the report shows them.
+static FIRST_SERVER_SETTINGS: std::sync::OnceLock<uring_common::h2::PeerSettings> =
+    std::sync::OnceLock::new();
+
+/// The server's SETTINGS as the run's first HTTP/2 connection received them.
+pub fn server_settings() -> Option<uring_common::h2::PeerSettings> {
+    FIRST_SERVER_SETTINGS.get().copied()
+}
+
 /// The codec's settings for a load generator: large windows so that a big response
 /// runs at full speed (the connection window is raised by the codec's first
 /// WINDOW_UPDATE), credit handed back as soon as body bytes are counted.
@@ -476,6 +486,11 @@ impl H2Conn {
         for ev in events.iter() {
             match *ev {
                 Event::Settings => {
+                    if !self.settings_seen && FIRST_SERVER_SETTINGS.get().is_none() {
+                        if let Some(h2) = &self.h2 {
+                            let _ = FIRST_SERVER_SETTINGS.set(*h2.peer_settings());
+                        }
+                    }
                     self.settings_seen = true;
                     *answered = true;
                 }

@@ -86,6 +86,15 @@ struct Cli {
     #[arg(long = "streams", value_name = "N", default_value = "1", value_parser = units::parse_count)]
     streams: u64,
 
+    /// HTTPS: offer these protocols by ALPN (h2, http/1.1, in order of preference), let
+    /// the server choose, and run with the one it chose.
+    #[arg(long = "alpn", value_name = "LIST")]
+    alpn: Option<String>,
+
+    /// The protocol the server chose for `--alpn`.
+    #[arg(skip)]
+    alpn_chosen: Option<String>,
+
     /// Extra request header "Name: value" (repeatable).
     #[arg(short = 'H', long = "header", value_name = "NAME: VALUE")]
     headers: Vec<String>,
@@ -462,7 +471,10 @@ fn run(mut cli: Cli) -> Result<ExitCode, Failure> {
     };
     check_fd_limit(&cli)?;
     let cores_all = core_affinity::get_core_ids().unwrap_or_default();
-    let target = open_target(&cli, &cores_all)?;
+    let mut target = open_target(&cli, &cores_all)?;
+    if let Some(list) = cli.alpn.clone() {
+        choose_protocol(&mut cli, &mut target, &list)?;
+    }
     gates.check_targets(&target.mix)?;
     let share = sharding.shard.share_of_rate(1.0);
     let cfg = LoadConfig {
@@ -685,12 +697,85 @@ fn exit_status(m: &Measured, verdict: &Verdict) -> ExitCode {
     ExitCode::from(1)
 }
 
-/// The report's protocol line of an HTTP/2 run.
+/// The report's protocol line of an HTTP/2 run, or of any run with `--alpn`.
 fn protocol_line(cli: &Cli) -> Option<String> {
-    cli.http2.then(|| {
+    let alpn = match (&cli.alpn, &cli.alpn_chosen) {
+        (Some(list), Some(chosen)) => format!(" (ALPN: the server chose {chosen} of {list})"),
+        _ => String::new(),
+    };
+    if cli.http2 {
         let s = if cli.streams == 1 { "" } else { "s" };
-        format!("HTTP/2, {} stream{s} per connection", cli.streams)
+        let settings = match uring_load::h2conn::server_settings() {
+            Some(p) => format!(
+                "; server SETTINGS {}",
+                settings_json(&p)
+                    .to_string()
+                    .replace(['{', '}', '"'], "")
+                    .replace(',', ", ")
+                    .replace(':', " ")
+            ),
+            None => String::new(),
+        };
+        Some(format!(
+            "HTTP/2, {} stream{s} per connection{alpn}{settings}",
+            cli.streams
+        ))
+    } else {
+        cli.alpn.as_ref().map(|_| format!("HTTP/1.1{alpn}"))
+    }
+}
+
+/// The server's HTTP/2 SETTINGS as the report shows them (null: not sent, no limit).
+fn settings_json(p: &uring_common::h2::PeerSettings) -> serde_json::Value {
+    let limit = |v: u32| -> serde_json::Value {
+        if v == u32::MAX {
+            serde_json::Value::Null
+        } else {
+            v.into()
+        }
+    };
+    serde_json::json!({
+        "max_concurrent_streams": limit(p.max_concurrent_streams),
+        "initial_window_size": p.initial_window_size,
+        "max_frame_size": p.max_frame_size,
+        "header_table_size": p.header_table_size,
+        "max_header_list_size": limit(p.max_header_list_size),
     })
+}
+
+/// `--alpn h2,http/1.1`: ask the (single, HTTPS) host which protocol it takes, and run
+/// with that one: `h2` turns `--http2` on.
+fn choose_protocol(cli: &mut Cli, target: &mut Target, list: &str) -> Result<(), Failure> {
+    let protocols: Vec<Vec<u8>> = list
+        .split(',')
+        .map(|p| p.trim().as_bytes().to_vec())
+        .collect();
+    if protocols.iter().any(|p| p != b"h2" && p != b"http/1.1") {
+        return Err(ConfigError::Cli(format!("--alpn {list}: offer h2 and/or http/1.1")).into());
+    }
+    let [host] = target.hosts.as_mut_slice() else {
+        return Err(ConfigError::Cli("--alpn needs a single https:// host".into()).into());
+    };
+    let (Some(tls), Address::Inet(addr)) = (&mut host.tls, &host.address) else {
+        return Err(ConfigError::Cli("--alpn needs an https:// URL over TCP".into()).into());
+    };
+    let chosen = tls::negotiate_alpn(
+        *addr,
+        &tls.config,
+        tls.server_name.clone(),
+        &protocols,
+        cli.timeout,
+    )
+    .map_err(ConfigError::Cli)?;
+    let name = chosen.as_deref().map_or("no protocol".to_string(), |p| {
+        String::from_utf8_lossy(p).into_owned()
+    });
+    cli.http2 = chosen.as_deref() == Some(b"h2");
+    if cli.http2 {
+        tls.config = tls::with_alpn(tls.config.clone(), true);
+    }
+    cli.alpn_chosen = Some(name);
+    Ok(())
 }
 
 /// Flags that contradict each other or are zero where they must not be.
@@ -719,7 +804,7 @@ fn validate(cli: &Cli) -> Result<(), ConfigError> {
     if cli.streams == 0 {
         return Err(ConfigError::Zero("--streams"));
     }
-    if cli.streams > 1 && !cli.http2 {
+    if cli.streams > 1 && !cli.http2 && cli.alpn.is_none() {
         return Err(ConfigError::StreamsWithoutHttp2);
     }
     if cli.requests == Some(0) {
@@ -1085,6 +1170,12 @@ fn print_report(
             }
             let protocol = if cli.http2 { "HTTP/2" } else { "HTTP/1.1" };
             obj.insert("protocol".into(), protocol.into());
+            if let Some(chosen) = &cli.alpn_chosen {
+                obj.insert("alpn".into(), chosen.as_str().into());
+            }
+            if let Some(p) = uring_load::h2conn::server_settings().filter(|_| cli.http2) {
+                obj.insert("server_settings".into(), settings_json(&p));
+            }
             if cli.http2 {
                 obj.insert("streams".into(), cli.streams.into());
             }

@@ -195,6 +195,37 @@ pub fn with_alpn(config: Arc<ClientConfig>, http2: bool) -> Arc<ClientConfig> {
     Arc::new(c)
 }
 
+/// `--alpn`: one TLS handshake to `addr` offering `protocols`, before the run; the
+/// protocol the server chose (`None`: it chose none). Errors are one line.
+pub fn negotiate_alpn(
+    addr: std::net::SocketAddr,
+    config: &Arc<ClientConfig>,
+    name: ServerName<'static>,
+    protocols: &[Vec<u8>],
+    timeout: std::time::Duration,
+) -> Result<Option<Vec<u8>>, String> {
+    let mut c = (**config).clone();
+    c.alpn_protocols = protocols.to_vec();
+    let mut session =
+        rustls::ClientConnection::new(Arc::new(c), name).map_err(|e| format!("TLS setup: {e}"))?;
+    let mut sock = std::net::TcpStream::connect_timeout(&addr, timeout)
+        .map_err(|e| format!("--alpn: connect to {addr}: {e}"))?;
+    let _ = sock.set_read_timeout(Some(timeout));
+    let _ = sock.set_write_timeout(Some(timeout));
+    while session.is_handshaking() {
+        session.complete_io(&mut sock).map_err(|e| {
+            match e.get_ref().and_then(|i| i.downcast_ref::<rustls::Error>()) {
+                Some(r) => format!("--alpn: TLS handshake with {addr}: {}", describe_error(r)),
+                None => format!("--alpn: TLS handshake with {addr}: {e}"),
+            }
+        })?;
+    }
+    let chosen = session.alpn_protocol().map(<[u8]>::to_vec);
+    session.send_close_notify();
+    let _ = session.complete_io(&mut sock);
+    Ok(chosen)
+}
+
 /// One line for a failed handshake, in the error report: a refused server certificate
 /// says why in words (rustls prints most causes as Rust debug text) and names the two
 /// ways out; any other failure is rustls' own line.
