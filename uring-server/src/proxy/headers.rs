@@ -8,8 +8,15 @@ use std::io::Write;
 use uring_common::http::serialize::reason_phrase;
 use uring_common::http::{RequestHead, ResponseFraming, ResponseHead};
 
-use super::request::ClientInfo;
 use crate::response::SERVER_NAME;
+
+/// Who sent the request: `X-Forwarded-For` and `X-Forwarded-Proto` come from it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ClientInfo {
+    pub peer: Option<std::net::IpAddr>,
+    /// The client is on a TLS listener.
+    pub tls: bool,
+}
 
 /// `Via` value we add, both ways.
 const VIA: &[u8] = b"1.1 uring-server";

@@ -3,21 +3,12 @@
 //! how the response is framed for the client. The client connection hands over only the
 //! head, the body and who the client is; it never writes upstream bytes itself.
 
-use std::net::IpAddr;
-
 use uring_common::http::{RequestHead, Version};
 
+pub use super::headers::ClientInfo;
 use super::headers::{is_idempotent, write_upstream_request};
 use super::upstream::ClientSide;
 use crate::config::UpstreamRoute;
-
-/// Who sent the request: `X-Forwarded-For` and `X-Forwarded-Proto` come from it.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct ClientInfo {
-    pub peer: Option<IpAddr>,
-    /// The client is on a TLS listener.
-    pub tls: bool,
-}
 
 /// A complete request (head and whole body, de-chunked) for an upstream, in the form the
 /// upstream gets it.
