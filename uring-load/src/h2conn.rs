@@ -317,18 +317,27 @@ impl H2Conn {
                 self.waiting.push_front(p);
                 break;
             };
-            let fields: Vec<(&[u8], &[u8])> = req
-                .fields
-                .iter()
-                .map(|(n, v)| (n.as_slice(), v.as_slice()))
-                .collect();
+            // The fields as the codec takes them, without an allocation per request for
+            // the usual few (a long list goes to the heap).
+            let mut few: [(&[u8], &[u8]); 16] = [(&[], &[]); 16];
+            let many: Vec<(&[u8], &[u8])>;
+            let pairs = req.fields.iter().map(|(n, v)| (n.as_slice(), v.as_slice()));
+            let fields: &[(&[u8], &[u8])] = if req.fields.len() <= few.len() {
+                for (slot, f) in few.iter_mut().zip(pairs) {
+                    *slot = f;
+                }
+                &few[..req.fields.len()]
+            } else {
+                many = pairs.collect();
+                &many
+            };
             let has_body = !req.body.is_empty();
             match h2.open_stream(
                 &req.method,
                 scheme,
                 &req.authority,
                 &req.path,
-                &fields,
+                fields,
                 !has_body,
             ) {
                 Ok(id) => {

@@ -310,3 +310,66 @@ fn a_large_body_flows_through_the_windows() {
     assert_eq!(rec.counters.succeeded, 1);
     assert_eq!(rec.counters.bytes_body, body.len() as u64);
 }
+
+/// A request body larger than the server's first windows goes out as they open, whole,
+/// with every field (more than fit the machine's inline list).
+#[test]
+fn a_large_request_body_waits_for_the_servers_windows() {
+    let mut head = String::from("POST /up HTTP/1.1\r\nHost: h\r\n");
+    for i in 0..20 {
+        head.push_str(&format!("X-F{i}: {i}\r\n"));
+    }
+    let body = vec![b'b'; 200_000];
+    head.push_str(&format!("Content-Length: {}\r\n\r\n", body.len()));
+    let mut bytes = head.into_bytes();
+    bytes.extend_from_slice(&body);
+    let targets = [Target {
+        label: "POST /up".into(),
+        host: 0,
+        weight: 1,
+        bytes,
+        head: false,
+        template: None,
+    }];
+    let now = Instant::now();
+    let (mut c, sent) = client(1, 1, &targets, now);
+    assert!(
+        sent.len() < body.len(),
+        "the first window holds the rest back"
+    );
+    let mut s = Connection::new(Role::Server, Config::default(), now);
+    let mut ev = Events::new();
+    let mut rec = Recorder::new();
+    let (mut got, mut fields, mut ended) = (0usize, 0usize, false);
+    let mut input = sent;
+    for _ in 0..100 {
+        s.recv(&input, now, &mut ev).unwrap();
+        for e in ev.iter() {
+            match *e {
+                Event::Headers { fields: f, .. } => fields = ev.fields(f).count(),
+                Event::Data {
+                    stream,
+                    len,
+                    end_stream,
+                    ..
+                } => {
+                    got += len as usize;
+                    if end_stream {
+                        ended = true;
+                        s.send_response(stream, 201, &[], true).unwrap();
+                    }
+                }
+                _ => {}
+            }
+        }
+        c.on_received(&drain(&mut s), now, &mut rec);
+        input = Vec::new();
+        c.poll_transmit(&targets, &mut expander(), &mut input);
+        if ended && input.is_empty() {
+            break;
+        }
+    }
+    assert_eq!(got, body.len());
+    assert_eq!(fields, 21, "20 X-F fields and content-length");
+    assert_eq!(rec.counters.succeeded, 1);
+}
