@@ -56,6 +56,7 @@ fn exact_counts_over_prior_knowledge_against_uring_servers_access_log() {
     assert_eq!(v["protocol"], "HTTP/2", "{v}");
     assert_eq!(num(&v, &["streams"]), 16);
     assert_eq!(num(&v, &["schema_version"]), 4);
+    assert_eq!(num(&v, &["retried"]), 0);
     // uring-server's own SETTINGS, as its first connection received them.
     let settings = &v["server_settings"];
     assert_eq!(num(settings, &["max_concurrent_streams"]), 100, "{v}");
@@ -447,6 +448,7 @@ fn refused_streams_are_sent_again_and_counted_once() {
     assert_eq!(num(&v, &["requests", "errored"]), 0, "{v}");
     assert_eq!(py.count("200"), 300, "each answered once");
     assert!(py.count("refused") >= 100, "{}", py.count("refused"));
+    assert_eq!(num(&v, &["retried"]), py.count("refused"), "{v}");
 }
 
 #[test]
@@ -457,6 +459,7 @@ fn goaway_mid_run_loses_nothing_and_counts_nothing_twice() {
     assert_eq!(num(&v, &["requests", "errored"]), 0, "{v}");
     assert_eq!(py.count("200"), 300);
     assert!(py.count("goaway") >= 15, "{}", py.count("goaway"));
+    assert!(num(&v, &["retried"]) >= py.count("goaway"), "{v}");
     assert!(num(&v, &["connections", "opened"]) >= 16, "{v}");
 }
 

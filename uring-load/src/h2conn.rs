@@ -117,6 +117,15 @@ pub fn server_settings() -> Option<uring_common::h2::PeerSettings> {
     FIRST_SERVER_SETTINGS.get().copied()
 }
 
+/// Streams the server refused or left unprocessed, sent again (all threads, the whole
+/// process: warm-up included).
+static RETRIED: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// How many requests were sent again because the server never processed them.
+pub fn retried() -> u64 {
+    RETRIED.load(std::sync::atomic::Ordering::Relaxed)
+}
+
 /// The codec's settings for a load generator: large windows so that a big response
 /// runs at full speed (the connection window is raised by the codec's first
 /// WINDOW_UPDATE), credit handed back as soon as body bytes are counted.
@@ -547,6 +556,7 @@ impl H2Conn {
                             // Never processed by the server: send it again (the oldest
                             // first, so `-T` still bounds it from its first hand-over).
                             self.waiting.push_front(a.p);
+                            RETRIED.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                         } else {
                             let cause = if by_peer {
                                 format!("HTTP/2 stream reset by the server ({code})")

@@ -717,8 +717,10 @@ fn protocol_line(cli: &Cli) -> Option<String> {
             None => String::new(),
         };
         Some(format!(
-            "HTTP/2, {} stream{s} per connection{alpn}{settings}",
-            cli.streams
+            "HTTP/2, {} stream{s} per connection{alpn}{settings}; {} sent again (refused or \
+             unprocessed by the server)",
+            cli.streams,
+            uring_load::h2conn::retried()
         ))
     } else {
         cli.alpn.as_ref().map(|_| format!("HTTP/1.1{alpn}"))
@@ -1175,6 +1177,9 @@ fn print_report(
             }
             if let Some(p) = uring_load::h2conn::server_settings().filter(|_| cli.http2) {
                 obj.insert("server_settings".into(), settings_json(&p));
+            }
+            if cli.http2 {
+                obj.insert("retried".into(), uring_load::h2conn::retried().into());
             }
             if cli.http2 {
                 obj.insert("streams".into(), cli.streams.into());
