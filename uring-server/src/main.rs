@@ -3,14 +3,19 @@
 //! service manager, then waits for signals: SIGTERM/SIGINT drain gracefully (exit 0; a
 //! second one exits at once), SIGUSR1 reopens the access log, SIGHUP reloads (reopens
 //! the access log), SIGUSR2 upgrades (starts the binary at our path on our sockets,
-//! then drains once it is ready).
+//! then drains once it is ready). `--config FILE` reads the same settings from TOML
+//! (config_file.rs); `--user` and `--pid-file` act once the sockets are bound
+//! (privileges.rs).
+
+mod config_file;
+mod privileges;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use clap::Parser;
+use clap::{CommandFactory, FromArgMatches, Parser};
 use uring_server::config::{parse_upstream, Http2Limits};
 use uring_server::{
     inherit, systemd, upgrade, AccessLogFormat, AccessLogTarget, FileBodies, Limits, ProxyConfig,
@@ -22,6 +27,26 @@ use uring_server::{
 #[derive(Parser, Debug)]
 #[command(name = "uring-server", version, about)]
 struct Cli {
+    /// Read settings from a TOML file (docs/config.md); a flag given here overrides the
+    /// file's value. Relative paths in the file are taken from the file's directory.
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+
+    /// Check the settings (the file's syntax and values, that addresses parse, the
+    /// certificate loads, the root exists, routes are distinct), print one line and exit:
+    /// 0 when they are good, 1 with `FILE:LINE: what is wrong` when not.
+    #[arg(long)]
+    check_config: bool,
+
+    /// After binding the sockets (ports below 1024 need root), run as this user: its
+    /// group, its supplementary groups, then the user; the process exits if that fails.
+    #[arg(long, value_name = "NAME")]
+    user: Option<String>,
+
+    /// Write the process id to PATH once the sockets are bound (removed at exit).
+    #[arg(long, value_name = "PATH")]
+    pid_file: Option<PathBuf>,
+
     /// Address to listen on (repeatable; IPv4 or IPv6, e.g. [::]:8080). Ignored when
     /// sockets are inherited (systemd socket activation, an upgrade).
     /// (Default 0.0.0.0:8080 when neither --listen nor --tls-listen is given.)
@@ -30,25 +55,25 @@ struct Cli {
 
     /// Address to serve HTTPS on (repeatable; mixes with --listen). Needs --tls-cert and
     /// --tls-key. TLS 1.3 and 1.2, ALPN http/1.1, session resumption.
-    #[arg(long = "tls-listen", value_name = "ADDR", requires_all = ["tls_cert", "tls_key"])]
+    #[arg(long = "tls-listen", value_name = "ADDR")]
     tls_listen: Vec<SocketAddr>,
 
     /// PEM certificate chain for --tls-listen, leaf first.
-    #[arg(long, value_name = "FILE", requires = "tls_listen")]
+    #[arg(long, value_name = "FILE")]
     tls_cert: Option<PathBuf>,
 
     /// PEM private key (PKCS#8, PKCS#1 or SEC1) of the certificate.
-    #[arg(long, value_name = "FILE", requires = "tls_listen")]
+    #[arg(long, value_name = "FILE")]
     tls_key: Option<PathBuf>,
 
     /// Read --tls-cert and --tls-key again on SIGHUP (new connections get the new ones).
-    #[arg(long, requires = "tls_listen")]
+    #[arg(long)]
     tls_reload: bool,
 
     /// After each TLS handshake, hand the session's keys to the kernel (kTLS: `tls`
     /// module) so records are sealed and opened there and static files go out by splice.
     /// Falls back to rustls in user space, with one log line, where the kernel cannot.
-    #[arg(long, requires = "tls_listen")]
+    #[arg(long)]
     ktls: bool,
 
     /// Worker threads, one ring each (default: the online CPUs).
@@ -284,8 +309,81 @@ fn wait_signal_for(set: &libc::sigset_t, timeout: Duration) -> Option<i32> {
     (sig > 0).then_some(sig)
 }
 
+/// The command line over the `--config` file, checked as a whole: the flags' values
+/// with the file's where a flag was not given. An error is one line, ready to print:
+/// `FILE:LINE: what is wrong` for the file's.
+fn settings() -> Result<Cli, String> {
+    let matches = Cli::command().get_matches();
+    let mut cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
+    if let Some(path) = cli.config.clone() {
+        config_file::apply(config_file::load(&path)?, &mut cli, &matches);
+    }
+    // Checked here rather than by clap, as either half may come from the file.
+    let tls_files = cli.tls_cert.is_some() || cli.tls_key.is_some();
+    match (cli.tls_listen.is_empty(), &cli.tls_cert, &cli.tls_key) {
+        (false, Some(_), Some(_)) | (true, None, None) => {}
+        (false, _, _) => {
+            return Err("uring-server: --tls-listen needs --tls-cert and --tls-key".into())
+        }
+        (true, _, _) => {
+            return Err("uring-server: --tls-cert and --tls-key need --tls-listen".into())
+        }
+    }
+    if (cli.tls_reload || cli.ktls) && !tls_files {
+        return Err("uring-server: --tls-reload and --ktls need --tls-listen".into());
+    }
+    if let (Some(cert), Some(key)) = (&cli.tls_cert, &cli.tls_key) {
+        check_certificate(cert, key).map_err(|e| format!("uring-server: {e}"))?;
+    }
+    if let Some(root) = &cli.root {
+        check_root(root).map_err(|e| format!("uring-server: --root: {e}"))?;
+    }
+    Ok(cli)
+}
+
+/// The certificate and key load as the server would load them.
+fn check_certificate(cert: &std::path::Path, key: &std::path::Path) -> Result<(), String> {
+    uring_server::tls::TlsSource::load(cert, key, None, false)
+        .map(drop)
+        .map_err(|e| e.to_string())
+}
+
+fn check_root(dir: &std::path::Path) -> Result<(), String> {
+    match std::fs::metadata(dir) {
+        Ok(m) if m.is_dir() => Ok(()),
+        Ok(_) => Err(format!("{} is not a directory", dir.display())),
+        Err(e) => Err(format!("cannot open {}: {e}", dir.display())),
+    }
+}
+
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match settings() {
+        Ok(cli) => cli,
+        Err(e) => {
+            eprintln!("{e}");
+            return ExitCode::from(1);
+        }
+    };
+    let account = match cli
+        .user
+        .as_deref()
+        .map(privileges::Account::lookup)
+        .transpose()
+    {
+        Ok(a) => a,
+        Err(e) => {
+            eprintln!("uring-server: --user: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    if cli.check_config {
+        let what = cli
+            .config
+            .as_ref()
+            .map_or("command line".to_string(), |p| p.display().to_string());
+        println!("uring-server: {what}: configuration ok");
+        return ExitCode::SUCCESS;
+    }
     uring_common::ring::set_inline_sendfile(cli.file_body != "splice-ring");
     // Before any thread starts: these read and remove environment variables.
     let (inherited, inherited_from) = match inherit::from_env() {
@@ -376,6 +474,29 @@ fn main() -> ExitCode {
             return ExitCode::from(1);
         }
     };
+    let pid_file = match cli
+        .pid_file
+        .as_deref()
+        .map(privileges::PidFile::write)
+        .transpose()
+    {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("uring-server: {e}");
+            server.begin_shutdown();
+            return ExitCode::from(1);
+        }
+    };
+    if let Some(account) = &account {
+        if let Err(e) = account.become_it() {
+            eprintln!("uring-server: --user: {e}; not serving as root, exiting");
+            if let Some(p) = &pid_file {
+                p.remove();
+            }
+            // Workers may still hold root: end them with the process, not by a drain.
+            std::process::exit(1);
+        }
+    }
     let addrs: Vec<String> = server.local_addrs().iter().map(|a| a.to_string()).collect();
     eprintln!(
         "uring-server: listening on {}{} with {workers} worker(s), tier {}{}{}{}",
@@ -407,21 +528,30 @@ fn main() -> ExitCode {
     }
     let first = match wait_for_stop(&server, &sigset, &cli, program) {
         Ok(sig) => sig,
-        Err(code) => return code,
+        Err(code) => {
+            pid_file.iter().for_each(privileges::PidFile::remove);
+            return code;
+        }
     };
     eprintln!(
         "uring-server: {first}, draining (up to {:?}; signal again to exit at once)",
         cli.drain_timeout.0
     );
     server.begin_shutdown();
+    let pid_file = std::sync::Arc::new(pid_file);
+    let drained_pid_file = pid_file.clone();
     std::thread::spawn(move || {
         server.join();
+        drained_pid_file
+            .iter()
+            .for_each(privileges::PidFile::remove);
         eprintln!("uring-server: drained, exiting");
         std::process::exit(0);
     });
     // Only SIGTERM/SIGINT cut the drain short: a logrotate SIGUSR1 or a reload's SIGHUP
     // must not end requests in flight.
     while !matches!(wait_signal(&sigset), libc::SIGTERM | libc::SIGINT) {}
+    pid_file.iter().for_each(privileges::PidFile::remove);
     eprintln!("uring-server: second signal, exiting now");
     ExitCode::from(130)
 }

@@ -1,0 +1,765 @@
+//! `--config FILE`: the TOML form of the command line (docs/config.md). A module of the
+//! binary, not of the library: it reads the file, checks every value where it stands (so
+//! an error says `FILE:LINE: what is wrong`), and writes the values into the parsed
+//! [`Cli`] for each flag that was not given on the command line. Defaults stay where the
+//! command line has them (the configuration types' `Default`), so they are not retyped
+//! here. Parts of the file's shape that need a feature the server lacks (several
+//! certificates by SNI, several sites by Host, several upstreams per route) are parsed and
+//! refused with their line, never ignored.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use clap::parser::ValueSource;
+use clap::ArgMatches;
+use serde::Deserialize;
+use toml::Spanned;
+use uring_server::{AccessLogFormat, UpstreamAddr};
+
+use crate::{parse_duration, parse_tier, privileges, Cli, Span};
+
+/// A key of the file: absent, or its value with where it was written.
+type Key<T> = Option<Spanned<T>>;
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct Document {
+    #[serde(default)]
+    server: ServerSection,
+    #[serde(default)]
+    limits: LimitsSection,
+    #[serde(default)]
+    timeouts: TimeoutsSection,
+    #[serde(default)]
+    http2: Http2Section,
+    #[serde(default)]
+    access_log: AccessLogSection,
+    #[serde(default)]
+    proxy: ProxySection,
+    #[serde(default)]
+    tls: Vec<Spanned<TlsSection>>,
+    #[serde(default)]
+    site: Vec<Spanned<SiteSection>>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct ServerSection {
+    listen: Key<Vec<Spanned<String>>>,
+    tls_listen: Key<Vec<Spanned<String>>>,
+    workers: Key<usize>,
+    pin: Key<bool>,
+    tier: Key<String>,
+    metrics: Key<String>,
+    user: Key<String>,
+    pid_file: Key<String>,
+    max_conns: Key<usize>,
+    backlog: Key<i32>,
+    sq_entries: Key<u32>,
+    cq_entries: Key<u32>,
+    file_memory_max: Key<u64>,
+    file_body: Key<String>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct LimitsSection {
+    max_head_bytes: Key<usize>,
+    max_headers: Key<usize>,
+    max_target_bytes: Key<usize>,
+    max_body_bytes: Key<u64>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct TimeoutsSection {
+    header: Key<String>,
+    body: Key<String>,
+    keepalive: Key<String>,
+    drain: Key<String>,
+    upgrade: Key<String>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct Http2Section {
+    enabled: Key<bool>,
+    max_streams: Key<u32>,
+    max_frame_size: Key<u32>,
+    max_header_list: Key<u32>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct AccessLogSection {
+    path: Key<String>,
+    format: Key<String>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct ProxySection {
+    upstream_conns: Key<usize>,
+    connect_timeout: Key<String>,
+    timeout: Key<String>,
+    trust_forwarded: Key<bool>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TlsSection {
+    cert: Spanned<String>,
+    key: Spanned<String>,
+    reload: Key<bool>,
+    ktls: Key<bool>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SiteSection {
+    hosts: Key<Vec<Spanned<String>>>,
+    root: Key<String>,
+    #[serde(default)]
+    route: Vec<Spanned<RouteSection>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RouteSection {
+    prefix: Spanned<String>,
+    upstreams: Spanned<Vec<Spanned<String>>>,
+    balance: Key<String>,
+}
+
+/// The file's values, checked and in the command line's types. `None`: not in the file.
+#[derive(Default)]
+pub struct FileSettings {
+    listen: Option<Vec<SocketAddr>>,
+    tls_listen: Option<Vec<SocketAddr>>,
+    tls_cert: Option<PathBuf>,
+    tls_key: Option<PathBuf>,
+    tls_reload: Option<bool>,
+    ktls: Option<bool>,
+    workers: Option<usize>,
+    pin: Option<bool>,
+    tier: Option<uring_server::TierChoice>,
+    metrics: Option<SocketAddr>,
+    user: Option<String>,
+    pid_file: Option<PathBuf>,
+    max_conns: Option<usize>,
+    backlog: Option<i32>,
+    sq_entries: Option<u32>,
+    cq_entries: Option<u32>,
+    file_memory_max: Option<u64>,
+    file_body: Option<String>,
+    max_head_bytes: Option<usize>,
+    max_headers: Option<usize>,
+    max_target_bytes: Option<usize>,
+    max_body_bytes: Option<u64>,
+    header_timeout: Option<Span>,
+    body_timeout: Option<Span>,
+    keepalive_timeout: Option<Span>,
+    drain_timeout: Option<Span>,
+    upgrade_timeout: Option<Span>,
+    http2: Option<bool>,
+    http2_max_streams: Option<u32>,
+    http2_max_frame_size: Option<u32>,
+    http2_max_header_list: Option<u32>,
+    access_log: Option<String>,
+    access_log_format: Option<AccessLogFormat>,
+    upstream_conns: Option<usize>,
+    upstream_connect_timeout: Option<Span>,
+    upstream_timeout: Option<Span>,
+    trust_forwarded: Option<bool>,
+    root: Option<PathBuf>,
+    proxy: Option<Vec<(String, UpstreamAddr)>>,
+}
+
+/// Reads `path` into checked settings, or `FILE:LINE: what is wrong`.
+pub fn load(path: &Path) -> Result<FileSettings, String> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| format!("{}: cannot read: {e}", path.display()))?;
+    let base = path.parent().unwrap_or(Path::new("."));
+    parse(&text, base)
+        .map_err(|(offset, msg)| format!("{}:{}: {msg}", path.display(), line_of(&text, offset)))
+}
+
+/// 1-based line of a byte offset.
+fn line_of(text: &str, offset: usize) -> usize {
+    text.as_bytes()[..offset.min(text.len())]
+        .iter()
+        .filter(|&&b| b == b'\n')
+        .count()
+        + 1
+}
+
+/// A mistake and the byte offset it was made at.
+type Mistake = (usize, String);
+
+fn at<T>(key: &Spanned<T>, msg: impl Into<String>) -> Mistake {
+    (key.span().start, msg.into())
+}
+
+/// Parses and checks `text`; relative paths are taken from `base` (the file's directory).
+pub fn parse(text: &str, base: &Path) -> Result<FileSettings, Mistake> {
+    let doc: Document = toml::from_str(text).map_err(|e| {
+        (
+            e.span().map_or(0, |s| s.start),
+            e.message().trim().to_string(),
+        )
+    })?;
+    let mut out = FileSettings::default();
+    let s = &doc.server;
+    out.listen = s.listen.as_ref().map(addresses).transpose()?;
+    out.tls_listen = s.tls_listen.as_ref().map(addresses).transpose()?;
+    out.workers = positive(&s.workers)?;
+    out.pin = plain(&s.pin);
+    out.tier = s
+        .tier
+        .as_ref()
+        .map(|t| parse_tier(t.get_ref()).map_err(|e| at(t, e)))
+        .transpose()?;
+    out.metrics = s.metrics.as_ref().map(address).transpose()?;
+    if let Some(user) = &s.user {
+        privileges::Account::lookup(user.get_ref()).map_err(|e| at(user, e))?;
+        out.user = Some(user.get_ref().clone());
+    }
+    if let Some(pid) = &s.pid_file {
+        let p = relative_to(base, pid.get_ref());
+        parent_exists(&p).map_err(|e| at(pid, e))?;
+        out.pid_file = Some(p);
+    }
+    out.max_conns = positive(&s.max_conns)?;
+    out.backlog = plain(&s.backlog);
+    out.sq_entries = power_of_two(&s.sq_entries)?;
+    out.cq_entries = power_of_two(&s.cq_entries)?;
+    out.file_memory_max = plain(&s.file_memory_max);
+    if let Some(fb) = &s.file_body {
+        if !["splice", "splice-ring", "read"].contains(&fb.get_ref().as_str()) {
+            return Err(at(fb, "file_body must be splice, splice-ring or read"));
+        }
+        out.file_body = Some(fb.get_ref().clone());
+    }
+    if let (Some(sq), Some(cq)) = (&s.sq_entries, &s.cq_entries) {
+        if cq.get_ref() < sq.get_ref() {
+            return Err(at(cq, "cq_entries must be >= sq_entries"));
+        }
+    }
+
+    let l = &doc.limits;
+    out.max_head_bytes = positive(&l.max_head_bytes)?;
+    out.max_headers = positive(&l.max_headers)?;
+    out.max_target_bytes = positive(&l.max_target_bytes)?;
+    out.max_body_bytes = plain(&l.max_body_bytes);
+
+    let t = &doc.timeouts;
+    out.header_timeout = duration(&t.header)?;
+    out.body_timeout = duration(&t.body)?;
+    out.keepalive_timeout = duration(&t.keepalive)?;
+    out.drain_timeout = duration(&t.drain)?;
+    out.upgrade_timeout = duration(&t.upgrade)?;
+
+    let h = &doc.http2;
+    out.http2 = plain(&h.enabled);
+    out.http2_max_streams = plain(&h.max_streams);
+    out.http2_max_header_list = plain(&h.max_header_list);
+    if let Some(size) = &h.max_frame_size {
+        if !(16_384..=16_777_215).contains(size.get_ref()) {
+            return Err(at(size, "max_frame_size must be in 16384..=16777215"));
+        }
+        out.http2_max_frame_size = Some(*size.get_ref());
+    }
+
+    let a = &doc.access_log;
+    if let Some(p) = &a.path {
+        out.access_log = Some(match p.get_ref().as_str() {
+            "-" => "-".to_string(),
+            file => {
+                let file = relative_to(base, file);
+                parent_exists(&file).map_err(|e| at(p, e))?;
+                file.to_string_lossy().into_owned()
+            }
+        });
+    }
+    out.access_log_format = a
+        .format
+        .as_ref()
+        .map(|f| f.get_ref().parse().map_err(|e: String| at(f, e)))
+        .transpose()?;
+
+    let p = &doc.proxy;
+    out.upstream_conns = positive(&p.upstream_conns)?;
+    out.upstream_connect_timeout = duration(&p.connect_timeout)?;
+    out.upstream_timeout = duration(&p.timeout)?;
+    out.trust_forwarded = plain(&p.trust_forwarded);
+
+    if let Some(second) = doc.tls.get(1) {
+        return Err(at(
+            second,
+            "several [[tls]] need certificate selection by SNI, not supported yet",
+        ));
+    }
+    if let Some(tls) = doc.tls.first() {
+        let tls = tls.get_ref();
+        let cert = relative_to(base, tls.cert.get_ref());
+        let key = relative_to(base, tls.key.get_ref());
+        crate::check_certificate(&cert, &key).map_err(|e| at(&tls.cert, e))?;
+        out.tls_cert = Some(cert);
+        out.tls_key = Some(key);
+        out.tls_reload = plain(&tls.reload);
+        out.ktls = plain(&tls.ktls);
+        if s.tls_listen.is_none() {
+            return Err(at(
+                &doc.tls[0],
+                "[[tls]] without tls_listen in [server]: say where to serve HTTPS",
+            ));
+        }
+    } else if let Some(tl) = &s.tls_listen {
+        return Err(at(tl, "tls_listen needs a [[tls]] with cert and key"));
+    }
+
+    if let Some(second) = doc.site.get(1) {
+        return Err(at(
+            second,
+            "several [[site]] need Host routing, not supported yet",
+        ));
+    }
+    if let Some(site) = doc.site.first() {
+        let site = site.get_ref();
+        if let Some(hosts) = &site.hosts {
+            check_hosts(hosts)?;
+        }
+        if let Some(root) = &site.root {
+            let dir = relative_to(base, root.get_ref());
+            crate::check_root(&dir).map_err(|e| at(root, e))?;
+            out.root = Some(dir);
+        }
+        if !site.route.is_empty() {
+            out.proxy = Some(routes(text, &site.route)?);
+        }
+    }
+    Ok(out)
+}
+
+/// Names are checked; anything but the catch-all needs Host routing, which the server
+/// does not do yet: a site that names its hosts would answer every other host too.
+fn check_hosts(hosts: &Spanned<Vec<Spanned<String>>>) -> Result<(), Mistake> {
+    if hosts.get_ref().is_empty() {
+        return Err(at(hosts, "hosts is empty: use [\"*\"] for every host"));
+    }
+    for host in hosts.get_ref() {
+        let name = host.get_ref();
+        let bare = name.strip_prefix("*.").unwrap_or(name);
+        let valid = name == "*"
+            || (!bare.is_empty()
+                && bare.split('.').all(|l| {
+                    !l.is_empty() && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+                }));
+        if !valid {
+            return Err(at(
+                host,
+                format!("'{name}' is not a host name (a.example, *.a.example or *)"),
+            ));
+        }
+        if name != "*" {
+            return Err(at(
+                host,
+                format!("hosts = [\"{name}\"] needs Host routing, not supported yet: the one site serves every host (hosts = [\"*\"])"),
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn routes(
+    text: &str,
+    list: &[Spanned<RouteSection>],
+) -> Result<Vec<(String, UpstreamAddr)>, Mistake> {
+    let mut out: Vec<(String, UpstreamAddr)> = Vec::new();
+    let mut seen: Vec<(&str, usize)> = Vec::new();
+    for route in list {
+        let r = route.get_ref();
+        let prefix = r.prefix.get_ref();
+        if !prefix.starts_with('/') {
+            return Err(at(
+                &r.prefix,
+                format!("prefix '{prefix}' must start with /"),
+            ));
+        }
+        if let Some((_, first)) = seen.iter().find(|(p, _)| p == prefix) {
+            return Err(at(
+                &r.prefix,
+                format!(
+                    "route prefix '{prefix}' repeats the one on line {}; the second would never be used",
+                    line_of(text, *first)
+                ),
+            ));
+        }
+        seen.push((prefix, r.prefix.span().start));
+        let ups = r.upstreams.get_ref();
+        let first = match ups.as_slice() {
+            [] => return Err(at(&r.upstreams, "upstreams is empty: give one URL")),
+            [one] => one,
+            many => {
+                return Err(at(
+                    &r.upstreams,
+                    format!("route '{prefix}' has {} upstreams: several upstreams per route are not supported yet, give one", many.len()),
+                ))
+            }
+        };
+        let mut words = first.get_ref().split_whitespace();
+        let url = words.next().unwrap_or("");
+        let addr = uring_server::config::parse_upstream(url).map_err(|e| at(first, e))?;
+        for option in words {
+            match option.strip_prefix("weight=").map(str::parse::<u32>) {
+                Some(Ok(w)) if w >= 1 => {}
+                _ => {
+                    return Err(at(
+                        first,
+                        format!("'{option}': an upstream takes only weight=N (N >= 1)"),
+                    ))
+                }
+            }
+        }
+        if let Some(b) = &r.balance {
+            let name = b.get_ref().as_str();
+            let known = matches!(name, "round-robin" | "least-conn")
+                || name.strip_prefix("hash:").is_some_and(|h| !h.is_empty());
+            if !known {
+                return Err(at(
+                    b,
+                    format!("balance '{name}': use round-robin, least-conn or hash:HEADER"),
+                ));
+            }
+        }
+        out.push((prefix.clone(), addr));
+    }
+    Ok(out)
+}
+
+fn plain<T: Copy>(key: &Key<T>) -> Option<T> {
+    key.as_ref().map(|k| *k.get_ref())
+}
+
+fn positive(key: &Key<usize>) -> Result<Option<usize>, Mistake> {
+    match key {
+        Some(k) if *k.get_ref() == 0 => Err(at(k, "must be at least 1")),
+        k => Ok(plain(k)),
+    }
+}
+
+fn power_of_two(key: &Key<u32>) -> Result<Option<u32>, Mistake> {
+    match key {
+        Some(k) if !k.get_ref().is_power_of_two() => Err(at(k, "must be a power of two")),
+        k => Ok(plain(k)),
+    }
+}
+
+fn duration(key: &Key<String>) -> Result<Option<Span>, Mistake> {
+    key.as_ref()
+        .map(|k| parse_duration(k.get_ref()).map(Span).map_err(|e| at(k, e)))
+        .transpose()
+}
+
+fn address(key: &Spanned<String>) -> Result<SocketAddr, Mistake> {
+    key.get_ref().parse().map_err(|_| {
+        at(
+            key,
+            format!(
+                "'{}' is not an address: IP:PORT, e.g. 127.0.0.1:8080 or [::]:8080",
+                key.get_ref()
+            ),
+        )
+    })
+}
+
+fn addresses(list: &Spanned<Vec<Spanned<String>>>) -> Result<Vec<SocketAddr>, Mistake> {
+    list.get_ref().iter().map(address).collect()
+}
+
+fn relative_to(base: &Path, path: &str) -> PathBuf {
+    base.join(path)
+}
+
+fn parent_exists(path: &Path) -> Result<(), String> {
+    match path.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() && !dir.is_dir() => {
+            Err(format!("directory {} does not exist", dir.display()))
+        }
+        _ => Ok(()),
+    }
+}
+
+/// Writes the file's settings into `cli`, except where the command line gave the flag.
+pub fn apply(file: FileSettings, cli: &mut Cli, matches: &ArgMatches) {
+    let given = |id: &str| matches.value_source(id) == Some(ValueSource::CommandLine);
+    macro_rules! take {
+        ($field:ident) => {
+            take!($field, |v| v)
+        };
+        ($field:ident, $map:expr) => {
+            if let Some(v) = file.$field {
+                if !given(stringify!($field)) {
+                    cli.$field = ($map)(v);
+                }
+            }
+        };
+    }
+    take!(listen);
+    take!(tls_listen);
+    take!(tls_cert, Some);
+    take!(tls_key, Some);
+    take!(tls_reload);
+    take!(ktls);
+    take!(workers, Some);
+    if let Some(pin) = file.pin {
+        if !given("no_pin") {
+            cli.no_pin = !pin;
+        }
+    }
+    take!(tier);
+    take!(metrics, Some);
+    take!(user, Some);
+    take!(pid_file, Some);
+    take!(max_conns);
+    take!(backlog);
+    take!(sq_entries);
+    take!(cq_entries);
+    take!(file_memory_max);
+    take!(file_body);
+    take!(max_head_bytes);
+    take!(max_headers);
+    take!(max_target_bytes);
+    take!(max_body_bytes);
+    take!(header_timeout);
+    take!(body_timeout);
+    take!(keepalive_timeout);
+    take!(drain_timeout);
+    take!(upgrade_timeout);
+    take!(http2, |on: bool| if on { "on" } else { "off" }.to_string());
+    take!(http2_max_streams);
+    take!(http2_max_frame_size);
+    take!(http2_max_header_list);
+    take!(access_log, Some);
+    take!(access_log_format);
+    take!(upstream_conns);
+    take!(upstream_connect_timeout);
+    take!(upstream_timeout);
+    take!(trust_forwarded);
+    take!(root, Some);
+    take!(proxy);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::{CommandFactory, FromArgMatches, Parser};
+    use std::time::Duration;
+
+    fn parse_str(text: &str) -> Result<FileSettings, String> {
+        parse(text, Path::new("/"))
+            .map_err(|(offset, msg)| format!("{}: {msg}", line_of(text, offset)))
+    }
+
+    fn merged(text: &str, args: &[&str]) -> Cli {
+        let matches = Cli::command()
+            .try_get_matches_from(std::iter::once("uring-server").chain(args.iter().copied()))
+            .unwrap();
+        let mut cli = Cli::from_arg_matches(&matches).unwrap();
+        apply(parse_str(text).unwrap(), &mut cli, &matches);
+        cli
+    }
+
+    #[test]
+    fn every_section_reaches_its_flag() {
+        let text = r#"
+[server]
+listen = ["127.0.0.1:8080", "[::1]:8081"]
+workers = 3
+pin = false
+tier = "basic"
+metrics = "127.0.0.1:9100"
+max_conns = 100
+backlog = 64
+sq_entries = 256
+cq_entries = 1024
+file_memory_max = 0
+file_body = "read"
+[limits]
+max_head_bytes = 4096
+max_headers = 20
+max_target_bytes = 1000
+max_body_bytes = 5
+[timeouts]
+header = "3s"
+body = "4s"
+keepalive = "500ms"
+drain = "1m"
+upgrade = "7s"
+[http2]
+enabled = false
+max_streams = 10
+max_frame_size = 32768
+max_header_list = 9000
+[access_log]
+path = "-"
+format = "json"
+[proxy]
+upstream_conns = 4
+connect_timeout = "2s"
+timeout = "9s"
+trust_forwarded = true
+[[site]]
+hosts = ["*"]
+root = "/"
+[[site.route]]
+prefix = "/api/"
+upstreams = ["http://127.0.0.1:8001 weight=2"]
+balance = "least-conn"
+"#;
+        let cli = merged(text, &[]);
+        assert_eq!(
+            cli.listen,
+            [
+                "127.0.0.1:8080".parse().unwrap(),
+                "[::1]:8081".parse().unwrap()
+            ]
+        );
+        assert_eq!((cli.workers, cli.no_pin), (Some(3), true));
+        assert_eq!(
+            cli.tier,
+            uring_server::TierChoice::Force(uring_server::Tier::Basic)
+        );
+        assert_eq!(cli.metrics, Some("127.0.0.1:9100".parse().unwrap()));
+        assert_eq!(
+            (cli.max_conns, cli.backlog, cli.sq_entries, cli.cq_entries),
+            (100, 64, 256, 1024)
+        );
+        assert_eq!((cli.file_memory_max, cli.file_body.as_str()), (0, "read"));
+        assert_eq!(
+            (
+                cli.max_head_bytes,
+                cli.max_headers,
+                cli.max_target_bytes,
+                cli.max_body_bytes
+            ),
+            (4096, 20, 1000, 5)
+        );
+        assert_eq!(cli.header_timeout.0, Duration::from_secs(3));
+        assert_eq!(cli.body_timeout.0, Duration::from_secs(4));
+        assert_eq!(cli.keepalive_timeout.0, Duration::from_millis(500));
+        assert_eq!(cli.drain_timeout.0, Duration::from_secs(60));
+        assert_eq!(cli.upgrade_timeout.0, Duration::from_secs(7));
+        assert_eq!(cli.http2, "off");
+        assert_eq!(
+            (
+                cli.http2_max_streams,
+                cli.http2_max_frame_size,
+                cli.http2_max_header_list
+            ),
+            (10, 32768, 9000)
+        );
+        assert_eq!(cli.access_log.as_deref(), Some("-"));
+        assert_eq!(cli.access_log_format, AccessLogFormat::Json);
+        assert_eq!(cli.upstream_conns, 4);
+        assert_eq!(cli.upstream_connect_timeout.0, Duration::from_secs(2));
+        assert_eq!(cli.upstream_timeout.0, Duration::from_secs(9));
+        assert!(cli.trust_forwarded);
+        assert_eq!(cli.root, Some(PathBuf::from("/")));
+        assert_eq!(
+            cli.proxy,
+            [(
+                "/api/".to_string(),
+                UpstreamAddr::Tcp("127.0.0.1:8001".parse().unwrap())
+            )]
+        );
+    }
+
+    #[test]
+    fn a_flag_on_the_command_line_overrides_the_file() {
+        let text = "[server]\nworkers = 3\nlisten = [\"127.0.0.1:1\"]\n[timeouts]\nkeepalive = \"9s\"\n\
+                    [http2]\nenabled = false\n[[site]]\nroot = \"/\"\n[[site.route]]\nprefix = \"/\"\nupstreams = [\"http://127.0.0.1:2\"]\n";
+        let cli = merged(
+            text,
+            &[
+                "-w",
+                "5",
+                "--listen",
+                "127.0.0.1:3",
+                "--keepalive-timeout",
+                "1s",
+                "--http2",
+                "on",
+                "--proxy",
+                "/x/=http://127.0.0.1:4",
+                "--root",
+                "/tmp",
+            ],
+        );
+        assert_eq!(cli.workers, Some(5));
+        assert_eq!(cli.listen, ["127.0.0.1:3".parse().unwrap()]);
+        assert_eq!(cli.keepalive_timeout.0, Duration::from_secs(1));
+        assert_eq!(cli.http2, "on");
+        assert_eq!(
+            cli.proxy,
+            [(
+                "/x/".to_string(),
+                UpstreamAddr::Tcp("127.0.0.1:4".parse().unwrap())
+            )]
+        );
+        assert_eq!(cli.root, Some(PathBuf::from("/tmp")));
+        // A flag left at its default does not hide the file's value.
+        let cli = merged(text, &["--keepalive-timeout", "1s"]);
+        assert_eq!((cli.workers, cli.http2.as_str()), (Some(3), "off"));
+    }
+
+    #[test]
+    fn an_empty_file_keeps_the_command_lines_defaults() {
+        let cli = merged("", &[]);
+        let plain = Cli::parse_from(["uring-server"]);
+        assert_eq!(format!("{cli:?}"), format!("{plain:?}"));
+    }
+
+    #[test]
+    fn mistakes_name_their_line() {
+        for (text, want) in [
+            ("[server]\nlisten = [\"127.0.0.1\"]\n", "2: '127.0.0.1' is not an address"),
+            ("[server]\n\nworkers = 0\n", "3: must be at least 1"),
+            ("[server]\nworkerz = 2\n", "2: unknown field `workerz`"),
+            ("[server]\nworkers = \"two\"\n", "2: invalid type"),
+            ("[server\n", "1: "),
+            ("[timeouts]\nheader = \"5h\"\n", "2: invalid duration unit"),
+            ("[server]\ntier = \"fast\"\n", "2: "),
+            ("[http2]\nmax_frame_size = 10\n", "2: max_frame_size must be"),
+            ("[server]\nsq_entries = 100\n", "2: must be a power of two"),
+            ("[[site]]\nroot = \"/\"\n[[site]]\nroot = \"/\"\n", "3: several [[site]] need Host routing, not supported yet"),
+            ("[[site]]\nhosts = [\"a.example\"]\n", "2: hosts = [\"a.example\"] needs Host routing"),
+            ("[[site]]\nhosts = [\"a..b\"]\n", "2: 'a..b' is not a host name"),
+            ("[[site]]\nroot = \"/no/such/dir\"\n", "2: "),
+            ("[server]\ntls_listen = [\"127.0.0.1:1\"]\n", "2: tls_listen needs a [[tls]]"),
+            ("[[site]]\n[[site.route]]\nprefix = \"/a/\"\nupstreams = [\"http://127.0.0.1:1\"]\n[[site.route]]\nprefix = \"/a/\"\nupstreams = [\"http://127.0.0.1:2\"]\n",
+             "6: route prefix '/a/' repeats"),
+            ("[[site]]\n[[site.route]]\nprefix = \"/a/\"\nupstreams = [\"http://127.0.0.1:1\",\n \"http://127.0.0.1:2\"]\n",
+             "4: route '/a/' has 2 upstreams"),
+            ("[[site]]\n[[site.route]]\nprefix = \"a\"\nupstreams = [\"http://127.0.0.1:1\"]\n", "3: prefix 'a' must start with /"),
+            ("[[site]]\n[[site.route]]\nprefix = \"/\"\nupstreams = [\"https://x\"]\n", "4: 'https://x': upstream must be"),
+            ("[[site]]\n[[site.route]]\nprefix = \"/\"\nupstreams = [\"http://127.0.0.1:1 weight=0\"]\n", "4: 'weight=0'"),
+            ("[[site]]\n[[site.route]]\nprefix = \"/\"\nupstreams = [\"http://127.0.0.1:1\"]\nbalance = \"random\"\n", "5: balance 'random'"),
+            ("[server]\nuser = \"no-such-user-here\"\n", "2: "),
+            ("[access_log]\npath = \"/no/such/dir/log\"\n", "2: directory /no/such/dir does not exist"),
+        ] {
+            let err = parse_str(text).err().unwrap_or_else(|| panic!("accepted: {text}"));
+            assert!(err.starts_with(want), "{text:?}: got {err:?}, want {want:?}");
+        }
+    }
+
+    #[test]
+    fn relative_paths_are_taken_from_the_files_directory() {
+        let dir = std::env::temp_dir();
+        let name = dir.file_name().unwrap().to_str().unwrap();
+        let text = format!("[[site]]\nroot = \"../{name}\"\n[server]\npid_file = \"x.pid\"\n");
+        let f = parse(&text, &dir).unwrap();
+        assert_eq!(f.root, Some(dir.join("..").join(name)));
+        assert_eq!(f.pid_file, Some(dir.join("x.pid")));
+    }
+}
