@@ -45,6 +45,8 @@ struct Active {
     /// Body bytes of the request not yet taken by flow control (they wait for window).
     body_sent: usize,
     body_len: usize,
+    /// A templated request's body not yet sent (an untemplated one is its target's).
+    rest: Vec<u8>,
 }
 
 /// A target's request taken apart for HTTP/2 (from the HTTP/1 bytes it was serialized
@@ -356,9 +358,13 @@ impl H2Conn {
                         status: 0,
                         body_sent: 0,
                         body_len: req.body.len(),
+                        rest: Vec::new(),
                     };
                     if has_body {
                         a.body_sent = h2.send_data(id, &req.body, true).unwrap_or(0);
+                        if t.template.is_some() && a.body_sent < a.body_len {
+                            a.rest = req.body[a.body_sent..].to_vec();
+                        }
                     }
                     self.active.push(a);
                 }
@@ -381,12 +387,16 @@ impl H2Conn {
                 continue;
             }
             let t = a.p.pick.target as usize;
-            let body = match self.requests.get(t).and_then(Option::as_ref) {
-                Some(r) => &r.body,
-                None => continue,
+            let rest = if targets[t].template.is_some() {
+                let done = a.body_len - a.rest.len();
+                &a.rest[a.body_sent - done..]
+            } else {
+                match self.requests.get(t).and_then(Option::as_ref) {
+                    Some(r) => &r.body[a.body_sent..],
+                    None => continue,
+                }
             };
-            let _ = targets;
-            if let Ok(n) = h2.send_data(a.id, &body[a.body_sent..], true) {
+            if let Ok(n) = h2.send_data(a.id, rest, true) {
                 a.body_sent += n;
             }
         }

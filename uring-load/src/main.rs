@@ -476,6 +476,19 @@ fn run(mut cli: Cli) -> Result<ExitCode, Failure> {
         choose_protocol(&mut cli, &mut target, &list)?;
     }
     gates.check_targets(&target.mix)?;
+    if cli.http2 {
+        // Each target goes out as its HTTP/1.1 form taken apart: one that is not such a
+        // request (a raw file) cannot be sent over HTTP/2.
+        if let Some(t) = (target.mix.targets.iter())
+            .find(|t| uring_load::h2conn::Request::from_http1(&t.bytes).is_none())
+        {
+            let why = format!(
+                "--http2: {} is not an HTTP/1.1 request to send as HTTP/2",
+                t.label
+            );
+            return Err(ConfigError::Cli(why).into());
+        }
+    }
     let share = sharding.shard.share_of_rate(1.0);
     let cfg = LoadConfig {
         earlier_shares,

@@ -315,7 +315,17 @@ fn a_large_body_flows_through_the_windows() {
 /// with every field (more than fit the machine's inline list).
 #[test]
 fn a_large_request_body_waits_for_the_servers_windows() {
-    let mut head = String::from("POST /up HTTP/1.1\r\nHost: h\r\n");
+    large_request_body(false);
+}
+
+#[test]
+fn a_large_templated_request_body_waits_for_the_servers_windows() {
+    large_request_body(true);
+}
+
+fn large_request_body(templated: bool) {
+    let path = if templated { "/{SEQ}" } else { "/up" };
+    let mut head = format!("POST {path} HTTP/1.1\r\nHost: h\r\n");
     for i in 0..20 {
         head.push_str(&format!("X-F{i}: {i}\r\n"));
     }
@@ -327,10 +337,17 @@ fn a_large_request_body_waits_for_the_servers_windows() {
         label: "POST /up".into(),
         host: 0,
         weight: 1,
+        template: if templated {
+            crate::template::compile(&bytes, &mut Default::default())
+                .unwrap()
+                .map(std::sync::Arc::new)
+        } else {
+            None
+        },
         bytes,
         head: false,
-        template: None,
     }];
+    assert_eq!(targets[0].template.is_some(), templated);
     let now = Instant::now();
     let (mut c, sent) = client(1, 1, &targets, now);
     assert!(
