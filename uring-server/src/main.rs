@@ -481,6 +481,12 @@ fn main() -> ExitCode {
         .transpose()
     {
         Ok(p) => p,
+        // Started by an upgrade from a server that dropped root: the directory may be
+        // root's. Serving matters more than the file.
+        Err(e) if ready_pipe.is_some() => {
+            eprintln!("uring-server: {e}; serving without it");
+            None
+        }
         Err(e) => {
             eprintln!("uring-server: {e}");
             server.begin_shutdown();
