@@ -322,15 +322,11 @@ fn settings() -> Result<Cli, String> {
     let tls_files = cli.tls_cert.is_some() || cli.tls_key.is_some();
     match (cli.tls_listen.is_empty(), &cli.tls_cert, &cli.tls_key) {
         (false, Some(_), Some(_)) | (true, None, None) => {}
-        (false, _, _) => {
-            return Err("uring-server: --tls-listen needs --tls-cert and --tls-key".into())
-        }
-        (true, _, _) => {
-            return Err("uring-server: --tls-cert and --tls-key need --tls-listen".into())
-        }
+        (false, _, _) => usage_error("--tls-listen needs --tls-cert and --tls-key"),
+        (true, _, _) => usage_error("--tls-cert and --tls-key need --tls-listen"),
     }
     if (cli.tls_reload || cli.ktls) && !tls_files {
-        return Err("uring-server: --tls-reload and --ktls need --tls-listen".into());
+        usage_error("--tls-reload and --ktls need --tls-listen");
     }
     if let (Some(cert), Some(key)) = (&cli.tls_cert, &cli.tls_key) {
         check_certificate(cert, key).map_err(|e| format!("uring-server: {e}"))?;
@@ -339,6 +335,14 @@ fn settings() -> Result<Cli, String> {
         check_root(root).map_err(|e| format!("uring-server: --root: {e}"))?;
     }
     Ok(cli)
+}
+
+/// A mistake in how flags combine: clap's message and exit status 2, as when clap
+/// itself checked it (before either half could come from the file).
+fn usage_error(msg: &str) -> ! {
+    Cli::command()
+        .error(clap::error::ErrorKind::MissingRequiredArgument, msg)
+        .exit()
 }
 
 /// The certificate and key load as the server would load them.
