@@ -556,3 +556,98 @@ fn the_clog_test_for_uwsgi() {
         "directly, uWSGI's sync workers should clog: {direct:?}"
     );
 }
+
+/// Dies or dawdles by path: for the proxy's 502 and 504.
+const FAILING_APP: &str = r#"
+import os, time
+def app(environ, start_response):
+    if environ["PATH_INFO"] == "/bad/die":
+        os._exit(1)
+    time.sleep(3)
+    start_response("200 OK", [("Content-Length", "4")])
+    return [b"late"]
+"#;
+
+/// The environ's JSON and the body after it, from ECHO_APP's answer.
+fn environ_and_body(body: &[u8]) -> (serde_json::Value, Vec<u8>) {
+    let nl = body.iter().position(|&b| b == b'\n').expect("environ line");
+    (
+        serde_json::from_slice(&body[..nl]).unwrap(),
+        body[nl + 1..].to_vec(),
+    )
+}
+
+#[test]
+fn uring_server_fronts_a_real_uwsgi_over_uwsgi() {
+    let echo = Uwsgi::start(ECHO_APP, "--uwsgi-socket", &["--buffer-size", "32768"]);
+    let failing = Uwsgi::start(FAILING_APP, "--uwsgi-socket", &["--master"]);
+    let root = format!("/=uwsgi://{}", echo.addr);
+    let bad = format!("/bad/=uwsgi://{}", failing.addr);
+    let px = uring_tests::server::ServerProc::start(&[
+        "--proxy",
+        &root,
+        "--proxy",
+        &bad,
+        "--upstream-timeout",
+        "1s",
+    ]);
+
+    let r = exchange(
+        px.addr,
+        b"GET /a/b?x=1&y=2 HTTP/1.1\r\nHost: app.example\r\nX-Trace: abc\r\nConnection: close\r\n\r\n",
+    );
+    assert_eq!(r.status, 200, "{}", r.head);
+    let (env, body) = environ_and_body(&r.body);
+    assert_eq!(env["REQUEST_METHOD"], "GET");
+    assert_eq!(env["REQUEST_URI"], "/a/b?x=1&y=2");
+    assert_eq!(env["PATH_INFO"], "/a/b");
+    assert_eq!(env["QUERY_STRING"], "x=1&y=2");
+    assert_eq!(env["HTTP_HOST"], "app.example");
+    assert_eq!(env["HTTP_X_TRACE"], "abc");
+    assert_eq!(env["REMOTE_ADDR"], "127.0.0.1");
+    assert_eq!(env["SERVER_PORT"], px.addr.port().to_string());
+    assert_eq!(env["SERVER_PROTOCOL"], "HTTP/1.1");
+    assert!(env["REMOTE_PORT"].as_str().unwrap().parse::<u16>().unwrap() > 0);
+    assert!(body.is_empty());
+
+    // Bodies of 0 B and 1 MiB, exact, as POSTs on one client connection: uWSGI closes
+    // after each response, so each goes on a fresh upstream connection.
+    let big: Vec<u8> = (0..1024 * 1024).map(|i| (i * 7 % 251) as u8).collect();
+    let mut s = px.connect();
+    s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    for body in [&b""[..], &big, &b""[..]] {
+        let mut raw = format!(
+            "POST /upload HTTP/1.1\r\nHost: a\r\nContent-Type: application/octet-stream\r\nContent-Length: {}\r\n\r\n",
+            body.len()
+        )
+        .into_bytes();
+        raw.extend_from_slice(body);
+        s.write_all(&raw).unwrap();
+        let r = uring_tests::server::read_responses(&mut s, 1, &[]).remove(0);
+        assert_eq!(r.status, 200, "{}", r.head);
+        let (env, echoed) = environ_and_body(&r.body);
+        assert_eq!(env["REQUEST_METHOD"], "POST");
+        // The codec sends an empty CONTENT_LENGTH for no body (cgi.rs).
+        let length = Some(body.len()).filter(|&n| n > 0).map(|n| n.to_string());
+        assert_eq!(env["CONTENT_LENGTH"], length.unwrap_or_default());
+        assert_eq!(env["CONTENT_TYPE"], "application/octet-stream");
+        assert!(
+            echoed == body,
+            "{} bytes echoed of {}",
+            echoed.len(),
+            body.len()
+        );
+    }
+
+    let r = exchange(px.addr, b"GET /bad/die HTTP/1.1\r\nHost: a\r\n\r\n");
+    assert_eq!(r.status, 502, "an app that dies: {}", r.head);
+    let r = exchange(px.addr, b"GET /bad/slow HTTP/1.1\r\nHost: a\r\n\r\n");
+    assert_eq!(
+        r.status, 504,
+        "an app slower than --upstream-timeout: {}",
+        r.head
+    );
+    // A path the uwsgi packet cannot carry is the client's 400, never sent upstream.
+    let r = exchange(px.addr, b"GET /a%00b HTTP/1.1\r\nHost: a\r\n\r\n");
+    assert_eq!(r.status, 400, "{}", r.head);
+}

@@ -106,6 +106,17 @@ pub enum UpstreamAddr {
     Unix(PathBuf),
 }
 
+/// What an upstream speaks, from its URL's scheme.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum UpstreamProtocol {
+    /// `http://`, `unix:`: HTTP/1.1, connections kept alive and pooled.
+    #[default]
+    Http,
+    /// `uwsgi://`, `uwsgi+unix:`: the uwsgi packet (`proxy/uwsgi.rs`); uWSGI closes after
+    /// each response, so its connections are never pooled.
+    Uwsgi,
+}
+
 /// One `--proxy PREFIX=URL`: requests whose path starts with `prefix` go to upstream
 /// `upstream` (an index into [`ProxyConfig::upstreams`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -120,6 +131,8 @@ pub struct ProxyRoute {
 pub struct ProxyConfig {
     pub routes: Vec<ProxyRoute>,
     pub upstreams: Vec<UpstreamAddr>,
+    /// Per upstream (same index): what it speaks.
+    pub protocols: Vec<UpstreamProtocol>,
     /// Connections per worker and upstream: a cap, so a small app server is not flooded.
     pub conns_per_upstream: usize,
     pub connect_timeout: Duration,
@@ -134,6 +147,7 @@ impl Default for ProxyConfig {
         ProxyConfig {
             routes: Vec::new(),
             upstreams: Vec::new(),
+            protocols: Vec::new(),
             conns_per_upstream: 32,
             connect_timeout: Duration::from_secs(5),
             timeout: Duration::from_secs(60),
@@ -143,12 +157,15 @@ impl Default for ProxyConfig {
 }
 
 impl ProxyConfig {
-    /// Add a route; the same upstream named twice is one upstream (one pool).
-    pub fn add_route(&mut self, prefix: &str, upstream: UpstreamAddr) {
-        let idx = match self.upstreams.iter().position(|u| *u == upstream) {
+    /// Add a route; the same upstream named twice (address and protocol) is one upstream
+    /// (one pool).
+    pub fn add_route(&mut self, prefix: &str, upstream: UpstreamAddr, protocol: UpstreamProtocol) {
+        let same = |(u, p): (&UpstreamAddr, &UpstreamProtocol)| *u == upstream && *p == protocol;
+        let idx = match self.upstreams.iter().zip(&self.protocols).position(same) {
             Some(i) => i,
             None => {
                 self.upstreams.push(upstream);
+                self.protocols.push(protocol);
                 self.upstreams.len() - 1
             }
         };
@@ -173,6 +190,7 @@ impl ProxyConfig {
         self.route(path).map(|upstream| UpstreamRoute {
             upstream,
             trust_forwarded: self.trust_forwarded,
+            protocol: self.protocols[upstream],
         })
     }
 
@@ -195,20 +213,31 @@ impl ProxyConfig {
 pub struct UpstreamRoute {
     pub upstream: usize,
     pub trust_forwarded: bool,
+    pub protocol: UpstreamProtocol,
 }
 
 /// Parse an upstream URL: `http://HOST:PORT` (a literal address; `[::1]` for IPv6,
-/// `localhost` allowed) or `unix:/path/to.sock`.
-pub fn parse_upstream(url: &str) -> Result<UpstreamAddr, String> {
-    if let Some(path) = url.strip_prefix("unix:") {
+/// `localhost` allowed) or `unix:/path/to.sock`; `uwsgi://HOST:PORT` or
+/// `uwsgi+unix:/path` for a uWSGI server's uwsgi socket.
+pub fn parse_upstream(url: &str) -> Result<(UpstreamAddr, UpstreamProtocol), String> {
+    let (protocol, rest) = match url.strip_prefix("uwsgi") {
+        Some(rest) => (UpstreamProtocol::Uwsgi, rest),
+        None => (UpstreamProtocol::Http, url),
+    };
+    let (unix, tcp) = match protocol {
+        UpstreamProtocol::Http => ("unix:", "http://"),
+        UpstreamProtocol::Uwsgi => ("+unix:", "://"),
+    };
+    if let Some(path) = rest.strip_prefix(unix) {
         if path.is_empty() {
-            return Err(format!("'{url}': unix: needs a socket path"));
+            return Err(format!("'{url}': needs a socket path"));
         }
-        return Ok(UpstreamAddr::Unix(PathBuf::from(path)));
+        return Ok((UpstreamAddr::Unix(PathBuf::from(path)), protocol));
     }
-    let Some(rest) = url.strip_prefix("http://") else {
+    let Some(rest) = rest.strip_prefix(tcp) else {
         return Err(format!(
-            "'{url}': upstream must be http://HOST:PORT or unix:/path (https is not supported)"
+            "'{url}': upstream must be http://HOST:PORT, unix:/path, uwsgi://HOST:PORT or \
+             uwsgi+unix:/path (https is not supported)"
         ));
     };
     let authority = rest.trim_end_matches('/');
@@ -221,8 +250,10 @@ pub fn parse_upstream(url: &str) -> Result<UpstreamAddr, String> {
     };
     authority
         .parse::<SocketAddr>()
-        .map(UpstreamAddr::Tcp)
-        .map_err(|_| format!("'{url}': expected http://IP:PORT (e.g. http://127.0.0.1:8000 or http://[::1]:9000)"))
+        .map(|a| (UpstreamAddr::Tcp(a), protocol))
+        .map_err(|_| {
+            format!("'{url}': expected IP:PORT (e.g. http://127.0.0.1:8000 or http://[::1]:9000)")
+        })
 }
 
 /// Where `--access-log` writes.

@@ -14,7 +14,7 @@ use clap::parser::ValueSource;
 use clap::ArgMatches;
 use serde::Deserialize;
 use toml::Spanned;
-use uring_server::{AccessLogFormat, UpstreamAddr};
+use uring_server::{AccessLogFormat, UpstreamAddr, UpstreamProtocol};
 
 use crate::{parse_duration, parse_tier, privileges, Cli, Span};
 
@@ -172,7 +172,7 @@ pub struct FileSettings {
     upstream_timeout: Option<Span>,
     trust_forwarded: Option<bool>,
     root: Option<PathBuf>,
-    proxy: Option<Vec<(String, UpstreamAddr)>>,
+    proxy: Option<Vec<(String, (UpstreamAddr, UpstreamProtocol))>>,
 }
 
 /// Reads `path` into checked settings, or `FILE:LINE: what is wrong`.
@@ -374,8 +374,8 @@ fn check_hosts(hosts: &Spanned<Vec<Spanned<String>>>) -> Result<(), Mistake> {
 fn routes(
     text: &str,
     list: &[Spanned<RouteSection>],
-) -> Result<Vec<(String, UpstreamAddr)>, Mistake> {
-    let mut out: Vec<(String, UpstreamAddr)> = Vec::new();
+) -> Result<Vec<(String, (UpstreamAddr, UpstreamProtocol))>, Mistake> {
+    let mut out: Vec<(String, (UpstreamAddr, UpstreamProtocol))> = Vec::new();
     let mut seen: Vec<(&str, usize)> = Vec::new();
     for route in list {
         let r = route.get_ref();
@@ -670,7 +670,10 @@ balance = "least-conn"
             cli.proxy,
             [(
                 "/api/".to_string(),
-                UpstreamAddr::Tcp("127.0.0.1:8001".parse().unwrap())
+                (
+                    UpstreamAddr::Tcp("127.0.0.1:8001".parse().unwrap()),
+                    UpstreamProtocol::Http
+                )
             )]
         );
     }
@@ -704,7 +707,10 @@ balance = "least-conn"
             cli.proxy,
             [(
                 "/x/".to_string(),
-                UpstreamAddr::Tcp("127.0.0.1:4".parse().unwrap())
+                (
+                    UpstreamAddr::Tcp("127.0.0.1:4".parse().unwrap()),
+                    UpstreamProtocol::Http
+                )
             )]
         );
         assert_eq!(cli.root, Some(PathBuf::from("/tmp")));

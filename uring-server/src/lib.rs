@@ -51,7 +51,7 @@ pub mod worker;
 pub use handler::{CachedResponse, DefaultHandler, FileBody, Handler, Request, ResponseWriter};
 pub use server::{
     AccessLogFormat, AccessLogTarget, Listening, ProxyConfig, RunningServer, Server, ServerBuilder,
-    ServerConfig, ServerError, Timeouts, TlsSettings, UpstreamAddr,
+    ServerConfig, ServerError, Timeouts, TlsSettings, UpstreamAddr, UpstreamProtocol,
 };
 pub use static_files::{FileBodies, StaticFiles};
 pub use uring_common::http::Limits;

@@ -20,6 +20,7 @@ use uring_server::config::{parse_upstream, Http2Limits};
 use uring_server::{
     inherit, systemd, upgrade, AccessLogFormat, AccessLogTarget, FileBodies, Limits, ProxyConfig,
     RunningServer, Server, ServerConfig, TierChoice, Timeouts, TlsSettings, UpstreamAddr,
+    UpstreamProtocol,
 };
 
 /// A thread-per-core io_uring HTTP/1.1 server: /plaintext, /json, static files and a
@@ -193,10 +194,11 @@ struct Cli {
 
     /// Reverse-proxy requests whose path starts with PREFIX to URL (repeatable; the
     /// longest prefix wins; /plaintext and /json stay built in). URL is http://IP:PORT or
-    /// unix:/path/to.sock, e.g. --proxy /=http://127.0.0.1:8000 --proxy /api/=unix:/run/app.sock.
+    /// unix:/path/to.sock, or uwsgi://IP:PORT or uwsgi+unix:/path for a uWSGI server's
+    /// uwsgi socket (the uwsgi protocol, as nginx's uwsgi_pass), e.g. --proxy /=http://127.0.0.1:8000 --proxy /api/=unix:/run/app.sock.
     /// Requests and responses are buffered (see docs/proxy.md).
     #[arg(long = "proxy", value_name = "PREFIX=URL", value_parser = parse_proxy)]
-    proxy: Vec<(String, UpstreamAddr)>,
+    proxy: Vec<(String, (UpstreamAddr, UpstreamProtocol))>,
 
     /// Connections per worker and upstream: a cap, so a small app server is not flooded.
     #[arg(long, value_name = "N", default_value_t = ProxyConfig::default().conns_per_upstream)]
@@ -216,7 +218,7 @@ struct Cli {
     trust_forwarded: bool,
 }
 
-fn parse_proxy(s: &str) -> Result<(String, UpstreamAddr), String> {
+fn parse_proxy(s: &str) -> Result<(String, (UpstreamAddr, UpstreamProtocol)), String> {
     let (prefix, url) = s
         .split_once('=')
         .ok_or_else(|| format!("'{s}': expected PREFIX=URL, e.g. /=http://127.0.0.1:8000"))?;
@@ -457,8 +459,8 @@ fn main() -> ExitCode {
             max_frame_size: cli.http2_max_frame_size,
             max_header_list: cli.http2_max_header_list,
         });
-    for (prefix, upstream) in &cli.proxy {
-        builder = builder.proxy(prefix, upstream.clone());
+    for (prefix, (upstream, protocol)) in &cli.proxy {
+        builder = builder.proxy_with(prefix, upstream.clone(), *protocol);
     }
     let default_listen = [SocketAddr::from(([0, 0, 0, 0], 8080))];
     let listen = match cli.listen.is_empty() && cli.tls_listen.is_empty() {
@@ -634,6 +636,54 @@ fn wait_for_stop(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn upstream_schemes_choose_the_protocol() {
+        let tcp = |a: &str| UpstreamAddr::Tcp(a.parse().unwrap());
+        let unix = |p: &str| UpstreamAddr::Unix(p.into());
+        let cases = [
+            (
+                "/=http://127.0.0.1:8000",
+                tcp("127.0.0.1:8000"),
+                UpstreamProtocol::Http,
+            ),
+            (
+                "/=unix:/run/a.sock",
+                unix("/run/a.sock"),
+                UpstreamProtocol::Http,
+            ),
+            (
+                "/=uwsgi://[::1]:3031",
+                tcp("[::1]:3031"),
+                UpstreamProtocol::Uwsgi,
+            ),
+            (
+                "/=uwsgi://localhost:3031/",
+                tcp("127.0.0.1:3031"),
+                UpstreamProtocol::Uwsgi,
+            ),
+            (
+                "/=uwsgi+unix:/run/u.sock",
+                unix("/run/u.sock"),
+                UpstreamProtocol::Uwsgi,
+            ),
+        ];
+        for (arg, addr, protocol) in cases {
+            assert_eq!(
+                parse_proxy(arg),
+                Ok(("/".to_string(), (addr, protocol))),
+                "{arg}"
+            );
+        }
+        for bad in [
+            "/=uwsgi:/x",
+            "/=uwsgi+unix:",
+            "/=uwsgi://h/p",
+            "/=uwsgihttp://1.2.3.4:1",
+        ] {
+            assert!(parse_proxy(bad).is_err(), "{bad}");
+        }
+    }
 
     #[test]
     fn durations() {

@@ -21,7 +21,7 @@ use uring_common::ring::{self, RingError, Tier, TierChoice};
 use crate::access_log::AccessLog;
 pub use crate::config::{
     AccessLogFormat, AccessLogTarget, ProxyConfig, ServerConfig, Timeouts, TlsSettings,
-    UpstreamAddr, UpstreamRoute,
+    UpstreamAddr, UpstreamProtocol, UpstreamRoute,
 };
 use crate::handler::{DefaultHandler, Handler};
 use crate::metrics::{MetricsServer, Registry};
@@ -255,8 +255,18 @@ impl<H: Handler + Clone> ServerBuilder<H> {
 
     /// Proxy requests whose path starts with `prefix` to `upstream` (repeatable; the
     /// longest prefix wins; default handler only: `/plaintext` and `/json` stay built in).
-    pub fn proxy(mut self, prefix: &str, upstream: UpstreamAddr) -> Self {
-        self.config.proxy.add_route(prefix, upstream);
+    pub fn proxy(self, prefix: &str, upstream: UpstreamAddr) -> Self {
+        self.proxy_with(prefix, upstream, UpstreamProtocol::Http)
+    }
+
+    /// [`proxy`](Self::proxy) to an upstream that speaks `protocol`.
+    pub fn proxy_with(
+        mut self,
+        prefix: &str,
+        upstream: UpstreamAddr,
+        protocol: UpstreamProtocol,
+    ) -> Self {
+        self.config.proxy.add_route(prefix, upstream, protocol);
         self
     }
 

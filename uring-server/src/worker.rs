@@ -314,13 +314,13 @@ impl<H: Handler> Worker<H> {
                 }
                 let conn = &mut self.conns[slot as usize];
                 conn.set_tls(self.tls.session_for(li));
-                conn.client = crate::proxy::ClientInfo {
-                    peer: self
-                        .proxy
-                        .enabled()
-                        .then(|| crate::proxy::peer_ip(fd))
-                        .flatten(),
-                    tls: conn.is_tls(),
+                let tls = conn.is_tls();
+                conn.client = match self.proxy.enabled() {
+                    true => crate::proxy::client_info(fd, tls),
+                    false => crate::proxy::ClientInfo {
+                        tls,
+                        ..Default::default()
+                    },
                 };
                 self.drive(core, slot);
             }

@@ -19,7 +19,13 @@ impl Conn {
             body,
         });
         if let Some(route) = route {
-            self.forward = Some(Forward::new(route, head, body, self.client, keep_alive));
+            let forward = match Forward::new(route, head, body, self.client, keep_alive) {
+                Ok(f) => f,
+                Err(e) => {
+                    return self.refuse_counted(Refusal::Upstream(e), head.target.as_bytes(), ctx)
+                }
+            };
+            self.forward = Some(forward);
             self.forwarding = true;
             self.forward_from = Some((self.out.len(), ctx.now));
             self.keep_for_log(head, ctx);

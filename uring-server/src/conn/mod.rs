@@ -110,6 +110,8 @@ enum Refusal {
     Connect,
     /// The body did not arrive within the body timeout: 408.
     BodyTimeout,
+    /// The request cannot be put in the upstream's protocol (a uwsgi packet): 400 or 431.
+    Upstream(crate::proxy::cgi::CgiError),
 }
 
 impl Refusal {
@@ -119,6 +121,7 @@ impl Refusal {
             Refusal::Body(e) => e.status(),
             Refusal::Connect => 501,
             Refusal::BodyTimeout => 408,
+            Refusal::Upstream(e) => e.status(),
         }
     }
 }

@@ -14,6 +14,10 @@ use crate::response::SERVER_NAME;
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct ClientInfo {
     pub peer: Option<std::net::IpAddr>,
+    /// The peer's full address and the listener's (`REMOTE_PORT`, `SERVER_ADDR`,
+    /// `SERVER_PORT` for uwsgi upstreams).
+    pub peer_addr: Option<std::net::SocketAddr>,
+    pub local: Option<std::net::SocketAddr>,
     /// The client is on a TLS listener.
     pub tls: bool,
 }
@@ -253,6 +257,7 @@ mod tests {
         let client = ClientInfo {
             peer: "10.0.0.7".parse().ok(),
             tls: false,
+            ..ClientInfo::default()
         };
         write_upstream_request(&head, body, client, trust, &mut out);
         String::from_utf8(out).unwrap()

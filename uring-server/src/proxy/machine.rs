@@ -538,7 +538,8 @@ impl Machine {
                 upstream_reusable,
                 client_keep_alive,
             }) => {
-                let reusable = upstream_reusable && u.sent && !draining;
+                let reuse = u.job.as_ref().is_some_and(|j| j.forward.reuse);
+                let reusable = upstream_reusable && reuse && u.sent && !draining;
                 let job = u.job.take().expect("busy");
                 let log = self.log_of(up, &job, now);
                 self.unlink(job.client, up);

@@ -33,7 +33,6 @@ mod tests;
 pub mod upstream;
 pub mod uwsgi;
 
-use std::net::IpAddr;
 use std::os::fd::RawFd;
 use std::time::{Duration, Instant};
 
@@ -59,12 +58,19 @@ pub struct Proxy {
     up_of: Vec<UpId>,
 }
 
-/// The client's address for `X-Forwarded-For`.
-pub fn peer_ip(fd: RawFd) -> Option<IpAddr> {
+/// Who is on an accepted socket: the client's address (`X-Forwarded-For`, CGI's
+/// `REMOTE_*`) and the local one (`SERVER_ADDR`, `SERVER_PORT`).
+pub fn client_info(fd: RawFd, tls: bool) -> ClientInfo {
     // SAFETY: the worker's accepted socket, open for the duration of the call.
     let fd = unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) };
-    let addr = socket2::SockRef::from(&fd).peer_addr().ok()?;
-    addr.as_socket().map(|a| a.ip())
+    let sock = socket2::SockRef::from(&fd);
+    let peer_addr = sock.peer_addr().ok().and_then(|a| a.as_socket());
+    ClientInfo {
+        peer: peer_addr.map(|a| a.ip()),
+        peer_addr,
+        local: sock.local_addr().ok().and_then(|a| a.as_socket()),
+        tls,
+    }
 }
 
 /// The address as the core keeps it.

@@ -67,6 +67,7 @@ fn get(path: &str) -> Forward {
         upstream: 0,
         request: format!("GET {path} HTTP/1.1\r\nHost: t\r\n\r\n").into_bytes(),
         idempotent: true,
+        reuse: true,
         side: ClientSide {
             head_only: false,
             http10: false,
@@ -504,4 +505,20 @@ fn drain_closes_idle_connections_now_and_busy_ones_after_their_response() {
     p.data(b, OK);
     assert_eq!(p.status_of(2), Some(200));
     assert!(p.ups[&b].closed, "closed after its response");
+}
+
+#[test]
+fn a_connection_of_a_protocol_without_reuse_closes_after_a_keep_alive_response() {
+    let mut p = Pair::new(limits(1));
+    let once = || Forward {
+        reuse: false,
+        ..get("/wsgi")
+    };
+    p.submit(1, once());
+    let up = p.up_of(1);
+    p.data(up, OK);
+    assert_eq!(p.status_of(1), Some(200));
+    assert!(p.ups[&up].closed, "never pooled");
+    p.submit(2, once());
+    assert_eq!(p.connects, 2, "a fresh connection for the next request");
 }
