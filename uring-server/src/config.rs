@@ -216,10 +216,13 @@ pub struct UpstreamRoute {
     pub protocol: UpstreamProtocol,
 }
 
+/// An upstream URL parsed: where it listens and what it speaks.
+pub type UpstreamUrl = (UpstreamAddr, UpstreamProtocol);
+
 /// Parse an upstream URL: `http://HOST:PORT` (a literal address; `[::1]` for IPv6,
 /// `localhost` allowed) or `unix:/path/to.sock`; `uwsgi://HOST:PORT` or
 /// `uwsgi+unix:/path` for a uWSGI server's uwsgi socket.
-pub fn parse_upstream(url: &str) -> Result<(UpstreamAddr, UpstreamProtocol), String> {
+pub fn parse_upstream(url: &str) -> Result<UpstreamUrl, String> {
     let (protocol, rest) = match url.strip_prefix("uwsgi") {
         Some(rest) => (UpstreamProtocol::Uwsgi, rest),
         None => (UpstreamProtocol::Http, url),

@@ -14,7 +14,8 @@ use clap::parser::ValueSource;
 use clap::ArgMatches;
 use serde::Deserialize;
 use toml::Spanned;
-use uring_server::{AccessLogFormat, UpstreamAddr, UpstreamProtocol};
+use uring_server::config::UpstreamUrl;
+use uring_server::AccessLogFormat;
 
 use crate::{parse_duration, parse_tier, privileges, Cli, Span};
 
@@ -172,7 +173,7 @@ pub struct FileSettings {
     upstream_timeout: Option<Span>,
     trust_forwarded: Option<bool>,
     root: Option<PathBuf>,
-    proxy: Option<Vec<(String, (UpstreamAddr, UpstreamProtocol))>>,
+    proxy: Option<Vec<(String, UpstreamUrl)>>,
 }
 
 /// Reads `path` into checked settings, or `FILE:LINE: what is wrong`.
@@ -374,8 +375,8 @@ fn check_hosts(hosts: &Spanned<Vec<Spanned<String>>>) -> Result<(), Mistake> {
 fn routes(
     text: &str,
     list: &[Spanned<RouteSection>],
-) -> Result<Vec<(String, (UpstreamAddr, UpstreamProtocol))>, Mistake> {
-    let mut out: Vec<(String, (UpstreamAddr, UpstreamProtocol))> = Vec::new();
+) -> Result<Vec<(String, UpstreamUrl)>, Mistake> {
+    let mut out: Vec<(String, UpstreamUrl)> = Vec::new();
     let mut seen: Vec<(&str, usize)> = Vec::new();
     for route in list {
         let r = route.get_ref();
@@ -555,6 +556,7 @@ mod tests {
     use super::*;
     use clap::{CommandFactory, FromArgMatches, Parser};
     use std::time::Duration;
+    use uring_server::{UpstreamAddr, UpstreamProtocol};
 
     fn parse_str(text: &str) -> Result<FileSettings, String> {
         parse(text, Path::new("/"))

@@ -16,11 +16,10 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{CommandFactory, FromArgMatches, Parser};
-use uring_server::config::{parse_upstream, Http2Limits};
+use uring_server::config::{parse_upstream, Http2Limits, UpstreamUrl};
 use uring_server::{
     inherit, systemd, upgrade, AccessLogFormat, AccessLogTarget, FileBodies, Limits, ProxyConfig,
-    RunningServer, Server, ServerConfig, TierChoice, Timeouts, TlsSettings, UpstreamAddr,
-    UpstreamProtocol,
+    RunningServer, Server, ServerConfig, TierChoice, Timeouts, TlsSettings,
 };
 
 /// A thread-per-core io_uring HTTP/1.1 server: /plaintext, /json, static files and a
@@ -198,7 +197,7 @@ struct Cli {
     /// uwsgi socket (the uwsgi protocol, as nginx's uwsgi_pass), e.g. --proxy /=http://127.0.0.1:8000 --proxy /api/=unix:/run/app.sock.
     /// Requests and responses are buffered (see docs/proxy.md).
     #[arg(long = "proxy", value_name = "PREFIX=URL", value_parser = parse_proxy)]
-    proxy: Vec<(String, (UpstreamAddr, UpstreamProtocol))>,
+    proxy: Vec<(String, UpstreamUrl)>,
 
     /// Connections per worker and upstream: a cap, so a small app server is not flooded.
     #[arg(long, value_name = "N", default_value_t = ProxyConfig::default().conns_per_upstream)]
@@ -218,7 +217,7 @@ struct Cli {
     trust_forwarded: bool,
 }
 
-fn parse_proxy(s: &str) -> Result<(String, (UpstreamAddr, UpstreamProtocol)), String> {
+fn parse_proxy(s: &str) -> Result<(String, UpstreamUrl), String> {
     let (prefix, url) = s
         .split_once('=')
         .ok_or_else(|| format!("'{s}': expected PREFIX=URL, e.g. /=http://127.0.0.1:8000"))?;
@@ -636,6 +635,7 @@ fn wait_for_stop(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use uring_server::{UpstreamAddr, UpstreamProtocol};
 
     #[test]
     fn upstream_schemes_choose_the_protocol() {
