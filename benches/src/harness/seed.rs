@@ -8,8 +8,8 @@
 //! sync worker clog.
 //!
 //! uWSGI runs on CPython only: Debian packages no PyPy plugin for it, and the table says
-//! so in that column's cells. TODO(issue 25): a column behind uring-server's `uwsgi://`
-//! upstream once the proxy machine speaks uwsgi (no such cell is faked meanwhile).
+//! so in that column's cells. uwsgi-behind-uring-server is the same uWSGI
+//! behind uring-server's `uwsgi://` upstream.
 //!
 //! Unlike `compare`, nothing is pinned by default: the seed ran server and load tool on
 //! the same machine without pinning, and pinning a `-w 2` server to one CPU would erase
@@ -53,11 +53,12 @@ pub struct SeedArgs {
     /// Row groups to run: cpython, pypy, behind-uring-server and behind-nginx (CPython's
     /// gunicorn behind that proxy, the proxy with one worker), tornado-cpython and
     /// tornado-pypy (gunicorn -k tornado), uwsgi, uwsgi-pypy (a note: no packaged plugin),
-    /// uwsgi-behind-nginx (uwsgi_pass), uring-server, nginx.
+    /// uwsgi-behind-nginx (uwsgi_pass), uwsgi-behind-uring-server (uwsgi://), uring-server,
+    /// nginx.
     #[arg(
         long,
         value_delimiter = ',',
-        default_value = "cpython,pypy,behind-uring-server,behind-nginx,tornado-cpython,tornado-pypy,uwsgi,uwsgi-pypy,uwsgi-behind-nginx,uring-server,nginx"
+        default_value = "cpython,pypy,behind-uring-server,behind-nginx,tornado-cpython,tornado-pypy,uwsgi,uwsgi-pypy,uwsgi-behind-nginx,uwsgi-behind-uring-server,uring-server,nginx"
     )]
     pub columns: Vec<String>,
     /// Load tool: uring-load (weighttp's flags) or h2load (the same counts).
@@ -250,6 +251,9 @@ fn heading(column: &str, venv: Option<&Path>) -> String {
         }
         "uwsgi-pypy" => return format!("{} (PyPy)", uwsgi_name()),
         "uwsgi-behind-nginx" => return format!("{} behind nginx uwsgi_pass", uwsgi_name()),
+        "uwsgi-behind-uring-server" => {
+            return format!("{} behind uring-server uwsgi://", uwsgi_name())
+        }
         _ => {}
     }
     let Some(venv) = venv else {
@@ -262,7 +266,7 @@ fn heading(column: &str, venv: Option<&Path>) -> String {
 }
 
 /// Every row group, in table order.
-const COLUMNS: [&str; 11] = [
+const COLUMNS: [&str; 12] = [
     "cpython",
     "pypy",
     "behind-uring-server",
@@ -272,6 +276,7 @@ const COLUMNS: [&str; 11] = [
     "uwsgi",
     "uwsgi-pypy",
     "uwsgi-behind-nginx",
+    "uwsgi-behind-uring-server",
     "uring-server",
     "nginx",
 ];
@@ -292,7 +297,7 @@ fn uwsgi_pypy() -> Result<ServerProcess, String> {
 }
 
 /// The app server of `column` on a port of its own (gunicorn from `venv` for
-/// behind-uring-server and behind-nginx, uWSGI on a uwsgi socket for uwsgi-behind-nginx),
+/// behind-uring-server and behind-nginx, uWSGI on a uwsgi socket for uwsgi-behind-*),
 /// and the proxy on `addr` in front of it (one proxy worker; `/plaintext` forwarded). The
 /// proxy owns the app server's process.
 fn start_behind(
@@ -554,7 +559,7 @@ pub fn run(a: &SeedArgs, bin_dir: &Path, command_line: &str) -> Result<PathBuf, 
                 start_uwsgi(&scratch, "--http-socket", addr, workers, &server_cpus)
             }
             None if col == "uwsgi-pypy" => uwsgi_pypy(),
-            None if col == "uwsgi-behind-nginx" => {
+            None if col.starts_with("uwsgi-behind-") => {
                 start_behind(&col, None, &scratch, addr, workers, &server_cpus, &env)
             }
             None => {
@@ -788,7 +793,12 @@ impl SeedReport {
         table(
             &mut md,
             self,
-            &["uwsgi", "uwsgi-pypy", "uwsgi-behind-nginx"],
+            &[
+                "uwsgi",
+                "uwsgi-pypy",
+                "uwsgi-behind-nginx",
+                "uwsgi-behind-uring-server",
+            ],
             &|w| format!("uwsgi --processes {w}"),
         );
         if self.cells.iter().any(|c| c.column.starts_with("uwsgi")) {

@@ -269,13 +269,13 @@ pub fn start_with_upstream(
         }
         Server::UringProxy => {
             let up = upstream_of()?;
-            let AppUpstream::Http(up_addr) = up.0 else {
-                // TODO(issue 25): `uwsgi://` once the proxy machine speaks uwsgi.
-                return Err("uring-server has no uwsgi:// upstream yet".into());
+            let url = match up.0 {
+                AppUpstream::Http(a) => format!("http://{a}"),
+                AppUpstream::Uwsgi(a) => format!("uwsgi://{a}"),
             };
             let mut c = Command::new(env.bin_dir.join("uring-server"));
             c.args(["-w", &workers, "--listen", &listen, "--proxy"])
-                .arg(format!("/plaintext=http://{up_addr}"));
+                .arg(format!("/plaintext={url}"));
             let own: Vec<usize> = (0..nworkers).collect();
             if !cpus.is_empty() && cpus != own.as_slice() {
                 c.arg("--no-pin");
