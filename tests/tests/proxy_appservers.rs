@@ -517,8 +517,8 @@ fn fcgiwrap_runs_a_cgi_script_through_our_records() {
 
 /// The seed's clog against uWSGI's own HTTP socket, as the gunicorn clog test does it
 /// (tests/proxy_gunicorn.rs): `--processes 2`, 40 clients at 1 byte/s both ways, uring-load
-/// sending normal requests for 10 s. TODO(issue 25): the same behind uring-server's
-/// `uwsgi://` upstream once the proxy speaks uwsgi.
+/// sending normal requests for 10 s; then the same uWSGI app on a uwsgi socket behind
+/// uring-server's `uwsgi://` upstream, where nothing may fail.
 #[test]
 fn the_clog_test_for_uwsgi() {
     let app = Uwsgi::start(
@@ -555,6 +555,24 @@ fn the_clog_test_for_uwsgi() {
         direct.1 > 0,
         "directly, uWSGI's sync workers should clog: {direct:?}"
     );
+    drop(app);
+    let app = Uwsgi::start(
+        uring_tests::clog::CLOG_APP,
+        "--uwsgi-socket",
+        &["--processes", "2", "--master", "--listen", "1024"],
+    );
+    let route = format!("/=uwsgi://{}", app.addr);
+    let px = uring_tests::server::ServerProc::start(&["--proxy", &route]);
+    let behind = uring_tests::clog::clog(px.addr, 40);
+    println!(
+        "  through uring-server: {:>6} succeeded, {:>4} failed or timed out",
+        behind.0, behind.1
+    );
+    assert_eq!(
+        behind.1, 0,
+        "through uring-server nothing may fail: {behind:?}"
+    );
+    assert!(behind.0 > 10 * direct.0.max(1), "{direct:?} vs {behind:?}");
 }
 
 /// Dies or dawdles by path: for the proxy's 502 and 504.
