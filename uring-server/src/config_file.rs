@@ -573,6 +573,18 @@ mod tests {
     }
 
     #[test]
+    fn a_route_to_uwsgi_keeps_its_protocol() {
+        let text =
+            "[[site]]\n[[site.route]]\nprefix = \"/\"\nupstreams = [\"uwsgi+unix:/run/u.sock\"]\n";
+        let cli = merged(text, &[]);
+        let want = (
+            UpstreamAddr::Unix("/run/u.sock".into()),
+            UpstreamProtocol::Uwsgi,
+        );
+        assert_eq!(cli.proxy, [("/".to_string(), want)]);
+    }
+
+    #[test]
     fn every_section_reaches_its_flag() {
         let text = r#"
 [server]
