@@ -644,4 +644,3 @@ fn open_model_over_http2_keeps_its_rate_and_count() {
         "400 requests at 1000/s take 0.4 s, not {elapsed}"
     );
 }
-
