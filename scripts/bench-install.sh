@@ -10,7 +10,7 @@ cache=${BENCH_CACHE:-bench-results/cache}
 need=()
 # Any nginx package will do (the harness writes its own config).
 command -v nginx >/dev/null 2>&1 || need+=(nginx-light)
-for pkg in wrk nghttp2-client apache2-utils python3 python3-venv pypy3 pypy3-venv uwsgi-core uwsgi-plugin-python3; do
+for pkg in wrk nghttp2-client apache2-utils python3 python3-venv pypy3 pypy3-venv uwsgi-core uwsgi-plugin-python3 h2o; do
   dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")
 done
 if [ ${#need[@]} -gt 0 ]; then
