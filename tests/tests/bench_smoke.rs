@@ -161,9 +161,10 @@ fn seed_study_quick_fills_the_seed_table() {
     let report = read_json(&out.join("seed.json"));
     let cells = report["cells"].as_array().expect("cells");
     // cpython, pypy, CPython behind uring-server and behind nginx: -w 1, -w 2 and the
-    // -c 100 row; uwsgi, uwsgi-pypy, uwsgi-behind-nginx, uring-server and nginx likewise;
-    // the tornado worker on CPython and PyPy at -w 2 -c 200 only.
-    assert_eq!(cells.len(), 9 * 3 + 2, "{report}");
+    // -c 100 row; uwsgi, uwsgi-pypy, uwsgi-behind-nginx, uwsgi-behind-uring-server,
+    // uring-server and nginx likewise; the tornado worker on CPython and PyPy at -w 2
+    // -c 200 only.
+    assert_eq!(cells.len(), 10 * 3 + 2, "{report}");
     for c in cells {
         if c["column"] == "uwsgi-pypy" {
             // Said in the table, not measured and not a hole.
@@ -184,6 +185,7 @@ fn seed_study_quick_fills_the_seed_table() {
         "| uwsgi --processes 1 |",
         "| no packaged PyPy plugin for uWSGI |",
         "behind nginx uwsgi_pass |",
+        "behind uring-server uwsgi:// |",
     ] {
         assert!(md.contains(row), "seed.md lacks {row}:\n{md}");
     }

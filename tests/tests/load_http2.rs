@@ -458,7 +458,11 @@ fn goaway_mid_run_loses_nothing_and_counts_nothing_twice() {
     assert_eq!(num(&v, &["requests", "succeeded"]), 300, "{v}");
     assert_eq!(num(&v, &["requests", "errored"]), 0, "{v}");
     assert_eq!(py.count("200"), 300);
-    assert!(py.count("goaway") >= 15, "{}", py.count("goaway"));
+    // Each connection answers 19 and sends GOAWAY at its 20th; with -c 2 the last two
+    // connections may both end below 20 (at most 38 answered without a GOAWAY), so at
+    // least (300 - 38) / 19, i.e. 14, connections went away (15 only when the tail lands
+    // on one connection: seen 14 once on a busy machine).
+    assert!(py.count("goaway") >= 14, "{}", py.count("goaway"));
     assert!(num(&v, &["retried"]) >= py.count("goaway"), "{v}");
     assert!(num(&v, &["connections", "opened"]) >= 16, "{v}");
 }
