@@ -70,6 +70,8 @@ fuzz_target!(|input: &[u8]| {
                         upstream: usize::from(arg & 0x40 != 0),
                         request: format!("{method} / HTTP/1.1\r\nHost: t\r\n\r\n").into_bytes(),
                         idempotent: method == "GET",
+                        // An upstream that closes after each response (uWSGI) or not.
+                        reuse: arg & 0x08 == 0,
                         side: ClientSide {
                             head_only,
                             http10: arg & 0x80 != 0,
