@@ -118,10 +118,38 @@ pub fn wait_for_listener(addr: SocketAddr, timeout: Duration) {
 /// fault and exactness checks).
 pub const TIERS: [&str; 4] = ["basic", "multishot", "full", "epoll"];
 
+pub mod appservers;
 pub mod clog;
 pub mod load;
 pub mod reliability;
 pub mod server;
+
+/// A fresh self-signed certificate for `localhost` and 127.0.0.1 (P-256, two days) at
+/// `cert`, its key at `key`: what the TLS tests give a server of theirs.
+pub fn self_signed_cert(cert: &std::path::Path, key: &std::path::Path) {
+    let out = std::process::Command::new("openssl")
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+        ])
+        .args(["-nodes", "-days", "2", "-subj", "/CN=localhost"])
+        .args(["-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1"])
+        .arg("-keyout")
+        .arg(key)
+        .arg("-out")
+        .arg(cert)
+        .output()
+        .expect("openssl (install it: scripts/install-test-deps.sh)");
+    assert!(
+        out.status.success(),
+        "openssl req: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
 
 /// Make the next close of `sock` send a RST instead of a FIN (SO_LINGER with a zero
 /// timeout): how the tests play a client or server that resets mid-exchange.

@@ -147,39 +147,55 @@ impl Nginx {
 
     /// As [`Nginx::start`], closing each keep-alive connection after `keepalive_requests`.
     pub fn start_with(tls: bool, keepalive_requests: u64) -> Nginx {
-        let dir = TempDir::new("nginx");
-        let port = free_port();
-        let d = dir.path().display().to_string();
-        let listen = if tls {
-            let cert = format!("{d}/cert.pem");
-            let key = format!("{d}/key.pem");
-            let status = Command::new("openssl")
-                .args([
-                    "req",
-                    "-x509",
-                    "-newkey",
-                    "rsa:2048",
-                    "-nodes",
-                    "-days",
-                    "2",
-                    "-subj",
-                    "/CN=localhost",
-                    "-keyout",
-                    &key,
-                    "-out",
-                    &cert,
-                ])
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .status()
-                .expect("openssl (install it: scripts/install-test-deps.sh)");
-            assert!(status.success(), "openssl req failed");
+        Self::with_http("nginx", |dir, port| {
+            let d = dir.display();
+            let listen = if tls {
+                crate::self_signed_cert(&dir.join("cert.pem"), &dir.join("key.pem"));
+                format!(
+                    "listen 127.0.0.1:{port} ssl; ssl_certificate {d}/cert.pem; \
+                     ssl_certificate_key {d}/key.pem;"
+                )
+            } else {
+                format!("listen 127.0.0.1:{port};")
+            };
             format!(
-                "listen 127.0.0.1:{port} ssl; ssl_certificate {cert}; ssl_certificate_key {key};"
+                "access_log {d}/access.log;
+    keepalive_requests {keepalive_requests};
+    server {{
+        {listen}
+        location / {{ return 200 \"ok\"; }}
+        location /missing {{ return 404 \"missing\"; }}
+    }}"
             )
-        } else {
-            format!("listen 127.0.0.1:{port};")
-        };
+        })
+    }
+
+    /// `return 200 "ok"` on `/`, logging each request as `$msec $connection $request_uri`
+    /// (read back by [`Nginx::timed_log`]).
+    pub fn start_timed() -> Nginx {
+        Self::with_http("nginx-timed", |dir, port| {
+            let d = dir.display();
+            format!(
+                "log_format timed '$msec $connection $request_uri';
+    keepalive_requests 1000000;
+    access_log {d}/access.log timed;
+    server {{
+        listen 127.0.0.1:{port};
+        location / {{ return 200 \"ok\"; }}
+    }}"
+            )
+        })
+    }
+
+    /// nginx in the foreground (no master, one worker) with `http(dir, port)` as the
+    /// inside of its `http {}` block: the block's own directives (access log, `server`
+    /// listening on 127.0.0.1:port) are the caller's; the temporary paths, the error log
+    /// and the pid file go to `dir`, so runs never meet in /var.
+    pub fn with_http(tag: &str, http: impl FnOnce(&Path, u16) -> String) -> Nginx {
+        let dir = TempDir::new(tag);
+        let port = free_port();
+        let http = http(dir.path(), port);
+        let d = dir.path().display().to_string();
         let conf = format!(
             "daemon off;
 master_process off;
@@ -188,18 +204,12 @@ error_log {d}/error.log warn;
 pid {d}/nginx.pid;
 events {{ worker_connections 4096; }}
 http {{
-    access_log {d}/access.log;
     client_body_temp_path {d}/body;
     proxy_temp_path {d}/proxy;
     fastcgi_temp_path {d}/fastcgi;
     uwsgi_temp_path {d}/uwsgi;
     scgi_temp_path {d}/scgi;
-    keepalive_requests {keepalive_requests};
-    server {{
-        {listen}
-        location / {{ return 200 \"ok\"; }}
-        location /missing {{ return 404 \"missing\"; }}
-    }}
+    {http}
 }}
 "
         );
@@ -210,19 +220,21 @@ http {{
             .arg(&conf_path)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
-            .stderr(Stdio::piped())
+            .stderr(Stdio::null())
             .spawn()
             .expect("nginx (install it: scripts/install-test-deps.sh)");
         let child = ChildGuard(child);
-        wait_for_listener(
-            SocketAddr::from(([127, 0, 0, 1], port)),
-            Duration::from_secs(10),
-        );
-        Nginx {
+        let nginx = Nginx {
             port,
             dir,
             _child: child,
-        }
+        };
+        wait_for_listener(nginx.addr(), Duration::from_secs(10));
+        nginx
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        SocketAddr::from(([127, 0, 0, 1], self.port))
     }
 
     /// Requests nginx logged so far.
@@ -231,6 +243,18 @@ http {{
             .unwrap_or_default()
             .lines()
             .count()
+    }
+
+    /// From [`Nginx::start_timed`]'s log: when each request ended (seconds since the
+    /// epoch, to the millisecond) and on which connection.
+    pub fn timed_log(&self) -> Vec<(f64, u64)> {
+        let log = std::fs::read_to_string(self.dir.path().join("access.log")).unwrap_or_default();
+        log.lines()
+            .filter_map(|l| {
+                let mut f = l.split(' ');
+                Some((f.next()?.parse().ok()?, f.next()?.parse().ok()?))
+            })
+            .collect()
     }
 }
 

@@ -161,19 +161,6 @@ fn shipped_units_tls_drop_ins_and_the_proxy_docs_drop_in_pass_verify() {
     }
 }
 
-fn openssl(dir: &Path, args: &[&str]) {
-    let out = Command::new("openssl")
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .expect("openssl (scripts/install-test-deps.sh installs it)");
-    assert!(
-        out.status.success(),
-        "openssl {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
 fn get_plain(addr: SocketAddr) -> String {
     let mut s = TcpStream::connect(addr).unwrap();
     s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
@@ -191,28 +178,7 @@ fn the_tls_units_command_line_serves_http_and_https_under_socket_activation() {
     // The credentials directory systemd would make, with the names LoadCredential= gives.
     let creds = d.join("credentials");
     std::fs::create_dir(&creds).unwrap();
-    openssl(
-        &creds,
-        &[
-            "req",
-            "-x509",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:P-256",
-            "-nodes",
-            "-keyout",
-            "tls-key",
-            "-out",
-            "tls-cert",
-            "-days",
-            "2",
-            "-subj",
-            "/CN=localhost",
-            "-addext",
-            "subjectAltName=IP:127.0.0.1",
-        ],
-    );
+    uring_tests::self_signed_cert(&creds.join("tls-cert"), &creds.join("tls-key"));
     let unit = read(TLS_SERVICE);
     assert!(unit.contains("LoadCredential=tls-cert:") && unit.contains("LoadCredential=tls-key:"));
     let socket = read(TLS_SOCKET);

@@ -8,12 +8,10 @@
 //! `--prometheus` scraped during a run grows, and its last scrape matches the report; a
 //! templated body reaches a server that frames it by Content-Length, fresh every time.
 
-use std::net::SocketAddr;
-use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use uring_tests::load::{nginx_binary, num, run_load, ChildGuard, Nginx, PythonServer, TempDir};
-use uring_tests::{free_port, wait_for_listener};
+use uring_tests::free_port;
+use uring_tests::load::{num, run_load, Nginx, PythonServer, TempDir};
 
 const LIMIT: Duration = Duration::from_secs(90);
 
@@ -301,79 +299,6 @@ fn load_seq_template_gives_n_distinct_paths_in_nginx_log() {
     );
 }
 
-/// nginx logging each request's end time in seconds with milliseconds (`$msec`).
-struct TimedNginx {
-    port: u16,
-    dir: TempDir,
-    _child: ChildGuard,
-}
-
-impl TimedNginx {
-    fn start() -> TimedNginx {
-        let dir = TempDir::new("nginx-timed");
-        let port = free_port();
-        let d = dir.path().display().to_string();
-        let conf = format!(
-            "daemon off;
-master_process off;
-worker_processes 1;
-error_log {d}/error.log warn;
-pid {d}/nginx.pid;
-events {{ worker_connections 1024; }}
-http {{
-    log_format timed '$msec $connection $request_uri';
-    keepalive_requests 1000000;
-    access_log {d}/access.log timed;
-    client_body_temp_path {d}/body;
-    proxy_temp_path {d}/proxy;
-    fastcgi_temp_path {d}/fastcgi;
-    uwsgi_temp_path {d}/uwsgi;
-    scgi_temp_path {d}/scgi;
-    server {{
-        listen 127.0.0.1:{port};
-        location / {{ return 200 \"ok\"; }}
-    }}
-}}
-"
-        );
-        let conf_path = dir.path().join("nginx.conf");
-        std::fs::write(&conf_path, conf).unwrap();
-        let child = Command::new(nginx_binary())
-            .args(["-p", &d, "-c"])
-            .arg(&conf_path)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("nginx (install it: scripts/install-test-deps.sh)");
-        let child = ChildGuard(child);
-        wait_for_listener(
-            SocketAddr::from(([127, 0, 0, 1], port)),
-            Duration::from_secs(10),
-        );
-        TimedNginx {
-            port,
-            dir,
-            _child: child,
-        }
-    }
-
-    /// When each request ended (seconds since the epoch), and on which connection.
-    fn log(&self) -> Vec<(f64, u64)> {
-        let log = std::fs::read_to_string(self.dir.path().join("access.log")).unwrap_or_default();
-        log.lines()
-            .filter_map(|l| {
-                let mut f = l.split(' ');
-                Some((f.next()?.parse().ok()?, f.next()?.parse().ok()?))
-            })
-            .collect()
-    }
-
-    fn times(&self) -> Vec<f64> {
-        self.log().into_iter().map(|(t, _)| t).collect()
-    }
-}
-
 #[test]
 fn load_stages_ramp_rate_per_second_follows_the_lines_in_the_server_log() {
     // A wrong ramp misses on every attempt; a machine busy enough to stall the generator
@@ -387,7 +312,7 @@ fn load_stages_ramp_rate_per_second_follows_the_lines_in_the_server_log() {
 
 /// One ramped run against nginx: Err says which second missed the line.
 fn ramp_attempt() -> Result<(), String> {
-    let nginx = TimedNginx::start();
+    let nginx = Nginx::start_timed();
     // 0 -> 600 req/s over 3 s, 600 for 2 s, down to 0 over 2 s: per second
     // (the integral of each second) 100, 300, 500, 600, 600, 450, 150.
     let want = [100.0, 300.0, 500.0, 600.0, 600.0, 450.0, 150.0];
@@ -418,7 +343,7 @@ fn ramp_attempt() -> Result<(), String> {
     assert!(rows.len() >= 7, "{}", v["stages"]);
     assert!((rows[3]["intended_rps"].as_f64().unwrap() - 600.0).abs() < 1e-6);
 
-    let times = nginx.times();
+    let times: Vec<f64> = nginx.timed_log().into_iter().map(|(t, _)| t).collect();
     assert_eq!(times.len() as f64, done, "nginx logged every response");
     // Request 0 is due at the ramp's time zero; it ends a moment later.
     let t0 = times.iter().cloned().fold(f64::INFINITY, f64::min);
@@ -442,7 +367,7 @@ fn ramp_attempt() -> Result<(), String> {
 
 #[test]
 fn load_stages_connections_open_connections_along_the_ramp() {
-    let nginx = TimedNginx::start();
+    let nginx = Nginx::start_timed();
     // 0 -> 8 connections over 2 s, 8 for 1 s, down to 2 over 1 s.
     let r = run_load(
         &[
@@ -462,7 +387,7 @@ fn load_stages_connections_open_connections_along_the_ramp() {
         8,
         "each connection opened once"
     );
-    let log = nginx.log();
+    let log = nginx.timed_log();
     let t0 = log.iter().map(|e| e.0).fold(f64::INFINITY, f64::min);
     let distinct = |from: f64, to: f64| {
         let mut c: Vec<u64> = (log.iter())

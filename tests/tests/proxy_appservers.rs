@@ -22,7 +22,8 @@ use uring_common::http::testkit::ResponseStream;
 use uring_common::http::{new_header_storage, parse_request, Limits, Parsed};
 use uring_server::proxy::cgi::{CgiContext, Script};
 use uring_server::proxy::{fastcgi, uwsgi};
-use uring_tests::load::{nginx_binary, num, run_load, ChildGuard, PythonServer, TempDir};
+use uring_tests::appservers::Uwsgi;
+use uring_tests::load::{num, run_load, ChildGuard, Nginx, PythonServer, TempDir};
 use uring_tests::server::exchange;
 use uring_tests::{free_port, wait_for_listener};
 
@@ -86,60 +87,19 @@ while True:
     threading.Thread(target=handle, args=(c,), daemon=True).start()
 "#;
 
-/// nginx in front of `upstream` with `location` directives (Debian's params included).
-struct NginxFront {
-    addr: SocketAddr,
-    _dir: TempDir,
-    _child: ChildGuard,
-}
-
-impl NginxFront {
-    fn start(location: &str) -> NginxFront {
-        let dir = TempDir::new("nginx-appserv");
-        let port = free_port();
-        let d = dir.path().display().to_string();
-        let conf = format!(
-            "daemon off;
-master_process off;
-worker_processes 1;
-error_log {d}/error.log warn;
-pid {d}/nginx.pid;
-events {{ worker_connections 256; }}
-http {{
-    access_log off;
-    client_body_temp_path {d}/body;
-    proxy_temp_path {d}/proxy;
-    fastcgi_temp_path {d}/fastcgi;
-    uwsgi_temp_path {d}/uwsgi;
-    scgi_temp_path {d}/scgi;
+/// nginx in front of an app server with `location` directives (Debian's params included).
+fn nginx_front(location: &str) -> Nginx {
+    Nginx::with_http("nginx-appserv", |_, port| {
+        format!(
+            "access_log off;
     server {{
         listen 127.0.0.1:{port};
         server_name {SERVER_NAME};
         root {DOCROOT};
         location / {{ {location} }}
-    }}
-}}
-"
-        );
-        let conf_path = dir.path().join("nginx.conf");
-        std::fs::write(&conf_path, conf).unwrap();
-        let child = Command::new(nginx_binary())
-            .args(["-p", &d, "-c"])
-            .arg(&conf_path)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("nginx (install it: scripts/install-test-deps.sh)");
-        let child = ChildGuard(child);
-        let addr = SocketAddr::from(([127, 0, 0, 1], port));
-        wait_for_listener(addr, Duration::from_secs(10));
-        NginxFront {
-            addr,
-            _dir: dir,
-            _child: child,
-        }
-    }
+    }}"
+        )
+    })
 }
 
 /// Requests both fronts get. No duplicate fields: nginx 1.22 sends one variable per
@@ -193,16 +153,16 @@ fn owned(vars: &[(&[u8], &[u8])], leave_out: &[&str]) -> Vars {
 #[test]
 fn uwsgi_packet_matches_nginx_uwsgi_pass() {
     let capture = PythonServer::start(&CAPTURE_PY.replace("@MODE@", "uwsgi"));
-    let front = NginxFront::start(&format!(
+    let front = nginx_front(&format!(
         "include /etc/nginx/uwsgi_params; uwsgi_pass 127.0.0.1:{};",
         capture.port
     ));
     for raw in REQUESTS {
-        let theirs = exchange(front.addr, raw);
+        let theirs = exchange(front.addr(), raw);
         assert_eq!(theirs.status, 200, "{}", theirs.head);
         let mine = ours(raw, &|head, body| {
             let mut out = Vec::new();
-            uwsgi::write_request(head, &ctx(front.addr), body, &mut out).unwrap();
+            uwsgi::write_request(head, &ctx(front.addr()), body, &mut out).unwrap();
             out
         });
         let (t, m) = (
@@ -223,7 +183,7 @@ fn uwsgi_packet_matches_nginx_uwsgi_pass() {
 #[test]
 fn fastcgi_records_match_nginx_fastcgi_pass() {
     let capture = PythonServer::start(&CAPTURE_PY.replace("@MODE@", "fastcgi"));
-    let front = NginxFront::start(&format!(
+    let front = nginx_front(&format!(
         // fastcgi.conf's list, with the HTTP_HOST of Debian's fastcgi_params (which
         // fastcgi.conf lacks).
         "fastcgi_param SCRIPT_FILENAME $document_root$fastcgi_script_name; \
@@ -231,12 +191,12 @@ fn fastcgi_records_match_nginx_fastcgi_pass() {
         capture.port
     ));
     for raw in REQUESTS {
-        let theirs = exchange(front.addr, raw);
+        let theirs = exchange(front.addr(), raw);
         assert_eq!(theirs.status, 200, "{}", theirs.head);
         let mine = ours(raw, &|head, body| {
             let mut out = Vec::new();
             let script = Script::Root(DOCROOT.as_bytes());
-            fastcgi::write_request(head, &ctx(front.addr), script, body, &mut out).unwrap();
+            fastcgi::write_request(head, &ctx(front.addr()), script, body, &mut out).unwrap();
             out
         });
         let (t, m) = (
@@ -278,44 +238,6 @@ def app(environ, start_response):
                               ("Content-Length", str(len(out)))])
     return [out]
 "#;
-
-/// Debian's uWSGI with its python3 plugin serving `app` (callable `app`) on a loopback
-/// port with `socket_flag` (`--uwsgi-socket`, `--http-socket`).
-struct Uwsgi {
-    addr: SocketAddr,
-    _dir: TempDir,
-    _child: ChildGuard,
-}
-
-impl Uwsgi {
-    fn start(app: &str, socket_flag: &str, extra: &[&str]) -> Uwsgi {
-        let dir = TempDir::new("uwsgi");
-        std::fs::write(dir.path().join("app.py"), app).unwrap();
-        let addr = SocketAddr::from(([127, 0, 0, 1], free_port()));
-        let child = Command::new("uwsgi")
-            .args(["--plugin", "python3", "--need-app", "--die-on-term"])
-            .args(["--disable-logging", socket_flag])
-            .arg(addr.to_string())
-            .arg("--wsgi-file")
-            .arg(dir.path().join("app.py"))
-            .args(["--callable", "app"])
-            .args(extra)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::from(
-                std::fs::File::create(dir.path().join("uwsgi.log")).unwrap(),
-            ))
-            .spawn()
-            .expect("uwsgi (install it: scripts/install-test-deps.sh)");
-        let child = ChildGuard(child);
-        wait_for_listener(addr, Duration::from_secs(20));
-        Uwsgi {
-            addr,
-            _dir: dir,
-            _child: child,
-        }
-    }
-}
 
 /// Sends `bytes`, reads until the peer closes, parses one HTTP response.
 fn http_over(addr: SocketAddr, bytes: &[u8]) -> (u16, Vec<u8>) {

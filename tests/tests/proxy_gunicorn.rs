@@ -8,96 +8,18 @@
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use uring_tests::appservers::Gunicorn;
 use uring_tests::clog::{clog, CLOG_APP};
-use uring_tests::load::{nginx_binary, num, run_load, ChildGuard, TempDir};
+use uring_tests::load::{num, run_load, Nginx};
 use uring_tests::server::ServerProc;
-use uring_tests::{free_port, wait_for_listener};
-
-struct Gunicorn {
-    addr: SocketAddr,
-    dir: TempDir,
-    _child: ChildGuard,
-}
-
-impl Gunicorn {
-    fn start(workers: usize) -> Gunicorn {
-        let dir = TempDir::new("gunicorn");
-        std::fs::write(dir.path().join("seed_app.py"), CLOG_APP).unwrap();
-        let port = free_port();
-        let addr = SocketAddr::from(([127, 0, 0, 1], port));
-        // Debian's gunicorn; a python version manager's shims earlier in PATH may not have it.
-        let exe = if std::path::Path::new("/usr/bin/gunicorn").exists() {
-            "/usr/bin/gunicorn"
-        } else {
-            "gunicorn"
-        };
-        let child = Command::new(exe)
-            .args([
-                "-w",
-                &workers.to_string(),
-                "-b",
-                &addr.to_string(),
-                "--chdir",
-            ])
-            .arg(dir.path())
-            .arg("--access-logfile")
-            .arg(dir.path().join("access.log"))
-            .arg("seed_app:app")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("gunicorn (install it: scripts/install-test-deps.sh)");
-        let child = ChildGuard(child);
-        wait_for_listener(addr, Duration::from_secs(30));
-        Gunicorn {
-            addr,
-            dir,
-            _child: child,
-        }
-    }
-
-    /// Requests gunicorn logged (it writes each line as the request ends).
-    fn logged(&self) -> usize {
-        std::fs::read_to_string(self.dir.path().join("access.log"))
-            .map(|t| t.lines().count())
-            .unwrap_or(0)
-    }
-
-    fn url(&self) -> String {
-        format!("http://{}", self.addr)
-    }
-}
 
 /// nginx as the buffering proxy in front of `upstream`, `keepalive 32` to it.
-struct NginxProxy {
-    addr: SocketAddr,
-    _dir: TempDir,
-    _child: ChildGuard,
-}
-
-impl NginxProxy {
-    fn start(upstream: SocketAddr) -> NginxProxy {
-        let dir = TempDir::new("nginx-proxy");
-        let port = free_port();
-        let d = dir.path().display().to_string();
-        let conf = format!(
-            "daemon off;
-master_process off;
-worker_processes 1;
-error_log {d}/error.log warn;
-pid {d}/nginx.pid;
-events {{ worker_connections 4096; }}
-http {{
-    access_log off;
-    client_body_temp_path {d}/body;
-    proxy_temp_path {d}/proxy;
-    fastcgi_temp_path {d}/fastcgi;
-    uwsgi_temp_path {d}/uwsgi;
-    scgi_temp_path {d}/scgi;
+fn nginx_proxy(upstream: SocketAddr) -> Nginx {
+    Nginx::with_http("nginx-proxy", |_, port| {
+        format!(
+            "access_log off;
     upstream app {{ server {upstream}; keepalive 32; }}
     server {{
         listen 127.0.0.1:{port};
@@ -106,29 +28,9 @@ http {{
             proxy_http_version 1.1;
             proxy_set_header Connection \"\";
         }}
-    }}
-}}
-"
-        );
-        let conf_path = dir.path().join("nginx.conf");
-        std::fs::write(&conf_path, conf).unwrap();
-        let child = Command::new(nginx_binary())
-            .args(["-p", &d, "-c"])
-            .arg(&conf_path)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("nginx (install it: scripts/install-test-deps.sh)");
-        let child = ChildGuard(child);
-        let addr = SocketAddr::from(([127, 0, 0, 1], port));
-        wait_for_listener(addr, Duration::from_secs(10));
-        NginxProxy {
-            addr,
-            _dir: dir,
-            _child: child,
-        }
-    }
+    }}"
+        )
+    })
 }
 
 fn proxy_to(upstream: &str) -> ServerProc {
@@ -138,16 +40,17 @@ fn proxy_to(upstream: &str) -> ServerProc {
 /// Wait until gunicorn's log has `n` lines (it may lag the response by a moment).
 fn wait_logged(g: &Gunicorn, n: usize) -> usize {
     let deadline = Instant::now() + Duration::from_secs(5);
-    while g.logged() < n && Instant::now() < deadline {
+    let logged = || g.access_log().lines().count();
+    while logged() < n && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(50));
     }
     std::thread::sleep(Duration::from_millis(300));
-    g.logged()
+    logged()
 }
 
 #[test]
 fn seed_app_through_the_proxy() {
-    let g = Gunicorn::start(2);
+    let g = Gunicorn::start(CLOG_APP, 2);
     let px = proxy_to(&g.url());
     let url = format!("http://{}/", px.addr);
     let run = run_load(
@@ -162,7 +65,7 @@ fn seed_app_through_the_proxy() {
 
 #[test]
 fn smuggling_attempts_never_desynchronise_gunicorn() {
-    let g = Gunicorn::start(1);
+    let g = Gunicorn::start(CLOG_APP, 1);
     let px = proxy_to(&g.url());
     let attacks: [&[u8]; 3] = [
         // CL.TE: a front that trusted CL would forward the smuggled GET inside the body.
@@ -199,7 +102,7 @@ fn smuggling_attempts_never_desynchronise_gunicorn() {
         legit += 1;
     }
     let logged = wait_logged(&g, legit);
-    let log = std::fs::read_to_string(g.dir.path().join("access.log")).unwrap();
+    let log = g.access_log();
     assert_eq!(
         logged, legit,
         "gunicorn saw requests nobody sent legitimately:\n{log}"
@@ -213,18 +116,18 @@ fn smuggling_attempts_never_desynchronise_gunicorn() {
 #[test]
 fn the_clog_test() {
     let direct = {
-        let g = Gunicorn::start(2);
+        let g = Gunicorn::start(CLOG_APP, 2);
         clog(g.addr, 50)
     };
     let through_uring = {
-        let g = Gunicorn::start(2);
+        let g = Gunicorn::start(CLOG_APP, 2);
         let px = proxy_to(&g.url());
         clog(px.addr, 50)
     };
     let through_nginx = {
-        let g = Gunicorn::start(2);
-        let nx = NginxProxy::start(g.addr);
-        clog(nx.addr, 50)
+        let g = Gunicorn::start(CLOG_APP, 2);
+        let nx = nginx_proxy(g.addr);
+        clog(nx.addr(), 50)
     };
     println!("clog test: gunicorn -w 2 sync, 50 clients at 1 byte/s both ways, uring-load -c 4 for 10 s (-T 5s)");
     println!(

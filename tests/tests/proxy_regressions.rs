@@ -452,38 +452,11 @@ fn x_forwarded_proto_is_https_for_tls_clients() {
         ok(s, echo.as_bytes())
     });
     let dir = TempDir::new("proxy-tls");
-    let out = Command::new("openssl")
-        .args([
-            "req",
-            "-x509",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:P-256",
-            "-nodes",
-            "-keyout",
-            "key.pem",
-            "-out",
-            "cert.pem",
-            "-days",
-            "2",
-            "-subj",
-            "/CN=127.0.0.1",
-            "-addext",
-            "subjectAltName=IP:127.0.0.1",
-        ])
-        .current_dir(dir.path())
-        .output()
-        .expect("openssl (scripts/install-test-deps.sh installs it)");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let tls_addr = format!("127.0.0.1:{}", free_port());
-    let route = format!("/={url}");
     let cert = dir.path().join("cert.pem");
     let key = dir.path().join("key.pem");
+    uring_tests::self_signed_cert(&cert, &key);
+    let tls_addr = format!("127.0.0.1:{}", free_port());
+    let route = format!("/={url}");
     let px = ServerProc::start(&[
         "--proxy",
         &route,

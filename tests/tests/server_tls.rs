@@ -707,27 +707,9 @@ fn uring_load_names_cacert_and_insecure_when_the_certificate_is_refused() {
     // self-signed one does not.
     let dir = srv.dir.path();
     for name in ["self", "other"] {
-        openssl(
-            dir,
-            &[
-                "req",
-                "-x509",
-                "-newkey",
-                "ec",
-                "-pkeyopt",
-                "ec_paramgen_curve:P-256",
-                "-nodes",
-                "-keyout",
-                &format!("{name}.key"),
-                "-out",
-                &format!("{name}.pem"),
-                "-days",
-                "2",
-                "-subj",
-                "/CN=localhost",
-                "-addext",
-                "subjectAltName=IP:127.0.0.1",
-            ],
+        uring_tests::self_signed_cert(
+            &dir.join(format!("{name}.pem")),
+            &dir.join(format!("{name}.key")),
         );
     }
     let tls: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
