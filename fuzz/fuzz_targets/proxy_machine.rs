@@ -10,6 +10,7 @@ use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant};
 
 use libfuzzer_sys::fuzz_target;
+use uring_server::proxy::fastcgi;
 use uring_server::proxy::machine::{Action, ClientId, ClientOutput, Limits, Machine, UpId};
 use uring_server::proxy::request::Forward;
 use uring_server::proxy::upstream::ClientSide;
@@ -72,6 +73,8 @@ fuzz_target!(|input: &[u8]| {
                         idempotent: method == "GET",
                         // An upstream that closes after each response (uWSGI) or not.
                         reuse: arg & 0x08 == 0,
+                        // A FastCGI upstream: records, not HTTP.
+                        fastcgi: arg & 0x04 != 0,
                         side: ClientSide {
                             head_only,
                             http10: arg & 0x80 != 0,
@@ -109,9 +112,19 @@ fuzz_target!(|input: &[u8]| {
             }
             10 => m.start_drain(now),
             _ => {
-                // A canned complete response, so exchanges can finish and reuse happens.
-                let r = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
-                m.on_data(now, up, r, DATE, &mut outs);
+                // A canned complete response, so exchanges can finish and reuse happens:
+                // HTTP or FastCGI records.
+                let r = if arg & 1 == 0 {
+                    b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok".to_vec()
+                } else {
+                    let end = fastcgi::EndRequest {
+                        app_status: 0,
+                        protocol_status: fastcgi::REQUEST_COMPLETE,
+                    };
+                    fastcgi::response_records(b"Content-Length: 2\r\n\r\nok", b"e\n", 4, end)
+                };
+                m.on_data(now, up, &r, DATE, &mut outs);
+                while m.poll_app_stderr().is_some() {}
             }
         }
         // Carry out the actions as the worker would.

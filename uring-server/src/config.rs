@@ -3,7 +3,8 @@
 //! access log.
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use uring_common::http::Limits;
@@ -115,6 +116,23 @@ pub enum UpstreamProtocol {
     /// `uwsgi://`, `uwsgi+unix:`: the uwsgi packet (`proxy/uwsgi.rs`); uWSGI closes after
     /// each response, so its connections are never pooled.
     Uwsgi,
+    /// `fastcgi://`, `fastcgi+unix:`: FastCGI records (`proxy/fastcgi.rs`) with
+    /// `FCGI_KEEP_CONN`, connections pooled as HTTP's; the route names the script
+    /// ([`FastcgiScript`]).
+    Fastcgi,
+}
+
+/// Which script a FastCGI route runs (`SCRIPT_FILENAME`), as nginx's `root` with
+/// `fastcgi_param SCRIPT_FILENAME $document_root$fastcgi_script_name` or a fixed
+/// `fastcgi_param SCRIPT_FILENAME /path/index.php` would say.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FastcgiScript {
+    /// `--fastcgi-root`: the directory the request's decoded path is appended to; also
+    /// `DOCUMENT_ROOT`.
+    Root(Arc<Path>),
+    /// `--fastcgi-script`: one script answers every path of the route (a front
+    /// controller); its directory is `DOCUMENT_ROOT`.
+    Fixed(Arc<Path>),
 }
 
 /// One `--proxy PREFIX=URL`: requests whose path starts with `prefix` go to upstream
@@ -123,6 +141,8 @@ pub enum UpstreamProtocol {
 pub struct ProxyRoute {
     pub prefix: String,
     pub upstream: usize,
+    /// For a FastCGI upstream: the script it runs.
+    pub fastcgi: Option<FastcgiScript>,
 }
 
 /// The reverse proxy's settings (defaults: 32 connections per worker and upstream,
@@ -173,24 +193,56 @@ impl ProxyConfig {
         self.routes.push(ProxyRoute {
             prefix: prefix.to_string(),
             upstream: idx,
+            fastcgi: None,
         });
+    }
+
+    /// Add a route to a FastCGI upstream that runs `script`.
+    pub fn add_fastcgi_route(
+        &mut self,
+        prefix: &str,
+        upstream: UpstreamAddr,
+        script: FastcgiScript,
+    ) {
+        self.add_route(prefix, upstream, UpstreamProtocol::Fastcgi);
+        if let Some(r) = self.routes.last_mut() {
+            r.fastcgi = Some(script);
+        }
+    }
+
+    /// Every FastCGI route knows its script: an error naming the first that does not.
+    pub fn check_fastcgi(&self) -> Result<(), String> {
+        match self.routes.iter().find(|r| {
+            self.protocols[r.upstream] == UpstreamProtocol::Fastcgi && r.fastcgi.is_none()
+        }) {
+            Some(r) => Err(format!(
+                "the FastCGI route '{}' needs --fastcgi-root {0}=DIR or --fastcgi-script {0}=FILE \
+                 (fastcgi_root or fastcgi_script in the config file)",
+                r.prefix
+            )),
+            None => Ok(()),
+        }
     }
 
     /// The upstream of the longest prefix that `path` starts with.
     pub fn route(&self, path: &str) -> Option<usize> {
+        self.longest(path).map(|r| r.upstream)
+    }
+
+    fn longest(&self, path: &str) -> Option<&ProxyRoute> {
         self.routes
             .iter()
             .filter(|r| path.starts_with(r.prefix.as_str()))
             .max_by_key(|r| r.prefix.len())
-            .map(|r| r.upstream)
     }
 
     /// The route for `path`, as handlers answer it.
     pub fn upstream_for(&self, path: &str) -> Option<UpstreamRoute> {
-        self.route(path).map(|upstream| UpstreamRoute {
-            upstream,
+        self.longest(path).map(|r| UpstreamRoute {
+            upstream: r.upstream,
             trust_forwarded: self.trust_forwarded,
-            protocol: self.protocols[upstream],
+            protocol: self.protocols[r.upstream],
+            fastcgi: r.fastcgi.clone(),
         })
     }
 
@@ -209,11 +261,13 @@ impl ProxyConfig {
 }
 
 /// What a handler answers for a request it wants proxied ([`crate::Handler::upstream_for`]).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct UpstreamRoute {
     pub upstream: usize,
     pub trust_forwarded: bool,
     pub protocol: UpstreamProtocol,
+    /// A FastCGI route's script (`None` for one: `SCRIPT_FILENAME` is the decoded path).
+    pub fastcgi: Option<FastcgiScript>,
 }
 
 /// An upstream URL parsed: where it listens and what it speaks.
@@ -221,15 +275,19 @@ pub type UpstreamUrl = (UpstreamAddr, UpstreamProtocol);
 
 /// Parse an upstream URL: `http://HOST:PORT` (a literal address; `[::1]` for IPv6,
 /// `localhost` allowed) or `unix:/path/to.sock`; `uwsgi://HOST:PORT` or
-/// `uwsgi+unix:/path` for a uWSGI server's uwsgi socket.
+/// `uwsgi+unix:/path` for a uWSGI server's uwsgi socket; `fastcgi://HOST:PORT` or
+/// `fastcgi+unix:/path` for a FastCGI server (php-fpm, fcgiwrap).
 pub fn parse_upstream(url: &str) -> Result<UpstreamUrl, String> {
-    let (protocol, rest) = match url.strip_prefix("uwsgi") {
-        Some(rest) => (UpstreamProtocol::Uwsgi, rest),
-        None => (UpstreamProtocol::Http, url),
+    let (protocol, rest) = if let Some(rest) = url.strip_prefix("uwsgi") {
+        (UpstreamProtocol::Uwsgi, rest)
+    } else if let Some(rest) = url.strip_prefix("fastcgi") {
+        (UpstreamProtocol::Fastcgi, rest)
+    } else {
+        (UpstreamProtocol::Http, url)
     };
     let (unix, tcp) = match protocol {
         UpstreamProtocol::Http => ("unix:", "http://"),
-        UpstreamProtocol::Uwsgi => ("+unix:", "://"),
+        UpstreamProtocol::Uwsgi | UpstreamProtocol::Fastcgi => ("+unix:", "://"),
     };
     if let Some(path) = rest.strip_prefix(unix) {
         if path.is_empty() {
@@ -239,8 +297,8 @@ pub fn parse_upstream(url: &str) -> Result<UpstreamUrl, String> {
     }
     let Some(rest) = rest.strip_prefix(tcp) else {
         return Err(format!(
-            "'{url}': upstream must be http://HOST:PORT, unix:/path, uwsgi://HOST:PORT or \
-             uwsgi+unix:/path (https is not supported)"
+            "'{url}': upstream must be http://HOST:PORT, unix:/path, uwsgi://HOST:PORT, \
+             uwsgi+unix:/path, fastcgi://HOST:PORT or fastcgi+unix:/path (https is not supported)"
         ));
     };
     let authority = rest.trim_end_matches('/');

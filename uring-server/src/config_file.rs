@@ -15,7 +15,7 @@ use clap::ArgMatches;
 use serde::Deserialize;
 use toml::Spanned;
 use uring_server::config::UpstreamUrl;
-use uring_server::AccessLogFormat;
+use uring_server::{AccessLogFormat, UpstreamProtocol};
 
 use crate::{parse_duration, parse_tier, privileges, Cli, Span};
 
@@ -130,6 +130,8 @@ struct RouteSection {
     prefix: Spanned<String>,
     upstreams: Spanned<Vec<Spanned<String>>>,
     balance: Key<String>,
+    fastcgi_root: Key<String>,
+    fastcgi_script: Key<String>,
 }
 
 /// The file's values, checked and in the command line's types. `None`: not in the file.
@@ -174,6 +176,8 @@ pub struct FileSettings {
     trust_forwarded: Option<bool>,
     root: Option<PathBuf>,
     proxy: Option<Vec<(String, UpstreamUrl)>>,
+    fastcgi_root: Option<Vec<(String, PathBuf)>>,
+    fastcgi_script: Option<Vec<(String, PathBuf)>>,
 }
 
 /// Reads `path` into checked settings, or `FILE:LINE: what is wrong`.
@@ -336,7 +340,11 @@ pub fn parse(text: &str, base: &Path) -> Result<FileSettings, Mistake> {
             out.root = Some(dir);
         }
         if !site.route.is_empty() {
-            out.proxy = Some(routes(text, &site.route)?);
+            let proxy = routes(text, &site.route)?;
+            let (roots, scripts) = fastcgi_scripts(base, &site.route, &proxy)?;
+            out.proxy = Some(proxy);
+            out.fastcgi_root = Some(roots);
+            out.fastcgi_script = Some(scripts);
         }
     }
     Ok(out)
@@ -436,6 +444,43 @@ fn routes(
         out.push((prefix.clone(), addr));
     }
     Ok(out)
+}
+
+type PrefixedPaths = Vec<(String, PathBuf)>;
+
+/// A FastCGI route's `fastcgi_root` or `fastcgi_script` (one of them, required), as
+/// `--fastcgi-root` / `--fastcgi-script` take them; other routes have neither.
+fn fastcgi_scripts(
+    base: &Path,
+    list: &[Spanned<RouteSection>],
+    proxy: &[(String, UpstreamUrl)],
+) -> Result<(PrefixedPaths, PrefixedPaths), Mistake> {
+    let (mut roots, mut scripts) = (Vec::new(), Vec::new());
+    for (route, (prefix, (_, protocol))) in list.iter().zip(proxy) {
+        let r = route.get_ref();
+        let fastcgi = *protocol == UpstreamProtocol::Fastcgi;
+        match (&r.fastcgi_root, &r.fastcgi_script) {
+            (Some(_), Some(s)) => {
+                return Err(at(s, "give fastcgi_root or fastcgi_script, not both"))
+            }
+            (Some(k), None) | (None, Some(k)) if !fastcgi => {
+                return Err(at(
+                    k,
+                    format!("route '{prefix}' is not a fastcgi:// route: no script to set"),
+                ))
+            }
+            (Some(d), None) => roots.push((prefix.clone(), relative_to(base, d.get_ref()))),
+            (None, Some(f)) => scripts.push((prefix.clone(), relative_to(base, f.get_ref()))),
+            (None, None) if fastcgi => {
+                return Err(at(
+                    &r.upstreams,
+                    format!("the FastCGI route '{prefix}' needs fastcgi_root or fastcgi_script"),
+                ))
+            }
+            (None, None) => {}
+        }
+    }
+    Ok((roots, scripts))
 }
 
 fn plain<T: Copy>(key: &Key<T>) -> Option<T> {
@@ -548,6 +593,11 @@ pub fn apply(file: FileSettings, cli: &mut Cli, matches: &ArgMatches) {
     take!(upstream_timeout);
     take!(trust_forwarded);
     take!(root, Some);
+    // A route's script goes with the file's routes: not onto the command line's.
+    if !given("proxy") {
+        take!(fastcgi_root);
+        take!(fastcgi_script);
+    }
     take!(proxy);
 }
 
@@ -570,6 +620,31 @@ mod tests {
         let mut cli = Cli::from_arg_matches(&matches).unwrap();
         apply(parse_str(text).unwrap(), &mut cli, &matches);
         cli
+    }
+
+    #[test]
+    fn a_fastcgi_route_takes_its_script() {
+        let text = "[[site]]\n[[site.route]]\nprefix = \"/\"\nupstreams = [\"fastcgi+unix:/run/php.sock\"]\nfastcgi_root = \"/srv/www\"\n[[site.route]]\nprefix = \"/app/\"\nupstreams = [\"fastcgi://127.0.0.1:9000\"]\nfastcgi_script = \"app/index.php\"\n";
+        let cli = merged(text, &[]);
+        assert_eq!(cli.proxy[0].1 .1, UpstreamProtocol::Fastcgi);
+        assert_eq!(
+            cli.fastcgi_root,
+            vec![("/".to_string(), PathBuf::from("/srv/www"))]
+        );
+        // Relative to the file's directory, as every path in it.
+        assert_eq!(
+            cli.fastcgi_script,
+            vec![("/app/".to_string(), PathBuf::from("/app/index.php"))]
+        );
+        assert_eq!(crate::fastcgi_scripts(&cli).map(|s| s.len()), Ok(2));
+        for (text, want) in [
+            ("[[site]]\n[[site.route]]\nprefix = \"/\"\nupstreams = [\"fastcgi://127.0.0.1:1\"]\n", "4: the FastCGI route '/' needs fastcgi_root or fastcgi_script"),
+            ("[[site]]\n[[site.route]]\nprefix = \"/\"\nupstreams = [\"http://127.0.0.1:1\"]\nfastcgi_root = \"/x\"\n", "5: route '/' is not a fastcgi:// route"),
+            ("[[site]]\n[[site.route]]\nprefix = \"/\"\nupstreams = [\"fastcgi://127.0.0.1:1\"]\nfastcgi_root = \"/x\"\nfastcgi_script = \"/y\"\n", "6: give fastcgi_root or fastcgi_script, not both"),
+        ] {
+            let got = parse_str(text).err().unwrap_or_default();
+            assert!(got.starts_with(want), "{got}");
+        }
     }
 
     #[test]

@@ -50,8 +50,9 @@ pub mod worker;
 
 pub use handler::{CachedResponse, DefaultHandler, FileBody, Handler, Request, ResponseWriter};
 pub use server::{
-    AccessLogFormat, AccessLogTarget, Listening, ProxyConfig, RunningServer, Server, ServerBuilder,
-    ServerConfig, ServerError, Timeouts, TlsSettings, UpstreamAddr, UpstreamProtocol,
+    AccessLogFormat, AccessLogTarget, FastcgiScript, Listening, ProxyConfig, RunningServer, Server,
+    ServerBuilder, ServerConfig, ServerError, Timeouts, TlsSettings, UpstreamAddr,
+    UpstreamProtocol,
 };
 pub use static_files::{FileBodies, StaticFiles};
 pub use uring_common::http::Limits;

@@ -18,8 +18,9 @@ use std::time::Duration;
 use clap::{CommandFactory, FromArgMatches, Parser};
 use uring_server::config::{parse_upstream, Http2Limits, UpstreamUrl};
 use uring_server::{
-    inherit, systemd, upgrade, AccessLogFormat, AccessLogTarget, FileBodies, Limits, ProxyConfig,
-    RunningServer, Server, ServerConfig, TierChoice, Timeouts, TlsSettings,
+    inherit, systemd, upgrade, AccessLogFormat, AccessLogTarget, FastcgiScript, FileBodies, Limits,
+    ProxyConfig, RunningServer, Server, ServerConfig, TierChoice, Timeouts, TlsSettings,
+    UpstreamProtocol,
 };
 
 /// A thread-per-core io_uring HTTP/1.1 server: /plaintext, /json, static files and a
@@ -194,10 +195,25 @@ struct Cli {
     /// Reverse-proxy requests whose path starts with PREFIX to URL (repeatable; the
     /// longest prefix wins; /plaintext and /json stay built in). URL is http://IP:PORT or
     /// unix:/path/to.sock, or uwsgi://IP:PORT or uwsgi+unix:/path for a uWSGI server's
-    /// uwsgi socket (the uwsgi protocol, as nginx's uwsgi_pass), e.g. --proxy /=http://127.0.0.1:8000 --proxy /api/=unix:/run/app.sock.
+    /// uwsgi socket (the uwsgi protocol, as nginx's uwsgi_pass), or fastcgi://IP:PORT or
+    /// fastcgi+unix:/path for a FastCGI server such as php-fpm (as nginx's fastcgi_pass;
+    /// give the route --fastcgi-root or --fastcgi-script), e.g. --proxy /=http://127.0.0.1:8000 --proxy /api/=unix:/run/app.sock.
     /// Requests and responses are buffered (see docs/proxy.md).
     #[arg(long = "proxy", value_name = "PREFIX=URL", value_parser = parse_proxy)]
     proxy: Vec<(String, UpstreamUrl)>,
+
+    /// The FastCGI route PREFIX runs the script at DIR + the request's decoded path
+    /// (SCRIPT_FILENAME, as nginx's `root DIR` with `fastcgi_param SCRIPT_FILENAME
+    /// $document_root$fastcgi_script_name`; DIR is also DOCUMENT_ROOT). Repeatable, one
+    /// per fastcgi route, e.g. --fastcgi-root /=/srv/www.
+    #[arg(long, value_name = "PREFIX=DIR", value_parser = parse_prefixed_path)]
+    fastcgi_root: Vec<(String, PathBuf)>,
+
+    /// The FastCGI route PREFIX runs FILE for every path (SCRIPT_FILENAME=FILE, as nginx's
+    /// `fastcgi_param SCRIPT_FILENAME FILE` for a front controller such as index.php).
+    /// Repeatable, e.g. --fastcgi-script /=/srv/app/public/index.php.
+    #[arg(long, value_name = "PREFIX=FILE", value_parser = parse_prefixed_path)]
+    fastcgi_script: Vec<(String, PathBuf)>,
 
     /// Connections per worker and upstream: a cap, so a small app server is not flooded.
     #[arg(long, value_name = "N", default_value_t = ProxyConfig::default().conns_per_upstream)]
@@ -225,6 +241,65 @@ fn parse_proxy(s: &str) -> Result<(String, UpstreamUrl), String> {
         return Err(format!("'{s}': the prefix must start with /"));
     }
     Ok((prefix.to_string(), parse_upstream(url)?))
+}
+
+fn parse_prefixed_path(s: &str) -> Result<(String, PathBuf), String> {
+    match s.split_once('=') {
+        Some((prefix, path)) if prefix.starts_with('/') && path.starts_with('/') => {
+            Ok((prefix.to_string(), PathBuf::from(path)))
+        }
+        _ => Err(format!(
+            "'{s}': expected PREFIX=/absolute/path, e.g. /=/srv/www"
+        )),
+    }
+}
+
+/// The script of each FastCGI route from `--fastcgi-root` / `--fastcgi-script`: every
+/// FastCGI route needs exactly one, and each names a FastCGI route.
+fn fastcgi_scripts(cli: &Cli) -> Result<Vec<Option<FastcgiScript>>, String> {
+    let given = cli
+        .fastcgi_root
+        .iter()
+        .map(|(p, d)| (p, "--fastcgi-root", FastcgiScript::Root(d.as_path().into())))
+        .chain(cli.fastcgi_script.iter().map(|(p, f)| {
+            (
+                p,
+                "--fastcgi-script",
+                FastcgiScript::Fixed(f.as_path().into()),
+            )
+        }));
+    let mut scripts: Vec<Option<FastcgiScript>> = vec![None; cli.proxy.len()];
+    for (prefix, flag, script) in given {
+        let route = cli
+            .proxy
+            .iter()
+            .rposition(|(p, (_, protocol))| p == prefix && *protocol == UpstreamProtocol::Fastcgi);
+        match route {
+            Some(i) if scripts[i].is_none() => scripts[i] = Some(script),
+            Some(_) => {
+                return Err(format!(
+                    "{flag} {prefix}=...: the route '{prefix}' has its script already"
+                ))
+            }
+            None => {
+                return Err(format!(
+                    "{flag} {prefix}=...: no --proxy {prefix}=fastcgi://... route"
+                ))
+            }
+        }
+    }
+    let unscripted = cli
+        .proxy
+        .iter()
+        .zip(&scripts)
+        .find(|((_, (_, protocol)), s)| *protocol == UpstreamProtocol::Fastcgi && s.is_none());
+    if let Some(((prefix, _), _)) = unscripted {
+        return Err(format!(
+            "the FastCGI route '{prefix}' needs --fastcgi-root {prefix}=DIR or \
+             --fastcgi-script {prefix}=FILE"
+        ));
+    }
+    Ok(scripts)
 }
 
 fn parse_tier(s: &str) -> Result<TierChoice, String> {
@@ -334,6 +409,9 @@ fn settings() -> Result<Cli, String> {
     }
     if let Some(root) = &cli.root {
         check_root(root).map_err(|e| format!("uring-server: --root: {e}"))?;
+    }
+    if let Err(e) = fastcgi_scripts(&cli) {
+        usage_error(&e);
     }
     Ok(cli)
 }
@@ -458,8 +536,18 @@ fn main() -> ExitCode {
             max_frame_size: cli.http2_max_frame_size,
             max_header_list: cli.http2_max_header_list,
         });
-    for (prefix, (upstream, protocol)) in &cli.proxy {
-        builder = builder.proxy_with(prefix, upstream.clone(), *protocol);
+    let scripts = match fastcgi_scripts(&cli) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("uring-server: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    for ((prefix, (upstream, protocol)), script) in cli.proxy.iter().zip(scripts) {
+        builder = match script {
+            Some(script) => builder.proxy_fastcgi(prefix, upstream.clone(), script),
+            None => builder.proxy_with(prefix, upstream.clone(), *protocol),
+        };
     }
     let default_listen = [SocketAddr::from(([0, 0, 0, 0], 8080))];
     let listen = match cli.listen.is_empty() && cli.tls_listen.is_empty() {
@@ -667,6 +755,16 @@ mod tests {
                 unix("/run/u.sock"),
                 UpstreamProtocol::Uwsgi,
             ),
+            (
+                "/=fastcgi://127.0.0.1:9000",
+                tcp("127.0.0.1:9000"),
+                UpstreamProtocol::Fastcgi,
+            ),
+            (
+                "/=fastcgi+unix:/run/php/php-fpm.sock",
+                unix("/run/php/php-fpm.sock"),
+                UpstreamProtocol::Fastcgi,
+            ),
         ];
         for (arg, addr, protocol) in cases {
             assert_eq!(
@@ -680,9 +778,53 @@ mod tests {
             "/=uwsgi+unix:",
             "/=uwsgi://h/p",
             "/=uwsgihttp://1.2.3.4:1",
+            "/=fastcgi:/x",
+            "/=fastcgi+unix:",
+            "/=fastcgi://h:1/index.php",
         ] {
             assert!(parse_proxy(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn every_fastcgi_route_has_one_script() {
+        let scripts = |args: &[&str]| {
+            let mut all = vec!["uring-server"];
+            all.extend_from_slice(args);
+            fastcgi_scripts(&Cli::parse_from(all))
+        };
+        let two = [
+            "--proxy=/=fastcgi://127.0.0.1:9000",
+            "--proxy=/api/=http://127.0.0.1:8000",
+            "--proxy=/app/=fastcgi+unix:/run/php.sock",
+            "--fastcgi-root=/=/srv/www",
+            "--fastcgi-script=/app/=/srv/app/index.php",
+        ];
+        assert_eq!(
+            scripts(&two),
+            Ok(vec![
+                Some(FastcgiScript::Root(std::path::Path::new("/srv/www").into())),
+                None,
+                Some(FastcgiScript::Fixed(
+                    std::path::Path::new("/srv/app/index.php").into()
+                )),
+            ])
+        );
+        let err = |args: &[&str]| scripts(args).unwrap_err();
+        assert!(
+            err(&two[..3]).contains("needs --fastcgi-root /=DIR"),
+            "{}",
+            err(&two[..3])
+        );
+        assert!(err(&[
+            "--proxy=/api/=http://127.0.0.1:8000",
+            "--fastcgi-root=/api/=/srv"
+        ])
+        .contains("no --proxy /api/=fastcgi"));
+        assert!(
+            err(&[two[0], two[3], "--fastcgi-script=/=/x.php"]).contains("has its script already")
+        );
+        assert!(Cli::try_parse_from(["uring-server", "--fastcgi-root=/=relative"]).is_err());
     }
 
     #[test]

@@ -20,8 +20,8 @@ use uring_common::ring::{self, RingError, Tier, TierChoice};
 // stay as they were.
 use crate::access_log::AccessLog;
 pub use crate::config::{
-    AccessLogFormat, AccessLogTarget, ProxyConfig, ServerConfig, Timeouts, TlsSettings,
-    UpstreamAddr, UpstreamProtocol, UpstreamRoute,
+    AccessLogFormat, AccessLogTarget, FastcgiScript, ProxyConfig, ServerConfig, Timeouts,
+    TlsSettings, UpstreamAddr, UpstreamProtocol, UpstreamRoute,
 };
 use crate::handler::{DefaultHandler, Handler};
 use crate::metrics::{MetricsServer, Registry};
@@ -270,6 +270,19 @@ impl<H: Handler + Clone> ServerBuilder<H> {
         self
     }
 
+    /// [`proxy`](Self::proxy) to a FastCGI upstream (php-fpm, fcgiwrap) running `script`.
+    pub fn proxy_fastcgi(
+        mut self,
+        prefix: &str,
+        upstream: UpstreamAddr,
+        script: FastcgiScript,
+    ) -> Self {
+        self.config
+            .proxy
+            .add_fastcgi_route(prefix, upstream, script);
+        self
+    }
+
     /// Connections per worker and upstream (default 32).
     pub fn upstream_conns(mut self, n: usize) -> Self {
         self.config.proxy.conns_per_upstream = n;
@@ -471,6 +484,7 @@ fn check_config(config: &mut ServerConfig) -> Result<(), ServerError> {
     if config.workers == 0 {
         return Err(ServerError::Config("--workers must be at least 1".into()));
     }
+    config.proxy.check_fastcgi().map_err(ServerError::Config)?;
     if !config.sq_entries.is_power_of_two()
         || !config.cq_entries.is_power_of_two()
         || config.cq_entries < config.sq_entries

@@ -21,7 +21,7 @@ impl Handler for RoutesNowhere {
         req.path().starts_with("/app").then_some(UpstreamRoute {
             upstream: 3,
             trust_forwarded: false,
-            protocol: Default::default(),
+            ..Default::default()
         })
     }
 }

@@ -149,6 +149,8 @@ pub struct Machine {
     links: Vec<Option<UpId>>,
     actions: VecDeque<Action>,
     outcomes: VecDeque<(ClientId, ForwardOutcome)>,
+    /// A FastCGI app's STDERR, by upstream, for the error log.
+    app_stderr: VecDeque<(usize, Vec<u8>)>,
     draining: bool,
 }
 
@@ -162,6 +164,7 @@ impl Machine {
             links: Vec::new(),
             actions: VecDeque::new(),
             outcomes: VecDeque::new(),
+            app_stderr: VecDeque::new(),
             draining: false,
         }
     }
@@ -174,6 +177,11 @@ impl Machine {
 
     pub fn poll_outcome(&mut self) -> Option<(ClientId, ForwardOutcome)> {
         self.outcomes.pop_front()
+    }
+
+    /// What a FastCGI app wrote to its STDERR (whole lines), and its upstream.
+    pub fn poll_app_stderr(&mut self) -> Option<(usize, Vec<u8>)> {
+        self.app_stderr.pop_front()
     }
 
     /// The bytes an [`Action::Send`] sends.
@@ -293,6 +301,7 @@ impl Machine {
         let out = clients.output(client);
         let res = u.exchange.on_data(data, date, out);
         let pending = out.len();
+        self.collect_stderr(up, res != Ok(Progress::Pending));
         self.after(now, up, res, pending);
     }
 
@@ -338,6 +347,8 @@ impl Machine {
             if now < u.last_progress + limit {
                 continue;
             }
+            self.collect_stderr(up, true);
+            let Some(u) = self.conn_mut(up) else { continue };
             if let Some(job) = u.job.take() {
                 self.lost(now, up, job, 504);
             }
@@ -409,7 +420,7 @@ impl Machine {
         self.ups[up as usize] = Some(UpConn {
             upstream,
             state: UpState::Connecting,
-            exchange: Exchange::new(job.forward.side),
+            exchange: Exchange::of(&job.forward),
             job: Some(job),
             reused: false,
             sent: false,
@@ -427,7 +438,7 @@ impl Machine {
         }
         let u = self.conn_mut(up).expect("upstream connection");
         u.state = UpState::Busy;
-        u.exchange = Exchange::new(job.forward.side);
+        u.exchange = Exchange::of(&job.forward);
         u.job = Some(job);
         u.reused = reused;
         u.sent = false;
@@ -435,6 +446,15 @@ impl Machine {
         u.last_progress = now;
         self.actions.push_back(Action::Send { up });
         self.actions.push_back(Action::Read { up, on: true });
+    }
+
+    fn collect_stderr(&mut self, up: UpId, all: bool) {
+        if let Some(u) = self.conn_mut(up) {
+            let upstream = u.upstream;
+            if let Some(lines) = u.exchange.take_stderr(all) {
+                self.app_stderr.push_back((upstream, lines));
+            }
+        }
     }
 
     fn link(&mut self, client: ClientId, up: UpId) {
@@ -513,6 +533,7 @@ impl Machine {
                 u.exchange.on_eof(out)
             };
             let pending = out.len();
+            self.collect_stderr(up, true);
             self.after(now, up, res, pending);
         }
         // Whatever the exchange made of it, the connection is done.

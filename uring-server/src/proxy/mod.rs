@@ -38,7 +38,7 @@ use std::time::{Duration, Instant};
 
 use uring_common::ring::{Core, Event, SlotId};
 
-use crate::config::{ProxyConfig, UpstreamAddr};
+use crate::config::{ProxyConfig, UpstreamAddr, UpstreamProtocol};
 use machine::{Action, Limits, Machine, UpId};
 pub use machine::{ClientOutput, ForwardOutcome, UpstreamLog};
 pub use request::{ClientInfo, Forward};
@@ -56,6 +56,8 @@ pub struct Proxy {
     slot_of: Vec<SlotId>,
     /// Per slot: the upstream connection in it, or [`NO_UP`].
     up_of: Vec<UpId>,
+    /// Per upstream: its URL, for the error log.
+    names: Vec<String>,
 }
 
 /// Who is on an accepted socket: the client's address (`X-Forwarded-For`, CGI's
@@ -85,6 +87,35 @@ fn storage(addr: &socket2::SockAddr) -> (libc::sockaddr_storage, libc::socklen_t
             addr.len() as usize,
         );
         (storage, addr.len())
+    }
+}
+
+/// An upstream as its URL is written (`fastcgi://127.0.0.1:9000`, `uwsgi+unix:/run/a`).
+fn upstream_url(addr: &UpstreamAddr, protocol: UpstreamProtocol) -> String {
+    let scheme = match protocol {
+        UpstreamProtocol::Http => "http",
+        UpstreamProtocol::Uwsgi => "uwsgi",
+        UpstreamProtocol::Fastcgi => "fastcgi",
+    };
+    match (addr, protocol) {
+        (UpstreamAddr::Tcp(a), _) => format!("{scheme}://{a}"),
+        (UpstreamAddr::Unix(p), UpstreamProtocol::Http) => format!("unix:{}", p.display()),
+        (UpstreamAddr::Unix(p), _) => format!("{scheme}+unix:{}", p.display()),
+    }
+}
+
+/// A FastCGI app's STDERR goes to the error log a line at a time, as nginx logs it
+/// ("FastCGI sent in stderr"), escaped so a line cannot forge another.
+fn log_app_stderr(upstream: &str, text: &[u8]) {
+    for line in text.split(|&b| b == b'\n') {
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        if line.is_empty() {
+            continue;
+        }
+        eprintln!(
+            "uring-server: FastCGI sent in stderr: \"{}\" (upstream {upstream})",
+            line.escape_ascii()
+        );
     }
 }
 
@@ -120,6 +151,12 @@ impl Proxy {
             peers,
             slot_of: Vec::new(),
             up_of: Vec::new(),
+            names: cfg
+                .upstreams
+                .iter()
+                .zip(&cfg.protocols)
+                .map(|(addr, protocol)| upstream_url(addr, *protocol))
+                .collect(),
         }
     }
 
@@ -208,6 +245,10 @@ impl Proxy {
 
     /// Do what the machine asks of the driver.
     fn carry_out(&mut self, core: &mut Core, now: Instant) {
+        while let Some((upstream, text)) = self.machine.poll_app_stderr() {
+            let name = self.names.get(upstream).map_or("", String::as_str);
+            log_app_stderr(name, &text);
+        }
         while let Some(a) = self.machine.poll_action() {
             match a {
                 Action::Connect { up, upstream } => {

@@ -68,6 +68,7 @@ fn get(path: &str) -> Forward {
         request: format!("GET {path} HTTP/1.1\r\nHost: t\r\n\r\n").into_bytes(),
         idempotent: true,
         reuse: true,
+        fastcgi: false,
         side: ClientSide {
             head_only: false,
             http10: false,
@@ -521,4 +522,91 @@ fn a_connection_of_a_protocol_without_reuse_closes_after_a_keep_alive_response()
     assert!(p.ups[&up].closed, "never pooled");
     p.submit(2, once());
     assert_eq!(p.connects, 2, "a fresh connection for the next request");
+}
+
+fn fastcgi_get() -> Forward {
+    Forward {
+        fastcgi: true,
+        ..get("/x.php")
+    }
+}
+
+const FCGI_END: super::fastcgi::EndRequest = super::fastcgi::EndRequest {
+    app_status: 0,
+    protocol_status: super::fastcgi::REQUEST_COMPLETE,
+};
+
+#[test]
+fn fastcgi_keep_conn_connections_are_pooled_at_every_byte_split() {
+    let wire = super::fastcgi::response_records(b"Status: 201\r\n\r\nmade", b"warn\n", 3, FCGI_END);
+    for at in 0..=wire.len() {
+        let mut p = Pair::new(limits(1));
+        p.submit(1, fastcgi_get());
+        let up = p.up_of(1);
+        p.data(up, &wire[..at]);
+        p.data(up, &wire[at..]);
+        assert!(
+            matches!(p.last(1), Some(ForwardOutcome::Done { keep_alive: true, log }) if log.status == Some(201)),
+            "at {at}: {:?}",
+            p.last(1)
+        );
+        let mut rs = ResponseStream::new(64 * 1024);
+        rs.feed(&p.outs.0.remove(&1).unwrap());
+        assert_eq!(rs.error, None, "at {at}");
+        assert_eq!(
+            (rs.messages[0].status, &rs.messages[0].body[..]),
+            (201, &b"made"[..])
+        );
+        assert_eq!(
+            p.m.poll_app_stderr(),
+            Some((0, b"warn\n".to_vec())),
+            "at {at}"
+        );
+        assert_eq!(p.m.poll_app_stderr(), None);
+        // The next request goes on the same connection.
+        p.submit(2, fastcgi_get());
+        assert_eq!(p.up_of(2), up, "at {at}");
+        assert_eq!(p.connects, 1);
+    }
+}
+
+#[test]
+fn a_fastcgi_response_ends_at_end_request() {
+    let wire = super::fastcgi::response_records(b"Content-Length: 2\r\n\r\nok", b"", 64, FCGI_END);
+    let mut p = Pair::new(limits(1));
+    p.submit(1, fastcgi_get());
+    let up = p.up_of(1);
+    // The HTTP response is whole, END_REQUEST not yet in: the client waits for the
+    // connection's fate before its next request.
+    p.data(up, &wire[..wire.len() - 16]);
+    assert_eq!(p.last(1), None);
+    p.data(up, &wire[wire.len() - 16..]);
+    assert!(matches!(p.last(1), Some(ForwardOutcome::Done { .. })));
+    assert_eq!(p.open_ups(), vec![up], "pooled");
+
+    // The app answers before it read the whole request: the send is still in flight,
+    // so the connection is closed, never reused.
+    let mut p = Pair::new(limits(1));
+    p.auto_sent = false;
+    p.submit(1, fastcgi_get());
+    let up = p.up_of(1);
+    p.data(up, &wire);
+    assert!(matches!(p.last(1), Some(ForwardOutcome::Done { .. })));
+    assert_eq!(p.open_ups(), Vec::<UpId>::new());
+
+    // An app that dies after its STDERR: 502, and the STDERR is still logged.
+    let mut p = Pair::new(limits(1));
+    p.submit(1, fastcgi_get());
+    let up = p.up_of(1);
+    let died = super::fastcgi::response_records(b"", b"Fatal: no", 64, FCGI_END);
+    p.data(up, &died[..died.len() - 24]);
+    p.eof(up);
+    assert_eq!(p.status_of(1), Some(502));
+    assert_eq!(p.m.poll_app_stderr(), Some((0, b"Fatal: no".to_vec())));
+
+    // A slow one: 504 after the timeout.
+    let mut p = Pair::new(limits(1));
+    p.submit(1, fastcgi_get());
+    p.advance(Duration::from_secs(61));
+    assert_eq!(p.status_of(1), Some(504));
 }

@@ -2,12 +2,20 @@
 //! the client's re-framed response out (appended to the client connection's output).
 //! The head is read by common's strict `parse_response` (1xx skipped, HEAD/204/304
 //! bodiless), the body by common's `BodyReader`; nothing here parses HTTP itself.
+//!
+//! A FastCGI upstream's records go through `fastcgi.rs`'s decoder first, which turns
+//! them into an HTTP/1.1 response read as above (so framing for the client is decided in
+//! one place) and sets the app's STDERR aside for the error log. Such an exchange ends at
+//! END_REQUEST, not at the end of the HTTP body: only then may the connection carry the
+//! next request.
 
 use std::mem::MaybeUninit;
 
 use uring_common::http::{parse_response, BodyReader, HeaderStorage, Parsed, HEADER_CAPACITY};
 
+use super::fastcgi::{self, ResponseDecoder};
 use super::headers::{write_client_head, ClientFraming};
+use super::request::Forward;
 
 /// Largest upstream response head.
 const MAX_HEAD: usize = 64 * 1024;
@@ -68,7 +76,24 @@ pub struct Exchange {
     status: Option<u16>,
     /// Body bytes relayed to the client.
     body_bytes: u64,
+    /// A FastCGI upstream's decoder.
+    fastcgi: Option<Box<FastcgiSide>>,
 }
+
+/// The FastCGI half of an exchange: records in, HTTP out (into `http`, then read as any
+/// upstream's response).
+#[derive(Debug)]
+struct FastcgiSide {
+    decoder: ResponseDecoder,
+    http: Vec<u8>,
+    /// The app's STDERR not yet taken.
+    stderr: Vec<u8>,
+    /// END_REQUEST arrived.
+    ended: bool,
+}
+
+/// STDERR held back waiting for the end of its line, at most.
+const STDERR_LINE_MAX: usize = 4096;
 
 fn storage<'b>() -> HeaderStorage<'b> {
     [const { MaybeUninit::uninit() }; HEADER_CAPACITY]
@@ -87,7 +112,34 @@ impl Exchange {
             got_bytes: false,
             status: None,
             body_bytes: 0,
+            fastcgi: None,
         }
+    }
+
+    /// The exchange for `forward`'s response.
+    pub fn of(forward: &Forward) -> Exchange {
+        let mut ex = Exchange::new(forward.side);
+        if forward.fastcgi {
+            ex.fastcgi = Some(Box::new(FastcgiSide {
+                decoder: ResponseDecoder::new(forward.side.head_only),
+                http: Vec::new(),
+                stderr: Vec::new(),
+                ended: false,
+            }));
+        }
+        ex
+    }
+
+    /// The app's STDERR (FastCGI) for the error log: whole lines, or everything once
+    /// `all` (the exchange is over) or a line grows too long.
+    pub fn take_stderr(&mut self, all: bool) -> Option<Vec<u8>> {
+        let err = &mut self.fastcgi.as_mut()?.stderr;
+        let cut = if all || err.len() > STDERR_LINE_MAX {
+            err.len()
+        } else {
+            err.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1)
+        };
+        (cut > 0).then(|| err.drain(..cut).collect())
     }
 
     /// Body bytes relayed to the client (`$body_bytes_sent`, framing not counted).
@@ -117,6 +169,56 @@ impl Exchange {
 
     /// Upstream bytes; the client's response grows in `out`.
     pub fn on_data(
+        &mut self,
+        data: &[u8],
+        date: &[u8; 29],
+        out: &mut Vec<u8>,
+    ) -> Result<Progress, Failure> {
+        let Some(mut fcgi) = self.fastcgi.take() else {
+            return self.on_http(data, date, out);
+        };
+        self.got_bytes |= !data.is_empty();
+        let res = self.on_records(&mut fcgi, data, date, out);
+        self.fastcgi = Some(fcgi);
+        res
+    }
+
+    fn on_records(
+        &mut self,
+        fcgi: &mut FastcgiSide,
+        data: &[u8],
+        date: &[u8; 29],
+        out: &mut Vec<u8>,
+    ) -> Result<Progress, Failure> {
+        fcgi.http.clear();
+        let decoded = fcgi.decoder.feed(data, &mut fcgi.http, &mut fcgi.stderr);
+        // What was decoded before an error still goes out (the head, part of a body).
+        if !fcgi.http.is_empty() {
+            self.on_http(&fcgi.http, date, out)?;
+        }
+        match decoded {
+            Ok(fastcgi::Progress::Pending) => Ok(Progress::Pending),
+            Ok(fastcgi::Progress::Done(_)) if self.state == State::Done => {
+                fcgi.ended = true;
+                self.upstream_keep_alive &= fcgi.decoder.reusable();
+                Ok(self.progress())
+            }
+            // END_REQUEST with the HTTP response unfinished: cannot happen with our
+            // decoder's output; treated as a broken response all the same.
+            Ok(fastcgi::Progress::Done(_)) | Err(_) => Err(self.broken()),
+        }
+    }
+
+    /// A FastCGI response that cannot be finished: a 502 while the client has nothing.
+    fn broken(&self) -> Failure {
+        if self.head_sent() {
+            Failure::Truncated
+        } else {
+            Failure::BadHead
+        }
+    }
+
+    fn on_http(
         &mut self,
         data: &[u8],
         date: &[u8; 29],
@@ -156,6 +258,19 @@ impl Exchange {
 
     /// The upstream closed. Ends a close-delimited body; anything else open is a failure.
     pub fn on_eof(&mut self, out: &mut Vec<u8>) -> Result<Progress, Failure> {
+        if let Some(fcgi) = &mut self.fastcgi {
+            if !fcgi.ended && self.state == State::Done {
+                // The client's response is whole; only END_REQUEST is missing, so the
+                // connection is not reused.
+                fcgi.ended = true;
+                self.upstream_keep_alive = false;
+            }
+            return match (fcgi.ended, self.got_bytes) {
+                (true, _) => Ok(self.progress()),
+                (false, false) => Err(Failure::NoResponse),
+                (false, true) => Err(self.broken()),
+            };
+        }
         match self.state {
             State::Done => Ok(self.progress()),
             State::Body if self.reader.until_close() => {
@@ -170,8 +285,9 @@ impl Exchange {
     }
 
     fn progress(&self) -> Progress {
+        let ended = self.fastcgi.as_ref().map_or(true, |f| f.ended);
         match self.state {
-            State::Done => Progress::Done {
+            State::Done if ended => Progress::Done {
                 upstream_reusable: self.upstream_keep_alive,
                 client_keep_alive: self.client_keep_alive,
             },
@@ -454,5 +570,170 @@ mod tests {
                 client_keep_alive: true
             })
         );
+    }
+
+    /// A FastCGI exchange for a client asking with `method`.
+    fn fastcgi_exchange(head_only: bool) -> Exchange {
+        let forward = Forward {
+            upstream: 0,
+            request: Vec::new(),
+            idempotent: true,
+            reuse: true,
+            fastcgi: true,
+            side: ClientSide {
+                head_only,
+                ..client()
+            },
+        };
+        Exchange::of(&forward)
+    }
+
+    const END_OK: fastcgi::EndRequest = fastcgi::EndRequest {
+        app_status: 0,
+        protocol_status: fastcgi::REQUEST_COMPLETE,
+    };
+
+    /// Records fed in three pieces cut at `a` and `b`: the client's bytes, the outcome,
+    /// the STDERR taken line by line as the machine takes it.
+    fn run_fastcgi(
+        head_only: bool,
+        wire: &[u8],
+        a: usize,
+        b: usize,
+        eof: bool,
+    ) -> (Vec<u8>, Result<Progress, Failure>, Vec<u8>) {
+        let mut ex = fastcgi_exchange(head_only);
+        let (mut out, mut err) = (Vec::new(), Vec::new());
+        let mut last = Ok(Progress::Pending);
+        for piece in [&wire[..a], &wire[a..b], &wire[b..]] {
+            last = ex.on_data(piece, DATE, &mut out);
+            let over = last != Ok(Progress::Pending);
+            if let Some(lines) = ex.take_stderr(over) {
+                assert!(over || lines.ends_with(b"\n"), "{lines:?}");
+                err.extend_from_slice(&lines);
+            }
+            if last.is_err() {
+                return (out, last, err);
+            }
+        }
+        if eof {
+            last = ex.on_eof(&mut out);
+            err.extend(ex.take_stderr(true).unwrap_or_default());
+        }
+        (out, last, err)
+    }
+
+    #[test]
+    fn fastcgi_responses_reach_the_client_at_every_split() {
+        type Case = (&'static [u8], u16, &'static [u8]);
+        let cases: [Case; 4] = [
+            (
+                b"Content-Type: text/plain\r\n\r\nhello world",
+                200,
+                b"hello world",
+            ),
+            (b"Status: 404 Not Found\r\n\r\nnope", 404, b"nope"),
+            (b"Location: /there\r\n\r\n", 302, b""),
+            (b"Content-Length: 2\r\n\r\nok", 200, b"ok"),
+        ];
+        for (cgi, status, body) in cases {
+            let wire = fastcgi::response_records(cgi, b"line one\nline two\n", 5, END_OK);
+            for a in 0..=wire.len() {
+                for b in (a..=wire.len()).step_by(7) {
+                    let (out, res, err) = run_fastcgi(false, &wire, a, b, false);
+                    assert_eq!(
+                        res,
+                        Ok(Progress::Done {
+                            upstream_reusable: true,
+                            client_keep_alive: true
+                        }),
+                        "{a} {b}"
+                    );
+                    assert_eq!(err, b"line one\nline two\n");
+                    let (s, got, _) = body_of(&out);
+                    assert_eq!((s, got.as_slice()), (status, body), "{a} {b}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn fastcgi_head_request_gets_the_head_only() {
+        let wire = fastcgi::response_records(b"Content-Length: 5\r\n\r\nhello", b"", 3, END_OK);
+        for a in 0..=wire.len() {
+            let (out, res, _) = run_fastcgi(true, &wire, a, a, false);
+            assert!(matches!(res, Ok(Progress::Done { .. })), "{a}");
+            let text = String::from_utf8_lossy(&out);
+            assert!(text.contains("Content-Length: 5\r\n"), "{text}");
+            assert!(text.ends_with("\r\n\r\n"), "{text}");
+        }
+    }
+
+    #[test]
+    fn fastcgi_connection_is_reusable_only_after_end_request() {
+        let wire = fastcgi::response_records(b"Content-Length: 2\r\n\r\nok", b"", 9, END_OK);
+        // The whole HTTP response is in before END_REQUEST: still pending.
+        let end_at = wire.len() - 16;
+        let mut ex = fastcgi_exchange(false);
+        let mut out = Vec::new();
+        assert_eq!(
+            ex.on_data(&wire[..end_at], DATE, &mut out),
+            Ok(Progress::Pending)
+        );
+        assert!(ex.head_sent());
+        // The app closes without END_REQUEST: the client has its response, the
+        // connection is not reused.
+        assert_eq!(
+            ex.on_eof(&mut out),
+            Ok(Progress::Done {
+                upstream_reusable: false,
+                client_keep_alive: true
+            })
+        );
+        assert_eq!(body_of(&out).1, b"ok");
+        // Bytes after END_REQUEST.
+        let mut extra = wire.clone();
+        extra.extend_from_slice(&[1, 6, 0, 1, 0, 0, 0, 0]);
+        let (_, res, _) = run_fastcgi(false, &extra, 3, 3, false);
+        assert!(
+            matches!(
+                res,
+                Ok(Progress::Done {
+                    upstream_reusable: false,
+                    ..
+                })
+            ),
+            "{res:?}"
+        );
+    }
+
+    #[test]
+    fn fastcgi_failures_are_classified() {
+        // Nothing at all: a reused connection's request may be retried.
+        assert_eq!(
+            run_fastcgi(false, b"", 0, 0, true).1,
+            Err(Failure::NoResponse)
+        );
+        // Only STDERR, then the app died: 502, and its last words are logged.
+        let died = fastcgi::response_records(b"", b"PHP Fatal error: x", 64, END_OK);
+        let cut = &died[..died.len() - 24];
+        let (out, res, err) = run_fastcgi(false, cut, 5, 9, true);
+        assert_eq!((res, out.is_empty()), (Err(Failure::BadHead), true));
+        assert_eq!(err, b"PHP Fatal error: x");
+        // END_REQUEST without a CGI head, or a malformed one: 502.
+        for wire in [
+            died.clone(),
+            fastcgi::response_records(b"no colon\r\n\r\n", b"", 64, END_OK),
+        ] {
+            assert_eq!(
+                run_fastcgi(false, &wire, 3, 11, false).1,
+                Err(Failure::BadHead)
+            );
+        }
+        // Cut in the body, after the head went out: the client connection is cut.
+        let long = fastcgi::response_records(b"Content-Length: 10\r\n\r\nhal", b"", 64, END_OK);
+        let (out, res, _) = run_fastcgi(false, &long[..long.len() - 24], 5, 9, true);
+        assert_eq!(res, Err(Failure::Truncated));
+        assert!(out.ends_with(b"hal"));
     }
 }
