@@ -65,7 +65,7 @@ fn load_thresholds_fail_a_slow_server_with_99_and_pass_a_fast_one() {
     let r = run_load(&args, LIMIT);
     assert_eq!(r.code, 99, "stdout: {}\nstderr: {}", r.stdout, r.stderr);
     let v = r.json();
-    assert_eq!(v["schema_version"], 4);
+    assert_eq!(v["schema_version"], 5);
     assert_eq!(num(&v, &["requests", "done"]), 40);
     let t = v["thresholds"].as_array().expect("thresholds in the JSON");
     assert_eq!(t.len(), 4);

@@ -55,7 +55,7 @@ fn exact_counts_over_prior_knowledge_against_uring_servers_access_log() {
     assert_eq!(num(&v, &["requests", "errored"]), 0, "{v}");
     assert_eq!(v["protocol"], "HTTP/2", "{v}");
     assert_eq!(num(&v, &["streams"]), 16);
-    assert_eq!(num(&v, &["schema_version"]), 4);
+    assert_eq!(num(&v, &["schema_version"]), 5);
     assert_eq!(num(&v, &["retried"]), 0);
     // uring-server's own SETTINGS, as its first connection received them.
     let settings = &v["server_settings"];
@@ -297,78 +297,12 @@ http {{
     assert_eq!(log_lines(&log, "\"GET /missing HTTP/2.0\" 404"), 3001);
 }
 
-/// A Python `h2` server (Debian's python3-h2, run by /usr/bin/python3) that misbehaves as
-/// `mode` says and logs what it did to each request, one line each.
-const PY_H2_SERVER: &str = r#"
-import socket, sys, threading
-import h2.config, h2.connection, h2.errors, h2.events
-
-port, mode, log = int(sys.argv[1]), sys.argv[2], open(sys.argv[3], "a", buffering=1)
-lock = threading.Lock()
-
-def note(what):
-    with lock:
-        log.write(what + "\n")
-
-def serve(sock):
-    conn = h2.connection.H2Connection(h2.config.H2Configuration(client_side=False))
-    conn.initiate_connection()
-    sock.sendall(conn.data_to_send())
-    n = 0
-    try:
-        while True:
-            data = sock.recv(65536)
-            if not data:
-                return
-            for ev in conn.receive_data(data):
-                if not isinstance(ev, h2.events.RequestReceived):
-                    continue
-                n += 1
-                sid = ev.stream_id
-                if mode == "refuse" and n % 3 == 0:
-                    conn.reset_stream(sid, h2.errors.ErrorCodes.REFUSED_STREAM)
-                    note("refused")
-                elif mode == "rst" and n % 5 == 0:
-                    conn.reset_stream(sid, h2.errors.ErrorCodes.INTERNAL_ERROR)
-                    note("rst")
-                elif mode.startswith("goaway") and n == 20:
-                    if mode == "goaway":
-                        # Streams up to the one before were answered; this one and any
-                        # later are the client's to send elsewhere.
-                        conn.close_connection(last_stream_id=sid - 2)
-                        note("goaway")
-                    else:
-                        # This stream counts as processed, and is never answered.
-                        conn.close_connection(
-                            error_code=h2.errors.ErrorCodes.INTERNAL_ERROR,
-                            last_stream_id=sid,
-                            additional_data=b"going down",
-                        )
-                        note("goaway-error")
-                    sock.sendall(conn.data_to_send())
-                    sock.shutdown(socket.SHUT_WR)
-                    sock.settimeout(5)
-                    while sock.recv(65536):
-                        pass
-                    return
-                else:
-                    conn.send_headers(sid, [(":status", "200"), ("content-length", "2")])
-                    conn.send_data(sid, b"ok", end_stream=True)
-                    note("200")
-            sock.sendall(conn.data_to_send())
-    except Exception:
-        pass
-    finally:
-        sock.close()
-
-srv = socket.socket()
-srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-srv.bind(("127.0.0.1", port))
-srv.listen(64)
-while True:
-    s, _ = srv.accept()
-    threading.Thread(target=serve, args=(s,), daemon=True).start()
-"#;
+/// tests/scripts/h2_scripted_server.py: a Python `h2` server (Debian's python3-h2, run
+/// by /usr/bin/python3) that misbehaves as its mode says and logs what it did to each
+/// request, one line each.
+fn scripted_server() -> std::path::PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/h2_scripted_server.py")
+}
 
 struct PyH2 {
     port: u16,
@@ -380,13 +314,11 @@ struct PyH2 {
 impl PyH2 {
     fn start(mode: &str) -> PyH2 {
         let dir = TempDir::new("py-h2");
-        let script = dir.path().join("server.py");
-        std::fs::write(&script, PY_H2_SERVER).unwrap();
         let log = dir.path().join("done.log");
         let port = free_port();
         let child = ChildGuard(
             Command::new("/usr/bin/python3")
-                .arg(&script)
+                .arg(scripted_server())
                 .arg(port.to_string())
                 .arg(mode)
                 .arg(&log)
@@ -416,27 +348,36 @@ impl PyH2 {
 
     /// A `-n 300` run over 2 connections with 4 streams each; it must end on time.
     fn run(&self) -> serde_json::Value {
+        self.run_with(&["--streams", "4", "-n", "300"]).json()
+    }
+
+    /// A run over 2 connections (`-T 5s` unless `extra` says otherwise) that must end
+    /// on time, whatever the server did.
+    fn run_with(&self, extra: &[&str]) -> uring_tests::load::LoadRun {
         let url = format!("http://127.0.0.1:{}/", self.port);
-        let run = run_load(
-            &[
-                "--http2",
-                "--streams",
-                "4",
-                "-c",
-                "2",
-                "-n",
-                "300",
-                "-T",
-                "5s",
-                "--no-pin",
-                "--json",
-                &url,
-            ],
-            LIMIT,
-        );
+        let mut args = vec!["--http2", "-c", "2", "--no-pin", "--json"];
+        if !extra.contains(&"-T") {
+            args.extend(["-T", "5s"]);
+        }
+        args.extend(extra);
+        args.push(&url);
+        let run = run_load(&args, LIMIT);
         assert!(run.elapsed < Duration::from_secs(30), "{:?}", run.elapsed);
         assert!(run.code == 0 || run.code == 1, "{}", run.stderr);
-        run.json()
+        assert_eq!(
+            self.count_prefix("exception"),
+            0,
+            "the server refused what it got"
+        );
+        run
+    }
+
+    fn count_prefix(&self, what: &str) -> u64 {
+        std::fs::read_to_string(&self.log)
+            .unwrap_or_default()
+            .lines()
+            .filter(|l| l.starts_with(what))
+            .count() as u64
     }
 }
 
@@ -468,16 +409,17 @@ fn goaway_mid_run_loses_nothing_and_counts_nothing_twice() {
 }
 
 #[test]
-fn rst_stream_is_a_read_error_with_its_code_and_the_rest_is_exact() {
+fn rst_stream_is_a_reset_error_with_its_code_and_the_rest_is_exact() {
     let py = PyH2::start("rst");
     let v = py.run();
     let ok = num(&v, &["requests", "succeeded"]);
-    let read = num(&v, &["errors", "read"]);
+    let reset = num(&v, &["errors", "reset"]);
     assert_eq!(ok, py.count("200"), "{v}");
-    assert_eq!(read, py.count("rst"), "{v}");
-    assert_eq!(ok + read, 300, "{v}");
-    assert_eq!(num(&v, &["requests", "errored"]), read);
-    let first = v["first_errors"]["read"].to_string();
+    assert_eq!(reset, py.count("rst"), "{v}");
+    assert!(reset >= 50, "{v}");
+    assert_eq!(ok + reset, 300, "{v}");
+    assert_eq!(num(&v, &["requests", "errored"]), reset);
+    let first = v["first_errors"]["reset"].to_string();
     assert!(
         first.contains("reset by the server (INTERNAL_ERROR"),
         "{first}"
@@ -489,19 +431,127 @@ fn goaway_with_an_error_fails_what_it_processed_with_its_text() {
     let py = PyH2::start("goaway-error");
     let v = py.run();
     let ok = num(&v, &["requests", "succeeded"]);
-    let read = num(&v, &["errors", "read"]);
+    let goaway = num(&v, &["errors", "goaway"]);
     assert_eq!(ok, py.count("200"), "{v}");
     assert_eq!(
-        read,
+        goaway,
         py.count("goaway-error"),
         "one unanswered stream per GOAWAY: {v}"
     );
-    assert_eq!(ok + read, 300, "{v}");
-    let first = v["first_errors"]["read"].to_string();
+    assert!(goaway >= 14, "{v}");
+    assert_eq!(ok + goaway, 300, "{v}");
+    assert_eq!(num(&v, &["requests", "errored"]), goaway, "{v}");
+    let first = v["first_errors"]["goaway"].to_string();
     assert!(
-        first.contains("GOAWAY") && first.contains("going down"),
+        first.contains("GOAWAY")
+            && first.contains("INTERNAL_ERROR")
+            && first.contains("going down"),
         "{first}"
     );
+}
+
+/// DATA on stream 0 at every connection's 10th request: a connection error; with one
+/// stream per connection exactly that request ends, as a `protocol` error.
+#[test]
+fn a_protocol_error_is_its_own_class_with_the_codecs_reason() {
+    let py = PyH2::start("protocol");
+    let run = py.run_with(&["--streams", "1", "-n", "300"]);
+    let v = run.json();
+    let ok = num(&v, &["requests", "succeeded"]);
+    let protocol = num(&v, &["errors", "protocol"]);
+    assert_eq!(ok, py.count("200"), "{v}");
+    assert_eq!(protocol, py.count("broken"), "{v}");
+    assert!(protocol >= 29, "{v}");
+    assert_eq!(ok + protocol, 300, "{v}");
+    assert_eq!(num(&v, &["requests", "errored"]), protocol, "{v}");
+    let first = v["first_errors"]["protocol"].to_string();
+    assert!(
+        first.contains("HTTP/2 connection error PROTOCOL_ERROR"),
+        "{first}"
+    );
+}
+
+/// A server whose SETTINGS allow one stream: `--streams 8` waits for each answer (the
+/// server never sees two requests at once, nothing is refused) and `-n` stays exact.
+#[test]
+fn max_concurrent_streams_1_is_respected_and_the_count_exact() {
+    let py = PyH2::start("one-stream");
+    let v = py.run_with(&["--streams", "8", "-n", "301"]).json();
+    assert_eq!(num(&v, &["requests", "succeeded"]), 301, "{v}");
+    assert_eq!(num(&v, &["requests", "errored"]), 0, "{v}");
+    assert_eq!(py.count("200"), 301);
+    assert_eq!(
+        py.count("over"),
+        0,
+        "two requests at once on one connection"
+    );
+    assert_eq!(num(&v, &["retried"]), 0, "{v}");
+    assert_eq!(
+        num(&v["server_settings"], &["max_concurrent_streams"]),
+        1,
+        "{v}"
+    );
+    assert_eq!(num(&v, &["streams"]), 8, "{v}");
+}
+
+/// A server that never opens its window while requests post 100 kB bodies: each stalled
+/// request ends at `-T` as a `flow_control` error, a `-n` run and a `-d` run on time.
+#[test]
+fn a_zero_window_server_stalls_bodies_into_the_flow_control_class() {
+    let py = PyH2::start("zero-window");
+    let dir = TempDir::new("h2-zero-window");
+    let body = dir.path().join("body.bin");
+    std::fs::write(&body, vec![b'b'; 100_000]).unwrap();
+    let post = |extra: &[&str]| {
+        let mut args = vec!["-m", "POST", "-b", body.to_str().unwrap(), "--streams", "4"];
+        args.extend(extra);
+        py.run_with(&args)
+    };
+    let run = post(&["-n", "12", "-T", "1s"]);
+    assert_eq!(run.code, 1, "every request failed: {}", run.stderr);
+    let v = run.json();
+    assert_eq!(num(&v, &["errors", "flow_control"]), 12, "{v}");
+    assert_eq!(num(&v, &["requests", "errored"]), 12, "{v}");
+    assert_eq!(num(&v, &["requests", "done"]), 0, "{v}");
+    assert_eq!(
+        py.count("request"),
+        12,
+        "each request reached the server once"
+    );
+    let first = v["first_errors"]["flow_control"].to_string();
+    assert!(
+        first.contains("of 100000 bytes sent") && first.contains("no WINDOW_UPDATE"),
+        "{first}"
+    );
+    assert!(run.stderr.contains("flow_control: 12 ×"), "{}", run.stderr);
+    // Three stalls of 500 ms per connection fit in 2 s: the run ends on time.
+    let run = post(&["-d", "2s", "-T", "500ms"]);
+    let v = run.json();
+    assert!(run.elapsed < Duration::from_secs(8), "{:?}", run.elapsed);
+    assert!(num(&v, &["errors", "flow_control"]) >= 8, "{v}");
+    assert_eq!(
+        num(&v, &["requests", "errored"]),
+        num(&v, &["errors", "flow_control"]),
+        "{v}"
+    );
+    assert_eq!(num(&v, &["requests", "done"]), 0, "{v}");
+}
+
+/// Response headers past our SETTINGS_MAX_HEADER_LIST_SIZE on every 4th request: that
+/// stream is a `parse` error saying so, the rest of the run goes on, exactly.
+#[test]
+fn huge_response_headers_are_counted_not_a_crash() {
+    let py = PyH2::start("huge-headers");
+    let v = py.run();
+    let ok = num(&v, &["requests", "succeeded"]);
+    let parse = num(&v, &["errors", "parse"]);
+    assert_eq!(ok, py.count("200"), "{v}");
+    assert_eq!(parse, py.count("huge"), "{v}");
+    assert!(parse >= 70, "{v}");
+    assert_eq!(ok + parse, 300, "{v}");
+    assert_eq!(num(&v, &["requests", "errored"]), parse, "{v}");
+    let first = v["first_errors"]["parse"].to_string();
+    assert!(first.contains("headers larger than our limit"), "{first}");
 }
 
 /// h2o (Debian's package) over h2c with prior knowledge, counted in its access log.

@@ -578,7 +578,7 @@ fn load_mix_several_hosts_split_connections_and_keep_stats_apart() {
     let mv = m.json();
     assert_eq!(num(&mv["targets"][1], &["requests", "done"]), 600);
     assert_eq!(num(&mv["hosts"][1], &["connections", "opened"]), 6);
-    assert_eq!(mv["schema_version"], 4);
+    assert_eq!(mv["schema_version"], 5);
 }
 
 #[test]

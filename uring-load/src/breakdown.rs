@@ -14,9 +14,10 @@ use crate::targets::Mix;
 use crate::units::format_us;
 
 /// The JSON report's schema version: 2 added `targets` and `hosts`, 3 `thresholds`,
-/// `baseline`, `warmup` and `runs.p50_us`/`p99_us` (reports without
-/// `schema_version` are version 1).
-pub const SCHEMA_VERSION: u64 = 4;
+/// `baseline`, `warmup` and `runs.p50_us`/`p99_us`, 4 the protocol fields, 5 the HTTP/2
+/// error classes (an older `merge` would drop them; reports without `schema_version`
+/// are version 1).
+pub const SCHEMA_VERSION: u64 = 5;
 
 /// Connections made to one host.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]

@@ -105,6 +105,38 @@ impl Request {
     }
 }
 
+/// The class and cause of a stream that ended reset: by the server (`reset`), or by us
+/// for what the server sent on it (a response larger than our header list limit is
+/// `parse`, as HTTP/1.1's too-large head; a window overflow `flow_control`; the rest a
+/// malformed response, `protocol`).
+fn reset_class(code: ErrorCode, by_peer: bool) -> (ErrorKind, String) {
+    if by_peer {
+        return (
+            ErrorKind::Reset,
+            format!("HTTP/2 stream reset by the server ({code})"),
+        );
+    }
+    match code {
+        // The codec resets with CANCEL only for a field block over our limit.
+        ErrorCode::CANCEL => (
+            ErrorKind::Parse,
+            format!(
+                "HTTP/2 response headers larger than our limit ({} bytes, \
+                 SETTINGS_MAX_HEADER_LIST_SIZE): stream reset ({code})",
+                client_config().max_header_list_size
+            ),
+        ),
+        ErrorCode::FLOW_CONTROL_ERROR => (
+            ErrorKind::FlowControl,
+            format!("HTTP/2 stream reset: the server broke flow control ({code})"),
+        ),
+        _ => (
+            ErrorKind::Protocol,
+            format!("HTTP/2 stream reset for a malformed response ({code})"),
+        ),
+    }
+}
+
 fn trim_cr(line: &[u8]) -> &[u8] {
     line.strip_suffix(b"\r").unwrap_or(line)
 }
@@ -206,12 +238,14 @@ impl H2Conn {
             .map(|h| *h.peer_settings())
     }
 
+    /// Streams at once: `--streams`, the server's SETTINGS_MAX_CONCURRENT_STREAMS, and
+    /// one until its SETTINGS arrive (a server that allows fewer than `--streams` would
+    /// otherwise have to refuse the first burst).
     fn limit(&self) -> usize {
-        let peer = self
-            .h2
-            .as_ref()
-            .filter(|_| self.settings_seen)
-            .map_or(u32::MAX, |h| h.peer_settings().max_concurrent_streams);
+        let peer = match &self.h2 {
+            Some(h) if self.settings_seen => h.peer_settings().max_concurrent_streams,
+            _ => 1,
+        };
         self.depth.min(peer.max(1) as usize)
     }
 
@@ -568,16 +602,7 @@ impl H2Conn {
                             self.waiting.push_front(a.p);
                             RETRIED.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                         } else {
-                            let cause = if by_peer {
-                                format!("HTTP/2 stream reset by the server ({code})")
-                            } else {
-                                format!("HTTP/2 stream reset for a malformed response ({code})")
-                            };
-                            let kind = if by_peer {
-                                ErrorKind::Read
-                            } else {
-                                ErrorKind::Parse
-                            };
+                            let (kind, cause) = reset_class(code, by_peer);
                             rec.all().note_error(kind, &cause);
                             rec.errored(a.p.pick.target, kind);
                         }
@@ -614,10 +639,15 @@ impl H2Conn {
 
     fn conn_error<R: Sink>(&mut self, e: ConnError, rec: &mut R) -> Step {
         let cause = format!("{e} (in the server's frames)");
+        let kind = if e.code == ErrorCode::FLOW_CONTROL_ERROR {
+            ErrorKind::FlowControl
+        } else {
+            ErrorKind::Protocol
+        };
         if !self.active.is_empty() || !self.waiting.is_empty() {
-            rec.all().note_error(ErrorKind::Parse, &cause);
+            rec.all().note_error(kind, &cause);
         }
-        self.fail_all_quiet(ErrorKind::Parse, rec);
+        self.fail_all_quiet(kind, rec);
         Step::Close
     }
 
@@ -631,16 +661,23 @@ impl H2Conn {
         rec.answered(a.p.pick.target, a.status, us);
     }
 
-    /// Streams sent and not answered end with `kind` (the server's GOAWAY reason if it
-    /// gave one); requests never sent stay for [`H2Conn::take_unanswered`].
+    /// Streams sent and not answered end with `kind`, or as `goaway` with the server's
+    /// reason when its GOAWAY gave one; requests never sent stay for
+    /// [`H2Conn::take_unanswered`].
     fn fail_active<R: Sink>(&mut self, kind: ErrorKind, rec: &mut R) {
         if self.active.is_empty() {
             return;
         }
-        match &self.goaway_cause {
-            Some(c) => rec.all().note_error(kind, c),
-            None => rec.all().note_error(kind, &kind.generic_cause()),
-        }
+        let kind = match &self.goaway_cause {
+            Some(c) => {
+                rec.all().note_error(ErrorKind::GoAway, c);
+                ErrorKind::GoAway
+            }
+            None => {
+                rec.all().note_error(kind, &kind.generic_cause());
+                kind
+            }
+        };
         for a in self.active.drain(..) {
             rec.errored(a.p.pick.target, kind);
         }
@@ -677,6 +714,13 @@ impl H2Conn {
         cause: &dyn std::fmt::Display,
         rec: &mut R,
     ) -> Step {
+        if self.goaway_cause.is_some() && matches!(kind, ErrorKind::Read | ErrorKind::Write) {
+            // The server said why it is going away (and may reset the socket right after):
+            // its streams end with that reason, requests never sent go elsewhere.
+            self.fail_active(kind, rec);
+            self.phase = Phase::Closed;
+            return Step::Close;
+        }
         if !self.active.is_empty() || !self.waiting.is_empty() {
             rec.all().note_error(kind, cause);
         }
@@ -694,12 +738,36 @@ impl H2Conn {
             .min();
         match oldest {
             Some(t) if t + timeout <= now => {
+                self.fail_stalled(rec);
                 let kind = ErrorKind::Timeout;
-                rec.all().note_error(kind, &kind.generic_cause());
+                if !self.active.is_empty() || !self.waiting.is_empty() {
+                    rec.all().note_error(kind, &kind.generic_cause());
+                }
                 self.fail_all_quiet(kind, rec);
                 Step::Close
             }
             _ => Step::Continue,
+        }
+    }
+
+    /// At the timeout, streams whose request body still waits for the server's window
+    /// end as flow-control stalls, not as plain timeouts: the server never let them send.
+    fn fail_stalled<R: Sink>(&mut self, rec: &mut R) {
+        let mut i = 0;
+        while i < self.active.len() {
+            let a = &self.active[i];
+            if a.body_sent >= a.body_len {
+                i += 1;
+                continue;
+            }
+            let cause = format!(
+                "HTTP/2 request body stalled: {} of {} bytes sent, the server's flow-control \
+                 window stayed closed (no WINDOW_UPDATE) until the timeout (-T)",
+                a.body_sent, a.body_len
+            );
+            let a = self.active.swap_remove(i);
+            rec.all().note_error(ErrorKind::FlowControl, &cause);
+            rec.errored(a.p.pick.target, ErrorKind::FlowControl);
         }
     }
 

@@ -464,4 +464,43 @@ mod tests {
         assert_eq!(v["first_errors"]["connect"]["message"], "refused");
         assert!(m.text().contains("merged 2 reports"));
     }
+
+    /// The HTTP/2 classes add up like the others, their first errors by time, and a
+    /// version 4 report (before the classes) merges as one that counted none.
+    #[test]
+    fn http2_error_classes_merge_exactly() {
+        let mut a = Recorder::new();
+        let mut b = Recorder::new();
+        for (r, n) in [(&mut a, 2), (&mut b, 3)] {
+            for k in ErrorKind::HTTP2 {
+                for _ in 0..n {
+                    r.counters.record_error(k);
+                }
+                r.note_error(k, &format!("{} of {n}", k.name()));
+            }
+        }
+        let mut old = report_json(&a, 1.0);
+        old["schema_version"] = 4.into();
+        for k in ErrorKind::HTTP2 {
+            old["errors"].as_object_mut().unwrap().remove(k.name());
+        }
+        let m = merge(vec![
+            from_json("a", &report_json(&a, 1.0)).unwrap(),
+            from_json("b", &report_json(&b, 1.0)).unwrap(),
+            from_json("old", &old).unwrap(),
+        ])
+        .unwrap();
+        let v = m.json();
+        for k in ErrorKind::HTTP2 {
+            assert_eq!(v["errors"][k.name()], 5, "{}", k.name());
+            assert_eq!(
+                v["first_errors"][k.name()]["message"],
+                format!("{} of 2", k.name())
+            );
+        }
+        assert_eq!(v["requests"]["errored"], 20 + 8);
+        assert!(m
+            .text()
+            .contains("0 parse, 5 reset, 5 goaway, 5 flow_control, 5 protocol"));
+    }
 }

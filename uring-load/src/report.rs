@@ -127,11 +127,21 @@ pub fn text(rec: &Recorder, facts: &RunFacts) -> String {
     if let Some(p) = &facts.protocol {
         let _ = writeln!(o, "protocol: {p}");
     }
-    let _ = writeln!(
+    let _ = write!(
         o,
         "errors: {} connect, {} read, {} write, {} timeout, {} parse",
         c.errors_connect, c.errors_read, c.errors_write, c.errors_timeout, c.errors_parse
     );
+    let http2 = facts
+        .protocol
+        .as_deref()
+        .is_some_and(|p| p.starts_with("HTTP/2"));
+    if http2 || ErrorKind::HTTP2.iter().any(|&k| c.errors_of(k) > 0) {
+        for k in ErrorKind::HTTP2 {
+            let _ = write!(o, ", {} {}", c.errors_of(k), k.name());
+        }
+    }
+    let _ = writeln!(o);
     let first = first_error_lines(rec);
     if !first.is_empty() {
         let _ = writeln!(o, "first error of each class:");
@@ -330,6 +340,39 @@ mod tests {
         assert!(every_request_failed(&rec));
         rec.counters.record_status(200);
         assert!(!every_request_failed(&rec));
+    }
+
+    #[test]
+    fn http2_classes_show_for_http2_runs_or_when_counted() {
+        let errors_line = |rec: &Recorder, protocol: Option<&str>| {
+            let facts = RunFacts {
+                total: 1,
+                elapsed: Duration::from_secs(1),
+                interrupted: false,
+                rate: None,
+                tier: None,
+                protocol: protocol.map(str::to_string),
+            };
+            let t = text(rec, &facts);
+            t.lines()
+                .find(|l| l.starts_with("errors:"))
+                .unwrap()
+                .to_string()
+        };
+        let mut rec = Recorder::new();
+        let plain = "errors: 0 connect, 0 read, 0 write, 0 timeout, 0 parse";
+        assert_eq!(errors_line(&rec, None), plain);
+        assert_eq!(
+            errors_line(&rec, Some("HTTP/2, 8 streams per connection")),
+            format!("{plain}, 0 reset, 0 goaway, 0 flow_control, 0 protocol")
+        );
+        rec.counters.record_error(ErrorKind::FlowControl);
+        rec.note_error(ErrorKind::FlowControl, &"stalled");
+        assert_eq!(
+            errors_line(&rec, None),
+            format!("{plain}, 0 reset, 0 goaway, 1 flow_control, 0 protocol")
+        );
+        assert_eq!(first_error_lines(&rec), ["flow_control: 1 × stalled"]);
     }
 
     #[test]

@@ -15,16 +15,39 @@ pub enum ErrorKind {
     Timeout,
     /// Malformed response.
     Parse,
+    /// HTTP/2: the server reset the stream (RST_STREAM other than REFUSED_STREAM).
+    Reset,
+    /// HTTP/2: the server's GOAWAY with an error code ended the stream unanswered.
+    GoAway,
+    /// HTTP/2: a request body waited for the server's flow-control window until `-T`, or
+    /// the server broke flow control (FLOW_CONTROL_ERROR).
+    FlowControl,
+    /// HTTP/2: the server's frames broke the protocol (a connection error, or a
+    /// malformed response on one stream).
+    Protocol,
 }
 
 impl ErrorKind {
     /// Every class, in report order.
-    pub const ALL: [ErrorKind; 5] = [
+    pub const ALL: [ErrorKind; 9] = [
         ErrorKind::Connect,
         ErrorKind::Read,
         ErrorKind::Write,
         ErrorKind::Timeout,
         ErrorKind::Parse,
+        ErrorKind::Reset,
+        ErrorKind::GoAway,
+        ErrorKind::FlowControl,
+        ErrorKind::Protocol,
+    ];
+
+    /// The classes only HTTP/2 has (the text report shows them for HTTP/2 runs, or
+    /// when one counted anything).
+    pub const HTTP2: [ErrorKind; 4] = [
+        ErrorKind::Reset,
+        ErrorKind::GoAway,
+        ErrorKind::FlowControl,
+        ErrorKind::Protocol,
     ];
 
     /// Position in [`ErrorKind::ALL`].
@@ -40,6 +63,10 @@ impl ErrorKind {
             ErrorKind::Write => "write",
             ErrorKind::Timeout => "timeout",
             ErrorKind::Parse => "parse",
+            ErrorKind::Reset => "reset",
+            ErrorKind::GoAway => "goaway",
+            ErrorKind::FlowControl => "flow_control",
+            ErrorKind::Protocol => "protocol",
         }
     }
 
@@ -53,6 +80,12 @@ impl ErrorKind {
             ErrorKind::Parse => {
                 "malformed response (not HTTP/1.x, bad framing, or bytes no request asked for)"
             }
+            ErrorKind::Reset => "HTTP/2 stream reset by the server",
+            ErrorKind::GoAway => "HTTP/2 GOAWAY with an error from the server",
+            ErrorKind::FlowControl => {
+                "HTTP/2 request body stalled: the server's flow-control window stayed closed until the timeout (-T)"
+            }
+            ErrorKind::Protocol => "HTTP/2 protocol error in the server's frames",
         }
     }
 }
@@ -79,6 +112,10 @@ pub struct Counters {
     pub errors_write: u64,
     pub errors_timeout: u64,
     pub errors_parse: u64,
+    pub errors_reset: u64,
+    pub errors_goaway: u64,
+    pub errors_flow_control: u64,
+    pub errors_protocol: u64,
     pub connections_opened: u64,
     pub reconnects: u64,
 }
@@ -101,6 +138,10 @@ impl Default for Counters {
             errors_write: 0,
             errors_timeout: 0,
             errors_parse: 0,
+            errors_reset: 0,
+            errors_goaway: 0,
+            errors_flow_control: 0,
+            errors_protocol: 0,
             connections_opened: 0,
             reconnects: 0,
         }
@@ -126,13 +167,22 @@ impl Counters {
     /// `errored` and once under its kind. Call it once per request it ends.
     pub fn record_error(&mut self, kind: ErrorKind) {
         self.errored += 1;
-        *match kind {
+        *self.errors_of_mut(kind) += 1;
+    }
+
+    /// The counter of `kind`'s errors.
+    pub fn errors_of_mut(&mut self, kind: ErrorKind) -> &mut u64 {
+        match kind {
             ErrorKind::Connect => &mut self.errors_connect,
             ErrorKind::Read => &mut self.errors_read,
             ErrorKind::Write => &mut self.errors_write,
             ErrorKind::Timeout => &mut self.errors_timeout,
             ErrorKind::Parse => &mut self.errors_parse,
-        } += 1;
+            ErrorKind::Reset => &mut self.errors_reset,
+            ErrorKind::GoAway => &mut self.errors_goaway,
+            ErrorKind::FlowControl => &mut self.errors_flow_control,
+            ErrorKind::Protocol => &mut self.errors_protocol,
+        }
     }
 
     /// Errors counted under `kind`.
@@ -143,6 +193,10 @@ impl Counters {
             ErrorKind::Write => self.errors_write,
             ErrorKind::Timeout => self.errors_timeout,
             ErrorKind::Parse => self.errors_parse,
+            ErrorKind::Reset => self.errors_reset,
+            ErrorKind::GoAway => self.errors_goaway,
+            ErrorKind::FlowControl => self.errors_flow_control,
+            ErrorKind::Protocol => self.errors_protocol,
         }
     }
 
@@ -183,6 +237,10 @@ impl Counters {
         self.errors_write += other.errors_write;
         self.errors_timeout += other.errors_timeout;
         self.errors_parse += other.errors_parse;
+        self.errors_reset += other.errors_reset;
+        self.errors_goaway += other.errors_goaway;
+        self.errors_flow_control += other.errors_flow_control;
+        self.errors_protocol += other.errors_protocol;
         self.connections_opened += other.connections_opened;
         self.reconnects += other.reconnects;
     }
@@ -220,7 +278,24 @@ mod tests {
         c.record_error(ErrorKind::Write);
         c.record_error(ErrorKind::Timeout);
         c.record_error(ErrorKind::Parse);
-        assert_eq!(c.errored, 6);
+        for k in ErrorKind::HTTP2 {
+            c.record_error(k);
+        }
+        c.record_error(ErrorKind::FlowControl);
+        assert_eq!(c.errored, 11);
+        assert_eq!(
+            (
+                c.errors_reset,
+                c.errors_goaway,
+                c.errors_flow_control,
+                c.errors_protocol
+            ),
+            (1, 1, 2, 1)
+        );
+        for k in ErrorKind::ALL {
+            assert_eq!(ErrorKind::ALL[k.index()], k);
+            assert!(c.errors_of(k) >= 1, "{}", k.name());
+        }
         assert_eq!(
             (
                 c.errors_connect,
@@ -245,6 +320,7 @@ mod tests {
         }
         for (i, k) in [ErrorKind::Connect, ErrorKind::Timeout, ErrorKind::Parse]
             .into_iter()
+            .chain(ErrorKind::HTTP2)
             .enumerate()
         {
             let target = if i % 2 == 0 { &mut a } else { &mut b };

@@ -73,7 +73,8 @@ pub fn histogram_from_base64(s: &str) -> Result<hdrhistogram::Histogram<u64>, St
 
 /// The JSON report of a run: the schema of `uring-load --json`.
 /// Keys: rps, elapsed_s, requests{started,done,succeeded,failed,errored},
-/// status_codes{2xx,3xx,4xx,5xx,by_code{}}, errors{connect,read,write,timeout,parse},
+/// status_codes{2xx,3xx,4xx,5xx,by_code{}},
+/// errors{connect,read,write,timeout,parse,reset,goaway,flow_control,protocol},
 /// latency_us{min,mean,stdev,max,p50,p75,p90,p99,p99_9,p99_99}, bytes{total,headers,body},
 /// connections{opened,reconnects}, histogram (base64).
 /// Also: status_codes.1xx and status_codes.other (codes outside 100..=599), latency_us.p100,
@@ -109,13 +110,7 @@ pub fn report_json(recorder: &Recorder, elapsed_s: f64) -> Value {
             "other": c.by_code_other,
             "by_code": by_code,
         },
-        "errors": {
-            "connect": c.errors_connect,
-            "read": c.errors_read,
-            "write": c.errors_write,
-            "timeout": c.errors_timeout,
-            "parse": c.errors_parse,
-        },
+        "errors": errors_json(c),
         "latency_us": {
             "min": s.min,
             "mean": s.mean,
@@ -141,6 +136,28 @@ pub fn report_json(recorder: &Recorder, elapsed_s: f64) -> Value {
         "first_errors": first_errors_json(&recorder.first_errors),
         "histogram": histogram_to_base64(&recorder.latency_us),
     })
+}
+
+/// Every class's count, named as `ErrorKind::name` says.
+fn errors_json(c: &Counters) -> Value {
+    let m: Map<String, Value> = ErrorKind::ALL
+        .into_iter()
+        .map(|k| (k.name().to_string(), json!(c.errors_of(k))))
+        .collect();
+    Value::Object(m)
+}
+
+/// Every class's count; the HTTP/2 classes came later (uring-load's schema 5), so a
+/// report without one counted none of it.
+fn errors_from_json(c: &mut Counters, v: &Value) -> Result<(), String> {
+    for kind in ErrorKind::ALL {
+        let path = ["errors", kind.name()];
+        if ErrorKind::HTTP2.contains(&kind) && field(v, &path).is_err() {
+            continue;
+        }
+        *c.errors_of_mut(kind) = uint(v, &path)?;
+    }
+    Ok(())
 }
 
 fn first_errors_json(f: &FirstErrors) -> Value {
@@ -225,11 +242,6 @@ pub fn recorder_from_json(v: &Value) -> Result<(Recorder, f64), String> {
         bytes_total: uint(v, &["bytes", "total"])?,
         bytes_headers: uint(v, &["bytes", "headers"])?,
         bytes_body: uint(v, &["bytes", "body"])?,
-        errors_connect: uint(v, &["errors", "connect"])?,
-        errors_read: uint(v, &["errors", "read"])?,
-        errors_write: uint(v, &["errors", "write"])?,
-        errors_timeout: uint(v, &["errors", "timeout"])?,
-        errors_parse: uint(v, &["errors", "parse"])?,
         connections_opened: uint(v, &["connections", "opened"])?,
         reconnects: uint(v, &["connections", "reconnects"])?,
         // Absent in reports that never saw an out-of-range code.
@@ -239,6 +251,7 @@ pub fn recorder_from_json(v: &Value) -> Result<(Recorder, f64), String> {
             .unwrap_or(0),
         ..Counters::default()
     };
+    errors_from_json(&mut c, v)?;
     let by_code = field(v, &["status_codes", "by_code"])?
         .as_object()
         .ok_or("report field 'status_codes.by_code' is not an object")?;
@@ -293,6 +306,13 @@ mod tests {
         r.counters.record_error(ErrorKind::Connect);
         r.counters.record_error(ErrorKind::Parse);
         r.counters.record_error(ErrorKind::Write);
+        for k in ErrorKind::HTTP2 {
+            r.counters.record_error(k);
+        }
+        r.note_error(
+            ErrorKind::GoAway,
+            &"HTTP/2 GOAWAY from the server (INTERNAL_ERROR)",
+        );
         r.counters.bytes_total = 1_234_567;
         r.counters.bytes_headers = 234_567;
         r.counters.bytes_body = 1_000_000;
@@ -329,7 +349,7 @@ mod tests {
         assert_eq!(v["requests"]["done"], 5000);
         assert_eq!(v["requests"]["succeeded"], 1875);
         assert_eq!(v["requests"]["failed"], 3125);
-        assert_eq!(v["requests"]["errored"], 5);
+        assert_eq!(v["requests"]["errored"], 9);
         assert_eq!(v["status_codes"]["2xx"], 1875);
         assert_eq!(v["status_codes"]["3xx"], 625);
         assert_eq!(v["status_codes"]["4xx"], 625);
@@ -338,9 +358,20 @@ mod tests {
         assert_eq!(v["status_codes"]["by_code"]["200"], 1875);
         assert_eq!(v["status_codes"]["by_code"]["503"], 625);
         assert!(v["status_codes"]["by_code"].get("500").is_none());
-        for k in ["connect", "read", "write", "timeout", "parse"] {
+        for k in [
+            "connect",
+            "read",
+            "write",
+            "timeout",
+            "parse",
+            "reset",
+            "goaway",
+            "flow_control",
+            "protocol",
+        ] {
             assert_eq!(v["errors"][k], 1, "{k}");
         }
+        assert_eq!(v["errors"].as_object().unwrap().len(), 9);
         for k in [
             "min", "mean", "stdev", "max", "p50", "p75", "p90", "p99", "p99_9", "p99_99",
         ] {
@@ -425,6 +456,22 @@ mod tests {
         let mut v = report_json(&busy_recorder(), 1.0);
         v["first_errors"]["bogus"] = json!({"message": "x", "at_unix_us": 1});
         assert!(recorder_from_json(&v).unwrap_err().contains("'bogus'"));
+        let mut v = report_json(&busy_recorder(), 1.0);
+        v["errors"]["goaway"] = json!(-1);
+        assert!(recorder_from_json(&v)
+            .unwrap_err()
+            .contains("errors.goaway"));
+        let mut v = report_json(&busy_recorder(), 1.0);
+        v["errors"].as_object_mut().unwrap().remove("parse");
+        assert!(recorder_from_json(&v).unwrap_err().contains("errors.parse"));
+        // Reports from before the HTTP/2 classes counted none of them.
+        let mut v = report_json(&busy_recorder(), 1.0);
+        for k in ErrorKind::HTTP2 {
+            v["errors"].as_object_mut().unwrap().remove(k.name());
+        }
+        let back = recorder_from_json(&v).unwrap().0.counters;
+        assert_eq!(ErrorKind::HTTP2.map(|k| back.errors_of(k)), [0; 4]);
+        assert_eq!(back.errors_parse, 1);
         // Reports from before first_errors existed still read.
         let mut v = report_json(&busy_recorder(), 1.0);
         v.as_object_mut().unwrap().remove("first_errors");

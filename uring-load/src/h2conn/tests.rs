@@ -10,11 +10,30 @@ fn expander() -> Expander {
     Expander::new(0, 1, crate::shard::Shard::WHOLE, 0)
 }
 
-/// A client with `n` requests (targets 0, 1, 2, ...) and what it sends first.
-fn client(depth: usize, n: usize, targets: &[Target], now: Instant) -> (H2Conn, Vec<u8>) {
+/// What a server with `config` says first: its SETTINGS (and window raise).
+fn server_hello(config: Config, now: Instant) -> Vec<u8> {
+    drain(&mut Connection::new(Role::Server, config, now))
+}
+
+/// A connected client that has the default server's SETTINGS (so it opens up to
+/// `depth` streams at once).
+fn greeted(depth: usize, now: Instant) -> H2Conn {
+    greeted_by(Config::default(), depth, now)
+}
+
+/// A connected client that has the SETTINGS of a server with `config`.
+fn greeted_by(config: Config, depth: usize, now: Instant) -> H2Conn {
     let mut c = H2Conn::new(depth);
     c.start_connect();
     c.on_connected();
+    let hello = server_hello(config, now);
+    assert!(c.on_received(&hello, now, &mut Recorder::new()).answered);
+    c
+}
+
+/// A client with `n` requests (targets 0, 1, 2, ...) and what it sends first.
+fn client(depth: usize, n: usize, targets: &[Target], now: Instant) -> (H2Conn, Vec<u8>) {
+    let mut c = greeted(depth, now);
     for i in 0..n {
         c.push_request(
             now,
@@ -132,9 +151,7 @@ fn three_streams_answered_at_any_split() {
 fn streams_never_exceed_the_depth_and_the_rest_wait() {
     let mix = tests_support::mix(1, Policy::RoundRobin);
     let now = Instant::now();
-    let mut c = H2Conn::new(2);
-    c.start_connect();
-    c.on_connected();
+    let mut c = greeted(2, now);
     c.push_request(now, now, Pick::default());
     c.push_request(now, now, Pick::default());
     assert!(!c.has_room(), "--streams 2 reached");
@@ -213,8 +230,9 @@ fn goaway_with_an_error_fails_the_streams_it_processed_with_its_text() {
     assert_eq!(feed(&mut c, &[&answer], now, &mut rec), Step::Continue);
     assert!(!c.has_room(), "no new streams after GOAWAY");
     assert_eq!(c.on_eof(now, &mut rec), Step::Close);
-    assert_eq!(rec.counters.errors_read, 2);
-    let first = rec.first_errors.get(ErrorKind::Read).unwrap();
+    assert_eq!(rec.counters.errors_goaway, 2);
+    assert_eq!(rec.counters.errored, 2);
+    let first = rec.first_errors.get(ErrorKind::GoAway).unwrap();
     assert!(
         first.message.contains("GOAWAY") && first.message.contains("shutting down"),
         "{}",
@@ -223,7 +241,7 @@ fn goaway_with_an_error_fails_the_streams_it_processed_with_its_text() {
 }
 
 #[test]
-fn rst_stream_is_a_read_error_with_its_code() {
+fn rst_stream_is_a_reset_error_with_its_code() {
     let mix = tests_support::mix(1, Policy::RoundRobin);
     let now = Instant::now();
     let (_, sent) = client(2, 2, &mix.targets, now);
@@ -233,9 +251,10 @@ fn rst_stream_is_a_read_error_with_its_code() {
     let (mut c, _) = client(2, 2, &mix.targets, now);
     let mut rec = Recorder::new();
     assert_eq!(feed(&mut c, &[&answer], now, &mut rec), Step::Continue);
-    assert_eq!(rec.counters.errors_read, 1);
+    assert_eq!(rec.counters.errors_reset, 1);
+    assert_eq!(rec.counters.errored, 1);
     assert_eq!(c.in_flight(), 1);
-    let first = rec.first_errors.get(ErrorKind::Read).unwrap();
+    let first = rec.first_errors.get(ErrorKind::Reset).unwrap();
     assert!(
         first.message.contains("reset by the server"),
         "{}",
@@ -244,15 +263,187 @@ fn rst_stream_is_a_read_error_with_its_code() {
 }
 
 #[test]
-fn garbage_is_a_parse_error_for_every_request() {
+fn garbage_is_a_protocol_error_for_every_request() {
     let mix = tests_support::mix(1, Policy::RoundRobin);
     let now = Instant::now();
     let (mut c, _) = client(2, 2, &mix.targets, now);
     let mut rec = Recorder::new();
     let step = feed(&mut c, &[b"HTTP/1.1 200 OK\r\n\r\n"], now, &mut rec);
     assert_eq!(step, Step::Close);
-    assert_eq!(rec.counters.errors_parse, 2);
-    assert!(rec.first_errors.get(ErrorKind::Parse).is_some());
+    assert_eq!(rec.counters.errors_protocol, 2);
+    assert_eq!(rec.counters.errored, 2);
+    let first = &rec.first_errors.get(ErrorKind::Protocol).unwrap().message;
+    assert!(first.contains("HTTP/2 connection error"), "{first}");
+}
+
+/// The client's half of a connection error: its GOAWAY names the rule the server broke,
+/// and every request ends in the class of that rule.
+#[test]
+fn a_window_overflow_is_a_flow_control_error() {
+    let mix = tests_support::mix(1, Policy::RoundRobin);
+    let now = Instant::now();
+    let (mut c, _) = client(1, 1, &mix.targets, now);
+    let mut rec = Recorder::new();
+    // WINDOW_UPDATE on the connection past 2^31-1 (RFC 9113 6.9.1).
+    let mut bad = Vec::new();
+    uring_common::h2::frame::WindowUpdate::encode(0, 0x7fff_ffff, &mut bad);
+    assert_eq!(feed(&mut c, &[&bad], now, &mut rec), Step::Close);
+    assert_eq!(rec.counters.errors_flow_control, 1);
+    let first = &rec
+        .first_errors
+        .get(ErrorKind::FlowControl)
+        .unwrap()
+        .message;
+    assert!(first.contains("FLOW_CONTROL_ERROR"), "{first}");
+}
+
+/// Response headers past our SETTINGS_MAX_HEADER_LIST_SIZE: that stream is a parse
+/// error saying so (as HTTP/1.1's too-large head), the connection and the others go on.
+#[test]
+fn huge_response_headers_are_a_parse_error_on_their_stream_only() {
+    let mix = tests_support::mix(1, Policy::RoundRobin);
+    let now = Instant::now();
+    let (_, sent) = client(2, 2, &mix.targets, now);
+    let (mut s, got) = server(&sent, now);
+    let big = vec![b'x'; 300 << 10];
+    s.send_response(got[0].0, 200, &[(b"x-big", &big)], true)
+        .unwrap();
+    s.send_response(got[1].0, 200, &[], true).unwrap();
+    let answer = drain(&mut s);
+    for parts in [vec![&answer[..]], answer.chunks(1000).collect()] {
+        let (mut c, _) = client(2, 2, &mix.targets, now);
+        let mut rec = Recorder::new();
+        assert_eq!(feed(&mut c, &parts, now, &mut rec), Step::Continue);
+        assert_eq!((rec.counters.succeeded, rec.counters.errors_parse), (1, 1));
+        assert_eq!(rec.counters.errored, 1);
+        let first = &rec.first_errors.get(ErrorKind::Parse).unwrap().message;
+        assert!(first.contains("headers larger than our limit"), "{first}");
+        assert_eq!(c.in_flight(), 0);
+    }
+}
+
+/// A GOAWAY with an error, then the server resets the socket: the streams it processed
+/// end with its reason, what never left waits for another connection.
+#[test]
+fn a_reset_socket_after_goaway_keeps_the_goaway_class() {
+    let mix = tests_support::mix(1, Policy::RoundRobin);
+    let now = Instant::now();
+    let (_, sent) = client(1, 1, &mix.targets, now);
+    let (mut s, _) = server(&sent, now);
+    let mut answer = drain(&mut s);
+    GoAway::encode(1, ErrorCode::ENHANCE_YOUR_CALM, b"calm down", &mut answer);
+    let (mut c, _) = client(1, 1, &mix.targets, now);
+    let mut rec = Recorder::new();
+    assert_eq!(feed(&mut c, &[&answer], now, &mut rec), Step::Continue);
+    c.push_request(now, now, Pick::default());
+    let reset = "Connection reset by peer";
+    assert_eq!(
+        c.on_error_because(ErrorKind::Read, &reset, &mut rec),
+        Step::Close
+    );
+    assert_eq!((rec.counters.errors_goaway, rec.counters.errored), (1, 1));
+    let first = &rec.first_errors.get(ErrorKind::GoAway).unwrap().message;
+    assert!(first.contains("calm down"), "{first}");
+    let mut back = 0;
+    c.take_unanswered(|_, _| back += 1);
+    assert_eq!(back, 1, "the request never sent goes elsewhere");
+}
+
+/// Before the server's SETTINGS one stream at most; then its
+/// SETTINGS_MAX_CONCURRENT_STREAMS bounds `--streams`.
+#[test]
+fn streams_wait_for_the_servers_settings_and_respect_its_limit() {
+    let mix = tests_support::mix(1, Policy::RoundRobin);
+    let now = Instant::now();
+    for (limit, open) in [(1u32, 1usize), (3, 3), (100, 4)] {
+        let mut c = H2Conn::new(4);
+        c.start_connect();
+        c.on_connected();
+        c.push_request(now, now, Pick::default());
+        assert!(!c.has_room(), "one request until the SETTINGS arrive");
+        let mut out = Vec::new();
+        c.poll_transmit(&mix.targets, &mut expander(), &mut out);
+        let config = Config {
+            max_concurrent_streams: limit,
+            ..Config::default()
+        };
+        let mut rec = Recorder::new();
+        assert!(
+            c.on_received(&server_hello(config, now), now, &mut rec)
+                .answered
+        );
+        while c.has_room() {
+            c.push_request(now, now, Pick::default());
+        }
+        assert_eq!(c.in_flight(), open, "limit {limit}");
+        let (_, got) = server(&out, now);
+        assert_eq!(
+            got.len(),
+            1,
+            "limit {limit}: one stream before the SETTINGS"
+        );
+        c.poll_transmit(&mix.targets, &mut expander(), &mut out);
+        let (_, got) = server(&out, now);
+        assert_eq!(got.len(), open, "limit {limit}: then the rest");
+    }
+}
+
+/// A server that never opens its window for a request body: at `-T` the stalled stream
+/// is a flow-control error saying how far it got, a request without body a timeout.
+#[test]
+fn a_request_body_stalled_by_a_closed_window_is_a_flow_control_error() {
+    let body = vec![b'b'; 100_000];
+    let mut bytes = format!(
+        "POST /up HTTP/1.1\r\nHost: h\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    )
+    .into_bytes();
+    bytes.extend_from_slice(&body);
+    let post = Target {
+        label: "POST /up".into(),
+        host: 0,
+        weight: 1,
+        template: None,
+        bytes,
+        head: false,
+    };
+    let mut targets = tests_support::mix(1, Policy::RoundRobin).targets;
+    targets.insert(0, post);
+    let now = Instant::now();
+    // The RFC's first windows, never raised.
+    let mut c = greeted_by(small_windows(), 2, now);
+    c.push_request(now, now, Pick::default());
+    c.push_request(
+        now,
+        now,
+        Pick {
+            target: 1,
+            head: false,
+        },
+    );
+    let mut out = Vec::new();
+    c.poll_transmit(&targets, &mut expander(), &mut out);
+    assert!(
+        out.len() < body.len(),
+        "the default window holds the body back"
+    );
+    let mut rec = Recorder::new();
+    let t = Duration::from_secs(1);
+    assert_eq!(c.poll_timeout(now + t, t, &mut rec), Step::Close);
+    let k = &rec.counters;
+    assert_eq!(
+        (k.errors_flow_control, k.errors_timeout, k.errored),
+        (1, 1, 2)
+    );
+    let first = &rec
+        .first_errors
+        .get(ErrorKind::FlowControl)
+        .unwrap()
+        .message;
+    assert!(
+        first.contains("65535 of 100000 bytes sent") && first.contains("WINDOW_UPDATE"),
+        "{first}"
+    );
 }
 
 #[test]
@@ -323,6 +514,15 @@ fn a_large_templated_request_body_waits_for_the_servers_windows() {
     large_request_body(true);
 }
 
+/// A server that keeps the RFC's first windows (65,535 bytes) until it reads the body.
+fn small_windows() -> Config {
+    Config {
+        initial_window_size: 65_535,
+        connection_window: 65_535,
+        ..Config::default()
+    }
+}
+
 fn large_request_body(templated: bool) {
     let path = if templated { "/{SEQ}" } else { "/up" };
     let mut head = format!("POST {path} HTTP/1.1\r\nHost: h\r\n");
@@ -349,12 +549,15 @@ fn large_request_body(templated: bool) {
     }];
     assert_eq!(targets[0].template.is_some(), templated);
     let now = Instant::now();
-    let (mut c, sent) = client(1, 1, &targets, now);
+    let mut c = greeted_by(small_windows(), 1, now);
+    c.push_request(now, now, Pick::default());
+    let mut sent = Vec::new();
+    c.poll_transmit(&targets, &mut expander(), &mut sent);
     assert!(
         sent.len() < body.len(),
         "the first window holds the rest back"
     );
-    let mut s = Connection::new(Role::Server, Config::default(), now);
+    let mut s = Connection::new(Role::Server, small_windows(), now);
     let mut ev = Events::new();
     let mut rec = Recorder::new();
     let (mut got, mut fields, mut ended) = (0usize, 0usize, false);
