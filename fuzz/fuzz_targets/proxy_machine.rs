@@ -1,7 +1,7 @@
 //! The proxy's sans-IO machine (`uring_server::proxy::machine`): a fuzzed program of
 //! events (requests from a few clients, upstream connects and failures, sends completing,
 //! response bytes in arbitrary pieces, EOFs, errors, clients draining or leaving, time
-//! passing, a drain) never panics, never has more upstream connections open than the cap,
+//! passing, a drain; HTTP/2 clients with several streams, one of them reset) never panics, never has more upstream connections open than the cap,
 //! never writes a client's output after that client is gone, and never reports on a
 //! request nobody made.
 #![no_main]
@@ -11,7 +11,9 @@ use std::time::{Duration, Instant};
 
 use libfuzzer_sys::fuzz_target;
 use uring_server::proxy::fastcgi;
-use uring_server::proxy::machine::{Action, ClientId, ClientOutput, Limits, Machine, UpId};
+use uring_server::proxy::machine::{
+    client_id, conn_of, Action, ClientId, ClientOutput, Limits, Machine, UpId,
+};
 use uring_server::proxy::request::Forward;
 use uring_server::proxy::upstream::ClientSide;
 
@@ -25,7 +27,9 @@ struct Outs {
 }
 
 impl ClientOutput for Outs {
-    fn output(&mut self, client: ClientId) -> &mut Vec<u8> {
+    type Sink<'a> = &'a mut Vec<u8>;
+
+    fn sink(&mut self, client: ClientId) -> &mut Vec<u8> {
         assert!(
             !self.gone.contains(&client),
             "output written for a client that is gone"
@@ -45,7 +49,8 @@ fuzz_target!(|input: &[u8]| {
     let mut outs = Outs::default();
     let mut open: HashSet<UpId> = HashSet::new();
     let mut known: Vec<UpId> = Vec::new();
-    // A client connection forwards one request at a time (later ones wait behind it).
+    // A request is forwarded once until its outcome: an HTTP/1.1 connection (stream 0)
+    // has one at a time, an HTTP/2 one one per stream.
     let mut in_flight: HashSet<ClientId> = HashSet::new();
     let mut bytes = input.iter().copied();
     // Each step: an opcode byte and an argument byte; response data takes a length byte
@@ -55,8 +60,13 @@ fuzz_target!(|input: &[u8]| {
             .get(arg as usize % known.len().max(1))
             .copied()
             .unwrap_or(0);
-        let client = ClientId::from(arg % 4);
-        match op % 12 {
+        // The opcode's top bits pick the stream: 0 (HTTP/1.1), or HTTP/2's 1, 3 or 5.
+        let stream = match op >> 6 {
+            0 => 0,
+            n => u32::from(n) * 2 - 1,
+        };
+        let client = client_id(u32::from(arg % 4), stream);
+        match op % 13 {
             0 if in_flight.contains(&client) => {}
             0 => {
                 outs.gone.remove(&client);
@@ -101,7 +111,21 @@ fuzz_target!(|input: &[u8]| {
                 m.client_drained(client, pending.min(usize::from(arg) << 12));
             }
             8 => {
-                m.client_gone(now, client);
+                let conn = conn_of(client);
+                m.client_gone(now, conn);
+                let of_conn: Vec<ClientId> = (in_flight.iter().chain(outs.bufs.keys()))
+                    .copied()
+                    .filter(|c| conn_of(*c) == conn)
+                    .collect();
+                for c in of_conn.into_iter().chain([client]) {
+                    in_flight.remove(&c);
+                    outs.gone.insert(c);
+                    outs.bufs.remove(&c);
+                }
+            }
+            12 => {
+                // One stream reset by its client.
+                m.request_gone(now, client);
                 in_flight.remove(&client);
                 outs.gone.insert(client);
                 outs.bufs.remove(&client);

@@ -455,3 +455,222 @@ fn error_answers_keep_an_http10_keep_alive_client() {
     s.write_all(req).unwrap();
     assert_eq!(read_responses(&mut s, 1, &[]).remove(0).status, 502);
 }
+
+// ---- HTTP/2 clients (issue 21: every route over HTTP/2, the proxy's included) ----
+
+/// curl with HTTP/2 prior knowledge (`--http2-prior-knowledge` fails unless the server
+/// speaks HTTP/2): status line, stdout, stderr.
+fn curl_h2(args: &[&str]) -> (bool, String, String) {
+    let out = Command::new("curl")
+        .args(["-sS", "-m", "30", "--http2-prior-knowledge"])
+        .args(args)
+        .output()
+        .expect("curl (scripts/install-test-deps.sh installs it)");
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// Stop a server with SIGTERM (its access log is flushed) and wait for it.
+fn stop(srv: &mut uring_tests::reliability::TestServer) {
+    srv.guard.signal(libc::SIGTERM);
+    assert!(
+        srv.guard.wait_timeout(Duration::from_secs(15)).is_some(),
+        "the server did not stop"
+    );
+}
+
+#[test]
+fn http2_clients_are_proxied_like_http1_ones() {
+    let up = Upstream::tcp();
+    let dir = TempDir::new("proxy-h2");
+    let log = dir.path().join("access.log");
+    let route = format!("/={}", up.url);
+    let mut px = uring_tests::reliability::TestServer::start(&[
+        "--no-pin",
+        "--proxy",
+        &route,
+        "--access-log",
+        log.to_str().unwrap(),
+    ]);
+    let base = format!("http://{}", px.addr);
+    // The request: HTTP/1.1 upstream, the authority as Host, the forwarding fields.
+    let (ok, out, err) = curl_h2(&[
+        "-H",
+        "X-App: yes",
+        "-b",
+        "a=1; b=2",
+        &format!("{base}/echo?x=1"),
+    ]);
+    assert!(ok, "{err}");
+    assert!(out.starts_with("GET /echo?x=1\n"), "{out}");
+    for want in [
+        format!("Host: {}", px.addr),
+        "X-App: yes".to_string(),
+        "Cookie: a=1; b=2".to_string(),
+        "X-Forwarded-Proto: http".to_string(),
+        "Via: 1.1 uring-server".to_string(),
+    ] {
+        // HTTP/2 field names arrive lower-case and go on as they came.
+        assert!(
+            out.lines().any(|l| l.eq_ignore_ascii_case(&want)),
+            "{want:?} not in {out}"
+        );
+    }
+    // A body up, re-framed with its length; a chunked body down.
+    let (ok, out, err) = curl_h2(&["--data-binary", "hello", &format!("{base}/echo")]);
+    assert!(ok, "{err}");
+    assert!(
+        out.contains("Content-Length: 5") && out.ends_with("hello"),
+        "{out}"
+    );
+    let (ok, out, err) = curl_h2(&["-i", &format!("{base}/chunked")]);
+    assert!(ok, "{err}");
+    assert!(out.starts_with("HTTP/2 200"), "{out}");
+    assert!(out.ends_with("\r\n\r\nhello world"), "{out}");
+    assert!(
+        !out.to_ascii_lowercase().contains("transfer-encoding"),
+        "{out}"
+    );
+    // The upstream's own status passes through; HEAD has no body.
+    let (ok, out, _) = curl_h2(&[
+        "-o",
+        "/dev/null",
+        "-w",
+        "%{http_code}",
+        &format!("{base}/nothing"),
+    ]);
+    assert!(ok && out == "404", "{out}");
+    let (ok, out, _) = curl_h2(&["-I", &format!("{base}/echo")]);
+    assert!(ok && out.starts_with("HTTP/2 200"), "{out}");
+    // 8 MiB down, larger than every window: exact, in order.
+    let n = 8 << 20;
+    let file = dir.path().join("big");
+    let (ok, _, err) = curl_h2(&["-o", file.to_str().unwrap(), &format!("{base}/big?n={n}")]);
+    assert!(ok, "{err}");
+    let got = std::fs::read(&file).unwrap();
+    assert_eq!(got.len(), n);
+    let pattern: Vec<u8> = (0..=255u8).collect();
+    assert!(got.chunks(256).all(|c| c == &pattern[..c.len()]));
+    stop(&mut px);
+    let text = std::fs::read_to_string(&log).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 6, "{text}");
+    let upstream = up.url.trim_start_matches("http://");
+    for l in &lines {
+        assert!(l.contains(" HTTP/2.0\" "), "{l}");
+        assert!(l.contains(&format!("ua=\"{upstream}\"")), "{l}");
+    }
+    assert!(
+        lines[0].contains("\"GET /echo?x=1 HTTP/2.0\" 200 "),
+        "{}",
+        lines[0]
+    );
+    assert!(
+        lines[3].contains("\"GET /nothing HTTP/2.0\" 404 "),
+        "{}",
+        lines[3]
+    );
+}
+
+#[test]
+fn h2load_through_the_proxy_is_exact() {
+    let dir = TempDir::new("proxy-h2load");
+    std::fs::write(dir.path().join("f.txt"), b"file body").unwrap();
+    let app_log = dir.path().join("app.log");
+    let mut app = uring_tests::reliability::TestServer::start(&[
+        "--no-pin",
+        "--root",
+        dir.path().to_str().unwrap(),
+        "--access-log",
+        app_log.to_str().unwrap(),
+    ]);
+    let px_log = dir.path().join("proxy.log");
+    let route = format!("/=http://{}", app.addr);
+    let mut px = uring_tests::reliability::TestServer::start(&[
+        "--no-pin",
+        "--proxy",
+        &route,
+        "--upstream-conns",
+        "8",
+        "--access-log",
+        px_log.to_str().unwrap(),
+    ]);
+    let out = Command::new("h2load")
+        .args(["-n", "5000", "-c", "4", "-m", "16"])
+        .arg(format!("http://{}/f.txt", px.addr))
+        .output()
+        .expect("h2load (scripts/install-test-deps.sh installs nghttp2-client)");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("requests: 5000 total, 5000 started, 5000 done, 5000 succeeded, 0 failed"),
+        "{text}"
+    );
+    assert!(text.contains("status codes: 5000 2xx"), "{text}");
+    stop(&mut px);
+    stop(&mut app);
+    let count = |p: &std::path::Path, needle: &str| {
+        std::fs::read_to_string(p)
+            .unwrap()
+            .lines()
+            .filter(|l| l.contains(needle))
+            .count()
+    };
+    assert_eq!(count(&px_log, "\"GET /f.txt HTTP/2.0\" 200 9 "), 5000);
+    assert_eq!(count(&app_log, "\"GET /f.txt HTTP/1.1\" 200 9 "), 5000);
+}
+
+#[test]
+fn http2_proxy_failures_end_only_their_stream() {
+    let up = Upstream::tcp();
+    let px = proxy(&up.url, &[]);
+    let base = format!("http://{}", px.addr);
+    // One connection, three concurrent streams: a response cut mid-body (reset with
+    // INTERNAL_ERROR), two good ones: the cut ends only its stream. (nghttp, not curl:
+    // curl 7.88 fails every later transfer it tries to put on a prior-knowledge
+    // connection, against nginx too.)
+    let text = nghttp_stats(&[
+        format!("{base}/reset"),
+        format!("{base}/echo?1"),
+        format!("{base}/echo?2"),
+    ]);
+    assert!(text.contains("total=3, processed=2"), "{text}");
+    for path in ["/echo?1", "/echo?2"] {
+        assert!(
+            text.lines()
+                .any(|l| l.contains(" 200 ") && l.ends_with(path)),
+            "{path} not answered 200: {text}"
+        );
+    }
+    // No upstream: 502 on each stream, on one connection.
+    let closed = free_port();
+    let px = proxy(&format!("http://127.0.0.1:{closed}"), &[]);
+    let text = nghttp_stats(&[
+        format!("http://{}/a", px.addr),
+        format!("http://{}/b", px.addr),
+    ]);
+    assert!(
+        text.contains("total=2, processed=2") || !text.contains("processed"),
+        "{text}"
+    );
+    for path in ["/a", "/b"] {
+        assert!(
+            text.lines()
+                .any(|l| l.contains(" 502 ") && l.ends_with(path)),
+            "{path} not answered 502: {text}"
+        );
+    }
+}
+
+/// `nghttp -ns URL...`: the URLs as concurrent streams on one connection; its output
+/// (the statistics table has a line per answered stream: code, size, path).
+fn nghttp_stats(urls: &[String]) -> String {
+    let out = Command::new("nghttp")
+        .args(["-ns"])
+        .args(urls)
+        .output()
+        .expect("nghttp (scripts/install-test-deps.sh installs nghttp2-client)");
+    String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr)
+}

@@ -64,8 +64,7 @@ pub struct ServerConfig {
     /// Reverse-proxy routes (`--proxy`); empty when the server proxies nothing.
     pub proxy: ProxyConfig,
     /// Speak HTTP/2 (`--http2`): prior knowledge on cleartext listeners, ALPN `h2` on
-    /// TLS ones. Not while `--proxy` routes are set (the proxy takes HTTP/1.1 clients
-    /// only for now): see [`ServerConfig::http2_active`].
+    /// TLS ones.
     pub http2: bool,
     pub http2_limits: Http2Limits,
 }
@@ -93,10 +92,10 @@ impl Default for Http2Limits {
 }
 
 impl ServerConfig {
-    /// Whether connections may speak HTTP/2: asked for, and no proxy routes (a proxied
-    /// request over HTTP/2 is not relayed yet).
+    /// Whether connections may speak HTTP/2 (every route, the proxy's included, takes
+    /// HTTP/2 requests).
     pub fn http2_active(&self) -> bool {
-        self.http2 && !self.proxy.is_enabled()
+        self.http2
     }
 }
 

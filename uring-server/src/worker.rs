@@ -22,7 +22,7 @@ use crate::conn::{Close, Conn, Ctx, FileOp};
 use crate::handler::Handler;
 use crate::listener::{is_exhaustion, Arming, Listener};
 use crate::observe::{Note, RequestLog};
-use crate::proxy::Proxy;
+use crate::proxy::{client_id, conn_of, stream_of, Proxy};
 use crate::tls::ListenerTls;
 mod wake;
 
@@ -185,8 +185,9 @@ impl<H: Handler> Worker<H> {
     fn on_event(&mut self, core: &mut Core, ev: Event<&[u8]>) {
         self.on_event_inner(core, ev);
         while let Some((client, outcome)) = self.proxy.take_outcome() {
-            self.with(client, |c, ctx| c.on_forward(outcome, ctx));
-            self.drive(core, client);
+            let slot = conn_of(client);
+            self.with(slot, |c, ctx| c.on_forward(stream_of(client), outcome, ctx));
+            self.drive(core, slot);
         }
     }
 
@@ -284,11 +285,20 @@ impl<H: Handler> Worker<H> {
         }
         conn.poll_kernel_tls(|| (core.fd(slot), core.receiving(slot)));
         core.set_reading(slot, conn.wants_read());
-        if let Some(forward) = conn.take_forward() {
-            self.proxy.submit(core, slot, forward, self.now);
-        } else if conn.is_forwarding() {
-            let pending = conn.pending_out();
-            (self.proxy).client_drained(core, slot, pending, self.now);
+        let mut submitted = false;
+        while let Some((stream, forward)) = conn.take_forward() {
+            let client = client_id(slot, stream);
+            self.proxy.submit(core, client, forward, self.now);
+            submitted = true;
+        }
+        while let Some(stream) = conn.take_abandoned() {
+            (self.proxy).on_request_gone(core, client_id(slot, stream), self.now);
+        }
+        if !submitted && conn.is_forwarding() {
+            let (proxy, now) = (&mut self.proxy, self.now);
+            conn.each_forwarded(|stream, pending| {
+                proxy.client_drained(core, client_id(slot, stream), pending, now)
+            });
         }
     }
 

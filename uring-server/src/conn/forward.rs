@@ -1,17 +1,29 @@
-//! Forwarding: a request handed to the proxy, and the proxy's word on it (the response
-//! bytes are in the output already; an outcome says how the exchange went).
+//! Forwarding: a request handed to the proxy, and the proxy's word on it. The response
+//! reaches the connection through a [`ForwardSink`] (HTTP/1.x bytes in the output, or an
+//! HTTP/2 stream's frames: `h2.rs`); an outcome says how the exchange went.
 
 use super::*;
 
 use crate::metrics::Route;
 use crate::observe::Answered;
-use crate::proxy::{ClientOutput, UpstreamLog};
+use crate::proxy::headers::ClientFraming;
+use crate::proxy::upstream::{ClientSide, ResponseSink};
+use crate::proxy::{conn_of, stream_of, ClientId, ClientOutput, UpstreamLog};
 pub use crate::proxy::{Forward, ForwardOutcome};
+use uring_common::http::ResponseHead;
 
 impl Conn {
-    /// The proxy's word on the forwarded request (its response bytes, if any, are already
-    /// in the output through [`Conn::forward_out`]).
-    pub fn on_forward<H: Handler>(&mut self, outcome: ForwardOutcome, ctx: &mut Ctx<'_, H>) {
+    /// The proxy's word on the request forwarded on `stream` (0: HTTP/1.x). Its response,
+    /// if any, is in the output already, through [`ForwardSink`].
+    pub fn on_forward<H: Handler>(
+        &mut self,
+        stream: u32,
+        outcome: ForwardOutcome,
+        ctx: &mut Ctx<'_, H>,
+    ) {
+        if stream != 0 {
+            return self.h2_on_forward(stream, outcome, ctx);
+        }
         if !self.forwarding {
             return;
         }
@@ -101,31 +113,10 @@ impl Conn {
         upstream: UpstreamLog,
         ctx: &mut Ctx<'_, H>,
     ) {
-        let Some((log, since)) = ctx.log.as_deref_mut().zip(self.forward_since) else {
+        let Some(since) = self.forward_since.take() else {
             return;
         };
-        self.forward_since = None;
-        if self.forward_log.is_empty() {
-            return;
-        }
-        let (status, body_bytes) =
-            answered.unwrap_or((upstream.status.unwrap_or(502), upstream.body_bytes));
-        let mut storage = uring_common::http::new_header_storage();
-        if let Ok(Parsed::Complete(head)) =
-            parse_request(&self.forward_log, &mut storage, &Limits::default())
-        {
-            log.answered_proxied(
-                &Answered {
-                    head: &head,
-                    status,
-                    route: Route::Proxy,
-                    body_bytes,
-                    arrived: since,
-                    date: ctx.date,
-                },
-                &upstream,
-            );
-        }
+        log_proxied_line(&self.forward_log, since, false, answered, upstream, ctx);
     }
 
     /// Keep what the access log line of a forwarded request needs (only with an access
@@ -136,57 +127,174 @@ impl Conn {
         head: &RequestHead<'_, '_>,
         ctx: &Ctx<'_, H>,
     ) {
-        self.forward_log.clear();
         self.forward_since = Some(ctx.now);
-        if !ctx.log.as_deref().is_some_and(RequestLog::has_access_log) {
-            return;
-        }
-        let l = &mut self.forward_log;
-        l.extend_from_slice(head.method.as_bytes());
-        l.push(b' ');
-        l.extend_from_slice(head.target.as_bytes());
-        l.extend_from_slice(match head.version {
-            Version::Http10 => b" HTTP/1.0\r\n",
-            // HTTP/2 requests are not forwarded yet (conn/h2.rs answers them
-            // HTTP_1_1_REQUIRED); the saved line must parse as HTTP/1.x again.
-            Version::Http11 | Version::Http2 => b" HTTP/1.1\r\n",
-        });
-        // Host too: the log parses this as a request again, and HTTP/1.1 requires it.
-        for name in ["Host", "Referer", "User-Agent"] {
-            if let Some(v) = head.header(name) {
-                l.extend_from_slice(name.as_bytes());
-                l.extend_from_slice(b": ");
-                l.extend_from_slice(v);
-                l.extend_from_slice(b"\r\n");
-            }
-        }
-        l.extend_from_slice(b"\r\n");
+        keep_line_for_log(head, ctx, &mut self.forward_log);
     }
 
-    /// A complete request for the proxy, once.
-    pub fn take_forward(&mut self) -> Option<Forward> {
-        self.forward.take()
+    /// A complete request for the proxy, once, with its stream (0: HTTP/1.x).
+    #[inline]
+    pub fn take_forward(&mut self) -> Option<(u32, Forward)> {
+        if let Some(f) = self.forward.take() {
+            return Some((0, f));
+        }
+        self.h2.as_deref_mut()?.forwards.pop_front()
     }
 
     /// Waiting for (or receiving) a forwarded request's response.
+    #[inline]
     pub fn is_forwarding(&self) -> bool {
-        self.forwarding
+        self.forwarding || self.h2.as_deref().is_some_and(|h| !h.proxied.is_empty())
     }
 
-    /// Where the proxy writes the client's response.
-    pub fn forward_out(&mut self) -> &mut Vec<u8> {
-        &mut self.out
+    /// Each forwarded request's stream (0: HTTP/1.x) and the response bytes held for it,
+    /// for the proxy's back-pressure.
+    pub fn each_forwarded(&self, mut f: impl FnMut(u32, usize)) {
+        if self.forwarding {
+            return f(0, self.out.len());
+        }
+        if let Some(h2) = self.h2.as_deref() {
+            for p in &h2.proxied {
+                f(p.id, self.out.len() + h2.held_for(p.id));
+            }
+        }
     }
 
-    /// Output not yet handed to the kernel.
-    pub fn pending_out(&self) -> usize {
-        self.out.len()
+    /// A forwarded request's stream the client reset, once: the proxy drops the request
+    /// (synchronously), and the stream's slot counts toward the concurrency limit no more.
+    pub fn take_abandoned(&mut self) -> Option<u32> {
+        let h2 = self.h2.as_deref_mut()?;
+        let stream = h2.abandoned.pop()?;
+        h2.conn.work_cancelled(stream);
+        Some(stream)
     }
 }
 
-/// The worker's connections, indexed by slot, as the proxy writes responses into them.
+/// Keep `head`'s request line, Host, Referer and User-Agent in `line` for the access log
+/// line of a forwarded request (nothing without an access log).
+pub(super) fn keep_line_for_log<H: Handler>(
+    head: &RequestHead<'_, '_>,
+    ctx: &Ctx<'_, H>,
+    line: &mut Vec<u8>,
+) {
+    line.clear();
+    if !ctx.log.as_deref().is_some_and(RequestLog::has_access_log) {
+        return;
+    }
+    line.extend_from_slice(head.method.as_bytes());
+    line.push(b' ');
+    line.extend_from_slice(head.target.as_bytes());
+    // Parsed again as HTTP/1.x for the line; an HTTP/2 request's version is put back then.
+    line.extend_from_slice(match head.version {
+        Version::Http10 => b" HTTP/1.0\r\n",
+        Version::Http11 | Version::Http2 => b" HTTP/1.1\r\n",
+    });
+    // Host too: the log parses this as a request again, and HTTP/1.1 requires it.
+    let host = head.host.or_else(|| head.header("Host"));
+    for (name, value) in [
+        ("Host", host),
+        ("Referer", head.header("Referer")),
+        ("User-Agent", head.header("User-Agent")),
+    ] {
+        if let Some(v) = value {
+            line.extend_from_slice(name.as_bytes());
+            line.extend_from_slice(b": ");
+            line.extend_from_slice(v);
+            line.extend_from_slice(b"\r\n");
+        }
+    }
+    line.extend_from_slice(b"\r\n");
+}
+
+/// The access log line of a proxied request, from the line [`keep_line_for_log`] kept.
+/// `answered`: the status and body length we answered ourselves.
+pub(super) fn log_proxied_line<H: Handler>(
+    line: &[u8],
+    since: Instant,
+    http2: bool,
+    answered: Option<(u16, u64)>,
+    upstream: UpstreamLog,
+    ctx: &mut Ctx<'_, H>,
+) {
+    let Some(log) = ctx.log.as_deref_mut() else {
+        return;
+    };
+    if line.is_empty() {
+        return;
+    }
+    let (status, body_bytes) =
+        answered.unwrap_or((upstream.status.unwrap_or(502), upstream.body_bytes));
+    let mut storage = uring_common::http::new_header_storage();
+    if let Ok(Parsed::Complete(mut head)) = parse_request(line, &mut storage, &Limits::default()) {
+        if http2 {
+            head.version = Version::Http2;
+        }
+        log.answered_proxied(
+            &Answered {
+                head: &head,
+                status,
+                route: Route::Proxy,
+                body_bytes,
+                arrived: since,
+                date: ctx.date,
+            },
+            &upstream,
+        );
+    }
+}
+
+/// Where the proxy puts a request's response: the connection's output (HTTP/1.x, stream
+/// 0), or an HTTP/2 stream of it.
+pub struct ForwardSink<'a> {
+    conn: &'a mut Conn,
+    stream: u32,
+}
+
+impl ResponseSink for ForwardSink<'_> {
+    fn head(
+        &mut self,
+        resp: &ResponseHead<'_, '_>,
+        date: &[u8; 29],
+        side: ClientSide,
+    ) -> (ClientFraming, bool) {
+        match self.stream {
+            0 => self.conn.out.head(resp, date, side),
+            s => self.conn.h2_proxied_head(s, resp, date),
+        }
+    }
+
+    #[inline]
+    fn body(&mut self, bytes: &[u8], framing: ClientFraming) {
+        match self.stream {
+            0 => self.conn.out.body(bytes, framing),
+            s => self.conn.h2_proxied_body(s, bytes),
+        }
+    }
+
+    fn end(&mut self, framing: ClientFraming) {
+        match self.stream {
+            0 => self.conn.out.end(framing),
+            s => self.conn.h2_proxied_end(s),
+        }
+    }
+
+    #[inline]
+    fn pending(&self) -> usize {
+        match self.stream {
+            0 => self.conn.out.len(),
+            s => self.conn.out.len() + self.conn.h2.as_deref().map_or(0, |h| h.held_for(s)),
+        }
+    }
+}
+
+/// The worker's connections, indexed by slot, as the proxy puts responses into them.
 impl ClientOutput for Vec<Conn> {
-    fn output(&mut self, client: crate::proxy::machine::ClientId) -> &mut Vec<u8> {
-        self[client as usize].forward_out()
+    type Sink<'a> = ForwardSink<'a>;
+
+    #[inline]
+    fn sink(&mut self, client: ClientId) -> ForwardSink<'_> {
+        ForwardSink {
+            conn: &mut self[conn_of(client) as usize],
+            stream: stream_of(client),
+        }
     }
 }

@@ -16,9 +16,14 @@ use uring_common::h2::{
 };
 use uring_common::http::HEADER_CAPACITY;
 
-use super::h2_state::{Outgoing, Pending, H2};
+use super::forward;
+use super::h2_state::{Outgoing, Pending, Proxied, H2};
 use super::*;
 use crate::exchange::Outcome;
+use crate::proxy::headers::{
+    client_content_length, each_client_field, ClientFraming, ContentLength,
+};
+use uring_common::http::ResponseHead;
 
 /// What the first bytes of a connection say about its protocol.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -178,7 +183,14 @@ impl Conn {
                 }
             }
             H2Event::Reset { stream, .. } => {
+                // A proxied request's work runs on until the proxy drops it (the slot
+                // stays held until then: rapid reset cannot pile up upstream work); any
+                // other answer was complete or stops here.
+                let proxied = h2.proxied.iter().any(|p| p.id == stream);
                 h2.forget(stream);
+                if !proxied {
+                    h2.conn.work_cancelled(stream);
+                }
                 if h2.file_stream == Some(stream) {
                     // The peer no longer wants this body: stop reading it.
                     h2.file_stream = None;
@@ -256,10 +268,22 @@ impl Conn {
             }
         };
         let req = Request { head: &head, body };
-        if ctx.handler.upstream_for(&req).is_some() {
-            // The proxy relays HTTP/1.1 clients only for now; HTTP_1_1_REQUIRED makes
-            // clients such as curl repeat the request over HTTP/1.1 (RFC 9113 7).
-            let _ = h2.conn.reset(stream, ErrorCode::HTTP_1_1_REQUIRED);
+        if let Some(route) = ctx.handler.upstream_for(&req) {
+            // The stream ends with the connection only if the client says so (GOAWAY),
+            // never because of one response: the upstream request is keep-alive for us.
+            match Forward::new(route, &head, body, self.client, true) {
+                Ok(forward) => {
+                    let mut line = Vec::new();
+                    forward::keep_line_for_log(&head, ctx, &mut line);
+                    h2.proxied.push(Proxied {
+                        id: stream,
+                        since: ctx.now,
+                        line,
+                    });
+                    h2.forwards.push_back((stream, forward));
+                }
+                Err(e) => self.h2_refuse(h2, stream, Refusal::Upstream(e).status(), ctx),
+            }
             return true;
         }
         let head_only = head.method == "HEAD";
@@ -317,6 +341,7 @@ impl Conn {
                     id: stream,
                     body: parts.body.clone(),
                     sent: taken,
+                    end: file.is_none(),
                 });
             }
         }
@@ -331,22 +356,19 @@ impl Conn {
         let Some(mut h2) = self.h2.take() else {
             return;
         };
-        // Bodies that waited for window, oldest first.
-        while let Some(o) = h2.outgoing.front_mut() {
+        // Bodies that waited for window, oldest first; one whose stream's window is shut
+        // does not hold back the others. A proxied body sent whole before its end leaves
+        // the queue: the next piece goes straight to the codec again.
+        h2.outgoing.retain_mut(|o| {
             let rest = &o.body[o.sent..];
-            match h2.conn.send_data(o.id, rest, true) {
-                Ok(n) if n == rest.len() => {
-                    h2.outgoing.pop_front();
-                }
+            match h2.conn.send_data(o.id, rest, o.end) {
                 Ok(n) => {
                     o.sent += n;
-                    break;
+                    o.sent < o.body.len()
                 }
-                Err(_) => {
-                    h2.outgoing.pop_front();
-                }
+                Err(_) => false,
             }
-        }
+        });
         // The file body in progress: what its window did not take.
         if let Some(stream) = h2.file_stream {
             if !h2.file_backlog.is_empty() {
@@ -455,6 +477,132 @@ impl Conn {
     /// HTTP/2 work not yet handed to the socket (bodies waiting for window).
     pub(super) fn h2_busy(&self) -> bool {
         self.h2.as_deref().is_some_and(|h| !h.idle() && !h.failed)
+    }
+
+    /// A proxied response's head for `stream`: the fields every client gets
+    /// (`proxy::headers`), names in lower case as HTTP/2 wants them, and the length when
+    /// the upstream gave one. The stream ends with [`Conn::h2_proxied_end`].
+    pub(super) fn h2_proxied_head(
+        &mut self,
+        stream: u32,
+        resp: &ResponseHead<'_, '_>,
+        date: &[u8; 29],
+    ) -> (ClientFraming, bool) {
+        let Some(h2) = self.h2.as_deref_mut() else {
+            return (ClientFraming::AsIs, true);
+        };
+        // Names lowered and values unfolded into one buffer, then borrowed as fields.
+        let mut bytes = std::mem::take(&mut h2.scratch);
+        bytes.clear();
+        let mut spans: Vec<(usize, usize, usize)> = Vec::with_capacity(16);
+        let mut add = |name: &[u8], value: &[u8]| {
+            let at = bytes.len();
+            bytes.extend(name.iter().map(u8::to_ascii_lowercase));
+            bytes.extend(value.iter().map(|&b| match b {
+                b'\r' | b'\n' => b' ',
+                b => b,
+            }));
+            spans.push((at, name.len(), value.len()));
+        };
+        each_client_field(resp, date, |n, v| add(n.as_bytes(), v));
+        let mut len_buf = [0u8; 20];
+        match client_content_length(resp) {
+            Some(ContentLength::AsSent(v)) => add(b"content-length", v),
+            Some(ContentLength::Known(n)) => add(b"content-length", decimal(n, &mut len_buf)),
+            None => {}
+        }
+        let fields: Vec<Field<'_>> = (spans.iter())
+            .map(|&(at, n, v)| (&bytes[at..at + n], &bytes[at + n..at + n + v]))
+            .collect();
+        let _ = h2.conn.send_response(stream, resp.status, &fields, false);
+        drop(fields);
+        h2.scratch = bytes;
+        // The connection stays: one response does not end an HTTP/2 connection.
+        (ClientFraming::AsIs, true)
+    }
+
+    /// A piece of a proxied body: to the codec as far as the windows take it, the rest
+    /// queued behind the stream's earlier bytes.
+    pub(super) fn h2_proxied_body(&mut self, stream: u32, bytes: &[u8]) {
+        let Some(h2) = self.h2.as_deref_mut() else {
+            return;
+        };
+        if let Some(o) = h2.outgoing.iter_mut().find(|o| o.id == stream) {
+            return o.body.extend_from_slice(bytes);
+        }
+        let Ok(n) = h2.conn.send_data(stream, bytes, false) else {
+            return;
+        };
+        if n < bytes.len() {
+            h2.outgoing.push_back(Outgoing {
+                id: stream,
+                body: bytes[n..].to_vec(),
+                sent: 0,
+                end: false,
+            });
+        }
+    }
+
+    /// A proxied body is complete: END_STREAM after its last queued byte.
+    pub(super) fn h2_proxied_end(&mut self, stream: u32) {
+        let Some(h2) = self.h2.as_deref_mut() else {
+            return;
+        };
+        match h2.outgoing.iter_mut().find(|o| o.id == stream) {
+            Some(o) => o.end = true,
+            None => {
+                let _ = h2.conn.send_data(stream, &[], true);
+            }
+        }
+    }
+
+    /// The proxy's word on the request of `stream`: the response is in the codec already
+    /// (through the sink) or is ours to answer (502/503/504); a cut one resets the stream.
+    pub(super) fn h2_on_forward<H: Handler>(
+        &mut self,
+        stream: u32,
+        outcome: ForwardOutcome,
+        ctx: &mut Ctx<'_, H>,
+    ) {
+        let Some(mut h2) = self.h2.take() else {
+            return;
+        };
+        self.last_activity = ctx.now;
+        let ended = match outcome {
+            ForwardOutcome::Progress => None,
+            ForwardOutcome::Done { log, .. } => Some((None, log)),
+            ForwardOutcome::Failed { status, log, .. } => {
+                let mut w = ResponseWriter::for_parts(&mut h2.parts, ctx.date, false);
+                let body: &[u8] = match status {
+                    502 => b"Bad Gateway\n",
+                    503 => b"Service Unavailable\n",
+                    _ => b"Gateway Timeout\n",
+                };
+                w.respond(status, &[("content-type", b"text/plain")], body);
+                let len = w.body_len;
+                self.h2_send_parts(&mut h2, stream, None);
+                Some((Some((status, len)), log))
+            }
+            ForwardOutcome::Abort { log, .. } => {
+                // The body broke off: a reset tells the client it is cut.
+                h2.outgoing.retain(|o| o.id != stream);
+                let _ = h2.conn.reset(stream, ErrorCode::INTERNAL_ERROR);
+                Some((None, log))
+            }
+        };
+        if let Some((answered, log)) = ended {
+            if let Some(i) = h2.proxied.iter().position(|p| p.id == stream) {
+                let p = h2.proxied.swap_remove(i);
+                let status = answered.map_or(log.status.unwrap_or(502), |(s, _)| s);
+                if let Some(l) = ctx.log.as_deref_mut() {
+                    l.proxied(status, ctx.now.saturating_duration_since(p.since));
+                    l.http2(false);
+                }
+                forward::log_proxied_line(&p.line, p.since, true, answered, log, ctx);
+            }
+        }
+        self.h2 = Some(h2);
+        self.h2_pump(ctx);
     }
 
     /// Graceful end of an HTTP/2 connection that timed out (idle, or a peer that

@@ -1,6 +1,6 @@
 //! The state of an HTTP/2 connection (`h2.rs` drives it): the shared codec, requests
-//! whose body is still arriving or that the handler deferred, and response bodies waiting
-//! for flow-control window. Apart from `h2.rs` so that the connection's own state can hold
+//! whose body is still arriving or that the handler deferred, requests handed to the
+//! proxy, and response bodies waiting for flow-control window. Apart from `h2.rs` so that the connection's own state can hold
 //! it without importing the module that implements it.
 
 use std::collections::VecDeque;
@@ -9,6 +9,7 @@ use std::time::Instant;
 use uring_common::h2::{Config as H2Config, Connection, Events, Role, StreamId};
 use uring_common::http::Limits;
 
+use crate::proxy::Forward;
 use crate::response::{FileBody, ResponseParts};
 
 /// A request kept past the `recv` that decoded it: its body is still arriving, or the
@@ -32,6 +33,16 @@ pub(super) struct Outgoing {
     pub(super) id: StreamId,
     pub(super) body: Vec<u8>,
     pub(super) sent: usize,
+    /// The stream ends with these bytes (a proxied body may still be arriving).
+    pub(super) end: bool,
+}
+
+/// A request handed to the proxy, until its outcome: what its access log line needs.
+pub(super) struct Proxied {
+    pub(super) id: StreamId,
+    pub(super) since: Instant,
+    /// Its request line and fields for the log (`forward::keep_line_for_log`).
+    pub(super) line: Vec<u8>,
 }
 
 pub(super) struct H2 {
@@ -50,6 +61,14 @@ pub(super) struct H2 {
     /// A connection error ended it (or a timeout): flush the GOAWAY, then close.
     pub(super) failed: bool,
     pub(super) goaway_sent: bool,
+    /// Requests for the proxy, not yet taken (`Conn::take_forward`).
+    pub(super) forwards: VecDeque<(StreamId, Forward)>,
+    /// Requests the proxy has, until their outcome.
+    pub(super) proxied: Vec<Proxied>,
+    /// Proxied requests whose stream the peer reset, for the proxy to drop.
+    pub(super) abandoned: Vec<StreamId>,
+    /// Reused for a proxied response's fields.
+    pub(super) scratch: Vec<u8>,
 }
 
 impl H2 {
@@ -65,18 +84,39 @@ impl H2 {
             file_backlog: Vec::new(),
             failed: false,
             goaway_sent: false,
+            forwards: VecDeque::new(),
+            proxied: Vec::new(),
+            abandoned: Vec::new(),
+            scratch: Vec::new(),
         }
     }
 
-    /// Nothing of ours is left to send for any stream.
+    /// Nothing of ours is left to send for any stream, and no answer is on its way.
     pub(super) fn idle(&self) -> bool {
-        self.outgoing.is_empty() && self.files.is_empty() && self.file_stream.is_none()
+        self.outgoing.is_empty()
+            && self.files.is_empty()
+            && self.file_stream.is_none()
+            && self.proxied.is_empty()
+            && self.forwards.is_empty()
+    }
+
+    /// Body bytes of `id` waiting for window.
+    pub(super) fn held_for(&self, id: StreamId) -> usize {
+        (self.outgoing.iter())
+            .filter(|o| o.id == id)
+            .map(|o| o.body.len() - o.sent)
+            .sum()
     }
 
     pub(super) fn forget(&mut self, id: StreamId) {
         self.pending.retain(|p| p.id != id);
         self.outgoing.retain(|o| o.id != id);
         self.files.retain(|(s, _)| *s != id);
+        self.forwards.retain(|(s, _)| *s != id);
+        if let Some(i) = self.proxied.iter().position(|p| p.id == id) {
+            self.proxied.swap_remove(i);
+            self.abandoned.push(id);
+        }
     }
 }
 
@@ -93,6 +133,8 @@ pub fn server_config(limits: &Limits, h2: &crate::config::Http2Limits) -> H2Conf
         max_header_list_size: header_list.max(1024),
         // The connection's own keep-alive deadline closes idle ones (`Conn::deadline`).
         idle_timeout: None,
+        // A proxied stream's upstream work outlives its reset until the proxy drops it.
+        hold_reset_slots: true,
         ..defaults
     }
 }

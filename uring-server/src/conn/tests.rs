@@ -1096,4 +1096,458 @@ mod http2 {
         // reset by input we did not read (RFC 9113 6.8's graceful close).
         assert_eq!(h.closed, Some(Close::Linger));
     }
+
+    /// Routes `/up/...` to upstream 0 and answers the rest itself.
+    #[derive(Clone)]
+    struct Proxying;
+    impl Handler for Proxying {
+        fn handle(&mut self, req: &Request<'_>, resp: &mut ResponseWriter<'_>) {
+            resp.respond(200, &[], req.path().as_bytes());
+        }
+        fn upstream_for(&self, req: &Request<'_>) -> Option<crate::config::UpstreamRoute> {
+            req.path()
+                .starts_with("/up/")
+                .then_some(crate::config::UpstreamRoute {
+                    upstream: 0,
+                    trust_forwarded: false,
+                    protocol: Default::default(),
+                    fastcgi: None,
+                })
+        }
+    }
+
+    /// One HTTP/2 client connection with the proxy played by hand: requests in, the
+    /// forwards they become, upstream responses fed through the connection's sink.
+    struct ProxyPair {
+        conns: Vec<Conn>,
+        handler: Proxying,
+        limits: Limits,
+        timeouts: Timeouts,
+        http2: uring_common::h2::Config,
+        client: H2Conn,
+        /// The server's bytes the client has not read yet.
+        wire: Vec<u8>,
+    }
+
+    impl ProxyPair {
+        fn new() -> ProxyPair {
+            let now = Instant::now();
+            let limits = Limits::default();
+            ProxyPair {
+                conns: vec![Conn::new(now, &Timeouts::default())],
+                handler: Proxying,
+                http2: http2_config(&limits, &Default::default()),
+                limits,
+                timeouts: Timeouts::default(),
+                client: H2Conn::new(Role::Client, H2Config::default(), now),
+                wire: Vec::new(),
+            }
+        }
+
+        fn with<R>(&mut self, f: impl FnOnce(&mut Conn, &mut Ctx<'_, Proxying>) -> R) -> R {
+            let now = Instant::now();
+            let mut ctx = Ctx::for_test(&mut self.handler, &self.limits, &self.timeouts, now);
+            ctx.http2 = Some(&self.http2);
+            f(&mut self.conns[0], &mut ctx)
+        }
+
+        /// The client's queued frames to the server; the server's answer collected.
+        fn flush_client(&mut self) {
+            let mut input = Vec::new();
+            self.client.poll_transmit(&mut input);
+            if !input.is_empty() {
+                self.with(|c, ctx| c.on_data(&input, ctx));
+            }
+            self.settle();
+        }
+
+        fn settle(&mut self) {
+            while let Some(bytes) = take_send(&mut self.conns[0]) {
+                let n = bytes.len();
+                self.wire.extend_from_slice(&bytes);
+                self.with(|c, ctx| c.on_sent(n, ctx));
+            }
+        }
+
+        /// Relay `upstream`'s response bytes (split at `at`) for `stream`, as the proxy
+        /// machine does, and its outcome.
+        fn respond(&mut self, stream: u32, side: ClientSide, upstream: &[u8], at: usize) {
+            let mut ex = crate::proxy::upstream::Exchange::new(side);
+            let client = crate::proxy::client_id(0, stream);
+            let mut done = false;
+            for piece in [&upstream[..at], &upstream[at..]] {
+                let mut sink = self.conns.sink(client);
+                match ex.on_data(piece, DATE, &mut sink) {
+                    Ok(crate::proxy::upstream::Progress::Done { .. }) => done = true,
+                    Ok(_) => {}
+                    Err(e) => panic!("{e:?}"),
+                }
+                let outcome = match done {
+                    true => ForwardOutcome::Done {
+                        keep_alive: true,
+                        log: Default::default(),
+                    },
+                    false => ForwardOutcome::Progress,
+                };
+                self.with(|c, ctx| c.on_forward(stream, outcome, ctx));
+                self.settle();
+                if done {
+                    break;
+                }
+            }
+            assert!(done, "the upstream response ends");
+        }
+
+        /// What the client read: (status, fields, body, ended) by stream.
+        fn read(&mut self) -> std::collections::BTreeMap<u32, Seen> {
+            let mut events = Events::new();
+            let wire = std::mem::take(&mut self.wire);
+            self.client
+                .recv(&wire, Instant::now(), &mut events)
+                .expect("the client accepts our bytes");
+            let mut out = std::collections::BTreeMap::new();
+            for ev in events.iter() {
+                match *ev {
+                    H2Event::Headers {
+                        stream,
+                        kind: HeadersKind::Response,
+                        pseudo,
+                        fields,
+                        end_stream,
+                        ..
+                    } => {
+                        let fields = events
+                            .fields(fields)
+                            .map(|(n, v)| {
+                                (
+                                    String::from_utf8_lossy(n).to_string(),
+                                    String::from_utf8_lossy(v).to_string(),
+                                )
+                            })
+                            .collect();
+                        out.insert(
+                            stream,
+                            Seen {
+                                status: pseudo.status,
+                                fields,
+                                body: Vec::new(),
+                                ended: end_stream,
+                                reset: None,
+                            },
+                        );
+                    }
+                    H2Event::Data {
+                        stream,
+                        data,
+                        end_stream,
+                        ..
+                    } => {
+                        let s = out.entry(stream).or_insert_with(Seen::default);
+                        s.body.extend_from_slice(events.data(data));
+                        s.ended |= end_stream;
+                    }
+                    H2Event::Reset { stream, code, .. } => {
+                        out.entry(stream).or_insert_with(Seen::default).reset = Some(code);
+                    }
+                    _ => {}
+                }
+            }
+            out
+        }
+    }
+
+    #[derive(Debug, Default)]
+    struct Seen {
+        status: u16,
+        fields: Vec<(String, String)>,
+        body: Vec<u8>,
+        ended: bool,
+        reset: Option<uring_common::h2::ErrorCode>,
+    }
+
+    fn side() -> ClientSide {
+        ClientSide {
+            head_only: false,
+            http10: false,
+            keep_alive: true,
+        }
+    }
+
+    use crate::proxy::upstream::{ClientSide, ResponseSink};
+    use crate::proxy::ClientOutput;
+
+    #[test]
+    fn proxied_streams_become_http1_requests_and_their_responses_frames() {
+        let mut p = ProxyPair::new();
+        let cookies: [(&[u8], &[u8]); 3] =
+            [(b"cookie", b"a=1"), (b"x-app", b"yes"), (b"cookie", b"b=2")];
+        p.client
+            .open_stream(
+                b"GET",
+                b"https",
+                b"site.example",
+                b"/up/a?q=1",
+                &cookies,
+                true,
+            )
+            .unwrap();
+        p.client
+            .open_stream(b"GET", b"https", b"site.example", b"/local", &[], true)
+            .unwrap();
+        let s5 = p
+            .client
+            .open_stream(b"POST", b"https", b"site.example", b"/up/post", &[], false)
+            .unwrap();
+        p.client.send_data(s5, b"hello", true).unwrap();
+        p.flush_client();
+        // The local request is answered at once; the proxied ones wait for the proxy.
+        let seen = p.read();
+        assert_eq!(seen.keys().copied().collect::<Vec<_>>(), vec![3]);
+        assert_eq!((seen[&3].status, &seen[&3].body[..]), (200, &b"/local"[..]));
+        let forwards: Vec<(u32, Forward)> =
+            std::iter::from_fn(|| p.conns[0].take_forward()).collect();
+        assert_eq!(forwards.iter().map(|f| f.0).collect::<Vec<_>>(), vec![1, 5]);
+        assert!(p.conns[0].is_forwarding());
+        let get = String::from_utf8_lossy(&forwards[0].1.request).to_string();
+        assert!(
+            get.starts_with("GET /up/a?q=1 HTTP/1.1\r\nHost: site.example\r\nx-app: yes\r\n"),
+            "{get}"
+        );
+        assert!(get.contains("Cookie: a=1; b=2\r\n"), "{get}");
+        assert_eq!(get.matches("ookie").count(), 1, "{get}");
+        let post = String::from_utf8_lossy(&forwards[1].1.request).to_string();
+        assert!(post.starts_with("POST /up/post HTTP/1.1\r\nHost: site.example\r\n"));
+        assert!(post.ends_with("Content-Length: 5\r\n\r\nhello"), "{post}");
+        // Stream 5's response first, chunked; then stream 1's with a length.
+        let chunked = b"HTTP/1.1 201 Created\r\nTransfer-Encoding: chunked\r\nConnection: keep-alive\r\nX-Up: 1\r\n\r\n3\r\nabc\r\n2\r\nde\r\n0\r\n\r\n";
+        p.respond(5, side(), chunked, 40);
+        let sized = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nKeep-Alive: timeout=5\r\n\r\nok";
+        p.respond(1, side(), sized, 10);
+        let seen = p.read();
+        let s5 = &seen[&5];
+        assert_eq!(
+            (s5.status, &s5.body[..], s5.ended),
+            (201, &b"abcde"[..], true)
+        );
+        let names: Vec<&str> = s5.fields.iter().map(|(n, _)| n.as_str()).collect();
+        assert!(
+            names.contains(&"x-up") && names.contains(&"via"),
+            "{names:?}"
+        );
+        for gone in [
+            "connection",
+            "transfer-encoding",
+            "keep-alive",
+            "content-length",
+        ] {
+            assert!(!names.contains(&gone), "{gone} in {names:?}");
+        }
+        let s1 = &seen[&1];
+        assert_eq!((s1.status, &s1.body[..], s1.ended), (200, &b"ok"[..], true));
+        assert!(s1
+            .fields
+            .contains(&("content-length".to_string(), "2".to_string())));
+        assert!(!s1.fields.iter().any(|(n, _)| n == "keep-alive"));
+        assert!(!p.conns[0].is_forwarding());
+    }
+
+    #[test]
+    fn a_proxied_response_relays_at_every_split_of_the_upstream_bytes() {
+        let wires: [&[u8]; 3] = [
+            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n",
+            b"HTTP/1.1 200 OK\r\nContent-Length: 11\r\n\r\nhello world",
+            b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 11\r\n\r\nhello world",
+        ];
+        for wire in wires {
+            for at in 0..=wire.len() {
+                let mut p = ProxyPair::new();
+                p.client
+                    .open_stream(b"GET", b"http", b"a", b"/up/x", &[], true)
+                    .unwrap();
+                p.flush_client();
+                let (stream, _) = p.conns[0].take_forward().expect("forwarded");
+                p.respond(stream, side(), wire, at);
+                let seen = p.read();
+                let s = &seen[&stream];
+                assert_eq!(
+                    (s.status, &s.body[..], s.ended),
+                    (200, &b"hello world"[..], true),
+                    "split at {at}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn a_proxied_body_waits_for_the_window_and_reports_what_it_holds() {
+        let mut p = ProxyPair::new();
+        // A client with HTTP/2's initial windows (65,535), not our codec's larger ones.
+        let small = H2Config {
+            initial_window_size: 65_535,
+            connection_window: 65_535,
+            ..H2Config::default()
+        };
+        p.client = H2Conn::new(Role::Client, small, Instant::now());
+        p.client
+            .open_stream(b"GET", b"http", b"a", b"/up/big", &[], true)
+            .unwrap();
+        p.flush_client();
+        let (stream, _) = p.conns[0].take_forward().unwrap();
+        let body = vec![b'z'; 200_000];
+        let mut wire =
+            format!("HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n", body.len()).into_bytes();
+        wire.extend_from_slice(&body);
+        let mut ex = crate::proxy::upstream::Exchange::new(side());
+        let client = crate::proxy::client_id(0, stream);
+        let first = wire.len() - 50_000;
+        let res = ex.on_data(&wire[..first], DATE, &mut p.conns.sink(client));
+        assert_eq!(res, Ok(crate::proxy::upstream::Progress::Pending));
+        // What the window did not take is held for the stream, and reported as pending
+        // so that the proxy pauses the upstream read past its mark.
+        let mut held = 0;
+        p.conns[0].each_forwarded(|s, pending| {
+            assert_eq!(s, stream);
+            held = pending;
+        });
+        assert!(held >= 150_000 - 65_535, "{held}");
+        assert_eq!(held, p.conns.sink(client).pending());
+        let res = ex.on_data(&wire[first..], DATE, &mut p.conns.sink(client));
+        assert!(matches!(
+            res,
+            Ok(crate::proxy::upstream::Progress::Done { .. })
+        ));
+        let done = ForwardOutcome::Done {
+            keep_alive: true,
+            log: Default::default(),
+        };
+        p.with(|c, ctx| c.on_forward(stream, done, ctx));
+        p.settle();
+        assert!(p.conns[0].h2_busy(), "the rest waits for the window");
+        let mut got = Vec::new();
+        for _ in 0..20 {
+            let seen = p.read();
+            if let Some(s) = seen.get(&stream) {
+                got.extend_from_slice(&s.body);
+                if s.ended {
+                    break;
+                }
+            }
+            // The client consumed it: its WINDOW_UPDATEs open the windows again.
+            p.flush_client();
+        }
+        assert_eq!(got, body);
+        assert!(!p.conns[0].h2_busy());
+    }
+
+    #[test]
+    fn failed_and_cut_proxied_requests() {
+        let mut p = ProxyPair::new();
+        for path in [&b"/up/fail"[..], b"/up/cut"] {
+            p.client
+                .open_stream(b"GET", b"http", b"a", path, &[], true)
+                .unwrap();
+        }
+        p.flush_client();
+        let forwards: Vec<(u32, Forward)> =
+            std::iter::from_fn(|| p.conns[0].take_forward()).collect();
+        assert_eq!(forwards.len(), 2);
+        let failed = ForwardOutcome::Failed {
+            status: 504,
+            side: side(),
+            log: Default::default(),
+        };
+        p.with(|c, ctx| c.on_forward(1, failed, ctx));
+        // Stream 3: a head and part of the body, then the upstream breaks off.
+        let mut ex = crate::proxy::upstream::Exchange::new(side());
+        let client = crate::proxy::client_id(0, 3);
+        let res = ex.on_data(
+            b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nhal",
+            DATE,
+            &mut p.conns.sink(client),
+        );
+        assert!(res.is_ok());
+        let cut = ForwardOutcome::Abort {
+            reset: false,
+            log: Default::default(),
+        };
+        p.with(|c, ctx| c.on_forward(3, cut, ctx));
+        p.settle();
+        let seen = p.read();
+        assert_eq!(
+            (seen[&1].status, &seen[&1].body[..]),
+            (504, &b"Gateway Timeout\n"[..])
+        );
+        assert_eq!(seen[&3].status, 200);
+        assert_eq!(
+            seen[&3].reset,
+            Some(uring_common::h2::ErrorCode::INTERNAL_ERROR)
+        );
+        assert!(!seen[&3].ended);
+        assert!(!p.conns[0].is_forwarding());
+    }
+
+    #[test]
+    fn a_reset_proxied_stream_is_handed_back_to_the_proxy() {
+        let mut p = ProxyPair::new();
+        let s = p
+            .client
+            .open_stream(b"GET", b"http", b"a", b"/up/slow", &[], true)
+            .unwrap();
+        p.flush_client();
+        assert!(p.conns[0].take_forward().is_some());
+        p.client
+            .reset(s, uring_common::h2::ErrorCode::CANCEL)
+            .unwrap();
+        p.flush_client();
+        assert_eq!(p.conns[0].take_abandoned(), Some(s));
+        assert_eq!(p.conns[0].take_abandoned(), None);
+        assert!(!p.conns[0].is_forwarding());
+    }
+
+    /// Rapid reset against proxied streams: a reset stream's upstream work goes on until
+    /// the proxy drops it, so its slot still counts toward the stream limit until then.
+    #[test]
+    fn reset_proxied_streams_hold_their_slots_until_the_proxy_drops_them() {
+        let mut p = ProxyPair::new();
+        p.http2.max_concurrent_streams = 2;
+        let mut first = Vec::new();
+        for _ in 0..2 {
+            first.push(
+                p.client
+                    .open_stream(b"GET", b"http", b"a", b"/up/x", &[], true)
+                    .unwrap(),
+            );
+        }
+        p.flush_client();
+        assert_eq!(std::iter::from_fn(|| p.conns[0].take_forward()).count(), 2);
+        for &s in &first {
+            p.client
+                .reset(s, uring_common::h2::ErrorCode::CANCEL)
+                .unwrap();
+        }
+        p.flush_client();
+        let _ = p.read();
+        // The proxy has not dropped them yet: a third stream is over the limit.
+        let third = p
+            .client
+            .open_stream(b"GET", b"http", b"a", b"/up/y", &[], true)
+            .unwrap();
+        p.flush_client();
+        let seen = p.read();
+        assert_eq!(
+            seen.get(&third).and_then(|s| s.reset),
+            Some(uring_common::h2::ErrorCode::REFUSED_STREAM),
+            "{seen:?}"
+        );
+        assert!(p.conns[0].take_forward().is_none());
+        // The worker hands the resets to the proxy: the slots are free again.
+        let dropped: Vec<u32> = std::iter::from_fn(|| p.conns[0].take_abandoned()).collect();
+        assert_eq!(dropped.len(), 2);
+        let fourth = p
+            .client
+            .open_stream(b"GET", b"http", b"a", b"/up/z", &[], true)
+            .unwrap();
+        p.flush_client();
+        assert_eq!(p.conns[0].take_forward().map(|f| f.0), Some(fourth));
+    }
 }

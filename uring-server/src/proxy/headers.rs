@@ -6,7 +6,7 @@
 use std::io::Write;
 
 use uring_common::http::serialize::reason_phrase;
-use uring_common::http::{RequestHead, ResponseFraming, ResponseHead};
+use uring_common::http::{RequestHead, ResponseFraming, ResponseHead, Version};
 
 use crate::response::SERVER_NAME;
 
@@ -112,9 +112,25 @@ pub fn write_upstream_request(
     out.extend_from_slice(b" HTTP/1.1\r\n");
     let mut prior_for: Vec<&[u8]> = Vec::new();
     let (mut has_proto, mut has_host) = (false, false);
+    let http2 = head.version == Version::Http2;
+    if http2 {
+        // HTTP/2's authority is the HTTP/1.1 Host (RFC 9113 section 8.3.1), first as
+        // RFC 9112 has it; a `host` field beside it says the same or is ignored.
+        field(out, "Host", head.host.unwrap_or_default());
+    }
+    let mut cookies = 0;
     for h in head.headers {
         let name = h.name;
         if drop_field(head.headers, name) || name.eq_ignore_ascii_case("expect") {
+            continue;
+        }
+        if http2 && name == "host" {
+            continue;
+        }
+        if http2 && name == "cookie" {
+            // HTTP/2 may split Cookie into one field per crumb (RFC 9113 section 8.2.3):
+            // an HTTP/1.1 upstream gets them joined into one, in order.
+            cookies += 1;
             continue;
         }
         if name.contains('_') {
@@ -137,7 +153,18 @@ pub fn write_upstream_request(
         }
         field(out, name, h.value);
     }
-    if head.host.is_none() {
+    if cookies > 0 {
+        out.extend_from_slice(b"Cookie: ");
+        let crumbs = head.headers.iter().filter(|h| h.name == "cookie");
+        for (i, h) in crumbs.enumerate() {
+            if i > 0 {
+                out.extend_from_slice(b"; ");
+            }
+            out.extend_from_slice(h.value);
+        }
+        out.extend_from_slice(b"\r\n");
+    }
+    if head.host.is_none() && !http2 {
         // HTTP/1.1 requires Host; an HTTP/1.0 client may not have sent one (RFC 9112
         // section 3.2 allows an empty value).
         out.extend_from_slice(b"Host: \r\n");
@@ -185,9 +212,50 @@ pub enum ClientFraming {
     Close,
 }
 
-/// The head the client gets for `resp`: the upstream's status and end-to-end fields, our
-/// `Date` and `Server` (nginx's policy: the front speaks for the site), `Via`, and the
-/// framing we choose. Returns that framing and whether the client connection stays open.
+/// The end-to-end fields the client gets with `resp`, in order, whatever its protocol:
+/// our `Date` and `Server` (nginx's policy: the front speaks for the site), the
+/// upstream's fields but the hop-by-hop ones and the framing, and `Via`. Values may hold
+/// an obs-fold's line end (see [`unfolded_field`]); a writer makes it spaces.
+pub fn each_client_field<'a>(
+    resp: &ResponseHead<'a, '_>,
+    date: &'a [u8; 29],
+    mut f: impl FnMut(&'a str, &'a [u8]),
+) {
+    f("Date", date);
+    f("Server", SERVER_NAME);
+    for h in resp.headers {
+        let name = h.name;
+        if drop_field(resp.headers, name)
+            || name.eq_ignore_ascii_case("date")
+            || name.eq_ignore_ascii_case("server")
+        {
+            continue;
+        }
+        f(name, h.value);
+    }
+    f("Via", VIA);
+}
+
+/// The length the client is told, when the upstream's framing gives one: HEAD and 304
+/// carry the length the body would have had.
+pub fn client_content_length<'a>(resp: &ResponseHead<'a, '_>) -> Option<ContentLength<'a>> {
+    match resp.framing {
+        ResponseFraming::NoBody => resp.header("content-length").map(ContentLength::AsSent),
+        ResponseFraming::Length(n) => Some(ContentLength::Known(n)),
+        ResponseFraming::Chunked | ResponseFraming::UntilClose => None,
+    }
+}
+
+/// A response's Content-Length as the client gets it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ContentLength<'a> {
+    /// The upstream's value, passed on (a bodiless response's).
+    AsSent(&'a [u8]),
+    Known(u64),
+}
+
+/// The HTTP/1.1 head the client gets for `resp`: [`each_client_field`] and the framing
+/// we choose. Returns that framing and whether the client connection stays open.
 pub fn write_client_head(
     resp: &ResponseHead<'_, '_>,
     date: &[u8; 29],
@@ -202,36 +270,24 @@ pub fn write_client_head(
         out.extend_from_slice(resp.reason.as_bytes());
     }
     out.extend_from_slice(b"\r\n");
-    field(out, "Date", date);
-    field(out, "Server", SERVER_NAME);
-    for h in resp.headers {
-        let name = h.name;
-        if drop_field(resp.headers, name)
-            || name.eq_ignore_ascii_case("date")
-            || name.eq_ignore_ascii_case("server")
-        {
-            continue;
-        }
-        unfolded_field(out, name, h.value);
-    }
-    field(out, "Via", VIA);
-    let (framing, keep) = match resp.framing {
-        ResponseFraming::NoBody => {
-            // HEAD and 304 carry the length the body would have had.
-            if let Some(cl) = resp.header("content-length") {
-                unfolded_field(out, "Content-Length", cl);
-            }
+    each_client_field(resp, date, |name, value| unfolded_field(out, name, value));
+    let (framing, keep) = match client_content_length(resp) {
+        Some(ContentLength::AsSent(cl)) => {
+            unfolded_field(out, "Content-Length", cl);
             (ClientFraming::AsIs, client_keep_alive)
         }
-        ResponseFraming::Length(n) => {
+        Some(ContentLength::Known(n)) => {
             let _ = write!(out, "Content-Length: {n}\r\n");
             (ClientFraming::AsIs, client_keep_alive)
         }
-        ResponseFraming::Chunked | ResponseFraming::UntilClose if !client_http10 => {
+        None if matches!(resp.framing, ResponseFraming::NoBody) => {
+            (ClientFraming::AsIs, client_keep_alive)
+        }
+        None if !client_http10 => {
             out.extend_from_slice(b"Transfer-Encoding: chunked\r\n");
             (ClientFraming::Chunked, client_keep_alive)
         }
-        ResponseFraming::Chunked | ResponseFraming::UntilClose => (ClientFraming::Close, false),
+        None => (ClientFraming::Close, false),
     };
     if !keep {
         out.extend_from_slice(b"Connection: close\r\n");

@@ -7,8 +7,10 @@
 //! type: the worker carries the actions out (`proxy/mod.rs`), and `tests.rs` drives the
 //! same machine with in-memory upstreams and a virtual clock.
 //!
-//! Upstream connections are the machine's own [`UpId`]s; client connections are opaque
-//! [`ClientId`]s whose response output the caller lends ([`ClientOutput`]).
+//! Upstream connections are the machine's own [`UpId`]s; client requests are opaque
+//! [`ClientId`]s (a connection, and an HTTP/2 stream on it) whose response sink the
+//! caller lends ([`ClientOutput`]): the response reaches the client as a head, body
+//! pieces and an end, rendered by the client connection's protocol.
 //!
 //! Invariants: a connection carries one request at a time and goes back to the pool only
 //! once its request was sent whole *and* its response is complete (an upstream that
@@ -17,14 +19,33 @@
 //! client's output is full, never for the next one; `total` counts every connection that
 //! is connecting, busy or idle, so no path (retry included) opens one over the cap.
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::time::{Duration, Instant};
 
 use super::request::Forward;
-use super::upstream::{ClientSide, Exchange, Failure, Progress};
+use super::upstream::{ClientSide, Exchange, Failure, Progress, ResponseSink};
 
-/// A client connection, as the caller names it.
-pub type ClientId = u32;
+/// A client's request, as the caller names it: its connection in the low 32 bits, its
+/// HTTP/2 stream in the high ones (0 for HTTP/1.x, which has one request at a time).
+pub type ClientId = u64;
+
+/// The id of the request on `stream` of connection `conn` (stream 0: HTTP/1.x).
+#[inline]
+pub fn client_id(conn: u32, stream: u32) -> ClientId {
+    u64::from(stream) << 32 | u64::from(conn)
+}
+
+/// The connection of a request.
+#[inline]
+pub fn conn_of(client: ClientId) -> u32 {
+    client as u32
+}
+
+/// The HTTP/2 stream of a request (0: HTTP/1.x).
+#[inline]
+pub fn stream_of(client: ClientId) -> u32 {
+    (client >> 32) as u32
+}
 /// An upstream connection of this machine.
 pub type UpId = u32;
 
@@ -83,9 +104,13 @@ pub enum ForwardOutcome {
     Abort { reset: bool, log: UpstreamLog },
 }
 
-/// The response output of client connections, lent to the machine for one event.
+/// The client connections, lent to the machine for one event: where each request's
+/// response goes.
 pub trait ClientOutput {
-    fn output(&mut self, client: ClientId) -> &mut Vec<u8>;
+    type Sink<'a>: ResponseSink
+    where
+        Self: 'a;
+    fn sink(&mut self, client: ClientId) -> Self::Sink<'_>;
 }
 
 /// The machine's settings.
@@ -145,8 +170,10 @@ pub struct Machine {
     pools: Vec<Pool>,
     ups: Vec<Option<UpConn>>,
     free: Vec<UpId>,
-    /// Per client: the upstream connection carrying its request.
+    /// Per HTTP/1.x client connection: the upstream connection carrying its request.
     links: Vec<Option<UpId>>,
+    /// The same for requests on HTTP/2 streams.
+    stream_links: HashMap<ClientId, UpId>,
     actions: VecDeque<Action>,
     outcomes: VecDeque<(ClientId, ForwardOutcome)>,
     /// A FastCGI app's STDERR, by upstream, for the error log.
@@ -162,6 +189,7 @@ impl Machine {
             ups: Vec::new(),
             free: Vec::new(),
             links: Vec::new(),
+            stream_links: HashMap::new(),
             actions: VecDeque::new(),
             outcomes: VecDeque::new(),
             app_stderr: VecDeque::new(),
@@ -193,7 +221,10 @@ impl Machine {
 
     /// The connection carrying `client`'s request (none while it waits in a queue).
     pub fn connection_of(&self, client: ClientId) -> Option<UpId> {
-        self.links.get(client as usize).copied().flatten()
+        match stream_of(client) {
+            0 => self.links.get(conn_of(client) as usize).copied().flatten(),
+            _ => self.stream_links.get(&client).copied(),
+        }
     }
 
     /// The request's response timeout is the earliest thing the caller's clock must wake
@@ -222,7 +253,7 @@ impl Machine {
 
     /// The client's output shrank to `pending` bytes: resume its paused upstream read.
     pub fn client_drained(&mut self, client: ClientId, pending: usize) {
-        let Some(up) = self.links.get(client as usize).copied().flatten() else {
+        let Some(up) = self.connection_of(client) else {
             return;
         };
         if let Some(u) = self.conn_mut(up) {
@@ -233,15 +264,42 @@ impl Machine {
         }
     }
 
-    /// A client connection is gone: its queued request is dropped; the upstream connection
-    /// carrying its request is closed (the rest of a response cannot be skipped safely).
-    pub fn client_gone(&mut self, now: Instant, client: ClientId) {
+    /// A client connection is gone: its queued requests are dropped; the upstream
+    /// connections carrying its requests are closed (the rest of a response cannot be
+    /// skipped safely).
+    pub fn client_gone(&mut self, now: Instant, conn: u32) {
+        for pool in &mut self.pools {
+            pool.queue.retain(|j| conn_of(j.client) != conn);
+        }
+        if let Some(up) = self.links.get_mut(conn as usize).and_then(Option::take) {
+            self.abandon(now, client_id(conn, 0), up);
+        }
+        if !self.stream_links.is_empty() {
+            let streams: Vec<(ClientId, UpId)> = (self.stream_links.iter())
+                .filter(|(c, _)| conn_of(**c) == conn)
+                .map(|(c, u)| (*c, *u))
+                .collect();
+            for (client, up) in streams {
+                self.stream_links.remove(&client);
+                self.abandon(now, client, up);
+            }
+        }
+    }
+
+    /// One request is no longer wanted (its HTTP/2 stream was reset): dropped from its
+    /// queue, or its upstream connection closed.
+    pub fn request_gone(&mut self, now: Instant, client: ClientId) {
         for pool in &mut self.pools {
             pool.queue.retain(|j| j.client != client);
         }
-        let Some(up) = self.links.get_mut(client as usize).and_then(Option::take) else {
-            return;
-        };
+        if let Some(up) = self.connection_of(client) {
+            self.unlink(client, up);
+            self.abandon(now, client, up);
+        }
+    }
+
+    /// Close `up` if it still carries `client`'s request.
+    fn abandon(&mut self, now: Instant, client: ClientId, up: UpId) {
         if let Some(u) = self.conn_mut(up) {
             if u.job.as_ref().is_some_and(|j| j.client == client) {
                 u.job = None;
@@ -298,9 +356,9 @@ impl Machine {
             return self.close(now, up);
         };
         u.last_progress = now;
-        let out = clients.output(client);
-        let res = u.exchange.on_data(data, date, out);
-        let pending = out.len();
+        let mut out = clients.sink(client);
+        let res = u.exchange.on_data(data, date, &mut out);
+        let pending = out.pending();
         self.collect_stderr(up, res != Ok(Progress::Pending));
         self.after(now, up, res, pending);
     }
@@ -458,7 +516,11 @@ impl Machine {
     }
 
     fn link(&mut self, client: ClientId, up: UpId) {
-        let c = client as usize;
+        if stream_of(client) != 0 {
+            self.stream_links.insert(client, up);
+            return;
+        }
+        let c = conn_of(client) as usize;
         if self.links.len() <= c {
             self.links.resize(c + 1, None);
         }
@@ -466,7 +528,13 @@ impl Machine {
     }
 
     fn unlink(&mut self, client: ClientId, up: UpId) {
-        if let Some(l) = self.links.get_mut(client as usize) {
+        if stream_of(client) != 0 {
+            if self.stream_links.get(&client) == Some(&up) {
+                self.stream_links.remove(&client);
+            }
+            return;
+        }
+        if let Some(l) = self.links.get_mut(conn_of(client) as usize) {
             if *l == Some(up) {
                 *l = None;
             }
@@ -526,13 +594,13 @@ impl Machine {
             return;
         }
         if let Some(client) = u.job.as_ref().map(|j| j.client) {
-            let out = clients.output(client);
+            let mut out = clients.sink(client);
             let res = if error {
-                u.exchange.on_error(out)
+                u.exchange.on_error(&mut out)
             } else {
-                u.exchange.on_eof(out)
+                u.exchange.on_eof(&mut out)
             };
-            let pending = out.len();
+            let pending = out.pending();
             self.collect_stderr(up, true);
             self.after(now, up, res, pending);
         }

@@ -39,8 +39,10 @@ use std::time::{Duration, Instant};
 use uring_common::ring::{Core, Event, SlotId};
 
 use crate::config::{ProxyConfig, UpstreamAddr, UpstreamProtocol};
+pub use machine::{
+    client_id, conn_of, stream_of, ClientId, ClientOutput, ForwardOutcome, UpstreamLog,
+};
 use machine::{Action, Limits, Machine, UpId};
-pub use machine::{ClientOutput, ForwardOutcome, UpstreamLog};
 pub use request::{ClientInfo, Forward};
 
 /// No upstream connection in this slot.
@@ -173,22 +175,22 @@ impl Proxy {
         self.machine.timeout()
     }
 
-    /// Outcomes for client connections since the last call.
-    pub fn take_outcome(&mut self) -> Option<(SlotId, ForwardOutcome)> {
+    /// Outcomes for client requests since the last call.
+    pub fn take_outcome(&mut self) -> Option<(ClientId, ForwardOutcome)> {
         self.machine.poll_outcome()
     }
 
-    /// A client connection has a complete request.
-    pub fn submit(&mut self, core: &mut Core, client: SlotId, forward: Forward, now: Instant) {
+    /// A client connection has a complete request (on an HTTP/2 stream: one of several).
+    pub fn submit(&mut self, core: &mut Core, client: ClientId, forward: Forward, now: Instant) {
         self.machine.submit(now, client, forward);
         self.carry_out(core, now);
     }
 
-    /// The client connection's output holds `pending` bytes.
+    /// The client's response output holds `pending` bytes.
     pub fn client_drained(
         &mut self,
         core: &mut Core,
-        client: SlotId,
+        client: ClientId,
         pending: usize,
         now: Instant,
     ) {
@@ -199,6 +201,12 @@ impl Proxy {
     /// A client connection closed.
     pub fn on_client_closed(&mut self, core: &mut Core, client: SlotId, now: Instant) {
         self.machine.client_gone(now, client);
+        self.carry_out(core, now);
+    }
+
+    /// A client request is no longer wanted (its HTTP/2 stream was reset).
+    pub fn on_request_gone(&mut self, core: &mut Core, client: ClientId, now: Instant) {
+        self.machine.request_gone(now, client);
         self.carry_out(core, now);
     }
 

@@ -20,7 +20,9 @@ const OK: &[u8] = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
 struct Outs(HashMap<ClientId, Vec<u8>>);
 
 impl ClientOutput for Outs {
-    fn output(&mut self, client: ClientId) -> &mut Vec<u8> {
+    type Sink<'a> = &'a mut Vec<u8>;
+
+    fn sink(&mut self, client: ClientId) -> &mut Vec<u8> {
         self.0.entry(client).or_default()
     }
 }
@@ -609,4 +611,50 @@ fn a_fastcgi_response_ends_at_end_request() {
     p.submit(1, fastcgi_get());
     p.advance(Duration::from_secs(61));
     assert_eq!(p.status_of(1), Some(504));
+}
+
+/// HTTP/2: several requests of one client connection, each on its own stream, each with
+/// its own upstream connection; one stream reset drops only its request, the connection's
+/// close drops the rest (queued ones included).
+#[test]
+fn streams_of_one_connection_are_separate_requests() {
+    use super::machine::client_id;
+    let mut p = Pair::new(limits(2));
+    let (a, b, c) = (client_id(7, 1), client_id(7, 3), client_id(7, 5));
+    p.submit(a, get("/a"));
+    p.submit(b, get("/b"));
+    p.submit(c, get("/c"));
+    let (up_a, up_b) = (p.up_of(a), p.up_of(b));
+    assert_ne!(up_a, up_b);
+    assert!(
+        p.m.connection_of(c).is_none(),
+        "the third waits for a connection"
+    );
+    // An HTTP/1.1 client on the same slot number would be stream 0: a different request.
+    assert!(p.m.connection_of(client_id(7, 0)).is_none());
+    p.data(up_a, OK);
+    assert!(matches!(p.last(a), Some(ForwardOutcome::Done { .. })));
+    assert_eq!(
+        p.up_of(c),
+        up_a,
+        "the freed connection takes the queued stream"
+    );
+    // Stream 3 reset by the client: its connection closes (the response cannot be
+    // skipped), nothing else changes.
+    p.m.request_gone(p.now, b);
+    p.pump();
+    assert!(p.ups[&up_b].closed);
+    assert!(!p.ups[&up_a].closed);
+    assert_eq!(p.up_of(c), up_a);
+    // A fourth stream queued behind c, then the whole connection goes.
+    let d = client_id(7, 7);
+    p.submit(d, get("/d"));
+    p.m.client_gone(p.now, 7);
+    p.pump();
+    assert!(p.ups[&up_a].closed);
+    assert!(p.m.connection_of(c).is_none() && p.m.connection_of(d).is_none());
+    assert!(
+        p.last(c).is_none() && p.last(d).is_none(),
+        "no outcome for gone requests"
+    );
 }

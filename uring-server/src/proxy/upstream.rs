@@ -1,7 +1,9 @@
 //! One request/response exchange on an upstream connection, sans-IO: upstream bytes in,
-//! the client's re-framed response out (appended to the client connection's output).
-//! The head is read by common's strict `parse_response` (1xx skipped, HEAD/204/304
-//! bodiless), the body by common's `BodyReader`; nothing here parses HTTP itself.
+//! the client's response out as a head, body pieces and an end, handed to a
+//! [`ResponseSink`] that the client connection's protocol implements (HTTP/1.1 bytes in
+//! its output, or HTTP/2 frames on its stream). The head is read by common's strict
+//! `parse_response` (1xx skipped, HEAD/204/304 bodiless), the body by common's
+//! `BodyReader`; nothing here parses HTTP itself.
 //!
 //! A FastCGI upstream's records go through `fastcgi.rs`'s decoder first, which turns
 //! them into an HTTP/1.1 response read as above (so framing for the client is decided in
@@ -12,6 +14,8 @@
 use std::mem::MaybeUninit;
 
 use uring_common::http::{parse_response, BodyReader, HeaderStorage, Parsed, HEADER_CAPACITY};
+
+use uring_common::http::ResponseHead;
 
 use super::fastcgi::{self, ResponseDecoder};
 use super::headers::{write_client_head, ClientFraming};
@@ -58,6 +62,85 @@ pub struct ClientSide {
     pub head_only: bool,
     pub http10: bool,
     pub keep_alive: bool,
+}
+
+/// Where a relayed response goes: the client connection renders it in its protocol.
+pub trait ResponseSink {
+    /// The upstream's final head. Returns how the body is framed for the client and
+    /// whether the client connection may carry another request after this response.
+    fn head(
+        &mut self,
+        resp: &ResponseHead<'_, '_>,
+        date: &[u8; 29],
+        side: ClientSide,
+    ) -> (ClientFraming, bool);
+    /// A piece of the body, framed as `head` chose.
+    fn body(&mut self, bytes: &[u8], framing: ClientFraming);
+    /// The body is complete.
+    fn end(&mut self, framing: ClientFraming);
+    /// Response bytes held for the client and not yet handed to the kernel (the pause
+    /// decision).
+    fn pending(&self) -> usize;
+}
+
+/// HTTP/1.1: the response as bytes appended to the client connection's output.
+impl ResponseSink for Vec<u8> {
+    fn head(
+        &mut self,
+        resp: &ResponseHead<'_, '_>,
+        date: &[u8; 29],
+        side: ClientSide,
+    ) -> (ClientFraming, bool) {
+        write_client_head(resp, date, side.http10, side.keep_alive, self)
+    }
+
+    #[inline]
+    fn body(&mut self, bytes: &[u8], framing: ClientFraming) {
+        if framing == ClientFraming::Chunked {
+            use std::io::Write;
+            let _ = write!(self, "{:x}\r\n", bytes.len());
+            self.extend_from_slice(bytes);
+            self.extend_from_slice(b"\r\n");
+        } else {
+            self.extend_from_slice(bytes);
+        }
+    }
+
+    fn end(&mut self, framing: ClientFraming) {
+        if framing == ClientFraming::Chunked {
+            self.extend_from_slice(b"0\r\n\r\n");
+        }
+    }
+
+    #[inline]
+    fn pending(&self) -> usize {
+        self.len()
+    }
+}
+
+impl<T: ResponseSink + ?Sized> ResponseSink for &mut T {
+    fn head(
+        &mut self,
+        resp: &ResponseHead<'_, '_>,
+        date: &[u8; 29],
+        side: ClientSide,
+    ) -> (ClientFraming, bool) {
+        (**self).head(resp, date, side)
+    }
+
+    #[inline]
+    fn body(&mut self, bytes: &[u8], framing: ClientFraming) {
+        (**self).body(bytes, framing)
+    }
+
+    fn end(&mut self, framing: ClientFraming) {
+        (**self).end(framing)
+    }
+
+    #[inline]
+    fn pending(&self) -> usize {
+        (**self).pending()
+    }
 }
 
 #[derive(Debug)]
@@ -172,7 +255,7 @@ impl Exchange {
         &mut self,
         data: &[u8],
         date: &[u8; 29],
-        out: &mut Vec<u8>,
+        out: &mut impl ResponseSink,
     ) -> Result<Progress, Failure> {
         let Some(mut fcgi) = self.fastcgi.take() else {
             return self.on_http(data, date, out);
@@ -188,7 +271,7 @@ impl Exchange {
         fcgi: &mut FastcgiSide,
         data: &[u8],
         date: &[u8; 29],
-        out: &mut Vec<u8>,
+        out: &mut impl ResponseSink,
     ) -> Result<Progress, Failure> {
         fcgi.http.clear();
         let decoded = fcgi.decoder.feed(data, &mut fcgi.http, &mut fcgi.stderr);
@@ -222,7 +305,7 @@ impl Exchange {
         &mut self,
         data: &[u8],
         date: &[u8; 29],
-        out: &mut Vec<u8>,
+        out: &mut impl ResponseSink,
     ) -> Result<Progress, Failure> {
         self.got_bytes |= !data.is_empty();
         if self.partial.is_empty() {
@@ -249,7 +332,7 @@ impl Exchange {
 
     /// The upstream failed (a reset, a failed send): a close-delimited body is cut too,
     /// since only an orderly close ends one.
-    pub fn on_error(&mut self, out: &mut Vec<u8>) -> Result<Progress, Failure> {
+    pub fn on_error(&mut self, out: &mut impl ResponseSink) -> Result<Progress, Failure> {
         match self.state {
             State::Body => Err(Failure::Truncated),
             _ => self.on_eof(out),
@@ -257,7 +340,7 @@ impl Exchange {
     }
 
     /// The upstream closed. Ends a close-delimited body; anything else open is a failure.
-    pub fn on_eof(&mut self, out: &mut Vec<u8>) -> Result<Progress, Failure> {
+    pub fn on_eof(&mut self, out: &mut impl ResponseSink) -> Result<Progress, Failure> {
         if let Some(fcgi) = &mut self.fastcgi {
             if !fcgi.ended && self.state == State::Done {
                 // The client's response is whole; only END_REQUEST is missing, so the
@@ -299,7 +382,7 @@ impl Exchange {
         &mut self,
         data: &[u8],
         date: &[u8; 29],
-        out: &mut Vec<u8>,
+        out: &mut impl ResponseSink,
     ) -> Result<usize, Failure> {
         let mut off = 0;
         loop {
@@ -323,13 +406,7 @@ impl Exchange {
                     if head.status == 101 {
                         return Err(Failure::BadHead);
                     }
-                    let (framing, keep) = write_client_head(
-                        &head,
-                        date,
-                        self.client.http10,
-                        self.client.keep_alive,
-                        out,
-                    );
+                    let (framing, keep) = out.head(&head, date, self.client);
                     self.framing = framing;
                     self.status = Some(head.status);
                     self.client_keep_alive = keep;
@@ -351,14 +428,7 @@ impl Exchange {
                     off += used;
                     if !body.is_empty() {
                         self.body_bytes += body.len() as u64;
-                        if self.framing == ClientFraming::Chunked {
-                            use std::io::Write;
-                            let _ = write!(out, "{:x}\r\n", body.len());
-                            out.extend_from_slice(body);
-                            out.extend_from_slice(b"\r\n");
-                        } else {
-                            out.extend_from_slice(body);
-                        }
+                        out.body(body, self.framing);
                     }
                     if self.reader.is_done() {
                         self.finish(out);
@@ -370,10 +440,8 @@ impl Exchange {
         }
     }
 
-    fn finish(&mut self, out: &mut Vec<u8>) {
-        if self.framing == ClientFraming::Chunked {
-            out.extend_from_slice(b"0\r\n\r\n");
-        }
+    fn finish(&mut self, out: &mut impl ResponseSink) {
+        out.end(self.framing);
         self.state = State::Done;
     }
 }
