@@ -297,13 +297,8 @@ http {{
     assert_eq!(log_lines(&log, "\"GET /missing HTTP/2.0\" 404"), 3001);
 }
 
-/// tests/scripts/h2_scripted_server.py: a Python `h2` server (Debian's python3-h2, run
-/// by /usr/bin/python3) that misbehaves as its mode says and logs what it did to each
-/// request, one line each.
-fn scripted_server() -> std::path::PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/h2_scripted_server.py")
-}
-
+/// A server scripted in Python (tests/scripts/), run by /usr/bin/python3 as
+/// `SCRIPT PORT [MODE] LOG`: it logs what it did to each request, one line each.
 struct PyH2 {
     port: u16,
     log: std::path::PathBuf,
@@ -312,15 +307,24 @@ struct PyH2 {
 }
 
 impl PyH2 {
+    /// tests/scripts/h2_scripted_server.py: a Python `h2` server (Debian's python3-h2)
+    /// that misbehaves as `mode` says.
     fn start(mode: &str) -> PyH2 {
+        PyH2::script("h2_scripted_server.py", Some(mode))
+    }
+
+    fn script(name: &str, mode: Option<&str>) -> PyH2 {
         let dir = TempDir::new("py-h2");
         let log = dir.path().join("done.log");
         let port = free_port();
+        let script = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("scripts")
+            .join(name);
         let child = ChildGuard(
             Command::new("/usr/bin/python3")
-                .arg(scripted_server())
+                .arg(script)
                 .arg(port.to_string())
-                .arg(mode)
+                .args(mode)
                 .arg(&log)
                 .stdin(Stdio::null())
                 .spawn()
@@ -554,6 +558,53 @@ fn huge_response_headers_are_counted_not_a_crash() {
     assert!(first.contains("headers larger than our limit"), "{first}");
 }
 
+/// `--streams N` over HTTP/1.1 is pipelining depth N, as `-K N` (the issue's "with -K
+/// meaning the same"): a server that holds its answers until 8 requests wait sees
+/// batches of exactly 8, never more, and logs every request once.
+#[test]
+fn streams_over_http1_is_the_pipelining_depth_like_k() {
+    for flag in ["--streams", "-K"] {
+        let srv = PyH2::script("h1_pipeline_counter.py", None);
+        let url = format!("http://127.0.0.1:{}/p", srv.port);
+        let run = run_load(
+            &[
+                "-k", flag, "8", "-c", "2", "-n", "400", "--no-pin", "--json", &url,
+            ],
+            LIMIT,
+        );
+        assert_eq!(run.code, 0, "{flag}: {}", run.stderr);
+        let v = run.json();
+        assert_eq!(num(&v, &["requests", "succeeded"]), 400, "{flag}: {v}");
+        assert_eq!(v["protocol"], "HTTP/1.1", "{v}");
+        let log = std::fs::read_to_string(&srv.log).unwrap();
+        let batches: Vec<u64> = log
+            .lines()
+            .filter_map(|l| l.strip_prefix("batch ")?.parse().ok())
+            .collect();
+        assert_eq!(srv.count("GET /p"), 400, "{flag}: each request once");
+        assert_eq!(batches.iter().sum::<u64>(), 400, "{flag}");
+        assert_eq!(batches.iter().max(), Some(&8), "{flag}: {batches:?}");
+        assert!(
+            batches.iter().filter(|&&b| b == 8).count() >= 45,
+            "{flag}: the pipeline runs full: {batches:?}"
+        );
+    }
+    // Both flags name one depth: two different values are one clear line.
+    let run = run_load(
+        &["-k", "-K", "4", "--streams", "8", "http://127.0.0.1:1/"],
+        LIMIT,
+    );
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(run.stderr.contains("give one"), "{}", run.stderr);
+    let run = run_load(&["--streams", "8", "http://127.0.0.1:1/"], LIMIT);
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(
+        run.stderr.contains("needs keep-alive (-k)"),
+        "{}",
+        run.stderr
+    );
+}
+
 /// h2o (Debian's package) over h2c with prior knowledge, counted in its access log.
 #[test]
 fn exact_counts_against_h2o() {
@@ -674,24 +725,14 @@ fn open_model_over_http2_keeps_its_rate_and_count() {
     let url = format!("http://{}/plaintext", srv.addr);
     let run = run_load(
         &[
-            "--http2",
-            "--streams",
-            "4",
-            "-c",
-            "2",
-            "-R",
-            "1000",
-            "-n",
-            "400",
-            "--no-pin",
-            "--json",
-            &url,
+            "--http2", "-K", "4", "-c", "2", "-R", "1000", "-n", "400", "--no-pin", "--json", &url,
         ],
         LIMIT,
     );
     assert_eq!(run.code, 0, "{}", run.stderr);
     let v = run.json();
     assert_eq!(num(&v, &["requests", "succeeded"]), 400, "{v}");
+    assert_eq!(num(&v, &["streams"]), 4, "-K is --streams over HTTP/2: {v}");
     let elapsed = v["elapsed_s"].as_f64().unwrap();
     assert!(
         elapsed > 0.3,

@@ -26,7 +26,8 @@ pub use crate::target::TargetError;
 pub enum ConfigError {
     /// clap's own message (unknown flag, bad number, ...), first line.
     Cli(String),
-    /// A count flag given as 0 (`-c`, `-t`, `-K`, `-n`, `--runs`); the text names it.
+    /// A count flag given as 0 (`-c`, `-t`, `-K`, `--streams`, `-n`, `--runs`); the text
+    /// names it.
     Zero(&'static str),
     /// `-d` or `-T` of zero length.
     ZeroDuration(&'static str),
@@ -35,7 +36,11 @@ pub enum ConfigError {
         threads: u64,
     },
     PipelineWithoutKeepAlive,
-    StreamsWithoutHttp2,
+    /// `-K` and `--streams` both, with different values (they name one depth).
+    DepthTwice {
+        k: u64,
+        streams: u64,
+    },
     PipelineTooDeep,
     BadHeader {
         header: String,
@@ -85,15 +90,16 @@ impl fmt::Display for ConfigError {
                 f,
                 "fewer connections (-c {connections}) than threads (-t {threads}): every thread needs at least one connection"
             ),
-            ConfigError::PipelineWithoutKeepAlive => {
-                f.write_str("pipelining (-K) needs keep-alive (-k)")
-            }
-            ConfigError::StreamsWithoutHttp2 => {
-                f.write_str("--streams needs --http2 (HTTP/1.1 pipelining is -K)")
-            }
-            ConfigError::PipelineTooDeep => {
-                f.write_str("-K is limited to 1024 requests in flight per connection")
-            }
+            ConfigError::PipelineWithoutKeepAlive => f.write_str(
+                "pipelining (-K or --streams over HTTP/1.1) needs keep-alive (-k)",
+            ),
+            ConfigError::DepthTwice { k, streams } => write!(
+                f,
+                "-K {k} and --streams {streams} name the same thing (requests in flight per connection): give one"
+            ),
+            ConfigError::PipelineTooDeep => f.write_str(
+                "HTTP/1.1 pipelining (-K, --streams) is limited to 1024 requests in flight per connection",
+            ),
             ConfigError::BadHeader { header, why } => write!(f, "bad header '{header}': {why}"),
             ConfigError::BodyFile { path, err } => {
                 write!(f, "cannot read body file {}: {err}", path.display())

@@ -74,17 +74,19 @@ struct Cli {
     #[arg(short = 'k', long = "keep-alive")]
     keep_alive: bool,
 
-    /// Pipelining depth: requests in flight per connection (needs -k).
-    #[arg(short = 'K', long = "pipeline", value_name = "N", default_value = "1", value_parser = units::parse_count)]
-    pipeline: u64,
+    /// Requests in flight per connection: HTTP/1.1 pipelining depth (needs -k), HTTP/2
+    /// streams (the same as --streams).
+    #[arg(short = 'K', long = "pipeline", value_name = "N", value_parser = units::parse_count)]
+    pipeline: Option<u64>,
 
     /// HTTP/2: prior knowledge on http://, ALPN h2 on https://.
     #[arg(long = "http2")]
     http2: bool,
 
-    /// HTTP/2 streams in flight per connection (h2load's -m; needs --http2).
-    #[arg(long = "streams", value_name = "N", default_value = "1", value_parser = units::parse_count)]
-    streams: u64,
+    /// Requests in flight per connection: HTTP/2 streams (h2load's -m), HTTP/1.1
+    /// pipelining depth (the same as -K; needs -k). Default 1.
+    #[arg(long = "streams", value_name = "N", value_parser = units::parse_count)]
+    streams: Option<u64>,
 
     /// HTTPS: offer these protocols by ALPN (h2, http/1.1, in order of preference), let
     /// the server choose, and run with the one it chose.
@@ -664,11 +666,7 @@ fn load_config(
         mix: Arc::new(target.mix.clone()),
         conn: ConnSpec {
             keep_alive: cli.keep_alive || cli.http2,
-            depth: if cli.http2 {
-                cli.streams as usize
-            } else {
-                cli.pipeline as usize
-            },
+            depth: in_flight(cli) as usize,
             max_head_bytes: 64 * 1024,
             http2: cli.http2,
         },
@@ -717,7 +715,8 @@ fn protocol_line(cli: &Cli) -> Option<String> {
         _ => String::new(),
     };
     if cli.http2 {
-        let s = if cli.streams == 1 { "" } else { "s" };
+        let streams = in_flight(cli);
+        let s = if streams == 1 { "" } else { "s" };
         let settings = match uring_load::h2conn::server_settings() {
             Some(p) => format!(
                 "; server SETTINGS {}",
@@ -732,7 +731,7 @@ fn protocol_line(cli: &Cli) -> Option<String> {
         Some(format!(
             "HTTP/2, {} stream{s} per connection{alpn}{settings}; {} sent again (refused or \
              unprocessed by the server)",
-            cli.streams,
+            streams,
             uring_load::h2conn::retried()
         ))
     } else {
@@ -793,6 +792,12 @@ fn choose_protocol(cli: &mut Cli, target: &mut Target, list: &str) -> Result<(),
     Ok(())
 }
 
+/// Requests in flight per connection: `-K` and `--streams` say the same (HTTP/1.1
+/// pipelining depth, HTTP/2 streams), whichever was given; 1 without either.
+fn in_flight(cli: &Cli) -> u64 {
+    cli.streams.or(cli.pipeline).unwrap_or(1)
+}
+
 /// Flags that contradict each other or are zero where they must not be.
 fn validate(cli: &Cli) -> Result<(), ConfigError> {
     if cli.connections == 0 {
@@ -807,20 +812,26 @@ fn validate(cli: &Cli) -> Result<(), ConfigError> {
             threads: cli.threads,
         });
     }
-    if cli.pipeline == 0 {
-        return Err(ConfigError::Zero("-K (pipelining depth)"));
+    if cli.pipeline == Some(0) {
+        return Err(ConfigError::Zero("-K (requests in flight per connection)"));
     }
-    if cli.pipeline > 1 && !cli.keep_alive {
-        return Err(ConfigError::PipelineWithoutKeepAlive);
-    }
-    if cli.pipeline > 1024 {
-        return Err(ConfigError::PipelineTooDeep);
-    }
-    if cli.streams == 0 {
+    if cli.streams == Some(0) {
         return Err(ConfigError::Zero("--streams"));
     }
-    if cli.streams > 1 && !cli.http2 && cli.alpn.is_none() {
-        return Err(ConfigError::StreamsWithoutHttp2);
+    if let (Some(k), Some(streams)) = (cli.pipeline, cli.streams) {
+        if k != streams {
+            return Err(ConfigError::DepthTwice { k, streams });
+        }
+    }
+    let depth = in_flight(cli);
+    // With --alpn the server may still choose HTTP/2: pipelining is checked when it
+    // chose HTTP/1.1 (without -k its depth is then 1).
+    let http1 = !cli.http2 && cli.alpn.is_none();
+    if depth > 1 && !cli.keep_alive && http1 {
+        return Err(ConfigError::PipelineWithoutKeepAlive);
+    }
+    if depth > 1024 && !cli.http2 {
+        return Err(ConfigError::PipelineTooDeep);
     }
     if cli.requests == Some(0) {
         return Err(ConfigError::Zero("-n (requests)"));
@@ -1195,7 +1206,7 @@ fn print_report(
                 obj.insert("retried".into(), uring_load::h2conn::retried().into());
             }
             if cli.http2 {
-                obj.insert("streams".into(), cli.streams.into());
+                obj.insert("streams".into(), in_flight(cli).into());
             }
             if m.lines.len() > 1 {
                 let rps: Vec<f64> = m.lines.iter().map(|l| l.rps).collect();
@@ -1316,7 +1327,7 @@ impl Sharding {
                 ("c", cli.connections.to_string()),
                 ("t", cli.threads.to_string()),
                 ("k", cli.keep_alive.to_string()),
-                ("K", cli.pipeline.to_string()),
+                ("K", in_flight(cli).to_string()),
                 ("m", format!("{:?}", cli.method)),
                 ("H", cli.headers.join("\n")),
                 (
