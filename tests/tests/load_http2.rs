@@ -739,3 +739,100 @@ fn open_model_over_http2_keeps_its_rate_and_count() {
         "400 requests at 1000/s take 0.4 s, not {elapsed}"
     );
 }
+
+/// Three shards of one HTTP/2 run (as three machines would run them) against one
+/// uring-server: each its exact share of `-n`, and `merge` adds them up exactly, as the
+/// server's access log counts them.
+#[test]
+fn shards_of_an_http2_run_merge_exactly() {
+    let dir = TempDir::new("h2-shards");
+    let log = dir.path().join("access.log");
+    let srv = TestServer::start(&["--no-pin", "--access-log", log.to_str().unwrap()]);
+    let url = format!("http://{}/plaintext", srv.addr);
+    let runs: Vec<_> = (0..3)
+        .map(|i| {
+            let url = url.clone();
+            std::thread::spawn(move || {
+                let shard = format!("{i}/3");
+                run_load(
+                    &[
+                        "--http2",
+                        "--streams",
+                        "8",
+                        "-c",
+                        "2",
+                        "-n",
+                        "1001",
+                        "--shard",
+                        &shard,
+                        "--run-id",
+                        "h2-1",
+                        "--no-pin",
+                        "--json",
+                        "-q",
+                        &url,
+                    ],
+                    LIMIT,
+                )
+            })
+        })
+        .collect();
+    let mut files = Vec::new();
+    for (i, h) in runs.into_iter().enumerate() {
+        let r = h.join().unwrap();
+        assert_eq!(r.code, 0, "{}", r.stderr);
+        let v = r.json();
+        assert_eq!(v["protocol"], "HTTP/2", "{v}");
+        // Exact shares of -n 1001: 334, 334, 333.
+        let share = if i < 2 { 334 } else { 333 };
+        assert_eq!(num(&v, &["requests", "succeeded"]), share, "{v}");
+        let p = dir.path().join(format!("shard{i}.json"));
+        std::fs::write(&p, &r.stdout).unwrap();
+        files.push(p.display().to_string());
+    }
+    let args: Vec<&str> = ["merge"]
+        .into_iter()
+        .chain(files.iter().map(String::as_str))
+        .collect();
+    let r = run_load(&args, LIMIT);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let v = r.json();
+    assert_eq!(num(&v, &["requests", "succeeded"]), 1001, "{v}");
+    assert_eq!(num(&v, &["requests", "errored"]), 0, "{v}");
+    assert_eq!(num(&v, &["errors", "reset"]), 0, "{v}");
+    assert_eq!(num(&v, &["bytes", "body"]), 1001 * 13, "{v}");
+    assert_eq!(v["shards"].as_array().map(Vec::len), Some(3), "{v}");
+    let h = uring_common::stats::summary::histogram_from_base64(v["histogram"].as_str().unwrap())
+        .unwrap();
+    assert_eq!(h.len(), 1001);
+    stop(srv);
+    assert_eq!(log_lines(&log, "\"GET /plaintext HTTP/2.0\" 200 "), 1001);
+}
+
+/// The live view over HTTP/2 (`script` gives the child a pseudo-terminal): it redraws
+/// each interval, and the final report names the protocol with no errors.
+#[test]
+fn live_view_over_http2() {
+    let srv = TestServer::start(&["--no-pin"]);
+    let cmd = format!(
+        "{} --http2 --streams 8 -d 1500ms -c 2 --tui --interval 250ms --no-pin http://{}/plaintext",
+        uring_tests::bin("uring-load").display(),
+        srv.addr
+    );
+    let out = Command::new("script")
+        .args(["-qec", &cmd, "/dev/null"])
+        .stdin(Stdio::null())
+        .output()
+        .expect("script (util-linux)");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}");
+    let redraws = text.matches("\r\x1b[2K").count();
+    assert!(redraws >= 5, "{redraws} redraws: {text:?}");
+    assert!(text.contains(" req/s, p50 "), "{text:?}");
+    assert!(text.contains(", 0 errors"), "{text:?}");
+    assert!(
+        text.contains("protocol: HTTP/2, 8 streams per connection"),
+        "{text:?}"
+    );
+    assert!(text.contains(" 0 errored"), "{text:?}");
+}
