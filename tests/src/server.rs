@@ -43,7 +43,10 @@ impl ServerProc {
             loop {
                 if let Some(status) = child.try_wait().unwrap() {
                     let mut err = String::new();
-                    child.stderr.take().unwrap().read_to_string(&mut err).ok();
+                    // `adjust` may have sent stderr elsewhere (a test reading the log).
+                    if let Some(mut stderr) = child.stderr.take() {
+                        stderr.read_to_string(&mut err).ok();
+                    }
                     if err.contains("address already in use") {
                         break; // Lost a race for the port: try another.
                     }
@@ -51,11 +54,12 @@ impl ServerProc {
                 }
                 if TcpStream::connect_timeout(&addr, Duration::from_millis(100)).is_ok() {
                     // Drain stderr in the background so the server never blocks on it.
-                    let mut stderr = child.stderr.take().unwrap();
-                    std::thread::spawn(move || {
-                        let mut sink = Vec::new();
-                        let _ = stderr.read_to_end(&mut sink);
-                    });
+                    if let Some(mut stderr) = child.stderr.take() {
+                        std::thread::spawn(move || {
+                            let mut sink = Vec::new();
+                            let _ = stderr.read_to_end(&mut sink);
+                        });
+                    }
                     return ServerProc { child, addr };
                 }
                 assert!(

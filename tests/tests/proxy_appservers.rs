@@ -7,7 +7,8 @@
 //! - uWSGI (Debian's, python3 plugin) with a WSGI app that echoes its environ and body:
 //!   every variable of our packet arrives, bodies of 0 B and 1 MiB arrive exact;
 //! - fcgiwrap with a CGI shell script: GET, POST body, `Status: 404`, STDERR, two requests
-//!   on one kept connection.
+//!   on one kept connection; then behind uring-server's `fastcgi://` upstream (GET, POST,
+//!   a 0-byte body, 404, HEAD, `--fastcgi-script`, STDERR in the error log, 504, 502).
 //!
 //! `scripts/install-test-deps.sh` installs nginx, uwsgi-core, uwsgi-plugin-python3 and
 //! fcgiwrap.
@@ -111,6 +112,8 @@ const REQUESTS: &[&[u8]] = &[
     b"GET /a%2Fb//c/./%2e/d%3Fe/. HTTP/1.1\r\nHost: example.com\r\nConnection: close\r\n\r\n",
     b"GET http://Other.Example/abs/p?q HTTP/1.1\r\nHost: example.com\r\nConnection: close\r\n\r\n",
     b"GET /auth/ HTTP/1.1\r\nHost: example.com\r\nAuthorization: Basic YWxpY2U6c2VjcmV0\r\nCookie: a=1; b=2\r\nConnection: close\r\n\r\n",
+    // A 0-byte body: nginx passes `$content_length`, the client's "0".
+    b"POST /empty HTTP/1.1\r\nHost: example.com\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
 ];
 
 fn ctx(front: SocketAddr) -> CgiContext<'static> {
@@ -291,12 +294,15 @@ fn real_uwsgi_receives_every_variable_and_exact_bodies() {
     }
 }
 
-/// The CGI script fcgiwrap runs: `?404` answers 404, `?stderr` writes to stderr, a body is
-/// echoed, and the environment the script saw is listed.
+/// The CGI script fcgiwrap runs: `?404` answers 404, `?stderr` writes to stderr, `?die`
+/// kills fcgiwrap, `?slow` takes 3 s, a body is echoed, and the environment the script saw
+/// is listed.
 const CGI_SCRIPT: &str = r#"#!/bin/sh
 case "$QUERY_STRING" in
   404) printf 'Status: 404 Not Found\r\nContent-Type: text/plain\r\n\r\nno such thing\n'; exit 0 ;;
   stderr) echo "script says: oops" >&2 ;;
+  die) kill -9 "$PPID"; exit 1 ;;
+  slow) sleep 3 ;;
 esac
 printf 'Content-Type: text/plain\r\nX-Script: yes\r\n\r\n'
 printf 'method=%s\nquery=%s\nscript=%s\nlength=%s\nhost=%s\n' "$REQUEST_METHOD" "$QUERY_STRING" "$SCRIPT_NAME" "$CONTENT_LENGTH" "$HTTP_HOST"
@@ -567,9 +573,8 @@ fn uring_server_fronts_a_real_uwsgi_over_uwsgi() {
         assert_eq!(r.status, 200, "{}", r.head);
         let (env, echoed) = environ_and_body(&r.body);
         assert_eq!(env["REQUEST_METHOD"], "POST");
-        // The codec sends an empty CONTENT_LENGTH for no body (cgi.rs).
-        let length = Some(body.len()).filter(|&n| n > 0).map(|n| n.to_string());
-        assert_eq!(env["CONTENT_LENGTH"], length.unwrap_or_default());
+        // "0" for `Content-Length: 0`, as nginx sends it (compared above).
+        assert_eq!(env["CONTENT_LENGTH"], body.len().to_string());
         assert_eq!(env["CONTENT_TYPE"], "application/octet-stream");
         assert!(
             echoed == body,
@@ -590,4 +595,129 @@ fn uring_server_fronts_a_real_uwsgi_over_uwsgi() {
     // A path the uwsgi packet cannot carry is the client's 400, never sent upstream.
     let r = exchange(px.addr, b"GET /a%00b HTTP/1.1\r\nHost: a\r\n\r\n");
     assert_eq!(r.status, 400, "{}", r.head);
+}
+
+/// Sends `raw` on `s` and reads one response (chunked or not).
+fn ask(s: &mut TcpStream, raw: &[u8]) -> uring_common::http::testkit::OwnedResponse {
+    s.write_all(raw).unwrap();
+    let mut rs = ResponseStream::new(64 * 1024);
+    let mut buf = [0u8; 65536];
+    while rs.messages.is_empty() && rs.error.is_none() {
+        let n = s.read(&mut buf).unwrap();
+        assert!(n > 0, "closed before a response");
+        rs.feed(&buf[..n]);
+    }
+    assert_eq!(rs.error, None);
+    rs.messages.remove(0)
+}
+
+fn header(r: &uring_common::http::testkit::OwnedResponse, name: &str) -> Option<String> {
+    r.headers
+        .iter()
+        .find(|(n, _)| n.eq_ignore_ascii_case(name))
+        .map(|(_, v)| String::from_utf8_lossy(v).into_owned())
+}
+
+#[test]
+fn uring_server_fronts_fcgiwrap_over_fastcgi() {
+    let fw = Fcgiwrap::start();
+    let dir = fw.dir.path().to_path_buf();
+    let log_path = dir.join("server.err");
+    let log = std::fs::File::create(&log_path).unwrap();
+    let url = format!("fastcgi://{}", fw.addr);
+    let px = uring_tests::server::ServerProc::start_with(
+        &[
+            "--proxy",
+            &format!("/={url}"),
+            "--fastcgi-root",
+            &format!("/={}", dir.display()),
+            "--proxy",
+            &format!("/fixed/={url}"),
+            "--fastcgi-script",
+            &format!("/fixed/={}/echo.cgi", dir.display()),
+            "--upstream-timeout",
+            "1s",
+        ],
+        |cmd| {
+            cmd.stderr(log.try_clone().unwrap());
+        },
+    );
+    let mut s = px.connect();
+    s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+
+    let r = ask(
+        &mut s,
+        b"GET /echo.cgi?a=b HTTP/1.1\r\nHost: site.example\r\n\r\n",
+    );
+    assert_eq!(r.status, 200, "{r:?}");
+    assert_eq!(header(&r, "x-script").as_deref(), Some("yes"));
+    assert_eq!(
+        String::from_utf8_lossy(&r.body),
+        "method=GET\nquery=a=b\nscript=/echo.cgi\nlength=\nhost=site.example\n"
+    );
+
+    // POST bodies arrive whole; a 0-byte one has CONTENT_LENGTH "0", as nginx sends it
+    // (fastcgi_records_match_nginx_fastcgi_pass compares).
+    let r = ask(
+        &mut s,
+        b"POST /echo.cgi HTTP/1.1\r\nHost: h\r\nContent-Length: 11\r\n\r\nhello world",
+    );
+    let text = String::from_utf8_lossy(&r.body).into_owned();
+    assert_eq!(r.status, 200, "{r:?}");
+    assert!(
+        text.contains("method=POST\n") && text.ends_with("length=11\nhost=h\nbody=hello world\n"),
+        "{text}"
+    );
+    let r = ask(
+        &mut s,
+        b"POST /echo.cgi HTTP/1.1\r\nHost: h\r\nContent-Length: 0\r\n\r\n",
+    );
+    assert!(
+        String::from_utf8_lossy(&r.body).contains("length=0\n"),
+        "{r:?}"
+    );
+
+    let r = ask(&mut s, b"GET /echo.cgi?404 HTTP/1.1\r\nHost: h\r\n\r\n");
+    assert_eq!(
+        (r.status, r.body.as_slice()),
+        (404, &b"no such thing\n"[..])
+    );
+
+    s.write_all(b"HEAD /echo.cgi HTTP/1.1\r\nHost: h\r\n\r\n")
+        .unwrap();
+    let r = uring_tests::server::read_responses(&mut s, 1, &[0]).remove(0);
+    assert_eq!(r.status, 200, "{}", r.head);
+
+    // --fastcgi-script: one script for every path of the route.
+    let r = ask(
+        &mut s,
+        b"GET /fixed/any/where?q HTTP/1.1\r\nHost: h\r\n\r\n",
+    );
+    assert_eq!(r.status, 200, "{r:?}");
+    assert!(String::from_utf8_lossy(&r.body).contains("query=q\nscript=/fixed/any/where\n"));
+
+    // The script's stderr lands in the error log, a line of its own.
+    let r = ask(&mut s, b"GET /echo.cgi?stderr HTTP/1.1\r\nHost: h\r\n\r\n");
+    assert_eq!(r.status, 200);
+    let want = "FastCGI sent in stderr: \"script says: oops\"";
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let logged = loop {
+        let text = std::fs::read_to_string(&log_path).unwrap();
+        if text.contains(want) || std::time::Instant::now() > deadline {
+            break text;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(
+        logged.contains(&format!("{want} (upstream {url})")),
+        "{logged}"
+    );
+
+    // A script slower than --upstream-timeout: 504; one that kills fcgiwrap: 502.
+    let r = ask(&mut s, b"GET /echo.cgi?slow HTTP/1.1\r\nHost: h\r\n\r\n");
+    assert_eq!(r.status, 504, "{r:?}");
+    // fcgiwrap (one process) is busy with the slow script until it ends.
+    std::thread::sleep(Duration::from_secs(3));
+    let r = exchange(px.addr, b"GET /echo.cgi?die HTTP/1.1\r\nHost: h\r\n\r\n");
+    assert_eq!(r.status, 502, "{}", r.head);
 }

@@ -281,9 +281,12 @@ pub fn for_each_var(
         f(&mut num);
         num.as_bytes().to_vec()
     };
-    let content_length = match head.framing {
-        BodyFraming::None => Vec::new(),
-        _ => text(&mut |s| {
+    // nginx's `$content_length`: the client's field, so a `Content-Length: 0` is "0"
+    // (the codec frames it as no body at all); empty only without any body framing.
+    let framed = head.framing != BodyFraming::None || head.header("content-length").is_some();
+    let content_length = match framed {
+        false => Vec::new(),
+        true => text(&mut |s| {
             let _ = write!(s, "{body_len}");
         }),
     };
@@ -585,6 +588,27 @@ pub(crate) mod tests {
         let v = vars_of(raw, &ctx(), Flavour::Uwsgi).unwrap();
         assert_eq!(get(&v, "HTTP_TRANSFER_ENCODING"), None);
         assert_eq!(get(&v, "CONTENT_LENGTH"), Some("5"));
+    }
+
+    #[test]
+    fn a_zero_content_length_is_passed_as_nginx_passes_it() {
+        for (raw, want) in [
+            (
+                &b"POST /e HTTP/1.1\r\nHost: h\r\nContent-Length: 0\r\n\r\n"[..],
+                "0",
+            ),
+            (b"GET /e HTTP/1.1\r\nHost: h\r\n\r\n", ""),
+        ] {
+            for flavour in [
+                Flavour::Uwsgi,
+                Flavour::Fastcgi {
+                    script: Script::Root(b"/"),
+                },
+            ] {
+                let v = vars_of(raw, &ctx(), flavour).unwrap();
+                assert_eq!(get(&v, "CONTENT_LENGTH"), Some(want));
+            }
+        }
     }
 
     #[test]
