@@ -1,6 +1,8 @@
 //! The systemd units an operator installs, as shipped and as the docs tell them to change
 //! them: `systemd-analyze verify` accepts deploy/systemd/'s units, the TLS drop-ins in
-//! deploy/systemd/tls/ and docs/proxy.md's drop-in (its ini blocks, read from the doc),
+//! deploy/systemd/tls/ and docs/proxy.md's drop-ins and app units (gunicorn, uWSGI,
+//! PHP-FPM: its ini blocks, read from the doc; the drop-ins' command lines pass
+//! `--check-config`),
 //! and refuses a drop-in that adds a second `ExecStart=` without the reset line (so the
 //! check can fail). Every drop-in keeps the shipped command's flags. The TLS unit's
 //! command line then runs under the real `systemd-socket-activate` with both sockets and
@@ -55,6 +57,7 @@ fn localize(unit: &str) -> String {
         bin("uring-server").to_str().unwrap(),
     )
     .replace("/usr/bin/gunicorn", "/bin/true")
+    .replace("/usr/bin/uwsgi", "/bin/true")
 }
 
 /// Write `files` (path relative to a unit directory, content) and run
@@ -66,10 +69,14 @@ fn verify(files: &[(&str, String)]) -> (bool, String) {
         std::fs::create_dir_all(path.parent().unwrap()).unwrap();
         std::fs::write(&path, localize(text)).unwrap();
     }
+    // Every unit written (an app's too), drop-ins with theirs.
+    let units = files
+        .iter()
+        .filter(|(rel, _)| !rel.contains('/'))
+        .map(|(rel, _)| dir.path().join(rel));
     let out = Command::new("systemd-analyze")
         .arg("verify")
-        .arg(dir.path().join("uring-server.service"))
-        .arg(dir.path().join("uring-server.socket"))
+        .args(units)
         // Units and drop-ins from this directory only (the trailing colon adds the
         // system's own, for the targets the units name).
         .env("SYSTEMD_UNIT_PATH", format!("{}:", dir.path().display()))
@@ -125,6 +132,50 @@ fn shipped_units_tls_drop_ins_and_the_proxy_docs_drop_in_pass_verify() {
     let (ok, text) = verify(&proxy);
     assert!(ok, "with docs/proxy.md's drop-in: {text}");
 
+    // The uWSGI app and its drop-in; the PHP-FPM drop-in beside Debian's php8.2-fpm unit
+    // (a stand-in here: the package is not installed for this test).
+    let app = blocks
+        .iter()
+        .find(|b| b.contains("--uwsgi-socket"))
+        .expect("docs/proxy.md's uwsgi-app.service");
+    let uwsgi_drop_in = blocks
+        .iter()
+        .find(|b| b.contains("=uwsgi+unix:"))
+        .expect("docs/proxy.md's uWSGI drop-in");
+    let mut uwsgi = shipped();
+    uwsgi.push(("uwsgi-app.service", app.clone()));
+    uwsgi.push(("uring-server.service.d/uwsgi.conf", uwsgi_drop_in.clone()));
+    let (ok, text) = verify(&uwsgi);
+    assert!(ok, "with docs/proxy.md's uWSGI units: {text}");
+    let php_drop_in = blocks
+        .iter()
+        .find(|b| b.contains("=fastcgi+unix:"))
+        .expect("docs/proxy.md's PHP-FPM drop-in");
+    let mut php = shipped();
+    php.push((
+        "php8.2-fpm.service",
+        "[Unit]\nDescription=stand-in for Debian's PHP-FPM unit\n[Service]\nType=notify\nExecStart=/bin/true\n".to_string(),
+    ));
+    php.push(("uring-server.service.d/php.conf", php_drop_in.clone()));
+    let (ok, text) = verify(&php);
+    assert!(ok, "with docs/proxy.md's PHP-FPM drop-in: {text}");
+    // The drop-ins' command lines parse: the flags exist and every FastCGI route has its
+    // script (a mistake there exits 2 before serving).
+    for unit in [uwsgi_drop_in, php_drop_in] {
+        let line = exec_starts(unit).remove(0);
+        // --root names a directory of the target machine, which --check-config opens.
+        let words: Vec<&str> = line.split_whitespace().skip(1).collect();
+        let root = words.iter().position(|w| *w == "--root").expect("--root");
+        let args: Vec<&str> = [&words[..root], &words[root + 2..]].concat();
+        let (ok, out) = uring_tests::server::run_tool(
+            Command::new(bin("uring-server"))
+                .args(&args)
+                .args(["--check-config"]),
+            Duration::from_secs(20),
+        );
+        assert!(ok, "{line}: {out}");
+    }
+
     // Without the reset line the drop-in is a second ExecStart=, which systemd refuses.
     let mut broken = shipped();
     let no_reset = drop_in.replacen("ExecStart=\n", "", 1);
@@ -144,6 +195,8 @@ fn shipped_units_tls_drop_ins_and_the_proxy_docs_drop_in_pass_verify() {
     for (name, unit) in [
         ("tls.conf", read(TLS_SERVICE)),
         ("proxy.conf", drop_in.clone()),
+        ("uwsgi.conf", uwsgi_drop_in.clone()),
+        ("php.conf", php_drop_in.clone()),
     ] {
         let lines = exec_starts(&unit);
         assert_eq!(lines.len(), 1, "{name}");
