@@ -79,6 +79,7 @@ fuzz_target!(|input: &[u8]| {
                     Forward {
                         // Sometimes an upstream that does not exist: a 502, never a panic.
                         upstream: usize::from(arg & 0x40 != 0),
+                        key: None,
                         request: format!("{method} / HTTP/1.1\r\nHost: t\r\n\r\n").into_bytes(),
                         idempotent: method == "GET",
                         // An upstream that closes after each response (uWSGI) or not.

@@ -134,12 +134,97 @@ pub enum FastcgiScript {
     Fixed(Arc<Path>),
 }
 
-/// One `--proxy PREFIX=URL`: requests whose path starts with `prefix` go to upstream
-/// `upstream` (an index into [`ProxyConfig::upstreams`]).
+/// How a route with several upstreams picks one (`--balance`, `balance = "..."`).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum Balance {
+    /// Smooth weighted round-robin (nginx's default).
+    #[default]
+    RoundRobin,
+    /// The fewest requests in flight relative to weight (this worker's count); ties by
+    /// weighted round-robin.
+    LeastConn,
+    /// Consistent (rendezvous) hash of a request header's value (`hash:HEADER`).
+    Header(String),
+    /// Consistent hash of a cookie's value (`hash:cookie:NAME`).
+    Cookie(String),
+}
+
+impl std::str::FromStr for Balance {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        let token = |t: &str| !t.is_empty() && t.bytes().all(|b| b.is_ascii_graphic() && b != b':');
+        match s {
+            "round-robin" => Ok(Balance::RoundRobin),
+            "least-conn" => Ok(Balance::LeastConn),
+            _ => match s.strip_prefix("hash:") {
+                Some(rest) => match rest.strip_prefix("cookie:") {
+                    Some(name) if token(name) => Ok(Balance::Cookie(name.to_string())),
+                    None if token(rest) => Ok(Balance::Header(rest.to_ascii_lowercase())),
+                    _ => Err(format!("balance '{s}': hash needs a header or cookie name")),
+                },
+                None => Err(format!(
+                    "balance '{s}': use round-robin, least-conn, hash:HEADER or hash:cookie:NAME"
+                )),
+            },
+        }
+    }
+}
+
+/// Active health checks of a route's upstreams (`--health PATH`): a `GET PATH` on a
+/// connection of its own every `interval`; 2xx and 3xx pass. An upstream is marked down
+/// after `fall` failed checks in a row and up again after `rise` passed ones.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HealthCheck {
+    pub path: String,
+    pub interval: Duration,
+    pub rise: u32,
+    pub fall: u32,
+}
+
+/// A route's health settings (defaults as nginx: `max_fails=1 fail_timeout=10s`; no
+/// active checks).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Health {
+    /// Failed attempts within `fail_timeout` that mark an upstream down for
+    /// `fail_timeout` (0: never marked down).
+    pub max_fails: u32,
+    pub fail_timeout: Duration,
+    pub check: Option<HealthCheck>,
+}
+
+impl Default for Health {
+    fn default() -> Self {
+        Health {
+            max_fails: 1,
+            fail_timeout: Duration::from_secs(10),
+            check: None,
+        }
+    }
+}
+
+/// Defaults of [`HealthCheck`]'s interval, rise and fall (HAProxy's).
+pub const HEALTH_INTERVAL: Duration = Duration::from_secs(2);
+pub const HEALTH_RISE: u32 = 2;
+pub const HEALTH_FALL: u32 = 3;
+
+/// The most upstreams one route may have.
+pub const MAX_ROUTE_UPSTREAMS: usize = 64;
+
+/// One upstream of a route: an index into [`ProxyConfig::upstreams`] and its weight.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RouteMember {
+    pub upstream: usize,
+    pub weight: u32,
+}
+
+/// One `--proxy PREFIX=URL[,URL...]`: requests whose path starts with `prefix` go to one
+/// of `members`, chosen by `balance`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ProxyRoute {
     pub prefix: String,
-    pub upstream: usize,
+    pub members: Vec<RouteMember>,
+    pub balance: Balance,
+    pub health: Health,
     /// For a FastCGI upstream: the script it runs.
     pub fastcgi: Option<FastcgiScript>,
 }
@@ -176,24 +261,50 @@ impl Default for ProxyConfig {
 }
 
 impl ProxyConfig {
-    /// Add a route; the same upstream named twice (address and protocol) is one upstream
-    /// (one pool).
+    /// Add a route to one upstream.
     pub fn add_route(&mut self, prefix: &str, upstream: UpstreamAddr, protocol: UpstreamProtocol) {
-        let same = |(u, p): (&UpstreamAddr, &UpstreamProtocol)| *u == upstream && *p == protocol;
-        let idx = match self.upstreams.iter().zip(&self.protocols).position(same) {
-            Some(i) => i,
-            None => {
-                self.upstreams.push(upstream);
-                self.protocols.push(protocol);
-                self.upstreams.len() - 1
-            }
-        };
+        let members = [((upstream, protocol), 1)];
+        let added =
+            self.add_balanced_route(prefix, &members, Balance::default(), Health::default());
+        debug_assert!(added.is_ok());
+    }
+
+    /// Add a route to several upstreams (`(url, weight)`); they must speak one protocol.
+    /// The same upstream named twice (address and protocol), by one route or several, is
+    /// one upstream (one pool).
+    pub fn add_balanced_route(
+        &mut self,
+        prefix: &str,
+        upstreams: &[(UpstreamUrl, u32)],
+        balance: Balance,
+        health: Health,
+    ) -> Result<(), String> {
+        check_route_upstreams(prefix, upstreams)?;
+        let mut members: Vec<RouteMember> = Vec::new();
+        for ((addr, protocol), weight) in upstreams {
+            let same = |(u, p): (&UpstreamAddr, &UpstreamProtocol)| u == addr && p == protocol;
+            let idx = match self.upstreams.iter().zip(&self.protocols).position(same) {
+                Some(i) => i,
+                None => {
+                    self.upstreams.push(addr.clone());
+                    self.protocols.push(*protocol);
+                    self.upstreams.len() - 1
+                }
+            };
+            members.push(RouteMember {
+                upstream: idx,
+                weight: (*weight).max(1),
+            });
+        }
         self.routes.retain(|r| r.prefix != prefix);
         self.routes.push(ProxyRoute {
             prefix: prefix.to_string(),
-            upstream: idx,
+            members,
+            balance,
+            health,
             fastcgi: None,
         });
+        Ok(())
     }
 
     /// Add a route to a FastCGI upstream that runs `script`.
@@ -204,7 +315,12 @@ impl ProxyConfig {
         script: FastcgiScript,
     ) {
         self.add_route(prefix, upstream, UpstreamProtocol::Fastcgi);
-        if let Some(r) = self.routes.last_mut() {
+        self.set_fastcgi_script(prefix, script);
+    }
+
+    /// The script of the FastCGI route `prefix`.
+    pub fn set_fastcgi_script(&mut self, prefix: &str, script: FastcgiScript) {
+        if let Some(r) = self.routes.iter_mut().find(|r| r.prefix == prefix) {
             r.fastcgi = Some(script);
         }
     }
@@ -212,7 +328,8 @@ impl ProxyConfig {
     /// Every FastCGI route knows its script: an error naming the first that does not.
     pub fn check_fastcgi(&self) -> Result<(), String> {
         match self.routes.iter().find(|r| {
-            self.protocols[r.upstream] == UpstreamProtocol::Fastcgi && r.fastcgi.is_none()
+            self.protocols[r.members[0].upstream] == UpstreamProtocol::Fastcgi
+                && r.fastcgi.is_none()
         }) {
             Some(r) => Err(format!(
                 "the FastCGI route '{}' needs --fastcgi-root {0}=DIR or --fastcgi-script {0}=FILE \
@@ -223,35 +340,38 @@ impl ProxyConfig {
         }
     }
 
-    /// The upstream of the longest prefix that `path` starts with.
+    /// The index of the route with the longest prefix that `path` starts with.
     pub fn route(&self, path: &str) -> Option<usize> {
-        self.longest(path).map(|r| r.upstream)
-    }
-
-    fn longest(&self, path: &str) -> Option<&ProxyRoute> {
         self.routes
             .iter()
-            .filter(|r| path.starts_with(r.prefix.as_str()))
-            .max_by_key(|r| r.prefix.len())
+            .enumerate()
+            .filter(|(_, r)| path.starts_with(r.prefix.as_str()))
+            .max_by_key(|(_, r)| r.prefix.len())
+            .map(|(i, _)| i)
     }
 
-    /// The route for `path`, as handlers answer it.
+    /// The route for `path`, as handlers answer it (without a balancing key: the
+    /// handler adds it, `proxy::balance::request_key`).
     pub fn upstream_for(&self, path: &str) -> Option<UpstreamRoute> {
-        self.longest(path).map(|r| UpstreamRoute {
-            upstream: r.upstream,
-            trust_forwarded: self.trust_forwarded,
-            protocol: self.protocols[r.upstream],
-            fastcgi: r.fastcgi.clone(),
+        self.route(path).map(|route| {
+            let r = &self.routes[route];
+            UpstreamRoute {
+                upstream: route,
+                trust_forwarded: self.trust_forwarded,
+                protocol: self.protocols[r.members[0].upstream],
+                fastcgi: r.fastcgi.clone(),
+                key: None,
+            }
         })
     }
 
     /// The longest a worker's timer sweep may wait for the proxy's sake.
     pub fn tick_bound(&self) -> Duration {
-        if self.is_enabled() {
-            self.timeout
-        } else {
-            Duration::MAX
+        if !self.is_enabled() {
+            return Duration::MAX;
         }
+        let checks = self.routes.iter().filter_map(|r| r.health.check.as_ref());
+        checks.map(|c| c.interval).fold(self.timeout, Duration::min)
     }
 
     pub fn is_enabled(&self) -> bool {
@@ -259,14 +379,55 @@ impl ProxyConfig {
     }
 }
 
+/// A route's upstreams make sense together: at least one, at most
+/// [`MAX_ROUTE_UPSTREAMS`], one protocol, none named twice.
+pub fn check_route_upstreams(prefix: &str, upstreams: &[(UpstreamUrl, u32)]) -> Result<(), String> {
+    let Some(((_, protocol), _)) = upstreams.first() else {
+        return Err(format!("route '{prefix}' has no upstream"));
+    };
+    if upstreams.iter().any(|((_, p), _)| p != protocol) {
+        return Err(format!(
+            "route '{prefix}': its upstreams must speak one protocol (one URL scheme)"
+        ));
+    }
+    if upstreams.len() > MAX_ROUTE_UPSTREAMS {
+        return Err(format!(
+            "route '{prefix}' has {} upstreams, at most {MAX_ROUTE_UPSTREAMS}",
+            upstreams.len()
+        ));
+    }
+    for (i, (url, _)) in upstreams.iter().enumerate() {
+        if upstreams[..i].iter().any(|(u, _)| u == url) {
+            return Err(format!(
+                "route '{prefix}' names {} twice",
+                upstream_text(&url.0)
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// An upstream's address as logs and metrics print it (`unix:/path` for a socket, as
+/// nginx's `$upstream_addr`).
+pub fn upstream_text(addr: &UpstreamAddr) -> String {
+    match addr {
+        UpstreamAddr::Tcp(a) => a.to_string(),
+        UpstreamAddr::Unix(p) => format!("unix:{}", p.display()),
+    }
+}
+
 /// What a handler answers for a request it wants proxied ([`crate::Handler::upstream_for`]).
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct UpstreamRoute {
+    /// The route's index in [`ProxyConfig::routes`] (checked by the proxy).
     pub upstream: usize,
     pub trust_forwarded: bool,
     pub protocol: UpstreamProtocol,
     /// A FastCGI route's script (`None` for one: `SCRIPT_FILENAME` is the decoded path).
     pub fastcgi: Option<FastcgiScript>,
+    /// The hash of the request's balancing key (`hash:HEADER`, `hash:cookie:NAME`);
+    /// `None`: round-robin.
+    pub key: Option<u64>,
 }
 
 /// An upstream URL parsed: where it listens and what it speaks.
@@ -314,6 +475,24 @@ pub fn parse_upstream(url: &str) -> Result<UpstreamUrl, String> {
         .map_err(|_| {
             format!("'{url}': expected IP:PORT (e.g. http://127.0.0.1:8000 or http://[::1]:9000)")
         })
+}
+
+/// One upstream as a route lists it: `URL` or `URL weight=N` (N >= 1; default 1).
+pub fn parse_upstream_spec(spec: &str) -> Result<(UpstreamUrl, u32), String> {
+    let mut words = spec.split_whitespace();
+    let url = parse_upstream(words.next().unwrap_or(""))?;
+    let mut weight = 1;
+    for option in words {
+        match option.strip_prefix("weight=").map(str::parse::<u32>) {
+            Some(Ok(w)) if w >= 1 => weight = w,
+            _ => {
+                return Err(format!(
+                    "'{option}': an upstream takes only weight=N (N >= 1)"
+                ))
+            }
+        }
+    }
+    Ok((url, weight))
 }
 
 /// Where `--access-log` writes.

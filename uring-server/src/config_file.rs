@@ -4,8 +4,8 @@
 //! [`Cli`] for each flag that was not given on the command line. Defaults stay where the
 //! command line has them (the configuration types' `Default`), so they are not retyped
 //! here. Parts of the file's shape that need a feature the server lacks (several
-//! certificates by SNI, several sites by Host, several upstreams per route) are parsed and
-//! refused with their line, never ignored.
+//! certificates by SNI, several sites by Host) are parsed and refused with their line,
+//! never ignored.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -14,10 +14,10 @@ use clap::parser::ValueSource;
 use clap::ArgMatches;
 use serde::Deserialize;
 use toml::Spanned;
-use uring_server::config::UpstreamUrl;
+use uring_server::config::Balance;
 use uring_server::{AccessLogFormat, UpstreamProtocol};
 
-use crate::{parse_duration, parse_tier, privileges, Cli, Span};
+use crate::{parse_duration, parse_health_path, parse_tier, privileges, Cli, RouteArg, Span};
 
 /// A key of the file: absent, or its value with where it was written.
 type Key<T> = Option<Spanned<T>>;
@@ -104,6 +104,77 @@ struct ProxySection {
     connect_timeout: Key<String>,
     timeout: Key<String>,
     trust_forwarded: Key<bool>,
+    balance: Key<String>,
+    max_fails: Key<u32>,
+    fail_timeout: Key<String>,
+    health: Key<String>,
+    health_interval: Key<String>,
+    health_rise: Key<u32>,
+    health_fall: Key<u32>,
+}
+
+/// How routes balance and check their upstreams: in `[proxy]` for every route (the
+/// flags' keys), in a `[[site.route]]` for that route (the same keys in both sections).
+struct Balancing<'a> {
+    balance: &'a Key<String>,
+    max_fails: &'a Key<u32>,
+    fail_timeout: &'a Key<String>,
+    health: &'a Key<String>,
+    health_interval: &'a Key<String>,
+    health_rise: &'a Key<u32>,
+    health_fall: &'a Key<u32>,
+}
+
+macro_rules! balancing_keys {
+    ($section:expr) => {
+        Balancing {
+            balance: &$section.balance,
+            max_fails: &$section.max_fails,
+            fail_timeout: &$section.fail_timeout,
+            health: &$section.health,
+            health_interval: &$section.health_interval,
+            health_rise: &$section.health_rise,
+            health_fall: &$section.health_fall,
+        }
+    };
+}
+
+/// [`Balancing`] checked.
+#[derive(Default)]
+struct BalancingSettings {
+    balance: Option<Balance>,
+    max_fails: Option<u32>,
+    fail_timeout: Option<Span>,
+    health: Option<String>,
+    health_interval: Option<Span>,
+    health_rise: Option<u32>,
+    health_fall: Option<u32>,
+}
+
+fn balancing(b: Balancing<'_>) -> Result<BalancingSettings, Mistake> {
+    let at_least_one = |k: &Key<u32>| match k {
+        Some(v) if *v.get_ref() == 0 => Err(at(v, "must be at least 1")),
+        k => Ok(plain(k)),
+    };
+    let interval = duration(b.health_interval)?;
+    if let (Some(i), Some(k)) = (interval, b.health_interval) {
+        if i.0.is_zero() {
+            return Err(at(k, "health_interval must be above 0"));
+        }
+    }
+    Ok(BalancingSettings {
+        balance: (b.balance.as_ref())
+            .map(|k| k.get_ref().parse().map_err(|e: String| at(k, e)))
+            .transpose()?,
+        max_fails: plain(b.max_fails),
+        fail_timeout: duration(b.fail_timeout)?,
+        health: (b.health.as_ref())
+            .map(|k| parse_health_path(k.get_ref()).map_err(|e| at(k, e)))
+            .transpose()?,
+        health_interval: interval,
+        health_rise: at_least_one(b.health_rise)?,
+        health_fall: at_least_one(b.health_fall)?,
+    })
 }
 
 #[derive(Deserialize)]
@@ -132,6 +203,12 @@ struct RouteSection {
     balance: Key<String>,
     fastcgi_root: Key<String>,
     fastcgi_script: Key<String>,
+    max_fails: Key<u32>,
+    fail_timeout: Key<String>,
+    health: Key<String>,
+    health_interval: Key<String>,
+    health_rise: Key<u32>,
+    health_fall: Key<u32>,
 }
 
 /// The file's values, checked and in the command line's types. `None`: not in the file.
@@ -175,9 +252,16 @@ pub struct FileSettings {
     upstream_timeout: Option<Span>,
     trust_forwarded: Option<bool>,
     root: Option<PathBuf>,
-    proxy: Option<Vec<(String, UpstreamUrl)>>,
     fastcgi_root: Option<Vec<(String, PathBuf)>>,
     fastcgi_script: Option<Vec<(String, PathBuf)>>,
+    proxy: Option<Vec<RouteArg>>,
+    balance: Option<Balance>,
+    max_fails: Option<u32>,
+    fail_timeout: Option<Span>,
+    health: Option<String>,
+    health_interval: Option<Span>,
+    health_rise: Option<u32>,
+    health_fall: Option<u32>,
 }
 
 /// Reads `path` into checked settings, or `FILE:LINE: what is wrong`.
@@ -297,6 +381,14 @@ pub fn parse(text: &str, base: &Path) -> Result<FileSettings, Mistake> {
     out.upstream_connect_timeout = duration(&p.connect_timeout)?;
     out.upstream_timeout = duration(&p.timeout)?;
     out.trust_forwarded = plain(&p.trust_forwarded);
+    let b = balancing(balancing_keys!(p))?;
+    out.balance = b.balance;
+    out.max_fails = b.max_fails;
+    out.fail_timeout = b.fail_timeout;
+    out.health = b.health;
+    out.health_interval = b.health_interval;
+    out.health_rise = b.health_rise;
+    out.health_fall = b.health_fall;
 
     if let Some(second) = doc.tls.get(1) {
         return Err(at(
@@ -380,11 +472,8 @@ fn check_hosts(hosts: &Spanned<Vec<Spanned<String>>>) -> Result<(), Mistake> {
     Ok(())
 }
 
-fn routes(
-    text: &str,
-    list: &[Spanned<RouteSection>],
-) -> Result<Vec<(String, UpstreamUrl)>, Mistake> {
-    let mut out: Vec<(String, UpstreamUrl)> = Vec::new();
+fn routes(text: &str, list: &[Spanned<RouteSection>]) -> Result<Vec<RouteArg>, Mistake> {
+    let mut out: Vec<RouteArg> = Vec::new();
     let mut seen: Vec<(&str, usize)> = Vec::new();
     for route in list {
         let r = route.get_ref();
@@ -406,42 +495,30 @@ fn routes(
         }
         seen.push((prefix, r.prefix.span().start));
         let ups = r.upstreams.get_ref();
-        let first = match ups.as_slice() {
-            [] => return Err(at(&r.upstreams, "upstreams is empty: give one URL")),
-            [one] => one,
-            many => {
-                return Err(at(
-                    &r.upstreams,
-                    format!("route '{prefix}' has {} upstreams: several upstreams per route are not supported yet, give one", many.len()),
-                ))
-            }
-        };
-        let mut words = first.get_ref().split_whitespace();
-        let url = words.next().unwrap_or("");
-        let addr = uring_server::config::parse_upstream(url).map_err(|e| at(first, e))?;
-        for option in words {
-            match option.strip_prefix("weight=").map(str::parse::<u32>) {
-                Some(Ok(w)) if w >= 1 => {}
-                _ => {
-                    return Err(at(
-                        first,
-                        format!("'{option}': an upstream takes only weight=N (N >= 1)"),
-                    ))
-                }
-            }
+        if ups.is_empty() {
+            return Err(at(
+                &r.upstreams,
+                "upstreams is empty: give at least one URL",
+            ));
         }
-        if let Some(b) = &r.balance {
-            let name = b.get_ref().as_str();
-            let known = matches!(name, "round-robin" | "least-conn")
-                || name.strip_prefix("hash:").is_some_and(|h| !h.is_empty());
-            if !known {
-                return Err(at(
-                    b,
-                    format!("balance '{name}': use round-robin, least-conn or hash:HEADER"),
-                ));
-            }
-        }
-        out.push((prefix.clone(), addr));
+        let upstreams = ups
+            .iter()
+            .map(|u| uring_server::config::parse_upstream_spec(u.get_ref()).map_err(|e| at(u, e)))
+            .collect::<Result<Vec<_>, _>>()?;
+        uring_server::config::check_route_upstreams(prefix, &upstreams)
+            .map_err(|e| at(&r.upstreams, e))?;
+        let b = balancing(balancing_keys!(r))?;
+        out.push(RouteArg {
+            prefix: prefix.clone(),
+            upstreams,
+            balance: b.balance,
+            max_fails: b.max_fails,
+            fail_timeout: b.fail_timeout.map(|s| s.0),
+            health: b.health,
+            health_interval: b.health_interval.map(|s| s.0),
+            health_rise: b.health_rise,
+            health_fall: b.health_fall,
+        });
     }
     Ok(out)
 }
@@ -453,12 +530,18 @@ type PrefixedPaths = Vec<(String, PathBuf)>;
 fn fastcgi_scripts(
     base: &Path,
     list: &[Spanned<RouteSection>],
-    proxy: &[(String, UpstreamUrl)],
+    proxy: &[RouteArg],
 ) -> Result<(PrefixedPaths, PrefixedPaths), Mistake> {
     let (mut roots, mut scripts) = (Vec::new(), Vec::new());
-    for (route, (prefix, (_, protocol))) in list.iter().zip(proxy) {
+    for (
+        route,
+        RouteArg {
+            prefix, upstreams, ..
+        },
+    ) in list.iter().zip(proxy)
+    {
         let r = route.get_ref();
-        let fastcgi = *protocol == UpstreamProtocol::Fastcgi;
+        let fastcgi = upstreams[0].0 .1 == UpstreamProtocol::Fastcgi;
         match (&r.fastcgi_root, &r.fastcgi_script) {
             (Some(_), Some(s)) => {
                 return Err(at(s, "give fastcgi_root or fastcgi_script, not both"))
@@ -599,6 +682,13 @@ pub fn apply(file: FileSettings, cli: &mut Cli, matches: &ArgMatches) {
         take!(fastcgi_script);
     }
     take!(proxy);
+    take!(balance);
+    take!(max_fails);
+    take!(fail_timeout);
+    take!(health, Some);
+    take!(health_interval);
+    take!(health_rise);
+    take!(health_fall);
 }
 
 #[cfg(test)]
@@ -606,11 +696,19 @@ mod tests {
     use super::*;
     use clap::{CommandFactory, FromArgMatches, Parser};
     use std::time::Duration;
+    use uring_server::config::{Health, HealthCheck, UpstreamUrl};
     use uring_server::{UpstreamAddr, UpstreamProtocol};
 
     fn parse_str(text: &str) -> Result<FileSettings, String> {
         parse(text, Path::new("/"))
             .map_err(|(offset, msg)| format!("{}: {msg}", line_of(text, offset)))
+    }
+
+    /// Each route's prefix and first upstream.
+    fn first_upstreams(cli: &Cli) -> Vec<(String, UpstreamUrl)> {
+        (cli.proxy.iter())
+            .map(|r| (r.prefix.clone(), r.upstreams[0].0.clone()))
+            .collect()
     }
 
     fn merged(text: &str, args: &[&str]) -> Cli {
@@ -626,7 +724,7 @@ mod tests {
     fn a_fastcgi_route_takes_its_script() {
         let text = "[[site]]\n[[site.route]]\nprefix = \"/\"\nupstreams = [\"fastcgi+unix:/run/php.sock\"]\nfastcgi_root = \"/srv/www\"\n[[site.route]]\nprefix = \"/app/\"\nupstreams = [\"fastcgi://127.0.0.1:9000\"]\nfastcgi_script = \"app/index.php\"\n";
         let cli = merged(text, &[]);
-        assert_eq!(cli.proxy[0].1 .1, UpstreamProtocol::Fastcgi);
+        assert_eq!(cli.proxy[0].upstreams[0].0 .1, UpstreamProtocol::Fastcgi);
         assert_eq!(
             cli.fastcgi_root,
             vec![("/".to_string(), PathBuf::from("/srv/www"))]
@@ -656,7 +754,7 @@ mod tests {
             UpstreamAddr::Unix("/run/u.sock".into()),
             UpstreamProtocol::Uwsgi,
         );
-        assert_eq!(cli.proxy, [("/".to_string(), want)]);
+        assert_eq!(first_upstreams(&cli), [("/".to_string(), want)]);
     }
 
     #[test]
@@ -756,7 +854,7 @@ balance = "least-conn"
         assert!(cli.trust_forwarded);
         assert_eq!(cli.root, Some(PathBuf::from("/")));
         assert_eq!(
-            cli.proxy,
+            first_upstreams(&cli),
             [(
                 "/api/".to_string(),
                 (
@@ -793,7 +891,7 @@ balance = "least-conn"
         assert_eq!(cli.keepalive_timeout.0, Duration::from_secs(1));
         assert_eq!(cli.http2, "on");
         assert_eq!(
-            cli.proxy,
+            first_upstreams(&cli),
             [(
                 "/x/".to_string(),
                 (
@@ -806,6 +904,67 @@ balance = "least-conn"
         // A flag left at its default does not hide the file's value.
         let cli = merged(text, &["--keepalive-timeout", "1s"]);
         assert_eq!((cli.workers, cli.http2.as_str()), (Some(3), "off"));
+    }
+
+    #[test]
+    fn several_upstreams_their_weights_balance_and_health() {
+        let text = r#"
+[proxy]
+balance = "least-conn"
+max_fails = 3
+health = "/healthz"
+health_interval = "500ms"
+[[site]]
+[[site.route]]
+prefix = "/api/"
+upstreams = ["http://127.0.0.1:8001 weight=3", "http://127.0.0.1:8002"]
+balance = "hash:cookie:sid"
+fail_timeout = "30s"
+health_rise = 4
+[[site.route]]
+prefix = "/b/"
+upstreams = ["http://127.0.0.1:8003", "http://127.0.0.1:8004"]
+"#;
+        let cli = merged(text, &["--health-fall", "5"]);
+        let tcp = |p: u16| {
+            (
+                UpstreamAddr::Tcp(([127, 0, 0, 1], p).into()),
+                UpstreamProtocol::Http,
+            )
+        };
+        let (api, b) = (&cli.proxy[0], &cli.proxy[1]);
+        assert_eq!(api.upstreams, [(tcp(8001), 3), (tcp(8002), 1)]);
+        assert_eq!(api.balance, Some(Balance::Cookie("sid".into())));
+        assert_eq!(b.balance, None);
+        assert_eq!(
+            cli.balance,
+            Balance::LeastConn,
+            "[proxy]'s is every route's default"
+        );
+        let check = |rise| {
+            Some(HealthCheck {
+                path: "/healthz".into(),
+                interval: Duration::from_millis(500),
+                rise,
+                fall: 5,
+            })
+        };
+        assert_eq!(
+            api.health(&cli),
+            Health {
+                max_fails: 3,
+                fail_timeout: Duration::from_secs(30),
+                check: check(4),
+            }
+        );
+        assert_eq!(
+            b.health(&cli),
+            Health {
+                max_fails: 3,
+                fail_timeout: Duration::from_secs(10),
+                check: check(2),
+            }
+        );
     }
 
     #[test]
@@ -834,8 +993,16 @@ balance = "least-conn"
             ("[server]\ntls_listen = [\"127.0.0.1:1\"]\n", "2: tls_listen needs a [[tls]]"),
             ("[[site]]\n[[site.route]]\nprefix = \"/a/\"\nupstreams = [\"http://127.0.0.1:1\"]\n[[site.route]]\nprefix = \"/a/\"\nupstreams = [\"http://127.0.0.1:2\"]\n",
              "6: route prefix '/a/' repeats"),
-            ("[[site]]\n[[site.route]]\nprefix = \"/a/\"\nupstreams = [\"http://127.0.0.1:1\",\n \"http://127.0.0.1:2\"]\n",
-             "4: route '/a/' has 2 upstreams"),
+            ("[[site]]\n[[site.route]]\nprefix = \"/a/\"\nupstreams = [\"http://127.0.0.1:1\",\n \"uwsgi://127.0.0.1:2\"]\n",
+             "4: route '/a/': its upstreams must speak one protocol"),
+            ("[[site]]\n[[site.route]]\nprefix = \"/a/\"\nupstreams = [\"http://127.0.0.1:1\",\n \"http://127.0.0.1:2\",\n \"http://127.0.0.1:9 wieght=2\"]\n",
+             "6: 'wieght=2'"),
+            ("[[site]]\n[[site.route]]\nprefix = \"/a/\"\nupstreams = [\"http://127.0.0.1:1\", \"http://127.0.0.1:1\"]\n",
+             "4: route '/a/' names 127.0.0.1:1 twice"),
+            ("[[site]]\n[[site.route]]\nprefix = \"/\"\nupstreams = [\"http://127.0.0.1:1\"]\nhealth = \"healthz\"\n", "5: health 'healthz'"),
+            ("[[site]]\n[[site.route]]\nprefix = \"/\"\nupstreams = [\"http://127.0.0.1:1\"]\nhealth_rise = 0\n", "5: must be at least 1"),
+            ("[proxy]\nbalance = \"hash:\"\n", "2: balance 'hash:'"),
+            ("[proxy]\nhealth_interval = \"0s\"\n", "2: health_interval must be above 0"),
             ("[[site]]\n[[site.route]]\nprefix = \"a\"\nupstreams = [\"http://127.0.0.1:1\"]\n", "3: prefix 'a' must start with /"),
             ("[[site]]\n[[site.route]]\nprefix = \"/\"\nupstreams = [\"https://x\"]\n", "4: 'https://x': upstream must be"),
             ("[[site]]\n[[site.route]]\nprefix = \"/\"\nupstreams = [\"http://127.0.0.1:1 weight=0\"]\n", "4: 'weight=0'"),

@@ -115,7 +115,10 @@ impl Handler for DefaultHandler {
         {
             return None;
         }
-        proxy.upstream_for(path)
+        let mut route = proxy.upstream_for(path)?;
+        route.key =
+            crate::proxy::balance::request_key(&proxy.routes[route.upstream].balance, req.head);
+        Some(route)
     }
 
     fn wake_fd(&self) -> Option<std::os::fd::RawFd> {

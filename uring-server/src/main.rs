@@ -16,7 +16,10 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{CommandFactory, FromArgMatches, Parser};
-use uring_server::config::{parse_upstream, Http2Limits, UpstreamUrl};
+use uring_server::config::{
+    parse_upstream_spec, Balance, Health, HealthCheck, Http2Limits, UpstreamUrl, HEALTH_FALL,
+    HEALTH_INTERVAL, HEALTH_RISE,
+};
 use uring_server::{
     inherit, systemd, upgrade, AccessLogFormat, AccessLogTarget, FastcgiScript, FileBodies, Limits,
     ProxyConfig, RunningServer, Server, ServerConfig, TierChoice, Timeouts, TlsSettings,
@@ -198,9 +201,42 @@ struct Cli {
     /// uwsgi socket (the uwsgi protocol, as nginx's uwsgi_pass), or fastcgi://IP:PORT or
     /// fastcgi+unix:/path for a FastCGI server such as php-fpm (as nginx's fastcgi_pass;
     /// give the route --fastcgi-root or --fastcgi-script), e.g. --proxy /=http://127.0.0.1:8000 --proxy /api/=unix:/run/app.sock.
+    /// Several upstreams, comma-separated, each with an optional " weight=N" (quote the
+    /// argument): --proxy '/api/=http://127.0.0.1:8001 weight=2,http://127.0.0.1:8002'.
     /// Requests and responses are buffered (see docs/proxy.md).
-    #[arg(long = "proxy", value_name = "PREFIX=URL", value_parser = parse_proxy)]
-    proxy: Vec<(String, UpstreamUrl)>,
+    #[arg(long = "proxy", value_name = "PREFIX=URL[,URL...]", value_parser = parse_proxy)]
+    proxy: Vec<RouteArg>,
+
+    /// How a route with several upstreams picks one: round-robin (weighted), least-conn
+    /// (fewest requests in flight per weight), hash:HEADER or hash:cookie:NAME (a
+    /// consistent hash of the value; a request without it goes round-robin).
+    #[arg(long, value_name = "POLICY", default_value = "round-robin", value_parser = parse_balance)]
+    balance: Balance,
+
+    /// Failed attempts within --fail-timeout that take an upstream out for --fail-timeout
+    /// (nginx's max_fails; 0: never).
+    #[arg(long, value_name = "N", default_value_t = Health::default().max_fails)]
+    max_fails: u32,
+
+    /// The window of --max-fails and how long a failed upstream is skipped.
+    #[arg(long, value_name = "DURATION", default_value_t = Span(Health::default().fail_timeout))]
+    fail_timeout: Span,
+
+    /// Check each upstream with GET PATH every --health-interval (2xx and 3xx pass); an
+    /// upstream down by its checks is skipped until it passes --health-rise in a row.
+    #[arg(long, value_name = "PATH", value_parser = parse_health_path)]
+    health: Option<String>,
+
+    #[arg(long, value_name = "DURATION", default_value_t = Span(HEALTH_INTERVAL))]
+    health_interval: Span,
+
+    /// Passed checks in a row that bring an upstream back.
+    #[arg(long, value_name = "N", default_value_t = HEALTH_RISE)]
+    health_rise: u32,
+
+    /// Failed checks in a row that take an upstream down.
+    #[arg(long, value_name = "N", default_value_t = HEALTH_FALL)]
+    health_fall: u32,
 
     /// The FastCGI route PREFIX runs the script at DIR + the request's decoded path
     /// (SCRIPT_FILENAME, as nginx's `root DIR` with `fastcgi_param SCRIPT_FILENAME
@@ -233,14 +269,69 @@ struct Cli {
     trust_forwarded: bool,
 }
 
-fn parse_proxy(s: &str) -> Result<(String, UpstreamUrl), String> {
-    let (prefix, url) = s
+/// A route as the command line or the config file gives it; a setting it leaves unset
+/// comes from the flags (`--balance`, `--max-fails`, `--health`, ...).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+struct RouteArg {
+    prefix: String,
+    upstreams: Vec<(UpstreamUrl, u32)>,
+    balance: Option<Balance>,
+    max_fails: Option<u32>,
+    fail_timeout: Option<Duration>,
+    health: Option<String>,
+    health_interval: Option<Duration>,
+    health_rise: Option<u32>,
+    health_fall: Option<u32>,
+}
+
+impl RouteArg {
+    /// Its health settings, the flags filling what it leaves unset.
+    fn health(&self, cli: &Cli) -> Health {
+        let path = self.health.clone().or_else(|| cli.health.clone());
+        Health {
+            max_fails: self.max_fails.unwrap_or(cli.max_fails),
+            fail_timeout: self.fail_timeout.unwrap_or(cli.fail_timeout.0),
+            check: path.map(|path| HealthCheck {
+                path,
+                interval: self.health_interval.unwrap_or(cli.health_interval.0),
+                rise: self.health_rise.unwrap_or(cli.health_rise),
+                fall: self.health_fall.unwrap_or(cli.health_fall),
+            }),
+        }
+    }
+}
+
+fn parse_proxy(s: &str) -> Result<RouteArg, String> {
+    let (prefix, urls) = s
         .split_once('=')
         .ok_or_else(|| format!("'{s}': expected PREFIX=URL, e.g. /=http://127.0.0.1:8000"))?;
     if !prefix.starts_with('/') {
         return Err(format!("'{s}': the prefix must start with /"));
     }
-    Ok((prefix.to_string(), parse_upstream(url)?))
+    let upstreams = urls
+        .split(',')
+        .map(parse_upstream_spec)
+        .collect::<Result<Vec<_>, _>>()?;
+    uring_server::config::check_route_upstreams(prefix, &upstreams)?;
+    Ok(RouteArg {
+        prefix: prefix.to_string(),
+        upstreams,
+        ..RouteArg::default()
+    })
+}
+
+fn parse_balance(s: &str) -> Result<Balance, String> {
+    s.parse()
+}
+
+/// `--health PATH`: a path to GET, sent as written.
+fn parse_health_path(path: &str) -> Result<String, String> {
+    if !path.starts_with('/') || path.bytes().any(|b| b.is_ascii_control() || b == b' ') {
+        return Err(format!(
+            "health '{path}': a path starting with /, without spaces"
+        ));
+    }
+    Ok(path.to_string())
 }
 
 fn parse_prefixed_path(s: &str) -> Result<(String, PathBuf), String> {
@@ -273,7 +364,7 @@ fn fastcgi_scripts(cli: &Cli) -> Result<Vec<Option<FastcgiScript>>, String> {
         let route = cli
             .proxy
             .iter()
-            .rposition(|(p, (_, protocol))| p == prefix && *protocol == UpstreamProtocol::Fastcgi);
+            .rposition(|r| r.prefix == *prefix && r.upstreams[0].0 .1 == UpstreamProtocol::Fastcgi);
         match route {
             Some(i) if scripts[i].is_none() => scripts[i] = Some(script),
             Some(_) => {
@@ -292,8 +383,8 @@ fn fastcgi_scripts(cli: &Cli) -> Result<Vec<Option<FastcgiScript>>, String> {
         .proxy
         .iter()
         .zip(&scripts)
-        .find(|((_, (_, protocol)), s)| *protocol == UpstreamProtocol::Fastcgi && s.is_none());
-    if let Some(((prefix, _), _)) = unscripted {
+        .find(|(r, s)| r.upstreams[0].0 .1 == UpstreamProtocol::Fastcgi && s.is_none());
+    if let Some((RouteArg { prefix, .. }, _)) = unscripted {
         return Err(format!(
             "the FastCGI route '{prefix}' needs --fastcgi-root {prefix}=DIR or \
              --fastcgi-script {prefix}=FILE"
@@ -543,10 +634,15 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    for ((prefix, (upstream, protocol)), script) in cli.proxy.iter().zip(scripts) {
-        builder = match script {
-            Some(script) => builder.proxy_fastcgi(prefix, upstream.clone(), script),
-            None => builder.proxy_with(prefix, upstream.clone(), *protocol),
+    for (r, script) in cli.proxy.iter().zip(scripts) {
+        let balance = r.balance.clone().unwrap_or_else(|| cli.balance.clone());
+        let health = r.health(&cli);
+        builder = match builder.proxy_balanced(&r.prefix, &r.upstreams, balance, health, script) {
+            Ok(b) => b,
+            Err(e) => {
+                eprintln!("uring-server: {e}");
+                return ExitCode::from(1);
+            }
         };
     }
     let default_listen = [SocketAddr::from(([0, 0, 0, 0], 8080))];
@@ -767,11 +863,9 @@ mod tests {
             ),
         ];
         for (arg, addr, protocol) in cases {
-            assert_eq!(
-                parse_proxy(arg),
-                Ok(("/".to_string(), (addr, protocol))),
-                "{arg}"
-            );
+            let route = parse_proxy(arg).unwrap();
+            assert_eq!(route.prefix, "/", "{arg}");
+            assert_eq!(route.upstreams, [((addr, protocol), 1)], "{arg}");
         }
         for bad in [
             "/=uwsgi:/x",
@@ -781,9 +875,25 @@ mod tests {
             "/=fastcgi:/x",
             "/=fastcgi+unix:",
             "/=fastcgi://h:1/index.php",
+            "/=http://127.0.0.1:1,uwsgi://127.0.0.1:2",
+            "/=http://127.0.0.1:1 weight=0",
+            "/=http://127.0.0.1:1,",
         ] {
             assert!(parse_proxy(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn a_route_lists_its_upstreams_with_weights() {
+        let r = parse_proxy("/api/=http://127.0.0.1:8001 weight=2,unix:/run/a.sock").unwrap();
+        let tcp = UpstreamAddr::Tcp("127.0.0.1:8001".parse().unwrap());
+        let unix = UpstreamAddr::Unix("/run/a.sock".into());
+        let http = UpstreamProtocol::Http;
+        assert_eq!(r.upstreams, [((tcp, http), 2), ((unix, http), 1)]);
+        let cli = Cli::parse_from(["uring-server", "--balance", "hash:X-User"]);
+        assert_eq!(cli.balance, Balance::Header("x-user".into()));
+        assert!(Cli::try_parse_from(["uring-server", "--balance", "random"]).is_err());
+        assert!(Cli::try_parse_from(["uring-server", "--health", "healthz"]).is_err());
     }
 
     #[test]

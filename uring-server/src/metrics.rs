@@ -21,6 +21,8 @@ use hdrhistogram::Histogram;
 use uring_common::ring::Tier;
 use uring_common::stats::recorder::new_latency_histogram;
 
+use crate::proxy::health::MemberCounters;
+
 /// What produced a response.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Route {
@@ -72,6 +74,16 @@ pub struct WorkerMetrics {
     pub http2_connections: u64,
     /// HTTP/2 connections ended by a defence or a protocol error, by [`HTTP2_CLOSES`].
     pub http2_closes: [u64; 6],
+    /// Per route and upstream, in the order of [`Registry::with_upstreams`]' labels.
+    pub upstreams: Vec<UpstreamSample>,
+}
+
+/// One upstream of one route as a worker sees it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct UpstreamSample {
+    pub counters: MemberCounters,
+    /// It takes requests (not skipped by passive health or down by its checks).
+    pub up: bool,
 }
 
 /// Why an HTTP/2 connection was ended by us (`uring_server_http2_closes_total{reason}`):
@@ -99,6 +111,7 @@ impl Default for WorkerMetrics {
             http2_requests: 0,
             http2_connections: 0,
             http2_closes: [0; 6],
+            upstreams: Vec::new(),
         }
     }
 }
@@ -131,10 +144,48 @@ impl WorkerMetrics {
         for (x, y) in self.http2_closes.iter_mut().zip(&o.http2_closes) {
             *x += y;
         }
+        // Up only where every worker sees it up.
+        for (i, u) in o.upstreams.iter().enumerate() {
+            match self.upstreams.get_mut(i) {
+                Some(s) => {
+                    let (a, b) = (&mut s.counters, &u.counters);
+                    a.requests += b.requests;
+                    a.failures += b.failures;
+                    a.retries += b.retries;
+                    a.check_failures += b.check_failures;
+                    s.up &= u.up;
+                }
+                None => self.upstreams.push(*u),
+            }
+        }
     }
 
     fn total_requests(&self) -> u64 {
         self.requests.iter().flatten().sum()
+    }
+}
+
+impl Registry {
+    fn render_upstreams(&self, o: &mut String, samples: &[UpstreamSample]) {
+        let none = UpstreamSample {
+            counters: MemberCounters::default(),
+            up: true,
+        };
+        let at = |i: usize| samples.get(i).copied().unwrap_or(none);
+        type Field = fn(&UpstreamSample) -> u64;
+        let series: [(&str, &str, &str, Field); 5] = [
+            ("upstream_requests_total", "counter", "Attempts sent to each upstream of each route (a retried request counts at each upstream it tried).", |s| s.counters.requests),
+            ("upstream_failures_total", "counter", "Attempts that failed: connect refused or timed out, closed without a response, response timeout.", |s| s.counters.failures),
+            ("upstream_retries_total", "counter", "Requests moved from this upstream to another of the route after a failure.", |s| s.counters.retries),
+            ("upstream_check_failures_total", "counter", "Active health checks that failed.", |s| s.counters.check_failures),
+            ("upstream_up", "gauge", "1 while the upstream takes requests in every worker (not skipped after failures, not down by its checks).", |s| s.up as u64),
+        ];
+        for (name, kind, help, field) in series {
+            header(o, name, kind, help);
+            for (i, labels) in self.upstreams.iter().enumerate() {
+                let _ = writeln!(o, "uring_server_{name}{{{labels}}} {}", field(&at(i)));
+            }
+        }
     }
 }
 
@@ -157,6 +208,8 @@ impl WorkerSlot {
 pub struct Registry {
     workers: Vec<Arc<WorkerSlot>>,
     access_log_dropped: Option<Arc<AtomicU64>>,
+    /// Per route and upstream: the labels `route="..",upstream=".."`, escaped.
+    upstreams: Vec<String>,
 }
 
 impl Registry {
@@ -172,7 +225,22 @@ impl Registry {
                 })
                 .collect(),
             access_log_dropped,
+            upstreams: Vec::new(),
         }
+    }
+
+    /// The proxy's routes and upstreams (`(prefix, address)` in the workers' order).
+    pub fn with_upstreams(mut self, labels: impl IntoIterator<Item = (String, String)>) -> Self {
+        let esc = |v: &str| {
+            v.replace('\\', "\\\\")
+                .replace('"', "\\\"")
+                .replace('\n', "\\n")
+        };
+        self.upstreams = labels
+            .into_iter()
+            .map(|(route, addr)| format!("route=\"{}\",upstream=\"{}\"", esc(&route), esc(&addr)))
+            .collect();
+        self
     }
 
     pub fn slot(&self, worker: usize) -> Arc<WorkerSlot> {
@@ -260,6 +328,9 @@ impl Registry {
                 "uring_server_timeouts_total{{kind=\"{kind}\"}} {}",
                 sum.timeouts[k]
             );
+        }
+        if !self.upstreams.is_empty() {
+            self.render_upstreams(&mut o, &sum.upstreams);
         }
         if let Some(d) = &self.access_log_dropped {
             header(

@@ -13,8 +13,9 @@ use uring_common::http::RequestHead;
 use uring_common::ring::SlotId;
 
 use crate::access_log::{push_decimal, AccessLogSink, AccessLogWriter, LogEntry, UpstreamFields};
-use crate::config::UpstreamAddr;
-use crate::metrics::{Route, TimeoutKind, WorkerMetrics, WorkerSlot};
+use crate::config::{upstream_text, UpstreamAddr};
+use crate::metrics::{Route, TimeoutKind, UpstreamSample, WorkerMetrics, WorkerSlot};
+use crate::proxy::health::MemberCounters;
 use crate::proxy::UpstreamLog;
 
 pub struct RequestLog {
@@ -27,6 +28,8 @@ pub struct RequestLog {
     slot: SlotId,
     /// Each upstream's address as `$upstream_addr` prints it.
     upstreams: Vec<Vec<u8>>,
+    /// `$upstream_addr` of a request that tried several: "a, b" (nginx).
+    tried_addrs: Vec<u8>,
 }
 
 /// One answered request, as the connection reports it.
@@ -54,6 +57,7 @@ impl RequestLog {
             peers: Vec::new(),
             slot: 0,
             upstreams: Vec::new(),
+            tried_addrs: Vec::new(),
         })
     }
 
@@ -99,12 +103,8 @@ impl RequestLog {
 
     /// The proxy's upstreams, for `$upstream_addr` (`unix:/path` for a socket, as nginx).
     pub fn set_upstreams(&mut self, upstreams: &[UpstreamAddr]) {
-        self.upstreams = upstreams
-            .iter()
-            .map(|u| match u {
-                UpstreamAddr::Tcp(a) => a.to_string().into_bytes(),
-                UpstreamAddr::Unix(p) => format!("unix:{}", p.display()).into_bytes(),
-            })
+        self.upstreams = (upstreams.iter())
+            .map(|u| upstream_text(u).into_bytes())
             .collect();
     }
 
@@ -113,10 +113,21 @@ impl RequestLog {
         let Some(w) = self.access.as_mut() else {
             return;
         };
-        let addr = u
+        let mut addr = u
             .upstream
             .and_then(|i| self.upstreams.get(i))
             .map(|a| &a[..]);
+        if u.tried.len() > 1 && addr.is_some() {
+            let list = &mut self.tried_addrs;
+            list.clear();
+            for (k, i) in u.tried.iter().enumerate() {
+                if k > 0 {
+                    list.extend_from_slice(b", ");
+                }
+                list.extend_from_slice(self.upstreams.get(i).map_or(&b"-"[..], |a| &a[..]));
+            }
+            addr = Some(&list[..]);
+        }
         let upstream = UpstreamFields {
             addr,
             status: u.status,
@@ -206,6 +217,16 @@ impl RequestLog {
     pub fn accept_backoff(&mut self) {
         if let Some((m, _)) = self.metrics.as_mut() {
             m.accept_backoffs += 1;
+        }
+    }
+
+    /// The proxy's upstreams as the worker sees them (per route and upstream, in the
+    /// configuration's order).
+    pub fn upstream_states(&mut self, states: impl Iterator<Item = (MemberCounters, bool)>) {
+        if let Some((m, _)) = self.metrics.as_mut() {
+            m.upstreams.clear();
+            m.upstreams
+                .extend(states.map(|(counters, up)| UpstreamSample { counters, up }));
         }
     }
 

@@ -283,6 +283,25 @@ impl<H: Handler + Clone> ServerBuilder<H> {
         self
     }
 
+    /// A route to several upstreams (`(url, weight)`, one protocol), balanced by
+    /// `balance`, with `health`'s passive and active checks; a FastCGI route's `script`.
+    pub fn proxy_balanced(
+        mut self,
+        prefix: &str,
+        upstreams: &[(crate::config::UpstreamUrl, u32)],
+        balance: crate::config::Balance,
+        health: crate::config::Health,
+        script: Option<FastcgiScript>,
+    ) -> Result<Self, ServerError> {
+        let proxy = &mut self.config.proxy;
+        (proxy.add_balanced_route(prefix, upstreams, balance, health))
+            .map_err(ServerError::Config)?;
+        if let Some(script) = script {
+            proxy.set_fastcgi_script(prefix, script);
+        }
+        Ok(self)
+    }
+
     /// Connections per worker and upstream (default 32).
     pub fn upstream_conns(mut self, n: usize) -> Self {
         self.config.proxy.conns_per_upstream = n;
@@ -548,10 +567,17 @@ fn start_metrics(
     let Some(addr) = config.metrics else {
         return Ok((None, None));
     };
-    let registry = Arc::new(Registry::new(
+    let upstreams = config.proxy.routes.iter().flat_map(|r| {
+        (r.members.iter()).map(|m| {
+            let addr = crate::config::upstream_text(&config.proxy.upstreams[m.upstream]);
+            (r.prefix.clone(), addr)
+        })
+    });
+    let registry = Registry::new(
         &vec![tier; config.workers],
         access_log.map(AccessLog::dropped_lines),
-    ));
+    );
+    let registry = Arc::new(registry.with_upstreams(upstreams));
     let server = MetricsServer::start(addr, registry.clone())
         .map_err(|e| bind_error(addr, Listening::Metrics, e))?;
     Ok((Some(registry), Some(server)))

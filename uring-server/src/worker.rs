@@ -374,10 +374,13 @@ impl<H: Handler> Worker<H> {
                 self.drive(core, slot);
             }
         }
+        self.proxy.on_tick(core, now);
         if let Some(log) = self.log.as_mut() {
+            if self.proxy.enabled() {
+                log.upstream_states(self.proxy.upstream_states(now).map(|(.., c, up)| (c, up)));
+            }
             log.tick(core.live());
         }
-        self.proxy.on_tick(core, now);
     }
 
     fn begin_drain(&mut self, core: &mut Core) {

@@ -1112,6 +1112,7 @@ mod http2 {
                     trust_forwarded: false,
                     protocol: Default::default(),
                     fastcgi: None,
+                    key: None,
                 })
         }
     }

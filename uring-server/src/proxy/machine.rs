@@ -12,6 +12,13 @@
 //! caller lends ([`ClientOutput`]): the response reaches the client as a head, body
 //! pieces and an end, rendered by the client connection's protocol.
 //!
+//! A request names a route; the route's balancer (`balance.rs`) picks one of its
+//! upstreams among those its health (`health.rs`) lets through, or among all when none is
+//! (nginx). A request that could not reach an upstream (connect refused or timed out; for
+//! an idempotent one also a connection that ended without a response byte) goes to
+//! another upstream of its route it has not tried. Active health checks are connections
+//! of this machine too, outside the pools and their cap.
+//!
 //! Invariants: a connection carries one request at a time and goes back to the pool only
 //! once its request was sent whole *and* its response is complete (an upstream that
 //! answers early, before reading the body, leaves the send in flight: such a connection
@@ -22,8 +29,11 @@
 use std::collections::{HashMap, VecDeque};
 use std::time::{Duration, Instant};
 
+use super::balance::{Balancer, Member, Tried};
+use super::health::{self, MemberCounters, MemberHealth};
 use super::request::Forward;
 use super::upstream::{ClientSide, Exchange, Failure, Progress, ResponseSink};
+use crate::config::{Balance, Health};
 
 /// A client's request, as the caller names it: its connection in the low 32 bits, its
 /// HTTP/2 stream in the high ones (0 for HTTP/1.x, which has one request at a time).
@@ -81,6 +91,8 @@ pub struct UpstreamLog {
     pub response_time: Duration,
     /// Response body bytes relayed.
     pub body_bytes: u64,
+    /// Every upstream tried, in order (the last is `upstream`).
+    pub tried: Tried,
 }
 
 /// What happened to a client's forwarded request.
@@ -122,12 +134,40 @@ pub struct Limits {
     pub timeout: Duration,
 }
 
+/// A route as the machine is given it: its upstreams (pool indices, weights, identities),
+/// how it balances, its health settings, and per upstream its check's request bytes
+/// (see [`health::check_request`]; ignored without `health.check`).
+#[derive(Debug, Clone)]
+pub struct RouteSpec {
+    pub members: Vec<Member>,
+    pub balance: Balance,
+    pub health: Health,
+    pub check_requests: Vec<Vec<u8>>,
+}
+
+/// A route's state in this worker.
+#[derive(Debug)]
+struct Route {
+    balancer: Balancer,
+    /// Per member: its pool.
+    ups: Vec<usize>,
+    health: Health,
+    members: Vec<MemberHealth>,
+    check_requests: Vec<Vec<u8>>,
+}
+
 /// A request and where it is in its life.
 #[derive(Debug)]
 struct Job {
     client: ClientId,
     forward: Forward,
+    /// Sent once more after a failure (on a fresh connection or another upstream).
     retried: bool,
+    /// Its route (`forward.upstream`, checked), the member chosen and that member's pool.
+    route: usize,
+    member: usize,
+    upstream: usize,
+    tried: Tried,
     /// Submitted (queue waits count from here).
     since: Instant,
     /// Given a connection (`$upstream_response_time` counts from here).
@@ -155,6 +195,17 @@ struct UpConn {
     sent: bool,
     paused: bool,
     last_progress: Instant,
+    /// An active health check's connection (route, member, response bytes so far).
+    probe: Option<Probe>,
+}
+
+#[derive(Debug)]
+struct Probe {
+    route: usize,
+    member: usize,
+    head: Vec<u8>,
+    /// Its verdict is in.
+    done: bool,
 }
 
 #[derive(Debug, Default)]
@@ -168,6 +219,9 @@ struct Pool {
 pub struct Machine {
     limits: Limits,
     pools: Vec<Pool>,
+    routes: Vec<Route>,
+    /// Some route has active health checks.
+    checks: bool,
     ups: Vec<Option<UpConn>>,
     free: Vec<UpId>,
     /// Per HTTP/1.x client connection: the upstream connection carrying its request.
@@ -182,9 +236,39 @@ pub struct Machine {
 }
 
 impl Machine {
+    /// A machine whose route `i` is upstream `i` alone.
     pub fn new(limits: Limits) -> Machine {
+        let routes = (0..limits.upstreams)
+            .map(|upstream| RouteSpec {
+                members: vec![Member {
+                    upstream,
+                    weight: 1,
+                    id: upstream as u64,
+                }],
+                balance: Balance::RoundRobin,
+                health: Health::default(),
+                check_requests: Vec::new(),
+            })
+            .collect();
+        Machine::with_routes(limits, routes)
+    }
+
+    /// A machine with these routes over `limits.upstreams` pools.
+    pub fn with_routes(limits: Limits, specs: Vec<RouteSpec>) -> Machine {
+        let routes: Vec<Route> = specs
+            .into_iter()
+            .map(|s| Route {
+                ups: s.members.iter().map(|m| m.upstream).collect(),
+                members: vec![MemberHealth::default(); s.members.len()],
+                balancer: Balancer::new(s.members, &s.balance),
+                health: s.health,
+                check_requests: s.check_requests,
+            })
+            .collect();
         Machine {
             limits,
+            checks: routes.iter().any(|r| r.health.check.is_some()),
+            routes,
             pools: (0..limits.upstreams).map(|_| Pool::default()).collect(),
             ups: Vec::new(),
             free: Vec::new(),
@@ -214,9 +298,22 @@ impl Machine {
 
     /// The bytes an [`Action::Send`] sends.
     pub fn request_bytes(&self, up: UpId) -> &[u8] {
-        self.conn(up)
-            .and_then(|u| u.job.as_ref())
-            .map_or(&[][..], |j| &j.forward.request)
+        let Some(u) = self.conn(up) else { return &[] };
+        if let Some(p) = &u.probe {
+            return &self.routes[p.route].check_requests[p.member];
+        }
+        u.job.as_ref().map_or(&[][..], |j| &j.forward.request)
+    }
+
+    /// Per route and upstream: the pool index, counters and whether it takes requests.
+    pub fn upstream_states(
+        &self,
+        now: Instant,
+    ) -> impl Iterator<Item = (usize, usize, MemberCounters, bool)> + '_ {
+        self.routes.iter().enumerate().flat_map(move |(r, route)| {
+            (route.ups.iter().zip(&route.members))
+                .map(move |(&up, m)| (r, up, m.counters, m.usable(now)))
+        })
     }
 
     /// The connection carrying `client`'s request (none while it waits in a queue).
@@ -240,15 +337,19 @@ impl Machine {
     pub fn submit(&mut self, now: Instant, client: ClientId, forward: Forward) {
         let job = Job {
             client,
+            route: forward.upstream,
             forward,
             retried: false,
+            member: 0,
+            upstream: usize::MAX,
+            tried: Tried::default(),
             since: now,
             started: now,
         };
-        if job.forward.upstream >= self.pools.len() {
+        if job.route >= self.routes.len() {
             return self.fail(job, 502, None, now);
         }
-        self.assign(now, job);
+        self.place(now, job);
     }
 
     /// The client's output shrank to `pending` bytes: resume its paused upstream read.
@@ -315,6 +416,13 @@ impl Machine {
         if u.state != UpState::Connecting {
             return;
         }
+        if u.probe.is_some() {
+            u.state = UpState::Busy;
+            u.last_progress = now;
+            self.actions.push_back(Action::Send { up });
+            self.actions.push_back(Action::Read { up, on: true });
+            return;
+        }
         match u.job.take() {
             Some(job) => self.start(now, up, job, false),
             None => self.release(now, up),
@@ -324,13 +432,23 @@ impl Machine {
     /// The connect failed (`errno`; ETIMEDOUT for the driver's connect timeout).
     pub fn connect_failed(&mut self, now: Instant, up: UpId, errno: i32) {
         let Some(u) = self.conn_mut(up) else { return };
+        if u.probe.is_some() {
+            return self.probe_result(now, up, false);
+        }
         let job = u.job.take();
-        if let Some(job) = job {
-            let status = if errno == libc::ETIMEDOUT { 504 } else { 502 };
-            let upstream = job.forward.upstream;
-            self.fail(job, status, Some(upstream), now);
+        if let Some(job) = &job {
+            self.unlink(job.client, up);
         }
         self.close(now, up);
+        if let Some(job) = job {
+            // Nothing was sent: any request may go to another upstream.
+            self.note_failure(now, &job);
+            if let Some(job) = self.retry_elsewhere(now, job) {
+                let status = if errno == libc::ETIMEDOUT { 504 } else { 502 };
+                let upstream = job.upstream;
+                self.fail(job, status, Some(upstream), now);
+            }
+        }
     }
 
     /// The request went out whole.
@@ -351,6 +469,13 @@ impl Machine {
         let Some(u) = self.conn_mut(up).filter(|_| !data.is_empty()) else {
             return;
         };
+        if let Some(p) = &mut u.probe {
+            p.head.extend_from_slice(&data[..data.len().min(64)]);
+            if let Some(passed) = health::check_verdict(&p.head) {
+                self.probe_result(now, up, passed);
+            }
+            return;
+        }
         let Some(client) = u.job.as_ref().map(|j| j.client) else {
             // Bytes on an idle connection: nothing asked for them.
             return self.close(now, up);
@@ -376,7 +501,11 @@ impl Machine {
     /// The connection is gone (after [`Action::Close`]); its id may be reused.
     pub fn closed(&mut self, now: Instant, up: UpId) {
         let Some(u) = self.conn_mut(up) else { return };
-        if u.state != UpState::Closing {
+        if let Some(p) = u.probe.take() {
+            if !p.done {
+                self.check_verdict(now, p.route, p.member, false);
+            }
+        } else if u.state != UpState::Closing {
             // Closed under us (shutdown): account for it as a failure, ask nothing more.
             if let Some(job) = u.job.take() {
                 self.lost(now, up, job, 502);
@@ -396,6 +525,16 @@ impl Machine {
     pub fn tick(&mut self, now: Instant) {
         let (timeout, connect_timeout) = (self.limits.timeout, self.limits.connect_timeout);
         for up in 0..self.ups.len() as UpId {
+            let Some(u) = self.conn(up) else { continue };
+            if let Some(p) = &u.probe {
+                let check = self.routes[p.route].health.check.as_ref();
+                let limit = check.map_or(timeout, |c| health::check_deadline(c, connect_timeout));
+                let open = matches!(u.state, UpState::Busy | UpState::Connecting);
+                if open && now >= u.last_progress + limit {
+                    self.probe_result(now, up, false);
+                }
+                continue;
+            }
             let Some(u) = self.conn_mut(up) else { continue };
             let limit = match u.state {
                 UpState::Busy if !u.paused => timeout,
@@ -405,12 +544,20 @@ impl Machine {
             if now < u.last_progress + limit {
                 continue;
             }
+            if u.state == UpState::Connecting {
+                self.connect_failed(now, up, libc::ETIMEDOUT);
+                continue;
+            }
             self.collect_stderr(up, true);
             let Some(u) = self.conn_mut(up) else { continue };
             if let Some(job) = u.job.take() {
+                self.note_failure(now, &job);
                 self.lost(now, up, job, 504);
             }
             self.close(now, up);
+        }
+        if self.checks && !self.draining {
+            self.start_checks(now);
         }
         let wait = self.limits.connect_timeout;
         for p in 0..self.pools.len() {
@@ -450,7 +597,7 @@ impl Machine {
 
     /// A pooled connection, a new one, a place in the queue, or 503.
     fn assign(&mut self, now: Instant, job: Job) {
-        let pool = &mut self.pools[job.forward.upstream];
+        let pool = &mut self.pools[job.upstream];
         if let Some(up) = pool.idle.pop() {
             return self.start(now, up, job, true);
         }
@@ -464,16 +611,12 @@ impl Machine {
     }
 
     fn connect(&mut self, now: Instant, mut job: Job) {
-        let upstream = job.forward.upstream;
+        let upstream = job.upstream;
         self.pools[upstream].total += 1;
-        let up = match self.free.pop() {
-            Some(up) => up,
-            None => {
-                self.ups.push(None);
-                self.ups.len() as UpId - 1
-            }
-        };
-        job.started = now;
+        let up = self.new_up();
+        if !job.retried {
+            job.started = now;
+        }
         self.link(job.client, up);
         self.ups[up as usize] = Some(UpConn {
             upstream,
@@ -484,8 +627,122 @@ impl Machine {
             sent: false,
             paused: false,
             last_progress: now,
+            probe: None,
         });
         self.actions.push_back(Action::Connect { up, upstream });
+    }
+
+    fn new_up(&mut self) -> UpId {
+        match self.free.pop() {
+            Some(up) => up,
+            None => {
+                self.ups.push(None);
+                self.ups.len() as UpId - 1
+            }
+        }
+    }
+
+    /// Choose `job`'s upstream among the route's untried ones (the usable first; when
+    /// none is, any, as nginx) and hand it to that pool; 502 when every one was tried.
+    fn place(&mut self, now: Instant, mut job: Job) {
+        let route = &mut self.routes[job.route];
+        let (ups, members, pools) = (&route.ups, &route.members, &self.pools);
+        let tried = job.tried;
+        let fresh = |i: usize| !tried.contains(ups[i]);
+        let load = |i: usize| {
+            let p = &pools[ups[i]];
+            p.total - p.idle.len() + p.queue.len()
+        };
+        let key = job.forward.key;
+        let bal = &mut route.balancer;
+        let pick = bal
+            .pick(key, |i| fresh(i) && members[i].usable(now), load)
+            .or_else(|| bal.pick(key, fresh, load));
+        let Some(member) = pick else {
+            let upstream = tried.iter().last();
+            return self.fail(job, 502, upstream, now);
+        };
+        route.members[member].counters.requests += 1;
+        job.member = member;
+        job.upstream = route.ups[member];
+        job.tried.push(job.upstream);
+        self.assign(now, job);
+    }
+
+    /// An attempt of `job` failed on its upstream.
+    fn note_failure(&mut self, now: Instant, job: &Job) {
+        let route = &mut self.routes[job.route];
+        route.members[job.member].failed(now, &route.health);
+    }
+
+    /// `job` failed before anything reached its client: another upstream of its route if
+    /// one is left untried (the job back if none is).
+    fn retry_elsewhere(&mut self, now: Instant, mut job: Job) -> Option<Job> {
+        let route = &mut self.routes[job.route];
+        let untried = route.ups.iter().any(|&u| !job.tried.contains(u));
+        if !untried || job.tried.is_full() {
+            return Some(job);
+        }
+        route.members[job.member].counters.retries += 1;
+        job.retried = true;
+        self.place(now, job);
+        None
+    }
+
+    /// Open a check connection to each upstream whose check is due.
+    fn start_checks(&mut self, now: Instant) {
+        for r in 0..self.routes.len() {
+            if self.routes[r].health.check.is_none() {
+                continue;
+            }
+            for member in 0..self.routes[r].members.len() {
+                let m = &mut self.routes[r].members[member];
+                if !m.check_due(now) {
+                    continue;
+                }
+                m.checking = true;
+                let upstream = self.routes[r].ups[member];
+                let up = self.new_up();
+                self.ups[up as usize] = Some(UpConn {
+                    upstream,
+                    state: UpState::Connecting,
+                    job: None,
+                    exchange: Exchange::new(ClientSide::default()),
+                    reused: false,
+                    sent: false,
+                    paused: false,
+                    last_progress: now,
+                    probe: Some(Probe {
+                        route: r,
+                        member,
+                        head: Vec::new(),
+                        done: false,
+                    }),
+                });
+                self.actions.push_back(Action::Connect { up, upstream });
+            }
+        }
+    }
+
+    /// A check's verdict (once per check); its connection closes.
+    fn probe_result(&mut self, now: Instant, up: UpId, passed: bool) {
+        let Some(p) = self.conn_mut(up).and_then(|u| u.probe.as_mut()) else {
+            return;
+        };
+        if p.done {
+            return;
+        }
+        p.done = true;
+        let (r, member) = (p.route, p.member);
+        self.check_verdict(now, r, member, passed);
+        self.close_without_handover(up);
+    }
+
+    fn check_verdict(&mut self, now: Instant, route: usize, member: usize, passed: bool) {
+        let route = &mut self.routes[route];
+        if let Some(check) = &route.health.check {
+            route.members[member].checked(now, passed, check);
+        }
     }
 
     /// Send `job` on the open connection `up`.
@@ -544,10 +801,11 @@ impl Machine {
     fn log_of(&self, up: UpId, job: &Job, now: Instant) -> UpstreamLog {
         let ex = self.conn(up).map(|u| &u.exchange);
         UpstreamLog {
-            upstream: Some(job.forward.upstream),
+            upstream: Some(job.upstream),
             status: ex.and_then(Exchange::status),
             response_time: now.saturating_duration_since(job.started),
             body_bytes: ex.map_or(0, Exchange::body_bytes),
+            tried: job.tried,
         }
     }
 
@@ -557,6 +815,11 @@ impl Machine {
             status: None,
             response_time: now.saturating_duration_since(job.started),
             body_bytes: 0,
+            tried: if upstream.is_some() {
+                job.tried
+            } else {
+                Tried::default()
+            },
         };
         self.outcomes.push_back((
             job.client,
@@ -592,6 +855,9 @@ impl Machine {
         let Some(u) = self.conn_mut(up) else { return };
         if u.state == UpState::Closing {
             return;
+        }
+        if u.probe.is_some() {
+            return self.probe_result(now, up, false);
         }
         if let Some(client) = u.job.as_ref().map(|j| j.client) {
             let mut out = clients.sink(client);
@@ -632,6 +898,7 @@ impl Machine {
                 let job = u.job.take().expect("busy");
                 let log = self.log_of(up, &job, now);
                 self.unlink(job.client, up);
+                self.routes[job.route].members[job.member].succeeded();
                 self.outcomes.push_back((
                     job.client,
                     ForwardOutcome::Done {
@@ -659,8 +926,23 @@ impl Machine {
                 self.close_without_handover(up);
                 self.connect(now, job);
             }
-            Err(_) => {
+            Err(Failure::NoResponse) if u.job.as_ref().is_some_and(|j| j.forward.idempotent) => {
+                // The upstream ended the connection without a byte of response (it went
+                // away): nothing reached the client, so another upstream may answer.
                 let job = u.job.take().expect("busy");
+                self.unlink(job.client, up);
+                self.close(now, up);
+                self.note_failure(now, &job);
+                if let Some(job) = self.retry_elsewhere(now, job) {
+                    let upstream = job.upstream;
+                    self.fail(job, 502, Some(upstream), now);
+                }
+            }
+            Err(e) => {
+                let job = u.job.take().expect("busy");
+                if e == Failure::NoResponse {
+                    self.note_failure(now, &job);
+                }
                 self.lost(now, up, job, 502);
                 self.close(now, up);
             }
@@ -698,6 +980,11 @@ impl Machine {
             return None;
         }
         u.state = UpState::Closing;
+        if u.probe.is_some() {
+            // Outside the pools: nothing to account for, no place to hand over.
+            self.actions.push_back(Action::Close { up });
+            return None;
+        }
         let upstream = u.upstream;
         if let Some(job) = u.job.take() {
             let client = job.client;

@@ -16,6 +16,8 @@
 //! off after its head went out → the client connection is reset after what it was sent.
 //!
 //! - `machine.rs`: pools, queue, retry, timeouts, back-pressure: the sans-IO machine.
+//! - `balance.rs`: which upstream of a route takes a request.
+//! - `health.rs`: passive health (max_fails/fail_timeout) and active checks' verdicts.
 //! - `request.rs`: a client's request turned into the upstream's.
 //! - `headers.rs`: what is forwarded, the request and response heads we write.
 //! - `upstream.rs`: one exchange, sans-IO (upstream bytes in, client bytes out).
@@ -23,9 +25,11 @@
 //!   connections live in driver slots beside client connections, outside the worker's
 //!   connection table.
 
+pub mod balance;
 pub mod cgi;
 pub mod fastcgi;
 pub mod headers;
+pub mod health;
 pub mod machine;
 pub mod request;
 #[cfg(test)]
@@ -38,11 +42,11 @@ use std::time::{Duration, Instant};
 
 use uring_common::ring::{Core, Event, SlotId};
 
-use crate::config::{ProxyConfig, UpstreamAddr, UpstreamProtocol};
+use crate::config::{upstream_text, ProxyConfig, UpstreamAddr, UpstreamProtocol};
 pub use machine::{
     client_id, conn_of, stream_of, ClientId, ClientOutput, ForwardOutcome, UpstreamLog,
 };
-use machine::{Action, Limits, Machine, UpId};
+use machine::{Action, Limits, Machine, RouteSpec, UpId};
 pub use request::{ClientInfo, Forward};
 
 /// No upstream connection in this slot.
@@ -128,6 +132,38 @@ fn sockaddr(addr: &UpstreamAddr) -> std::io::Result<socket2::SockAddr> {
     }
 }
 
+/// The machine's routes from the configuration's: members with their addresses' hashes
+/// (the same key maps alike in every worker) and each one's check request.
+fn route_specs(cfg: &ProxyConfig) -> Vec<RouteSpec> {
+    let text = |i: usize| upstream_text(&cfg.upstreams[i]);
+    cfg.routes
+        .iter()
+        .map(|r| RouteSpec {
+            members: (r.members.iter())
+                .map(|m| balance::Member {
+                    upstream: m.upstream,
+                    weight: m.weight,
+                    id: balance::hash_bytes(text(m.upstream).as_bytes()),
+                })
+                .collect(),
+            balance: r.balance.clone(),
+            health: r.health.clone(),
+            check_requests: match &r.health.check {
+                Some(c) => (r.members.iter())
+                    .map(|m| {
+                        let host = match &cfg.upstreams[m.upstream] {
+                            UpstreamAddr::Tcp(a) => a.to_string(),
+                            UpstreamAddr::Unix(_) => "localhost".to_string(),
+                        };
+                        health::check_request(&c.path, &host)
+                    })
+                    .collect(),
+                None => Vec::new(),
+            },
+        })
+        .collect()
+}
+
 impl Proxy {
     /// Register the upstreams with the core. An unusable unix path is reported at start
     /// by the builder; here it only makes every request to it a 502.
@@ -143,13 +179,14 @@ impl Proxy {
                 Err(_) => usize::MAX,
             })
             .collect();
+        let limits = Limits {
+            upstreams: cfg.upstreams.len(),
+            conns_per_upstream: cfg.conns_per_upstream,
+            connect_timeout: cfg.connect_timeout,
+            timeout: cfg.timeout,
+        };
         Proxy {
-            machine: Machine::new(Limits {
-                upstreams: cfg.upstreams.len(),
-                conns_per_upstream: cfg.conns_per_upstream,
-                connect_timeout: cfg.connect_timeout,
-                timeout: cfg.timeout,
-            }),
+            machine: Machine::with_routes(limits, route_specs(cfg)),
             peers,
             slot_of: Vec::new(),
             up_of: Vec::new(),
@@ -160,6 +197,14 @@ impl Proxy {
                 .map(|(addr, protocol)| upstream_url(addr, *protocol))
                 .collect(),
         }
+    }
+
+    /// Per route and upstream: the upstream's index, counters and whether it is up.
+    pub fn upstream_states(
+        &self,
+        now: Instant,
+    ) -> impl Iterator<Item = (usize, usize, health::MemberCounters, bool)> + '_ {
+        self.machine.upstream_states(now)
     }
 
     pub fn enabled(&self) -> bool {

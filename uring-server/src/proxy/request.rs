@@ -19,8 +19,10 @@ use crate::config::{FastcgiScript, UpstreamProtocol, UpstreamRoute};
 /// upstream gets it.
 #[derive(Debug)]
 pub struct Forward {
-    /// The upstream's index, as the handler routed it (checked by the machine).
+    /// The route's index, as the handler routed it (checked by the machine).
     pub upstream: usize,
+    /// The hash of the request's balancing key (`hash:` routes; `None`: round-robin).
+    pub key: Option<u64>,
     pub request: Vec<u8>,
     pub idempotent: bool,
     /// The upstream connection may serve another request after this one's response
@@ -74,6 +76,7 @@ impl Forward {
         }
         Ok(Forward {
             upstream: route.upstream,
+            key: route.key,
             request,
             idempotent: is_idempotent(head.method),
             reuse: route.protocol != UpstreamProtocol::Uwsgi,

@@ -3,14 +3,18 @@
 //! the worker (it carries out every action) and the upstreams (the test decides when a
 //! connect succeeds, what bytes come back, when a send completes).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant};
 
+use super::balance::{hash_bytes, Member};
+use super::health::check_request;
 use super::machine::{
-    Action, ClientId, ClientOutput, ForwardOutcome, Limits, Machine, UpId, PAUSE_AT, QUEUE_CAP,
+    Action, ClientId, ClientOutput, ForwardOutcome, Limits, Machine, RouteSpec, UpId, PAUSE_AT,
+    QUEUE_CAP,
 };
 use super::request::Forward;
 use super::upstream::ClientSide;
+use crate::config::{Balance, Health, HealthCheck};
 use uring_common::http::testkit::ResponseStream;
 
 const DATE: &[u8; 29] = b"Thu, 01 Jan 1970 00:00:00 GMT";
@@ -53,6 +57,15 @@ struct Pair {
     connects: usize,
     /// The most connections open (not closed) to one upstream at any time.
     peak_open: usize,
+    /// Per connection: the upstream it goes to.
+    upstream_of: HashMap<UpId, usize>,
+    /// Upstreams that refuse connections.
+    refuse: HashSet<usize>,
+    /// Answer every request sent with this response at once.
+    auto_answer: Option<&'static [u8]>,
+    /// Per upstream: connects asked for and requests sent (connection ids are reused).
+    connects_to: HashMap<usize, usize>,
+    sent_to: HashMap<usize, usize>,
 }
 
 fn limits(conns: usize) -> Limits {
@@ -67,6 +80,7 @@ fn limits(conns: usize) -> Limits {
 fn get(path: &str) -> Forward {
     Forward {
         upstream: 0,
+        key: None,
         request: format!("GET {path} HTTP/1.1\r\nHost: t\r\n\r\n").into_bytes(),
         idempotent: true,
         reuse: true,
@@ -100,7 +114,34 @@ impl Pair {
             auto_connect: true,
             connects: 0,
             peak_open: 0,
+            upstream_of: HashMap::new(),
+            refuse: HashSet::new(),
+            auto_answer: None,
+            connects_to: HashMap::new(),
+            sent_to: HashMap::new(),
         }
+    }
+
+    fn with_routes(limits: Limits, routes: Vec<RouteSpec>) -> Pair {
+        Pair {
+            m: Machine::with_routes(limits, routes),
+            ..Pair::new(limits)
+        }
+    }
+
+    /// The upstream that answered `client`'s last request (from its log).
+    fn served_by(&self, client: ClientId) -> usize {
+        match self.last(client) {
+            Some(ForwardOutcome::Done { log, .. }) => log.upstream.expect("an upstream"),
+            o => panic!("client {client}: {o:?}"),
+        }
+    }
+
+    /// Requests each upstream received.
+    fn requests_per_upstream(&self, n: usize) -> Vec<usize> {
+        (0..n)
+            .map(|i| self.sent_to.get(&i).copied().unwrap_or(0))
+            .collect()
     }
 
     /// Carry out every action, as the worker does; collect outcomes.
@@ -111,12 +152,15 @@ impl Pair {
                 progressed = true;
                 match a {
                     Action::Connect { up, upstream } => {
-                        assert_eq!(upstream, 0);
                         self.connects += 1;
                         self.ups.insert(up, Up::default());
+                        self.upstream_of.insert(up, upstream);
+                        *self.connects_to.entry(upstream).or_default() += 1;
                         let open = self.ups.values().filter(|u| !u.closed).count();
                         self.peak_open = self.peak_open.max(open);
-                        if self.auto_connect {
+                        if self.refuse.contains(&upstream) {
+                            self.m.connect_failed(self.now, up, libc::ECONNREFUSED);
+                        } else if self.auto_connect {
                             self.ups.get_mut(&up).unwrap().connected = true;
                             self.m.connected(self.now, up);
                         }
@@ -128,9 +172,13 @@ impl Pair {
                         assert_eq!(u.sending, 0, "a second send while one is in flight");
                         u.requests.push(bytes);
                         u.sending += 1;
+                        *self.sent_to.entry(self.upstream_of[&up]).or_default() += 1;
                         if self.auto_sent {
                             u.sending = 0;
                             self.m.on_sent(up);
+                        }
+                        if let Some(answer) = self.auto_answer {
+                            self.m.on_data(self.now, up, answer, DATE, &mut self.outs);
                         }
                     }
                     Action::Read { up, on } => self.ups.get_mut(&up).unwrap().reading = on,
@@ -657,4 +705,289 @@ fn streams_of_one_connection_are_separate_requests() {
         p.last(c).is_none() && p.last(d).is_none(),
         "no outcome for gone requests"
     );
+}
+
+// ---- several upstreams per route ----
+
+const UPSTREAMS: usize = 3;
+
+fn limits_for(upstreams: usize, conns: usize) -> Limits {
+    Limits {
+        upstreams,
+        ..limits(conns)
+    }
+}
+
+fn route(weights: &[u32], balance: Balance, health: Health) -> RouteSpec {
+    RouteSpec {
+        members: (weights.iter().enumerate())
+            .map(|(upstream, &weight)| Member {
+                upstream,
+                weight,
+                id: hash_bytes(format!("127.0.0.1:{}", 9000 + upstream).as_bytes()),
+            })
+            .collect(),
+        balance,
+        check_requests: (0..weights.len())
+            .map(|_| check_request("/healthz", "t"))
+            .collect(),
+        health,
+    }
+}
+
+fn balanced(weights: &[u32], balance: Balance) -> Pair {
+    let spec = route(weights, balance, Health::default());
+    Pair::with_routes(limits_for(weights.len(), 4), vec![spec])
+}
+
+fn keyed(path: &str, key: &str) -> Forward {
+    Forward {
+        key: Some(hash_bytes(key.as_bytes())),
+        ..get(path)
+    }
+}
+
+#[test]
+fn round_robin_spreads_requests_by_weight() {
+    let mut p = balanced(&[5, 1, 1], Balance::RoundRobin);
+    p.auto_answer = Some(OK);
+    for c in 0..700 {
+        p.submit(c, get("/"));
+        assert_eq!(p.status_of(c), Some(200));
+    }
+    assert_eq!(p.requests_per_upstream(UPSTREAMS), [500, 100, 100]);
+    // One pooled connection each: the responses came at once.
+    assert_eq!(p.connects, 3);
+}
+
+#[test]
+fn least_conn_sends_to_the_upstream_with_the_fewest_in_flight() {
+    let mut p = balanced(&[1, 1, 1], Balance::LeastConn);
+    // Three requests in flight, one on each; the one on upstream 1 finishes.
+    for c in 0..3 {
+        p.submit(c, get("/"));
+    }
+    assert_eq!(p.requests_per_upstream(UPSTREAMS), [1, 1, 1]);
+    let on_1 = (0..3).find(|&c| p.upstream_of[&p.up_of(c)] == 1).unwrap();
+    p.data(p.up_of(on_1), OK);
+    // The next two both go to upstream 1: after the first it has 1 in flight like the
+    // others, and the tie goes round-robin, but the first must be upstream 1.
+    p.submit(10, get("/"));
+    assert_eq!(p.upstream_of[&p.up_of(10)], 1);
+    assert_eq!(p.requests_per_upstream(UPSTREAMS), [1, 2, 1]);
+    // Weighted: upstream 0 at weight 3 takes 3 in flight before upstream 1 at weight 1
+    // takes a second.
+    let mut p = Pair::with_routes(
+        limits_for(2, 16),
+        vec![route(&[3, 1], Balance::LeastConn, Health::default())],
+    );
+    for c in 0..8 {
+        p.submit(c, get("/"));
+    }
+    assert_eq!(p.requests_per_upstream(2), [6, 2]);
+}
+
+#[test]
+fn hashing_keeps_a_key_on_its_upstream_and_moves_only_a_failed_ones_keys() {
+    let mut p = balanced(&[1, 1, 1], Balance::Header("x-user".into()));
+    p.auto_answer = Some(OK);
+    let users: Vec<String> = (0..60).map(|u| format!("user{u}")).collect();
+    let mut home = Vec::new();
+    for (c, user) in users.iter().enumerate() {
+        p.submit(c as ClientId, keyed("/", user));
+        home.push(p.served_by(c as ClientId));
+    }
+    let mut c = 100;
+    for _ in 0..3 {
+        for (u, user) in users.iter().enumerate() {
+            p.submit(c, keyed("/", user));
+            assert_eq!(p.served_by(c), home[u], "{user}");
+            c += 1;
+        }
+    }
+    assert!(
+        (0..3).all(|i| home.contains(&i)),
+        "every upstream has keys: {home:?}"
+    );
+    // Upstream 2 goes away (its pooled connection closes, connects are refused): its
+    // keys go elsewhere (no 502), the others stay home.
+    p.refuse.insert(2);
+    let pooled: Vec<UpId> = (p.open_ups().into_iter())
+        .filter(|up| p.upstream_of[up] == 2)
+        .collect();
+    for up in pooled {
+        p.eof(up);
+    }
+    for (u, user) in users.iter().enumerate() {
+        p.submit(c, keyed("/", user));
+        assert_eq!(p.status_of(c), Some(200), "{user}");
+        let now_on = p.served_by(c);
+        if home[u] == 2 {
+            assert_ne!(now_on, 2);
+        } else {
+            assert_eq!(now_on, home[u], "{user} moved");
+        }
+        c += 1;
+    }
+}
+
+#[test]
+fn a_refused_upstream_is_retried_elsewhere_skipped_and_back_after_fail_timeout() {
+    let mut p = balanced(&[1, 1], Balance::RoundRobin);
+    p.auto_answer = Some(OK);
+    p.refuse.insert(0);
+    for c in 0..10 {
+        p.submit(c, get("/"));
+        assert_eq!(
+            p.status_of(c),
+            Some(200),
+            "never a 502 while upstream 1 is up"
+        );
+    }
+    // One refused connect marked upstream 0 down (max_fails 1): tried once, not again.
+    assert_eq!(p.connects_to[&0], 1);
+    let Some(ForwardOutcome::Done { log, .. }) = p.last(0) else {
+        panic!("{:?}", p.last(0))
+    };
+    assert_eq!(
+        log.tried.iter().collect::<Vec<_>>(),
+        [0, 1],
+        "both in the log"
+    );
+    let counters: Vec<_> = p.m.upstream_states(p.now).collect();
+    assert_eq!(counters[0].2.failures, 1);
+    assert_eq!(counters[0].2.retries, 1);
+    assert!(!counters[0].3, "upstream 0 is down");
+    // Upstream 0 recovers; after fail_timeout (10 s) it takes requests again.
+    p.refuse.clear();
+    p.advance(Duration::from_millis(9_900));
+    p.submit(20, get("/"));
+    assert_eq!(p.requests_per_upstream(2)[0], 0);
+    p.advance(Duration::from_millis(100));
+    for c in 21..25 {
+        p.submit(c, get("/"));
+    }
+    assert_eq!(p.requests_per_upstream(2)[0], 2, "round-robin again");
+}
+
+#[test]
+fn with_every_upstream_down_requests_still_try_them() {
+    let mut p = balanced(&[1, 1], Balance::RoundRobin);
+    p.refuse.extend([0, 1]);
+    p.submit(1, get("/"));
+    assert_eq!(p.status_of(1), Some(502), "both tried, both refused");
+    let Some(ForwardOutcome::Failed { log, .. }) = p.last(1) else {
+        panic!()
+    };
+    assert_eq!(log.tried.len(), 2);
+    // Both are marked down now; the next request tries them anyway, and succeeds.
+    p.refuse.clear();
+    p.auto_answer = Some(OK);
+    p.submit(2, get("/"));
+    assert_eq!(p.status_of(2), Some(200));
+}
+
+#[test]
+fn an_idempotent_request_cut_before_its_response_goes_to_another_upstream() {
+    let mut p = balanced(&[1, 1], Balance::RoundRobin);
+    p.submit(1, get("/"));
+    let first = p.up_of(1);
+    // The upstream dies mid-request: a fresh connection, no response byte.
+    p.eof(first);
+    assert_eq!(p.status_of(1), None, "retried, not failed");
+    let second = p.up_of(1);
+    assert_ne!(p.upstream_of[&first], p.upstream_of[&second]);
+    p.data(second, OK);
+    assert_eq!(p.status_of(1), Some(200));
+    // A POST is not: it may have been acted on.
+    p.submit(2, post("/"));
+    let up = p.up_of(2);
+    p.eof(up);
+    assert_eq!(p.status_of(2), Some(502));
+}
+
+#[test]
+fn a_retry_elsewhere_waits_for_a_place_within_the_cap() {
+    let spec = route(&[1, 1], Balance::RoundRobin, Health::default());
+    let mut p = Pair::with_routes(limits_for(2, 1), vec![spec]);
+    p.submit(1, get("/"));
+    p.submit(2, get("/"));
+    let (a, b) = (p.up_of(1), p.up_of(2));
+    assert_ne!(p.upstream_of[&a], p.upstream_of[&b]);
+    // Request 1's upstream dies; upstream b is at its cap of 1: request 1 queues there.
+    p.eof(a);
+    assert_eq!(p.status_of(1), None);
+    assert_eq!(p.m.connection_of(1), None, "queued");
+    p.data(b, OK);
+    assert_eq!(p.up_of(1), b, "the freed connection takes it");
+    p.data(b, OK);
+    assert_eq!(p.status_of(1), Some(200));
+    assert_eq!(p.peak_open, 2);
+}
+
+#[test]
+fn health_checks_take_an_upstream_down_after_fall_and_back_after_rise() {
+    let check = HealthCheck {
+        path: "/healthz".into(),
+        interval: Duration::from_secs(1),
+        rise: 2,
+        fall: 2,
+    };
+    let health = Health {
+        check: Some(check),
+        ..Health::default()
+    };
+    let mut p = Pair::with_routes(
+        limits_for(2, 4),
+        vec![route(&[1, 1], Balance::RoundRobin, health)],
+    );
+    let check_of = |p: &Pair, upstream: usize| -> Vec<UpId> {
+        let mut v: Vec<UpId> = (p.ups.iter())
+            .filter(|(up, u)| {
+                p.upstream_of[up] == upstream
+                    && !u.closed
+                    && u.requests
+                        .last()
+                        .is_some_and(|r| r.starts_with(b"GET /healthz"))
+            })
+            .map(|(&up, _)| up)
+            .collect();
+        v.sort();
+        v
+    };
+    let round = |p: &mut Pair, answer0: &[u8]| {
+        p.advance(Duration::from_secs(1));
+        let (c0, c1) = (check_of(p, 0), check_of(p, 1));
+        assert_eq!((c0.len(), c1.len()), (1, 1), "one check each per interval");
+        p.data(c0[0], answer0);
+        p.data(c1[0], OK);
+        assert!(p.ups[&c0[0]].closed && p.ups[&c1[0]].closed);
+    };
+    let busy: &[u8] = b"HTTP/1.1 503 Busy\r\nContent-Length: 0\r\n\r\n";
+    round(&mut p, busy);
+    let up = |p: &Pair| p.m.upstream_states(p.now).map(|s| s.3).collect::<Vec<_>>();
+    assert_eq!(up(&p), [true, true], "one failed check of fall 2");
+    round(&mut p, busy);
+    assert_eq!(up(&p), [false, true]);
+    p.auto_answer = Some(OK);
+    for c in 0..6 {
+        p.submit(c, get("/"));
+    }
+    assert_eq!(p.requests_per_upstream(2)[0], 2, "only its checks");
+    p.auto_answer = None;
+    round(&mut p, OK);
+    assert_eq!(up(&p), [false, true], "one pass of rise 2");
+    round(&mut p, OK);
+    assert_eq!(up(&p), [true, true]);
+    // A check that never answers fails by its deadline; refused ones fail at once.
+    p.advance(Duration::from_secs(1));
+    let c0 = check_of(&p, 0);
+    p.data(check_of(&p, 1)[0], OK);
+    p.advance(Duration::from_secs(1));
+    assert!(p.ups[&c0[0]].closed, "timed out");
+    p.refuse.insert(0);
+    p.advance(Duration::from_secs(1));
+    let failures = p.m.upstream_states(p.now).next().unwrap().2.check_failures;
+    assert_eq!(failures, 4);
+    assert_eq!(up(&p), [false, true]);
 }

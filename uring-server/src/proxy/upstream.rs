@@ -644,6 +644,7 @@ mod tests {
     fn fastcgi_exchange(head_only: bool) -> Exchange {
         let forward = Forward {
             upstream: 0,
+            key: None,
             request: Vec::new(),
             idempotent: true,
             reuse: true,
