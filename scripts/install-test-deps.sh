@@ -21,8 +21,10 @@ done
 # its python3 plugin, and fcgiwrap, started by tests/tests/proxy_appservers.rs.
 # HTTP/2 codec interop (common/tests/h2_interop.rs): Python's h2 (Debian's python3-h2, run
 # by /usr/bin/python3) as the independent peer; uring-load --http2 (tests/tests/load_http2.rs)
-# also loads h2o (Debian's h2o) and scripted python3-h2 servers that misbehave.
-for pkg in python3-h2 h2o uwsgi-core uwsgi-plugin-python3 fcgiwrap pypy3 pypy3-venv python3-venv default-jre-headless libhdrhistogram-java chromium fonts-dejavu-core pdsh openssh-server openssh-client iproute2 python3-kubernetes python3-yaml prometheus systemd; do
+# also loads h2o (Debian's h2o) and scripted python3-h2 servers that misbehave. The HTTP/2
+# conformance suite (tests/h2conformance) builds its frames with python3-hyperframe and
+# python3-hpack and calibrates against h2o and nginx.
+for pkg in python3-h2 python3-hyperframe python3-hpack h2o uwsgi-core uwsgi-plugin-python3 fcgiwrap pypy3 pypy3-venv python3-venv default-jre-headless libhdrhistogram-java chromium fonts-dejavu-core pdsh openssh-server openssh-client iproute2 python3-kubernetes python3-yaml prometheus systemd; do
   dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")
 done
 if [ ${#need[@]} -gt 0 ]; then

@@ -99,8 +99,12 @@ pub(crate) fn check(
     }
     match block {
         Block::Request => {
-            let method = pseudo.method.ok_or("missing :method")?;
-            if span_bytes(arena, method) == b"CONNECT" {
+            let method = span_bytes(arena, pseudo.method.ok_or("missing :method")?);
+            // 8.3.1: "exactly one valid value" for :method, a token (RFC 9110 9.1).
+            if !is_token(method) {
+                return Err("invalid :method");
+            }
+            if method == b"CONNECT" {
                 // 8.5: ":scheme and :path pseudo-header fields MUST be omitted".
                 if pseudo.scheme.is_some() || pseudo.path.is_some() {
                     return Err("CONNECT with :scheme or :path");
@@ -109,10 +113,17 @@ pub(crate) fn check(
                     return Err("CONNECT without :authority");
                 }
             } else {
-                pseudo.scheme.ok_or("missing :scheme")?;
-                let path = pseudo.path.ok_or("missing :path")?;
-                if path.len == 0 {
+                let scheme = span_bytes(arena, pseudo.scheme.ok_or("missing :scheme")?);
+                let path = span_bytes(arena, pseudo.path.ok_or("missing :path")?);
+                if path.is_empty() {
                     return Err("empty :path");
+                }
+                // 8.3.1: for http and https the path is an absolute path (with its query),
+                // or "*" for OPTIONS; anything else is an invalid pseudo-header value.
+                let web =
+                    scheme.eq_ignore_ascii_case(b"http") || scheme.eq_ignore_ascii_case(b"https");
+                if web && path[0] != b'/' && !(path == b"*" && method == b"OPTIONS") {
+                    return Err(":path neither absolute nor * for OPTIONS");
                 }
             }
         }
@@ -128,6 +139,13 @@ pub(crate) fn check(
 
 fn span_bytes(arena: &[u8], s: Span) -> &[u8] {
     &arena[s.start as usize..(s.start + s.len) as usize]
+}
+
+/// RFC 9110 5.6.2: `token = 1*tchar`.
+fn is_token(v: &[u8]) -> bool {
+    !v.is_empty()
+        && v.iter()
+            .all(|&b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
 }
 
 fn parse_status(v: &[u8]) -> Result<u16, Malformed> {
