@@ -1,6 +1,8 @@
 //! uring-load's HTTP/2 client machine (uring-load/src/h2conn.rs): arbitrary server bytes,
 //! cut where the input says, never panic it, and every request handed over is accounted
-//! for exactly once (answered, errored, or still in flight to be sent again).
+//! for exactly once (answered, errored, or still in flight to be sent again), whichever
+//! way the connection ends: EOF, a socket error, or `-T` (where a request body the
+//! server's window holds back is a flow-control stall).
 #![no_main]
 
 use std::time::{Duration, Instant};
@@ -14,7 +16,7 @@ use uring_load::targets::{Pick, Target};
 use uring_load::template::Expander;
 
 fuzz_target!(|data: &[u8]| {
-    let Some((&cut, input)) = data.split_first() else {
+    let Some((&[cut, ending], input)) = data.split_first_chunk::<2>() else {
         return;
     };
     let targets = [Target {
@@ -46,7 +48,19 @@ fuzz_target!(|data: &[u8]| {
         out.clear();
         c.poll_transmit(&targets, &mut x, &mut out);
     }
-    c.on_eof(now, &mut rec);
+    match ending % 3 {
+        0 => {
+            c.on_eof(now, &mut rec);
+        }
+        1 => {
+            c.on_error_because(uring_common::stats::ErrorKind::Read, &"reset", &mut rec);
+        }
+        _ => {
+            let t = Duration::from_secs(1);
+            c.poll_timeout(now + t, t, &mut rec);
+            c.on_eof(now + t, &mut rec);
+        }
+    }
     let k = &rec.counters;
     let mut back = 0u64;
     c.take_unanswered(|_, _| back += 1);
