@@ -15,7 +15,8 @@ use uring_benches::harness::tools::{Tool, Workload};
     about = "Side-by-side benchmarks of uring-server and its peers under several load tools",
     after_help = "Servers: uring-server nginx hyper-server tokio-uring-server floor\n\
                   Named only: uring-server-read uring-server-splice uring-server-splice-ring uring-server-memory \
-                  uring-server-obs uring-server-tls nginx-tls uring-proxy nginx-proxy\n\
+                  uring-server-obs uring-server-tls nginx-tls uring-proxy nginx-proxy \
+                  uring-gateway nginx-gateway\n\
                   Tools: uring-load wrk h2load ab\n\
                   Workloads: ka64 ka256 pipe16 close file64k rate"
 )]

@@ -39,6 +39,10 @@ pub enum Server {
     UringProxy,
     /// nginx `proxy_pass` (upstream `keepalive 32`) in front of the same upstream.
     NginxProxy,
+    /// uring-server `--proxy` to two uring-server upstreams, `--balance least-conn`.
+    UringGateway,
+    /// nginx `proxy_pass` to the same two, `least_conn` (upstream `keepalive 32`).
+    NginxGateway,
 }
 
 impl Server {
@@ -60,7 +64,8 @@ impl Server {
     /// The deployment variants (issue 11): access log + metrics on, and TLS beside nginx's.
     /// The proxies (issue 10): `scripts/bench-proxy.sh`.
     /// The epoll backend (issue 14).
-    pub const VARIANTS: [Server; 10] = [
+    /// The gateways (issue 23): `scripts/bench-gateway.sh`.
+    pub const VARIANTS: [Server; 12] = [
         Server::UringServerEpoll,
         Server::UringServerRead,
         Server::UringServerSplice,
@@ -71,6 +76,8 @@ impl Server {
         Server::NginxTls,
         Server::UringProxy,
         Server::NginxProxy,
+        Server::UringGateway,
+        Server::NginxGateway,
     ];
 
     pub fn name(self) -> &'static str {
@@ -90,6 +97,8 @@ impl Server {
             Server::NginxTls => "nginx-tls",
             Server::UringProxy => "uring-proxy",
             Server::NginxProxy => "nginx-proxy",
+            Server::UringGateway => "uring-gateway",
+            Server::NginxGateway => "nginx-gateway",
         }
     }
 
@@ -103,7 +112,13 @@ impl Server {
     /// Why this server cannot take part in a workload, if it cannot.
     pub fn not_applicable(self, w: Workload, tool: super::tools::Tool) -> Option<String> {
         use super::tools::Tool;
-        if matches!(self, Server::UringProxy | Server::NginxProxy) && w != Workload::Ka64 {
+        let proxies = [
+            Server::UringProxy,
+            Server::NginxProxy,
+            Server::UringGateway,
+            Server::NginxGateway,
+        ];
+        if proxies.contains(&self) && w != Workload::Ka64 {
             return Some(format!("{} is measured on ka64 only", self.name()));
         }
         if self.tls() && !matches!(tool, Tool::UringLoad | Tool::UringLoadEpoll) {
@@ -188,6 +203,8 @@ pub enum AppUpstream {
     Http(SocketAddr),
     /// uWSGI's binary protocol (nginx's `uwsgi_pass`).
     Uwsgi(SocketAddr),
+    /// Two HTTP upstreams balanced by least-conn (the gateway rows).
+    LeastConn(SocketAddr, SocketAddr),
 }
 
 /// As [`start`]; a proxy (`uring-proxy`, `nginx-proxy`) forwards `/plaintext` to
@@ -206,6 +223,13 @@ pub fn start_with_upstream(
             Some(a) => Ok((a, None)),
             None => start_upstream(cpus, env).map(|(a, p)| (AppUpstream::Http(a), Some(p))),
         }
+    };
+    // The gateways' two upstreams: the second rides as the first's companion.
+    let pair_of = || -> Result<(AppUpstream, Option<ServerProcess>), String> {
+        let (a, mut pa) = start_upstream(cpus, env)?;
+        let (b, pb) = start_upstream(cpus, env)?;
+        pa.companion = Some(Box::new(pb));
+        Ok((AppUpstream::LeastConn(a, b), Some(pa)))
     };
     let mut upstream: Option<(AppUpstream, Option<ServerProcess>)> = None;
     let nworkers = workers.max(1);
@@ -267,15 +291,22 @@ pub fn start_with_upstream(
             c.arg("-e").arg(env.scratch.join("nginx-error.log"));
             c
         }
-        Server::UringProxy => {
-            let up = upstream_of()?;
+        Server::UringProxy | Server::UringGateway => {
+            let up = match server {
+                Server::UringGateway => pair_of()?,
+                _ => upstream_of()?,
+            };
             let url = match up.0 {
                 AppUpstream::Http(a) => format!("http://{a}"),
                 AppUpstream::Uwsgi(a) => format!("uwsgi://{a}"),
+                AppUpstream::LeastConn(a, b) => format!("http://{a},http://{b}"),
             };
             let mut c = Command::new(env.bin_dir.join("uring-server"));
             c.args(["-w", &workers, "--listen", &listen, "--proxy"])
                 .arg(format!("/plaintext={url}"));
+            if server == Server::UringGateway {
+                c.args(["--balance", "least-conn"]);
+            }
             let own: Vec<usize> = (0..nworkers).collect();
             if !cpus.is_empty() && cpus != own.as_slice() {
                 c.arg("--no-pin");
@@ -283,8 +314,11 @@ pub fn start_with_upstream(
             upstream = Some(up);
             c
         }
-        Server::NginxProxy => {
-            let up = upstream_of()?;
+        Server::NginxProxy | Server::NginxGateway => {
+            let up = match server {
+                Server::NginxGateway => pair_of()?,
+                _ => upstream_of()?,
+            };
             let conf = write_nginx_conf(addr, nworkers, env, None, Some(up.0))?;
             let mut c = Command::new("nginx");
             c.arg("-p").arg(&env.scratch).arg("-c").arg(conf);
@@ -358,6 +392,11 @@ fn write_nginx_conf(
     let (upstream_block, plaintext) = match upstream {
         Some(AppUpstream::Http(up)) => (
             format!("upstream app {{ server {up}; keepalive 32; }}"),
+            "proxy_pass http://app; proxy_http_version 1.1; proxy_set_header Connection \"\";"
+                .to_string(),
+        ),
+        Some(AppUpstream::LeastConn(a, b)) => (
+            format!("upstream app {{ least_conn; server {a}; server {b}; keepalive 32; }}"),
             "proxy_pass http://app; proxy_http_version 1.1; proxy_set_header Connection \"\";"
                 .to_string(),
         ),
