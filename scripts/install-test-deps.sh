@@ -23,8 +23,9 @@ done
 # by /usr/bin/python3) as the independent peer; uring-load --http2 (tests/tests/load_http2.rs)
 # also loads h2o (Debian's h2o) and scripted python3-h2 servers that misbehave. The HTTP/2
 # conformance suite (tests/h2conformance) builds its frames with python3-hyperframe and
-# python3-hpack and calibrates against h2o and nginx.
-for pkg in python3-h2 python3-hyperframe python3-hpack h2o uwsgi-core uwsgi-plugin-python3 fcgiwrap pypy3 pypy3-venv python3-venv default-jre-headless libhdrhistogram-java chromium fonts-dejavu-core pdsh openssh-server openssh-client iproute2 python3-kubernetes python3-yaml prometheus systemd; do
+# python3-hpack and calibrates against h2o and nginx. httpx with HTTP/2 (Debian's
+# python3-httpx; its http2 extra is python3-h2) is a client of tests/tests/server_http2.rs.
+for pkg in python3-h2 python3-hyperframe python3-hpack python3-httpx h2o uwsgi-core uwsgi-plugin-python3 fcgiwrap pypy3 pypy3-venv python3-venv default-jre-headless libhdrhistogram-java chromium fonts-dejavu-core pdsh openssh-server openssh-client iproute2 python3-kubernetes python3-yaml prometheus systemd; do
   dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")
 done
 if [ ${#need[@]} -gt 0 ]; then

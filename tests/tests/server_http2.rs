@@ -1,8 +1,12 @@
 //! HTTP/2 in uring-server (issue 21) with real clients: curl with prior knowledge, nghttp,
 //! h2load with exact counts checked against the server's own access log, every route
 //! (built-ins, static files with ranges and validators, a body larger than the windows),
-//! and `--http2 off`. HTTP/2 over TLS (ALPN) is in server_tls.rs. curl and nghttp2-client
-//! (h2load, nghttp) come from scripts/install-test-deps.sh; a missing one fails the test.
+//! and `--http2 off`; Python's httpx over both listeners; HTTP/2 over `--ktls`, under
+//! systemd socket activation, and through a drain (GOAWAY naming the stream in flight,
+//! which finishes). More HTTP/2 over TLS (ALPN) is in server_tls.rs, the conformance suite
+//! in server_http2_conformance.rs. curl, nghttp2-client (h2load, nghttp), python3-httpx,
+//! python3-h2 and systemd come from scripts/install-test-deps.sh; a missing one fails the
+//! test.
 
 use std::path::Path;
 use std::process::Command;
@@ -260,4 +264,290 @@ fn every_tier_speaks_http2() {
             "{tier}: the body arrives exact"
         );
     }
+}
+
+/// A self-signed certificate for 127.0.0.1 and localhost in `dir` (cert.pem, key.pem):
+/// it is its own CA, so clients verify it with `cert.pem`.
+fn self_signed(dir: &Path) {
+    let (ok, _, err) = run(Command::new("openssl")
+        .args(["req", "-x509", "-newkey", "ec", "-pkeyopt"])
+        .args(["ec_paramgen_curve:prime256v1", "-nodes", "-days", "2"])
+        .args(["-subj", "/CN=localhost"])
+        .args(["-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost"])
+        .arg("-keyout")
+        .arg(dir.join("key.pem"))
+        .arg("-out")
+        .arg(dir.join("cert.pem")));
+    assert!(ok, "openssl req: {err}");
+}
+
+/// uring-server with a cleartext listener (`srv.addr`) and a TLS one (returned), serving
+/// `www`, with `extra` flags.
+fn start_with_tls(dir: &Path, www: &Path, extra: &[&str]) -> (TestServer, std::net::SocketAddr) {
+    self_signed(dir);
+    let tls: std::net::SocketAddr = format!("127.0.0.1:{}", uring_tests::free_port())
+        .parse()
+        .unwrap();
+    let cert = dir.join("cert.pem");
+    let key = dir.join("key.pem");
+    let mut args = vec![
+        "--no-pin",
+        "--root",
+        www.to_str().unwrap(),
+        "--tls-cert",
+        cert.to_str().unwrap(),
+        "--tls-key",
+        key.to_str().unwrap(),
+    ];
+    let tls_text = tls.to_string();
+    args.extend(["--tls-listen", &tls_text]);
+    args.extend(extra);
+    let srv = TestServer::start(&args);
+    uring_tests::wait_for_listener(tls, Duration::from_secs(10));
+    (srv, tls)
+}
+
+/// Python's httpx (Debian's python3-httpx, HTTP/2 through python3-h2) against both
+/// listeners: prior knowledge on the cleartext one, ALPN h2 with the certificate verified
+/// on the TLS one. Every response must say HTTP/2 and carry the exact body.
+#[test]
+fn httpx_over_prior_knowledge_and_tls() {
+    let dir = TempDir::new("h2-httpx");
+    let www = dir.path().join("www");
+    std::fs::create_dir(&www).unwrap();
+    // 300 KB: more than the 64 KiB windows httpx starts with.
+    std::fs::write(www.join("a.bin"), pattern(300_000)).unwrap();
+    let (srv, tls) = start_with_tls(dir.path(), &www, &[]);
+    let script = r#"
+import hashlib, sys, httpx
+base, verify = sys.argv[1], sys.argv[2]
+want = hashlib.sha256(bytes(i * 7 % 251 for i in range(300000))).hexdigest()
+# http1=False: prior knowledge over cleartext; over TLS it offers only h2 in ALPN.
+with httpx.Client(http1=False, http2=True, verify=verify if verify != "-" else False, timeout=20) as c:
+    for path, method in [("/plaintext", "GET"), ("/json", "GET"), ("/a.bin", "GET"),
+                         ("/a.bin", "HEAD"), ("/none", "GET"), ("/plaintext", "POST")]:
+        r = c.request(method, base + path, content=b"x=1" if method == "POST" else None)
+        body = r.content
+        digest = hashlib.sha256(body).hexdigest() == want
+        print(r.http_version, method, path, r.status_code, len(body), digest)
+"#;
+    let cert = dir.path().join("cert.pem");
+    for (base, verify) in [
+        (format!("http://{}", srv.addr), "-".to_string()),
+        (format!("https://{tls}"), cert.to_str().unwrap().to_string()),
+    ] {
+        let (ok, out, err) =
+            run(Command::new("/usr/bin/python3").args(["-c", script, &base, &verify]));
+        assert!(ok, "{base}: {out}{err}");
+        let got: Vec<&str> = out.lines().collect();
+        assert_eq!(
+            got,
+            [
+                "HTTP/2 GET /plaintext 200 13 False",
+                "HTTP/2 GET /json 200 27 False",
+                "HTTP/2 GET /a.bin 200 300000 True",
+                "HTTP/2 HEAD /a.bin 200 0 False",
+                "HTTP/2 GET /none 404 10 False",
+                "HTTP/2 POST /plaintext 405 19 False",
+            ],
+            "{base}: {err}"
+        );
+    }
+}
+
+/// HTTP/2 over `--ktls`, following server_tls.rs: where the kernel has the `tls` ULP the
+/// sessions move into the kernel after the handshake and the metrics count them; where
+/// it has not (this machine), one line says so and rustls carries on. Either way every
+/// HTTP/2 response over TLS is exact, and the test asserts which of the two happened.
+#[test]
+fn http2_over_ktls_is_exact_either_way() {
+    let dir = TempDir::new("h2-ktls");
+    let www = dir.path().join("www");
+    std::fs::create_dir(&www).unwrap();
+    let big = pattern(1 << 20);
+    std::fs::write(www.join("big.bin"), &big).unwrap();
+    let metrics = format!("127.0.0.1:{}", uring_tests::free_port());
+    let (srv, tls) = start_with_tls(dir.path(), &www, &["--ktls", "--metrics", &metrics]);
+    let cert = dir.path().join("cert.pem");
+    let got = dir.path().join("got.bin");
+    for _ in 0..3 {
+        let (ok, _, err) = run(Command::new("curl")
+            .args(["-sS", "-m", "20", "--http2", "-v", "--cacert"])
+            .arg(&cert)
+            .arg("-o")
+            .arg(&got)
+            .arg(format!("https://{tls}/big.bin")));
+        assert!(ok, "{err}");
+        assert!(err.contains("< HTTP/2 200"), "{err}");
+        assert!(
+            std::fs::read(&got).unwrap() == big,
+            "the body arrives exact"
+        );
+    }
+    let (ok, out, err) = run(Command::new("h2load")
+        .args(["-n", "2000", "-c", "4", "-m", "16"])
+        .arg(format!("https://{tls}/plaintext")));
+    assert!(ok, "{out}{err}");
+    assert!(out.contains("2000 succeeded, 0 failed, 0 errored"), "{out}");
+    assert!(out.contains("Application protocol: h2"), "{out}");
+    let (_, scrape, _) = run(Command::new("curl")
+        .args(["-sS", "-m", "5"])
+        .arg(format!("http://{metrics}/metrics")));
+    let entered: u64 = scrape
+        .lines()
+        .find_map(|l| l.strip_prefix("uring_server_ktls_connections_total "))
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("the kTLS counter is scraped:\n{scrape}"));
+    let log = srv.log_text();
+    let said: Vec<&str> = log.lines().filter(|l| l.contains("--ktls")).collect();
+    assert_eq!(said.len(), 1, "one line:\n{log}");
+    let ulp = std::fs::read_to_string("/proc/sys/net/ipv4/tcp_available_ulp").unwrap_or_default();
+    if ulp.split_whitespace().any(|u| u == "tls") {
+        assert!(said[0].contains("kernel TLS after the handshake"), "{log}");
+        assert!(entered >= 7, "sessions in the kernel: {entered}\n{scrape}");
+    } else {
+        assert!(
+            said[0].contains("unavailable") && said[0].contains("modprobe tls"),
+            "{log}"
+        );
+        assert_eq!(entered, 0);
+    }
+}
+
+/// HTTP/2 on a socket inherited from the real `systemd-socket-activate` (Debian's
+/// systemd): prior knowledge, exact counts.
+#[test]
+fn http2_under_socket_activation() {
+    let dir = TempDir::new("h2-activation");
+    let port = uring_tests::free_port();
+    let addr: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    let unused = uring_tests::free_port();
+    let _child = uring_tests::load::ChildGuard(
+        Command::new("systemd-socket-activate")
+            .args(["-l", &addr.to_string()])
+            .arg(uring_tests::bin("uring-server"))
+            .args([
+                "--listen",
+                &format!("127.0.0.1:{unused}"),
+                "-w",
+                "1",
+                "--no-pin",
+            ])
+            .stdin(std::process::Stdio::null())
+            .stderr(std::fs::File::create(dir.path().join("stderr")).unwrap())
+            .spawn()
+            .expect("systemd-socket-activate (Debian's systemd; scripts/install-test-deps.sh)"),
+    );
+    uring_tests::wait_for_listener(addr, Duration::from_secs(10));
+    let (ok, body, err) = curl_h2(&["-v", &format!("http://{addr}/plaintext")]);
+    assert!(ok && body == "Hello, World!", "{err}");
+    assert!(err.contains("< HTTP/2 200"), "{err}");
+    let (ok, out, err) = run(Command::new("h2load")
+        .args(["-n", "3000", "-c", "4", "-m", "8"])
+        .arg(format!("http://{addr}/plaintext")));
+    assert!(ok, "{out}{err}");
+    assert!(out.contains("3000 succeeded, 0 failed, 0 errored"), "{out}");
+    let stderr = std::fs::read_to_string(dir.path().join("stderr")).unwrap();
+    assert!(
+        stderr.contains("inherited from systemd socket activation"),
+        "{stderr}"
+    );
+}
+
+/// A drain (SIGTERM) with an HTTP/2 download in flight: the server sends GOAWAY(NO_ERROR)
+/// naming the stream it is serving, the download finishes whole, and the server exits 0.
+/// The client reads slowly with 64 KiB windows.
+#[test]
+fn drain_sends_goaway_and_finishes_the_http2_stream_in_flight() {
+    let dir = TempDir::new("h2-drain");
+    let www = dir.path().join("www");
+    std::fs::create_dir(&www).unwrap();
+    let len = 8 << 20;
+    std::fs::write(www.join("big.bin"), pattern(len)).unwrap();
+    let mut srv = TestServer::start(&["--no-pin", "--root", www.to_str().unwrap()]);
+    // Frames by hand (hyperframe and hpack, Debian's, under python3-h2): the h2 library's
+    // connection refuses DATA once it has seen a GOAWAY, which is what this test is about.
+    let script = r#"
+import hashlib, socket, struct, sys, time
+import hpack
+from hyperframe.frame import HeadersFrame, SettingsFrame, WindowUpdateFrame
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=20)
+req = [(":method", "GET"), (":scheme", "http"), (":authority", "x"), (":path", "/big.bin")]
+s.sendall(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" + SettingsFrame(0).serialize()
+          + HeadersFrame(1, hpack.Encoder().encode(req), flags=["END_HEADERS", "END_STREAM"]).serialize())
+dec = hpack.Decoder()
+body, status, goaway, ended, told, got, buf = hashlib.sha256(), None, None, False, False, 0, b""
+while True:
+    data = s.recv(65536)
+    if not data:
+        break
+    buf += data
+    out = b""
+    while len(buf) >= 9 and len(buf) >= 9 + int.from_bytes(buf[:3], "big"):
+        n = int.from_bytes(buf[:3], "big")
+        kind, flags, sid, payload = buf[3], buf[4], int.from_bytes(buf[5:9], "big"), buf[9:9 + n]
+        buf = buf[9 + n:]
+        if kind == 4 and not flags & 1:
+            out += SettingsFrame(0, flags=["ACK"]).serialize()
+        elif kind == 1 and sid == 1:
+            status = dict(dec.decode(payload))[":status"]
+            ended = ended or bool(flags & 1)
+        elif kind == 0 and sid == 1:
+            body.update(payload)
+            got += n
+            ended = ended or bool(flags & 1)
+            if n:
+                out += WindowUpdateFrame(0, window_increment=n).serialize()
+                out += WindowUpdateFrame(1, window_increment=n).serialize()
+        elif kind == 7:
+            goaway = struct.unpack(">II", payload[:8])
+    if out:
+        s.sendall(out)
+    if got >= 1 << 20 and not told:
+        # A megabyte in: the test sends SIGTERM now and answers on stdin.
+        print("reading", flush=True)
+        sys.stdin.readline()
+        told = True
+    time.sleep(0.001)
+print(f"status={status} bytes={got} ended={ended} goaway={goaway} sha={body.hexdigest()}")
+"#;
+    let mut child = Command::new("/usr/bin/python3")
+        .args(["-c", script, &srv.addr.port().to_string()])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::{BufRead, Write};
+    let mut stdout = std::io::BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    stdout.read_line(&mut line).unwrap();
+    assert_eq!(line.trim(), "reading", "the download did not start");
+    srv.guard.signal(libc::SIGTERM);
+    std::thread::sleep(Duration::from_millis(300));
+    // Draining: new connections are no longer accepted.
+    assert!(
+        std::net::TcpStream::connect(srv.addr).is_err(),
+        "still accepting while draining"
+    );
+    child.stdin.take().unwrap().write_all(b"go\n").unwrap();
+    let mut rest = String::new();
+    std::io::Read::read_to_string(&mut stdout, &mut rest).unwrap();
+    let out = child.wait_with_output().unwrap();
+    let want_sha = {
+        let (ok, sum, _) = run(Command::new("sha256sum").arg(www.join("big.bin")));
+        assert!(ok);
+        sum.split_whitespace().next().unwrap().to_string()
+    };
+    assert_eq!(
+        rest.trim(),
+        format!("status=200 bytes={len} ended=True goaway=(1, 0) sha={want_sha}"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let status = srv
+        .guard
+        .wait_timeout(Duration::from_secs(15))
+        .expect("the server exits after the drain");
+    assert!(status.success(), "{status}");
 }
