@@ -13,7 +13,9 @@ impl Conn {
     ) {
         self.reading = Reading::Idle;
         let keep_alive = head.keep_alive && !ctx.draining && !self.draining;
-        self.quiet_close = !head.keep_alive && self.tls.is_none();
+        // Not on TLS: the client's close_notify is data on the socket, and unread at the
+        // close it would reset the connection under our response.
+        self.quiet_close = !head.keep_alive && !self.is_tls();
         let route = ctx.handler.upstream_for(&Request {
             head: shorten(head),
             body,

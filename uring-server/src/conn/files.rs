@@ -152,6 +152,6 @@ impl Conn {
     /// Whether the file body goes out by splice: asked for, and no TLS in user space
     /// (rustls encrypts in memory, so its bodies are read; kTLS seals what is spliced).
     pub(super) fn splices(&self) -> bool {
-        self.tls.is_none() && self.file.as_ref().is_some_and(|f| f.body.zero_copy)
+        !self.tls.in_rustls() && self.file.as_ref().is_some_and(|f| f.body.zero_copy)
     }
 }

@@ -271,10 +271,8 @@ pub struct Conn {
     forward_since: Option<Instant>,
     /// Who the client is (for `X-Forwarded-For` and `-Proto`), set by the worker.
     pub client: crate::proxy::ClientInfo,
-    /// The TLS layer of an HTTPS connection (`conn/tls.rs`), while rustls keeps it.
-    tls: Option<Box<tls::TlsLayer>>,
-    /// The session moved into the kernel (`--ktls`): the socket is plain to us.
-    kernel_tls: bool,
+    /// Plain, rustls or kTLS (`conn/tls.rs`).
+    tls: tls::Tls,
     /// HTTP/2 (`h2.rs`): the codec and the streams, once the preface arrived.
     h2: Option<Box<h2_state::H2>>,
     /// The first bytes were looked at for HTTP/2's preface.
@@ -327,8 +325,7 @@ impl Conn {
             forward_log: Vec::new(),
             forward_since: None,
             client: crate::proxy::ClientInfo::default(),
-            tls: None,
-            kernel_tls: false,
+            tls: tls::Tls::Plain,
             h2: None,
             sniffed: false,
             deferred: false,
@@ -359,7 +356,7 @@ impl Conn {
         self.h2 = None;
         self.forward = None;
         self.forwarding = false;
-        self.tls = None;
+        self.tls = tls::Tls::Plain;
         self.phase = Phase::Closed;
     }
 
@@ -382,7 +379,7 @@ impl Conn {
                 return;
             }
         }
-        if self.tls.is_some() {
+        if self.tls.in_rustls() {
             return self.on_tls_records(data, ctx);
         }
         self.on_plain(data, ctx);
@@ -498,7 +495,7 @@ impl Conn {
         if self.send_in_flight || self.phase == Phase::Closed {
             return false;
         }
-        if self.tls.is_some() {
+        if self.tls.in_rustls() {
             return self.poll_send_tls(into);
         }
         if self.out.is_empty() {
@@ -531,7 +528,7 @@ impl Conn {
                 && !self.kernel_tls_holds_reading();
         }
         let streaming = self.file.is_some()
-            && self.tls.is_none()
+            && !self.tls.in_rustls()
             && !self.forwarding
             && self.rbuf.len() < READ_WHILE_STREAMING
             && self.out.len() < OUT_HIGH_WATER;
@@ -629,7 +626,7 @@ impl Conn {
             && !self.send_in_flight
             && self.file.is_none()
             && !self.forwarding
-            && !self.tls.as_ref().is_some_and(|t| t.wants_write())
+            && !self.tls.wants_write()
             && !self.h2_busy()
     }
 

@@ -28,6 +28,31 @@ use crate::tls::TlsSession;
 /// Plaintext read out of rustls per call (its records are at most 16 KiB).
 const PLAIN_CHUNK: usize = 16 * 1024;
 
+/// How the connection's bytes are protected. The rustls layer stays in place while its
+/// plaintext is answered, so whatever the HTTP machine asks then sees a TLS connection.
+pub(super) enum Tls {
+    /// Plain HTTP.
+    Plain,
+    /// rustls opens and seals the records in user space.
+    Rustls(Box<TlsLayer>),
+    /// The session moved into the kernel (`--ktls`): the socket is plain to us.
+    Kernel,
+}
+
+impl Tls {
+    /// The records pass through rustls (the output is sealed in memory, never spliced).
+    #[inline]
+    pub(super) fn in_rustls(&self) -> bool {
+        matches!(self, Tls::Rustls(_))
+    }
+
+    /// Records rustls has queued for the socket.
+    #[inline]
+    pub(super) fn wants_write(&self) -> bool {
+        matches!(self, Tls::Rustls(t) if t.session.wants_write())
+    }
+}
+
 pub(super) struct TlsLayer {
     session: ServerConnection,
     plain: Vec<u8>,
@@ -41,10 +66,6 @@ pub(super) struct TlsLayer {
 }
 
 impl TlsLayer {
-    pub(super) fn wants_write(&self) -> bool {
-        self.session.wants_write()
-    }
-
     /// The handshake is done and the kernel takes this version and suite.
     fn kernel_wanted(&self) -> bool {
         let s = &self.session;
@@ -99,7 +120,7 @@ impl Conn {
     /// Speak TLS on this connection (None: plain HTTP; an error: close it at once).
     pub fn set_tls(&mut self, session: Option<Result<TlsSession, rustls::Error>>) {
         self.tls = match session {
-            None => None,
+            None => Tls::Plain,
             Some(Ok(TlsSession {
                 conn: mut session,
                 kernel,
@@ -107,7 +128,7 @@ impl Conn {
                 // Our own back-pressure (OUT_HIGH_WATER, one send in flight) bounds what
                 // is handed to rustls; its limit would refuse part of a file chunk.
                 session.set_buffer_limit(None);
-                Some(Box::new(TlsLayer {
+                Tls::Rustls(Box::new(TlsLayer {
                     session,
                     plain: vec![0; PLAIN_CHUNK],
                     failed: false,
@@ -118,26 +139,24 @@ impl Conn {
             }
             Some(Err(_)) => {
                 self.phase = Phase::Closed;
-                None
+                Tls::Plain
             }
         };
     }
 
     /// Whether this connection speaks TLS (in rustls or in the kernel).
     pub fn is_tls(&self) -> bool {
-        self.tls.is_some() || self.kernel_tls
+        !matches!(self.tls, Tls::Plain)
     }
 
     /// Whether the session's records are the kernel's now (`--ktls`).
     pub fn is_kernel_tls(&self) -> bool {
-        self.kernel_tls
+        matches!(self.tls, Tls::Kernel)
     }
 
     /// Waiting to hand the session to the kernel, between two records: read no more.
     pub(super) fn kernel_tls_holds_reading(&self) -> bool {
-        self.tls
-            .as_ref()
-            .is_some_and(|t| t.kernel_wanted() && t.edge.at_boundary())
+        matches!(&self.tls, Tls::Rustls(t) if t.kernel_wanted() && t.edge.at_boundary())
     }
 
     /// The worker's hook, before it decides on reading: move the session into the
@@ -147,7 +166,7 @@ impl Conn {
     /// closes the connection.
     #[inline]
     pub fn poll_kernel_tls(&mut self, socket: impl FnOnce() -> (RawFd, bool)) {
-        if self.tls.is_some() {
+        if self.tls.in_rustls() {
             let (fd, receiving) = socket();
             self.enter_kernel_tls(fd, receiving);
         }
@@ -158,11 +177,13 @@ impl Conn {
             || self.send_in_flight
             || self.phase != Phase::Open
             || !self.kernel_tls_holds_reading()
-            || self.tls.as_ref().is_some_and(|t| t.wants_write())
+            || self.tls.wants_write()
         {
             return;
         }
-        let Some(t) = self.tls.take() else {
+        // Extracting the secrets consumes the session: on success the kernel has the
+        // records; on failure nothing is left to speak TLS with and the connection closes.
+        let Tls::Rustls(t) = std::mem::replace(&mut self.tls, Tls::Plain) else {
             return;
         };
         let version = t.session.protocol_version();
@@ -173,7 +194,7 @@ impl Conn {
         };
         match entered {
             Ok(()) => {
-                self.kernel_tls = true;
+                self.tls = Tls::Kernel;
                 ktls::note_entered();
             }
             Err(e) => {
@@ -188,8 +209,8 @@ impl Conn {
     /// report the end as an unexpected EOF, which a truncation attack also looks like.
     /// A session that failed already sent its alert instead.
     pub(super) fn queue_close_notify(&mut self) -> bool {
-        match self.tls.as_mut() {
-            Some(t) if !t.failed && !t.close_notified => {
+        match &mut self.tls {
+            Tls::Rustls(t) if !t.failed && !t.close_notified => {
                 t.close_notified = true;
                 t.session.send_close_notify();
                 true
@@ -202,7 +223,7 @@ impl Conn {
     /// (true), sent within another idle timeout, so a client that stopped reading is
     /// still closed then.
     pub(super) fn close_idle_tls(&mut self, now: Instant) -> bool {
-        if self.tls.is_none() || self.phase != Phase::Open {
+        if !self.tls.in_rustls() || self.phase != Phase::Open {
             return false;
         }
         self.phase = Phase::CloseAfterFlush;
@@ -214,20 +235,33 @@ impl Conn {
     /// not application data (an alert such as close_notify, a KeyUpdate): the kernel
     /// hands those only to recvmsg with a control buffer, so the connection ends here.
     pub fn on_failed(&mut self, errno: i32) {
-        if self.kernel_tls && errno == libc::EIO {
+        if self.is_kernel_tls() && errno == libc::EIO {
             ktls::note_control_record();
         }
         self.on_error();
     }
 
+    /// The rustls layer, when the connection has one.
+    fn rustls(&mut self) -> Option<&mut TlsLayer> {
+        match &mut self.tls {
+            Tls::Rustls(t) => Some(t),
+            _ => None,
+        }
+    }
+
     /// Records from the socket: decrypt, and hand the plaintext to the HTTP machine.
+    /// Only the plaintext buffer leaves the layer while the machine reads it.
     pub(super) fn on_tls_records<H: Handler>(&mut self, data: &[u8], ctx: &mut Ctx<'_, H>) {
-        let Some(mut t) = self.tls.take() else {
+        let Some(t) = self.rustls() else {
             return;
         };
         t.edge.feed(data);
+        let mut plain = std::mem::take(&mut t.plain);
         let mut input = data;
-        'feed: while !input.is_empty() && !t.failed {
+        'feed: while !input.is_empty() {
+            let Some(t) = self.rustls().filter(|t| !t.failed) else {
+                break;
+            };
             if t.session.read_tls(&mut input).is_err() {
                 self.phase = Phase::Closed;
                 break;
@@ -240,15 +274,18 @@ impl Conn {
                 break;
             }
             loop {
-                match t.session.reader().read(&mut t.plain) {
+                let Some(t) = self.rustls() else {
+                    break 'feed;
+                };
+                match t.session.reader().read(&mut plain) {
                     // close_notify: the client ended the session, like an EOF.
                     Ok(0) => {
-                        self.tls = Some(t);
+                        t.plain = plain;
                         self.on_eof(ctx);
                         return;
                     }
                     Ok(n) => {
-                        self.on_plain(&t.plain[..n], ctx);
+                        self.on_plain(&plain[..n], ctx);
                         if self.phase != Phase::Open {
                             break 'feed;
                         }
@@ -261,12 +298,14 @@ impl Conn {
                 }
             }
         }
-        self.tls = Some(t);
+        if let Some(t) = self.rustls() {
+            t.plain = plain;
+        }
     }
 
     /// Seal the output (and whatever the handshake has to say) into `into`.
     pub(super) fn poll_send_tls(&mut self, into: &mut Vec<u8>) -> bool {
-        let Some(t) = self.tls.as_mut() else {
+        let Tls::Rustls(t) = &mut self.tls else {
             return false;
         };
         if !self.out.is_empty() {
@@ -490,6 +529,21 @@ ejsVs/eQg6I0+K+cDGE4pDTfYczz3MUjXqyrd74B51X3RLjxPBj89YwO
         assert!(e.closed.is_some());
     }
 
+    /// A TLS client's close_notify is data on the socket: arriving after our last read,
+    /// unread at close(2), it makes the kernel answer with a reset that can cost the
+    /// client our response. So `Connection: close` on TLS lingers as it does not on plain
+    /// HTTP. (It closed at once: the layer was out of the connection while the request
+    /// was answered, so the connection looked plain.)
+    #[test]
+    fn a_close_asked_for_on_tls_still_lingers() {
+        for piece in [1, 7, usize::MAX] {
+            let requests = b"GET /a HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+            let e = run_client(piece, None, requests, Then::Wait);
+            assert!(e.plain.ends_with(b"\r\n\r\n/a"), "pieces of {piece}");
+            assert_eq!(e.closed, Some(Close::Linger), "pieces of {piece}");
+        }
+    }
+
     #[test]
     fn handshake_and_pipelined_requests_at_every_piece_size() {
         let (whole, _, closed) = exchange(usize::MAX, None);
@@ -613,7 +667,7 @@ ejsVs/eQg6I0+K+cDGE4pDTfYczz3MUjXqyrd74B51X3RLjxPBj89YwO
             assert!(!conn.wants_read());
             // A receive still outstanding: nothing happens.
             conn.poll_kernel_tls(|| (-1, true));
-            assert!(conn.tls.is_some() && !conn.is_closed());
+            assert!(conn.tls.in_rustls() && !conn.is_closed());
             // A pipe is no TCP socket: TCP_ULP fails after rustls gave its keys away, so
             // the connection closes (and is counted) rather than go on half-switched.
             let (_, _, failed) = ktls::counters();
@@ -645,6 +699,6 @@ ejsVs/eQg6I0+K+cDGE4pDTfYczz3MUjXqyrd74B51X3RLjxPBj89YwO
         })));
         assert!(conn.wants_read());
         conn.poll_kernel_tls(|| (-1, false));
-        assert!(conn.tls.is_some() && !conn.is_closed());
+        assert!(conn.tls.in_rustls() && !conn.is_closed());
     }
 }
