@@ -27,7 +27,7 @@ impl Conn {
         f.body.offset += n as u64;
         f.body.len -= n as u64;
         let last = f.body.len == 0;
-        if self.h2.is_some() {
+        if self.is_http2() {
             self.h2_file_chunk(&data[..n], last);
         } else {
             self.out.extend_from_slice(&data[..n]);

@@ -137,13 +137,13 @@ impl Conn {
         if let Some(f) = self.forward.take() {
             return Some((0, f));
         }
-        self.h2.as_deref_mut()?.forwards.pop_front()
+        self.proto.h2_mut()?.forwards.pop_front()
     }
 
     /// Waiting for (or receiving) a forwarded request's response.
     #[inline]
     pub fn is_forwarding(&self) -> bool {
-        self.forwarding || self.h2.as_deref().is_some_and(|h| !h.proxied.is_empty())
+        self.forwarding || self.proto.h2().is_some_and(|h| !h.proxied.is_empty())
     }
 
     /// Each forwarded request's stream (0: HTTP/1.x) and the response bytes held for it,
@@ -152,7 +152,7 @@ impl Conn {
         if self.forwarding {
             return f(0, self.out.len());
         }
-        if let Some(h2) = self.h2.as_deref() {
+        if let Some(h2) = self.proto.h2() {
             for p in &h2.proxied {
                 f(p.id, self.out.len() + h2.held_for(p.id));
             }
@@ -162,7 +162,7 @@ impl Conn {
     /// A forwarded request's stream the client reset, once: the proxy drops the request
     /// (synchronously), and the stream's slot counts toward the concurrency limit no more.
     pub fn take_abandoned(&mut self) -> Option<u32> {
-        let h2 = self.h2.as_deref_mut()?;
+        let h2 = self.proto.h2_mut()?;
         let stream = h2.abandoned.pop()?;
         h2.conn.work_cancelled(stream);
         Some(stream)
@@ -281,7 +281,7 @@ impl ResponseSink for ForwardSink<'_> {
     fn pending(&self) -> usize {
         match self.stream {
             0 => self.conn.out.len(),
-            s => self.conn.out.len() + self.conn.h2.as_deref().map_or(0, |h| h.held_for(s)),
+            s => self.conn.out.len() + self.conn.proto.h2().map_or(0, |h| h.held_for(s)),
         }
     }
 }

@@ -50,8 +50,26 @@ pub(super) fn sniff(seen: &[u8]) -> Sniff {
 
 impl Conn {
     /// Whether this connection speaks HTTP/2.
+    #[inline]
     pub fn is_http2(&self) -> bool {
-        self.h2.is_some()
+        matches!(self.proto, Proto::Http2(_))
+    }
+
+    /// The HTTP/2 state out of the connection, for handlers that need both; nothing
+    /// they call may ask for the protocol before [`Conn::put_h2`] puts it back (it
+    /// reads HTTP/1.1 meanwhile).
+    fn take_h2(&mut self) -> Option<Box<H2>> {
+        match std::mem::replace(&mut self.proto, Proto::Http1) {
+            Proto::Http2(h2) => Some(h2),
+            other => {
+                self.proto = other;
+                None
+            }
+        }
+    }
+
+    fn put_h2(&mut self, h2: Box<H2>) {
+        self.proto = Proto::Http2(h2);
     }
 
     /// The first plaintext bytes of a connection: HTTP/2's preface switches it over (and
@@ -59,7 +77,7 @@ impl Conn {
     /// when the bytes were taken here.
     pub(super) fn sniff_http2<H: Handler>(&mut self, data: &[u8], ctx: &mut Ctx<'_, H>) -> bool {
         let Some(config) = ctx.http2 else {
-            self.sniffed = true;
+            self.proto = Proto::Http1;
             return false;
         };
         let verdict = if self.rbuf.is_empty() {
@@ -70,7 +88,7 @@ impl Conn {
         };
         match verdict {
             Sniff::Http1 => {
-                self.sniffed = true;
+                self.proto = Proto::Http1;
                 if !self.rbuf.is_empty() {
                     // The held-back prefix and the new bytes are in rbuf: answer them.
                     self.pump(ctx);
@@ -85,8 +103,7 @@ impl Conn {
                 true
             }
             Sniff::Http2 => {
-                self.sniffed = true;
-                self.h2 = Some(Box::new(H2::new(config.clone(), ctx.now)));
+                self.proto = Proto::Http2(Box::new(H2::new(config.clone(), ctx.now)));
                 if let Some(log) = ctx.log.as_deref_mut() {
                     log.http2(true);
                 }
@@ -103,7 +120,7 @@ impl Conn {
 
     /// Bytes of an HTTP/2 connection.
     pub(super) fn on_h2_data<H: Handler>(&mut self, data: &[u8], ctx: &mut Ctx<'_, H>) {
-        let Some(mut h2) = self.h2.take() else {
+        let Some(mut h2) = self.take_h2() else {
             return;
         };
         if h2.conn.recv(data, ctx.now, &mut h2.events).is_err() && !h2.failed {
@@ -117,7 +134,7 @@ impl Conn {
             self.on_h2_event(&mut h2, *ev, &events, ctx);
         }
         h2.events = events;
-        self.h2 = Some(h2);
+        self.put_h2(h2);
         self.h2_pump(ctx);
     }
 
@@ -353,7 +370,7 @@ impl Conn {
     /// Move what can move: bodies waiting for window, the next file body, deferred
     /// requests after a wake-up; then the codec's frames into the output.
     pub(super) fn h2_pump<H: Handler>(&mut self, ctx: &mut Ctx<'_, H>) {
-        let Some(mut h2) = self.h2.take() else {
+        let Some(mut h2) = self.take_h2() else {
             return;
         };
         // Bodies that waited for window, oldest first; one whose stream's window is shut
@@ -424,13 +441,13 @@ impl Conn {
         if done && self.phase == Phase::Open {
             self.phase = Phase::CloseAfterFlush;
         }
-        self.h2 = Some(h2);
+        self.put_h2(h2);
     }
 
     /// Shutdown began: GOAWAY with the last stream processed; the streams in flight
     /// finish, then the connection closes (at once when none is open).
     pub(super) fn h2_drain(&mut self) {
-        let Some(h2) = self.h2.as_mut() else {
+        let Proto::Http2(h2) = &mut self.proto else {
             return;
         };
         if !h2.goaway_sent {
@@ -445,7 +462,7 @@ impl Conn {
 
     /// A chunk of the file body in progress was read: it goes out as DATA.
     pub(super) fn h2_file_chunk(&mut self, data: &[u8], last: bool) {
-        let Some(h2) = self.h2.as_mut() else {
+        let Proto::Http2(h2) = &mut self.proto else {
             return;
         };
         let Some(stream) = h2.file_stream else {
@@ -465,7 +482,7 @@ impl Conn {
     /// How much of the file body may be read now: what the stream's window takes, once
     /// the previous chunk went out (0: wait).
     pub(super) fn h2_file_read_budget(&self) -> usize {
-        let Some(h2) = self.h2.as_deref() else {
+        let Proto::Http2(h2) = &self.proto else {
             return usize::MAX;
         };
         match h2.file_stream {
@@ -476,7 +493,7 @@ impl Conn {
 
     /// HTTP/2 work not yet handed to the socket (bodies waiting for window).
     pub(super) fn h2_busy(&self) -> bool {
-        self.h2.as_deref().is_some_and(|h| !h.idle() && !h.failed)
+        matches!(&self.proto, Proto::Http2(h) if !h.idle() && !h.failed)
     }
 
     /// A proxied response's head for `stream`: the fields every client gets
@@ -488,7 +505,7 @@ impl Conn {
         resp: &ResponseHead<'_, '_>,
         date: &[u8; 29],
     ) -> (ClientFraming, bool) {
-        let Some(h2) = self.h2.as_deref_mut() else {
+        let Some(h2) = self.proto.h2_mut() else {
             return (ClientFraming::AsIs, true);
         };
         // Names lowered and values unfolded into one buffer, then borrowed as fields.
@@ -524,7 +541,7 @@ impl Conn {
     /// A piece of a proxied body: to the codec as far as the windows take it, the rest
     /// queued behind the stream's earlier bytes.
     pub(super) fn h2_proxied_body(&mut self, stream: u32, bytes: &[u8]) {
-        let Some(h2) = self.h2.as_deref_mut() else {
+        let Some(h2) = self.proto.h2_mut() else {
             return;
         };
         if let Some(o) = h2.outgoing.iter_mut().find(|o| o.id == stream) {
@@ -545,7 +562,7 @@ impl Conn {
 
     /// A proxied body is complete: END_STREAM after its last queued byte.
     pub(super) fn h2_proxied_end(&mut self, stream: u32) {
-        let Some(h2) = self.h2.as_deref_mut() else {
+        let Some(h2) = self.proto.h2_mut() else {
             return;
         };
         match h2.outgoing.iter_mut().find(|o| o.id == stream) {
@@ -564,7 +581,7 @@ impl Conn {
         outcome: ForwardOutcome,
         ctx: &mut Ctx<'_, H>,
     ) {
-        let Some(mut h2) = self.h2.take() else {
+        let Some(mut h2) = self.take_h2() else {
             return;
         };
         self.last_activity = ctx.now;
@@ -601,14 +618,14 @@ impl Conn {
                 forward::log_proxied_line(&p.line, p.since, true, answered, log, ctx);
             }
         }
-        self.h2 = Some(h2);
+        self.put_h2(h2);
         self.h2_pump(ctx);
     }
 
     /// Graceful end of an HTTP/2 connection that timed out (idle, or a peer that
     /// stopped reading or opening its windows): GOAWAY, and close once it is out.
     pub(super) fn h2_goaway(&mut self) {
-        if let Some(h2) = self.h2.as_mut() {
+        if let Proto::Http2(h2) = &mut self.proto {
             if !h2.goaway_sent {
                 h2.conn.goaway(ErrorCode::NO_ERROR);
                 h2.goaway_sent = true;

@@ -193,6 +193,33 @@ impl Reading {
     }
 }
 
+/// Which protocol the connection speaks, once its first bytes said so.
+enum Proto {
+    /// Nothing looked at yet (with `--http2`, the first bytes may be the preface).
+    Unknown,
+    Http1,
+    /// The codec and the streams (`h2.rs`).
+    Http2(Box<h2_state::H2>),
+}
+
+impl Proto {
+    #[inline]
+    fn h2(&self) -> Option<&h2_state::H2> {
+        match self {
+            Proto::Http2(h2) => Some(h2),
+            _ => None,
+        }
+    }
+
+    #[inline]
+    fn h2_mut(&mut self) -> Option<&mut h2_state::H2> {
+        match self {
+            Proto::Http2(h2) => Some(h2),
+            _ => None,
+        }
+    }
+}
+
 /// Everything a connection needs from its worker for one call.
 pub struct Ctx<'a, H> {
     pub handler: &'a mut H,
@@ -273,10 +300,7 @@ pub struct Conn {
     pub client: crate::proxy::ClientInfo,
     /// Plain, rustls or kTLS (`conn/tls.rs`).
     tls: tls::Tls,
-    /// HTTP/2 (`h2.rs`): the codec and the streams, once the preface arrived.
-    h2: Option<Box<h2_state::H2>>,
-    /// The first bytes were looked at for HTTP/2's preface.
-    sniffed: bool,
+    proto: Proto,
     /// The client asked for the close (`Connection: close`, HTTP/1.0) and no input was
     /// left unread: close without lingering.
     quiet_close: bool,
@@ -326,8 +350,7 @@ impl Conn {
             forward_since: None,
             client: crate::proxy::ClientInfo::default(),
             tls: tls::Tls::Plain,
-            h2: None,
-            sniffed: false,
+            proto: Proto::Unknown,
             deferred: false,
             quiet_close: false,
         }
@@ -353,7 +376,7 @@ impl Conn {
     /// rather than when the slot is next used.
     pub fn release(&mut self) {
         self.file = None;
-        self.h2 = None;
+        self.proto = Proto::Unknown;
         self.forward = None;
         self.forwarding = false;
         self.tls = tls::Tls::Plain;
@@ -420,7 +443,7 @@ impl Conn {
         if !self.deadline().is_some_and(|d| now >= d) {
             return None;
         }
-        if self.h2.is_some() && self.phase == Phase::Open {
+        if self.is_http2() && self.phase == Phase::Open {
             // No first request in time, idle, or a peer that stopped reading or opening
             // its windows: GOAWAY, close.
             let kind = match self.reading {
@@ -519,7 +542,7 @@ impl Conn {
     /// is still taken (the next request, kept for later): stopping the receive and
     /// starting it again cost a cancel and a new receive per response.
     pub fn wants_read(&self) -> bool {
-        if self.h2.is_some() {
+        if self.is_http2() {
             // The peer's WINDOW_UPDATEs arrive on the same stream of bytes: keep reading
             // while a body waits for them, unless our output piles up.
             return self.phase == Phase::Open

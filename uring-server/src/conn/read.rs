@@ -7,11 +7,14 @@ use super::*;
 impl Conn {
     /// Plaintext bytes: parse and answer what is complete, keep the rest.
     pub(super) fn on_plain<H: Handler>(&mut self, data: &[u8], ctx: &mut Ctx<'_, H>) {
-        if self.h2.is_some() {
-            return self.on_h2_data(data, ctx);
-        }
-        if !self.sniffed && self.sniff_http2(data, ctx) {
-            return;
+        match self.proto {
+            Proto::Http1 => {}
+            Proto::Http2(_) => return self.on_h2_data(data, ctx),
+            Proto::Unknown => {
+                if self.sniff_http2(data, ctx) {
+                    return;
+                }
+            }
         }
         if self.rbuf.is_empty() && !self.blocked() {
             let used = self.process(data, ctx);
@@ -29,7 +32,7 @@ impl Conn {
     /// Answer what is buffered in `rbuf`; after the peer's EOF, close once every complete
     /// request is answered (what is left then is an incomplete request, never answered).
     pub(super) fn pump<H: Handler>(&mut self, ctx: &mut Ctx<'_, H>) {
-        if self.h2.is_some() {
+        if self.is_http2() {
             return self.h2_pump(ctx);
         }
         self.answer_buffered(ctx);
