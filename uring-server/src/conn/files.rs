@@ -116,7 +116,7 @@ impl Conn {
     /// once everything before it (the head) has gone out; the fd stays open until
     /// `on_spliced` or release.
     pub fn poll_splice(&mut self) -> Option<(RawFd, u64, u32, bool)> {
-        if self.phase == Phase::Closed || self.send_in_flight || !self.out.is_empty() {
+        if self.phase == Phase::Closed || self.writing != Writing::Idle || !self.out.is_empty() {
             return None;
         }
         if !self.splices() {

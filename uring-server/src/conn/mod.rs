@@ -193,6 +193,18 @@ impl Reading {
     }
 }
 
+/// The sending side (hyper's `Writing`): one send at a time, until the close is reported.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Writing {
+    /// Nothing handed to the driver is unsent.
+    Idle,
+    /// The driver is sending what `poll_send` handed over.
+    Sending,
+    /// The worker was told to close the socket ([`Conn::poll_close`], once): nothing
+    /// more goes out, and a send still in flight no longer matters.
+    Closed,
+}
+
 /// Which protocol the connection speaks, once its first bytes said so.
 enum Proto {
     /// Nothing looked at yet (with `--http2`, the first bytes may be the preface).
@@ -269,13 +281,20 @@ pub struct Conn {
     rbuf: Vec<u8>,
     /// Responses not yet handed to the kernel.
     out: Vec<u8>,
-    /// The driver is sending what `poll_send` handed over.
-    send_in_flight: bool,
+    writing: Writing,
     file: Option<FileStream>,
     phase: Phase,
-    close_reported: bool,
+    // Three facts that stay apart, as no state of the others implies or excludes them:
+    // the peer's half-close ends the input whatever we still send; the server's
+    // shutdown covers every connection whatever its requests asked for; the last
+    // request's wish to close decides only how a connection ends that will end anyway.
+    /// The peer half-closed: answer what is complete, read no more.
     peer_eof: bool,
+    /// The server is shutting down ([`Conn::start_drain`]).
     draining: bool,
+    /// The client asked for the close (`Connection: close`, HTTP/1.0) on plain HTTP,
+    /// and no input was left unread: close without lingering.
+    quiet_close: bool,
     /// What the connection waits for from the client, and since when (the timers).
     reading: Reading,
     last_activity: Instant,
@@ -301,9 +320,6 @@ pub struct Conn {
     /// Plain, rustls or kTLS (`conn/tls.rs`).
     tls: tls::Tls,
     proto: Proto,
-    /// The client asked for the close (`Connection: close`, HTTP/1.0) and no input was
-    /// left unread: close without lingering.
-    quiet_close: bool,
     /// The handler deferred the request at the front of the input ([`Conn::resume`]).
     deferred: bool,
 }
@@ -329,10 +345,9 @@ impl Conn {
         Conn {
             rbuf,
             out,
-            send_in_flight: false,
+            writing: Writing::Idle,
             file: None,
             phase: Phase::Open,
-            close_reported: false,
             peer_eof: false,
             draining: false,
             // The head timeout runs from accept, like nginx's client_header_timeout: a
@@ -423,7 +438,9 @@ impl Conn {
     /// Everything handed over by `poll_send` went out (`n` bytes; the driver continues
     /// short sends itself).
     pub fn on_sent<H: Handler>(&mut self, n: usize, ctx: &mut Ctx<'_, H>) {
-        self.send_in_flight = false;
+        if self.writing == Writing::Sending {
+            self.writing = Writing::Idle;
+        }
         self.last_activity = ctx.now;
         if let Some(log) = ctx.log.as_deref_mut() {
             log.sent(n);
@@ -515,7 +532,7 @@ impl Conn {
     /// false with bytes in `into` when they are the head of a body to splice, which
     /// [`Conn::poll_file_op`] asks for next (the driver sends them with it).
     pub fn poll_send(&mut self, into: &mut Vec<u8>) -> bool {
-        if self.send_in_flight || self.phase == Phase::Closed {
+        if self.writing != Writing::Idle || self.phase == Phase::Closed {
             return false;
         }
         if self.tls.in_rustls() {
@@ -534,7 +551,7 @@ impl Conn {
             // the pipe ahead of the file, one segment, no SEND of its own.
             return false;
         }
-        self.send_in_flight = true;
+        self.writing = Writing::Sending;
         true
     }
 
@@ -566,12 +583,12 @@ impl Conn {
 
     /// How the connection should end, once. `Linger` moves to the lingering phase.
     pub fn poll_close(&mut self, now: Instant) -> Option<Close> {
-        if self.close_reported {
+        if self.writing == Writing::Closed {
             return None;
         }
         match self.phase {
             Phase::Closed => {
-                self.close_reported = true;
+                self.writing = Writing::Closed;
                 Some(Close::Now)
             }
             Phase::Open
@@ -583,12 +600,12 @@ impl Conn {
                     return None;
                 }
                 self.phase = Phase::Closed;
-                self.close_reported = true;
+                self.writing = Writing::Closed;
                 Some(Close::Now)
             }
             Phase::ResetAfterFlush if self.flushed() => {
                 self.phase = Phase::Closed;
-                self.close_reported = true;
+                self.writing = Writing::Closed;
                 Some(Close::Reset)
             }
             Phase::CloseAfterFlush if self.flushed() => {
@@ -599,7 +616,7 @@ impl Conn {
                 // the close and sent nothing we did not read (close(2) then sends no RST).
                 if self.peer_eof || self.quiet_close {
                     self.phase = Phase::Closed;
-                    self.close_reported = true;
+                    self.writing = Writing::Closed;
                     Some(Close::Now)
                 } else {
                     self.phase = Phase::Lingering {
@@ -614,7 +631,7 @@ impl Conn {
 
     /// When `on_timeout` should be called.
     pub fn deadline(&self) -> Option<Instant> {
-        if self.forwarding && self.out.is_empty() && !self.send_in_flight {
+        if self.forwarding && self.out.is_empty() && self.writing != Writing::Sending {
             // The upstream's timeouts run (the proxy's tick); the client waits for them.
             return None;
         }
@@ -646,7 +663,7 @@ impl Conn {
 
     fn flushed(&self) -> bool {
         self.out.is_empty()
-            && !self.send_in_flight
+            && self.writing != Writing::Sending
             && self.file.is_none()
             && !self.forwarding
             && !self.tls.wants_write()

@@ -20,7 +20,7 @@ use std::time::Instant;
 
 use rustls::ServerConnection;
 
-use super::{Conn, Ctx, Phase};
+use super::{Conn, Ctx, Phase, Writing};
 use crate::handler::Handler;
 use crate::ktls::{self, KernelTls};
 use crate::tls::TlsSession;
@@ -174,7 +174,7 @@ impl Conn {
 
     fn enter_kernel_tls(&mut self, fd: RawFd, receiving: bool) {
         if receiving
-            || self.send_in_flight
+            || self.writing != Writing::Idle
             || self.phase != Phase::Open
             || !self.kernel_tls_holds_reading()
             || self.tls.wants_write()
@@ -330,7 +330,7 @@ impl Conn {
         if into.is_empty() {
             return false;
         }
-        self.send_in_flight = true;
+        self.writing = Writing::Sending;
         true
     }
 }
