@@ -2,8 +2,9 @@
 //! h2load with exact counts checked against the server's own access log, every route
 //! (built-ins, static files with ranges and validators, a body larger than the windows),
 //! and `--http2 off`; Python's httpx over both listeners; HTTP/2 over `--ktls`, under
-//! systemd socket activation, and through a drain (GOAWAY naming the stream in flight,
-//! which finishes). More HTTP/2 over TLS (ALPN) is in server_tls.rs, the conformance suite
+//! systemd socket activation, and through a drain and a zero-downtime upgrade (GOAWAY
+//! naming the stream in flight, which finishes; uring-load across the upgrade loses
+//! nothing). More HTTP/2 over TLS (ALPN) is in server_tls.rs, the conformance suite
 //! in server_http2_conformance.rs. curl, nghttp2-client (h2load, nghttp), python3-httpx,
 //! python3-h2 and systemd come from scripts/install-test-deps.sh; a missing one fails the
 //! test.
@@ -454,20 +455,12 @@ fn http2_under_socket_activation() {
     );
 }
 
-/// A drain (SIGTERM) with an HTTP/2 download in flight: the server sends GOAWAY(NO_ERROR)
-/// naming the stream it is serving, the download finishes whole, and the server exits 0.
-/// The client reads slowly with 64 KiB windows.
-#[test]
-fn drain_sends_goaway_and_finishes_the_http2_stream_in_flight() {
-    let dir = TempDir::new("h2-drain");
-    let www = dir.path().join("www");
-    std::fs::create_dir(&www).unwrap();
-    let len = 8 << 20;
-    std::fs::write(www.join("big.bin"), pattern(len)).unwrap();
-    let mut srv = TestServer::start(&["--no-pin", "--root", www.to_str().unwrap()]);
-    // Frames by hand (hyperframe and hpack, Debian's, under python3-h2): the h2 library's
-    // connection refuses DATA once it has seen a GOAWAY, which is what this test is about.
-    let script = r#"
+/// A slow HTTP/2 download of /big.bin with 64 KiB windows, written in Python: it prints
+/// "reading" a megabyte in and waits for a line on stdin, then reads to the end and prints
+/// `status=.. bytes=.. ended=.. goaway=(last, code) sha=..`.
+// Frames by hand (hyperframe and hpack, Debian's, under python3-h2): the h2 library's
+// connection refuses DATA once it has seen a GOAWAY, which is what this test is about.
+const SLOW_DOWNLOAD: &str = r#"
 import hashlib, socket, struct, sys, time
 import hpack
 from hyperframe.frame import HeadersFrame, SettingsFrame, WindowUpdateFrame
@@ -511,18 +504,59 @@ while True:
     time.sleep(0.001)
 print(f"status={status} bytes={got} ended={ended} goaway={goaway} sha={body.hexdigest()}")
 "#;
-    let mut child = Command::new("/usr/bin/python3")
-        .args(["-c", script, &srv.addr.port().to_string()])
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    use std::io::{BufRead, Write};
-    let mut stdout = std::io::BufReader::new(child.stdout.take().unwrap());
-    let mut line = String::new();
-    stdout.read_line(&mut line).unwrap();
-    assert_eq!(line.trim(), "reading", "the download did not start");
+
+/// The slow download of [`SLOW_DOWNLOAD`] against `port`, once it is a megabyte in.
+struct SlowDownload {
+    child: std::process::Child,
+    stdout: std::io::BufReader<std::process::ChildStdout>,
+}
+
+impl SlowDownload {
+    fn start(port: u16) -> SlowDownload {
+        use std::io::BufRead;
+        let mut child = Command::new("/usr/bin/python3")
+            .args(["-c", SLOW_DOWNLOAD, &port.to_string()])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut stdout = std::io::BufReader::new(child.stdout.take().unwrap());
+        let mut line = String::new();
+        stdout.read_line(&mut line).unwrap();
+        assert_eq!(line.trim(), "reading", "the download did not start");
+        SlowDownload { child, stdout }
+    }
+
+    /// Let it read on; its last line once it ends.
+    fn finish(mut self) -> String {
+        use std::io::{Read, Write};
+        self.child.stdin.take().unwrap().write_all(b"go\n").unwrap();
+        let mut rest = String::new();
+        self.stdout.read_to_string(&mut rest).unwrap();
+        let out = self.child.wait_with_output().unwrap();
+        format!("{}{}", rest.trim(), String::from_utf8_lossy(&out.stderr))
+    }
+}
+
+fn sha256_of(p: &Path) -> String {
+    let (ok, sum, err) = run(Command::new("sha256sum").arg(p));
+    assert!(ok, "{err}");
+    sum.split_whitespace().next().unwrap().to_string()
+}
+
+/// A drain (SIGTERM) with an HTTP/2 download in flight: the server sends GOAWAY(NO_ERROR)
+/// naming the stream it is serving, the download finishes whole, and the server exits 0.
+/// The client reads slowly with 64 KiB windows.
+#[test]
+fn drain_sends_goaway_and_finishes_the_http2_stream_in_flight() {
+    let dir = TempDir::new("h2-drain");
+    let www = dir.path().join("www");
+    std::fs::create_dir(&www).unwrap();
+    let len = 8 << 20;
+    std::fs::write(www.join("big.bin"), pattern(len)).unwrap();
+    let mut srv = TestServer::start(&["--no-pin", "--root", www.to_str().unwrap()]);
+    let download = SlowDownload::start(srv.addr.port());
     srv.guard.signal(libc::SIGTERM);
     std::thread::sleep(Duration::from_millis(300));
     // Draining: new connections are no longer accepted.
@@ -530,24 +564,110 @@ print(f"status={status} bytes={got} ended={ended} goaway={goaway} sha={body.hexd
         std::net::TcpStream::connect(srv.addr).is_err(),
         "still accepting while draining"
     );
-    child.stdin.take().unwrap().write_all(b"go\n").unwrap();
-    let mut rest = String::new();
-    std::io::Read::read_to_string(&mut stdout, &mut rest).unwrap();
-    let out = child.wait_with_output().unwrap();
-    let want_sha = {
-        let (ok, sum, _) = run(Command::new("sha256sum").arg(www.join("big.bin")));
-        assert!(ok);
-        sum.split_whitespace().next().unwrap().to_string()
-    };
+    let want_sha = sha256_of(&www.join("big.bin"));
     assert_eq!(
-        rest.trim(),
-        format!("status=200 bytes={len} ended=True goaway=(1, 0) sha={want_sha}"),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+        download.finish(),
+        format!("status=200 bytes={len} ended=True goaway=(1, 0) sha={want_sha}")
     );
     let status = srv
         .guard
         .wait_timeout(Duration::from_secs(15))
         .expect("the server exits after the drain");
     assert!(status.success(), "{status}");
+}
+
+/// A zero-downtime upgrade (SIGUSR2) with HTTP/2 traffic: a slow download in flight on the
+/// old process gets GOAWAY(NO_ERROR, its stream) and finishes whole; uring-load `--http2`
+/// running across the upgrade loses nothing (streams a GOAWAY left unprocessed go again on
+/// a new connection, to the new process); the new process serves HTTP/2 on the same port.
+#[test]
+fn upgrade_with_http2_in_flight_loses_nothing() {
+    let dir = TempDir::new("h2-upgrade");
+    let www = dir.path().join("www");
+    std::fs::create_dir(&www).unwrap();
+    let len = 8 << 20;
+    std::fs::write(www.join("big.bin"), pattern(len)).unwrap();
+    let mut srv = TestServer::start(&["--no-pin", "--root", www.to_str().unwrap()]);
+    let download = SlowDownload::start(srv.addr.port());
+    let url = format!("http://{}/plaintext", srv.addr);
+    let load = std::thread::spawn(move || {
+        uring_tests::load::run_load(
+            &[
+                "--http2",
+                "--streams",
+                "8",
+                "-c",
+                "4",
+                "-d",
+                "4s",
+                "--no-pin",
+                "--json",
+                &url,
+            ],
+            Duration::from_secs(60),
+        )
+    });
+    std::thread::sleep(Duration::from_millis(1000));
+    assert!(!load.is_finished(), "the load ended before the upgrade");
+    srv.guard.signal(libc::SIGUSR2);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let new_pid: i32 = loop {
+        let log = srv.log_text();
+        if let Some(pid) = log.lines().find_map(|l| {
+            l.split("upgraded: process ")
+                .nth(1)?
+                .split_whitespace()
+                .next()?
+                .parse()
+                .ok()
+        }) {
+            break pid;
+        }
+        assert!(Instant::now() < deadline, "no successor:\n{log}");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    struct KillOnDrop(i32);
+    impl Drop for KillOnDrop {
+        fn drop(&mut self) {
+            // SAFETY: kill(2) on the successor this test caused (not our child).
+            unsafe { libc::kill(self.0, libc::SIGKILL) };
+        }
+    }
+    let _successor = KillOnDrop(new_pid);
+    let upgraded_mid_load = !load.is_finished();
+    let want_sha = sha256_of(&www.join("big.bin"));
+    assert_eq!(
+        download.finish(),
+        format!("status=200 bytes={len} ended=True goaway=(1, 0) sha={want_sha}")
+    );
+    let status = srv
+        .guard
+        .wait_timeout(Duration::from_secs(20))
+        .expect("the old server exits after its drain");
+    assert!(status.success(), "old server: {status}");
+    let run = load.join().unwrap();
+    assert!(
+        upgraded_mid_load,
+        "the load ended before the successor took over"
+    );
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let v = run.json();
+    let num = |p: &[&str]| uring_tests::load::num(&v, p);
+    assert!(num(&["requests", "succeeded"]) > 0, "{v}");
+    // Each of the 4 connections was ended by the old process's drain and opened again,
+    // on the new one.
+    assert!(num(&["connections", "reconnects"]) >= 4, "{v}");
+    for p in [
+        ["requests", "errored"],
+        ["requests", "failed"],
+        ["errors", "connect"],
+        ["errors", "read"],
+    ] {
+        assert_eq!(num(&p), 0, "{p:?}: {v}");
+    }
+    // The successor: HTTP/2 on the same port.
+    let (ok, body, err) = curl_h2(&["-v", &format!("http://{}/plaintext", srv.addr)]);
+    assert!(ok && body == "Hello, World!", "{err}");
+    assert!(err.contains("< HTTP/2 200"), "{err}");
+    unsafe { libc::kill(new_pid, libc::SIGTERM) };
 }
