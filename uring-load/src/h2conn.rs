@@ -714,9 +714,12 @@ impl H2Conn {
         cause: &dyn std::fmt::Display,
         rec: &mut R,
     ) -> Step {
-        if self.goaway_cause.is_some() && matches!(kind, ErrorKind::Read | ErrorKind::Write) {
-            // The server said why it is going away (and may reset the socket right after):
-            // its streams end with that reason, requests never sent go elsewhere.
+        if self.goaway && matches!(kind, ErrorKind::Read | ErrorKind::Write) {
+            // The server is going away (and may reset the socket right after): its streams
+            // end with its reason if it gave one, requests never sent go elsewhere.
+            if self.goaway_cause.is_none() && !self.active.is_empty() {
+                rec.all().note_error(kind, cause);
+            }
             self.fail_active(kind, rec);
             self.phase = Phase::Closed;
             return Step::Close;

@@ -322,31 +322,41 @@ fn huge_response_headers_are_a_parse_error_on_their_stream_only() {
     }
 }
 
-/// A GOAWAY with an error, then the server resets the socket: the streams it processed
-/// end with its reason, what never left waits for another connection.
+/// A GOAWAY, then the server resets the socket: the streams it processed end with its
+/// reason (`goaway`) when it gave one, else as the reset they are (`read`); what never
+/// left waits for another connection.
 #[test]
-fn a_reset_socket_after_goaway_keeps_the_goaway_class() {
+fn a_reset_socket_after_goaway_hands_back_what_never_left() {
     let mix = tests_support::mix(1, Policy::RoundRobin);
     let now = Instant::now();
-    let (_, sent) = client(1, 1, &mix.targets, now);
-    let (mut s, _) = server(&sent, now);
-    let mut answer = drain(&mut s);
-    GoAway::encode(1, ErrorCode::ENHANCE_YOUR_CALM, b"calm down", &mut answer);
-    let (mut c, _) = client(1, 1, &mix.targets, now);
-    let mut rec = Recorder::new();
-    assert_eq!(feed(&mut c, &[&answer], now, &mut rec), Step::Continue);
-    c.push_request(now, now, Pick::default());
-    let reset = "Connection reset by peer";
-    assert_eq!(
-        c.on_error_because(ErrorKind::Read, &reset, &mut rec),
-        Step::Close
-    );
-    assert_eq!((rec.counters.errors_goaway, rec.counters.errored), (1, 1));
-    let first = &rec.first_errors.get(ErrorKind::GoAway).unwrap().message;
-    assert!(first.contains("calm down"), "{first}");
-    let mut back = 0;
-    c.take_unanswered(|_, _| back += 1);
-    assert_eq!(back, 1, "the request never sent goes elsewhere");
+    for (code, kind, text) in [
+        (ErrorCode::ENHANCE_YOUR_CALM, ErrorKind::GoAway, "calm down"),
+        (
+            ErrorCode::NO_ERROR,
+            ErrorKind::Read,
+            "Connection reset by peer",
+        ),
+    ] {
+        let (_, sent) = client(1, 1, &mix.targets, now);
+        let (mut s, _) = server(&sent, now);
+        let mut answer = drain(&mut s);
+        GoAway::encode(1, code, b"calm down", &mut answer);
+        let (mut c, _) = client(1, 1, &mix.targets, now);
+        let mut rec = Recorder::new();
+        assert_eq!(feed(&mut c, &[&answer], now, &mut rec), Step::Continue);
+        c.push_request(now, now, Pick::default());
+        let reset = "Connection reset by peer";
+        assert_eq!(
+            c.on_error_because(ErrorKind::Read, &reset, &mut rec),
+            Step::Close
+        );
+        assert_eq!((rec.counters.errors_of(kind), rec.counters.errored), (1, 1));
+        let first = &rec.first_errors.get(kind).unwrap().message;
+        assert!(first.contains(text), "{first}");
+        let mut back = 0;
+        c.take_unanswered(|_, _| back += 1);
+        assert_eq!(back, 1, "the request never sent goes elsewhere");
+    }
 }
 
 /// Before the server's SETTINGS one stream at most; then its
