@@ -14,7 +14,9 @@ TCP connection (or TLS with ALPN h2, `--tls`), sends its frames and checks the r
   code (RFC 9113 5.4: an endpoint MAY treat a stream error as a connection error) or a
   bare close also passes unless `--strict`;
 - what the RFC says must be accepted or ignored must get its response, or a PING answered
-  after it.
+  after it;
+- with `--strict`, a stream opened within the limit just after another was reset must not
+  be refused (the RFC allows REFUSED_STREAM there; we hold ourselves to more).
 
 Run: /usr/bin/python3 tests/h2conformance/h2conformance.py --port 8080 [--tls] [--path /x]
 [--strict] [--only 6.5] [--list]. One line per case (PASS or FAIL, id, title, what was
@@ -909,7 +911,8 @@ def _(p):
 @case("9113/5.1.2/2", "with the limit's streams open, resets one and opens another",
       "Streams that are in the open state or in either of the half-closed states count toward "
       "the maximum number of streams (a reset stream is closed: the new one does not exceed the "
-      "limit, so no PROTOCOL_ERROR; REFUSED_STREAM stays allowed, RFC 9113 8.7).")
+      "limit, so no PROTOCOL_ERROR; REFUSED_STREAM stays allowed, RFC 9113 8.7, except with "
+      "--strict).")
 def _(p):
     limit = p.server_settings.get(MAX_CONCURRENT_STREAMS)
     if limit is None or limit > 1000:
@@ -925,6 +928,9 @@ def _(p):
         if f[0] == RST_STREAM and f[2] == last:
             if f[3] != struct.pack(">I", REFUSED_STREAM):
                 raise Fail(f"want a response or REFUSED_STREAM on stream {last} ({p.trace()})")
+            if p.args.strict:
+                raise Fail(f"REFUSED_STREAM: the reset stream (its request unfinished) still "
+                           f"counts ({p.trace()})")
             return "RST_STREAM(REFUSED_STREAM): the reset stream's slot is still held"
         if f[2] == last and f[4] is not None:
             return "response on the new stream"
@@ -2357,8 +2363,9 @@ def main():
                     "or more")
     ap.add_argument("--authority", default=None)
     ap.add_argument("--timeout", type=float, default=3.0, help="seconds to wait for a reaction")
-    ap.add_argument("--strict", action="store_true", help="a connection error must send GOAWAY "
-                    "and a stream error must be RST_STREAM (not a connection error)")
+    ap.add_argument("--strict", action="store_true", help="a connection error must send GOAWAY, "
+                    "a stream error must be RST_STREAM (not a connection error), and a stream "
+                    "within the limit must not be refused")
     ap.add_argument("--only", default=None, help="run the cases whose id starts with this")
     ap.add_argument("--list", action="store_true", help="list the cases and their RFC sentences")
     args = ap.parse_args()

@@ -887,7 +887,7 @@ impl Connection {
         // Rapid reset: a stream reset before we finished answering it cost us work the
         // peer never waited for.
         if self.role == Role::Server && s.send != SendHalf::Closed {
-            self.hold_slot(r.stream);
+            self.hold_slot(&s, r.stream);
             self.spend_reset()?;
         }
         events.list.push(Event::Reset {
@@ -900,9 +900,13 @@ impl Connection {
     }
 
     /// With `Config::hold_reset_slots`: the stream's work may still run, so its slot
-    /// keeps counting toward our concurrency limit until `work_cancelled`.
-    fn hold_slot(&mut self, stream: StreamId) {
-        if self.config.hold_reset_slots {
+    /// keeps counting toward our concurrency limit until `work_cancelled`. Only a
+    /// request the peer finished (END_STREAM) can have work: one reset while its body
+    /// was still coming frees its slot at once, so a client that resets an upload and
+    /// opens a stream in the same write is not refused (RFC 9113 5.1.2: a closed stream
+    /// does not count).
+    fn hold_slot(&mut self, s: &Stream, stream: StreamId) {
+        if self.config.hold_reset_slots && !s.recv_open {
             self.held_slots.push(stream);
         }
     }
@@ -1079,7 +1083,7 @@ impl Connection {
         if let Some(i) = self.streams.find(stream) {
             let s = self.close_stream(i);
             if self.role == Role::Server && s.send != SendHalf::Closed {
-                self.hold_slot(stream);
+                self.hold_slot(&s, stream);
             }
             if s.announced {
                 events.list.push(Event::Reset {

@@ -1326,6 +1326,18 @@ fn reset_streams_hold_their_slot_until_their_work_stops() {
         &input,
     );
     assert!(rst_of(&o.frames).is_empty());
+    // A request reset while its body was still coming had no work: its slot frees at once
+    // (the conformance suite's case 9113/5.1.2/2 saw stream 5 refused here).
+    let mut r = Raw::new();
+    let input = [
+        r.headers(1, EH, &with(GET, &[("content-length", "10")])),
+        r.headers(3, EH | ES, GET),
+        frame(RST, 0, 1, &u32be(8)),
+        r.headers(5, EH | ES, GET),
+    ]
+    .concat();
+    let o = server_run(config, &input);
+    assert!(rst_of(&o.frames).is_empty(), "{:?}", rst_of(&o.frames));
 }
 
 #[test]
