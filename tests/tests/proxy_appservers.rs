@@ -8,7 +8,8 @@
 //!   every variable of our packet arrives, bodies of 0 B and 1 MiB arrive exact;
 //! - fcgiwrap with a CGI shell script: GET, POST body, `Status: 404`, STDERR, two requests
 //!   on one kept connection; then behind uring-server's `fastcgi://` upstream (GET, POST,
-//!   a 0-byte body, 404, HEAD, `--fastcgi-script`, STDERR in the error log, 504, 502).
+//!   a 0-byte body, 404, HEAD, `--fastcgi-script`, STDERR in the error log, one kept
+//!   connection for all of them and its reuse in the metrics, 504, 502).
 //!
 //! `scripts/install-test-deps.sh` installs nginx, uwsgi-core, uwsgi-plugin-python3 and
 //! fcgiwrap.
@@ -611,6 +612,38 @@ fn ask(s: &mut TcpStream, raw: &[u8]) -> uring_common::http::testkit::OwnedRespo
     rs.messages.remove(0)
 }
 
+/// The local ports of the established TCP connections to `port` on this host, from
+/// /proc/net/tcp (the client side of each: who connected to the app server).
+fn connections_to(port: u16) -> Vec<u16> {
+    let table = std::fs::read_to_string("/proc/net/tcp").unwrap();
+    let mut ports: Vec<u16> = table
+        .lines()
+        .skip(1)
+        .filter_map(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            let hex_port = |a: &str| u16::from_str_radix(a.rsplit(':').next()?, 16).ok();
+            (f.get(3) == Some(&"01") && hex_port(f.get(2)?)? == port)
+                .then(|| hex_port(f[1]))
+                .flatten()
+        })
+        .collect();
+    ports.sort_unstable();
+    ports
+}
+
+/// `uring_server_upstream_reused_total` summed over routes and upstreams.
+fn reused_total(metrics: SocketAddr) -> u64 {
+    let mut s = TcpStream::connect(metrics).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    s.write_all(b"GET /metrics HTTP/1.0\r\n\r\n").unwrap();
+    let mut text = String::new();
+    s.read_to_string(&mut text).unwrap();
+    text.lines()
+        .filter(|l| l.starts_with("uring_server_upstream_reused_total{"))
+        .map(|l| l.rsplit(' ').next().unwrap().parse::<u64>().unwrap())
+        .sum()
+}
+
 fn header(r: &uring_common::http::testkit::OwnedResponse, name: &str) -> Option<String> {
     r.headers
         .iter()
@@ -625,8 +658,12 @@ fn uring_server_fronts_fcgiwrap_over_fastcgi() {
     let log_path = dir.join("server.err");
     let log = std::fs::File::create(&log_path).unwrap();
     let url = format!("fastcgi://{}", fw.addr);
+    let metrics = SocketAddr::from(([127, 0, 0, 1], free_port()));
+    let metrics_arg = metrics.to_string();
     let px = uring_tests::server::ServerProc::start_with(
         &[
+            "--metrics",
+            &metrics_arg,
             "--proxy",
             &format!("/={url}"),
             "--fastcgi-root",
@@ -655,6 +692,9 @@ fn uring_server_fronts_fcgiwrap_over_fastcgi() {
         String::from_utf8_lossy(&r.body),
         "method=GET\nquery=a=b\nscript=/echo.cgi\nlength=\nhost=site.example\n"
     );
+    // One upstream connection, kept (FCGI_KEEP_CONN) for every request below.
+    let kept = connections_to(fw.addr.port());
+    assert_eq!(kept.len(), 1, "{kept:?}");
 
     // POST bodies arrive whole; a 0-byte one has CONTENT_LENGTH "0", as nginx sends it
     // (fastcgi_records_match_nginx_fastcgi_pass compares).
@@ -712,6 +752,25 @@ fn uring_server_fronts_fcgiwrap_over_fastcgi() {
         logged.contains(&format!("{want} (upstream {url})")),
         "{logged}"
     );
+
+    assert_eq!(
+        connections_to(fw.addr.port()),
+        kept,
+        "seven requests on the one pooled connection"
+    );
+    // And the metrics count the six that found it pooled (published once a second).
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let reused = reused_total(metrics);
+        if reused == 6 {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "reused {reused}, want 6"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
 
     // A script slower than --upstream-timeout: 504; one that kills fcgiwrap: 502.
     let r = ask(&mut s, b"GET /echo.cgi?slow HTTP/1.1\r\nHost: h\r\n\r\n");

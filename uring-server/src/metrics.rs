@@ -153,6 +153,7 @@ impl WorkerMetrics {
                     a.failures += b.failures;
                     a.retries += b.retries;
                     a.check_failures += b.check_failures;
+                    a.reused += b.reused;
                     s.up &= u.up;
                 }
                 None => self.upstreams.push(*u),
@@ -173,11 +174,12 @@ impl Registry {
         };
         let at = |i: usize| samples.get(i).copied().unwrap_or(none);
         type Field = fn(&UpstreamSample) -> u64;
-        let series: [(&str, &str, &str, Field); 5] = [
+        let series: [(&str, &str, &str, Field); 6] = [
             ("upstream_requests_total", "counter", "Attempts sent to each upstream of each route (a retried request counts at each upstream it tried).", |s| s.counters.requests),
             ("upstream_failures_total", "counter", "Attempts that failed: connect refused or timed out, closed without a response, response timeout.", |s| s.counters.failures),
             ("upstream_retries_total", "counter", "Requests moved from this upstream to another of the route after a failure.", |s| s.counters.retries),
             ("upstream_check_failures_total", "counter", "Active health checks that failed.", |s| s.counters.check_failures),
+            ("upstream_reused_total", "counter", "Attempts sent on a kept-alive pooled connection (HTTP keep-alive, FastCGI keep-conn) rather than a new one.", |s| s.counters.reused),
             ("upstream_up", "gauge", "1 while the upstream takes requests in every worker (not skipped after failures, not down by its checks).", |s| s.up as u64),
         ];
         for (name, kind, help, field) in series {

@@ -39,6 +39,9 @@ pub struct MemberCounters {
     pub retries: u64,
     /// Health checks that failed.
     pub check_failures: u64,
+    /// Attempts sent on a pooled connection that had carried a response before (kept
+    /// alive: HTTP keep-alive, FastCGI's `FCGI_KEEP_CONN`), not on a new connect.
+    pub reused: u64,
 }
 
 impl Default for MemberHealth {

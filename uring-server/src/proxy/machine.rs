@@ -751,6 +751,9 @@ impl Machine {
         if !job.retried {
             job.started = now;
         }
+        if reused {
+            self.routes[job.route].members[job.member].counters.reused += 1;
+        }
         let u = self.conn_mut(up).expect("upstream connection");
         u.state = UpState::Busy;
         u.exchange = Exchange::of(&job.forward);

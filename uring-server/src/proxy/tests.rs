@@ -272,6 +272,8 @@ fn a_complete_response_returns_the_connection_to_the_pool() {
     p.submit(2, get("/b"));
     assert_eq!(p.up_of(2), up, "the pooled connection is reused");
     assert_eq!(p.ups[&up].requests.len(), 2);
+    let counters = p.m.upstream_states(p.now).next().unwrap().2;
+    assert_eq!(counters.reused, 1, "counted for the metrics");
     assert_eq!(p.open_ups(), vec![up]);
 }
 
@@ -617,6 +619,8 @@ fn fastcgi_keep_conn_connections_are_pooled_at_every_byte_split() {
         p.submit(2, fastcgi_get());
         assert_eq!(p.up_of(2), up, "at {at}");
         assert_eq!(p.connects, 1);
+        let counters = p.m.upstream_states(p.now).next().unwrap().2;
+        assert_eq!((counters.requests, counters.reused), (2, 1), "at {at}");
     }
 }
 
