@@ -67,6 +67,62 @@ pub struct ServerConfig {
     /// TLS ones.
     pub http2: bool,
     pub http2_limits: Http2Limits,
+    /// Request rate and connection limits per client address (`--limit-req`,
+    /// `--limit-conn`; `limit.rs`).
+    pub client_limits: ClientLimitConfig,
+}
+
+/// `--limit-req` and `--limit-conn` (none by default).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ClientLimitConfig {
+    /// Request rates: the global one has the empty prefix; a route's covers the paths
+    /// starting with its prefix (replacing the global one there).
+    pub requests: Vec<(String, LimitReq)>,
+    /// Open connections per address.
+    pub connections: Option<u32>,
+}
+
+/// One request rate limit: `100r/s`, `600r/m`, with `,burst=N` (default 0) and an
+/// optional `,nodelay` (the only behaviour: see `limit.rs`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LimitReq {
+    /// Thousandths of a request per second (nginx keeps the rate the same way).
+    pub milli_per_sec: u64,
+    pub burst: u64,
+}
+
+impl std::str::FromStr for LimitReq {
+    type Err = String;
+    fn from_str(s: &str) -> Result<LimitReq, String> {
+        let mut parts = s.split(',').map(str::trim);
+        let rate = parts.next().unwrap_or_default();
+        let bad_rate = || format!("'{rate}': a rate is N r/s or N r/m, e.g. 100r/s or 600r/m");
+        let (n, per_minute) = match (rate.strip_suffix("r/s"), rate.strip_suffix("r/m")) {
+            (Some(n), _) => (n, false),
+            (_, Some(n)) => (n, true),
+            _ => return Err(bad_rate()),
+        };
+        let n: u64 = n.trim().parse().map_err(|_| bad_rate())?;
+        let milli_per_sec = if per_minute { n * 1000 / 60 } else { n * 1000 };
+        if milli_per_sec == 0 || n > 1_000_000_000 {
+            return Err(format!("'{rate}': the rate must be at least 1r/m"));
+        }
+        let mut burst = 0;
+        for p in parts {
+            if p == "nodelay" {
+                continue;
+            }
+            burst = p
+                .strip_prefix("burst=")
+                .and_then(|b| b.parse::<u64>().ok())
+                .filter(|&b| b <= 1_000_000_000)
+                .ok_or_else(|| format!("'{p}': expected burst=N or nodelay"))?;
+        }
+        Ok(LimitReq {
+            milli_per_sec,
+            burst,
+        })
+    }
 }
 
 /// HTTP/2's limits (`--http2-*`; defaults: 100 streams, 16 KiB frames, a header list as
@@ -559,6 +615,7 @@ impl Default for ServerConfig {
             proxy: ProxyConfig::default(),
             http2: true,
             http2_limits: Http2Limits::default(),
+            client_limits: ClientLimitConfig::default(),
         }
     }
 }

@@ -14,7 +14,8 @@ use clap::parser::ValueSource;
 use clap::ArgMatches;
 use serde::Deserialize;
 use toml::Spanned;
-use uring_server::config::Balance;
+use uring_server::compress::Codings;
+use uring_server::config::{Balance, LimitReq};
 use uring_server::{AccessLogFormat, UpstreamProtocol};
 
 use crate::{parse_duration, parse_health_path, parse_tier, privileges, Cli, RouteArg, Span};
@@ -37,6 +38,8 @@ struct Document {
     access_log: AccessLogSection,
     #[serde(default)]
     proxy: ProxySection,
+    #[serde(default)]
+    compression: CompressionSection,
     #[serde(default)]
     tls: Vec<Spanned<TlsSection>>,
     #[serde(default)]
@@ -69,6 +72,16 @@ struct LimitsSection {
     max_headers: Key<usize>,
     max_target_bytes: Key<usize>,
     max_body_bytes: Key<u64>,
+    limit_req: Key<String>,
+    limit_conn: Key<u32>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct CompressionSection {
+    precompressed: Key<bool>,
+    codings: Key<Vec<Spanned<String>>>,
+    min_length: Key<u64>,
 }
 
 #[derive(Deserialize, Default)]
@@ -209,6 +222,7 @@ struct RouteSection {
     health_interval: Key<String>,
     health_rise: Key<u32>,
     health_fall: Key<u32>,
+    limit_req: Key<String>,
 }
 
 /// The file's values, checked and in the command line's types. `None`: not in the file.
@@ -262,6 +276,11 @@ pub struct FileSettings {
     health_interval: Option<Span>,
     health_rise: Option<u32>,
     health_fall: Option<u32>,
+    precompressed: Option<bool>,
+    compress: Option<Codings>,
+    compress_min_length: Option<u64>,
+    limit_req: Option<Vec<(String, LimitReq)>>,
+    limit_conn: Option<u32>,
 }
 
 /// Reads `path` into checked settings, or `FILE:LINE: what is wrong`.
@@ -340,6 +359,31 @@ pub fn parse(text: &str, base: &Path) -> Result<FileSettings, Mistake> {
     out.max_headers = positive(&l.max_headers)?;
     out.max_target_bytes = positive(&l.max_target_bytes)?;
     out.max_body_bytes = plain(&l.max_body_bytes);
+    let mut limit_req = Vec::new();
+    if let Some(rate) = &l.limit_req {
+        limit_req.push((
+            String::new(),
+            rate.get_ref().parse().map_err(|e| at(rate, e))?,
+        ));
+    }
+    if let Some(n) = &l.limit_conn {
+        if *n.get_ref() == 0 {
+            return Err(at(n, "limit_conn must be at least 1"));
+        }
+        out.limit_conn = Some(*n.get_ref());
+    }
+
+    let c = &doc.compression;
+    out.precompressed = plain(&c.precompressed);
+    out.compress_min_length = plain(&c.min_length);
+    if let Some(list) = &c.codings {
+        let joined: Vec<&str> = list
+            .get_ref()
+            .iter()
+            .map(|s| s.get_ref().as_str())
+            .collect();
+        out.compress = Some(Codings::parse_list(&joined.join(",")).map_err(|e| at(list, e))?);
+    }
 
     let t = &doc.timeouts;
     out.header_timeout = duration(&t.header)?;
@@ -438,6 +482,16 @@ pub fn parse(text: &str, base: &Path) -> Result<FileSettings, Mistake> {
             out.fastcgi_root = Some(roots);
             out.fastcgi_script = Some(scripts);
         }
+        for route in &site.route {
+            let r = route.get_ref();
+            if let Some(rate) = &r.limit_req {
+                let limit = rate.get_ref().parse().map_err(|e| at(rate, e))?;
+                limit_req.push((r.prefix.get_ref().clone(), limit));
+            }
+        }
+    }
+    if !limit_req.is_empty() {
+        out.limit_req = Some(limit_req);
     }
     Ok(out)
 }
@@ -689,6 +743,11 @@ pub fn apply(file: FileSettings, cli: &mut Cli, matches: &ArgMatches) {
     take!(health_interval);
     take!(health_rise);
     take!(health_fall);
+    take!(precompressed);
+    take!(compress, Some);
+    take!(compress_min_length);
+    take!(limit_req);
+    take!(limit_conn, Some);
 }
 
 #[cfg(test)]
@@ -975,6 +1034,49 @@ upstreams = ["http://127.0.0.1:8003", "http://127.0.0.1:8004"]
     }
 
     #[test]
+    fn compression_and_limits_reach_their_flags() {
+        let text = r#"
+[limits]
+limit_req = "100r/s,burst=20"
+limit_conn = 8
+[compression]
+precompressed = true
+codings = ["gzip", "zstd"]
+min_length = 100
+[[site]]
+[[site.route]]
+prefix = "/api/"
+upstreams = ["http://127.0.0.1:9000"]
+limit_req = "10r/m,burst=5,nodelay"
+"#;
+        let cli = merged(text, &[]);
+        assert!(cli.precompressed);
+        assert_eq!(
+            cli.compress,
+            Some(Codings::parse_list("zstd,gzip").unwrap())
+        );
+        assert_eq!(cli.compress_min_length, 100);
+        assert_eq!(cli.limit_conn, Some(8));
+        let rate = |s: &str| s.parse::<LimitReq>().unwrap();
+        assert_eq!(
+            cli.limit_req,
+            [
+                (String::new(), rate("100r/s,burst=20")),
+                ("/api/".to_string(), rate("10r/m,burst=5")),
+            ]
+        );
+        assert_eq!(rate("600r/m").milli_per_sec, 10_000);
+        assert_eq!(rate("10r/m,burst=5").burst, 5);
+        let cli = merged(text, &["--limit-req", "5r/s", "--compress", "gzip"]);
+        assert_eq!(
+            cli.limit_req,
+            [(String::new(), rate("5r/s"))],
+            "the flag wins"
+        );
+        assert_eq!(cli.compress, Some(Codings::parse_list("gzip").unwrap()));
+    }
+
+    #[test]
     fn mistakes_name_their_line() {
         for (text, want) in [
             ("[server]\nlisten = [\"127.0.0.1\"]\n", "2: '127.0.0.1' is not an address"),
@@ -1009,6 +1111,11 @@ upstreams = ["http://127.0.0.1:8003", "http://127.0.0.1:8004"]
             ("[[site]]\n[[site.route]]\nprefix = \"/\"\nupstreams = [\"http://127.0.0.1:1\"]\nbalance = \"random\"\n", "5: balance 'random'"),
             ("[server]\nuser = \"no-such-user-here\"\n", "2: "),
             ("[access_log]\npath = \"/no/such/dir/log\"\n", "2: directory /no/such/dir does not exist"),
+            ("[limits]\nlimit_req = \"100\"\n", "2: '100': a rate is"),
+            ("[limits]\nlimit_req = \"1r/s,burst=x\"\n", "2: 'burst=x': expected burst=N"),
+            ("[limits]\nlimit_conn = 0\n", "2: limit_conn must be at least 1"),
+            ("[compression]\ncodings = [\"br\"]\n", "2: 'br': on-the-fly compression is gzip or zstd"),
+            ("[[site]]\n[[site.route]]\nprefix = \"/\"\nupstreams = [\"http://127.0.0.1:1\"]\nlimit_req = \"5r/h\"\n", "5: '5r/h': a rate is"),
         ] {
             let err = parse_str(text).err().unwrap_or_else(|| panic!("accepted: {text}"));
             assert!(err.starts_with(want), "{text:?}: got {err:?}, want {want:?}");

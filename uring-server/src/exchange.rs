@@ -29,6 +29,44 @@ pub enum Outcome {
     Deferred,
 }
 
+/// Answer 429 to a request over its client's `--limit-req` rate, with the seconds until
+/// one more would pass; recorded as any answer (the access log shows the 429).
+#[cold]
+pub fn too_many_requests(
+    req: &Request<'_>,
+    w: &mut ResponseWriter<'_>,
+    log: Option<&mut RequestLog>,
+    arrived: Instant,
+    date: &[u8; 29],
+    retry_after: u64,
+) -> Outcome {
+    let secs = retry_after.to_string();
+    w.respond(
+        429,
+        &[
+            ("Retry-After", secs.as_bytes()),
+            ("Content-Type", b"text/plain"),
+        ],
+        b"Too Many Requests\n",
+    );
+    if let Some(log) = log {
+        log.request_limited();
+        log.answered(&Answered {
+            head: req.head,
+            status: 429,
+            route: Route::Builtin,
+            body_bytes: w.body_len,
+            arrived,
+            date,
+        });
+    }
+    Outcome::Answered {
+        status: 429,
+        keep_alive: w.keep_alive,
+        file: None,
+    }
+}
+
 /// Hand `req` to the handler and record the answer in the access log and metrics.
 /// Inlined into each protocol's dispatch: a call here (and the writer passed by value)
 /// cost HTTP/1.1 about 100 instructions per request, measured with callgrind.

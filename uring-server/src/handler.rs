@@ -9,6 +9,7 @@ pub use crate::request::Request;
 pub use crate::response::{CachedResponse, FileBody, ResponseWriter, SERVER_NAME};
 use std::sync::Arc;
 
+use crate::compress::Compression;
 use crate::config::{ProxyConfig, UpstreamRoute};
 use crate::static_files::{FileBodies, StaticFiles};
 
@@ -58,6 +59,9 @@ pub struct DefaultHandler {
     pub(crate) files: Option<StaticFiles>,
     /// `--proxy` routes: matching paths other than the built-in ones go upstream.
     pub(crate) proxy: Option<Arc<ProxyConfig>>,
+    /// `--compress`: on-the-fly compression of the answers given here (static files
+    /// keep theirs compressed per file version, see `static_files.rs`).
+    pub(crate) compress: Option<Compression>,
     plaintext: CachedResponse,
     json_buf: Vec<u8>,
 }
@@ -72,6 +76,7 @@ impl Default for DefaultHandler {
         DefaultHandler {
             files: None,
             proxy: None,
+            compress: None,
             plaintext: CachedResponse::new(200, &[("Content-Type", b"text/plain")], PLAIN),
             json_buf: Vec::with_capacity(64),
         }
@@ -138,6 +143,9 @@ impl Handler for DefaultHandler {
     #[inline]
     fn handle(&mut self, req: &Request<'_>, resp: &mut ResponseWriter<'_>) {
         let path = req.path();
+        if let Some(c) = &self.compress {
+            resp.compress = Some(c.negotiate(req.header("Accept-Encoding")));
+        }
         // `OPTIONS *` asks about the server as a whole (the codec lets `*` through for
         // OPTIONS only): everything here serves GET and HEAD.
         if req.target() == "*" {

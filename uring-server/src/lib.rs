@@ -29,12 +29,14 @@
 //! - [`proxy`]: `--proxy` reverse proxying to upstream app servers (docs/proxy.md).
 
 pub mod access_log;
+pub mod compress;
 pub mod config;
 pub mod conn;
 pub mod exchange;
 pub mod handler;
 pub mod inherit;
 pub mod ktls;
+pub mod limit;
 mod listener;
 pub mod metrics;
 pub mod observe;

@@ -16,9 +16,10 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{CommandFactory, FromArgMatches, Parser};
+use uring_server::compress::{Codings, Compression};
 use uring_server::config::{
-    parse_upstream_spec, Balance, Health, HealthCheck, Http2Limits, UpstreamUrl, HEALTH_FALL,
-    HEALTH_INTERVAL, HEALTH_RISE,
+    parse_upstream_spec, Balance, ClientLimitConfig, Health, HealthCheck, Http2Limits, LimitReq,
+    UpstreamUrl, HEALTH_FALL, HEALTH_INTERVAL, HEALTH_RISE,
 };
 use uring_server::{
     inherit, systemd, upgrade, AccessLogFormat, AccessLogTarget, FastcgiScript, FileBodies, Limits,
@@ -103,6 +104,34 @@ struct Cli {
     /// memory, then send).
     #[arg(long, value_name = "splice|splice-ring|read", default_value = "splice", value_parser = ["splice", "splice-ring", "read"])]
     file_body: String,
+
+    /// Serve a precompressed sibling of a static file (a.js.br, a.js.zst, a.js.gz beside
+    /// a.js) to a client whose Accept-Encoding takes it, with its own ETag (nginx's
+    /// gzip_static, for br and zstd too).
+    #[arg(long)]
+    precompressed: bool,
+
+    /// Compress answers on the fly with these codings (gzip, zstd or gzip,zstd): text,
+    /// JSON, JavaScript, XML, SVG... of at least --compress-min-length bytes, never ranges.
+    /// Static files up to 1 MiB are compressed once per file version.
+    #[arg(long, value_name = "CODINGS", value_parser = parse_codings)]
+    compress: Option<Codings>,
+
+    /// Bodies shorter than this are not compressed (nginx's gzip_min_length).
+    #[arg(long, value_name = "BYTES", default_value_t = Compression::default().min_length)]
+    compress_min_length: u64,
+
+    /// Limit the request rate per client address (nginx's limit_req with nodelay):
+    /// RATE is Nr/s or Nr/m, burst=N requests pass at once above it; the excess is
+    /// answered 429 with Retry-After. With PREFIX= it covers the paths under PREFIX only
+    /// (replacing the global limit there). Repeatable. Shared by all workers.
+    #[arg(long = "limit-req", value_name = "[PREFIX=]RATE[,burst=N]", value_parser = parse_limit_req)]
+    limit_req: Vec<(String, LimitReq)>,
+
+    /// Open connections per client address (nginx's limit_conn); more are closed at
+    /// accept, unanswered. Shared by all workers.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    limit_conn: Option<u32>,
 
     /// Kernel interface: io_uring tier basic (5.10), multishot (5.19), full (6.1), or epoll;
     /// auto takes the best io_uring tier, or epoll when io_uring is forbidden or missing.
@@ -393,6 +422,18 @@ fn fastcgi_scripts(cli: &Cli) -> Result<Vec<Option<FastcgiScript>>, String> {
     Ok(scripts)
 }
 
+fn parse_codings(s: &str) -> Result<Codings, String> {
+    Codings::parse_list(s)
+}
+
+/// `100r/s,burst=20` or `/api/=10r/s`.
+fn parse_limit_req(s: &str) -> Result<(String, LimitReq), String> {
+    match s.split_once('=') {
+        Some((prefix, rate)) if prefix.starts_with('/') => Ok((prefix.to_string(), rate.parse()?)),
+        _ => Ok((String::new(), s.parse()?)),
+    }
+}
+
 fn parse_tier(s: &str) -> Result<TierChoice, String> {
     s.parse()
 }
@@ -621,6 +662,16 @@ fn main() -> ExitCode {
         .upstream_conns(cli.upstream_conns)
         .upstream_timeouts(cli.upstream_connect_timeout.0, cli.upstream_timeout.0)
         .trust_forwarded(cli.trust_forwarded)
+        .precompressed(cli.precompressed)
+        .compression(Compression {
+            codings: cli.compress.unwrap_or_default(),
+            min_length: cli.compress_min_length,
+            ..Compression::default()
+        })
+        .client_limits(ClientLimitConfig {
+            requests: cli.limit_req.clone(),
+            connections: cli.limit_conn,
+        })
         .http2(cli.http2 == "on")
         .http2_limits(Http2Limits {
             max_streams: cli.http2_max_streams,

@@ -74,6 +74,10 @@ pub struct WorkerMetrics {
     pub http2_connections: u64,
     /// HTTP/2 connections ended by a defence or a protocol error, by [`HTTP2_CLOSES`].
     pub http2_closes: [u64; 6],
+    /// Requests refused with 429 by `--limit-req`.
+    pub limited_requests: u64,
+    /// Connections closed at accept by `--limit-conn`.
+    pub limited_connections: u64,
     /// Per route and upstream, in the order of [`Registry::with_upstreams`]' labels.
     pub upstreams: Vec<UpstreamSample>,
 }
@@ -112,6 +116,8 @@ impl Default for WorkerMetrics {
             http2_connections: 0,
             http2_closes: [0; 6],
             upstreams: Vec::new(),
+            limited_requests: 0,
+            limited_connections: 0,
         }
     }
 }
@@ -141,6 +147,8 @@ impl WorkerMetrics {
         self.duration_sum_us += o.duration_sum_us;
         self.http2_requests += o.http2_requests;
         self.http2_connections += o.http2_connections;
+        self.limited_requests += o.limited_requests;
+        self.limited_connections += o.limited_connections;
         for (x, y) in self.http2_closes.iter_mut().zip(&o.http2_closes) {
             *x += y;
         }
@@ -309,6 +317,8 @@ impl Registry {
             ("sent_bytes_total", "counter", "Bytes sent to clients (heads and bodies).", sum.bytes_out),
             ("open_connections", "gauge", "Client connections open now.", sum.open_connections),
             ("http2_connections_total", "counter", "Connections that spoke HTTP/2 (prior knowledge or ALPN h2).", sum.http2_connections),
+            ("limited_requests_total", "counter", "Requests refused with 429 by --limit-req (rate per client address).", sum.limited_requests),
+            ("limited_connections_total", "counter", "Connections closed at accept by --limit-conn (open connections per client address).", sum.limited_connections),
             ("accept_backoffs_total", "counter", "Accept pauses after the fd table or memory ran out (EMFILE, ENFILE, ENOBUFS, ENOMEM).", sum.accept_backoffs),
             ("ktls_connections_total", "counter", "TLS sessions handed to the kernel after the handshake (--ktls).", ktls.0),
             ("ktls_control_record_closes_total", "counter", "kTLS connections closed on a record that is not application data (alert, KeyUpdate: EIO).", ktls.1),

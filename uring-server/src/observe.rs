@@ -214,6 +214,20 @@ impl RequestLog {
         }
     }
 
+    /// A connection closed unanswered by `--limit-conn`.
+    pub fn connection_limited(&mut self) {
+        if let Some((m, _)) = self.metrics.as_mut() {
+            m.limited_connections += 1;
+        }
+    }
+
+    /// A request answered 429 by `--limit-req` (its log line is written as any answer's).
+    pub fn request_limited(&mut self) {
+        if let Some((m, _)) = self.metrics.as_mut() {
+            m.limited_requests += 1;
+        }
+    }
+
     pub fn accept_backoff(&mut self) {
         if let Some((m, _)) = self.metrics.as_mut() {
             m.accept_backoffs += 1;

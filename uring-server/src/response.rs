@@ -8,6 +8,8 @@ use std::sync::Arc;
 
 use uring_common::http::serialize;
 
+use crate::compress::{self, Effort, Negotiated};
+
 /// A file body the worker streams in bounded chunks after the head. The file is shared
 /// (`Arc`) so that an open-file cache can hand the same descriptor to many responses.
 #[derive(Debug)]
@@ -56,6 +58,9 @@ pub struct ResponseWriter<'a> {
     /// Body bytes of the answer (a file body's length included; 0 for HEAD): what the
     /// access log reports, known here without searching the head's end.
     pub(crate) body_len: u64,
+    /// On-the-fly compression for this request (`--compress`), set by the handler: an
+    /// in-memory body that qualifies is compressed by `respond`. `None`: as it is.
+    pub compress: Option<Negotiated>,
 }
 
 /// Where the answer goes: the protocol's part of writing a response.
@@ -188,6 +193,7 @@ impl<'a> ResponseWriter<'a> {
             status: None,
             deferred: false,
             body_len: 0,
+            compress: None,
         }
     }
 
@@ -197,7 +203,69 @@ impl<'a> ResponseWriter<'a> {
         if self.status.is_some() {
             return;
         }
+        if let Some(n) = self.compress.take() {
+            if self.respond_compressed(n, status, headers, body) {
+                return;
+            }
+        }
         self.write_head(status, headers, body.len() as u64);
+        self.put_body(status, body);
+    }
+
+    /// `respond` for a body that qualifies for compression (false: it does not): the
+    /// chosen coding's bytes with `Content-Encoding`, a weak `ETag` and `Vary:
+    /// Accept-Encoding`; the body as it is, with `Vary`, when the client accepts none.
+    #[cold]
+    fn respond_compressed(
+        &mut self,
+        n: Negotiated,
+        status: u16,
+        headers: &[(&str, &[u8])],
+        body: &[u8],
+    ) -> bool {
+        let field = |name: &str| {
+            headers
+                .iter()
+                .find(|(h, _)| h.eq_ignore_ascii_case(name))
+                .map(|&(_, v)| v)
+        };
+        let ctype = field("Content-Type").unwrap_or_default();
+        if !n.applies(status, ctype, body.len() as u64)
+            || field("Content-Encoding").is_some()
+            || field("Content-Range").is_some()
+        {
+            return false;
+        }
+        let encoded = n
+            .accepted
+            .choose(n.codings)
+            .and_then(|c| Some((c, compress::compress(c, body, Effort::PerResponse)?)));
+        let etag = field("ETag")
+            .filter(|_| encoded.is_some())
+            .map(compress::weak_etag);
+        let vary = with_accept_encoding(field("Vary"));
+        let mut all: Vec<(&str, &[u8])> = Vec::with_capacity(headers.len() + 2);
+        for &(name, value) in headers {
+            match &etag {
+                Some(weak) if name.eq_ignore_ascii_case("ETag") => all.push((name, weak)),
+                _ if name.eq_ignore_ascii_case("Vary") => {}
+                _ => all.push((name, value)),
+            }
+        }
+        all.push(("Vary", &vary));
+        let body = match &encoded {
+            Some((coding, bytes)) => {
+                all.push(("Content-Encoding", coding.token().as_bytes()));
+                &bytes[..]
+            }
+            None => body,
+        };
+        self.write_head(status, &all, body.len() as u64);
+        self.put_body(status, body);
+        true
+    }
+
+    fn put_body(&mut self, status: u16, body: &[u8]) {
         if !self.head_only && !no_body_status(status) {
             match &mut self.wire {
                 Wire::H1(out) => out.extend_from_slice(body),
@@ -226,6 +294,12 @@ impl<'a> ResponseWriter<'a> {
     pub fn respond_cached(&mut self, cached: &CachedResponse) {
         if self.status.is_some() {
             return;
+        }
+        if self.compress.is_some() {
+            let fields: Vec<(&str, &[u8])> = (cached.fields.iter())
+                .map(|(n, v)| (n.as_str(), v.as_slice()))
+                .collect();
+            return self.respond(cached.status, &fields, &cached.body);
         }
         let out = match &mut self.wire {
             Wire::H1(out) => out,
@@ -410,6 +484,22 @@ impl CachedResponse {
             close: variant(false, false),
             http10: variant(true, true),
         }
+    }
+}
+
+/// A `Vary` value that names `Accept-Encoding` (the response's own, extended if need be).
+pub(crate) fn with_accept_encoding(vary: Option<&[u8]>) -> Vec<u8> {
+    match vary {
+        None => b"Accept-Encoding".to_vec(),
+        Some(v)
+            if v.split(|&c| c == b',').any(|i| {
+                let i = i.trim_ascii();
+                i == b"*" || i.eq_ignore_ascii_case(b"accept-encoding")
+            }) =>
+        {
+            v.to_vec()
+        }
+        Some(v) => [v, b", Accept-Encoding"].concat(),
     }
 }
 

@@ -19,6 +19,7 @@ use uring_common::ring::{self, RingError, Tier, TierChoice};
 // worker, the connection and the access log need not import this file); these paths
 // stay as they were.
 use crate::access_log::AccessLog;
+use crate::compress::Compression;
 pub use crate::config::{
     AccessLogFormat, AccessLogTarget, FastcgiScript, ProxyConfig, ServerConfig, Timeouts,
     TlsSettings, UpstreamAddr, UpstreamProtocol, UpstreamRoute,
@@ -134,6 +135,7 @@ impl Server {
             config: ServerConfig::default(),
             root: None,
             bodies: FileBodies::default(),
+            codings: ContentCodings::default(),
             handler: None,
             inherited: Vec::new(),
         }
@@ -145,6 +147,7 @@ pub struct ServerBuilder<H> {
     config: ServerConfig,
     root: Option<PathBuf>,
     bodies: FileBodies,
+    codings: ContentCodings,
     handler: Option<H>,
     inherited: Vec<OwnedFd>,
 }
@@ -347,12 +350,32 @@ impl<H: Handler + Clone> ServerBuilder<H> {
         self
     }
 
+    /// Request rate and connection limits per client address (`limit.rs`).
+    pub fn client_limits(mut self, limits: crate::config::ClientLimitConfig) -> Self {
+        self.config.client_limits = limits;
+        self
+    }
+
+    /// Serve precompressed siblings of static files (`a.js.br`, `.zst`, `.gz`) to
+    /// clients that accept them (default handler only).
+    pub fn precompressed(mut self, on: bool) -> Self {
+        self.codings.precompressed = on;
+        self
+    }
+
+    /// Compress answers on the fly (default handler only; see [`Compression`]).
+    pub fn compression(mut self, c: Compression) -> Self {
+        self.codings.compression = c;
+        self
+    }
+
     /// Use `handler`; each worker gets its own clone.
     pub fn handler<H2: Handler + Clone>(self, handler: H2) -> ServerBuilder<H2> {
         ServerBuilder {
             config: self.config,
             root: self.root,
             bodies: self.bodies,
+            codings: self.codings,
             handler: Some(handler),
             inherited: self.inherited,
         }
@@ -371,7 +394,7 @@ impl<H: Handler + Clone> ServerBuilder<H> {
         check_config(&mut config)?;
         let handler = match self.handler {
             Some(h) => h,
-            None => default_handler::<H>(self.root, self.bodies, &config.proxy)?,
+            None => default_handler::<H>(self.root, self.bodies, self.codings, &config.proxy)?,
         };
 
         ring::raise_memlock_limit();
@@ -410,6 +433,7 @@ impl<H: Handler + Clone> ServerBuilder<H> {
             .map_err(|e| ServerError::Config(format!("cannot open the access log: {e}")))?;
         let (registry, metrics) = start_metrics(&config, tier, access_log.as_ref())?;
 
+        let client_limits = crate::limit::ClientLimits::new(&config.client_limits).map(Arc::new);
         let mut workers = Vec::with_capacity(config.workers);
         let mut wakers = Vec::with_capacity(config.workers);
         let (ready_tx, ready_rx) = mpsc::channel::<Result<(), RingError>>();
@@ -439,6 +463,7 @@ impl<H: Handler + Clone> ServerBuilder<H> {
                     access_log.as_ref().map(AccessLog::sink),
                     registry.as_ref().map(|r| r.slot(index)),
                 ),
+                client_limits: client_limits.clone(),
             };
             let h = handler.clone();
             let tx = ready_tx.clone();
@@ -525,15 +550,30 @@ fn check_config(config: &mut ServerConfig) -> Result<(), ServerError> {
     Ok(())
 }
 
+/// The default handler's content codings (`--precompressed`, `--compress`).
+#[derive(Debug, Clone, Copy, Default)]
+struct ContentCodings {
+    precompressed: bool,
+    compression: Compression,
+}
+
 /// The default handler (with `root`), as the builder's handler type, which is
 /// `DefaultHandler` whenever no handler was given.
 fn default_handler<H: 'static>(
     root: Option<PathBuf>,
     bodies: FileBodies,
+    codings: ContentCodings,
     proxy: &ProxyConfig,
 ) -> Result<H, ServerError> {
     let mut dh = DefaultHandler::with_bodies(root.clone(), bodies)
         .map_err(|e| ServerError::Root(root.unwrap_or_default(), e))?;
+    if let Some(files) = dh.files.take() {
+        let files = files.precompressed(codings.precompressed);
+        dh.files = Some(files.compression(codings.compression));
+    }
+    if codings.compression.is_on() {
+        dh.compress = Some(codings.compression);
+    }
     if proxy.is_enabled() {
         dh.proxy = Some(std::sync::Arc::new(proxy.clone()));
     }

@@ -29,6 +29,7 @@ use std::time::{Duration, Instant, UNIX_EPOCH};
 
 use uring_common::http::DateCache;
 
+use crate::compress::{self, Accepted, Coding, Codings, Compression, Effort};
 use crate::request::Request;
 use crate::response::{FileBody, ResponseWriter};
 
@@ -80,7 +81,19 @@ pub struct StaticFiles {
     root: Arc<OwnedFd>,
     cache: OpenFileCache,
     bodies: FileBodies,
+    /// Serve `a.js.br`, `.zst`, `.gz` beside `a.js` to clients that accept them.
+    precompressed: bool,
+    /// Compress files on the fly (once per file version, on the opener thread).
+    compression: Compression,
     opener: Opener,
+}
+
+/// What the opener thread needs to describe a file for the cache.
+#[derive(Debug, Clone, Copy)]
+struct OpenSettings {
+    memory_max: u64,
+    precompressed: bool,
+    compression: Compression,
 }
 
 /// What the opener thread answers for one path.
@@ -119,7 +132,13 @@ impl Opener {
 
     /// Ask for `key` to be opened (once while it is in progress). False when no thread
     /// could be started: the caller opens it itself.
-    fn ask(&mut self, root: &Arc<OwnedFd>, memory_max: u64, key: &[u8], slash: bool) -> bool {
+    fn ask(
+        &mut self,
+        root: &Arc<OwnedFd>,
+        settings: OpenSettings,
+        key: &[u8],
+        slash: bool,
+    ) -> bool {
         if self.asked.contains(key) {
             return true;
         }
@@ -132,7 +151,7 @@ impl Opener {
                 .spawn(move || {
                     // Ends when the worker's handler (the sender) is dropped.
                     for (key, slash) in ask_rx {
-                        let r = open_entry(&root, memory_max, key.clone(), slash, Instant::now());
+                        let r = open_entry(&root, settings, key.clone(), slash, Instant::now());
                         if res_tx.send((key, r)).is_err() {
                             return;
                         }
@@ -180,6 +199,8 @@ impl Clone for StaticFiles {
             root: self.root.clone(),
             cache: OpenFileCache::new(self.cache.capacity, self.cache.valid_for),
             bodies: self.bodies,
+            precompressed: self.precompressed,
+            compression: self.compression,
             opener: Opener::new().expect("an eventfd for the file opener"),
         }
     }
@@ -206,6 +227,57 @@ struct CachedFile {
     checked: Instant,
     /// Used since the clock hand last passed (second chance).
     referenced: bool,
+    /// Precompressed siblings found beside the file (`--precompressed`).
+    siblings: Vec<Sibling>,
+    /// Whether siblings were looked for: revalidation then checks that none came or went.
+    siblings_checked: bool,
+    /// The file compressed by the opener thread (`--compress`), per coding.
+    compressed: Vec<(Coding, Box<[u8]>)>,
+}
+
+/// A precompressed sibling (`a.js.br` beside `a.js`): its own file, validators and, when
+/// small, bytes.
+struct Sibling {
+    coding: Coding,
+    file: Arc<File>,
+    stat: [i64; 5],
+    size: u64,
+    mtime_secs: u64,
+    etag: Vec<u8>,
+    last_modified: [u8; 29],
+    bytes: Option<Box<[u8]>>,
+}
+
+/// What revalidation compares: device, inode, size, mtime (seconds, nanoseconds).
+fn identity(st: &libc::stat) -> [i64; 5] {
+    [
+        st.st_dev as i64,
+        st.st_ino as i64,
+        st.st_size,
+        st.st_mtime,
+        st.st_mtime_nsec,
+    ]
+}
+
+fn meta_identity(m: &std::fs::Metadata) -> [i64; 5] {
+    [
+        m.dev() as i64,
+        m.ino() as i64,
+        m.size() as i64,
+        m.mtime(),
+        m.mtime_nsec(),
+    ]
+}
+
+/// `fstatat` beneath the root, without following a final symlink's escape (the path was
+/// opened with `RESOLVE_BENEATH` before; this only compares).
+fn stat_at(root: &OwnedFd, path: &std::ffi::CStr) -> Option<libc::stat> {
+    let mut st = std::mem::MaybeUninit::<libc::stat>::uninit();
+    // SAFETY: `path` is a valid C string, `st` has room for a stat; fstatat writes it
+    // only on success (checked before reading).
+    let rc = unsafe { libc::fstatat(root.as_raw_fd(), path.as_ptr(), st.as_mut_ptr(), 0) };
+    // SAFETY: fstatat succeeded, so it filled `st`.
+    (rc == 0).then(|| unsafe { st.assume_init() })
 }
 
 impl CachedFile {
@@ -219,21 +291,32 @@ impl CachedFile {
 
     /// Whether the path still names the same, unchanged file (one `fstatat`).
     fn still_valid(&self, root: &OwnedFd) -> bool {
-        let mut st = std::mem::MaybeUninit::<libc::stat>::uninit();
-        // SAFETY: `opened` is a valid C string, `st` has room for a stat; fstatat
-        // writes it only on success (checked before reading).
-        let rc =
-            unsafe { libc::fstatat(root.as_raw_fd(), self.opened.as_ptr(), st.as_mut_ptr(), 0) };
-        if rc != 0 {
+        let Some(st) = stat_at(root, &self.opened) else {
             return false;
-        }
-        // SAFETY: fstatat succeeded, so it filled `st`.
-        let st = unsafe { st.assume_init() };
-        st.st_dev == self.dev
+        };
+        let same = st.st_dev == self.dev
             && st.st_ino == self.ino
             && st.st_size as u64 == self.size
             && st.st_mtime == self.mtime
-            && st.st_mtime_nsec == self.mtime_nsec
+            && st.st_mtime_nsec == self.mtime_nsec;
+        same && (!self.siblings_checked || self.siblings_unchanged(root))
+    }
+
+    /// Every sibling still there and unchanged, and none new (one stat per coding).
+    fn siblings_unchanged(&self, root: &OwnedFd) -> bool {
+        Coding::PREFERENCE.iter().all(|&coding| {
+            let name = [self.opened.as_bytes(), coding.suffix()].concat();
+            let now = CString::new(name)
+                .ok()
+                .and_then(|c| stat_at(root, &c))
+                .filter(|st| st.st_mode & libc::S_IFMT == libc::S_IFREG);
+            let was = self.siblings.iter().find(|s| s.coding == coding);
+            match (now, was) {
+                (Some(st), Some(s)) => identity(&st) == s.stat,
+                (None, None) => true,
+                _ => false,
+            }
+        })
     }
 }
 
@@ -355,6 +438,8 @@ impl StaticFiles {
             root: Arc::new(unsafe { OwnedFd::from_raw_fd(fd) }),
             cache: OpenFileCache::new(entries, valid_for),
             bodies: FileBodies::default(),
+            precompressed: false,
+            compression: Compression::default(),
             opener: Opener::new()?,
         })
     }
@@ -365,6 +450,27 @@ impl StaticFiles {
         self
     }
 
+    /// Serve precompressed siblings (`a.js.br`, `a.js.zst`, `a.js.gz`) to clients whose
+    /// `Accept-Encoding` takes them (nginx's `gzip_static`).
+    pub fn precompressed(mut self, on: bool) -> Self {
+        self.precompressed = on;
+        self
+    }
+
+    /// Compress compressible files on the fly (see [`Compression`]).
+    pub fn compression(mut self, c: Compression) -> Self {
+        self.compression = c;
+        self
+    }
+
+    fn open_settings(&self) -> OpenSettings {
+        OpenSettings {
+            memory_max: self.bodies.memory_max,
+            precompressed: self.precompressed,
+            compression: self.compression,
+        }
+    }
+
     pub fn serve(&mut self, req: &Request<'_>, resp: &mut ResponseWriter<'_>) {
         if resp.only_get_and_head(req.method()) {
             return;
@@ -373,6 +479,11 @@ impl StaticFiles {
             Ok(r) => r,
             Err(why) => return refuse(req, resp, why),
         };
+        // Content codings are chosen here, per file; the writer's own compression is for
+        // answers from memory only.
+        resp.compress = None;
+        let accepted = (self.precompressed || self.compression.is_on())
+            .then(|| Accepted::parse(req.header("Accept-Encoding")));
         let slash = req.path().ends_with('/');
         if slash {
             key.push(b'/');
@@ -384,19 +495,20 @@ impl StaticFiles {
                 Some(Ok(entry)) => self.cache.insert(entry),
                 Some(Err(why)) => return refuse(req, resp, why),
                 None => {
-                    let max = self.bodies.memory_max;
-                    if self.opener.ask(&self.root, max, &key, slash) {
+                    let settings = self.open_settings();
+                    if self.opener.ask(&self.root, settings, &key, slash) {
                         return resp.defer();
                     }
                     // No opener thread: open here, blocking, rather than never.
-                    match open_entry(&self.root, max, key, slash, now) {
+                    match open_entry(&self.root, settings, key, slash, now) {
                         Ok(entry) => self.cache.insert(entry),
                         Err(why) => return refuse(req, resp, why),
                     }
                 }
             },
         };
-        answer(&self.cache.entries[i], self.bodies.splice, req, resp);
+        let entry = &self.cache.entries[i];
+        answer(entry, self.bodies.splice, accepted.as_ref(), req, resp);
         self.cache.expire_one(now);
     }
 
@@ -420,7 +532,7 @@ impl StaticFiles {
 /// and describe it for the cache. Runs on the opener thread: it may block.
 fn open_entry(
     root: &OwnedFd,
-    memory_max: u64,
+    settings: OpenSettings,
     key: Vec<u8>,
     slash: bool,
     now: Instant,
@@ -456,16 +568,25 @@ fn open_entry(
     let secs = meta.mtime().max(0) as u64;
     let mut etag = [0u8; 40];
     let etag_len = format_etag(&mut etag, secs, meta.size()).len();
-    let mut dates = DateCache::new();
-    let last_modified = *dates.get(UNIX_EPOCH + Duration::from_secs(secs));
+    let last_modified = http_date(secs);
+    let memory_max = settings.memory_max;
     let bytes = if meta.size() <= memory_max {
         snapshot(&file, &meta)
     } else {
         None
     };
+    let ctype = content_type(&opened);
+    let siblings = match settings.precompressed {
+        true => open_siblings(root, &opened, memory_max),
+        false => Vec::new(),
+    };
+    let compressed = compress_file(&file, &meta, bytes.as_deref(), ctype, &settings.compression);
     Ok(CachedFile {
         bytes,
-        ctype: content_type(&opened),
+        siblings,
+        siblings_checked: settings.precompressed,
+        compressed,
+        ctype,
         opened: CString::new(opened).map_err(|_| NoFile::BadPath)?,
         key,
         file: Arc::new(file),
@@ -480,6 +601,82 @@ fn open_entry(
         checked: now,
         referenced: true,
     })
+}
+
+/// The `Last-Modified` form of a time in seconds since the epoch.
+fn http_date(secs: u64) -> [u8; 29] {
+    *DateCache::new().get(UNIX_EPOCH + Duration::from_secs(secs))
+}
+
+/// The precompressed siblings of `opened` that exist as regular files.
+fn open_siblings(root: &OwnedFd, opened: &[u8], memory_max: u64) -> Vec<Sibling> {
+    let mut found = Vec::new();
+    for coding in Coding::PREFERENCE {
+        let name = [opened, coding.suffix()].concat();
+        let Ok(file) = open_beneath(root, &name) else {
+            continue;
+        };
+        let Ok(meta) = file.metadata() else {
+            continue;
+        };
+        if !meta.is_file() {
+            continue;
+        }
+        let mtime_secs = meta.mtime().max(0) as u64;
+        let mut etag = [0u8; 40];
+        let etag = format_etag(&mut etag, mtime_secs, meta.size()).to_vec();
+        let bytes = (meta.size() <= memory_max)
+            .then(|| snapshot(&file, &meta))
+            .flatten();
+        found.push(Sibling {
+            coding,
+            stat: meta_identity(&meta),
+            size: meta.size(),
+            mtime_secs,
+            etag,
+            last_modified: http_date(mtime_secs),
+            bytes,
+            file: Arc::new(file),
+        });
+    }
+    found
+}
+
+/// The file compressed with each configured coding, when its type and size qualify
+/// (kept only where smaller). Read whole here, on the opener thread.
+fn compress_file(
+    file: &File,
+    meta: &std::fs::Metadata,
+    bytes: Option<&[u8]>,
+    ctype: &[u8],
+    c: &Compression,
+) -> Vec<(Coding, Box<[u8]>)> {
+    let size = meta.size();
+    if !c.is_on() || size == 0 || size < c.min_length || size > c.max_length {
+        return Vec::new();
+    }
+    if !compress::compressible(ctype) {
+        return Vec::new();
+    }
+    let read;
+    let raw = match bytes {
+        Some(b) => b,
+        None => match snapshot(file, meta) {
+            Some(b) => {
+                read = b;
+                &read[..]
+            }
+            None => return Vec::new(),
+        },
+    };
+    Coding::PREFERENCE
+        .iter()
+        .filter(|&&coding| c.codings.contains(coding))
+        .filter_map(|&coding| {
+            let z = compress::compress(coding, raw, Effort::Cached)?;
+            (z.len() < raw.len()).then(|| (coding, z.into_boxed_slice()))
+        })
+        .collect()
 }
 
 fn open_beneath(root: &OwnedFd, rel: &[u8]) -> Result<File, NoFile> {
@@ -531,45 +728,154 @@ fn snapshot(file: &File, meta: &std::fs::Metadata) -> Option<Box<[u8]>> {
     same.then(|| b.into_boxed_slice())
 }
 
+/// One representation of a file: the file itself, a precompressed sibling, or the file
+/// compressed on the fly (bytes only, no ranges).
+struct Representation<'a> {
+    file: &'a Arc<File>,
+    bytes: Option<&'a [u8]>,
+    size: u64,
+    mtime_secs: u64,
+    etag: &'a [u8],
+    last_modified: &'a [u8; 29],
+    encoding: Option<Coding>,
+    ranges: bool,
+}
+
+/// The representation of `f` to send for a request accepting `accepted` (`None`: no
+/// content coding is on): a sibling first, then an on-the-fly one (not for a range
+/// request: a range is of the file's own bytes), else the file.
+fn choose<'a>(
+    f: &'a CachedFile,
+    accepted: Option<&Accepted>,
+    weak: &'a mut Vec<u8>,
+    ranged: bool,
+) -> Representation<'a> {
+    let plain = Representation {
+        file: &f.file,
+        bytes: f.bytes.as_deref(),
+        size: f.size,
+        mtime_secs: f.mtime_secs(),
+        etag: f.etag(),
+        last_modified: &f.last_modified,
+        encoding: None,
+        ranges: true,
+    };
+    let Some(accepted) = accepted else {
+        return plain;
+    };
+    let mut available = Codings::NONE;
+    for s in &f.siblings {
+        available = available.with(s.coding);
+    }
+    if !ranged {
+        for (c, _) in &f.compressed {
+            available = available.with(*c);
+        }
+    }
+    let Some(coding) = accepted.choose(available) else {
+        return plain;
+    };
+    if let Some(s) = f.siblings.iter().find(|s| s.coding == coding) {
+        return Representation {
+            file: &s.file,
+            bytes: s.bytes.as_deref(),
+            size: s.size,
+            mtime_secs: s.mtime_secs,
+            etag: &s.etag,
+            last_modified: &s.last_modified,
+            encoding: Some(coding),
+            ranges: true,
+        };
+    }
+    match f.compressed.iter().find(|(c, _)| *c == coding) {
+        Some((_, z)) => {
+            *weak = compress::weak_etag(f.etag());
+            Representation {
+                bytes: Some(z),
+                size: z.len() as u64,
+                etag: weak,
+                encoding: Some(coding),
+                ranges: false,
+                ..plain
+            }
+        }
+        None => plain,
+    }
+}
+
 /// Answer a request for a file we have: 304, 206, 416 or 200. A small file's bytes come
 /// from memory, in the same send as the head; a larger one streams (spliced if `splice`).
-fn answer(f: &CachedFile, splice: bool, req: &Request<'_>, resp: &mut ResponseWriter<'_>) {
-    let (etag, size) = (f.etag(), f.size);
-    if not_modified(req, etag, f.mtime_secs()) {
-        return resp.respond(
-            304,
-            &[("ETag", etag), ("Last-Modified", &f.last_modified)],
-            b"",
-        );
+/// A file with other representations (precompressed or compressed) answers with `Vary:
+/// Accept-Encoding` whichever it sends.
+fn answer(
+    f: &CachedFile,
+    splice: bool,
+    accepted: Option<&Accepted>,
+    req: &Request<'_>,
+    resp: &mut ResponseWriter<'_>,
+) {
+    let range_field = req.header("Range");
+    let mut weak = Vec::new();
+    let r = choose(f, accepted, &mut weak, range_field.is_some());
+    let (etag, size) = (r.etag, r.size);
+    let vary = !f.siblings.is_empty() || !f.compressed.is_empty();
+    // The fields after the first `fixed`: Content-Encoding and Vary, when they apply.
+    let mut extra: [(&str, &[u8]); 2] = [("", b""); 2];
+    let mut n_extra = 0;
+    if let Some(c) = r.encoding {
+        extra[n_extra] = ("Content-Encoding", c.token().as_bytes());
+        n_extra += 1;
     }
-    let range = match req.header("Range") {
-        Some(r) if if_range_ok(req, etag, &f.last_modified) => parse_range(r, size),
+    if vary {
+        extra[n_extra] = ("Vary", b"Accept-Encoding");
+        n_extra += 1;
+    }
+    if not_modified(req, etag, r.mtime_secs) {
+        let mut h: [(&str, &[u8]); 3] = [
+            ("ETag", etag),
+            ("Last-Modified", r.last_modified),
+            ("", b""),
+        ];
+        let n = 2 + vary as usize;
+        h[2] = ("Vary", b"Accept-Encoding");
+        return resp.respond(304, &h[..n], b"");
+    }
+    let range = match range_field {
+        Some(v) if r.ranges && if_range_ok(req, etag, r.last_modified) => parse_range(v, size),
         _ => RangeAnswer::Full,
     };
-    let base: [(&str, &[u8]); 4] = [
+    // Content-Type, Last-Modified, ETag, Accept-Ranges (not for an on-the-fly body),
+    // then the extras, then Content-Range for a 206.
+    let mut h: [(&str, &[u8]); 7] = [("", b""); 7];
+    h[..3].copy_from_slice(&[
         ("Content-Type", f.ctype),
-        ("Last-Modified", &f.last_modified),
+        ("Last-Modified", r.last_modified),
         ("ETag", etag),
-        ("Accept-Ranges", b"bytes"),
-    ];
+    ]);
+    let mut n = 3;
+    if r.ranges {
+        h[n] = ("Accept-Ranges", b"bytes");
+        n += 1;
+    }
+    h[n..n + n_extra].copy_from_slice(&extra[..n_extra]);
+    n += n_extra;
     match range {
-        RangeAnswer::Full => match &f.bytes {
-            Some(b) => resp.respond(200, &base, b),
+        RangeAnswer::Full => match r.bytes {
+            Some(b) => resp.respond(200, &h[..n], b),
             None => {
-                let body = FileBody::new(f.file.clone(), 0, size).zero_copy(splice);
-                resp.respond_file(200, &base, body)
+                let body = FileBody::new(r.file.clone(), 0, size).zero_copy(splice);
+                resp.respond_file(200, &h[..n], body)
             }
         },
         RangeAnswer::Partial(start, end) => {
             let cr = format!("bytes {start}-{end}/{size}");
-            let mut h: [(&str, &[u8]); 5] = [("", b""); 5];
-            h[..4].copy_from_slice(&base);
-            h[4] = ("Content-Range", cr.as_bytes());
-            match &f.bytes {
-                Some(b) => resp.respond(206, &h, &b[start as usize..=end as usize]),
+            h[n] = ("Content-Range", cr.as_bytes());
+            n += 1;
+            match r.bytes {
+                Some(b) => resp.respond(206, &h[..n], &b[start as usize..=end as usize]),
                 None => {
-                    let body = FileBody::new(f.file.clone(), start, end - start + 1);
-                    resp.respond_file(206, &h, body.zero_copy(splice))
+                    let body = FileBody::new(r.file.clone(), start, end - start + 1);
+                    resp.respond_file(206, &h[..n], body.zero_copy(splice))
                 }
             }
         }
@@ -714,7 +1020,9 @@ fn not_modified(req: &Request<'_>, etag: &[u8], mtime_secs: u64) -> bool {
     false
 }
 
+/// RFC 9110 8.8.3.2's weak comparison: the `W/` of either tag does not count.
 fn etag_list_matches(list: &[u8], etag: &[u8]) -> bool {
+    let etag = etag.strip_prefix(b"W/").unwrap_or(etag);
     list.split(|&c| c == b',').any(|item| {
         let item = item.trim_ascii();
         let item = item.strip_prefix(b"W/").unwrap_or(item);
@@ -1136,6 +1444,65 @@ mod tests {
             }
         }
         assert_eq!(files.cached_files(), 4);
+    }
+
+    /// Issue 23: siblings are found at open and checked with the file: one that appears,
+    /// changes or goes away is seen after the validity interval; on-the-fly bodies are
+    /// made once per file version and carry a weak tag.
+    #[test]
+    fn siblings_are_revalidated_with_their_file() {
+        let dir = Dir::new("siblings");
+        let text = b"some text to compress, some text to compress, some text".repeat(10);
+        std::fs::write(dir.0.join("a.txt"), &text).unwrap();
+        let valid = Duration::from_millis(50);
+        let mut files = StaticFiles::with_cache(&dir.0, 8, valid)
+            .unwrap()
+            .precompressed(true);
+        let gzip = "Accept-Encoding: gzip\r\n";
+        let encoding = |out: &[u8]| {
+            let head = String::from_utf8_lossy(out).to_ascii_lowercase();
+            head.lines()
+                .find_map(|l| l.strip_prefix("content-encoding: ").map(str::to_string))
+        };
+        let (out, _) = serve_raw(&mut files, "/a.txt", gzip);
+        assert_eq!(encoding(&out), None);
+        std::fs::write(dir.0.join("a.txt.gz"), b"GZ").unwrap();
+        std::thread::sleep(valid + Duration::from_millis(20));
+        let (out, _) = serve_raw(&mut files, "/a.txt", gzip);
+        assert_eq!(
+            encoding(&out).as_deref(),
+            Some("gzip"),
+            "a new sibling is seen"
+        );
+        assert!(out.ends_with(b"\r\n\r\nGZ"));
+        std::thread::sleep(Duration::from_millis(10));
+        std::fs::write(dir.0.join("a.txt.gz"), b"GZ2").unwrap();
+        std::thread::sleep(valid + Duration::from_millis(20));
+        let (out, _) = serve_raw(&mut files, "/a.txt", gzip);
+        assert!(out.ends_with(b"\r\n\r\nGZ2"), "a changed sibling is seen");
+        std::fs::remove_file(dir.0.join("a.txt.gz")).unwrap();
+        std::thread::sleep(valid + Duration::from_millis(20));
+        let (out, _) = serve_raw(&mut files, "/a.txt", gzip);
+        assert_eq!(encoding(&out), None, "a removed sibling is seen");
+
+        let on_the_fly = Compression {
+            codings: Codings::parse_list("gzip").unwrap(),
+            ..Compression::default()
+        };
+        // A new worker's cache (a clone), opening the file with compression on.
+        let mut files = files.compression(on_the_fly).clone();
+        let (out, _) = serve_raw(&mut files, "/a.txt", gzip);
+        let head = String::from_utf8_lossy(&out);
+        assert_eq!(encoding(&out).as_deref(), Some("gzip"));
+        assert!(head.contains("ETag: W/\""), "{head}");
+        assert!(!head.contains("Accept-Ranges"), "{head}");
+        let (out, _) = serve_raw(
+            &mut files,
+            "/a.txt",
+            "Range: bytes=0-3\r\nAccept-Encoding: gzip\r\n",
+        );
+        assert!(out.starts_with(b"HTTP/1.1 206") && out.ends_with(b"\r\n\r\nsome"));
+        assert_eq!(encoding(&out), None, "a range is never compressed");
     }
 
     #[test]

@@ -8,8 +8,10 @@
 //! Timers are one TIMEOUT per worker that sweeps connection deadlines, which costs nothing
 //! per request; a second one ends an accept back-off on time.
 
+use std::net::IpAddr;
 use std::os::fd::{OwnedFd, RawFd};
 use std::sync::mpsc::Sender;
+use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use uring_common::http::DateCache;
@@ -20,6 +22,7 @@ use uring_common::ring::{
 use crate::config::ServerConfig;
 use crate::conn::{Close, Conn, Ctx, FileOp};
 use crate::handler::Handler;
+use crate::limit::ClientLimits;
 use crate::listener::{is_exhaustion, Arming, Listener};
 use crate::observe::{Note, RequestLog};
 use crate::proxy::{client_id, conn_of, stream_of, Proxy};
@@ -44,6 +47,8 @@ pub struct WorkerConfig {
     pub core: Option<core_affinity::CoreId>,
     pub log: Option<RequestLog>,
     pub tls: ListenerTls,
+    /// Limits per client address, shared by every worker (`limit.rs`).
+    pub client_limits: Option<Arc<ClientLimits>>,
 }
 
 /// Run one worker until shutdown. Reports ring set-up success or failure on `ready`.
@@ -97,6 +102,8 @@ pub fn run<H: Handler>(wcfg: WorkerConfig, handler: H, ready: Sender<Result<(), 
         http2,
         proxy,
         tls: wcfg.tls,
+        client_limits: wcfg.client_limits,
+        counted_peers: Vec::new(),
     };
     let _ = ready.send(Ok(()));
     w.refresh_clock();
@@ -126,6 +133,9 @@ struct Worker<H> {
     /// Upstream connections (slots it owns) and their pools; see `proxy/mod.rs`.
     proxy: Proxy,
     tls: ListenerTls,
+    client_limits: Option<Arc<ClientLimits>>,
+    /// Per slot, the address its connection is counted under (`--limit-conn`).
+    counted_peers: Vec<Option<IpAddr>>,
 }
 
 impl<H: Handler> Worker<H> {
@@ -215,6 +225,7 @@ impl<H: Handler> Worker<H> {
             Event::Timer { .. } => return,
             Event::Ready { id } => return self.on_ready(core, id),
             Event::Closed { slot } => {
+                self.uncount(slot);
                 self.conns[slot as usize].release();
                 return (self.proxy).on_client_closed(core, slot, self.now);
             }
@@ -248,6 +259,7 @@ impl<H: Handler> Worker<H> {
             draining: self.draining,
             log: self.log.as_mut().map(|l| l.at(slot)),
             http2: self.http2.as_ref(),
+            client_limits: self.client_limits.as_deref(),
         };
         f(&mut self.conns[slot as usize], &mut ctx);
         slot
@@ -309,9 +321,19 @@ impl<H: Handler> Worker<H> {
         l.on_completion(rearm, res.is_ok());
         match res {
             Ok(fd) => {
+                let peer = match self.client_limits.clone() {
+                    Some(limits) => match self.admit_connection(&limits, fd) {
+                        Ok(peer) => peer,
+                        Err(()) => return,
+                    },
+                    None => None,
+                };
                 // Accepted while draining (an upgrade's successor takes the listener over):
                 // served, with `Connection: close`, never dropped.
                 let slot = core.open(fd);
+                if self.client_limits.is_some() {
+                    self.count(slot, peer);
+                }
                 self.log.note(|l| l.opened(slot, fd));
                 match self.conns.get_mut(slot as usize) {
                     Some(c) => c.reset(self.now),
@@ -325,7 +347,7 @@ impl<H: Handler> Worker<H> {
                 let conn = &mut self.conns[slot as usize];
                 conn.set_tls(self.tls.session_for(li));
                 let tls = conn.is_tls();
-                conn.client = match self.proxy.enabled() {
+                conn.client = match self.proxy.enabled() || self.client_limits.is_some() {
                     true => crate::proxy::client_info(fd, tls),
                     false => crate::proxy::ClientInfo {
                         tls,
@@ -340,6 +362,42 @@ impl<H: Handler> Worker<H> {
                 core.timer(TIMER_BACKOFF, wait);
             }
             Err(_) => {}
+        }
+    }
+
+    /// `--limit-conn`: the peer's address if the connection is counted under it, or Err
+    /// when the address has its allowance open already (the socket is closed here,
+    /// unanswered: the cheapest refusal, as nginx's stream `limit_conn`).
+    fn admit_connection(&mut self, limits: &ClientLimits, fd: RawFd) -> Result<Option<IpAddr>, ()> {
+        if !limits.counts_connections() {
+            return Ok(None);
+        }
+        let Some(peer) = crate::proxy::client_info(fd, false).peer else {
+            return Ok(None);
+        };
+        if limits.open_connection(peer) {
+            return Ok(Some(peer));
+        }
+        // SAFETY: a socket just accepted, not yet handed to the driver: ours to close.
+        unsafe { libc::close(fd) };
+        self.log.note(|l| l.connection_limited());
+        Err(())
+    }
+
+    fn count(&mut self, slot: SlotId, peer: Option<IpAddr>) {
+        if self.counted_peers.len() <= slot as usize {
+            self.counted_peers.resize(slot as usize + 1, None);
+        }
+        self.counted_peers[slot as usize] = peer;
+    }
+
+    fn uncount(&mut self, slot: SlotId) {
+        let peer = self
+            .counted_peers
+            .get_mut(slot as usize)
+            .and_then(Option::take);
+        if let (Some(peer), Some(limits)) = (peer, &self.client_limits) {
+            limits.close_connection(peer);
         }
     }
 

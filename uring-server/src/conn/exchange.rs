@@ -16,10 +16,24 @@ impl Conn {
         // Not on TLS: the client's close_notify is data on the socket, and unread at the
         // close it would reset the connection under our response.
         self.quiet_close = !head.keep_alive && !self.is_tls();
-        let route = ctx.handler.upstream_for(&Request {
-            head: shorten(head),
-            body,
-        });
+        let limited = match ctx.client_limits {
+            Some(l) => {
+                let path = Request {
+                    head: shorten(head),
+                    body,
+                }
+                .path();
+                l.admit_request(self.client.peer, path, ctx.now)
+            }
+            None => None,
+        };
+        let route = match limited {
+            Some(_) => None,
+            None => ctx.handler.upstream_for(&Request {
+                head: shorten(head),
+                body,
+            }),
+        };
         if let Some(route) = route {
             let forward = match Forward::new(route, head, body, self.client, keep_alive) {
                 Ok(f) => f,
@@ -45,10 +59,19 @@ impl Conn {
             body,
         };
         let log = ctx.log.as_deref_mut();
-        let keep = match crate::exchange::answer(ctx.handler, &req, &mut w, log, ctx.now, ctx.date)
-        {
-            // The request stays unconsumed; `resume` hands it over again.
+        let outcome = match limited {
+            Some(secs) => {
+                crate::exchange::too_many_requests(&req, &mut w, log, ctx.now, ctx.date, secs)
+            }
+            None => crate::exchange::answer(ctx.handler, &req, &mut w, log, ctx.now, ctx.date),
+        };
+        let keep = match outcome {
+            // The request stays unconsumed; `resume` hands it over again (and counts it
+            // against its rate limit then).
             Outcome::Deferred => {
+                if let Some(l) = ctx.client_limits {
+                    l.refund(self.client.peer, req.path(), ctx.now);
+                }
                 self.deferred = true;
                 return;
             }

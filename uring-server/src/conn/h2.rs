@@ -285,6 +285,17 @@ impl Conn {
             }
         };
         let req = Request { head: &head, body };
+        let limited = match ctx.client_limits {
+            Some(l) => l.admit_request(self.client.peer, req.path(), ctx.now),
+            None => None,
+        };
+        if let Some(secs) = limited {
+            let mut w = ResponseWriter::for_parts(&mut h2.parts, ctx.date, head.method == "HEAD");
+            let log = ctx.log.as_deref_mut();
+            crate::exchange::too_many_requests(&req, &mut w, log, ctx.now, ctx.date, secs);
+            self.h2_send_parts(h2, stream, None);
+            return true;
+        }
         if let Some(route) = ctx.handler.upstream_for(&req) {
             // The stream ends with the connection only if the client says so (GOAWAY),
             // never because of one response: the upstream request is keep-alive for us.
@@ -307,7 +318,13 @@ impl Conn {
         let mut w = ResponseWriter::for_parts(&mut h2.parts, ctx.date, head_only);
         let log = ctx.log.as_deref_mut();
         match crate::exchange::answer(ctx.handler, &req, &mut w, log, ctx.now, ctx.date) {
-            Outcome::Deferred => false,
+            Outcome::Deferred => {
+                // Counted again when it is handed over after the wake-up.
+                if let Some(l) = ctx.client_limits {
+                    l.refund(self.client.peer, req.path(), ctx.now);
+                }
+                false
+            }
             Outcome::Answered { file, .. } => {
                 self.h2_send_parts(h2, stream, file);
                 true

@@ -245,6 +245,8 @@ pub struct Ctx<'a, H> {
     pub log: Option<&'a mut RequestLog>,
     /// HTTP/2's settings, when connections may speak it (`--http2`).
     pub http2: Option<&'a uring_common::h2::Config>,
+    /// Request rate limits per client address (`--limit-req`), when set.
+    pub client_limits: Option<&'a crate::limit::ClientLimits>,
 }
 
 /// The `Date` the unit tests answer with.
@@ -269,6 +271,7 @@ impl<'a, H> Ctx<'a, H> {
             draining: false,
             log: None,
             http2: None,
+            client_limits: None,
         }
     }
 }
