@@ -178,7 +178,7 @@ impl Conn {
             } => self.h2_body_done(h2, stream, ctx),
             H2Event::Headers { .. } => {}
             H2Event::HeadersTooLarge { stream, .. } => {
-                self.h2_refuse(h2, stream, 431, ctx);
+                self.h2_refuse(h2, stream, 431, None, ctx);
             }
             H2Event::Data {
                 stream,
@@ -233,7 +233,7 @@ impl Conn {
         let mut p = h2.pending.swap_remove(i);
         p.complete = true;
         if p.too_large {
-            return self.h2_refuse(h2, stream, 413, ctx);
+            return self.h2_refuse(h2, stream, 413, Some(&p.view()), ctx);
         }
         let body = std::mem::take(&mut p.body);
         if !self.h2_dispatch(h2, stream, &p.view(), &body, ctx) {
@@ -243,17 +243,26 @@ impl Conn {
         }
     }
 
-    /// Answer with a status of our own (a request we refuse), ending the stream.
+    /// Answer with a status of our own (a request we refuse), ending the stream; logged
+    /// with its request line when its head was read (not for a header list too large).
     fn h2_refuse<H: Handler>(
         &mut self,
         h2: &mut H2,
         stream: StreamId,
         status: u16,
+        request: Option<&RequestView<'_>>,
         ctx: &mut Ctx<'_, H>,
     ) {
         h2.forget(stream);
         if let Some(log) = ctx.log.as_deref_mut() {
-            log.refused(status, b"", ctx.date);
+            let mut line = Vec::new();
+            if let Some(r) = request {
+                line.extend_from_slice(r.method);
+                line.push(b' ');
+                line.extend_from_slice(r.path);
+                line.extend_from_slice(b" HTTP/2.0");
+            }
+            log.refused(status, &line, ctx.date);
             log.http2(false);
         }
         let mut w = ResponseWriter::for_parts(&mut h2.parts, ctx.date, false);
@@ -280,7 +289,7 @@ impl Conn {
             Some(head) => head,
             None => {
                 // Not text where HTTP needs text, or more fields than we keep.
-                self.h2_refuse(h2, stream, 400, ctx);
+                self.h2_refuse(h2, stream, 400, Some(view), ctx);
                 return true;
             }
         };
@@ -310,7 +319,10 @@ impl Conn {
                     });
                     h2.forwards.push_back((stream, forward));
                 }
-                Err(e) => self.h2_refuse(h2, stream, Refusal::Upstream(e).status(), ctx),
+                Err(e) => {
+                    let status = Refusal::Upstream(e).status();
+                    self.h2_refuse(h2, stream, status, Some(view), ctx)
+                }
             }
             return true;
         }
