@@ -549,7 +549,15 @@ fn http2_clients_are_proxied_like_http1_ones() {
     assert!(ok && out.starts_with("HTTP/2 200"), "{out}");
     // A body over the limit: 413 from us, logged with its request line.
     let big = "b".repeat(2000);
-    let (ok, out, _) = curl_h2(&["-o", "/dev/null", "-w", "%{http_code}", "--data-binary", &big, &format!("{base}/echo")]);
+    let (ok, out, _) = curl_h2(&[
+        "-o",
+        "/dev/null",
+        "-w",
+        "%{http_code}",
+        "--data-binary",
+        &big,
+        &format!("{base}/echo"),
+    ]);
     assert!(ok && out == "413", "{out}");
     // 8 MiB down, larger than every window: exact, in order.
     let n = 8 << 20;
@@ -564,7 +572,11 @@ fn http2_clients_are_proxied_like_http1_ones() {
     let text = std::fs::read_to_string(&log).unwrap();
     let lines: Vec<&str> = text.lines().collect();
     assert_eq!(lines.len(), 7, "{text}");
-    assert!(lines[5].contains("\"POST /echo HTTP/2.0\" 413 0 "), "{}", lines[5]);
+    assert!(
+        lines[5].contains("\"POST /echo HTTP/2.0\" 413 0 "),
+        "{}",
+        lines[5]
+    );
     let upstream = up.url.trim_start_matches("http://");
     for l in lines.iter().filter(|l| !l.contains(" 413 ")) {
         assert!(l.contains(" HTTP/2.0\" "), "{l}");

@@ -550,7 +550,7 @@ impl Conn {
             }));
             spans.push((at, name.len(), value.len()));
         };
-        each_client_field(resp, date, |n, v| add(n.as_bytes(), v));
+        each_client_field(resp, date, |n, v, _| add(n.as_bytes(), v));
         let mut len_buf = [0u8; 20];
         match client_content_length(resp) {
             Some(ContentLength::AsSent(v)) => add(b"content-length", v),

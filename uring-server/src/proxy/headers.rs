@@ -5,7 +5,7 @@
 
 use std::io::Write;
 
-use uring_common::http::serialize::reason_phrase;
+use uring_common::http::serialize::{reason_phrase, write_decimal};
 use uring_common::http::{RequestHead, ResponseFraming, ResponseHead, Version};
 
 use crate::response::SERVER_NAME;
@@ -175,6 +175,15 @@ pub fn write_upstream_request(
         out.extend_from_slice(b", ");
     }
     match client.peer {
+        // Digits by hand: `Display` for an address costs hundreds of instructions.
+        Some(std::net::IpAddr::V4(ip)) => {
+            for (i, octet) in ip.octets().into_iter().enumerate() {
+                if i > 0 {
+                    out.push(b'.');
+                }
+                write_decimal(out, octet.into());
+            }
+        }
         Some(ip) => {
             let _ = write!(out, "{ip}");
         }
@@ -194,7 +203,7 @@ pub fn write_upstream_request(
         || matches!(head.method, "POST" | "PUT" | "PATCH");
     if carries_body {
         out.extend_from_slice(b"Content-Length: ");
-        let _ = write!(out, "{}", body.len());
+        write_decimal(out, body.len() as u64);
         out.extend_from_slice(b"\r\n");
     }
     out.extend_from_slice(b"\r\n");
@@ -214,15 +223,17 @@ pub enum ClientFraming {
 
 /// The end-to-end fields the client gets with `resp`, in order, whatever its protocol:
 /// our `Date` and `Server` (nginx's policy: the front speaks for the site), the
-/// upstream's fields but the hop-by-hop ones and the framing, and `Via`. Values may hold
-/// an obs-fold's line end (see [`unfolded_field`]); a writer makes it spaces.
+/// upstream's fields but the hop-by-hop ones and the framing, and `Via`. `f` gets each
+/// name and value, and whether the value is the upstream's: such a value may hold an
+/// obs-fold's line end (see [`unfolded_field`]), which a writer makes spaces.
+#[inline]
 pub fn each_client_field<'a>(
     resp: &ResponseHead<'a, '_>,
     date: &'a [u8; 29],
-    mut f: impl FnMut(&'a str, &'a [u8]),
+    mut f: impl FnMut(&'a str, &'a [u8], bool),
 ) {
-    f("Date", date);
-    f("Server", SERVER_NAME);
+    f("Date", date, false);
+    f("Server", SERVER_NAME, false);
     for h in resp.headers {
         let name = h.name;
         if drop_field(resp.headers, name)
@@ -231,9 +242,9 @@ pub fn each_client_field<'a>(
         {
             continue;
         }
-        f(name, h.value);
+        f(name, h.value, true);
     }
-    f("Via", VIA);
+    f("Via", VIA, false);
 }
 
 /// The length the client is told, when the upstream's framing gives one: HEAD and 304
@@ -263,21 +274,28 @@ pub fn write_client_head(
     client_keep_alive: bool,
     out: &mut Vec<u8>,
 ) -> (ClientFraming, bool) {
-    let _ = write!(out, "HTTP/1.1 {} ", resp.status);
+    out.extend_from_slice(b"HTTP/1.1 ");
+    write_decimal(out, resp.status.into());
+    out.push(b' ');
     if resp.reason.is_empty() {
         out.extend_from_slice(reason_phrase(resp.status).as_bytes());
     } else {
         out.extend_from_slice(resp.reason.as_bytes());
     }
     out.extend_from_slice(b"\r\n");
-    each_client_field(resp, date, |name, value| unfolded_field(out, name, value));
+    each_client_field(resp, date, |name, value, upstream| match upstream {
+        true => unfolded_field(out, name, value),
+        false => field(out, name, value),
+    });
     let (framing, keep) = match client_content_length(resp) {
         Some(ContentLength::AsSent(cl)) => {
             unfolded_field(out, "Content-Length", cl);
             (ClientFraming::AsIs, client_keep_alive)
         }
         Some(ContentLength::Known(n)) => {
-            let _ = write!(out, "Content-Length: {n}\r\n");
+            out.extend_from_slice(b"Content-Length: ");
+            write_decimal(out, n);
+            out.extend_from_slice(b"\r\n");
             (ClientFraming::AsIs, client_keep_alive)
         }
         None if matches!(resp.framing, ResponseFraming::NoBody) => {
