@@ -3,11 +3,15 @@
 //! can differ (cache-busting, unique keys for write benchmarks).
 //!
 //! A request with placeholders is compiled once at start into segments: literal ranges
-//! of the serialized request and the placeholders between them. Each send writes the
-//! segments straight into the connection's send buffer; nothing is allocated per request
-//! (a body with placeholders is expanded into the thread's reused scratch buffer first,
-//! because its length goes into `Content-Length` before it). Requests without
-//! placeholders are not templates and are copied as before.
+//! of the serialized request and the placeholders between them, and the most bytes one
+//! expansion can take. Each send grows the connection's send buffer once by that bound
+//! and writes the segments straight into it (digits, hex and lines by table and copy,
+//! no formatting machinery), then cuts it to what was written: nothing is allocated and
+//! nothing is checked per segment. A body with placeholders is written after the head in
+//! place, and its length patched into `Content-Length`'s slot, sized at compile time for
+//! the longest body: when the body is shorter by a digit, the rest of the request moves
+//! back by that digit. Requests without placeholders are not templates and are copied as
+//! before.
 //!
 //! Values: `{SEQ}` is the request's sequence number, distinct across the threads of a run
 //! (thread `i` of `t` numbers `i, i + t, i + 2t, ...`; with `-n N` the `N` requests get `N`
@@ -24,7 +28,8 @@ use std::sync::Arc;
 
 use crate::shard::Shard;
 
-/// A file's lines for `{LINE:FILE}`: all in one buffer, with where each ends.
+/// A file's lines for `{LINE:FILE}`: all in one buffer, with where each ends (the buffer
+/// runs [`CHUNK`] bytes past the last line, for [`put_chunked`]).
 #[derive(Debug)]
 pub struct Lines {
     text: Vec<u8>,
@@ -46,17 +51,29 @@ impl Lines {
         if ends.is_empty() {
             return Err(format!("{{LINE:{}}}: the file has no line", path.display()));
         }
+        kept.resize(kept.len() + CHUNK, 0);
         Ok(Lines { text: kept, ends })
     }
 
-    fn get(&self, k: u64) -> &[u8] {
+    /// Line `k` (modulo the count): where it starts in `text`, and its length.
+    #[inline(always)]
+    fn at(&self, k: u64) -> (usize, usize) {
         let i = (k % self.ends.len() as u64) as usize;
         let start = if i == 0 { 0 } else { self.ends[i - 1] as usize };
-        &self.text[start..self.ends[i] as usize]
+        (start, self.ends[i] as usize - start)
+    }
+
+    fn get(&self, k: u64) -> &[u8] {
+        let (start, len) = self.at(k);
+        &self.text[start..start + len]
     }
 
     fn iter(&self) -> impl Iterator<Item = &[u8]> {
         (0..self.ends.len() as u64).map(|k| self.get(k))
+    }
+
+    fn longest(&self) -> usize {
+        self.iter().map(<[u8]>::len).max().unwrap_or(0)
     }
 }
 
@@ -64,9 +81,10 @@ impl Lines {
 enum Segment {
     Literal(Range<usize>),
     Seq,
+    /// `lo + (a random value below count)`; `count` 0 stands for all 2^64 values.
     Rand {
         lo: u64,
-        span: u64,
+        count: u64,
     },
     Uuid,
     Line(Arc<Lines>),
@@ -77,10 +95,93 @@ enum Segment {
 /// A request with placeholders, compiled.
 #[derive(Debug, Clone)]
 pub struct Template {
+    /// The request as written, and [`CHUNK`] bytes more (for [`put_chunked`]).
     text: Vec<u8>,
-    head: Vec<Segment>,
+    /// The files of `{LINE:FILE}` placeholders ([`Value::Line`] indexes them).
+    lines: Vec<Arc<Lines>>,
+    head: Vec<Step>,
     /// Empty when the body has no placeholder (it is then a literal in `head`).
-    body: Vec<Segment>,
+    body: Vec<Step>,
+    /// The most bytes one expansion writes (head and body) and the room its copies run
+    /// past the end ([`SLACK`]).
+    room: usize,
+    /// The digits of `Content-Length`'s slot: those of the longest body.
+    length_digits: usize,
+}
+
+/// A literal run of the request, then a value: what the expansion does per step.
+#[derive(Debug, Clone, Copy)]
+struct Step {
+    start: u32,
+    len: u32,
+    value: Value,
+}
+
+/// A placeholder's value as [`Step`] writes it.
+#[derive(Debug, Clone, Copy)]
+enum Value {
+    Nothing,
+    Seq,
+    /// `lo + (a random value below count)`; `count` 0 stands for all 2^64 values.
+    Rand {
+        lo: u64,
+        count: u64,
+    },
+    Uuid,
+    Line(u32),
+    BodyLength,
+}
+
+/// The literals as steps, each with the placeholder after it (literals in a row are one
+/// step when they touch, as `Content-Length`'s split leaves them).
+fn steps(segments: &[Segment], lines: &mut Vec<Arc<Lines>>) -> Vec<Step> {
+    let mut out = Vec::with_capacity(segments.len());
+    let mut literal: Option<Range<usize>> = None;
+    for s in segments {
+        let value = match s {
+            Segment::Literal(r) => {
+                literal = match literal.take() {
+                    Some(l) if l.end == r.start => Some(l.start..r.end),
+                    Some(l) => {
+                        out.push(step(l, Value::Nothing));
+                        Some(r.clone())
+                    }
+                    None => Some(r.clone()),
+                };
+                continue;
+            }
+            Segment::Seq => Value::Seq,
+            Segment::Rand { lo, count } => Value::Rand {
+                lo: *lo,
+                count: *count,
+            },
+            Segment::Uuid => Value::Uuid,
+            Segment::Line(l) => {
+                let i = match lines.iter().position(|x| Arc::ptr_eq(x, l)) {
+                    Some(i) => i,
+                    None => {
+                        lines.push(l.clone());
+                        lines.len() - 1
+                    }
+                };
+                Value::Line(i as u32)
+            }
+            Segment::BodyLength => Value::BodyLength,
+        };
+        out.push(step(literal.take().unwrap_or(0..0), value));
+    }
+    if let Some(l) = literal {
+        out.push(step(l, Value::Nothing));
+    }
+    out
+}
+
+fn step(literal: Range<usize>, value: Value) -> Step {
+    Step {
+        start: literal.start as u32,
+        len: literal.len() as u32,
+        value,
+    }
 }
 
 /// Files read for `{LINE:FILE}`, once each however many requests name them.
@@ -142,11 +243,34 @@ pub fn compile(bytes: &[u8], files: &mut LineFiles) -> Result<Option<Template>, 
     } else {
         Vec::new()
     };
+    let body_max = max_len(&body);
+    let length_digits = decimal_len(body_max as u64);
+    let mut text = bytes.to_vec();
+    text.resize(text.len() + CHUNK, 0);
+    let mut lines = Vec::new();
     Ok(Some(Template {
-        text: bytes.to_vec(),
-        head,
-        body,
+        text,
+        room: max_len(&head) + length_digits + body_max + SLACK,
+        head: steps(&head, &mut lines),
+        body: steps(&body, &mut lines),
+        lines,
+        length_digits,
     }))
+}
+
+/// The most bytes `segments` write (`BodyLength` counted by the caller).
+fn max_len(segments: &[Segment]) -> usize {
+    segments
+        .iter()
+        .map(|s| match s {
+            Segment::Literal(r) => r.len(),
+            Segment::Seq => decimal_len(u64::MAX),
+            Segment::Rand { lo, count } => decimal_len(lo.wrapping_add(count.wrapping_sub(1))),
+            Segment::Uuid => UUID_LEN,
+            Segment::Line(lines) => lines.longest(),
+            Segment::BodyLength => 0,
+        })
+        .sum()
 }
 
 /// A header value may not hold CR, LF or NUL: a line that does would split the head.
@@ -253,7 +377,10 @@ fn placeholder(inner: &[u8], files: &mut LineFiles) -> Result<Option<Segment>, S
         if lo > hi {
             return Err(bad());
         }
-        return Ok(Some(Segment::Rand { lo, span: hi - lo }));
+        return Ok(Some(Segment::Rand {
+            lo,
+            count: (hi - lo).wrapping_add(1),
+        }));
     }
     if let Some(file) = inner.strip_prefix("LINE:") {
         if file.is_empty() {
@@ -272,14 +399,12 @@ fn placeholder(inner: &[u8], files: &mut LineFiles) -> Result<Option<Segment>, S
     Ok(None)
 }
 
-/// One thread's placeholder values: its sequence numbers, its random generator and the
-/// scratch buffer of templated bodies.
+/// One thread's placeholder values: its sequence numbers and its random generator.
 #[derive(Debug)]
 pub struct Expander {
     next_seq: u64,
     stride: u64,
     rng: u64,
-    scratch: Vec<u8>,
     /// A whole request, for writers that take one slice (rustls).
     whole: Vec<u8>,
 }
@@ -293,7 +418,6 @@ impl Expander {
             next_seq: u64::from(shard.index) + shards * thread as u64,
             stride: shards * threads.max(1) as u64,
             rng: seed ^ (thread as u64 + 1).wrapping_mul(0x9e37_79b9_7f4a_7c15),
-            scratch: Vec::new(),
             whole: Vec::new(),
         }
     }
@@ -306,22 +430,40 @@ impl Expander {
     pub fn write(&mut self, t: &Template, out: &mut Vec<u8>) {
         let seq = self.next_seq;
         self.next_seq += self.stride;
-        if t.body.is_empty() {
-            for s in &t.head {
-                self.segment(t, s, seq, 0, out);
+        let start = out.len();
+        // One bound for the whole request: no step checks for room.
+        out.resize(start + t.room, 0);
+        let buf = &mut out[start..];
+        let mut at = 0;
+        let mut slot = None;
+        for step in &t.head {
+            at = put_chunked(buf, at, &t.text, step.start as usize, step.len as usize);
+            if let Value::BodyLength = step.value {
+                slot = Some(at);
+                at += t.length_digits;
+            } else {
+                at = self.value(t, step.value, seq, buf, at);
             }
-            return;
         }
-        let mut body = std::mem::take(&mut self.scratch);
-        body.clear();
-        for s in &t.body {
-            self.segment(t, s, seq, 0, &mut body);
+        let body_start = at;
+        for step in &t.body {
+            at = put_chunked(buf, at, &t.text, step.start as usize, step.len as usize);
+            at = self.value(t, step.value, seq, buf, at);
         }
-        for s in &t.head {
-            self.segment(t, s, seq, body.len(), out);
+        if let Some(slot) = slot {
+            let body_len = (at - body_start) as u64;
+            let digits = decimal_len(body_len);
+            let short = t.length_digits - digits;
+            if short > 0 {
+                buf.copy_within(slot + t.length_digits..at, slot + digits);
+                at -= short;
+            }
+            // A number's copy runs past its digits, here over the head's rest: exact here.
+            let mut number = [0u8; 20];
+            let end = put_decimal(&mut number, 0, body_len);
+            buf[slot..slot + digits].copy_from_slice(&number[..end]);
         }
-        out.extend_from_slice(&body);
-        self.scratch = body;
+        out.truncate(start + at);
     }
 
     /// One request of `t` with fresh values, in a buffer reused from call to call.
@@ -333,28 +475,51 @@ impl Expander {
         &self.whole
     }
 
-    // Inlined into `write`'s loops: a call per segment cost more than most segments.
+    /// Write `v` at `buf[at..]` (room is there: `Template::room`); where it ends.
     #[inline(always)]
-    fn segment(&mut self, t: &Template, s: &Segment, seq: u64, body_len: usize, out: &mut Vec<u8>) {
-        match s {
-            Segment::Literal(r) => out.extend_from_slice(&t.text[r.clone()]),
-            Segment::Seq => write_decimal(out, seq),
-            Segment::Rand { lo, span } => {
+    fn value(&mut self, t: &Template, v: Value, seq: u64, buf: &mut [u8], at: usize) -> usize {
+        match v {
+            Value::Nothing | Value::BodyLength => at,
+            Value::Seq => put_decimal(buf, at, seq),
+            Value::Rand { lo, count } => {
                 let x = self.random();
-                let v = match span.checked_add(1) {
-                    Some(n) => lo + ((u128::from(x) * u128::from(n)) >> 64) as u64,
-                    None => x,
+                let v = match count {
+                    0 => x,
+                    n => lo + ((u128::from(x) * u128::from(n)) >> 64) as u64,
                 };
-                write_decimal(out, v);
+                put_decimal(buf, at, v)
             }
-            Segment::Uuid => {
-                let (a, b) = (self.random(), self.random());
-                write_uuid(out, a, b);
+            Value::Uuid => {
+                let (hi, lo) = (self.random(), self.random());
+                put_uuid(buf, at, (u128::from(hi) << 64) | u128::from(lo))
             }
-            Segment::Line(lines) => out.extend_from_slice(lines.get(seq)),
-            Segment::BodyLength => write_decimal(out, body_len as u64),
+            Value::Line(i) => {
+                let lines = &t.lines[i as usize];
+                let (start, len) = lines.at(seq);
+                put_chunked(buf, at, &lines.text, start, len)
+            }
         }
     }
+}
+
+/// The copies' unit: literals and lines go over in 16-byte moves, the last one running
+/// past their end into what the next step overwrites (or the cut at the end drops).
+const CHUNK: usize = 16;
+
+/// How far past what it keeps an expansion may write: a chunk, or a number's 20 bytes.
+const SLACK: usize = 32;
+
+/// Copy `src[start..start + len]` to `buf[at..]` in [`CHUNK`]s (`src` has a chunk's bytes
+/// past it, `buf` the [`SLACK`]); where the copy ends.
+#[inline(always)]
+fn put_chunked(buf: &mut [u8], at: usize, src: &[u8], start: usize, len: usize) -> usize {
+    let mut i = 0;
+    while i < len {
+        let to: &mut [u8; CHUNK] = (&mut buf[at + i..at + i + CHUNK]).try_into().unwrap();
+        *to = src[start + i..start + i + CHUNK].try_into().unwrap();
+        i += CHUNK;
+    }
+    at + len
 }
 
 /// `00`, `01`, ..., `99`: two decimal digits per lookup.
@@ -364,11 +529,19 @@ const DIGIT_PAIRS: &[u8; 200] = b"0001020304050607080910111213141516171819\
 6061626364656667686970717273747576777879\
 8081828384858687888990919293949596979899";
 
+/// How many decimal digits `v` has.
+#[inline(always)]
+fn decimal_len(v: u64) -> usize {
+    v.checked_ilog10().map_or(1, |l| l as usize + 1)
+}
+
+/// `v` in decimal at `buf[at..]`, built from its last digit pair back on the stack and
+/// moved in one 20-byte copy (the [`SLACK`] takes what runs past); where it ends.
 #[inline]
-fn write_decimal(out: &mut Vec<u8>, v: u64) {
-    let mut digits = [0u8; 20];
+fn put_decimal(buf: &mut [u8], at: usize, v: u64) -> usize {
+    let mut digits = [0u8; 40];
     let mut n = v;
-    let mut i = digits.len();
+    let mut i = 20;
     while n >= 100 {
         let pair = (n % 100) as usize * 2;
         n /= 100;
@@ -383,7 +556,9 @@ fn write_decimal(out: &mut Vec<u8>, v: u64) {
         i -= 1;
         digits[i] = b'0' + n as u8;
     }
-    out.extend_from_slice(&digits[i..]);
+    let to: &mut [u8; 20] = (&mut buf[at..at + 20]).try_into().unwrap();
+    *to = digits[i..i + 20].try_into().unwrap();
+    at + 20 - i
 }
 
 /// Each byte's two lowercase hex digits.
@@ -398,23 +573,26 @@ const HEX_PAIRS: [[u8; 2]; 256] = {
     t
 };
 
-/// A version-4 (random) UUID from 128 random bits, RFC 9562's text form, built on the
-/// stack and appended in one copy.
-fn write_uuid(out: &mut Vec<u8>, hi: u64, lo: u64) {
-    let hi = (hi & !0xf000) | 0x4000; // version 4
-    let lo = (lo & !(0b11 << 62)) | (0b10 << 62); // variant 10
-    let bytes: [u8; 16] = ((u128::from(hi) << 64) | u128::from(lo)).to_be_bytes();
-    let mut hex = [0u8; 32];
-    for (pair, b) in hex.chunks_exact_mut(2).zip(bytes) {
-        pair.copy_from_slice(&HEX_PAIRS[usize::from(b)]);
+const UUID_LEN: usize = 36;
+
+/// Where each byte's two hex digits go in a UUID's text (dashes at 8, 13, 18 and 23).
+const UUID_DIGITS_AT: [usize; 16] = [0, 2, 4, 6, 9, 11, 14, 16, 19, 21, 24, 26, 28, 30, 32, 34];
+
+/// A version-4 (random) UUID from 128 random bits in RFC 9562's text form, at
+/// `buf[at..]`; where it ends.
+#[inline]
+fn put_uuid(buf: &mut [u8], at: usize, random: u128) -> usize {
+    const VERSION_MASK: u128 = 0xf << 76;
+    const VARIANT_MASK: u128 = 0b11 << 62;
+    let v = (random & !VERSION_MASK & !VARIANT_MASK) | (0x4 << 76) | (0b10 << 62);
+    let text = &mut buf[at..at + UUID_LEN];
+    for (&b, &i) in v.to_be_bytes().iter().zip(&UUID_DIGITS_AT) {
+        text[i..i + 2].copy_from_slice(&HEX_PAIRS[usize::from(b)]);
     }
-    let mut text = [b'-'; 36];
-    text[..8].copy_from_slice(&hex[..8]);
-    text[9..13].copy_from_slice(&hex[8..12]);
-    text[14..18].copy_from_slice(&hex[12..16]);
-    text[19..23].copy_from_slice(&hex[16..20]);
-    text[24..].copy_from_slice(&hex[20..]);
-    out.extend_from_slice(&text);
+    for i in [8, 13, 18, 23] {
+        text[i] = b'-';
+    }
+    at + UUID_LEN
 }
 
 /// A template written once with the first values, for checks made at start.
@@ -586,9 +764,70 @@ mod tests {
             123_456,
             u64::MAX,
         ] {
-            let mut out = Vec::new();
-            write_decimal(&mut out, v);
-            assert_eq!(out, v.to_string().into_bytes());
+            let mut buf = [b'x'; 1 + 20];
+            let end = put_decimal(&mut buf, 1, v);
+            assert_eq!(&buf[1..end], v.to_string().as_bytes());
+            assert_eq!(decimal_len(v), v.to_string().len());
+            assert_eq!(buf[0], b'x', "{v}: wrote before");
         }
+    }
+
+    #[test]
+    fn uuid_text_version_and_variant() {
+        for (random, want) in [
+            (0u128, "00000000-0000-4000-8000-000000000000"),
+            (u128::MAX, "ffffffff-ffff-4fff-bfff-ffffffffffff"),
+            (
+                0x0123_4567_89ab_cdef_fedc_ba98_7654_3210,
+                "01234567-89ab-4def-bedc-ba9876543210",
+            ),
+        ] {
+            let mut buf = [b'x'; 38];
+            assert_eq!(put_uuid(&mut buf, 1, random), 37);
+            assert_eq!(std::str::from_utf8(&buf[1..37]).unwrap(), want);
+            assert_eq!((buf[0], buf[37]), (b'x', b'x'));
+        }
+    }
+
+    #[test]
+    fn chunked_copies_keep_every_length() {
+        let mut src: Vec<u8> = (0..40).collect();
+        src.resize(src.len() + CHUNK, 0);
+        for start in [0, 3] {
+            for len in 0..=37 {
+                let mut buf = [0xffu8; 1 + 37 + CHUNK];
+                assert_eq!(put_chunked(&mut buf, 1, &src, start, len), 1 + len);
+                assert_eq!(&buf[1..1 + len], &src[start..start + len], "{len}");
+                assert_eq!(buf[0], 0xff);
+            }
+        }
+    }
+
+    #[test]
+    fn body_length_slot_shrinks_when_the_body_has_fewer_digits() {
+        // Lines of 5 and 12 bytes: a slot of two digits, one of them left over every
+        // other request.
+        let dir = std::env::temp_dir().join(format!("uring-load-bodylen-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("lines.txt");
+        std::fs::write(&file, "aaaaa\nbbbbbbbbbbbb\n").unwrap();
+        let body = format!("{{LINE:{}}}", file.display());
+        let req = format!(
+            "PUT /k HTTP/1.1\r\nContent-Length: {}\r\nX-After: 1\r\n\r\n{body}",
+            body.len()
+        );
+        let t = compiled(req.as_bytes());
+        let mut x = Expander::new(0, 1, Shard::WHOLE, 1);
+        let mut out = b"before|".to_vec();
+        x.write(&t, &mut out);
+        x.write(&t, &mut out);
+        x.write(&t, &mut out);
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "before|PUT /k HTTP/1.1\r\nContent-Length: 5\r\nX-After: 1\r\n\r\naaaaa\
+             PUT /k HTTP/1.1\r\nContent-Length: 12\r\nX-After: 1\r\n\r\nbbbbbbbbbbbb\
+             PUT /k HTTP/1.1\r\nContent-Length: 5\r\nX-After: 1\r\n\r\naaaaa"
+        );
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }
