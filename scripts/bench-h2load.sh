@@ -11,7 +11,10 @@
 # getrusage of the child; the 8 connects and handshakes are noise against DURATION
 # seconds of traffic), divided by the requests it reports as done. Writes OUT_DIR/rounds.csv
 # and prints the medians per cell and tool and the ratio h2load / uring-load (above 1:
-# uring-load spends less CPU per request).
+# uring-load spends less CPU per request). With oha (`OHA=/path/to/oha`, else
+# bench-results/cache/oha/bin/oha or oha on PATH; scripts/bench-install.sh builds it from
+# crates.io) each cell also runs `oha --http2 -c 8 -p M --worker-threads 1`, and the table
+# adds its column and oha / uring-load.
 # Needs h2load (nghttp2-client), h2o and openssl (scripts/bench-install.sh), and
 # `cargo build --release -p uring-load`.
 set -euo pipefail
@@ -30,6 +33,20 @@ for t in h2load h2o openssl; do
     command -v "$t" >/dev/null || { echo "$t missing (scripts/bench-install.sh)" >&2; exit 1; }
 done
 [ -x "$bin/uring-load" ] || { echo "$bin/uring-load missing: cargo build --release -p uring-load" >&2; exit 1; }
+tools=(uring-load h2load)
+oha=${OHA:-}
+if [ -z "$oha" ]; then
+    if [ -x bench-results/cache/oha/bin/oha ]; then
+        oha=bench-results/cache/oha/bin/oha
+    else
+        oha=$(command -v oha || true)
+    fi
+fi
+if [ -n "$oha" ]; then
+    tools+=(oha)
+else
+    echo "oha not found (OHA=..., or scripts/bench-install.sh): running without it" >&2
+fi
 
 work=$(mktemp -d)
 chmod 755 "$work"
@@ -73,13 +90,14 @@ for port in $h2c_port $tls_port; do
     done
 done
 
-# CPU seconds (user + system) of a command and its children, printed after its output.
+# CPU seconds (user + system) of a command and its children, printed on a line of its own
+# after its output (oha's JSON ends without a newline).
 cpu_of() {
     /usr/bin/python3 -c '
 import resource, subprocess, sys
 subprocess.run(sys.argv[1:], check=False)
 r = resource.getrusage(resource.RUSAGE_CHILDREN)
-print("cpu_s:", r.ru_utime + r.ru_stime)' "$@"
+print("\ncpu_s:", r.ru_utime + r.ru_stime)' "$@"
 }
 
 cell() {
@@ -91,14 +109,31 @@ cell() {
     streams=${cell##*-m}
     url="$scheme://127.0.0.1:$port/hello.txt"
     log=$(mktemp)
-    if [ "$tool" = h2load ]; then
-        cpu_of taskset -c 1 h2load -t 1 -c 8 -m "$streams" -D "$duration" "$url" >"$log" 2>&1
-    else
-        cpu_of taskset -c 1 "$bin/uring-load" --http2 --streams "$streams" -t 1 -c 8 \
-            -d "${duration}s" --insecure --no-pin -q "$url" >"$log" 2>&1
-    fi
     local done cpu
-    done=$(awk '/^requests:/{for (i = 1; i <= NF; i++) if ($(i + 1) ~ /^done/) print $i}' "$log" | tr -d ,)
+    case "$tool" in
+        h2load)
+            cpu_of taskset -c 1 h2load -t 1 -c 8 -m "$streams" -D "$duration" "$url" >"$log" 2>&1
+            ;;
+        oha)
+            # One runtime thread, as the others; JSON so that the count is exact.
+            cpu_of taskset -c 1 "$oha" --http2 -c 8 -p "$streams" -z "${duration}s" \
+                --worker-threads 1 --insecure --no-tui --output-format json "$url" >"$log" 2>&1
+            ;;
+        *)
+            cpu_of taskset -c 1 "$bin/uring-load" --http2 --streams "$streams" -t 1 -c 8 \
+                -d "${duration}s" --insecure --no-pin -q "$url" >"$log" 2>&1
+            ;;
+    esac
+    if [ "$tool" = oha ]; then
+        # Responses of any status (oha counts errors apart, in errorDistribution).
+        done=$(/usr/bin/python3 -c '
+import json, sys
+text = open(sys.argv[1]).read()
+report = json.loads(text[text.index("{"):text.rindex("}") + 1])
+print(sum(report["statusCodeDistribution"].values()))' "$log" 2>/dev/null || true)
+    else
+        done=$(awk '/^requests:/{for (i = 1; i <= NF; i++) if ($(i + 1) ~ /^done/) print $i}' "$log" | tr -d ,)
+    fi
     cpu=$(awk '/^cpu_s:/{print $2}' "$log")
     if [ -z "$done" ] || [ "$done" = 0 ]; then
         echo "$tool $cell: no requests done:" >&2
@@ -112,7 +147,7 @@ cell() {
 
 for round in $(seq "$rounds"); do
     for c in h2c-m32 h2c-m1 tls-m32 tls-m1; do
-        for tool in uring-load h2load; do
+        for tool in "${tools[@]}"; do
             cell "$round" "$c" "$tool"
         done
     done
@@ -121,13 +156,21 @@ done
 /usr/bin/python3 - "$csv" <<'PY'
 import csv, statistics, sys
 rows = list(csv.DictReader(open(sys.argv[1])))
-med = {}
-for cell in ["h2c-m32", "h2c-m1", "tls-m32", "tls-m1"]:
-    for tool in ["uring-load", "h2load"]:
-        xs = [float(r["cpu_us_per_request"]) for r in rows if r["cell"] == cell and r["tool"] == tool]
-        med[cell, tool] = statistics.median(xs)
-print(f"{'cell':10} {'uring-load us/req':>18} {'h2load us/req':>14} {'h2load/uring-load':>18}")
-for cell in ["h2c-m32", "h2c-m1", "tls-m32", "tls-m1"]:
-    u, h = med[cell, "uring-load"], med[cell, "h2load"]
-    print(f"{cell:10} {u:18.3f} {h:14.3f} {h / u:18.2f}x")
+cells = ["h2c-m32", "h2c-m1", "tls-m32", "tls-m1"]
+tools = [t for t in ["uring-load", "h2load", "oha"] if any(r["tool"] == t for r in rows)]
+med = {
+    (cell, tool): statistics.median(
+        float(r["cpu_us_per_request"]) for r in rows if r["cell"] == cell and r["tool"] == tool
+    )
+    for cell in cells
+    for tool in tools
+}
+head = f"{'cell':10}" + "".join(f"{t + ' us/req':>18}" for t in tools)
+head += "".join(f"{t + '/uring-load':>18}" for t in tools[1:])
+print(head)
+for cell in cells:
+    u = med[cell, "uring-load"]
+    line = f"{cell:10}" + "".join(f"{med[cell, t]:18.3f}" for t in tools)
+    line += "".join(f"{med[cell, t] / u:17.2f}x" for t in tools[1:])
+    print(line)
 PY

@@ -3,7 +3,8 @@
 # nginx, wrk, h2load, ab, CPython and PyPy with venv support, uWSGI with its python3
 # plugin (Debian packages none for PyPy), then gunicorn and tornado (its tornado worker)
 # into one venv per interpreter under bench-results/cache (where `compare seed` looks; it also
-# makes them itself if they are missing), and the release binaries.
+# makes them itself if they are missing), oha (built from crates.io), and the release
+# binaries.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cache=${BENCH_CACHE:-bench-results/cache}
@@ -31,4 +32,11 @@ for pair in cpython:/usr/bin/python3 pypy:pypy3; do
   fi
   "$venv/bin/gunicorn" --version
 done
+# oha (a Rust HTTP/1.1 and HTTP/2 load generator) for scripts/bench-h2load.sh's oha column:
+# Debian has no package, so it is built from crates.io at a pinned version (a large build:
+# niced, once; bench-h2load.sh finds it here).
+if [ ! -x "$cache/oha/bin/oha" ]; then
+  nice cargo install oha --locked --version 1.16.0 --root "$cache/oha"
+fi
+"$cache/oha/bin/oha" --version
 cargo build --release --workspace --bins
