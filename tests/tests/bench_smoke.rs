@@ -186,6 +186,11 @@ fn seed_study_quick_fills_the_seed_table() {
         "| no packaged PyPy plugin for uWSGI |",
         "behind nginx uwsgi_pass |",
         "behind uring-server uwsgi:// |",
+        // The seed author's numbers beside ours, row for row.
+        "| gunicorn -w 1 | 2,500 | 6,000 |",
+        "| gunicorn -w 2 | 3,580 | 9,800 |",
+        "| gunicorn -w 2 -k tornado | 7,000 | 23,000 |",
+        "seed: CPython 2.7 | seed: PyPy 2b |",
     ] {
         assert!(md.contains(row), "seed.md lacks {row}:\n{md}");
     }

@@ -16,7 +16,7 @@ use uring_benches::harness::tools::{Tool, Workload};
     after_help = "Servers: uring-server nginx hyper-server tokio-uring-server floor\n\
                   Named only: uring-server-read uring-server-splice uring-server-splice-ring uring-server-memory \
                   uring-server-obs uring-server-tls nginx-tls uring-proxy nginx-proxy \
-                  uring-gateway nginx-gateway\n\
+                  uring-gateway nginx-gateway uring-uwsgi nginx-uwsgi\n\
                   Tools: uring-load wrk h2load ab\n\
                   Workloads: ka64 ka256 pipe16 close file64k rate"
 )]

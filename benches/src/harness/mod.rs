@@ -1,7 +1,9 @@
 //! The comparison harness behind `compare`: processes and their CPU time (`proc`), load
 //! tools and workloads (`tools`), servers under test (`servers`), the run loop
-//! (`compare`), results (`report`, `chart`) and the seed study (`seed`).
+//! (`compare`), results (`report`, `chart`), the seed study (`seed`) and its app servers
+//! (`appserver`).
 
+pub mod appserver;
 pub mod chart;
 pub mod compare;
 pub mod proc;

@@ -15,9 +15,10 @@
 //! the same machine without pinning, and pinning a `-w 2` server to one CPU would erase
 //! the very effect the table shows. `--pin` pins as `compare` does.
 
+use super::appserver::{spawn_app_server, start_uwsgi, write_app, APP_MODULE};
 use super::chart::{bar_chart, Bar};
 use super::compare::{default_cpus, Progress};
-use super::proc::{pin_and_isolate, run_bounded, wait_listening, ServerProcess};
+use super::proc::{run_bounded, ServerProcess};
 use super::servers::{self, AppUpstream, Server, ServerEnv};
 use super::tools::{self, Tool, Workload, HELLO_PATH};
 use serde::{Deserialize, Serialize};
@@ -121,15 +122,6 @@ pub struct SeedReport {
     pub machine: super::report::Machine,
     pub cells: Vec<SeedCell>,
 }
-
-const WSGI_APP: &str = "\
-# Hello-world WSGI app of the seed study.
-def app(environ, start_response):
-    body = b'Hello, World!'
-    start_response('200 OK', [('Content-Type', 'text/plain'),
-                              ('Content-Length', str(len(body)))])
-    return [body]
-";
 
 fn run_quiet(cmd: &mut Command, what: &str) -> Result<String, String> {
     super::proc::as_child(cmd);
@@ -356,82 +348,11 @@ fn start_gunicorn(
         "--chdir",
     ])
     .arg(scratch)
-    .arg("seed_app:app")
+    .arg(format!("{APP_MODULE}:app"))
     .stdin(Stdio::null())
     .stdout(Stdio::from(f.try_clone().map_err(|e| e.to_string())?))
     .stderr(Stdio::from(f));
     spawn_app_server(cmd, "gunicorn", &log, addr, cpus)
-}
-
-/// Starts an app server (its output already going to `log`) and waits until it listens on
-/// `addr`; a failure quotes the log's last lines.
-fn spawn_app_server(
-    mut cmd: Command,
-    name: &'static str,
-    log: &Path,
-    addr: SocketAddr,
-    cpus: &[usize],
-) -> Result<ServerProcess, String> {
-    pin_and_isolate(&mut cmd, cpus);
-    let child = cmd
-        .spawn()
-        .map_err(|e| format!("cannot start {name}: {e}"))?;
-    let mut p = ServerProcess::new(child, name);
-    wait_listening(&mut p, addr, Duration::from_secs(30)).map_err(|e| {
-        let t = std::fs::read_to_string(log).unwrap_or_default();
-        format!(
-            "{e}: {}",
-            t.lines().rev().take(3).collect::<Vec<_>>().join(" | ")
-        )
-    })?;
-    Ok(p)
-}
-
-/// Debian's uWSGI with its python3 plugin serving the seed's app on `addr` with
-/// `processes` worker processes; `socket_flag` is `--http-socket` (HTTP, answered by the
-/// workers themselves, the sync rows' counterpart) or `--uwsgi-socket` (behind a proxy).
-fn start_uwsgi(
-    scratch: &Path,
-    socket_flag: &str,
-    addr: SocketAddr,
-    processes: usize,
-    cpus: &[usize],
-) -> Result<ServerProcess, String> {
-    if !servers::on_path("uwsgi") {
-        return Err("uwsgi is not installed (scripts/bench-install.sh)".into());
-    }
-    let log = scratch.join("uwsgi.log");
-    let f = std::fs::File::create(&log).map_err(|e| e.to_string())?;
-    let mut cmd = Command::new("uwsgi");
-    // --master restarts a dead worker as gunicorn's arbiter does; --listen matches
-    // gunicorn's backlog of 2048 in spirit (uWSGI's default, 100, would turn -c 200 into
-    // SYN retries rather than measure the app).
-    cmd.args([
-        "--plugin",
-        "python3",
-        "--master",
-        "--die-on-term",
-        "--need-app",
-    ])
-    .args(["--disable-logging", "--listen", "1024", "--processes"])
-    .arg(processes.to_string())
-    .arg(socket_flag)
-    .arg(addr.to_string())
-    .arg("--chdir")
-    .arg(scratch)
-    .arg("--wsgi-file")
-    .arg(scratch.join("seed_app.py"))
-    .args(["--callable", "app"]);
-    if socket_flag == "--http-socket" {
-        // uWSGI's HTTP socket closes after every response yet answers HTTP/1.1 without
-        // saying so: a keep-alive client (-k) then loses the next request it sends on that
-        // connection. gunicorn's sync worker says "Connection: close"; so must this.
-        cmd.args(["--add-header", "Connection: close"]);
-    }
-    cmd.stdin(Stdio::null())
-        .stdout(Stdio::from(f.try_clone().map_err(|e| e.to_string())?))
-        .stderr(Stdio::from(f));
-    spawn_app_server(cmd, "uwsgi", &log, addr, cpus)
 }
 
 fn tool_argv(a: &SeedArgs, tool: Tool, bin: &Path, n: u64, c: u64, url: &str) -> Vec<String> {
@@ -469,7 +390,7 @@ pub fn run(a: &SeedArgs, bin_dir: &Path, command_line: &str) -> Result<PathBuf, 
     std::fs::create_dir_all(&a.out).map_err(|e| format!("{}: {e}", a.out.display()))?;
     let scratch = std::env::temp_dir().join(format!("uring-seed-{}", std::process::id()));
     std::fs::create_dir_all(&scratch).map_err(|e| e.to_string())?;
-    std::fs::write(scratch.join("seed_app.py"), WSGI_APP).map_err(|e| e.to_string())?;
+    write_app(&scratch)?;
     let env = ServerEnv {
         bin_dir: bin_dir.to_path_buf(),
         scratch: scratch.clone(),
@@ -652,6 +573,7 @@ pub fn run(a: &SeedArgs, bin_dir: &Path, command_line: &str) -> Result<PathBuf, 
         cells,
     };
     write_outputs(&report, a)?;
+    print!("{}", report.markdown());
     let _ = std::fs::remove_dir_all(&scratch);
     Ok(a.out.clone())
 }
@@ -673,7 +595,34 @@ fn fmt_cell(c: Option<&SeedCell>) -> String {
     }
 }
 
-fn table(md: &mut String, r: &SeedReport, columns: &[&str], row_name: &dyn Fn(usize) -> String) {
+/// The seed author's numbers for a row (CPython 2.7, PyPy 2b; req/s, weighttp, mean of 3),
+/// as its table gives them: `(workers, connections)` of the sync worker's rows, and the
+/// tornado worker's `-w 2 -c 200` row.
+type SeedNumbers = fn(usize, u64) -> Option<(u32, u32)>;
+
+fn seed_sync(workers: usize, connections: u64) -> Option<(u32, u32)> {
+    match (workers, connections) {
+        (1, 200) => Some((2500, 6000)),
+        (2, 200) => Some((3580, 9800)),
+        (3, 200) => Some((3600, 8000)),
+        (4, 200) => Some((3000, 8000)),
+        (6, 200) => Some((2100, 6100)),
+        (2, 100) => Some((4960, 11200)),
+        _ => None,
+    }
+}
+
+fn seed_tornado(workers: usize, connections: u64) -> Option<(u32, u32)> {
+    ((workers, connections) == (2, 200)).then_some((7000, 23000))
+}
+
+fn table(
+    md: &mut String,
+    r: &SeedReport,
+    columns: &[&str],
+    row_name: &dyn Fn(usize) -> String,
+    seed: Option<SeedNumbers>,
+) {
     let present: Vec<&str> = columns
         .iter()
         .copied()
@@ -692,8 +641,24 @@ fn table(md: &mut String, r: &SeedReport, columns: &[&str], row_name: &dyn Fn(us
                 .unwrap_or_default()
         })
         .collect();
-    let _ = writeln!(md, "| X | {} |", heads.join(" | "));
-    let _ = writeln!(md, "|---|{}", "--:|".repeat(present.len()));
+    let seed_heads = match seed {
+        Some(_) => "seed: CPython 2.7 | seed: PyPy 2b | ",
+        None => "",
+    };
+    let seed_cells = |w: usize, c: u64| match seed {
+        None => String::new(),
+        Some(f) => match f(w, c) {
+            Some((cpython, pypy)) => format!(
+                "{} | {} | ",
+                super::report::thousands(f64::from(cpython)),
+                super::report::thousands(f64::from(pypy))
+            ),
+            None => "– | – | ".into(),
+        },
+    };
+    let extra = if seed.is_some() { 2 } else { 0 };
+    let _ = writeln!(md, "| X | {seed_heads}{} |", heads.join(" | "));
+    let _ = writeln!(md, "|---|{}", "--:|".repeat(present.len() + extra));
     let find = |col: &str, w: usize, c: u64| {
         r.cells
             .iter()
@@ -719,7 +684,13 @@ fn table(md: &mut String, r: &SeedReport, columns: &[&str], row_name: &dyn Fn(us
             .iter()
             .map(|c| fmt_cell(find(c, w, main_c)))
             .collect();
-        let _ = writeln!(md, "| {} | {} |", row_name(w), vals.join(" | "));
+        let _ = writeln!(
+            md,
+            "| {} | {}{} |",
+            row_name(w),
+            seed_cells(w, main_c),
+            vals.join(" | ")
+        );
     }
     let c100: Vec<&SeedCell> = r
         .cells
@@ -731,13 +702,19 @@ fn table(md: &mut String, r: &SeedReport, columns: &[&str], row_name: &dyn Fn(us
             md,
             "| *tests -n {} -c 100* |{}",
             r.requests,
-            " |".repeat(present.len())
+            " |".repeat(present.len() + extra)
         );
         let vals: Vec<String> = present
             .iter()
             .map(|c| fmt_cell(find(c, first.workers, 100)))
             .collect();
-        let _ = writeln!(md, "| {} | {} |", row_name(first.workers), vals.join(" | "));
+        let _ = writeln!(
+            md,
+            "| {} | {}{} |",
+            row_name(first.workers),
+            seed_cells(first.workers, 100),
+            vals.join(" | ")
+        );
     }
     let _ = writeln!(md);
 }
@@ -774,11 +751,18 @@ impl SeedReport {
             }
         );
         let _ = writeln!(md, "Command: `{}`\n", self.command);
+        let _ = writeln!(
+            md,
+            "The seed's columns are its author's numbers (CPython 2.7 and PyPy 2b, weighttp \
+             `-n 10000 -c 200 -t 3 -k`, mean of 3, on the author's machine): set beside \
+             ours row for row, not measured here.\n"
+        );
         table(
             &mut md,
             self,
             &["cpython", "pypy", "behind-uring-server", "behind-nginx"],
             &|w| format!("gunicorn -w {w}"),
+            Some(seed_sync),
         );
         if self.cells.iter().any(|c| c.column.starts_with("tornado-")) {
             let _ = writeln!(
@@ -787,9 +771,13 @@ impl SeedReport {
                 self.requests
             );
         }
-        table(&mut md, self, &["tornado-cpython", "tornado-pypy"], &|w| {
-            format!("gunicorn -w {w} -k tornado")
-        });
+        table(
+            &mut md,
+            self,
+            &["tornado-cpython", "tornado-pypy"],
+            &|w| format!("gunicorn -w {w} -k tornado"),
+            Some(seed_tornado),
+        );
         table(
             &mut md,
             self,
@@ -800,6 +788,7 @@ impl SeedReport {
                 "uwsgi-behind-uring-server",
             ],
             &|w| format!("uwsgi --processes {w}"),
+            None,
         );
         if self.cells.iter().any(|c| c.column.starts_with("uwsgi")) {
             let _ = writeln!(
@@ -807,13 +796,18 @@ impl SeedReport {
                 "uWSGI: `--http-socket` (its workers answer HTTP themselves; with \
                  `--add-header \"Connection: close\"`, since it closes every connection \
                  without saying so), `--master`, `--listen 1024`; behind nginx: `--uwsgi-socket` and `uwsgi_pass` with \
-                 Debian's `uwsgi_params`. TODO(issue 25): the column behind uring-server's \
-                 `uwsgi://` comes with the proxy's uwsgi upstream.\n"
+                 Debian's `uwsgi_params`; behind uring-server: the same socket as its \
+                 `uwsgi://` upstream. The seed's title names uWSGI, its table has no uWSGI \
+                 row: no seed numbers to set beside these.\n"
             );
         }
-        table(&mut md, self, &["uring-server", "nginx"], &|w| {
-            format!("-w {w}")
-        });
+        table(
+            &mut md,
+            self,
+            &["uring-server", "nginx"],
+            &|w| format!("-w {w}"),
+            None,
+        );
         let _ = writeln!(md, "### Every cell\n");
         let _ = writeln!(
             md,

@@ -2,6 +2,7 @@
 //! serving `/plaintext` (the 13-byte hello) and, where it serves files,
 //! `/static/64k.bin`.
 
+pub use super::proc::{is_executable, on_path};
 use super::proc::{pin_and_isolate, wait_listening, ServerProcess};
 use super::tools::{Workload, STATIC_FILES};
 use serde::{Deserialize, Serialize};
@@ -43,6 +44,11 @@ pub enum Server {
     UringGateway,
     /// nginx `proxy_pass` to the same two, `least_conn` (upstream `keepalive 32`).
     NginxGateway,
+    /// uring-server `--proxy /plaintext=uwsgi://` in front of one uWSGI process serving
+    /// the seed's hello-world app.
+    UringUwsgi,
+    /// nginx `uwsgi_pass` in front of the same uWSGI.
+    NginxUwsgi,
 }
 
 impl Server {
@@ -65,7 +71,8 @@ impl Server {
     /// The proxies (issue 10): `scripts/bench-proxy.sh`.
     /// The epoll backend (issue 14).
     /// The gateways (issue 23): `scripts/bench-gateway.sh`.
-    pub const VARIANTS: [Server; 12] = [
+    /// The fronts of one uWSGI worker (issue 25): `scripts/bench-uwsgi-front.sh`.
+    pub const VARIANTS: [Server; 14] = [
         Server::UringServerEpoll,
         Server::UringServerRead,
         Server::UringServerSplice,
@@ -78,6 +85,8 @@ impl Server {
         Server::NginxProxy,
         Server::UringGateway,
         Server::NginxGateway,
+        Server::UringUwsgi,
+        Server::NginxUwsgi,
     ];
 
     pub fn name(self) -> &'static str {
@@ -99,6 +108,8 @@ impl Server {
             Server::NginxProxy => "nginx-proxy",
             Server::UringGateway => "uring-gateway",
             Server::NginxGateway => "nginx-gateway",
+            Server::UringUwsgi => "uring-uwsgi",
+            Server::NginxUwsgi => "nginx-uwsgi",
         }
     }
 
@@ -117,6 +128,8 @@ impl Server {
             Server::NginxProxy,
             Server::UringGateway,
             Server::NginxGateway,
+            Server::UringUwsgi,
+            Server::NginxUwsgi,
         ];
         if proxies.contains(&self) && w != Workload::Ka64 {
             return Some(format!("{} is measured on ka64 only", self.name()));
@@ -221,6 +234,9 @@ pub fn start_with_upstream(
     let upstream_of = || -> Result<(AppUpstream, Option<ServerProcess>), String> {
         match given_upstream {
             Some(a) => Ok((a, None)),
+            None if matches!(server, Server::UringUwsgi | Server::NginxUwsgi) => {
+                start_uwsgi_upstream(cpus, env).map(|(a, p)| (AppUpstream::Uwsgi(a), Some(p)))
+            }
             None => start_upstream(cpus, env).map(|(a, p)| (AppUpstream::Http(a), Some(p))),
         }
     };
@@ -291,7 +307,7 @@ pub fn start_with_upstream(
             c.arg("-e").arg(env.scratch.join("nginx-error.log"));
             c
         }
-        Server::UringProxy | Server::UringGateway => {
+        Server::UringProxy | Server::UringGateway | Server::UringUwsgi => {
             let up = match server {
                 Server::UringGateway => pair_of()?,
                 _ => upstream_of()?,
@@ -314,7 +330,7 @@ pub fn start_with_upstream(
             upstream = Some(up);
             c
         }
-        Server::NginxProxy | Server::NginxGateway => {
+        Server::NginxProxy | Server::NginxGateway | Server::NginxUwsgi => {
             let up = match server {
                 Server::NginxGateway => pair_of()?,
                 _ => upstream_of()?,
@@ -351,19 +367,36 @@ pub fn start_with_upstream(
     Ok(proc)
 }
 
-/// The upstream of the proxy rows: uring-server `/plaintext`, one worker on the CPUs the
-/// proxy does not use (the load tool's), so the proxy's CPU time is its own.
-fn start_upstream(
-    proxy_cpus: &[usize],
-    env: &ServerEnv,
-) -> Result<(SocketAddr, ServerProcess), String> {
+/// The CPUs the proxy does not use (the load tool's), for its upstream, and a free
+/// loopback address.
+fn upstream_place(proxy_cpus: &[usize]) -> Result<(Vec<usize>, SocketAddr), String> {
     let online = std::thread::available_parallelism().map_or(1, |n| n.get());
     let others: Vec<usize> = (0..online).filter(|c| !proxy_cpus.contains(c)).collect();
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .map_err(|e| format!("no free port for the upstream: {e}"))?
         .port();
-    let addr = SocketAddr::from(([127, 0, 0, 1], port));
+    Ok((others, SocketAddr::from(([127, 0, 0, 1], port))))
+}
+
+/// The upstream of the uWSGI fronts: one uWSGI process (`--uwsgi-socket`) serving the
+/// seed's hello-world app, where [`start_upstream`] puts its uring-server.
+fn start_uwsgi_upstream(
+    proxy_cpus: &[usize],
+    env: &ServerEnv,
+) -> Result<(SocketAddr, ServerProcess), String> {
+    let (others, addr) = upstream_place(proxy_cpus)?;
+    let p = super::appserver::start_uwsgi(&env.scratch, "--uwsgi-socket", addr, 1, &others)?;
+    Ok((addr, p))
+}
+
+/// The upstream of the proxy rows: uring-server `/plaintext`, one worker on the CPUs the
+/// proxy does not use (the load tool's), so the proxy's CPU time is its own.
+fn start_upstream(
+    proxy_cpus: &[usize],
+    env: &ServerEnv,
+) -> Result<(SocketAddr, ServerProcess), String> {
+    let (others, addr) = upstream_place(proxy_cpus)?;
     let mut c = Command::new(env.bin_dir.join("uring-server"));
     c.args(["-w", "1", "--no-pin", "--listen", &addr.to_string()])
         .stdin(Stdio::null())
@@ -509,18 +542,4 @@ fn tls_files(env: &ServerEnv) -> Result<(PathBuf, PathBuf), String> {
         ));
     }
     Ok((cert, key))
-}
-
-/// Whether a command is on PATH (for the peers from Debian packages).
-pub fn on_path(cmd: &str) -> bool {
-    std::env::var_os("PATH")
-        .map(|p| std::env::split_paths(&p).any(|d| is_executable(&d.join(cmd))))
-        .unwrap_or(false)
-}
-
-pub fn is_executable(p: &Path) -> bool {
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::metadata(p)
-        .map(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
-        .unwrap_or(false)
 }
