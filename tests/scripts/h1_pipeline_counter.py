@@ -10,16 +10,11 @@ as it is at most 8. Requests without bodies only (GET); 127.0.0.1:PORT.
 
 import socket
 import sys
-import threading
 
-port, log = int(sys.argv[1]), open(sys.argv[2], "a", buffering=1)
-lock = threading.Lock()
+from scripted_server import Log, serve_forever
+
+port, log = int(sys.argv[1]), Log(sys.argv[2])
 HOLD = 8
-
-
-def note(lines):
-    with lock:
-        log.write("".join(line + "\n" for line in lines))
 
 
 def serve(sock):
@@ -38,7 +33,7 @@ def serve(sock):
                 head, buf = buf.split(b"\r\n\r\n", 1)
                 waiting.append(head.split(b"\r\n", 1)[0].decode())
             if waiting and (len(waiting) >= HOLD or data is None):
-                note([" ".join(w.split(" ")[:2]) for w in waiting] + ["batch %d" % len(waiting)])
+                log.write(*[" ".join(w.split(" ")[:2]) for w in waiting], "batch %d" % len(waiting))
                 answer = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok" * len(waiting)
                 sock.sendall(answer)
                 waiting = []
@@ -48,10 +43,4 @@ def serve(sock):
         sock.close()
 
 
-srv = socket.socket()
-srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-srv.bind(("127.0.0.1", port))
-srv.listen(64)
-while True:
-    s, _ = srv.accept()
-    threading.Thread(target=serve, args=(s,), daemon=True).start()
+serve_forever(port, serve)

@@ -10,7 +10,6 @@ against what the server really did. Prior knowledge (h2c) on 127.0.0.1:PORT.
 
 import socket
 import sys
-import threading
 
 import h2.config
 import h2.connection
@@ -18,17 +17,13 @@ import h2.errors
 import h2.events
 import h2.settings
 
-port, mode, log = int(sys.argv[1]), sys.argv[2], open(sys.argv[3], "a", buffering=1)
-lock = threading.Lock()
+from scripted_server import Log, serve_forever
+
+port, mode, log = int(sys.argv[1]), sys.argv[2], Log(sys.argv[3])
 
 # Response headers larger than uring-load's SETTINGS_MAX_HEADER_LIST_SIZE (256 KiB): 320
 # KiB sent without Huffman coding (hpack's coder takes a second for them), 20 frames.
 HUGE = [("x-huge-%d" % i, "x" * 8192) for i in range(40)]
-
-
-def note(what):
-    with lock:
-        log.write(what + "\n")
 
 
 class Served(Exception):
@@ -57,18 +52,18 @@ def on_request(state, conn, sock, sid):
     n = state["n"]
     if mode == "refuse" and n % 3 == 0:
         conn.reset_stream(sid, h2.errors.ErrorCodes.REFUSED_STREAM)
-        note("refused")
+        log.write("refused")
     elif mode == "rst" and n % 5 == 0:
         conn.reset_stream(sid, h2.errors.ErrorCodes.INTERNAL_ERROR)
-        note("rst")
+        log.write("rst")
     elif mode == "goaway" and n == 20:
         # Streams up to the one before were answered; this one and any later are the
         # client's to send elsewhere.
-        note("goaway")
+        log.write("goaway")
         going_away(conn, sock, last_stream_id=sid - 2)
     elif mode == "goaway-error" and n == 20:
         # This stream counts as processed, and is never answered.
-        note("goaway-error")
+        log.write("goaway-error")
         going_away(
             conn,
             sock,
@@ -81,26 +76,26 @@ def on_request(state, conn, sock, sid):
         # each answer never has two requests in one read (h2 refuses a second open
         # stream too).
         if state["batch"] > 1:
-            note("over")
+            log.write("over")
         answer(conn, sid)
-        note("200")
+        log.write("200")
     elif mode == "zero-window":
         # Never a WINDOW_UPDATE, never an answer: the body stalls at the first window.
-        note("request")
+        log.write("request")
     elif mode == "huge-headers" and n % 4 == 0:
         answer(conn, sid, HUGE)
-        note("huge")
+        log.write("huge")
     elif mode == "protocol" and n % 10 == 0:
         # DATA on stream 0: a connection error (RFC 9113 6.1).
         sock.sendall(conn.data_to_send() + b"\x00\x00\x02\x00\x00\x00\x00\x00\x00ok")
-        note("broken")
+        log.write("broken")
         sock.settimeout(5)
         while sock.recv(65536):
             pass
         raise Served()
     else:
         answer(conn, sid)
-        note("200")
+        log.write("200")
 
 
 def serve(sock):
@@ -130,15 +125,9 @@ def serve(sock):
     except (Served, OSError):
         pass
     except Exception as e:  # h2 refused what the client sent: the test sees it
-        note("exception " + type(e).__name__)
+        log.write("exception " + type(e).__name__)
     finally:
         sock.close()
 
 
-srv = socket.socket()
-srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-srv.bind(("127.0.0.1", port))
-srv.listen(64)
-while True:
-    s, _ = srv.accept()
-    threading.Thread(target=serve, args=(s,), daemon=True).start()
+serve_forever(port, serve)

@@ -258,6 +258,20 @@ http {{
     }
 }
 
+/// Run a shell command line under a pseudo-terminal (util-linux's `script`), as the live
+/// view needs: whether it succeeded, and what it wrote to the terminal.
+pub fn run_in_terminal(cmd: &str) -> (bool, String) {
+    let out = Command::new("script")
+        .args(["-qec", cmd, "/dev/null"])
+        .stdin(Stdio::null())
+        .output()
+        .expect("script (util-linux)");
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+    )
+}
+
 /// `nginx` from PATH, else Debian's /usr/sbin/nginx (sbin is not on every PATH).
 pub fn nginx_binary() -> PathBuf {
     let in_path = std::env::var_os("PATH")

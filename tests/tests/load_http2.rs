@@ -322,6 +322,8 @@ impl PyH2 {
             .join(name);
         let child = ChildGuard(
             Command::new("/usr/bin/python3")
+                // No __pycache__ beside the scripts (they share scripted_server.py).
+                .arg("-B")
                 .arg(script)
                 .arg(port.to_string())
                 .args(mode)
@@ -412,46 +414,43 @@ fn goaway_mid_run_loses_nothing_and_counts_nothing_twice() {
     assert!(num(&v, &["connections", "opened"]) >= 16, "{v}");
 }
 
+/// A run the server answered except for what it logged as `line`, which uring-load
+/// counted in `class` (at least `at_least` of them), exactly, with a first error that
+/// says each of `first_has`.
+fn assert_one_class(
+    py: &PyH2,
+    v: &serde_json::Value,
+    (class, line, at_least): (&str, &str, u64),
+    first_has: &[&str],
+) {
+    let ok = num(v, &["requests", "succeeded"]);
+    let n = num(v, &["errors", class]);
+    assert_eq!(ok, py.count("200"), "{v}");
+    assert_eq!(n, py.count(line), "one {class} error per '{line}': {v}");
+    assert!(n >= at_least, "{v}");
+    assert_eq!(ok + n, 300, "{v}");
+    assert_eq!(num(v, &["requests", "errored"]), n, "{v}");
+    let first = v["first_errors"][class].to_string();
+    for text in first_has {
+        assert!(first.contains(text), "{first}");
+    }
+}
+
 #[test]
 fn rst_stream_is_a_reset_error_with_its_code_and_the_rest_is_exact() {
     let py = PyH2::start("rst");
     let v = py.run();
-    let ok = num(&v, &["requests", "succeeded"]);
-    let reset = num(&v, &["errors", "reset"]);
-    assert_eq!(ok, py.count("200"), "{v}");
-    assert_eq!(reset, py.count("rst"), "{v}");
-    assert!(reset >= 50, "{v}");
-    assert_eq!(ok + reset, 300, "{v}");
-    assert_eq!(num(&v, &["requests", "errored"]), reset);
-    let first = v["first_errors"]["reset"].to_string();
-    assert!(
-        first.contains("reset by the server (INTERNAL_ERROR"),
-        "{first}"
-    );
+    let first = ["reset by the server (INTERNAL_ERROR"];
+    assert_one_class(&py, &v, ("reset", "rst", 50), &first);
 }
 
+/// Each GOAWAY leaves the stream it says it processed unanswered.
 #[test]
 fn goaway_with_an_error_fails_what_it_processed_with_its_text() {
     let py = PyH2::start("goaway-error");
     let v = py.run();
-    let ok = num(&v, &["requests", "succeeded"]);
-    let goaway = num(&v, &["errors", "goaway"]);
-    assert_eq!(ok, py.count("200"), "{v}");
-    assert_eq!(
-        goaway,
-        py.count("goaway-error"),
-        "one unanswered stream per GOAWAY: {v}"
-    );
-    assert!(goaway >= 14, "{v}");
-    assert_eq!(ok + goaway, 300, "{v}");
-    assert_eq!(num(&v, &["requests", "errored"]), goaway, "{v}");
-    let first = v["first_errors"]["goaway"].to_string();
-    assert!(
-        first.contains("GOAWAY")
-            && first.contains("INTERNAL_ERROR")
-            && first.contains("going down"),
-        "{first}"
-    );
+    let first = ["GOAWAY", "INTERNAL_ERROR", "going down"];
+    assert_one_class(&py, &v, ("goaway", "goaway-error", 14), &first);
 }
 
 /// DATA on stream 0 at every connection's 10th request: a connection error; with one
@@ -459,20 +458,9 @@ fn goaway_with_an_error_fails_what_it_processed_with_its_text() {
 #[test]
 fn a_protocol_error_is_its_own_class_with_the_codecs_reason() {
     let py = PyH2::start("protocol");
-    let run = py.run_with(&["--streams", "1", "-n", "300"]);
-    let v = run.json();
-    let ok = num(&v, &["requests", "succeeded"]);
-    let protocol = num(&v, &["errors", "protocol"]);
-    assert_eq!(ok, py.count("200"), "{v}");
-    assert_eq!(protocol, py.count("broken"), "{v}");
-    assert!(protocol >= 29, "{v}");
-    assert_eq!(ok + protocol, 300, "{v}");
-    assert_eq!(num(&v, &["requests", "errored"]), protocol, "{v}");
-    let first = v["first_errors"]["protocol"].to_string();
-    assert!(
-        first.contains("HTTP/2 connection error PROTOCOL_ERROR"),
-        "{first}"
-    );
+    let v = py.run_with(&["--streams", "1", "-n", "300"]).json();
+    let first = ["HTTP/2 connection error PROTOCOL_ERROR"];
+    assert_one_class(&py, &v, ("protocol", "broken", 29), &first);
 }
 
 /// A server whose SETTINGS allow one stream: `--streams 8` waits for each answer (the
@@ -547,15 +535,8 @@ fn a_zero_window_server_stalls_bodies_into_the_flow_control_class() {
 fn huge_response_headers_are_counted_not_a_crash() {
     let py = PyH2::start("huge-headers");
     let v = py.run();
-    let ok = num(&v, &["requests", "succeeded"]);
-    let parse = num(&v, &["errors", "parse"]);
-    assert_eq!(ok, py.count("200"), "{v}");
-    assert_eq!(parse, py.count("huge"), "{v}");
-    assert!(parse >= 70, "{v}");
-    assert_eq!(ok + parse, 300, "{v}");
-    assert_eq!(num(&v, &["requests", "errored"]), parse, "{v}");
-    let first = v["first_errors"]["parse"].to_string();
-    assert!(first.contains("headers larger than our limit"), "{first}");
+    let first = ["headers larger than our limit"];
+    assert_one_class(&py, &v, ("parse", "huge", 70), &first);
 }
 
 /// `--streams N` over HTTP/1.1 is pipelining depth N, as `-K N` (the issue's "with -K
@@ -819,13 +800,8 @@ fn live_view_over_http2() {
         uring_tests::bin("uring-load").display(),
         srv.addr
     );
-    let out = Command::new("script")
-        .args(["-qec", &cmd, "/dev/null"])
-        .stdin(Stdio::null())
-        .output()
-        .expect("script (util-linux)");
-    let text = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{text}");
+    let (ok, text) = uring_tests::load::run_in_terminal(&cmd);
+    assert!(ok, "{text}");
     let redraws = text.matches("\r\x1b[2K").count();
     assert!(redraws >= 5, "{redraws} redraws: {text:?}");
     assert!(text.contains(" req/s, p50 "), "{text:?}");

@@ -350,13 +350,8 @@ fn live_view_with_tui_on_a_terminal() {
         "{} -d 1500ms -c 2 -k --tui --interval 250ms",
         uring_tests::bin("uring-load").display()
     );
-    let out = Command::new("script")
-        .args(["-qec", &cmd, "/dev/null"])
-        .stdin(std::process::Stdio::null())
-        .output()
-        .expect("script (util-linux)");
-    let text = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{text}");
+    let (ok, text) = uring_tests::load::run_in_terminal(&cmd);
+    assert!(ok, "{text}");
     let redraws = text.matches("\r\x1b[2K").count();
     assert!(redraws >= 5, "{redraws} redraws: {text:?}");
     assert!(text.contains(" req/s, p50 "), "{text:?}");
