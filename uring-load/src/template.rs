@@ -22,6 +22,7 @@
 //! that do not open one of these are sent as written (JSON bodies keep theirs).
 
 use std::collections::HashMap;
+use std::mem::MaybeUninit;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -431,9 +432,10 @@ impl Expander {
         let seq = self.next_seq;
         self.next_seq += self.stride;
         let start = out.len();
-        // One bound for the whole request: no step checks for room.
-        out.resize(start + t.room, 0);
-        let buf = &mut out[start..];
+        // One bound for the whole request: no step checks for room, and nothing zeroed
+        // first (every byte kept is written; what runs past is never read).
+        out.reserve(t.room);
+        let buf = &mut out.spare_capacity_mut()[..t.room];
         let mut at = 0;
         let mut slot = None;
         for step in &t.head {
@@ -459,11 +461,16 @@ impl Expander {
                 at -= short;
             }
             // A number's copy runs past its digits, here over the head's rest: exact here.
-            let mut number = [0u8; 20];
+            let mut number = [MaybeUninit::uninit(); 20];
             let end = put_decimal(&mut number, 0, body_len);
             buf[slot..slot + digits].copy_from_slice(&number[..end]);
         }
-        out.truncate(start + at);
+        // SAFETY: every byte of `buf[..at]` was written above: each step writes from where
+        // the last one ended up to where it ends (copies and numbers run past, never
+        // short), the body length's slot is written last, and a shorter body length moves
+        // written bytes back over the slot's rest. `buf` is `out`'s spare capacity from
+        // `start`, so `start + at` is within the capacity.
+        unsafe { out.set_len(start + at) };
     }
 
     /// One request of `t` with fresh values, in a buffer reused from call to call.
@@ -477,7 +484,7 @@ impl Expander {
 
     /// Write `v` at `buf[at..]` (room is there: `Template::room`); where it ends.
     #[inline(always)]
-    fn value(&mut self, t: &Template, v: Value, seq: u64, buf: &mut [u8], at: usize) -> usize {
+    fn value(&mut self, t: &Template, v: Value, seq: u64, buf: &mut Spare, at: usize) -> usize {
         match v {
             Value::Nothing | Value::BodyLength => at,
             Value::Seq => put_decimal(buf, at, seq),
@@ -509,14 +516,19 @@ const CHUNK: usize = 16;
 /// How far past what it keeps an expansion may write: a chunk, or a number's 20 bytes.
 const SLACK: usize = 32;
 
+/// Where an expansion writes: the send buffer's capacity past its end (not zeroed first).
+type Spare = [MaybeUninit<u8>];
+
 /// Copy `src[start..start + len]` to `buf[at..]` in [`CHUNK`]s (`src` has a chunk's bytes
 /// past it, `buf` the [`SLACK`]); where the copy ends.
 #[inline(always)]
-fn put_chunked(buf: &mut [u8], at: usize, src: &[u8], start: usize, len: usize) -> usize {
+fn put_chunked(buf: &mut Spare, at: usize, src: &[u8], start: usize, len: usize) -> usize {
     let mut i = 0;
     while i < len {
-        let to: &mut [u8; CHUNK] = (&mut buf[at + i..at + i + CHUNK]).try_into().unwrap();
-        *to = src[start + i..start + i + CHUNK].try_into().unwrap();
+        let to: &mut [MaybeUninit<u8>; CHUNK] =
+            (&mut buf[at + i..at + i + CHUNK]).try_into().unwrap();
+        let from: [u8; CHUNK] = src[start + i..start + i + CHUNK].try_into().unwrap();
+        *to = from.map(MaybeUninit::new);
         i += CHUNK;
     }
     at + len
@@ -538,26 +550,28 @@ fn decimal_len(v: u64) -> usize {
 /// `v` in decimal at `buf[at..]`, built from its last digit pair back on the stack and
 /// moved in one 20-byte copy (the [`SLACK`] takes what runs past); where it ends.
 #[inline]
-fn put_decimal(buf: &mut [u8], at: usize, v: u64) -> usize {
-    let mut digits = [0u8; 40];
+fn put_decimal(buf: &mut Spare, at: usize, v: u64) -> usize {
+    // The bytes after the digits go along unwritten; only the digits are kept.
+    let mut digits = [MaybeUninit::<u8>::uninit(); 40];
     let mut n = v;
     let mut i = 20;
     while n >= 100 {
         let pair = (n % 100) as usize * 2;
         n /= 100;
         i -= 2;
-        digits[i..i + 2].copy_from_slice(&DIGIT_PAIRS[pair..pair + 2]);
+        digits[i] = MaybeUninit::new(DIGIT_PAIRS[pair]);
+        digits[i + 1] = MaybeUninit::new(DIGIT_PAIRS[pair + 1]);
     }
     if n >= 10 {
         let pair = n as usize * 2;
         i -= 2;
-        digits[i..i + 2].copy_from_slice(&DIGIT_PAIRS[pair..pair + 2]);
+        digits[i] = MaybeUninit::new(DIGIT_PAIRS[pair]);
+        digits[i + 1] = MaybeUninit::new(DIGIT_PAIRS[pair + 1]);
     } else {
         i -= 1;
-        digits[i] = b'0' + n as u8;
+        digits[i] = MaybeUninit::new(b'0' + n as u8);
     }
-    let to: &mut [u8; 20] = (&mut buf[at..at + 20]).try_into().unwrap();
-    *to = digits[i..i + 20].try_into().unwrap();
+    buf[at..at + 20].copy_from_slice(&digits[i..i + 20]);
     at + 20 - i
 }
 
@@ -581,16 +595,18 @@ const UUID_DIGITS_AT: [usize; 16] = [0, 2, 4, 6, 9, 11, 14, 16, 19, 21, 24, 26, 
 /// A version-4 (random) UUID from 128 random bits in RFC 9562's text form, at
 /// `buf[at..]`; where it ends.
 #[inline]
-fn put_uuid(buf: &mut [u8], at: usize, random: u128) -> usize {
+fn put_uuid(buf: &mut Spare, at: usize, random: u128) -> usize {
     const VERSION_MASK: u128 = 0xf << 76;
     const VARIANT_MASK: u128 = 0b11 << 62;
     let v = (random & !VERSION_MASK & !VARIANT_MASK) | (0x4 << 76) | (0b10 << 62);
     let text = &mut buf[at..at + UUID_LEN];
     for (&b, &i) in v.to_be_bytes().iter().zip(&UUID_DIGITS_AT) {
-        text[i..i + 2].copy_from_slice(&HEX_PAIRS[usize::from(b)]);
+        let [high, low] = HEX_PAIRS[usize::from(b)];
+        text[i] = MaybeUninit::new(high);
+        text[i + 1] = MaybeUninit::new(low);
     }
     for i in [8, 13, 18, 23] {
-        text[i] = b'-';
+        text[i] = MaybeUninit::new(b'-');
     }
     at + UUID_LEN
 }
@@ -605,6 +621,16 @@ pub fn sample(t: &Template) -> Vec<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A buffer of `n` bytes, all `fill`: written, so [`bytes`] may read it back.
+    fn filled(fill: u8, n: usize) -> Vec<MaybeUninit<u8>> {
+        vec![MaybeUninit::new(fill); n]
+    }
+
+    fn bytes(buf: &[MaybeUninit<u8>]) -> Vec<u8> {
+        // SAFETY: every buffer here starts as `filled`: all its bytes are initialized.
+        buf.iter().map(|b| unsafe { b.assume_init() }).collect()
+    }
 
     fn compiled(bytes: &[u8]) -> Template {
         compile(bytes, &mut LineFiles::new())
@@ -764,8 +790,9 @@ mod tests {
             123_456,
             u64::MAX,
         ] {
-            let mut buf = [b'x'; 1 + 20];
+            let mut buf = filled(b'x', 1 + 20);
             let end = put_decimal(&mut buf, 1, v);
+            let buf = bytes(&buf);
             assert_eq!(&buf[1..end], v.to_string().as_bytes());
             assert_eq!(decimal_len(v), v.to_string().len());
             assert_eq!(buf[0], b'x', "{v}: wrote before");
@@ -782,8 +809,9 @@ mod tests {
                 "01234567-89ab-4def-bedc-ba9876543210",
             ),
         ] {
-            let mut buf = [b'x'; 38];
+            let mut buf = filled(b'x', 38);
             assert_eq!(put_uuid(&mut buf, 1, random), 37);
+            let buf = bytes(&buf);
             assert_eq!(std::str::from_utf8(&buf[1..37]).unwrap(), want);
             assert_eq!((buf[0], buf[37]), (b'x', b'x'));
         }
@@ -795,8 +823,9 @@ mod tests {
         src.resize(src.len() + CHUNK, 0);
         for start in [0, 3] {
             for len in 0..=37 {
-                let mut buf = [0xffu8; 1 + 37 + CHUNK];
+                let mut buf = filled(0xff, 1 + 37 + CHUNK);
                 assert_eq!(put_chunked(&mut buf, 1, &src, start, len), 1 + len);
+                let buf = bytes(&buf);
                 assert_eq!(&buf[1..1 + len], &src[start..start + len], "{len}");
                 assert_eq!(buf[0], 0xff);
             }
