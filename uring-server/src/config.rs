@@ -279,6 +279,8 @@ pub struct RouteMember {
 pub struct ProxyRoute {
     pub prefix: String,
     pub members: Vec<RouteMember>,
+    /// What its upstreams speak (one protocol per route).
+    pub protocol: UpstreamProtocol,
     pub balance: Balance,
     pub health: Health,
     /// For a FastCGI upstream: the script it runs.
@@ -356,6 +358,7 @@ impl ProxyConfig {
         self.routes.push(ProxyRoute {
             prefix: prefix.to_string(),
             members,
+            protocol: upstreams[0].0 .1,
             balance,
             health,
             fastcgi: None,
@@ -383,10 +386,11 @@ impl ProxyConfig {
 
     /// Every FastCGI route knows its script: an error naming the first that does not.
     pub fn check_fastcgi(&self) -> Result<(), String> {
-        match self.routes.iter().find(|r| {
-            self.protocols[r.members[0].upstream] == UpstreamProtocol::Fastcgi
-                && r.fastcgi.is_none()
-        }) {
+        match self
+            .routes
+            .iter()
+            .find(|r| r.protocol == UpstreamProtocol::Fastcgi && r.fastcgi.is_none())
+        {
             Some(r) => Err(format!(
                 "the FastCGI route '{}' needs --fastcgi-root {0}=DIR or --fastcgi-script {0}=FILE \
                  (fastcgi_root or fastcgi_script in the config file)",
@@ -398,27 +402,34 @@ impl ProxyConfig {
 
     /// The index of the route with the longest prefix that `path` starts with.
     pub fn route(&self, path: &str) -> Option<usize> {
+        self.longest(path).map(|(i, _)| i)
+    }
+
+    /// The route with the longest prefix that `path` starts with, and its index.
+    pub fn longest(&self, path: &str) -> Option<(usize, &ProxyRoute)> {
         self.routes
             .iter()
             .enumerate()
             .filter(|(_, r)| path.starts_with(r.prefix.as_str()))
             .max_by_key(|(_, r)| r.prefix.len())
-            .map(|(i, _)| i)
     }
 
     /// The route for `path`, as handlers answer it (without a balancing key: the
     /// handler adds it, `proxy::balance::request_key`).
     pub fn upstream_for(&self, path: &str) -> Option<UpstreamRoute> {
-        self.route(path).map(|route| {
-            let r = &self.routes[route];
-            UpstreamRoute {
-                upstream: route,
-                trust_forwarded: self.trust_forwarded,
-                protocol: self.protocols[r.members[0].upstream],
-                fastcgi: r.fastcgi.clone(),
-                key: None,
-            }
-        })
+        self.longest(path).map(|(i, r)| self.upstream_route(i, r))
+    }
+
+    /// What a handler answers for route `r` (index `index`).
+    #[inline]
+    pub fn upstream_route(&self, index: usize, r: &ProxyRoute) -> UpstreamRoute {
+        UpstreamRoute {
+            upstream: index,
+            trust_forwarded: self.trust_forwarded,
+            protocol: r.protocol,
+            fastcgi: r.fastcgi.clone(),
+            key: None,
+        }
     }
 
     /// The longest a worker's timer sweep may wait for the proxy's sake.

@@ -120,9 +120,9 @@ impl Handler for DefaultHandler {
         {
             return None;
         }
-        let mut route = proxy.upstream_for(path)?;
-        route.key =
-            crate::proxy::balance::request_key(&proxy.routes[route.upstream].balance, req.head);
+        let (index, r) = proxy.longest(path)?;
+        let mut route = proxy.upstream_route(index, r);
+        route.key = crate::proxy::balance::request_key(&r.balance, req.head);
         Some(route)
     }
 

@@ -187,6 +187,7 @@ fn mix(mut z: u64) -> u64 {
 /// The hash of the request's balancing key under `balance`: the named header's first
 /// value or the named cookie's value. `None` (round-robin) when the route does not hash or
 /// the request lacks the key.
+#[inline]
 pub fn request_key(balance: &Balance, head: &RequestHead<'_, '_>) -> Option<u64> {
     match balance {
         Balance::RoundRobin | Balance::LeastConn => None,

@@ -644,23 +644,31 @@ impl Machine {
 
     /// Choose `job`'s upstream among the route's untried ones (the usable first; when
     /// none is, any, as nginx) and hand it to that pool; 502 when every one was tried.
+    #[inline]
     fn place(&mut self, now: Instant, mut job: Job) {
         let route = &mut self.routes[job.route];
-        let (ups, members, pools) = (&route.ups, &route.members, &self.pools);
-        let tried = job.tried;
-        let fresh = |i: usize| !tried.contains(ups[i]);
-        let load = |i: usize| {
-            let p = &pools[ups[i]];
-            p.total - p.idle.len() + p.queue.len()
-        };
-        let key = job.forward.key;
-        let bal = &mut route.balancer;
-        let pick = bal
-            .pick(key, |i| fresh(i) && members[i].usable(now), load)
-            .or_else(|| bal.pick(key, fresh, load));
-        let Some(member) = pick else {
-            let upstream = tried.iter().last();
-            return self.fail(job, 502, upstream, now);
+        let member = match route.ups.len() {
+            // One upstream: nothing to choose (down or not, it is tried, as nginx does).
+            1 if job.tried.is_empty() => 0,
+            _ => {
+                let (ups, members, pools) = (&route.ups, &route.members, &self.pools);
+                let tried = job.tried;
+                let fresh = |i: usize| !tried.contains(ups[i]);
+                let load = |i: usize| {
+                    let p = &pools[ups[i]];
+                    p.total - p.idle.len() + p.queue.len()
+                };
+                let key = job.forward.key;
+                let bal = &mut route.balancer;
+                let pick = bal
+                    .pick(key, |i| fresh(i) && members[i].usable(now), load)
+                    .or_else(|| bal.pick(key, fresh, load));
+                let Some(member) = pick else {
+                    let upstream = tried.iter().last();
+                    return self.fail(job, 502, upstream, now);
+                };
+                member
+            }
         };
         route.members[member].counters.requests += 1;
         job.member = member;
