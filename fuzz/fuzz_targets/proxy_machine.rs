@@ -3,7 +3,9 @@
 //! response bytes in arbitrary pieces, EOFs, errors, clients draining or leaving, time
 //! passing, a drain; HTTP/2 clients with several streams, one of them reset) never panics, never has more upstream connections open than the cap,
 //! never writes a client's output after that client is gone, and never reports on a
-//! request nobody made.
+//! request nobody made. The route has two upstreams (weights 1 and 2, hashed when the
+//! request has a key) with passive health and active checks; the checks' connections are
+//! outside the cap, every other connection counts toward its upstream's.
 #![no_main]
 
 use std::collections::{HashMap, HashSet};
@@ -11,8 +13,11 @@ use std::time::{Duration, Instant};
 
 use libfuzzer_sys::fuzz_target;
 use uring_server::proxy::fastcgi;
+use uring_server::config::{Balance, Health, HealthCheck};
+use uring_server::proxy::balance::Member;
+use uring_server::proxy::health::check_request;
 use uring_server::proxy::machine::{
-    client_id, conn_of, Action, ClientId, ClientOutput, Limits, Machine, UpId,
+    client_id, conn_of, Action, ClientId, ClientOutput, Limits, Machine, RouteSpec, UpId,
 };
 use uring_server::proxy::request::Forward;
 use uring_server::proxy::upstream::ClientSide;
@@ -39,15 +44,39 @@ impl ClientOutput for Outs {
 }
 
 fuzz_target!(|input: &[u8]| {
-    let mut m = Machine::new(Limits {
-        upstreams: 1,
+    let limits = Limits {
+        upstreams: 2,
         conns_per_upstream: CAP,
         connect_timeout: Duration::from_secs(5),
         timeout: Duration::from_secs(60),
-    });
+    };
+    // Route 0 balances the two upstreams; route 1 does not exist (a 502).
+    let route = RouteSpec {
+        members: (0..2)
+            .map(|upstream| Member {
+                upstream,
+                weight: upstream as u32 + 1,
+                id: upstream as u64,
+            })
+            .collect(),
+        balance: Balance::Header("x-user".into()),
+        health: Health {
+            max_fails: 1,
+            fail_timeout: Duration::from_secs(3),
+            check: Some(HealthCheck {
+                path: "/healthz".into(),
+                interval: Duration::from_secs(1),
+                rise: 2,
+                fall: 2,
+            }),
+        },
+        check_requests: vec![check_request("/healthz", "t"); 2],
+    };
+    let mut m = Machine::with_routes(limits, vec![route]);
     let mut now = Instant::now();
     let mut outs = Outs::default();
-    let mut open: HashSet<UpId> = HashSet::new();
+    // Open connections: their upstream, and whether they are a check's.
+    let mut open: HashMap<UpId, (usize, bool)> = HashMap::new();
     let mut known: Vec<UpId> = Vec::new();
     // A request is forwarded once until its outcome: an HTTP/1.1 connection (stream 0)
     // has one at a time, an HTTP/2 one one per stream.
@@ -79,7 +108,8 @@ fuzz_target!(|input: &[u8]| {
                     Forward {
                         // Sometimes an upstream that does not exist: a 502, never a panic.
                         upstream: usize::from(arg & 0x40 != 0),
-                        key: None,
+                        // Sometimes a balancing key (the hash picks), else round-robin.
+                        key: (arg & 0x02 != 0).then_some(u64::from(arg)),
                         request: format!("{method} / HTTP/1.1\r\nHost: t\r\n\r\n").into_bytes(),
                         idempotent: method == "GET",
                         // An upstream that closes after each response (uWSGI) or not.
@@ -155,24 +185,26 @@ fuzz_target!(|input: &[u8]| {
         // Carry out the actions as the worker would.
         while let Some(a) = m.poll_action() {
             match a {
-                Action::Connect { up, .. } => {
-                    assert!(open.insert(up), "connect on an open connection {up}");
-                    assert!(
-                        open.len() <= CAP,
-                        "{} connections open, cap {CAP}",
-                        open.len()
-                    );
+                Action::Connect { up, upstream } => {
+                    let check = m.is_check(up);
+                    let again = open.insert(up, (upstream, check));
+                    assert!(again.is_none(), "connect on an open connection {up}");
+                    let pooled = (open.values())
+                        .filter(|&&(u, c)| u == upstream && !c)
+                        .count();
+                    assert!(pooled <= CAP, "{pooled} connections open, cap {CAP}");
                     if !known.contains(&up) {
                         known.push(up);
                     }
                 }
                 Action::Send { up } => {
-                    assert!(open.contains(&up), "send on a closed connection {up}");
+                    assert!(open.contains_key(&up), "send on a closed connection {up}");
                     let _ = m.request_bytes(up);
                 }
                 Action::Read { .. } => {}
                 Action::Close { up } => {
-                    assert!(open.remove(&up), "close of a connection not open {up}");
+                    let was = open.remove(&up);
+                    assert!(was.is_some(), "close of a connection not open {up}");
                     m.closed(now, up);
                 }
             }

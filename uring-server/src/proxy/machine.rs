@@ -305,6 +305,11 @@ impl Machine {
         u.job.as_ref().map_or(&[][..], |j| &j.forward.request)
     }
 
+    /// Whether `up` is an active health check's connection (outside the pools).
+    pub fn is_check(&self, up: UpId) -> bool {
+        self.conn(up).is_some_and(|u| u.probe.is_some())
+    }
+
     /// Per route and upstream: the pool index, counters and whether it takes requests.
     pub fn upstream_states(
         &self,
