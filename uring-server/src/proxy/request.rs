@@ -11,9 +11,16 @@ use uring_common::http::{RequestHead, Version};
 use super::cgi::{CgiContext, CgiError, Script};
 pub use super::headers::ClientInfo;
 use super::headers::{is_idempotent, write_upstream_request};
-use super::upstream::ClientSide;
 use super::{fastcgi, uwsgi};
 use crate::config::{FastcgiScript, UpstreamProtocol, UpstreamRoute};
+
+/// What the client asked, which decides how the response is framed for it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct ClientSide {
+    pub head_only: bool,
+    pub http10: bool,
+    pub keep_alive: bool,
+}
 
 /// A complete request (head and whole body, de-chunked) for an upstream, in the form the
 /// upstream gets it.

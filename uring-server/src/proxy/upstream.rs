@@ -19,6 +19,7 @@ use uring_common::http::ResponseHead;
 
 use super::fastcgi::{self, ResponseDecoder};
 use super::headers::{write_client_head, ClientFraming};
+pub use super::request::ClientSide;
 use super::request::Forward;
 
 /// Largest upstream response head.
@@ -54,14 +55,6 @@ enum State {
     Head,
     Body,
     Done,
-}
-
-/// What the client asked, which decides how the response is framed for it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct ClientSide {
-    pub head_only: bool,
-    pub http10: bool,
-    pub keep_alive: bool,
 }
 
 /// Where a relayed response goes: the client connection renders it in its protocol.
