@@ -295,11 +295,21 @@ impl<'a> ResponseWriter<'a> {
         if self.status.is_some() {
             return;
         }
-        if self.compress.is_some() {
-            let fields: Vec<(&str, &[u8])> = (cached.fields.iter())
-                .map(|(n, v)| (n.as_str(), v.as_slice()))
-                .collect();
-            return self.respond(cached.status, &fields, &cached.body);
+        if let Some(n) = self.compress.take() {
+            let field = |name: &str| {
+                (cached.fields.iter())
+                    .find(|(k, _)| k.eq_ignore_ascii_case(name))
+                    .map(|(_, v)| v.as_slice())
+            };
+            let ctype = field("Content-Type").unwrap_or_default();
+            // Most cached answers are too short to compress: they keep the fast path.
+            if n.applies(cached.status, ctype, cached.body.len() as u64) {
+                let fields: Vec<(&str, &[u8])> = (cached.fields.iter())
+                    .map(|(n, v)| (n.as_str(), v.as_slice()))
+                    .collect();
+                self.compress = Some(n);
+                return self.respond(cached.status, &fields, &cached.body);
+            }
         }
         let out = match &mut self.wire {
             Wire::H1(out) => out,

@@ -16,24 +16,20 @@ impl Conn {
         // Not on TLS: the client's close_notify is data on the socket, and unread at the
         // close it would reset the connection under our response.
         self.quiet_close = !head.keep_alive && !self.is_tls();
-        let limited = match ctx.client_limits {
-            Some(l) => {
-                let path = Request {
-                    head: shorten(head),
-                    body,
-                }
-                .path();
-                l.admit_request(self.client.peer, path, ctx.now)
-            }
-            None => None,
-        };
-        let route = match limited {
-            Some(_) => None,
-            None => ctx.handler.upstream_for(&Request {
+        if let Some(l) = ctx.client_limits {
+            let path = Request {
                 head: shorten(head),
                 body,
-            }),
-        };
+            }
+            .path();
+            if let Some(secs) = l.admit_request(self.client.peer, path, ctx.now) {
+                return self.answer_limited(head, body, keep_alive, secs, ctx);
+            }
+        }
+        let route = ctx.handler.upstream_for(&Request {
+            head: shorten(head),
+            body,
+        });
         if let Some(route) = route {
             let forward = match Forward::new(route, head, body, self.client, keep_alive) {
                 Ok(f) => f,
@@ -59,13 +55,8 @@ impl Conn {
             body,
         };
         let log = ctx.log.as_deref_mut();
-        let outcome = match limited {
-            Some(secs) => {
-                crate::exchange::too_many_requests(&req, &mut w, log, ctx.now, ctx.date, secs)
-            }
-            None => crate::exchange::answer(ctx.handler, &req, &mut w, log, ctx.now, ctx.date),
-        };
-        let keep = match outcome {
+        let keep = match crate::exchange::answer(ctx.handler, &req, &mut w, log, ctx.now, ctx.date)
+        {
             // The request stays unconsumed; `resume` hands it over again (and counts it
             // against its rate limit then).
             Outcome::Deferred => {
@@ -89,6 +80,41 @@ impl Conn {
             }
         };
         if !keep {
+            self.phase = Phase::CloseAfterFlush;
+        }
+    }
+}
+
+impl Conn {
+    /// 429 for a request over its client's `--limit-req` rate (kept off `dispatch`'s path:
+    /// a server without limits pays nothing for it).
+    #[cold]
+    fn answer_limited<H: Handler>(
+        &mut self,
+        head: &RequestHead<'_, '_>,
+        body: &[u8],
+        keep_alive: bool,
+        retry_after: u64,
+        ctx: &mut Ctx<'_, H>,
+    ) {
+        let mut w = ResponseWriter::new(
+            &mut self.out,
+            ctx.date,
+            head.method == "HEAD",
+            keep_alive,
+            head.version == Version::Http10,
+        );
+        let req = Request {
+            head: shorten(head),
+            body,
+        };
+        let log = ctx.log.as_deref_mut();
+        let outcome =
+            crate::exchange::too_many_requests(&req, &mut w, log, ctx.now, ctx.date, retry_after);
+        if let Outcome::Answered {
+            keep_alive: false, ..
+        } = outcome
+        {
             self.phase = Phase::CloseAfterFlush;
         }
     }
