@@ -120,7 +120,7 @@ fn check_config_names_the_line_of_each_mistake() {
         ("[[site]]\nroot = \"/\"\n\n[[site]]\nroot = \"/\"\n", 4, "several [[site]] need Host routing, not supported yet"),
         ("[[site]]\nroot = \"no-such-dir\"\n", 2, "no-such-dir"),
         ("[[site]]\n[[site.route]]\nprefix = \"/a/\"\nupstreams = [\"http://127.0.0.1:1\"]\n[[site.route]]\nprefix = \"/a/\"\nupstreams = [\"http://127.0.0.1:2\"]\n", 6, "repeats the one on line 3"),
-        ("[[site]]\n[[site.route]]\nprefix = \"/\"\nupstreams = [\"http://127.0.0.1:1\", \"http://127.0.0.1:2\"]\n", 4, "several upstreams per route are not supported yet"),
+        ("[[site]]\n[[site.route]]\nprefix = \"/\"\nupstreams = [\"http://127.0.0.1:1\", \"http://127.0.0.1:2\"]\nbalance = \"random\"\n", 5, "balance 'random'"),
         ("[server]\ntls_listen = [\"127.0.0.1:1\"]\n[[tls]]\ncert = \"missing.pem\"\nkey = \"missing.key\"\n", 4, "cannot read"),
         ("[timeouts]\nkeepalive = \"ten\"\n", 2, "invalid duration"),
         ("[server\n", 1, ""),
