@@ -37,9 +37,11 @@ impl Conn {
                     return self.refuse_counted(Refusal::Upstream(e), head.target.as_bytes(), ctx)
                 }
             };
-            self.forward = Some(forward);
-            self.forwarding = true;
-            self.forward_from = Some((self.out.len(), ctx.now));
+            self.answer = Answer::Upstream {
+                request: Some(forward),
+                status_at: Some(self.out.len()),
+                since: ctx.now,
+            };
             self.keep_for_log(head, ctx);
             return;
         }
@@ -63,14 +65,14 @@ impl Conn {
                 if let Some(l) = ctx.client_limits {
                     l.refund(self.client.peer, req.path(), ctx.now);
                 }
-                self.deferred = true;
+                self.answer = Answer::Deferred;
                 return;
             }
             Outcome::Answered {
                 keep_alive, file, ..
             } => {
                 if let Some(body) = file {
-                    self.file = Some(FileStream {
+                    self.answer = Answer::File(FileStream {
                         body,
                         read_in_flight: false,
                         head_in_splice: 0,

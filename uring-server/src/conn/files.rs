@@ -7,7 +7,7 @@ impl Conn {
     /// A file read completed: its bytes (copied into the output), or `Err(res)` with the
     /// read's result (0 at an unexpected end of file, or -errno).
     pub fn on_file_read<H: Handler>(&mut self, read: Result<&[u8], i32>, ctx: &mut Ctx<'_, H>) {
-        let Some(f) = self.file.as_mut() else {
+        let Some(f) = self.answer.file_mut() else {
             return;
         };
         if !f.read_in_flight {
@@ -18,7 +18,7 @@ impl Conn {
             Ok(data) if !data.is_empty() => data,
             // The file shrank or failed: the promised length can no longer be kept.
             _ => {
-                self.file = None;
+                self.answer = Answer::None;
                 self.phase = Phase::Closed;
                 return;
             }
@@ -33,7 +33,7 @@ impl Conn {
             self.out.extend_from_slice(&data[..n]);
         }
         if last {
-            self.file = None;
+            self.answer = Answer::None;
             self.pump(ctx);
         }
     }
@@ -53,7 +53,7 @@ impl Conn {
     /// `Err(res)` (0: the file ended early; -errno): the promised length cannot be kept
     /// and the connection closes, so the client never takes a short body for whole.
     pub fn on_spliced<H: Handler>(&mut self, res: Result<usize, i32>, ctx: &mut Ctx<'_, H>) {
-        let Some(f) = self.file.as_mut() else {
+        let Some(f) = self.answer.file_mut() else {
             return;
         };
         if !f.read_in_flight {
@@ -70,12 +70,12 @@ impl Conn {
                 f.body.offset += n;
                 f.body.len -= n;
                 if f.body.len == 0 {
-                    self.file = None;
+                    self.answer = Answer::None;
                     self.pump(ctx);
                 }
             }
             _ => {
-                self.file = None;
+                self.answer = Answer::None;
                 self.phase = Phase::Closed;
             }
         }
@@ -97,12 +97,12 @@ impl Conn {
             return None;
         }
         let splice = self.splices();
-        let f = self.file.as_mut()?;
+        let f = self.answer.file_mut()?;
         if splice || f.read_in_flight || self.out.len() >= FILE_CHUNK || f.body.len == 0 {
             return None;
         }
         let budget = self.h2_file_read_budget();
-        let f = self.file.as_mut()?;
+        let f = self.answer.file_mut()?;
         let len = f.body.len.min(FILE_CHUNK.min(budget) as u64) as u32;
         if len == 0 {
             // HTTP/2: the stream's window is shut; its WINDOW_UPDATE brings the next read.
@@ -122,7 +122,7 @@ impl Conn {
         if !self.splices() {
             return None;
         }
-        let f = self.file.as_mut()?;
+        let f = self.answer.file_mut()?;
         if f.read_in_flight || f.body.len == 0 {
             return None;
         }
@@ -140,7 +140,7 @@ impl Conn {
     /// out with the body's first splice (which then counts them).
     pub(super) fn head_rides_the_splice(&mut self, len: usize) -> bool {
         let splices = self.splices();
-        match self.file.as_mut() {
+        match self.answer.file_mut() {
             Some(f) if len <= SPLICE_HEAD_MAX && splices && !f.read_in_flight && f.body.len > 0 => {
                 f.head_in_splice = len;
                 true
@@ -152,6 +152,6 @@ impl Conn {
     /// Whether the file body goes out by splice: asked for, and no TLS in user space
     /// (rustls encrypts in memory, so its bodies are read; kTLS seals what is spliced).
     pub(super) fn splices(&self) -> bool {
-        !self.tls.in_rustls() && self.file.as_ref().is_some_and(|f| f.body.zero_copy)
+        !self.tls.in_rustls() && self.answer.file().is_some_and(|f| f.body.zero_copy)
     }
 }

@@ -24,7 +24,7 @@ impl Conn {
         if stream != 0 {
             return self.h2_on_forward(stream, outcome, ctx);
         }
-        if !self.forwarding {
+        if !matches!(self.answer, Answer::Upstream { .. }) {
             return;
         }
         self.last_activity = ctx.now;
@@ -62,7 +62,7 @@ impl Conn {
                 // before it: the output goes out, then a close (a reset when the body
                 // was close-delimited).
                 self.log_proxied(None, log, ctx);
-                self.forwarding = false;
+                self.answer = Answer::None;
                 self.phase = match reset {
                     true => Phase::ResetAfterFlush,
                     false => Phase::CloseAfterFlush,
@@ -70,7 +70,7 @@ impl Conn {
                 return;
             }
         }
-        self.forwarding = false;
+        self.answer = Answer::None;
         if self.phase == Phase::Open {
             self.pump(ctx);
         }
@@ -84,7 +84,12 @@ impl Conn {
         outcome: ForwardOutcome,
         ctx: &mut Ctx<'_, H>,
     ) {
-        let Some((at, since)) = self.forward_from else {
+        let Answer::Upstream {
+            status_at: Some(at),
+            since,
+            ..
+        } = self.answer
+        else {
             return;
         };
         let head = self.out.get(at..).unwrap_or(&[]);
@@ -99,7 +104,9 @@ impl Conn {
             // Completed or broken off without a head we saw: a gateway failure.
             (None, _) => 502,
         };
-        self.forward_from = None;
+        if let Answer::Upstream { status_at, .. } = &mut self.answer {
+            *status_at = None;
+        }
         if let Some(log) = ctx.log.as_deref_mut() {
             log.proxied(status, ctx.now.saturating_duration_since(since));
         }
@@ -113,7 +120,7 @@ impl Conn {
         upstream: UpstreamLog,
         ctx: &mut Ctx<'_, H>,
     ) {
-        let Some(since) = self.forward_since.take() else {
+        let Answer::Upstream { since, .. } = self.answer else {
             return;
         };
         log_proxied_line(&self.forward_log, since, false, answered, upstream, ctx);
@@ -127,15 +134,16 @@ impl Conn {
         head: &RequestHead<'_, '_>,
         ctx: &Ctx<'_, H>,
     ) {
-        self.forward_since = Some(ctx.now);
         keep_line_for_log(head, ctx, &mut self.forward_log);
     }
 
     /// A complete request for the proxy, once, with its stream (0: HTTP/1.x).
     #[inline]
     pub fn take_forward(&mut self) -> Option<(u32, Forward)> {
-        if let Some(f) = self.forward.take() {
-            return Some((0, f));
+        if let Answer::Upstream { request, .. } = &mut self.answer {
+            if let Some(f) = request.take() {
+                return Some((0, f));
+            }
         }
         self.proto.h2_mut()?.forwards.pop_front()
     }
@@ -143,13 +151,14 @@ impl Conn {
     /// Waiting for (or receiving) a forwarded request's response.
     #[inline]
     pub fn is_forwarding(&self) -> bool {
-        self.forwarding || self.proto.h2().is_some_and(|h| !h.proxied.is_empty())
+        matches!(self.answer, Answer::Upstream { .. })
+            || self.proto.h2().is_some_and(|h| !h.proxied.is_empty())
     }
 
     /// Each forwarded request's stream (0: HTTP/1.x) and the response bytes held for it,
     /// for the proxy's back-pressure.
     pub fn each_forwarded(&self, mut f: impl FnMut(u32, usize)) {
-        if self.forwarding {
+        if let Answer::Upstream { .. } = self.answer {
             return f(0, self.out.len());
         }
         if let Some(h2) = self.proto.h2() {

@@ -164,7 +164,7 @@ impl Conn {
                     let mut p = Pending::from_view(stream, &view);
                     p.complete = true;
                     h2.pending.push(p);
-                    self.deferred = true;
+                    h2.deferred = true;
                 } else {
                     let view = RequestView::from_events(events, &pseudo, fields);
                     h2.pending.push(Pending::from_view(stream, &view));
@@ -212,8 +212,8 @@ impl Conn {
                     // The peer no longer wants this body: stop reading it.
                     h2.file_stream = None;
                     h2.file_backlog.clear();
-                    if self.file.as_ref().is_some_and(|f| !f.read_in_flight) {
-                        self.file = None;
+                    if self.answer.file().is_some_and(|f| !f.read_in_flight) {
+                        self.answer = Answer::None;
                     }
                 }
             }
@@ -239,7 +239,7 @@ impl Conn {
         if !self.h2_dispatch(h2, stream, &p.view(), &body, ctx) {
             p.body = body;
             h2.pending.push(p);
-            self.deferred = true;
+            h2.deferred = true;
         }
     }
 
@@ -418,7 +418,7 @@ impl Conn {
         // The file body in progress: what its window did not take.
         if let Some(stream) = h2.file_stream {
             if !h2.file_backlog.is_empty() {
-                let last = self.file.is_none();
+                let last = self.answer.file().is_none();
                 match h2.conn.send_data(stream, &h2.file_backlog, last) {
                     Ok(n) => {
                         h2.file_backlog.drain(..n);
@@ -426,15 +426,15 @@ impl Conn {
                     Err(_) => h2.file_backlog.clear(),
                 }
             }
-            if h2.file_backlog.is_empty() && self.file.is_none() {
+            if h2.file_backlog.is_empty() && self.answer.file().is_none() {
                 h2.file_stream = None;
             }
         }
         // The next file body, once the previous one is done.
-        if h2.file_stream.is_none() && self.file.is_none() {
+        if h2.file_stream.is_none() && self.answer.file().is_none() {
             if let Some((stream, body)) = h2.files.pop_front() {
                 h2.file_stream = Some(stream);
-                self.file = Some(FileStream {
+                self.answer = Answer::File(FileStream {
                     body: body.zero_copy(false),
                     read_in_flight: false,
                     head_in_splice: 0,
@@ -442,7 +442,7 @@ impl Conn {
             }
         }
         // Deferred requests, after the handler's wake-up.
-        if !self.deferred {
+        if !h2.deferred {
             let mut i = 0;
             while i < h2.pending.len() {
                 if !h2.pending[i].complete {
@@ -454,7 +454,7 @@ impl Conn {
                 if !self.h2_dispatch(&mut h2, p.id, &p.view(), &body, ctx) {
                     p.body = body;
                     h2.pending.push(p);
-                    self.deferred = true;
+                    h2.deferred = true;
                     break;
                 }
             }
@@ -502,7 +502,7 @@ impl Conn {
             Ok(_) => {}
             Err(_) => {
                 h2.file_stream = None;
-                self.file = None;
+                self.answer = Answer::None;
             }
         }
         h2.conn.poll_transmit(&mut self.out);

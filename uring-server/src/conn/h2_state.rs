@@ -60,6 +60,8 @@ pub(super) struct H2 {
     pub(super) file_backlog: Vec<u8>,
     /// A connection error ended it (or a timeout): flush the GOAWAY, then close.
     pub(super) failed: bool,
+    /// The handler deferred a request ([`super::Conn::resume`] hands it over again).
+    pub(super) deferred: bool,
     pub(super) goaway_sent: bool,
     /// Requests for the proxy, not yet taken (`Conn::take_forward`).
     pub(super) forwards: VecDeque<(StreamId, Forward)>,
@@ -83,6 +85,7 @@ impl H2 {
             file_stream: None,
             file_backlog: Vec::new(),
             failed: false,
+            deferred: false,
             goaway_sent: false,
             forwards: VecDeque::new(),
             proxied: Vec::new(),

@@ -154,6 +154,51 @@ struct FileStream {
     head_in_splice: usize,
 }
 
+/// The HTTP/1.x answer in progress, which later requests wait for (responses stay in
+/// order). HTTP/2 keeps its streams' answers in `H2`, all but the one file body the
+/// connection streams at a time (`File`).
+enum Answer {
+    /// Nothing in progress: the next request may be answered.
+    None,
+    /// A file body is being sent (`files.rs`).
+    File(FileStream),
+    /// The handler deferred the request at the front of the input ([`Conn::resume`]).
+    Deferred,
+    /// Forwarded to an upstream (`forward.rs`); its response comes through the proxy.
+    Upstream {
+        /// The request, until the worker takes it for the proxy ([`Conn::take_forward`]).
+        request: Option<Forward>,
+        /// Where its response starts in `out`, until its status is counted.
+        status_at: Option<usize>,
+        /// When it was forwarded (the metrics and the access log).
+        since: Instant,
+    },
+}
+
+impl Answer {
+    #[inline]
+    fn file(&self) -> Option<&FileStream> {
+        match self {
+            Answer::File(f) => Some(f),
+            _ => None,
+        }
+    }
+
+    #[inline]
+    fn file_mut(&mut self) -> Option<&mut FileStream> {
+        match self {
+            Answer::File(f) => Some(f),
+            _ => None,
+        }
+    }
+
+    /// Output of ours still to come: a file body or an upstream's response.
+    #[inline]
+    fn sending(&self) -> bool {
+        matches!(self, Answer::File(_) | Answer::Upstream { .. })
+    }
+}
+
 /// What the connection waits for from the client (hyper's `Reading`, for the timers).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Reading {
@@ -285,7 +330,7 @@ pub struct Conn {
     /// Responses not yet handed to the kernel.
     out: Vec<u8>,
     writing: Writing,
-    file: Option<FileStream>,
+    answer: Answer,
     phase: Phase,
     // Three facts that stay apart, as no state of the others implies or excludes them:
     // the peer's half-close ends the input whatever we still send; the server's
@@ -307,24 +352,14 @@ pub struct Conn {
     chunk_raw: usize,
     chunk_body: Vec<u8>,
     timeouts: Timeouts,
-    /// A request handed to the proxy and not yet taken ([`Conn::take_forward`]).
-    forward: Option<Forward>,
-    /// A forwarded request is unanswered: later requests wait (responses stay in order).
-    forwarding: bool,
-    /// Where the forwarded request's response starts in `out`, and when it was
-    /// forwarded, until its status is counted in the metrics.
-    forward_from: Option<(usize, Instant)>,
-    /// The forwarded request's line, Referer and User-Agent (with an access log), and
-    /// when it was forwarded, for its log line.
+    /// The forwarded request's line, Host, Referer and User-Agent (with an access log),
+    /// for its log line: apart from `Answer::Upstream` so its buffer is reused.
     forward_log: Vec<u8>,
-    forward_since: Option<Instant>,
     /// Who the client is (for `X-Forwarded-For` and `-Proto`), set by the worker.
     pub client: crate::proxy::ClientInfo,
     /// Plain, rustls or kTLS (`conn/tls.rs`).
     tls: tls::Tls,
     proto: Proto,
-    /// The handler deferred the request at the front of the input ([`Conn::resume`]).
-    deferred: bool,
 }
 
 impl Conn {
@@ -349,7 +384,7 @@ impl Conn {
             rbuf,
             out,
             writing: Writing::Idle,
-            file: None,
+            answer: Answer::None,
             phase: Phase::Open,
             peer_eof: false,
             draining: false,
@@ -361,15 +396,10 @@ impl Conn {
             chunk_raw: 0,
             chunk_body,
             timeouts: *timeouts,
-            forward: None,
-            forwarding: false,
-            forward_from: None,
             forward_log: Vec::new(),
-            forward_since: None,
             client: crate::proxy::ClientInfo::default(),
             tls: tls::Tls::Plain,
             proto: Proto::Unknown,
-            deferred: false,
             quiet_close: false,
         }
     }
@@ -393,10 +423,8 @@ impl Conn {
     /// The socket is closed: let go of what holds kernel resources (an open file) now
     /// rather than when the slot is next used.
     pub fn release(&mut self) {
-        self.file = None;
+        self.answer = Answer::None;
         self.proto = Proto::Unknown;
-        self.forward = None;
-        self.forwarding = false;
         self.tls = tls::Tls::Plain;
         self.phase = Phase::Closed;
     }
@@ -484,7 +512,7 @@ impl Conn {
         let body_late = self.phase == Phase::Open
             && matches!(self.reading, Reading::Body { .. })
             // `out` must not move while a file read writes into it.
-            && self.file.is_none();
+            && self.answer.file().is_none();
         if kind == TimeoutKind::Idle && self.close_idle_tls(now) {
             return Some(kind);
         }
@@ -506,14 +534,24 @@ impl Conn {
 
     /// The handler woke up: hand it the request it deferred, if this connection has one.
     pub fn resume<H: Handler>(&mut self, ctx: &mut Ctx<'_, H>) {
-        if std::mem::take(&mut self.deferred) {
+        let deferred = match &mut self.proto {
+            Proto::Http2(h2) => std::mem::take(&mut h2.deferred),
+            _ => matches!(self.answer, Answer::Deferred),
+        };
+        if deferred {
+            if matches!(self.answer, Answer::Deferred) {
+                self.answer = Answer::None;
+            }
             self.pump(ctx);
         }
     }
 
     /// Whether the handler deferred this connection's request.
     pub fn is_deferred(&self) -> bool {
-        self.deferred
+        match &self.proto {
+            Proto::Http2(h2) => h2.deferred,
+            _ => matches!(self.answer, Answer::Deferred),
+        }
     }
 
     /// The socket failed (reset, broken pipe): nothing more can be sent.
@@ -570,9 +608,8 @@ impl Conn {
                 && self.out.len() < OUT_HIGH_WATER
                 && !self.kernel_tls_holds_reading();
         }
-        let streaming = self.file.is_some()
+        let streaming = self.answer.file().is_some()
             && !self.tls.in_rustls()
-            && !self.forwarding
             && self.rbuf.len() < READ_WHILE_STREAMING
             && self.out.len() < OUT_HIGH_WATER;
         match self.phase {
@@ -634,7 +671,8 @@ impl Conn {
 
     /// When `on_timeout` should be called.
     pub fn deadline(&self) -> Option<Instant> {
-        if self.forwarding && self.out.is_empty() && self.writing != Writing::Sending {
+        let forwarding = matches!(self.answer, Answer::Upstream { .. });
+        if forwarding && self.out.is_empty() && self.writing != Writing::Sending {
             // The upstream's timeouts run (the proxy's tick); the client waits for them.
             return None;
         }
@@ -667,8 +705,7 @@ impl Conn {
     fn flushed(&self) -> bool {
         self.out.is_empty()
             && self.writing != Writing::Sending
-            && self.file.is_none()
-            && !self.forwarding
+            && !self.answer.sending()
             && !self.tls.wants_write()
             && !self.h2_busy()
     }
@@ -676,6 +713,6 @@ impl Conn {
     /// Output back-pressure, a file in progress or a deferred answer: do not answer more
     /// requests yet.
     fn blocked(&self) -> bool {
-        self.file.is_some() || self.forwarding || self.deferred || self.out.len() >= OUT_HIGH_WATER
+        !matches!(self.answer, Answer::None) || self.out.len() >= OUT_HIGH_WATER
     }
 }

@@ -94,7 +94,7 @@ impl Conn {
             match head.framing {
                 BodyFraming::None => {
                     self.dispatch(&head, &[], ctx);
-                    if self.deferred {
+                    if matches!(self.answer, Answer::Deferred) {
                         break;
                     }
                     pos = body_start;
@@ -107,7 +107,7 @@ impl Conn {
                     let n = n as usize;
                     if buf.len() - body_start >= n {
                         self.dispatch(&head, &buf[body_start..body_start + n], ctx);
-                        if self.deferred {
+                        if matches!(self.answer, Answer::Deferred) {
                             break;
                         }
                         pos = body_start + n;
@@ -142,7 +142,7 @@ impl Conn {
                             let raw_end = body_start + self.chunk_raw + raw_used;
                             self.chunk_raw = 0;
                             self.chunked.reset();
-                            if self.deferred {
+                            if matches!(self.answer, Answer::Deferred) {
                                 // Decoded again when the request is handed over again.
                                 break;
                             }

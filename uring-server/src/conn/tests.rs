@@ -836,7 +836,7 @@ fn reading_goes_on_while_a_file_streams_until_input_piles_up() {
     let mut conn = Conn::new(now, &timeouts);
     let mut ctx = Ctx::for_test(&mut handler, &limits, &timeouts, now);
     conn.on_data(b"GET /f HTTP/1.1\r\nHost: x\r\n\r\n", &mut ctx);
-    assert!(conn.file.is_some());
+    assert!(conn.answer.file().is_some());
     assert!(conn.wants_read());
     let partial = format!("GET /g HTTP/1.1\r\nX: {}", "a".repeat(READ_WHILE_STREAMING));
     conn.on_data(partial.as_bytes(), &mut ctx);

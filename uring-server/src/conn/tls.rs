@@ -316,8 +316,8 @@ impl Conn {
             self.out.clear();
             // The last answer before a close: close_notify rides its send (one send, not
             // two; `queue_close_notify` then has nothing left to do).
-            let last = self.phase == Phase::CloseAfterFlush && self.file.is_none();
-            if last && !self.forwarding && !t.failed && !t.close_notified {
+            let last = self.phase == Phase::CloseAfterFlush && !self.answer.sending();
+            if last && !t.failed && !t.close_notified {
                 t.close_notified = true;
                 t.session.send_close_notify();
             }
