@@ -191,6 +191,7 @@ fn seed_study_quick_fills_the_seed_table() {
         "| gunicorn -w 2 | 3,580 | 9,800 |",
         "| gunicorn -w 2 -k tornado | 7,000 | 23,000 |",
         "seed: CPython 2.7 | seed: PyPy 2b |",
+        ", tornado worker |",
     ] {
         assert!(md.contains(row), "seed.md lacks {row}:\n{md}");
     }

@@ -254,6 +254,11 @@ fn heading(column: &str, venv: Option<&Path>) -> String {
     if let Some(proxy) = column.strip_prefix("behind-") {
         return format!("{} behind {proxy}", heading("cpython", Some(venv)));
     }
+    // The tornado cells must not read as the sync worker's in the table of every cell.
+    if column.starts_with("tornado-") {
+        let python = python_name(&venv.join("bin/python"));
+        return format!("{}, tornado worker", python.as_deref().unwrap_or(column));
+    }
     python_name(&venv.join("bin/python")).unwrap_or_else(|| column.to_string())
 }
 
