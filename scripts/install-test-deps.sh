@@ -25,7 +25,9 @@ done
 # conformance suite (tests/h2conformance) builds its frames with python3-hyperframe and
 # python3-hpack and calibrates against h2o and nginx. httpx with HTTP/2 (Debian's
 # python3-httpx; its http2 extra is python3-h2) is a client of tests/tests/server_http2.rs.
-for pkg in python3-h2 python3-hyperframe python3-hpack python3-httpx h2o uwsgi-core uwsgi-plugin-python3 fcgiwrap pypy3 pypy3-venv python3-venv default-jre-headless libhdrhistogram-java chromium fonts-dejavu-core pdsh openssh-server openssh-client iproute2 python3-kubernetes python3-yaml prometheus systemd; do
+# WebSocket through the proxy (tests/tests/proxy_websocket.rs): Debian's python3-websockets,
+# run by /usr/bin/python3, is both the echo server behind it and the client.
+for pkg in python3-websockets python3-h2 python3-hyperframe python3-hpack python3-httpx h2o uwsgi-core uwsgi-plugin-python3 fcgiwrap pypy3 pypy3-venv python3-venv default-jre-headless libhdrhistogram-java chromium fonts-dejavu-core pdsh openssh-server openssh-client iproute2 python3-kubernetes python3-yaml prometheus systemd; do
   dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")
 done
 if [ ${#need[@]} -gt 0 ]; then

@@ -1,7 +1,10 @@
 //! The proxy's sans-IO machine (`uring_server::proxy::machine`): a fuzzed program of
 //! events (requests from a few clients, upstream connects and failures, sends completing,
 //! response bytes in arbitrary pieces, EOFs, errors, clients draining or leaving, time
-//! passing, a drain; HTTP/2 clients with several streams, one of them reset) never panics, never has more upstream connections open than the cap,
+//! passing, a drain; HTTP/2 clients with several streams, one of them reset; upgrade
+//! requests answered 101, then tunnels: client bytes, half-closes and failures both ways)
+//! never panics, never has more pooled upstream connections open than the cap (tunnels
+//! are outside it), never sends or shuts down a connection twice at once,
 //! never writes a client's output after that client is gone, and never reports on a
 //! request nobody made. The route has two upstreams (weights 1 and 2, hashed when the
 //! request has a key) with passive health and active checks; the checks' connections are
@@ -12,12 +15,12 @@ use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant};
 
 use libfuzzer_sys::fuzz_target;
-use uring_server::proxy::fastcgi;
 use uring_server::config::{Balance, Health, HealthCheck};
 use uring_server::proxy::balance::Member;
+use uring_server::proxy::fastcgi;
 use uring_server::proxy::health::check_request;
 use uring_server::proxy::machine::{
-    client_id, conn_of, Action, ClientId, ClientOutput, Limits, Machine, RouteSpec, UpId,
+    client_id, conn_of, stream_of, Action, ClientId, ClientOutput, Limits, Machine, RouteSpec, UpId,
 };
 use uring_server::proxy::request::Forward;
 use uring_server::proxy::upstream::ClientSide;
@@ -49,6 +52,7 @@ fuzz_target!(|input: &[u8]| {
         conns_per_upstream: CAP,
         connect_timeout: Duration::from_secs(5),
         timeout: Duration::from_secs(60),
+        tunnel_idle: Duration::from_secs(60),
     };
     // Route 0 balances the two upstreams; route 1 does not exist (a 502).
     let route = RouteSpec {
@@ -73,6 +77,10 @@ fuzz_target!(|input: &[u8]| {
         check_requests: vec![check_request("/healthz", "t"); 2],
     };
     let mut m = Machine::with_routes(limits, vec![route]);
+    // Upstream connections with a send in flight (the harness completes them with op 3),
+    // and those whose write side was shut.
+    let mut sending: HashSet<UpId> = HashSet::new();
+    let mut shut: HashSet<UpId> = HashSet::new();
     let mut now = Instant::now();
     let mut outs = Outs::default();
     // Open connections: their upstream, and whether they are a check's.
@@ -95,13 +103,15 @@ fuzz_target!(|input: &[u8]| {
             n => u32::from(n) * 2 - 1,
         };
         let client = client_id(u32::from(arg % 4), stream);
-        match op % 13 {
+        match op % 14 {
             0 if in_flight.contains(&client) => {}
             0 => {
                 outs.gone.remove(&client);
                 in_flight.insert(client);
                 let head_only = arg & 0x10 != 0;
                 let method = if arg & 0x20 != 0 { "POST" } else { "GET" };
+                // An upgrade request (HTTP/1.1, HTTP upstream): a 101 makes a tunnel.
+                let upgrade = arg & 0x02 != 0 && stream_of(client) == 0 && arg & 0x04 == 0;
                 m.submit(
                     now,
                     client,
@@ -113,9 +123,10 @@ fuzz_target!(|input: &[u8]| {
                         request: format!("{method} / HTTP/1.1\r\nHost: t\r\n\r\n").into_bytes(),
                         idempotent: method == "GET",
                         // An upstream that closes after each response (uWSGI) or not.
-                        reuse: arg & 0x08 == 0,
+                        reuse: arg & 0x08 == 0 && !upgrade,
                         // A FastCGI upstream: records, not HTTP.
                         fastcgi: arg & 0x04 != 0,
+                        upgrade,
                         side: ClientSide {
                             head_only,
                             http10: arg & 0x80 != 0,
@@ -126,7 +137,10 @@ fuzz_target!(|input: &[u8]| {
             }
             1 => m.connected(now, up),
             2 => m.connect_failed(now, up, if arg & 1 == 0 { 111 } else { 110 }),
-            3 => m.on_sent(up),
+            3 => {
+                sending.remove(&up);
+                m.on_sent(now, up);
+            }
             4 => {
                 let n = usize::from(arg);
                 let data: Vec<u8> = bytes.by_ref().take(n).collect();
@@ -166,10 +180,19 @@ fuzz_target!(|input: &[u8]| {
                 m.tick(now);
             }
             10 => m.start_drain(now),
+            13 => {
+                // A tunnel's client: a few bytes, a half-close, or a failure.
+                let mut input = vec![b'c'; usize::from(arg % 8)];
+                let (eof, failed) = (arg & 0x10 != 0, arg & 0x20 != 0);
+                let _ = m.tunnel_client(now, client, &mut input, eof, failed);
+                assert!(input.is_empty(), "client bytes left behind");
+            }
             _ => {
                 // A canned complete response, so exchanges can finish and reuse happens:
                 // HTTP or FastCGI records.
-                let r = if arg & 1 == 0 {
+                let r = if arg & 2 != 0 {
+                    b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: upgrade\r\n\r\nws".to_vec()
+                } else if arg & 1 == 0 {
                     b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok".to_vec()
                 } else {
                     let end = fastcgi::EndRequest {
@@ -189,8 +212,11 @@ fuzz_target!(|input: &[u8]| {
                     let check = m.is_check(up);
                     let again = open.insert(up, (upstream, check));
                     assert!(again.is_none(), "connect on an open connection {up}");
-                    let pooled = (open.values())
-                        .filter(|&&(u, c)| u == upstream && !c)
+                    sending.remove(&up);
+                    shut.remove(&up);
+                    // Tunnels (after a 101) are outside the cap too.
+                    let pooled = (open.iter())
+                        .filter(|(id, &(u, c))| u == upstream && !c && !m.is_tunnel(**id))
                         .count();
                     assert!(pooled <= CAP, "{pooled} connections open, cap {CAP}");
                     if !known.contains(&up) {
@@ -199,7 +225,20 @@ fuzz_target!(|input: &[u8]| {
                 }
                 Action::Send { up } => {
                     assert!(open.contains_key(&up), "send on a closed connection {up}");
+                    assert!(!shut.contains(&up), "send after shutdown on {up}");
+                    if m.is_tunnel(up) {
+                        // The request's own send completed before the tunnel's first.
+                        assert!(sending.insert(up), "a second send in flight on {up}");
+                    }
                     let _ = m.request_bytes(up);
+                }
+                Action::Shutdown { up } => {
+                    assert!(
+                        open.contains_key(&up),
+                        "shutdown of a closed connection {up}"
+                    );
+                    assert!(!sending.contains(&up), "shutdown under a send on {up}");
+                    assert!(shut.insert(up), "shutdown twice on {up}");
                 }
                 Action::Read { .. } => {}
                 Action::Close { up } => {
@@ -215,7 +254,7 @@ fuzz_target!(|input: &[u8]| {
                 in_flight.contains(&client),
                 "an outcome for client {client} with no request"
             );
-            if !matches!(outcome, O::Progress) {
+            if !matches!(outcome, O::Progress | O::Upgraded) {
                 in_flight.remove(&client);
             }
         }

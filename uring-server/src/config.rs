@@ -302,6 +302,8 @@ pub struct ProxyConfig {
     pub timeout: Duration,
     /// Append to the client's `X-Forwarded-*` chain instead of replacing it.
     pub trust_forwarded: bool,
+    /// A tunnel (after a 101: WebSocket) with no byte either way for this long closes.
+    pub tunnel_idle_timeout: Duration,
 }
 
 impl Default for ProxyConfig {
@@ -314,6 +316,7 @@ impl Default for ProxyConfig {
             connect_timeout: Duration::from_secs(5),
             timeout: Duration::from_secs(60),
             trust_forwarded: false,
+            tunnel_idle_timeout: Duration::from_secs(60),
         }
     }
 }
@@ -438,7 +441,8 @@ impl ProxyConfig {
             return Duration::MAX;
         }
         let checks = self.routes.iter().filter_map(|r| r.health.check.as_ref());
-        checks.map(|c| c.interval).fold(self.timeout, Duration::min)
+        let tunnel_idle = self.timeout.min(self.tunnel_idle_timeout);
+        checks.map(|c| c.interval).fold(tunnel_idle, Duration::min)
     }
 
     pub fn is_enabled(&self) -> bool {

@@ -292,6 +292,11 @@ struct Cli {
     #[arg(long, value_name = "DURATION", default_value_t = Span(ProxyConfig::default().timeout))]
     upstream_timeout: Span,
 
+    /// A proxied WebSocket (any connection after a 101) with no byte either way for this
+    /// long is closed.
+    #[arg(long, value_name = "DURATION", default_value_t = Span(ProxyConfig::default().tunnel_idle_timeout))]
+    tunnel_idle_timeout: Span,
+
     /// Keep the client's X-Forwarded-For/-Proto/-Host, X-Real-IP and Forwarded (append to
     /// the X-Forwarded-For chain): only behind a front you trust.
     #[arg(long)]
@@ -661,6 +666,7 @@ fn main() -> ExitCode {
         })
         .upstream_conns(cli.upstream_conns)
         .upstream_timeouts(cli.upstream_connect_timeout.0, cli.upstream_timeout.0)
+        .tunnel_idle_timeout(cli.tunnel_idle_timeout.0)
         .trust_forwarded(cli.trust_forwarded)
         .precompressed(cli.precompressed)
         .compression(Compression {

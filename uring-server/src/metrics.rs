@@ -80,6 +80,8 @@ pub struct WorkerMetrics {
     pub limited_connections: u64,
     /// Per route and upstream, in the order of [`Registry::with_upstreams`]' labels.
     pub upstreams: Vec<UpstreamSample>,
+    /// Proxied connections after a 101 (WebSocket), as the worker's proxy counts them.
+    pub tunnels: crate::proxy::TunnelStats,
 }
 
 /// One upstream of one route as a worker sees it.
@@ -118,6 +120,7 @@ impl Default for WorkerMetrics {
             upstreams: Vec::new(),
             limited_requests: 0,
             limited_connections: 0,
+            tunnels: crate::proxy::TunnelStats::default(),
         }
     }
 }
@@ -167,6 +170,11 @@ impl WorkerMetrics {
                 None => self.upstreams.push(*u),
             }
         }
+        let (t, u) = (&mut self.tunnels, &o.tunnels);
+        t.opened += u.opened;
+        t.open += u.open;
+        t.bytes_to_upstream += u.bytes_to_upstream;
+        t.bytes_to_client += u.bytes_to_client;
     }
 
     fn total_requests(&self) -> u64 {
@@ -319,6 +327,10 @@ impl Registry {
             ("http2_connections_total", "counter", "Connections that spoke HTTP/2 (prior knowledge or ALPN h2).", sum.http2_connections),
             ("limited_requests_total", "counter", "Requests refused with 429 by --limit-req (rate per client address).", sum.limited_requests),
             ("limited_connections_total", "counter", "Connections closed at accept by --limit-conn (open connections per client address).", sum.limited_connections),
+            ("tunnels_total", "counter", "Proxied upgrades answered 101 (WebSocket): tunnels opened.", sum.tunnels.opened),
+            ("tunnels_open", "gauge", "Tunnels open now.", sum.tunnels.open),
+            ("tunnel_to_upstream_bytes_total", "counter", "Tunnelled bytes from clients to upstreams.", sum.tunnels.bytes_to_upstream),
+            ("tunnel_to_client_bytes_total", "counter", "Tunnelled bytes from upstreams to clients.", sum.tunnels.bytes_to_client),
             ("accept_backoffs_total", "counter", "Accept pauses after the fd table or memory ran out (EMFILE, ENFILE, ENOBUFS, ENOMEM).", sum.accept_backoffs),
             ("ktls_connections_total", "counter", "TLS sessions handed to the kernel after the handshake (--ktls).", ktls.0),
             ("ktls_control_record_closes_total", "counter", "kTLS connections closed on a record that is not application data (alert, KeyUpdate: EIO).", ktls.1),

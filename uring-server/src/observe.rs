@@ -228,6 +228,13 @@ impl RequestLog {
         }
     }
 
+    /// The worker's tunnels as its proxy counts them (set at each tick).
+    pub fn tunnels(&mut self, stats: crate::proxy::TunnelStats) {
+        if let Some((m, _)) = self.metrics.as_mut() {
+            m.tunnels = stats;
+        }
+    }
+
     pub fn accept_backoff(&mut self) {
         if let Some((m, _)) = self.metrics.as_mut() {
             m.accept_backoffs += 1;

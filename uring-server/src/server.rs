@@ -319,6 +319,13 @@ impl<H: Handler + Clone> ServerBuilder<H> {
         self
     }
 
+    /// How long a proxied tunnel (WebSocket, after a 101) may go without a byte either
+    /// way before it is closed (default 60 s, as nginx's `proxy_read_timeout`).
+    pub fn tunnel_idle_timeout(mut self, idle: Duration) -> Self {
+        self.config.proxy.tunnel_idle_timeout = idle;
+        self
+    }
+
     /// Speak HTTP/2 beside HTTP/1.1 (default on): prior knowledge on cleartext
     /// listeners, ALPN `h2` on TLS ones (see [`ServerConfig::http2_active`]).
     pub fn http2(mut self, on: bool) -> Self {

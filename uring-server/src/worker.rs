@@ -271,7 +271,17 @@ impl<H: Handler> Worker<H> {
             return;
         }
         let conn = &mut self.conns[slot as usize];
+        if conn.in_tunnel() {
+            // Before the close below: a failed client must end its tunnel first (the
+            // tunnel's log line and the upstream's close come from that).
+            if let Some((input, state)) = conn.tunnel_parts() {
+                let client = client_id(slot, 0);
+                let view = (self.proxy).tunnel_client(core, client, input, state, self.now);
+                conn.tunnel_view(view);
+            }
+        }
         match conn.poll_close(self.now) {
+            Some(Close::HalfClose) => core.shutdown_write(slot),
             Some(Close::Now) => return core.close(slot),
             Some(Close::Reset) => {
                 set_linger_zero(core.fd(slot));
@@ -437,6 +447,7 @@ impl<H: Handler> Worker<H> {
             if self.proxy.enabled() {
                 log.upstream_states(self.proxy.upstream_states(now).map(|(.., c, up)| (c, up)));
             }
+            log.tunnels(self.proxy.tunnel_stats());
             log.tick(core.live());
         }
     }

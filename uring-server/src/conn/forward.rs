@@ -31,7 +31,9 @@ impl Conn {
         self.count_proxied(outcome, ctx);
         match outcome {
             ForwardOutcome::Progress => return,
+            ForwardOutcome::Upgraded => return self.start_tunnel(),
             ForwardOutcome::Done { keep_alive, log } => {
+                self.end_tunnel();
                 self.log_proxied(None, log, ctx);
                 if !keep_alive {
                     self.phase = Phase::CloseAfterFlush;
@@ -61,6 +63,7 @@ impl Conn {
                 // Never let a truncated body look complete, never lose what is queued
                 // before it: the output goes out, then a close (a reset when the body
                 // was close-delimited).
+                self.end_tunnel();
                 self.log_proxied(None, log, ctx);
                 self.answer = Answer::None;
                 self.phase = match reset {
@@ -268,6 +271,15 @@ impl ResponseSink for ForwardSink<'_> {
         match self.stream {
             0 => self.conn.out.head(resp, date, side),
             s => self.conn.h2_proxied_head(s, resp, date),
+        }
+    }
+
+    fn switching(&mut self, resp: &ResponseHead<'_, '_>, date: &[u8; 29]) {
+        match self.stream {
+            0 => self.conn.out.switching(resp, date),
+            // The machine switches only for a request that asked, and an HTTP/2 one
+            // never does.
+            _ => debug_assert!(false, "101 on an HTTP/2 stream"),
         }
     }
 

@@ -615,7 +615,9 @@ impl Conn {
         };
         self.last_activity = ctx.now;
         let ended = match outcome {
-            ForwardOutcome::Progress => None,
+            // An HTTP/2 request never asks an upstream to switch (RFC 8441 is not
+            // supported), so the machine never tunnels a stream.
+            ForwardOutcome::Progress | ForwardOutcome::Upgraded => None,
             ForwardOutcome::Done { log, .. } => Some((None, log)),
             ForwardOutcome::Failed { status, log, .. } => {
                 let mut w = ResponseWriter::for_parts(&mut h2.parts, ctx.date, false);

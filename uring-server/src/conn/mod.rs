@@ -16,8 +16,9 @@
 //!
 //! Files: `mod.rs` (the state, inputs and outputs), `read.rs` (parsing requests and
 //! refusing bad ones), `exchange.rs` (a complete request routed to the handler or the
-//! proxy), `files.rs` (file bodies), `forward.rs` (the proxy's answers), `tls.rs` (rustls
-//! and kTLS), `tests.rs`.
+//! proxy), `files.rs` (file bodies), `forward.rs` (the proxy's answers), `tunnel.rs` (the
+//! connection after a proxied `101 Switching Protocols`), `tls.rs` (rustls and kTLS),
+//! `tests.rs`.
 
 mod exchange;
 mod files;
@@ -28,6 +29,7 @@ mod read;
 #[cfg(test)]
 mod tests;
 mod tls;
+mod tunnel;
 
 use std::mem::MaybeUninit;
 use std::os::fd::{AsRawFd, RawFd};
@@ -73,6 +75,8 @@ pub enum Close {
     Linger,
     /// Close with a reset (SO_LINGER 0): what was sent must not look complete.
     Reset,
+    /// `shutdown(SHUT_WR)` and go on (a tunnel's upstream half-closed); not the end.
+    HalfClose,
 }
 
 /// A file operation to start for the body being sent (see [`Conn::poll_file_op`]).
@@ -360,6 +364,8 @@ pub struct Conn {
     /// Plain, rustls or kTLS (`conn/tls.rs`).
     tls: tls::Tls,
     proto: Proto,
+    /// After a proxied 101: a tunnel (`tunnel.rs`), no more requests.
+    tunnel: Option<Box<tunnel::ClientTunnel>>,
 }
 
 impl Conn {
@@ -401,6 +407,7 @@ impl Conn {
             tls: tls::Tls::Plain,
             proto: Proto::Unknown,
             quiet_close: false,
+            tunnel: None,
         }
     }
 
@@ -426,6 +433,7 @@ impl Conn {
         self.answer = Answer::None;
         self.proto = Proto::Unknown;
         self.tls = tls::Tls::Plain;
+        self.tunnel = None;
         self.phase = Phase::Closed;
     }
 
@@ -600,6 +608,9 @@ impl Conn {
     /// is still taken (the next request, kept for later): stopping the receive and
     /// starting it again cost a cancel and a new receive per response.
     pub fn wants_read(&self) -> bool {
+        if let Some(t) = self.tunnel.as_deref() {
+            return self.tunnel_wants_read(t);
+        }
         if self.is_http2() {
             // The peer's WINDOW_UPDATEs arrive on the same stream of bytes: keep reading
             // while a body waits for them, unless our output piles up.
@@ -625,6 +636,9 @@ impl Conn {
     pub fn poll_close(&mut self, now: Instant) -> Option<Close> {
         if self.writing == Writing::Closed {
             return None;
+        }
+        if self.tunnel.is_some() && self.phase == Phase::Open && self.tunnel_half_close() {
+            return Some(Close::HalfClose);
         }
         match self.phase {
             Phase::Closed => {
@@ -672,8 +686,11 @@ impl Conn {
     /// When `on_timeout` should be called.
     pub fn deadline(&self) -> Option<Instant> {
         let forwarding = matches!(self.answer, Answer::Upstream { .. });
-        if forwarding && self.out.is_empty() && self.writing != Writing::Sending {
-            // The upstream's timeouts run (the proxy's tick); the client waits for them.
+        if forwarding
+            && (self.tunnel.is_some() || self.out.is_empty() && self.writing != Writing::Sending)
+        {
+            // The upstream's timeouts run (the proxy's tick); the client waits for them. A
+            // tunnel's idle timeout is the proxy's too, counted from a byte either way.
             return None;
         }
         match self.phase {

@@ -7,6 +7,9 @@ use super::*;
 impl Conn {
     /// Plaintext bytes: parse and answer what is complete, keep the rest.
     pub(super) fn on_plain<H: Handler>(&mut self, data: &[u8], ctx: &mut Ctx<'_, H>) {
+        if self.tunnel.is_some() {
+            return self.tunnel_input(data);
+        }
         match self.proto {
             Proto::Http1 => {}
             Proto::Http2(_) => return self.on_h2_data(data, ctx),

@@ -97,14 +97,18 @@ pub fn is_idempotent(method: &str) -> bool {
 }
 
 /// The request as the upstream gets it: HTTP/1.1, the client's end-to-end fields, the
-/// forwarding fields, and the buffered `body` framed by a Content-Length.
+/// forwarding fields, and the buffered `body` framed by a Content-Length. Returns whether
+/// the client's `Upgrade` went on (with `Connection: upgrade`): only for an HTTP/1.1
+/// request without a body whose `Connection` names `upgrade` (RFC 9110 section 7.8 lets
+/// a server ignore an Upgrade; we do for a request with content, which is then an
+/// ordinary request, so no body bytes and tunnel bytes can be confused).
 pub fn write_upstream_request(
     head: &RequestHead<'_, '_>,
     body: &[u8],
     client: ClientInfo,
     trust_forwarded: bool,
     out: &mut Vec<u8>,
-) {
+) -> bool {
     out.reserve(head.head_len + body.len() + 160);
     out.extend_from_slice(head.method.as_bytes());
     out.push(b' ');
@@ -119,9 +123,19 @@ pub fn write_upstream_request(
         field(out, "Host", head.host.unwrap_or_default());
     }
     let mut cookies = 0;
+    let mut upgrade = None;
     for h in head.headers {
         let name = h.name;
         if drop_field(head.headers, name) || name.eq_ignore_ascii_case("expect") {
+            // Only dropped fields are looked at: a request without Upgrade pays nothing.
+            if upgrade.is_none()
+                && name.eq_ignore_ascii_case("upgrade")
+                && head.version == Version::Http11
+                && body.is_empty()
+                && named_by_connection(head.headers, "upgrade")
+            {
+                upgrade = Some(h.value);
+            }
             continue;
         }
         if http2 && name == "host" {
@@ -198,6 +212,10 @@ pub fn write_upstream_request(
         field(out, "X-Forwarded-Host", host);
     }
     field(out, "Via", VIA);
+    if let Some(protocol) = upgrade {
+        field(out, "Connection", b"upgrade");
+        field(out, "Upgrade", protocol);
+    }
     let carries_body = !body.is_empty()
         || !matches!(head.framing, uring_common::http::BodyFraming::None)
         || matches!(head.method, "POST" | "PUT" | "PATCH");
@@ -208,6 +226,7 @@ pub fn write_upstream_request(
     }
     out.extend_from_slice(b"\r\n");
     out.extend_from_slice(body);
+    upgrade.is_some()
 }
 
 /// How the response body goes to the client.
@@ -316,6 +335,28 @@ pub fn write_client_head(
     (framing, keep)
 }
 
+/// The head of an upstream's `101 Switching Protocols` as the client gets it: the
+/// end-to-end fields as for any response (`Sec-WebSocket-*` among them), and, unlike any
+/// other response, the hop-by-hop `Upgrade` (the protocol switched to) and
+/// `Connection: upgrade`, which this hop is about. No framing: the bytes that follow
+/// belong to the new protocol.
+pub fn write_switching_head(resp: &ResponseHead<'_, '_>, date: &[u8; 29], out: &mut Vec<u8>) {
+    let _ = write!(out, "HTTP/1.1 {} ", resp.status);
+    if resp.reason.is_empty() {
+        out.extend_from_slice(reason_phrase(resp.status).as_bytes());
+    } else {
+        out.extend_from_slice(resp.reason.as_bytes());
+    }
+    out.extend_from_slice(b"\r\n");
+    each_client_field(resp, date, |name, value, _| {
+        unfolded_field(out, name, value)
+    });
+    if let Some(protocol) = resp.header("upgrade") {
+        unfolded_field(out, "Upgrade", protocol);
+    }
+    out.extend_from_slice(b"Connection: upgrade\r\n\r\n");
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -363,6 +404,58 @@ mod tests {
         assert!(out.contains("X-Forwarded-Host: h\r\n"));
         assert!(out.contains("Via: 1.1 uring-server\r\n"));
         assert!(out.ends_with("Content-Length: 5\r\n\r\nhello"), "{out}");
+    }
+
+    #[test]
+    fn an_upgrade_goes_on_only_for_a_bodiless_http11_request_that_names_it() {
+        let ws = b"GET /ws HTTP/1.1\r\nHost: h\r\nConnection: keep-alive, Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n";
+        let mut storage = new_header_storage();
+        let Ok(Parsed::Complete(head)) = parse_request(ws, &mut storage, &Limits::default()) else {
+            panic!("parse");
+        };
+        let mut out = Vec::new();
+        assert!(write_upstream_request(
+            &head,
+            b"",
+            ClientInfo::default(),
+            false,
+            &mut out
+        ));
+        let out = String::from_utf8(out).unwrap();
+        assert!(
+            out.contains("\r\nConnection: upgrade\r\nUpgrade: websocket\r\n"),
+            "{out}"
+        );
+        assert!(out.contains("Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"));
+        assert!(out.contains("Sec-WebSocket-Version: 13\r\n"));
+        assert!(!out.contains("keep-alive"));
+        // Not named by Connection, over HTTP/1.0, or with content: an ordinary request.
+        for raw in [
+            &b"GET / HTTP/1.1\r\nHost: h\r\nUpgrade: websocket\r\n\r\n"[..],
+            b"GET / HTTP/1.0\r\nConnection: upgrade\r\nUpgrade: websocket\r\n\r\n",
+            b"POST / HTTP/1.1\r\nHost: h\r\nConnection: upgrade\r\nUpgrade: websocket\r\nContent-Length: 2\r\n\r\nhi",
+        ] {
+            let body: &[u8] = if raw.starts_with(b"POST") { b"hi" } else { b"" };
+            let out = forward(raw, body, false).to_ascii_lowercase();
+            assert!(!out.contains("upgrade"), "{out}");
+        }
+    }
+
+    #[test]
+    fn a_101_keeps_its_upgrade_and_connection_fields() {
+        use uring_common::http::parse_response;
+        let raw = b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: x\r\nKeep-Alive: 1\r\n\r\n";
+        let mut storage = new_header_storage();
+        let Ok(Parsed::Complete(resp)) = parse_response(raw, &mut storage, false, 4096) else {
+            panic!("parse");
+        };
+        let mut out = Vec::new();
+        write_switching_head(&resp, &[b'd'; 29], &mut out);
+        let head = String::from_utf8(out).unwrap();
+        assert!(head.starts_with("HTTP/1.1 101 Switching Protocols\r\n"));
+        assert!(head.contains("\r\nSec-WebSocket-Accept: x\r\n"));
+        assert!(head.ends_with("\r\nUpgrade: websocket\r\nConnection: upgrade\r\n\r\n"));
+        assert!(!head.contains("Keep-Alive") && !head.contains("Content-Length"));
     }
 
     #[test]

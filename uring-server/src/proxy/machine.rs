@@ -22,7 +22,9 @@
 //! Invariants: a connection carries one request at a time and goes back to the pool only
 //! once its request was sent whole *and* its response is complete (an upstream that
 //! answers early, before reading the body, leaves the send in flight: such a connection
-//! is closed, never reused); a pause is taken and released for the exchange whose
+//! is closed, never reused); a connection whose upgrade request got a 101 becomes a
+//! tunnel (`tunnel.rs`) and leaves the pool's count (a WebSocket may live for hours; the
+//! cap bounds exchanges, not tunnels); a pause is taken and released for the exchange whose
 //! client's output is full, never for the next one; `total` counts every connection that
 //! is connecting, busy or idle, so no path (retry included) opens one over the cap.
 
@@ -30,8 +32,10 @@ use std::collections::{HashMap, VecDeque};
 use std::time::{Duration, Instant};
 
 use super::balance::{Balancer, Member, Tried};
+use super::headers::ClientFraming;
 use super::health::{self, MemberCounters, MemberHealth};
 use super::request::Forward;
+use super::tunnel::{Step, Tunnel, TunnelStats};
 use super::upstream::{ClientSide, Exchange, Failure, Progress, ResponseSink};
 use crate::config::{Balance, Health};
 
@@ -78,6 +82,8 @@ pub enum Action {
     Read { up: UpId, on: bool },
     /// Close; answer with [`Machine::closed`] once the connection is gone.
     Close { up: UpId },
+    /// A tunnel's client half-closed and all it sent went out: `shutdown(SHUT_WR)`.
+    Shutdown { up: UpId },
 }
 
 /// The upstream side of a request, for the access log.
@@ -100,8 +106,13 @@ pub struct UpstreamLog {
 pub enum ForwardOutcome {
     /// Response bytes were added to the client's output.
     Progress,
-    /// The response is complete in the output.
+    /// The response is complete in the output (a tunnel: it ended with both sides
+    /// half-closed; `keep_alive` is false).
     Done { keep_alive: bool, log: UpstreamLog },
+    /// The upstream switched protocols: the 101 head is in the output, and the client
+    /// connection is a tunnel from now on ([`Machine::tunnel_client`]), until a `Done` or
+    /// an `Abort` (an error on either side, or the idle timeout).
+    Upgraded,
     /// No response: the client connection answers `status` itself.
     Failed {
         status: u16,
@@ -132,6 +143,17 @@ pub struct Limits {
     pub conns_per_upstream: usize,
     pub connect_timeout: Duration,
     pub timeout: Duration,
+    /// A tunnel with no byte either way for this long is closed.
+    pub tunnel_idle: Duration,
+}
+
+/// A tunnel as its client connection sees it after [`Machine::tunnel_client`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TunnelView {
+    /// The client may be read (false while its bytes wait for the upstream).
+    pub room: bool,
+    /// The upstream half-closed: shut the client's write side once its output is out.
+    pub upstream_eof: bool,
 }
 
 /// A route as the machine is given it: its upstreams (pool indices, weights, identities),
@@ -179,6 +201,8 @@ enum UpState {
     Connecting,
     Idle,
     Busy,
+    /// After a 101: both ways relayed; no longer counted in the pool.
+    Tunnel,
     /// Close asked for; waiting for [`Machine::closed`].
     Closing,
 }
@@ -195,6 +219,8 @@ struct UpConn {
     sent: bool,
     paused: bool,
     last_progress: Instant,
+    /// After a 101 (state [`UpState::Tunnel`]).
+    tunnel: Option<Box<Tunnel>>,
     /// An active health check's connection (route, member, response bytes so far).
     probe: Option<Probe>,
 }
@@ -233,6 +259,7 @@ pub struct Machine {
     /// A FastCGI app's STDERR, by upstream, for the error log.
     app_stderr: VecDeque<(usize, Vec<u8>)>,
     draining: bool,
+    tunnels: TunnelStats,
 }
 
 impl Machine {
@@ -278,6 +305,7 @@ impl Machine {
             outcomes: VecDeque::new(),
             app_stderr: VecDeque::new(),
             draining: false,
+            tunnels: TunnelStats::default(),
         }
     }
 
@@ -302,6 +330,9 @@ impl Machine {
         if let Some(p) = &u.probe {
             return &self.routes[p.route].check_requests[p.member];
         }
+        if let Some(t) = &u.tunnel {
+            return t.bytes_in_flight();
+        }
         u.job.as_ref().map_or(&[][..], |j| &j.forward.request)
     }
 
@@ -319,6 +350,22 @@ impl Machine {
             (route.ups.iter().zip(&route.members))
                 .map(move |(&up, m)| (r, up, m.counters, m.usable(now)))
         })
+    }
+
+    /// A tunnel's send buffer, for a caller that swaps it with its own rather than copy
+    /// [`Self::request_bytes`] (`None`: not a tunnel; send the request bytes).
+    pub fn tunnel_send_buffer(&mut self, up: UpId) -> Option<&mut Vec<u8>> {
+        Some(self.conn_mut(up)?.tunnel.as_mut()?.send_buffer())
+    }
+
+    /// Whether `up` carries (or carried, while it closes) a tunnel: outside the pool's cap.
+    pub fn is_tunnel(&self, up: UpId) -> bool {
+        self.conn(up).is_some_and(|u| u.tunnel.is_some())
+    }
+
+    /// Every tunnel of this machine, counted.
+    pub fn tunnel_stats(&self) -> TunnelStats {
+        self.tunnels
     }
 
     /// The connection carrying `client`'s request (none while it waits in a queue).
@@ -363,7 +410,8 @@ impl Machine {
             return;
         };
         if let Some(u) = self.conn_mut(up) {
-            if u.paused && pending < RESUME_AT {
+            let upstream_done = u.tunnel.as_ref().is_some_and(|t| t.upstream_done());
+            if u.paused && pending < RESUME_AT && !upstream_done {
                 u.paused = false;
                 self.actions.push_back(Action::Read { up, on: true });
             }
@@ -401,6 +449,129 @@ impl Machine {
         if let Some(up) = self.connection_of(client) {
             self.unlink(client, up);
             self.abandon(now, client, up);
+        }
+    }
+
+    /// The tunnel of `client` (an HTTP/1.1 connection after [`ForwardOutcome::Upgraded`]):
+    /// its new bytes for the upstream (taken from `input`), whether it half-closed, or
+    /// failed (the tunnel ends). `None`: the tunnel is over (its outcome is queued or was
+    /// given).
+    pub fn tunnel_client(
+        &mut self,
+        now: Instant,
+        client: ClientId,
+        input: &mut Vec<u8>,
+        eof: bool,
+        failed: bool,
+    ) -> Option<TunnelView> {
+        let Some(up) = self.connection_of(client) else {
+            // Over: what the client sends now has nowhere to go.
+            input.clear();
+            return None;
+        };
+        let u = self.conn_mut(up)?;
+        let t = u.tunnel.as_mut()?;
+        if failed {
+            input.clear();
+            self.end_tunnel(now, up, false);
+            return None;
+        }
+        if !input.is_empty() {
+            u.last_progress = now;
+            t.from_client(input);
+        }
+        if eof {
+            t.client_eof();
+        }
+        self.tunnel_steps(now, up)
+    }
+
+    /// Carry a tunnel on: its sends and shutdown, its end; what its client sees.
+    fn tunnel_steps(&mut self, now: Instant, up: UpId) -> Option<TunnelView> {
+        // Fields apart: the tunnel is borrowed while actions are queued.
+        let u = self.ups.get_mut(up as usize)?.as_mut()?;
+        if u.state != UpState::Tunnel {
+            return None;
+        }
+        let t = u.tunnel.as_mut()?;
+        while let Some(step) = t.next_step() {
+            self.actions.push_back(match step {
+                Step::Send => {
+                    self.tunnels.bytes_to_upstream += t.bytes_in_flight().len() as u64;
+                    Action::Send { up }
+                }
+                Step::Shutdown => Action::Shutdown { up },
+            });
+        }
+        if t.finished() {
+            self.end_tunnel(now, up, true);
+            return None;
+        }
+        Some(TunnelView {
+            room: t.room(),
+            upstream_eof: t.upstream_done(),
+        })
+    }
+
+    /// A tunnel is over: `clean` (both sides half-closed) is a `Done`, anything else an
+    /// `Abort` (the client connection closes after its output either way).
+    fn end_tunnel(&mut self, now: Instant, up: UpId, clean: bool) {
+        let Some(job) = self.conn_mut(up).and_then(|u| u.job.take()) else {
+            return self.close(now, up);
+        };
+        if clean {
+            let log = self.log_of(up, &job, now);
+            self.unlink(job.client, up);
+            let done = ForwardOutcome::Done {
+                keep_alive: false,
+                log,
+            };
+            self.outcomes.push_back((job.client, done));
+        } else {
+            self.lost(now, up, job, 502);
+        }
+        self.close(now, up);
+    }
+
+    /// Upstream bytes of a tunnel go to its client as they are.
+    fn tunnel_data(
+        &mut self,
+        now: Instant,
+        up: UpId,
+        data: &[u8],
+        clients: &mut impl ClientOutput,
+    ) {
+        let Some(u) = self.conn_mut(up) else { return };
+        let Some(client) = u.job.as_ref().map(|j| j.client) else {
+            return;
+        };
+        u.last_progress = now;
+        u.exchange.add_tunnelled(data.len());
+        let mut out = clients.sink(client);
+        out.body(data, ClientFraming::AsIs);
+        if out.pending() >= PAUSE_AT && !u.paused {
+            u.paused = true;
+            self.actions.push_back(Action::Read { up, on: false });
+        }
+        self.tunnels.bytes_to_client += data.len() as u64;
+        self.outcomes.push_back((client, ForwardOutcome::Progress));
+    }
+
+    /// A tunnel's upstream half-closed (`error`: failed) .
+    fn tunnel_upstream_end(&mut self, now: Instant, up: UpId, error: bool) {
+        if error {
+            return self.end_tunnel(now, up, false);
+        }
+        let Some(u) = self.conn_mut(up) else { return };
+        let Some(t) = u.tunnel.as_mut() else { return };
+        t.upstream_eof();
+        let client = u.job.as_ref().map(|j| j.client);
+        self.actions.push_back(Action::Read { up, on: false });
+        if self.tunnel_steps(now, up).is_some() {
+            // The client connection learns of it when it next asks (it is driven now).
+            if let Some(client) = client {
+                self.outcomes.push_back((client, ForwardOutcome::Progress));
+            }
         }
     }
 
@@ -456,10 +627,20 @@ impl Machine {
         }
     }
 
-    /// The request went out whole.
-    pub fn on_sent(&mut self, up: UpId) {
-        if let Some(u) = self.conn_mut(up) {
-            u.sent = true;
+    /// The request (or a tunnel's send) went out whole.
+    pub fn on_sent(&mut self, now: Instant, up: UpId) {
+        let Some(u) = self.conn_mut(up) else { return };
+        u.sent = true;
+        let Some(t) = u.tunnel.as_mut() else { return };
+        let was_full = !t.room();
+        t.on_sent();
+        let client = u.job.as_ref().map(|j| j.client);
+        let view = self.tunnel_steps(now, up);
+        if let (Some(view), Some(client)) = (view, client) {
+            if was_full && view.room {
+                // Drive the client connection: its reading may resume.
+                self.outcomes.push_back((client, ForwardOutcome::Progress));
+            }
         }
     }
 
@@ -485,6 +666,9 @@ impl Machine {
             // Bytes on an idle connection: nothing asked for them.
             return self.close(now, up);
         };
+        if u.state == UpState::Tunnel {
+            return self.tunnel_data(now, up, data, clients);
+        }
         u.last_progress = now;
         let mut out = clients.sink(client);
         let res = u.exchange.on_data(data, date, &mut out);
@@ -515,8 +699,9 @@ impl Machine {
             if let Some(job) = u.job.take() {
                 self.lost(now, up, job, 502);
             }
-            if let Some(upstream) = self.close_without_handover(up) {
-                self.actions.retain(|a| *a != Action::Close { up });
+            let handover = self.close_without_handover(up);
+            self.actions.retain(|a| *a != Action::Close { up });
+            if let Some(upstream) = handover {
                 if let Some(job) = self.pools[upstream].queue.pop_front() {
                     self.connect(now, job);
                 }
@@ -529,6 +714,7 @@ impl Machine {
     /// Response timeouts, connect timeouts and queue waits.
     pub fn tick(&mut self, now: Instant) {
         let (timeout, connect_timeout) = (self.limits.timeout, self.limits.connect_timeout);
+        let tunnel_idle = self.limits.tunnel_idle;
         for up in 0..self.ups.len() as UpId {
             let Some(u) = self.conn(up) else { continue };
             if let Some(p) = &u.probe {
@@ -544,6 +730,8 @@ impl Machine {
             let limit = match u.state {
                 UpState::Busy if !u.paused => timeout,
                 UpState::Connecting => connect_timeout,
+                // Paused or not: a client that reads nothing for this long is idle too.
+                UpState::Tunnel => tunnel_idle,
                 _ => continue,
             };
             if now < u.last_progress + limit {
@@ -633,6 +821,7 @@ impl Machine {
             paused: false,
             last_progress: now,
             probe: None,
+            tunnel: None,
         });
         self.actions.push_back(Action::Connect { up, upstream });
     }
@@ -725,6 +914,7 @@ impl Machine {
                     sent: false,
                     paused: false,
                     last_progress: now,
+                    tunnel: None,
                     probe: Some(Probe {
                         route: r,
                         member,
@@ -875,6 +1065,9 @@ impl Machine {
         if u.probe.is_some() {
             return self.probe_result(now, up, false);
         }
+        if u.state == UpState::Tunnel {
+            return self.tunnel_upstream_end(now, up, error);
+        }
         if let Some(client) = u.job.as_ref().map(|j| j.client) {
             let mut out = clients.sink(client);
             let res = if error {
@@ -927,6 +1120,26 @@ impl Machine {
                 } else {
                     self.close(now, up);
                 }
+            }
+            Ok(Progress::Upgraded) => {
+                let client = u.job.as_ref().expect("busy").client;
+                u.state = UpState::Tunnel;
+                u.tunnel = Some(Box::new(Tunnel::new(!u.sent)));
+                let pause = pending >= PAUSE_AT && !u.paused;
+                u.paused |= pause;
+                let (upstream, after_head) = (u.upstream, u.exchange.body_bytes());
+                if pause {
+                    self.actions.push_back(Action::Read { up, on: false });
+                }
+                self.tunnels.opened += 1;
+                self.tunnels.open += 1;
+                self.tunnels.bytes_to_client += after_head;
+                // The tunnel leaves the pool's count: its place goes to a waiting request.
+                self.pools[upstream].total -= 1;
+                if let Some(job) = self.pools[upstream].queue.pop_front() {
+                    self.connect(now, job);
+                }
+                self.outcomes.push_back((client, ForwardOutcome::Upgraded));
             }
             Err(Failure::NoResponse)
                 if u.reused
@@ -995,6 +1208,7 @@ impl Machine {
         if u.state == UpState::Closing {
             return None;
         }
+        let tunnel = u.state == UpState::Tunnel;
         u.state = UpState::Closing;
         if u.probe.is_some() {
             // Outside the pools: nothing to account for, no place to hand over.
@@ -1006,10 +1220,15 @@ impl Machine {
             let client = job.client;
             self.unlink(client, up);
         }
+        self.actions.push_back(Action::Close { up });
+        if tunnel {
+            // Counted out of the pool at its 101: its close frees no place.
+            self.tunnels.open -= 1;
+            return None;
+        }
         let pool = &mut self.pools[upstream];
         pool.total -= 1;
         pool.idle.retain(|&i| i != up);
-        self.actions.push_back(Action::Close { up });
         Some(upstream)
     }
 }

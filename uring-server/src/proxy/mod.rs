@@ -21,6 +21,7 @@
 //! - `request.rs`: a client's request turned into the upstream's.
 //! - `headers.rs`: what is forwarded, the request and response heads we write.
 //! - `upstream.rs`: one exchange, sans-IO (upstream bytes in, client bytes out).
+//! - `tunnel.rs`: a connection after `101 Switching Protocols` (WebSocket), sans-IO.
 //! - this file: the machine's actions carried out on the worker's driver; upstream
 //!   connections live in driver slots beside client connections, outside the worker's
 //!   connection table.
@@ -34,6 +35,7 @@ pub mod machine;
 pub mod request;
 #[cfg(test)]
 mod tests;
+pub mod tunnel;
 pub mod upstream;
 pub mod uwsgi;
 
@@ -44,10 +46,11 @@ use uring_common::ring::{Core, Event, SlotId};
 
 use crate::config::{upstream_text, ProxyConfig, UpstreamAddr, UpstreamProtocol};
 pub use machine::{
-    client_id, conn_of, stream_of, ClientId, ClientOutput, ForwardOutcome, UpstreamLog,
+    client_id, conn_of, stream_of, ClientId, ClientOutput, ForwardOutcome, TunnelView, UpstreamLog,
 };
 use machine::{Action, Limits, Machine, RouteSpec, UpId};
 pub use request::{ClientInfo, Forward};
+pub use tunnel::TunnelStats;
 
 /// No upstream connection in this slot.
 const NO_UP: UpId = UpId::MAX;
@@ -184,6 +187,7 @@ impl Proxy {
             conns_per_upstream: cfg.conns_per_upstream,
             connect_timeout: cfg.connect_timeout,
             timeout: cfg.timeout,
+            tunnel_idle: cfg.tunnel_idle_timeout,
         };
         Proxy {
             machine: Machine::with_routes(limits, route_specs(cfg)),
@@ -255,6 +259,25 @@ impl Proxy {
         self.carry_out(core, now);
     }
 
+    /// The tunnel of an HTTP/1.1 client connection after a 101: its new bytes (taken from
+    /// `input`), its half-close, its failure; `None` once the tunnel is over.
+    pub fn tunnel_client(
+        &mut self,
+        core: &mut Core,
+        client: ClientId,
+        input: &mut Vec<u8>,
+        (eof, failed): (bool, bool),
+        now: Instant,
+    ) -> Option<TunnelView> {
+        let view = (self.machine).tunnel_client(now, client, input, eof, failed);
+        self.carry_out(core, now);
+        view
+    }
+
+    pub fn tunnel_stats(&self) -> TunnelStats {
+        self.machine.tunnel_stats()
+    }
+
     /// An event of an upstream slot.
     pub fn on_event(
         &mut self,
@@ -275,7 +298,7 @@ impl Proxy {
             _ if !core.is_open(slot) => return,
             Event::Connected { .. } => m.connected(now, up),
             Event::ConnectFailed { errno, .. } => m.connect_failed(now, up, errno),
-            Event::Sent { .. } => m.on_sent(up),
+            Event::Sent { .. } => m.on_sent(now, up),
             Event::Data { data, .. } => m.on_data(now, up, data, date, clients),
             Event::Eof { .. } => m.on_eof(now, up, clients),
             Event::RecvFailed { .. } | Event::SendFailed { .. } => m.on_error(now, up, clients),
@@ -318,6 +341,17 @@ impl Proxy {
                 }
                 Action::Send { up } => {
                     let Some(slot) = self.slot(up) else { continue };
+                    if let Some(bytes) = self.machine.tunnel_send_buffer(up) {
+                        // A tunnel's bytes: the buffers trade places, no copy.
+                        match core.send_buffer(slot) {
+                            Some(buf) => {
+                                std::mem::swap(buf, bytes);
+                                core.send(slot);
+                            }
+                            None => debug_assert!(false, "tunnel send under a send"),
+                        }
+                        continue;
+                    }
                     let bytes = self.machine.request_bytes(up);
                     match core.send_buffer(slot) {
                         Some(buf) => {
@@ -331,6 +365,11 @@ impl Proxy {
                 Action::Read { up, on } => {
                     if let Some(slot) = self.slot(up) {
                         core.set_reading(slot, on);
+                    }
+                }
+                Action::Shutdown { up } => {
+                    if let Some(slot) = self.slot(up) {
+                        core.shutdown_write(slot);
                     }
                 }
                 Action::Close { up } => match self.slot(up) {

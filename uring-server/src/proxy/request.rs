@@ -37,6 +37,9 @@ pub struct Forward {
     pub reuse: bool,
     /// The response comes as FastCGI records, not HTTP.
     pub fastcgi: bool,
+    /// The request asks the upstream to switch protocols (`Upgrade`, forwarded): a 101
+    /// makes its connection a tunnel (`tunnel.rs`). Never retried, never pooled.
+    pub upgrade: bool,
     pub side: ClientSide,
 }
 
@@ -51,6 +54,7 @@ impl Forward {
         keep_alive: bool,
     ) -> Result<Forward, CgiError> {
         let mut request = Vec::new();
+        let mut upgrade = false;
         // A unix socket peer has no IP address: CGI's convention is an empty REMOTE_ADDR;
         // 0.0.0.0:0 is what the codecs can carry.
         let unknown = SocketAddr::from((Ipv4Addr::UNSPECIFIED, 0));
@@ -63,7 +67,8 @@ impl Forward {
         };
         match route.protocol {
             UpstreamProtocol::Http => {
-                write_upstream_request(head, body, client, route.trust_forwarded, &mut request)
+                upgrade =
+                    write_upstream_request(head, body, client, route.trust_forwarded, &mut request)
             }
             UpstreamProtocol::Uwsgi => uwsgi::write_request(head, &ctx, body, &mut request)?,
             UpstreamProtocol::Fastcgi => {
@@ -85,9 +90,10 @@ impl Forward {
             upstream: route.upstream,
             key: route.key,
             request,
-            idempotent: is_idempotent(head.method),
-            reuse: route.protocol != UpstreamProtocol::Uwsgi,
+            idempotent: is_idempotent(head.method) && !upgrade,
+            reuse: route.protocol != UpstreamProtocol::Uwsgi && !upgrade,
             fastcgi: route.protocol == UpstreamProtocol::Fastcgi,
+            upgrade,
             side: ClientSide {
                 head_only: head.method == "HEAD",
                 http10: head.version == Version::Http10,

@@ -9,8 +9,8 @@ use std::time::{Duration, Instant};
 use super::balance::{hash_bytes, Member};
 use super::health::check_request;
 use super::machine::{
-    Action, ClientId, ClientOutput, ForwardOutcome, Limits, Machine, RouteSpec, UpId, PAUSE_AT,
-    QUEUE_CAP,
+    Action, ClientId, ClientOutput, ForwardOutcome, Limits, Machine, RouteSpec, TunnelView, UpId,
+    PAUSE_AT, QUEUE_CAP,
 };
 use super::request::Forward;
 use super::upstream::ClientSide;
@@ -41,6 +41,8 @@ struct Up {
     sending: usize,
     /// Requests received, in order.
     requests: Vec<Vec<u8>>,
+    /// Its write side was shut (a tunnel's client half-closed).
+    shut: bool,
 }
 
 struct Pair {
@@ -74,6 +76,7 @@ fn limits(conns: usize) -> Limits {
         conns_per_upstream: conns,
         connect_timeout: Duration::from_secs(5),
         timeout: Duration::from_secs(60),
+        tunnel_idle: Duration::from_secs(60),
     }
 }
 
@@ -85,6 +88,7 @@ fn get(path: &str) -> Forward {
         idempotent: true,
         reuse: true,
         fastcgi: false,
+        upgrade: false,
         side: ClientSide {
             head_only: false,
             http10: false,
@@ -175,13 +179,18 @@ impl Pair {
                         *self.sent_to.entry(self.upstream_of[&up]).or_default() += 1;
                         if self.auto_sent {
                             u.sending = 0;
-                            self.m.on_sent(up);
+                            self.m.on_sent(self.now, up);
                         }
                         if let Some(answer) = self.auto_answer {
                             self.m.on_data(self.now, up, answer, DATE, &mut self.outs);
                         }
                     }
                     Action::Read { up, on } => self.ups.get_mut(&up).unwrap().reading = on,
+                    Action::Shutdown { up } => {
+                        let u = self.ups.get_mut(&up).unwrap();
+                        assert!(!u.shut && !u.closed && u.sending == 0, "shutdown: {u:?}");
+                        u.shut = true;
+                    }
                     Action::Close { up } => {
                         let u = self.ups.get_mut(&up).unwrap();
                         assert!(!u.closed, "closed twice");
@@ -507,7 +516,7 @@ fn a_connection_whose_send_is_unfinished_is_not_reused() {
     assert_eq!(p.ups[&next].requests.len(), 1, "the request went out");
     // Sent whole, then answered: pooled.
     p.ups.get_mut(&next).unwrap().sending = 0;
-    p.m.on_sent(next);
+    p.m.on_sent(p.now, next);
     p.data(next, OK);
     p.submit(3, get("/again"));
     assert_eq!(p.up_of(3), next);
@@ -994,4 +1003,265 @@ fn health_checks_take_an_upstream_down_after_fall_and_back_after_rise() {
     let failures = p.m.upstream_states(p.now).next().unwrap().2.check_failures;
     assert_eq!(failures, 4);
     assert_eq!(up(&p), [false, true]);
+}
+
+// ---- tunnels (after a 101) ----
+
+const SWITCH: &[u8] = b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n\r\n";
+
+fn upgrade() -> Forward {
+    Forward {
+        request:
+            b"GET /ws HTTP/1.1\r\nHost: t\r\nConnection: upgrade\r\nUpgrade: websocket\r\n\r\n"
+                .to_vec(),
+        idempotent: false,
+        reuse: false,
+        upgrade: true,
+        ..get("/ws")
+    }
+}
+
+impl Pair {
+    /// The client side of `client`'s tunnel: its bytes, half-close, failure.
+    fn tunnel(&mut self, client: ClientId, bytes: &[u8], eof: bool) -> Option<TunnelView> {
+        let mut input = bytes.to_vec();
+        let view = self
+            .m
+            .tunnel_client(self.now, client, &mut input, eof, false);
+        assert!(input.is_empty(), "the machine takes every byte");
+        self.pump();
+        view
+    }
+
+    /// A tunnel for `client` on a fresh connection: its upstream.
+    fn open_tunnel(&mut self, client: ClientId) -> UpId {
+        self.submit(client, upgrade());
+        let up = self.up_of(client);
+        self.data(up, SWITCH);
+        assert_eq!(self.last(client), Some(ForwardOutcome::Upgraded));
+        self.outs.0.remove(&client);
+        up
+    }
+
+    fn sent_to(&self, up: UpId) -> Vec<u8> {
+        self.ups[&up].requests[1..].concat()
+    }
+}
+
+#[test]
+fn bytes_after_the_101_head_reach_the_client_at_every_split() {
+    let mut wire = SWITCH.to_vec();
+    wire.extend_from_slice(b"\x81\x05hello");
+    let mut whole: Option<Vec<u8>> = None;
+    for at in 0..=wire.len() {
+        let mut p = Pair::new(limits(1));
+        p.submit(1, upgrade());
+        let up = p.up_of(1);
+        p.data(up, &wire[..at]);
+        p.data(up, &wire[at..]);
+        assert_eq!(p.last(1), Some(ForwardOutcome::Upgraded), "at {at}");
+        let out = p.outs.0.remove(&1).unwrap();
+        let text = String::from_utf8_lossy(&out).into_owned();
+        assert!(
+            text.starts_with("HTTP/1.1 101 Switching Protocols\r\n"),
+            "{text:?}"
+        );
+        for field in [
+            "\r\nUpgrade: websocket\r\n",
+            "\r\nConnection: upgrade\r\n",
+            "\r\nSec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n",
+        ] {
+            assert!(text.contains(field), "{field:?} at {at}: {text:?}");
+        }
+        assert!(!text.contains("Content-Length") && !text.contains("chunked"));
+        assert!(out.ends_with(b"\r\n\r\n\x81\x05hello"), "at {at}: {text:?}");
+        assert_eq!(whole.get_or_insert_with(|| out.clone()), &out, "at {at}");
+        // From now on, bytes as they come, both ways.
+        p.data(up, b"\x81\x01!");
+        assert!(p.outs.0[&1].ends_with(b"\x81\x01!"));
+        p.tunnel(1, b"client", false);
+        assert_eq!(p.sent_to(up), b"client");
+    }
+}
+
+#[test]
+fn a_101_nobody_asked_for_is_502_and_a_refused_upgrade_is_an_ordinary_response() {
+    let mut p = Pair::new(limits(2));
+    p.submit(1, get("/"));
+    let up = p.up_of(1);
+    p.data(up, SWITCH);
+    assert_eq!(p.status_of(1), Some(502));
+    p.submit(2, upgrade());
+    let up = p.up_of(2);
+    p.data(
+        up,
+        b"HTTP/1.1 400 Bad Request\r\nContent-Length: 2\r\n\r\nno",
+    );
+    assert_eq!(p.status_of(2), Some(400));
+    assert!(
+        p.ups[&up].closed,
+        "an upgrade request's connection is never pooled"
+    );
+    assert_eq!(p.m.tunnel_stats().opened, 0);
+}
+
+#[test]
+fn a_tunnel_leaves_the_pool_count_and_is_never_reused() {
+    let mut p = Pair::new(limits(1));
+    let up = p.open_tunnel(1);
+    p.submit(2, get("/next"));
+    let next = p.up_of(2);
+    assert_ne!(next, up, "a new connection, not a place in the queue");
+    p.data(next, OK);
+    assert_eq!(p.status_of(2), Some(200));
+    p.submit(3, get("/again"));
+    assert_eq!(p.up_of(3), next, "the pooled one, never the tunnel");
+    let stats = p.m.tunnel_stats();
+    assert_eq!((stats.opened, stats.open), (1, 1));
+}
+
+#[test]
+fn client_bytes_go_up_in_order_and_a_full_upstream_pauses_the_client() {
+    let mut p = Pair::new(limits(1));
+    let up = p.open_tunnel(1);
+    p.auto_sent = false;
+    let view = p.tunnel(1, b"one", false).unwrap();
+    assert!(view.room);
+    assert_eq!(p.ups[&up].sending, 1);
+    // While that send is in flight, bytes queue; past the high mark the client pauses.
+    let view = p.tunnel(1, &vec![b'x'; PAUSE_AT], false).unwrap();
+    assert!(!view.room, "the client must stop being read");
+    p.outcomes.clear();
+    p.ups.get_mut(&up).unwrap().sending = 0;
+    p.m.on_sent(p.now, up);
+    p.pump();
+    assert_eq!(p.ups[&up].sending, 1, "the queued bytes in one send");
+    assert_eq!(p.ups[&up].requests.len(), 3);
+    assert_eq!(p.ups[&up].requests[2].len(), PAUSE_AT);
+    assert!(
+        p.outcomes.is_empty(),
+        "still full: nothing to tell the client"
+    );
+    p.ups.get_mut(&up).unwrap().sending = 0;
+    p.m.on_sent(p.now, up);
+    p.pump();
+    assert_eq!(p.last(1), None);
+    assert!(
+        p.outcomes.contains(&(1, ForwardOutcome::Progress)),
+        "room again: the client is driven"
+    );
+    assert!(p.tunnel(1, b"", false).unwrap().room);
+    assert_eq!(p.m.tunnel_stats().bytes_to_upstream, 3 + PAUSE_AT as u64);
+}
+
+#[test]
+fn a_full_client_output_pauses_the_upstream_read() {
+    let mut p = Pair::new(limits(1));
+    let up = p.open_tunnel(1);
+    assert!(p.ups[&up].reading);
+    p.data(up, &vec![7; PAUSE_AT]);
+    assert!(!p.ups[&up].reading, "paused at the high mark");
+    p.m.client_drained(1, PAUSE_AT / 2);
+    p.pump();
+    assert!(!p.ups[&up].reading, "not yet below the low mark");
+    p.m.client_drained(1, 0);
+    p.pump();
+    assert!(p.ups[&up].reading);
+    assert_eq!(p.m.tunnel_stats().bytes_to_client, PAUSE_AT as u64);
+}
+
+#[test]
+fn a_silent_tunnel_is_closed_after_its_idle_timeout() {
+    let mut p = Pair::new(Limits {
+        tunnel_idle: Duration::from_secs(30),
+        ..limits(1)
+    });
+    let up = p.open_tunnel(1);
+    p.advance(Duration::from_secs(29));
+    p.data(up, b"ping");
+    p.advance(Duration::from_secs(29));
+    p.tunnel(1, b"pong", false);
+    p.advance(Duration::from_secs(29));
+    assert_eq!(
+        p.last(1),
+        Some(ForwardOutcome::Upgraded),
+        "traffic restarts it"
+    );
+    // Paused or not, silence ends it.
+    p.data(up, &vec![0; PAUSE_AT]);
+    p.advance(Duration::from_secs(30));
+    let Some(ForwardOutcome::Abort { reset: false, log }) = p.last(1) else {
+        panic!("{:?}", p.last(1));
+    };
+    assert_eq!(log.status, Some(101));
+    assert_eq!(log.body_bytes, 4 + PAUSE_AT as u64);
+    assert!(p.ups[&up].closed);
+    assert_eq!(p.m.tunnel_stats().open, 0);
+    assert_eq!(p.tunnel(1, b"late", false), None, "the tunnel is gone");
+}
+
+#[test]
+fn half_closes_cross_over_in_either_order_then_the_tunnel_ends() {
+    for client_first in [true, false] {
+        let mut p = Pair::new(limits(1));
+        let up = p.open_tunnel(1);
+        p.auto_sent = false;
+        if client_first {
+            p.tunnel(1, b"bye", true).unwrap();
+            assert!(!p.ups[&up].shut, "not under the send of its last bytes");
+            p.ups.get_mut(&up).unwrap().sending = 0;
+            p.m.on_sent(p.now, up);
+            p.pump();
+            assert!(p.ups[&up].shut);
+            assert_eq!(
+                p.last(1),
+                Some(ForwardOutcome::Upgraded),
+                "the other way is open"
+            );
+            p.data(up, b"last words");
+            p.eof(up);
+        } else {
+            p.data(up, b"last words");
+            p.eof(up);
+            assert!(!p.ups[&up].closed && !p.ups[&up].reading);
+            let view = p.tunnel(1, b"bye", false).unwrap();
+            assert!(view.upstream_eof, "the client's write side follows");
+            p.tunnel(1, b"", true);
+            p.ups.get_mut(&up).unwrap().sending = 0;
+            p.m.on_sent(p.now, up);
+            p.pump();
+        }
+        let Some(ForwardOutcome::Done { keep_alive, log }) = p.last(1) else {
+            panic!("{:?}", p.last(1));
+        };
+        assert!(!keep_alive);
+        assert_eq!((log.status, log.body_bytes), (Some(101), 10));
+        assert!(p.ups[&up].shut && p.ups[&up].closed);
+        assert_eq!(p.sent_to(up), b"bye");
+        assert!(p.outs.0[&1].ends_with(b"last words"));
+        assert_eq!(p.m.tunnel_stats().open, 0);
+    }
+}
+
+#[test]
+fn a_failure_on_either_side_ends_the_tunnel() {
+    let mut p = Pair::new(limits(1));
+    let up = p.open_tunnel(1);
+    p.m.on_error(p.now, up, &mut p.outs);
+    p.pump();
+    assert!(matches!(p.last(1), Some(ForwardOutcome::Abort { .. })));
+    assert!(p.ups[&up].closed);
+    let up = p.open_tunnel(2);
+    let mut none = Vec::new();
+    assert_eq!(p.m.tunnel_client(p.now, 2, &mut none, false, true), None);
+    p.pump();
+    assert!(matches!(p.last(2), Some(ForwardOutcome::Abort { .. })));
+    assert!(p.ups[&up].closed);
+    // A client that is simply gone: its upstream closes, the count stays right.
+    let up = p.open_tunnel(3);
+    p.m.client_gone(p.now, 3);
+    p.pump();
+    assert!(p.ups[&up].closed);
+    assert_eq!(p.m.tunnel_stats().open, 0);
+    assert_eq!(p.m.tunnel_stats().opened, 3);
 }

@@ -18,7 +18,7 @@ use uring_common::http::{parse_response, BodyReader, HeaderStorage, Parsed, HEAD
 use uring_common::http::ResponseHead;
 
 use super::fastcgi::{self, ResponseDecoder};
-use super::headers::{write_client_head, ClientFraming};
+use super::headers::{write_client_head, write_switching_head, ClientFraming};
 pub use super::request::ClientSide;
 use super::request::Forward;
 
@@ -36,6 +36,9 @@ pub enum Progress {
         upstream_reusable: bool,
         client_keep_alive: bool,
     },
+    /// The upstream switched protocols (101): its head is in the client's output, and
+    /// the connection is a tunnel from now on (what followed the head went to the client).
+    Upgraded,
 }
 
 /// Why an exchange failed.
@@ -44,7 +47,7 @@ pub enum Failure {
     /// The upstream closed or failed before sending a byte: a reused connection's request
     /// may be retried.
     NoResponse,
-    /// The response head was malformed (or a 101 we never asked for): 502.
+    /// The response head was malformed (or a 101 to a request that asked no Upgrade): 502.
     BadHead,
     /// The response broke off after its head went to the client: close the client.
     Truncated,
@@ -55,6 +58,8 @@ enum State {
     Head,
     Body,
     Done,
+    /// After a 101: bytes are the new protocol's, relayed as they come.
+    Tunnel,
 }
 
 /// Where a relayed response goes: the client connection renders it in its protocol.
@@ -67,6 +72,10 @@ pub trait ResponseSink {
         date: &[u8; 29],
         side: ClientSide,
     ) -> (ClientFraming, bool);
+    /// The upstream's `101 Switching Protocols` to an upgrade request: the bytes that
+    /// follow are the new protocol's, handed over by [`Self::body`] with
+    /// [`ClientFraming::AsIs`]. Only an HTTP/1.1 client's connection can switch.
+    fn switching(&mut self, resp: &ResponseHead<'_, '_>, date: &[u8; 29]);
     /// A piece of the body, framed as `head` chose.
     fn body(&mut self, bytes: &[u8], framing: ClientFraming);
     /// The body is complete.
@@ -85,6 +94,10 @@ impl ResponseSink for Vec<u8> {
         side: ClientSide,
     ) -> (ClientFraming, bool) {
         write_client_head(resp, date, side.http10, side.keep_alive, self)
+    }
+
+    fn switching(&mut self, resp: &ResponseHead<'_, '_>, date: &[u8; 29]) {
+        write_switching_head(resp, date, self)
     }
 
     #[inline]
@@ -121,6 +134,10 @@ impl<T: ResponseSink + ?Sized> ResponseSink for &mut T {
         (**self).head(resp, date, side)
     }
 
+    fn switching(&mut self, resp: &ResponseHead<'_, '_>, date: &[u8; 29]) {
+        (**self).switching(resp, date)
+    }
+
     #[inline]
     fn body(&mut self, bytes: &[u8], framing: ClientFraming) {
         (**self).body(bytes, framing)
@@ -154,6 +171,8 @@ pub struct Exchange {
     body_bytes: u64,
     /// A FastCGI upstream's decoder.
     fastcgi: Option<Box<FastcgiSide>>,
+    /// The request asked for an Upgrade: a 101 is its answer, not a bad head.
+    upgrade: bool,
 }
 
 /// The FastCGI half of an exchange: records in, HTTP out (into `http`, then read as any
@@ -189,12 +208,14 @@ impl Exchange {
             status: None,
             body_bytes: 0,
             fastcgi: None,
+            upgrade: false,
         }
     }
 
     /// The exchange for `forward`'s response.
     pub fn of(forward: &Forward) -> Exchange {
         let mut ex = Exchange::new(forward.side);
+        ex.upgrade = forward.upgrade;
         if forward.fastcgi {
             ex.fastcgi = Some(Box::new(FastcgiSide {
                 decoder: ResponseDecoder::new(forward.side.head_only),
@@ -232,6 +253,11 @@ impl Exchange {
     /// The upstream's status (`$upstream_status`), once its final head was read.
     pub fn status(&self) -> Option<u16> {
         self.status
+    }
+
+    /// Bytes of a tunnel relayed to the client (counted as the body in the access log).
+    pub fn add_tunnelled(&mut self, n: usize) {
+        self.body_bytes += n as u64;
     }
 
     /// The client's response head has been written: a failure now must close the client.
@@ -354,7 +380,7 @@ impl Exchange {
                 self.finish(out);
                 Ok(self.progress())
             }
-            State::Body => Err(Failure::Truncated),
+            State::Body | State::Tunnel => Err(Failure::Truncated),
             State::Head if self.got_bytes => Err(Failure::BadHead),
             State::Head => Err(Failure::NoResponse),
         }
@@ -367,6 +393,7 @@ impl Exchange {
                 upstream_reusable: self.upstream_keep_alive,
                 client_keep_alive: self.client_keep_alive,
             },
+            State::Tunnel => Progress::Upgraded,
             _ => Progress::Pending,
         }
     }
@@ -380,7 +407,7 @@ impl Exchange {
         let mut off = 0;
         loop {
             match self.state {
-                State::Done => return Ok(off),
+                State::Done | State::Tunnel => return Ok(off),
                 State::Head => {
                     let mut st = storage();
                     let parsed =
@@ -397,7 +424,19 @@ impl Exchange {
                         continue;
                     }
                     if head.status == 101 {
-                        return Err(Failure::BadHead);
+                        if !self.upgrade || self.fastcgi.is_some() {
+                            return Err(Failure::BadHead);
+                        }
+                        out.switching(&head, date);
+                        self.status = Some(101);
+                        self.state = State::Tunnel;
+                        // What came with the head is the new protocol's already.
+                        let rest = &data[off..];
+                        if !rest.is_empty() {
+                            self.body_bytes += rest.len() as u64;
+                            out.body(rest, ClientFraming::AsIs);
+                        }
+                        return Ok(data.len());
                     }
                     let (framing, keep) = out.head(&head, date, self.client);
                     self.framing = framing;
@@ -642,6 +681,7 @@ mod tests {
             idempotent: true,
             reuse: true,
             fastcgi: true,
+            upgrade: false,
             side: ClientSide {
                 head_only,
                 ..client()
