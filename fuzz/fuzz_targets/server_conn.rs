@@ -31,7 +31,8 @@ fuzz_target!(|input: &[u8]| {
     let now = Instant::now();
     let mut handler =
         |req: &Request<'_>, resp: &mut ResponseWriter<'_>| resp.respond(200, &[], req.body());
-    let http2 = (flags & 4 != 0).then(|| uring_server::conn::http2_config(&limits, &Default::default()));
+    let http2 =
+        (flags & 4 != 0).then(|| uring_server::conn::http2_config(&limits, &Default::default()));
     let mut conn = Conn::new(now, &timeouts);
     let mut ctx = Ctx {
         handler: &mut handler,
@@ -42,6 +43,7 @@ fuzz_target!(|input: &[u8]| {
         draining: false,
         log: None,
         http2: http2.as_ref(),
+        client_limits: None,
     };
     let cut = usize::from(*cut) * data.len() / 255;
     let mut wire = Vec::new();
