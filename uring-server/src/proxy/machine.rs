@@ -469,8 +469,15 @@ impl Machine {
             input.clear();
             return None;
         };
-        let u = self.conn_mut(up)?;
-        let t = u.tunnel.as_mut()?;
+        let Some(u) = self.ups.get_mut(up as usize).and_then(Option::as_mut) else {
+            input.clear();
+            return None;
+        };
+        let Some(t) = u.tunnel.as_mut() else {
+            // The connection carries an ordinary request: nothing to tunnel yet.
+            input.clear();
+            return None;
+        };
         if failed {
             input.clear();
             self.end_tunnel(now, up, false);
