@@ -47,12 +47,11 @@ impl Conn {
                     side.keep_alive && !self.draining,
                     side.http10,
                 );
-                let body: &[u8] = match status {
-                    502 => b"Bad Gateway\n",
-                    503 => b"Service Unavailable\n",
-                    _ => b"Gateway Timeout\n",
-                };
-                w.respond(status, &[("Content-Type", b"text/plain")], body);
+                w.respond(
+                    status,
+                    &[("Content-Type", b"text/plain")],
+                    gateway_body(status),
+                );
                 let body_bytes = w.body_len;
                 if !w.keep_alive {
                     self.phase = Phase::CloseAfterFlush;
@@ -178,6 +177,15 @@ impl Conn {
         let stream = h2.abandoned.pop()?;
         h2.conn.work_cancelled(stream);
         Some(stream)
+    }
+}
+
+/// The body of a 502, 503 or 504 we answer for an upstream, whatever the protocol.
+pub(super) fn gateway_body(status: u16) -> &'static [u8] {
+    match status {
+        502 => b"Bad Gateway\n",
+        503 => b"Service Unavailable\n",
+        _ => b"Gateway Timeout\n",
     }
 }
 

@@ -621,12 +621,11 @@ impl Conn {
             ForwardOutcome::Done { log, .. } => Some((None, log)),
             ForwardOutcome::Failed { status, log, .. } => {
                 let mut w = ResponseWriter::for_parts(&mut h2.parts, ctx.date, false);
-                let body: &[u8] = match status {
-                    502 => b"Bad Gateway\n",
-                    503 => b"Service Unavailable\n",
-                    _ => b"Gateway Timeout\n",
-                };
-                w.respond(status, &[("content-type", b"text/plain")], body);
+                w.respond(
+                    status,
+                    &[("content-type", b"text/plain")],
+                    forward::gateway_body(status),
+                );
                 let len = w.body_len;
                 self.h2_send_parts(&mut h2, stream, None);
                 Some((Some((status, len)), log))
