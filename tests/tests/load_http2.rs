@@ -812,3 +812,82 @@ fn live_view_over_http2() {
     );
     assert!(text.contains(" 0 errored"), "{text:?}");
 }
+
+/// The rest of the load tool's features over HTTP/2 in one run against uring-server:
+/// a `--urls` mix with per-target statistics, the latency log, the epoll tier, warm-up
+/// and repeated runs; every request the server logged came over HTTP/2.
+#[test]
+fn urls_mix_latency_log_epoll_warmup_and_runs_over_http2() {
+    let dir = TempDir::new("h2-mix");
+    let root = dir.path().join("root");
+    std::fs::create_dir_all(&root).unwrap();
+    std::fs::write(root.join("a.txt"), b"aaaa").unwrap();
+    std::fs::write(root.join("b.txt"), b"bbbbbbbb").unwrap();
+    let log = dir.path().join("access.log");
+    let srv = TestServer::start(&[
+        "--no-pin",
+        "--root",
+        root.to_str().unwrap(),
+        "--access-log",
+        log.to_str().unwrap(),
+    ]);
+    let urls = dir.path().join("urls.txt");
+    std::fs::write(
+        &urls,
+        format!("http://{0}/a.txt\nhttp://{0}/b.txt\n", srv.addr),
+    )
+    .unwrap();
+    let lat = dir.path().join("latency.hlog");
+    let run = run_load(
+        &[
+            "--http2",
+            "--streams",
+            "4",
+            "-c",
+            "2",
+            "-n",
+            "400",
+            "--urls",
+            urls.to_str().unwrap(),
+            "--latency-log",
+            lat.to_str().unwrap(),
+            "--tier",
+            "epoll",
+            "--warmup",
+            "200ms",
+            "--runs",
+            "2",
+            "--no-pin",
+            "--json",
+        ],
+        LIMIT,
+    );
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let v = run.json();
+    assert_eq!(v["protocol"], "HTTP/2", "{v}");
+    assert_eq!(v["tier"], "epoll", "{v}");
+    assert_eq!(num(&v, &["runs", "count"]), 2, "{v}");
+    assert_eq!(num(&v, &["requests", "succeeded"]), 800, "{v}");
+    let targets = v["targets"].as_array().expect("per-target statistics");
+    assert_eq!(targets.len(), 2, "{v}");
+    for (t, path) in targets.iter().zip(["/a.txt", "/b.txt"]) {
+        assert!(t["label"].as_str().unwrap().ends_with(path), "{t}");
+        assert_eq!(num(t, &["requests", "succeeded"]), 400, "{t}");
+        assert_eq!(num(t, &["status_codes", "by_code", "200"]), 400, "{t}");
+    }
+    // The latency log: HdrHistogram's log format, at least one interval.
+    let text = std::fs::read_to_string(&lat).unwrap();
+    assert!(text.starts_with("#[Logged with uring-load"), "{text}");
+    assert!(
+        text.lines().any(|l| l.contains(",HISTF")),
+        "no interval in {text}"
+    );
+    stop(srv);
+    // Warm-up requests come before the measured ones: the server saw at least the 800,
+    // every one of them over HTTP/2, both files.
+    let all = log_lines(&log, "\"GET /");
+    assert!(all >= 800, "{all}");
+    assert_eq!(log_lines(&log, " HTTP/2.0\" 200 "), all);
+    assert!(log_lines(&log, "\"GET /a.txt HTTP/2.0\" 200 4 ") >= 400);
+    assert!(log_lines(&log, "\"GET /b.txt HTTP/2.0\" 200 8 ") >= 400);
+}
