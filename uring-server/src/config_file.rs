@@ -116,6 +116,7 @@ struct ProxySection {
     upstream_conns: Key<usize>,
     connect_timeout: Key<String>,
     timeout: Key<String>,
+    tunnel_idle_timeout: Key<String>,
     trust_forwarded: Key<bool>,
     balance: Key<String>,
     max_fails: Key<u32>,
@@ -264,6 +265,7 @@ pub struct FileSettings {
     upstream_conns: Option<usize>,
     upstream_connect_timeout: Option<Span>,
     upstream_timeout: Option<Span>,
+    tunnel_idle_timeout: Option<Span>,
     trust_forwarded: Option<bool>,
     root: Option<PathBuf>,
     fastcgi_root: Option<Vec<(String, PathBuf)>>,
@@ -424,6 +426,7 @@ pub fn parse(text: &str, base: &Path) -> Result<FileSettings, Mistake> {
     out.upstream_conns = positive(&p.upstream_conns)?;
     out.upstream_connect_timeout = duration(&p.connect_timeout)?;
     out.upstream_timeout = duration(&p.timeout)?;
+    out.tunnel_idle_timeout = duration(&p.tunnel_idle_timeout)?;
     out.trust_forwarded = plain(&p.trust_forwarded);
     let b = balancing(balancing_keys!(p))?;
     out.balance = b.balance;
@@ -728,6 +731,7 @@ pub fn apply(file: FileSettings, cli: &mut Cli, matches: &ArgMatches) {
     take!(upstream_conns);
     take!(upstream_connect_timeout);
     take!(upstream_timeout);
+    take!(tunnel_idle_timeout);
     take!(trust_forwarded);
     take!(root, Some);
     // A route's script goes with the file's routes: not onto the command line's.
@@ -854,6 +858,7 @@ format = "json"
 upstream_conns = 4
 connect_timeout = "2s"
 timeout = "9s"
+tunnel_idle_timeout = "90s"
 trust_forwarded = true
 [[site]]
 hosts = ["*"]
@@ -910,6 +915,7 @@ balance = "least-conn"
         assert_eq!(cli.upstream_conns, 4);
         assert_eq!(cli.upstream_connect_timeout.0, Duration::from_secs(2));
         assert_eq!(cli.upstream_timeout.0, Duration::from_secs(9));
+        assert_eq!(cli.tunnel_idle_timeout.0, Duration::from_secs(90));
         assert!(cli.trust_forwarded);
         assert_eq!(cli.root, Some(PathBuf::from("/")));
         assert_eq!(
