@@ -813,9 +813,10 @@ fn live_view_over_http2() {
     assert!(text.contains(" 0 errored"), "{text:?}");
 }
 
-/// The rest of the load tool's features over HTTP/2 in one run against uring-server:
-/// a `--urls` mix with per-target statistics, the latency log, the epoll tier, warm-up
-/// and repeated runs; every request the server logged came over HTTP/2.
+/// The rest of the load tool's features over HTTP/2 against uring-server: a `--urls` mix
+/// with per-target statistics, the latency log, the epoll tier, warm-up and repeated
+/// runs; then a targets file (methods, a header, a body); every request the server
+/// logged came over HTTP/2.
 #[test]
 fn urls_mix_latency_log_epoll_warmup_and_runs_over_http2() {
     let dir = TempDir::new("h2-mix");
@@ -882,12 +883,61 @@ fn urls_mix_latency_log_epoll_warmup_and_runs_over_http2() {
         text.lines().any(|l| l.contains(",HISTF")),
         "no interval in {text}"
     );
+    // A vegeta targets file: methods, a header, a body from a file; per target exact.
+    let body = dir.path().join("body.json");
+    std::fs::write(&body, br#"{"k":1}"#).unwrap();
+    let targets_file = dir.path().join("targets.txt");
+    std::fs::write(
+        &targets_file,
+        format!(
+            "GET http://{0}/a.txt\nX-Test: yes\n\nPOST http://{0}/plaintext\nContent-Type: application/json\n@{1}\n\nHEAD http://{0}/b.txt\n",
+            srv.addr,
+            body.display()
+        ),
+    )
+    .unwrap();
+    let run = run_load(
+        &[
+            "--http2",
+            "--streams",
+            "4",
+            "-c",
+            "2",
+            "-n",
+            "300",
+            "--targets",
+            targets_file.to_str().unwrap(),
+            "--no-pin",
+            "--json",
+        ],
+        LIMIT,
+    );
+    let v = run.json();
+    let seen: Vec<(String, u64)> = (v["targets"].as_array().expect("per-target statistics"))
+        .iter()
+        .map(|t| {
+            (
+                t["label"].as_str().unwrap().to_string(),
+                num(t, &["requests", "done"]),
+            )
+        })
+        .collect();
+    assert_eq!(seen.len(), 3, "{v}");
+    assert!(seen.iter().all(|(_, n)| *n == 100), "{seen:?}");
     stop(srv);
+    // The targets run: each method as the server logged it (the built-in endpoint takes
+    // GET only, so the POST is its 405).
+    assert_eq!(log_lines(&log, "\"POST /plaintext HTTP/2.0\" 405 "), 100);
+    assert_eq!(log_lines(&log, "\"HEAD /b.txt HTTP/2.0\" 200 0 "), 100);
     // Warm-up requests come before the measured ones: the server saw at least the 800,
     // every one of them over HTTP/2, both files.
     let all = log_lines(&log, "\"GET /");
-    assert!(all >= 800, "{all}");
-    assert_eq!(log_lines(&log, " HTTP/2.0\" 200 "), all);
+    assert!(all >= 900, "{all}");
+    assert_eq!(
+        log_lines(&log, "\"GET /a.txt HTTP/2.0\" 200 ")
+            + log_lines(&log, "\"GET /b.txt HTTP/2.0\" 200 "),
+        all
+    );
     assert!(log_lines(&log, "\"GET /a.txt HTTP/2.0\" 200 4 ") >= 400);
     assert!(log_lines(&log, "\"GET /b.txt HTTP/2.0\" 200 8 ") >= 400);
 }
