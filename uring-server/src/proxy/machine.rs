@@ -63,10 +63,9 @@ pub fn stream_of(client: ClientId) -> u32 {
 /// An upstream connection of this machine.
 pub type UpId = u32;
 
-/// Response bytes held per client connection before the upstream read pauses.
-pub const PAUSE_AT: usize = 1024 * 1024;
-/// Below this the paused upstream read resumes.
-pub const RESUME_AT: usize = 256 * 1024;
+/// Response bytes held per client connection before the upstream read pauses, and the
+/// mark below which it resumes.
+pub use super::pressure::{PAUSE_AT, RESUME_AT};
 /// Requests that may wait for a connection, per worker and upstream.
 pub const QUEUE_CAP: usize = 1024;
 

@@ -22,6 +22,7 @@
 //! - `headers.rs`: what is forwarded, the request and response heads we write.
 //! - `upstream.rs`: one exchange, sans-IO (upstream bytes in, client bytes out).
 //! - `tunnel.rs`: a connection after `101 Switching Protocols` (WebSocket), sans-IO.
+//! - `pressure.rs`: the back-pressure marks the machine and the tunnel share.
 //! - this file: the machine's actions carried out on the worker's driver; upstream
 //!   connections live in driver slots beside client connections, outside the worker's
 //!   connection table.
@@ -32,6 +33,7 @@ pub mod fastcgi;
 pub mod headers;
 pub mod health;
 pub mod machine;
+pub mod pressure;
 pub mod request;
 #[cfg(test)]
 mod tests;

@@ -9,7 +9,7 @@
 //! [`Tunnel::upstream_eof`]. Outputs: [`Tunnel::next_step`] (send, or shut the upstream's
 //! write side), [`Tunnel::room`] (whether the client may be read), [`Tunnel::finished`].
 
-use super::machine::{PAUSE_AT, RESUME_AT};
+use super::pressure::{PAUSE_AT, RESUME_AT};
 
 /// What the upstream connection must do next.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
