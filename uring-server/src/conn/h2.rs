@@ -352,23 +352,9 @@ impl Conn {
         let length = parts
             .content_length
             .map(|len| (&b"content-length"[..], decimal(len, &mut len_buf)));
-        // A stack array for every realistic response; more fields take one allocation.
-        const STACK: usize = 16;
-        let mut stack: [Field<'_>; STACK] = [(b"", b""); STACK];
+        let mut stack = [(&b""[..], &b""[..]); FIELDS_ON_STACK];
         let mut heap = Vec::new();
-        let mut n = 0;
-        for field in parts.fields().chain(length) {
-            if n < STACK {
-                stack[n] = field;
-            } else {
-                if heap.is_empty() {
-                    heap.extend_from_slice(&stack);
-                }
-                heap.push(field);
-            }
-            n += 1;
-        }
-        let fields = if n <= STACK { &stack[..n] } else { &heap[..] };
+        let fields = gather(parts.fields().chain(length), &mut stack, &mut heap);
         let no_body = parts.body.is_empty() && file.is_none();
         if h2
             .conn
@@ -540,7 +526,8 @@ impl Conn {
         // Names lowered and values unfolded into one buffer, then borrowed as fields.
         let mut bytes = std::mem::take(&mut h2.scratch);
         bytes.clear();
-        let mut spans: Vec<(usize, usize, usize)> = Vec::with_capacity(16);
+        let mut spans = std::mem::take(&mut h2.scratch_spans);
+        spans.clear();
         let mut add = |name: &[u8], value: &[u8]| {
             let at = bytes.len();
             bytes.extend(name.iter().map(u8::to_ascii_lowercase));
@@ -557,12 +544,14 @@ impl Conn {
             Some(ContentLength::Known(n)) => add(b"content-length", decimal(n, &mut len_buf)),
             None => {}
         }
-        let fields: Vec<Field<'_>> = (spans.iter())
-            .map(|&(at, n, v)| (&bytes[at..at + n], &bytes[at + n..at + n + v]))
-            .collect();
-        let _ = h2.conn.send_response(stream, resp.status, &fields, false);
-        drop(fields);
+        let mut stack = [(&b""[..], &b""[..]); FIELDS_ON_STACK];
+        let mut heap = Vec::new();
+        let each =
+            (spans.iter()).map(|&(at, n, v)| (&bytes[at..at + n], &bytes[at + n..at + n + v]));
+        let fields = gather(each, &mut stack, &mut heap);
+        let _ = h2.conn.send_response(stream, resp.status, fields, false);
         h2.scratch = bytes;
+        h2.scratch_spans = spans;
         // The connection stays: one response does not end an HTTP/2 connection.
         (ClientFraming::AsIs, true)
     }
@@ -803,6 +792,34 @@ fn close_reason(c: &uring_common::h2::Counters) -> usize {
     .iter()
     .position(|&k| k > 0)
     .unwrap_or(5)
+}
+
+/// Fields a response's HEADERS gathers on the stack: every realistic response.
+const FIELDS_ON_STACK: usize = 16;
+
+/// `fields` as one slice: in `stack` when they fit, else in `heap` (one allocation).
+fn gather<'f, 's>(
+    fields: impl Iterator<Item = Field<'f>>,
+    stack: &'s mut [Field<'f>; FIELDS_ON_STACK],
+    heap: &'s mut Vec<Field<'f>>,
+) -> &'s [Field<'f>] {
+    let mut n = 0;
+    for field in fields {
+        if n < FIELDS_ON_STACK {
+            stack[n] = field;
+        } else {
+            if heap.is_empty() {
+                heap.extend_from_slice(&stack[..]);
+            }
+            heap.push(field);
+        }
+        n += 1;
+    }
+    if n <= FIELDS_ON_STACK {
+        &stack[..n]
+    } else {
+        &heap[..]
+    }
 }
 
 /// `v` in decimal, at the end of `buf`.

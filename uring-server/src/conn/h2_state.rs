@@ -69,8 +69,9 @@ pub(super) struct H2 {
     pub(super) proxied: Vec<Proxied>,
     /// Proxied requests whose stream the peer reset, for the proxy to drop.
     pub(super) abandoned: Vec<StreamId>,
-    /// Reused for a proxied response's fields.
+    /// Reused for a proxied response's fields: their bytes, and where each is.
     pub(super) scratch: Vec<u8>,
+    pub(super) scratch_spans: Vec<(usize, usize, usize)>,
 }
 
 impl H2 {
@@ -91,6 +92,7 @@ impl H2 {
             proxied: Vec::new(),
             abandoned: Vec::new(),
             scratch: Vec::new(),
+            scratch_spans: Vec::new(),
         }
     }
 
